@@ -1,0 +1,91 @@
+/* main.c: the `ovx` entry point: dispatches to a subcommand from a table. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+static const ovx_command commands[] = {
+    {"select", "pick the salient 14x14 patches of a video from its motion vectors and residuals",
+     ovx_cmd_select, ovx_help_select},
+    {"forward", "run the encoder on a pixel tensor (.npy) and write its outputs",
+     ovx_cmd_forward, ovx_help_forward},
+    {"extract", "videos or images in, embeddings (.npy) and metadata (.json) out",
+     ovx_cmd_extract, ovx_help_extract},
+    {"inspect", "summarise a model folder: config, tensors, parameter count, checksum",
+     ovx_cmd_inspect, ovx_help_inspect},
+    {"selftest", "compare the CUDA backend with the CPU backend on a random model",
+     ovx_cmd_selftest, ovx_help_selftest},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ovx COMMAND [OPTIONS] ...\n"
+            "\n"
+            "ovx extracts OneVision Encoder features from videos and images, keeping\n"
+            "only the patches where the codec saw motion (dense frames, sparse patches).\n"
+            "\n"
+            "commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out,
+            "\n"
+            "  ovx help COMMAND     options of one command (also: ovx COMMAND --help)\n"
+            "  ovx --version        print the version\n"
+            "\n"
+            "exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.\n"
+            "See ovx(1) for details.\n");
+}
+
+static const ovx_command *find(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return OVX_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return OVX_EXIT_OK;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+        printf("ovx %s\n", OVX_VERSION);
+        return OVX_EXIT_OK;
+    }
+    if (!strcmp(cmd, "help")) {
+        if (argc < 3) {
+            usage(stdout);
+            return OVX_EXIT_OK;
+        }
+        const ovx_command *c = find(argv[2]);
+        if (!c) {
+            fprintf(stderr, "ovx: unknown command '%s' (see ovx --help)\n", argv[2]);
+            return OVX_EXIT_USAGE;
+        }
+        c->help(stdout);
+        return OVX_EXIT_OK;
+    }
+    const ovx_command *c = find(cmd);
+    if (!c) {
+        fprintf(stderr, "ovx: unknown command '%s' (see ovx --help)\n", cmd);
+        return OVX_EXIT_USAGE;
+    }
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            break;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            c->help(stdout);
+            return OVX_EXIT_OK;
+        }
+    }
+    return c->run(argc - 1, argv + 1);
+}
