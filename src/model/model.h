@@ -1,0 +1,73 @@
+/* model.h: the public API of the OneVision Encoder stage (see
+ * ../shared/spec/model.md). Shape of the API follows whisper.cpp: an opaque
+ * model, a params struct with a *_default_params() function, and a forward
+ * call on already cut patches plus their (t, h, w) positions, so that images,
+ * dense videos and sparse (codec-selected) videos all go through one path.
+ *
+ * Contract shared by the CPU backend (src/model) and the CUDA backend (cuda/):
+ *   patches  [B, N, C*P*P] float32, normalised pixels, per patch in the
+ *            conv weight's (c, kh, kw) order
+ *   pos      [B, N, 3] int32 (t, h, w) grid position of each token
+ *   outputs  last_hidden_state [B, N, D], pooler_output [B, D] (use_head),
+ *            optionally one hidden state by Hugging Face index. */
+#ifndef OVX_MODEL_MODEL_H
+#define OVX_MODEL_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+typedef struct ovx_model_config {
+    int hidden_size;         /* D, 1024 for large */
+    int intermediate_size;   /* 4096 */
+    int num_layers;          /* 24 */
+    int num_heads;           /* 16 */
+    int head_dim;            /* D / heads, must be 64 (RoPE split 8:12:12) */
+    int num_channels;        /* 3 */
+    int patch_size;          /* 14 */
+    int image_size;          /* 448 */
+    int rope_temporal_size;  /* 64 temporal slots */
+    int use_head;            /* 1: layernorm_post + attention-pooling head */
+    float layer_norm_eps;    /* 1e-6 */
+    double rope_theta;       /* 10000 */
+} ovx_model_config;
+
+typedef struct ovx_model ovx_model;
+
+typedef struct ovx_model_params {
+    int threads;  /* CPU threads; 0 means ovx_default_threads() */
+} ovx_model_params;
+
+ovx_model_params ovx_model_default_params(void);
+
+/* Loads a Hugging Face model folder (config.json + model.safetensors or a
+ * sharded index), or a model id resolved in the Hugging Face cache. */
+int ovx_model_load(const char *path_or_id, const ovx_model_params *params,
+                   ovx_model **out, ovx_error *err);
+void ovx_model_free(ovx_model *m);
+const ovx_model_config *ovx_model_get_config(const ovx_model *m);
+
+/* Sentinel for "no extra hidden state requested". */
+#define OVX_NO_HIDDEN_STATE (-10000)
+
+typedef struct ovx_tokens {
+    int batch;              /* B */
+    int n;                  /* N tokens per sample */
+    const float *patches;   /* [B, N, C*P*P] */
+    const int32_t *pos;     /* [B, N, 3] */
+} ovx_tokens;
+
+typedef struct ovx_outputs {
+    int hidden_state_index;  /* HF index (negative counts from the end) or OVX_NO_HIDDEN_STATE */
+    float *last_hidden_state;  /* [B, N, D], malloc'd by forward */
+    float *pooler_output;      /* [B, D] or NULL without head */
+    float *hidden_state;       /* [B, N, D] or NULL */
+} ovx_outputs;
+
+/* Runs the CPU forward. Fills out (caller sets out->hidden_state_index first;
+ * free with ovx_outputs_free). */
+int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
+void ovx_outputs_free(ovx_outputs *out);
+
+#endif
