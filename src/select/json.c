@@ -62,6 +62,12 @@ cJSON *ovx_select_result_json(const ovx_select_result *r, int with_timings)
         cJSON_AddNumberToObject(st, "bad_packets", (double)r->bad_packets);
     }
     cJSON_AddStringToObject(o, "mv_source", r->mv_source);
+    cJSON *mc = cJSON_AddObjectToObject(o, "mv_source_slots");
+    if (mc) {
+        cJSON_AddNumberToObject(mc, "codec", r->mv_slots_codec);
+        cJSON_AddNumberToObject(mc, "estimate", r->mv_slots_estimate);
+        cJSON_AddNumberToObject(mc, "none", r->n_slots - r->mv_slots_codec - r->mv_slots_estimate);
+    }
     cJSON_AddNumberToObject(o, "decode_passes", r->decode_passes);
     cJSON_AddBoolToObject(o, "static_fallback", r->static_fallback);
     cJSON *grid = cJSON_AddObjectToObject(o, "grid");

@@ -311,12 +311,15 @@ static int decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
                 goto out;
             }
             int has_sd = ovx_mv_frame_has_side_data(vf.frame);
-            if (!want_estimate) {
+            if (!want_estimate && (has_sd || vf.pict_type == 'I' || p->mv_source == OVX_MV_CODEC)) {
                 rc = ovx_mv_from_frame(vf.frame, &j->mv, err);
                 if (rc < 0)
                     goto out;
                 j->mv_source = has_sd ? "codec" : "none";
             } else {
+                /* estimation: asked for, a decoder without vectors, or (auto)
+                 * an inter frame that came without side data (MPEG decoders
+                 * export none for the frame flushed at the end of the stream) */
                 j->estimate = vf.pict_type != 'I';
                 j->mv_source = j->estimate && prev ? "estimate" : "none";
             }
@@ -458,7 +461,11 @@ static int finish(run_ctx *c, ovx_select_result *r, ovx_error *err)
         r->timings.saliency_ms += j->sal_ms;
         r->timings.frames_ms += j->rgb_ms;
     }
-    r->mv_source = n_codec && n_est ? "mixed" : n_est ? "estimate" : n_codec ? "codec" : "none";
+    /* the primary source: codec vectors when any slot used them (estimation
+     * then only filled in frames without side data) */
+    r->mv_source = n_codec ? "codec" : n_est ? "estimate" : "none";
+    r->mv_slots_codec = n_codec;
+    r->mv_slots_estimate = n_est;
 
     /* selection */
     const int N = OVX_SELECT_SLOTS * OVX_SELECT_PER_SLOT;
