@@ -214,6 +214,7 @@ typedef struct run_ctx {
     int slot_of[OVX_SELECT_SLOTS];
     slot_job jobs[OVX_SELECT_SLOTS];
     int64_t decoded, corrupt, bad, packets;
+    int read_error;
     double *times;           /* decoded frame times [decoded] */
     int64_t times_cap;
     char pict[OVX_SELECT_SLOTS];
@@ -320,7 +321,9 @@ static int decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
                 /* estimation: asked for, a decoder without vectors, or (auto)
                  * an inter frame that came without side data (MPEG decoders
                  * export none for the frame flushed at the end of the stream) */
-                j->estimate = vf.pict_type != 'I';
+                /* also on I-frames when the codec exports nothing: for
+                 * intra-only or keyframe-heavy streams it is the only motion signal */
+                j->estimate = want_estimate || vf.pict_type != 'I';
                 j->mv_source = j->estimate && prev ? "estimate" : "none";
             }
             j->need_next = 0;
@@ -351,6 +354,7 @@ out:
     c->decode_ms = ovx_now_ms() - t0;
     c->bad = ovx_video_bad_packets(rd);
     c->packets = ovx_video_packets(rd);
+    c->read_error = ovx_video_read_error(rd);
     av_frame_free(&prev);
     ovx_video_close(rd);
     if (rc < 0)
@@ -624,8 +628,12 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
         }
     }
     if (c->bad > 0 && (double)c->bad > p->max_corrupt * (double)(c->packets > 0 ? c->packets : 1)) {
-        rc = ovx_error_set(err, OVX_EINPUT,
-                           "corrupt video: %lld of %lld packets failed to decode (limit --max-corrupt %g)",
+        if (c->read_error)
+            rc = ovx_error_set(err, OVX_EINPUT, "truncated or damaged file: reading stopped after %lld packets",
+                               (long long)c->packets);
+        else
+            rc = ovx_error_set(err, OVX_EINPUT,
+                           "corrupt or truncated video: %lld of %lld packets failed to decode (limit --max-corrupt %g)",
                            (long long)c->bad, (long long)c->packets, p->max_corrupt);
         goto fail;
     }
