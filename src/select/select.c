@@ -415,8 +415,8 @@ static int check_params(const ovx_select_params *p, ovx_error *err)
     if (p->fps < 0 || p->start < 0 || p->duration < 0 || !isfinite(p->fps) || !isfinite(p->start) ||
         !isfinite(p->duration))
         return ovx_error_set(err, OVX_EUSAGE, "--fps, --start and --duration must be >= 0");
-    if (p->cell < 1 || p->cell > 64 || p->search < 1 || p->search > 256)
-        return ovx_error_set(err, OVX_EUSAGE, "bad cell size or search range");
+    if (p->cell < 4 || p->cell > 64 || p->cell % 4 || p->search < 1 || p->search > 256)
+        return ovx_error_set(err, OVX_EUSAGE, "cell size must be a multiple of 4 in 4..64, search 1..256");
     if (!(p->fit_keep > 0 && p->fit_keep <= 1) || p->fit_passes < 0 || p->fit_passes > 16)
         return ovx_error_set(err, OVX_EUSAGE, "bad robust-fit settings");
     if (!(p->motion_percentile >= 0 && p->motion_percentile <= 100) ||
