@@ -205,6 +205,8 @@ static int sample(const ovx_select_params *p, int64_t n, const double *t, double
 
 /* ---- the decode pass ---- */
 
+#define OVX_RESTART 1  /* decode_pass: start again with slice threading */
+
 typedef struct run_ctx {
     const char *path;
     const ovx_select_params *p;
@@ -215,6 +217,8 @@ typedef struct run_ctx {
     slot_job jobs[OVX_SELECT_SLOTS];
     int64_t decoded, corrupt, bad, packets;
     int read_error;
+    int frame_threads_ok;    /* frame threading allowed (cleared once a B-frame is seen) */
+    int frame_threads_used;
     double *times;           /* decoded frame times [decoded] */
     int64_t times_cap;
     char pict[OVX_SELECT_SLOTS];
@@ -255,8 +259,13 @@ static int decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     for (int i = 0; i < c->F; i++)
         job_clear(&c->jobs[i]);
     c->decoded = c->corrupt = 0;
-    ovx_video_open_params op = {.threads = p->threads, .frame_threads = 0, .export_mvs = 1,
-                                .max_pixels = p->max_pixels};
+    /* Frame threading is fast but FFmpeg's H.264 decoder then exports
+     * run-to-run different vectors on streams with B-frames. It is used only
+     * when vectors are not read from the codec, or when the stream declares
+     * no frame reordering; if a B-frame shows up anyway the pass restarts
+     * with slice threading, so the output never depends on it. */
+    ovx_video_open_params op = {.threads = p->threads, .frame_threads = p->threads > 1 && c->frame_threads_ok,
+                                .export_mvs = p->mv_source != OVX_MV_ESTIMATE, .max_pixels = p->max_pixels};
     ovx_video_reader *rd = NULL;
     int rc = ovx_video_open(c->path, &op, &rd, err);
     if (rc < 0)
@@ -264,6 +273,16 @@ static int decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     c->info = *ovx_video_get_info(rd);
     int want_estimate = p->mv_source == OVX_MV_ESTIMATE ||
                         (p->mv_source == OVX_MV_AUTO && !c->info.codec_exports_mvs);
+    int codec_vectors = !want_estimate;
+    if (op.frame_threads && codec_vectors && c->info.has_b_frames > 0) {
+        ovx_video_close(rd);
+        c->frame_threads_ok = 0;
+        op.frame_threads = 0;
+        rc = ovx_video_open(c->path, &op, &rd, err);
+        if (rc < 0)
+            return rc;
+    }
+    c->frame_threads_used = op.frame_threads;
     AVFrame *prev = NULL;
     int waiting = -1;   /* job waiting for the next frame */
     int t = 0;          /* next target */
@@ -275,6 +294,11 @@ static int decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
             goto out;
         if (rc == 0)
             break;
+        if (op.frame_threads && codec_vectors && vf.pict_type == 'B') {
+            rc = OVX_RESTART;
+            c->frame_threads_ok = 0;
+            goto out;
+        }
         rc = push_time(c, vf.seconds, err);
         if (rc < 0)
             goto out;
@@ -357,7 +381,7 @@ out:
     c->read_error = ovx_video_read_error(rd);
     av_frame_free(&prev);
     ovx_video_close(rd);
-    if (rc < 0)
+    if (rc < 0 || rc == OVX_RESTART)
         return rc;
     for (int i = 0; i < c->F; i++)
         if (c->jobs[i].submitted && c->jobs[i].rc < 0) {
@@ -567,6 +591,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     const ovx_select_params *p = &r->params;
     c->p = p;
     c->path = path;
+    c->frame_threads_ok = 1;
     if (!strcmp(path, "-")) {
         rc = spool_stdin(tmpname, sizeof tmpname, err);
         if (rc < 0)
@@ -602,6 +627,8 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
         c->F = rc;
         r->decode_passes = pass;
         rc = decode_pass(c, pool, err);
+        if (rc == OVX_RESTART)
+            rc = decode_pass(c, pool, err);
         if (rc < 0)
             goto fail;
         r->timings.decode_ms += c->decode_ms;
@@ -638,6 +665,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
         goto fail;
     }
     r->stream = c->info;
+    r->frame_threads = c->frame_threads_used;
     r->frames_decoded = c->decoded;
     r->packets = c->packets;
     r->corrupt_frames = c->corrupt;

@@ -67,6 +67,28 @@ with tempfile.TemporaryDirectory() as d:
         assert a == c, "--threads 1 and --threads 2 differ"
         assert clips.strip_timings(out) == clips.strip_timings(a)
         print("h264: byte-identical JSON across runs and thread counts (1, 2)")
+        assert json.loads(out)["timings"]["decoder_threading"] == "slice", "B-frames need slice threads"
+
+        # without B-frames ovx may use frame threads: still identical to 1 thread
+        nob = os.path.join(d, "nob.mp4")
+        clips.ffmpeg(["-i", clip, "-c:v", "libx264", "-bf", "0", "-preset", "fast", nob])
+        n2 = run([nob, "--tokens", str(K), "--threads", "2"])
+        assert json.loads(n2)["timings"]["decoder_threading"] == "frame"
+        n1 = run([nob, "--tokens", str(K), "--threads", "1", "--no-timings"])
+        n2b = run([nob, "--tokens", str(K), "--threads", "2", "--no-timings"])
+        assert clips.strip_timings(n2) == clips.strip_timings(n1) and n1 == n2b
+        print("h264 without B-frames: frame-threaded decode gives the same bytes as 1 thread")
+
+        # --start/--duration and --fps sample by timestamp
+        tw = json.loads(run([clip, "--start", "1", "--duration", "1", "--frames", "8", "--no-timings"]))
+        secs = [s["seconds"] for s in tw["slots"]]
+        assert len(secs) == 8 and 1 - 1e-6 <= secs[0] and secs[-1] < 2, secs
+        assert [s["frame"] for s in tw["slots"]] == [int(x) for x in np.linspace(25, 49, 8)]
+        tf = json.loads(run([clip, "--fps", "5", "--no-timings"]))
+        fr = [s["frame"] for s in tf["slots"]]
+        assert fr == list(range(0, 65, 5)), fr  # 25 fps clip at 5 fps: every 5th frame
+        clips.check_indices(tf)
+        print("h264: --start/--duration and --fps pick the expected frames")
 
         # stdin gives the same selection
         with open(clip, "rb") as f:
