@@ -211,7 +211,7 @@ int ovx_cmd_select(int argc, char **argv)
     ovx_select_result *r = NULL;
     int rc = ovx_select_run(input, &p, &r, &err);
     if (rc < 0) {
-        fprintf(stderr, "ovx select: %s: %s\n", input, err.msg);
+        fprintf(stderr, "ovx select: %s: %s\n", strcmp(input, "-") ? input : "stdin", err.msg);
         return rc == OVX_EUSAGE ? OVX_EXIT_USAGE : OVX_EXIT_FAIL;
     }
     int status = OVX_EXIT_OK;

@@ -393,13 +393,19 @@ out:
 
 /* ---- stdin ---- */
 
-static int spool_stdin(char *tmpl, size_t cap, ovx_error *err)
+/* Copies stdin to an already-unlinked temporary file (nothing is left
+ * behind if ovx is killed) and names it through /proc/self/fd, so the
+ * counting pass and the decode pass can both open it. *fd_out stays open
+ * until the run ends. */
+static int spool_stdin(char *path, size_t cap, int *fd_out, ovx_error *err)
 {
     const char *dir = getenv("TMPDIR");
-    snprintf(tmpl, cap, "%s/ovx-stdin-XXXXXX", dir && *dir ? dir : "/tmp");
+    char tmpl[4096];
+    snprintf(tmpl, sizeof tmpl, "%s/ovx-stdin-XXXXXX", dir && *dir ? dir : "/tmp");
     int fd = mkstemp(tmpl);
     if (fd < 0)
         return ovx_error_set(err, OVX_EIO, "cannot create a temporary file for stdin: %s", strerror(errno));
+    unlink(tmpl);
     char buf[1 << 16];
     for (;;) {
         ssize_t n = read(0, buf, sizeof buf);
@@ -409,7 +415,6 @@ static int spool_stdin(char *tmpl, size_t cap, ovx_error *err)
             if (errno == EINTR)
                 continue;
             close(fd);
-            unlink(tmpl);
             return ovx_error_set(err, OVX_EIO, "reading stdin: %s", strerror(errno));
         }
         for (ssize_t o = 0; o < n;) {
@@ -418,13 +423,14 @@ static int spool_stdin(char *tmpl, size_t cap, ovx_error *err)
                 if (errno == EINTR)
                     continue;
                 close(fd);
-                unlink(tmpl);
-                return ovx_error_set(err, OVX_EIO, "spooling stdin: %s", strerror(errno));
+                return ovx_error_set(err, OVX_EIO, "spooling stdin to %s: %s", dir && *dir ? dir : "/tmp",
+                                     strerror(errno));
             }
             o += w;
         }
     }
-    close(fd);
+    snprintf(path, cap, "/proc/self/fd/%d", fd);
+    *fd_out = fd;
     return OVX_OK;
 }
 
@@ -578,7 +584,8 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
         return rc;
     ovx_select_result *r = calloc(1, sizeof *r);
     run_ctx *c = calloc(1, sizeof *c);
-    char tmpname[4096] = "";
+    char tmpname[64] = "";
+    int spool_fd = -1;
     double *ptimes = NULL;
     ovx_pool *pool = NULL;
     if (!r || !c || !(r->input = strdup(path))) {
@@ -593,7 +600,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     c->path = path;
     c->frame_threads_ok = 1;
     if (!strcmp(path, "-")) {
-        rc = spool_stdin(tmpname, sizeof tmpname, err);
+        rc = spool_stdin(tmpname, sizeof tmpname, &spool_fd, err);
         if (rc < 0)
             goto fail;
         c->path = tmpname;
@@ -680,8 +687,8 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     free(c->times);
     free(c);
     free(ptimes);
-    if (tmpname[0])
-        unlink(tmpname);
+    if (spool_fd >= 0)
+        close(spool_fd);
     *out = r;
     return OVX_OK;
 fail:
@@ -693,8 +700,8 @@ fail:
     ovx_pool_destroy(pool);
     free(c);
     free(ptimes);
-    if (tmpname[0])
-        unlink(tmpname);
+    if (spool_fd >= 0)
+        close(spool_fd);
     ovx_select_result_free(r);
     return rc;
 }
