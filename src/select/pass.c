@@ -9,8 +9,10 @@
  *    per thread, each decoded by its own single-threaded decoder. Nothing
  *    after an IDR refers to anything before it, so every frame decodes as in
  *    one sequential pass; the chunking is checked (frame counts, every
- *    frame's timestamp at its index) and abandoned for slice threading when
- *    a check fails. */
+ *    frame's timestamp at its index, no decode errors) and abandoned for
+ *    slice threading when a check fails.
+ * A stream with decode errors is always decoded again with one decoder
+ * thread (FFmpeg's error concealment depends on the thread count). */
 #include "select/pass.h"
 
 #include <pthread.h>
@@ -248,6 +250,10 @@ static void chunk_run(chunk *k)
     }
     k->bad = ovx_video_bad_packets(rd);
     k->packets = ovx_video_packets(rd);
+    /* after a decode error a fresh decoder and the sequential one may
+     * conceal differently: damaged streams are decoded sequentially */
+    if (k->chunked && (k->corrupt > 0 || k->bad > 0))
+        k->mismatch = 1;
     k->read_error = ovx_video_read_error(rd);
     ovx_video_close(rd);
 }
@@ -300,6 +306,8 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     int codec_vectors = !(p->mv_source == OVX_MV_ESTIMATE ||
                           (p->mv_source == OVX_MV_AUTO && !c->info.codec_exports_mvs));
     int T = p->threads > 64 ? 64 : p->threads;
+    if (c->single_decoder)
+        T = 1;
     int64_t starts[64];
     int nk = 1;
     int frame_threads = T > 1 && c->frame_threads_ok && (!codec_vectors || c->info.has_b_frames == 0);
@@ -395,6 +403,13 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     free(ks), free(th), free(started);
     if (rc < 0)
         return rc;
+    /* FFmpeg conceals errors differently with more than one decoder thread
+     * (slice-threaded H.264 included): a damaged stream is decoded again
+     * with a single decoder thread, so the output never depends on --threads */
+    if (!restart && T > 1 && (c->corrupt > 0 || c->bad > 0)) {
+        c->single_decoder = 1;
+        restart = 1;
+    }
     if (restart)
         return OVX_PASS_RESTART;
     for (int i = 0; i < c->F; i++)

@@ -104,12 +104,13 @@ static int h264_is_idr(const uint8_t *d, int size, int nal_len)
         if (nal_len) {
             if (pos + nal_len > size)
                 return 0;
-            len = 0;
+            uint32_t l = 0;
             for (int i = 0; i < nal_len; i++)
-                len = (len << 8) | d[pos + i];
+                l = (l << 8) | d[pos + i];
             pos += nal_len;
-            if (len <= 0 || len > size - pos)
+            if (l == 0 || l > (uint32_t)(size - pos))
                 return 0;
+            len = (int)l;
         } else {
             while (pos + 3 <= size && !(d[pos] == 0 && d[pos + 1] == 0 && d[pos + 2] == 1))
                 pos++;
