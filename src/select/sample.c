@@ -49,15 +49,13 @@ int ovx_select_sample(const ovx_select_params *p, int64_t n, const double *t, do
         }
 #undef TIME
     }
-    if (p->sampling == OVX_SAMPLING_UNIFORM) {
-        int64_t s[OVX_SELECT_SLOTS];
-        ovx_linspace_i64(0, OVX_SELECT_SLOTS - 1, F, s);
-        for (int i = 0; i < F; i++)
-            slots[i] = (int)s[i];
-    } else {
-        for (int i = 0; i < F; i++)
-            slots[i] = i;
-    }
+    /* F frames spread over the 64 temporal slots as the model card does for
+     * 16 frames (identity for F = 64), so slot spacing stays proportional
+     * to time in every mode */
+    int64_t s[OVX_SELECT_SLOTS];
+    ovx_linspace_i64(0, OVX_SELECT_SLOTS - 1, F, s);
+    for (int i = 0; i < F; i++)
+        slots[i] = (int)s[i];
     return F;
 }
 
