@@ -40,9 +40,12 @@ int ovx_select_finish(run_ctx *c, ovx_select_result *r, ovx_error *err)
         for (int k = 0; k < OVX_SELECT_PER_SLOT; k++)
             e += dst[k];
         s->energy = e;
-        if (p->keep_frames)
+        if (p->keep_frames) {
+            if (!j->rgb)
+                return ovx_error_set(err, OVX_EINTERNAL, "slot %d has no kept frame", s->slot);
             memcpy(r->frames + (size_t)i * OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3, j->rgb,
                    (size_t)OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3);
+        }
         r->timings.saliency_ms += j->sal_ms;
         r->timings.frames_ms += j->rgb_ms;
     }
