@@ -61,7 +61,7 @@ static int encode_png(const uint8_t *rgb, int w, int h, const char *path, ovx_er
     AVPacket *pkt = av_packet_alloc();
     int rc = OVX_OK;
     if (!cx || !f || !pkt) {
-        rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (PNG)");
+        rc = ovx_error_set(err, OVX_ENOMEM, "%s: out of memory (PNG)", path);
         goto out;
     }
     cx->width = w;
@@ -76,7 +76,7 @@ static int encode_png(const uint8_t *rgb, int w, int h, const char *path, ovx_er
     f->width = w;
     f->height = h;
     if (av_frame_get_buffer(f, 0) < 0) {
-        rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (PNG frame)");
+        rc = ovx_error_set(err, OVX_ENOMEM, "%s: out of memory (PNG frame)", path);
         goto out;
     }
     for (int y = 0; y < h; y++)
@@ -97,7 +97,7 @@ out:
 int ovx_select_write_viz(const ovx_select_result *r, const char *path, ovx_error *err)
 {
     if (!r->frames)
-        return ovx_error_set(err, OVX_EINTERNAL, "contact sheet needs the kept frames");
+        return ovx_error_set(err, OVX_EINTERNAL, "%s: contact sheet needs the kept frames", path);
     const int S = OVX_SELECT_SIZE, P = OVX_SELECT_PATCH, G = OVX_SELECT_GRID;
     int n = r->n_slots, cols = n < COLS ? n : COLS, rows = (n + cols - 1) / cols;
     int W = cols * S + (cols + 1) * GAP, H = rows * S + (rows + 1) * GAP;
@@ -106,7 +106,7 @@ int ovx_select_write_viz(const ovx_select_result *r, const char *path, ovx_error
     if (!img || !sel) {
         free(img);
         free(sel);
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory (contact sheet)");
+        return ovx_error_set(err, OVX_ENOMEM, "%s: out of memory (contact sheet)", path);
     }
     memset(img, 32, (size_t)W * H * 3);
     for (int64_t i = 0; i < r->n_visible; i++)
