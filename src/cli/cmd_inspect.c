@@ -32,12 +32,16 @@ int ovx_cmd_inspect(int argc, char **argv)
     const char *model = NULL;
     int list = 0, c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'T': list = 1; break;
         case 'h': ovx_help_inspect(stdout); return OVX_EXIT_OK;
-        default: fprintf(stderr, "ovx inspect: see 'ovx help inspect'\n"); return OVX_EXIT_USAGE;
+        default:
+            fprintf(stderr, "ovx inspect: unknown option or missing value: '%s' (see 'ovx help inspect')\n",
+                    argv[optind - 1]);
+            return OVX_EXIT_USAGE;
         }
     }
     if (optind < argc) {
