@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "model/parallel.h"
+#include "model/vecmath.h"
 
 void ovx_op_patch_embed(float *out, const float *patches, const float *w, int64_t T, int D, int K, int threads)
 {
@@ -111,9 +112,7 @@ typedef struct ew_ctx {
 static void gelu_range(void *p, int64_t i0, int64_t i1, int thread)
 {
     (void)thread;
-    float *x = ((ew_ctx *)p)->x;
-    for (int64_t i = i0; i < i1; i++)
-        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+    ovx_gelu_erf_vec(((ew_ctx *)p)->x + i0, i1 - i0);
 }
 
 void ovx_op_gelu_erf(float *x, int64_t n, int threads)
@@ -210,18 +209,8 @@ static void attn_items(void *p, int64_t i0, int64_t i1, int thread)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tq, c->Nk, OVX_HEAD_DIM, c->scale, qh, ld,
                     c->k + h * OVX_HEAD_DIM, ld, 0.0f, S, c->Nk);
         float inv_sum[OVX_ATTN_TILE];
-        for (int r = 0; r < tq; r++) {
-            float *s = S + (size_t)r * c->Nk;
-            float mx = s[0];
-            for (int j = 1; j < c->Nk; j++)
-                mx = s[j] > mx ? s[j] : mx;
-            float sum = 0.0f;
-            for (int j = 0; j < c->Nk; j++) {
-                s[j] = expf(s[j] - mx);
-                sum += s[j];
-            }
-            inv_sum[r] = 1.0f / sum;
-        }
+        for (int r = 0; r < tq; r++)
+            inv_sum[r] = ovx_softmax_row_unnormalised(S + (size_t)r * c->Nk, c->Nk);
         float *oh = c->out + (size_t)q0 * ld + h * OVX_HEAD_DIM;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, tq, OVX_HEAD_DIM, c->Nk, 1.0f, S, c->Nk,
                     c->v + h * OVX_HEAD_DIM, ld, 0.0f, oh, ld);
