@@ -94,7 +94,7 @@ float ovx_softmax_row_unnormalised(float *s, int n)
     return 1.0f / sum;
 }
 
-/* GELU: erf(|z|) from the erfc fit, sign restored, 0.5 x (1 + erf). */
+/* GELU from the erfc fit: 0.5 x (1 + erf(x / sqrt 2)). */
 static inline __attribute__((always_inline)) v8f vgelu(v8f x)
 {
     v8f z = x * splat(0.70710678118654752f);
@@ -112,9 +112,10 @@ static inline __attribute__((always_inline)) v8f vgelu(v8f x)
     p = p * t + splat(1.00002368f);
     p = p * t + splat(-1.26551223f);
     v8f erfc = t * vexp(vmax(p - az * az, splat(-87.0f)));
-    v8f erf = splat(1.0f) - erfc;
-    erf = (v8f)(((v8i)erf & ~neg) | ((v8i)(-erf) & neg));
-    return splat(0.5f) * x * (splat(1.0f) + erf);
+    /* 1 + erf(z) = 2 - erfc(|z|) for z >= 0 and erfc(|z|) for z < 0 (no
+     * cancellation in the negative tail). */
+    v8f one_plus_erf = (v8f)(((v8i)(splat(2.0f) - erfc) & ~neg) | ((v8i)erfc & neg));
+    return splat(0.5f) * x * one_plus_erf;
 }
 
 OVX_CLONES

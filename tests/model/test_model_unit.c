@@ -13,6 +13,7 @@
 #include "model/ops.h"
 #include "model/safetensors.h"
 #include "model/tokens.h"
+#include "model/vecmath.h"
 
 /* ---------------------------------------------------------------- safetensors */
 
@@ -306,6 +307,45 @@ static void test_linear_norms(void)
     CHECK_NEAR(g[2], -0.04550026389635842, 1e-6);
 }
 
+/* ---------------------------------------------------------------- vecmath */
+
+static void test_vecmath(void)
+{
+    double worst = 0.0;
+    for (double x = -87.0; x <= 0.0; x += 0.0137) {
+        double rel = fabs(ovx_expf_approx((float)x) - exp((float)x)) / exp((float)x);
+        worst = rel > worst ? rel : worst;
+    }
+    printf("exp kernel: max rel error %.3g on [-87, 0]\n", worst);
+    CHECK(worst < 3e-7);
+    enum { N = 4001 };
+    static float g[N];
+    for (int i = 0; i < N; i++)
+        g[i] = -10.0f + 20.0f * (float)i / (N - 1);
+    ovx_gelu_erf_vec(g, N);
+    worst = 0.0;
+    for (int i = 0; i < N; i++) {
+        double x = (double)(float)(-10.0f + 20.0f * (float)i / (N - 1));
+        double want = 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+        double err = fabs(g[i] - want) / fmax(fabs(want), 1e-3);
+        worst = err > worst ? err : worst;
+    }
+    printf("gelu kernel: max rel error %.3g on [-10, 10]\n", worst);
+    CHECK(worst < 3e-6); /* float rounding of z^2 in exp(-z^2) dominates in the tail */
+    /* Softmax row of 13 (vector part + tail): sums to one, matches exp. */
+    float s[13], ref[13];
+    double sum = 0.0;
+    for (int i = 0; i < 13; i++) {
+        s[i] = (float)(i * 0.7 - 3.0);
+        ref[i] = (float)exp(s[i] - (12 * 0.7 - 3.0));
+        sum += ref[i];
+    }
+    float inv = ovx_softmax_row_unnormalised(s, 13);
+    CHECK_NEAR(inv, 1.0 / sum, 1e-6);
+    for (int i = 0; i < 13; i++)
+        CHECK_NEAR(s[i], ref[i], 1e-6);
+}
+
 /* ---------------------------------------------------------------- tokens */
 
 static void test_tokens(void)
@@ -377,5 +417,6 @@ int main(void)
     test_attention();
     test_linear_norms();
     test_tokens();
+    test_vecmath();
     return CHECK_RESULT();
 }
