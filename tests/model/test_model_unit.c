@@ -409,6 +409,67 @@ static void test_tokens(void)
     free(px);
 }
 
+/* ---------------------------------------------------------------- random model + forward */
+
+static void test_random_forward(void)
+{
+    ovx_model_config cfg = ovx_model_config_default_large();
+    cfg.hidden_size = 128;
+    cfg.num_heads = 2;
+    cfg.intermediate_size = 256;
+    cfg.num_layers = 2;
+    ovx_model *a = NULL, *b = NULL, *c = NULL;
+    ovx_error err;
+    CHECK(ovx_model_create_random(&cfg, 7, &a, &err) == 0);
+    CHECK(ovx_model_create_random(&cfg, 7, &b, &err) == 0);
+    CHECK(ovx_model_create_random(&cfg, 8, &c, &err) == 0);
+    if (!a || !b || !c)
+        return;
+    ovx_model_info ia, ib, ic;
+    ovx_model_get_info(a, &ia);
+    ovx_model_get_info(b, &ib);
+    ovx_model_get_info(c, &ic);
+    CHECK(ia.checksum == ib.checksum && ia.checksum != ic.checksum && ia.n_tensors == 3 + 2 * 16 + 12);
+    enum { B = 2, N = 70, K = 3 * 14 * 14 };
+    static float patches[B * N * K];
+    static int32_t pos[B * N * 3];
+    for (int i = 0; i < B * N * K; i++)
+        patches[i] = frand();
+    for (int i = 0; i < B * N; i++) {
+        pos[3 * i] = i % 5;
+        pos[3 * i + 1] = (i / 5) % 7;
+        pos[3 * i + 2] = i % 11;
+    }
+    ovx_tokens in = {B, N, patches, pos};
+    ovx_outputs o1 = {.hidden_state_index = -2}, o2 = {.hidden_state_index = -2};
+    ovx_model_set_threads(a, 1);
+    ovx_model_set_threads(b, 3);
+    CHECK(ovx_model_forward(a, &in, &o1, &err) == 0);
+    CHECK(ovx_model_forward(b, &in, &o2, &err) == 0);
+    CHECK(o1.pooler_output && o1.hidden_state && o2.last_hidden_state);
+    if (o1.pooler_output && o2.pooler_output) {
+        CHECK(!memcmp(o1.last_hidden_state, o2.last_hidden_state, sizeof(float) * B * N * 128));
+        CHECK(!memcmp(o1.pooler_output, o2.pooler_output, sizeof(float) * B * 128));
+        CHECK(!memcmp(o1.hidden_state, o2.hidden_state, sizeof(float) * B * N * 128));
+        /* Sample 1 alone gives sample 1's rows of the batch. */
+        ovx_tokens one = {1, N, patches + N * K, pos + 3 * N};
+        ovx_outputs o3 = {.hidden_state_index = OVX_NO_HIDDEN_STATE};
+        CHECK(ovx_model_forward(a, &one, &o3, &err) == 0 && !o3.hidden_state);
+        if (o3.last_hidden_state) {
+            CHECK(!memcmp(o3.last_hidden_state, o1.last_hidden_state + N * 128, sizeof(float) * N * 128));
+            CHECK(!memcmp(o3.pooler_output, o1.pooler_output + 128, sizeof(float) * 128));
+        }
+        ovx_outputs_free(&o3);
+    }
+    ovx_outputs bad = {.hidden_state_index = 3};
+    CHECK(ovx_model_forward(a, &in, &bad, &err) == OVX_EUSAGE);
+    ovx_outputs_free(&o1);
+    ovx_outputs_free(&o2);
+    ovx_model_free(a);
+    ovx_model_free(b);
+    ovx_model_free(c);
+}
+
 int main(void)
 {
     test_safetensors();
@@ -418,5 +479,6 @@ int main(void)
     test_linear_norms();
     test_tokens();
     test_vecmath();
+    test_random_forward();
     return CHECK_RESULT();
 }
