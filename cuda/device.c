@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cuda/ovx_cuda.h"
+#include "model/model_internal.h" /* m->cfg, m->w for the upload */
 
 int ovx_device_parse(const char *s, ovx_device *d, ovx_error *err)
 {
@@ -77,4 +78,50 @@ int ovx_device_resolve(const ovx_device *want, ovx_device *got, char *note, size
     got->kind = OVX_DEVICE_CUDA;
     got->index = 0;
     return OVX_OK;
+}
+
+struct ovx_engine {
+    ovx_model *model;
+    ovx_device dev;
+    ovx_gpu *gpu;
+    ovx_cuda_model *cuda;
+};
+
+int ovx_engine_open(ovx_model *m, const ovx_device *dev, ovx_engine **out, ovx_error *err)
+{
+    *out = NULL;
+    if (dev->kind == OVX_DEVICE_AUTO)
+        return ovx_error_set(err, OVX_EINTERNAL, "engine opened on an unresolved device");
+    ovx_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory");
+    e->model = m;
+    e->dev = *dev;
+    if (dev->kind == OVX_DEVICE_CUDA) {
+        int rc = ovx_gpu_open_cuda(dev->index, &e->gpu, err);
+        if (!rc)
+            rc = ovx_cuda_model_upload(e->gpu, &m->cfg, &m->w, &e->cuda, err);
+        if (rc) {
+            ovx_engine_free(e);
+            return rc;
+        }
+    }
+    *out = e;
+    return OVX_OK;
+}
+
+int ovx_engine_forward(ovx_engine *e, const ovx_tokens *in, ovx_outputs *out, ovx_error *err)
+{
+    if (e->cuda)
+        return ovx_cuda_forward(e->cuda, in, out, err);
+    return ovx_model_forward(e->model, in, out, err);
+}
+
+void ovx_engine_free(ovx_engine *e)
+{
+    if (!e)
+        return;
+    ovx_cuda_model_free(e->cuda);
+    ovx_gpu_close(e->gpu);
+    free(e);
 }

@@ -35,4 +35,14 @@ const char *ovx_device_str(const ovx_device *d, char *buf, size_t len);
 int ovx_device_resolve(const ovx_device *want, ovx_device *got, char *note, size_t note_len,
                        ovx_error *err);
 
+/* A loaded model bound to a resolved device (cpu or cuda:N). For CUDA the
+ * weights are uploaded (bf16) when the engine opens; the model must outlive
+ * the engine. */
+typedef struct ovx_engine ovx_engine;
+
+int ovx_engine_open(ovx_model *m, const ovx_device *dev, ovx_engine **out, ovx_error *err);
+/* Same contract as ovx_model_forward (outputs freed with ovx_outputs_free). */
+int ovx_engine_forward(ovx_engine *e, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
+void ovx_engine_free(ovx_engine *e);
+
 #endif

@@ -149,14 +149,14 @@ static int e_residual_add(ovx_gpu *g, float *x, const float *y, size_t n)
     return 0;
 }
 
-static int e_rope_tables(ovx_gpu *g, const int32_t *pos, const float *inv, int n, float *c, float *s)
+static int e_rope_tables(ovx_gpu *g, const int32_t *pos, const double *inv, int n, float *c, float *s)
 {
     (void)g;
     for (size_t t = 0; t < (size_t)n; t++)
         for (int j = 0; j < 32; j++) {
-            float a = ovx_nx_rope_angle(pos + 3 * t, inv, j);
-            c[t * 64 + j] = c[t * 64 + 32 + j] = cosf(a);
-            s[t * 64 + j] = s[t * 64 + 32 + j] = sinf(a);
+            double a = ovx_nx_rope_angle(pos + 3 * t, inv, j);
+            c[t * 64 + j] = c[t * 64 + 32 + j] = (float)cos(a);
+            s[t * 64 + j] = s[t * 64 + 32 + j] = (float)sin(a);
         }
     return 0;
 }

@@ -97,7 +97,7 @@ static int up_norm(ovx_cuda_model *m, ovx_cuda_norm_w *n, const float *w, const 
     return rc;
 }
 
-static int upload_all(ovx_cuda_model *m, const ovx_cuda_host_weights *w, ovx_error *err)
+static int upload_all(ovx_cuda_model *m, const ovx_weights *w, ovx_error *err)
 {
     const ovx_model_config *c = &m->cfg;
     const int d = c->hidden_size, inter = c->intermediate_size;
@@ -110,7 +110,7 @@ static int upload_all(ovx_cuda_model *m, const ovx_cuda_host_weights *w, ovx_err
                       "layernorm_pre", err)))
         return rc;
     for (int i = 0; i < c->num_layers; i++) {
-        const ovx_cuda_host_layer *h = &w->layers[i];
+        const ovx_layer_weights *h = &w->layers[i];
         ovx_cuda_layer_w *l = &m->layers[i];
         if ((rc = up_norm(m, &l->layer_norm1, h->layer_norm1_weight, h->layer_norm1_bias,
                           "layer_norm1", err)) ||
@@ -129,34 +129,35 @@ static int upload_all(ovx_cuda_model *m, const ovx_cuda_host_weights *w, ovx_err
     }
     if (!c->use_head)
         return OVX_OK;
-    if (!w->head_in_proj_weight || !w->head_in_proj_bias)
+    const ovx_head_weights *hw = &w->head;
+    if (!hw->in_proj_weight || !hw->in_proj_bias)
         return ovx_error_set(err, OVX_EINPUT, "CUDA upload: head.attention.in_proj missing");
     const size_t dd = (size_t)d * d;
     if ((rc = up_norm(m, &m->layernorm_post, w->layernorm_post_weight, w->layernorm_post_bias,
                       "layernorm_post", err)) ||
-        (rc = up_bf16(m, w->head_probe, 1, d, d, &m->head_probe, "head.probe", err)) ||
-        (rc = up_linear(m, &m->head_q, w->head_in_proj_weight, w->head_in_proj_bias, d, d,
+        (rc = up_bf16(m, hw->probe, 1, d, d, &m->head_probe, "head.probe", err)) ||
+        (rc = up_linear(m, &m->head_q, hw->in_proj_weight, hw->in_proj_bias, d, d,
                         "head.attention.in_proj (q)", err)) ||
-        (rc = up_linear(m, &m->head_k, w->head_in_proj_weight + dd, w->head_in_proj_bias + d, d,
+        (rc = up_linear(m, &m->head_k, hw->in_proj_weight + dd, hw->in_proj_bias + d, d,
                         d, "head.attention.in_proj (k)", err)) ||
-        (rc = up_linear(m, &m->head_v, w->head_in_proj_weight + 2 * dd,
-                        w->head_in_proj_bias + 2 * d, d, d, "head.attention.in_proj (v)", err)) ||
-        (rc = up_linear(m, &m->head_out_proj, w->head_out_proj_weight, w->head_out_proj_bias, d,
+        (rc = up_linear(m, &m->head_v, hw->in_proj_weight + 2 * dd,
+                        hw->in_proj_bias + 2 * d, d, d, "head.attention.in_proj (v)", err)) ||
+        (rc = up_linear(m, &m->head_out_proj, hw->out_proj_weight, hw->out_proj_bias, d,
                         d, "head.attention.out_proj", err)) ||
-        (rc = up_norm(m, &m->head_norm, w->head_norm_weight, NULL, "head.norm", err)) ||
-        (rc = up_linear(m, &m->head_fc1, w->head_fc1_weight, w->head_fc1_bias, inter, d,
+        (rc = up_norm(m, &m->head_norm, hw->norm_weight, NULL, "head.norm", err)) ||
+        (rc = up_linear(m, &m->head_fc1, hw->fc1_weight, hw->fc1_bias, inter, d,
                         "head.mlp.fc1", err)) ||
-        (rc = up_linear(m, &m->head_fc2, w->head_fc2_weight, w->head_fc2_bias, d, inter,
+        (rc = up_linear(m, &m->head_fc2, hw->fc2_weight, hw->fc2_bias, d, inter,
                         "head.mlp.fc2", err)))
         return rc;
     return OVX_OK;
 }
 
-int ovx_cuda_model_upload(ovx_gpu *g, const ovx_cuda_host_weights *w, ovx_cuda_model **out,
-                          ovx_error *err)
+int ovx_cuda_model_upload(ovx_gpu *g, const ovx_model_config *cfg, const ovx_weights *w,
+                          ovx_cuda_model **out, ovx_error *err)
 {
     *out = NULL;
-    const ovx_model_config *c = &w->cfg;
+    const ovx_model_config *c = cfg;
     if (c->head_dim != 64 || c->num_heads < 1 || c->num_heads * 64 != c->hidden_size ||
         c->intermediate_size < 1 || c->num_layers < 1 || c->num_channels < 1 ||
         c->patch_size < 1 || !w->layers)
@@ -174,12 +175,14 @@ int ovx_cuda_model_upload(ovx_gpu *g, const ovx_cuda_host_weights *w, ovx_cuda_m
     int rc = m->layers ? OVX_OK : ovx_error_set(err, OVX_ENOMEM, "out of memory");
     if (!rc) {
         /* inverse frequencies, j/n (not 2j/n): 8 temporal, 12 height, 12 width */
-        float inv[32];
-        for (int j = 0; j < 32; j++) {
-            int n = j < 8 ? 8 : 12, jj = j < 8 ? j : (j < 20 ? j - 8 : j - 20);
-            inv[j] = (float)pow(c->rope_theta, -(double)jj / n);
-        }
-        rc = up_f32(m, inv, 32, &m->rope_inv, "rope", err);
+        double inv[32];
+        for (int j = 0; j < 8; j++)
+            inv[j] = pow(c->rope_theta, -(double)j / 8.0);
+        for (int j = 0; j < 12; j++)
+            inv[8 + j] = inv[20 + j] = pow(c->rope_theta, -(double)j / 12.0);
+        if (g->ops->alloc(g, (void **)&m->rope_inv, sizeof inv) ||
+            g->ops->upload(g, m->rope_inv, inv, sizeof inv))
+            rc = ovx_error_set(err, OVX_EDEVICE, "%s", g->msg);
     }
     if (!rc)
         rc = upload_all(m, w, err);
@@ -239,14 +242,14 @@ void ovx_cuda_model_free(ovx_cuda_model *m)
 /* ---- forward ---- */
 
 typedef struct bufs {
-    float *patches, *x, *t, *a, *cos, *sin, *s;
+    float *patches, *x, *t, *fq, *fk, *fv, *a, *cos, *sin, *s;
     int32_t *pos;
     ovx_bf16 *patch16, *xn, *q, *k, *v, *o, *h, *p, *hq;
 } bufs;
 
 static void free_bufs(ovx_gpu *g, bufs *b)
 {
-    void *all[] = {b->patches, b->x, b->t, b->a, b->cos, b->sin, b->s, b->pos, b->patch16,
+    void *all[] = {b->patches, b->x, b->t, b->fq, b->fk, b->fv, b->a, b->cos, b->sin, b->s, b->pos, b->patch16,
                    b->xn, b->q, b->k, b->v, b->o, b->h, b->p, b->hq};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         g->ops->release(g, all[i]);
@@ -266,6 +269,9 @@ static int alloc_bufs(ovx_cuda_model *m, bufs *b, size_t rows, int samples, size
         {(void **)&b->patch16, rows * m->patch_kpad * sizeof(ovx_bf16)},
         {(void **)&b->x, rows * d * sizeof(float)},
         {(void **)&b->t, hrows * wide * sizeof(float)},
+        {(void **)&b->fq, rows * d * sizeof(float)},
+        {(void **)&b->fk, rows * d * sizeof(float)},
+        {(void **)&b->fv, rows * d * sizeof(float)},
         {(void **)&b->a, (size_t)samples * d * sizeof(float)},
         {(void **)&b->cos, rows * 64 * sizeof(float)},
         {(void **)&b->sin, rows * 64 * sizeof(float)},
@@ -301,12 +307,12 @@ static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, bufs *b, int rows
     int rc;
     /* x = x + out_proj(attention(rope(q), rope(k), v)) over LN1(x) */
     if ((rc = ovx_cuda_layernorm(m, &l->layer_norm1, b->x, rows, NULL, b->xn, err)) ||
-        (rc = ovx_cuda_linear(m, &l->q_proj, 1, b->xn, rows, b->t, err)) ||
-        (rc = ovx_cuda_rope3d_apply(m, b->t, b->cos, b->sin, b->q, rows, err)) ||
-        (rc = ovx_cuda_linear(m, &l->k_proj, 1, b->xn, rows, b->t, err)) ||
-        (rc = ovx_cuda_rope3d_apply(m, b->t, b->cos, b->sin, b->k, rows, err)) ||
-        (rc = ovx_cuda_linear(m, &l->v_proj, 1, b->xn, rows, b->t, err)) ||
-        (rc = ovx_cuda_to_bf16(m, b->t, b->v, (size_t)rows * d, err)))
+        (rc = ovx_cuda_linear(m, &l->q_proj, 1, b->xn, rows, b->fq, err)) ||
+        (rc = ovx_cuda_linear(m, &l->k_proj, 1, b->xn, rows, b->fk, err)) ||
+        (rc = ovx_cuda_linear(m, &l->v_proj, 1, b->xn, rows, b->fv, err)) ||
+        (rc = ovx_cuda_rope3d_apply(m, b->fq, b->cos, b->sin, b->q, rows, err)) ||
+        (rc = ovx_cuda_rope3d_apply(m, b->fk, b->cos, b->sin, b->k, rows, err)) ||
+        (rc = ovx_cuda_to_bf16(m, b->fv, b->v, (size_t)rows * d, err)))
         return rc;
     size_t off = 0;
     for (int s = 0; s < samples; s++) {
@@ -333,7 +339,7 @@ static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, bufs *b, int rows
 
 /* Attention-pooling head: probe attends over LN_post tokens (b->xn, bf16),
  * a = out_proj(...); a = a + MLP(RMSNorm(a)). Result in b->a [samples, D]. */
-static int head(ovx_cuda_model *m, bufs *b, int rows, int samples, const int *lengths,
+static int ovx_cuda_attention_pool(ovx_cuda_model *m, bufs *b, int rows, int samples, const int *lengths,
                 ovx_error *err)
 {
     const int d = m->cfg.hidden_size, inter = m->cfg.intermediate_size;
@@ -397,7 +403,7 @@ static int run(ovx_cuda_model *m, bufs *b, int rows, int samples, const int *len
         return rc;
     if (!c->use_head)
         return OVX_OK;
-    if ((rc = head(m, b, rows, samples, lengths, err)))
+    if ((rc = ovx_cuda_attention_pool(m, b, rows, samples, lengths, err)))
         return rc;
     return download(m, out->pooler_output, b->a, (size_t)samples * c->hidden_size, err);
 }

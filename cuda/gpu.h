@@ -52,7 +52,7 @@ typedef struct ovx_gpu_ops {
     int (*residual_add)(ovx_gpu *g, float *d_x, const float *d_y, size_t n);
     /* cos/sin [n, 64] of the 3D RoPE angles of n tokens at pos [n, 3]:
      * F = [t*inv[0..7], h*inv[8..19], w*inv[20..31]], angle = concat(F, F) */
-    int (*rope_tables)(ovx_gpu *g, const int32_t *d_pos, const float *d_inv, int n,
+    int (*rope_tables)(ovx_gpu *g, const int32_t *d_pos, const double *d_inv, int n,
                        float *d_cos, float *d_sin);
     /* y = bf16(rope(x)) per head of 64: x [n, heads*64] float32, y bf16 */
     int (*rope_apply)(ovx_gpu *g, const float *d_x, const float *d_cos, const float *d_sin,

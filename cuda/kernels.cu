@@ -140,14 +140,14 @@ __global__ void k_residual_add(float *x, const float *y, size_t n)
 }
 
 /* cos, sin [n, 64] from pos [n, 3] and inv [32] */
-__global__ void k_rope_tables(const int32_t *pos, const float *inv, int n, float *c, float *s)
+__global__ void k_rope_tables(const int32_t *pos, const double *inv, int n, float *c, float *s)
 {
     size_t total = (size_t)n * 32;
     GRID_STRIDE(i, total) {
         size_t t = i / 32;
         int j = (int)(i % 32);
-        float a = ovx_nx_rope_angle(pos + 3 * t, inv, j);
-        float ca = cosf(a), sa = sinf(a);
+        double a = ovx_nx_rope_angle(pos + 3 * t, inv, j);
+        float ca = (float)cos(a), sa = (float)sin(a);
         c[t * 64 + j] = ca;
         c[t * 64 + 32 + j] = ca;
         s[t * 64 + j] = sa;
@@ -231,7 +231,7 @@ int ovx_cuda_k_residual_add(ovx_gpu *g, float *d_x, const float *d_y, size_t n)
     return check_launch(g, "residual_add");
 }
 
-int ovx_cuda_k_rope_tables(ovx_gpu *g, const int32_t *d_pos, const float *d_inv, int n,
+int ovx_cuda_k_rope_tables(ovx_gpu *g, const int32_t *d_pos, const double *d_inv, int n,
                            float *d_cos, float *d_sin)
 {
     k_rope_tables<<<grid_for((size_t)n * 32), THREADS, 0, STREAM(g)>>>(d_pos, d_inv, n, d_cos,

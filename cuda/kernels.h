@@ -19,7 +19,7 @@ int ovx_cuda_k_norm(ovx_gpu *g, const float *d_x, const float *d_w, const float 
 int ovx_cuda_k_bias_gelu(ovx_gpu *g, const float *d_h, const float *d_b, ovx_bf16 *d_y, int rows,
                          int cols);
 int ovx_cuda_k_residual_add(ovx_gpu *g, float *d_x, const float *d_y, size_t n);
-int ovx_cuda_k_rope_tables(ovx_gpu *g, const int32_t *d_pos, const float *d_inv, int n,
+int ovx_cuda_k_rope_tables(ovx_gpu *g, const int32_t *d_pos, const double *d_inv, int n,
                            float *d_cos, float *d_sin);
 int ovx_cuda_k_rope_apply(ovx_gpu *g, const float *d_x, const float *d_cos, const float *d_sin,
                           ovx_bf16 *d_y, int n, int heads);

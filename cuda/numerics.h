@@ -48,11 +48,13 @@ OVX_HD float ovx_nx_rope(const float *x, const float *c, const float *s, int k)
     return x[k] * c[k] + r * s[k];
 }
 
-/* angle of slot j (0..31) of a token at (t, h, w): 8 t, 12 h, 12 w slots */
-OVX_HD float ovx_nx_rope_angle(const int32_t *pos3, const float *inv, int j)
+/* angle of slot j (0..31) of a token at (t, h, w): 8 t, 12 h, 12 w slots;
+ * in double, like the CPU's ovx_op_rope3d_tables (cos/sin then rounded to
+ * float) */
+OVX_HD double ovx_nx_rope_angle(const int32_t *pos3, const double *inv, int j)
 {
     int32_t p = j < 8 ? pos3[0] : (j < 20 ? pos3[1] : pos3[2]);
-    return (float)p * inv[j];
+    return (double)p * inv[j];
 }
 
 /* 1 / sqrt(mean_sq + eps), the norm scale */

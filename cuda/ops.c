@@ -54,7 +54,7 @@ int ovx_cuda_rmsnorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d
                      ovx_bf16 *d_y16, ovx_error *err)
 {
     double t0 = op_begin(m);
-    GPU_CALL(m, err, m->g->ops->norm(m->g, d_x, n->w, NULL, m->cfg.layer_norm_eps, rows,
+    GPU_CALL(m, err, m->g->ops->norm(m->g, d_x, n->w, NULL, 1e-6f /* as the CPU head */, rows,
                                      m->cfg.hidden_size, NULL, d_y16));
     return op_end(m, OVX_CUDA_OP_LAYERNORM, t0, err);
 }

@@ -34,7 +34,7 @@ struct ovx_cuda_model {
     ovx_bf16 *head_probe;           /* [1, D] bf16 */
     ovx_cuda_linear_w head_q, head_k, head_v, head_out_proj, head_fc1, head_fc2;
     ovx_cuda_norm_w head_norm;
-    float *rope_inv;                /* [32] inverse frequencies of the 3D RoPE */
+    double *rope_inv;               /* [32] inverse frequencies of the 3D RoPE */
     size_t scratch_bytes;
     int profiling;
     double timings[OVX_CUDA_OP_COUNT];

@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "cuda/gpu.h"
 #include "model/model.h"
+#include "model/weights.h"
 
 /* 1 when this ovx was built with the CUDA backend. */
 int ovx_cuda_compiled(void);
@@ -29,40 +30,13 @@ int ovx_gpu_open_cuda(int device, ovx_gpu **out, ovx_error *err);
 int ovx_gpu_open_emu(ovx_gpu **out, ovx_error *err);
 void ovx_gpu_close(ovx_gpu *g);
 
-/* Host weights in float32, named after the checkpoint tensors (model.md).
- * Linear weights are [out, in]. Only read during upload. */
-typedef struct ovx_cuda_host_layer {
-    const float *layer_norm1_weight, *layer_norm1_bias;          /* [D] */
-    const float *q_proj_weight, *q_proj_bias;                    /* [D, D], [D] */
-    const float *k_proj_weight, *k_proj_bias;
-    const float *v_proj_weight, *v_proj_bias;
-    const float *out_proj_weight, *out_proj_bias;
-    const float *layer_norm2_weight, *layer_norm2_bias;
-    const float *fc1_weight, *fc1_bias;                          /* [I, D], [I] */
-    const float *fc2_weight, *fc2_bias;                          /* [D, I], [D] */
-} ovx_cuda_host_layer;
-
-typedef struct ovx_cuda_host_weights {
-    ovx_model_config cfg;
-    const float *patch_embedding_weight;                         /* [D, C*P*P] */
-    const float *layernorm_pre_weight, *layernorm_pre_bias;      /* [D] */
-    const ovx_cuda_host_layer *layers;                           /* [num_layers] */
-    /* use_head only: */
-    const float *layernorm_post_weight, *layernorm_post_bias;    /* [D] */
-    const float *head_probe;                                     /* [D] */
-    const float *head_in_proj_weight, *head_in_proj_bias;        /* [3D, D], [3D] (q, k, v) */
-    const float *head_out_proj_weight, *head_out_proj_bias;      /* [D, D], [D] */
-    const float *head_norm_weight;                               /* [D] RMSNorm */
-    const float *head_fc1_weight, *head_fc1_bias;                /* [I, D], [I] */
-    const float *head_fc2_weight, *head_fc2_bias;                /* [D, I], [D] */
-} ovx_cuda_host_weights;
-
 typedef struct ovx_cuda_model ovx_cuda_model;
 
-/* Converts the weights to bf16 (norm weights and biases stay float32) and
- * uploads them once. The model keeps g (not owned). */
-int ovx_cuda_model_upload(ovx_gpu *g, const ovx_cuda_host_weights *w, ovx_cuda_model **out,
-                          ovx_error *err);
+/* Converts the CPU model's float32 weights (model/weights.h, named after
+ * the checkpoint tensors) to bf16 (norm weights and biases stay float32) and
+ * uploads them once. The CUDA model keeps g (not owned), not w. */
+int ovx_cuda_model_upload(ovx_gpu *g, const ovx_model_config *cfg, const ovx_weights *w,
+                          ovx_cuda_model **out, ovx_error *err);
 void ovx_cuda_model_free(ovx_cuda_model *m);
 
 /* Per-op wall time of the last forward, filled when profiling is on (each
