@@ -1,16 +1,65 @@
 /* cuda_ops.c: the real device behind ovx_gpu: opening a CUDA device (with a
  * one-line error when there is no driver or no GPU), memory through the CUDA
- * runtime, the GEMM through cublasGemmEx / cublasGemmStridedBatchedEx (bf16
- * inputs, float32 compute), and the kernel table from kernels.cu. Every
- * CUDA/cuBLAS return code is checked. Built only with OVX_HAVE_CUDA. */
+ * runtime (linked statically), the GEMM through cublasGemmEx /
+ * cublasGemmStridedBatchedEx (bf16 inputs, float32 compute), and the kernel
+ * table from kernels.cu. cuBLAS is loaded with dlopen when a device is
+ * opened, so a CUDA build starts fast and runs CPU-only where cuBLAS is
+ * missing. Every CUDA/cuBLAS return code is checked. Built only with
+ * OVX_HAVE_CUDA. */
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include "cuda/kernels.h"
 #include "cuda/ovx_cuda.h"
+
+/* ---- cuBLAS, loaded on first use ---- */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define CUBLAS_SONAME "libcublas.so." STR(CUBLAS_VER_MAJOR)
+
+static struct {
+    void *lib;
+    char error[400];
+    __typeof__(&cublasCreate_v2) create;
+    __typeof__(&cublasDestroy_v2) destroy;
+    __typeof__(&cublasSetStream_v2) set_stream;
+    __typeof__(&cublasGemmEx) gemm;
+    __typeof__(&cublasGemmStridedBatchedEx) gemm_strided;
+    __typeof__(&cublasGetStatusString) status_string;
+} cb;
+static pthread_once_t cb_once = PTHREAD_ONCE_INIT;
+
+static void cb_load(void)
+{
+    void *lib = dlopen(CUBLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        snprintf(cb.error, sizeof cb.error, "CUDA unavailable: cannot load %s: %s", CUBLAS_SONAME,
+                 dlerror());
+        return;
+    }
+    struct { void *slot; const char *name; } syms[] = {
+        {&cb.create, "cublasCreate_v2"},       {&cb.destroy, "cublasDestroy_v2"},
+        {&cb.set_stream, "cublasSetStream_v2"}, {&cb.gemm, "cublasGemmEx"},
+        {&cb.gemm_strided, "cublasGemmStridedBatchedEx"},
+        {&cb.status_string, "cublasGetStatusString"}};
+    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
+        void *f = dlsym(lib, syms[i].name);
+        if (!f) {
+            snprintf(cb.error, sizeof cb.error, "CUDA unavailable: %s has no %s", CUBLAS_SONAME,
+                     syms[i].name);
+            dlclose(lib);
+            return;
+        }
+        memcpy(syms[i].slot, &f, sizeof f); /* object pointer -> function pointer */
+    }
+    cb.lib = lib;
+}
 
 static int cuda_fail(ovx_gpu *g, const char *what, cudaError_t e)
 {
@@ -20,7 +69,7 @@ static int cuda_fail(ovx_gpu *g, const char *what, cudaError_t e)
 
 static int cublas_fail(ovx_gpu *g, const char *what, cublasStatus_t s)
 {
-    snprintf(g->msg, sizeof g->msg, "%s: %s", what, cublasGetStatusString(s));
+    snprintf(g->msg, sizeof g->msg, "%s: %s", what, cb.status_string(s));
     return -1;
 }
 
@@ -75,15 +124,15 @@ static int c_gemm(ovx_gpu *g, int trans_a, int trans_b, int m, int n, int k, flo
     cudaDataType_t ct = c_bf16 ? CUDA_R_16BF : CUDA_R_32F;
     cublasStatus_t s;
     if (batch == 1)
-        s = cublasGemmEx(h, ta, tb, m, n, k, &alpha, d_a, CUDA_R_16BF, lda, d_b, CUDA_R_16BF, ldb,
+        s = cb.gemm(h, ta, tb, m, n, k, &alpha, d_a, CUDA_R_16BF, lda, d_b, CUDA_R_16BF, ldb,
                          &beta, d_c, ct, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     else
-        s = cublasGemmStridedBatchedEx(h, ta, tb, m, n, k, &alpha, d_a, CUDA_R_16BF, lda, stride_a,
+        s = cb.gemm_strided(h, ta, tb, m, n, k, &alpha, d_a, CUDA_R_16BF, lda, stride_a,
                                        d_b, CUDA_R_16BF, ldb, stride_b, &beta, d_c, ct, ldc,
                                        stride_c, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     if (s != CUBLAS_STATUS_SUCCESS) {
         snprintf(g->msg, sizeof g->msg, "cuBLAS GEMM %dx%dx%d (batch %d): %s", m, n, k, batch,
-                 cublasGetStatusString(s));
+                 cb.status_string(s));
         return -1;
     }
     return 0;
@@ -142,6 +191,8 @@ int ovx_gpu_open_cuda(int device, ovx_gpu **out, ovx_error *err)
     if (device < 0 || device >= count)
         return ovx_error_set(err, OVX_EDEVICE, "CUDA device %d does not exist (%d device%s found)",
                              device, count, count == 1 ? "" : "s");
+    if (pthread_once(&cb_once, cb_load) != 0 || !cb.lib)
+        return ovx_error_set(err, OVX_EDEVICE, "%s", cb.lib ? "cannot load cuBLAS" : cb.error);
     ovx_gpu *g = calloc(1, sizeof *g);
     if (!g)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory");
@@ -157,10 +208,10 @@ int ovx_gpu_open_cuda(int device, ovx_gpu **out, ovx_error *err)
     }
     g->stream = stream;
     cublasHandle_t h = NULL;
-    cublasStatus_t s = cublasCreate(&h);
+    cublasStatus_t s = cb.create(&h);
     if (s == CUBLAS_STATUS_SUCCESS) {
         g->cublas = h;
-        s = cublasSetStream(h, stream);
+        s = cb.set_stream(h, stream);
     }
     if (s != CUBLAS_STATUS_SUCCESS) {
         cublas_fail(g, "cuBLAS init", s);
@@ -177,7 +228,7 @@ fail:
 void ovx_gpu_close_cuda(ovx_gpu *g)
 {
     if (g->cublas)
-        (void)cublasDestroy((cublasHandle_t)g->cublas);
+        (void)cb.destroy((cublasHandle_t)g->cublas);
     if (g->stream)
         (void)cudaStreamDestroy((cudaStream_t)g->stream);
 }
