@@ -228,6 +228,10 @@ int ovx_cmd_selftest(int argc, char **argv)
     }
     if (want.kind == OVX_DEVICE_AUTO)
         want.kind = OVX_DEVICE_CUDA;
+    if (large && want.kind == OVX_DEVICE_CPU) {
+        fprintf(stderr, "ovx selftest: --large needs a CUDA device (the host emulation would take hours)\n");
+        return OVX_EXIT_USAGE;
+    }
     char note[512], name[256] = "host emulation of the CUDA device";
     if (ovx_device_resolve(&want, &dev, note, sizeof note, &err) ||
         (dev.kind == OVX_DEVICE_CUDA && ovx_cuda_device_name(dev.index, name, sizeof name, &err))) {
