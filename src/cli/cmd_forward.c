@@ -82,6 +82,7 @@ int ovx_cmd_forward(int argc, char **argv)
     const char *dev_arg = "auto";
     int threads = 0, hs = OVX_NO_HIDDEN_STATE, c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "m:o:h", opts, NULL)) != -1) {
         char *end = NULL;
         switch (c) {
@@ -106,7 +107,10 @@ int ovx_cmd_forward(int argc, char **argv)
             break;
         case 'd': dev_arg = optarg; break;
         case 'h': ovx_help_forward(stdout); return OVX_EXIT_OK;
-        default: fprintf(stderr, "ovx forward: see 'ovx help forward'\n"); return OVX_EXIT_USAGE;
+        default:
+            fprintf(stderr, "ovx forward: unknown option or missing value: '%s' (see 'ovx help forward')\n",
+                    argv[optind - 1]);
+            return OVX_EXIT_USAGE;
         }
     }
     if (optind < argc) {
@@ -123,7 +127,7 @@ int ovx_cmd_forward(int argc, char **argv)
     ovx_model *m = NULL;
     ovx_engine *eng = NULL;
     ovx_device want, dev;
-    char note[600];
+    char note[600] = "";
     ovx_token_buffer tok = {0};
     ovx_outputs out = {0};
     int rc = OVX_EXIT_FAIL;
@@ -147,8 +151,6 @@ int ovx_cmd_forward(int argc, char **argv)
     mp.threads = threads;
     if (ovx_model_load(model, &mp, &m, &err) || ovx_device_resolve(&want, &dev, note, sizeof note, &err))
         goto fail;
-    if (note[0])
-        fprintf(stderr, "ovx forward: %s\n", note);
     if (ovx_engine_open(m, &dev, &eng, &err))
         goto fail;
     ovx_pixel_input in = {
@@ -180,6 +182,8 @@ int ovx_cmd_forward(int argc, char **argv)
         if (write_out(outdir, name, 3, s3, out.hidden_state, &err))
             goto fail;
     }
+    if (note[0]) /* after success, so an error stays the only stderr line */
+        fprintf(stderr, "ovx forward: %s\n", note);
     fprintf(stderr, "ovx forward: %d x %d tokens in %.1f ms\n", B, tok.tokens.n, t1 - t0);
     rc = OVX_EXIT_OK;
     goto done;
