@@ -7,6 +7,7 @@
 #define OVX_CUDA_DEVICE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/error.h"
 #include "model/model.h"
@@ -43,6 +44,12 @@ typedef struct ovx_engine ovx_engine;
 int ovx_engine_open(ovx_model *m, const ovx_device *dev, ovx_engine **out, ovx_error *err);
 /* Same contract as ovx_model_forward (outputs freed with ovx_outputs_free). */
 int ovx_engine_forward(ovx_engine *e, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
+/* Padding-free batch of `samples` sequences of lengths[s] tokens packed back
+ * to back (patches [sum, C*P*P], pos [sum, 3]); outputs packed the same way
+ * (see ovx_cuda_forward_packed). On CUDA one forward runs over all tokens
+ * (attention per sample); on the CPU the samples run one after the other. */
+int ovx_engine_forward_packed(ovx_engine *e, int samples, const int *lengths, const float *patches,
+                              const int32_t *pos, ovx_outputs *out, ovx_error *err);
 void ovx_engine_free(ovx_engine *e);
 
 #endif

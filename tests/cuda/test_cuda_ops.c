@@ -256,16 +256,25 @@ static void test_packed(ovx_cuda_model *m, ovx_model *rm)
         pos[3 * i + 1] = i / 5 % 7;
         pos[3 * i + 2] = i % 11;
     }
-    ovx_outputs packed = {.hidden_state_index = 0};
+    ovx_outputs packed = {.hidden_state_index = 0}, cpu_packed = {.hidden_state_index = 0};
     CHECK(ovx_cuda_forward_packed(m, 2, lens, patches, pos, &packed, NULL) == 0);
+    ovx_device cpu_dev = {OVX_DEVICE_CPU, 0};
+    ovx_engine *eng = NULL;
+    CHECK(ovx_engine_open(rm, &cpu_dev, &eng, NULL) == 0);
+    CHECK(ovx_engine_forward_packed(eng, 2, lens, patches, pos, &cpu_packed, NULL) == 0);
+    ovx_engine_free(eng);
     size_t off = 0;
     for (int s = 0; s < 2 && packed.last_hidden_state; s++) {
         ovx_tokens t = {1, lens[s], patches + off * k, pos + off * 3};
         ovx_outputs one = {.hidden_state_index = 0}, cpu = {.hidden_state_index = 0};
         CHECK(ovx_cuda_forward(m, &t, &one, NULL) == 0);
         CHECK(ovx_model_forward(rm, &t, &cpu, NULL) == 0);
-        if (one.last_hidden_state && cpu.last_hidden_state) {
+        if (one.last_hidden_state && cpu.last_hidden_state && cpu_packed.last_hidden_state) {
             size_t nd = (size_t)lens[s] * d;
+            /* the CPU engine's packed batch is the per-sample CPU forward */
+            CHECK(memcmp(cpu.last_hidden_state, cpu_packed.last_hidden_state + off * d, nd * 4) == 0);
+            CHECK(memcmp(cpu.hidden_state, cpu_packed.hidden_state + off * d, nd * 4) == 0);
+            CHECK(memcmp(cpu.pooler_output, cpu_packed.pooler_output + (size_t)s * d, (size_t)d * 4) == 0);
             CHECK(memcmp(one.last_hidden_state, packed.last_hidden_state + off * d, nd * 4) == 0);
             CHECK(memcmp(one.hidden_state, packed.hidden_state + off * d, nd * 4) == 0);
             CHECK(memcmp(one.pooler_output, packed.pooler_output + (size_t)s * d, (size_t)d * 4) == 0);
@@ -285,6 +294,7 @@ static void test_packed(ovx_cuda_model *m, ovx_model *rm)
         off += (size_t)lens[s];
     }
     ovx_outputs_free(&packed);
+    ovx_outputs_free(&cpu_packed);
     /* invalid requests are errors, not crashes */
     ovx_outputs bad = {.hidden_state_index = 5};
     CHECK(ovx_cuda_forward_packed(m, 2, lens, patches, pos, &bad, NULL) == OVX_EUSAGE);
