@@ -206,6 +206,15 @@ static void free_norm(ovx_gpu *g, ovx_cuda_norm_w *n)
     g->ops->release(g, n->b);
 }
 
+static void free_bufs(ovx_gpu *g, ovx_cuda_bufs *b)
+{
+    void *all[] = {b->patches, b->x, b->t, b->fq, b->fk, b->fv, b->a, b->cos, b->sin, b->s, b->pos, b->patch16,
+                   b->xn, b->q, b->k, b->v, b->o, b->h, b->p, b->hq};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        g->ops->release(g, all[i]);
+    memset(b, 0, sizeof *b);
+}
+
 void ovx_cuda_model_free(ovx_cuda_model *m)
 {
     if (!m)
@@ -236,27 +245,15 @@ void ovx_cuda_model_free(ovx_cuda_model *m)
     free_linear(g, &m->head_fc2);
     free_norm(g, &m->head_norm);
     g->ops->release(g, m->rope_inv);
+    free_bufs(g, &m->bufs);
     free(m);
 }
 
 /* ---- forward ---- */
 
-typedef struct bufs {
-    float *patches, *x, *t, *fq, *fk, *fv, *a, *cos, *sin, *s;
-    int32_t *pos;
-    ovx_bf16 *patch16, *xn, *q, *k, *v, *o, *h, *p, *hq;
-} bufs;
 
-static void free_bufs(ovx_gpu *g, bufs *b)
-{
-    void *all[] = {b->patches, b->x, b->t, b->fq, b->fk, b->fv, b->a, b->cos, b->sin, b->s, b->pos, b->patch16,
-                   b->xn, b->q, b->k, b->v, b->o, b->h, b->p, b->hq};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        g->ops->release(g, all[i]);
-    memset(b, 0, sizeof *b);
-}
 
-static int alloc_bufs(ovx_cuda_model *m, bufs *b, size_t rows, int samples, size_t scratch,
+static int alloc_bufs(ovx_cuda_model *m, ovx_cuda_bufs *b, size_t rows, int samples, size_t scratch,
                       ovx_error *err)
 {
     ovx_gpu *g = m->g;
@@ -300,7 +297,7 @@ static int download(ovx_cuda_model *m, float *dst, const float *d_src, size_t n,
 }
 
 /* One pre-norm block over all packed tokens; attention per sample. */
-static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, bufs *b, int rows, int samples,
+static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, ovx_cuda_bufs *b, int rows, int samples,
                  const int *lengths, ovx_error *err)
 {
     const int d = m->cfg.hidden_size, inter = m->cfg.intermediate_size;
@@ -339,7 +336,7 @@ static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, bufs *b, int rows
 
 /* Attention-pooling head: probe attends over LN_post tokens (b->xn, bf16),
  * a = out_proj(...); a = a + MLP(RMSNorm(a)). Result in b->a [samples, D]. */
-static int ovx_cuda_attention_pool(ovx_cuda_model *m, bufs *b, int rows, int samples, const int *lengths,
+static int ovx_cuda_attention_pool(ovx_cuda_model *m, ovx_cuda_bufs *b, int rows, int samples, const int *lengths,
                 ovx_error *err)
 {
     const int d = m->cfg.hidden_size, inter = m->cfg.intermediate_size;
@@ -370,7 +367,7 @@ static int ovx_cuda_attention_pool(ovx_cuda_model *m, bufs *b, int rows, int sam
     return OVX_OK;
 }
 
-static int run(ovx_cuda_model *m, bufs *b, int rows, int samples, const int *lengths,
+static int run(ovx_cuda_model *m, ovx_cuda_bufs *b, int rows, int samples, const int *lengths,
                const float *patches, const int32_t *pos, int hidden, ovx_outputs *out,
                ovx_error *err)
 {
@@ -459,12 +456,26 @@ int ovx_cuda_forward_packed(ovx_cuda_model *m, int samples, const int *lengths,
         return ovx_error_set(err, OVX_ENOMEM, "out of memory for the outputs");
     }
     memset(m->timings, 0, sizeof m->timings);
-    bufs b;
-    memset(&b, 0, sizeof b);
-    int rc = alloc_bufs(m, &b, rows, samples, scratch, err);
+    /* working buffers are kept between calls and grown when needed
+     * (cudaMalloc/cudaFree per forward would synchronise the device) */
+    int rc = OVX_OK;
+    if (rows > m->bufs_rows || (size_t)samples > m->bufs_samples || scratch > m->bufs_scratch) {
+        free_bufs(m->g, &m->bufs);
+        size_t r = rows > m->bufs_rows ? rows : m->bufs_rows;
+        size_t s = (size_t)samples > m->bufs_samples ? (size_t)samples : m->bufs_samples;
+        size_t sc = scratch > m->bufs_scratch ? scratch : m->bufs_scratch;
+        m->bufs_rows = m->bufs_samples = m->bufs_scratch = 0;
+        rc = alloc_bufs(m, &m->bufs, r, (int)s, sc, err);
+        if (rc) {
+            free_bufs(m->g, &m->bufs);
+        } else {
+            m->bufs_rows = r;
+            m->bufs_samples = s;
+            m->bufs_scratch = sc;
+        }
+    }
     if (!rc)
-        rc = run(m, &b, (int)rows, samples, lengths, patches, pos, hidden, out, err);
-    free_bufs(m->g, &b);
+        rc = run(m, &m->bufs, (int)rows, samples, lengths, patches, pos, hidden, out, err);
     if (rc) {
         free(out->last_hidden_state);
         free(out->pooler_output);

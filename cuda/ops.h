@@ -23,6 +23,14 @@ typedef struct ovx_cuda_layer_w {
     ovx_cuda_linear_w q_proj, k_proj, v_proj, out_proj, fc1, fc2;
 } ovx_cuda_layer_w;
 
+/* Working buffers of a forward (device memory), sized for bufs_rows tokens,
+ * bufs_samples samples and bufs_scratch attention scores. */
+typedef struct ovx_cuda_bufs {
+    float *patches, *x, *t, *fq, *fk, *fv, *a, *cos, *sin, *s;
+    int32_t *pos;
+    ovx_bf16 *patch16, *xn, *q, *k, *v, *o, *h, *p, *hq;
+} ovx_cuda_bufs;
+
 struct ovx_cuda_model {
     ovx_gpu *g;
     ovx_model_config cfg;
@@ -36,6 +44,8 @@ struct ovx_cuda_model {
     ovx_cuda_norm_w head_norm;
     double *rope_inv;               /* [32] inverse frequencies of the 3D RoPE */
     size_t scratch_bytes;
+    ovx_cuda_bufs bufs;             /* kept between forwards, grown on demand */
+    size_t bufs_rows, bufs_samples, bufs_scratch;
     int profiling;
     double timings[OVX_CUDA_OP_COUNT];
 };
