@@ -113,6 +113,12 @@ static int c_sync(ovx_gpu *g)
     return e == cudaSuccess ? 0 : cuda_fail(g, "CUDA stream", e);
 }
 
+static int c_activate(ovx_gpu *g)
+{
+    cudaError_t e = cudaSetDevice(g->device);
+    return e == cudaSuccess ? 0 : cuda_fail(g, "CUDA device", e);
+}
+
 static int c_gemm(ovx_gpu *g, int trans_a, int trans_b, int m, int n, int k, float alpha,
                   const ovx_bf16 *d_a, int lda, long long stride_a, const ovx_bf16 *d_b, int ldb,
                   long long stride_b, float beta, void *d_c, int c_bf16, int ldc,
@@ -145,6 +151,7 @@ static const ovx_gpu_ops cuda_ops = {
     .upload = c_upload,
     .download = c_download,
     .sync = c_sync,
+    .activate = c_activate,
     .gemm = c_gemm,
     .to_bf16 = ovx_cuda_k_to_bf16,
     .pack_rows_bf16 = ovx_cuda_k_pack_rows_bf16,

@@ -199,6 +199,7 @@ const ovx_gpu_ops ovx_gpu_emu_ops = {
     .upload = e_copy,
     .download = e_copy,
     .sync = e_sync,
+    .activate = e_sync,
     .gemm = e_gemm,
     .to_bf16 = e_to_bf16,
     .pack_rows_bf16 = e_pack_rows_bf16,

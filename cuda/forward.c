@@ -163,6 +163,8 @@ int ovx_cuda_model_upload(ovx_gpu *g, const ovx_model_config *cfg, const ovx_wei
         c->patch_size < 1 || !w->layers)
         return ovx_error_set(err, OVX_EUNSUPPORTED,
                              "CUDA backend: unsupported config (needs head_dim 64 and hidden_size = heads * 64)");
+    if (g->ops->activate(g))
+        return ovx_error_set(err, OVX_EDEVICE, "%s", g->msg);
     ovx_cuda_model *m = calloc(1, sizeof *m);
     if (!m)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory");
@@ -456,6 +458,10 @@ int ovx_cuda_forward_packed(ovx_cuda_model *m, int samples, const int *lengths,
         return ovx_error_set(err, OVX_ENOMEM, "out of memory for the outputs");
     }
     memset(m->timings, 0, sizeof m->timings);
+    if (m->g->ops->activate(m->g)) {
+        ovx_outputs_free(out);
+        return ovx_error_set(err, OVX_EDEVICE, "%s", m->g->msg);
+    }
     /* working buffers are kept between calls and grown when needed
      * (cudaMalloc/cudaFree per forward would synchronise the device) */
     int rc = OVX_OK;

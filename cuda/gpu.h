@@ -28,6 +28,9 @@ typedef struct ovx_gpu_ops {
     int (*upload)(ovx_gpu *g, void *d_dst, const void *src, size_t bytes);
     int (*download)(ovx_gpu *g, void *dst, const void *d_src, size_t bytes);
     int (*sync)(ovx_gpu *g);
+    /* makes g's device current for the calling thread (CUDA's current
+     * device is per thread; forwards may run on another thread than open) */
+    int (*activate)(ovx_gpu *g);
     /* Column-major strided-batched GEMM, cuBLAS conventions:
      * C_b = alpha * op(A_b) op(B_b) + beta * C_b for b < batch,
      * op(A) is m x k, op(B) is k x n, C is m x n. A, B bf16; C float32
