@@ -13,6 +13,7 @@
 #include "model/ops.h"
 #include "model/safetensors.h"
 #include "model/tokens.h"
+#include "model/vecmath.h"
 
 /* ---------------------------------------------------------------- safetensors */
 
@@ -306,6 +307,45 @@ static void test_linear_norms(void)
     CHECK_NEAR(g[2], -0.04550026389635842, 1e-6);
 }
 
+/* ---------------------------------------------------------------- vecmath */
+
+static void test_vecmath(void)
+{
+    double worst = 0.0;
+    for (double x = -87.0; x <= 0.0; x += 0.0137) {
+        double rel = fabs(ovx_expf_approx((float)x) - exp((float)x)) / exp((float)x);
+        worst = rel > worst ? rel : worst;
+    }
+    printf("exp kernel: max rel error %.3g on [-87, 0]\n", worst);
+    CHECK(worst < 3e-7);
+    enum { N = 4001 };
+    static float g[N];
+    for (int i = 0; i < N; i++)
+        g[i] = -10.0f + 20.0f * (float)i / (N - 1);
+    ovx_gelu_erf_vec(g, N);
+    worst = 0.0;
+    for (int i = 0; i < N; i++) {
+        double x = (double)(float)(-10.0f + 20.0f * (float)i / (N - 1));
+        double want = 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+        double err = fabs(g[i] - want) / fmax(fabs(want), 1e-3);
+        worst = err > worst ? err : worst;
+    }
+    printf("gelu kernel: max rel error %.3g on [-10, 10]\n", worst);
+    CHECK(worst < 3e-6); /* float rounding of z^2 in exp(-z^2) dominates in the tail */
+    /* Softmax row of 13 (vector part + tail): sums to one, matches exp. */
+    float s[13], ref[13];
+    double sum = 0.0;
+    for (int i = 0; i < 13; i++) {
+        s[i] = (float)(i * 0.7 - 3.0);
+        ref[i] = (float)exp(s[i] - (12 * 0.7 - 3.0));
+        sum += ref[i];
+    }
+    float inv = ovx_softmax_row_unnormalised(s, 13);
+    CHECK_NEAR(inv, 1.0 / sum, 1e-6);
+    for (int i = 0; i < 13; i++)
+        CHECK_NEAR(s[i], ref[i], 1e-6);
+}
+
 /* ---------------------------------------------------------------- tokens */
 
 static void test_tokens(void)
@@ -369,6 +409,67 @@ static void test_tokens(void)
     free(px);
 }
 
+/* ---------------------------------------------------------------- random model + forward */
+
+static void test_random_forward(void)
+{
+    ovx_model_config cfg = ovx_model_config_default_large();
+    cfg.hidden_size = 128;
+    cfg.num_heads = 2;
+    cfg.intermediate_size = 256;
+    cfg.num_layers = 2;
+    ovx_model *a = NULL, *b = NULL, *c = NULL;
+    ovx_error err;
+    CHECK(ovx_model_create_random(&cfg, 7, &a, &err) == 0);
+    CHECK(ovx_model_create_random(&cfg, 7, &b, &err) == 0);
+    CHECK(ovx_model_create_random(&cfg, 8, &c, &err) == 0);
+    if (!a || !b || !c)
+        return;
+    ovx_model_info ia, ib, ic;
+    ovx_model_get_info(a, &ia);
+    ovx_model_get_info(b, &ib);
+    ovx_model_get_info(c, &ic);
+    CHECK(ia.checksum == ib.checksum && ia.checksum != ic.checksum && ia.n_tensors == 3 + 2 * 16 + 12);
+    enum { B = 2, N = 70, K = 3 * 14 * 14 };
+    static float patches[B * N * K];
+    static int32_t pos[B * N * 3];
+    for (int i = 0; i < B * N * K; i++)
+        patches[i] = frand();
+    for (int i = 0; i < B * N; i++) {
+        pos[3 * i] = i % 5;
+        pos[3 * i + 1] = (i / 5) % 7;
+        pos[3 * i + 2] = i % 11;
+    }
+    ovx_tokens in = {B, N, patches, pos};
+    ovx_outputs o1 = {.hidden_state_index = -2}, o2 = {.hidden_state_index = -2};
+    ovx_model_set_threads(a, 1);
+    ovx_model_set_threads(b, 3);
+    CHECK(ovx_model_forward(a, &in, &o1, &err) == 0);
+    CHECK(ovx_model_forward(b, &in, &o2, &err) == 0);
+    CHECK(o1.pooler_output && o1.hidden_state && o2.last_hidden_state);
+    if (o1.pooler_output && o2.pooler_output) {
+        CHECK(!memcmp(o1.last_hidden_state, o2.last_hidden_state, sizeof(float) * B * N * 128));
+        CHECK(!memcmp(o1.pooler_output, o2.pooler_output, sizeof(float) * B * 128));
+        CHECK(!memcmp(o1.hidden_state, o2.hidden_state, sizeof(float) * B * N * 128));
+        /* Sample 1 alone gives sample 1's rows of the batch. */
+        ovx_tokens one = {1, N, patches + N * K, pos + 3 * N};
+        ovx_outputs o3 = {.hidden_state_index = OVX_NO_HIDDEN_STATE};
+        CHECK(ovx_model_forward(a, &one, &o3, &err) == 0 && !o3.hidden_state);
+        if (o3.last_hidden_state) {
+            CHECK(!memcmp(o3.last_hidden_state, o1.last_hidden_state + N * 128, sizeof(float) * N * 128));
+            CHECK(!memcmp(o3.pooler_output, o1.pooler_output + 128, sizeof(float) * 128));
+        }
+        ovx_outputs_free(&o3);
+    }
+    ovx_outputs bad = {.hidden_state_index = 3};
+    CHECK(ovx_model_forward(a, &in, &bad, &err) == OVX_EUSAGE);
+    ovx_outputs_free(&o1);
+    ovx_outputs_free(&o2);
+    ovx_model_free(a);
+    ovx_model_free(b);
+    ovx_model_free(c);
+}
+
 int main(void)
 {
     test_safetensors();
@@ -377,5 +478,7 @@ int main(void)
     test_attention();
     test_linear_norms();
     test_tokens();
+    test_vecmath();
+    test_random_forward();
     return CHECK_RESULT();
 }
