@@ -53,7 +53,8 @@ else:
         check("built without" in r.stderr, "says the build has no CUDA backend")
 
 r = run("selftest", "--device", "cpu")
-check(r.returncode == 0 and "selftest passed" in r.stdout and r.stdout.count("rel L2") == 6,
+check(r.returncode == 0 and "selftest passed" in r.stdout and r.stdout.count("rel L2") == 6 and
+      r.stdout.count("repeat byte-identical: yes") == 2,
       "selftest --device cpu passes with 6 error lines (rc %d)\n%s%s" % (r.returncode, r.stdout, r.stderr))
 print(r.stdout)
 
