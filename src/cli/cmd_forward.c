@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "common/timer.h"
+#include "cuda/device.h"
 #include "io/atomic_file.h"
 #include "io/npy.h"
 #include "model/model.h"
@@ -17,7 +18,7 @@ void ovx_help_forward(FILE *out)
 {
     fprintf(out,
             "usage: ovx forward -m MODEL --pixel-values X.npy [--visible-indices I.npy]\n"
-            "                   [--hidden-state L] [--threads N] -o DIR\n"
+            "                   [--hidden-state L] [--threads N] [--device DEV] -o DIR\n"
             "\n"
             "Runs the OneVision Encoder on an already normalised pixel tensor and writes\n"
             "DIR/last_hidden_state.npy [B,N,D], DIR/pooler_output.npy [B,D] (models with a\n"
@@ -30,6 +31,8 @@ void ovx_help_forward(FILE *out)
             "                           shorter gathers those tokens\n"
             "      --hidden-state L     also write hidden state L (HF index; -2 = block 23 of 24)\n"
             "      --threads N          CPU threads (default $OVX_THREADS or all cores)\n"
+            "      --device DEV         auto (default: CUDA device 0 when usable, else the CPU,\n"
+            "                           saying so once), cpu, cuda (= cuda:0) or cuda:N\n"
             "  -o, --output DIR         output folder (created if missing)\n"
             "  -h, --help               this help\n");
 }
@@ -73,8 +76,10 @@ int ovx_cmd_forward(int argc, char **argv)
         {"model", required_argument, 0, 'm'},       {"pixel-values", required_argument, 0, 'p'},
         {"visible-indices", required_argument, 0, 'i'}, {"hidden-state", required_argument, 0, 'L'},
         {"threads", required_argument, 0, 't'},     {"output", required_argument, 0, 'o'},
+        {"device", required_argument, 0, 'd'},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
     const char *model = NULL, *px_path = NULL, *idx_path = NULL, *outdir = NULL, *hs_arg = NULL;
+    const char *dev_arg = "auto";
     int threads = 0, hs = OVX_NO_HIDDEN_STATE, c;
     optind = 1;
     opterr = 0;
@@ -100,6 +105,7 @@ int ovx_cmd_forward(int argc, char **argv)
                 return OVX_EXIT_USAGE;
             }
             break;
+        case 'd': dev_arg = optarg; break;
         case 'h': ovx_help_forward(stdout); return OVX_EXIT_OK;
         default:
             fprintf(stderr, "ovx forward: unknown option or missing value: '%s' (see 'ovx help forward')\n",
@@ -119,6 +125,9 @@ int ovx_cmd_forward(int argc, char **argv)
     ovx_error_clear(&err);
     ovx_npy px = {0}, idx = {0};
     ovx_model *m = NULL;
+    ovx_engine *eng = NULL;
+    ovx_device want, dev;
+    char note[600] = "";
     ovx_token_buffer tok = {0};
     ovx_outputs out = {0};
     int rc = OVX_EXIT_FAIL;
@@ -133,12 +142,16 @@ int ovx_cmd_forward(int argc, char **argv)
             ovx_error_set(&err, OVX_EUSAGE, "%s: bad dimension %d (%lld)", px_path, d, (long long)px.shape[d]);
             goto fail;
         }
+    if (ovx_device_parse(dev_arg, &want, &err))
+        goto fail;
     int B = (int)px.shape[0];
     if (idx_path && load_indices(idx_path, B, &idx, &err))
         goto fail;
     ovx_model_params mp = ovx_model_default_params();
     mp.threads = threads;
-    if (ovx_model_load(model, &mp, &m, &err))
+    if (ovx_model_load(model, &mp, &m, &err) || ovx_device_resolve(&want, &dev, note, sizeof note, &err))
+        goto fail;
+    if (ovx_engine_open(m, &dev, &eng, &err))
         goto fail;
     ovx_pixel_input in = {
         .pixels = px.data, .batch = B, .channels = (int)px.shape[1],
@@ -154,7 +167,7 @@ int ovx_cmd_forward(int argc, char **argv)
                 in.height, in.width, ovx_model_get_config(m)->patch_size, tok.used_height, tok.used_width);
     out.hidden_state_index = hs;
     double t0 = ovx_now_ms();
-    if (ovx_model_forward(m, &tok.tokens, &out, &err))
+    if (ovx_engine_forward(eng, &tok.tokens, &out, &err))
         goto fail;
     double t1 = ovx_now_ms();
     int64_t D = ovx_model_get_config(m)->hidden_size;
@@ -169,6 +182,8 @@ int ovx_cmd_forward(int argc, char **argv)
         if (write_out(outdir, name, 3, s3, out.hidden_state, &err))
             goto fail;
     }
+    if (note[0]) /* after success, so an error stays the only stderr line */
+        fprintf(stderr, "ovx forward: %s\n", note);
     fprintf(stderr, "ovx forward: %d x %d tokens in %.1f ms\n", B, tok.tokens.n, t1 - t0);
     rc = OVX_EXIT_OK;
     goto done;
@@ -178,6 +193,7 @@ fail:
 done:
     ovx_outputs_free(&out);
     ovx_token_buffer_free(&tok);
+    ovx_engine_free(eng);
     ovx_model_free(m);
     ovx_npy_free(&px);
     ovx_npy_free(&idx);

@@ -1,0 +1,55 @@
+/* device.h: `--device auto|cpu|cuda|cuda:N`: parsing, resolving `auto`
+ * (CUDA device 0 when one is usable, else the CPU, with a note saying why),
+ * and an engine that runs the forward of a loaded model on the chosen
+ * device (CPU: ovx_model_forward; CUDA: cuda/ovx_cuda.h, weights uploaded
+ * once when the engine is opened). */
+#ifndef OVX_CUDA_DEVICE_H
+#define OVX_CUDA_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "model/model.h"
+
+typedef enum ovx_device_kind {
+    OVX_DEVICE_AUTO = 0,
+    OVX_DEVICE_CPU,
+    OVX_DEVICE_CUDA
+} ovx_device_kind;
+
+typedef struct ovx_device {
+    ovx_device_kind kind;
+    int index;  /* CUDA ordinal */
+} ovx_device;
+
+/* "auto", "cpu", "cuda" (= cuda:0) or "cuda:N". OVX_EUSAGE otherwise. */
+int ovx_device_parse(const char *s, ovx_device *d, ovx_error *err);
+
+/* "cpu" or "cuda:N" */
+const char *ovx_device_str(const ovx_device *d, char *buf, size_t len);
+
+/* Turns `auto` into cpu or cuda:0. For auto, when CUDA is not usable and
+ * this ovx was built with CUDA, note gets one line saying CPU is used and
+ * why (else note is ""). An explicit cuda:N that is not usable is an
+ * OVX_EDEVICE error with a one-line reason. */
+int ovx_device_resolve(const ovx_device *want, ovx_device *got, char *note, size_t note_len,
+                       ovx_error *err);
+
+/* A loaded model bound to a resolved device (cpu or cuda:N). For CUDA the
+ * weights are uploaded (bf16) when the engine opens; the model must outlive
+ * the engine. */
+typedef struct ovx_engine ovx_engine;
+
+int ovx_engine_open(ovx_model *m, const ovx_device *dev, ovx_engine **out, ovx_error *err);
+/* Same contract as ovx_model_forward (outputs freed with ovx_outputs_free). */
+int ovx_engine_forward(ovx_engine *e, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
+/* Padding-free batch of `samples` sequences of lengths[s] tokens packed back
+ * to back (patches [sum, C*P*P], pos [sum, 3]); outputs packed the same way
+ * (see ovx_cuda_forward_packed). On CUDA one forward runs over all tokens
+ * (attention per sample); on the CPU the samples run one after the other. */
+int ovx_engine_forward_packed(ovx_engine *e, int samples, const int *lengths, const float *patches,
+                              const int32_t *pos, ovx_outputs *out, ovx_error *err);
+void ovx_engine_free(ovx_engine *e);
+
+#endif

@@ -1,0 +1,77 @@
+/* gpu.h: the device the CUDA forward runs on, seen through a small table of
+ * operations (memory, one GEMM, the elementwise/row kernels). Two tables
+ * exist: the real one (cuda_ops.c + kernels.cu: CUDA runtime, cuBLAS) and a
+ * host emulation (emu_ops.c) that computes the same numbers on the CPU with
+ * the same bf16 rounding points, so the CUDA forward's orchestration (GEMM
+ * transposes, strides, attention chunking, layer order) runs and is tested on
+ * machines without a GPU (`ovx selftest --device cpu`).
+ *
+ * Storage types on the device: activations of the residual stream and all
+ * GEMM outputs that feed a reduction are float32; every GEMM input is bf16
+ * (uint16_t bit patterns); biases and norm weights are float32. */
+#ifndef OVX_CUDA_GPU_H
+#define OVX_CUDA_GPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef uint16_t ovx_bf16;
+
+typedef struct ovx_gpu ovx_gpu;
+
+/* Every operation returns 0 on success, or -1 after writing a one-line
+ * message to g->msg. Pointers named d_* are device pointers. */
+typedef struct ovx_gpu_ops {
+    const char *name;
+    int (*alloc)(ovx_gpu *g, void **d_p, size_t bytes);
+    void (*release)(ovx_gpu *g, void *d_p);
+    int (*upload)(ovx_gpu *g, void *d_dst, const void *src, size_t bytes);
+    int (*download)(ovx_gpu *g, void *dst, const void *d_src, size_t bytes);
+    int (*sync)(ovx_gpu *g);
+    /* makes g's device current for the calling thread (CUDA's current
+     * device is per thread; forwards may run on another thread than open) */
+    int (*activate)(ovx_gpu *g);
+    /* Column-major strided-batched GEMM, cuBLAS conventions:
+     * C_b = alpha * op(A_b) op(B_b) + beta * C_b for b < batch,
+     * op(A) is m x k, op(B) is k x n, C is m x n. A, B bf16; C float32
+     * (c_bf16 = 0) or bf16 (c_bf16 = 1); accumulation in float32. */
+    int (*gemm)(ovx_gpu *g, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                const ovx_bf16 *d_a, int lda, long long stride_a,
+                const ovx_bf16 *d_b, int ldb, long long stride_b, float beta,
+                void *d_c, int c_bf16, int ldc, long long stride_c, int batch);
+    /* y[i] = bf16(x[i]), i < n */
+    int (*to_bf16)(ovx_gpu *g, const float *d_x, ovx_bf16 *d_y, size_t n);
+    /* y[r, c] = bf16(x[r, c]) for c < k, 0 for k <= c < kpad; r < rows */
+    int (*pack_rows_bf16)(ovx_gpu *g, const float *d_x, ovx_bf16 *d_y, int rows, int k, int kpad);
+    /* y[r, :] = b[:], r < rows (bias broadcast before a beta = 1 GEMM) */
+    int (*fill_rows)(ovx_gpu *g, float *d_y, const float *d_b, int rows, int cols);
+    /* LayerNorm over rows of x [rows, cols] (float32 stats); writes y_f32
+     * and/or y_bf16 (either may be NULL). b NULL: RMSNorm (no mean, no bias). */
+    int (*norm)(ovx_gpu *g, const float *d_x, const float *d_w, const float *d_b, float eps,
+                int rows, int cols, float *d_y_f32, ovx_bf16 *d_y_bf16);
+    /* y[r, c] = bf16(gelu_erf(h[r, c] + b[c])) */
+    int (*bias_gelu)(ovx_gpu *g, const float *d_h, const float *d_b, ovx_bf16 *d_y, int rows, int cols);
+    /* x[i] += y[i], i < n */
+    int (*residual_add)(ovx_gpu *g, float *d_x, const float *d_y, size_t n);
+    /* cos/sin [n, 64] of the 3D RoPE angles of n tokens at pos [n, 3]:
+     * F = [t*inv[0..7], h*inv[8..19], w*inv[20..31]], angle = concat(F, F) */
+    int (*rope_tables)(ovx_gpu *g, const int32_t *d_pos, const double *d_inv, int n,
+                       float *d_cos, float *d_sin);
+    /* y = bf16(rope(x)) per head of 64: x [n, heads*64] float32, y bf16 */
+    int (*rope_apply)(ovx_gpu *g, const float *d_x, const float *d_cos, const float *d_sin,
+                      ovx_bf16 *d_y, int n, int heads);
+    /* p[r, :] = bf16(softmax(s[r, :])) over cols, float32 math */
+    int (*softmax_rows)(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, int rows, int cols);
+} ovx_gpu_ops;
+
+struct ovx_gpu {
+    const ovx_gpu_ops *ops;
+    int device;          /* CUDA ordinal, -1 for the host emulation */
+    void *stream;        /* cudaStream_t */
+    void *cublas;        /* cublasHandle_t */
+    char msg[512];       /* last error, one line */
+};
+
+extern const ovx_gpu_ops ovx_gpu_emu_ops;
+
+#endif

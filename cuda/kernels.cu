@@ -1,0 +1,258 @@
+/* kernels.cu: the CUDA kernels of the forward (everything that is not a
+ * GEMM): bf16 conversion, patch packing, bias broadcast, LayerNorm/RMSNorm,
+ * bias + exact GELU, residual add, 3D RoPE tables and rotation, row softmax.
+ * Per-element math comes from numerics.h (shared with the host emulation);
+ * reductions are in float32. Shapes: see gpu.h. */
+#include <stdio.h>
+
+#include <cuda_runtime.h>
+
+#include "kernels.h"
+#include "numerics.h"
+
+#define THREADS 256
+#define ROW_THREADS 256
+
+static unsigned grid_for(size_t n)
+{
+    size_t b = (n + THREADS - 1) / THREADS;
+    if (b > 65535u * 16u)
+        b = 65535u * 16u;
+    return b ? (unsigned)b : 1u;
+}
+
+static int check_launch(ovx_gpu *g, const char *what)
+{
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) {
+        snprintf(g->msg, sizeof g->msg, "CUDA kernel %s: %s", what, cudaGetErrorString(e));
+        return -1;
+    }
+    return 0;
+}
+
+#define STREAM(g) ((cudaStream_t)(g)->stream)
+#define GRID_STRIDE(i, n) \
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
+         i += (size_t)gridDim.x * blockDim.x)
+
+/* Sum of v over the block (blockDim.x a multiple of 32, <= 1024); every
+ * thread gets the result. */
+__device__ static float block_sum(float v, float *shared32)
+{
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    __syncthreads();
+    if (lane == 0)
+        shared32[warp] = v;
+    __syncthreads();
+    int nw = blockDim.x >> 5;
+    v = lane < nw ? shared32[lane] : 0.0f;
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ static float block_max(float v, float *shared32)
+{
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    __syncthreads();
+    if (lane == 0)
+        shared32[warp] = v;
+    __syncthreads();
+    int nw = blockDim.x >> 5;
+    v = lane < nw ? shared32[lane] : -INFINITY;
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* x [n] f32 -> y [n] bf16 */
+__global__ void k_to_bf16(const float *x, uint16_t *y, size_t n)
+{
+    GRID_STRIDE(i, n)
+    y[i] = ovx_nx_to_bf16(x[i]);
+}
+
+/* x [rows, k] f32 -> y [rows, kpad] bf16, zero padded */
+__global__ void k_pack_rows_bf16(const float *x, uint16_t *y, int rows, int k, int kpad)
+{
+    size_t n = (size_t)rows * kpad;
+    GRID_STRIDE(i, n) {
+        size_t r = i / kpad;
+        int c = (int)(i % kpad);
+        y[i] = c < k ? ovx_nx_to_bf16(x[r * k + c]) : (uint16_t)0;
+    }
+}
+
+/* y [rows, cols] = broadcast b [cols] */
+__global__ void k_fill_rows(float *y, const float *b, int rows, int cols)
+{
+    size_t n = (size_t)rows * cols;
+    GRID_STRIDE(i, n)
+    y[i] = b[i % cols];
+}
+
+/* one block per row of x [rows, cols]: LayerNorm (b != NULL) or RMSNorm */
+__global__ void k_norm(const float *x, const float *w, const float *b, float eps, int cols,
+                       float *y32, uint16_t *y16)
+{
+    __shared__ float red[32];
+    const float *xr = x + (size_t)blockIdx.x * cols;
+    float mean = 0.0f;
+    if (b) {
+        float s = 0.0f;
+        for (int c = threadIdx.x; c < cols; c += blockDim.x)
+            s += xr[c];
+        mean = block_sum(s, red) / (float)cols;
+    }
+    float sq = 0.0f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float d = xr[c] - mean;
+        sq += d * d;
+    }
+    float rstd = ovx_nx_rstd(block_sum(sq, red), cols, eps);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = (xr[c] - mean) * rstd * w[c] + (b ? b[c] : 0.0f);
+        size_t o = (size_t)blockIdx.x * cols + c;
+        if (y32)
+            y32[o] = v;
+        if (y16)
+            y16[o] = ovx_nx_to_bf16(v);
+    }
+}
+
+/* y [rows, cols] = bf16(gelu(h + b)) */
+__global__ void k_bias_gelu(const float *h, const float *b, uint16_t *y, int rows, int cols)
+{
+    size_t n = (size_t)rows * cols;
+    GRID_STRIDE(i, n)
+    y[i] = ovx_nx_to_bf16(ovx_nx_gelu_erf(h[i] + b[i % cols]));
+}
+
+__global__ void k_residual_add(float *x, const float *y, size_t n)
+{
+    GRID_STRIDE(i, n)
+    x[i] += y[i];
+}
+
+/* cos, sin [n, 64] from pos [n, 3] and inv [32] */
+__global__ void k_rope_tables(const int32_t *pos, const double *inv, int n, float *c, float *s)
+{
+    size_t total = (size_t)n * 32;
+    GRID_STRIDE(i, total) {
+        size_t t = i / 32;
+        int j = (int)(i % 32);
+        double a = ovx_nx_rope_angle(pos + 3 * t, inv, j);
+        float ca = (float)cos(a), sa = (float)sin(a);
+        c[t * 64 + j] = ca;
+        c[t * 64 + 32 + j] = ca;
+        s[t * 64 + j] = sa;
+        s[t * 64 + 32 + j] = sa;
+    }
+}
+
+/* one thread per (token, head, k): y = bf16(rope(x)) on heads of 64 */
+__global__ void k_rope_apply(const float *x, const float *c, const float *s, uint16_t *y, int n,
+                             int heads)
+{
+    size_t total = (size_t)n * heads * 64;
+    GRID_STRIDE(i, total) {
+        int k = (int)(i % 64);
+        size_t head0 = i - (size_t)k;          /* first element of this head */
+        size_t t = i / ((size_t)heads * 64);   /* token */
+        y[i] = ovx_nx_to_bf16(ovx_nx_rope(x + head0, c + t * 64, s + t * 64, k));
+    }
+}
+
+/* one block per row: p = bf16(softmax(s)) */
+__global__ void k_softmax_rows(const float *s, uint16_t *p, int cols)
+{
+    __shared__ float red[32];
+    const float *sr = s + (size_t)blockIdx.x * cols;
+    uint16_t *pr = p + (size_t)blockIdx.x * cols;
+    float m = -INFINITY;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x)
+        m = fmaxf(m, sr[c]);
+    m = block_max(m, red);
+    float sum = 0.0f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x)
+        sum += expf(sr[c] - m);
+    float inv = 1.0f / block_sum(sum, red);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x)
+        pr[c] = ovx_nx_to_bf16(expf(sr[c] - m) * inv);
+}
+
+extern "C" {
+
+int ovx_cuda_k_to_bf16(ovx_gpu *g, const float *d_x, ovx_bf16 *d_y, size_t n)
+{
+    k_to_bf16<<<grid_for(n), THREADS, 0, STREAM(g)>>>(d_x, d_y, n);
+    return check_launch(g, "to_bf16");
+}
+
+int ovx_cuda_k_pack_rows_bf16(ovx_gpu *g, const float *d_x, ovx_bf16 *d_y, int rows, int k,
+                              int kpad)
+{
+    k_pack_rows_bf16<<<grid_for((size_t)rows * kpad), THREADS, 0, STREAM(g)>>>(d_x, d_y, rows, k,
+                                                                                kpad);
+    return check_launch(g, "pack_rows_bf16");
+}
+
+int ovx_cuda_k_fill_rows(ovx_gpu *g, float *d_y, const float *d_b, int rows, int cols)
+{
+    k_fill_rows<<<grid_for((size_t)rows * cols), THREADS, 0, STREAM(g)>>>(d_y, d_b, rows, cols);
+    return check_launch(g, "fill_rows");
+}
+
+int ovx_cuda_k_norm(ovx_gpu *g, const float *d_x, const float *d_w, const float *d_b, float eps,
+                    int rows, int cols, float *d_y_f32, ovx_bf16 *d_y_bf16)
+{
+    if (rows <= 0)
+        return 0;
+    k_norm<<<rows, ROW_THREADS, 0, STREAM(g)>>>(d_x, d_w, d_b, eps, cols, d_y_f32, d_y_bf16);
+    return check_launch(g, d_b ? "layernorm" : "rmsnorm");
+}
+
+int ovx_cuda_k_bias_gelu(ovx_gpu *g, const float *d_h, const float *d_b, ovx_bf16 *d_y, int rows,
+                         int cols)
+{
+    k_bias_gelu<<<grid_for((size_t)rows * cols), THREADS, 0, STREAM(g)>>>(d_h, d_b, d_y, rows,
+                                                                           cols);
+    return check_launch(g, "bias_gelu");
+}
+
+int ovx_cuda_k_residual_add(ovx_gpu *g, float *d_x, const float *d_y, size_t n)
+{
+    k_residual_add<<<grid_for(n), THREADS, 0, STREAM(g)>>>(d_x, d_y, n);
+    return check_launch(g, "residual_add");
+}
+
+int ovx_cuda_k_rope_tables(ovx_gpu *g, const int32_t *d_pos, const double *d_inv, int n,
+                           float *d_cos, float *d_sin)
+{
+    k_rope_tables<<<grid_for((size_t)n * 32), THREADS, 0, STREAM(g)>>>(d_pos, d_inv, n, d_cos,
+                                                                        d_sin);
+    return check_launch(g, "rope_tables");
+}
+
+int ovx_cuda_k_rope_apply(ovx_gpu *g, const float *d_x, const float *d_cos, const float *d_sin,
+                          ovx_bf16 *d_y, int n, int heads)
+{
+    k_rope_apply<<<grid_for((size_t)n * heads * 64), THREADS, 0, STREAM(g)>>>(d_x, d_cos, d_sin,
+                                                                               d_y, n, heads);
+    return check_launch(g, "rope_apply");
+}
+
+int ovx_cuda_k_softmax_rows(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, int rows, int cols)
+{
+    if (rows <= 0)
+        return 0;
+    k_softmax_rows<<<rows, ROW_THREADS, 0, STREAM(g)>>>(d_s, d_p, cols);
+    return check_launch(g, "softmax_rows");
+}
+
+} /* extern "C" */

@@ -1,0 +1,66 @@
+/* numerics.h: the per-element arithmetic of the CUDA kernels, shared word for
+ * word by kernels.cu (device) and emu_ops.c (host emulation), so the rounding
+ * points cannot drift apart: bf16 round-to-nearest-even, exact erf GELU, the
+ * 3D RoPE rotation with its interleaved partner. */
+#ifndef OVX_CUDA_NUMERICS_H
+#define OVX_CUDA_NUMERICS_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __CUDACC__
+#define OVX_HD __host__ __device__ __forceinline__
+#else
+#define OVX_HD static inline
+#endif
+
+/* float32 -> bf16 bits, round to nearest even (NaN kept quiet) */
+OVX_HD uint16_t ovx_nx_to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+OVX_HD float ovx_nx_from_bf16(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* exact GELU: 0.5 x (1 + erf(x / sqrt(2))) */
+OVX_HD float ovx_nx_gelu_erf(float x)
+{
+    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+}
+
+/* RoPE of element k of one head (64 values), interleaved partner:
+ * r[2i] = -x[2i+1], r[2i+1] = x[2i]; y[k] = x[k] cos[k] + r[k] sin[k] */
+OVX_HD float ovx_nx_rope(const float *x, const float *c, const float *s, int k)
+{
+    float r = (k & 1) ? x[k - 1] : -x[k + 1];
+    return x[k] * c[k] + r * s[k];
+}
+
+/* angle of slot j (0..31) of a token at (t, h, w): 8 t, 12 h, 12 w slots;
+ * in double, like the CPU's ovx_op_rope3d_tables (cos/sin then rounded to
+ * float) */
+OVX_HD double ovx_nx_rope_angle(const int32_t *pos3, const double *inv, int j)
+{
+    int32_t p = j < 8 ? pos3[0] : (j < 20 ? pos3[1] : pos3[2]);
+    return (double)p * inv[j];
+}
+
+/* 1 / sqrt(mean_sq + eps), the norm scale */
+OVX_HD float ovx_nx_rstd(float sum_sq, int n, float eps)
+{
+    return 1.0f / sqrtf(sum_sq / (float)n + eps);
+}
+
+#endif

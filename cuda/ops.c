@@ -1,0 +1,151 @@
+/* ops.c: the CUDA forward's ops (see ops.h), written against the ovx_gpu
+ * table so that the same code drives a real device and the host emulation.
+ * GEMM conventions: row-major Y[M, out] = X[M, in] W[out, in]^T is the
+ * column-major product Y^T = op_T(W) X^T, i.e. gemm(T, N, out, M, in). */
+#include "cuda/ops.h"
+
+#include <math.h>
+
+#include "common/timer.h"
+
+#define GPU_CALL(m, err, call)                                                 \
+    do {                                                                       \
+        if ((call) != 0)                                                       \
+            return ovx_error_set((err), OVX_EDEVICE, "%s", (m)->g->msg);       \
+    } while (0)
+
+/* profiling: time the op (with a device sync) when m->profiling is on */
+static double op_begin(const ovx_cuda_model *m)
+{
+    return m->profiling ? ovx_now_ms() : 0.0;
+}
+
+static int op_end(ovx_cuda_model *m, int op, double t0, ovx_error *err)
+{
+    if (!m->profiling)
+        return OVX_OK;
+    GPU_CALL(m, err, m->g->ops->sync(m->g));
+    m->timings[op] += ovx_now_ms() - t0;
+    return OVX_OK;
+}
+
+int ovx_cuda_patch_embed(ovx_cuda_model *m, const float *d_x, int rows, ovx_bf16 *d_scratch,
+                         float *d_y, ovx_error *err)
+{
+    double t0 = op_begin(m);
+    const ovx_gpu_ops *o = m->g->ops;
+    const ovx_cuda_linear_w *l = &m->patch_embedding;
+    GPU_CALL(m, err, o->pack_rows_bf16(m->g, d_x, d_scratch, rows, m->patch_k, m->patch_kpad));
+    GPU_CALL(m, err, o->gemm(m->g, 1, 0, l->out, rows, l->in, 1.0f, l->w, l->in, 0, d_scratch,
+                             l->in, 0, 0.0f, d_y, 0, l->out, 0, 1));
+    return op_end(m, OVX_CUDA_OP_PATCH_EMBED, t0, err);
+}
+
+int ovx_cuda_layernorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d_x, int rows,
+                       float *d_y32, ovx_bf16 *d_y16, ovx_error *err)
+{
+    double t0 = op_begin(m);
+    GPU_CALL(m, err, m->g->ops->norm(m->g, d_x, n->w, n->b, m->cfg.layer_norm_eps, rows,
+                                     m->cfg.hidden_size, d_y32, d_y16));
+    return op_end(m, OVX_CUDA_OP_LAYERNORM, t0, err);
+}
+
+int ovx_cuda_rmsnorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d_x, int rows,
+                     ovx_bf16 *d_y16, ovx_error *err)
+{
+    double t0 = op_begin(m);
+    GPU_CALL(m, err, m->g->ops->norm(m->g, d_x, n->w, NULL, 1e-6f /* as the CPU head */, rows,
+                                     m->cfg.hidden_size, NULL, d_y16));
+    return op_end(m, OVX_CUDA_OP_LAYERNORM, t0, err);
+}
+
+int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int with_bias,
+                    const ovx_bf16 *d_x, int rows, float *d_y, ovx_error *err)
+{
+    double t0 = op_begin(m);
+    const ovx_gpu_ops *o = m->g->ops;
+    float beta = 0.0f;
+    if (with_bias && l->b) {
+        GPU_CALL(m, err, o->fill_rows(m->g, d_y, l->b, rows, l->out));
+        beta = 1.0f;
+    }
+    GPU_CALL(m, err, o->gemm(m->g, 1, 0, l->out, rows, l->in, 1.0f, l->w, l->in, 0, d_x, l->in,
+                             0, beta, d_y, 0, l->out, 0, 1));
+    return op_end(m, OVX_CUDA_OP_LINEAR, t0, err);
+}
+
+int ovx_cuda_gelu_erf(ovx_cuda_model *m, const float *d_h, const float *d_b, ovx_bf16 *d_y,
+                      int rows, int cols, ovx_error *err)
+{
+    double t0 = op_begin(m);
+    GPU_CALL(m, err, m->g->ops->bias_gelu(m->g, d_h, d_b, d_y, rows, cols));
+    return op_end(m, OVX_CUDA_OP_GELU, t0, err);
+}
+
+int ovx_cuda_rope3d_tables(ovx_cuda_model *m, const int32_t *d_pos, int rows, float *d_cos,
+                           float *d_sin, ovx_error *err)
+{
+    double t0 = op_begin(m);
+    GPU_CALL(m, err, m->g->ops->rope_tables(m->g, d_pos, m->rope_inv, rows, d_cos, d_sin));
+    return op_end(m, OVX_CUDA_OP_ROPE, t0, err);
+}
+
+int ovx_cuda_rope3d_apply(ovx_cuda_model *m, const float *d_x, const float *d_cos,
+                          const float *d_sin, ovx_bf16 *d_y, int rows, ovx_error *err)
+{
+    double t0 = op_begin(m);
+    GPU_CALL(m, err, m->g->ops->rope_apply(m->g, d_x, d_cos, d_sin, d_y, rows, m->cfg.num_heads));
+    return op_end(m, OVX_CUDA_OP_ROPE, t0, err);
+}
+
+int ovx_cuda_residual_add(ovx_cuda_model *m, float *d_x, const float *d_y, size_t n,
+                          ovx_error *err)
+{
+    double t0 = op_begin(m);
+    GPU_CALL(m, err, m->g->ops->residual_add(m->g, d_x, d_y, n));
+    return op_end(m, OVX_CUDA_OP_RESIDUAL, t0, err);
+}
+
+int ovx_cuda_to_bf16(ovx_cuda_model *m, const float *d_x, ovx_bf16 *d_y, size_t n,
+                     ovx_error *err)
+{
+    GPU_CALL(m, err, m->g->ops->to_bf16(m->g, d_x, d_y, n));
+    return OVX_OK;
+}
+
+int ovx_cuda_attention_chunk(const ovx_cuda_model *m, int nq, int nk)
+{
+    size_t per_row = (size_t)m->cfg.num_heads * (size_t)(nk > 0 ? nk : 1) * 6;
+    size_t qc = m->scratch_bytes / per_row;
+    if (qc >= 64)
+        qc -= qc % 64; /* whole tiles for the GEMMs */
+    if (qc < 1)
+        qc = 1;
+    if (qc > (size_t)nq)
+        qc = (size_t)nq;
+    return (int)qc;
+}
+
+int ovx_cuda_attention(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld, int nq,
+                       const ovx_bf16 *d_k, const ovx_bf16 *d_v, int kv_ld, int nk,
+                       ovx_bf16 *d_o, int o_ld, int qc, float *d_s, ovx_bf16 *d_p,
+                       ovx_error *err)
+{
+    double t0 = op_begin(m);
+    const ovx_gpu_ops *o = m->g->ops;
+    const int hd = m->cfg.head_dim, heads = m->cfg.num_heads;
+    const float scale = 1.0f / sqrtf((float)hd);
+    for (int q0 = 0; q0 < nq; q0 += qc) {
+        int rows = nq - q0 < qc ? nq - q0 : qc;
+        long long s_stride = (long long)rows * nk;
+        /* scores: S_h^T [nk x rows] = K_h [nk x 64] Q_h^T [64 x rows], per head h */
+        GPU_CALL(m, err, o->gemm(m->g, 1, 0, nk, rows, hd, scale, d_k, kv_ld, hd,
+                                 d_q + (size_t)q0 * q_ld, q_ld, hd, 0.0f, d_s, 0, nk, s_stride,
+                                 heads));
+        GPU_CALL(m, err, o->softmax_rows(m->g, d_s, d_p, heads * rows, nk));
+        /* values: O_h^T [64 x rows] = V_h^T [64 x nk] P_h^T [nk x rows] */
+        GPU_CALL(m, err, o->gemm(m->g, 0, 0, hd, rows, nk, 1.0f, d_v, kv_ld, hd, d_p, nk,
+                                 s_stride, 0.0f, d_o + (size_t)q0 * o_ld, 1, o_ld, hd, heads));
+    }
+    return op_end(m, OVX_CUDA_OP_ATTENTION, t0, err);
+}

@@ -1,0 +1,95 @@
+/* ops.h: the CUDA forward's ops, one function per CPU op of src/model/ops.h
+ * (same names with the ovx_cuda_ prefix; see README.md). Each runs on the
+ * ovx_gpu of the model (real device or host emulation) and returns 0 or a
+ * negative ovx_status with err set. Row-major shapes in the comments;
+ * "bf16" marks where a value is rounded to bf16 (always a GEMM input). */
+#ifndef OVX_CUDA_OPS_H
+#define OVX_CUDA_OPS_H
+
+#include "cuda/ovx_cuda.h"
+
+typedef struct ovx_cuda_linear_w {
+    ovx_bf16 *w;  /* [out, in] bf16 (in padded for the patch embedding) */
+    float *b;     /* [out] float32 or NULL */
+    int out, in;
+} ovx_cuda_linear_w;
+
+typedef struct ovx_cuda_norm_w {
+    float *w, *b; /* [D] float32; b NULL for RMSNorm */
+} ovx_cuda_norm_w;
+
+typedef struct ovx_cuda_layer_w {
+    ovx_cuda_norm_w layer_norm1, layer_norm2;
+    ovx_cuda_linear_w q_proj, k_proj, v_proj, out_proj, fc1, fc2;
+} ovx_cuda_layer_w;
+
+/* Working buffers of a forward (device memory), sized for bufs_rows tokens,
+ * bufs_samples samples and bufs_scratch attention scores. */
+typedef struct ovx_cuda_bufs {
+    float *patches, *x, *t, *fq, *fk, *fv, *a, *cos, *sin, *s;
+    int32_t *pos;
+    ovx_bf16 *patch16, *xn, *q, *k, *v, *o, *h, *p, *hq;
+} ovx_cuda_bufs;
+
+struct ovx_cuda_model {
+    ovx_gpu *g;
+    ovx_model_config cfg;
+    int patch_k, patch_kpad;        /* C*P*P and its multiple of 8 */
+    ovx_cuda_linear_w patch_embedding;   /* no bias */
+    ovx_cuda_norm_w layernorm_pre, layernorm_post;
+    ovx_cuda_layer_w *layers;
+    /* head */
+    ovx_bf16 *head_probe;           /* [1, D] bf16 */
+    ovx_cuda_linear_w head_q, head_k, head_v, head_out_proj, head_fc1, head_fc2;
+    ovx_cuda_norm_w head_norm;
+    double *rope_inv;               /* [32] inverse frequencies of the 3D RoPE */
+    size_t scratch_bytes;
+    ovx_cuda_bufs bufs;             /* kept between forwards, grown on demand */
+    size_t bufs_rows, bufs_samples, bufs_scratch;
+    int profiling;
+    double timings[OVX_CUDA_OP_COUNT];
+};
+
+/* x [M, K] float32 patches -> y [M, D] float32 = bf16(x) W^T (no bias);
+ * scratch [M, Kpad] bf16 */
+int ovx_cuda_patch_embed(ovx_cuda_model *m, const float *d_x, int rows, ovx_bf16 *d_scratch,
+                         float *d_y, ovx_error *err);
+/* y = LN(x) * w + b over rows [M, D]; float32 and/or bf16 outputs */
+int ovx_cuda_layernorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d_x, int rows,
+                       float *d_y32, ovx_bf16 *d_y16, ovx_error *err);
+/* y [M, D] bf16 = x / rms(x) * w */
+int ovx_cuda_rmsnorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d_x, int rows,
+                     ovx_bf16 *d_y16, ovx_error *err);
+/* y [M, out] float32 = x [M, in] bf16 W^T (+ b when with_bias, added in
+ * float32 inside the GEMM via beta = 1) */
+int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int with_bias,
+                    const ovx_bf16 *d_x, int rows, float *d_y, ovx_error *err);
+/* y [M, I] bf16 = gelu_erf(h + b), h float32 (the fc1 bias is added here) */
+int ovx_cuda_gelu_erf(ovx_cuda_model *m, const float *d_h, const float *d_b, ovx_bf16 *d_y,
+                      int rows, int cols, ovx_error *err);
+/* cos/sin [M, 64] for positions pos [M, 3] */
+int ovx_cuda_rope3d_tables(ovx_cuda_model *m, const int32_t *d_pos, int rows, float *d_cos,
+                           float *d_sin, ovx_error *err);
+/* y [M, H*64] bf16 = rope(x) per head, x float32 */
+int ovx_cuda_rope3d_apply(ovx_cuda_model *m, const float *d_x, const float *d_cos,
+                          const float *d_sin, ovx_bf16 *d_y, int rows, ovx_error *err);
+/* x [n] += y [n], float32 */
+int ovx_cuda_residual_add(ovx_cuda_model *m, float *d_x, const float *d_y, size_t n,
+                          ovx_error *err);
+/* y [n] bf16 = x [n] float32 */
+int ovx_cuda_to_bf16(ovx_cuda_model *m, const float *d_x, ovx_bf16 *d_y, size_t n,
+                     ovx_error *err);
+
+/* Multi-head attention of one sample, heads of 64, scale 1/8:
+ * q [nq, q_ld] (head h at columns h*64..), k, v [nk, kv_ld] bf16 ->
+ * o [nq, o_ld] bf16. Queries in chunks of qc rows: scores [H, qc, nk]
+ * float32 (GEMM), softmax rows -> bf16 probabilities, value GEMM. Scratch:
+ * d_s [H * qc * nk] float32, d_p [H * qc * nk] bf16. */
+int ovx_cuda_attention(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld, int nq,
+                       const ovx_bf16 *d_k, const ovx_bf16 *d_v, int kv_ld, int nk,
+                       ovx_bf16 *d_o, int o_ld, int qc, float *d_s, ovx_bf16 *d_p,
+                       ovx_error *err);
+/* query chunk size so that H * qc * nk * 6 bytes fits the scratch budget */
+int ovx_cuda_attention_chunk(const ovx_cuda_model *m, int nq, int nk);
+
+#endif
