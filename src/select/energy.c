@@ -1,0 +1,220 @@
+/* energy.c: the per-frame energy maps of the recipe, on cells of p->cell px. */
+#include "select/energy.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "select/fit.h"
+#include "select/grid.h"
+#include "select/stats.h"
+
+/* Adds value v * overlap into acc/wsum for every cell the block touches. */
+static void paint(float *acc, float *wsum, int cw, int ch, int cell, const ovx_mv *m, float v)
+{
+    int j0 = m->x / cell, j1 = (m->x + m->w - 1) / cell;
+    int i0 = m->y / cell, i1 = (m->y + m->h - 1) / cell;
+    if (j1 >= cw) j1 = cw - 1;
+    if (i1 >= ch) i1 = ch - 1;
+    for (int i = i0; i <= i1; i++) {
+        int a0 = i * cell > m->y ? i * cell : m->y;
+        int a1 = (i + 1) * cell < m->y + m->h ? (i + 1) * cell : m->y + m->h;
+        for (int j = j0; j <= j1; j++) {
+            int b0 = j * cell > m->x ? j * cell : m->x;
+            int b1 = (j + 1) * cell < m->x + m->w ? (j + 1) * cell : m->x + m->w;
+            float a = (float)((a1 - a0) * (b1 - b0));
+            acc[(size_t)i * cw + j] += v * a;
+            wsum[(size_t)i * cw + j] += a;
+        }
+    }
+}
+
+int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params *p, int cw, int ch,
+                            float *cells, ovx_error *err)
+{
+    size_t nc = (size_t)cw * ch;
+    memset(cells, 0, nc * sizeof *cells);
+    int64_t n = 0;
+    for (int64_t i = 0; i < in->n_mv; i++)
+        n += in->mv[i].source < 0;
+    if (n == 0)
+        return OVX_OK;
+    float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+    float *dx = malloc((size_t)n * sizeof *dx), *dy = malloc((size_t)n * sizeof *dy);
+    float *wsum = calloc(nc, sizeof *wsum);
+    if (!x || !y || !dx || !dy || !wsum) {
+        free(x), free(y), free(dx), free(dy), free(wsum);
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory (motion map)");
+    }
+    int64_t k = 0;
+    for (int64_t i = 0; i < in->n_mv; i++) {
+        const ovx_mv *m = &in->mv[i];
+        if (m->source >= 0)
+            continue;
+        x[k] = (float)(2.0 * (m->x + 0.5 * m->w) / in->W - 1.0);
+        y[k] = (float)(2.0 * (m->y + 0.5 * m->h) / in->H - 1.0);
+        dx[k] = m->dx;
+        dy[k] = m->dy;
+        k++;
+    }
+    ovx_similarity model;
+    if (ovx_similarity_fit(x, y, dx, dy, (size_t)n, p->fit_keep, p->fit_passes, p->fit_min_vectors,
+                           &model) < 0) {
+        free(x), free(y), free(dx), free(dy), free(wsum);
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory (similarity fit)");
+    }
+    k = 0;
+    for (int64_t i = 0; i < in->n_mv; i++) {
+        const ovx_mv *m = &in->mv[i];
+        if (m->source >= 0)
+            continue;
+        double px, py;
+        ovx_similarity_apply(&model, x[k], y[k], &px, &py);
+        float mag = (float)hypot(dx[k] - px, dy[k] - py);
+        paint(cells, wsum, cw, ch, p->cell, m, mag);
+        k++;
+    }
+    for (size_t i = 0; i < nc; i++)
+        cells[i] = wsum[i] > 0 ? cells[i] / wsum[i] : 0.0f;
+    free(x), free(y), free(dx), free(dy), free(wsum);
+    return OVX_OK;
+}
+
+/* 3x3 local variance (population, over the neighbours inside the grid). */
+static void local_variance(const float *in, float *out, int cw, int ch)
+{
+    for (int i = 0; i < ch; i++)
+        for (int j = 0; j < cw; j++) {
+            double s = 0, s2 = 0;
+            int n = 0;
+            for (int a = i - 1; a <= i + 1; a++)
+                for (int b = j - 1; b <= j + 1; b++) {
+                    if (a < 0 || b < 0 || a >= ch || b >= cw)
+                        continue;
+                    double v = in[(size_t)a * cw + b];
+                    s += v;
+                    s2 += v * v;
+                    n++;
+                }
+            double m = s / n, var = s2 / n - m * m;
+            out[(size_t)i * cw + j] = var > 0 ? (float)var : 0.0f;
+        }
+}
+
+/* Adds |cur - ref(x+dx, y+dy)| of the block's pixels into sum/cnt, marks them covered. */
+static void predict_block(const ovx_energy_input *in, const ovx_mv *m, const uint8_t *ref, int rstride,
+                          int cw, int cell, double *sum, int32_t *cnt, uint8_t *covered)
+{
+    int rdx = (int)lrintf(m->dx), rdy = (int)lrintf(m->dy);
+    for (int y = m->y; y < m->y + m->h; y++) {
+        int ry = y + rdy;
+        ry = ry < 0 ? 0 : ry >= in->H ? in->H - 1 : ry;
+        const uint8_t *c = in->cur + (size_t)y * in->cur_stride;
+        const uint8_t *r = ref + (size_t)ry * rstride;
+        uint8_t *cov = covered + (size_t)y * in->W;
+        size_t row = (size_t)(y / cell) * cw;
+        for (int x = m->x; x < m->x + m->w; x++) {
+            int rx = x + rdx;
+            rx = rx < 0 ? 0 : rx >= in->W ? in->W - 1 : rx;
+            sum[row + x / cell] += abs((int)c[x] - (int)r[rx]);
+            cnt[row + x / cell]++;
+            cov[x] = 1;
+        }
+    }
+}
+
+static int residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, float *cells,
+                          ovx_error *err)
+{
+    size_t nc = (size_t)cw * ch;
+    double *sum = calloc(nc, sizeof *sum);
+    int32_t *cnt = calloc(nc, sizeof *cnt);
+    uint8_t *covered = calloc((size_t)in->W * in->H, 1);
+    if (!sum || !cnt || !covered) {
+        free(sum), free(cnt), free(covered);
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory (residual map)");
+    }
+    for (int64_t i = 0; i < in->n_mv; i++) {
+        const ovx_mv *m = &in->mv[i];
+        const uint8_t *ref = m->source < 0 ? in->prev : in->next;
+        int rs = m->source < 0 ? in->prev_stride : in->next_stride;
+        if (ref)
+            predict_block(in, m, ref, rs, cw, cell, sum, cnt, covered);
+    }
+    /* pixels without a usable vector (intra blocks, I-frames): zero motion
+     * against the previous frame; no previous frame: no residual */
+    if (in->prev) {
+        for (int y = 0; y < in->H; y++) {
+            const uint8_t *c = in->cur + (size_t)y * in->cur_stride;
+            const uint8_t *r = in->prev + (size_t)y * in->prev_stride;
+            const uint8_t *cov = covered + (size_t)y * in->W;
+            size_t row = (size_t)(y / cell) * cw;
+            for (int x = 0; x < in->W; x++) {
+                if (cov[x])
+                    continue;
+                sum[row + x / cell] += abs((int)c[x] - (int)r[x]);
+                cnt[row + x / cell]++;
+            }
+        }
+    }
+    for (size_t i = 0; i < nc; i++)
+        cells[i] = cnt[i] ? (float)(sum[i] / cnt[i]) : 0.0f;
+    free(sum), free(cnt), free(covered);
+    return OVX_OK;
+}
+
+/* x /= max(percentile, floor) (plus a tiny epsilon), clipped to [0, 1]. */
+static void normalise(float *x, size_t n, double q, float floor_, float *tmp)
+{
+    float d = ovx_percentile(x, n, q, tmp);
+    if (d < floor_)
+        d = floor_;
+    d += 1e-6f;
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i] / d;
+        x[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+}
+
+int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params *p, float *scores,
+                            ovx_error *err)
+{
+    int cell = p->cell > 0 ? p->cell : 8;
+    int cw = (in->W + cell - 1) / cell, ch = (in->H + cell - 1) / cell;
+    size_t nc = (size_t)cw * ch;
+    float *mot = malloc(nc * sizeof *mot), *res = malloc(nc * sizeof *res);
+    float *tmp = malloc(nc * sizeof *tmp);
+    int rc = OVX_OK;
+    if (!mot || !res || !tmp) {
+        rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (energy maps)");
+        goto out;
+    }
+    rc = ovx_energy_motion_cells(in, p, cw, ch, mot, err);
+    if (rc < 0)
+        goto out;
+    if (p->inconsistency) {
+        local_variance(mot, tmp, cw, ch);
+        memcpy(mot, tmp, nc * sizeof *mot);
+    }
+    normalise(mot, nc, p->motion_percentile, 0.0f, tmp);
+    rc = residual_cells(in, cw, ch, cell, res, err);
+    if (rc < 0)
+        goto out;
+    normalise(res, nc, p->residual_percentile, 1.0f, tmp);
+    double sigma = p->prior_sigma * (in->W < in->H ? in->W : in->H);
+    double inv2s2 = sigma > 0 ? 1.0 / (2.0 * sigma * sigma) : 0.0;
+    for (int i = 0; i < ch; i++) {
+        double cy = (i + 0.5) * cell - 0.5 * in->H;
+        for (int j = 0; j < cw; j++) {
+            double cx = (j + 0.5) * cell - 0.5 * in->W;
+            double prior = 1.0 + p->prior_weight * exp(-(cx * cx + cy * cy) * inv2s2);
+            size_t k = (size_t)i * cw + j;
+            double f = 0.5 * (mot[k] + res[k]) * prior;
+            mot[k] = (float)(f > 1.0 ? 1.0 : f < 0.0 ? 0.0 : f);
+        }
+    }
+    ovx_cells_to_patches(mot, cw, ch, cell, in->W, in->H, in->rotation, scores);
+out:
+    free(mot), free(res), free(tmp);
+    return rc;
+}

@@ -1,0 +1,116 @@
+/* select.h: `ovx select` as a library call. Decodes a video, scores every
+ * 14x14 patch of up to 64 sampled frames (224x224 crop grid, 16x16 patches)
+ * from motion vectors and motion-compensated prediction error, and picks the
+ * global top-K patches. Usage (whisper.cpp style):
+ *
+ *   ovx_select_params p = ovx_select_default_params();
+ *   p.tokens = 2048;
+ *   ovx_select_result *r;
+ *   if (ovx_select_run("clip.mp4", &p, &r, &err) < 0) ... err.msg ...
+ *   ... r->visible_indices[0 .. r->n_visible) ...
+ *   ovx_select_result_free(r);
+ */
+#ifndef OVX_SELECT_SELECT_H
+#define OVX_SELECT_SELECT_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+#include "video/reader.h"
+
+#define OVX_SELECT_SLOTS 64    /* temporal slots of the model */
+#define OVX_SELECT_GRID 16     /* patches per side of a 224x224 frame */
+#define OVX_SELECT_PATCH 14
+#define OVX_SELECT_SIZE 224
+#define OVX_SELECT_PER_SLOT (OVX_SELECT_GRID * OVX_SELECT_GRID)
+
+typedef enum ovx_sampling { OVX_SAMPLING_CODEC = 0, OVX_SAMPLING_UNIFORM } ovx_sampling;
+typedef enum ovx_mv_source { OVX_MV_AUTO = 0, OVX_MV_CODEC, OVX_MV_ESTIMATE } ovx_mv_source;
+typedef enum ovx_iframe_policy {
+    OVX_IFRAME_FIRST = 0, /* first sampled frame kept whole, the rest compete */
+    OVX_IFRAME_DENSE,     /* every sampled I-frame kept whole */
+    OVX_IFRAME_ZERO,      /* I-frames score zero (published code) */
+    OVX_IFRAME_COMPETE    /* no special treatment */
+} ovx_iframe_policy;
+
+typedef struct ovx_select_params {
+    int frames;                 /* sampled frames (slots), <= 64; default 64 */
+    int tokens;                 /* K, default 4096 */
+    ovx_sampling sampling;      /* codec (saliency top-K) or uniform (whole frames) */
+    ovx_mv_source mv_source;
+    ovx_iframe_policy iframe_policy;
+    int inconsistency;          /* 1: 3x3 local variance of the motion magnitude */
+    double motion_percentile;   /* 95 */
+    double residual_percentile; /* 95 */
+    double prior_weight;        /* 0.3 */
+    double prior_sigma;         /* 0.35 (fraction of min(H, W)) */
+    double fit_keep;            /* 0.7: fraction of vectors kept per robust-fit pass */
+    int fit_passes;             /* 2 */
+    int fit_min_vectors;        /* 64: below this many non-zero vectors, subtract the median */
+    int cell;                   /* 8: energy-map cell size in pixels */
+    int search;                 /* 16: block-matching search range in pixels (estimate mode) */
+    double static_p95;          /* static fallback when p95 of patch scores < this ... */
+    double static_spread;       /* ... or p95 - median < this (scores are per-patch sums, max 196) */
+    double fps;                 /* > 0: sample at this rate by timestamps instead of --frames */
+    double start, duration;     /* seconds; duration <= 0: to the end */
+    int threads;                /* decoder threads and saliency workers */
+    int64_t max_pixels;         /* reject larger pictures, default 8192*8192 */
+    double max_corrupt;         /* fail when more than this fraction of packets fail to decode */
+    int keep_frames;            /* 1: keep every slot's 224x224 RGB24 crop in the result */
+} ovx_select_params;
+
+ovx_select_params ovx_select_default_params(void);
+
+typedef struct ovx_select_slot {
+    int slot;                   /* temporal slot 0..63 */
+    int64_t frame_index;        /* decoded frame index (display order) */
+    int64_t pts;                /* best-effort pts, INT64_MIN when none */
+    double seconds;
+    char pict_type;             /* 'I', 'P', 'B', ... */
+    const char *mv_source;      /* "codec", "estimate" or "none" */
+    int64_t vectors;            /* motion vectors used */
+    double energy;              /* sum of this slot's 256 patch scores */
+    int whole;                  /* kept whole by policy or fallback */
+    int corrupt;                /* the decoder flagged this frame */
+} ovx_select_slot;
+
+typedef struct ovx_select_timings {
+    double count_ms, decode_ms, saliency_ms, frames_ms, topk_ms, total_ms;
+} ovx_select_timings;
+
+typedef struct ovx_select_result {
+    char *input;                /* as given ("-" for stdin) */
+    ovx_video_info stream;
+    int64_t frames_decoded;
+    int64_t packets;
+    int64_t corrupt_frames;     /* frames the decoder flagged (concealed, kept) */
+    int64_t bad_packets;        /* packets that failed to decode (skipped) */
+    int decode_passes;
+    const char *mv_source;      /* "codec", "estimate" or "mixed" */
+    int static_fallback;
+    int n_slots;
+    ovx_select_slot *slots;     /* [n_slots], ascending slot */
+    int64_t n_visible;
+    int64_t *visible_indices;   /* [n_visible] ascending, slot*256 + row*16 + col */
+    float *scores;              /* [64, 16, 16] patch scores (0 for unsampled slots) */
+    uint8_t *frames;            /* keep_frames: [n_slots, 224, 224, 3] RGB24, slot order */
+    ovx_select_params params;   /* the settings used */
+    ovx_select_timings timings;
+} ovx_select_result;
+
+int ovx_select_run(const char *path, const ovx_select_params *p, ovx_select_result **out,
+                   ovx_error *err);
+void ovx_select_result_free(ovx_select_result *r);
+
+/* The result as JSON (cJSON object; caller frees with cJSON_Delete). Without
+ * timings the output is byte-identical across runs for the same input. */
+struct cJSON;
+struct cJSON *ovx_select_result_json(const ovx_select_result *r, int with_timings);
+/* Same, printed (formatted, trailing newline); malloc'd, NULL on OOM. */
+char *ovx_select_result_json_string(const ovx_select_result *r, int with_timings);
+
+const char *ovx_sampling_name(ovx_sampling s);
+const char *ovx_mv_source_name(ovx_mv_source s);
+const char *ovx_iframe_policy_name(ovx_iframe_policy p);
+
+#endif

@@ -1,0 +1,40 @@
+/* mv.h: motion vectors of one frame in a codec-independent form: read from
+ * FFmpeg's exported side data, or estimated by block matching on luma. */
+#ifndef OVX_VIDEO_MV_H
+#define OVX_VIDEO_MV_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+
+struct AVFrame;
+
+typedef struct ovx_mv {
+    int32_t x, y;     /* top-left of the block in the current frame (pixels) */
+    int32_t w, h;     /* block size */
+    float dx, dy;     /* displacement to the reference: ref(x+dx, y+dy) predicts cur(x, y) */
+    int32_t source;   /* <0 past reference (previous frame), >0 future reference (next frame) */
+} ovx_mv;
+
+typedef struct ovx_mv_list {
+    ovx_mv *v;
+    int64_t n, cap;
+} ovx_mv_list;
+
+/* Replaces l's contents with the frame's exported vectors (none if the
+ * frame carries no side data). Blocks are clipped to the picture. */
+int ovx_mv_from_frame(const struct AVFrame *f, ovx_mv_list *l, ovx_error *err);
+/* 1 if the frame carries motion-vector side data. */
+int ovx_mv_frame_has_side_data(const struct AVFrame *f);
+
+/* Block matching: estimates one vector per block of cur against ref (both
+ * luma planes W x H with the given strides), source -1. Works on luma
+ * downscaled by 2 when the picture is wider than 640, in blocks of 16 full
+ * pixels with a search range of +-search full pixels (diamond search from
+ * the best of zero / left / top candidates). Deterministic. */
+int ovx_mv_estimate(const uint8_t *cur, int cur_stride, const uint8_t *ref, int ref_stride,
+                    int W, int H, int search, ovx_mv_list *l, ovx_error *err);
+
+void ovx_mv_list_free(ovx_mv_list *l);
+
+#endif

@@ -1,0 +1,313 @@
+/* reader.c: libavformat/libavcodec demux + decode of the best video stream,
+ * with motion-vector export, error accounting and rotation metadata. */
+#include "video/reader.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/display.h>
+#include <libavutil/pixdesc.h>
+
+struct ovx_video_reader {
+    AVFormatContext *fmt;
+    AVCodecContext *dec;
+    AVPacket *pkt;
+    AVFrame *frame;
+    int stream;
+    AVRational tb;
+    ovx_video_info info;
+    int64_t next_index;
+    int64_t bad_packets;
+    int64_t packets;
+    int eof_sent;
+    int w0, h0;
+};
+
+static const char *averr(int e, char *buf, size_t n)
+{
+    av_strerror(e, buf, n);
+    return buf;
+}
+
+static int codec_exports_mvs(enum AVCodecID id)
+{
+    switch (id) {
+    case AV_CODEC_ID_H264:
+    case AV_CODEC_ID_MPEG1VIDEO:
+    case AV_CODEC_ID_MPEG2VIDEO:
+    case AV_CODEC_ID_MPEG4:
+    case AV_CODEC_ID_H263:
+    case AV_CODEC_ID_H263P:
+    case AV_CODEC_ID_MSMPEG4V2:
+    case AV_CODEC_ID_MSMPEG4V3:
+    case AV_CODEC_ID_FLV1:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int open_input(const char *path, AVFormatContext **fmt, int *stream, ovx_error *err)
+{
+    char eb[128];
+    *fmt = NULL;
+    int rc = avformat_open_input(fmt, path, NULL, NULL);
+    if (rc < 0)
+        return ovx_error_set(err, rc == AVERROR(ENOENT) || rc == AVERROR(EACCES) ? OVX_EIO : OVX_EINPUT,
+                             "cannot open: %s", averr(rc, eb, sizeof eb));
+    rc = avformat_find_stream_info(*fmt, NULL);
+    if (rc < 0) {
+        avformat_close_input(fmt);
+        return ovx_error_set(err, OVX_EINPUT, "cannot read stream info: %s", averr(rc, eb, sizeof eb));
+    }
+    rc = av_find_best_stream(*fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+    if (rc < 0) {
+        avformat_close_input(fmt);
+        return ovx_error_set(err, OVX_EINPUT, "no video stream");
+    }
+    AVStream *st = (*fmt)->streams[rc];
+    if (st->disposition & AV_DISPOSITION_ATTACHED_PIC) {
+        avformat_close_input(fmt);
+        return ovx_error_set(err, OVX_EINPUT, "no video stream (only a cover picture)");
+    }
+    *stream = rc;
+    return OVX_OK;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int ovx_video_count_packets(const char *path, int64_t *n, double **times, ovx_error *err)
+{
+    if (times)
+        *times = NULL;
+    AVFormatContext *fmt;
+    int stream;
+    int rc = open_input(path, &fmt, &stream, err);
+    if (rc < 0)
+        return rc;
+    AVPacket *pkt = av_packet_alloc();
+    if (!pkt) {
+        avformat_close_input(&fmt);
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory");
+    }
+    int64_t count = 0, cap = 0;
+    double *t = NULL;
+    int have_times = times != NULL;
+    double tb = av_q2d(fmt->streams[stream]->time_base);
+    while (av_read_frame(fmt, pkt) >= 0) {
+        if (pkt->stream_index == stream && pkt->size > 0) {
+            if (have_times && pkt->pts == AV_NOPTS_VALUE)
+                have_times = 0;
+            if (have_times && count == cap) {
+                cap = cap ? 2 * cap : 1024;
+                double *nt = realloc(t, (size_t)cap * sizeof *nt);
+                if (!nt) {
+                    free(t);
+                    av_packet_free(&pkt);
+                    avformat_close_input(&fmt);
+                    return ovx_error_set(err, OVX_ENOMEM, "out of memory (packet times)");
+                }
+                t = nt;
+            }
+            if (have_times)
+                t[count] = pkt->pts * tb;
+            count++;
+        }
+        av_packet_unref(pkt);
+    }
+    av_packet_free(&pkt);
+    avformat_close_input(&fmt);
+    *n = count;
+    if (have_times && count > 0) {
+        qsort(t, (size_t)count, sizeof *t, cmp_double);
+        *times = t;
+    } else {
+        free(t);
+    }
+    return OVX_OK;
+}
+
+int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_reader **out,
+                   ovx_error *err)
+{
+    char eb[128];
+    *out = NULL;
+    ovx_video_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory");
+    int rc = open_input(path, &r->fmt, &r->stream, err);
+    if (rc < 0) {
+        free(r);
+        return rc;
+    }
+    AVStream *st = r->fmt->streams[r->stream];
+    AVCodecParameters *par = st->codecpar;
+    r->tb = st->time_base;
+    if (par->width <= 0 || par->height <= 0 || par->width > 32768 || par->height > 32768) {
+        rc = ovx_error_set(err, OVX_EINPUT, "invalid picture size %dx%d", par->width, par->height);
+        goto fail;
+    }
+    if (p->max_pixels > 0 && (int64_t)par->width * par->height > p->max_pixels) {
+        rc = ovx_error_set(err, OVX_EINPUT, "picture %dx%d exceeds --max-pixels %lld", par->width,
+                           par->height, (long long)p->max_pixels);
+        goto fail;
+    }
+    const AVCodec *codec = avcodec_find_decoder(par->codec_id);
+    if (!codec) {
+        rc = ovx_error_set(err, OVX_EUNSUPPORTED, "no decoder for codec '%s'",
+                           avcodec_get_name(par->codec_id));
+        goto fail;
+    }
+    r->dec = avcodec_alloc_context3(codec);
+    r->pkt = av_packet_alloc();
+    r->frame = av_frame_alloc();
+    if (!r->dec || !r->pkt || !r->frame) {
+        rc = ovx_error_set(err, OVX_ENOMEM, "out of memory");
+        goto fail;
+    }
+    rc = avcodec_parameters_to_context(r->dec, par);
+    if (rc < 0) {
+        rc = ovx_error_set(err, OVX_EINPUT, "bad codec parameters: %s", averr(rc, eb, sizeof eb));
+        goto fail;
+    }
+    r->dec->pkt_timebase = st->time_base;
+    r->dec->thread_count = p->threads > 0 ? p->threads : 1;
+    r->dec->thread_type = p->frame_threads ? (FF_THREAD_FRAME | FF_THREAD_SLICE) : FF_THREAD_SLICE;
+    if (p->export_mvs)
+        r->dec->flags2 |= AV_CODEC_FLAG2_EXPORT_MVS;
+    rc = avcodec_open2(r->dec, codec, NULL);
+    if (rc < 0) {
+        rc = ovx_error_set(err, OVX_EINPUT, "cannot open decoder '%s': %s", codec->name,
+                           averr(rc, eb, sizeof eb));
+        goto fail;
+    }
+
+    ovx_video_info *in = &r->info;
+    snprintf(in->codec, sizeof in->codec, "%s", codec->name);
+    const char *pf = av_get_pix_fmt_name(par->format);
+    snprintf(in->pix_fmt, sizeof in->pix_fmt, "%s", pf ? pf : "unknown");
+    in->width = par->width;
+    in->height = par->height;
+    AVRational fr = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
+    in->fps = fr.num > 0 && fr.den > 0 ? av_q2d(fr) : 0.0;
+    if (st->duration != AV_NOPTS_VALUE && st->duration > 0)
+        in->duration = st->duration * av_q2d(st->time_base);
+    else if (r->fmt->duration != AV_NOPTS_VALUE && r->fmt->duration > 0)
+        in->duration = r->fmt->duration / (double)AV_TIME_BASE;
+    in->frames_header = st->nb_frames > 0 ? st->nb_frames : 0;
+    in->has_b_frames = par->video_delay;
+    in->codec_exports_mvs = codec_exports_mvs(par->codec_id);
+    const uint8_t *dm = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
+    if (dm) {
+        double a = -av_display_rotation_get((const int32_t *)dm);
+        if (isfinite(a)) {
+            int q = (int)lrint(a / 90.0);
+            in->rotation = ((q % 4) + 4) % 4 * 90;
+        }
+    }
+    *out = r;
+    return OVX_OK;
+fail:
+    ovx_video_close(r);
+    return rc;
+}
+
+const ovx_video_info *ovx_video_get_info(const ovx_video_reader *r) { return &r->info; }
+int64_t ovx_video_bad_packets(const ovx_video_reader *r) { return r->bad_packets; }
+int64_t ovx_video_packets(const ovx_video_reader *r) { return r->packets; }
+
+static int fill_frame(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err)
+{
+    AVFrame *fr = r->frame;
+    if (fr->width <= 0 || fr->height <= 0)
+        return ovx_error_set(err, OVX_EINPUT, "decoder returned an empty picture");
+    if (r->next_index == 0) {
+        r->w0 = fr->width;
+        r->h0 = fr->height;
+    } else if (fr->width != r->w0 || fr->height != r->h0) {
+        return ovx_error_set(err, OVX_EUNSUPPORTED, "picture size changes mid-stream (%dx%d -> %dx%d)",
+                             r->w0, r->h0, fr->width, fr->height);
+    }
+    f->frame = fr;
+    f->index = r->next_index++;
+    f->pts = fr->best_effort_timestamp;
+    if (f->pts != AV_NOPTS_VALUE && r->tb.den > 0)
+        f->seconds = f->pts * av_q2d(r->tb);
+    else {
+        f->pts = INT64_MIN;
+        f->seconds = r->info.fps > 0 ? f->index / r->info.fps : (double)f->index;
+    }
+    f->pict_type = av_get_picture_type_char(fr->pict_type);
+    f->corrupt = (fr->flags & AV_FRAME_FLAG_CORRUPT) || fr->decode_error_flags ? 1 : 0;
+    return 1;
+}
+
+int ovx_video_next(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err)
+{
+    char eb[128];
+    for (;;) {
+        int rc = avcodec_receive_frame(r->dec, r->frame);
+        if (rc == 0)
+            return fill_frame(r, f, err);
+        if (rc == AVERROR_EOF)
+            return 0;
+        if (rc != AVERROR(EAGAIN)) {
+            /* a decode error surfaced on output: count it and go on */
+            r->bad_packets++;
+            if (r->eof_sent && rc != AVERROR_INVALIDDATA)
+                return 0;
+            continue;
+        }
+        if (r->eof_sent)
+            return 0;
+        /* need input */
+        for (;;) {
+            rc = av_read_frame(r->fmt, r->pkt);
+            if (rc == AVERROR_EOF || rc == AVERROR(EIO) || rc == AVERROR_INVALIDDATA) {
+                if (rc != AVERROR_EOF)
+                    r->bad_packets++;
+                avcodec_send_packet(r->dec, NULL);
+                r->eof_sent = 1;
+                break;
+            }
+            if (rc < 0)
+                return ovx_error_set(err, OVX_EIO, "read error: %s", averr(rc, eb, sizeof eb));
+            if (r->pkt->stream_index != r->stream || r->pkt->size == 0) {
+                av_packet_unref(r->pkt);
+                continue;
+            }
+            r->packets++;
+            rc = avcodec_send_packet(r->dec, r->pkt);
+            av_packet_unref(r->pkt);
+            if (rc == AVERROR(EAGAIN))
+                return ovx_error_set(err, OVX_EINTERNAL, "decoder refused input while output pending");
+            if (rc < 0) {
+                if (rc == AVERROR(ENOMEM))
+                    return ovx_error_set(err, OVX_ENOMEM, "decoder out of memory");
+                r->bad_packets++;
+                continue;
+            }
+            break;
+        }
+    }
+}
+
+void ovx_video_close(ovx_video_reader *r)
+{
+    if (!r)
+        return;
+    av_frame_free(&r->frame);
+    av_packet_free(&r->pkt);
+    avcodec_free_context(&r->dec);
+    avformat_close_input(&r->fmt);
+    free(r);
+}

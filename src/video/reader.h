@@ -1,0 +1,61 @@
+/* reader.h: opens a video with libavformat, picks the best video stream and
+ * decodes it frame by frame in display order with motion-vector export.
+ * Also counts the stream's packets in a cheap demux-only pass. */
+#ifndef OVX_VIDEO_READER_H
+#define OVX_VIDEO_READER_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+
+struct AVFrame;
+
+typedef struct ovx_video_info {
+    char codec[32];       /* decoder name, e.g. "h264" */
+    char pix_fmt[32];
+    int width, height;    /* coded picture size (before rotation) */
+    int rotation;         /* clockwise display rotation: 0, 90, 180, 270 */
+    double fps;           /* average frame rate, 0 when unknown */
+    double duration;      /* seconds, 0 when unknown */
+    int64_t frames_header;/* container frame count, 0 when unknown */
+    int has_b_frames;     /* reorder delay declared by the stream */
+    int codec_exports_mvs;/* the decoder can export motion vectors */
+} ovx_video_info;
+
+typedef struct ovx_video_open_params {
+    int threads;          /* decoder threads */
+    int frame_threads;    /* 1: allow frame threading (non-deterministic MVs with B-frames) */
+    int export_mvs;       /* request AV_CODEC_FLAG2_EXPORT_MVS */
+    int64_t max_pixels;   /* reject width*height above this (0: no limit) */
+} ovx_video_open_params;
+
+typedef struct ovx_video_reader ovx_video_reader;
+
+/* One decoded frame. frame is owned by the reader and valid until the next
+ * ovx_video_next() call (take an av_frame_ref to keep it). */
+typedef struct ovx_video_frame {
+    struct AVFrame *frame;
+    int64_t index;        /* 0-based in display order over decoded frames */
+    double seconds;       /* best-effort timestamp in seconds (index/fps if none) */
+    int64_t pts;          /* best-effort pts in stream time base, INT64_MIN if none */
+    char pict_type;       /* 'I', 'P', 'B', 'S', '?' */
+    int corrupt;          /* decoder flagged the frame corrupt (concealed) */
+} ovx_video_frame;
+
+int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_reader **out,
+                   ovx_error *err);
+const ovx_video_info *ovx_video_get_info(const ovx_video_reader *r);
+/* Next frame: 1 got one, 0 end of stream, <0 error. */
+int ovx_video_next(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err);
+/* Packets that failed to decode so far (skipped). */
+int64_t ovx_video_bad_packets(const ovx_video_reader *r);
+/* Video packets demuxed so far. */
+int64_t ovx_video_packets(const ovx_video_reader *r);
+void ovx_video_close(ovx_video_reader *r);
+
+/* Demux-only pass: number of non-empty packets of the best video stream and,
+ * when times is not NULL, their presentation times in seconds sorted
+ * ascending (malloc'd [*n]; NULL when any packet has no pts). */
+int ovx_video_count_packets(const char *path, int64_t *n, double **times, ovx_error *err);
+
+#endif

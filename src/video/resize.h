@@ -1,0 +1,38 @@
+/* resize.h: PIL-exact bicubic resize of packed RGB8 pictures (the CLIP image
+ * processor's resampling), and the shortest-edge resize + centre crop used
+ * for model inputs (224 for video frames, 448 for images). */
+#ifndef OVX_VIDEO_RESIZE_H
+#define OVX_VIDEO_RESIZE_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+
+/* Bicubic (a = -0.5, support scaled by the shrink factor, antialiasing) resize
+ * of src [sh, sw, 3] to a virtual [dh, dw, 3] picture, of which only the
+ * window [oy, oy+oh) x [ox, ox+ow) is written to dst [oh, ow, 3] (row stride
+ * dstride bytes). Horizontal pass first, then vertical, 8-bit fixed point
+ * with 22 fractional bits and rounding exactly as PIL's Resample.c does, so
+ * the result matches PIL.Image.resize(BICUBIC) bit for bit. */
+int ovx_resize_rgb8_window(const uint8_t *src, int sw, int sh, int sstride, int dw, int dh, int ox,
+                           int oy, int ow, int oh, uint8_t *dst, int dstride, ovx_error *err);
+
+/* Full resize: dst [dh, dw, 3], packed. */
+int ovx_resize_rgb8(const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst, int dw, int dh,
+                    ovx_error *err);
+
+/* Geometry of "shortest edge = size, long edge = int(size*long/short), then
+ * centre crop size x size at ((h-size)//2, (w-size)//2)". */
+typedef struct ovx_crop_geom {
+    int rw, rh;    /* resized picture size */
+    int cx, cy;    /* crop origin in the resized picture */
+    int size;
+} ovx_crop_geom;
+
+ovx_crop_geom ovx_crop_geometry(int w, int h, int size);
+
+/* Shortest-edge resize + centre crop of src [h, w, 3] into dst [size, size, 3]. */
+int ovx_resize_short_crop(const uint8_t *src, int w, int h, int stride, int size, uint8_t *dst,
+                          ovx_error *err);
+
+#endif

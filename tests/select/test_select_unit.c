@@ -1,0 +1,173 @@
+/* test_select_unit.c: fast checks of the selection maths against values
+ * computed by hand: similarity fit (with outliers and the median fallback),
+ * top-K tie-breaking, percentiles, linspace, crop geometry and the cell ->
+ * patch mapping (incl. rotation). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../check.h"
+#include "select/fit.h"
+#include "select/grid.h"
+#include "select/stats.h"
+#include "select/topk.h"
+#include "video/resize.h"
+
+static uint32_t rng = 12345;
+static double urand(void)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return (rng >> 8) / (double)(1 << 24);
+}
+
+static void test_fit(void)
+{
+    enum { N = 400 };
+    float x[N], y[N], dx[N], dy[N];
+    const double tx = 3.0, ty = -1.5, a = 0.2, b = -0.1;
+    for (int i = 0; i < N; i++) {
+        x[i] = (float)(urand() * 2 - 1);
+        y[i] = (float)(urand() * 2 - 1);
+        dx[i] = (float)(tx + a * x[i] - b * y[i]);
+        dy[i] = (float)(ty + b * x[i] + a * y[i]);
+        if (i % 5 == 0) { /* 20% outliers: an independently moving object */
+            dx[i] += (float)(8 + 4 * urand());
+            dy[i] -= (float)(6 + 4 * urand());
+        }
+    }
+    ovx_similarity m;
+    CHECK(ovx_similarity_fit(x, y, dx, dy, N, 0.7, 2, 64, &m) == 0);
+    CHECK(!m.median_fallback);
+    CHECK_NEAR(m.tx, tx, 1e-3);
+    CHECK_NEAR(m.ty, ty, 1e-3);
+    CHECK_NEAR(m.a, a, 1e-3);
+    CHECK_NEAR(m.b, b, 1e-3);
+    /* a plain least-squares fit (0 passes) is pulled by the outliers */
+    ovx_similarity m0;
+    CHECK(ovx_similarity_fit(x, y, dx, dy, N, 0.7, 0, 64, &m0) == 0);
+    CHECK(fabs(m0.tx - tx) > 0.5);
+
+    /* fewer than 64 non-zero vectors: median vector */
+    float zx[100] = {0}, zy[100] = {0};
+    for (int i = 0; i < 10; i++) {
+        zx[i] = 5.0f;
+        zy[i] = -2.0f;
+    }
+    CHECK(ovx_similarity_fit(x, y, zx, zy, 100, 0.7, 2, 64, &m) == 0);
+    CHECK(m.median_fallback);
+    CHECK_NEAR(m.tx, 0.0, 1e-9);
+    for (int i = 0; i < 60; i++) {
+        zx[i] = 5.0f;
+        zy[i] = -2.0f;
+    }
+    CHECK(ovx_similarity_fit(x, y, zx, zy, 100, 0.7, 2, 64, &m) == 0);
+    CHECK(m.median_fallback);
+    CHECK_NEAR(m.tx, 5.0, 1e-9);
+    CHECK_NEAR(m.ty, -2.0, 1e-9);
+}
+
+static void test_percentile(void)
+{
+    float v[] = {5, 1, 4, 2, 3}, tmp[5];
+    CHECK_NEAR(ovx_percentile(v, 5, 50, tmp), 3.0, 1e-6);
+    CHECK_NEAR(ovx_percentile(v, 5, 95, tmp), 4.8, 1e-6); /* numpy: 4 + 0.8*(5-4) */
+    CHECK_NEAR(ovx_percentile(v, 5, 0, tmp), 1.0, 1e-6);
+    CHECK_NEAR(ovx_percentile(v, 5, 100, tmp), 5.0, 1e-6);
+    CHECK_NEAR(ovx_percentile(v, 1, 95, tmp), 5.0, 1e-6);
+    CHECK_NEAR(ovx_percentile(v, 0, 95, tmp), 0.0, 1e-6);
+    float w[] = {0, 10};
+    CHECK_NEAR(ovx_percentile(w, 2, 25, tmp), 2.5, 1e-6);
+}
+
+static void test_topk(void)
+{
+    float s[10] = {1, 5, 5, 3, 5, 0, 2, 5, 4, 4};
+    int64_t out[10];
+    /* K=3 among four 5s: the three lowest indices win */
+    CHECK(ovx_topk_select(s, NULL, NULL, 10, 3, out) == 3);
+    CHECK(out[0] == 1 && out[1] == 2 && out[2] == 4);
+    /* forced first, then by score; output ascending */
+    unsigned char forced[10] = {0}, elig[10] = {1, 1, 1, 1, 1, 1, 1, 0, 1, 1};
+    forced[5] = 1;
+    CHECK(ovx_topk_select(s, elig, forced, 10, 4, out) == 4);
+    CHECK(out[0] == 1 && out[1] == 2 && out[2] == 4 && out[3] == 5);
+    /* ineligible index 7 never picked; ties at 4 broken by index */
+    CHECK(ovx_topk_select(s, elig, forced, 10, 6, out) == 6);
+    CHECK(out[0] == 1 && out[1] == 2 && out[2] == 4 && out[3] == 5 && out[4] == 8 && out[5] == 9);
+    /* K above the count: everything eligible */
+    CHECK(ovx_topk_select(s, elig, NULL, 10, 100, out) == 9);
+}
+
+static void test_linspace(void)
+{
+    int64_t o[64];
+    ovx_linspace_i64(0, 63, 16, o); /* the model card's frame slots */
+    int64_t want[16] = {0, 4, 8, 12, 16, 21, 25, 29, 33, 37, 42, 46, 50, 54, 58, 63};
+    for (int i = 0; i < 16; i++)
+        CHECK(o[i] == want[i]);
+    ovx_linspace_i64(0, 9, 64, o); /* short video: frames repeat, stay in range, ascending */
+    CHECK(o[0] == 0 && o[63] == 9);
+    for (int i = 1; i < 64; i++)
+        CHECK(o[i] >= o[i - 1]);
+    ovx_linspace_i64(0, 63, 4, o);
+    CHECK(o[0] == 0 && o[1] == 21 && o[2] == 42 && o[3] == 63);
+}
+
+static void test_geometry(void)
+{
+    ovx_crop_geom g = ovx_crop_geometry(320, 240, 224);
+    CHECK(g.rw == 298 && g.rh == 224 && g.cx == 37 && g.cy == 0);
+    g = ovx_crop_geometry(568, 320, 224); /* int(224*568/320) = 397 */
+    CHECK(g.rw == 397 && g.rh == 224 && g.cx == 86);
+    g = ovx_crop_geometry(405, 720, 448);
+    CHECK(g.rw == 448 && g.rh == 796 && g.cy == 174);
+}
+
+static void test_patch_map(void)
+{
+    /* constant map -> every patch 196 */
+    int W = 320, H = 240, cell = 8, cw = 40, ch = 30;
+    float *c = malloc(sizeof(float) * cw * ch), out[256];
+    for (int i = 0; i < cw * ch; i++)
+        c[i] = 1.0f;
+    ovx_cells_to_patches(c, cw, ch, cell, W, H, 0, out);
+    for (int i = 0; i < 256; i++)
+        CHECK_NEAR(out[i], 196.0, 1e-3);
+    /* one hot cell at coded pixels [160,168) x [120,128): crop maps x to
+     * (x*298/320 - 37)/14 = 8.0..8.5 -> col 8, y*224/240/14 = 8.0..8.5 -> row 8 */
+    memset(c, 0, sizeof(float) * cw * ch);
+    c[15 * cw + 20] = 1.0f;
+    ovx_cells_to_patches(c, cw, ch, cell, W, H, 0, out);
+    int best = 0;
+    for (int i = 1; i < 256; i++)
+        if (out[i] > out[best])
+            best = i;
+    CHECK(best == 8 * 16 + 8);
+    /* rotation 90 clockwise: coded (x, y) shows at (H-1-y, x) on a 240x320 display;
+     * hot cell at coded x in [0,8), y in [0,8) -> display top-right corner, which
+     * the centre crop (224x298 -> 224x224 from y 37) leaves out; coded x in
+     * [152,160) (display y ~156, crop row (156*298/320 - 37)/14 = 7.7) and
+     * y in [0,8) (display x 232..240 -> col 15) */
+    memset(c, 0, sizeof(float) * cw * ch);
+    c[0 * cw + 19] = 1.0f;
+    ovx_cells_to_patches(c, cw, ch, cell, W, H, 90, out);
+    best = 0;
+    for (int i = 1; i < 256; i++)
+        if (out[i] > out[best])
+            best = i;
+    CHECK(best % 16 == 15);
+    CHECK(best / 16 == 7 || best / 16 == 8);
+    free(c);
+}
+
+int main(void)
+{
+    test_fit();
+    test_percentile();
+    test_topk();
+    test_linspace();
+    test_geometry();
+    test_patch_map();
+    return CHECK_RESULT();
+}
