@@ -41,6 +41,33 @@ typedef struct ovx_model_params {
 
 ovx_model_params ovx_model_default_params(void);
 
+/* The published large model's config (24 x 1024, 16 heads, patch 14). */
+ovx_model_config ovx_model_config_default_large(void);
+
+/* Builds a model with deterministic random weights (seeded; linear weights
+ * ~ N(0, 0.02^2), norm weights ~ 1) for selftests and benchmarks. */
+int ovx_model_create_random(const ovx_model_config *cfg, uint64_t seed, ovx_model **out, ovx_error *err);
+
+/* Resolves -m's argument to a model folder: an existing folder as is, else
+ * a Hugging Face id ORG/NAME looked up in the HF cache ($HF_HUB_CACHE, else
+ * $HF_HOME/hub, else ~/.cache/huggingface/hub; snapshot from refs/main, or
+ * the only snapshot). NULL or "" means $OVX_MODEL. */
+int ovx_model_resolve(const char *path_or_id, char *out, size_t cap, ovx_error *err);
+
+/* Summary for `ovx inspect`. Strings point into the model. */
+typedef struct ovx_model_info {
+    const char *path;          /* resolved folder, "" for random models */
+    const char *dtype;         /* file dtype: "BF16", "F16", "F32" or "mixed" */
+    int64_t n_params;
+    int n_tensors;
+    uint64_t checksum;         /* FNV-1a 64 over the f32 weights, checkpoint order */
+} ovx_model_info;
+void ovx_model_get_info(const ovx_model *m, ovx_model_info *info);
+/* Tensor i (0 <= i < n_tensors): name, dims, shape (up to 4), file dtype. */
+const char *ovx_model_tensor(const ovx_model *m, int i, int *ndim, int64_t shape[4], const char **dtype);
+/* Sets the CPU thread count used by later forwards (0: default). */
+void ovx_model_set_threads(ovx_model *m, int threads);
+
 /* Loads a Hugging Face model folder (config.json + model.safetensors or a
  * sharded index), or a model id resolved in the Hugging Face cache. */
 int ovx_model_load(const char *path_or_id, const ovx_model_params *params,

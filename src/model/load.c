@@ -1,0 +1,360 @@
+/* load.c: model folder (or Hugging Face cache id) -> ovx_model: config.json,
+ * one or several safetensors files, every expected tensor checked by name,
+ * dtype and shape, converted once to float32. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "model/config.h"
+#include "model/model_internal.h"
+#include "model/safetensors.h"
+
+#define MAX_SHARDS 256
+
+ovx_model_params ovx_model_default_params(void)
+{
+    ovx_model_params p = {0};
+    return p;
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* A Hugging Face id: ORG/NAME made of [A-Za-z0-9._-], no "..". */
+static int looks_like_id(const char *s)
+{
+    const char *slash = strchr(s, '/');
+    if (!slash || slash == s || !slash[1] || strchr(slash + 1, '/') || strstr(s, ".."))
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (!(p == slash || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-'))
+            return 0;
+    return 1;
+}
+
+static int hub_dir(char *out, size_t cap)
+{
+    const char *c = getenv("HF_HUB_CACHE");
+    if (c && *c)
+        return snprintf(out, cap, "%s", c) < (int)cap;
+    const char *h = getenv("HF_HOME");
+    if (h && *h)
+        return snprintf(out, cap, "%s/hub", h) < (int)cap;
+    const char *home = getenv("HOME");
+    if (!home || !*home)
+        return 0;
+    return snprintf(out, cap, "%s/.cache/huggingface/hub", home) < (int)cap;
+}
+
+int ovx_model_resolve(const char *arg, char *out, size_t cap, ovx_error *err)
+{
+    if (!arg || !*arg)
+        arg = getenv("OVX_MODEL");
+    if (!arg || !*arg)
+        return ovx_error_set(err, OVX_EUSAGE, "no model given (use -m MODEL or set OVX_MODEL)");
+    if (is_dir(arg)) {
+        if (snprintf(out, cap, "%s", arg) >= (int)cap)
+            return ovx_error_set(err, OVX_EUSAGE, "%.200s: path too long", arg);
+        return OVX_OK;
+    }
+    if (!looks_like_id(arg) || access(arg, F_OK) == 0)
+        return ovx_error_set(err, OVX_EIO, "%.500s: not a model folder", arg);
+    char hub[3000], repo[3600], ref[3700], rev[128] = "";
+    if (!hub_dir(hub, sizeof hub))
+        return ovx_error_set(err, OVX_EIO, "%.500s: no such folder and no Hugging Face cache (HOME unset)", arg);
+    char flat[512];
+    snprintf(flat, sizeof flat, "models--%.500s", arg);
+    for (char *p = flat; *p; p++)
+        if (*p == '/')
+            *p = '\0', memmove(p + 2, p + 1, strlen(p + 1) + 1), p[0] = '-', p[1] = '-';
+    snprintf(repo, sizeof repo, "%s/%s", hub, flat);
+    if (!is_dir(repo))
+        return ovx_error_set(err, OVX_EIO, "%.500s: no such folder, and not in the Hugging Face cache (%.900s)", arg,
+                             repo);
+    snprintf(ref, sizeof ref, "%s/refs/main", repo);
+    FILE *f = fopen(ref, "r");
+    if (f) {
+        if (!fgets(rev, sizeof rev, f))
+            rev[0] = '\0';
+        fclose(f);
+        rev[strcspn(rev, "\r\n")] = '\0';
+        for (char *p = rev; *p; p++)
+            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+                return ovx_error_set(err, OVX_EINPUT, "%.900s: not a revision hash", ref);
+    }
+    if (!rev[0])
+        return ovx_error_set(err, OVX_EIO, "%.900s: missing (cannot pick a snapshot)", ref);
+    if (snprintf(out, cap, "%s/snapshots/%s", repo, rev) >= (int)cap)
+        return ovx_error_set(err, OVX_EUSAGE, "%.200s: path too long", arg);
+    if (!is_dir(out))
+        return ovx_error_set(err, OVX_EIO, "%.900s: snapshot folder missing", out);
+    return OVX_OK;
+}
+
+/* Shard file names of model.safetensors.index.json (deduplicated). */
+static int read_index(const char *path, char ***names, int *count, ovx_error *err)
+{
+    *names = NULL;
+    *count = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ovx_error_set(err, OVX_EIO, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = malloc(16u << 20);
+    size_t len = buf ? fread(buf, 1, 16u << 20, f) : 0;
+    fclose(f);
+    if (!buf)
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory");
+    cJSON *root = cJSON_ParseWithLength(buf, len);
+    free(buf);
+    const cJSON *wm = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
+    if (!cJSON_IsObject(wm)) {
+        cJSON_Delete(root);
+        return ovx_error_set(err, OVX_EINPUT, "%s: not JSON with a \"weight_map\" object", path);
+    }
+    int rc = OVX_OK;
+    char **v = calloc(MAX_SHARDS, sizeof *v);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, wm) {
+        if (!cJSON_IsString(e) || !e->valuestring[0] || strchr(e->valuestring, '/') ||
+            !strcmp(e->valuestring, "..") || !strcmp(e->valuestring, ".")) {
+            rc = ovx_error_set(err, OVX_EINPUT, "%s: bad shard name for \"%.200s\"", path, e->string);
+            break;
+        }
+        int seen = 0;
+        for (int i = 0; i < *count && !seen; i++)
+            seen = !strcmp(v[i], e->valuestring);
+        if (seen)
+            continue;
+        if (*count == MAX_SHARDS) {
+            rc = ovx_error_set(err, OVX_EUNSUPPORTED, "%s: more than %d shards", path, MAX_SHARDS);
+            break;
+        }
+        v[(*count)++] = strdup(e->valuestring);
+    }
+    cJSON_Delete(root);
+    if (!rc && *count == 0)
+        rc = ovx_error_set(err, OVX_EINPUT, "%s: empty weight_map", path);
+    *names = v;
+    return rc;
+}
+
+static void free_names(char **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* Appends "name" to a bounded comma-separated list. */
+static void list_add(char *buf, size_t cap, int *n, const char *name)
+{
+    size_t l = strlen(buf);
+    if (*n < 5 && l + strlen(name) + 4 < cap)
+        snprintf(buf + l, cap - l, "%s%s", *n ? ", " : "", name);
+    (*n)++;
+}
+
+/* Matches the files' tensors against the manifest and fills the weights. */
+static int fill_weights(ovx_model *m, ovx_st_file *files, int nfiles, ovx_error *err)
+{
+    char missing[600] = "", unexpected[600] = "";
+    int n_missing = 0, n_unexpected = 0;
+    const ovx_st_tensor **found = calloc((size_t)m->n_entries, sizeof *found);
+    if (!found)
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory");
+    int rc = OVX_OK;
+    for (int i = 0; i < m->n_entries && !rc; i++) {
+        ovx_weight_entry *e = &m->entries[i];
+        int fi = -1;
+        for (int k = 0; k < nfiles; k++) {
+            const ovx_st_tensor *t = ovx_st_find(&files[k], e->name);
+            if (!t)
+                continue;
+            if (found[i]) {
+                rc = ovx_error_set(err, OVX_EINPUT, "tensor \"%s\" appears in two shards", e->name);
+                break;
+            }
+            found[i] = t;
+            fi = k;
+        }
+        if (rc)
+            break;
+        const ovx_st_tensor *t = found[i];
+        if (!t) {
+            list_add(missing, sizeof missing, &n_missing, e->name);
+            continue;
+        }
+        int ok = t->ndim == e->ndim;
+        for (int d = 0; ok && d < e->ndim; d++)
+            ok = t->shape[d] == e->shape[d];
+        if (!ok) {
+            char want[96] = "", got[160] = "";
+            for (int d = 0; d < e->ndim; d++)
+                snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? "," : "",
+                         (long long)e->shape[d]);
+            for (int d = 0; d < t->ndim; d++)
+                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "",
+                         (long long)t->shape[d]);
+            rc = ovx_error_set(err, OVX_EINPUT, "%s: tensor \"%s\" has shape [%s], config wants [%s]",
+                               files[fi].path, e->name, got, want);
+        }
+        snprintf(e->src_dtype, sizeof e->src_dtype, "%.7s", t->dtype_name);
+    }
+    if (!rc && n_missing)
+        rc = ovx_error_set(err, OVX_EINPUT, "%s: %d tensor(s) missing: %s%s", files[0].path, n_missing, missing,
+                           n_missing > 5 ? ", ..." : "");
+    if (!rc) {
+        /* Every tensor in the files must be one the config expects. */
+        int matched = 0;
+        for (int i = 0; i < m->n_entries; i++)
+            matched += found[i] != NULL;
+        int total = 0;
+        for (int k = 0; k < nfiles; k++)
+            total += files[k].n;
+        if (total != matched) {
+            for (int k = 0; k < nfiles; k++)
+                for (int j = 0; j < files[k].n; j++) {
+                    int known = 0;
+                    for (int i = 0; i < m->n_entries && !known; i++)
+                        known = found[i] == &files[k].tensors[j];
+                    if (!known)
+                        list_add(unexpected, sizeof unexpected, &n_unexpected, files[k].tensors[j].name);
+                }
+            rc = ovx_error_set(err, OVX_EINPUT, "%s: %d unexpected tensor(s) for this config: %s%s", files[0].path,
+                               n_unexpected, unexpected, n_unexpected > 5 ? ", ..." : "");
+        }
+    }
+    if (!rc) {
+        const char *dt = NULL;
+        for (int i = 0; i < m->n_entries; i++) {
+            ovx_st_to_f32(found[i], *m->entries[i].slot);
+            if (!dt)
+                dt = found[i]->dtype_name;
+            else if (strcmp(dt, found[i]->dtype_name))
+                dt = "mixed";
+        }
+        snprintf(m->source_dtype, sizeof m->source_dtype, "%s", dt ? dt : "");
+    }
+    free(found);
+    return rc;
+}
+
+int ovx_model_load(const char *path_or_id, const ovx_model_params *params, ovx_model **out, ovx_error *err)
+{
+    *out = NULL;
+    char dir[4096], path[4200];
+    int rc = ovx_model_resolve(path_or_id, dir, sizeof dir, err);
+    if (rc)
+        return rc;
+    ovx_model_config cfg;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if ((rc = ovx_model_config_read(path, &cfg, err)))
+        return rc;
+    char **shards = NULL;
+    int nshards = 0;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (!is_file(path)) {
+        snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+        if (!is_file(path))
+            return ovx_error_set(err, OVX_EIO, "%s: no model.safetensors or model.safetensors.index.json", dir);
+        if ((rc = read_index(path, &shards, &nshards, err))) {
+            free_names(shards, nshards);
+            return rc;
+        }
+    } else {
+        shards = calloc(1, sizeof *shards);
+        if (shards)
+            shards[0] = strdup("model.safetensors");
+        if (!shards || !shards[0]) {
+            free(shards);
+            return ovx_error_set(err, OVX_ENOMEM, "out of memory");
+        }
+        nshards = 1;
+    }
+    ovx_st_file *files = calloc((size_t)nshards, sizeof *files);
+    int opened = 0;
+    ovx_model *m = NULL;
+    if (!files) {
+        rc = ovx_error_set(err, OVX_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (; opened < nshards; opened++) {
+        snprintf(path, sizeof path, "%s/%s", dir, shards[opened]);
+        if ((rc = ovx_st_open(path, &files[opened], err)))
+            goto done;
+    }
+    if ((rc = ovx_model_alloc(&cfg, &m, err))) {
+        ovx_error_prefix(err, "%s/config.json", dir);
+        goto done;
+    }
+    if (params)
+        m->params = *params;
+    if ((rc = fill_weights(m, files, nshards, err)))
+        goto done;
+    snprintf(m->path, sizeof m->path, "%s", dir);
+    m->checksum = ovx_model_weights_checksum(m);
+    *out = m;
+    m = NULL;
+done:
+    for (int i = 0; i < opened; i++)
+        ovx_st_close(&files[i]);
+    free(files);
+    free_names(shards, nshards);
+    ovx_model_free(m);
+    return rc;
+}
+
+void ovx_model_free(ovx_model *m)
+{
+    if (!m)
+        return;
+    free(m->storage);
+    free(m->entries);
+    free(m->w.layers);
+    free(m);
+}
+
+const ovx_model_config *ovx_model_get_config(const ovx_model *m)
+{
+    return &m->cfg;
+}
+
+void ovx_model_set_threads(ovx_model *m, int threads)
+{
+    m->params.threads = threads > 0 ? threads : 0;
+}
+
+void ovx_model_get_info(const ovx_model *m, ovx_model_info *info)
+{
+    info->path = m->path;
+    info->dtype = m->source_dtype;
+    info->n_params = m->n_params;
+    info->n_tensors = m->n_entries;
+    info->checksum = m->checksum;
+}
+
+const char *ovx_model_tensor(const ovx_model *m, int i, int *ndim, int64_t shape[4], const char **dtype)
+{
+    if (i < 0 || i >= m->n_entries)
+        return NULL;
+    const ovx_weight_entry *e = &m->entries[i];
+    *ndim = e->ndim;
+    for (int d = 0; d < e->ndim; d++)
+        shape[d] = e->shape[d];
+    *dtype = e->src_dtype;
+    return e->name;
+}

@@ -1,0 +1,29 @@
+/* model_internal.h: the ovx_model struct, shared by load.c, random.c,
+ * forward.c and inspect (internal to src/model). */
+#ifndef OVX_MODEL_MODEL_INTERNAL_H
+#define OVX_MODEL_MODEL_INTERNAL_H
+
+#include <stdint.h>
+
+#include "model/model.h"
+#include "model/weights.h"
+
+struct ovx_model {
+    ovx_model_config cfg;
+    ovx_model_params params;
+    ovx_weights w;
+    float *storage;          /* all weights, f32 */
+    int64_t n_params;
+    char source_dtype[16];   /* dtype(s) of the file, e.g. "BF16" or "mixed" */
+    uint64_t checksum;       /* FNV-1a 64 over the f32 weights in manifest order */
+    ovx_weight_entry *entries; /* manifest, n_entries long */
+    int n_entries;
+    char path[4096];         /* resolved folder ("" for random models) */
+};
+
+/* Allocates storage for cfg's manifest (m->entries) and points w at it. */
+int ovx_model_alloc(const ovx_model_config *cfg, ovx_model **out, ovx_error *err);
+/* FNV-1a 64 of the f32 weights (bitwise). */
+uint64_t ovx_model_weights_checksum(const ovx_model *m);
+
+#endif
