@@ -7,19 +7,6 @@
 
 #include "common/timer.h"
 
-void ovx_progress_init(ovx_progress *p, size_t total, int quiet)
-{
-    p->total = total;
-    p->done = p->failed = 0;
-    p->t0_ms = p->last_ms = ovx_now_ms();
-    p->tty = isatty(STDERR_FILENO);
-    p->quiet = quiet;
-    p->drawn = 0;
-    const char *s = getenv("OVX_PROGRESS_SECONDS");
-    double secs = s ? atof(s) : 10.0;
-    p->interval_ms = (secs > 0 ? secs : 10.0) * 1000.0;
-}
-
 static void format_eta(char *buf, size_t cap, double seconds)
 {
     if (seconds < 0 || seconds > 1e8) {
@@ -51,6 +38,21 @@ static void draw(ovx_progress *p, double now)
                 p->failed, rate * 60, eta);
     }
     fflush(stderr);
+}
+
+void ovx_progress_init(ovx_progress *p, size_t total, int quiet)
+{
+    p->total = total;
+    p->done = p->failed = 0;
+    p->t0_ms = p->last_ms = ovx_now_ms();
+    p->tty = isatty(STDERR_FILENO);
+    p->quiet = quiet;
+    p->drawn = 0;
+    const char *s = getenv("OVX_PROGRESS_SECONDS");
+    double secs = s ? atof(s) : 10.0;
+    p->interval_ms = (secs > 0 ? secs : 10.0) * 1000.0;
+    if (p->tty && !quiet && total)
+        draw(p, p->t0_ms); /* the empty bar, before the first item ends */
 }
 
 void ovx_progress_step(ovx_progress *p, int failed)

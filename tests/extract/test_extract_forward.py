@@ -114,6 +114,30 @@ for name, src, extra, k in cases:
         print(f"{name}: max |pixel - PIL| = {d.max():.4f} levels")
         check(d.max() < 1e-3, f"{name}: PNG pixels equal PIL's preprocessing")
 
+# --views 2: a leading view axis, view 0 is the single-view run, view 1 differs
+out = os.path.join(tmp, "out_views")
+r = ovx("extract", "-m", model, clip, "-o", out, "--sampling", "uniform", "--frames", "4", "--views", "2")
+single = os.path.join(tmp, "out_uniform1")
+ovx("extract", "-m", model, clip, "-o", single, "--sampling", "uniform", "--frames", "4")
+v = np.load(os.path.join(out, "clip.npy"))
+one = np.load(os.path.join(single, "clip.npy"))
+check(r.returncode == 0 and v.shape == (2, 1024, 128), f"views: tokens [2,K,D] {v.shape}")
+check(np.array_equal(v[0], one), "views: view 0 == the single-view run")
+check(not np.array_equal(v[0], v[1]), "views: view 1 differs from view 0")
+js = json.load(open(os.path.join(out, "clip.json")))
+frames = [[s["frame"] for s in view["select"]["slots"]] for view in js["views"]]
+print("views: sampled frames", frames)
+check(len(frames) == 2 and frames[0] != frames[1], "views: different frames sampled")
+check(np.load(os.path.join(out, "clip.pooled.npy")).shape == (2, 128), "views: pooled [2,D]")
+
+# --pooled-only: no token file; the run validates and resumes on what it wrote
+out = os.path.join(tmp, "out_pooled")
+r = ovx("extract", "-m", model, png, "-o", out, "--pooled-only")
+check(r.returncode == 0 and not os.path.exists(os.path.join(out, "pic.npy")) and
+      np.load(os.path.join(out, "pic.pooled.npy")).shape == (128,), "--pooled-only writes only pooled + json")
+r = ovx("extract", "-m", model, png, "-o", out, "--pooled-only")
+check("0 done, 1 skipped" in r.stderr, "--pooled-only output resumes")
+
 # JPEG: libavcodec's decoder upsamples chroma differently from libjpeg (PIL);
 # the bound here is what we document.
 out = os.path.join(tmp, "out_jpg")
