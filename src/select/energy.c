@@ -101,35 +101,60 @@ static void local_variance(const float *in, float *out, int cw, int ch)
         }
 }
 
-/* Adds |cur - ref(x+dx, y+dy)| of the block's pixels into sum/cnt, marks them covered. */
+/* Sum of |a[i] - b[i]| over n bytes. */
+static inline uint32_t sad_row(const uint8_t *a, const uint8_t *b, int n)
+{
+    uint32_t s = 0;
+    for (int i = 0; i < n; i++)
+        s += (uint32_t)abs((int)a[i] - (int)b[i]);
+    return s;
+}
+
+/* Adds |cur - ref(x+dx, y+dy)| over the block's pixels into the per-cell
+ * sum/cnt (row segments split at cell borders) and marks its 4x4 units as
+ * covered. Reference coordinates are clamped to the picture. */
 static void predict_block(const ovx_energy_input *in, const ovx_mv *m, const uint8_t *ref, int rstride,
-                          int cw, int cell, double *sum, int32_t *cnt, uint8_t *covered)
+                          int cw, int cell, double *sum, int32_t *cnt, uint8_t *covered, int uw)
 {
     int rdx = (int)lrintf(m->dx), rdy = (int)lrintf(m->dy);
+    int inside = m->x + rdx >= 0 && m->x + m->w + rdx <= in->W;
     for (int y = m->y; y < m->y + m->h; y++) {
         int ry = y + rdy;
         ry = ry < 0 ? 0 : ry >= in->H ? in->H - 1 : ry;
         const uint8_t *c = in->cur + (size_t)y * in->cur_stride;
         const uint8_t *r = ref + (size_t)ry * rstride;
-        uint8_t *cov = covered + (size_t)y * in->W;
         size_t row = (size_t)(y / cell) * cw;
-        for (int x = m->x; x < m->x + m->w; x++) {
-            int rx = x + rdx;
-            rx = rx < 0 ? 0 : rx >= in->W ? in->W - 1 : rx;
-            sum[row + x / cell] += abs((int)c[x] - (int)r[rx]);
-            cnt[row + x / cell]++;
-            cov[x] = 1;
+        for (int x = m->x; x < m->x + m->w;) {
+            int xe = (x / cell + 1) * cell;
+            if (xe > m->x + m->w)
+                xe = m->x + m->w;
+            uint32_t s = 0;
+            if (inside) {
+                s = sad_row(c + x, r + x + rdx, xe - x);
+            } else {
+                for (int k = x; k < xe; k++) {
+                    int rx = k + rdx;
+                    rx = rx < 0 ? 0 : rx >= in->W ? in->W - 1 : rx;
+                    s += (uint32_t)abs((int)c[k] - (int)r[rx]);
+                }
+            }
+            sum[row + x / cell] += s;
+            cnt[row + x / cell] += xe - x;
+            x = xe;
         }
     }
+    for (int uy = m->y / 4; uy < (m->y + m->h + 3) / 4; uy++)
+        memset(covered + (size_t)uy * uw + m->x / 4, 1, (size_t)((m->x + m->w + 3) / 4 - m->x / 4));
 }
 
 static int residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, float *cells,
                           ovx_error *err)
 {
     size_t nc = (size_t)cw * ch;
+    int uw = (in->W + 3) / 4, uh = (in->H + 3) / 4;
     double *sum = calloc(nc, sizeof *sum);
     int32_t *cnt = calloc(nc, sizeof *cnt);
-    uint8_t *covered = calloc((size_t)in->W * in->H, 1);
+    uint8_t *covered = calloc((size_t)uw * uh, 1);
     if (!sum || !cnt || !covered) {
         free(sum), free(cnt), free(covered);
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (residual map)");
@@ -139,23 +164,27 @@ static int residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, 
         const uint8_t *ref = m->source < 0 ? in->prev : in->next;
         int rs = m->source < 0 ? in->prev_stride : in->next_stride;
         if (ref)
-            predict_block(in, m, ref, rs, cw, cell, sum, cnt, covered);
+            predict_block(in, m, ref, rs, cw, cell, sum, cnt, covered, uw);
     }
-    /* pixels without a usable vector (intra blocks, I-frames): zero motion
-     * against the previous frame; no previous frame: no residual */
+    /* 4x4 units without a usable vector (intra blocks, I-frames): zero
+     * motion against the previous frame; no previous frame: no residual.
+     * cell is a multiple of 4, so a unit lies in exactly one cell. */
     if (in->prev) {
-        for (int y = 0; y < in->H; y++) {
-            const uint8_t *c = in->cur + (size_t)y * in->cur_stride;
-            const uint8_t *r = in->prev + (size_t)y * in->prev_stride;
-            const uint8_t *cov = covered + (size_t)y * in->W;
-            size_t row = (size_t)(y / cell) * cw;
-            for (int x = 0; x < in->W; x++) {
-                if (cov[x])
+        for (int uy = 0; uy < uh; uy++)
+            for (int ux = 0; ux < uw; ux++) {
+                if (covered[(size_t)uy * uw + ux])
                     continue;
-                sum[row + x / cell] += abs((int)c[x] - (int)r[x]);
-                cnt[row + x / cell]++;
+                int x0 = ux * 4, y0 = uy * 4;
+                int n = x0 + 4 <= in->W ? 4 : in->W - x0;
+                uint32_t s = 0;
+                int rows = 0;
+                for (int y = y0; y < y0 + 4 && y < in->H; y++, rows++)
+                    s += sad_row(in->cur + (size_t)y * in->cur_stride + x0,
+                                 in->prev + (size_t)y * in->prev_stride + x0, n);
+                size_t k = (size_t)(y0 / cell) * cw + x0 / cell;
+                sum[k] += s;
+                cnt[k] += n * rows;
             }
-        }
     }
     for (size_t i = 0; i < nc; i++)
         cells[i] = cnt[i] ? (float)(sum[i] / cnt[i]) : 0.0f;

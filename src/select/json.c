@@ -62,6 +62,12 @@ cJSON *ovx_select_result_json(const ovx_select_result *r, int with_timings)
         cJSON_AddNumberToObject(st, "bad_packets", (double)r->bad_packets);
     }
     cJSON_AddStringToObject(o, "mv_source", r->mv_source);
+    cJSON *mc = cJSON_AddObjectToObject(o, "mv_source_slots");
+    if (mc) {
+        cJSON_AddNumberToObject(mc, "codec", r->mv_slots_codec);
+        cJSON_AddNumberToObject(mc, "estimate", r->mv_slots_estimate);
+        cJSON_AddNumberToObject(mc, "none", r->n_slots - r->mv_slots_codec - r->mv_slots_estimate);
+    }
     cJSON_AddNumberToObject(o, "decode_passes", r->decode_passes);
     cJSON_AddBoolToObject(o, "static_fallback", r->static_fallback);
     cJSON *grid = cJSON_AddObjectToObject(o, "grid");
@@ -105,6 +111,7 @@ cJSON *ovx_select_result_json(const ovx_select_result *r, int with_timings)
         cJSON *t = cJSON_AddObjectToObject(o, "timings");
         if (t) {
             cJSON_AddNumberToObject(t, "threads", r->params.threads);
+            cJSON_AddStringToObject(t, "decoder_threading", r->frame_threads ? "frame" : "slice");
             cJSON_AddItemToObject(t, "count_ms", num(r6(r->timings.count_ms)));
             cJSON_AddItemToObject(t, "decode_ms", num(r6(r->timings.decode_ms)));
             cJSON_AddItemToObject(t, "saliency_ms", num(r6(r->timings.saliency_ms)));

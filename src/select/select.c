@@ -205,6 +205,8 @@ static int sample(const ovx_select_params *p, int64_t n, const double *t, double
 
 /* ---- the decode pass ---- */
 
+#define OVX_RESTART 1  /* decode_pass: start again with slice threading */
+
 typedef struct run_ctx {
     const char *path;
     const ovx_select_params *p;
@@ -214,6 +216,9 @@ typedef struct run_ctx {
     int slot_of[OVX_SELECT_SLOTS];
     slot_job jobs[OVX_SELECT_SLOTS];
     int64_t decoded, corrupt, bad, packets;
+    int read_error;
+    int frame_threads_ok;    /* frame threading allowed (cleared once a B-frame is seen) */
+    int frame_threads_used;
     double *times;           /* decoded frame times [decoded] */
     int64_t times_cap;
     char pict[OVX_SELECT_SLOTS];
@@ -254,8 +259,13 @@ static int decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     for (int i = 0; i < c->F; i++)
         job_clear(&c->jobs[i]);
     c->decoded = c->corrupt = 0;
-    ovx_video_open_params op = {.threads = p->threads, .frame_threads = 0, .export_mvs = 1,
-                                .max_pixels = p->max_pixels};
+    /* Frame threading is fast but FFmpeg's H.264 decoder then exports
+     * run-to-run different vectors on streams with B-frames. It is used only
+     * when vectors are not read from the codec, or when the stream declares
+     * no frame reordering; if a B-frame shows up anyway the pass restarts
+     * with slice threading, so the output never depends on it. */
+    ovx_video_open_params op = {.threads = p->threads, .frame_threads = p->threads > 1 && c->frame_threads_ok,
+                                .export_mvs = p->mv_source != OVX_MV_ESTIMATE, .max_pixels = p->max_pixels};
     ovx_video_reader *rd = NULL;
     int rc = ovx_video_open(c->path, &op, &rd, err);
     if (rc < 0)
@@ -263,6 +273,16 @@ static int decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     c->info = *ovx_video_get_info(rd);
     int want_estimate = p->mv_source == OVX_MV_ESTIMATE ||
                         (p->mv_source == OVX_MV_AUTO && !c->info.codec_exports_mvs);
+    int codec_vectors = !want_estimate;
+    if (op.frame_threads && codec_vectors && c->info.has_b_frames > 0) {
+        ovx_video_close(rd);
+        c->frame_threads_ok = 0;
+        op.frame_threads = 0;
+        rc = ovx_video_open(c->path, &op, &rd, err);
+        if (rc < 0)
+            return rc;
+    }
+    c->frame_threads_used = op.frame_threads;
     AVFrame *prev = NULL;
     int waiting = -1;   /* job waiting for the next frame */
     int t = 0;          /* next target */
@@ -274,6 +294,11 @@ static int decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
             goto out;
         if (rc == 0)
             break;
+        if (op.frame_threads && codec_vectors && vf.pict_type == 'B') {
+            rc = OVX_RESTART;
+            c->frame_threads_ok = 0;
+            goto out;
+        }
         rc = push_time(c, vf.seconds, err);
         if (rc < 0)
             goto out;
@@ -311,13 +336,18 @@ static int decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
                 goto out;
             }
             int has_sd = ovx_mv_frame_has_side_data(vf.frame);
-            if (!want_estimate) {
+            if (!want_estimate && (has_sd || vf.pict_type == 'I' || p->mv_source == OVX_MV_CODEC)) {
                 rc = ovx_mv_from_frame(vf.frame, &j->mv, err);
                 if (rc < 0)
                     goto out;
                 j->mv_source = has_sd ? "codec" : "none";
             } else {
-                j->estimate = vf.pict_type != 'I';
+                /* estimation: asked for, a decoder without vectors, or (auto)
+                 * an inter frame that came without side data (MPEG decoders
+                 * export none for the frame flushed at the end of the stream) */
+                /* also on I-frames when the codec exports nothing: for
+                 * intra-only or keyframe-heavy streams it is the only motion signal */
+                j->estimate = want_estimate || vf.pict_type != 'I';
                 j->mv_source = j->estimate && prev ? "estimate" : "none";
             }
             j->need_next = 0;
@@ -348,9 +378,10 @@ out:
     c->decode_ms = ovx_now_ms() - t0;
     c->bad = ovx_video_bad_packets(rd);
     c->packets = ovx_video_packets(rd);
+    c->read_error = ovx_video_read_error(rd);
     av_frame_free(&prev);
     ovx_video_close(rd);
-    if (rc < 0)
+    if (rc < 0 || rc == OVX_RESTART)
         return rc;
     for (int i = 0; i < c->F; i++)
         if (c->jobs[i].submitted && c->jobs[i].rc < 0) {
@@ -408,8 +439,8 @@ static int check_params(const ovx_select_params *p, ovx_error *err)
     if (p->fps < 0 || p->start < 0 || p->duration < 0 || !isfinite(p->fps) || !isfinite(p->start) ||
         !isfinite(p->duration))
         return ovx_error_set(err, OVX_EUSAGE, "--fps, --start and --duration must be >= 0");
-    if (p->cell < 1 || p->cell > 64 || p->search < 1 || p->search > 256)
-        return ovx_error_set(err, OVX_EUSAGE, "bad cell size or search range");
+    if (p->cell < 4 || p->cell > 64 || p->cell % 4 || p->search < 1 || p->search > 256)
+        return ovx_error_set(err, OVX_EUSAGE, "cell size must be a multiple of 4 in 4..64, search 1..256");
     if (!(p->fit_keep > 0 && p->fit_keep <= 1) || p->fit_passes < 0 || p->fit_passes > 16)
         return ovx_error_set(err, OVX_EUSAGE, "bad robust-fit settings");
     if (!(p->motion_percentile >= 0 && p->motion_percentile <= 100) ||
@@ -458,7 +489,11 @@ static int finish(run_ctx *c, ovx_select_result *r, ovx_error *err)
         r->timings.saliency_ms += j->sal_ms;
         r->timings.frames_ms += j->rgb_ms;
     }
-    r->mv_source = n_codec && n_est ? "mixed" : n_est ? "estimate" : n_codec ? "codec" : "none";
+    /* the primary source: codec vectors when any slot used them (estimation
+     * then only filled in frames without side data) */
+    r->mv_source = n_codec ? "codec" : n_est ? "estimate" : "none";
+    r->mv_slots_codec = n_codec;
+    r->mv_slots_estimate = n_est;
 
     /* selection */
     const int N = OVX_SELECT_SLOTS * OVX_SELECT_PER_SLOT;
@@ -556,6 +591,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     const ovx_select_params *p = &r->params;
     c->p = p;
     c->path = path;
+    c->frame_threads_ok = 1;
     if (!strcmp(path, "-")) {
         rc = spool_stdin(tmpname, sizeof tmpname, err);
         if (rc < 0)
@@ -591,6 +627,8 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
         c->F = rc;
         r->decode_passes = pass;
         rc = decode_pass(c, pool, err);
+        if (rc == OVX_RESTART)
+            rc = decode_pass(c, pool, err);
         if (rc < 0)
             goto fail;
         r->timings.decode_ms += c->decode_ms;
@@ -617,12 +655,17 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
         }
     }
     if (c->bad > 0 && (double)c->bad > p->max_corrupt * (double)(c->packets > 0 ? c->packets : 1)) {
-        rc = ovx_error_set(err, OVX_EINPUT,
-                           "corrupt video: %lld of %lld packets failed to decode (limit --max-corrupt %g)",
+        if (c->read_error)
+            rc = ovx_error_set(err, OVX_EINPUT, "truncated or damaged file: reading stopped after %lld packets",
+                               (long long)c->packets);
+        else
+            rc = ovx_error_set(err, OVX_EINPUT,
+                           "corrupt or truncated video: %lld of %lld packets failed to decode (limit --max-corrupt %g)",
                            (long long)c->bad, (long long)c->packets, p->max_corrupt);
         goto fail;
     }
     r->stream = c->info;
+    r->frame_threads = c->frame_threads_used;
     r->frames_decoded = c->decoded;
     r->packets = c->packets;
     r->corrupt_frames = c->corrupt;

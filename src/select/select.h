@@ -86,7 +86,11 @@ typedef struct ovx_select_result {
     int64_t corrupt_frames;     /* frames the decoder flagged (concealed, kept) */
     int64_t bad_packets;        /* packets that failed to decode (skipped) */
     int decode_passes;
-    const char *mv_source;      /* "codec", "estimate" or "mixed" */
+    int frame_threads;          /* the last decode pass used frame threading */
+    const char *mv_source;      /* "codec" (estimation may fill frames without side
+                                   data), "estimate" or "none" */
+    int mv_slots_codec;         /* slots whose vectors came from the codec */
+    int mv_slots_estimate;      /* slots whose vectors were estimated */
     int static_fallback;
     int n_slots;
     ovx_select_slot *slots;     /* [n_slots], ascending slot */

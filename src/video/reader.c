@@ -25,6 +25,7 @@ struct ovx_video_reader {
     int64_t bad_packets;
     int64_t packets;
     int eof_sent;
+    int read_error;
     int w0, h0;
 };
 
@@ -71,6 +72,11 @@ static int open_input(const char *path, AVFormatContext **fmt, int *stream, ovx_
         return ovx_error_set(err, OVX_EINPUT, "no video stream");
     }
     AVStream *st = (*fmt)->streams[rc];
+    /* libavformat renders plain text as "video" (tty demuxer, ANSI art) */
+    if (!strcmp((*fmt)->iformat->name, "tty") || st->codecpar->codec_id == AV_CODEC_ID_ANSI) {
+        avformat_close_input(fmt);
+        return ovx_error_set(err, OVX_EINPUT, "not a video (looks like a text file)");
+    }
     if (st->disposition & AV_DISPOSITION_ATTACHED_PIC) {
         avformat_close_input(fmt);
         return ovx_error_set(err, OVX_EINPUT, "no video stream (only a cover picture)");
@@ -224,6 +230,7 @@ fail:
 const ovx_video_info *ovx_video_get_info(const ovx_video_reader *r) { return &r->info; }
 int64_t ovx_video_bad_packets(const ovx_video_reader *r) { return r->bad_packets; }
 int64_t ovx_video_packets(const ovx_video_reader *r) { return r->packets; }
+int ovx_video_read_error(const ovx_video_reader *r) { return r->read_error; }
 
 static int fill_frame(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err)
 {
@@ -273,8 +280,10 @@ int ovx_video_next(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err)
         for (;;) {
             rc = av_read_frame(r->fmt, r->pkt);
             if (rc == AVERROR_EOF || rc == AVERROR(EIO) || rc == AVERROR_INVALIDDATA) {
-                if (rc != AVERROR_EOF)
+                if (rc != AVERROR_EOF) {
                     r->bad_packets++;
+                    r->read_error = 1;
+                }
                 avcodec_send_packet(r->dec, NULL);
                 r->eof_sent = 1;
                 break;

@@ -51,6 +51,9 @@ int ovx_video_next(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err);
 int64_t ovx_video_bad_packets(const ovx_video_reader *r);
 /* Video packets demuxed so far. */
 int64_t ovx_video_packets(const ovx_video_reader *r);
+/* 1 when demuxing stopped on a read error rather than a clean end of file
+ * (typically a truncated file). */
+int ovx_video_read_error(const ovx_video_reader *r);
 void ovx_video_close(ovx_video_reader *r);
 
 /* Demux-only pass: number of non-empty packets of the best video stream and,

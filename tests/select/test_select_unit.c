@@ -78,6 +78,28 @@ static void test_percentile(void)
     CHECK_NEAR(ovx_percentile(v, 0, 95, tmp), 0.0, 1e-6);
     float w[] = {0, 10};
     CHECK_NEAR(ovx_percentile(w, 2, 25, tmp), 2.5, 1e-6);
+    /* quickselect vs a full sort on random data with many duplicates */
+    enum { M = 1001 };
+    float r[M], sorted[M], t2[M];
+    for (int trial = 0; trial < 50; trial++) {
+        int n = 1 + (int)(urand() * (M - 1));
+        for (int i = 0; i < n; i++)
+            r[i] = (float)(int)(urand() * (trial % 2 ? 5 : 1000));
+        memcpy(sorted, r, sizeof(float) * n);
+        for (int i = 1; i < n; i++) /* insertion sort: independent of the code under test */
+            for (int j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
+                float x = sorted[j];
+                sorted[j] = sorted[j - 1];
+                sorted[j - 1] = x;
+            }
+        double qs[] = {0, 5, 50, 95, 99.9, 100};
+        for (int k = 0; k < 6; k++) {
+            double pos = qs[k] / 100.0 * (n - 1);
+            int lo = (int)floor(pos);
+            double want = lo + 1 < n ? sorted[lo] + (pos - lo) * (sorted[lo + 1] - sorted[lo]) : sorted[n - 1];
+            CHECK_NEAR(ovx_percentile(r, (size_t)n, qs[k], t2), want, 1e-4 * (1 + fabs(want)));
+        }
+    }
 }
 
 static void test_topk(void)
