@@ -77,6 +77,7 @@ int ovx_cmd_forward(int argc, char **argv)
     const char *model = NULL, *px_path = NULL, *idx_path = NULL, *outdir = NULL, *hs_arg = NULL;
     int threads = 0, hs = OVX_NO_HIDDEN_STATE, c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "m:o:h", opts, NULL)) != -1) {
         char *end = NULL;
         switch (c) {
@@ -100,7 +101,10 @@ int ovx_cmd_forward(int argc, char **argv)
             }
             break;
         case 'h': ovx_help_forward(stdout); return OVX_EXIT_OK;
-        default: fprintf(stderr, "ovx forward: see 'ovx help forward'\n"); return OVX_EXIT_USAGE;
+        default:
+            fprintf(stderr, "ovx forward: unknown option or missing value: '%s' (see 'ovx help forward')\n",
+                    argv[optind - 1]);
+            return OVX_EXIT_USAGE;
         }
     }
     if (optind < argc) {

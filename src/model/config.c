@@ -61,18 +61,25 @@ int ovx_model_config_validate(const ovx_model_config *c, ovx_error *err)
     return OVX_OK;
 }
 
-/* Reads an integer field; required fields missing -> error. */
+/* Looks up a numeric field: *it NULL when absent (error if required). */
+static int find_number(const cJSON *root, const char *name, int required, const cJSON **it, ovx_error *err)
+{
+    *it = cJSON_GetObjectItemCaseSensitive(root, name);
+    if (!*it)
+        return required ? ovx_error_set(err, OVX_EINPUT, "missing field \"%s\"", name) : OVX_OK;
+    if (!cJSON_IsNumber(*it))
+        return ovx_error_set(err, OVX_EINPUT, "field \"%s\" is not a number", name);
+    return OVX_OK;
+}
+
 static int get_int(const cJSON *root, const char *name, int required, int def, int *out, ovx_error *err)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, name);
-    if (!it) {
-        if (required)
-            return ovx_error_set(err, OVX_EINPUT, "missing field \"%s\"", name);
+    const cJSON *it;
+    int rc = find_number(root, name, required, &it, err);
+    if (rc || !it) {
         *out = def;
-        return OVX_OK;
+        return rc;
     }
-    if (!cJSON_IsNumber(it))
-        return ovx_error_set(err, OVX_EINPUT, "field \"%s\" is not a number", name);
     double v = it->valuedouble;
     if (!(v >= -2147483648.0 && v <= 2147483647.0) || v != floor(v))
         return ovx_error_set(err, OVX_EINPUT, "field \"%s\" is not an integer (%g)", name, v);
@@ -83,17 +90,10 @@ static int get_int(const cJSON *root, const char *name, int required, int def, i
 static int get_num(const cJSON *root, const char *name, int required, double def, double *out,
                    ovx_error *err)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, name);
-    if (!it) {
-        if (required)
-            return ovx_error_set(err, OVX_EINPUT, "missing field \"%s\"", name);
-        *out = def;
-        return OVX_OK;
-    }
-    if (!cJSON_IsNumber(it))
-        return ovx_error_set(err, OVX_EINPUT, "field \"%s\" is not a number", name);
-    *out = it->valuedouble;
-    return OVX_OK;
+    const cJSON *it;
+    int rc = find_number(root, name, required, &it, err);
+    *out = it ? it->valuedouble : def;
+    return rc;
 }
 
 /* Optional string field that must equal one of the allowed values. */

@@ -43,9 +43,9 @@ static int block(const ovx_model_config *c, const ovx_layer_weights *L, fwd_buff
     int64_t T = (int64_t)B * N;
     int D = c->hidden_size, F = c->intermediate_size, H = c->num_heads;
     ovx_op_layernorm(b->h, b->x, L->layer_norm1_weight, L->layer_norm1_bias, T, D, c->layer_norm_eps, threads);
-    ovx_op_linear(b->q, b->h, L->q_proj_weight, L->q_proj_bias, T, D, D, threads);
-    ovx_op_linear(b->k, b->h, L->k_proj_weight, L->k_proj_bias, T, D, D, threads);
-    ovx_op_linear(b->v, b->h, L->v_proj_weight, L->v_proj_bias, T, D, D, threads);
+    ovx_op_linear_grouped(b->q, b->h, L->q_proj_weight, L->q_proj_bias, B, N, D, D, threads);
+    ovx_op_linear_grouped(b->k, b->h, L->k_proj_weight, L->k_proj_bias, B, N, D, D, threads);
+    ovx_op_linear_grouped(b->v, b->h, L->v_proj_weight, L->v_proj_bias, B, N, D, D, threads);
     ovx_op_rope3d_apply(b->q, b->cos_t, b->sin_t, T, H, threads);
     ovx_op_rope3d_apply(b->k, b->cos_t, b->sin_t, T, H, threads);
     float scale = 1.0f / sqrtf((float)c->head_dim);
@@ -54,12 +54,12 @@ static int block(const ovx_model_config *c, const ovx_layer_weights *L, fwd_buff
         if (ovx_op_attention(b->h + o, b->q + o, b->k + o, b->v + o, N, N, H, scale, threads))
             return -1;
     }
-    ovx_op_linear(b->q, b->h, L->out_proj_weight, L->out_proj_bias, T, D, D, threads);
+    ovx_op_linear_grouped(b->q, b->h, L->out_proj_weight, L->out_proj_bias, B, N, D, D, threads);
     ovx_op_residual_add(b->x, b->q, T * D, threads);
     ovx_op_layernorm(b->h, b->x, L->layer_norm2_weight, L->layer_norm2_bias, T, D, c->layer_norm_eps, threads);
-    ovx_op_linear(b->mlp, b->h, L->fc1_weight, L->fc1_bias, T, D, F, threads);
+    ovx_op_linear_grouped(b->mlp, b->h, L->fc1_weight, L->fc1_bias, B, N, D, F, threads);
     ovx_op_gelu_erf(b->mlp, T * F, threads);
-    ovx_op_linear(b->q, b->mlp, L->fc2_weight, L->fc2_bias, T, F, D, threads);
+    ovx_op_linear_grouped(b->q, b->mlp, L->fc2_weight, L->fc2_bias, B, N, F, D, threads);
     ovx_op_residual_add(b->x, b->q, T * D, threads);
     return 0;
 }
@@ -114,7 +114,7 @@ int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_
         rc = ovx_error_set(err, OVX_ENOMEM, "out of memory for %lld tokens", (long long)T);
         goto done;
     }
-    ovx_op_patch_embed(b.x, in->patches, m->w.patch_embedding_weight, T, D, K, threads);
+    ovx_op_patch_embed(b.x, in->patches, m->w.patch_embedding_weight, B, N, D, K, threads);
     ovx_op_layernorm(b.x, b.x, m->w.layernorm_pre_weight, m->w.layernorm_pre_bias, T, D, c->layer_norm_eps,
                      threads);
     ovx_op_rope3d_tables(b.cos_t, b.sin_t, in->pos, T, c->rope_theta);

@@ -9,28 +9,32 @@
 #include <string.h>
 
 #include "model/parallel.h"
+#include "model/vecmath.h"
 
-void ovx_op_patch_embed(float *out, const float *patches, const float *w, int64_t T, int D, int K, int threads)
+void ovx_op_patch_embed(float *out, const float *patches, const float *w, int B, int N, int D, int K, int threads)
 {
-    ovx_op_linear(out, patches, w, NULL, T, K, D, threads);
+    ovx_op_linear_grouped(out, patches, w, NULL, B, N, K, D, threads);
 }
 
 typedef struct linear_ctx {
     float *out;
     const float *x, *w, *b;
-    int64_t T;
+    int64_t rows;    /* rows per group (sample) */
+    int64_t chunks;  /* chunks per group */
     int In, O;
 } linear_ctx;
 
-/* Row chunks [c0, c1) of OVX_LINEAR_ROWS rows, one single-threaded sgemm
- * each: chunk boundaries depend only on T, never on the thread count. */
+/* Chunk ch = (group, chunk of OVX_LINEAR_ROWS rows within the group), one
+ * single-threaded sgemm each: boundaries depend only on the group size, never
+ * on the thread count or on the other samples of a batch. */
 static void linear_chunks(void *p, int64_t c0, int64_t c1, int thread)
 {
     (void)thread;
     const linear_ctx *c = p;
     for (int64_t ch = c0; ch < c1; ch++) {
-        int64_t r0 = ch * OVX_LINEAR_ROWS;
-        int rows = (int)(c->T - r0 < OVX_LINEAR_ROWS ? c->T - r0 : OVX_LINEAR_ROWS);
+        int64_t g = ch / c->chunks, in_g = (ch % c->chunks) * OVX_LINEAR_ROWS;
+        int rows = (int)(c->rows - in_g < OVX_LINEAR_ROWS ? c->rows - in_g : OVX_LINEAR_ROWS);
+        int64_t r0 = g * c->rows + in_g;
         float *y = c->out + r0 * c->O;
         float beta = 0.0f;
         if (c->b) {
@@ -43,13 +47,19 @@ static void linear_chunks(void *p, int64_t c0, int64_t c1, int thread)
     }
 }
 
+void ovx_op_linear_grouped(float *out, const float *x, const float *w, const float *b, int64_t groups,
+                           int64_t rows, int In, int O, int threads)
+{
+    if (groups <= 0 || rows <= 0)
+        return;
+    linear_ctx c = {out, x, w, b, rows, (rows + OVX_LINEAR_ROWS - 1) / OVX_LINEAR_ROWS, In, O};
+    ovx_parallel_for(threads, groups * c.chunks, linear_chunks, &c);
+}
+
 void ovx_op_linear(float *out, const float *x, const float *w, const float *b, int64_t T, int In, int O,
                    int threads)
 {
-    if (T <= 0)
-        return;
-    linear_ctx c = {out, x, w, b, T, In, O};
-    ovx_parallel_for(threads, (T + OVX_LINEAR_ROWS - 1) / OVX_LINEAR_ROWS, linear_chunks, &c);
+    ovx_op_linear_grouped(out, x, w, b, 1, T, In, O, threads);
 }
 
 typedef struct norm_ctx {
@@ -111,9 +121,7 @@ typedef struct ew_ctx {
 static void gelu_range(void *p, int64_t i0, int64_t i1, int thread)
 {
     (void)thread;
-    float *x = ((ew_ctx *)p)->x;
-    for (int64_t i = i0; i < i1; i++)
-        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+    ovx_gelu_erf_vec(((ew_ctx *)p)->x + i0, i1 - i0);
 }
 
 void ovx_op_gelu_erf(float *x, int64_t n, int threads)
@@ -210,18 +218,8 @@ static void attn_items(void *p, int64_t i0, int64_t i1, int thread)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tq, c->Nk, OVX_HEAD_DIM, c->scale, qh, ld,
                     c->k + h * OVX_HEAD_DIM, ld, 0.0f, S, c->Nk);
         float inv_sum[OVX_ATTN_TILE];
-        for (int r = 0; r < tq; r++) {
-            float *s = S + (size_t)r * c->Nk;
-            float mx = s[0];
-            for (int j = 1; j < c->Nk; j++)
-                mx = s[j] > mx ? s[j] : mx;
-            float sum = 0.0f;
-            for (int j = 0; j < c->Nk; j++) {
-                s[j] = expf(s[j] - mx);
-                sum += s[j];
-            }
-            inv_sum[r] = 1.0f / sum;
-        }
+        for (int r = 0; r < tq; r++)
+            inv_sum[r] = ovx_softmax_row_unnormalised(S + (size_t)r * c->Nk, c->Nk);
         float *oh = c->out + (size_t)q0 * ld + h * OVX_HEAD_DIM;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, tq, OVX_HEAD_DIM, c->Nk, 1.0f, S, c->Nk,
                     c->v + h * OVX_HEAD_DIM, ld, 0.0f, oh, ld);

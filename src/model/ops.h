@@ -18,8 +18,14 @@
  * the thread count; OpenBLAS itself runs single-threaded in the forward). */
 #define OVX_LINEAR_ROWS 256
 
-/* out[T,D] = patches[T,K] @ w[D,K]^T (the 14x14 stride-14 conv, no bias). */
-void ovx_op_patch_embed(float *out, const float *patches, const float *w, int64_t T, int D, int K, int threads);
+/* ovx_op_linear on groups x rows rows (B samples of N tokens), with chunks
+ * restarting at each group so a sample's result does not depend on the
+ * batch it is in. */
+void ovx_op_linear_grouped(float *out, const float *x, const float *w, const float *b, int64_t groups,
+                           int64_t rows, int In, int O, int threads);
+
+/* out[B*N,D] = patches[B*N,K] @ w[D,K]^T (the 14x14 stride-14 conv, no bias). */
+void ovx_op_patch_embed(float *out, const float *patches, const float *w, int B, int N, int D, int K, int threads);
 
 /* out[T,O] = x[T,In] @ w[O,In]^T + b[O] (b may be NULL). out != x.
  * Rows are cut into OVX_LINEAR_ROWS chunks spread over the threads. */

@@ -13,6 +13,8 @@
 
 #include "io/half.h"
 
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors data is little-endian; F32 is copied as is");
+
 size_t ovx_st_dtype_size(ovx_st_dtype d)
 {
     switch (d) {
@@ -253,14 +255,22 @@ const ovx_st_tensor *ovx_st_find(const ovx_st_file *f, const char *name)
 void ovx_st_to_f32(const ovx_st_tensor *t, float *dst)
 {
     const unsigned char *p = t->data;
-    for (int64_t i = 0; i < t->numel; i++) {
-        if (t->dtype == OVX_ST_F32) {
-            uint32_t u = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 |
-                         (uint32_t)p[4 * i + 3] << 24;
+    int64_t n = t->numel;
+    switch (t->dtype) {
+    case OVX_ST_F32:
+        memcpy(dst, p, (size_t)n * 4); /* little-endian host (x86-64, aarch64) */
+        break;
+    case OVX_ST_BF16:
+        for (int64_t i = 0; i < n; i++) {
+            uint32_t u = ((uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8) << 16;
             memcpy(&dst[i], &u, 4);
-        } else {
-            uint16_t h = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
-            dst[i] = t->dtype == OVX_ST_BF16 ? ovx_bf16_to_f32(h) : ovx_f16_to_f32(h);
         }
+        break;
+    case OVX_ST_F16:
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = ovx_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        break;
+    default:
+        break;
     }
 }

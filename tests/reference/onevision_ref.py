@@ -13,6 +13,7 @@ import json
 import os
 import struct
 import sys
+import time
 
 import numpy as np
 import torch
@@ -159,15 +160,23 @@ def main():
     ap.add_argument("--pixel-values", required=True)
     ap.add_argument("--visible-indices")
     ap.add_argument("--hidden-state")
-    ap.add_argument("-o", "--output", required=True)
+    ap.add_argument("-o", "--output")
+    ap.add_argument("--threads", type=int, help="torch.set_num_threads")
+    ap.add_argument("--time", type=int, default=0, help="print the forward time of N more runs (benchmarks)")
     a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     cfg, w = load_model(a.model)
     px = np.load(a.pixel_values)
-    H, W = px.shape[-2:]
-    P = cfg["patch_size"]
     vi = np.load(a.visible_indices) if a.visible_indices else None
     with torch.no_grad():
         out = forward(cfg, w, px, vi)
+        for _ in range(a.time):
+            t0 = time.perf_counter()
+            forward(cfg, w, px, vi)
+            print("forward_seconds %.4f" % (time.perf_counter() - t0), flush=True)
+    if not a.output:
+        return 0
     os.makedirs(a.output, exist_ok=True)
     np.save(os.path.join(a.output, "last_hidden_state.npy"), out["last_hidden_state"].numpy().astype(np.float32))
     if out["pooler_output"] is not None:
@@ -175,7 +184,6 @@ def main():
     if a.hidden_state is not None:
         hs = out["hidden_states"][int(a.hidden_state)]
         np.save(os.path.join(a.output, "hidden_state_%s.npy" % a.hidden_state), hs.numpy().astype(np.float32))
-    del H, W, P
     return 0
 
 

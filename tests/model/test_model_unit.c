@@ -1,0 +1,484 @@
+/* test_model_unit.c: fast unit tests of src/model: safetensors parsing of
+ * hostile headers, config.json rejects, RoPE angles against hand-computed
+ * values, tiled attention against a naive double-precision one, linear and
+ * layernorm against naive loops, tokens from pixels in all modes. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../check.h"
+#include "model/config.h"
+#include "model/ops.h"
+#include "model/safetensors.h"
+#include "model/tokens.h"
+#include "model/vecmath.h"
+
+/* ---------------------------------------------------------------- safetensors */
+
+/* Builds an in-memory safetensors image: header (given JSON) + data_len bytes. */
+static unsigned char *st_image(const char *header, size_t data_len, size_t *len)
+{
+    size_t hl = strlen(header);
+    *len = 8 + hl + data_len;
+    unsigned char *b = calloc(1, *len);
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(b + 8, header, hl);
+    return b;
+}
+
+/* Parses header + data; returns the error code; msg gets the message. */
+static int st_try(const char *header, size_t data_len, char *msg)
+{
+    size_t len;
+    unsigned char *b = st_image(header, data_len, &len);
+    ovx_st_file f;
+    ovx_error err;
+    ovx_error_clear(&err);
+    int rc = ovx_st_parse(b, len, &f, &err);
+    if (!rc)
+        ovx_st_close(&(ovx_st_file){.fd = -1, .n = f.n, .tensors = f.tensors});
+    snprintf(msg, 1024, "%s", err.msg);
+    free(b);
+    return rc;
+}
+
+static void test_safetensors(void)
+{
+    char msg[1024];
+    /* A good file: F32 [2] and BF16 [2,2], F16 [1]. */
+    const char *good = "{\"__metadata__\":{\"format\":\"pt\"},"
+                       "\"b\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[8,16]},"
+                       "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                       "\"c\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[16,18]}}";
+    size_t len;
+    unsigned char *b = st_image(good, 18, &len);
+    unsigned char *d = b + 8 + strlen(good);
+    float fa[2] = {1.5f, -2.25f};
+    memcpy(d, fa, 8);
+    uint16_t bf[4] = {0x3F80, 0xC000, 0x0000, 0x3E80}; /* 1, -2, 0, 0.25 */
+    memcpy(d + 8, bf, 8);
+    uint16_t h = 0x3C00; /* f16 1.0 */
+    memcpy(d + 16, &h, 2);
+    ovx_st_file f;
+    ovx_error err;
+    CHECK(ovx_st_parse(b, len, &f, &err) == 0);
+    CHECK(f.n == 3);
+    CHECK(!strcmp(f.tensors[0].name, "a") && !strcmp(f.tensors[2].name, "c"));
+    const ovx_st_tensor *t = ovx_st_find(&f, "b");
+    CHECK(t && t->dtype == OVX_ST_BF16 && t->ndim == 2 && t->numel == 4);
+    float out[4];
+    if (t) {
+        ovx_st_to_f32(t, out);
+        CHECK(out[0] == 1.0f && out[1] == -2.0f && out[2] == 0.0f && out[3] == 0.25f);
+    }
+    t = ovx_st_find(&f, "a");
+    if (t) {
+        ovx_st_to_f32(t, out);
+        CHECK(out[0] == 1.5f && out[1] == -2.25f);
+    }
+    t = ovx_st_find(&f, "c");
+    if (t) {
+        ovx_st_to_f32(t, out);
+        CHECK(out[0] == 1.0f);
+    }
+    CHECK(ovx_st_find(&f, "zz") == NULL);
+    f.fd = -1;
+    f.map = NULL;
+    ovx_st_close(&f);
+    free(b);
+
+    /* Hostile headers. */
+    CHECK(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4, msg) != 0);
+    CHECK(strstr(msg, "\"a\"") && strstr(msg, "outside"));
+    CHECK(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, msg) != 0);
+    CHECK(strstr(msg, "8 bytes of data for 3 elements"));
+    CHECK(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, msg) != 0);
+    CHECK(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-8,0]}}", 8, msg) != 0);
+    CHECK(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                 "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, msg) != 0);
+    CHECK(strstr(msg, "overlap"));
+    CHECK(st_try("{\"a\":{\"dtype\":\"I8\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2, msg) == OVX_EUNSUPPORTED);
+    CHECK(strstr(msg, "I8"));
+    CHECK(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8, msg) != 0);
+    CHECK(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", 8, msg) != 0);
+    CHECK(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],"
+                 "\"data_offsets\":[0,8]}}", 8, msg) != 0);
+    CHECK(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", 8, msg) != 0);
+    CHECK(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                 "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", 16, msg) != 0);
+    CHECK(strstr(msg, "twice"));
+    CHECK(st_try("{\"a\":[1,2]}", 0, msg) != 0);
+    CHECK(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]", 8, msg) != 0); /* cut JSON */
+    CHECK(st_try("[1,2,3]", 0, msg) != 0);
+    CHECK(st_try("not json at all", 0, msg) != 0);
+    CHECK(st_try("{\"__metadata__\":5}", 0, msg) != 0);
+    /* Header length larger than the file, and absurdly large. */
+    unsigned char small[16] = {0xff, 0xff, 0, 0, 0, 0, 0, 0, '{', '}'};
+    CHECK(ovx_st_parse(small, sizeof small, &f, &err) != 0 && strstr(err.msg, "exceeds the file size"));
+    unsigned char huge[16] = {0, 0, 0, 0, 0, 0, 0, 0x7f, '{', '}'};
+    CHECK(ovx_st_parse(huge, sizeof huge, &f, &err) != 0 && strstr(err.msg, "byte limit"));
+    CHECK(ovx_st_parse(small, 5, &f, &err) != 0);
+    /* An empty but valid header. */
+    CHECK(st_try("{}", 0, msg) == 0);
+    CHECK(ovx_st_open("/nonexistent/model.safetensors", &f, &err) == OVX_EIO &&
+          strstr(err.msg, "/nonexistent/model.safetensors"));
+}
+
+/* ---------------------------------------------------------------- config */
+
+static int cfg_try(const char *json, ovx_model_config *c, char *msg)
+{
+    ovx_error err;
+    ovx_error_clear(&err);
+    int rc = ovx_model_config_parse(json, strlen(json), c, &err);
+    snprintf(msg, 1024, "%s", err.msg);
+    return rc;
+}
+
+#define CFG_BASE "\"hidden_size\":128,\"intermediate_size\":512,\"num_hidden_layers\":2,\"patch_size\":14"
+
+static void test_config(void)
+{
+    ovx_model_config c;
+    char msg[1024];
+    CHECK(cfg_try("{" CFG_BASE ",\"num_attention_heads\":2,\"hidden_act\":\"gelu\","
+                  "\"layer_norm_type\":\"layer_norm\",\"use_head\":false,\"rope_theta\":500.0,"
+                  "\"layer_norm_eps\":1e-5,\"model_type\":\"onevision_encoder\"}", &c, msg) == 0);
+    CHECK(c.hidden_size == 128 && c.num_heads == 2 && c.head_dim == 64 && c.num_layers == 2 && !c.use_head);
+    CHECK(c.rope_theta == 500.0 && c.layer_norm_eps == 1e-5f && c.rope_temporal_size == 64 && c.num_channels == 3);
+    CHECK(cfg_try("{" CFG_BASE ",\"num_attention_heads\":4}", &c, msg) == OVX_EUNSUPPORTED);
+    CHECK(strstr(msg, "head_dim 32"));
+    CHECK(cfg_try("{" CFG_BASE ",\"num_attention_heads\":3}", &c, msg) != 0);
+    CHECK(cfg_try("{" CFG_BASE ",\"num_attention_heads\":2,\"hidden_act\":\"relu\"}", &c, msg) == OVX_EUNSUPPORTED);
+    CHECK(strstr(msg, "hidden_act") && strstr(msg, "relu"));
+    CHECK(cfg_try("{" CFG_BASE ",\"num_attention_heads\":2,\"hidden_act\":\"gelu_pytorch_tanh\"}", &c, msg) != 0);
+    CHECK(cfg_try("{" CFG_BASE ",\"num_attention_heads\":2,\"layer_norm_type\":\"rms_norm\"}", &c, msg) ==
+          OVX_EUNSUPPORTED);
+    CHECK(strstr(msg, "layer_norm_type"));
+    CHECK(cfg_try("{" CFG_BASE ",\"num_attention_heads\":2,\"model_type\":\"siglip\"}", &c, msg) != 0);
+    CHECK(cfg_try("{" CFG_BASE ",\"num_attention_heads\":2,\"head_dim\":128}", &c, msg) != 0);
+    CHECK(cfg_try("{" CFG_BASE ",\"num_attention_heads\":2,\"use_head\":\"yes\"}", &c, msg) != 0);
+    CHECK(cfg_try("{" CFG_BASE ",\"num_attention_heads\":2.5}", &c, msg) != 0);
+    CHECK(cfg_try("{" CFG_BASE ",\"num_attention_heads\":\"2\"}", &c, msg) != 0);
+    CHECK(cfg_try("{" CFG_BASE ",\"num_attention_heads\":2,\"layer_norm_eps\":0}", &c, msg) != 0);
+    CHECK(cfg_try("{\"hidden_size\":128,\"num_attention_heads\":2,\"patch_size\":14,\"num_hidden_layers\":2}", &c,
+                  msg) != 0);
+    CHECK(strstr(msg, "intermediate_size"));
+    CHECK(cfg_try("{\"hidden_size\":128,\"intermediate_size\":512,\"num_hidden_layers\":1e9,\"patch_size\":14,"
+                  "\"num_attention_heads\":2}", &c, msg) != 0);
+    CHECK(cfg_try("{\"hidden_size\":", &c, msg) != 0 && strstr(msg, "JSON"));
+    CHECK(cfg_try("[]", &c, msg) != 0);
+    ovx_model_config L = ovx_model_config_default_large();
+    ovx_error err;
+    CHECK(ovx_model_config_validate(&L, &err) == 0 && L.hidden_size == 1024 && L.num_layers == 24);
+}
+
+/* ---------------------------------------------------------------- RoPE */
+
+static void test_rope(void)
+{
+    int32_t pos[3] = {3, 5, 7};
+    float c[64], s[64];
+    ovx_op_rope3d_tables(c, s, pos, 1, 10000.0);
+    /* Hand-computed: angle[j] = 3 * 10^(-4j/8) (j<8), 5 * 10^(-4(j-8)/12)
+     * (8<=j<20), 7 * 10^(-4(j-20)/12) (20<=j<32), repeated for j+32. */
+    const struct { int j; double angle; } want[] = {
+        {0, 3.0}, {1, 0.9486832980505138}, {7, 3.0 * 0.00031622776601683794}, {8, 5.0},
+        {9, 2.3207944168063896}, {19, 5.0 * 0.00021544346900318845}, {20, 7.0}, {21, 3.249112183528945},
+        {31, 7.0 * 0.00021544346900318845}, {32, 3.0}, {41, 2.3207944168063896}, {53, 3.249112183528945}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        CHECK_NEAR(c[want[i].j], cos(want[i].angle), 1e-6);
+        CHECK_NEAR(s[want[i].j], sin(want[i].angle), 1e-6);
+    }
+    /* Interleaved partner: x'[0] = x0 cos a0 - x1 sin a0, x'[1] = x1 cos a1 + x0 sin a1. */
+    float x[128];
+    for (int i = 0; i < 128; i++)
+        x[i] = (float)(i % 7) - 2.5f;
+    float x0 = x[0], x1 = x[1], x64 = x[64], x65 = x[65];
+    ovx_op_rope3d_apply(x, c, s, 1, 2, 1);
+    CHECK_NEAR(x[0], x0 * cos(3.0) - x1 * sin(3.0), 1e-5);
+    CHECK_NEAR(x[1], x1 * cos(0.9486832980505138) + x0 * sin(0.9486832980505138), 1e-5);
+    CHECK_NEAR(x[64], x64 * cos(3.0) - x65 * sin(3.0), 1e-5); /* second head, same angles */
+    CHECK_NEAR(x[65], x65 * cos(0.9486832980505138) + x64 * sin(0.9486832980505138), 1e-5);
+    /* Position (0,0,0) is the identity. */
+    int32_t zero[3] = {0, 0, 0};
+    ovx_op_rope3d_tables(c, s, zero, 1, 10000.0);
+    for (int j = 0; j < 64; j++)
+        CHECK(c[j] == 1.0f && s[j] == 0.0f);
+}
+
+/* ---------------------------------------------------------------- dense ops */
+
+static uint64_t rng_state = 42;
+static float frand(void)
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static void test_attention(void)
+{
+    enum { H = 2, NQ = 150, NK = 97, D = H * 64 };
+    float *q = malloc(sizeof(float) * NQ * D), *k = malloc(sizeof(float) * NK * D);
+    float *v = malloc(sizeof(float) * NK * D), *o1 = malloc(sizeof(float) * NQ * D);
+    float *o3 = malloc(sizeof(float) * NQ * D);
+    for (int i = 0; i < NQ * D; i++)
+        q[i] = 3.0f * frand();
+    for (int i = 0; i < NK * D; i++) {
+        k[i] = frand();
+        v[i] = frand();
+    }
+    float scale = 0.125f;
+    CHECK(ovx_op_attention(o1, q, k, v, NQ, NK, H, scale, 1) == 0);
+    CHECK(ovx_op_attention(o3, q, k, v, NQ, NK, H, scale, 3) == 0);
+    CHECK(memcmp(o1, o3, sizeof(float) * NQ * D) == 0);
+    double worst = 0.0;
+    double *p = malloc(sizeof(double) * NK);
+    for (int h = 0; h < H; h++)
+        for (int i = 0; i < NQ; i++) {
+            double mx = -1e300, sum = 0.0;
+            for (int j = 0; j < NK; j++) {
+                double d = 0.0;
+                for (int e = 0; e < 64; e++)
+                    d += (double)q[i * D + h * 64 + e] * k[j * D + h * 64 + e];
+                p[j] = d * scale;
+                mx = p[j] > mx ? p[j] : mx;
+            }
+            for (int j = 0; j < NK; j++)
+                sum += (p[j] = exp(p[j] - mx));
+            for (int e = 0; e < 64; e++) {
+                double acc = 0.0;
+                for (int j = 0; j < NK; j++)
+                    acc += p[j] / sum * v[j * D + h * 64 + e];
+                double diff = fabs(acc - o1[i * D + h * 64 + e]);
+                worst = diff > worst ? diff : worst;
+            }
+        }
+    printf("attention vs naive: max abs diff %.3g\n", worst);
+    CHECK(worst < 2e-6);
+    free(p);
+    free(q);
+    free(k);
+    free(v);
+    free(o1);
+    free(o3);
+}
+
+static void test_linear_norms(void)
+{
+    enum { T = 300, IN = 40, OUT = 24 };
+    float x[T * IN], w[OUT * IN], b[OUT], y[T * OUT], y2[T * OUT];
+    for (int i = 0; i < T * IN; i++)
+        x[i] = frand();
+    for (int i = 0; i < OUT * IN; i++)
+        w[i] = frand();
+    for (int i = 0; i < OUT; i++)
+        b[i] = frand();
+    ovx_op_linear(y, x, w, b, T, IN, OUT, 2);
+    ovx_op_linear(y2, x, w, b, T, IN, OUT, 1);
+    CHECK(memcmp(y, y2, sizeof y) == 0);
+    double worst = 0;
+    for (int t = 0; t < T; t++)
+        for (int o = 0; o < OUT; o++) {
+            double acc = b[o];
+            for (int i = 0; i < IN; i++)
+                acc += (double)x[t * IN + i] * w[o * IN + i];
+            worst = fmax(worst, fabs(acc - y[t * OUT + o]));
+        }
+    CHECK(worst < 1e-5);
+    /* layernorm of [1,2,3,4]: mean 2.5, var 1.25. */
+    float r[4] = {1, 2, 3, 4}, lw[4] = {1, 1, 2, 1}, lb[4] = {0, 0, 0, 1}, ro[4];
+    ovx_op_layernorm(ro, r, lw, lb, 1, 4, 0.0f, 1);
+    CHECK_NEAR(ro[0], -1.5 / sqrt(1.25), 1e-6);
+    CHECK_NEAR(ro[2], 2 * 0.5 / sqrt(1.25), 1e-6);
+    CHECK_NEAR(ro[3], 1.5 / sqrt(1.25) + 1, 1e-6);
+    /* rmsnorm of [3,4]: rms = sqrt(12.5). */
+    float rr[2] = {3, 4}, rw[2] = {1, 2}, rout[2];
+    ovx_op_rmsnorm(rout, rr, rw, 1, 2, 0.0f);
+    CHECK_NEAR(rout[0], 3 / sqrt(12.5), 1e-6);
+    CHECK_NEAR(rout[1], 8 / sqrt(12.5), 1e-6);
+    float g[3] = {0.0f, 1.0f, -2.0f};
+    ovx_op_gelu_erf(g, 3, 1);
+    CHECK_NEAR(g[0], 0.0, 1e-7);
+    CHECK_NEAR(g[1], 0.8413447460685429, 1e-6);
+    CHECK_NEAR(g[2], -0.04550026389635842, 1e-6);
+}
+
+/* ---------------------------------------------------------------- vecmath */
+
+static void test_vecmath(void)
+{
+    double worst = 0.0;
+    for (double x = -87.0; x <= 0.0; x += 0.0137) {
+        double rel = fabs(ovx_expf_approx((float)x) - exp((float)x)) / exp((float)x);
+        worst = rel > worst ? rel : worst;
+    }
+    printf("exp kernel: max rel error %.3g on [-87, 0]\n", worst);
+    CHECK(worst < 3e-7);
+    enum { N = 4001 };
+    static float g[N];
+    for (int i = 0; i < N; i++)
+        g[i] = -10.0f + 20.0f * (float)i / (N - 1);
+    ovx_gelu_erf_vec(g, N);
+    worst = 0.0;
+    for (int i = 0; i < N; i++) {
+        double x = (double)(float)(-10.0f + 20.0f * (float)i / (N - 1));
+        double want = 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+        double err = fabs(g[i] - want) / fmax(fabs(want), 1e-3);
+        worst = err > worst ? err : worst;
+    }
+    printf("gelu kernel: max rel error %.3g on [-10, 10]\n", worst);
+    CHECK(worst < 3e-6); /* float rounding of z^2 in exp(-z^2) dominates in the tail */
+    /* Softmax row of 13 (vector part + tail): sums to one, matches exp. */
+    float s[13], ref[13];
+    double sum = 0.0;
+    for (int i = 0; i < 13; i++) {
+        s[i] = (float)(i * 0.7 - 3.0);
+        ref[i] = (float)exp(s[i] - (12 * 0.7 - 3.0));
+        sum += ref[i];
+    }
+    float inv = ovx_softmax_row_unnormalised(s, 13);
+    CHECK_NEAR(inv, 1.0 / sum, 1e-6);
+    for (int i = 0; i < 13; i++)
+        CHECK_NEAR(s[i], ref[i], 1e-6);
+}
+
+/* ---------------------------------------------------------------- tokens */
+
+static void test_tokens(void)
+{
+    ovx_model_config cfg = ovx_model_config_default_large();
+    cfg.rope_temporal_size = 4;
+    enum { T = 3, H = 30, W = 42, P = 14 }; /* Hp 2, Wp 3, crop 2 rows */
+    float *px = malloc(sizeof(float) * 3 * T * H * W);
+    for (int i = 0; i < 3 * T * H * W; i++)
+        px[i] = (float)i;
+    ovx_pixel_input in = {px, 1, 3, T, H, W, NULL, 0};
+    ovx_token_buffer tb;
+    ovx_error err;
+    CHECK(ovx_model_tokens_from_pixels(&cfg, &in, &tb, &err) == 0);
+    CHECK(tb.mode == OVX_TOKENS_ALL && tb.tokens.n == 18 && tb.cropped && tb.used_height == 28);
+    /* token 10 = frame 1, row 1, col 1: patch element (c=2, kh=3, kw=5). */
+    int K = 3 * P * P;
+    CHECK(tb.pos[30] == 1 && tb.pos[31] == 1 && tb.pos[32] == 1);
+    CHECK(tb.patches[10 * K + 2 * P * P + 3 * P + 5] == px[((2 * T + 1) * H + 14 + 3) * W + 14 + 5]);
+    ovx_token_buffer_free(&tb);
+    /* Positions-only: 18 indices, position from index, patches in order. */
+    int64_t vi[18];
+    for (int i = 0; i < 18; i++)
+        vi[i] = i + (i >= 6 ? 6 : 0); /* frames 0, 2, 3 of 4 slots */
+    in.visible_indices = vi;
+    in.n_visible = 18;
+    if (ovx_model_tokens_from_pixels(&cfg, &in, &tb, &err) != 0) {
+        CHECK(!"positions-only tokens");
+        free(px);
+        return;
+    }
+    CHECK(tb.mode == OVX_TOKENS_POSITIONS && tb.pos[3 * 6] == 2 && tb.pos[3 * 17] == 3);
+    CHECK(tb.patches[6 * K] == px[(1 * H) * W]); /* token 6 is frame 1's first patch */
+    ovx_token_buffer_free(&tb);
+    vi[17] = 24; /* slot 4 of 4: out of range */
+    CHECK(ovx_model_tokens_from_pixels(&cfg, &in, &tb, &err) == OVX_EUSAGE && strstr(err.msg, "24"));
+    /* Gather: 2 tokens, indices into the input's own 18. */
+    int64_t g[2] = {17, 4};
+    in.visible_indices = g;
+    in.n_visible = 2;
+    CHECK(ovx_model_tokens_from_pixels(&cfg, &in, &tb, &err) == 0);
+    CHECK(tb.mode == OVX_TOKENS_GATHER && tb.tokens.n == 2);
+    CHECK(tb.pos[0] == 2 && tb.pos[1] == 1 && tb.pos[2] == 2 && tb.pos[3] == 0 && tb.pos[4] == 1 && tb.pos[5] == 1);
+    CHECK(tb.patches[0] == px[(2 * H + 14) * W + 28]);
+    ovx_token_buffer_free(&tb);
+    g[0] = 18;
+    CHECK(ovx_model_tokens_from_pixels(&cfg, &in, &tb, &err) != 0);
+    g[0] = -1;
+    CHECK(ovx_model_tokens_from_pixels(&cfg, &in, &tb, &err) != 0);
+    /* Too many frames without indices; wrong channels; too small. */
+    in.visible_indices = NULL;
+    in.frames = 2;
+    cfg.rope_temporal_size = 1;
+    CHECK(ovx_model_tokens_from_pixels(&cfg, &in, &tb, &err) != 0 && strstr(err.msg, "temporal"));
+    cfg.rope_temporal_size = 64;
+    in.channels = 1;
+    CHECK(ovx_model_tokens_from_pixels(&cfg, &in, &tb, &err) != 0);
+    in.channels = 3;
+    in.height = 10;
+    CHECK(ovx_model_tokens_from_pixels(&cfg, &in, &tb, &err) != 0);
+    free(px);
+}
+
+/* ---------------------------------------------------------------- random model + forward */
+
+static void test_random_forward(void)
+{
+    ovx_model_config cfg = ovx_model_config_default_large();
+    cfg.hidden_size = 128;
+    cfg.num_heads = 2;
+    cfg.intermediate_size = 256;
+    cfg.num_layers = 2;
+    ovx_model *a = NULL, *b = NULL, *c = NULL;
+    ovx_error err;
+    CHECK(ovx_model_create_random(&cfg, 7, &a, &err) == 0);
+    CHECK(ovx_model_create_random(&cfg, 7, &b, &err) == 0);
+    CHECK(ovx_model_create_random(&cfg, 8, &c, &err) == 0);
+    if (!a || !b || !c)
+        return;
+    ovx_model_info ia, ib, ic;
+    ovx_model_get_info(a, &ia);
+    ovx_model_get_info(b, &ib);
+    ovx_model_get_info(c, &ic);
+    CHECK(ia.checksum == ib.checksum && ia.checksum != ic.checksum && ia.n_tensors == 3 + 2 * 16 + 12);
+    enum { B = 2, N = 70, K = 3 * 14 * 14 };
+    static float patches[B * N * K];
+    static int32_t pos[B * N * 3];
+    for (int i = 0; i < B * N * K; i++)
+        patches[i] = frand();
+    for (int i = 0; i < B * N; i++) {
+        pos[3 * i] = i % 5;
+        pos[3 * i + 1] = (i / 5) % 7;
+        pos[3 * i + 2] = i % 11;
+    }
+    ovx_tokens in = {B, N, patches, pos};
+    ovx_outputs o1 = {.hidden_state_index = -2}, o2 = {.hidden_state_index = -2};
+    ovx_model_set_threads(a, 1);
+    ovx_model_set_threads(b, 3);
+    CHECK(ovx_model_forward(a, &in, &o1, &err) == 0);
+    CHECK(ovx_model_forward(b, &in, &o2, &err) == 0);
+    CHECK(o1.pooler_output && o1.hidden_state && o2.last_hidden_state);
+    if (o1.pooler_output && o2.pooler_output) {
+        CHECK(!memcmp(o1.last_hidden_state, o2.last_hidden_state, sizeof(float) * B * N * 128));
+        CHECK(!memcmp(o1.pooler_output, o2.pooler_output, sizeof(float) * B * 128));
+        CHECK(!memcmp(o1.hidden_state, o2.hidden_state, sizeof(float) * B * N * 128));
+        /* Sample 1 alone gives sample 1's rows of the batch. */
+        ovx_tokens one = {1, N, patches + N * K, pos + 3 * N};
+        ovx_outputs o3 = {.hidden_state_index = OVX_NO_HIDDEN_STATE};
+        CHECK(ovx_model_forward(a, &one, &o3, &err) == 0 && !o3.hidden_state);
+        if (o3.last_hidden_state) {
+            CHECK(!memcmp(o3.last_hidden_state, o1.last_hidden_state + N * 128, sizeof(float) * N * 128));
+            CHECK(!memcmp(o3.pooler_output, o1.pooler_output + 128, sizeof(float) * 128));
+        }
+        ovx_outputs_free(&o3);
+    }
+    ovx_outputs bad = {.hidden_state_index = 3};
+    CHECK(ovx_model_forward(a, &in, &bad, &err) == OVX_EUSAGE);
+    ovx_outputs_free(&o1);
+    ovx_outputs_free(&o2);
+    ovx_model_free(a);
+    ovx_model_free(b);
+    ovx_model_free(c);
+}
+
+int main(void)
+{
+    test_safetensors();
+    test_config();
+    test_rope();
+    test_attention();
+    test_linear_norms();
+    test_tokens();
+    test_vecmath();
+    test_random_forward();
+    return CHECK_RESULT();
+}
