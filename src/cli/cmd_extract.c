@@ -160,6 +160,7 @@ typedef struct plan_item {
     int action;
     const char *stage;    /* ACT_FAIL */
     char *error;          /* ACT_FAIL, malloc'd */
+    cJSON *record;        /* ACT_SKIP (not in dry runs): its manifest line */
 } plan_item;
 
 typedef struct run_state {
@@ -201,6 +202,16 @@ static void report_failure(run_state *rs, const plan_item *p, const char *stage,
         cJSON_Delete(o);
     }
     rs->failed++;
+}
+
+static void free_plan(run_state *rs)
+{
+    for (size_t i = 0; i < rs->n_plan; i++) {
+        free(rs->plan[i].error);
+        cJSON_Delete(rs->plan[i].record);
+    }
+    free(rs->plan);
+    free(rs->todo);
 }
 
 static void *pipe_prepare(void *vctx, size_t i)
@@ -483,8 +494,13 @@ int ovx_cmd_extract(int argc, char **argv)
         plan_item *p = &rs.plan[i];
         if (p->action != ACT_EXTRACT)
             continue;
-        if (!overwrite && ovx_resume_is_done(p->job.base, o.settings_hash, NULL, 0))
+        cJSON *j = NULL;
+        if (!overwrite && ovx_resume_check(p->job.base, o.settings_hash, dry_run ? NULL : &j, NULL, 0)) {
             p->action = ACT_SKIP;
+            if (j)
+                p->record = ovx_extract_manifest_from_json(j);
+        }
+        cJSON_Delete(j);
     }
 
     if (dry_run) {
@@ -507,10 +523,7 @@ int ovx_cmd_extract(int argc, char **argv)
             }
         }
         fflush(stdout);
-        for (size_t i = 0; i < rs.n_plan; i++)
-            free(rs.plan[i].error);
-        free(rs.plan);
-        free(rs.todo);
+        free_plan(&rs);
         ovx_inputs_free(&inputs);
         return any_fail ? OVX_EXIT_FAIL : OVX_EXIT_OK;
     }
@@ -531,20 +544,18 @@ int ovx_cmd_extract(int argc, char **argv)
         ovx_resume_clean_temps(p->job.base);
         if (p->action == ACT_SKIP) {
             rs.skipped++;
-            cJSON *j = NULL;
-            if (ovx_resume_check(p->job.base, o.settings_hash, &j, NULL, 0) && j) {
-                cJSON *rec = ovx_extract_manifest_from_json(j);
-                if (rec) {
-                    ovx_error lerr;
-                    if (ovx_runlog_manifest(&rs.log, rec, &lerr) != OVX_OK)
-                        fprintf(stderr, "ovx extract: %s\n", lerr.msg);
-                    if (jsonl) {
-                        cJSON_AddStringToObject(rec, "status", "skipped");
-                        ovx_jsonl_emit(rec);
-                    }
-                    cJSON_Delete(rec);
+            cJSON *rec = p->record;
+            p->record = NULL;
+            if (rec) {
+                /* a killed run may have finished the outputs but not this line */
+                ovx_error lerr;
+                if (ovx_runlog_manifest(&rs.log, rec, &lerr) != OVX_OK)
+                    fprintf(stderr, "ovx extract: %s\n", lerr.msg);
+                if (jsonl) {
+                    cJSON_AddStringToObject(rec, "status", "skipped");
+                    ovx_jsonl_emit(rec);
                 }
-                cJSON_Delete(j);
+                cJSON_Delete(rec);
             }
             continue;
         }
@@ -584,10 +595,7 @@ int ovx_cmd_extract(int argc, char **argv)
     else if (rs.failed)
         status = OVX_EXIT_FAIL;
     ovx_runlog_close(&rs.log);
-    for (size_t i = 0; i < rs.n_plan; i++)
-        free(rs.plan[i].error);
-    free(rs.plan);
-    free(rs.todo);
+    free_plan(&rs);
     ovx_inputs_free(&inputs);
     return status;
 }
