@@ -84,7 +84,8 @@ void ovx_help_extract(FILE *out)
         "  --jsonl                one JSON object per item on stdout (status, path, rel,\n"
         "                         label, outputs with shapes, seconds); with --dry-run\n"
         "                         {path, rel, action}\n"
-        "  --decode-threads N     items decoded + selected ahead in parallel (default 1)\n"
+        "  --decode-threads N     items decoded + selected ahead in parallel, one decoder\n"
+        "                         thread each (default 1; 0: decode in turn, all threads)\n"
         "  --threads N            model threads (default all cores or $OVX_THREADS)\n"
         "  --quiet                no progress and no summary (errors still printed)\n"
         "\n"
@@ -390,6 +391,9 @@ int ovx_cmd_extract(int argc, char **argv)
     }
     if (o.frames < 0)
         o.frames = o.uniform ? 16 : 64;
+    /* pool workers decode single-threaded beside the model; without a pool
+     * the decode has the machine to itself */
+    o.select_threads = decode_threads > 0 ? 1 : (model_threads > 0 ? model_threads : ovx_default_threads());
     if (!o.model_arg)
         o.model_arg = getenv("OVX_MODEL");
     if (!o.out_dir)
