@@ -138,6 +138,23 @@ check(r.returncode == 0 and not os.path.exists(os.path.join(out, "pic.npy")) and
 r = ovx("extract", "-m", model, png, "-o", out, "--pooled-only")
 check("0 done, 1 skipped" in r.stderr, "--pooled-only output resumes")
 
+# lossless formats: BMP, grey, RGBA (alpha dropped as PIL's convert does),
+# palette PNG, and a '%' in the name (no image2 pattern expansion)
+fmts = tempfile.mkdtemp(prefix="fmts-", dir=tmp)
+for name, pix in (("bars.bmp", "bgr24"), ("grey.png", "gray"), ("alpha.png", "rgba"), ("pal 100%d.png", "pal8")):
+    tmpname = os.path.join(fmts, "tmp_" + pix + os.path.splitext(name)[1])
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240", "-frames:v", "1",
+                    "-pix_fmt", pix, tmpname], check=True)
+    os.rename(tmpname, os.path.join(fmts, name))
+out = os.path.join(tmp, "out_fmts")
+r = ovx("extract", "-m", model, fmts, "-o", out, "--save-pixels")
+check(r.returncode == 0, f"image formats: {r.stderr}")
+for name in ("bars.bmp", "grey.png", "alpha.png", "pal 100%d.png"):
+    stem = os.path.join(out, os.path.splitext(name)[0])
+    want = normalise(preprocess(np.asarray(Image.open(os.path.join(fmts, name)).convert("RGB")), 448))
+    d = levels(np.load(stem + ".pixels.npy")[0, :, 0], want)
+    check(d.max() < 1e-3, f"{name}: pixels equal PIL's ({d.max():.3f} levels)")
+
 # JPEG: libavcodec's decoder upsamples chroma differently from libjpeg (PIL);
 # the bound here is what we document.
 out = os.path.join(tmp, "out_jpg")
