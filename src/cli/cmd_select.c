@@ -42,9 +42,10 @@ void ovx_help_select(FILE *out)
             "  --fps R               sample at R frames per second by timestamp (at most 64)\n"
             "  --start S             start at S seconds (default 0)\n"
             "  --duration D          use D seconds from --start (default: to the end)\n"
-            "  --threads N           decoder slice threads and saliency workers\n"
-            "                        (default: OVX_THREADS or all cores); results do not\n"
-            "                        depend on N\n"
+            "  --threads N           decoder threads and saliency workers (default:\n"
+            "                        OVX_THREADS or all cores); results do not depend on N\n"
+            "                        (frame threads only without B-frames, H.264 B-frame\n"
+            "                        streams split at IDRs, else slice threads)\n"
             "  --max-pixels N        reject pictures with more than N pixels (default %lld)\n"
             "  --max-corrupt F       fail when more than this fraction of packets fails to\n"
             "                        decode (default %.2f); fewer are skipped and counted\n"
@@ -55,10 +56,11 @@ void ovx_help_select(FILE *out)
             "\n"
             "output (JSON): input, stream {codec, pix_fmt, width, height, rotation, fps,\n"
             "duration, frames (decoded), frames_header, packets, corrupt_frames, bad_packets},\n"
-            "mv_source, decode_passes, static_fallback, grid {t:64, h:16, w:16, patch, size},\n"
+            "mv_source, mv_source_slots {codec, estimate, none}, decode_passes,\n"
+            "static_fallback, grid {t:64, h:16, w:16, patch, size},\n"
             "slots [{slot, frame, pts, seconds, pict_type, mv_source, vectors, energy, whole,\n"
             "corrupt}], tokens, visible_indices (ascending, slot*256 + row*16 + col),\n"
-            "settings {every option used}, timings {ms per stage}.\n"
+            "settings {every option used}, timings {threads, decoder_threading, ms per stage}.\n"
             "\n"
             "exit status: 0 ok, 1 bad input (one line on stderr naming the file), 2 usage.\n",
             d.tokens, d.frames, d.prior_weight, (long long)d.max_pixels, d.max_corrupt);
@@ -211,7 +213,7 @@ int ovx_cmd_select(int argc, char **argv)
     ovx_select_result *r = NULL;
     int rc = ovx_select_run(input, &p, &r, &err);
     if (rc < 0) {
-        fprintf(stderr, "ovx select: %s: %s\n", input, err.msg);
+        fprintf(stderr, "ovx select: %s: %s\n", strcmp(input, "-") ? input : "stdin", err.msg);
         return rc == OVX_EUSAGE ? OVX_EXIT_USAGE : OVX_EXIT_FAIL;
     }
     int status = OVX_EXIT_OK;

@@ -232,16 +232,27 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
     normalise(res, nc, p->residual_percentile, 1.0f, tmp);
     double sigma = p->prior_sigma * (in->W < in->H ? in->W : in->H);
     double inv2s2 = sigma > 0 ? 1.0 / (2.0 * sigma * sigma) : 0.0;
+    /* the gaussian is separable: exp(-(x^2+y^2)k) = exp(-x^2 k) exp(-y^2 k) */
+    double *gx = malloc(sizeof(double) * (size_t)cw);
+    if (!gx) {
+        rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (centre prior)");
+        goto out;
+    }
+    for (int j = 0; j < cw; j++) {
+        double cx = (j + 0.5) * cell - 0.5 * in->W;
+        gx[j] = exp(-cx * cx * inv2s2);
+    }
     for (int i = 0; i < ch; i++) {
         double cy = (i + 0.5) * cell - 0.5 * in->H;
+        double gy = exp(-cy * cy * inv2s2);
         for (int j = 0; j < cw; j++) {
-            double cx = (j + 0.5) * cell - 0.5 * in->W;
-            double prior = 1.0 + p->prior_weight * exp(-(cx * cx + cy * cy) * inv2s2);
+            double prior = 1.0 + p->prior_weight * gx[j] * gy;
             size_t k = (size_t)i * cw + j;
             double f = 0.5 * (mot[k] + res[k]) * prior;
             mot[k] = (float)(f > 1.0 ? 1.0 : f < 0.0 ? 0.0 : f);
         }
     }
+    free(gx);
     ovx_cells_to_patches(mot, cw, ch, cell, in->W, in->H, in->rotation, scores);
 out:
     free(mot), free(res), free(tmp);

@@ -10,16 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <libavutil/frame.h>
-
 #include "common/timer.h"
 #include "select/energy.h"
+#include "select/pass.h"
 #include "select/pool.h"
 #include "select/stats.h"
 #include "select/topk.h"
-#include "video/mv.h"
-#include "video/resize.h"
-#include "video/rgb.h"
 
 ovx_select_params ovx_select_default_params(void)
 {
@@ -67,82 +63,6 @@ const char *ovx_iframe_policy_name(ovx_iframe_policy p)
     case OVX_IFRAME_COMPETE: return "compete";
     default: return "first";
     }
-}
-
-/* ---- one sampled frame's work ---- */
-
-typedef struct slot_job {
-    AVFrame *cur, *prev, *next;
-    int need_next;
-    int estimate;            /* estimate vectors by block matching */
-    int dup_of;              /* >= 0: same decoded frame as that target; nothing to compute */
-    int rotation;
-    const ovx_select_params *p;
-    ovx_mv_list mv;
-    float scores[OVX_SELECT_PER_SLOT];
-    uint8_t *rgb;            /* keep_frames: [224, 224, 3] */
-    const char *mv_source;
-    int64_t vectors;
-    double sal_ms, rgb_ms;
-    int rc;
-    ovx_error err;
-    int submitted;
-} slot_job;
-
-static void job_run(void *arg)
-{
-    slot_job *j = arg;
-    double t0 = ovx_now_ms();
-    const AVFrame *f = j->cur;
-    if (j->estimate && j->prev) {
-        j->rc = ovx_mv_estimate(f->data[0], f->linesize[0], j->prev->data[0], j->prev->linesize[0],
-                                f->width, f->height, j->p->search, &j->mv, &j->err);
-        if (j->rc < 0)
-            return;
-    }
-    j->vectors = j->mv.n;
-    ovx_energy_input in = {
-        .cur = f->data[0], .cur_stride = f->linesize[0],
-        .prev = j->prev ? j->prev->data[0] : NULL, .prev_stride = j->prev ? j->prev->linesize[0] : 0,
-        .next = j->next ? j->next->data[0] : NULL, .next_stride = j->next ? j->next->linesize[0] : 0,
-        .W = f->width, .H = f->height, .rotation = j->rotation, .mv = j->mv.v, .n_mv = j->mv.n,
-    };
-    j->rc = ovx_energy_patch_scores(&in, j->p, j->scores, &j->err);
-    if (j->rc < 0)
-        return;
-    double t1 = ovx_now_ms();
-    j->sal_ms = t1 - t0;
-    if (j->p->keep_frames) {
-        uint8_t *rgb = NULL;
-        int w, h;
-        j->rc = ovx_frame_to_rgb(f, j->rotation, &rgb, &w, &h, &j->err);
-        if (j->rc < 0)
-            return;
-        j->rgb = malloc((size_t)OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3);
-        if (!j->rgb) {
-            free(rgb);
-            j->rc = ovx_error_set(&j->err, OVX_ENOMEM, "out of memory (frame crop)");
-            return;
-        }
-        j->rc = ovx_resize_short_crop(rgb, w, h, w * 3, OVX_SELECT_SIZE, j->rgb, &j->err);
-        free(rgb);
-        j->rgb_ms = ovx_now_ms() - t1;
-    }
-    /* the reference frames are no longer needed */
-    av_frame_free(&j->cur);
-    av_frame_free(&j->prev);
-    av_frame_free(&j->next);
-}
-
-static void job_clear(slot_job *j)
-{
-    av_frame_free(&j->cur);
-    av_frame_free(&j->prev);
-    av_frame_free(&j->next);
-    ovx_mv_list_free(&j->mv);
-    free(j->rgb);
-    memset(j, 0, sizeof *j);
-    j->dup_of = -1;
 }
 
 /* ---- sampling ---- */
@@ -203,203 +123,21 @@ static int sample(const ovx_select_params *p, int64_t n, const double *t, double
     return F;
 }
 
-/* ---- the decode pass ---- */
-
-#define OVX_RESTART 1  /* decode_pass: start again with slice threading */
-
-typedef struct run_ctx {
-    const char *path;
-    const ovx_select_params *p;
-    ovx_video_info info;
-    int F;
-    int64_t idx[OVX_SELECT_SLOTS];
-    int slot_of[OVX_SELECT_SLOTS];
-    slot_job jobs[OVX_SELECT_SLOTS];
-    int64_t decoded, corrupt, bad, packets;
-    int read_error;
-    int frame_threads_ok;    /* frame threading allowed (cleared once a B-frame is seen) */
-    int frame_threads_used;
-    double *times;           /* decoded frame times [decoded] */
-    int64_t times_cap;
-    char pict[OVX_SELECT_SLOTS];
-    int64_t pts[OVX_SELECT_SLOTS];
-    double secs[OVX_SELECT_SLOTS];
-    int corrupt_slot[OVX_SELECT_SLOTS];
-    double decode_ms;
-} run_ctx;
-
-static int push_time(run_ctx *c, double s, ovx_error *err)
-{
-    if (c->decoded >= c->times_cap) {
-        int64_t cap = c->times_cap ? c->times_cap * 2 : 1024;
-        double *t = realloc(c->times, (size_t)cap * sizeof *t);
-        if (!t)
-            return ovx_error_set(err, OVX_ENOMEM, "out of memory");
-        c->times = t;
-        c->times_cap = cap;
-    }
-    c->times[c->decoded] = s;
-    return OVX_OK;
-}
-
-static AVFrame *ref_of(const AVFrame *f, ovx_error *err)
-{
-    AVFrame *r = av_frame_alloc();
-    if (!r || av_frame_ref(r, f) < 0) {
-        av_frame_free(&r);
-        ovx_error_set(err, OVX_ENOMEM, "out of memory (frame reference)");
-        return NULL;
-    }
-    return r;
-}
-
-static int decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
-{
-    const ovx_select_params *p = c->p;
-    for (int i = 0; i < c->F; i++)
-        job_clear(&c->jobs[i]);
-    c->decoded = c->corrupt = 0;
-    /* Frame threading is fast but FFmpeg's H.264 decoder then exports
-     * run-to-run different vectors on streams with B-frames. It is used only
-     * when vectors are not read from the codec, or when the stream declares
-     * no frame reordering; if a B-frame shows up anyway the pass restarts
-     * with slice threading, so the output never depends on it. */
-    ovx_video_open_params op = {.threads = p->threads, .frame_threads = p->threads > 1 && c->frame_threads_ok,
-                                .export_mvs = p->mv_source != OVX_MV_ESTIMATE, .max_pixels = p->max_pixels};
-    ovx_video_reader *rd = NULL;
-    int rc = ovx_video_open(c->path, &op, &rd, err);
-    if (rc < 0)
-        return rc;
-    c->info = *ovx_video_get_info(rd);
-    int want_estimate = p->mv_source == OVX_MV_ESTIMATE ||
-                        (p->mv_source == OVX_MV_AUTO && !c->info.codec_exports_mvs);
-    int codec_vectors = !want_estimate;
-    if (op.frame_threads && codec_vectors && c->info.has_b_frames > 0) {
-        ovx_video_close(rd);
-        c->frame_threads_ok = 0;
-        op.frame_threads = 0;
-        rc = ovx_video_open(c->path, &op, &rd, err);
-        if (rc < 0)
-            return rc;
-    }
-    c->frame_threads_used = op.frame_threads;
-    AVFrame *prev = NULL;
-    int waiting = -1;   /* job waiting for the next frame */
-    int t = 0;          /* next target */
-    double t0 = ovx_now_ms();
-    for (;;) {
-        ovx_video_frame vf;
-        rc = ovx_video_next(rd, &vf, err);
-        if (rc < 0)
-            goto out;
-        if (rc == 0)
-            break;
-        if (op.frame_threads && codec_vectors && vf.pict_type == 'B') {
-            rc = OVX_RESTART;
-            c->frame_threads_ok = 0;
-            goto out;
-        }
-        rc = push_time(c, vf.seconds, err);
-        if (rc < 0)
-            goto out;
-        c->decoded++;
-        c->corrupt += vf.corrupt;
-        if (waiting >= 0) {
-            c->jobs[waiting].next = ref_of(vf.frame, err);
-            if (!c->jobs[waiting].next) {
-                rc = err->code;
-                goto out;
-            }
-            c->jobs[waiting].submitted = 1;
-            ovx_pool_submit(pool, job_run, &c->jobs[waiting]);
-            waiting = -1;
-        }
-        int first = t;
-        while (t < c->F && c->idx[t] == vf.index) {
-            slot_job *j = &c->jobs[t];
-            c->pict[t] = vf.pict_type;
-            c->pts[t] = vf.pts;
-            c->secs[t] = vf.seconds;
-            c->corrupt_slot[t] = vf.corrupt;
-            if (t != first) {
-                j->dup_of = first;
-                t++;
-                continue;
-            }
-            j->dup_of = -1;
-            j->p = p;
-            j->rotation = c->info.rotation;
-            j->cur = ref_of(vf.frame, err);
-            j->prev = prev ? ref_of(prev, err) : NULL;
-            if (!j->cur || (prev && !j->prev)) {
-                rc = err->code;
-                goto out;
-            }
-            int has_sd = ovx_mv_frame_has_side_data(vf.frame);
-            if (!want_estimate && (has_sd || vf.pict_type == 'I' || p->mv_source == OVX_MV_CODEC)) {
-                rc = ovx_mv_from_frame(vf.frame, &j->mv, err);
-                if (rc < 0)
-                    goto out;
-                j->mv_source = has_sd ? "codec" : "none";
-            } else {
-                /* estimation: asked for, a decoder without vectors, or (auto)
-                 * an inter frame that came without side data (MPEG decoders
-                 * export none for the frame flushed at the end of the stream) */
-                /* also on I-frames when the codec exports nothing: for
-                 * intra-only or keyframe-heavy streams it is the only motion signal */
-                j->estimate = want_estimate || vf.pict_type != 'I';
-                j->mv_source = j->estimate && prev ? "estimate" : "none";
-            }
-            j->need_next = 0;
-            for (int64_t k = 0; k < j->mv.n; k++)
-                j->need_next |= j->mv.v[k].source > 0;
-            if (j->need_next) {
-                waiting = t;
-            } else {
-                j->submitted = 1;
-                ovx_pool_submit(pool, job_run, j);
-            }
-            t++;
-        }
-        av_frame_free(&prev);
-        prev = ref_of(vf.frame, err);
-        if (!prev) {
-            rc = err->code;
-            goto out;
-        }
-    }
-    if (waiting >= 0) {
-        c->jobs[waiting].submitted = 1;
-        ovx_pool_submit(pool, job_run, &c->jobs[waiting]);
-    }
-    rc = OVX_OK;
-out:
-    ovx_pool_wait(pool);
-    c->decode_ms = ovx_now_ms() - t0;
-    c->bad = ovx_video_bad_packets(rd);
-    c->packets = ovx_video_packets(rd);
-    c->read_error = ovx_video_read_error(rd);
-    av_frame_free(&prev);
-    ovx_video_close(rd);
-    if (rc < 0 || rc == OVX_RESTART)
-        return rc;
-    for (int i = 0; i < c->F; i++)
-        if (c->jobs[i].submitted && c->jobs[i].rc < 0) {
-            *err = c->jobs[i].err;
-            return c->jobs[i].rc;
-        }
-    return OVX_OK;
-}
-
 /* ---- stdin ---- */
 
-static int spool_stdin(char *tmpl, size_t cap, ovx_error *err)
+/* Copies stdin to an already-unlinked temporary file (nothing is left
+ * behind if ovx is killed) and names it through /proc/self/fd, so the
+ * counting pass and the decode pass can both open it. *fd_out stays open
+ * until the run ends. */
+static int spool_stdin(char *path, size_t cap, int *fd_out, ovx_error *err)
 {
     const char *dir = getenv("TMPDIR");
-    snprintf(tmpl, cap, "%s/ovx-stdin-XXXXXX", dir && *dir ? dir : "/tmp");
+    char tmpl[4096];
+    snprintf(tmpl, sizeof tmpl, "%s/ovx-stdin-XXXXXX", dir && *dir ? dir : "/tmp");
     int fd = mkstemp(tmpl);
     if (fd < 0)
         return ovx_error_set(err, OVX_EIO, "cannot create a temporary file for stdin: %s", strerror(errno));
+    unlink(tmpl);
     char buf[1 << 16];
     for (;;) {
         ssize_t n = read(0, buf, sizeof buf);
@@ -409,7 +147,6 @@ static int spool_stdin(char *tmpl, size_t cap, ovx_error *err)
             if (errno == EINTR)
                 continue;
             close(fd);
-            unlink(tmpl);
             return ovx_error_set(err, OVX_EIO, "reading stdin: %s", strerror(errno));
         }
         for (ssize_t o = 0; o < n;) {
@@ -418,13 +155,14 @@ static int spool_stdin(char *tmpl, size_t cap, ovx_error *err)
                 if (errno == EINTR)
                     continue;
                 close(fd);
-                unlink(tmpl);
-                return ovx_error_set(err, OVX_EIO, "spooling stdin: %s", strerror(errno));
+                return ovx_error_set(err, OVX_EIO, "spooling stdin to %s: %s", dir && *dir ? dir : "/tmp",
+                                     strerror(errno));
             }
             o += w;
         }
     }
-    close(fd);
+    snprintf(path, cap, "/proc/self/fd/%d", fd);
+    *fd_out = fd;
     return OVX_OK;
 }
 
@@ -578,8 +316,9 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
         return rc;
     ovx_select_result *r = calloc(1, sizeof *r);
     run_ctx *c = calloc(1, sizeof *c);
-    char tmpname[4096] = "";
-    double *ptimes = NULL;
+    char tmpname[64] = "";
+    int spool_fd = -1;
+    ovx_packet_scan scan = {0};
     ovx_pool *pool = NULL;
     if (!r || !c || !(r->input = strdup(path))) {
         rc = ovx_error_set(err, OVX_ENOMEM, "out of memory");
@@ -592,19 +331,20 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     c->p = p;
     c->path = path;
     c->frame_threads_ok = 1;
+    c->gop_ok = 1;
+    c->scan = &scan;
     if (!strcmp(path, "-")) {
-        rc = spool_stdin(tmpname, sizeof tmpname, err);
+        rc = spool_stdin(tmpname, sizeof tmpname, &spool_fd, err);
         if (rc < 0)
             goto fail;
         c->path = tmpname;
     }
-    /* pass 1: demux only, count the packets (and their times) */
+    /* pass 1: demux only: count the packets, their times, IDR positions */
     double t0 = ovx_now_ms();
-    int64_t npk = 0;
-    rc = ovx_video_count_packets(c->path, &npk, &ptimes, err);
+    rc = ovx_video_scan_packets(c->path, &scan, err);
     if (rc < 0)
         goto fail;
-    if (npk == 0) {
+    if (scan.n == 0) {
         rc = ovx_error_set(err, OVX_EINPUT, "no video frames");
         goto fail;
     }
@@ -617,8 +357,8 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     /* decode pass; repeated when the decoded frame count differs from the
      * packet count (dropped or empty packets), so sampling always spans the
      * frames that really decode */
-    int64_t n = npk;
-    const double *times = ptimes;
+    int64_t n = scan.n;
+    const double *times = scan.times;
     double fps = 0;
     for (int pass = 1; pass <= 3; pass++) {
         rc = sample(p, n, times, fps, c->idx, c->slot_of, err);
@@ -626,9 +366,11 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
             goto fail;
         c->F = rc;
         r->decode_passes = pass;
-        rc = decode_pass(c, pool, err);
-        if (rc == OVX_RESTART)
-            rc = decode_pass(c, pool, err);
+        rc = ovx_decode_pass(c, pool, err);
+        for (int again = 0; rc == OVX_PASS_RESTART && again < 3; again++)
+            rc = ovx_decode_pass(c, pool, err);
+        if (rc == OVX_PASS_RESTART)
+            rc = ovx_error_set(err, OVX_EINTERNAL, "decode pass did not settle on a threading mode");
         if (rc < 0)
             goto fail;
         r->timings.decode_ms += c->decode_ms;
@@ -665,7 +407,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
         goto fail;
     }
     r->stream = c->info;
-    r->frame_threads = c->frame_threads_used;
+    r->threading = c->threading;
     r->frames_decoded = c->decoded;
     r->packets = c->packets;
     r->corrupt_frames = c->corrupt;
@@ -675,26 +417,26 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
         goto fail;
     r->timings.total_ms = ovx_now_ms() - t_start;
     for (int i = 0; i < c->F; i++)
-        job_clear(&c->jobs[i]);
+        ovx_slot_job_clear(&c->jobs[i]);
     ovx_pool_destroy(pool);
     free(c->times);
     free(c);
-    free(ptimes);
-    if (tmpname[0])
-        unlink(tmpname);
+    ovx_packet_scan_free(&scan);
+    if (spool_fd >= 0)
+        close(spool_fd);
     *out = r;
     return OVX_OK;
 fail:
     if (c) {
         for (int i = 0; i < c->F; i++)
-            job_clear(&c->jobs[i]);
+            ovx_slot_job_clear(&c->jobs[i]);
         free(c->times);
     }
     ovx_pool_destroy(pool);
     free(c);
-    free(ptimes);
-    if (tmpname[0])
-        unlink(tmpname);
+    ovx_packet_scan_free(&scan);
+    if (spool_fd >= 0)
+        close(spool_fd);
     ovx_select_result_free(r);
     return rc;
 }

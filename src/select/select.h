@@ -86,7 +86,7 @@ typedef struct ovx_select_result {
     int64_t corrupt_frames;     /* frames the decoder flagged (concealed, kept) */
     int64_t bad_packets;        /* packets that failed to decode (skipped) */
     int decode_passes;
-    int frame_threads;          /* the last decode pass used frame threading */
+    const char *threading;      /* decoder threading of the last pass: slice, frame or gop */
     const char *mv_source;      /* "codec" (estimation may fill frames without side
                                    data), "estimate" or "none" */
     int mv_slots_codec;         /* slots whose vectors came from the codec */

@@ -26,7 +26,9 @@ struct ovx_video_reader {
     int64_t packets;
     int eof_sent;
     int read_error;
-    int w0, h0;
+    int have_size, w0, h0;
+    int64_t pkt_index;     /* index of the next non-empty stream packet */
+    int64_t first_packet, end_packet;
 };
 
 static const char *averr(int e, char *buf, size_t n)
@@ -91,10 +93,64 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int ovx_video_count_packets(const char *path, int64_t *n, double **times, ovx_error *err)
+/* 1 when an H.264 access unit contains an IDR slice (NAL type 5), 0 when its
+ * first slice is a non-IDR one. nal_len: size of the length prefix (avcC), 0
+ * for Annex-B start codes. */
+static int h264_is_idr(const uint8_t *d, int size, int nal_len)
 {
-    if (times)
-        *times = NULL;
+    int pos = 0;
+    while (pos < size) {
+        int len;
+        if (nal_len) {
+            if (pos + nal_len > size)
+                return 0;
+            uint32_t l = 0;
+            for (int i = 0; i < nal_len; i++)
+                l = (l << 8) | d[pos + i];
+            pos += nal_len;
+            if (l == 0 || l > (uint32_t)(size - pos))
+                return 0;
+            len = (int)l;
+        } else {
+            while (pos + 3 <= size && !(d[pos] == 0 && d[pos + 1] == 0 && d[pos + 2] == 1))
+                pos++;
+            if (pos + 3 >= size)
+                return 0;
+            pos += 3;
+            int e = pos;
+            while (e + 3 <= size && !(d[e] == 0 && d[e + 1] == 0 && (d[e + 2] == 1 || d[e + 2] == 0)))
+                e++;
+            len = (e + 3 <= size ? e : size) - pos;
+            if (len <= 0)
+                continue;
+        }
+        int type = d[pos] & 0x1f;
+        if (type == 5)
+            return 1;
+        if (type == 1)
+            return 0;
+        pos += len;
+    }
+    return 0;
+}
+
+static int push_i64(int64_t **v, int64_t *n, int64_t *cap, int64_t x)
+{
+    if (*n == *cap) {
+        int64_t c = *cap ? *cap * 2 : 64;
+        int64_t *nv = realloc(*v, (size_t)c * sizeof *nv);
+        if (!nv)
+            return -1;
+        *v = nv;
+        *cap = c;
+    }
+    (*v)[(*n)++] = x;
+    return 0;
+}
+
+int ovx_video_scan_packets(const char *path, ovx_packet_scan *s, ovx_error *err)
+{
+    memset(s, 0, sizeof *s);
     AVFormatContext *fmt;
     int stream;
     int rc = open_input(path, &fmt, &stream, err);
@@ -105,41 +161,61 @@ int ovx_video_count_packets(const char *path, int64_t *n, double **times, ovx_er
         avformat_close_input(&fmt);
         return ovx_error_set(err, OVX_ENOMEM, "out of memory");
     }
-    int64_t count = 0, cap = 0;
+    const AVCodecParameters *par = fmt->streams[stream]->codecpar;
+    int h264 = par->codec_id == AV_CODEC_ID_H264;
+    int nal_len = 0;
+    if (h264 && par->extradata_size >= 7 && par->extradata[0] == 1)
+        nal_len = (par->extradata[4] & 3) + 1;
+    int64_t cap = 0, icap = 0;
     double *t = NULL;
-    int have_times = times != NULL;
+    int have_times = 1;
     double tb = av_q2d(fmt->streams[stream]->time_base);
+    rc = OVX_OK;
     while (av_read_frame(fmt, pkt) >= 0) {
         if (pkt->stream_index == stream && pkt->size > 0) {
             if (have_times && pkt->pts == AV_NOPTS_VALUE)
                 have_times = 0;
-            if (have_times && count == cap) {
+            if (have_times && s->n == cap) {
                 cap = cap ? 2 * cap : 1024;
                 double *nt = realloc(t, (size_t)cap * sizeof *nt);
                 if (!nt) {
-                    free(t);
-                    av_packet_free(&pkt);
-                    avformat_close_input(&fmt);
-                    return ovx_error_set(err, OVX_ENOMEM, "out of memory (packet times)");
+                    rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (packet times)");
+                    break;
                 }
                 t = nt;
             }
             if (have_times)
-                t[count] = pkt->pts * tb;
-            count++;
+                t[s->n] = pkt->pts * tb;
+            if (h264 && h264_is_idr(pkt->data, pkt->size, nal_len) &&
+                push_i64(&s->idr, &s->n_idr, &icap, s->n) < 0) {
+                rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (packet scan)");
+                break;
+            }
+            s->n++;
         }
         av_packet_unref(pkt);
     }
     av_packet_free(&pkt);
     avformat_close_input(&fmt);
-    *n = count;
-    if (have_times && count > 0) {
-        qsort(t, (size_t)count, sizeof *t, cmp_double);
-        *times = t;
+    if (rc < 0) {
+        free(t);
+        ovx_packet_scan_free(s);
+        return rc;
+    }
+    if (have_times && s->n > 0) {
+        qsort(t, (size_t)s->n, sizeof *t, cmp_double);
+        s->times = t;
     } else {
         free(t);
     }
     return OVX_OK;
+}
+
+void ovx_packet_scan_free(ovx_packet_scan *s)
+{
+    free(s->times);
+    free(s->idr);
+    memset(s, 0, sizeof *s);
 }
 
 int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_reader **out,
@@ -220,6 +296,9 @@ int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_r
             in->rotation = ((q % 4) + 4) % 4 * 90;
         }
     }
+    r->first_packet = p->first_packet > 0 ? p->first_packet : 0;
+    r->end_packet = p->end_packet > 0 ? p->end_packet : 0;
+    r->next_index = r->first_packet;
     *out = r;
     return OVX_OK;
 fail:
@@ -237,7 +316,8 @@ static int fill_frame(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err)
     AVFrame *fr = r->frame;
     if (fr->width <= 0 || fr->height <= 0)
         return ovx_error_set(err, OVX_EINPUT, "decoder returned an empty picture");
-    if (r->next_index == 0) {
+    if (!r->have_size) {
+        r->have_size = 1;
         r->w0 = fr->width;
         r->h0 = fr->height;
     } else if (fr->width != r->w0 || fr->height != r->h0) {
@@ -293,6 +373,17 @@ int ovx_video_next(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err)
             if (r->pkt->stream_index != r->stream || r->pkt->size == 0) {
                 av_packet_unref(r->pkt);
                 continue;
+            }
+            int64_t pi = r->pkt_index++;
+            if (pi < r->first_packet) {
+                av_packet_unref(r->pkt);
+                continue;
+            }
+            if (r->end_packet > 0 && pi >= r->end_packet) {
+                av_packet_unref(r->pkt);
+                avcodec_send_packet(r->dec, NULL);
+                r->eof_sent = 1;
+                break;
             }
             r->packets++;
             rc = avcodec_send_packet(r->dec, r->pkt);

@@ -1,6 +1,7 @@
 /* reader.h: opens a video with libavformat, picks the best video stream and
  * decodes it frame by frame in display order with motion-vector export.
- * Also counts the stream's packets in a cheap demux-only pass. */
+ * Also scans the stream's packets (count, times, IDR positions) in a cheap
+ * demux-only pass. */
 #ifndef OVX_VIDEO_READER_H
 #define OVX_VIDEO_READER_H
 
@@ -27,6 +28,8 @@ typedef struct ovx_video_open_params {
     int frame_threads;    /* 1: allow frame threading (non-deterministic MVs with B-frames) */
     int export_mvs;       /* request AV_CODEC_FLAG2_EXPORT_MVS */
     int64_t max_pixels;   /* reject width*height above this (0: no limit) */
+    int64_t first_packet; /* decode only non-empty stream packets [first_packet, end_packet); */
+    int64_t end_packet;   /* frames are then numbered from first_packet. 0, 0: all */
 } ovx_video_open_params;
 
 typedef struct ovx_video_reader ovx_video_reader;
@@ -56,9 +59,15 @@ int64_t ovx_video_packets(const ovx_video_reader *r);
 int ovx_video_read_error(const ovx_video_reader *r);
 void ovx_video_close(ovx_video_reader *r);
 
-/* Demux-only pass: number of non-empty packets of the best video stream and,
- * when times is not NULL, their presentation times in seconds sorted
- * ascending (malloc'd [*n]; NULL when any packet has no pts). */
-int ovx_video_count_packets(const char *path, int64_t *n, double **times, ovx_error *err);
+/* Demux-only pass over the best video stream. */
+typedef struct ovx_packet_scan {
+    int64_t n;            /* non-empty packets */
+    double *times;        /* their pts in seconds, sorted [n]; NULL when any has none */
+    int64_t *idr;         /* H.264: indices of packets holding an IDR picture [n_idr] */
+    int64_t n_idr;
+} ovx_packet_scan;
+
+int ovx_video_scan_packets(const char *path, ovx_packet_scan *s, ovx_error *err);
+void ovx_packet_scan_free(ovx_packet_scan *s);
 
 #endif

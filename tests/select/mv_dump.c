@@ -1,6 +1,7 @@
 /* mv_dump.c: test helper: prints, per decoded frame (display order), the
  * motion vectors ovx reads ("F index pict count" then "x y w h dx dy source"). */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <libavutil/log.h>
 
@@ -9,13 +10,13 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: mv_dump VIDEO\n");
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: mv_dump VIDEO [SLICE_THREADS]\n");
         return 2;
     }
     av_log_set_level(AV_LOG_QUIET);
     ovx_error err;
-    ovx_video_open_params op = {.threads = 1, .export_mvs = 1};
+    ovx_video_open_params op = {.threads = argc == 3 ? atoi(argv[2]) : 1, .export_mvs = 1};
     ovx_video_reader *r;
     if (ovx_video_open(argv[1], &op, &r, &err) < 0) {
         fprintf(stderr, "%s: %s\n", argv[1], err.msg);

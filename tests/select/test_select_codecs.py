@@ -67,7 +67,19 @@ with tempfile.TemporaryDirectory() as d:
         assert a == c, "--threads 1 and --threads 2 differ"
         assert clips.strip_timings(out) == clips.strip_timings(a)
         print("h264: byte-identical JSON across runs and thread counts (1, 2)")
-        assert json.loads(out)["timings"]["decoder_threading"] == "slice", "B-frames need slice threads"
+        # B-frames and an IDR at frame 60: two GOP chunks decoded in parallel
+        assert json.loads(out)["timings"]["decoder_threading"] == "gop", json.loads(out)["timings"]
+
+        # IDR every 16 frames: 2 and 3 GOP chunks in parallel, same bytes as 1 thread
+        g16 = os.path.join(d, "g16.mp4")
+        clips.ffmpeg(["-i", clip, "-c:v", "libx264", "-bf", "3", "-g", "16", "-keyint_min", "16",
+                      "-preset", "fast", g16])
+        g1 = run([g16, "--tokens", str(K), "--threads", "1", "--no-timings"])
+        for th in ("2", "3"):
+            gt = run([g16, "--tokens", str(K), "--threads", th])
+            assert json.loads(gt)["timings"]["decoder_threading"] == "gop"
+            assert clips.strip_timings(gt) == clips.strip_timings(g1), f"--threads {th} differs"
+        print("h264 with IDR every 16 frames: GOP-parallel decode (2, 3 chunks) gives the same bytes")
 
         # without B-frames ovx may use frame threads: still identical to 1 thread
         nob = os.path.join(d, "nob.mp4")

@@ -1,6 +1,7 @@
 """ovx select on every real clip in $OVX_SHARED_DIR/videos (skipped when the
 folder is absent): each runs, the JSON is valid, K unique ascending in-range
-indices, stream facts agree with MANIFEST.tsv; the NEGATIVE files fail with
+indices, stream facts agree with MANIFEST.tsv, --threads 1 and 2 give
+the same bytes; the NEGATIVE files fail with
 exit 1 and exactly one stderr line naming the file."""
 import csv
 import json
@@ -43,10 +44,15 @@ for row in rows:
         assert (st["width"], st["height"]) == (w, h), (row["file"], st["width"], st["height"])
         assert st["frames"] == int(row["frames_decoded"]), (row["file"], st["frames"])
     assert st["rotation"] == rot, (row["file"], st["rotation"], rot)
+    p1 = subprocess.run([clips.ovx(), "select", path, "--tokens", "2048", "--threads", "1", "--no-timings"],
+                        capture_output=True, text=True, timeout=180)
+    assert p1.returncode == 0 and clips.strip_timings(p.stdout) == clips.strip_timings(p1.stdout), \
+        f"{row['file']}: --threads 1 and 2 differ"
     want_src = "codec" if row["mv_export_ffmpeg5.1"].startswith("yes") else "estimate"
     assert res["mv_source"] == want_src, (row["file"], res["mv_source"])
     print(f"{row['file']}: {st['codec']} {st['width']}x{st['height']} rot {st['rotation']} "
           f"{st['frames']} frames, mv {res['mv_source']}, {res['tokens']} tokens, "
-          f"{res['timings']['total_ms']:.0f} ms")
+          f"{res['timings']['total_ms']:.0f} ms ({res['timings']['decoder_threading']} threading), "
+          f"same bytes with 1 thread")
 assert neg == 3, neg
 print("ok")

@@ -1,0 +1,66 @@
+/* pass.h: internal to src/select: the decode pass. Decodes the video once,
+ * and for every sampled frame queues a saliency job (energy maps -> patch
+ * scores, optional 224x224 RGB crop) on the worker pool. */
+#ifndef OVX_SELECT_PASS_H
+#define OVX_SELECT_PASS_H
+
+#include <stdint.h>
+
+#include "select/pool.h"
+#include "select/select.h"
+#include "video/mv.h"
+#include "video/reader.h"
+
+struct AVFrame;
+
+typedef struct slot_job {
+    struct AVFrame *cur, *prev, *next;
+    int need_next;           /* has backward (+1) vectors: wait for the next frame */
+    int hold;                /* waits for the previous chunk's last frame as prev */
+    int estimate;            /* estimate vectors by block matching */
+    int dup_of;              /* >= 0: same decoded frame as that target; nothing to compute */
+    int rotation;
+    const ovx_select_params *p;
+    ovx_mv_list mv;
+    float scores[OVX_SELECT_PER_SLOT];
+    uint8_t *rgb;            /* keep_frames: [224, 224, 3] */
+    const char *mv_source;
+    int64_t vectors;
+    double sal_ms, rgb_ms;
+    int rc;
+    ovx_error err;
+    int submitted;
+} slot_job;
+
+void ovx_slot_job_clear(slot_job *j);
+
+#define OVX_PASS_RESTART 1   /* decode again (threading mode changed) */
+
+typedef struct run_ctx {
+    const char *path;
+    const ovx_select_params *p;
+    const ovx_packet_scan *scan;
+    ovx_video_info info;
+    int F;                   /* targets */
+    int64_t idx[OVX_SELECT_SLOTS];
+    int slot_of[OVX_SELECT_SLOTS];
+    slot_job jobs[OVX_SELECT_SLOTS];
+    char pict[OVX_SELECT_SLOTS];
+    int64_t pts[OVX_SELECT_SLOTS];
+    double secs[OVX_SELECT_SLOTS];
+    int corrupt_slot[OVX_SELECT_SLOTS];
+    int64_t decoded, corrupt, bad, packets;
+    int read_error;
+    double *times;           /* best-effort times of the decoded frames [decoded] */
+    int frame_threads_ok;    /* frame threading allowed (cleared once a B-frame is seen) */
+    int gop_ok;              /* GOP-parallel decoding allowed (cleared when it fails a check) */
+    int single_decoder;      /* decode with one thread (set after decode errors) */
+    const char *threading;   /* "slice", "frame" or "gop" */
+    double decode_ms;
+} run_ctx;
+
+/* One decode pass over the targets c->idx[0..F). Returns OVX_OK,
+ * OVX_PASS_RESTART (call again) or a negative error. */
+int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err);
+
+#endif
