@@ -2,6 +2,7 @@
  * one or several safetensors files, every expected tensor checked by name,
  * dtype and shape, converted once to float32. */
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,23 @@ static int hub_dir(char *out, size_t cap)
     return snprintf(out, cap, "%s/.cache/huggingface/hub", home) < (int)cap;
 }
 
+/* Number of entries in REPO/snapshots; the first one's name goes to name. */
+static int only_snapshot(const char *repo, char *name, size_t cap)
+{
+    char dir[4000];
+    snprintf(dir, sizeof dir, "%.3900s/snapshots", repo);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && n++ == 0)
+            snprintf(name, cap, "%.100s", e->d_name);
+    closedir(d);
+    return n;
+}
+
 int ovx_model_resolve(const char *arg, char *out, size_t cap, ovx_error *err)
 {
     if (!arg || !*arg)
@@ -96,8 +114,8 @@ int ovx_model_resolve(const char *arg, char *out, size_t cap, ovx_error *err)
             if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
                 return ovx_error_set(err, OVX_EINPUT, "%.900s: not a revision hash", ref);
     }
-    if (!rev[0])
-        return ovx_error_set(err, OVX_EIO, "%.900s: missing (cannot pick a snapshot)", ref);
+    if (!rev[0] && only_snapshot(repo, rev, sizeof rev) != 1)
+        return ovx_error_set(err, OVX_EIO, "%.900s: missing, and not exactly one snapshot to pick", ref);
     if (snprintf(out, cap, "%s/snapshots/%s", repo, rev) >= (int)cap)
         return ovx_error_set(err, OVX_EUSAGE, "%.200s: path too long", arg);
     if (!is_dir(out))

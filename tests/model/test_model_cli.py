@@ -159,6 +159,8 @@ def main():
         expect_ok("inspect: HF cache id", ovx("inspect", "-m", "acme/tiny-encoder", env=env), snap)
         expect_ok("forward: OVX_MODEL id", ovx("forward", "--pixel-values", px, "-o", out,
                                                env=dict(env, OVX_MODEL="acme/tiny-encoder")))
+        os.remove(os.path.join(hf, "hub", "models--acme--tiny-encoder", "refs", "main"))
+        expect_ok("inspect: HF cache id, only snapshot", ovx("inspect", "-m", "acme/tiny-encoder", env=env), snap)
         expect_error("inspect: id not in cache", ovx("inspect", "-m", "acme/other", env=env), (1,), "acme/other",
                      "Hugging Face cache")
     print("%d failure(s)" % failures)
