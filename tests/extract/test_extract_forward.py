@@ -93,6 +93,9 @@ for name, src, extra, k in cases:
     if js["kind"] == "video":
         idx = np.load(stem + ".indices.npy")[0]
         check((pos[:, 0] * 256 + pos[:, 1] * 16 + pos[:, 2] == idx).all(), f"{name}: positions = (t,h,w) of indices")
+        if name == "uniform":  # the model card's slots: linspace(0, 63, F) truncated, 256 tokens each
+            want_t = np.repeat(np.linspace(0, 63, 4).astype(int), 256)
+            check(np.array_equal(pos[:, 0], want_t), f"uniform: t = linspace(0,63,4) slots: {sorted(set(pos[:, 0]))}")
         # independent decode (ffmpeg CLI) + PIL preprocessing of the sampled frames
         raw = subprocess.run(["ffmpeg", "-v", "error", "-i", src, "-vf",
                               "scale=flags=accurate_rnd+full_chroma_int+full_chroma_inp:in_color_matrix=bt601:"
