@@ -70,6 +70,8 @@ void ovx_help_extract(FILE *out)
         "  --hidden-state L       also write hidden state L (Hugging Face index, e.g. -2)\n"
         "  --dtype f32|f16        dtype of the token and hidden-state files\n"
         "  --pooled-only          do not write REL.npy\n"
+        "  --max-corrupt F        fail a video when more than this fraction of its packets\n"
+        "                         do not decode (default as ovx select)\n"
         "  --save-pixels          also write REL.pixels.npy (normalised float32 input\n"
         "                         [1,3,T,H,W]) and REL.indices.npy (int64 [1,N]), the\n"
         "                         exact input of `ovx forward` for checking\n"
@@ -105,7 +107,7 @@ void ovx_help_extract(FILE *out)
 enum {
     OPT_LIST = 1000, OPT_EXT, OPT_LABELS, OPT_LABEL_FROM_DIR, OPT_SAMPLING, OPT_FRAMES, OPT_TOKENS,
     OPT_VIEWS, OPT_NATIVE, OPT_HIDDEN, OPT_DTYPE, OPT_POOLED_ONLY, OPT_SAVE_PIXELS, OPT_OVERWRITE,
-    OPT_SHARD, OPT_DRY_RUN, OPT_JSONL, OPT_DECODE_THREADS, OPT_THREADS, OPT_QUIET
+    OPT_SHARD, OPT_DRY_RUN, OPT_JSONL, OPT_DECODE_THREADS, OPT_THREADS, OPT_QUIET, OPT_MAX_CORRUPT
 };
 
 static const struct option long_opts[] = {
@@ -131,6 +133,7 @@ static const struct option long_opts[] = {
     {"decode-threads", required_argument, NULL, OPT_DECODE_THREADS},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"quiet", no_argument, NULL, OPT_QUIET},
+    {"max-corrupt", required_argument, NULL, OPT_MAX_CORRUPT},
     {NULL, 0, NULL, 0},
 };
 
@@ -318,6 +321,7 @@ int ovx_cmd_extract(int argc, char **argv)
     o.dtype = OVX_DTYPE_F32;
     o.hidden_index = OVX_NO_HIDDEN_STATE;
     o.select_threads = 1;
+    o.max_corrupt = -1;
     const char *ext_csv = OVX_DEFAULT_EXTS, *labels_csv = NULL, *shard_spec = NULL;
     const char *lists[64];
     int n_lists = 0, label_from_dir = 0, overwrite = 0, dry_run = 0, jsonl = 0, quiet = 0;
@@ -386,6 +390,13 @@ int ovx_cmd_extract(int argc, char **argv)
                 return OVX_EXIT_USAGE;
             break;
         case OPT_QUIET: quiet = 1; break;
+        case OPT_MAX_CORRUPT: {
+            char *end;
+            o.max_corrupt = strtod(optarg, &end);
+            if (!*optarg || *end || !(o.max_corrupt >= 0 && o.max_corrupt <= 1))
+                return usage_error("--max-corrupt: expected a fraction in 0..1, got '%s'", optarg);
+            break;
+        }
         case ':': return usage_error("%s needs a value", argv[optind - 1]);
         default: return usage_error("unknown option '%s'", argv[optind - 1]);
         }

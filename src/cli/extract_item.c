@@ -141,8 +141,7 @@ static ovx_prepared *prepare_image(const ovx_extract_ctx *ctx, const ovx_extract
         W = w / P * P;
         if (H == 0 || W == 0) {
             free(rgb);
-            ovx_error_set(&p->err, OVX_EINPUT, "%s: image %dx%d is smaller than one %dx%d patch", job->in->path,
-                          w, h, P, P);
+            ovx_error_set(&p->err, OVX_EINPUT, "image %dx%d is smaller than one %dx%d patch", w, h, P, P);
             return fail(p, "decode");
         }
         cJSON_AddStringToObject(info, "preprocessing", "native: right/bottom cut to multiples of 14");
@@ -247,6 +246,8 @@ static ovx_prepared *prepare_video(const ovx_extract_ctx *ctx, const ovx_extract
     sp.tokens = o->tokens;
     sp.keep_frames = 1;
     sp.threads = o->select_threads;
+    if (o->max_corrupt >= 0)
+        sp.max_corrupt = o->max_corrupt;
     double slot_seconds = 0;
     for (int v = 0; v < o->views; v++) {
         view_data *vd = &p->views[v];
@@ -263,7 +264,7 @@ static ovx_prepared *prepare_video(const ovx_extract_ctx *ctx, const ovx_extract
                 dur = (double)r->frames_decoded / r->stream.fps;
             if (dur <= 0) {
                 ovx_select_result_free(r);
-                ovx_error_set(&p->err, OVX_EINPUT, "%s: duration unknown, cannot offset views", job->in->path);
+                ovx_error_set(&p->err, OVX_EINPUT, "duration unknown, cannot offset views");
                 return fail(p, "select");
             }
             slot_seconds = dur / (o->uniform ? o->frames : OVX_SELECT_SLOTS);
@@ -280,7 +281,7 @@ static ovx_prepared *prepare_video(const ovx_extract_ctx *ctx, const ovx_extract
         if (rc != OVX_OK)
             return fail(p, "select");
         if (v > 0 && vd->tb.tokens.n != p->views[0].tb.tokens.n) {
-            ovx_error_set(&p->err, OVX_EINPUT, "%s: view %d has %d tokens, view 0 has %d", job->in->path, v,
+            ovx_error_set(&p->err, OVX_EINPUT, "view %d has %d tokens, view 0 has %d", v,
                           vd->tb.tokens.n, p->views[0].tb.tokens.n);
             return fail(p, "select");
         }

@@ -27,6 +27,7 @@ typedef struct ovx_extract_opts {
     int pooled_only;
     int save_pixels;           /* also write BASE.pixels.npy (+ BASE.indices.npy) */
     int select_threads;        /* decoder threads per worker */
+    double max_corrupt;        /* < 0: select's default */
     char settings_hash[17];    /* hex FNV-1a 64 of the canonical settings string */
     char settings_str[8192];   /* the canonical settings string */
 } ovx_extract_opts;

@@ -10,7 +10,7 @@
 /* Decodes the first picture of path into *rgb (malloc'd [*h, *w, 3]).
  * Pictures above max_pixels (0: no limit) are rejected. Alpha is dropped
  * (as PIL's convert("RGB") does); no EXIF rotation (the CLIP processor
- * applies none). */
+ * applies none). Messages do not repeat the path (callers name the file). */
 int ovx_image_load_rgb(const char *path, int64_t max_pixels, uint8_t **rgb, int *w, int *h, ovx_error *err);
 
 #endif

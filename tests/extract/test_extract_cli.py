@@ -22,12 +22,13 @@ make_clip(os.path.join(data, good[1]), src="testsrc2")
 make_clip(os.path.join(data, good[2]), codec="mpeg4")
 make_clip(os.path.join(data, good[3]), src="smptebars")
 make_image(os.path.join(data, "img", "p.png"))
-bad = ["bad/empty.mp4", "bad/garbage.avi", "bad/trunc.mp4"]
+bad = ["bad/empty.mp4", "bad/garbage.avi", "bad/trunc.mp4", "bad/broken.png"]
 os.makedirs(os.path.join(data, "bad"))
 open(os.path.join(data, bad[0]), "wb").close()
 open(os.path.join(data, bad[1]), "wb").write(np.random.default_rng(0).bytes(20000))
 whole = open(os.path.join(data, good[0]), "rb").read()
 open(os.path.join(data, bad[2]), "wb").write(whole[: len(whole) // 3])
+open(os.path.join(data, bad[3]), "wb").write(b"\x89PNG\r\n\x1a\n" + bytes(100))
 open(os.path.join(data, "a", "notes.txt"), "w").write("not a video")
 os.symlink(data, os.path.join(data, "a", "loop"))  # a loop: must not hang
 
@@ -65,7 +66,7 @@ for m in man:
 recs = jsonl(r.stdout, is_text=True)
 check(sorted((x["status"], x["rel"]) for x in recs) ==
       sorted([("done", x) for x in rels] + [("failed", x) for x in bad]), "--jsonl: one record per item")
-check("4 done" not in r.stderr and "5 done, 0 skipped, 3 failed" in r.stderr, "summary line")
+check("4 done" not in r.stderr and "5 done, 0 skipped, 4 failed" in r.stderr, "summary line")
 check(not temp_files(out), "no temp files")
 
 # thread timing changes nothing: a run with decode in turn gives the same
@@ -87,12 +88,12 @@ check(not np.array_equal(o1, o2), "a/cat/000 and a/dog/000 are different outputs
 
 # rerun: everything valid is skipped, logs are not duplicated
 r2 = ovx("extract", "-m", model, data, "-o", out, "--tokens", str(K), "--label-from-dir")
-check(r2.returncode == 1 and "0 done, 5 skipped, 3 failed" in r2.stderr, f"rerun skips: {r2.stderr}")
-check(len(jsonl(os.path.join(out, "failures.jsonl"))) == 3, "failures not duplicated")
+check(r2.returncode == 1 and "0 done, 5 skipped, 4 failed" in r2.stderr, f"rerun skips: {r2.stderr}")
+check(len(jsonl(os.path.join(out, "failures.jsonl"))) == 4, "failures not duplicated")
 check(len(jsonl(os.path.join(out, "manifest.jsonl"))) == 5, "manifest not duplicated")
 # other settings: not skipped
 r3 = ovx("extract", "-m", model, data, "-o", out, "--tokens", "128", "--dry-run")
-check(r3.returncode == 0 and r3.stdout.count("extract\t") == 8, "other settings -> extract again")
+check(r3.returncode == 0 and r3.stdout.count("extract\t") == 9, "other settings -> extract again")
 # a corrupted output is redone
 np_path = os.path.join(out, "a/cat/000.npy")
 os.truncate(np_path, 200)
@@ -104,7 +105,7 @@ check(acts.get("a/cat/000.mp4") == "extract" and acts.get("a/dog/000.mp4") == "s
 full = ovx("extract", "-m", "/nonexistent/model", data, "-o", out, "--dry-run", "--overwrite")
 check(full.returncode == 0, f"dry run without a model: {full.stderr}")
 all_paths = [line.split("\t", 1)[1] for line in full.stdout.splitlines()]
-check(len(all_paths) == 8 and len(set(all_paths)) == 8, f"dry run lists 8 inputs: {all_paths}")
+check(len(all_paths) == 9 and len(set(all_paths)) == 9, f"dry run lists 9 inputs: {all_paths}")
 union = []
 for i in range(3):
     s = ovx("extract", data, "-o", out, "--dry-run", "--overwrite", "--shard", f"{i}/3")
