@@ -54,8 +54,8 @@ void ovx_help_extract(FILE *out)
         "                         hidden entries skipped, symlink loops visited once)\n"
         "  --list FILE|-          one path per line, or CSV path,label (\"-\": stdin;\n"
         "                         a bare \"-\" INPUT means the same)\n"
-        "  --ext LIST             extensions taken from folders (default:\n"
-        "                         %s)\n"
+        "  --ext LIST             extensions taken from folders, comma-separated\n"
+        "                         (default below)\n"
         "  --labels FILE.csv      path,label (path = REL, REL without extension, or as given)\n"
         "  --label-from-dir       label = name of the parent folder (UCF101 layout)\n"
         "\n"
@@ -100,8 +100,24 @@ void ovx_help_extract(FILE *out)
         "SIGINT/SIGTERM: the current item is finished or dropped, the summary is\n"
         "written, exit 130/143 (a second signal stops at once).\n"
         "\n"
-        "exit status: 0 all succeeded, 1 some failed, 2 usage error, 130/143 interrupted.\n",
-        OVX_DEFAULT_EXTS);
+        "exit status: 0 all succeeded, 1 some failed, 2 usage error, 130/143 interrupted.\n"
+        "\n"
+        "default --ext:");
+    /* the list, wrapped at commas */
+    int col = 80;
+    for (const char *e = OVX_DEFAULT_EXTS; *e;) {
+        size_t n = strcspn(e, ",");
+        if (col + (int)n + 1 > 78) {
+            fputs("\n ", out);
+            col = 1;
+        }
+        fprintf(out, " %.*s", (int)n, e);
+        col += (int)n + 1;
+        e += n;
+        if (*e == ',')
+            e++;
+    }
+    fputc('\n', out);
 }
 
 enum {
