@@ -244,6 +244,11 @@ static void chunk_run(chunk *k)
     if (k->chunked && !k->mismatch && !k->restart && k->rc == OVX_OK &&
         k->decoded != (k->end > 0 ? k->end : c->scan->n) - k->first)
         k->mismatch = 1;
+    /* a frame at the end of a chunk that needs the next frame would get a
+     * different one than in a sequential pass (cannot happen after a real
+     * IDR cut, but the stream decides) */
+    if (k->chunked && k->end > 0 && k->waiting >= 0)
+        k->mismatch = 1;
     if (k->waiting >= 0 && k->rc == OVX_OK && !k->restart && !k->mismatch) {
         c->jobs[k->waiting].need_next = 0;
         submit(k, &c->jobs[k->waiting]);

@@ -1,4 +1,5 @@
-/* pass.h: internal to src/select: the decode pass. Decodes the video once,
+/* pass.h: internal to src/select: the run state, the decode pass, sampling
+ * and the final selection. The decode pass decodes the video once,
  * and for every sampled frame queues a saliency job (energy maps -> patch
  * scores, optional 224x224 RGB crop) on the worker pool. */
 #ifndef OVX_SELECT_PASS_H
@@ -62,5 +63,14 @@ typedef struct run_ctx {
 /* One decode pass over the targets c->idx[0..F). Returns OVX_OK,
  * OVX_PASS_RESTART (call again) or a negative error. */
 int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err);
+
+/* Frame indices (ascending, may repeat) and slots for n decoded frames whose
+ * display times are t[n] (sorted; NULL: from fps). Returns the count F or a
+ * negative error. */
+int ovx_select_sample(const ovx_select_params *p, int64_t n, const double *t, double fps, int64_t *idx,
+                      int *slots, ovx_error *err);
+
+/* Fills r (slots, scores, frames, visible_indices) from a finished pass. */
+int ovx_select_finish(run_ctx *c, ovx_select_result *r, ovx_error *err);
 
 #endif

@@ -1,5 +1,6 @@
-/* select.c: ovx_select_run: sampling, the decode pass with per-slot saliency
- * jobs on a worker pool, the I-frame / static policies and the global top-K. */
+/* select.c: ovx_select_run: parameters, stdin spooling, the packet scan, the
+ * decode passes (repeated until sampling spans the frames that really
+ * decode), the final selection; result lifetime. */
 #include "select/select.h"
 
 #include <errno.h>
@@ -11,10 +12,8 @@
 #include <unistd.h>
 
 #include "common/timer.h"
-#include "select/energy.h"
 #include "select/pass.h"
 #include "select/pool.h"
-#include "select/stats.h"
 #include "select/topk.h"
 
 ovx_select_params ovx_select_default_params(void)
@@ -63,64 +62,6 @@ const char *ovx_iframe_policy_name(ovx_iframe_policy p)
     case OVX_IFRAME_COMPETE: return "compete";
     default: return "first";
     }
-}
-
-/* ---- sampling ---- */
-
-/* Frame indices (ascending, may repeat) and slots for n decoded frames whose
- * display times are t[n] (sorted; NULL: unknown). Returns the count F. */
-static int sample(const ovx_select_params *p, int64_t n, const double *t, double fps, int64_t *idx,
-                  int *slots, ovx_error *err)
-{
-    int F = p->frames;
-    int timed = p->fps > 0 || p->start > 0 || p->duration > 0;
-    if (!timed) {
-        ovx_linspace_i64(0, (double)(n - 1), F, idx);
-    } else {
-        /* times: from the packets, else from the frame rate */
-        double step = fps > 0 ? 1.0 / fps : 1.0 / 25.0;
-        double t0 = t ? t[0] : 0.0;
-#define TIME(i) (t ? t[i] - t0 : (double)(i) * step)
-        double end = p->duration > 0 ? p->start + p->duration : INFINITY;
-        int64_t a = 0;
-        while (a < n && TIME(a) < p->start)
-            a++;
-        int64_t b = a;
-        while (b < n && TIME(b) < end)
-            b++;
-        if (b <= a)
-            return ovx_error_set(err, OVX_EUSAGE, "no frames between %.3f s and %.3f s (video has %lld)",
-                                 p->start, end, (long long)n);
-        if (p->fps > 0) {
-            int64_t m = (int64_t)floor(((isfinite(end) ? end : TIME(b - 1) + 1e-9) - p->start) * p->fps - 1e-9) + 1;
-            if (m < 1)
-                m = 1;
-            int64_t sel[OVX_SELECT_SLOTS];
-            int cnt = m > OVX_SELECT_SLOTS ? OVX_SELECT_SLOTS : (int)m;
-            ovx_linspace_i64(0, (double)(m - 1), cnt, sel);
-            int64_t k = a;
-            for (int i = 0; i < cnt; i++) {
-                double target = p->start + (double)sel[i] / p->fps;
-                while (k + 1 < b && TIME(k + 1) <= target + 1e-9)
-                    k++;
-                idx[i] = k;
-            }
-            F = cnt;
-        } else {
-            ovx_linspace_i64((double)a, (double)(b - 1), F, idx);
-        }
-#undef TIME
-    }
-    if (p->sampling == OVX_SAMPLING_UNIFORM) {
-        int64_t s[OVX_SELECT_SLOTS];
-        ovx_linspace_i64(0, OVX_SELECT_SLOTS - 1, F, s);
-        for (int i = 0; i < F; i++)
-            slots[i] = (int)s[i];
-    } else {
-        for (int i = 0; i < F; i++)
-            slots[i] = i;
-    }
-    return F;
 }
 
 /* ---- stdin ---- */
@@ -189,123 +130,6 @@ static int check_params(const ovx_select_params *p, ovx_error *err)
     return OVX_OK;
 }
 
-static int finish(run_ctx *c, ovx_select_result *r, ovx_error *err)
-{
-    const ovx_select_params *p = c->p;
-    double t0 = ovx_now_ms();
-    r->n_slots = c->F;
-    r->slots = calloc((size_t)c->F, sizeof *r->slots);
-    r->scores = calloc(OVX_SELECT_SLOTS * OVX_SELECT_PER_SLOT, sizeof *r->scores);
-    r->visible_indices = malloc(sizeof(int64_t) * OVX_SELECT_SLOTS * OVX_SELECT_PER_SLOT);
-    if (p->keep_frames)
-        r->frames = malloc((size_t)c->F * OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3);
-    if (!r->slots || !r->scores || !r->visible_indices || (p->keep_frames && !r->frames))
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory (result)");
-    int n_codec = 0, n_est = 0;
-    for (int i = 0; i < c->F; i++) {
-        const slot_job *j = c->jobs[i].dup_of >= 0 ? &c->jobs[c->jobs[i].dup_of] : &c->jobs[i];
-        ovx_select_slot *s = &r->slots[i];
-        s->slot = c->slot_of[i];
-        s->frame_index = c->idx[i];
-        s->pts = c->pts[i];
-        s->seconds = c->secs[i];
-        s->pict_type = c->pict[i];
-        s->mv_source = j->mv_source ? j->mv_source : "none";
-        s->vectors = j->vectors;
-        s->corrupt = c->corrupt_slot[i];
-        n_codec += !strcmp(s->mv_source, "codec");
-        n_est += !strcmp(s->mv_source, "estimate");
-        float *dst = r->scores + (size_t)s->slot * OVX_SELECT_PER_SLOT;
-        memcpy(dst, j->scores, sizeof j->scores);
-        double e = 0;
-        for (int k = 0; k < OVX_SELECT_PER_SLOT; k++)
-            e += dst[k];
-        s->energy = e;
-        if (p->keep_frames)
-            memcpy(r->frames + (size_t)i * OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3, j->rgb,
-                   (size_t)OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3);
-        r->timings.saliency_ms += j->sal_ms;
-        r->timings.frames_ms += j->rgb_ms;
-    }
-    /* the primary source: codec vectors when any slot used them (estimation
-     * then only filled in frames without side data) */
-    r->mv_source = n_codec ? "codec" : n_est ? "estimate" : "none";
-    r->mv_slots_codec = n_codec;
-    r->mv_slots_estimate = n_est;
-
-    /* selection */
-    const int N = OVX_SELECT_SLOTS * OVX_SELECT_PER_SLOT;
-    unsigned char *eligible = calloc(N, 1), *forced = calloc(N, 1);
-    float *sel = malloc(sizeof(float) * N), *tmp = malloc(sizeof(float) * N);
-    if (!eligible || !forced || !sel || !tmp) {
-        free(eligible), free(forced), free(sel), free(tmp);
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory (selection)");
-    }
-    memcpy(sel, r->scores, sizeof(float) * N);
-    int64_t K = p->tokens;
-    if (p->sampling == OVX_SAMPLING_UNIFORM) {
-        for (int i = 0; i < c->F; i++) {
-            memset(forced + (size_t)r->slots[i].slot * OVX_SELECT_PER_SLOT, 1, OVX_SELECT_PER_SLOT);
-            r->slots[i].whole = 1;
-        }
-        K = (int64_t)c->F * OVX_SELECT_PER_SLOT;
-    } else {
-        float *ss = malloc(sizeof(float) * (size_t)c->F * OVX_SELECT_PER_SLOT);
-        if (!ss) {
-            free(eligible), free(forced), free(sel), free(tmp);
-            return ovx_error_set(err, OVX_ENOMEM, "out of memory (selection)");
-        }
-        for (int i = 0; i < c->F; i++) {
-            int s = r->slots[i].slot;
-            memset(eligible + (size_t)s * OVX_SELECT_PER_SLOT, 1, OVX_SELECT_PER_SLOT);
-            memcpy(ss + (size_t)i * OVX_SELECT_PER_SLOT, r->scores + (size_t)s * OVX_SELECT_PER_SLOT,
-                   sizeof(float) * OVX_SELECT_PER_SLOT);
-        }
-        size_t ns = (size_t)c->F * OVX_SELECT_PER_SLOT;
-        float p95 = ovx_percentile(ss, ns, 95.0, tmp), med = ovx_median(ss, ns, tmp);
-        free(ss);
-        r->static_fallback = p95 < p->static_p95 || p95 - med < p->static_spread;
-        for (int i = 0; i < c->F; i++) {
-            int whole = 0;
-            if (p->iframe_policy == OVX_IFRAME_FIRST && i == 0)
-                whole = 1;
-            if (p->iframe_policy == OVX_IFRAME_DENSE && r->slots[i].pict_type == 'I')
-                whole = 1;
-            if (p->iframe_policy == OVX_IFRAME_ZERO && r->slots[i].pict_type == 'I')
-                memset(sel + (size_t)r->slots[i].slot * OVX_SELECT_PER_SLOT, 0,
-                       sizeof(float) * OVX_SELECT_PER_SLOT);
-            r->slots[i].whole = whole;
-        }
-        if (r->static_fallback) {
-            int64_t fi[4];
-            int nf = c->F < 4 ? c->F : 4;
-            ovx_linspace_i64(0, c->F - 1, nf, fi);
-            for (int k = 0; k < nf; k++)
-                r->slots[fi[k]].whole = 1;
-        }
-        /* whole slots in slot order until K is used up */
-        int64_t used = 0;
-        for (int i = 0; i < c->F; i++) {
-            if (!r->slots[i].whole)
-                continue;
-            if (used + OVX_SELECT_PER_SLOT > K) {
-                r->slots[i].whole = 0;
-                continue;
-            }
-            memset(forced + (size_t)r->slots[i].slot * OVX_SELECT_PER_SLOT, 1, OVX_SELECT_PER_SLOT);
-            used += OVX_SELECT_PER_SLOT;
-        }
-        if (K > (int64_t)ns)
-            K = (int64_t)ns;
-    }
-    r->n_visible = ovx_topk_select(sel, eligible, forced, N, K, r->visible_indices);
-    free(eligible), free(forced), free(sel), free(tmp);
-    if (r->n_visible < 0)
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory (top-K)");
-    r->timings.topk_ms = ovx_now_ms() - t0;
-    return OVX_OK;
-}
-
 int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select_result **out,
                    ovx_error *err)
 {
@@ -361,7 +185,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     const double *times = scan.times;
     double fps = 0;
     for (int pass = 1; pass <= 3; pass++) {
-        rc = sample(p, n, times, fps, c->idx, c->slot_of, err);
+        rc = ovx_select_sample(p, n, times, fps, c->idx, c->slot_of, err);
         if (rc < 0)
             goto fail;
         c->F = rc;
@@ -412,7 +236,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     r->packets = c->packets;
     r->corrupt_frames = c->corrupt;
     r->bad_packets = c->bad;
-    rc = finish(c, r, err);
+    rc = ovx_select_finish(c, r, err);
     if (rc < 0)
         goto fail;
     r->timings.total_ms = ovx_now_ms() - t_start;

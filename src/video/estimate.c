@@ -5,7 +5,7 @@
 #include <limits.h>
 #include <stdlib.h>
 
-/* Box-downscales a W x H plane by f (1 or 2) into a packed buffer. */
+/* Box-downscales a W x H plane by f (1, 2 or 4) into a packed buffer. */
 static uint8_t *downscale(const uint8_t *src, int stride, int W, int H, int f, int *w, int *h)
 {
     *w = W / f;
@@ -18,8 +18,12 @@ static uint8_t *downscale(const uint8_t *src, int stride, int W, int H, int f, i
             if (f == 1) {
                 d[(size_t)y * *w + x] = src[(size_t)y * stride + x];
             } else {
-                const uint8_t *p = src + (size_t)(2 * y) * stride + 2 * x;
-                d[(size_t)y * *w + x] = (uint8_t)((p[0] + p[1] + p[stride] + p[stride + 1] + 2) >> 2);
+                const uint8_t *p = src + (size_t)(f * y) * stride + f * x;
+                unsigned s = 0;
+                for (int j = 0; j < f; j++)
+                    for (int i = 0; i < f; i++)
+                        s += p[(size_t)j * stride + i];
+                d[(size_t)y * *w + x] = (uint8_t)((s + (unsigned)(f * f) / 2) / (unsigned)(f * f));
             }
         }
     return d;
@@ -42,11 +46,15 @@ static unsigned sad(const uint8_t *cur, const uint8_t *ref, int w, int x, int y,
 int ovx_mv_estimate(const uint8_t *cur, int cur_stride, const uint8_t *ref, int ref_stride, int W,
                     int H, int search, ovx_mv_list *l, ovx_error *err)
 {
-    int f = W > 640 ? 2 : 1;
+    /* downscale so the matched picture is at most 640 wide (f = 1, 2, 4);
+     * blocks cover 16 full pixels, at least 4 downscaled ones */
+    int f = W > 1280 ? 4 : W > 640 ? 2 : 1;
     int w, h;
     uint8_t *c = downscale(cur, cur_stride, W, H, f, &w, &h);
     uint8_t *r = downscale(ref, ref_stride, W, H, f, &w, &h);
     int b = 16 / f, range = search / f;
+    if (range < 1)
+        range = 1;
     int bx = (w + b - 1) / b, by = (h + b - 1) / b;
     int64_t n = (int64_t)bx * by;
     int *vx = calloc((size_t)n, sizeof *vx), *vy = calloc((size_t)n, sizeof *vy);

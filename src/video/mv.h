@@ -29,9 +29,9 @@ int ovx_mv_frame_has_side_data(const struct AVFrame *f);
 
 /* Block matching: estimates one vector per block of cur against ref (both
  * luma planes W x H with the given strides), source -1. Works on luma
- * downscaled by 2 when the picture is wider than 640, in blocks of 16 full
- * pixels with a search range of +-search full pixels (diamond search from
- * the best of zero / left / top candidates). Deterministic. */
+ * box-downscaled by 2 above 640 and by 4 above 1280 pixels wide, in blocks
+ * of 16 full pixels with a search range of +-search full pixels (step
+ * search from the best of zero / left / top candidates). Deterministic. */
 int ovx_mv_estimate(const uint8_t *cur, int cur_stride, const uint8_t *ref, int ref_stride,
                     int W, int H, int search, ovx_mv_list *l, ovx_error *err);
 

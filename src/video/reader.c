@@ -26,6 +26,7 @@ struct ovx_video_reader {
     int64_t packets;
     int eof_sent;
     int read_error;
+    int stuck;             /* consecutive decoder errors without a frame */
     int have_size, w0, h0;
     int64_t pkt_index;     /* index of the next non-empty stream packet */
     int64_t first_packet, end_packet;
@@ -343,17 +344,25 @@ int ovx_video_next(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err)
     char eb[128];
     for (;;) {
         int rc = avcodec_receive_frame(r->dec, r->frame);
-        if (rc == 0)
+        if (rc == 0) {
+            r->stuck = 0;
             return fill_frame(r, f, err);
+        }
         if (rc == AVERROR_EOF)
             return 0;
         if (rc != AVERROR(EAGAIN)) {
-            /* a decode error surfaced on output: count it and go on */
+            /* a decode error surfaced on output: count it and go on, unless
+             * the decoder keeps failing without making progress */
             r->bad_packets++;
+            if (rc == AVERROR(ENOMEM))
+                return ovx_error_set(err, OVX_ENOMEM, "decoder out of memory");
+            if (++r->stuck > 1000)
+                return ovx_error_set(err, OVX_EINPUT, "decoder keeps failing: %s", averr(rc, eb, sizeof eb));
             if (r->eof_sent && rc != AVERROR_INVALIDDATA)
                 return 0;
             continue;
         }
+        r->stuck = 0;
         if (r->eof_sent)
             return 0;
         /* need input */

@@ -96,6 +96,7 @@ with tempfile.TemporaryDirectory() as d:
         secs = [s["seconds"] for s in tw["slots"]]
         assert len(secs) == 8 and 1 - 1e-6 <= secs[0] and secs[-1] < 2, secs
         assert [s["frame"] for s in tw["slots"]] == [int(x) for x in np.linspace(25, 49, 8)]
+        assert [s["slot"] for s in tw["slots"]] == [int(x) for x in np.linspace(0, 63, 8)]
         tf = json.loads(run([clip, "--fps", "5", "--no-timings"]))
         fr = [s["frame"] for s in tf["slots"]]
         assert fr == list(range(0, 65, 5)), fr  # 25 fps clip at 5 fps: every 5th frame
