@@ -162,7 +162,8 @@ def main():
     ap.add_argument("--hidden-state")
     ap.add_argument("-o", "--output")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads")
-    ap.add_argument("--time", type=int, default=0, help="print the forward time of N more runs (benchmarks)")
+    ap.add_argument("--time", type=int, default=0,
+                    help="print the forward time of N runs (benchmarks; no untimed warm-up run without -o)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -170,7 +171,7 @@ def main():
     px = np.load(a.pixel_values)
     vi = np.load(a.visible_indices) if a.visible_indices else None
     with torch.no_grad():
-        out = forward(cfg, w, px, vi)
+        out = forward(cfg, w, px, vi) if a.output or not a.time else None
         for _ in range(a.time):
             t0 = time.perf_counter()
             forward(cfg, w, px, vi)
