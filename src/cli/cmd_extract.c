@@ -24,6 +24,7 @@
 #include "common/threads.h"
 #include "common/timer.h"
 #include "model/model.h"
+#include "select/select.h"
 
 void ovx_help_extract(FILE *out)
 {
@@ -601,6 +602,13 @@ int ovx_cmd_extract(int argc, char **argv)
         ovx_model *model = NULL;
         if (ovx_model_load(o.model_dir, &mp, &model, &err) != OVX_OK) {
             fprintf(stderr, "ovx extract: %s\n", err.msg);
+            status = OVX_EXIT_FAIL;
+        } else if (ovx_model_get_config(model)->patch_size != OVX_SELECT_PATCH ||
+                   ovx_model_get_config(model)->num_channels != 3) {
+            /* the selection grid is 16x16 patches of 14 pixels on 224x224 RGB frames */
+            fprintf(stderr, "ovx extract: %s: patch size %d with %d channels; ovx extract needs 14 and 3\n",
+                    o.model_dir, ovx_model_get_config(model)->patch_size, ovx_model_get_config(model)->num_channels);
+            ovx_model_free(model);
             status = OVX_EXIT_FAIL;
         } else {
             ovx_model_info info;

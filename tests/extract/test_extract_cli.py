@@ -6,14 +6,13 @@ status, resume skipping, collisions and escapes, --dry-run with shards
 (N = 3 union) and Slurm defaults, usage errors."""
 import json
 import os
-import tempfile
 
 import numpy as np
 
-from xhelp import check, check_item, finish, jsonl, make_clip, make_image, make_model, need_ffmpeg, ovx, temp_files
+from xhelp import (check, check_item, finish, jsonl, make_clip, make_image, make_model, need_ffmpeg, ovx, temp_files, tmpdir)
 
 need_ffmpeg()
-tmp = tempfile.mkdtemp(prefix="ovx-extract-cli-")
+tmp = tmpdir("ovx-extract-cli-")
 model = make_model(os.path.join(tmp, "model"))
 data = os.path.join(tmp, "data")
 good = ["a/cat/000.mp4", "a/dog/000.mp4", "a/dog/001.mkv", "b c/vid\u00e9o \u00fc 1.mp4"]

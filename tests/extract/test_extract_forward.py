@@ -15,14 +15,14 @@ import tempfile
 
 import numpy as np
 
-from xhelp import OVX, check, finish, make_clip, make_image, make_model, need_ffmpeg, ovx
+from xhelp import OVX, check, finish, make_clip, make_image, make_model, need_ffmpeg, ovx, tmpdir
 
 need_ffmpeg()
 from PIL import Image  # noqa: E402
 
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)
 STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
-tmp = tempfile.mkdtemp(prefix="ovx-extract-fwd-")
+tmp = tmpdir("ovx-extract-fwd-")
 model = make_model(os.path.join(tmp, "model"))
 clip = os.path.join(tmp, "clip.mp4")
 make_clip(clip, seconds=2.0, size="176x100", src="testsrc2")
@@ -32,9 +32,9 @@ jpg = os.path.join(tmp, "photo.jpg")
 make_image(jpg, size="200x310")
 
 
-def forward(prefix, hidden=None):
+def forward(prefix, hidden=None, with_model=None):
     out = prefix + ".fwd"
-    cmd = [OVX, "forward", "-m", model, "--pixel-values", prefix + ".pixels.npy", "-o", out]
+    cmd = [OVX, "forward", "-m", with_model or model, "--pixel-values", prefix + ".pixels.npy", "-o", out]
     if os.path.exists(prefix + ".indices.npy"):
         cmd += ["--visible-indices", prefix + ".indices.npy"]
     if hidden is not None:
@@ -157,6 +157,17 @@ for name in ("bars.bmp", "grey.png", "alpha.png", "pal 100%d.png"):
     want = normalise(preprocess(np.asarray(Image.open(os.path.join(fmts, name)).convert("RGB")), 448))
     d = levels(np.load(stem + ".pixels.npy")[0, :, 0], want)
     check(d.max() < 1e-3, f"{name}: pixels equal PIL's ({d.max():.3f} levels)")
+
+# a model without head: tokens only; --pooled-only then has nothing to write
+nohead = make_model(os.path.join(tmp, "nohead"), "--no-head")
+out = os.path.join(tmp, "out_nohead")
+r = ovx("extract", "-m", nohead, png, "-o", out, "--save-pixels")
+fwd = forward(os.path.join(out, "pic"), with_model=nohead)
+check(r.returncode == 0 and not os.path.exists(os.path.join(out, "pic.pooled.npy")) and
+      np.array_equal(np.load(os.path.join(out, "pic.npy")), np.load(os.path.join(fwd, "last_hidden_state.npy"))[0]),
+      f"no-head model: tokens == forward, no pooled file ({r.returncode} {r.stderr})")
+r = ovx("extract", "-m", nohead, png, "-o", os.path.join(tmp, "out_nohead2"), "--pooled-only")
+check(r.returncode == 1 and "nothing to write" in r.stderr, f"--pooled-only without head fails: {r.stderr}")
 
 # JPEG: libavcodec's decoder upsamples chroma differently from libjpeg (PIL);
 # the bound here is what we document.

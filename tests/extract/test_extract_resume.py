@@ -6,15 +6,14 @@ and a summary."""
 import os
 import signal
 import subprocess
-import tempfile
 import time
 
 import numpy as np
 
-from xhelp import OVX, check, finish, jsonl, make_clip, make_model, need_ffmpeg, ovx, temp_files
+from xhelp import OVX, check, finish, jsonl, make_clip, make_model, need_ffmpeg, ovx, temp_files, tmpdir
 
 need_ffmpeg()
-tmp = tempfile.mkdtemp(prefix="ovx-extract-resume-")
+tmp = tmpdir("ovx-extract-resume-")
 model = make_model(os.path.join(tmp, "model"))
 data = os.path.join(tmp, "data")
 N = 8

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
@@ -14,6 +15,14 @@ OVX = os.path.abspath(os.environ.get("OVX_BIN", os.path.join(ROOT, "build", "src
 PY = "/usr/bin/python3"
 HIDDEN = 128
 failures = 0
+_tmpdirs = []
+
+
+def tmpdir(prefix):
+    """A scratch folder, removed by finish() when every check passed."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    _tmpdirs.append(d)
+    return d
 
 
 def check(cond, what):
@@ -24,6 +33,11 @@ def check(cond, what):
 
 
 def finish(name):
+    if failures == 0:
+        for d in _tmpdirs:
+            shutil.rmtree(d, ignore_errors=True)
+    else:
+        print("kept for inspection:", " ".join(_tmpdirs))
     print(f"{'ok' if failures == 0 else 'FAILED'}: {name}, {failures} failures")
     sys.exit(1 if failures else 0)
 
