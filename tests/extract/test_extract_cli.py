@@ -9,7 +9,8 @@ import os
 
 import numpy as np
 
-from xhelp import (check, check_item, finish, jsonl, make_clip, make_image, make_model, need_ffmpeg, ovx, temp_files, tmpdir)
+from xhelp import (check, check_item, finish, jsonl, make_clip, make_image, make_model, need_ffmpeg, ovx,
+                   temp_files, tmpdir)
 
 need_ffmpeg()
 tmp = tmpdir("ovx-extract-cli-")
