@@ -352,7 +352,10 @@ static int next_csv_line(FILE *fp, char **line, size_t *cap, char **path, char *
     size_t len = strlen(*line);
     while (len && ((*line)[len - 1] == '\n' || (*line)[len - 1] == '\r'))
         (*line)[--len] = '\0';
-    return ovx_csv_split2(*line, path, label);
+    const char *text = *line;
+    if (!strncmp(text, "\xef\xbb\xbf", 3)) /* UTF-8 byte order mark (spreadsheet exports) */
+        text += 3;
+    return ovx_csv_split2(text, path, label);
 }
 
 int ovx_inputs_add_list(ovx_input_list *l, const char *list, const ovx_ext_filter *f, ovx_error *err)

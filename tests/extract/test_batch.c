@@ -139,7 +139,7 @@ static void test_lists(void)
     CHECK(chdir(root) == 0);
     snprintf(listp, sizeof listp, "%s/list.csv", root);
     FILE *fp = fopen(listp, "w");
-    fprintf(fp, "path,label\ntree/a/cat/000.mp4,cat\r\n\n./tree/a/dog/000.mp4\ntree/../escape.mp4,x\n\"tree/b c\",spaces\n");
+    fprintf(fp, "\xef\xbb\xbfpath,label\ntree/a/cat/000.mp4,cat\r\n\n./tree/a/dog/000.mp4\ntree/../escape.mp4,x\n\"tree/b c\",spaces\n");
     fclose(fp);
     ovx_ext_filter f;
     ovx_error err;
