@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/extract_item.h"
+#include "cli/fingerprint.h"
 #include "cli/inputs.h"
 #include "cli/outlayout.h"
 #include "cli/pipeline.h"
@@ -93,7 +94,8 @@ void ovx_help_extract(FILE *out)
         "  --threads N            model threads (default all cores or $OVX_THREADS)\n"
         "  --quiet                no progress and no summary (errors still printed)\n"
         "\n"
-        "Resume: an item whose REL.json has the same settings hash and whose files\n"
+        "Resume: an item whose REL.json has the same settings hash (options + model\n"
+        "content fingerprint, not its path) and whose files\n"
         "match their recorded dtype and shape is skipped; leftover temp files of its\n"
         "outputs are removed. Every file is written to a temp name, fsync'd and\n"
         "renamed; REL.json last. DIR/failures.jsonl gets {path,rel,stage,error} per\n"
@@ -195,7 +197,6 @@ typedef struct run_state {
     ovx_progress progress;
     int jsonl, quiet;
     size_t done, failed, skipped;
-    double item_t0;
 } run_state;
 
 static void set_fail(plan_item *p, const char *stage, const char *msg)
@@ -252,6 +253,7 @@ static void pipe_consume(void *vctx, size_t i, void *vp)
     ovx_error err;
     ovx_error_clear(&err);
     int rc;
+    double prep_s = ovx_prepared_seconds(vp);
     if (!vp) {
         rc = ovx_error_set(&err, OVX_ENOMEM, "out of memory");
     } else {
@@ -271,7 +273,7 @@ static void pipe_consume(void *vctx, size_t i, void *vp)
     if (rs->jsonl) {
         cJSON *o = cJSON_Duplicate(record, 1);
         cJSON_AddStringToObject(o, "status", "done");
-        cJSON_AddNumberToObject(o, "seconds", (ovx_now_ms() - t0) / 1000.0);
+        cJSON_AddNumberToObject(o, "seconds", prep_s + (ovx_now_ms() - t0) / 1000.0);
         ovx_jsonl_emit(o);
         cJSON_Delete(o);
     }
@@ -292,7 +294,8 @@ static int pipe_should_stop(void *vctx)
     return ovx_signal_received() != 0;
 }
 
-/* Canonical settings string: everything that changes the outputs. */
+/* Canonical settings string: everything that changes the outputs. The model
+ * enters by its fingerprint, not its path, so a copy elsewhere resumes. */
 static void settings_string(ovx_extract_opts *o)
 {
     char hidden[32] = "none";
@@ -301,7 +304,7 @@ static void settings_string(ovx_extract_opts *o)
     snprintf(o->settings_str, sizeof o->settings_str,
              "model=%s;sampling=%s;frames=%d;tokens=%d;views=%d;native=%d;dtype=%s;hidden=%s;"
              "pooled_only=%d;save_pixels=%d",
-             o->model_dir, o->uniform ? "uniform" : "codec", o->frames, o->tokens, o->views, o->native,
+             o->model_fingerprint, o->uniform ? "uniform" : "codec", o->frames, o->tokens, o->views, o->native,
              o->dtype == OVX_DTYPE_F16 ? "float16" : "float32", hidden, o->pooled_only, o->save_pixels);
     snprintf(o->settings_hash, sizeof o->settings_hash, "%016llx",
              (unsigned long long)ovx_fnv1a64(o->settings_str, strlen(o->settings_str)));
@@ -460,6 +463,12 @@ int ovx_cmd_extract(int argc, char **argv)
         char real[PATH_MAX];
         if (realpath(o.model_dir, real))
             snprintf(o.model_dir, sizeof o.model_dir, "%s", real);
+        uint64_t fp = 0;
+        if (ovx_model_fingerprint(o.model_dir, &fp, &err) != OVX_OK && !dry_run) {
+            fprintf(stderr, "ovx extract: %s\n", err.msg);
+            return OVX_EXIT_FAIL;
+        }
+        snprintf(o.model_fingerprint, sizeof o.model_fingerprint, "%016llx", (unsigned long long)fp);
     }
     settings_string(&o);
 

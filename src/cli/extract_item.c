@@ -63,6 +63,11 @@ void ovx_prepared_free(ovx_prepared *p)
     free(p);
 }
 
+double ovx_prepared_seconds(const ovx_prepared *p)
+{
+    return p ? p->t_prepare / 1000.0 : 0.0;
+}
+
 static ovx_prepared *fail(ovx_prepared *p, const char *stage)
 {
     p->failed = 1;
@@ -484,6 +489,7 @@ static cJSON *item_json(const ovx_extract_ctx *ctx, const ovx_extract_job *job, 
     cJSON_AddStringToObject(m, "id", o->model_arg);
     cJSON_AddStringToObject(m, "path", o->model_dir);
     cJSON_AddStringToObject(m, "weights_checksum", ctx->model_checksum);
+    cJSON_AddStringToObject(m, "fingerprint", o->model_fingerprint);
     cJSON_AddNumberToObject(m, "hidden_size", cfg->hidden_size);
     cJSON_AddNumberToObject(m, "num_layers", cfg->num_layers);
     cJSON_AddBoolToObject(m, "use_head", cfg->use_head);

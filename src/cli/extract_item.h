@@ -16,6 +16,7 @@ struct ovx_model;
 typedef struct ovx_extract_opts {
     const char *model_arg;     /* -m as given (or $OVX_MODEL) */
     char model_dir[4096];      /* resolved folder */
+    char model_fingerprint[17];/* hex, see fingerprint.h ("" without -m) */
     const char *out_dir;
     int uniform;               /* --sampling uniform */
     int frames;                /* slots sampled (codec default 64, uniform default 16) */
@@ -55,6 +56,8 @@ ovx_prepared *ovx_extract_prepare(const ovx_extract_ctx *ctx, const ovx_extract_
 int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, ovx_prepared *p,
                        cJSON **record, const char **stage, ovx_error *err);
 void ovx_prepared_free(ovx_prepared *p);
+/* Wall seconds the prepare half took. */
+double ovx_prepared_seconds(const ovx_prepared *p);
 
 /* The manifest line of a finished item, rebuilt from its BASE.json (so a
  * resumed run can add one a killed run did not get to write). NULL when the

@@ -2,7 +2,6 @@
  * walks and path lists (see inputs.h for the naming rules). */
 #include "cli/inputs.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "cli/listdir.h"
 #include "cli/strmap.h"
 #include "io/atomic_file.h"
 
@@ -139,9 +139,9 @@ typedef struct walker {
     size_t n_seen, cap_seen;
 } walker;
 
-static int cmp_names(const void *a, const void *b)
+static int walk_keep(const char *name)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return name[0] != '.' && !ovx_atomic_is_temp_name(name);
 }
 
 static char *join(const char *a, const char *b)
@@ -169,24 +169,11 @@ static int walk_dir(walker *w, const char *path, const char *prefix, int depth)
     if (depth > 200)
         return add_item(w->l, path, prefix, w->label, "folder nesting deeper than 200 levels");
 
-    DIR *d = opendir(path);
-    if (!d)
-        return add_item(w->l, path, prefix[0] ? prefix : ".", w->label, strerror(errno));
     char **names = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0;
+    if (ovx_list_dir(path, walk_keep, &names, &n) != 0)
+        return errno == ENOMEM ? -1 : add_item(w->l, path, prefix[0] ? prefix : ".", w->label, strerror(errno));
     int rc = 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (e->d_name[0] == '.' || ovx_atomic_is_temp_name(e->d_name))
-            continue;
-        if (reserve_one((void **)&names, n, &cap, sizeof *names) || !(names[n] = strdup(e->d_name))) {
-            rc = -1;
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    if (names)
-        qsort(names, n, sizeof *names, cmp_names);
     for (size_t i = 0; i < n && rc == 0; i++) {
         char *full = join(path, names[i]);
         char *rel = prefix[0] ? join(prefix, names[i]) : strdup(names[i]);
@@ -203,9 +190,7 @@ static int walk_dir(walker *w, const char *path, const char *prefix, int depth)
         free(full);
         free(rel);
     }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    ovx_list_dir_free(names, n);
     return rc;
 }
 

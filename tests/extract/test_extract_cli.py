@@ -6,6 +6,7 @@ status, resume skipping, collisions and escapes, --dry-run with shards
 (N = 3 union) and Slurm defaults, usage errors."""
 import json
 import os
+import shutil
 
 import numpy as np
 
@@ -91,6 +92,15 @@ r2 = ovx("extract", "-m", model, data, "-o", out, "--tokens", str(K), "--label-f
 check(r2.returncode == 1 and "0 done, 5 skipped, 4 failed" in r2.stderr, f"rerun skips: {r2.stderr}")
 check(len(jsonl(os.path.join(out, "failures.jsonl"))) == 4, "failures not duplicated")
 check(len(jsonl(os.path.join(out, "manifest.jsonl"))) == 5, "manifest not duplicated")
+# the model enters the settings hash by its content, not its path: a copy
+# elsewhere (node-local scratch) still skips, other weights do not
+copy = os.path.join(tmp, "model copy")
+shutil.copytree(model, copy)
+rc = ovx("extract", "-m", copy, data, "-o", out, "--tokens", str(K), "--dry-run")
+check(rc.stdout.count("skip\t") == 5, f"copied model folder: finished items skip: {rc.stdout}")
+other = make_model(os.path.join(tmp, "model2"), "--seed", "1")
+rc = ovx("extract", "-m", other, data, "-o", out, "--tokens", str(K), "--dry-run")
+check(rc.stdout.count("skip\t") == 0, "other weights: nothing skips")
 # other settings: not skipped
 r3 = ovx("extract", "-m", model, data, "-o", out, "--tokens", "128", "--dry-run")
 check(r3.returncode == 0 and r3.stdout.count("extract\t") == 9, "other settings -> extract again")
