@@ -577,13 +577,18 @@ int ovx_cmd_extract(int argc, char **argv)
         fprintf(stderr, "ovx extract: %s\n", err.msg);
         return OVX_EXIT_FAIL;
     }
+    ovx_strmap bases = {0};
+    for (size_t i = 0; i < rs.n_plan; i++)
+        if (rs.plan[i].action != ACT_FAIL)
+            ovx_strmap_put(&bases, rs.plan[i].job.base, NULL);
+    ovx_resume_clean_temps_all(&bases);
+    ovx_strmap_free(&bases);
     for (size_t i = 0; i < rs.n_plan; i++) {
         plan_item *p = &rs.plan[i];
         if (p->action == ACT_FAIL) {
             report_failure(&rs, p, p->stage, p->error);
             continue;
         }
-        ovx_resume_clean_temps(p->job.base);
         if (p->action == ACT_SKIP) {
             rs.skipped++;
             cJSON *rec = p->record;

@@ -144,39 +144,55 @@ int ovx_resume_check(const char *base, const char *settings_hash, cJSON **json, 
     return ok;
 }
 
-/* 1 when `name` (a temp file's final name) is one of base's outputs. */
-static int is_output_of(const char *name, const char *stem)
+/* Length of the stem of output file name `name` when it ends with `suffix`
+ * (0 when not). */
+static size_t stem_with(const char *name, const char *suffix)
 {
-    size_t sl = strlen(stem);
-    if (strncmp(name, stem, sl) != 0)
-        return 0;
-    const char *rest = name + sl;
-    if (!strcmp(rest, ".npy") || !strcmp(rest, ".pooled.npy") || !strcmp(rest, ".json"))
-        return 1;
-    if (strncmp(rest, ".hidden_", 8) != 0)
-        return 0;
-    rest += 8;
-    if (*rest == '-')
-        rest++;
-    if (*rest < '0' || *rest > '9')
-        return 0;
-    while (*rest >= '0' && *rest <= '9')
-        rest++;
-    return strcmp(rest, ".npy") == 0;
+    size_t n = strlen(name), k = strlen(suffix);
+    return n > k && !strcmp(name + n - k, suffix) ? n - k : 0;
 }
 
-int ovx_resume_clean_temps(const char *base)
+/* Length of the stem for a ".hidden_L.npy" name, or 0. */
+static size_t stem_hidden(const char *name)
 {
-    char dir[8192];
-    snprintf(dir, sizeof dir, "%s", base);
-    char *slash = strrchr(dir, '/');
-    const char *stem = base;
-    if (slash) {
-        *slash = '\0';
-        stem = base + (slash - dir) + 1;
-    } else {
-        snprintf(dir, sizeof dir, ".");
+    const char *h = strstr(name, ".hidden_");
+    for (const char *p = h; p; p = strstr(p + 1, ".hidden_"))
+        h = p;
+    if (!h)
+        return 0;
+    const char *r = h + 8;
+    if (*r == '-')
+        r++;
+    if (*r < '0' || *r > '9')
+        return 0;
+    while (*r >= '0' && *r <= '9')
+        r++;
+    return strcmp(r, ".npy") == 0 ? (size_t)(h - name) : 0;
+}
+
+/* 1 when final file name `name` in folder dir is an output of a base in bases. */
+static int owned(const char *dir, const char *name, const ovx_strmap *bases)
+{
+    static const char *const suffixes[] = {".npy", ".pooled.npy", ".json", ".pixels.npy", ".indices.npy"};
+    size_t stems[6];
+    int n = 0;
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++)
+        if ((stems[n] = stem_with(name, suffixes[i])))
+            n++;
+    if ((stems[n] = stem_hidden(name)))
+        n++;
+    for (int i = 0; i < n; i++) {
+        char base[9000];
+        if (snprintf(base, sizeof base, "%s/%.*s", dir, (int)stems[i], name) < (int)sizeof base &&
+            ovx_strmap_get(bases, base, NULL))
+            return 1;
     }
+    return 0;
+}
+
+/* Removes the temp files of bases' outputs in one folder. */
+static int clean_folder(const char *dir, const ovx_strmap *bases)
+{
     DIR *d = opendir(dir);
     if (!d)
         return 0;
@@ -186,20 +202,57 @@ int ovx_resume_clean_temps(const char *base)
             continue;
         /* the final name is everything before the last ".tmp." */
         char name[1024];
-        snprintf(name, sizeof name, "%s", e->d_name);
+        if (snprintf(name, sizeof name, "%s", e->d_name) >= (int)sizeof name)
+            continue;
         char *t = NULL;
         for (char *p = strstr(name, ".tmp."); p; p = strstr(p + 1, ".tmp."))
             t = p;
         if (!t)
             continue;
         *t = '\0';
-        if (!is_output_of(name, stem))
-            continue;
         char full[9000];
-        snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
-        if (unlink(full) == 0)
+        if (owned(dir, name, bases) && snprintf(full, sizeof full, "%s/%s", dir, e->d_name) < (int)sizeof full &&
+            unlink(full) == 0)
             removed++;
     }
     closedir(d);
+    return removed;
+}
+
+static void dir_of(const char *base, char *dir, size_t cap)
+{
+    snprintf(dir, cap, "%s", base);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, cap, ".");
+}
+
+int ovx_resume_clean_temps_all(const ovx_strmap *bases)
+{
+    ovx_strmap folders = {0};
+    int removed = 0;
+    for (size_t i = 0; i < bases->cap; i++) {
+        if (!bases->keys[i])
+            continue;
+        char dir[8192];
+        dir_of(bases->keys[i], dir, sizeof dir);
+        if (ovx_strmap_get(&folders, dir, NULL))
+            continue;
+        ovx_strmap_put(&folders, dir, NULL);
+        removed += clean_folder(dir, bases);
+    }
+    ovx_strmap_free(&folders);
+    return removed;
+}
+
+int ovx_resume_clean_temps(const char *base)
+{
+    ovx_strmap one = {0};
+    if (ovx_strmap_put(&one, base, NULL) != 0)
+        return 0;
+    int removed = ovx_resume_clean_temps_all(&one);
+    ovx_strmap_free(&one);
     return removed;
 }

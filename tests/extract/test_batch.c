@@ -277,17 +277,35 @@ static void test_resume(void)
     char d[8192];
     snprintf(d, sizeof d, "%s/out/a", root);
     const char *names[] = {"000.npy.tmp.77.abcdef", "000.json.tmp.1.zzzzzz", "000.hidden_-2.npy.tmp.5.qqqqqq",
-                           "000.5.npy.tmp.77.abcdef", "001.npy.tmp.77.abcdef", "000.npy.tmp.x.abcdef"};
-    for (size_t i = 0; i < 6; i++) {
+                           "000.pooled.npy.tmp.8.aaaaaa", "000.pixels.npy.tmp.8.bbbbbb",
+                           "000.5.npy.tmp.77.abcdef", "001.npy.tmp.77.abcdef", "000.npy.tmp.x.abcdef",
+                           "000.npy"};
+    const int n_names = 9, n_ours = 5;
+    for (int i = 0; i < n_names; i++) {
         snprintf(path, sizeof path, "%s/%s", d, names[i]);
         fp = fopen(path, "w");
         fclose(fp);
     }
-    CHECK(ovx_resume_clean_temps(base) == 3);
-    for (size_t i = 0; i < 6; i++) {
+    CHECK(ovx_resume_clean_temps(base) == n_ours);
+    for (int i = 0; i < n_names; i++) {
         snprintf(path, sizeof path, "%s/%s", d, names[i]);
-        CHECK((access(path, F_OK) == 0) == (i >= 3));
+        CHECK((access(path, F_OK) == 0) == (i >= n_ours));
     }
+    /* all bases at once: each folder read once, only listed bases' temps go */
+    char b2[8300], b3[8300];
+    snprintf(b2, sizeof b2, "%s/001", d);
+    snprintf(b3, sizeof b3, "%s/000.pooled", d);
+    snprintf(path, sizeof path, "%s/000.pooled.npy.tmp.9.cccccc", d); /* tokens of base 000.pooled */
+    fp = fopen(path, "w");
+    fclose(fp);
+    ovx_strmap bases = {0};
+    ovx_strmap_put(&bases, b2, NULL);
+    CHECK(ovx_resume_clean_temps_all(&bases) == 1); /* 001.npy.tmp... */
+    CHECK(access(path, F_OK) == 0);
+    ovx_strmap_put(&bases, b3, NULL);
+    CHECK(ovx_resume_clean_temps_all(&bases) == 1);
+    CHECK(access(path, F_OK) != 0);
+    ovx_strmap_free(&bases);
 }
 
 static void test_runlog(void)
