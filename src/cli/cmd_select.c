@@ -51,8 +51,8 @@ void ovx_help_select(FILE *out)
             "  --max-corrupt F       fail when more than this fraction of packets fails to\n"
             "                        decode (default %.2f); fewer are skipped and counted\n"
             "  --scores FILE.npy     write the patch scores, float32 [64,16,16]\n"
-            "  --viz FILE.png        write a contact sheet: sampled frames, unselected patches\n"
-            "                        dimmed\n"
+            "  --viz FILE.png        write a contact sheet: sampled 224x224 crops, unselected\n"
+            "                        patches dimmed, labelled slot (top) and frame (bottom)\n"
             "  --no-timings          leave out \"timings\" (output then byte-identical per input)\n"
             "\n"
             "output (JSON): input, stream {codec, pix_fmt, width, height, rotation, fps,\n"
@@ -221,12 +221,12 @@ int ovx_cmd_select(int argc, char **argv)
     if (scores_path) {
         int64_t shape[3] = {OVX_SELECT_SLOTS, OVX_SELECT_GRID, OVX_SELECT_GRID};
         if (ovx_npy_write(scores_path, OVX_DTYPE_F32, 3, shape, r->scores, &err) < 0) {
-            fprintf(stderr, "ovx select: %s: %s\n", scores_path, err.msg);
+            fprintf(stderr, "ovx select: %s\n", err.msg); /* the message names the file */
             status = OVX_EXIT_FAIL;
         }
     }
     if (status == OVX_EXIT_OK && viz_path && ovx_select_write_viz(r, viz_path, &err) < 0) {
-        fprintf(stderr, "ovx select: %s: %s\n", viz_path, err.msg);
+        fprintf(stderr, "ovx select: %s\n", err.msg);
         status = OVX_EXIT_FAIL;
     }
     char *json = ovx_select_result_json_string(r, timings);
@@ -236,7 +236,7 @@ int ovx_cmd_select(int argc, char **argv)
     } else if (status == OVX_EXIT_OK) {
         if (out_path) {
             if (ovx_atomic_write(out_path, json, strlen(json), &err) < 0) {
-                fprintf(stderr, "ovx select: %s: %s\n", out_path, err.msg);
+                fprintf(stderr, "ovx select: %s\n", err.msg);
                 status = OVX_EXIT_FAIL;
             }
         } else if (fputs(json, stdout) == EOF || fflush(stdout) != 0) {

@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "select/select.h"
 
+/* Errors name path. */
 int ovx_select_write_viz(const ovx_select_result *r, const char *path, ovx_error *err);
 
 #endif

@@ -73,9 +73,10 @@ def overlaps(a, b):
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def on_path_fraction(result, box_at, margin=16, fps=FPS):
+def on_path_fraction(result, box_at, margin=16, fps=FPS, w=W, h=H, box_w=OBJ, box_h=OBJ):
     """Fraction of selected patches outside slot 0 whose footprint meets the
-    object's box (grown by margin) at that slot's frame time."""
+    object's box (grown by margin) at that slot's frame time; w, h: display
+    size of the video."""
     frame_of = {s["slot"]: s["frame"] for s in result["slots"]}
     hit = total = 0
     for v in result["visible_indices"]:
@@ -85,9 +86,9 @@ def on_path_fraction(result, box_at, margin=16, fps=FPS):
         r, c = divmod(rc, 16)
         t = frame_of[slot] / fps
         x0, y0 = box_at(t)
-        box = (x0 - margin, y0 - margin, x0 + OBJ + margin, y0 + OBJ + margin)
+        box = (x0 - margin, y0 - margin, x0 + box_w + margin, y0 + box_h + margin)
         total += 1
-        hit += overlaps(patch_rect(r, c), box)
+        hit += overlaps(patch_rect(r, c, w, h), box)
     return hit / max(total, 1), total
 
 

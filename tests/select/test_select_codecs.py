@@ -131,6 +131,24 @@ with tempfile.TemporaryDirectory() as d:
         w, h = struct.unpack(">II", png[16:24])
         assert (w, h) == (8 * 224 + 9 * 4, 8 * 224 + 9 * 4), (w, h)
 
+        # display rotation: the clip tagged rotate=90 is shown rotated (ovx reads
+        # the display matrix as 270 clockwise, as the ffmpeg CLI applies it);
+        # the selection must follow the object in display coordinates
+        rot = os.path.join(d, "rot.mp4")
+        clips.ffmpeg(["-i", clip, "-c", "copy", "-metadata:s:v", "rotate=90", rot])
+        rr = json.loads(run([rot, "--tokens", str(K), "--no-timings"]))
+        assert rr["stream"]["rotation"] == 270
+
+        def rot_box(t):  # coded (x, y) -> display (y, W - x) for 270 clockwise
+            x0, y0 = clips.object_box(t)
+            return y0, clips.W - x0 - clips.OBJ
+
+        fr_rot, n_rot = clips.on_path_fraction(rr, rot_box, w=clips.H, h=clips.W)
+        fr_wrong, _ = clips.on_path_fraction(rr, clips.object_box)
+        print(f"h264 rotated 270: {fr_rot:.1%} of {n_rot} on the rotated path "
+              f"({fr_wrong:.1%} if rotation were ignored)")
+        assert fr_rot >= 0.80 and fr_wrong < 0.5
+
         # a 5-frame video: 64 slots repeat its frames, never crash
         short = clips.moving_object(os.path.join(d, "short"), "h264", seconds=0.2)
         r5 = json.loads(run([short, "--tokens", "2048", "--no-timings"]))

@@ -73,6 +73,11 @@ with tempfile.TemporaryDirectory() as d:
 
     expect_fail(good, ["--max-pixels", "10000"])
 
+    # outputs that cannot be written: one line naming the output file
+    for opt, name in (("-o", "x.json"), ("--scores", "s.npy"), ("--viz", "v.png")):
+        bad_out = os.path.join(d, "no_such_dir", name)
+        expect_fail(good, [opt, bad_out], name=bad_out)
+
     # usage errors: exit 2, one line
     for args in (["--tokens", "0"], ["--frames", "65"], ["--sampling", "x"], ["--bogus"]):
         p = subprocess.run([OVX, "select", good, *args], capture_output=True, text=True, timeout=30)
