@@ -66,6 +66,9 @@ void ovx_help_extract(FILE *out)
         "  --sampling codec|uniform  codec saliency top-K (default) or whole frames\n"
         "  --frames N             slots sampled (codec: 64; uniform: 16, the model card)\n"
         "  --tokens K             codec token budget (default 4096)\n"
+        "  --mv-source SRC        auto, codec or estimate (as ovx select)\n"
+        "  --iframe-policy P      first, dense, zero or compete (as ovx select)\n"
+        "  --fps R, --start S, --duration D  timed sampling window (as ovx select)\n"
         "  --views N              N views per video, each sampled at a different\n"
         "                         temporal offset (start shifted by v/N of a slot)\n"
         "  --native               images at their own size, cut down to multiples of 14\n"
@@ -126,7 +129,8 @@ void ovx_help_extract(FILE *out)
 enum {
     OPT_LIST = 1000, OPT_EXT, OPT_LABELS, OPT_LABEL_FROM_DIR, OPT_SAMPLING, OPT_FRAMES, OPT_TOKENS,
     OPT_VIEWS, OPT_NATIVE, OPT_HIDDEN, OPT_DTYPE, OPT_POOLED_ONLY, OPT_SAVE_PIXELS, OPT_OVERWRITE,
-    OPT_SHARD, OPT_DRY_RUN, OPT_JSONL, OPT_DECODE_THREADS, OPT_THREADS, OPT_QUIET, OPT_MAX_CORRUPT
+    OPT_SHARD, OPT_DRY_RUN, OPT_JSONL, OPT_DECODE_THREADS, OPT_THREADS, OPT_QUIET, OPT_MAX_CORRUPT,
+    OPT_MV_SOURCE, OPT_IFRAME_POLICY, OPT_FPS, OPT_START, OPT_DURATION
 };
 
 static const struct option long_opts[] = {
@@ -153,6 +157,11 @@ static const struct option long_opts[] = {
     {"threads", required_argument, NULL, OPT_THREADS},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"max-corrupt", required_argument, NULL, OPT_MAX_CORRUPT},
+    {"mv-source", required_argument, NULL, OPT_MV_SOURCE},
+    {"iframe-policy", required_argument, NULL, OPT_IFRAME_POLICY},
+    {"fps", required_argument, NULL, OPT_FPS},
+    {"start", required_argument, NULL, OPT_START},
+    {"duration", required_argument, NULL, OPT_DURATION},
     {NULL, 0, NULL, 0},
 };
 
@@ -174,6 +183,30 @@ static int parse_int_opt(const char *name, const char *s, long lo, long hi, int 
     }
     *out = (int)v;
     return 0;
+}
+
+static int parse_real_opt(const char *name, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "ovx extract: %s: expected a number in %g..%g, got '%s'\n", name, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Enum names in enum order, as select names them. */
+static const char *const mv_source_names[] = {"auto", "codec", "estimate", NULL};
+static const char *const iframe_policy_names[] = {"first", "dense", "zero", "compete", NULL};
+
+static int name_index(const char *s, const char *const *names)
+{
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(s, names[i]))
+            return i;
+    return -1;
 }
 
 /* Item states after planning. */
@@ -303,9 +336,11 @@ static void settings_string(ovx_extract_opts *o)
         snprintf(hidden, sizeof hidden, "%d", o->hidden_index);
     snprintf(o->settings_str, sizeof o->settings_str,
              "model=%s;sampling=%s;frames=%d;tokens=%d;views=%d;native=%d;dtype=%s;hidden=%s;"
-             "pooled_only=%d;save_pixels=%d",
+             "pooled_only=%d;save_pixels=%d;mv_source=%d;iframe_policy=%d;fps=%.17g;start=%.17g;"
+             "duration=%.17g",
              o->model_fingerprint, o->uniform ? "uniform" : "codec", o->frames, o->tokens, o->views, o->native,
-             o->dtype == OVX_DTYPE_F16 ? "float16" : "float32", hidden, o->pooled_only, o->save_pixels);
+             o->dtype == OVX_DTYPE_F16 ? "float16" : "float32", hidden, o->pooled_only, o->save_pixels,
+             o->mv_source, o->iframe_policy, o->fps, o->start, o->duration);
     snprintf(o->settings_hash, sizeof o->settings_hash, "%016llx",
              (unsigned long long)ovx_fnv1a64(o->settings_str, strlen(o->settings_str)));
 }
@@ -342,6 +377,11 @@ int ovx_cmd_extract(int argc, char **argv)
     o.hidden_index = OVX_NO_HIDDEN_STATE;
     o.select_threads = 1;
     o.max_corrupt = -1;
+    {
+        ovx_select_params sd = ovx_select_default_params();
+        o.mv_source = (int)sd.mv_source;
+        o.iframe_policy = (int)sd.iframe_policy;
+    }
     const char *ext_csv = OVX_DEFAULT_EXTS, *labels_csv = NULL, *shard_spec = NULL;
     const char *lists[64];
     int n_lists = 0, label_from_dir = 0, overwrite = 0, dry_run = 0, jsonl = 0, quiet = 0;
@@ -410,13 +450,30 @@ int ovx_cmd_extract(int argc, char **argv)
                 return OVX_EXIT_USAGE;
             break;
         case OPT_QUIET: quiet = 1; break;
-        case OPT_MAX_CORRUPT: {
-            char *end;
-            o.max_corrupt = strtod(optarg, &end);
-            if (!*optarg || *end || !(o.max_corrupt >= 0 && o.max_corrupt <= 1))
-                return usage_error("--max-corrupt: expected a fraction in 0..1, got '%s'", optarg);
+        case OPT_MAX_CORRUPT:
+            if (parse_real_opt("--max-corrupt", optarg, 0, 1, &o.max_corrupt))
+                return OVX_EXIT_USAGE;
             break;
-        }
+        case OPT_FPS:
+            if (parse_real_opt("--fps", optarg, 1e-6, 1000, &o.fps))
+                return OVX_EXIT_USAGE;
+            break;
+        case OPT_START:
+            if (parse_real_opt("--start", optarg, 0, 1e9, &o.start))
+                return OVX_EXIT_USAGE;
+            break;
+        case OPT_DURATION:
+            if (parse_real_opt("--duration", optarg, 1e-6, 1e9, &o.duration))
+                return OVX_EXIT_USAGE;
+            break;
+        case OPT_MV_SOURCE:
+            if ((o.mv_source = name_index(optarg, mv_source_names)) < 0)
+                return usage_error("--mv-source: expected auto, codec or estimate, got '%s'", optarg);
+            break;
+        case OPT_IFRAME_POLICY:
+            if ((o.iframe_policy = name_index(optarg, iframe_policy_names)) < 0)
+                return usage_error("--iframe-policy: expected first, dense, zero or compete, got '%s'", optarg);
+            break;
         case ':': return usage_error("%s needs a value", argv[optind - 1]);
         default: return usage_error("unknown option '%s'", argv[optind - 1]);
         }

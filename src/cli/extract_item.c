@@ -251,15 +251,18 @@ static ovx_prepared *prepare_video(const ovx_extract_ctx *ctx, const ovx_extract
     sp.tokens = o->tokens;
     sp.keep_frames = 1;
     sp.threads = o->select_threads;
+    sp.mv_source = (ovx_mv_source)o->mv_source;
+    sp.iframe_policy = (ovx_iframe_policy)o->iframe_policy;
+    sp.fps = o->fps;
+    sp.start = o->start;
+    sp.duration = o->duration;
     if (o->max_corrupt >= 0)
         sp.max_corrupt = o->max_corrupt;
     double slot_seconds = 0;
     for (int v = 0; v < o->views; v++) {
         view_data *vd = &p->views[v];
-        if (v > 0) {
-            vd->start = slot_seconds * v / o->views;
-            sp.start = vd->start;
-        }
+        vd->start = o->start + slot_seconds * v / o->views;
+        sp.start = vd->start;
         ovx_select_result *r = NULL;
         if (ovx_select_run(job->in->path, &sp, &r, &p->err) != OVX_OK)
             return fail(p, "select");
@@ -267,12 +270,13 @@ static ovx_prepared *prepare_video(const ovx_extract_ctx *ctx, const ovx_extract
             double dur = r->stream.duration;
             if (dur <= 0 && r->stream.fps > 0)
                 dur = (double)r->frames_decoded / r->stream.fps;
+            dur = o->duration > 0 ? o->duration : dur - o->start; /* the sampled window */
             if (dur <= 0) {
                 ovx_select_result_free(r);
                 ovx_error_set(&p->err, OVX_EINPUT, "duration unknown, cannot offset views");
                 return fail(p, "select");
             }
-            slot_seconds = dur / (o->uniform ? o->frames : OVX_SELECT_SLOTS);
+            slot_seconds = o->fps > 0 ? 1.0 / o->fps : dur / (o->uniform ? o->frames : OVX_SELECT_SLOTS);
         }
         vd->t_decode = r->timings.count_ms + r->timings.decode_ms;
         vd->t_select = r->timings.saliency_ms + r->timings.topk_ms;
@@ -498,6 +502,11 @@ static cJSON *item_json(const ovx_extract_ctx *ctx, const ovx_extract_job *job, 
     cJSON_AddNumberToObject(s, "frames", o->frames);
     cJSON_AddNumberToObject(s, "tokens", o->tokens);
     cJSON_AddNumberToObject(s, "views", p->n_views);
+    cJSON_AddStringToObject(s, "mv_source", ovx_mv_source_name((ovx_mv_source)o->mv_source));
+    cJSON_AddStringToObject(s, "iframe_policy", ovx_iframe_policy_name((ovx_iframe_policy)o->iframe_policy));
+    cJSON_AddNumberToObject(s, "fps", o->fps);
+    cJSON_AddNumberToObject(s, "start", o->start);
+    cJSON_AddNumberToObject(s, "duration", o->duration);
     cJSON_AddBoolToObject(s, "native", o->native);
     cJSON_AddBoolToObject(s, "pooled_only", o->pooled_only);
     if (o->hidden_index != OVX_NO_HIDDEN_STATE)

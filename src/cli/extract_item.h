@@ -29,6 +29,9 @@ typedef struct ovx_extract_opts {
     int save_pixels;           /* also write BASE.pixels.npy (+ BASE.indices.npy) */
     int select_threads;        /* decoder threads per worker */
     double max_corrupt;        /* < 0: select's default */
+    int mv_source;             /* ovx_mv_source */
+    int iframe_policy;         /* ovx_iframe_policy */
+    double fps, start, duration; /* select's timed sampling (0: off / from 0 / to the end) */
     char settings_hash[17];    /* hex FNV-1a 64 of the canonical settings string */
     char settings_str[8192];   /* the canonical settings string */
 } ovx_extract_opts;

@@ -133,6 +133,15 @@ print("views: sampled frames", frames)
 check(len(frames) == 2 and frames[0] != frames[1], "views: different frames sampled")
 check(np.load(os.path.join(out, "clip.pooled.npy")).shape == (2, 128), "views: pooled [2,D]")
 
+# select's sampling options pass through: a window of the clip
+out = os.path.join(tmp, "out_window")
+r = ovx("extract", "-m", model, clip, "-o", out, "--sampling", "uniform", "--frames", "4", "--start", "0.5",
+        "--duration", "1", "--mv-source", "estimate")
+js = json.load(open(os.path.join(out, "clip.json")))
+secs = [s["seconds"] for s in js["select"]["slots"]]
+check(r.returncode == 0 and all(0.45 <= x <= 1.55 for x in secs) and js["settings"]["mv_source"] == "estimate",
+      f"--start 0.5 --duration 1: sampled seconds {secs}")
+
 # --pooled-only: no token file; the run validates and resumes on what it wrote
 out = os.path.join(tmp, "out_pooled")
 r = ovx("extract", "-m", model, png, "-o", out, "--pooled-only")
