@@ -479,6 +479,7 @@ static cJSON *item_json(const ovx_extract_ctx *ctx, const ovx_extract_job *job, 
     const ovx_extract_opts *o = ctx->opts;
     const ovx_model_config *cfg = ovx_model_get_config(ctx->model);
     cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "ovx_version", OVX_VERSION);
     cJSON_AddStringToObject(j, "input", job->in->path);
     cJSON_AddStringToObject(j, "rel", job->in->rel);
     char *ob = out_base_rel(o, job->base);

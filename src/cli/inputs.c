@@ -450,6 +450,8 @@ int ovx_inputs_label_from_dir(ovx_input_list *l, ovx_error *err)
 {
     for (size_t i = 0; i < l->n; i++) {
         ovx_input *it = &l->items[i];
+        if (it->label)
+            continue;
         /* parent folder of the path as opened (REL may have no folder) */
         char *copy = strdup(it->path);
         if (!copy)
@@ -461,10 +463,8 @@ int ovx_inputs_label_from_dir(ovx_input_list *l, ovx_error *err)
             char *up = strrchr(copy, '/');
             parent = up ? up + 1 : copy;
         }
-        if (parent && parent[0] && strcmp(parent, ".") && strcmp(parent, "..")) {
-            free(it->label);
+        if (!it->label && parent && parent[0] && strcmp(parent, ".") && strcmp(parent, ".."))
             it->label = strdup(parent);
-        }
         free(copy);
     }
     return OVX_OK;

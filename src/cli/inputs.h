@@ -69,7 +69,8 @@ char *ovx_rel_normalise(const char *path, const char **why);
  * equals the item's REL, its REL without extension, or its path as given.
  * Items already labelled (from a --list CSV) keep their label. */
 int ovx_inputs_apply_labels(ovx_input_list *l, const char *csv, ovx_error *err);
-/* Label = name of the item's parent folder (UCF101 layout). */
+/* Label = name of the item's parent folder (UCF101 layout), for items
+ * without one (a --list CSV label, then --labels, come first). */
 int ovx_inputs_label_from_dir(ovx_input_list *l, ovx_error *err);
 
 void ovx_inputs_free(ovx_input_list *l);

@@ -161,6 +161,9 @@ static void test_lists(void)
     CHECK(ovx_inputs_apply_labels(&l, listp, &err) == OVX_OK);
     CHECK(l.n == 4 && l.items[1].label && !strcmp(l.items[1].label, "dog"));
     CHECK(l.n == 4 && !strcmp(l.items[0].label, "cat")); /* the list's own label wins */
+    /* --label-from-dir only fills items without a label */
+    CHECK(ovx_inputs_label_from_dir(&l, &err) == OVX_OK);
+    CHECK(l.n == 4 && !strcmp(l.items[3].label, "spaces") && !strcmp(l.items[1].label, "dog"));
     ovx_inputs_free(&l);
     ovx_ext_filter_free(&f);
     CHECK(chdir(cwd) == 0);
