@@ -11,11 +11,24 @@
 #include "cli/resume.h"
 #include "io/atomic_file.h"
 
+/* Reads the lines already in path into set. A last line cut short (a crash
+ * in the middle of a write) gets its newline, so the next append starts a
+ * line of its own. */
 static int load_lines(ovx_strmap *set, const char *path)
 {
     char *text = ovx_read_text_file(path, 1u << 30);
     if (!text)
         return 0;
+    size_t len = strlen(text);
+    if (len && text[len - 1] != '\n') {
+        int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (fd >= 0) {
+            if (write(fd, "\n", 1) != 1) {
+                /* the next append will then continue the cut line; nothing better to do */
+            }
+            close(fd);
+        }
+    }
     int rc = 0;
     for (char *save = NULL, *line = strtok_r(text, "\n", &save); line && rc == 0;
          line = strtok_r(NULL, "\n", &save))
