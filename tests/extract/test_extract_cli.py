@@ -7,10 +7,11 @@ status, resume skipping, collisions and escapes, --dry-run with shards
 import json
 import os
 import shutil
+import subprocess
 
 import numpy as np
 
-from xhelp import (check, check_item, finish, jsonl, make_clip, make_image, make_model, need_ffmpeg, ovx,
+from xhelp import (OVX, check, check_item, finish, jsonl, make_clip, make_image, make_model, need_ffmpeg, ovx,
                    temp_files, tmpdir)
 
 need_ffmpeg()
@@ -124,6 +125,21 @@ for i in range(3):
             env={"SLURM_ARRAY_TASK_ID": str(i), "SLURM_ARRAY_TASK_COUNT": "3"})
     check(e.stdout == s.stdout, f"SLURM_ARRAY_TASK_ID={i} == --shard {i}/3")
 check(sorted(union) == sorted(all_paths), "union of the 3 shards is the full list, each item once")
+# three shards running at once into one DIR: every item done once, logs whole
+out_sh = os.path.join(tmp, "out_shards")
+env = dict(os.environ, OVX_THREADS="1")
+for k in ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN"):
+    env.pop(k, None)
+procs = [subprocess.Popen([OVX, "extract", "-m", model, data, "-o", out_sh, "--tokens", str(K), "--quiet",
+                           "--shard", f"{i}/3"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+         for i in range(3)]
+codes = [p.wait(timeout=300) for p in procs]
+check(sorted(codes) != [0, 0, 0] and set(codes) <= {0, 1}, f"concurrent shards exit 0/1: {codes}")
+man_sh = jsonl(os.path.join(out_sh, "manifest.jsonl"))
+check(sorted(m["rel"] for m in man_sh) == sorted(rels), "concurrent shards: manifest has every good item once")
+check(sorted(f["rel"] for f in jsonl(os.path.join(out_sh, "failures.jsonl"))) == sorted(bad),
+      "concurrent shards: failures has every bad item once")
+
 # shard membership does not depend on listing order: the same RELs given
 # reversed through --list - (from inside data/) land in the same shard
 rel_paths = [os.path.relpath(p, data) for p in all_paths]
