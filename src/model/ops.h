@@ -46,8 +46,11 @@ void ovx_op_gelu_erf(float *x, int64_t n, int threads);
 /* x[n] += y[n]. */
 void ovx_op_residual_add(float *x, const float *y, int64_t n, int threads);
 
-/* cos_t[T,64], sin_t[T,64] from pos[T,3] = (t,h,w): F[32] = [t*theta^(-j/8)
- * j<8, h*theta^(-j/12) j<12, w*theta^(-j/12) j<12], angle = concat(F, F). */
+/* cos_t[T,64], sin_t[T,64] from pos[T,3] = (t,h,w): freq[32] =
+ * [t*theta^(-j/8) j<8, h*theta^(-j/12) j<12, w*theta^(-j/12) j<12],
+ * angle = concat(freq, freq). Angles, cos and sin are computed in double and
+ * rounded to float (a GPU backend can build the tables on the host once per
+ * forward and upload them). */
 void ovx_op_rope3d_tables(float *cos_t, float *sin_t, const int32_t *pos, int64_t T, double theta);
 
 /* x[T, H*64] per head: x'[k] = x[k] cos[k] + r[k] sin[k] with the interleaved
@@ -64,7 +67,8 @@ int ovx_op_attention(float *out, const float *q, const float *k, const float *v,
 
 /* Attention-pooling head of one sample: x[N,D] (post-norm tokens) ->
  * out[D]: a = MHA(probe, x, x) (in_proj q,k,v; out_proj; no RoPE),
- * out = a + fc2(gelu(fc1(rmsnorm(a)))). scratch: 2*N*D + 3*D + F floats.
+ * out = a + fc2(gelu(fc1(rmsnorm(a)))) (forward passes eps = 1e-6 as the
+ * spec fixes it). scratch: 2*N*D + 3*D + F floats.
  * Returns 0, or -1 when out of memory. */
 int ovx_op_attention_pool(float *out, const float *x, const ovx_head_weights *hw, int N, int D, int F, int H,
                           float eps, float *scratch, int threads);
