@@ -1,0 +1,454 @@
+/* test_batch.c: unit checks of the batch-run machinery of `ovx extract`:
+ * input listing (folder walks, extension filter, symlink loops, lists and
+ * CSV), output naming and escape refusal, sharding, resume validation and
+ * temp cleanup, the string map, and the ordered bounded pipeline. */
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../check.h"
+#include "cli/inputs.h"
+#include "cli/outlayout.h"
+#include "cli/pipeline.h"
+#include "cli/resume.h"
+#include "cli/runlog.h"
+#include "cli/shard.h"
+#include "cli/strmap.h"
+#include "io/atomic_file.h"
+#include "io/npy.h"
+
+static char root[4096];
+
+static void touch(const char *rel)
+{
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", root, rel);
+    ovx_error err;
+    ovx_mkdirs_for(path, &err);
+    FILE *fp = fopen(path, "w");
+    if (fp) {
+        fputs("x", fp);
+        fclose(fp);
+    }
+}
+
+static const ovx_input *find_rel(const ovx_input_list *l, const char *rel)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->items[i].rel, rel))
+            return &l->items[i];
+    return NULL;
+}
+
+static void test_walk(void)
+{
+    touch("tree/a/cat/000.mp4");
+    touch("tree/a/dog/000.mp4");
+    touch("tree/a/dog/001.MKV");
+    touch("tree/b c/\xc3\xa9t\xc3\xa9 1.avi");
+    touch("tree/a/notes.txt");
+    touch("tree/.hidden/x.mp4");
+    touch("tree/a/._x.mp4");
+    touch("tree/a/cat/000.npy.tmp.123.abcdef");
+    touch("tree/img/p.png");
+    char link[8192], target[8192];
+    snprintf(link, sizeof link, "%s/tree/a/loop", root);
+    snprintf(target, sizeof target, "%s/tree", root);
+    CHECK(symlink(target, link) == 0); /* a/loop -> tree: a cycle */
+
+    ovx_ext_filter f;
+    ovx_error err;
+    CHECK(ovx_ext_filter_parse(&f, OVX_DEFAULT_EXTS, &err) == OVX_OK);
+    ovx_input_list l = {0};
+    char arg[8192];
+    snprintf(arg, sizeof arg, "%s/tree", root);
+    CHECK(ovx_inputs_add_arg(&l, arg, &f, &err) == OVX_OK);
+    CHECK(l.n == 5);
+    CHECK(find_rel(&l, "a/cat/000.mp4") != NULL);
+    CHECK(find_rel(&l, "a/dog/000.mp4") != NULL);
+    CHECK(find_rel(&l, "a/dog/001.MKV") != NULL);
+    CHECK(find_rel(&l, "b c/\xc3\xa9t\xc3\xa9 1.avi") != NULL);
+    CHECK(find_rel(&l, "img/p.png") != NULL);
+    /* sorted by name at each level */
+    CHECK(l.n == 5 && !strcmp(l.items[0].rel, "a/cat/000.mp4") && !strcmp(l.items[4].rel, "img/p.png"));
+    for (size_t i = 0; i < l.n; i++)
+        CHECK(l.items[i].error == NULL);
+    ovx_inputs_free(&l);
+
+    /* --ext filter, case-insensitive, dots optional */
+    ovx_ext_filter f2;
+    CHECK(ovx_ext_filter_parse(&f2, ".mkv, AVI", &err) == OVX_OK);
+    CHECK(ovx_inputs_add_arg(&l, arg, &f2, &err) == OVX_OK);
+    CHECK(l.n == 2);
+    ovx_inputs_free(&l);
+    ovx_ext_filter_free(&f2);
+    CHECK(ovx_ext_filter_parse(&f2, " , ", &err) == OVX_EUSAGE);
+
+    /* a file argument: REL is its base name, whatever its extension */
+    snprintf(arg, sizeof arg, "%s/tree/a/notes.txt", root);
+    CHECK(ovx_inputs_add_arg(&l, arg, &f, &err) == OVX_OK);
+    CHECK(l.n == 1 && !strcmp(l.items[0].rel, "notes.txt") && !l.items[0].error);
+    /* a missing file: an item with an error */
+    snprintf(arg, sizeof arg, "%s/tree/missing.mp4", root);
+    CHECK(ovx_inputs_add_arg(&l, arg, &f, &err) == OVX_OK);
+    CHECK(l.n == 2 && l.items[1].error != NULL);
+    ovx_inputs_free(&l);
+
+    /* --label-from-dir */
+    snprintf(arg, sizeof arg, "%s/tree/a", root);
+    CHECK(ovx_inputs_add_arg(&l, arg, &f, &err) == OVX_OK);
+    CHECK(ovx_inputs_label_from_dir(&l, &err) == OVX_OK);
+    const ovx_input *it = find_rel(&l, "dog/001.MKV");
+    CHECK(it && it->label && !strcmp(it->label, "dog"));
+    /* a/loop -> tree: tree is walked once, its already-seen a/ is not re-entered */
+    CHECK(find_rel(&l, "loop/img/p.png") != NULL);
+    CHECK(find_rel(&l, "loop/a/cat/000.mp4") == NULL);
+    CHECK(l.n == 5);
+    ovx_inputs_free(&l);
+    ovx_ext_filter_free(&f);
+}
+
+static void test_lists(void)
+{
+    char *a, *b;
+    CHECK(ovx_csv_split2("x.mp4", &a, &b) == 1 && !strcmp(a, "x.mp4") && b == NULL);
+    free(a);
+    CHECK(ovx_csv_split2("\"a, b.mp4\",\"say \"\"hi\"\"\"", &a, &b) == 2);
+    CHECK(a && b && !strcmp(a, "a, b.mp4") && !strcmp(b, "say \"hi\""));
+    free(a);
+    free(b);
+    CHECK(ovx_csv_split2("\"open", &a, &b) < 0);
+    CHECK(ovx_csv_split2("", &a, &b) == 0);
+
+    const char *why = NULL;
+    char *r = ovx_rel_normalise("./a//b/./c.mp4", &why);
+    CHECK(r && !strcmp(r, "a/b/c.mp4"));
+    free(r);
+    r = ovx_rel_normalise("/data/x.mp4", &why);
+    CHECK(r && !strcmp(r, "data/x.mp4"));
+    free(r);
+    CHECK(ovx_rel_normalise("a/../../etc/passwd", &why) == NULL && why);
+    CHECK(ovx_rel_normalise("./", &why) == NULL);
+
+    char listp[8192], cwd[4096];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK(chdir(root) == 0);
+    snprintf(listp, sizeof listp, "%s/list.csv", root);
+    FILE *fp = fopen(listp, "w");
+    fprintf(fp, "\xef\xbb\xbfpath,label\ntree/a/cat/000.mp4,cat\r\n\n./tree/a/dog/000.mp4\ntree/../escape.mp4,x\n\"tree/b c\",spaces\n");
+    fclose(fp);
+    ovx_ext_filter f;
+    ovx_error err;
+    ovx_ext_filter_parse(&f, OVX_DEFAULT_EXTS, &err);
+    ovx_input_list l = {0};
+    CHECK(ovx_inputs_add_list(&l, listp, &f, &err) == OVX_OK);
+    CHECK(l.n == 4);
+    if (l.n == 4) {
+        CHECK(!strcmp(l.items[0].rel, "tree/a/cat/000.mp4") && !strcmp(l.items[0].label, "cat"));
+        CHECK(!strcmp(l.items[1].rel, "tree/a/dog/000.mp4") && l.items[1].label == NULL && !l.items[1].error);
+        CHECK(l.items[2].error != NULL); /* '..' refused */
+        CHECK(!strcmp(l.items[3].rel, "tree/b c/\xc3\xa9t\xc3\xa9 1.avi") && !strcmp(l.items[3].label, "spaces"));
+    }
+    /* --labels: matched by REL, REL without extension, or path */
+    snprintf(listp, sizeof listp, "%s/labels.csv", root);
+    fp = fopen(listp, "w");
+    fprintf(fp, "tree/a/dog/000,dog\ntree/a/cat/000.mp4,other\n");
+    fclose(fp);
+    CHECK(ovx_inputs_apply_labels(&l, listp, &err) == OVX_OK);
+    CHECK(l.n == 4 && l.items[1].label && !strcmp(l.items[1].label, "dog"));
+    CHECK(l.n == 4 && !strcmp(l.items[0].label, "cat")); /* the list's own label wins */
+    /* --label-from-dir only fills items without a label */
+    CHECK(ovx_inputs_label_from_dir(&l, &err) == OVX_OK);
+    CHECK(l.n == 4 && !strcmp(l.items[3].label, "spaces") && !strcmp(l.items[1].label, "dog"));
+    ovx_inputs_free(&l);
+    ovx_ext_filter_free(&f);
+    CHECK(chdir(cwd) == 0);
+}
+
+static void test_layout(void)
+{
+    char buf[4096];
+    ovx_error err;
+    CHECK(ovx_out_base("out", "a/cat/000.mp4", buf, sizeof buf, &err) == OVX_OK && !strcmp(buf, "out/a/cat/000"));
+    CHECK(ovx_out_base("out/", "x.tar.gz", buf, sizeof buf, &err) == OVX_OK && !strcmp(buf, "out/x.tar"));
+    CHECK(ovx_out_base("out", "d.x/.hidden", buf, sizeof buf, &err) == OVX_OK && !strcmp(buf, "out/d.x/.hidden"));
+    CHECK(ovx_out_base("out", "noext", buf, sizeof buf, &err) == OVX_OK && !strcmp(buf, "out/noext"));
+    CHECK(ovx_out_base("out", "../x.mp4", buf, sizeof buf, &err) == OVX_EUSAGE);
+    CHECK(ovx_out_base("out", "a/../../x.mp4", buf, sizeof buf, &err) == OVX_EUSAGE);
+    CHECK(ovx_out_base("out", "/etc/x.mp4", buf, sizeof buf, &err) == OVX_EUSAGE);
+    CHECK(ovx_out_base("out", "a//x.mp4", buf, sizeof buf, &err) == OVX_EUSAGE);
+    CHECK(ovx_out_path("out/a", OVX_OUT_HIDDEN, -2, buf, sizeof buf, &err) == OVX_OK &&
+          !strcmp(buf, "out/a.hidden_-2.npy"));
+    CHECK(ovx_out_path("out/a", OVX_OUT_POOLED, 0, buf, sizeof buf, &err) == OVX_OK && !strcmp(buf, "out/a.pooled.npy"));
+}
+
+static void test_shard(void)
+{
+    int i, n;
+    ovx_error err;
+    CHECK(ovx_shard_parse("2/3", &i, &n, &err) == OVX_OK && i == 2 && n == 3);
+    CHECK(ovx_shard_parse("3/3", &i, &n, &err) == OVX_EUSAGE);
+    CHECK(ovx_shard_parse("1/0", &i, &n, &err) == OVX_EUSAGE);
+    CHECK(ovx_shard_parse("-1/3", &i, &n, &err) == OVX_EUSAGE);
+    CHECK(ovx_shard_parse("x", &i, &n, &err) == OVX_EUSAGE);
+    /* every REL in exactly one shard, roughly balanced */
+    int counts[3] = {0, 0, 0};
+    for (int k = 0; k < 3000; k++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "class%d/v_%04d.mp4", k % 101, k);
+        int owners = 0;
+        for (int s = 0; s < 3; s++)
+            if (ovx_shard_take(rel, s, 3)) {
+                owners++;
+                counts[s]++;
+            }
+        CHECK(owners == 1);
+    }
+    for (int s = 0; s < 3; s++)
+        CHECK(counts[s] > 850 && counts[s] < 1150);
+    /* FNV-1a 64 reference values */
+    CHECK(ovx_fnv1a64("", 0) == 0xcbf29ce484222325ULL);
+    CHECK(ovx_fnv1a64("a", 1) == 0xaf63dc4c8601ec8cULL);
+    setenv("SLURM_ARRAY_TASK_ID", "5", 1);
+    setenv("SLURM_ARRAY_TASK_COUNT", "3", 1);
+    setenv("SLURM_ARRAY_TASK_MIN", "4", 1);
+    CHECK(ovx_shard_from_env(&i, &n, &err) == 1 && i == 1 && n == 3);
+    setenv("SLURM_ARRAY_TASK_ID", "9", 1);
+    CHECK(ovx_shard_from_env(&i, &n, &err) < 0);
+    unsetenv("SLURM_ARRAY_TASK_ID");
+    CHECK(ovx_shard_from_env(&i, &n, &err) == 0);
+}
+
+static void write_item(const char *base, const char *hash, int64_t k)
+{
+    char path[8192];
+    ovx_error err;
+    float *data = calloc((size_t)k * 8, sizeof(float));
+    int64_t shape[2] = {k, 8};
+    snprintf(path, sizeof path, "%s.npy", base);
+    ovx_mkdirs_for(path, &err);
+    ovx_npy_write(path, OVX_DTYPE_F32, 2, shape, data, &err);
+    free(data);
+    const char *name = strrchr(base, '/') + 1;
+    char json[2048];
+    snprintf(json, sizeof json,
+             "{\"settings_hash\":\"%s\",\"outputs\":{\"tokens\":{\"file\":\"%s.npy\",\"dtype\":\"float32\","
+             "\"shape\":[%lld,8]}}}",
+             hash, name, (long long)k);
+    snprintf(path, sizeof path, "%s.json", base);
+    ovx_atomic_write(path, json, strlen(json), &err);
+}
+
+static void test_resume(void)
+{
+    char base[8192], path[8300];
+    snprintf(base, sizeof base, "%s/out/a/000", root);
+    char why[256];
+    CHECK(ovx_resume_is_done(base, "h1", why, sizeof why) == 0);
+    write_item(base, "h1", 5);
+    CHECK(ovx_resume_is_done(base, "h1", why, sizeof why) == 1);
+    CHECK(ovx_resume_is_done(base, "h2", why, sizeof why) == 0); /* other settings */
+    /* a truncated NPY fails validation */
+    snprintf(path, sizeof path, "%s.npy", base);
+    CHECK(truncate(path, 100) == 0);
+    CHECK(ovx_resume_is_done(base, "h1", why, sizeof why) == 0);
+    /* a recorded shape that differs from the file */
+    write_item(base, "h1", 5);
+    int64_t shape[2] = {4, 8};
+    float z[32] = {0};
+    ovx_error err;
+    ovx_npy_write(path, OVX_DTYPE_F32, 2, shape, z, &err);
+    CHECK(ovx_resume_is_done(base, "h1", why, sizeof why) == 0);
+    /* unreadable JSON */
+    write_item(base, "h1", 5);
+    snprintf(path, sizeof path, "%s.json", base);
+    FILE *fp = fopen(path, "w");
+    fputs("{\"settings_hash\":", fp);
+    fclose(fp);
+    CHECK(ovx_resume_is_done(base, "h1", why, sizeof why) == 0);
+    /* a JSON naming a file outside its folder is not trusted */
+    fp = fopen(path, "w");
+    fputs("{\"settings_hash\":\"h1\",\"outputs\":{\"t\":{\"file\":\"../x.npy\",\"dtype\":\"float32\",\"shape\":[1]}}}", fp);
+    fclose(fp);
+    CHECK(ovx_resume_is_done(base, "h1", why, sizeof why) == 0);
+
+    /* temp files: ours removed, others' kept */
+    char d[8192];
+    snprintf(d, sizeof d, "%s/out/a", root);
+    const char *names[] = {"000.npy.tmp.77.abcdef", "000.json.tmp.1.zzzzzz", "000.hidden_-2.npy.tmp.5.qqqqqq",
+                           "000.pooled.npy.tmp.8.aaaaaa", "000.pixels.npy.tmp.8.bbbbbb",
+                           "000.5.npy.tmp.77.abcdef", "001.npy.tmp.77.abcdef", "000.npy.tmp.x.abcdef",
+                           "000.npy"};
+    const int n_names = 9, n_ours = 5;
+    for (int i = 0; i < n_names; i++) {
+        snprintf(path, sizeof path, "%s/%s", d, names[i]);
+        fp = fopen(path, "w");
+        fclose(fp);
+    }
+    CHECK(ovx_resume_clean_temps(base) == n_ours);
+    for (int i = 0; i < n_names; i++) {
+        snprintf(path, sizeof path, "%s/%s", d, names[i]);
+        CHECK((access(path, F_OK) == 0) == (i >= n_ours));
+    }
+    /* all bases at once: each folder read once, only listed bases' temps go */
+    char b2[8300], b3[8300];
+    snprintf(b2, sizeof b2, "%s/001", d);
+    snprintf(b3, sizeof b3, "%s/000.pooled", d);
+    snprintf(path, sizeof path, "%s/000.pooled.npy.tmp.9.cccccc", d); /* tokens of base 000.pooled */
+    fp = fopen(path, "w");
+    fclose(fp);
+    ovx_strmap bases = {0};
+    ovx_strmap_put(&bases, b2, NULL);
+    CHECK(ovx_resume_clean_temps_all(&bases) == 1); /* 001.npy.tmp... */
+    CHECK(access(path, F_OK) == 0);
+    ovx_strmap_put(&bases, b3, NULL);
+    CHECK(ovx_resume_clean_temps_all(&bases) == 1);
+    CHECK(access(path, F_OK) != 0);
+    ovx_strmap_free(&bases);
+}
+
+static void test_runlog(void)
+{
+    char dir[8192];
+    snprintf(dir, sizeof dir, "%s/logs", root);
+    ovx_runlog rl;
+    ovx_error err;
+    CHECK(ovx_runlog_open(&rl, dir, &err) == OVX_OK);
+    CHECK(ovx_runlog_failure(&rl, "a b.mp4", "a b.mp4", "decode", "bad \"data\"", &err) == OVX_OK);
+    CHECK(ovx_runlog_failure(&rl, "a b.mp4", "a b.mp4", "decode", "bad \"data\"", &err) == OVX_OK);
+    ovx_runlog_close(&rl);
+    /* a line cut short by a crash is closed before the next append */
+    char fpath[8300];
+    snprintf(fpath, sizeof fpath, "%s/failures.jsonl", dir);
+    FILE *cut = fopen(fpath, "a");
+    fputs("{\"path\":\"half", cut);
+    fclose(cut);
+    /* reopened (a resumed run): the same line is not written again */
+    CHECK(ovx_runlog_open(&rl, dir, &err) == OVX_OK);
+    CHECK(ovx_runlog_failure(&rl, "a b.mp4", "a b.mp4", "decode", "bad \"data\"", &err) == OVX_OK);
+    CHECK(ovx_runlog_failure(&rl, "c.mp4", "c.mp4", "select", "x", &err) == OVX_OK);
+    ovx_runlog_close(&rl);
+    char path[8300];
+    snprintf(path, sizeof path, "%s/failures.jsonl", dir);
+    char *text = ovx_read_text_file(path, 1 << 20);
+    CHECK(text != NULL);
+    int lines = 0;
+    for (char *p = text; p && *p; p++)
+        lines += *p == '\n';
+    CHECK(lines == 3); /* two records + the closed cut line */
+    CHECK(text && strstr(text, "half\n{") != NULL);
+    cJSON *j = text ? cJSON_Parse(text) : NULL; /* first line parses as an object */
+    CHECK(j && !strcmp(cJSON_GetObjectItem(j, "error")->valuestring, "bad \"data\""));
+    cJSON_Delete(j);
+    free(text);
+}
+
+static void test_strmap(void)
+{
+    ovx_strmap m = {0};
+    char k[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        CHECK(ovx_strmap_put(&m, k, i % 2 ? k : NULL) == 0);
+    }
+    const char *v;
+    CHECK(ovx_strmap_get(&m, "k999", &v) && !strcmp(v, "k999"));
+    CHECK(ovx_strmap_get(&m, "k998", &v) && v == NULL);
+    CHECK(!ovx_strmap_get(&m, "k1000", &v));
+    CHECK(m.n == 1000);
+    ovx_strmap_free(&m);
+}
+
+/* pipeline: consumption in order, never more than depth items ahead */
+typedef struct pipe_test {
+    pthread_mutex_t mu;
+    int in_flight, max_in_flight;
+    size_t next_expected;
+    int order_ok;
+    size_t stop_after;
+    size_t consumed;
+} pipe_test;
+
+static void *pt_prepare(void *ctx, size_t i)
+{
+    pipe_test *t = ctx;
+    pthread_mutex_lock(&t->mu);
+    if (++t->in_flight > t->max_in_flight)
+        t->max_in_flight = t->in_flight;
+    pthread_mutex_unlock(&t->mu);
+    usleep((useconds_t)((i * 7919) % 5) * 1000);
+    size_t *v = malloc(sizeof *v);
+    *v = i;
+    return v;
+}
+
+static void pt_consume(void *ctx, size_t i, void *item)
+{
+    pipe_test *t = ctx;
+    size_t *v = item;
+    if (*v != i || i != t->next_expected)
+        t->order_ok = 0;
+    t->next_expected++;
+    t->consumed++;
+    free(v);
+    pthread_mutex_lock(&t->mu);
+    t->in_flight--;
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void pt_discard(void *ctx, void *item)
+{
+    pipe_test *t = ctx;
+    free(item);
+    pthread_mutex_lock(&t->mu);
+    t->in_flight--;
+    pthread_mutex_unlock(&t->mu);
+}
+
+static int pt_stop(void *ctx)
+{
+    pipe_test *t = ctx;
+    return t->stop_after && t->consumed >= t->stop_after;
+}
+
+static void test_pipeline(void)
+{
+    for (int threads = 0; threads <= 3; threads++) {
+        pipe_test t = {.order_ok = 1};
+        pthread_mutex_init(&t.mu, NULL);
+        ovx_pipeline_ops ops = {pt_prepare, pt_consume, pt_discard, pt_stop};
+        size_t n = ovx_pipeline_run(200, threads, threads + 1, &ops, &t);
+        CHECK(n == 200 && t.order_ok && t.consumed == 200);
+        CHECK(t.max_in_flight <= (threads ? threads + 1 : 1));
+        CHECK(t.in_flight == 0);
+        /* a stop request: nothing leaks, nothing more is consumed */
+        pipe_test s = {.order_ok = 1, .stop_after = 17};
+        pthread_mutex_init(&s.mu, NULL);
+        n = ovx_pipeline_run(200, threads, threads + 1, &ops, &s);
+        CHECK(n == 17 && s.consumed == 17 && s.order_ok && s.in_flight == 0);
+    }
+}
+
+int main(void)
+{
+    snprintf(root, sizeof root, "/tmp/ovx-test-batch-XXXXXX");
+    if (!mkdtemp(root))
+        return 1;
+    test_walk();
+    test_lists();
+    test_layout();
+    test_shard();
+    test_resume();
+    test_runlog();
+    test_strmap();
+    test_pipeline();
+    char cmd[8300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", root);
+    return CHECK_RESULT();
+}
