@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/device_opt.h"
 #include "common/timer.h"
 #include "cuda/device.h"
 #include "io/atomic_file.h"
@@ -31,8 +32,7 @@ void ovx_help_forward(FILE *out)
             "                           shorter gathers those tokens\n"
             "      --hidden-state L     also write hidden state L (HF index; -2 = block 23 of 24)\n"
             "      --threads N          CPU threads (default $OVX_THREADS or all cores)\n"
-            "      --device DEV         auto (default: CUDA device 0 when usable, else the CPU,\n"
-            "                           saying so once), cpu, cuda (= cuda:0) or cuda:N\n"
+            OVX_DEVICE_OPT_HELP
             "  -o, --output DIR         output folder (created if missing)\n"
             "  -h, --help               this help\n");
 }
@@ -121,13 +121,16 @@ int ovx_cmd_forward(int argc, char **argv)
         fprintf(stderr, "ovx forward: --pixel-values and -o are required (see 'ovx help forward')\n");
         return OVX_EXIT_USAGE;
     }
+    ovx_device dev;
+    char note[600] = "";
+    int drc = ovx_cli_device_select("forward", dev_arg, &dev, note, sizeof note);
+    if (drc != OVX_EXIT_OK)
+        return drc;
     ovx_error err;
     ovx_error_clear(&err);
     ovx_npy px = {0}, idx = {0};
     ovx_model *m = NULL;
     ovx_engine *eng = NULL;
-    ovx_device want, dev;
-    char note[600] = "";
     ovx_token_buffer tok = {0};
     ovx_outputs out = {0};
     int rc = OVX_EXIT_FAIL;
@@ -142,14 +145,12 @@ int ovx_cmd_forward(int argc, char **argv)
             ovx_error_set(&err, OVX_EUSAGE, "%s: bad dimension %d (%lld)", px_path, d, (long long)px.shape[d]);
             goto fail;
         }
-    if (ovx_device_parse(dev_arg, &want, &err))
-        goto fail;
     int B = (int)px.shape[0];
     if (idx_path && load_indices(idx_path, B, &idx, &err))
         goto fail;
     ovx_model_params mp = ovx_model_default_params();
     mp.threads = threads;
-    if (ovx_model_load(model, &mp, &m, &err) || ovx_device_resolve(&want, &dev, note, sizeof note, &err))
+    if (ovx_model_load(model, &mp, &m, &err))
         goto fail;
     if (ovx_engine_open(m, &dev, &eng, &err))
         goto fail;

@@ -2,7 +2,7 @@
  * video -> ovx_select_run(keep_frames) -> normalised pixel tensor ->
  * tokens (the same ovx_model_tokens_from_pixels `ovx forward` uses), or
  * image -> RGB -> shortest edge 448 + centre crop (or native) -> tokens.
- * finish (main thread): ovx_model_forward, then the NPY files and the JSON
+ * finish (main thread): the forward on the --device engine, then the NPY files and the JSON
  * (last, so its presence means the item is complete). */
 #include "cli/extract_item.h"
 
@@ -11,6 +11,7 @@
 
 #include "cli/outlayout.h"
 #include "common/timer.h"
+#include "cuda/device.h"
 #include "io/atomic_file.h"
 #include "io/npy.h"
 #include "model/model.h"
@@ -428,7 +429,7 @@ static int run_model(const ovx_extract_ctx *ctx, ovx_prepared *p, float **tokens
         return ovx_error_set(err, OVX_ENOMEM, "out of memory");
     for (size_t v = 0; v < V; v++) {
         ovx_outputs out = {.hidden_state_index = ctx->opts->hidden_index};
-        int rc = ovx_model_forward(ctx->model, &p->views[v].tb.tokens, &out, err);
+        int rc = ovx_engine_forward(ctx->engine, &p->views[v].tb.tokens, &out, err);
         if (rc) {
             ovx_outputs_free(&out);
             return rc;
@@ -516,6 +517,7 @@ static cJSON *item_json(const ovx_extract_ctx *ctx, const ovx_extract_job *job, 
         cJSON_AddNullToObject(s, "hidden_state");
     cJSON_AddStringToObject(s, "canonical", o->settings_str);
     cJSON_AddStringToObject(j, "settings_hash", o->settings_hash);
+    cJSON_AddStringToObject(j, "device", ctx->device);
     cJSON_AddStringToObject(j, "dtype", dtype_name(o->dtype));
     cJSON_AddNumberToObject(j, "n_tokens", p->views[0].tb.tokens.n);
     cJSON_AddItemToObject(j, "outputs", outputs);

@@ -12,6 +12,7 @@
 #include "io/npy.h"
 
 struct ovx_model;
+struct ovx_engine;
 
 typedef struct ovx_extract_opts {
     const char *model_arg;     /* -m as given (or $OVX_MODEL) */
@@ -40,6 +41,8 @@ typedef struct ovx_extract_opts {
 typedef struct ovx_extract_ctx {
     const ovx_extract_opts *opts;
     struct ovx_model *model;   /* NULL for dry runs */
+    struct ovx_engine *engine; /* the model on the resolved --device */
+    char device[32];           /* "cpu" or "cuda:N" (JSON only, not in the settings hash) */
     char model_checksum[17];   /* hex FNV-1a 64 of the weights */
 } ovx_extract_ctx;
 

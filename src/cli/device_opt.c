@@ -1,0 +1,20 @@
+/* device_opt.c: --device for the CLI commands (see device_opt.h). */
+#include "cli/device_opt.h"
+
+#include <stdio.h>
+
+#include "cli/commands.h"
+
+int ovx_cli_device_select(const char *cmd, const char *arg, ovx_device *dev, char *note, size_t note_len)
+{
+    ovx_device want;
+    ovx_error err;
+    ovx_error_clear(&err);
+    if (note_len)
+        note[0] = '\0';
+    if (ovx_device_parse(arg, &want, &err) == OVX_OK &&
+        ovx_device_resolve(&want, dev, note, note_len, &err) == OVX_OK)
+        return OVX_EXIT_OK;
+    fprintf(stderr, "ovx %s: %s\n", cmd, err.msg);
+    return err.code == OVX_EUSAGE ? OVX_EXIT_USAGE : OVX_EXIT_FAIL;
+}

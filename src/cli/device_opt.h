@@ -1,0 +1,24 @@
+/* device_opt.h: the `--device auto|cpu|cuda|cuda:N` option shared by the
+ * commands that run the model (ovx forward, ovx extract): its help lines,
+ * and parse + resolve with the command's one-line errors and exit codes.
+ * The device logic itself is cuda/device.h. */
+#ifndef OVX_CLI_DEVICE_OPT_H
+#define OVX_CLI_DEVICE_OPT_H
+
+#include <stddef.h>
+
+#include "cuda/device.h"
+
+/* Help lines for --device, aligned like the commands' other options. */
+#define OVX_DEVICE_OPT_HELP                                                             \
+    "      --device DEV         auto (default: CUDA device 0 when usable, else the CPU,\n" \
+    "                           saying so once), cpu, cuda (= cuda:0) or cuda:N\n"
+
+/* Parses `arg` (NULL = auto) and resolves it to cpu or cuda:N. On success
+ * returns 0 (OVX_EXIT_OK) with *dev resolved and note holding the one-line
+ * auto -> CPU fallback note or "". On failure prints one line
+ * "ovx CMD: ..." on stderr and returns the exit status: 2 for a bad name,
+ * 1 for a device that cannot be used. */
+int ovx_cli_device_select(const char *cmd, const char *arg, ovx_device *dev, char *note, size_t note_len);
+
+#endif
