@@ -96,6 +96,10 @@ void ovx_help_extract(FILE *out)
         "  --decode-threads N     items decoded + selected ahead in parallel, one decoder\n"
         "                         thread each (default 1; 0: decode in turn, all threads)\n"
         "  --threads N            model threads (default all cores or $OVX_THREADS)\n"
+        "  --batch N              items whose tokens go through one forward (default 1;\n"
+        "                         CUDA: packed without padding; CPU: one after the\n"
+        "                         other, byte-identical to --batch 1; not in the\n"
+        "                         settings hash)\n"
         "  --device DEV           auto (default: CUDA device 0 when usable, else the CPU,\n"
         "                         saying so once), cpu, cuda (= cuda:0) or cuda:N; a\n"
         "                         device that cannot be used fails the run (exit 1)\n"
@@ -138,7 +142,7 @@ enum {
     OPT_LIST = 1000, OPT_EXT, OPT_LABELS, OPT_LABEL_FROM_DIR, OPT_SAMPLING, OPT_FRAMES, OPT_TOKENS,
     OPT_VIEWS, OPT_NATIVE, OPT_HIDDEN, OPT_DTYPE, OPT_POOLED_ONLY, OPT_SAVE_PIXELS, OPT_OVERWRITE,
     OPT_SHARD, OPT_DRY_RUN, OPT_JSONL, OPT_DECODE_THREADS, OPT_THREADS, OPT_QUIET, OPT_MAX_CORRUPT,
-    OPT_MV_SOURCE, OPT_IFRAME_POLICY, OPT_FPS, OPT_START, OPT_DURATION, OPT_DEVICE
+    OPT_MV_SOURCE, OPT_IFRAME_POLICY, OPT_FPS, OPT_START, OPT_DURATION, OPT_DEVICE, OPT_BATCH
 };
 
 static const struct option long_opts[] = {
@@ -171,6 +175,7 @@ static const struct option long_opts[] = {
     {"start", required_argument, NULL, OPT_START},
     {"duration", required_argument, NULL, OPT_DURATION},
     {"device", required_argument, NULL, OPT_DEVICE},
+    {"batch", required_argument, NULL, OPT_BATCH},
     {NULL, 0, NULL, 0},
 };
 
@@ -239,6 +244,10 @@ typedef struct run_state {
     ovx_progress progress;
     int jsonl, quiet;
     size_t done, failed, skipped;
+    int batch;            /* --batch: items per forward */
+    size_t *pend_index;   /* [batch] pipeline indices of the items waiting for a batch */
+    ovx_prepared **pend;  /* [batch] their prepared data */
+    size_t n_pend;
 } run_state;
 
 static void set_fail(plan_item *p, const char *stage, const char *msg)
@@ -277,6 +286,8 @@ static void free_plan(run_state *rs)
     }
     free(rs->plan);
     free(rs->todo);
+    free(rs->pend_index);
+    free(rs->pend);
 }
 
 static void *pipe_prepare(void *vctx, size_t i)
@@ -285,9 +296,9 @@ static void *pipe_prepare(void *vctx, size_t i)
     return ovx_extract_prepare(&rs->ctx, &rs->plan[rs->todo[i]].job);
 }
 
-static void pipe_consume(void *vctx, size_t i, void *vp)
+/* Model + outputs of one item whose batch has run (or not: then alone). */
+static void finish_item(run_state *rs, size_t i, ovx_prepared *vp)
 {
-    run_state *rs = vctx;
     plan_item *p = &rs->plan[rs->todo[i]];
     double t0 = ovx_now_ms();
     cJSON *record = NULL;
@@ -322,6 +333,21 @@ static void pipe_consume(void *vctx, size_t i, void *vp)
     cJSON_Delete(record);
     rs->done++;
     ovx_progress_step(&rs->progress, 0);
+}
+
+/* Items are held until --batch of them (or the last one) are prepared, then
+ * one forward runs over all of them and they finish in index order. */
+static void pipe_consume(void *vctx, size_t i, void *vp)
+{
+    run_state *rs = vctx;
+    rs->pend_index[rs->n_pend] = i;
+    rs->pend[rs->n_pend++] = vp;
+    if (rs->n_pend < (size_t)rs->batch && i + 1 < rs->n_todo)
+        return;
+    ovx_extract_model_batch(&rs->ctx, rs->pend, rs->n_pend);
+    for (size_t k = 0; k < rs->n_pend; k++)
+        finish_item(rs, rs->pend_index[k], rs->pend[k]);
+    rs->n_pend = 0;
 }
 
 static void pipe_discard(void *vctx, void *vp)
@@ -394,7 +420,7 @@ int ovx_cmd_extract(int argc, char **argv)
     const char *ext_csv = OVX_DEFAULT_EXTS, *labels_csv = NULL, *shard_spec = NULL;
     const char *lists[64];
     int n_lists = 0, label_from_dir = 0, overwrite = 0, dry_run = 0, jsonl = 0, quiet = 0;
-    int decode_threads = 1, model_threads = 0;
+    int decode_threads = 1, model_threads = 0, batch = 1;
     const char *device_arg = "auto";
 
     optind = 1;
@@ -485,6 +511,10 @@ int ovx_cmd_extract(int argc, char **argv)
                 return usage_error("--iframe-policy: expected first, dense, zero or compete, got '%s'", optarg);
             break;
         case OPT_DEVICE: device_arg = optarg; break;
+        case OPT_BATCH:
+            if (parse_int_opt("--batch", optarg, 1, 256, &batch))
+                return OVX_EXIT_USAGE;
+            break;
         case ':': return usage_error("%s needs a value", argv[optind - 1]);
         default: return usage_error("unknown option '%s'", argv[optind - 1]);
         }
@@ -586,7 +616,10 @@ int ovx_cmd_extract(int argc, char **argv)
     rs.quiet = quiet;
     rs.plan = calloc(inputs.n ? inputs.n : 1, sizeof *rs.plan);
     rs.todo = calloc(inputs.n ? inputs.n : 1, sizeof *rs.todo);
-    if (!rs.plan || !rs.todo) {
+    rs.batch = batch;
+    rs.pend_index = calloc((size_t)batch, sizeof *rs.pend_index);
+    rs.pend = calloc((size_t)batch, sizeof *rs.pend);
+    if (!rs.plan || !rs.todo || !rs.pend_index || !rs.pend) {
         fprintf(stderr, "ovx extract: out of memory\n");
         return OVX_EXIT_FAIL;
     }
@@ -725,6 +758,9 @@ int ovx_cmd_extract(int argc, char **argv)
             ovx_progress_init(&rs.progress, rs.n_todo, quiet);
             ovx_pipeline_ops ops = {pipe_prepare, pipe_consume, pipe_discard, pipe_should_stop};
             ovx_pipeline_run(rs.n_todo, decode_threads, decode_threads + 1, &ops, &rs);
+            for (size_t k = 0; k < rs.n_pend; k++) /* stopped by a signal: a partial batch is dropped */
+                ovx_prepared_free(rs.pend[k]);
+            rs.n_pend = 0;
             ovx_progress_end(&rs.progress);
             ovx_engine_free(rs.ctx.engine);
             rs.ctx.engine = NULL;

@@ -47,6 +47,11 @@ struct ovx_prepared {
     int64_t *indices;         /* [1, n_indices] or NULL */
     int64_t n_indices;
     double t_prepare;
+    /* model results (ovx_extract_model_batch): [V,N,D], [V,D], [V,N,D] */
+    int model_done;
+    float *tokens, *pooled, *hidden;
+    double t_model;           /* this item's share (by tokens) of its batch's forward */
+    int batch_items;          /* items in that forward */
 };
 
 void ovx_prepared_free(ovx_prepared *p)
@@ -61,12 +66,15 @@ void ovx_prepared_free(ovx_prepared *p)
     cJSON_Delete(p->image_json);
     free(p->pixels);
     free(p->indices);
+    free(p->tokens);
+    free(p->pooled);
+    free(p->hidden);
     free(p);
 }
 
 double ovx_prepared_seconds(const ovx_prepared *p)
 {
-    return p ? p->t_prepare / 1000.0 : 0.0;
+    return p ? (p->t_prepare + p->t_model) / 1000.0 : 0.0;
 }
 
 static ovx_prepared *fail(ovx_prepared *p, const char *stage)
@@ -415,33 +423,142 @@ cJSON *ovx_extract_manifest_from_json(const cJSON *j)
     return m;
 }
 
-/* Runs the model over every view; fills [V, N, D] / [V, D] buffers. */
-static int run_model(const ovx_extract_ctx *ctx, ovx_prepared *p, float **tokens, float **pooled, float **hidden,
-                     ovx_error *err)
+static void drop_results(ovx_prepared *p)
+{
+    free(p->tokens);
+    free(p->pooled);
+    free(p->hidden);
+    p->tokens = p->pooled = p->hidden = NULL;
+}
+
+/* One padding-free forward over every view of items[0..n) (a sample per
+ * view, in item then view order), then each item's slices copied into its
+ * own [V,N,D] / [V,D] buffers. On the CPU the engine runs the samples one by
+ * one (ovx_model_forward with B = 1, as a lone item), so the results do not
+ * depend on the batching. */
+static int forward_items(const ovx_extract_ctx *ctx, ovx_prepared **items, size_t n, ovx_error *err)
 {
     const ovx_model_config *cfg = ovx_model_get_config(ctx->model);
-    size_t N = (size_t)p->views[0].tb.tokens.n, D = (size_t)cfg->hidden_size, V = (size_t)p->n_views;
-    int want_hidden = ctx->opts->hidden_index != OVX_NO_HIDDEN_STATE;
-    *tokens = malloc(V * N * D * sizeof(float));
-    *pooled = cfg->use_head ? malloc(V * D * sizeof(float)) : NULL;
-    *hidden = want_hidden ? malloc(V * N * D * sizeof(float)) : NULL;
-    if (!*tokens || (cfg->use_head && !*pooled) || (want_hidden && !*hidden))
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory");
-    for (size_t v = 0; v < V; v++) {
-        ovx_outputs out = {.hidden_state_index = ctx->opts->hidden_index};
-        int rc = ovx_engine_forward(ctx->engine, &p->views[v].tb.tokens, &out, err);
-        if (rc) {
-            ovx_outputs_free(&out);
-            return rc;
+    const size_t D = (size_t)cfg->hidden_size, K = (size_t)cfg->num_channels * cfg->patch_size * cfg->patch_size;
+    size_t samples = 0, total = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int v = 0; v < items[i]->n_views; v++) {
+            const ovx_tokens *t = &items[i]->views[v].tb.tokens;
+            if (t->batch != 1 || t->n < 1)
+                return ovx_error_set(err, OVX_EINTERNAL, "view with %d x %d tokens", t->batch, t->n);
+            samples++;
+            total += (size_t)t->n;
         }
-        memcpy(*tokens + v * N * D, out.last_hidden_state, N * D * sizeof(float));
-        if (*pooled && out.pooler_output)
-            memcpy(*pooled + v * D, out.pooler_output, D * sizeof(float));
-        if (*hidden && out.hidden_state)
-            memcpy(*hidden + v * N * D, out.hidden_state, N * D * sizeof(float));
-        ovx_outputs_free(&out);
+    if (samples > 65536)
+        return ovx_error_set(err, OVX_EUSAGE, "%zu samples in one batch", samples);
+    int *lengths = malloc(samples * sizeof *lengths);
+    const float *patches = items[0]->views[0].tb.tokens.patches;
+    const int32_t *pos = items[0]->views[0].tb.tokens.pos;
+    float *pk = NULL;
+    int32_t *pp = NULL;
+    if (samples > 1) { /* pack the views back to back */
+        pk = malloc(total * K * sizeof *pk);
+        pp = malloc(total * 3 * sizeof *pp);
+        patches = pk;
+        pos = pp;
     }
-    return OVX_OK;
+    if (!lengths || (samples > 1 && (!pk || !pp))) {
+        free(lengths);
+        free(pk);
+        free(pp);
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory packing %zu tokens", total);
+    }
+    size_t s = 0, off = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int v = 0; v < items[i]->n_views; v++, s++) {
+            const ovx_tokens *t = &items[i]->views[v].tb.tokens;
+            lengths[s] = t->n;
+            if (pk) {
+                memcpy(pk + off * K, t->patches, (size_t)t->n * K * sizeof *pk);
+                memcpy(pp + off * 3, t->pos, (size_t)t->n * 3 * sizeof *pp);
+            }
+            off += (size_t)t->n;
+        }
+    ovx_outputs out = {.hidden_state_index = ctx->opts->hidden_index};
+    int rc = ovx_engine_forward_packed(ctx->engine, (int)samples, lengths, patches, pos, &out, err);
+    free(lengths);
+    free(pk);
+    free(pp);
+    s = off = 0;
+    for (size_t i = 0; i < n && rc == OVX_OK; i++) {
+        ovx_prepared *p = items[i];
+        size_t V = (size_t)p->n_views, N = (size_t)p->views[0].tb.tokens.n;
+        p->tokens = malloc(V * N * D * sizeof(float));
+        p->pooled = out.pooler_output ? malloc(V * D * sizeof(float)) : NULL;
+        p->hidden = out.hidden_state ? malloc(V * N * D * sizeof(float)) : NULL;
+        if (!p->tokens || (out.pooler_output && !p->pooled) || (out.hidden_state && !p->hidden)) {
+            rc = ovx_error_set(err, OVX_ENOMEM, "out of memory");
+            break;
+        }
+        for (size_t v = 0; v < V; v++, s++) { /* views of one item have the same N */
+            memcpy(p->tokens + v * N * D, out.last_hidden_state + off * D, N * D * sizeof(float));
+            if (p->hidden)
+                memcpy(p->hidden + v * N * D, out.hidden_state + off * D, N * D * sizeof(float));
+            if (p->pooled)
+                memcpy(p->pooled + v * D, out.pooler_output + s * D, D * sizeof(float));
+            off += N;
+        }
+    }
+    ovx_outputs_free(&out);
+    if (rc != OVX_OK)
+        for (size_t i = 0; i < n; i++)
+            drop_results(items[i]);
+    return rc;
+}
+
+static size_t item_tokens(const ovx_prepared *p)
+{
+    return (size_t)p->n_views * (size_t)p->views[0].tb.tokens.n;
+}
+
+void ovx_extract_model_batch(const ovx_extract_ctx *ctx, ovx_prepared **items, size_t n)
+{
+    ovx_prepared **live = malloc((n ? n : 1) * sizeof *live);
+    size_t m = 0, total = 0;
+    for (size_t i = 0; i < n; i++) {
+        ovx_prepared *p = items[i];
+        if (!p || p->failed || p->model_done)
+            continue;
+        if (live) {
+            live[m++] = p;
+            total += item_tokens(p);
+        } else {
+            ovx_error_set(&p->err, OVX_ENOMEM, "out of memory");
+            fail(p, "model");
+        }
+    }
+    ovx_error err;
+    ovx_error_clear(&err);
+    double t0 = ovx_now_ms();
+    int rc = m ? forward_items(ctx, live, m, &err) : OVX_OK;
+    double ms = ovx_now_ms() - t0;
+    for (size_t i = 0; i < m && rc == OVX_OK; i++) {
+        live[i]->model_done = 1;
+        live[i]->t_model = ms * (double)item_tokens(live[i]) / (double)total;
+        live[i]->batch_items = (int)m;
+    }
+    /* the batch failed: each item on its own, so a failure stays with its item */
+    for (size_t i = 0; i < m && rc != OVX_OK; i++) {
+        ovx_prepared *p = live[i];
+        ovx_error one = err;
+        t0 = ovx_now_ms();
+        if (m > 1)
+            ovx_error_clear(&one);
+        if ((m > 1 && forward_items(ctx, &p, 1, &one) == OVX_OK)) {
+            p->model_done = 1;
+            p->t_model = ovx_now_ms() - t0;
+            p->batch_items = 1;
+        } else {
+            p->err = one;
+            fail(p, "model");
+        }
+    }
+    free(live);
 }
 
 static int write_outputs(const ovx_extract_ctx *ctx, const ovx_extract_job *job, ovx_prepared *p, const float *tokens,
@@ -552,24 +669,18 @@ int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, o
                        const char **stage, ovx_error *err)
 {
     *record = NULL;
+    if (!p->failed && !p->model_done) /* not run in a batch: a batch of one */
+        ovx_extract_model_batch(ctx, &p, 1);
     if (p->failed) {
         *stage = p->stage;
         *err = p->err;
         return err->code ? err->code : OVX_EINTERNAL;
     }
-    double t0 = ovx_now_ms();
-    float *tokens = NULL, *pooled = NULL, *hidden = NULL;
-    *stage = "model";
-    int rc = run_model(ctx, p, &tokens, &pooled, &hidden, err);
     double t1 = ovx_now_ms();
     cJSON *outputs = cJSON_CreateObject();
-    if (rc == OVX_OK) {
-        *stage = "write";
-        rc = write_outputs(ctx, job, p, tokens, pooled, hidden, outputs, err);
-    }
-    free(tokens);
-    free(pooled);
-    free(hidden);
+    *stage = "write";
+    int rc = write_outputs(ctx, job, p, p->tokens, p->pooled, p->hidden, outputs, err);
+    drop_results(p);
     if (rc != OVX_OK) {
         cJSON_Delete(outputs);
         return rc;
@@ -588,7 +699,8 @@ int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, o
     cJSON_AddNumberToObject(tm, "frames", frm);
     cJSON_AddNumberToObject(tm, "tokens", cut);
     cJSON_AddNumberToObject(tm, "prepare", p->t_prepare);
-    cJSON_AddNumberToObject(tm, "model", t1 - t0);
+    cJSON_AddNumberToObject(tm, "model", p->t_model);
+    cJSON_AddNumberToObject(tm, "model_batch_items", p->batch_items);
     double t2 = ovx_now_ms();
     cJSON_AddNumberToObject(tm, "write", t2 - t1);
     char *text = cJSON_Print(j);

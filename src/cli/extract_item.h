@@ -56,13 +56,20 @@ typedef struct ovx_prepared ovx_prepared;
 
 /* Worker half: never NULL except out of memory; failures are recorded in it. */
 ovx_prepared *ovx_extract_prepare(const ovx_extract_ctx *ctx, const ovx_extract_job *job);
-/* Main-thread half: runs the model and writes the outputs (JSON last).
+/* Main thread: one forward (the engine's padding-free packed batch) over
+ * every view of the items[0..n) that have not failed; the results stay in
+ * the items for ovx_extract_finish. When that forward fails, each item runs
+ * on its own, so only the items whose forward fails are marked failed
+ * (stage "model"). NULL items are ignored. */
+void ovx_extract_model_batch(const ovx_extract_ctx *ctx, ovx_prepared **items, size_t n);
+/* Main-thread half: runs the model (unless ovx_extract_model_batch did) and writes the outputs (JSON last).
  * On success *record is the manifest object for this item. On failure
  * *stage names the stage ("input", "decode", "select", "model", "write"). */
 int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, ovx_prepared *p,
                        cJSON **record, const char **stage, ovx_error *err);
 void ovx_prepared_free(ovx_prepared *p);
-/* Wall seconds the prepare half took. */
+/* Wall seconds the prepare half took, plus the item's share of its batch's
+ * forward once that ran. */
 double ovx_prepared_seconds(const ovx_prepared *p);
 
 /* The manifest line of a finished item, rebuilt from its BASE.json (so a

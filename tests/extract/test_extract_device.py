@@ -84,4 +84,32 @@ if not gpu_usable:
     r = ovx("extract", *common, "-o", os.path.join(tmp, "auto"), "--device", "cpu")
     check("0 done, 5 skipped, 1 failed" in r.stderr, f"cpu rerun over an auto run skips all: {r.stderr!r}")
 
+# --batch: one forward over several items; on the CPU byte-identical to --batch 1
+b1 = os.path.join(tmp, "cpu")
+for extra in ([], ["--decode-threads", "0"]):
+    out = os.path.join(tmp, "b3" + "".join(extra))
+    r = ovx("extract", *common, "-o", out, "--device", "cpu", "--batch", "3", *extra)
+    check(r.returncode == 1 and "5 done, 0 skipped, 1 failed" in r.stderr,
+          f"--batch 3 {extra}: 5 done, 1 failed: {r.returncode} {r.stderr!r}")
+    same_npys(b1, out, f"--batch 3 {extra} vs --batch 1")
+    fails = jsonl(os.path.join(out, "failures.jsonl"))
+    check([f["rel"] for f in fails] == ["c2b.mp4"], f"--batch 3: failures.jsonl lists the broken clip: {fails}")
+    m1 = sorted(json.dumps(x, sort_keys=True) for x in jsonl(os.path.join(b1, "manifest.jsonl")))
+    m3 = sorted(json.dumps(x, sort_keys=True) for x in jsonl(os.path.join(out, "manifest.jsonl")))
+    check(m1 == m3 and len(m1) == 5, "--batch 3: same manifest as --batch 1")
+    t = json.load(open(os.path.join(out, "c4.json")))["timings_ms"]
+    check(t["model_batch_items"] == 2, f"c4 ran in a batch of 2 (c2b failed before the model): {t}")
+# several views per item, packed as one sample each; one item left to a last partial batch
+vo = {}
+for b in ("1", "4"):
+    vo[b] = os.path.join(tmp, "views" + b)
+    r = ovx("extract", *common, "-o", vo[b], "--device", "cpu", "--views", "2", "--batch", b, "--jsonl")
+    check(r.returncode == 1, f"--views 2 --batch {b}: exit 1 ({r.stderr!r})")
+    done = [x for x in jsonl(r.stdout, True) if x.get("status") == "done"]
+    check([x["rel"] for x in done] == ["c0.mp4", "c1.mp4", "c2.mp4", "c3.mp4", "c4.mp4"],
+          f"--batch {b}: items finish in input order")
+same_npys(vo["1"], vo["4"], "--views 2: --batch 4 vs --batch 1")
+r = ovx("extract", *common, "-o", os.path.join(tmp, "b0"), "--batch", "0")
+check(r.returncode == 2 and len(lines(r.stderr)) == 1, "--batch 0 is a usage error")
+
 finish("extract --device / --batch")
