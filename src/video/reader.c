@@ -88,6 +88,36 @@ static int open_input(const char *path, AVFormatContext **fmt, int *stream, ovx_
     return OVX_OK;
 }
 
+/* The stream facts the reader reports, from an opened input. */
+static void stream_info(const AVFormatContext *fmt, int stream, const char *codec_name, ovx_video_info *in)
+{
+    const AVStream *st = fmt->streams[stream];
+    const AVCodecParameters *par = st->codecpar;
+    memset(in, 0, sizeof *in);
+    snprintf(in->codec, sizeof in->codec, "%s", codec_name);
+    const char *pf = av_get_pix_fmt_name(par->format);
+    snprintf(in->pix_fmt, sizeof in->pix_fmt, "%s", pf ? pf : "unknown");
+    in->width = par->width;
+    in->height = par->height;
+    AVRational fr = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
+    in->fps = fr.num > 0 && fr.den > 0 ? av_q2d(fr) : 0.0;
+    if (st->duration != AV_NOPTS_VALUE && st->duration > 0)
+        in->duration = st->duration * av_q2d(st->time_base);
+    else if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0)
+        in->duration = fmt->duration / (double)AV_TIME_BASE;
+    in->frames_header = st->nb_frames > 0 ? st->nb_frames : 0;
+    in->has_b_frames = par->video_delay;
+    in->codec_exports_mvs = codec_exports_mvs(par->codec_id);
+    const uint8_t *dm = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
+    if (dm) {
+        double a = -av_display_rotation_get((const int32_t *)dm);
+        if (isfinite(a)) {
+            int q = (int)lrint(a / 90.0);
+            in->rotation = ((q % 4) + 4) % 4 * 90;
+        }
+    }
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -163,6 +193,8 @@ int ovx_video_scan_packets(const char *path, ovx_packet_scan *s, ovx_error *err)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory");
     }
     const AVCodecParameters *par = fmt->streams[stream]->codecpar;
+    const AVCodec *codec = avcodec_find_decoder(par->codec_id);
+    stream_info(fmt, stream, codec ? codec->name : avcodec_get_name(par->codec_id), &s->info);
     int h264 = par->codec_id == AV_CODEC_ID_H264;
     int nal_len = 0;
     if (h264 && par->extradata_size >= 7 && par->extradata[0] == 1)
@@ -274,29 +306,7 @@ int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_r
         goto fail;
     }
 
-    ovx_video_info *in = &r->info;
-    snprintf(in->codec, sizeof in->codec, "%s", codec->name);
-    const char *pf = av_get_pix_fmt_name(par->format);
-    snprintf(in->pix_fmt, sizeof in->pix_fmt, "%s", pf ? pf : "unknown");
-    in->width = par->width;
-    in->height = par->height;
-    AVRational fr = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
-    in->fps = fr.num > 0 && fr.den > 0 ? av_q2d(fr) : 0.0;
-    if (st->duration != AV_NOPTS_VALUE && st->duration > 0)
-        in->duration = st->duration * av_q2d(st->time_base);
-    else if (r->fmt->duration != AV_NOPTS_VALUE && r->fmt->duration > 0)
-        in->duration = r->fmt->duration / (double)AV_TIME_BASE;
-    in->frames_header = st->nb_frames > 0 ? st->nb_frames : 0;
-    in->has_b_frames = par->video_delay;
-    in->codec_exports_mvs = codec_exports_mvs(par->codec_id);
-    const uint8_t *dm = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
-    if (dm) {
-        double a = -av_display_rotation_get((const int32_t *)dm);
-        if (isfinite(a)) {
-            int q = (int)lrint(a / 90.0);
-            in->rotation = ((q % 4) + 4) % 4 * 90;
-        }
-    }
+    stream_info(r->fmt, r->stream, codec->name, &r->info);
     r->first_packet = p->first_packet > 0 ? p->first_packet : 0;
     r->end_packet = p->end_packet > 0 ? p->end_packet : 0;
     r->next_index = r->first_packet;

@@ -65,6 +65,7 @@ typedef struct ovx_packet_scan {
     double *times;        /* their pts in seconds, sorted [n]; NULL when any has none */
     int64_t *idr;         /* H.264: indices of packets holding an IDR picture [n_idr] */
     int64_t n_idr;
+    ovx_video_info info;  /* what ovx_video_open reports for the same file */
 } ovx_packet_scan;
 
 int ovx_video_scan_packets(const char *path, ovx_packet_scan *s, ovx_error *err);
