@@ -202,7 +202,7 @@ static void chunk_run(chunk *k)
     const ovx_select_params *p = c->p;
     ovx_video_open_params op = {.threads = k->threads, .frame_threads = k->frame_threads,
                                 .export_mvs = p->mv_source != OVX_MV_ESTIMATE, .max_pixels = p->max_pixels,
-                                .first_packet = k->first, .end_packet = k->end};
+                                .first_packet = k->first, .end_packet = k->end, .packets = c->scan};
     ovx_video_reader *rd = NULL;
     k->rc = ovx_video_open(c->path, &op, &rd, &k->err);
     if (k->rc < 0)

@@ -165,7 +165,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     }
     /* pass 1: demux only: count the packets, their times, IDR positions */
     double t0 = ovx_now_ms();
-    rc = ovx_video_scan_packets(c->path, &scan, err);
+    rc = ovx_video_scan_packets(c->path, OVX_SELECT_KEEP_PACKET_BYTES, &scan, err);
     if (rc < 0)
         goto fail;
     if (scan.n == 0) {
