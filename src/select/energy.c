@@ -137,6 +137,49 @@ static void predict_block(const ovx_energy_input *in, const ovx_mv *m, const uin
     int rdx = (int)lrintf(m->dx), rdy = (int)lrintf(m->dy);
     int x0 = m->x, x1 = m->x + m->w, j0 = x0 / cell;
     int inside = x0 + rdx >= 0 && x1 + rdx <= in->W;
+#if defined(__SSE2__)
+    if (inside && cell == 8 && x0 >= 0 && m->y >= 0 && (x0 & 7) == 0 && (m->w & 7) == 0 && m->w <= 64) {
+        /* fast path: 8-px cell-aligned runs, rows of one cell row summed
+         * in integers before touching the (double) cell sums */
+        int nj = m->w / 8, rows = 0, crow_i = m->y / 8;
+        uint32_t acc[8] = {0};
+        for (int y = m->y;; y++) {
+            if (y == m->y + m->h || y / 8 != crow_i) {
+                double *srow = sum + (size_t)crow_i * cw + j0;
+                int32_t *crow = cnt + (size_t)crow_i * cw + j0;
+                for (int q = 0; q < nj; q++) {
+                    srow[q] += acc[q];
+                    crow[q] += 8 * rows;
+                    acc[q] = 0;
+                }
+                if (y == m->y + m->h)
+                    break;
+                rows = 0;
+                crow_i = y / 8;
+            }
+            int ry = y + rdy;
+            ry = ry < 0 ? 0 : ry >= in->H ? in->H - 1 : ry;
+            const uint8_t *c = in->cur + (size_t)y * in->cur_stride + x0;
+            const uint8_t *r = ref + (size_t)ry * rstride + x0 + rdx;
+            int q = 0;
+            for (; q + 2 <= nj; q += 2) {
+                __m128i d = _mm_sad_epu8(_mm_loadu_si128((const __m128i *)(c + 8 * q)),
+                                         _mm_loadu_si128((const __m128i *)(r + 8 * q)));
+                acc[q] += (uint32_t)_mm_cvtsi128_si32(d);
+                acc[q + 1] += (uint32_t)_mm_extract_epi16(d, 4);
+            }
+            if (q < nj) {
+                __m128i d = _mm_sad_epu8(_mm_loadl_epi64((const __m128i *)(c + 8 * q)),
+                                         _mm_loadl_epi64((const __m128i *)(r + 8 * q)));
+                acc[q] += (uint32_t)_mm_cvtsi128_si32(d);
+            }
+            rows++;
+        }
+        for (int uy = m->y / 4; uy < (m->y + m->h + 3) / 4; uy++)
+            memset(covered + (size_t)uy * uw + m->x / 4, 1, (size_t)((m->x + m->w + 3) / 4 - m->x / 4));
+        return;
+    }
+#endif
     for (int y = m->y; y < m->y + m->h; y++) {
         int ry = y + rdy;
         ry = ry < 0 ? 0 : ry >= in->H ? in->H - 1 : ry;
