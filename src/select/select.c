@@ -109,6 +109,20 @@ static int spool_stdin(char *path, size_t cap, int *fd_out, ovx_error *err)
 
 /* ---- the whole run ---- */
 
+/* Packet bytes the scan keeps in memory; OVX_SELECT_KEEP_BYTES overrides
+ * (tests: 0 makes every decode re-open the file). */
+static int64_t keep_packet_bytes(void)
+{
+    const char *e = getenv("OVX_SELECT_KEEP_BYTES");
+    if (e && *e) {
+        char *end;
+        long long v = strtoll(e, &end, 10);
+        if (*end == '\0' && v >= 0)
+            return (int64_t)v;
+    }
+    return OVX_SELECT_KEEP_PACKET_BYTES;
+}
+
 static int check_params(const ovx_select_params *p, ovx_error *err)
 {
     if (p->frames < 1 || p->frames > OVX_SELECT_SLOTS)
@@ -165,7 +179,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     }
     /* pass 1: demux only: count the packets, their times, IDR positions */
     double t0 = ovx_now_ms();
-    rc = ovx_video_scan_packets(c->path, OVX_SELECT_KEEP_PACKET_BYTES, &scan, err);
+    rc = ovx_video_scan_packets(c->path, keep_packet_bytes(), &scan, err);
     if (rc < 0)
         goto fail;
     if (scan.n == 0) {
