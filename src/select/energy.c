@@ -4,6 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "select/fit.h"
 #include "select/grid.h"
@@ -101,33 +104,94 @@ static void local_variance(const float *in, float *out, int cw, int ch)
         }
 }
 
-/* Sum of |a[i] - b[i]| over n bytes. */
+/* Sum of |a[i] - b[i]| over n bytes (SSE2 psadbw on 16- and 8-byte runs;
+ * integer sums, so the result does not depend on the grouping). */
 static inline uint32_t sad_row(const uint8_t *a, const uint8_t *b, int n)
 {
     uint32_t s = 0;
-    for (int i = 0; i < n; i++)
+    int i = 0;
+#if defined(__SSE2__)
+    for (; i + 16 <= n; i += 16) {
+        __m128i d = _mm_sad_epu8(_mm_loadu_si128((const __m128i *)(a + i)),
+                                 _mm_loadu_si128((const __m128i *)(b + i)));
+        s += (uint32_t)_mm_cvtsi128_si32(d) + (uint32_t)_mm_extract_epi16(d, 4);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m128i d = _mm_sad_epu8(_mm_loadl_epi64((const __m128i *)(a + i)),
+                                 _mm_loadl_epi64((const __m128i *)(b + i)));
+        s += (uint32_t)_mm_cvtsi128_si32(d);
+    }
+#endif
+    for (; i < n; i++)
         s += (uint32_t)abs((int)a[i] - (int)b[i]);
     return s;
 }
 
 /* Adds |cur - ref(x+dx, y+dy)| over the block's pixels into the per-cell
  * sum/cnt (row segments split at cell borders) and marks its 4x4 units as
- * covered. Reference coordinates are clamped to the picture. */
+ * covered. Reference coordinates are clamped to the picture. The sums are
+ * integers (exact in a double), so their order does not matter. */
 static void predict_block(const ovx_energy_input *in, const ovx_mv *m, const uint8_t *ref, int rstride,
                           int cw, int cell, double *sum, int32_t *cnt, uint8_t *covered, int uw)
 {
     int rdx = (int)lrintf(m->dx), rdy = (int)lrintf(m->dy);
-    int inside = m->x + rdx >= 0 && m->x + m->w + rdx <= in->W;
+    int x0 = m->x, x1 = m->x + m->w, j0 = x0 / cell;
+    int inside = x0 + rdx >= 0 && x1 + rdx <= in->W;
+#if defined(__SSE2__)
+    if (inside && cell == 8 && x0 >= 0 && m->y >= 0 && (x0 & 7) == 0 && (m->w & 7) == 0 && m->w <= 64) {
+        /* fast path: 8-px cell-aligned runs, rows of one cell row summed
+         * in integers before touching the (double) cell sums */
+        int nj = m->w / 8, rows = 0, crow_i = m->y / 8;
+        uint32_t acc[8] = {0};
+        for (int y = m->y;; y++) {
+            if (y == m->y + m->h || y / 8 != crow_i) {
+                double *srow = sum + (size_t)crow_i * cw + j0;
+                int32_t *crow = cnt + (size_t)crow_i * cw + j0;
+                for (int q = 0; q < nj; q++) {
+                    srow[q] += acc[q];
+                    crow[q] += 8 * rows;
+                    acc[q] = 0;
+                }
+                if (y == m->y + m->h)
+                    break;
+                rows = 0;
+                crow_i = y / 8;
+            }
+            int ry = y + rdy;
+            ry = ry < 0 ? 0 : ry >= in->H ? in->H - 1 : ry;
+            const uint8_t *c = in->cur + (size_t)y * in->cur_stride + x0;
+            const uint8_t *r = ref + (size_t)ry * rstride + x0 + rdx;
+            int q = 0;
+            for (; q + 2 <= nj; q += 2) {
+                __m128i d = _mm_sad_epu8(_mm_loadu_si128((const __m128i *)(c + 8 * q)),
+                                         _mm_loadu_si128((const __m128i *)(r + 8 * q)));
+                acc[q] += (uint32_t)_mm_cvtsi128_si32(d);
+                acc[q + 1] += (uint32_t)_mm_extract_epi16(d, 4);
+            }
+            if (q < nj) {
+                __m128i d = _mm_sad_epu8(_mm_loadl_epi64((const __m128i *)(c + 8 * q)),
+                                         _mm_loadl_epi64((const __m128i *)(r + 8 * q)));
+                acc[q] += (uint32_t)_mm_cvtsi128_si32(d);
+            }
+            rows++;
+        }
+        for (int uy = m->y / 4; uy < (m->y + m->h + 3) / 4; uy++)
+            memset(covered + (size_t)uy * uw + m->x / 4, 1, (size_t)((m->x + m->w + 3) / 4 - m->x / 4));
+        return;
+    }
+#endif
     for (int y = m->y; y < m->y + m->h; y++) {
         int ry = y + rdy;
         ry = ry < 0 ? 0 : ry >= in->H ? in->H - 1 : ry;
         const uint8_t *c = in->cur + (size_t)y * in->cur_stride;
         const uint8_t *r = ref + (size_t)ry * rstride;
-        size_t row = (size_t)(y / cell) * cw;
-        for (int x = m->x; x < m->x + m->w;) {
-            int xe = (x / cell + 1) * cell;
-            if (xe > m->x + m->w)
-                xe = m->x + m->w;
+        double *srow = sum + (size_t)(y / cell) * cw;
+        int32_t *crow = cnt + (size_t)(y / cell) * cw;
+        int j = j0;
+        for (int x = x0; x < x1; j++) {
+            int xe = (j + 1) * cell;
+            if (xe > x1)
+                xe = x1;
             uint32_t s = 0;
             if (inside) {
                 s = sad_row(c + x, r + x + rdx, xe - x);
@@ -138,8 +202,8 @@ static void predict_block(const ovx_energy_input *in, const ovx_mv *m, const uin
                     s += (uint32_t)abs((int)c[k] - (int)r[rx]);
                 }
             }
-            sum[row + x / cell] += s;
-            cnt[row + x / cell] += xe - x;
+            srow[j] += s;
+            crow[j] += xe - x;
             x = xe;
         }
     }

@@ -202,7 +202,7 @@ static void chunk_run(chunk *k)
     const ovx_select_params *p = c->p;
     ovx_video_open_params op = {.threads = k->threads, .frame_threads = k->frame_threads,
                                 .export_mvs = p->mv_source != OVX_MV_ESTIMATE, .max_pixels = p->max_pixels,
-                                .first_packet = k->first, .end_packet = k->end};
+                                .first_packet = k->first, .end_packet = k->end, .packets = c->scan};
     ovx_video_reader *rd = NULL;
     k->rc = ovx_video_open(c->path, &op, &rd, &k->err);
     if (k->rc < 0)
@@ -300,14 +300,11 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     c->decoded = c->corrupt = c->bad = c->packets = 0;
     c->read_error = 0;
 
-    /* stream facts decide the threading */
-    ovx_video_open_params op = {.threads = 1, .export_mvs = 0, .max_pixels = p->max_pixels};
-    ovx_video_reader *rd = NULL;
-    int rc = ovx_video_open(c->path, &op, &rd, err);
-    if (rc < 0)
-        return rc;
-    c->info = *ovx_video_get_info(rd);
-    ovx_video_close(rd);
+    /* stream facts (from the packet scan's open: no extra open, whose
+     * stream probing decodes frames) decide the threading; a file the
+     * decoder rejects fails in chunk_run with the same message */
+    int rc;
+    c->info = c->scan->info;
     int codec_vectors = !(p->mv_source == OVX_MV_ESTIMATE ||
                           (p->mv_source == OVX_MV_AUTO && !c->info.codec_exports_mvs));
     int T = p->threads > 64 ? 64 : p->threads;

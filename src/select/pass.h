@@ -35,6 +35,12 @@ typedef struct slot_job {
 
 void ovx_slot_job_clear(slot_job *j);
 
+/* The packet scan keeps the stream's packets in memory up to this size, so
+ * the decode pass (and every GOP chunk) needs no re-open, stream probing
+ * (which decodes frames) or demux from the start; bigger files are opened
+ * again. */
+#define OVX_SELECT_KEEP_PACKET_BYTES ((int64_t)256 << 20)
+
 #define OVX_PASS_RESTART 1   /* decode again (threading mode changed) */
 
 typedef struct run_ctx {

@@ -30,6 +30,8 @@ struct ovx_video_reader {
     int have_size, w0, h0;
     int64_t pkt_index;     /* index of the next non-empty stream packet */
     int64_t first_packet, end_packet;
+    const ovx_packet_scan *mem; /* decoding the packets a scan kept (no fmt) */
+    int64_t mem_pos;
 };
 
 static const char *averr(int e, char *buf, size_t n)
@@ -86,6 +88,36 @@ static int open_input(const char *path, AVFormatContext **fmt, int *stream, ovx_
     }
     *stream = rc;
     return OVX_OK;
+}
+
+/* The stream facts the reader reports, from an opened input. */
+static void stream_info(const AVFormatContext *fmt, int stream, const char *codec_name, ovx_video_info *in)
+{
+    const AVStream *st = fmt->streams[stream];
+    const AVCodecParameters *par = st->codecpar;
+    memset(in, 0, sizeof *in);
+    snprintf(in->codec, sizeof in->codec, "%s", codec_name);
+    const char *pf = av_get_pix_fmt_name(par->format);
+    snprintf(in->pix_fmt, sizeof in->pix_fmt, "%s", pf ? pf : "unknown");
+    in->width = par->width;
+    in->height = par->height;
+    AVRational fr = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
+    in->fps = fr.num > 0 && fr.den > 0 ? av_q2d(fr) : 0.0;
+    if (st->duration != AV_NOPTS_VALUE && st->duration > 0)
+        in->duration = st->duration * av_q2d(st->time_base);
+    else if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0)
+        in->duration = fmt->duration / (double)AV_TIME_BASE;
+    in->frames_header = st->nb_frames > 0 ? st->nb_frames : 0;
+    in->has_b_frames = par->video_delay;
+    in->codec_exports_mvs = codec_exports_mvs(par->codec_id);
+    const uint8_t *dm = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
+    if (dm) {
+        double a = -av_display_rotation_get((const int32_t *)dm);
+        if (isfinite(a)) {
+            int q = (int)lrint(a / 90.0);
+            in->rotation = ((q % 4) + 4) % 4 * 90;
+        }
+    }
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -149,7 +181,17 @@ static int push_i64(int64_t **v, int64_t *n, int64_t *cap, int64_t x)
     return 0;
 }
 
-int ovx_video_scan_packets(const char *path, ovx_packet_scan *s, ovx_error *err)
+static void free_kept(ovx_packet_scan *s, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        av_packet_free(&s->pkts[i]);
+    free(s->pkts);
+    s->pkts = NULL;
+    avcodec_parameters_free(&s->par);
+    s->kept = 0;
+}
+
+int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan *s, ovx_error *err)
 {
     memset(s, 0, sizeof *s);
     AVFormatContext *fmt;
@@ -163,6 +205,8 @@ int ovx_video_scan_packets(const char *path, ovx_packet_scan *s, ovx_error *err)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory");
     }
     const AVCodecParameters *par = fmt->streams[stream]->codecpar;
+    const AVCodec *codec = avcodec_find_decoder(par->codec_id);
+    stream_info(fmt, stream, codec ? codec->name : avcodec_get_name(par->codec_id), &s->info);
     int h264 = par->codec_id == AV_CODEC_ID_H264;
     int nal_len = 0;
     if (h264 && par->extradata_size >= 7 && par->extradata[0] == 1)
@@ -171,9 +215,35 @@ int ovx_video_scan_packets(const char *path, ovx_packet_scan *s, ovx_error *err)
     double *t = NULL;
     int have_times = 1;
     double tb = av_q2d(fmt->streams[stream]->time_base);
+    s->tb_num = fmt->streams[stream]->time_base.num;
+    s->tb_den = fmt->streams[stream]->time_base.den;
+    int keep = keep_bytes > 0;
+    int64_t kept_bytes = 0, kcap = 0;
+    if (keep) {
+        s->par = avcodec_parameters_alloc();
+        keep = s->par && avcodec_parameters_copy(s->par, par) >= 0;
+    }
     rc = OVX_OK;
-    while (av_read_frame(fmt, pkt) >= 0) {
+    int rr;
+    while ((rr = av_read_frame(fmt, pkt)) >= 0) {
         if (pkt->stream_index == stream && pkt->size > 0) {
+            kept_bytes += pkt->size;
+            if (keep && kept_bytes > keep_bytes)
+                keep = 0;
+            if (keep && s->n == kcap) {
+                int64_t c = kcap ? 2 * kcap : 1024;
+                AVPacket **np = realloc(s->pkts, (size_t)c * sizeof *np);
+                if (np) {
+                    s->pkts = np;
+                    kcap = c;
+                } else {
+                    keep = 0;
+                }
+            }
+            if (keep && !(s->pkts[s->n] = av_packet_clone(pkt)))
+                keep = 0;
+            if (!keep && (s->pkts || s->par))
+                free_kept(s, s->n);
             if (have_times && pkt->pts == AV_NOPTS_VALUE)
                 have_times = 0;
             if (have_times && s->n == cap) {
@@ -196,6 +266,14 @@ int ovx_video_scan_packets(const char *path, ovx_packet_scan *s, ovx_error *err)
         }
         av_packet_unref(pkt);
     }
+    if (rc < 0 && keep) {
+        av_packet_free(&s->pkts[s->n]); /* cloned before the failure */
+        keep = 0;
+    }
+    s->end_rc = rr;
+    s->kept = keep;
+    if (!keep && (s->pkts || s->par))
+        free_kept(s, s->n);
     av_packet_free(&pkt);
     avformat_close_input(&fmt);
     if (rc < 0) {
@@ -214,6 +292,8 @@ int ovx_video_scan_packets(const char *path, ovx_packet_scan *s, ovx_error *err)
 
 void ovx_packet_scan_free(ovx_packet_scan *s)
 {
+    if (s->pkts || s->par)
+        free_kept(s, s->n);
     free(s->times);
     free(s->idr);
     memset(s, 0, sizeof *s);
@@ -227,14 +307,22 @@ int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_r
     ovx_video_reader *r = calloc(1, sizeof *r);
     if (!r)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory");
-    int rc = open_input(path, &r->fmt, &r->stream, err);
-    if (rc < 0) {
-        free(r);
-        return rc;
+    const ovx_packet_scan *mem = p->packets && p->packets->kept ? p->packets : NULL;
+    const AVCodecParameters *par;
+    int rc;
+    if (mem) {
+        r->mem = mem;
+        par = mem->par;
+        r->tb = (AVRational){mem->tb_num, mem->tb_den};
+    } else {
+        rc = open_input(path, &r->fmt, &r->stream, err);
+        if (rc < 0) {
+            free(r);
+            return rc;
+        }
+        par = r->fmt->streams[r->stream]->codecpar;
+        r->tb = r->fmt->streams[r->stream]->time_base;
     }
-    AVStream *st = r->fmt->streams[r->stream];
-    AVCodecParameters *par = st->codecpar;
-    r->tb = st->time_base;
     if (par->width <= 0 || par->height <= 0 || par->width > 32768 || par->height > 32768) {
         rc = ovx_error_set(err, OVX_EINPUT, "invalid picture size %dx%d", par->width, par->height);
         goto fail;
@@ -262,7 +350,7 @@ int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_r
         rc = ovx_error_set(err, OVX_EINPUT, "bad codec parameters: %s", averr(rc, eb, sizeof eb));
         goto fail;
     }
-    r->dec->pkt_timebase = st->time_base;
+    r->dec->pkt_timebase = r->tb;
     r->dec->thread_count = p->threads > 0 ? p->threads : 1;
     r->dec->thread_type = p->frame_threads ? (FF_THREAD_FRAME | FF_THREAD_SLICE) : FF_THREAD_SLICE;
     if (p->export_mvs)
@@ -274,32 +362,17 @@ int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_r
         goto fail;
     }
 
-    ovx_video_info *in = &r->info;
-    snprintf(in->codec, sizeof in->codec, "%s", codec->name);
-    const char *pf = av_get_pix_fmt_name(par->format);
-    snprintf(in->pix_fmt, sizeof in->pix_fmt, "%s", pf ? pf : "unknown");
-    in->width = par->width;
-    in->height = par->height;
-    AVRational fr = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
-    in->fps = fr.num > 0 && fr.den > 0 ? av_q2d(fr) : 0.0;
-    if (st->duration != AV_NOPTS_VALUE && st->duration > 0)
-        in->duration = st->duration * av_q2d(st->time_base);
-    else if (r->fmt->duration != AV_NOPTS_VALUE && r->fmt->duration > 0)
-        in->duration = r->fmt->duration / (double)AV_TIME_BASE;
-    in->frames_header = st->nb_frames > 0 ? st->nb_frames : 0;
-    in->has_b_frames = par->video_delay;
-    in->codec_exports_mvs = codec_exports_mvs(par->codec_id);
-    const uint8_t *dm = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
-    if (dm) {
-        double a = -av_display_rotation_get((const int32_t *)dm);
-        if (isfinite(a)) {
-            int q = (int)lrint(a / 90.0);
-            in->rotation = ((q % 4) + 4) % 4 * 90;
-        }
-    }
+    if (mem)
+        r->info = mem->info;
+    else
+        stream_info(r->fmt, r->stream, codec->name, &r->info);
     r->first_packet = p->first_packet > 0 ? p->first_packet : 0;
     r->end_packet = p->end_packet > 0 ? p->end_packet : 0;
     r->next_index = r->first_packet;
+    if (mem) {
+        /* kept packets are numbered already: start at the chunk */
+        r->mem_pos = r->pkt_index = r->first_packet;
+    }
     *out = r;
     return OVX_OK;
 fail:
@@ -339,6 +412,16 @@ static int fill_frame(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err)
     return 1;
 }
 
+/* av_read_frame, or the next kept packet (then the scan's end code) */
+static int read_packet(ovx_video_reader *r)
+{
+    if (!r->mem)
+        return av_read_frame(r->fmt, r->pkt);
+    if (r->mem_pos >= r->mem->n)
+        return r->mem->end_rc;
+    return av_packet_ref(r->pkt, r->mem->pkts[r->mem_pos++]);
+}
+
 int ovx_video_next(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err)
 {
     char eb[128];
@@ -367,7 +450,7 @@ int ovx_video_next(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err)
             return 0;
         /* need input */
         for (;;) {
-            rc = av_read_frame(r->fmt, r->pkt);
+            rc = read_packet(r);
             if (rc == AVERROR_EOF || rc == AVERROR(EIO) || rc == AVERROR_INVALIDDATA) {
                 if (rc != AVERROR_EOF) {
                     r->bad_packets++;
@@ -379,7 +462,7 @@ int ovx_video_next(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err)
             }
             if (rc < 0)
                 return ovx_error_set(err, OVX_EIO, "read error: %s", averr(rc, eb, sizeof eb));
-            if (r->pkt->stream_index != r->stream || r->pkt->size == 0) {
+            if ((!r->mem && r->pkt->stream_index != r->stream) || r->pkt->size == 0) {
                 av_packet_unref(r->pkt);
                 continue;
             }

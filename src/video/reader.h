@@ -30,8 +30,11 @@ typedef struct ovx_video_open_params {
     int64_t max_pixels;   /* reject width*height above this (0: no limit) */
     int64_t first_packet; /* decode only non-empty stream packets [first_packet, end_packet); */
     int64_t end_packet;   /* frames are then numbered from first_packet. 0, 0: all */
+    const struct ovx_packet_scan *packets; /* a scan of the same file holding its packets
+                                            * (kept): decode those, no re-open and demux */
 } ovx_video_open_params;
 
+struct ovx_packet_scan;
 typedef struct ovx_video_reader ovx_video_reader;
 
 /* One decoded frame. frame is owned by the reader and valid until the next
@@ -59,15 +62,23 @@ int64_t ovx_video_packets(const ovx_video_reader *r);
 int ovx_video_read_error(const ovx_video_reader *r);
 void ovx_video_close(ovx_video_reader *r);
 
-/* Demux-only pass over the best video stream. */
+/* Demux-only pass over the best video stream. When the stream's packets
+ * total at most keep_bytes they stay in memory (kept = 1) for readers to
+ * decode without opening the file again. */
 typedef struct ovx_packet_scan {
     int64_t n;            /* non-empty packets */
     double *times;        /* their pts in seconds, sorted [n]; NULL when any has none */
     int64_t *idr;         /* H.264: indices of packets holding an IDR picture [n_idr] */
     int64_t n_idr;
+    ovx_video_info info;  /* what ovx_video_open reports for the same file */
+    int kept;             /* pkts/par/end_rc valid */
+    struct AVPacket **pkts;          /* the non-empty stream packets [n] */
+    struct AVCodecParameters *par;   /* the stream's parameters */
+    int tb_num, tb_den;   /* stream time base */
+    int end_rc;           /* what ended demuxing (AVERROR_EOF, a read error ...) */
 } ovx_packet_scan;
 
-int ovx_video_scan_packets(const char *path, ovx_packet_scan *s, ovx_error *err);
+int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan *s, ovx_error *err);
 void ovx_packet_scan_free(ovx_packet_scan *s);
 
 #endif

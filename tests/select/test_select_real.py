@@ -1,7 +1,8 @@
 """ovx select on every real clip in $OVX_SHARED_DIR/videos (skipped when the
 folder is absent): each runs, the JSON is valid, K unique ascending in-range
 indices, stream facts agree with MANIFEST.tsv, --threads 1 and 2 give
-the same bytes; the NEGATIVE files fail with
+the same bytes, also when the decode re-opens the file instead of using the
+packets the scan kept (OVX_SELECT_KEEP_BYTES=0); the NEGATIVE files fail with
 exit 1 and exactly one stderr line naming the file."""
 import csv
 import json
@@ -48,6 +49,11 @@ for row in rows:
                         capture_output=True, text=True, timeout=180)
     assert p1.returncode == 0 and clips.strip_timings(p.stdout) == clips.strip_timings(p1.stdout), \
         f"{row['file']}: --threads 1 and 2 differ"
+    # the decode pass re-opening the file (packets not kept) gives the same bytes
+    p0 = subprocess.run([clips.ovx(), "select", path, "--tokens", "2048", "--threads", "2", "--no-timings"],
+                        capture_output=True, text=True, timeout=180,
+                        env=dict(os.environ, OVX_SELECT_KEEP_BYTES="0"))
+    assert p0.returncode == 0 and p0.stdout == p1.stdout, f"{row['file']}: re-open and kept packets differ"
     want_src = "codec" if row["mv_export_ffmpeg5.1"].startswith("yes") else "estimate"
     assert res["mv_source"] == want_src, (row["file"], res["mv_source"])
     print(f"{row['file']}: {st['codec']} {st['width']}x{st['height']} rot {st['rotation']} "
