@@ -161,7 +161,13 @@ def hostile_model_files(model, tmp, px, out):
     img = os.path.join(tmp, "red.png")
     Image.new("RGB", (64, 48), (200, 10, 10)).save(img)
     o3 = os.path.join(tmp, "out-extract")
+    d = variant(d, tmp, "inf-output-nan-weight")
+    set_f32(d, "encoder.layers.0.mlp.fc1.bias", float("nan"))
     r = ovx("extract", "-m", d, "-o", o3, img)
+    warn = [ln for ln in r.stderr.splitlines() if "warning" in ln]
+    ok = len(warn) == 1 and "non-finite weight" in warn[0]
+    print("%s %-40s %s" % ("ok  " if ok else "FAIL", "extract: warns of NaN weights", warn))
+    failures += not ok
     lines = [json.loads(ln) for ln in open(os.path.join(o3, "failures.jsonl"))] \
         if os.path.exists(os.path.join(o3, "failures.jsonl")) else []
     ok = r.returncode == 1 and len(lines) == 1 and lines[0]["stage"] == "model" and \
