@@ -473,7 +473,7 @@ int ovx_cmd_extract(int argc, char **argv)
                 sum.items - sum.done - sum.skipped - sum.failed, sum.seconds);
     if (sig)
         status = ovx_signal_exit_status(sig);
-    else if (rc != OVX_OK || sum.failed)
+    else if (rc != OVX_OK || sum.failed || sum.log_failed)
         status = OVX_EXIT_FAIL;
     else
         status = OVX_EXIT_OK;
