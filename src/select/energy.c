@@ -238,8 +238,7 @@ static int residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, 
     return OVX_OK;
 }
 
-/* x /= max(percentile, floor) (plus a tiny epsilon), clipped to [0, 1]. */
-static void normalise(float *x, size_t n, double q, float floor_, float *tmp)
+void ovx_energy_normalise(float *x, size_t n, double q, float floor_, float *tmp)
 {
     float d = ovx_percentile(x, n, q, tmp);
     if (d < floor_)
@@ -249,6 +248,33 @@ static void normalise(float *x, size_t n, double q, float floor_, float *tmp)
         float v = x[i] / d;
         x[i] = v < 0 ? 0 : v > 1 ? 1 : v;
     }
+}
+
+int ovx_energy_fuse(const float *mot, const float *res, int cw, int ch, int cell, int W, int H,
+                    const ovx_select_params *p, float *out, ovx_error *err)
+{
+    double sigma = p->prior_sigma * (W < H ? W : H);
+    double inv2s2 = sigma > 0 ? 1.0 / (2.0 * sigma * sigma) : 0.0;
+    /* the gaussian is separable: exp(-(x^2+y^2)k) = exp(-x^2 k) exp(-y^2 k) */
+    double *gx = malloc(sizeof(double) * (size_t)cw);
+    if (!gx)
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory (centre prior)");
+    for (int j = 0; j < cw; j++) {
+        double cx = (j + 0.5) * cell - 0.5 * W;
+        gx[j] = exp(-cx * cx * inv2s2);
+    }
+    for (int i = 0; i < ch; i++) {
+        double cy = (i + 0.5) * cell - 0.5 * H;
+        double gy = exp(-cy * cy * inv2s2);
+        for (int j = 0; j < cw; j++) {
+            double prior = 1.0 + p->prior_weight * gx[j] * gy;
+            size_t k = (size_t)i * cw + j;
+            double f = 0.5 * (mot[k] + res[k]) * prior;
+            out[k] = (float)(f > 1.0 ? 1.0 : f < 0.0 ? 0.0 : f);
+        }
+    }
+    free(gx);
+    return OVX_OK;
 }
 
 int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params *p, float *scores,
@@ -289,34 +315,14 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
         local_variance(mot, tmp, cw, ch);
         memcpy(mot, tmp, nc * sizeof *mot);
     }
-    normalise(mot, nc, p->motion_percentile, mfloor, tmp);
+    ovx_energy_normalise(mot, nc, p->motion_percentile, mfloor, tmp);
     rc = residual_cells(&e, cw, ch, cell, res, err);
     if (rc < 0)
         goto out;
-    normalise(res, nc, p->residual_percentile, 1.0f, tmp);
-    double sigma = p->prior_sigma * (in->W < in->H ? in->W : in->H);
-    double inv2s2 = sigma > 0 ? 1.0 / (2.0 * sigma * sigma) : 0.0;
-    /* the gaussian is separable: exp(-(x^2+y^2)k) = exp(-x^2 k) exp(-y^2 k) */
-    double *gx = malloc(sizeof(double) * (size_t)cw);
-    if (!gx) {
-        rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (centre prior)");
+    ovx_energy_normalise(res, nc, p->residual_percentile, 1.0f, tmp);
+    rc = ovx_energy_fuse(mot, res, cw, ch, cell, in->W, in->H, p, mot, err);
+    if (rc < 0)
         goto out;
-    }
-    for (int j = 0; j < cw; j++) {
-        double cx = (j + 0.5) * cell - 0.5 * in->W;
-        gx[j] = exp(-cx * cx * inv2s2);
-    }
-    for (int i = 0; i < ch; i++) {
-        double cy = (i + 0.5) * cell - 0.5 * in->H;
-        double gy = exp(-cy * cy * inv2s2);
-        for (int j = 0; j < cw; j++) {
-            double prior = 1.0 + p->prior_weight * gx[j] * gy;
-            size_t k = (size_t)i * cw + j;
-            double f = 0.5 * (mot[k] + res[k]) * prior;
-            mot[k] = (float)(f > 1.0 ? 1.0 : f < 0.0 ? 0.0 : f);
-        }
-    }
-    free(gx);
     ovx_cells_to_patches(mot, cw, ch, cell, in->W, in->H, in->rotation, scores);
 out:
     free(mot), free(res), free(tmp), free(choice);

@@ -47,4 +47,13 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
 int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params *p, int cw, int ch,
                             float *cells, ovx_error *err);
 
+/* x /= max(q-th percentile, floor) (plus 1e-6), clipped to [0, 1]; tmp [n]. */
+void ovx_energy_normalise(float *x, size_t n, double q, float floor, float *tmp);
+
+/* out = clip((mot + res) / 2 * (1 + prior_weight * g), 0, 1) per cell, g the
+ * gaussian of the cell centre's distance from the picture centre with sigma
+ * = prior_sigma * min(W, H). out may be mot. */
+int ovx_energy_fuse(const float *mot, const float *res, int cw, int ch, int cell, int W, int H,
+                    const ovx_select_params *p, float *out, ovx_error *err);
+
 #endif
