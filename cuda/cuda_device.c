@@ -30,6 +30,11 @@ static const char *ver(int v, char *buf, size_t len)
     return buf;
 }
 
+int ovx_cuda_runtime_version(void)
+{
+    return CUDART_VERSION;
+}
+
 int ovx_cuda_real_count(int *count, ovx_error *err)
 {
     char rt[16], dv[16];

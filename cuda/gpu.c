@@ -31,6 +31,24 @@ int ovx_cuda_compiled(void)
 #endif
 }
 
+const char *ovx_cuda_build_str(void)
+{
+#ifdef OVX_HAVE_CUDA
+    static char s[200];
+    int v = ovx_cuda_runtime_version();
+    size_t n = (size_t)snprintf(s, sizeof s, "CUDA %d.%d, kernel images", v / 1000, v % 1000 / 10);
+    const char *sass = OVX_CUDA_SASS;
+    for (const char *p = sass; *p && n < sizeof s; p += strcspn(p, ","), p += *p == ',')
+        n += (size_t)snprintf(s + n, sizeof s - n, "%s sm_%.*s", p == sass ? "" : ",",
+                              (int)strcspn(p, ","), p);
+    if (n < sizeof s)
+        snprintf(s + n, sizeof s - n, " + PTX compute_%d", OVX_CUDA_PTX);
+    return s;
+#else
+    return "no CUDA backend";
+#endif
+}
+
 int ovx_gpu_open_emu(ovx_gpu **out, ovx_error *err)
 {
     *out = calloc(1, sizeof **out);

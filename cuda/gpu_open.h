@@ -46,6 +46,7 @@ int ovx_cuda_arch_check(int major, int minor, const char *sass, int ptx, char *w
 
 #ifdef OVX_HAVE_CUDA
 /* cuda_device.c */
+int ovx_cuda_runtime_version(void); /* CUDART_VERSION of the build */
 int ovx_cuda_real_count(int *count, ovx_error *err);
 int ovx_cuda_real_info(int device, ovx_gpu_info *info, ovx_error *err);
 /* free/total memory of the current device (0 on success) */

@@ -18,6 +18,8 @@
 
 /* 1 when this ovx was built with the CUDA backend. */
 int ovx_cuda_compiled(void);
+/* "CUDA 13.0, kernel images sm_80, sm_86 + PTX compute_86" or "no CUDA backend" */
+const char *ovx_cuda_build_str(void);
 
 /* What is known about a CUDA device (or the emulated one of the test hook
  * OVX_CUDA_EMULATE, see gpu.c). Versions are CUDA's 1000*major + 10*minor. */
@@ -67,6 +69,12 @@ const char *ovx_gpu_describe(ovx_gpu *g, char *buf, size_t len);
  * read back); 0 after a sticky fault (illegal address, ...): the device is
  * then unusable until the process ends. */
 int ovx_gpu_healthy(ovx_gpu *g);
+
+/* Dense bf16 tensor-core FLOP per clock per SM of a compute capability (0:
+ * not in the table), and the device's peak in TFLOP/s from it (SMs x max
+ * clock x that; 0 when unknown). See peak.c for the sources. */
+int ovx_cuda_bf16_flop_per_clk_sm(int major, int minor);
+double ovx_cuda_bf16_peak_tflops(const ovx_gpu_info *i);
 
 typedef struct ovx_cuda_model ovx_cuda_model;
 
