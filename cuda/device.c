@@ -91,6 +91,7 @@ struct ovx_engine {
     ovx_gpu *gpu;
     ovx_cuda_model *cuda;
     char note[1200];     /* pending fallback note (ovx_engine_take_note) */
+    char lost_msg[1024]; /* why the device was lost */
 };
 
 static void drop_cuda(ovx_engine *e)
@@ -181,6 +182,11 @@ int ovx_engine_lost(const ovx_engine *e)
     return e->lost;
 }
 
+const char *ovx_engine_lost_reason(const ovx_engine *e)
+{
+    return e->lost ? e->lost_msg : "";
+}
+
 /* A CUDA forward failed with an OVX_EDEVICE error err (input errors are
  * returned as they are). A device that still works (e.g. out of
  * memory for this batch) keeps going: the error gets the device and its free
@@ -209,7 +215,9 @@ static int cuda_failed(ovx_engine *e, int rc, ovx_error *err)
     }
     drop_cuda(e);
     e->lost = 1;
-    return ovx_error_set(err, OVX_EDEVICE, "%s failed and is unusable: %s%s", desc, why, tip);
+    ovx_error_set(err, OVX_EDEVICE, "%s failed and is unusable: %s%s", desc, why, tip);
+    snprintf(e->lost_msg, sizeof e->lost_msg, "%s", err->msg);
+    return OVX_EDEVICE;
 }
 
 static int lost(ovx_error *err)

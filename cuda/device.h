@@ -60,6 +60,8 @@ int ovx_engine_take_note(ovx_engine *e, char *buf, size_t len);
 /* 1 when the CUDA device of an engine without fallback failed and is
  * unusable: every forward fails from then on, so a batch runner stops. */
 int ovx_engine_lost(const ovx_engine *e);
+/* The error that made it lost ("" when not lost). */
+const char *ovx_engine_lost_reason(const ovx_engine *e);
 /* Same contract as ovx_model_forward (outputs freed with ovx_outputs_free).
  * A CUDA error names the device and its free memory. */
 int ovx_engine_forward(ovx_engine *e, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
