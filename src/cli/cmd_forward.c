@@ -152,6 +152,9 @@ int ovx_cmd_forward(int argc, char **argv)
     mp.threads = threads;
     if (ovx_model_load(model, &mp, &m, &err))
         goto fail;
+    char warn[1400];
+    if (ovx_model_weights_warning(m, warn, sizeof warn))
+        fprintf(stderr, "ovx forward: warning: %s\n", warn);
     if (ovx_cli_engine_open(dev_arg, m, &dev, &eng, &err))
         goto fail;
     ovx_pixel_input in = {
@@ -174,6 +177,8 @@ int ovx_cmd_forward(int argc, char **argv)
     if (!note[0]) /* auto: the CUDA device failed after it was chosen */
         ovx_engine_take_note(eng, note, sizeof note);
     int64_t D = ovx_model_get_config(m)->hidden_size;
+    if (ovx_outputs_check_finite(&out, B, (int64_t)B * tok.tokens.n, (int)D, "model forward", &err))
+        goto fail;
     int64_t s3[3] = {B, tok.tokens.n, D}, s2[2] = {B, D};
     if (write_out(outdir, "last_hidden_state.npy", 3, s3, out.last_hidden_state, &err))
         goto fail;

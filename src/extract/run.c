@@ -492,6 +492,9 @@ static int run_items(run_state *rs, const ovx_extract_params *prm, ovx_error *er
         ovx_model_free(model);
         return rc;
     }
+    char wmsg[1400] = "warning: ";
+    if (ovx_model_weights_warning(model, wmsg + 9, sizeof wmsg - 9))
+        warn(rs, wmsg);
     ovx_model_info info;
     ovx_model_get_info(model, &info);
     snprintf(rs->ctx.model_checksum, sizeof rs->ctx.model_checksum, "%016llx", (unsigned long long)info.checksum);
