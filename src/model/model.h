@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "model/profile.h"
 
 typedef struct ovx_model_config {
     int hidden_size;         /* D, 1024 for large */
@@ -96,5 +97,10 @@ typedef struct ovx_outputs {
  * free with ovx_outputs_free). */
 int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
 void ovx_outputs_free(ovx_outputs *out);
+
+/* Per-op time and FLOPs summed over this model's CPU forwards since load or
+ * the last reset (see profile.h). */
+void ovx_model_get_profile(const ovx_model *m, ovx_profile *out);
+void ovx_model_reset_profile(ovx_model *m);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "model/model.h"
+#include "model/profile.h"
 #include "model/weights.h"
 
 struct ovx_model {
@@ -19,6 +20,7 @@ struct ovx_model {
     ovx_weight_entry *entries; /* manifest, n_entries long */
     int n_entries;
     char path[4096];         /* resolved folder ("" for random models) */
+    ovx_profile profile;     /* per-op counters summed over forwards */
 };
 
 /* Allocates storage for cfg's manifest (m->entries) and points w at it. */
