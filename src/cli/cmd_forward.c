@@ -19,7 +19,8 @@ void ovx_help_forward(FILE *out)
 {
     fprintf(out,
             "usage: ovx forward -m MODEL --pixel-values X.npy [--visible-indices I.npy]\n"
-            "                   [--hidden-state L] [--threads N] [--device DEV] [--profile] -o DIR\n"
+            "                   [--hidden-state L] [--threads N] [--device DEV] [--precision P]\n"
+            "                   [--profile] -o DIR\n"
             "\n"
             "Runs the OneVision Encoder on an already normalised pixel tensor and writes\n"
             "DIR/last_hidden_state.npy [B,N,D], DIR/pooler_output.npy [B,D] (models with a\n"
@@ -33,6 +34,8 @@ void ovx_help_forward(FILE *out)
             "      --hidden-state L     also write hidden state L (HF index; -2 = block 23 of 24)\n"
             "      --threads N          CPU threads (default $OVX_THREADS or all cores)\n"
             OVX_DEVICE_OPT_HELP
+            "      --precision P        fp32 (default, exact) or bf16: CPU matmuls with bf16\n"
+            "                           inputs and fp32 accumulation (oneDNN, AVX512_BF16/AMX)\n"
             "      --profile            print milliseconds and GFLOP/s per op kind of the CPU\n"
             "                           forward to stderr (outputs unchanged)\n"
             "  -o, --output DIR         output folder (created if missing)\n"
@@ -79,10 +82,11 @@ int ovx_cmd_forward(int argc, char **argv)
         {"visible-indices", required_argument, 0, 'i'}, {"hidden-state", required_argument, 0, 'L'},
         {"threads", required_argument, 0, 't'},     {"output", required_argument, 0, 'o'},
         {"device", required_argument, 0, 'd'},      {"profile", no_argument, 0, 'P'},
+        {"precision", required_argument, 0, 'r'},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
     const char *model = NULL, *px_path = NULL, *idx_path = NULL, *outdir = NULL, *hs_arg = NULL;
     const char *dev_arg = "auto";
-    int threads = 0, hs = OVX_NO_HIDDEN_STATE, profile = 0, c;
+    int threads = 0, hs = OVX_NO_HIDDEN_STATE, profile = 0, precision = OVX_PRECISION_FP32, c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "m:o:h", opts, NULL)) != -1) {
@@ -109,6 +113,12 @@ int ovx_cmd_forward(int argc, char **argv)
             break;
         case 'd': dev_arg = optarg; break;
         case 'P': profile = 1; break;
+        case 'r':
+            if (ovx_precision_parse(optarg, &precision)) {
+                fprintf(stderr, "ovx forward: --precision: expected fp32 or bf16, not '%s'\n", optarg);
+                return OVX_EXIT_USAGE;
+            }
+            break;
         case 'h': ovx_help_forward(stdout); return OVX_EXIT_OK;
         default:
             fprintf(stderr, "ovx forward: unknown option or missing value: '%s' (see 'ovx help forward')\n",
@@ -154,6 +164,8 @@ int ovx_cmd_forward(int argc, char **argv)
     ovx_model_params mp = ovx_model_default_params();
     mp.threads = threads;
     if (ovx_model_load(model, &mp, &m, &err))
+        goto fail;
+    if (dev.kind == OVX_DEVICE_CPU && ovx_model_set_precision(m, precision, &err))
         goto fail;
     if (ovx_engine_open(m, &dev, &eng, &err))
         goto fail;
