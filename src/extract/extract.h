@@ -52,6 +52,7 @@ typedef struct ovx_extract_params {
     int threads;                  /* model threads (0: default) */
     int batch;                    /* items per forward (1) */
     ovx_device device;            /* resolved: cpu or cuda:N (not in the settings hash) */
+    int precision;                /* CPU: OVX_PRECISION_FP32 or _BF16 (not in the settings hash) */
 } ovx_extract_params;
 
 ovx_extract_params ovx_extract_default_params(void);

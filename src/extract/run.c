@@ -286,6 +286,13 @@ static int run_items(run_state *rs, const ovx_extract_params *prm, ovx_error *er
     snprintf(rs->ctx.model_checksum, sizeof rs->ctx.model_checksum, "%016llx", (unsigned long long)info.checksum);
     rs->ctx.model = model;
     ovx_device_str(&prm->device, rs->ctx.device, sizeof rs->ctx.device);
+    int cpu = prm->device.kind == OVX_DEVICE_CPU;
+    rs->ctx.precision = ovx_precision_name(cpu ? prm->precision : OVX_PRECISION_BF16);
+    if (cpu && (rc = ovx_model_set_precision(model, prm->precision, err)) != OVX_OK) {
+        ovx_model_free(model);
+        rs->ctx.model = NULL;
+        return rc;
+    }
     rc = ovx_engine_open(model, &prm->device, &rs->ctx.engine, err);
     if (rc != OVX_OK) {
         ovx_model_free(model);
