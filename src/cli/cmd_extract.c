@@ -92,17 +92,24 @@ void ovx_help_extract(FILE *out)
         "                         saying so once), cpu, cuda (= cuda:0) or cuda:N; a\n"
         "                         device that cannot be used fails the run (exit 1)\n"
         "                         before any item\n"
+        "  --precision P          CPU matmuls: fp32 (default) or bf16 (bf16 inputs, fp32\n"
+        "                         accumulation, as on CUDA; needs oneDNN and AVX512_BF16\n"
+        "                         or AMX); like the device, not in the settings hash\n"
         "  --quiet                no progress and no summary (errors still printed)\n"
         "\n"
         "Resume: an item whose REL.json has the same settings hash (options + model\n"
         "content fingerprint, not its path) and whose files\n"
-        "match their recorded dtype and shape is skipped; leftover temp files of its\n"
-        "outputs are removed. The device is not part of the hash: CPU (float32) and\n"
+        "match their recorded dtype and shape is skipped (a changed label is written\n"
+        "into it without recomputing); an item written again first loses its old\n"
+        "outputs. The device is not part of the hash: CPU (float32) and\n"
         "CUDA (bf16 GEMMs, ~1e-3 relative difference) outputs are both valid results,\n"
         "so a run resumed on another device skips finished items (REL.json records\n"
-        "the device). Every file is written to a temp name, fsync'd and\n"
-        "renamed; REL.json last. DIR/failures.jsonl gets {path,rel,stage,error} per\n"
-        "failed item, DIR/manifest.jsonl one line per finished item.\n"
+        "the device and precision). Every file is written to a temp name, fsync'd and\n"
+        "renamed; REL.json last. DIR/failures.jsonl has {path,rel,stage,error} per\n"
+        "failed item, DIR/manifest.jsonl one line per item as on disk now (both\n"
+        "compacted at the end of each run: one line per item). Several runs may share\n"
+        "DIR: items are claimed (locks in DIR/.ovx/), never computed twice at once;\n"
+        "a failed log append is rolled back and the run exits 1.\n"
         "SIGINT/SIGTERM: the current item is finished or dropped, the summary is\n"
         "written, exit 130/143 (a second signal stops at once).\n"
         "\n"
@@ -151,6 +158,7 @@ typedef struct opt_def {
 /* Enum names in enum order, as select names them. */
 static const char *const mv_source_names[] = {"auto", "codec", "estimate", NULL};
 static const char *const iframe_policy_names[] = {"first", "dense", "zero", "compete", NULL};
+static const char *const precision_names[] = {"fp32", "bf16", NULL}; /* = OVX_PRECISION_* */
 static const char *const sampling_names[] = {"codec", "uniform", NULL};
 static const char *const dtype_names[] = {"f32", "f16", "float32", "float16", NULL};
 static const int dtype_values[] = {OVX_DTYPE_F32, OVX_DTYPE_F16, OVX_DTYPE_F32, OVX_DTYPE_F16};
@@ -187,6 +195,7 @@ static const opt_def opt_table[] = {
     {"threads", 0, O_INT, F(p.threads), 0, 4096, NULL, NULL},
     {"batch", 0, O_INT, F(p.batch), 1, 256, NULL, NULL},
     {"device", 0, O_STR, F(device_arg), 0, 0, NULL, NULL},
+    {"precision", 0, O_CHOICE, F(p.precision), 0, 0, precision_names, NULL},
     {"quiet", 0, O_FLAG, F(quiet), 0, 0, NULL, NULL},
 };
 #undef F
@@ -418,7 +427,7 @@ int ovx_cmd_extract(int argc, char **argv)
 
     /* the device before anything is listed or written: an unusable one fails
      * the run once, not every item */
-    char device_note[600] = "";
+    char device_note[1200] = "";
     ovx_error err;
     ovx_error_clear(&err);
     if (p->dry_run) { /* loads nothing: the name is checked, the device not opened */
@@ -432,6 +441,7 @@ int ovx_cmd_extract(int argc, char **argv)
     }
     if (device_note[0])
         fprintf(stderr, "ovx extract: %s\n", device_note);
+    p->device_fallback = !strcmp(c.device_arg, "auto");
 
     status = OVX_EXIT_USAGE;
     if (c.shard_spec) {
@@ -473,7 +483,7 @@ int ovx_cmd_extract(int argc, char **argv)
                 sum.items - sum.done - sum.skipped - sum.failed, sum.seconds);
     if (sig)
         status = ovx_signal_exit_status(sig);
-    else if (rc != OVX_OK || sum.failed)
+    else if (rc != OVX_OK || sum.failed || sum.log_failed)
         status = OVX_EXIT_FAIL;
     else
         status = OVX_EXIT_OK;

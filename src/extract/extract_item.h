@@ -43,6 +43,7 @@ typedef struct ovx_extract_ctx {
     struct ovx_model *model;   /* NULL for dry runs */
     struct ovx_engine *engine; /* the model on the resolved --device */
     char device[32];           /* "cpu" or "cuda:N" (JSON only, not in the settings hash) */
+    const char *precision;     /* "fp32" or "bf16" on the CPU, "bf16" on CUDA (JSON only) */
     char model_checksum[17];   /* hex FNV-1a 64 of the weights */
 } ovx_extract_ctx;
 
@@ -62,7 +63,9 @@ ovx_prepared *ovx_extract_prepare(const ovx_extract_ctx *ctx, const ovx_extract_
  * on its own, so only the items whose forward fails are marked failed
  * (stage "model"). NULL items are ignored. */
 void ovx_extract_model_batch(const ovx_extract_ctx *ctx, ovx_prepared **items, size_t n);
-/* Main-thread half: runs the model (unless ovx_extract_model_batch did) and writes the outputs (JSON last).
+/* Main-thread half: runs the model (unless ovx_extract_model_batch did) and
+ * writes the outputs (JSON last), after removing the item's earlier outputs
+ * (ovx_resume_remove_outputs); the caller holds the item's claim.
  * On success *record is the manifest object for this item. On failure
  * *stage names the stage ("input", "decode", "select", "model", "write"). */
 int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, ovx_prepared *p,
