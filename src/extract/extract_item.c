@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "extract/outlayout.h"
+#include "extract/resume.h"
 #include "common/timer.h"
 #include "cuda/device.h"
 #include "io/atomic_file.h"
@@ -484,6 +485,8 @@ static int forward_items(const ovx_extract_ctx *ctx, ovx_prepared **items, size_
     free(lengths);
     free(pk);
     free(pp);
+    if (rc == OVX_OK) /* a NaN/Inf fails the batch, then (retried alone) only its item */
+        rc = ovx_outputs_check_finite(&out, (int64_t)samples, (int64_t)total, (int)D, "model forward", err);
     s = off = 0;
     for (size_t i = 0; i < n && rc == OVX_OK; i++) {
         ovx_prepared *p = items[i];
@@ -679,6 +682,8 @@ int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, o
     double t1 = ovx_now_ms();
     cJSON *outputs = cJSON_CreateObject();
     *stage = "write";
+    /* outputs of earlier settings (or a half-done rewrite) go first */
+    ovx_resume_remove_outputs(job->base, ctx->opts->hidden_index);
     int rc = write_outputs(ctx, job, p, p->tokens, p->pooled, p->hidden, outputs, err);
     drop_results(p);
     if (rc != OVX_OK) {
