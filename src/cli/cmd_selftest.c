@@ -2,8 +2,9 @@
  * checks the CUDA backend against the CPU forward on a random model (bf16
  * weights, like the checkpoint) for an image and a batch of two sparse
  * videos, printing the relative L2 error of every output and per-op times.
- * --device cpu runs the CUDA forward on the host emulation of the device
- * (checks the orchestration where no GPU exists). */
+ * --device cpu runs the CUDA forward on the host: the kernels of kernels.cu
+ * on the CUDA-on-host shim, GEMMs emulated (checks the kernels and the
+ * orchestration where no GPU exists). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,8 +33,8 @@ void ovx_help_selftest(FILE *out)
             "byte-identical. Exits 0 when every error is <= 1e-2 and repeats are identical.\n"
             "\n"
             "  --device DEV   cuda (default, = cuda:0), cuda:N, or cpu: run the CUDA\n"
-            "                 forward on a host emulation of the device (same GEMM\n"
-            "                 calls and bf16 rounding points, no GPU needed)\n"
+            "                 forward on the host: the kernel source on a CUDA-on-host\n"
+            "                 shim, the same GEMM calls emulated (no GPU needed)\n"
             "  --large        the full-size model (24 x 1024) on a 448 image (1024 tokens)\n"
             "                 and 16 frames (4096 tokens); default: a 2-layer width-128 model\n"
             "  --seed N       seed of the weights and inputs (default 1)\n"
@@ -266,7 +267,7 @@ int ovx_cmd_selftest(int argc, char **argv)
     ovx_model *m = NULL;
     ovx_cuda_model *cm = NULL;
     int rc = dev.kind == OVX_DEVICE_CUDA ? ovx_gpu_open_cuda(dev.index, &g, &err)
-                                         : ovx_gpu_open_emu(&g, &err);
+                                         : ovx_gpu_open_host(&g, &err);
     if (rc) {
         fprintf(stderr, "ovx selftest: %s\n", err.msg);
         return OVX_EXIT_FAIL;
@@ -288,6 +289,8 @@ int ovx_cmd_selftest(int argc, char **argv)
     if (ovx_cuda_model_upload(g, &m->cfg, &m->w, &cm, &err))
         goto fail;
     ovx_cuda_model_set_profiling(cm, 1);
+    if (dev.kind != OVX_DEVICE_CUDA)
+        snprintf(name, sizeof name, "host emulation of the CUDA device (%s)", g->ops->name);
     printf("ovx selftest: device %s: %s\n", dev.kind == OVX_DEVICE_CUDA ? dev_s : "cpu", name);
     printf("model: random (seed %llu), %d layers, width %d, %d heads, mlp %d, head %s\n",
            (unsigned long long)seed, cfg.num_layers, cfg.hidden_size, cfg.num_heads,
