@@ -1,13 +1,13 @@
 /* extract_item.h: the work on one item of `ovx extract`, in two halves the
  * pipeline overlaps: prepare (worker threads: decode, select, cut the
  * tokens) and finish (main thread: model forward, write NPY + JSON). */
-#ifndef OVX_CLI_EXTRACT_ITEM_H
-#define OVX_CLI_EXTRACT_ITEM_H
+#ifndef OVX_EXTRACT_EXTRACT_ITEM_H
+#define OVX_EXTRACT_EXTRACT_ITEM_H
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-#include "cli/inputs.h"
+#include "extract/inputs.h"
 #include "common/error.h"
 #include "io/npy.h"
 
@@ -62,7 +62,9 @@ ovx_prepared *ovx_extract_prepare(const ovx_extract_ctx *ctx, const ovx_extract_
  * on its own, so only the items whose forward fails are marked failed
  * (stage "model"). NULL items are ignored. */
 void ovx_extract_model_batch(const ovx_extract_ctx *ctx, ovx_prepared **items, size_t n);
-/* Main-thread half: runs the model (unless ovx_extract_model_batch did) and writes the outputs (JSON last).
+/* Main-thread half: runs the model (unless ovx_extract_model_batch did) and
+ * writes the outputs (JSON last), after removing the item's earlier outputs
+ * (ovx_resume_remove_outputs); the caller holds the item's claim.
  * On success *record is the manifest object for this item. On failure
  * *stage names the stage ("input", "decode", "select", "model", "write"). */
 int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, ovx_prepared *p,
