@@ -92,6 +92,8 @@ void ovx_help_extract(FILE *out)
         "                         saying so once), cpu, cuda (= cuda:0) or cuda:N; a\n"
         "                         device that cannot be used fails the run (exit 1)\n"
         "                         before any item\n"
+        "  --attention A          CUDA attention: fused (default) or chunked (the cuBLAS\n"
+        "                         reference path); not in the settings hash\n"
         "  --quiet                no progress and no summary (errors still printed)\n"
         "\n"
         "Resume: an item whose REL.json has the same settings hash (options + model\n"
@@ -137,7 +139,7 @@ typedef struct cli_opts {
     const char *lists[64];
     size_t n_lists;
     const char *shard_spec, *device_arg;
-    int jsonl, quiet;
+    int jsonl, quiet, attention;
 } cli_opts;
 
 typedef enum { O_STR, O_FLAG, O_INT, O_REAL, O_CHOICE, O_LIST } opt_kind;
@@ -191,6 +193,7 @@ static const opt_def opt_table[] = {
     {"threads", 0, O_INT, F(p.threads), 0, 4096, NULL, NULL},
     {"batch", 0, O_INT, F(p.batch), 1, 256, NULL, NULL},
     {"device", 0, O_STR, F(device_arg), 0, 0, NULL, NULL},
+    {"attention", 0, O_CHOICE, F(attention), 0, 0, ovx_cli_attention_names, NULL},
     {"quiet", 0, O_FLAG, F(quiet), 0, 0, NULL, NULL},
 };
 #undef F
@@ -437,6 +440,7 @@ int ovx_cmd_extract(int argc, char **argv)
     if (device_note[0])
         fprintf(stderr, "ovx extract: %s\n", device_note);
     p->device_fallback = !strcmp(c.device_arg, "auto");
+    p->device.attention = c.attention;
 
     status = OVX_EXIT_USAGE;
     if (c.shard_spec) {

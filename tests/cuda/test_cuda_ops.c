@@ -46,7 +46,7 @@ static void test_device_parse(void)
     const char *bad[] = {"", "gpu", "cuda:", "cuda:-1", "cuda:1x", "cuda:99999", "CPU"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK(ovx_device_parse(bad[i], &d, NULL) == OVX_EUSAGE);
-    ovx_device want = {OVX_DEVICE_CPU, 0}, got;
+    ovx_device want = {OVX_DEVICE_CPU, 0, 0}, got;
     char note[256];
     CHECK(ovx_device_resolve(&want, &got, note, sizeof note, NULL) == 0 && got.kind == OVX_DEVICE_CPU &&
           note[0] == '\0');
@@ -259,7 +259,7 @@ static void test_packed(ovx_cuda_model *m, ovx_model *rm)
     }
     ovx_outputs packed = {.hidden_state_index = 0}, cpu_packed = {.hidden_state_index = 0};
     CHECK(ovx_cuda_forward_packed(m, 2, lens, patches, pos, &packed, NULL) == 0);
-    ovx_device cpu_dev = {OVX_DEVICE_CPU, 0};
+    ovx_device cpu_dev = {OVX_DEVICE_CPU, 0, 0};
     ovx_engine *eng = NULL;
     CHECK(ovx_engine_open(rm, &cpu_dev, &eng, NULL) == 0);
     CHECK(ovx_engine_forward_packed(eng, 2, lens, patches, pos, &cpu_packed, NULL) == 0);
