@@ -147,6 +147,7 @@ class OvxDataset(torch.utils.data.Dataset):
         self.classes = list(classes) if classes is not None else class_list(manifest.values())
         self.class_index = {c: i for i, c in enumerate(self.classes)}
         self.want_tokens, self.want_pooled, self.native = tokens, pooled, native
+        self.all_views = view == "all"
         self.samples = []  # (record index, view or None)
         for i, rec in enumerate(self.records):
             nv = self._views(rec)
@@ -185,7 +186,7 @@ class OvxDataset(torch.utils.data.Dataset):
     def item_id(self, idx):
         i, v = self.samples[idx]
         rel = self.records[i]["rel"]
-        return rel if v is None or self._views(self.records[i]) <= 1 else f"{rel}#{v}"
+        return f"{rel}#{v}" if self.all_views and v is not None else rel
 
     def __getitem__(self, idx):
         i, v = self.samples[idx]

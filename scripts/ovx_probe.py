@@ -147,11 +147,32 @@ def labelled(ds, what, prog):
     return keep
 
 
+class EpochSampler(torch.utils.data.Sampler):
+    """0..n-1, shuffled per epoch from (seed, epoch) alone, so the order does
+    not depend on --workers or on how many loaders drew random numbers."""
+
+    def __init__(self, n, seed, shuffle):
+        self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __iter__(self):
+        if not self.shuffle:
+            return iter(range(self.n))
+        g = torch.Generator()
+        g.manual_seed(self.seed * 100003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self):
+        return self.n
+
+
 def loader(ds, idx, batch, shuffle, seed, workers):
-    sub = torch.utils.data.Subset(ds, idx)
-    g = torch.Generator()
-    g.manual_seed(seed)
-    return torch.utils.data.DataLoader(sub, batch_size=batch, shuffle=shuffle, generator=g,
+    """Batches of the samples IDX of DS (padding collate); with shuffle, call
+    .sampler.set_epoch(e) before each epoch."""
+    return torch.utils.data.DataLoader(torch.utils.data.Subset(ds, idx), batch_size=batch,
+                                       sampler=EpochSampler(len(idx), seed, shuffle),
                                        collate_fn=ovx_data.collate, num_workers=workers,
                                        persistent_workers=workers > 0, drop_last=False)
 
@@ -260,11 +281,12 @@ def _short(e):
     return msg
 
 
-def run_main(prog, main):
-    """Run MAIN(argv) with the scripts' exit statuses: 0 ok, 1 failure
-    (message "PROG: cause" on stderr), 2 usage (argparse), 130 interrupted."""
+def run_main(prog, main, args):
+    """MAIN(ARGS) with the scripts' exit statuses: 0 ok, 1 failure (message
+    "PROG: cause" on stderr), 130 interrupted (usage errors, 2, come from
+    argparse before)."""
     try:
-        return main(sys.argv[1:])
+        return main(args)
     except (Fail, ovx_data.OvxDataError) as e:
         print(f"{prog}: {_short(e)}", file=sys.stderr)
     except OSError as e:
