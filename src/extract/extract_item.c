@@ -1,0 +1,727 @@
+/* extract_item.c: one item of `ovx extract`. prepare (worker thread):
+ * video -> ovx_select_run(keep_frames) -> normalised pixel tensor ->
+ * tokens (the same ovx_model_tokens_from_pixels `ovx forward` uses), or
+ * image -> RGB -> shortest edge 448 + centre crop (or native) -> tokens.
+ * finish (main thread): the forward on the --device engine, then the NPY files and the JSON
+ * (last, so its presence means the item is complete). */
+#include "extract/extract_item.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "extract/outlayout.h"
+#include "extract/resume.h"
+#include "common/timer.h"
+#include "cuda/device.h"
+#include "io/atomic_file.h"
+#include "io/npy.h"
+#include "model/model.h"
+#include "model/tokens.h"
+#include "select/select.h"
+#include "video/image.h"
+#include "video/resize.h"
+
+#define IMAGE_SIZE 448
+#define MAX_IMAGE_PIXELS ((int64_t)16384 * 16384)
+
+static const float clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+static const float clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+
+typedef struct view_data {
+    ovx_token_buffer tb;      /* patches + positions for the model */
+    cJSON *select_json;       /* video: the select report (with timings) */
+    double start;             /* video: start offset of this view (s) */
+    double t_decode, t_select, t_frames, t_cut;
+} view_data;
+
+struct ovx_prepared {
+    int failed;
+    const char *stage;
+    ovx_error err;
+    int is_image;
+    int n_views;
+    view_data *views;
+    cJSON *image_json;        /* image: size, crop, grid */
+    /* --save-pixels: the first view's model input */
+    float *pixels;            /* [1, 3, T, H, W] */
+    int64_t pix_shape[5];
+    int64_t *indices;         /* [1, n_indices] or NULL */
+    int64_t n_indices;
+    double t_prepare;
+    /* model results (ovx_extract_model_batch): [V,N,D], [V,D], [V,N,D] */
+    int model_done;
+    float *tokens, *pooled, *hidden;
+    double t_model;           /* this item's share (by tokens) of its batch's forward */
+    int batch_items;          /* items in that forward */
+};
+
+void ovx_prepared_free(ovx_prepared *p)
+{
+    if (!p)
+        return;
+    for (int v = 0; v < p->n_views; v++) {
+        ovx_token_buffer_free(&p->views[v].tb);
+        cJSON_Delete(p->views[v].select_json);
+    }
+    free(p->views);
+    cJSON_Delete(p->image_json);
+    free(p->pixels);
+    free(p->indices);
+    free(p->tokens);
+    free(p->pooled);
+    free(p->hidden);
+    free(p);
+}
+
+double ovx_prepared_seconds(const ovx_prepared *p)
+{
+    return p ? (p->t_prepare + p->t_model) / 1000.0 : 0.0;
+}
+
+static ovx_prepared *fail(ovx_prepared *p, const char *stage)
+{
+    p->failed = 1;
+    p->stage = stage;
+    return p;
+}
+
+/* Packed RGB24 [H, W, 3] -> channel c of frame t of a [3, T, H, W] tensor,
+ * rescaled by 1/255 and normalised with the CLIP mean/std in float32 (as
+ * the reference processor does it). */
+static void rgb_to_planes(const uint8_t *rgb, int h, int w, int T, int t, float *pixels)
+{
+    const float scale = (float)(1.0 / 255.0);
+    float lut[3][256]; /* the same float expression per value, computed once */
+    for (int c = 0; c < 3; c++)
+        for (int x = 0; x < 256; x++)
+            lut[c][x] = ((float)x * scale - clip_mean[c]) / clip_std[c];
+    size_t plane = (size_t)h * w;
+    float *dst[3];
+    for (int c = 0; c < 3; c++)
+        dst[c] = pixels + ((size_t)c * T + t) * plane;
+    for (size_t i = 0; i < plane; i++) {
+        dst[0][i] = lut[0][rgb[i * 3]];
+        dst[1][i] = lut[1][rgb[i * 3 + 1]];
+        dst[2][i] = lut[2][rgb[i * 3 + 2]];
+    }
+}
+
+static int keep_pixels(ovx_prepared *p, float **pixels, int T, int H, int W, int64_t *indices, int64_t n)
+{
+    p->pixels = *pixels;
+    *pixels = NULL;
+    p->pix_shape[0] = 1;
+    p->pix_shape[1] = 3;
+    p->pix_shape[2] = T;
+    p->pix_shape[3] = H;
+    p->pix_shape[4] = W;
+    if (indices) {
+        p->indices = malloc((size_t)n * sizeof *indices);
+        if (!p->indices)
+            return -1;
+        memcpy(p->indices, indices, (size_t)n * sizeof *indices);
+        p->n_indices = n;
+    }
+    return 0;
+}
+
+static ovx_prepared *prepare_image(const ovx_extract_ctx *ctx, const ovx_extract_job *job, ovx_prepared *p)
+{
+    const ovx_extract_opts *o = ctx->opts;
+    p->is_image = 1;
+    p->n_views = 1;
+    p->views = calloc(1, sizeof *p->views);
+    if (!p->views) {
+        ovx_error_set(&p->err, OVX_ENOMEM, "out of memory");
+        return fail(p, "decode");
+    }
+    view_data *vd = &p->views[0];
+    double t0 = ovx_now_ms();
+    uint8_t *rgb = NULL;
+    int w = 0, h = 0;
+    if (ovx_image_load_rgb(job->in->path, MAX_IMAGE_PIXELS, &rgb, &w, &h, &p->err) != OVX_OK)
+        return fail(p, "decode");
+    double t1 = ovx_now_ms();
+    vd->t_decode = t1 - t0;
+
+    int P = ovx_model_get_config(ctx->model)->patch_size;
+    int H, W;
+    uint8_t *img = NULL;
+    cJSON *info = cJSON_CreateObject();
+    p->image_json = info;
+    cJSON_AddNumberToObject(info, "width", w);
+    cJSON_AddNumberToObject(info, "height", h);
+    if (o->native) {
+        H = h / P * P;
+        W = w / P * P;
+        if (H == 0 || W == 0) {
+            free(rgb);
+            ovx_error_set(&p->err, OVX_EINPUT, "image %dx%d is smaller than one %dx%d patch", w, h, P, P);
+            return fail(p, "decode");
+        }
+        cJSON_AddStringToObject(info, "preprocessing", "native: right/bottom cut to multiples of 14");
+        img = rgb; /* rows are cut below by taking the top-left H x W window */
+    } else {
+        H = W = IMAGE_SIZE;
+        img = malloc((size_t)H * W * 3);
+        ovx_crop_geom g = ovx_crop_geometry(w, h, IMAGE_SIZE);
+        if (!img || ovx_resize_short_crop(rgb, w, h, w * 3, IMAGE_SIZE, img, &p->err) != OVX_OK) {
+            if (!img)
+                ovx_error_set(&p->err, OVX_ENOMEM, "out of memory");
+            free(rgb);
+            free(img);
+            return fail(p, "decode");
+        }
+        free(rgb);
+        rgb = NULL;
+        cJSON_AddStringToObject(info, "preprocessing", "shortest edge 448 bicubic, centre crop 448");
+        cJSON *rs = cJSON_AddArrayToObject(info, "resized");
+        cJSON_AddItemToArray(rs, cJSON_CreateNumber(g.rw));
+        cJSON_AddItemToArray(rs, cJSON_CreateNumber(g.rh));
+        cJSON *cr = cJSON_AddArrayToObject(info, "crop_origin");
+        cJSON_AddItemToArray(cr, cJSON_CreateNumber(g.cx));
+        cJSON_AddItemToArray(cr, cJSON_CreateNumber(g.cy));
+    }
+    cJSON *sz = cJSON_AddArrayToObject(info, "input_size");
+    cJSON_AddItemToArray(sz, cJSON_CreateNumber(W));
+    cJSON_AddItemToArray(sz, cJSON_CreateNumber(H));
+    cJSON *gr = cJSON_AddArrayToObject(info, "grid");
+    cJSON_AddItemToArray(gr, cJSON_CreateNumber(1));
+    cJSON_AddItemToArray(gr, cJSON_CreateNumber(H / P));
+    cJSON_AddItemToArray(gr, cJSON_CreateNumber(W / P));
+
+    float *pixels = malloc((size_t)3 * H * W * sizeof(float));
+    if (!pixels) {
+        free(img);
+        ovx_error_set(&p->err, OVX_ENOMEM, "out of memory");
+        return fail(p, "decode");
+    }
+    if (o->native && W != w) {
+        /* take the top-left W columns of each row */
+        for (int y = 0; y < H; y++)
+            memmove(img + (size_t)y * W * 3, img + (size_t)y * w * 3, (size_t)W * 3);
+    }
+    rgb_to_planes(img, H, W, 1, 0, pixels);
+    free(img);
+    double t2 = ovx_now_ms();
+    vd->t_frames = t2 - t1;
+    ovx_pixel_input in = {.pixels = pixels, .batch = 1, .channels = 3, .frames = 1, .height = H, .width = W};
+    int rc = ovx_model_tokens_from_pixels(ovx_model_get_config(ctx->model), &in, &vd->tb, &p->err);
+    vd->t_cut = ovx_now_ms() - t2;
+    if (rc == OVX_OK && o->save_pixels && keep_pixels(p, &pixels, 1, H, W, NULL, 0) != 0)
+        rc = ovx_error_set(&p->err, OVX_ENOMEM, "out of memory");
+    free(pixels);
+    return rc == OVX_OK ? p : fail(p, "decode");
+}
+
+/* Builds the pixel tensor of one select result and its tokens. Uniform
+ * results whose indices are whole frames in slot order become a [3,S,..]
+ * tensor in positions mode (the model card's layout); anything else a
+ * [3,64,...] tensor, frames at their slots, in gather mode. */
+static int video_tokens(const ovx_extract_ctx *ctx, ovx_prepared *p, view_data *vd, const ovx_select_result *r,
+                        int keep)
+{
+    const int S = OVX_SELECT_SIZE, PER = OVX_SELECT_PER_SLOT;
+    int positions_mode = r->n_visible == (int64_t)r->n_slots * PER;
+    for (int64_t i = 0; positions_mode && i < r->n_visible; i++)
+        positions_mode = r->visible_indices[i] == (int64_t)r->slots[i / PER].slot * PER + i % PER;
+    int T = positions_mode ? r->n_slots : OVX_SELECT_SLOTS;
+    float *pixels = calloc((size_t)3 * T * S * S, sizeof(float));
+    if (!pixels)
+        return ovx_error_set(&p->err, OVX_ENOMEM, "out of memory");
+    for (int i = 0; i < r->n_slots; i++) {
+        int t = positions_mode ? i : r->slots[i].slot;
+        if (t < 0 || t >= T) {
+            free(pixels);
+            return ovx_error_set(&p->err, OVX_EINTERNAL, "slot %d out of range", r->slots[i].slot);
+        }
+        rgb_to_planes(r->frames + (size_t)i * S * S * 3, S, S, T, t, pixels);
+    }
+    ovx_pixel_input in = {.pixels = pixels, .batch = 1, .channels = 3, .frames = T, .height = S, .width = S,
+                          .visible_indices = r->visible_indices, .n_visible = (int)r->n_visible};
+    int rc = ovx_model_tokens_from_pixels(ovx_model_get_config(ctx->model), &in, &vd->tb, &p->err);
+    if (rc == OVX_OK && keep && keep_pixels(p, &pixels, T, S, S, r->visible_indices, r->n_visible) != 0)
+        rc = ovx_error_set(&p->err, OVX_ENOMEM, "out of memory");
+    free(pixels);
+    return rc;
+}
+
+static ovx_prepared *prepare_video(const ovx_extract_ctx *ctx, const ovx_extract_job *job, ovx_prepared *p)
+{
+    const ovx_extract_opts *o = ctx->opts;
+    p->n_views = o->views;
+    p->views = calloc((size_t)o->views, sizeof *p->views);
+    if (!p->views) {
+        ovx_error_set(&p->err, OVX_ENOMEM, "out of memory");
+        return fail(p, "decode");
+    }
+    ovx_select_params sp = ovx_select_default_params();
+    sp.sampling = o->uniform ? OVX_SAMPLING_UNIFORM : OVX_SAMPLING_CODEC;
+    sp.frames = o->frames;
+    sp.tokens = o->tokens;
+    sp.keep_frames = 1;
+    sp.threads = o->select_threads;
+    sp.mv_source = (ovx_mv_source)o->mv_source;
+    sp.iframe_policy = (ovx_iframe_policy)o->iframe_policy;
+    sp.fps = o->fps;
+    sp.start = o->start;
+    sp.duration = o->duration;
+    if (o->max_corrupt >= 0)
+        sp.max_corrupt = o->max_corrupt;
+    double slot_seconds = 0;
+    for (int v = 0; v < o->views; v++) {
+        view_data *vd = &p->views[v];
+        vd->start = o->start + slot_seconds * v / o->views;
+        sp.start = vd->start;
+        ovx_select_result *r = NULL;
+        if (ovx_select_run(job->in->path, &sp, &r, &p->err) != OVX_OK)
+            return fail(p, "select");
+        if (v == 0 && o->views > 1) {
+            double dur = r->stream.duration;
+            if (dur <= 0 && r->stream.fps > 0)
+                dur = (double)r->frames_decoded / r->stream.fps;
+            dur = o->duration > 0 ? o->duration : dur - o->start; /* the sampled window */
+            if (dur <= 0) {
+                ovx_select_result_free(r);
+                ovx_error_set(&p->err, OVX_EINPUT, "duration unknown, cannot offset views");
+                return fail(p, "select");
+            }
+            slot_seconds = o->fps > 0 ? 1.0 / o->fps : dur / (o->uniform ? o->frames : OVX_SELECT_SLOTS);
+        }
+        vd->t_decode = r->timings.count_ms + r->timings.decode_ms;
+        vd->t_select = r->timings.saliency_ms + r->timings.topk_ms;
+        vd->t_frames = r->timings.frames_ms;
+        vd->select_json = ovx_select_result_json(r, 1);
+        double t0 = ovx_now_ms();
+        int rc = vd->select_json ? video_tokens(ctx, p, vd, r, o->save_pixels && v == 0)
+                                 : ovx_error_set(&p->err, OVX_ENOMEM, "out of memory");
+        vd->t_cut = ovx_now_ms() - t0;
+        ovx_select_result_free(r);
+        if (rc != OVX_OK)
+            return fail(p, "select");
+        if (v > 0 && vd->tb.tokens.n != p->views[0].tb.tokens.n) {
+            ovx_error_set(&p->err, OVX_EINPUT, "view %d has %d tokens, view 0 has %d", v,
+                          vd->tb.tokens.n, p->views[0].tb.tokens.n);
+            return fail(p, "select");
+        }
+    }
+    return p;
+}
+
+ovx_prepared *ovx_extract_prepare(const ovx_extract_ctx *ctx, const ovx_extract_job *job)
+{
+    ovx_prepared *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    double t0 = ovx_now_ms();
+    if (ovx_path_is_image(job->in->path))
+        prepare_image(ctx, job, p);
+    else
+        prepare_video(ctx, job, p);
+    p->t_prepare = ovx_now_ms() - t0;
+    return p;
+}
+
+/* ---- finish: model + outputs ---- */
+
+static const char *dtype_name(ovx_dtype t)
+{
+    switch (t) {
+    case OVX_DTYPE_F32: return "float32";
+    case OVX_DTYPE_F16: return "float16";
+    case OVX_DTYPE_I64: return "int64";
+    default: return "?";
+    }
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* Writes one NPY and records it under outputs[key]. */
+static int write_output(cJSON *outputs, const char *key, const char *path, ovx_dtype dtype, int ndim,
+                        const int64_t *shape, const void *data, ovx_error *err)
+{
+    int rc;
+    if (dtype == OVX_DTYPE_I64)
+        rc = ovx_npy_write(path, dtype, ndim, shape, data, err);
+    else
+        rc = ovx_npy_write_f32_as(path, dtype, ndim, shape, data, err);
+    if (rc)
+        return rc;
+    cJSON *o = cJSON_AddObjectToObject(outputs, key);
+    cJSON_AddStringToObject(o, "file", base_name(path));
+    cJSON_AddStringToObject(o, "dtype", dtype_name(dtype));
+    cJSON *s = cJSON_AddArrayToObject(o, "shape");
+    for (int i = 0; i < ndim; i++)
+        cJSON_AddItemToArray(s, cJSON_CreateNumber((double)shape[i]));
+    return OVX_OK;
+}
+
+static cJSON *positions_json(const ovx_token_buffer *tb)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < tb->tokens.n; i++) {
+        const int32_t *q = tb->pos + (size_t)i * 3;
+        cJSON *t = cJSON_CreateArray();
+        for (int k = 0; k < 3; k++)
+            cJSON_AddItemToArray(t, cJSON_CreateNumber(q[k]));
+        cJSON_AddItemToArray(a, t);
+    }
+    return a;
+}
+
+static char *out_base_rel(const ovx_extract_opts *o, const char *base)
+{
+    size_t dl = strlen(o->out_dir);
+    while (dl > 1 && o->out_dir[dl - 1] == '/')
+        dl--;
+    return strdup(base + dl + 1); /* base is DIR/REL-without-extension */
+}
+
+cJSON *ovx_extract_manifest_from_json(const cJSON *j)
+{
+    const cJSON *path = cJSON_GetObjectItemCaseSensitive(j, "input");
+    const cJSON *rel = cJSON_GetObjectItemCaseSensitive(j, "rel");
+    const cJSON *ob = cJSON_GetObjectItemCaseSensitive(j, "out_base");
+    const cJSON *outs = cJSON_GetObjectItemCaseSensitive(j, "outputs");
+    const cJSON *hash = cJSON_GetObjectItemCaseSensitive(j, "settings_hash");
+    if (!cJSON_IsString(path) || !cJSON_IsString(rel) || !cJSON_IsString(ob) || !cJSON_IsObject(outs) ||
+        !cJSON_IsString(hash))
+        return NULL;
+    const cJSON *label = cJSON_GetObjectItemCaseSensitive(j, "label");
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
+    char dir[4096] = "";
+    const char *slash = strrchr(ob->valuestring, '/');
+    if (slash)
+        snprintf(dir, sizeof dir, "%.*s/", (int)(slash - ob->valuestring), ob->valuestring);
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "path", path->valuestring);
+    cJSON_AddStringToObject(m, "rel", rel->valuestring);
+    if (cJSON_IsString(kind))
+        cJSON_AddStringToObject(m, "kind", kind->valuestring);
+    if (cJSON_IsString(label))
+        cJSON_AddStringToObject(m, "label", label->valuestring);
+    else
+        cJSON_AddNullToObject(m, "label");
+    char buf[8192];
+    snprintf(buf, sizeof buf, "%s.json", ob->valuestring);
+    cJSON_AddStringToObject(m, "json", buf);
+    cJSON *mo = cJSON_AddObjectToObject(m, "outputs");
+    for (const cJSON *o = outs->child; o; o = o->next) {
+        const cJSON *file = cJSON_GetObjectItemCaseSensitive(o, "file");
+        if (!cJSON_IsString(file) || !o->string)
+            continue;
+        cJSON *e = cJSON_AddObjectToObject(mo, o->string);
+        snprintf(buf, sizeof buf, "%s%s", dir, file->valuestring);
+        cJSON_AddStringToObject(e, "file", buf);
+        cJSON_AddItemToObject(e, "dtype", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(o, "dtype"), 1));
+        cJSON_AddItemToObject(e, "shape", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(o, "shape"), 1));
+    }
+    cJSON_AddStringToObject(m, "settings_hash", hash->valuestring);
+    return m;
+}
+
+static void drop_results(ovx_prepared *p)
+{
+    free(p->tokens);
+    free(p->pooled);
+    free(p->hidden);
+    p->tokens = p->pooled = p->hidden = NULL;
+}
+
+/* One padding-free forward over every view of items[0..n) (a sample per
+ * view, in item then view order), then each item's slices copied into its
+ * own [V,N,D] / [V,D] buffers. On the CPU the engine runs the samples one by
+ * one (ovx_model_forward with B = 1, as a lone item), so the results do not
+ * depend on the batching. */
+static int forward_items(const ovx_extract_ctx *ctx, ovx_prepared **items, size_t n, ovx_error *err)
+{
+    const ovx_model_config *cfg = ovx_model_get_config(ctx->model);
+    const size_t D = (size_t)cfg->hidden_size, K = (size_t)cfg->num_channels * cfg->patch_size * cfg->patch_size;
+    size_t samples = 0, total = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int v = 0; v < items[i]->n_views; v++) {
+            const ovx_tokens *t = &items[i]->views[v].tb.tokens;
+            if (t->batch != 1 || t->n < 1)
+                return ovx_error_set(err, OVX_EINTERNAL, "view with %d x %d tokens", t->batch, t->n);
+            samples++;
+            total += (size_t)t->n;
+        }
+    if (samples > 65536)
+        return ovx_error_set(err, OVX_EUSAGE, "%zu samples in one batch", samples);
+    int *lengths = malloc(samples * sizeof *lengths);
+    const float *patches = items[0]->views[0].tb.tokens.patches;
+    const int32_t *pos = items[0]->views[0].tb.tokens.pos;
+    float *pk = NULL;
+    int32_t *pp = NULL;
+    if (samples > 1) { /* pack the views back to back */
+        pk = malloc(total * K * sizeof *pk);
+        pp = malloc(total * 3 * sizeof *pp);
+        patches = pk;
+        pos = pp;
+    }
+    if (!lengths || (samples > 1 && (!pk || !pp))) {
+        free(lengths);
+        free(pk);
+        free(pp);
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory packing %zu tokens", total);
+    }
+    size_t s = 0, off = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int v = 0; v < items[i]->n_views; v++, s++) {
+            const ovx_tokens *t = &items[i]->views[v].tb.tokens;
+            lengths[s] = t->n;
+            if (pk) {
+                memcpy(pk + off * K, t->patches, (size_t)t->n * K * sizeof *pk);
+                memcpy(pp + off * 3, t->pos, (size_t)t->n * 3 * sizeof *pp);
+            }
+            off += (size_t)t->n;
+        }
+    ovx_outputs out = {.hidden_state_index = ctx->opts->hidden_index};
+    int rc = ovx_engine_forward_packed(ctx->engine, (int)samples, lengths, patches, pos, &out, err);
+    free(lengths);
+    free(pk);
+    free(pp);
+    if (rc == OVX_OK) /* a NaN/Inf fails the batch, then (retried alone) only its item */
+        rc = ovx_outputs_check_finite(&out, (int64_t)samples, (int64_t)total, (int)D, "model forward", err);
+    s = off = 0;
+    for (size_t i = 0; i < n && rc == OVX_OK; i++) {
+        ovx_prepared *p = items[i];
+        size_t V = (size_t)p->n_views, N = (size_t)p->views[0].tb.tokens.n;
+        p->tokens = malloc(V * N * D * sizeof(float));
+        p->pooled = out.pooler_output ? malloc(V * D * sizeof(float)) : NULL;
+        p->hidden = out.hidden_state ? malloc(V * N * D * sizeof(float)) : NULL;
+        if (!p->tokens || (out.pooler_output && !p->pooled) || (out.hidden_state && !p->hidden)) {
+            rc = ovx_error_set(err, OVX_ENOMEM, "out of memory");
+            break;
+        }
+        for (size_t v = 0; v < V; v++, s++) { /* views of one item have the same N */
+            memcpy(p->tokens + v * N * D, out.last_hidden_state + off * D, N * D * sizeof(float));
+            if (p->hidden)
+                memcpy(p->hidden + v * N * D, out.hidden_state + off * D, N * D * sizeof(float));
+            if (p->pooled)
+                memcpy(p->pooled + v * D, out.pooler_output + s * D, D * sizeof(float));
+            off += N;
+        }
+    }
+    ovx_outputs_free(&out);
+    if (rc != OVX_OK)
+        for (size_t i = 0; i < n; i++)
+            drop_results(items[i]);
+    return rc;
+}
+
+static size_t item_tokens(const ovx_prepared *p)
+{
+    return (size_t)p->n_views * (size_t)p->views[0].tb.tokens.n;
+}
+
+void ovx_extract_model_batch(const ovx_extract_ctx *ctx, ovx_prepared **items, size_t n)
+{
+    ovx_prepared **live = malloc((n ? n : 1) * sizeof *live);
+    size_t m = 0, total = 0;
+    for (size_t i = 0; i < n; i++) {
+        ovx_prepared *p = items[i];
+        if (!p || p->failed || p->model_done)
+            continue;
+        if (live) {
+            live[m++] = p;
+            total += item_tokens(p);
+        } else {
+            ovx_error_set(&p->err, OVX_ENOMEM, "out of memory");
+            fail(p, "model");
+        }
+    }
+    ovx_error err;
+    ovx_error_clear(&err);
+    double t0 = ovx_now_ms();
+    int rc = m ? forward_items(ctx, live, m, &err) : OVX_OK;
+    double ms = ovx_now_ms() - t0;
+    for (size_t i = 0; i < m && rc == OVX_OK; i++) {
+        live[i]->model_done = 1;
+        live[i]->t_model = ms * (double)item_tokens(live[i]) / (double)total;
+        live[i]->batch_items = (int)m;
+    }
+    /* the batch failed: each item on its own, so a failure stays with its item */
+    for (size_t i = 0; i < m && rc != OVX_OK; i++) {
+        ovx_prepared *p = live[i];
+        ovx_error one = err;
+        t0 = ovx_now_ms();
+        if (m > 1)
+            ovx_error_clear(&one);
+        if ((m > 1 && forward_items(ctx, &p, 1, &one) == OVX_OK)) {
+            p->model_done = 1;
+            p->t_model = ovx_now_ms() - t0;
+            p->batch_items = 1;
+        } else {
+            p->err = one;
+            fail(p, "model");
+        }
+    }
+    free(live);
+}
+
+static int write_outputs(const ovx_extract_ctx *ctx, const ovx_extract_job *job, ovx_prepared *p, const float *tokens,
+                         const float *pooled, const float *hidden, cJSON *outputs, ovx_error *err)
+{
+    const ovx_extract_opts *o = ctx->opts;
+    const ovx_model_config *cfg = ovx_model_get_config(ctx->model);
+    int64_t N = p->views[0].tb.tokens.n, D = cfg->hidden_size, V = p->n_views;
+    int lead = V > 1; /* leading view axis */
+    int64_t tshape[3] = {V, N, D}, pshape[2] = {V, D};
+    char path[4200];
+    int rc = ovx_mkdirs_for(job->base, err);
+    if (!rc && !o->pooled_only && !(rc = ovx_out_path(job->base, OVX_OUT_TOKENS, 0, path, sizeof path, err)))
+        rc = write_output(outputs, "tokens", path, o->dtype, 2 + lead, tshape + !lead, tokens, err);
+    if (!rc && pooled && !(rc = ovx_out_path(job->base, OVX_OUT_POOLED, 0, path, sizeof path, err)))
+        rc = write_output(outputs, "pooled", path, OVX_DTYPE_F32, 1 + lead, pshape + !lead, pooled, err);
+    if (!rc && hidden &&
+        !(rc = ovx_out_path(job->base, OVX_OUT_HIDDEN, o->hidden_index, path, sizeof path, err)))
+        rc = write_output(outputs, "hidden", path, o->dtype, 2 + lead, tshape + !lead, hidden, err);
+    if (!rc && p->pixels) {
+        snprintf(path, sizeof path, "%s.pixels.npy", job->base);
+        rc = write_output(outputs, "pixels", path, OVX_DTYPE_F32, 5, p->pix_shape, p->pixels, err);
+        if (!rc && p->indices) {
+            int64_t ishape[2] = {1, p->n_indices};
+            snprintf(path, sizeof path, "%s.indices.npy", job->base);
+            rc = write_output(outputs, "indices", path, OVX_DTYPE_I64, 2, ishape, p->indices, err);
+        }
+    }
+    if (!rc && cJSON_GetArraySize(outputs) == 0)
+        rc = ovx_error_set(err, OVX_EUSAGE, "nothing to write: --pooled-only with a model without a head");
+    return rc;
+}
+
+static cJSON *item_json(const ovx_extract_ctx *ctx, const ovx_extract_job *job, ovx_prepared *p, cJSON *outputs)
+{
+    const ovx_extract_opts *o = ctx->opts;
+    const ovx_model_config *cfg = ovx_model_get_config(ctx->model);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "ovx_version", OVX_VERSION);
+    cJSON_AddStringToObject(j, "input", job->in->path);
+    cJSON_AddStringToObject(j, "rel", job->in->rel);
+    char *ob = out_base_rel(o, job->base);
+    cJSON_AddStringToObject(j, "out_base", ob ? ob : "");
+    free(ob);
+    cJSON_AddStringToObject(j, "kind", p->is_image ? "image" : "video");
+    if (job->in->label)
+        cJSON_AddStringToObject(j, "label", job->in->label);
+    else
+        cJSON_AddNullToObject(j, "label");
+    cJSON *m = cJSON_AddObjectToObject(j, "model");
+    cJSON_AddStringToObject(m, "id", o->model_arg);
+    cJSON_AddStringToObject(m, "path", o->model_dir);
+    cJSON_AddStringToObject(m, "weights_checksum", ctx->model_checksum);
+    cJSON_AddStringToObject(m, "fingerprint", o->model_fingerprint);
+    cJSON_AddNumberToObject(m, "hidden_size", cfg->hidden_size);
+    cJSON_AddNumberToObject(m, "num_layers", cfg->num_layers);
+    cJSON_AddBoolToObject(m, "use_head", cfg->use_head);
+    cJSON *s = cJSON_AddObjectToObject(j, "settings");
+    cJSON_AddStringToObject(s, "sampling", o->uniform ? "uniform" : "codec");
+    cJSON_AddNumberToObject(s, "frames", o->frames);
+    cJSON_AddNumberToObject(s, "tokens", o->tokens);
+    cJSON_AddNumberToObject(s, "views", p->n_views);
+    cJSON_AddStringToObject(s, "mv_source", ovx_mv_source_name((ovx_mv_source)o->mv_source));
+    cJSON_AddStringToObject(s, "iframe_policy", ovx_iframe_policy_name((ovx_iframe_policy)o->iframe_policy));
+    cJSON_AddNumberToObject(s, "fps", o->fps);
+    cJSON_AddNumberToObject(s, "start", o->start);
+    cJSON_AddNumberToObject(s, "duration", o->duration);
+    cJSON_AddBoolToObject(s, "native", o->native);
+    cJSON_AddBoolToObject(s, "pooled_only", o->pooled_only);
+    if (o->hidden_index != OVX_NO_HIDDEN_STATE)
+        cJSON_AddNumberToObject(s, "hidden_state", o->hidden_index);
+    else
+        cJSON_AddNullToObject(s, "hidden_state");
+    cJSON_AddStringToObject(s, "canonical", o->settings_str);
+    cJSON_AddStringToObject(j, "settings_hash", o->settings_hash);
+    cJSON_AddStringToObject(j, "device", ctx->device);
+    cJSON_AddStringToObject(j, "dtype", dtype_name(o->dtype));
+    cJSON_AddNumberToObject(j, "n_tokens", p->views[0].tb.tokens.n);
+    cJSON_AddItemToObject(j, "outputs", outputs);
+    if (p->image_json) {
+        cJSON_AddItemToObject(j, "image", p->image_json);
+        p->image_json = NULL;
+    }
+    if (p->n_views == 1) {
+        cJSON_AddItemToObject(j, "positions", positions_json(&p->views[0].tb));
+        if (p->views[0].select_json) {
+            cJSON_AddItemToObject(j, "select", p->views[0].select_json);
+            p->views[0].select_json = NULL;
+        }
+    } else {
+        cJSON *va = cJSON_AddArrayToObject(j, "views");
+        for (int v = 0; v < p->n_views; v++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "view", v);
+            cJSON_AddNumberToObject(e, "start_seconds", p->views[v].start);
+            cJSON_AddItemToObject(e, "positions", positions_json(&p->views[v].tb));
+            if (p->views[v].select_json) {
+                cJSON_AddItemToObject(e, "select", p->views[v].select_json);
+                p->views[v].select_json = NULL;
+            }
+            cJSON_AddItemToArray(va, e);
+        }
+    }
+    return j;
+}
+
+int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, ovx_prepared *p, cJSON **record,
+                       const char **stage, ovx_error *err)
+{
+    *record = NULL;
+    if (!p->failed && !p->model_done) /* not run in a batch: a batch of one */
+        ovx_extract_model_batch(ctx, &p, 1);
+    if (p->failed) {
+        *stage = p->stage;
+        *err = p->err;
+        return err->code ? err->code : OVX_EINTERNAL;
+    }
+    double t1 = ovx_now_ms();
+    cJSON *outputs = cJSON_CreateObject();
+    *stage = "write";
+    /* outputs of earlier settings (or a half-done rewrite) go first */
+    ovx_resume_remove_outputs(job->base, ctx->opts->hidden_index);
+    int rc = write_outputs(ctx, job, p, p->tokens, p->pooled, p->hidden, outputs, err);
+    drop_results(p);
+    if (rc != OVX_OK) {
+        cJSON_Delete(outputs);
+        return rc;
+    }
+    cJSON *j = item_json(ctx, job, p, outputs);
+    cJSON *tm = cJSON_AddObjectToObject(j, "timings_ms");
+    double dec = 0, sel = 0, frm = 0, cut = 0;
+    for (int v = 0; v < p->n_views; v++) {
+        dec += p->views[v].t_decode;
+        sel += p->views[v].t_select;
+        frm += p->views[v].t_frames;
+        cut += p->views[v].t_cut;
+    }
+    cJSON_AddNumberToObject(tm, "decode", dec);
+    cJSON_AddNumberToObject(tm, "select", sel);
+    cJSON_AddNumberToObject(tm, "frames", frm);
+    cJSON_AddNumberToObject(tm, "tokens", cut);
+    cJSON_AddNumberToObject(tm, "prepare", p->t_prepare);
+    cJSON_AddNumberToObject(tm, "model", p->t_model);
+    cJSON_AddNumberToObject(tm, "model_batch_items", p->batch_items);
+    double t2 = ovx_now_ms();
+    cJSON_AddNumberToObject(tm, "write", t2 - t1);
+    char *text = cJSON_Print(j);
+    char path[4200];
+    if (!text) {
+        rc = ovx_error_set(err, OVX_ENOMEM, "out of memory");
+    } else if (!(rc = ovx_out_path(job->base, OVX_OUT_JSON, 0, path, sizeof path, err))) {
+        size_t len = strlen(text);
+        text[len] = '\n';
+        rc = ovx_atomic_write(path, text, len + 1, err);
+    }
+    free(text);
+    if (rc == OVX_OK)
+        *record = ovx_extract_manifest_from_json(j);
+    cJSON_Delete(j);
+    if (rc == OVX_OK && !*record)
+        rc = ovx_error_set(err, OVX_ENOMEM, "out of memory");
+    return rc;
+}

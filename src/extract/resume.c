@@ -1,0 +1,294 @@
+/* resume.c: output validation for resumed runs, and temp-file cleanup. */
+#include "extract/resume.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/atomic_file.h"
+#include "io/npy.h"
+#include "model/model.h"
+
+char *ovx_read_text_file(const char *path, size_t max)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n + 1 >= cap) {
+            if (cap > max) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            char *grown = realloc(buf, cap * 2);
+            if (!grown) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = grown;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - 1 - n, fp);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (buf && (ferror(fp) || n > max)) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(fp);
+    if (buf)
+        buf[n] = '\0';
+    return buf;
+}
+
+static int fail(char *why, size_t cap, const char *fmt, const char *a)
+{
+    if (why && cap)
+        snprintf(why, cap, fmt, a);
+    return 0;
+}
+
+static int dtype_from_name(const char *s, ovx_dtype *t)
+{
+    if (!strcmp(s, "float32"))
+        *t = OVX_DTYPE_F32;
+    else if (!strcmp(s, "float16"))
+        *t = OVX_DTYPE_F16;
+    else if (!strcmp(s, "int64"))
+        *t = OVX_DTYPE_I64;
+    else
+        return -1;
+    return 0;
+}
+
+/* Checks one {"file":..., "dtype":..., "shape":[...]} entry. */
+static int output_ok(const char *dir, const cJSON *o, char *why, size_t cap)
+{
+    const cJSON *file = cJSON_GetObjectItemCaseSensitive(o, "file");
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(o, "dtype");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(o, "shape");
+    ovx_dtype want;
+    if (!cJSON_IsString(file) || !cJSON_IsString(dt) || !cJSON_IsArray(shape) ||
+        dtype_from_name(dt->valuestring, &want) || strchr(file->valuestring, '/') ||
+        !file->valuestring[0] || file->valuestring[0] == '.')
+        return fail(why, cap, "%s", "malformed outputs entry in JSON");
+    char path[8192];
+    if (snprintf(path, sizeof path, "%s/%s", dir, file->valuestring) >= (int)sizeof path)
+        return fail(why, cap, "%s", "output path too long");
+    ovx_npy h;
+    ovx_error err;
+    if (ovx_npy_read_header(path, &h, &err) != OVX_OK)
+        return fail(why, cap, "%s", err.msg);
+    int n = cJSON_GetArraySize(shape);
+    int ok = h.dtype == want && h.ndim == n;
+    for (int i = 0; ok && i < n; i++) {
+        const cJSON *d = cJSON_GetArrayItem(shape, i);
+        ok = cJSON_IsNumber(d) && d->valuedouble == (double)h.shape[i];
+    }
+    if (!ok)
+        return fail(why, cap, "%s: dtype or shape differs from its JSON", file->valuestring);
+    return 1;
+}
+
+int ovx_resume_is_done(const char *base, const char *settings_hash, char *why, size_t why_cap)
+{
+    return ovx_resume_check(base, settings_hash, NULL, why, why_cap);
+}
+
+int ovx_resume_check(const char *base, const char *settings_hash, cJSON **json, char *why, size_t why_cap)
+{
+    if (json)
+        *json = NULL;
+    char path[8192];
+    snprintf(path, sizeof path, "%s.json", base);
+    if (access(path, F_OK) != 0)
+        return fail(why, why_cap, "%s", "no outputs yet");
+    char *text = ovx_read_text_file(path, 256u << 20);
+    if (!text)
+        return fail(why, why_cap, "%s: unreadable", path);
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    if (!j)
+        return fail(why, why_cap, "%s: not valid JSON", path);
+    int ok = 0;
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "settings_hash");
+    const cJSON *outs = cJSON_GetObjectItemCaseSensitive(j, "outputs");
+    if (!cJSON_IsString(h) || strcmp(h->valuestring, settings_hash) != 0) {
+        fail(why, why_cap, "%s", "made with other settings");
+    } else if (!cJSON_IsObject(outs) || cJSON_GetArraySize(outs) == 0) {
+        fail(why, why_cap, "%s: no outputs listed", path);
+    } else {
+        char dir[8192];
+        snprintf(dir, sizeof dir, "%s", base);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        else
+            snprintf(dir, sizeof dir, ".");
+        ok = 1;
+        for (const cJSON *o = outs->child; ok && o; o = o->next)
+            ok = output_ok(dir, o, why, why_cap);
+    }
+    if (ok && json)
+        *json = j;
+    else
+        cJSON_Delete(j);
+    return ok;
+}
+
+/* Length of the stem of output file name `name` when it ends with `suffix`
+ * (0 when not). */
+static size_t stem_with(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n > k && !strcmp(name + n - k, suffix) ? n - k : 0;
+}
+
+/* Length of the stem for a ".hidden_L.npy" name, or 0. */
+static size_t stem_hidden(const char *name)
+{
+    const char *h = strstr(name, ".hidden_");
+    for (const char *p = h; p; p = strstr(p + 1, ".hidden_"))
+        h = p;
+    if (!h)
+        return 0;
+    const char *r = h + 8;
+    if (*r == '-')
+        r++;
+    if (*r < '0' || *r > '9')
+        return 0;
+    while (*r >= '0' && *r <= '9')
+        r++;
+    return strcmp(r, ".npy") == 0 ? (size_t)(h - name) : 0;
+}
+
+/* 1 when final file name `name` in folder dir is an output of a base in
+ * bases (and may_remove, when given, allows it). */
+static int owned(const char *dir, const char *name, const ovx_strmap *bases, ovx_may_remove_fn may_remove, void *ctx)
+{
+    static const char *const suffixes[] = {".npy", ".pooled.npy", ".json", ".pixels.npy", ".indices.npy"};
+    size_t stems[6];
+    int n = 0;
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++)
+        if ((stems[n] = stem_with(name, suffixes[i])))
+            n++;
+    if ((stems[n] = stem_hidden(name)))
+        n++;
+    for (int i = 0; i < n; i++) {
+        char base[9000];
+        if (snprintf(base, sizeof base, "%s/%.*s", dir, (int)stems[i], name) < (int)sizeof base &&
+            ovx_strmap_get(bases, base, NULL))
+            return !may_remove || may_remove(ctx, base);
+    }
+    return 0;
+}
+
+/* Removes the temp files of bases' outputs in one folder (those whose base
+ * may_remove allows, when given). */
+static int clean_folder(const char *dir, const ovx_strmap *bases, ovx_may_remove_fn may_remove, void *ctx)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int removed = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!ovx_atomic_is_temp_name(e->d_name))
+            continue;
+        /* the final name is everything before the last ".tmp." */
+        char name[1024];
+        if (snprintf(name, sizeof name, "%s", e->d_name) >= (int)sizeof name)
+            continue;
+        char *t = NULL;
+        for (char *p = strstr(name, ".tmp."); p; p = strstr(p + 1, ".tmp."))
+            t = p;
+        if (!t)
+            continue;
+        *t = '\0';
+        char full[9000];
+        if (owned(dir, name, bases, may_remove, ctx) && snprintf(full, sizeof full, "%s/%s", dir, e->d_name) < (int)sizeof full &&
+            unlink(full) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
+static void dir_of(const char *base, char *dir, size_t cap)
+{
+    snprintf(dir, cap, "%s", base);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, cap, ".");
+}
+
+int ovx_resume_clean_temps_all(const ovx_strmap *bases)
+{
+    return ovx_resume_clean_temps_if(bases, NULL, NULL);
+}
+
+int ovx_resume_clean_temps_if(const ovx_strmap *bases, ovx_may_remove_fn may_remove, void *ctx)
+{
+    ovx_strmap folders = {0};
+    int removed = 0;
+    for (size_t i = 0; i < bases->cap; i++) {
+        if (!bases->keys[i])
+            continue;
+        char dir[8192];
+        dir_of(bases->keys[i], dir, sizeof dir);
+        if (ovx_strmap_get(&folders, dir, NULL))
+            continue;
+        ovx_strmap_put(&folders, dir, NULL);
+        removed += clean_folder(dir, bases, may_remove, ctx);
+    }
+    ovx_strmap_free(&folders);
+    return removed;
+}
+
+int ovx_resume_clean_temps(const char *base)
+{
+    ovx_strmap one = {0};
+    if (ovx_strmap_put(&one, base, NULL) != 0)
+        return 0;
+    int removed = ovx_resume_clean_temps_all(&one);
+    ovx_strmap_free(&one);
+    return removed;
+}
+
+int ovx_resume_remove_outputs(const char *base, int hidden_index)
+{
+    char path[8192];
+    snprintf(path, sizeof path, "%s.json", base);
+    char *text = ovx_read_text_file(path, 256u << 20);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    int had_json = unlink(path) == 0; /* first: from here on the item is not done */
+    char dir[8192];
+    dir_of(base, dir, sizeof dir);
+    const cJSON *outs = cJSON_GetObjectItemCaseSensitive(j, "outputs");
+    for (const cJSON *o = cJSON_IsObject(outs) ? outs->child : NULL; o; o = o->next) {
+        const cJSON *file = cJSON_GetObjectItemCaseSensitive(o, "file");
+        if (cJSON_IsString(file) && file->valuestring[0] && file->valuestring[0] != '.' &&
+            !strchr(file->valuestring, '/') &&
+            snprintf(path, sizeof path, "%s/%s", dir, file->valuestring) < (int)sizeof path)
+            unlink(path);
+    }
+    cJSON_Delete(j);
+    static const char *const fixed[] = {".npy", ".pooled.npy", ".pixels.npy", ".indices.npy"};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (snprintf(path, sizeof path, "%s%s", base, fixed[i]) < (int)sizeof path)
+            unlink(path);
+    if (hidden_index != OVX_NO_HIDDEN_STATE && snprintf(path, sizeof path, "%s.hidden_%d.npy", base, hidden_index) < (int)sizeof path)
+        unlink(path);
+    return had_json;
+}

@@ -1,0 +1,45 @@
+/* resume.h: deciding whether an item is already done. An item is done when
+ * BASE.json exists, parses, carries the run's settings hash, and every output
+ * it lists exists beside it with the NPY header (dtype, shape) it records and
+ * a file size that matches that header. BASE.json is written last, so a run
+ * killed at any point leaves either a complete item or one that is redone.
+ * Temp files of killed runs (see atomic_file.h) are removed for the items
+ * of a run, each output folder read once. */
+#ifndef OVX_EXTRACT_RESUME_H
+#define OVX_EXTRACT_RESUME_H
+
+#include <stddef.h>
+
+#include "extract/strmap.h"
+
+/* 1 when the item with output base `base` is complete for settings_hash;
+ * 0 otherwise, with the reason in why (may be NULL). */
+int ovx_resume_is_done(const char *base, const char *settings_hash, char *why, size_t why_cap);
+/* Same; when done and json is non-NULL, *json receives the parsed BASE.json
+ * (free with cJSON_Delete). */
+struct cJSON;
+int ovx_resume_check(const char *base, const char *settings_hash, struct cJSON **json, char *why,
+                     size_t why_cap);
+
+/* Removes leftover temp files of this item's outputs; returns how many. */
+int ovx_resume_clean_temps(const char *base);
+/* Same for every base (the keys of bases), reading each folder once. */
+int ovx_resume_clean_temps_all(const ovx_strmap *bases);
+/* Same, but only the temps of bases for which may_remove(ctx, base)
+ * returns 1 (e.g. nobody holds the item's claim). */
+typedef int (*ovx_may_remove_fn)(void *ctx, const char *base);
+int ovx_resume_clean_temps_if(const ovx_strmap *bases, ovx_may_remove_fn may_remove, void *ctx);
+
+/* Before an item is written again: removes BASE.json first (so the item is
+ * not done from here on), then every output its JSON lists and the fixed
+ * output names (BASE.npy, .pooled.npy, .pixels.npy, .indices.npy, and
+ * .hidden_L.npy for hidden_index unless OVX_NO_HIDDEN_STATE), so no output
+ * of earlier settings outlives the rewrite. Returns 1 when BASE.json was
+ * there. */
+int ovx_resume_remove_outputs(const char *base, int hidden_index);
+
+/* Reads a whole small text file (at most max bytes) into a malloc'd,
+ * NUL-terminated buffer; NULL on error or when larger. */
+char *ovx_read_text_file(const char *path, size_t max);
+
+#endif
