@@ -22,6 +22,7 @@ import json
 import math
 import os
 import random
+import re
 
 import numpy as np
 import torch
@@ -262,11 +263,18 @@ def collate(batch):
 
 # -- splits -------------------------------------------------------------------
 
+HMDB_SPLIT = re.compile(r"^(.+)_test_split(\d+)\.txt$")
+
+
 def read_list(path):
-    """A UCF101/HMDB51-style list: one relative path per line, optionally
-    followed by whitespace and a class index (ignored: labels come from the
+    """A UCF101-style list: one relative path per line, optionally followed
+    by whitespace and a class index (ignored: labels come from the
     manifest); or CSV "path,label" lines (label ignored likewise). Returns
-    the paths."""
+    the paths. HMDB51's official split files (CLASS_test_splitN.txt, a
+    0/1/2 flag per video) are refused: read them with read_hmdb_splits."""
+    if HMDB_SPLIT.match(os.path.basename(path)):
+        raise OvxDataError(f"{path}: an HMDB51 split file (flags 1 train, 2 test, 0 unused): "
+                           "give its folder to --hmdb-splits instead")
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:
             lines = f.read().splitlines()
@@ -286,6 +294,32 @@ def read_list(path):
         if s.lower() == "path":
             continue  # CSV header
         out.append(s)
+    return out
+
+
+def read_hmdb_splits(folder, number):
+    """HMDB51's official splits: FOLDER/CLASS_test_splitNUMBER.txt, lines
+    "VIDEO.avi FLAG" (1 train, 2 test, 0 unused) -> {"train": [...],
+    "test": [...]} with paths CLASS/VIDEO.avi."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as e:
+        raise OvxDataError(f"{folder}: {e.strerror}") from None
+    out = {"train": [], "test": []}
+    files = [n for n in names if (m := HMDB_SPLIT.match(n)) and int(m.group(2)) == number]
+    if not files:
+        raise OvxDataError(f"{folder}: no *_test_split{number}.txt files")
+    for n in files:
+        cls = HMDB_SPLIT.match(n).group(1)
+        with open(os.path.join(folder, n), encoding="utf-8", errors="surrogateescape") as f:
+            for k, line in enumerate(f, 1):
+                parts = line.split()
+                if not parts:
+                    continue
+                if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+                    raise OvxDataError(f"{os.path.join(folder, n)}:{k}: want 'VIDEO FLAG' with flag 0, 1 or 2")
+                if parts[1] != "0":
+                    out["train" if parts[1] == "1" else "test"].append(f"{cls}/{parts[0]}")
     return out
 
 

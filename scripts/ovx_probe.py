@@ -109,8 +109,9 @@ def warn(prog, msg):
 
 
 def split_rels(args, manifest, prog):
-    """(train RELs, val RELs) from --train-list/--val-list, --split-csv or
-    --val-fraction (default 0.1 of the manifest, seeded, per class)."""
+    """(train RELs, val RELs) from --train-list/--val-list, --split-csv,
+    --hmdb-splits or --val-fraction (default 0.1 of the manifest, seeded,
+    per class)."""
     rels = list(manifest)
     w = lambda m: warn(prog, m)  # noqa: E731
     if args.split_csv:
@@ -124,6 +125,11 @@ def split_rels(args, manifest, prog):
             val = ovx_data.match_paths(rels, groups[args.val_split], f"{args.split_csv} ({args.val_split})",
                                        args.skip_missing, w)
         return train, val
+    if args.hmdb_splits:
+        groups = ovx_data.read_hmdb_splits(args.hmdb_splits, args.hmdb_split)
+        what = f"{args.hmdb_splits} (split {args.hmdb_split}"
+        return (ovx_data.match_paths(rels, groups["train"], what + ", train)", args.skip_missing, w),
+                ovx_data.match_paths(rels, groups["test"], what + ", test)", args.skip_missing, w))
     if args.train_list:
         train = ovx_data.match_paths(rels, ovx_data.read_list(args.train_list), args.train_list,
                                      args.skip_missing, w)

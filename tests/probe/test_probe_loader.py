@@ -6,9 +6,9 @@ REL.pooled.npy): float32 / float16 / bfloat16 (NPY uint16 + "dtype":
 mask; images (t = 0) with videos; multi-view arrays; duplicate manifest
 lines (last wins); a missing file named with its path, in the loader and
 through train-probe / eval-probe (exit 1), usage errors (exit 2); split
-files: UCF101-style lists with and without class indices, CSV path,split,
-CSV path,label, seeded fractions, path matching across extensions and
-roots."""
+files: UCF101-style lists with and without class indices, HMDB51's
+per-class split files, CSV path,split, CSV path,label, seeded fractions,
+path matching across extensions and roots."""
 import json
 import os
 import shutil
@@ -208,6 +208,36 @@ check(ovx_data.read_list(csv_lab) == ["cat/a.mp4", "dog/b.mp4"], "CSV path,label
 csv_split = write("split.csv", "path,split\ncat/a.mp4,train\ndog/b.mp4,train\ndog/c.mkv,val\nbird/v.mp4,test\n")
 check(ovx_data.read_split_csv(csv_split) == {"train": ["cat/a.mp4", "dog/b.mp4"], "val": ["dog/c.mkv"],
                                              "test": ["bird/v.mp4"]}, "CSV path,split")
+hmdb = os.path.join(lists, "hmdb")
+os.makedirs(hmdb)
+for name, text in (("cat_test_split1.txt", "a.avi 1 \nq.avi 0\n"), ("dog_test_split1.txt", "b.avi 1\nc.avi 2\n"),
+                   ("dog_test_split2.txt", "b.avi 2\nc.avi 1\n"), ("bird_test_split1.txt", "v.avi 2\n")):
+    with open(os.path.join(hmdb, name), "w") as f:
+        f.write(text)
+check(ovx_data.read_hmdb_splits(hmdb, 1) == {"train": ["cat/a.avi", "dog/b.avi"], "test": ["bird/v.avi", "dog/c.avi"]},
+      f"HMDB51 split 1: {ovx_data.read_hmdb_splits(hmdb, 1)}")
+check(ovx_data.read_hmdb_splits(hmdb, 2) == {"train": ["dog/c.avi"], "test": ["dog/b.avi"]}, "HMDB51 split 2")
+e = err(lambda: ovx_data.read_list(os.path.join(hmdb, "cat_test_split1.txt")))
+check("HMDB51 split file" in e and "--hmdb-splits" in e, f"an HMDB51 split file as a plain list is refused: {e}")
+import argparse  # noqa: E402
+
+import ovx_probe  # noqa: E402
+
+
+def splits(**kw):
+    ns = dict(train_list=None, val_list=None, split_csv=None, train_split="train", val_split="val",
+              hmdb_splits=None, hmdb_split=1, val_fraction=None, split_seed=0, skip_missing=False)
+    ns.update(kw)
+    return ovx_probe.split_rels(argparse.Namespace(**ns), man, "test")
+
+
+check(splits(hmdb_splits=hmdb) == (["cat/a.mp4", "dog/b.mp4"], ["bird/v.mp4", "dog/c.mkv"]), "split_rels: HMDB51")
+check(splits(split_csv=csv_split) == (["cat/a.mp4", "dog/b.mp4"], ["dog/c.mkv"]), "split_rels: CSV")
+check(splits(split_csv=csv_split, val_split="test")[1] == ["bird/v.mp4"], "split_rels: CSV --val-split")
+check(splits(train_list=ucf_train, val_list=ucf_test) == (["cat/a.mp4", "dog/b.mp4"], ["dog/c.mkv", "bird/v.mp4"]),
+      "split_rels: UCF101 lists")
+tr, va = splits()
+check(sorted(tr + va) == sorted(man) and not set(tr) & set(va), "split_rels: default fraction partitions the items")
 recs = [{"rel": f"{c}/{i}.mp4", "label": c} for c in "abc" for i in range(10)]
 tr, va = ovx_data.fraction_split(recs, 0.2, 5)
 check(len(va) == 6 and sorted(x[0] for x in va) == list("aabbcc") and not set(tr) & set(va)
@@ -216,8 +246,6 @@ check(ovx_data.fraction_split(list(reversed(recs)), 0.2, 5) == (tr, va), "fracti
 check(ovx_data.fraction_split(recs, 0.2, 6) != (tr, va), "fraction: another seed, another split")
 
 # -- probes (in process) ----------------------------------------------------------------
-import ovx_probe  # noqa: E402
-
 try:
     ovx_probe.AttentiveProbe(D, 3, heads=3)
     check(False, "--heads must divide the width")
