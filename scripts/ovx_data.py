@@ -411,12 +411,13 @@ def match_paths(rels, paths, what, skip_missing=False, warn=None):
 
 
 def fraction_split(records, fraction, seed):
-    """Seeded split of manifest records, stratified by label: (train RELs,
-    val RELs). Same seed and same set of items -> same split, whatever the
-    manifest order."""
+    """Seeded split of the labelled manifest records, stratified by label:
+    (train RELs, val RELs). Same seed and same set of items -> same split,
+    whatever the manifest order."""
     by = {}
     for r in records:
-        by.setdefault(str(r.get("label")), []).append(r["rel"])
+        if r.get("label") is not None:
+            by.setdefault(str(r["label"]), []).append(r["rel"])
     train, val = [], []
     rng = random.Random(seed)
     for lab in sorted(by):

@@ -237,7 +237,8 @@ check(splits(split_csv=csv_split, val_split="test")[1] == ["bird/v.mp4"], "split
 check(splits(train_list=ucf_train, val_list=ucf_test) == (["cat/a.mp4", "dog/b.mp4"], ["dog/c.mkv", "bird/v.mp4"]),
       "split_rels: UCF101 lists")
 tr, va = splits()
-check(sorted(tr + va) == sorted(man) and not set(tr) & set(va), "split_rels: default fraction partitions the items")
+check(sorted(tr + va) == sorted(r for r in man if man[r]["label"]) and not set(tr) & set(va),
+      "split_rels: default fraction partitions the labelled items")
 recs = [{"rel": f"{c}/{i}.mp4", "label": c} for c in "abc" for i in range(10)]
 tr, va = ovx_data.fraction_split(recs, 0.2, 5)
 check(len(va) == 6 and sorted(x[0] for x in va) == list("aabbcc") and not set(tr) & set(va)
