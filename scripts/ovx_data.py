@@ -17,6 +17,7 @@ out as float32 tensors. With `ovx extract --views V` the arrays have a leading
 view axis: `view=v` picks one, `view="all"` makes each view its own sample
 (id "REL#v").
 """
+import base64
 import csv
 import json
 import math
@@ -111,13 +112,20 @@ def to_tensor(a, kind, native=False):
     return t if native else t.float()
 
 
+def name_of(obj, key):
+    """A file name field of ovx JSON: ovx writes a name that is not UTF-8
+    with U+FFFD replacements and its exact bytes as KEY_bytes (base64)."""
+    raw = obj.get(key + "_bytes")
+    return os.fsdecode(base64.b64decode(raw)) if raw else obj[key]
+
+
 def _output(rec, key):
     """(file, dtype, shape) of output KEY ("tokens", "pooled") of a manifest
     record, or None when the item has no such output."""
     o = (rec.get("outputs") or {}).get(key)
     if not o:
         return None
-    return o["file"], o.get("dtype"), o.get("shape")
+    return name_of(o, "file"), o.get("dtype"), o.get("shape")
 
 
 # -- the dataset --------------------------------------------------------------
@@ -156,7 +164,7 @@ class OvxDataset(torch.utils.data.Dataset):
                 self.samples += [(i, v if nv else None) for v in range(max(nv, 1))]
             else:
                 if nv and not 0 <= int(view) < nv:
-                    raise OvxDataError(f"{self._path(rec['json'])}: view {view} of {nv}")
+                    raise OvxDataError(f"{self._path(name_of(rec, 'json'))}: view {view} of {nv}")
                 self.samples.append((i, int(view) if nv else None))
 
     def _path(self, rel_file):
@@ -197,7 +205,7 @@ class OvxDataset(torch.utils.data.Dataset):
         if self.want_tokens:
             t = _output(rec, "tokens")
             if t is None:
-                raise OvxDataError(f"{self._path(rec['json'])}: no token file (extracted with --pooled-only?)")
+                raise OvxDataError(f"{self._path(name_of(rec, 'json'))}: no token file (extracted with --pooled-only?)")
             a, kind = load_array(self._path(t[0]), t[1])
             if v is not None:
                 a = a[v]
@@ -215,7 +223,7 @@ class OvxDataset(torch.utils.data.Dataset):
         return out
 
     def _positions(self, rec, v, k):
-        path = self._path(rec["json"])
+        path = self._path(name_of(rec, "json"))
         try:
             with open(path, "rb") as f:
                 js = json.loads(f.read().decode("utf-8", "surrogateescape"))

@@ -146,6 +146,26 @@ out1, _ = mha(q, col["tokens"], col["tokens"], key_padding_mask=col["mask"])
 out2, _ = mha(q[1:2], b["tokens"][None], b["tokens"][None])
 check(torch.allclose(out1[1], out2[0], atol=1e-6), "masked attention over padded batch = over the item alone")
 
+# names that are not UTF-8: ovx writes U+FFFD and the exact bytes as KEY_bytes (base64)
+import base64  # noqa: E402
+
+raw = os.path.join(tmp, "rawnames")
+os.makedirs(raw)
+stem = b"cat/x\xff"
+os.makedirs(os.path.join(raw, "cat"))
+np.save(os.fsdecode(os.path.join(raw.encode(), stem + b".npy")), t32)
+with open(os.path.join(raw.encode(), stem + b".json"), "w") as f:
+    json.dump({"positions": pos_a}, f)
+b64 = lambda x: base64.b64encode(x).decode()  # noqa: E731
+with open(os.path.join(raw, "manifest.jsonl"), "w") as f:
+    f.write(json.dumps({"rel": "cat/x\ufffd.mp4", "rel_bytes": b64(stem + b".mp4"), "label": "cat",
+                        "json": "cat/x\ufffd.json", "json_bytes": b64(stem + b".json"),
+                        "outputs": {"tokens": {"file": "cat/x\ufffd.npy", "file_bytes": b64(stem + b".npy"),
+                                               "dtype": "float32", "shape": [5, D]}}}, ensure_ascii=True) + "\n")
+x = ovx_data.OvxDataset(raw)[0]
+check(torch.equal(x["tokens"], torch.from_numpy(t32)) and x["positions"].tolist() == pos_a,
+      "non-UTF-8 names: files found through file_bytes / json_bytes")
+
 # -- errors name the file ----------------------------------------------------------
 def err(fn):
     try:
