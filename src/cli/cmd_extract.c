@@ -15,6 +15,7 @@
 #include "cli/signals.h"
 #include "extract/extract.h"
 #include "extract/shard.h"
+#include "io/json_utf8.h"
 
 void ovx_help_extract(FILE *out)
 {
@@ -295,10 +296,10 @@ typedef struct printer {
     ovx_progress progress;
 } printer;
 
-/* One JSON object as one line on stdout. */
-static void jsonl_emit(const cJSON *obj)
+/* One JSON object (valid UTF-8: json_utf8.h) as one line on stdout. */
+static void jsonl_emit(cJSON *obj)
 {
-    char *line = cJSON_PrintUnformatted(obj);
+    char *line = ovx_json_make_utf8(obj) == 0 ? cJSON_PrintUnformatted(obj) : NULL;
     if (!line)
         return;
     fputs(line, stdout);

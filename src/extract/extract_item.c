@@ -14,6 +14,7 @@
 #include "common/timer.h"
 #include "cuda/device.h"
 #include "io/atomic_file.h"
+#include "io/json_utf8.h"
 #include "io/npy.h"
 #include "model/model.h"
 #include "model/tokens.h"
@@ -706,7 +707,8 @@ int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, o
     cJSON_AddNumberToObject(tm, "model_batch_items", p->batch_items);
     double t2 = ovx_now_ms();
     cJSON_AddNumberToObject(tm, "write", t2 - t1);
-    char *text = cJSON_Print(j);
+    *record = ovx_extract_manifest_from_json(j); /* the exact bytes of the names */
+    char *text = ovx_json_make_utf8(j) == 0 ? cJSON_Print(j) : NULL;
     char path[4200];
     if (!text) {
         rc = ovx_error_set(err, OVX_ENOMEM, "out of memory");
@@ -716,9 +718,11 @@ int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, o
         rc = ovx_atomic_write(path, text, len + 1, err);
     }
     free(text);
-    if (rc == OVX_OK)
-        *record = ovx_extract_manifest_from_json(j);
     cJSON_Delete(j);
+    if (rc != OVX_OK) {
+        cJSON_Delete(*record);
+        *record = NULL;
+    }
     if (rc == OVX_OK && !*record)
         rc = ovx_error_set(err, OVX_ENOMEM, "out of memory");
     return rc;

@@ -13,6 +13,7 @@
 #include "common/threads.h"
 #include "common/timer.h"
 #include "io/atomic_file.h"
+#include "io/json_utf8.h"
 #include "extract/claim.h"
 #include "extract/extract_item.h"
 #include "extract/fingerprint.h"
@@ -412,8 +413,11 @@ static cJSON *relabel(run_state *rs, const ovx_plan_item *p)
     if (ovx_resume_check(p->job.base, rs->ctx.opts->settings_hash, &j, NULL, 0)) {
         cJSON *l = want ? cJSON_CreateString(want) : cJSON_CreateNull();
         char *text = NULL;
-        if (l && cJSON_ReplaceItemInObjectCaseSensitive(j, "label", l))
-            text = cJSON_Print(j);
+        cJSON_DeleteItemFromObjectCaseSensitive(j, "label_bytes");
+        if (l && cJSON_ReplaceItemInObjectCaseSensitive(j, "label", l)) {
+            rec = ovx_extract_manifest_from_json(j);
+            text = ovx_json_make_utf8(j) == 0 ? cJSON_Print(j) : NULL;
+        }
         else
             cJSON_Delete(l);
         char path[4200];
@@ -421,10 +425,14 @@ static cJSON *relabel(run_state *rs, const ovx_plan_item *p)
         if (text) {
             size_t len = strlen(text);
             text[len] = '\n'; /* over the NUL: written by length */
-            if (ovx_atomic_write(path, text, len + 1, &err) == OVX_OK)
-                rec = ovx_extract_manifest_from_json(j);
-            else
+            if (ovx_atomic_write(path, text, len + 1, &err) != OVX_OK) {
                 warn(rs, err.msg);
+                cJSON_Delete(rec);
+                rec = NULL;
+            }
+        } else {
+            cJSON_Delete(rec);
+            rec = NULL;
         }
         free(text);
     }
