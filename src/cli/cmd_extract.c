@@ -423,7 +423,7 @@ int ovx_cmd_extract(int argc, char **argv)
 
     /* the device before anything is listed or written: an unusable one fails
      * the run once, not every item */
-    char device_note[600] = "";
+    char device_note[1200] = "";
     ovx_error err;
     ovx_error_clear(&err);
     if (p->dry_run) { /* loads nothing: the name is checked, the device not opened */
@@ -437,6 +437,7 @@ int ovx_cmd_extract(int argc, char **argv)
     }
     if (device_note[0])
         fprintf(stderr, "ovx extract: %s\n", device_note);
+    p->device_fallback = !strcmp(c.device_arg, "auto");
 
     status = OVX_EXIT_USAGE;
     if (c.shard_spec) {

@@ -52,6 +52,10 @@ typedef struct ovx_extract_params {
     int threads;                  /* model threads (0: default) */
     int batch;                    /* items per forward (1) */
     ovx_device device;            /* resolved: cpu or cuda:N (not in the settings hash) */
+    int device_fallback;          /* the user asked for auto: a CUDA device that fails
+                                   * (weights do not fit, a fault) is replaced by the
+                                   * CPU, said once through the warning callback;
+                                   * else a device left unusable stops the run */
 } ovx_extract_params;
 
 ovx_extract_params ovx_extract_default_params(void);

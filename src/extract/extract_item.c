@@ -486,6 +486,8 @@ static int forward_items(const ovx_extract_ctx *ctx, ovx_prepared **items, size_
     free(lengths);
     free(pk);
     free(pp);
+    if (rc == OVX_OK) /* a NaN/Inf fails the batch, then (retried alone) only its item */
+        rc = ovx_outputs_check_finite(&out, (int64_t)samples, (int64_t)total, (int)D, "model forward", err);
     s = off = 0;
     for (size_t i = 0; i < n && rc == OVX_OK; i++) {
         ovx_prepared *p = items[i];

@@ -65,6 +65,7 @@ typedef struct run_state {
     int batch;            /* items per forward */
     struct run_item **pend; /* [batch] the items waiting for a batch */
     size_t n_pend;
+    ovx_error device_lost; /* the CUDA device failed for good: the run stops */
 } run_state;
 
 /* One item through the pipeline: its claim and prepared data. */
@@ -234,17 +235,37 @@ static void finish_item(run_state *rs, run_item *ri)
     progress(rs, OVX_PROGRESS_STEP, 0);
 }
 
+/* After the engine opened or ran: a fallback to the CPU is said once (and
+ * REL.json records the device that computed each item). */
+static void device_changed(run_state *rs)
+{
+    char note[1200];
+    if (ovx_engine_take_note(rs->ctx.engine, note, sizeof note))
+        warn(rs, note);
+    ovx_device_str(ovx_engine_device(rs->ctx.engine), rs->ctx.device, sizeof rs->ctx.device);
+}
+
+/* One forward over the pending items, which then finish in index order. A
+ * CUDA device that became unusable (and no fallback) stops the run: the
+ * items of this batch are dropped, not failed, so a rerun does them. */
 static void run_batch(run_state *rs)
 {
     ovx_prepared *preps[256];
     for (size_t k = 0; k < rs->n_pend; k++)
         preps[k] = rs->pend[k]->prep;
-    ovx_extract_model_batch(&rs->ctx, preps, rs->n_pend);
+    if (!rs->device_lost.code)
+        ovx_extract_model_batch(&rs->ctx, preps, rs->n_pend);
+    device_changed(rs);
+    if (!rs->device_lost.code && ovx_engine_lost(rs->ctx.engine))
+        ovx_error_set(&rs->device_lost, OVX_EDEVICE, "%s; stopping (rerun to do the rest)",
+                      ovx_engine_lost_reason(rs->ctx.engine));
     for (size_t k = 0; k < rs->n_pend; k++)
-        finish_item(rs, rs->pend[k]);
+        if (rs->device_lost.code)
+            run_item_free(rs->pend[k]);
+        else
+            finish_item(rs, rs->pend[k]);
     rs->n_pend = 0;
 }
-
 /* Items are held until --batch of them (or the last one) are prepared, then
  * one forward runs over all of them and they finish in index order. Items
  * that are not to be computed are dealt with on the spot. */
@@ -285,7 +306,7 @@ static int pipe_should_stop(void *vctx)
     run_state *rs = vctx;
     if (!rs->sum->stopped && stop_requested(rs))
         rs->sum->stopped = 1;
-    return rs->sum->stopped;
+    return rs->sum->stopped || rs->device_lost.code;
 }
 
 /* Temp files of an item may go when nobody holds its claim. */
@@ -479,23 +500,26 @@ static int run_items(run_state *rs, const ovx_extract_params *prm, ovx_error *er
         ovx_model_free(model);
         return rc;
     }
+    char wmsg[1400] = "warning: ";
+    if (ovx_model_weights_warning(model, wmsg + 9, sizeof wmsg - 9))
+        warn(rs, wmsg);
     ovx_model_info info;
     ovx_model_get_info(model, &info);
     snprintf(rs->ctx.model_checksum, sizeof rs->ctx.model_checksum, "%016llx", (unsigned long long)info.checksum);
     rs->ctx.model = model;
-    ovx_device_str(&prm->device, rs->ctx.device, sizeof rs->ctx.device);
-    rc = ovx_engine_open(model, &prm->device, &rs->ctx.engine, err);
+    rc = ovx_engine_open_ex(model, &prm->device, prm->device_fallback, &rs->ctx.engine, err);
     if (rc != OVX_OK) {
         ovx_model_free(model);
         rs->ctx.model = NULL;
         return rc;
     }
+    device_changed(rs);
     progress(rs, OVX_PROGRESS_START, 0);
     ovx_pipeline_ops ops = {pipe_prepare, pipe_consume, pipe_discard, pipe_should_stop};
     rs->list = rs->todo;
     rs->n_list = rs->n_todo;
     ovx_pipeline_run(rs->n_list, prm->decode_threads, prm->decode_threads + 1, &ops, rs);
-    if (rs->n_deferred && !rs->sum->stopped) {
+    if (rs->n_deferred && !rs->sum->stopped && !rs->device_lost.code) {
         /* the items other processes held: one at a time, each waited for
          * (holding no claim while waiting, so two runs cannot deadlock);
          * most are then found done */
@@ -513,7 +537,9 @@ static int run_items(run_state *rs, const ovx_extract_params *prm, ovx_error *er
     rs->ctx.engine = NULL;
     ovx_model_free(model);
     rs->ctx.model = NULL;
-    return OVX_OK;
+    if (rs->device_lost.code)
+        *err = rs->device_lost;
+    return rs->device_lost.code;
 }
 
 int ovx_extract_run(const ovx_extract_params *prm, const ovx_extract_callbacks *cb, ovx_extract_summary *sum,
