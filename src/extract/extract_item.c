@@ -160,6 +160,12 @@ static ovx_prepared *prepare_image(const ovx_extract_ctx *ctx, const ovx_extract
             ovx_error_set(&p->err, OVX_EINPUT, "image %dx%d is smaller than one %dx%d patch", w, h, P, P);
             return fail(p, "decode");
         }
+        if ((int64_t)(H / P) * (W / P) > o->max_tokens) { /* one huge photo must not stall a run */
+            free(rgb);
+            ovx_error_set(&p->err, OVX_EINPUT, "image %dx%d gives %lld tokens at its native size, more than "
+                          "--max-tokens %d", w, h, (long long)(H / P) * (W / P), o->max_tokens);
+            return fail(p, "decode");
+        }
         cJSON_AddStringToObject(info, "preprocessing", "native: right/bottom cut to multiples of 14");
         img = rgb; /* rows are cut below by taking the top-left H x W window */
     } else {
@@ -553,12 +559,12 @@ void ovx_extract_model_batch(const ovx_extract_ctx *ctx, ovx_prepared **items, s
         t0 = ovx_now_ms();
         if (m > 1)
             ovx_error_clear(&one);
-        if ((m > 1 && forward_items(ctx, &p, 1, &one) == OVX_OK)) {
+        if (rc != OVX_EINTERRUPTED && m > 1 && forward_items(ctx, &p, 1, &one) == OVX_OK) {
             p->model_done = 1;
             p->t_model = ovx_now_ms() - t0;
             p->batch_items = 1;
         } else {
-            p->err = one;
+            p->err = rc == OVX_EINTERRUPTED ? err : one;
             fail(p, "model");
         }
     }

@@ -121,6 +121,11 @@ int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_
     if (hs == 0 && !(out->hidden_state = copy_floats(b.x, td)))
         goto oom;
     for (int l = 0; l < L; l++) {
+        if (m->params.cancel && m->params.cancel(m->params.cancel_ctx)) {
+            ovx_outputs_free(out);
+            rc = ovx_error_set(err, OVX_EINTERRUPTED, "interrupted");
+            goto done;
+        }
         if (block(c, &m->w.layers[l], &b, B, N, threads))
             goto oom;
         if (hs == l + 1 && !(out->hidden_state = copy_floats(b.x, td)))
