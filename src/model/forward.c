@@ -191,6 +191,11 @@ int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_
     if (hs == 0 && !(out->hidden_state = copy_floats(b.x, td)))
         goto oom;
     for (int l = 0; l < L; l++) {
+        if (m->params.cancel && m->params.cancel(m->params.cancel_ctx)) {
+            ovx_outputs_free(out);
+            rc = ovx_error_set(err, OVX_EINTERRUPTED, "interrupted");
+            goto done;
+        }
         ovx_mm_weight *const *bw = m->bf16 ? m->bf16->weights + (size_t)l * OVX_BF16_PER_LAYER : NULL;
         if (block(c, &m->w.layers[l], mm, bw, &b, B, N, threads, P, err)) {
             rc = err->code ? err->code : OVX_EINTERNAL;
