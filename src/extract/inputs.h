@@ -5,8 +5,8 @@
  * relative to the argument that named it, which decides the output names
  * and the shard. Problems found while listing become items with an error
  * preset, so they are reported like any other failure. */
-#ifndef OVX_CLI_INPUTS_H
-#define OVX_CLI_INPUTS_H
+#ifndef OVX_EXTRACT_INPUTS_H
+#define OVX_EXTRACT_INPUTS_H
 
 #include <stddef.h>
 

@@ -4,12 +4,12 @@
  * O_APPEND descriptor (so concurrent shards writing into one DIR do not
  * interleave), and a line already present in the file is not written again
  * (re-runs do not duplicate). --jsonl records go to stdout, one per line. */
-#ifndef OVX_CLI_RUNLOG_H
-#define OVX_CLI_RUNLOG_H
+#ifndef OVX_EXTRACT_RUNLOG_H
+#define OVX_EXTRACT_RUNLOG_H
 
 #include <cjson/cJSON.h>
 
-#include "cli/strmap.h"
+#include "extract/strmap.h"
 #include "common/error.h"
 
 typedef struct ovx_runlog {

@@ -1,5 +1,5 @@
 /* runlog.c: failures.jsonl / manifest.jsonl appends and --jsonl records. */
-#include "cli/runlog.h"
+#include "extract/runlog.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/resume.h"
+#include "extract/resume.h"
 #include "io/atomic_file.h"
 
 /* Reads the lines already in path into set. A last line cut short (a crash
