@@ -37,7 +37,7 @@ void ovx_help_extract(FILE *out)
         "Videos or images in, embeddings out. For each video: decode, select the\n"
         "salient 14x14 patches of 64 frames (or --sampling uniform), run the encoder\n"
         "on them and write, under DIR:\n"
-        "  REL.npy          tokens [K,D] (float32, or --dtype f16)\n"
+        "  REL.npy          tokens [K,D] (float32, or --dtype f16 / bf16)\n"
         "  REL.pooled.npy   pooled embedding [D] (models with a head)\n"
         "  REL.hidden_L.npy hidden state L [K,D] (--hidden-state L)\n"
         "  REL.json         select report, model id and checksum, dtype, token\n"
@@ -74,7 +74,11 @@ void ovx_help_extract(FILE *out)
         "                         temporal offset (start shifted by v/N of a slot)\n"
         "  --native               images at their own size, cut down to multiples of 14\n"
         "  --hidden-state L       also write hidden state L (Hugging Face index, e.g. -2)\n"
-        "  --dtype f32|f16        dtype of the token and hidden-state files\n"
+        "  --dtype f32|f16|bf16   dtype of the token and hidden-state files; bf16 is\n"
+        "                         stored as NPY uint16 (bfloat16 bits; REL.json says\n"
+        "                         \"dtype\": \"bfloat16\"): numpy: (a.astype(np.uint32)\n"
+        "                         << 16).view(np.float32); torch:\n"
+        "                         torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)\n"
         "  --pooled-only          do not write REL.npy\n"
         "  --max-corrupt F        fail a video when more than this fraction of its packets\n"
         "                         do not decode (default as ovx select)\n"
@@ -374,7 +378,7 @@ static void settings_string(ovx_extract_opts *o)
              "pooled_only=%d;save_pixels=%d;mv_source=%d;iframe_policy=%d;fps=%.17g;start=%.17g;"
              "duration=%.17g",
              o->model_fingerprint, o->uniform ? "uniform" : "codec", o->frames, o->tokens, o->views, o->native,
-             o->dtype == OVX_DTYPE_F16 ? "float16" : "float32", hidden, o->pooled_only, o->save_pixels,
+             o->dtype == OVX_DTYPE_F16 ? "float16" : o->dtype == OVX_DTYPE_BF16 ? "bfloat16" : "float32", hidden, o->pooled_only, o->save_pixels,
              o->mv_source, o->iframe_policy, o->fps, o->start, o->duration);
     snprintf(o->settings_hash, sizeof o->settings_hash, "%016llx",
              (unsigned long long)ovx_fnv1a64(o->settings_str, strlen(o->settings_str)));
@@ -468,8 +472,10 @@ int ovx_cmd_extract(int argc, char **argv)
                 o.dtype = OVX_DTYPE_F32;
             else if (!strcmp(optarg, "f16") || !strcmp(optarg, "float16"))
                 o.dtype = OVX_DTYPE_F16;
+            else if (!strcmp(optarg, "bf16") || !strcmp(optarg, "bfloat16"))
+                o.dtype = OVX_DTYPE_BF16;
             else
-                return usage_error("--dtype: expected f32 or f16, got '%s'", optarg);
+                return usage_error("--dtype: expected f32, f16 or bf16, got '%s'", optarg);
             break;
         case OPT_POOLED_ONLY: o.pooled_only = 1; break;
         case OPT_SAVE_PIXELS: o.save_pixels = 1; break;

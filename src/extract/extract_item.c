@@ -328,6 +328,7 @@ static const char *dtype_name(ovx_dtype t)
     switch (t) {
     case OVX_DTYPE_F32: return "float32";
     case OVX_DTYPE_F16: return "float16";
+    case OVX_DTYPE_BF16: return "bfloat16"; /* stored as NPY uint16 */
     case OVX_DTYPE_I64: return "int64";
     default: return "?";
     }
