@@ -2,6 +2,7 @@
  * collisions, sharding, resume), dry runs, and the run itself (pipeline,
  * logs, progress, signals, summary, exit status). The per-item work is in
  * extract_item.c. */
+#include <errno.h>
 #include <getopt.h>
 #include <libavutil/log.h>
 #include <limits.h>
@@ -23,6 +24,7 @@
 #include "extract/shard.h"
 #include "cli/signals.h"
 #include "extract/strmap.h"
+#include "extract/wds.h"
 #include "common/threads.h"
 #include "common/timer.h"
 #include "model/model.h"
@@ -88,7 +90,16 @@ void ovx_help_extract(FILE *out)
         "\n"
         "run:\n"
         "  -o, --output DIR       output folder (created)\n"
-        "  --overwrite            redo items whose outputs already validate\n"
+        "  --format files|wds     files: the layout above (default); wds: WebDataset-style\n"
+        "                         tar shards DIR/shards/{I}-{nnnnnn}.tar (I: --shard\n"
+        "                         index) with members KEY.tokens.npy, KEY.pooled.npy,\n"
+        "                         KEY.hidden_L.npy, KEY.json per item (KEY: REL without\n"
+        "                         extension, '%%' '/' '.' as %%25 %%2F %%2E; REL in JSON);\n"
+        "                         a shard is written to a temp name and renamed when\n"
+        "                         complete; manifest lines name the shard and key\n"
+        "  --shard-items N        items per tar shard (default 1000)\n"
+        "  --shard-bytes SIZE     also close a shard once it reaches SIZE (e.g. 2G)\n"
+        "  --overwrite            redo items whose outputs already validate (files only)\n"
         "  --shard I/N            only items whose FNV-1a 64 hash of REL mod N is I\n"
         "                         (default from SLURM_ARRAY_TASK_ID/_COUNT)\n"
         "  --dry-run              print `ACTION<TAB>PATH` per item (extract, skip or\n"
@@ -119,6 +130,10 @@ void ovx_help_extract(FILE *out)
         "the device). Every file is written to a temp name, fsync'd and\n"
         "renamed; REL.json last. DIR/failures.jsonl gets {path,rel,stage,error} per\n"
         "failed item, DIR/manifest.jsonl one line per finished item.\n"
+        "With --format wds an item is done once its shard is complete: resume skips\n"
+        "the items of complete shards with the run's settings hash and redoes those\n"
+        "of a shard a killed run left under its temp name (removed when its process\n"
+        "is gone); manifest and --jsonl lines come when the shard is complete.\n"
         "SIGINT/SIGTERM: the current item is finished or dropped, the summary is\n"
         "written, exit 130/143 (a second signal stops at once).\n"
         "\n"
@@ -146,7 +161,8 @@ enum {
     OPT_LIST = 1000, OPT_EXT, OPT_LABELS, OPT_LABEL_FROM_DIR, OPT_SAMPLING, OPT_FRAMES, OPT_TOKENS,
     OPT_VIEWS, OPT_NATIVE, OPT_HIDDEN, OPT_DTYPE, OPT_POOLED_ONLY, OPT_SAVE_PIXELS, OPT_OVERWRITE,
     OPT_SHARD, OPT_DRY_RUN, OPT_JSONL, OPT_DECODE_THREADS, OPT_THREADS, OPT_QUIET, OPT_MAX_CORRUPT,
-    OPT_MV_SOURCE, OPT_IFRAME_POLICY, OPT_FPS, OPT_START, OPT_DURATION, OPT_DEVICE, OPT_BATCH
+    OPT_MV_SOURCE, OPT_IFRAME_POLICY, OPT_FPS, OPT_START, OPT_DURATION, OPT_DEVICE, OPT_BATCH,
+    OPT_FORMAT, OPT_SHARD_ITEMS, OPT_SHARD_BYTES
 };
 
 static const struct option long_opts[] = {
@@ -180,6 +196,9 @@ static const struct option long_opts[] = {
     {"duration", required_argument, NULL, OPT_DURATION},
     {"device", required_argument, NULL, OPT_DEVICE},
     {"batch", required_argument, NULL, OPT_BATCH},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"shard-items", required_argument, NULL, OPT_SHARD_ITEMS},
+    {"shard-bytes", required_argument, NULL, OPT_SHARD_BYTES},
     {NULL, 0, NULL, 0},
 };
 
@@ -211,6 +230,29 @@ static int parse_real_opt(const char *name, const char *s, double lo, double hi,
         fprintf(stderr, "ovx extract: %s: expected a number in %g..%g, got '%s'\n", name, lo, hi, s);
         return -1;
     }
+    *out = v;
+    return 0;
+}
+
+/* "123", "500K", "64M", "4G", "1T" (powers of 1024) -> bytes, >= 1. */
+static int parse_size(const char *s, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *s == '-')
+        return -1;
+    static const char units[] = "KMGT";
+    const char *u = *end ? strchr(units, *end & ~0x20) : NULL;
+    if (*end && (!u || end[1]))
+        return -1;
+    for (int k = u ? (int)(u - units) + 1 : 0; k > 0; k--) {
+        if (v > (~0ULL >> 10))
+            return -1;
+        v <<= 10;
+    }
+    if (!v)
+        return -1;
     *out = v;
     return 0;
 }
@@ -300,6 +342,45 @@ static void *pipe_prepare(void *vctx, size_t i)
     return ovx_extract_prepare(&rs->ctx, &rs->plan[rs->todo[i]].job);
 }
 
+/* A finished item: its manifest line (taken), --jsonl record, count.
+ * seconds < 0: not known. */
+static void item_done(run_state *rs, cJSON *record, double seconds)
+{
+    ovx_error lerr;
+    if (ovx_runlog_manifest(&rs->log, record, &lerr) != OVX_OK) {
+        ovx_progress_clear(&rs->progress);
+        fprintf(stderr, "ovx extract: %s\n", lerr.msg);
+    }
+    if (rs->jsonl) {
+        cJSON *o = cJSON_Duplicate(record, 1);
+        cJSON_AddStringToObject(o, "status", "done");
+        if (seconds >= 0)
+            cJSON_AddNumberToObject(o, "seconds", seconds);
+        ovx_jsonl_emit(o);
+        cJSON_Delete(o);
+    }
+    cJSON_Delete(record);
+    rs->done++;
+}
+
+/* --format wds: a shard is complete, its items are done. */
+static void wds_committed(void *user, cJSON *record)
+{
+    item_done(user, record, -1);
+}
+
+/* --format wds: a shard could not be completed: its items failed. */
+static void wds_lost(void *user, const cJSON *record, const char *error)
+{
+    run_state *rs = user;
+    ovx_input in = {0};
+    in.path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "path"));
+    in.rel = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "rel"));
+    plan_item p = {.job = {.in = &in}};
+    if (in.path && in.rel)
+        report_failure(rs, &p, "write", error);
+}
+
 /* Model + outputs of one item whose batch has run (or not: then alone). */
 static void finish_item(run_state *rs, size_t i, ovx_prepared *vp)
 {
@@ -322,20 +403,8 @@ static void finish_item(run_state *rs, size_t i, ovx_prepared *vp)
         ovx_progress_step(&rs->progress, 1);
         return;
     }
-    ovx_error lerr;
-    if (ovx_runlog_manifest(&rs->log, record, &lerr) != OVX_OK) {
-        ovx_progress_clear(&rs->progress);
-        fprintf(stderr, "ovx extract: %s\n", lerr.msg);
-    }
-    if (rs->jsonl) {
-        cJSON *o = cJSON_Duplicate(record, 1);
-        cJSON_AddStringToObject(o, "status", "done");
-        cJSON_AddNumberToObject(o, "seconds", prep_s + (ovx_now_ms() - t0) / 1000.0);
-        ovx_jsonl_emit(o);
-        cJSON_Delete(o);
-    }
-    cJSON_Delete(record);
-    rs->done++;
+    if (record) /* else --format wds: reported when its shard is complete */
+        item_done(rs, record, prep_s + (ovx_now_ms() - t0) / 1000.0);
     ovx_progress_step(&rs->progress, 0);
 }
 
@@ -425,6 +494,8 @@ int ovx_cmd_extract(int argc, char **argv)
     const char *lists[64];
     int n_lists = 0, label_from_dir = 0, overwrite = 0, dry_run = 0, jsonl = 0, quiet = 0;
     int decode_threads = 1, model_threads = 0, batch = 1;
+    int wds = 0, shard_items = 1000;    /* --format wds */
+    unsigned long long shard_bytes = 0;
     const char *device_arg = "auto";
 
     optind = 1;
@@ -521,10 +592,31 @@ int ovx_cmd_extract(int argc, char **argv)
             if (parse_int_opt("--batch", optarg, 1, 256, &batch))
                 return OVX_EXIT_USAGE;
             break;
+        case OPT_FORMAT:
+            if (!strcmp(optarg, "wds"))
+                wds = 1;
+            else if (!strcmp(optarg, "files"))
+                wds = 0;
+            else
+                return usage_error("--format: expected files or wds, got '%s'", optarg);
+            break;
+        case OPT_SHARD_ITEMS:
+            if (parse_int_opt("--shard-items", optarg, 1, 100000000, &shard_items))
+                return OVX_EXIT_USAGE;
+            break;
+        case OPT_SHARD_BYTES:
+            if (parse_size(optarg, &shard_bytes))
+                return usage_error("--shard-bytes: expected a size such as 500M or 4G, got '%s'", optarg);
+            break;
         case ':': return usage_error("%s needs a value", argv[optind - 1]);
         default: return usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (wds && overwrite)
+        return usage_error("%s", "--overwrite with --format wds: earlier shards would still hold the items; "
+                                 "write into a new output folder");
+    if (!wds && (shard_items != 1000 || shard_bytes))
+        return usage_error("%s", "--shard-items and --shard-bytes need --format wds");
     if (o.frames < 0)
         o.frames = o.uniform ? 16 : 64;
     /* pool workers decode single-threaded beside the model; without a pool
@@ -655,10 +747,33 @@ int ovx_cmd_extract(int argc, char **argv)
     }
     ovx_strmap_free(&owners);
 
+    ovx_strmap wds_done = {0}; /* --format wds: rel -> manifest line of items in complete shards */
+    if (wds) {
+        int bad = 0;
+        if (ovx_wds_index(o.out_dir, o.settings_hash, &wds_done, &bad, &err) != OVX_OK) {
+            fprintf(stderr, "ovx extract: %s\n", err.msg);
+            ovx_strmap_free(&wds_done);
+            free_plan(&rs);
+            ovx_inputs_free(&inputs);
+            return OVX_EXIT_FAIL;
+        }
+        if (bad && !quiet)
+            fprintf(stderr, "ovx extract: %d shard(s) in %s/shards could not be read; their items are redone\n",
+                    bad, o.out_dir);
+    }
     for (size_t i = 0; i < rs.n_plan; i++) {
         plan_item *p = &rs.plan[i];
         if (p->action != ACT_EXTRACT)
             continue;
+        const char *line = NULL;
+        if (wds) {
+            if (ovx_strmap_get(&wds_done, p->job.in->rel, &line)) {
+                p->action = ACT_SKIP;
+                if (!dry_run)
+                    p->record = cJSON_Parse(line);
+            }
+            continue;
+        }
         cJSON *j = NULL;
         if (!overwrite && ovx_resume_check(p->job.base, o.settings_hash, dry_run ? NULL : &j, NULL, 0)) {
             p->action = ACT_SKIP;
@@ -667,6 +782,7 @@ int ovx_cmd_extract(int argc, char **argv)
         }
         cJSON_Delete(j);
     }
+    ovx_strmap_free(&wds_done);
 
     if (dry_run) {
         static const char *const names[] = {"extract", "skip", "fail"};
@@ -701,7 +817,7 @@ int ovx_cmd_extract(int argc, char **argv)
         return OVX_EXIT_FAIL;
     }
     ovx_strmap bases = {0};
-    for (size_t i = 0; i < rs.n_plan; i++)
+    for (size_t i = 0; i < rs.n_plan && !wds; i++)
         if (rs.plan[i].action != ACT_FAIL)
             ovx_strmap_put(&bases, rs.plan[i].job.base, NULL);
     ovx_resume_clean_temps_all(&bases);
@@ -761,13 +877,25 @@ int ovx_cmd_extract(int argc, char **argv)
                 status = OVX_EXIT_FAIL;
                 goto summary;
             }
-            ovx_progress_init(&rs.progress, rs.n_todo, quiet);
-            ovx_pipeline_ops ops = {pipe_prepare, pipe_consume, pipe_discard, pipe_should_stop};
-            ovx_pipeline_run(rs.n_todo, decode_threads, decode_threads + 1, &ops, &rs);
-            for (size_t k = 0; k < rs.n_pend; k++) /* stopped by a signal: a partial batch is dropped */
-                ovx_prepared_free(rs.pend[k]);
-            rs.n_pend = 0;
-            ovx_progress_end(&rs.progress);
+            ovx_wds_params wp = {.out_dir = o.out_dir, .task = shard_i, .shard_items = shard_items,
+                                 .shard_bytes = shard_bytes, .user = &rs, .committed = wds_committed,
+                                 .lost = wds_lost};
+            if (wds && ovx_wds_open(&rs.ctx.wds, &wp, &err) != OVX_OK) {
+                fprintf(stderr, "ovx extract: %s\n", err.msg);
+                status = OVX_EXIT_FAIL;
+            } else {
+                ovx_progress_init(&rs.progress, rs.n_todo, quiet);
+                ovx_pipeline_ops ops = {pipe_prepare, pipe_consume, pipe_discard, pipe_should_stop};
+                ovx_pipeline_run(rs.n_todo, decode_threads, decode_threads + 1, &ops, &rs);
+                for (size_t k = 0; k < rs.n_pend; k++) /* stopped by a signal: a partial batch is dropped */
+                    ovx_prepared_free(rs.pend[k]);
+                rs.n_pend = 0;
+                /* the last shard is complete too (also when stopped by a signal) */
+                if (ovx_wds_close(rs.ctx.wds, &err) != OVX_OK)
+                    fprintf(stderr, "ovx extract: %s\n", err.msg);
+                rs.ctx.wds = NULL;
+                ovx_progress_end(&rs.progress);
+            }
             ovx_engine_free(rs.ctx.engine);
             rs.ctx.engine = NULL;
             ovx_model_free(model);

@@ -44,6 +44,7 @@ typedef struct ovx_extract_ctx {
     struct ovx_engine *engine; /* the model on the resolved --device */
     char device[32];           /* "cpu" or "cuda:N" (JSON only, not in the settings hash) */
     char model_checksum[17];   /* hex FNV-1a 64 of the weights */
+    struct ovx_wds *wds;       /* --format wds: the shard writer (NULL: files) */
 } ovx_extract_ctx;
 
 /* An item with its output base (DIR/REL without extension). */
@@ -63,7 +64,8 @@ ovx_prepared *ovx_extract_prepare(const ovx_extract_ctx *ctx, const ovx_extract_
  * (stage "model"). NULL items are ignored. */
 void ovx_extract_model_batch(const ovx_extract_ctx *ctx, ovx_prepared **items, size_t n);
 /* Main-thread half: runs the model (unless ovx_extract_model_batch did) and writes the outputs (JSON last).
- * On success *record is the manifest object for this item. On failure
+ * On success *record is the manifest object for this item (NULL with
+ * ctx->wds: the shard writer hands it out when the item's shard is complete). On failure
  * *stage names the stage ("input", "decode", "select", "model", "write"). */
 int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, ovx_prepared *p,
                        cJSON **record, const char **stage, ovx_error *err);

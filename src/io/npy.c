@@ -86,6 +86,15 @@ int ovx_npy_write(const char *path, ovx_dtype dtype, int ndim, const int64_t *sh
     return ovx_atomic_commit(&af, err);
 }
 
+uint16_t *ovx_npy_halves_from_f32(ovx_dtype dtype, const float *data, size_t count)
+{
+    uint16_t *h = malloc(count ? count * 2 : 1);
+    if (h)
+        for (size_t i = 0; i < count; i++)
+            h[i] = dtype == OVX_DTYPE_F16 ? ovx_f32_to_f16(data[i]) : ovx_f32_to_bf16(data[i]);
+    return h;
+}
+
 int ovx_npy_write_f32_as(const char *path, ovx_dtype dtype, int ndim, const int64_t *shape,
                          const float *data, ovx_error *err)
 {
@@ -97,11 +106,9 @@ int ovx_npy_write_f32_as(const char *path, ovx_dtype dtype, int ndim, const int6
     size_t count = 1;
     for (int i = 0; i < ndim; i++)
         count *= (size_t)shape[i];
-    uint16_t *h = malloc(count ? count * 2 : 1);
+    uint16_t *h = ovx_npy_halves_from_f32(dtype, data, count);
     if (!h)
         return ovx_error_set(err, OVX_ENOMEM, "%s: out of memory", path);
-    for (size_t i = 0; i < count; i++)
-        h[i] = dtype == OVX_DTYPE_F16 ? ovx_f32_to_f16(data[i]) : ovx_f32_to_bf16(data[i]);
     int rc = ovx_npy_write(path, dtype, ndim, shape, h, err);
     free(h);
     return rc;

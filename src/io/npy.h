@@ -40,6 +40,9 @@ int ovx_npy_write(const char *path, ovx_dtype dtype, int ndim, const int64_t *sh
 int ovx_npy_write_f32_as(const char *path, ovx_dtype dtype, int ndim, const int64_t *shape,
                          const float *data, ovx_error *err);
 
+/* float32 -> F16 or BF16 (nearest even), malloc'd; NULL when out of memory. */
+uint16_t *ovx_npy_halves_from_f32(ovx_dtype dtype, const float *data, size_t count);
+
 /* Builds the full header (magic .. padding) for the array into buf; returns
  * its length or 0 if buf is too small. */
 size_t ovx_npy_header(char *buf, size_t cap, ovx_dtype dtype, int ndim, const int64_t *shape);
