@@ -27,6 +27,7 @@ typedef struct ovx_extract_opts {
     ovx_dtype dtype;           /* F32 or F16 */
     int hidden_index;          /* OVX_NO_HIDDEN_STATE when not requested */
     int pooled_only;
+    int wds;                   /* --format wds: outputs in tar shards (resume from wds.h's index) */
     int save_pixels;           /* also write BASE.pixels.npy (+ BASE.indices.npy) */
     int select_threads;        /* decoder threads per worker */
     double max_corrupt;        /* < 0: select's default */

@@ -1,4 +1,4 @@
-/* runlog.c: failures.jsonl / manifest.jsonl appends and --jsonl records. */
+/* runlog.c: failures.jsonl / manifest.jsonl appends. */
 #include "extract/runlog.h"
 
 #include <errno.h>
@@ -112,15 +112,4 @@ int ovx_runlog_manifest(ovx_runlog *rl, const cJSON *obj, ovx_error *err)
     int rc = append_line(rl->manifest_path, &rl->seen_manifest, line, err);
     free(line);
     return rc;
-}
-
-void ovx_jsonl_emit(const cJSON *obj)
-{
-    char *line = cJSON_PrintUnformatted(obj);
-    if (!line)
-        return;
-    fputs(line, stdout);
-    fputc('\n', stdout);
-    fflush(stdout);
-    free(line);
 }
