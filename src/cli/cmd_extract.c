@@ -43,7 +43,13 @@ void ovx_help_extract(FILE *out)
         "\n"
         "inputs:\n"
         "  INPUT...               files (any extension) and folders (walked recursively,\n"
-        "                         hidden entries skipped, symlink loops visited once)\n"
+        "                         hidden entries skipped, symlink loops visited once),\n"
+        "                         or URLs (http://, https://, any protocol libavformat\n"
+        "                         has; also in --list): REL is the URL's path, host,\n"
+        "                         query and fragment removed\n"
+        "  --io-timeout S         URL inputs: a read or connect stalled S seconds fails\n"
+        "                         the item (default 30; HTTP reconnects twice after a\n"
+        "                         dropped read, with Range)\n"
         "  --list FILE|-          one path per line, or CSV path,label (\"-\": stdin;\n"
         "                         a bare \"-\" INPUT means the same)\n"
         "  --ext LIST             extensions taken from folders, comma-separated\n"
@@ -232,6 +238,7 @@ static const opt_def opt_table[] = {
     {"decode-threads", 0, O_INT, F(p.decode_threads), 0, 256, NULL, NULL},
     {"threads", 0, O_INT, F(p.threads), 0, 4096, NULL, NULL},
     {"batch", 0, O_INT, F(p.batch), 1, 256, NULL, NULL},
+    {"io-timeout", 0, O_REAL, F(p.io_timeout), 0.001, 86400, NULL, NULL},
     {"device", 0, O_STR, F(device_arg), 0, 0, NULL, NULL},
     {"quiet", 0, O_FLAG, F(quiet), 0, 0, NULL, NULL},
 };

@@ -55,6 +55,7 @@ typedef struct ovx_extract_params {
     int decode_threads;           /* items prepared ahead in parallel (1; 0: in turn) */
     int threads;                  /* model threads (0: default) */
     int batch;                    /* items per forward (1) */
+    double io_timeout;            /* URL inputs: seconds a read may stall (0: OVX_NETIO_DEFAULT_TIMEOUT) */
     ovx_device device;            /* resolved: cpu or cuda:N (not in the settings hash) */
 } ovx_extract_params;
 

@@ -314,7 +314,7 @@ ovx_prepared *ovx_extract_prepare(const ovx_extract_ctx *ctx, const ovx_extract_
     if (!p)
         return NULL;
     double t0 = ovx_now_ms();
-    if (ovx_path_is_image(job->in->path))
+    if (ovx_path_is_image(job->in->rel)) /* rel: a URL's query is not its extension */
         prepare_image(ctx, job, p);
     else
         prepare_video(ctx, job, p);

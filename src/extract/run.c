@@ -21,6 +21,7 @@
 #include "extract/wds.h"
 #include "model/model.h"
 #include "select/select.h"
+#include "video/netio.h"
 
 ovx_extract_params ovx_extract_default_params(void)
 {
@@ -364,6 +365,8 @@ int ovx_extract_run(const ovx_extract_params *prm, const ovx_extract_callbacks *
         free(o);
         return rc;
     }
+    if (prm->io_timeout > 0)
+        ovx_netio_set_timeout(prm->io_timeout);
     ovx_input_list inputs = {0};
     rc = list_inputs(prm, &inputs, err);
     run_state rs;
