@@ -2,12 +2,13 @@
 """A real Slurm (munged + slurmctld + slurmd on this machine, see minislurm.py)
 runs scripts/slurm/extract-array.sbatch as a 3-task job array over a list of
 generated clips, some of them bad; scripts/slurm/merge-manifests checks and
-combines the result. Then a second array is stopped mid-way (scancel of one
-task, the time-limit signal SIGUSR1 to another's batch shell) and resubmitted:
-nothing is lost, duplicated or recomputed. If Slurm cannot start, the test
+combines the result. Then a second array writing tar shards (--format wds)
+is stopped mid-way (scancel of one task, the time-limit signal SIGUSR1 to
+another's batch shell) and resubmitted: nothing is lost, duplicated or
+recomputed. If Slurm cannot start, the test
 fails."""
 import collections
-import glob
+import io
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 
@@ -116,6 +118,48 @@ def check_complete(out, what):
     check(labels["data/b/clip01.mp4"] == "class1" and labels["data/a/clip00.mp4"] is None, f"{what}: labels kept")
 
 
+def wds_shards(out):
+    d = os.path.join(out, "shards")
+    return sorted(f for f in os.listdir(d) if f.endswith(".tar")) if os.path.isdir(d) else []
+
+
+def wds_items(out):
+    """{shard: [(rel, tokens array, pooled array)]} read with Python's tarfile."""
+    res = {}
+    for name in wds_shards(out):
+        with tarfile.open(os.path.join(out, "shards", name)) as t:
+            m = {x.name: t.extractfile(x).read() for x in t.getmembers()}
+        res[name] = []
+        for key in sorted(k[:-5] for k in m if k.endswith(".json")):
+            js = json.loads(m[key + ".json"])
+            res[name].append((js["rel"], np.load(io.BytesIO(m[key + ".tokens.npy"])),
+                              np.load(io.BytesIO(m[key + ".pooled.npy"]))))
+    return res
+
+
+def check_complete_wds(out, what):
+    """Every good item in exactly one complete shard, arrays valid; merge-manifests agrees."""
+    items = wds_items(out)
+    where = collections.defaultdict(list)
+    for name, lst in items.items():
+        check(name.split("-")[0] in ("0", "1", "2"), f"{what}: shard named by its task: {name}")
+        for rel, tok, pooled in lst:
+            where[rel].append(name)
+            check(tok.shape == (K, 128) and pooled.shape == (128,), f"{what}: {rel} arrays {tok.shape}")
+            check(name.startswith(f"{shard(rel)}-"), f"{what}: {rel} in a shard of its task: {name}")
+    check(sorted(where) == sorted(good) and all(len(v) == 1 for v in where.values()),
+          f"{what}: each good item in exactly one shard: {dict(where)}")
+    check(not [f for f in os.listdir(out) if f not in ("shards", "_shards", "manifest.jsonl", "failures.jsonl")
+               and not f.startswith("slurm-")], f"{what}: shards only: {os.listdir(out)}")
+    r, summary = merge(out)
+    check(r.returncode == 0 and summary == (21, 18, 3, 0, 0, N, N), f"{what}: merge: {summary}\n{r.stdout}")
+    man = jsonl(os.path.join(out, "manifest.jsonl"))
+    check(sorted(m["rel"] for m in man) == sorted(good), f"{what}: merged manifest = the good items, once each")
+    check(all(where.get(m["rel"]) == [os.path.basename(m["shard"])] for m in man), f"{what}: manifest shards")
+    fails = jsonl(os.path.join(out, "failures.jsonl"))
+    check(sorted(f["rel"] for f in fails) == sorted(bad), f"{what}: merged failures = the bad items")
+
+
 def shard_owner_check(out, what):
     """Each good item's record is in the shard FNV-1a(REL) mod N says, and only there."""
     where = collections.defaultdict(list)
@@ -147,9 +191,9 @@ try:
     print(f"slurm up in {cluster.startup_seconds:.1f} s")
     env = cluster.env(OVX_BIN=OVX)
 
-    def submit(out, *extra, array="0-2"):
+    def submit(out, *ovx_extra, array="0-2"):
         return cluster.sbatch(f"--array={array}", "-c", "1", "-o", os.path.join(out, "slurm-%A_%a.out"),
-                              *extra, SBATCH, "list.csv", out, model, "--tokens", str(K), "--device", "cpu",
+                              SBATCH, "list.csv", out, model, "--tokens", str(K), "--device", "cpu", *ovx_extra,
                               cwd=tmp, env=env)
 
     # --- 1. a whole array
@@ -179,10 +223,12 @@ try:
     check_complete(out, "array")
     print(f"array of {N}: {t1:.1f} s")
 
-    # --- 2. stopped mid-way (scancel of task 1, the time-limit signal to task 0), then resubmitted
+    # --- 2. tar shards (two items each); stopped mid-way (scancel of task 1, the
+    # time-limit signal to task 0), then resubmitted
+    WDS = ("--format", "wds", "--shard-items", "2")
     out = os.path.join(tmp, "out2")
     os.makedirs(out)
-    job = submit(out)
+    job = submit(out, *WDS)
     stopped = {}
     deadline = time.time() + 120
     while len(stopped) < 2 and time.time() < deadline and cluster.active(job):
@@ -212,9 +258,12 @@ try:
     check(r.returncode == 1 and summary and summary[3] > 0, f"merge after the stop: exit 1, missing: {summary}")
     m = re.search(r"OVX_SHARDS=3 sbatch --array=([\d,]+)", r.stdout)
     check(m is not None and m.group(1) in ("0,1", "1", "0"), f"merge names the shards to resubmit: {r.stdout}")
-    before = {f: os.stat(os.path.join(out, f)).st_mtime_ns for f in output_files(out)}
+    before = {f: os.stat(os.path.join(out, "shards", f)).st_mtime_ns for f in wds_shards(out)}
+    n_before = sum(len(v) for v in wds_items(out).values())
+    check(not [f for f in os.listdir(os.path.join(out, "shards")) if ".tmp." in f],
+          "stopped cleanly: the open shards were completed, no temp shard")
 
-    job2 = submit(out)   # the same array again
+    job2 = submit(out, *WDS)   # the same array again
     cluster.wait(job2)
     skipped = done = 0
     for i in range(N):
@@ -224,16 +273,17 @@ try:
         done += st.get("done", 0)
         if i == 2:
             check(st.get("done") == 0, "shard 2 (finished) redoes nothing")
-    check(skipped + done == 18 and skipped == len(before) // 3, f"resubmit: {done} done, {skipped} skipped, "
-          f"{len(before) // 3} were on disk")
-    changed = [f for f, mt in before.items() if os.stat(os.path.join(out, f)).st_mtime_ns != mt]
-    check(not changed, f"nothing finished was recomputed: {changed}")
+    check(skipped + done == 18 and skipped == n_before, f"resubmit: {done} done, {skipped} skipped, "
+          f"{n_before} were in complete shards")
+    changed = [f for f, mt in before.items() if os.stat(os.path.join(out, "shards", f)).st_mtime_ns != mt]
+    check(not changed, f"no complete shard rewritten: {changed}")
     shard_owner_check(out, "resubmit")
-    check_complete(out, "resubmit")
+    check_complete_wds(out, "resubmit")
 
     # OVX_SHARDS: resubmitting one task of a 3-task array by its shard number
     job3 = cluster.sbatch("--array=1", "-c", "1", "-o", os.path.join(out, "slurm-%A_%a.out"), SBATCH, "list.csv",
-                          out, model, "--tokens", str(K), "--device", "cpu", cwd=tmp, env=dict(env, OVX_SHARDS="3"))
+                          out, model, "--tokens", str(K), "--device", "cpu", *WDS, cwd=tmp,
+                          env=dict(env, OVX_SHARDS="3"))
     cluster.wait(job3)
     st = stats(out, 1)
     check(st.get("shard") == 1 and st.get("shards") == 3 and st.get("done") == 0 and
