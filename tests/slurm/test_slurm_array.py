@@ -222,6 +222,20 @@ try:
     shard_owner_check(out, "array")
     check_complete(out, "array")
     print(f"array of {N}: {t1:.1f} s")
+    # an item recorded by two shards, and one missing output: merge-manifests says so and exits 1
+    p0, p1 = (os.path.join(out, "_shards", f"{i}-of-{N}.jsonl") for i in (0, 1))
+    keep0, keep1 = open(p0).read(), open(p1).read()
+    done0 = [x for x in jsonl(p0) if x["status"] == "done"]
+    open(p1, "a").write(json.dumps(done0[0]) + "\n")
+    gone = os.path.join(out, done0[1]["json"])
+    os.rename(gone, gone + ".away")
+    r, summary = merge(out)
+    check(r.returncode == 1 and summary and summary[4] == 1 and summary[3] == 1 and
+          "duplicated: " + done0[0]["rel"] in r.stdout and "not on disk: " + done0[1]["rel"] in r.stdout,
+          f"merge finds the duplicate and the missing output: {summary}\n{r.stdout}")
+    open(p1, "w").write(keep1)
+    os.rename(gone + ".away", gone)
+    check(merge(out)[0].returncode == 0 and open(p0).read() == keep0, "merge exits 0 again once repaired")
 
     # --- 2. tar shards (two items each); stopped mid-way (scancel of task 1, the
     # time-limit signal to task 0), then resubmitted
