@@ -1,11 +1,11 @@
-/* cuda_ops.c: the real device behind ovx_gpu: opening a CUDA device (with a
- * one-line error when there is no driver or no GPU), memory through the CUDA
- * runtime (linked statically), the GEMM through cublasGemmEx /
+/* cuda_ops.c: the real device behind ovx_gpu: its stream and cuBLAS handle
+ * (the checks before them are in gpu.c and cuda_device.c), memory through
+ * the CUDA runtime (linked statically), the GEMM through cublasGemmEx /
  * cublasGemmStridedBatchedEx (bf16 inputs, float32 compute), and the kernel
  * table from kernels.cu. cuBLAS is loaded with dlopen when a device is
- * opened, so a CUDA build starts fast and runs CPU-only where cuBLAS is
- * missing. Every CUDA/cuBLAS return code is checked. Built only with
- * OVX_HAVE_CUDA. */
+ * opened ($OVX_CUBLAS, else the toolkit's soname), so a CUDA build starts
+ * fast and runs CPU-only where cuBLAS is missing. Every CUDA/cuBLAS return
+ * code is checked. Built only with OVX_HAVE_CUDA. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -16,7 +16,7 @@
 #include <cuda_runtime_api.h>
 
 #include "cuda/kernels.h"
-#include "cuda/ovx_cuda.h"
+#include "cuda/gpu_open.h"
 
 /* ---- cuBLAS, loaded on first use ---- */
 #define STR_(x) #x
@@ -37,10 +37,12 @@ static pthread_once_t cb_once = PTHREAD_ONCE_INIT;
 
 static void cb_load(void)
 {
-    void *lib = dlopen(CUBLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
+    const char *name = getenv("OVX_CUBLAS"); /* a cuBLAS of the same major version */
+    if (!name || !*name)
+        name = CUBLAS_SONAME;
+    void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
-        snprintf(cb.error, sizeof cb.error, "CUDA unavailable: cannot load %s: %s", CUBLAS_SONAME,
-                 dlerror());
+        snprintf(cb.error, sizeof cb.error, "CUDA unavailable: cannot load cuBLAS: %s", dlerror());
         return;
     }
     struct { void *slot; const char *name; } syms[] = {
@@ -51,8 +53,8 @@ static void cb_load(void)
     for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
         void *f = dlsym(lib, syms[i].name);
         if (!f) {
-            snprintf(cb.error, sizeof cb.error, "CUDA unavailable: %s has no %s", CUBLAS_SONAME,
-                     syms[i].name);
+            snprintf(cb.error, sizeof cb.error, "CUDA unavailable: cuBLAS %s has no %s (not cuBLAS %d?)",
+                     name, syms[i].name, CUBLAS_VER_MAJOR);
             dlclose(lib);
             return;
         }
@@ -164,55 +166,26 @@ static const ovx_gpu_ops cuda_ops = {
     .softmax_rows = ovx_cuda_k_softmax_rows,
 };
 
-int ovx_cuda_device_count(int *count, ovx_error *err)
+int ovx_cuda_blas_load(ovx_error *err)
 {
-    *count = 0;
-    cudaError_t e = cudaGetDeviceCount(count);
-    if (e != cudaSuccess) {
-        *count = 0;
-        return ovx_error_set(err, OVX_EDEVICE, "CUDA unavailable: %s", cudaGetErrorString(e));
-    }
+    if (pthread_once(&cb_once, cb_load) != 0)
+        return ovx_error_set(err, OVX_EDEVICE, "CUDA unavailable: cannot load cuBLAS");
+    if (!cb.lib)
+        return ovx_error_set(err, OVX_EDEVICE, "%s", cb.error);
     return OVX_OK;
 }
 
-int ovx_cuda_device_name(int device, char *name, size_t len, ovx_error *err)
+int ovx_cuda_attach(ovx_gpu *g)
 {
-    struct cudaDeviceProp p;
-    cudaError_t e = cudaGetDeviceProperties(&p, device);
-    if (e != cudaSuccess)
-        return ovx_error_set(err, OVX_EDEVICE, "CUDA device %d: %s", device, cudaGetErrorString(e));
-    snprintf(name, len, "%s (sm_%d%d, %.1f GiB)", p.name, p.major, p.minor,
-             (double)p.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
-    return OVX_OK;
-}
-
-int ovx_gpu_open_cuda(int device, ovx_gpu **out, ovx_error *err)
-{
-    *out = NULL;
-    int count = 0;
-    int rc = ovx_cuda_device_count(&count, err);
-    if (rc)
-        return rc;
-    if (count == 0)
-        return ovx_error_set(err, OVX_EDEVICE, "CUDA unavailable: no CUDA device found");
-    if (device < 0 || device >= count)
-        return ovx_error_set(err, OVX_EDEVICE, "CUDA device %d does not exist (%d device%s found)",
-                             device, count, count == 1 ? "" : "s");
-    if (pthread_once(&cb_once, cb_load) != 0 || !cb.lib)
-        return ovx_error_set(err, OVX_EDEVICE, "%s", cb.lib ? "cannot load cuBLAS" : cb.error);
-    ovx_gpu *g = calloc(1, sizeof *g);
-    if (!g)
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory");
     g->ops = &cuda_ops;
-    g->device = device;
-    cudaError_t e = cudaSetDevice(device);
+    cudaError_t e = cudaSetDevice(g->device);
     cudaStream_t stream = NULL;
     if (e == cudaSuccess)
+        e = cudaFree(NULL); /* creates the context now: a busy GPU fails here */
+    if (e == cudaSuccess)
         e = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
-    if (e != cudaSuccess) {
-        cuda_fail(g, "CUDA device init", e);
-        goto fail;
-    }
+    if (e != cudaSuccess)
+        return cuda_fail(g, "creating a CUDA context", e);
     g->stream = stream;
     cublasHandle_t h = NULL;
     cublasStatus_t s = cb.create(&h);
@@ -220,16 +193,9 @@ int ovx_gpu_open_cuda(int device, ovx_gpu **out, ovx_error *err)
         g->cublas = h;
         s = cb.set_stream(h, stream);
     }
-    if (s != CUBLAS_STATUS_SUCCESS) {
-        cublas_fail(g, "cuBLAS init", s);
-        goto fail;
-    }
-    *out = g;
-    return OVX_OK;
-fail:
-    rc = ovx_error_set(err, OVX_EDEVICE, "%s", g->msg);
-    ovx_gpu_close(g);
-    return rc;
+    if (s != CUBLAS_STATUS_SUCCESS)
+        return cublas_fail(g, "cuBLAS init", s);
+    return 0;
 }
 
 void ovx_gpu_close_cuda(ovx_gpu *g)

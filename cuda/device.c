@@ -1,4 +1,6 @@
-/* device.c: parsing and resolving --device (see device.h). */
+/* device.c: parsing and resolving --device, and the engine that runs a
+ * model's forward on the resolved device, falling back to the CPU when
+ * asked to (see device.h). */
 #include "cuda/device.h"
 
 #include <errno.h>
@@ -45,6 +47,14 @@ const char *ovx_device_str(const ovx_device *d, char *buf, size_t len)
     return buf;
 }
 
+/* the auto -> CPU note is shown when CUDA could have been used: a CUDA build,
+ * or the emulated device of the test hook */
+static int cuda_possible(void)
+{
+    const char *emu = getenv("OVX_CUDA_EMULATE");
+    return ovx_cuda_compiled() || (emu && *emu);
+}
+
 int ovx_device_resolve(const ovx_device *want, ovx_device *got, char *note, size_t note_len,
                        ovx_error *err)
 {
@@ -53,41 +63,75 @@ int ovx_device_resolve(const ovx_device *want, ovx_device *got, char *note, size
     *got = *want;
     if (want->kind == OVX_DEVICE_CPU)
         return OVX_OK;
-    int count = 0;
+    /* the whole open (driver, device, architecture, cuBLAS, context, a test
+     * kernel), so an unusable device is known before any work starts */
+    ovx_gpu *g = NULL;
     ovx_error why;
     ovx_error_clear(&why);
-    int rc = ovx_cuda_device_count(&count, &why);
-    if (!rc && count == 0)
-        rc = ovx_error_set(&why, OVX_EDEVICE, "CUDA unavailable: no CUDA device found");
-    if (!rc && want->index >= count)
-        rc = ovx_error_set(&why, OVX_EDEVICE, "CUDA device %d does not exist (%d found)",
-                           want->index, count);
-    if (want->kind == OVX_DEVICE_CUDA) {
-        if (rc)
-            return ovx_error_set(err, rc, "%s", why.msg);
+    int rc = ovx_gpu_open_cuda(want->index, &g, &why);
+    ovx_gpu_close(g);
+    if (!rc) {
+        got->kind = OVX_DEVICE_CUDA;
         return OVX_OK;
     }
-    /* auto */
-    if (rc) {
-        got->kind = OVX_DEVICE_CPU;
-        got->index = 0;
-        if (ovx_cuda_compiled() && note_len)
-            snprintf(note, note_len, "%s; using the CPU", why.msg);
-        return OVX_OK;
-    }
-    got->kind = OVX_DEVICE_CUDA;
+    if (want->kind == OVX_DEVICE_CUDA || rc == OVX_EUSAGE) /* EUSAGE: a bad test-hook variable */
+        return ovx_error_set(err, rc, "%s", why.msg);
+    got->kind = OVX_DEVICE_CPU;
     got->index = 0;
+    if (cuda_possible() && note_len)
+        snprintf(note, note_len, "%s; using the CPU", why.msg);
     return OVX_OK;
 }
 
 struct ovx_engine {
     ovx_model *model;
-    ovx_device dev;
+    ovx_device dev;      /* where forwards run now */
+    int fallback;        /* CUDA failures switch to the CPU */
+    int lost;            /* the CUDA device failed for good (no fallback) */
     ovx_gpu *gpu;
     ovx_cuda_model *cuda;
+    char note[1200];     /* pending fallback note (ovx_engine_take_note) */
+    char lost_msg[1024]; /* why the device was lost */
 };
 
-int ovx_engine_open(ovx_model *m, const ovx_device *dev, ovx_engine **out, ovx_error *err)
+static void drop_cuda(ovx_engine *e)
+{
+    ovx_cuda_model_free(e->cuda);
+    ovx_gpu_close(e->gpu);
+    e->cuda = NULL;
+    e->gpu = NULL;
+}
+
+static int to_cpu(ovx_engine *e, const char *why, const char *when)
+{
+    drop_cuda(e);
+    e->dev.kind = OVX_DEVICE_CPU;
+    e->dev.index = 0;
+    snprintf(e->note, sizeof e->note, "%.1100s; using the CPU%s", why, when);
+    return OVX_OK;
+}
+
+/* the device, its memory, then the weights (bf16) */
+static int open_cuda(ovx_engine *e, ovx_error *err)
+{
+    ovx_model *m = e->model;
+    int rc = ovx_gpu_open_cuda(e->dev.index, &e->gpu, err);
+    if (rc)
+        return rc;
+    char desc[400];
+    size_t free_b, total_b, need = (size_t)m->n_params * sizeof(ovx_bf16);
+    if (!ovx_gpu_mem(e->gpu, &free_b, &total_b) && free_b < need)
+        return ovx_error_set(err, OVX_EDEVICE, "%s: not enough free memory for the model's "
+                             "weights (%.1f MiB): another process on this GPU?",
+                             ovx_gpu_describe(e->gpu, desc, sizeof desc), (double)need / (1 << 20));
+    rc = ovx_cuda_model_upload(e->gpu, &m->cfg, &m->w, &e->cuda, err);
+    if (rc)
+        ovx_error_prefix(err, "%s: uploading the weights", ovx_gpu_describe(e->gpu, desc, sizeof desc));
+    return rc;
+}
+
+int ovx_engine_open_ex(ovx_model *m, const ovx_device *dev, int fallback, ovx_engine **out,
+                       ovx_error *err)
 {
     *out = NULL;
     if (dev->kind == OVX_DEVICE_AUTO)
@@ -97,11 +141,15 @@ int ovx_engine_open(ovx_model *m, const ovx_device *dev, ovx_engine **out, ovx_e
         return ovx_error_set(err, OVX_ENOMEM, "out of memory");
     e->model = m;
     e->dev = *dev;
+    e->fallback = fallback;
     if (dev->kind == OVX_DEVICE_CUDA) {
-        int rc = ovx_gpu_open_cuda(dev->index, &e->gpu, err);
-        if (!rc)
-            rc = ovx_cuda_model_upload(e->gpu, &m->cfg, &m->w, &e->cuda, err);
-        if (rc) {
+        ovx_error why;
+        ovx_error_clear(&why);
+        int rc = open_cuda(e, &why);
+        if (rc && fallback && rc != OVX_EUSAGE) {
+            rc = to_cpu(e, why.msg, "");
+        } else if (rc) {
+            ovx_error_set(err, rc, "%s", why.msg);
             ovx_engine_free(e);
             return rc;
         }
@@ -110,18 +158,97 @@ int ovx_engine_open(ovx_model *m, const ovx_device *dev, ovx_engine **out, ovx_e
     return OVX_OK;
 }
 
+int ovx_engine_open(ovx_model *m, const ovx_device *dev, ovx_engine **out, ovx_error *err)
+{
+    return ovx_engine_open_ex(m, dev, 0, out, err);
+}
+
+const ovx_device *ovx_engine_device(const ovx_engine *e)
+{
+    return &e->dev;
+}
+
+int ovx_engine_take_note(ovx_engine *e, char *buf, size_t len)
+{
+    if (!e->note[0])
+        return 0;
+    snprintf(buf, len, "%s", e->note);
+    e->note[0] = '\0';
+    return 1;
+}
+
+int ovx_engine_lost(const ovx_engine *e)
+{
+    return e->lost;
+}
+
+const char *ovx_engine_lost_reason(const ovx_engine *e)
+{
+    return e->lost ? e->lost_msg : "";
+}
+
+/* A CUDA forward failed with an OVX_EDEVICE error err (input errors are
+ * returned as they are). A device that still works (e.g. out of
+ * memory for this batch) keeps going: the error gets the device and its free
+ * memory. A device that no longer works (a kernel fault poisons the CUDA
+ * context) is dropped: with fallback, 1 = run this forward on the CPU (the
+ * note says why); else the engine is lost and every later forward fails at
+ * once. */
+static int cuda_failed(ovx_engine *e, int rc, ovx_error *err)
+{
+    char desc[400], why[sizeof err->msg];
+    snprintf(why, sizeof why, "%s", err->msg);
+    if (ovx_gpu_healthy(e->gpu)) {
+        ovx_gpu_describe(e->gpu, desc, sizeof desc);
+        ovx_error_set(err, rc, "%s: %s", desc, why);
+        return rc;
+    }
+    const ovx_gpu_info *i = ovx_gpu_get_info(e->gpu);
+    snprintf(desc, sizeof desc, "CUDA device %d (%s)", e->dev.index, i ? i->name : "?");
+    const char *sync = getenv("OVX_CUDA_SYNC");
+    const char *tip = sync && !strcmp(sync, "1") ? "" : " (OVX_CUDA_SYNC=1 names the op that faulted)";
+    if (e->fallback) {
+        char n[sizeof e->note];
+        snprintf(n, sizeof n, "%.150s failed and is unusable: %.900s%s", desc, why, tip);
+        to_cpu(e, n, " from now on");
+        return 1;
+    }
+    drop_cuda(e);
+    e->lost = 1;
+    ovx_error_set(err, OVX_EDEVICE, "%s failed and is unusable: %s%s", desc, why, tip);
+    snprintf(e->lost_msg, sizeof e->lost_msg, "%s", err->msg);
+    return OVX_EDEVICE;
+}
+
+static int lost(ovx_error *err)
+{
+    return ovx_error_set(err, OVX_EDEVICE, "the CUDA device failed earlier in this run");
+}
+
 int ovx_engine_forward(ovx_engine *e, const ovx_tokens *in, ovx_outputs *out, ovx_error *err)
 {
-    if (e->cuda)
-        return ovx_cuda_forward(e->cuda, in, out, err);
+    if (e->lost)
+        return lost(err);
+    if (e->cuda) {
+        int rc = ovx_cuda_forward(e->cuda, in, out, err);
+        if (rc != OVX_EDEVICE || (rc = cuda_failed(e, rc, err)) != 1)
+            return rc;
+        ovx_error_clear(err);
+    }
     return ovx_model_forward(e->model, in, out, err);
 }
 
 int ovx_engine_forward_packed(ovx_engine *e, int samples, const int *lengths, const float *patches,
                               const int32_t *pos, ovx_outputs *out, ovx_error *err)
 {
-    if (e->cuda)
-        return ovx_cuda_forward_packed(e->cuda, samples, lengths, patches, pos, out, err);
+    if (e->lost)
+        return lost(err);
+    if (e->cuda) {
+        int rc = ovx_cuda_forward_packed(e->cuda, samples, lengths, patches, pos, out, err);
+        if (rc != OVX_EDEVICE || (rc = cuda_failed(e, rc, err)) != 1)
+            return rc;
+        ovx_error_clear(err);
+    }
     const ovx_model_config *c = &e->model->cfg;
     const size_t d = (size_t)c->hidden_size, k = (size_t)c->num_channels * c->patch_size * c->patch_size;
     size_t total = 0;
@@ -165,7 +292,6 @@ void ovx_engine_free(ovx_engine *e)
 {
     if (!e)
         return;
-    ovx_cuda_model_free(e->cuda);
-    ovx_gpu_close(e->gpu);
+    drop_cuda(e);
     free(e);
 }

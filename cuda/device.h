@@ -1,8 +1,11 @@
 /* device.h: `--device auto|cpu|cuda|cuda:N`: parsing, resolving `auto`
- * (CUDA device 0 when one is usable, else the CPU, with a note saying why),
+ * (CUDA device 0 when it opens, else the CPU, with a note saying why),
  * and an engine that runs the forward of a loaded model on the chosen
  * device (CPU: ovx_model_forward; CUDA: cuda/ovx_cuda.h, weights uploaded
- * once when the engine is opened). */
+ * once when the engine is opened). An engine opened for `auto` falls back
+ * to the CPU when the device fails later too (weights do not fit, a kernel
+ * fault); one opened for an explicit cuda:N reports the failure, and after a
+ * fault that leaves the device unusable it is "lost": callers stop. */
 #ifndef OVX_CUDA_DEVICE_H
 #define OVX_CUDA_DEVICE_H
 
@@ -29,10 +32,12 @@ int ovx_device_parse(const char *s, ovx_device *d, ovx_error *err);
 /* "cpu" or "cuda:N" */
 const char *ovx_device_str(const ovx_device *d, char *buf, size_t len);
 
-/* Turns `auto` into cpu or cuda:0. For auto, when CUDA is not usable and
- * this ovx was built with CUDA, note gets one line saying CPU is used and
- * why (else note is ""). An explicit cuda:N that is not usable is an
- * OVX_EDEVICE error with a one-line reason. */
+/* Turns `auto` into cpu or cuda:0 by opening the device (every check of
+ * ovx_gpu_open_cuda) and closing it again. For auto, when CUDA is not usable
+ * and this ovx was built with CUDA, note gets one line saying the CPU is used
+ * and why (else note is ""). An explicit cuda:N that is not usable is an
+ * OVX_EDEVICE error with a one-line reason (OVX_EUSAGE for a bad value of a
+ * test-hook variable, also for auto). */
 int ovx_device_resolve(const ovx_device *want, ovx_device *got, char *note, size_t note_len,
                        ovx_error *err);
 
@@ -42,7 +47,23 @@ int ovx_device_resolve(const ovx_device *want, ovx_device *got, char *note, size
 typedef struct ovx_engine ovx_engine;
 
 int ovx_engine_open(ovx_model *m, const ovx_device *dev, ovx_engine **out, ovx_error *err);
-/* Same contract as ovx_model_forward (outputs freed with ovx_outputs_free). */
+/* fallback = 1 (the user asked for auto): a CUDA device that fails to open or
+ * to take the weights, or becomes unusable during a forward, is replaced by
+ * the CPU; the reason is kept for ovx_engine_take_note (say it once). */
+int ovx_engine_open_ex(ovx_model *m, const ovx_device *dev, int fallback, ovx_engine **out,
+                       ovx_error *err);
+/* The device forwards run on now (cpu after a fallback). */
+const ovx_device *ovx_engine_device(const ovx_engine *e);
+/* 1 and the note "...; using the CPU" when the engine fell back since the
+ * last call (then cleared), else 0. */
+int ovx_engine_take_note(ovx_engine *e, char *buf, size_t len);
+/* 1 when the CUDA device of an engine without fallback failed and is
+ * unusable: every forward fails from then on, so a batch runner stops. */
+int ovx_engine_lost(const ovx_engine *e);
+/* The error that made it lost ("" when not lost). */
+const char *ovx_engine_lost_reason(const ovx_engine *e);
+/* Same contract as ovx_model_forward (outputs freed with ovx_outputs_free).
+ * A CUDA error names the device and its free memory. */
 int ovx_engine_forward(ovx_engine *e, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
 /* Padding-free batch of `samples` sequences of lengths[s] tokens packed back
  * to back (patches [sum, C*P*P], pos [sum, 3]); outputs packed the same way

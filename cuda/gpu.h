@@ -70,6 +70,9 @@ struct ovx_gpu {
     void *stream;        /* cudaStream_t */
     void *cublas;        /* cublasHandle_t */
     char msg[512];       /* last error, one line */
+    /* what was opened (name, compute capability, memory) and the optional
+     * op-table hooks (OVX_CUDA_SYNC, test hooks): gpu.c, gpu_hooks.c */
+    struct ovx_gpu_ext *ext;
 };
 
 extern const ovx_gpu_ops ovx_gpu_emu_ops;

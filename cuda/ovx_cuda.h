@@ -18,17 +18,63 @@
 
 /* 1 when this ovx was built with the CUDA backend. */
 int ovx_cuda_compiled(void);
+/* "CUDA 13.0, kernel images sm_80, sm_86 + PTX compute_86" or "no CUDA backend" */
+const char *ovx_cuda_build_str(void);
 
-/* Number of CUDA devices; OVX_EDEVICE with a one-line reason (no driver,
- * driver too old, built without CUDA) when CUDA cannot be used at all. */
+/* What is known about a CUDA device (or the emulated one of the test hook
+ * OVX_CUDA_EMULATE, see gpu.c). Versions are CUDA's 1000*major + 10*minor. */
+typedef struct ovx_gpu_info {
+    int device;               /* ordinal */
+    char name[128];
+    int major, minor;         /* compute capability */
+    int sms;                  /* streaming multiprocessors */
+    int clock_mhz;            /* max SM clock, 0 if unknown */
+    size_t total_mem, free_mem; /* bytes; free_mem as of the last query */
+    int driver_version;       /* highest CUDA version the driver supports */
+    int runtime_version;      /* CUDA version this ovx was built with */
+    int emulated;             /* 1: OVX_CUDA_EMULATE (host emulation, test only) */
+} ovx_gpu_info;
+
+/* Number of CUDA devices; OVX_EDEVICE with a one-line reason when CUDA
+ * cannot be used at all, each cause its own message: built without CUDA,
+ * no NVIDIA driver (libcuda.so.1 missing), the toolkit's stub libcuda,
+ * driver too old for this build, no device visible. */
 int ovx_cuda_device_count(int *count, ovx_error *err);
+/* Name, compute capability, SMs, memory of a device (no context created
+ * for the memory: free_mem is 0 until the device is opened). */
+int ovx_cuda_device_info(int device, ovx_gpu_info *info, ovx_error *err);
 /* "NAME (sm_XY, N GiB)" of a device. */
 int ovx_cuda_device_name(int device, char *name, size_t len, ovx_error *err);
 
-/* Opens CUDA device `device` (stream + cuBLAS handle), or the host emulation. */
+/* Opens CUDA device `device` with every check that can fail before the
+ * first forward, each with its own one-line OVX_EDEVICE message naming the
+ * device: the driver and device checks above, compute capability below 8.0
+ * (no bf16 tensor cores), no kernel image of this build for the GPU, cuBLAS
+ * not loadable (libcublas.so.MAJOR of the toolkit, or $OVX_CUBLAS), context
+ * creation (busy GPU), and a test launch of a kernel with its result read
+ * back. OVX_CUDA_SYNC=1 adds a device sync after every op so a kernel fault
+ * names the op. Or opens the host emulation (ovx_gpu_open_emu). */
 int ovx_gpu_open_cuda(int device, ovx_gpu **out, ovx_error *err);
 int ovx_gpu_open_emu(ovx_gpu **out, ovx_error *err);
 void ovx_gpu_close(ovx_gpu *g);
+/* The opened device (NULL for the plain host emulation). */
+const ovx_gpu_info *ovx_gpu_get_info(const ovx_gpu *g);
+/* Free and total device memory now (0), or -1 when it cannot be queried
+ * (the plain host emulation, a faulted device). */
+int ovx_gpu_mem(ovx_gpu *g, size_t *free_b, size_t *total_b);
+/* "CUDA device N (NAME, sm_XY, F GiB free of T GiB)" with free memory
+ * queried now (left out when the query fails, e.g. after a fault). */
+const char *ovx_gpu_describe(ovx_gpu *g, char *buf, size_t len);
+/* 1 when the device still works (sync, and a small allocation written and
+ * read back); 0 after a sticky fault (illegal address, ...): the device is
+ * then unusable until the process ends. */
+int ovx_gpu_healthy(ovx_gpu *g);
+
+/* Dense bf16 tensor-core FLOP per clock per SM of a compute capability (0:
+ * not in the table), and the device's peak in TFLOP/s from it (SMs x max
+ * clock x that; 0 when unknown). See peak.c for the sources. */
+int ovx_cuda_bf16_flop_per_clk_sm(int major, int minor);
+double ovx_cuda_bf16_peak_tflops(const ovx_gpu_info *i);
 
 typedef struct ovx_cuda_model ovx_cuda_model;
 

@@ -116,13 +116,17 @@ void ovx_help_extract(FILE *out)
         "\n"
         "Resume: an item whose REL.json has the same settings hash (options + model\n"
         "content fingerprint, not its path) and whose files\n"
-        "match their recorded dtype and shape is skipped; leftover temp files of its\n"
-        "outputs are removed. The device is not part of the hash: CPU (float32) and\n"
+        "match their recorded dtype and shape is skipped (a changed label is written\n"
+        "into it without recomputing); an item written again first loses its old\n"
+        "outputs. The device is not part of the hash: CPU (float32) and\n"
         "CUDA (bf16 GEMMs, ~1e-3 relative difference) outputs are both valid results,\n"
         "so a run resumed on another device skips finished items (REL.json records\n"
         "the device). Every file is written to a temp name, fsync'd and\n"
-        "renamed; REL.json last. DIR/failures.jsonl gets {path,rel,stage,error} per\n"
-        "failed item, DIR/manifest.jsonl one line per finished item.\n"
+        "renamed; REL.json last. DIR/failures.jsonl has {path,rel,stage,error} per\n"
+        "failed item, DIR/manifest.jsonl one line per item as on disk now (both\n"
+        "compacted at the end of each run: one line per item). Several runs may share\n"
+        "DIR: items are claimed (locks in DIR/.ovx/), never computed twice at once;\n"
+        "a failed log append is rolled back and the run exits 1.\n"
         "With --format wds an item is done once its shard is complete: resume skips\n"
         "the items of complete shards with the run's settings hash and redoes those\n"
         "of a shard a killed run left under its temp name (removed when its process\n"
@@ -478,7 +482,7 @@ int ovx_cmd_extract(int argc, char **argv)
 
     /* the device before anything is listed or written: an unusable one fails
      * the run once, not every item */
-    char device_note[600] = "";
+    char device_note[1200] = "";
     ovx_error err;
     ovx_error_clear(&err);
     if (p->dry_run) { /* loads nothing: the name is checked, the device not opened */
@@ -492,6 +496,7 @@ int ovx_cmd_extract(int argc, char **argv)
     }
     if (device_note[0])
         fprintf(stderr, "ovx extract: %s\n", device_note);
+    p->device_fallback = !strcmp(c.device_arg, "auto");
 
     status = OVX_EXIT_USAGE;
     if (c.shard_spec) {
@@ -533,7 +538,7 @@ int ovx_cmd_extract(int argc, char **argv)
                 sum.items - sum.done - sum.skipped - sum.failed, sum.seconds);
     if (sig)
         status = ovx_signal_exit_status(sig);
-    else if (rc != OVX_OK || sum.failed)
+    else if (rc != OVX_OK || sum.failed || sum.log_failed)
         status = OVX_EXIT_FAIL;
     else
         status = OVX_EXIT_OK;

@@ -122,7 +122,7 @@ int ovx_cmd_forward(int argc, char **argv)
         return OVX_EXIT_USAGE;
     }
     ovx_device dev;
-    char note[600] = "";
+    char note[1200] = "";
     int drc = ovx_cli_device_select("forward", dev_arg, &dev, note, sizeof note);
     if (drc != OVX_EXIT_OK)
         return drc;
@@ -152,7 +152,10 @@ int ovx_cmd_forward(int argc, char **argv)
     mp.threads = threads;
     if (ovx_model_load(model, &mp, &m, &err))
         goto fail;
-    if (ovx_engine_open(m, &dev, &eng, &err))
+    char warn[1400];
+    if (ovx_model_weights_warning(m, warn, sizeof warn))
+        fprintf(stderr, "ovx forward: warning: %s\n", warn);
+    if (ovx_cli_engine_open(dev_arg, m, &dev, &eng, &err))
         goto fail;
     ovx_pixel_input in = {
         .pixels = px.data, .batch = B, .channels = (int)px.shape[1],
@@ -171,7 +174,11 @@ int ovx_cmd_forward(int argc, char **argv)
     if (ovx_engine_forward(eng, &tok.tokens, &out, &err))
         goto fail;
     double t1 = ovx_now_ms();
+    if (!note[0]) /* auto: the CUDA device failed after it was chosen */
+        ovx_engine_take_note(eng, note, sizeof note);
     int64_t D = ovx_model_get_config(m)->hidden_size;
+    if (ovx_outputs_check_finite(&out, B, (int64_t)B * tok.tokens.n, (int)D, "model forward", &err))
+        goto fail;
     int64_t s3[3] = {B, tok.tokens.n, D}, s2[2] = {B, D};
     if (write_out(outdir, "last_hidden_state.npy", 3, s3, out.last_hidden_state, &err))
         goto fail;

@@ -28,5 +28,7 @@ int ovx_cmd_extract(int argc, char **argv);
 void ovx_help_extract(FILE *out);
 int ovx_cmd_selftest(int argc, char **argv);
 void ovx_help_selftest(FILE *out);
+int ovx_cmd_bench(int argc, char **argv);
+void ovx_help_bench(FILE *out);
 
 #endif

@@ -2,6 +2,7 @@
 #include "cli/device_opt.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/commands.h"
 
@@ -17,4 +18,10 @@ int ovx_cli_device_select(const char *cmd, const char *arg, ovx_device *dev, cha
         return OVX_EXIT_OK;
     fprintf(stderr, "ovx %s: %s\n", cmd, err.msg);
     return err.code == OVX_EUSAGE ? OVX_EXIT_USAGE : OVX_EXIT_FAIL;
+}
+
+int ovx_cli_engine_open(const char *arg, ovx_model *m, const ovx_device *dev, ovx_engine **out,
+                        ovx_error *err)
+{
+    return ovx_engine_open_ex(m, dev, !arg || !strcmp(arg, "auto"), out, err);
 }

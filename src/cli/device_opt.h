@@ -21,4 +21,11 @@
  * 1 for a device that cannot be used. */
 int ovx_cli_device_select(const char *cmd, const char *arg, ovx_device *dev, char *note, size_t note_len);
 
+/* Opens the engine of model m on dev (resolved by ovx_cli_device_select from
+ * the same arg). When arg asked for auto, a CUDA device that fails now
+ * (weights do not fit) or later (a kernel fault) is replaced by the CPU and
+ * ovx_engine_take_note says why. */
+int ovx_cli_engine_open(const char *arg, ovx_model *m, const ovx_device *dev, ovx_engine **out,
+                        ovx_error *err);
+
 #endif

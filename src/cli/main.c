@@ -15,6 +15,8 @@ static const ovx_command commands[] = {
      ovx_cmd_inspect, ovx_help_inspect},
     {"selftest", "compare the CUDA backend with the CPU backend on a random model",
      ovx_cmd_selftest, ovx_help_selftest},
+    {"bench", "forward throughput on a device (clips/s, tokens/s, % of bf16 peak) as a table",
+     ovx_cmd_bench, ovx_help_bench},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

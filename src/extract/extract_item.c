@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "extract/outlayout.h"
+#include "extract/resume.h"
 #include "extract/wds.h"
 #include "common/timer.h"
 #include "cuda/device.h"
@@ -486,6 +487,8 @@ static int forward_items(const ovx_extract_ctx *ctx, ovx_prepared **items, size_
     free(lengths);
     free(pk);
     free(pp);
+    if (rc == OVX_OK) /* a NaN/Inf fails the batch, then (retried alone) only its item */
+        rc = ovx_outputs_check_finite(&out, (int64_t)samples, (int64_t)total, (int)D, "model forward", err);
     s = off = 0;
     for (size_t i = 0; i < n && rc == OVX_OK; i++) {
         ovx_prepared *p = items[i];
@@ -724,6 +727,8 @@ int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, o
     cJSON *outputs = cJSON_CreateObject();
     *stage = "write";
     char key[4200] = "";
+    if (!ctx->wds) /* outputs of earlier settings (or a half-done rewrite) go first */
+        ovx_resume_remove_outputs(job->base, ctx->opts->hidden_index);
     int rc = ctx->wds ? write_members(ctx, job, p, key, sizeof key, outputs, err)
                       : write_outputs(ctx, job, p, p->tokens, p->pooled, p->hidden, outputs, err);
     drop_results(p);

@@ -263,8 +263,10 @@ int ovx_wds_item_end(ovx_wds *w, const char *json_text, cJSON *record, ovx_error
     }
     w->pending[w->n_pending++] = record;
     w->items++;
-    if (w->items >= w->p.shard_items || (w->p.shard_bytes && ovx_tar_size(w->tar) >= w->p.shard_bytes))
-        return commit_shard(w, err);
+    if (w->items >= w->p.shard_items || (w->p.shard_bytes && ovx_tar_size(w->tar) >= w->p.shard_bytes)) {
+        ovx_error cerr; /* a shard that cannot be completed reports its items through lost() */
+        commit_shard(w, &cerr);
+    }
     return OVX_OK;
 }
 

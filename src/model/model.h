@@ -61,7 +61,12 @@ typedef struct ovx_model_info {
     int64_t n_params;
     int n_tensors;
     uint64_t checksum;         /* FNV-1a 64 over the f32 weights, checkpoint order */
+    int64_t nonfinite;         /* NaN or infinite weights (loading warns, not fails) */
+    const char *nonfinite_tensor; /* first tensor holding one, "" when none */
 } ovx_model_info;
+/* Writes "MODEL: N non-finite weight(s) (NaN/Inf), first in tensor T" into
+ * buf and returns 1 when the loaded weights hold any; 0 otherwise. */
+int ovx_model_weights_warning(const ovx_model *m, char *buf, size_t cap);
 void ovx_model_get_info(const ovx_model *m, ovx_model_info *info);
 /* Tensor i (0 <= i < n_tensors): name, dims, shape (up to 4), file dtype. */
 const char *ovx_model_tensor(const ovx_model *m, int i, int *ndim, int64_t shape[4], const char **dtype);
@@ -96,5 +101,11 @@ typedef struct ovx_outputs {
  * free with ovx_outputs_free). */
 int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
 void ovx_outputs_free(ovx_outputs *out);
+/* Fails (OVX_EINPUT, message starting with stage, naming the output, e.g.
+ * "model forward: 3 NaN/Inf value(s) in pooler_output ...") when any output
+ * holds a NaN or Inf. tokens: rows of the token outputs (B*N, or the packed
+ * total); samples: rows of pooler_output. */
+int ovx_outputs_check_finite(const ovx_outputs *out, int64_t samples, int64_t tokens, int dim, const char *stage,
+                             ovx_error *err);
 
 #endif

@@ -19,6 +19,8 @@ struct ovx_model {
     ovx_weight_entry *entries; /* manifest, n_entries long */
     int n_entries;
     char path[4096];         /* resolved folder ("" for random models) */
+    int64_t nonfinite;       /* NaN/Inf weights in the files */
+    char nonfinite_tensor[128]; /* the first tensor holding one */
 };
 
 /* Allocates storage for cfg's manifest (m->entries) and points w at it. */

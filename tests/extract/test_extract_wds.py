@@ -103,8 +103,8 @@ out = os.path.join(tmp, "wds")
 r = ovx(*ARGS, "-o", out, "--format", "wds", "--shard-items", "3", "--jsonl")
 check(r.returncode == 1, f"wds run exits 1 (one bad input): {r.returncode} {r.stderr}")
 check(final_shards(out) == ["0-000000.tar", "0-000001.tar", "0-000002.tar"], f"3+3+2 items: {final_shards(out)}")
-check(not temp_shards(out) and not [f for f in os.listdir(out) if f not in ("shards", "manifest.jsonl",
-                                                                                "failures.jsonl")],
+check(not temp_shards(out) and not [f for f in os.listdir(out)
+                                    if f not in ("shards", ".ovx", "manifest.jsonl", "failures.jsonl")],
       f"only shards and logs: {os.listdir(out)} {temp_shards(out)}")
 check_items(out, read_shards(out, "run"), "run", files_out)
 recs = jsonl(r.stdout, is_text=True)

@@ -86,7 +86,7 @@ def merge(out):
 
 def output_files(out):
     return sorted(os.path.relpath(os.path.join(r, f), out) for r, _, fs in os.walk(out) for f in fs
-                  if not os.path.relpath(r, out).startswith("_shards") and not f.startswith("slurm-")
+                  if not os.path.relpath(r, out).startswith(("_shards", ".ovx")) and not f.startswith("slurm-")
                   and f not in ("manifest.jsonl", "failures.jsonl"))
 
 
@@ -149,7 +149,7 @@ def check_complete_wds(out, what):
             check(name.startswith(f"{shard(rel)}-"), f"{what}: {rel} in a shard of its task: {name}")
     check(sorted(where) == sorted(good) and all(len(v) == 1 for v in where.values()),
           f"{what}: each good item in exactly one shard: {dict(where)}")
-    check(not [f for f in os.listdir(out) if f not in ("shards", "_shards", "manifest.jsonl", "failures.jsonl")
+    check(not [f for f in os.listdir(out) if f not in ("shards", "_shards", ".ovx", "manifest.jsonl", "failures.jsonl")
                and not f.startswith("slurm-")], f"{what}: shards only: {os.listdir(out)}")
     r, summary = merge(out)
     check(r.returncode == 0 and summary == (21, 18, 3, 0, 0, N, N), f"{what}: merge: {summary}\n{r.stdout}")
