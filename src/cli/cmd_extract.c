@@ -27,7 +27,7 @@ void ovx_help_extract(FILE *out)
         "Videos or images in, embeddings out. For each video: decode, select the\n"
         "salient 14x14 patches of 64 frames (or --sampling uniform), run the encoder\n"
         "on them and write, under DIR:\n"
-        "  REL.npy          tokens [K,D] (float32, or --dtype f16)\n"
+        "  REL.npy          tokens [K,D] (float32, or --dtype f16 / bf16)\n"
         "  REL.pooled.npy   pooled embedding [D] (models with a head)\n"
         "  REL.hidden_L.npy hidden state L [K,D] (--hidden-state L)\n"
         "  REL.json         select report, model id and checksum, dtype, token\n"
@@ -44,7 +44,13 @@ void ovx_help_extract(FILE *out)
         "\n"
         "inputs:\n"
         "  INPUT...               files (any extension) and folders (walked recursively,\n"
-        "                         hidden entries skipped, symlink loops visited once)\n"
+        "                         hidden entries skipped, symlink loops visited once),\n"
+        "                         or URLs (http://, https://, any protocol libavformat\n"
+        "                         has; also in --list): REL is the URL's path, host,\n"
+        "                         query and fragment removed\n"
+        "  --io-timeout S         URL inputs: a read or connect stalled S seconds fails\n"
+        "                         the item (default 30; HTTP reconnects twice after a\n"
+        "                         dropped read, with Range)\n"
         "  --list FILE|-          one path per line, or CSV path,label (\"-\": stdin;\n"
         "                         a bare \"-\" INPUT means the same)\n"
         "  --ext LIST             extensions taken from folders, comma-separated\n"
@@ -65,7 +71,11 @@ void ovx_help_extract(FILE *out)
         "  --native               images at their own size, cut down to multiples of 14\n"
         "  --max-tokens N         a --native image with more tokens fails (default 16384)\n"
         "  --hidden-state L       also write hidden state L (Hugging Face index, e.g. -2)\n"
-        "  --dtype f32|f16        dtype of the token and hidden-state files\n"
+        "  --dtype f32|f16|bf16   dtype of the token and hidden-state files; bf16 is\n"
+        "                         stored as NPY uint16 (bfloat16 bits; REL.json says\n"
+        "                         \"dtype\": \"bfloat16\"): numpy: (a.astype(np.uint32)\n"
+        "                         << 16).view(np.float32); torch:\n"
+        "                         torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)\n"
         "  --pooled-only          do not write REL.npy\n"
         "  --max-corrupt F        fail a video when more than this fraction of its packets\n"
         "                         do not decode (default as ovx select)\n"
@@ -75,7 +85,16 @@ void ovx_help_extract(FILE *out)
         "\n"
         "run:\n"
         "  -o, --output DIR       output folder (created)\n"
-        "  --overwrite            redo items whose outputs already validate\n"
+        "  --format files|wds     files: the layout above (default); wds: WebDataset-style\n"
+        "                         tar shards DIR/shards/{I}-{nnnnnn}.tar (I: --shard\n"
+        "                         index) with members KEY.tokens.npy, KEY.pooled.npy,\n"
+        "                         KEY.hidden_L.npy, KEY.json per item (KEY: REL without\n"
+        "                         extension, '%%' '/' '.' as %%25 %%2F %%2E; REL in JSON);\n"
+        "                         a shard is written to a temp name and renamed when\n"
+        "                         complete; manifest lines name the shard and key\n"
+        "  --shard-items N        items per tar shard (default 1000)\n"
+        "  --shard-bytes SIZE     also close a shard once it reaches SIZE (e.g. 2G)\n"
+        "  --overwrite            redo items whose outputs already validate (files only)\n"
         "  --shard I/N            only items whose FNV-1a 64 hash of REL mod N is I\n"
         "                         (default from SLURM_ARRAY_TASK_ID/_COUNT)\n"
         "  --dry-run              print `ACTION<TAB>PATH` per item (extract, skip or\n"
@@ -115,6 +134,10 @@ void ovx_help_extract(FILE *out)
         "compacted at the end of each run: one line per item). Several runs may share\n"
         "DIR: items are claimed (locks in DIR/.ovx/), never computed twice at once;\n"
         "a failed log append is rolled back and the run exits 1.\n"
+        "With --format wds an item is done once its shard is complete: resume skips\n"
+        "the items of complete shards with the run's settings hash and redoes those\n"
+        "of a shard a killed run left under its temp name (removed when its process\n"
+        "is gone); manifest and --jsonl lines come when the shard is complete.\n"
         "SIGINT/SIGTERM: the current item is finished or dropped (a forward stops\n"
         "between layers), the summary is written, exit 130/143 (a second signal stops\n"
         "at once); a closed stdout (SIGPIPE) likewise, exit 141.\n"
@@ -145,7 +168,7 @@ typedef struct cli_opts {
     ovx_extract_params p;
     const char *lists[64];
     size_t n_lists;
-    const char *shard_spec, *device_arg;
+    const char *shard_spec, *device_arg, *shard_bytes;
     int jsonl, quiet, attention;
 } cli_opts;
 
@@ -161,13 +184,38 @@ typedef struct opt_def {
     const int *values;          /* O_CHOICE: value per name (NULL: its index) */
 } opt_def;
 
+/* "123", "500K", "64M", "4G", "1T" (powers of 1024) -> bytes, >= 1. */
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *s == '-')
+        return -1;
+    static const char units[] = "KMGT";
+    const char *u = *end ? strchr(units, *end & ~0x20) : NULL;
+    if (*end && (!u || end[1]))
+        return -1;
+    for (int k = u ? (int)(u - units) + 1 : 0; k > 0; k--) {
+        if (v > (~0ULL >> 10))
+            return -1;
+        v <<= 10;
+    }
+    if (!v)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 /* Enum names in enum order, as select names them. */
 static const char *const mv_source_names[] = {"auto", "codec", "estimate", NULL};
 static const char *const iframe_policy_names[] = {"first", "dense", "zero", "compete", NULL};
 static const char *const precision_names[] = {"fp32", "bf16", NULL}; /* = OVX_PRECISION_* */
 static const char *const sampling_names[] = {"codec", "uniform", NULL};
-static const char *const dtype_names[] = {"f32", "f16", "float32", "float16", NULL};
-static const int dtype_values[] = {OVX_DTYPE_F32, OVX_DTYPE_F16, OVX_DTYPE_F32, OVX_DTYPE_F16};
+static const char *const dtype_names[] = {"f32", "f16", "bf16", "float32", "float16", "bfloat16", NULL};
+static const int dtype_values[] = {OVX_DTYPE_F32, OVX_DTYPE_F16, OVX_DTYPE_BF16,
+                                   OVX_DTYPE_F32, OVX_DTYPE_F16, OVX_DTYPE_BF16};
+static const char *const format_names[] = {"files", "wds", NULL};
 _Static_assert(sizeof(ovx_dtype) == sizeof(int), "--dtype is stored as an int");
 
 #define F(field) offsetof(cli_opts, field)
@@ -195,12 +243,16 @@ static const opt_def opt_table[] = {
     {"start", 0, O_REAL, F(p.start), 0, 1e9, NULL, NULL},
     {"duration", 0, O_REAL, F(p.duration), 1e-6, 1e9, NULL, NULL},
     {"overwrite", 0, O_FLAG, F(p.overwrite), 0, 0, NULL, NULL},
+    {"format", 0, O_CHOICE, F(p.format_wds), 0, 0, format_names, NULL},
+    {"shard-items", 0, O_INT, F(p.shard_items), 1, 100000000, NULL, NULL},
+    {"shard-bytes", 0, O_STR, F(shard_bytes), 0, 0, NULL, NULL},
     {"shard", 0, O_STR, F(shard_spec), 0, 0, NULL, NULL},
     {"dry-run", 0, O_FLAG, F(p.dry_run), 0, 0, NULL, NULL},
     {"jsonl", 0, O_FLAG, F(jsonl), 0, 0, NULL, NULL},
     {"decode-threads", 0, O_INT, F(p.decode_threads), 0, 256, NULL, NULL},
     {"threads", 0, O_INT, F(p.threads), 0, 4096, NULL, NULL},
     {"batch", 0, O_INT, F(p.batch), 1, 256, NULL, NULL},
+    {"io-timeout", 0, O_REAL, F(p.io_timeout), 0.001, 86400, NULL, NULL},
     {"device", 0, O_STR, F(device_arg), 0, 0, NULL, NULL},
     {"precision", 0, O_CHOICE, F(p.precision), 0, 0, precision_names, NULL},
     {"attention", 0, O_CHOICE, F(attention), 0, 0, ovx_cli_attention_names, NULL},
@@ -367,7 +419,7 @@ static void on_item(void *user, const ovx_extract_item *it)
     } else if (it->record) {
         o = cJSON_Duplicate(it->record, 1);
         cJSON_AddStringToObject(o, "status", it->status == OVX_ITEM_DONE ? "done" : "skipped");
-        if (it->status == OVX_ITEM_DONE)
+        if (it->status == OVX_ITEM_DONE && it->seconds >= 0)
             cJSON_AddNumberToObject(o, "seconds", it->seconds);
     }
     if (o)
@@ -415,6 +467,13 @@ int ovx_cmd_extract(int argc, char **argv)
         return usage_error("%s", "-o DIR is required");
     if (!p->model && !p->dry_run)
         return usage_error("%s", "-m MODEL is required (or set OVX_MODEL)");
+    if (c.shard_bytes && parse_size(c.shard_bytes, &p->shard_bytes))
+        return usage_error("--shard-bytes: expected a size such as 500M or 4G, got '%s'", c.shard_bytes);
+    if (p->format_wds && p->overwrite)
+        return usage_error("%s", "--overwrite with --format wds: earlier shards would still hold the items; "
+                                 "write into a new output folder");
+    if (!p->format_wds && (p->shard_items != 1000 || c.shard_bytes))
+        return usage_error("%s", "--shard-items and --shard-bytes need --format wds");
     const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
     if (!inputs) {
         fprintf(stderr, "ovx extract: out of memory\n");

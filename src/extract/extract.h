@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/error.h"
 #include "cuda/device.h"
@@ -39,7 +40,7 @@ typedef struct ovx_extract_params {
     int max_tokens;               /* --native images with more tokens fail (16384;
                                    * not in the settings hash: it changes no output) */
     int hidden_index;             /* OVX_NO_HIDDEN_STATE, or a Hugging Face layer index */
-    ovx_dtype dtype;              /* OVX_DTYPE_F32 or OVX_DTYPE_F16 */
+    ovx_dtype dtype;              /* OVX_DTYPE_F32, OVX_DTYPE_F16 or OVX_DTYPE_BF16 (stored as uint16) */
     int pooled_only;
     int save_pixels;
     double max_corrupt;           /* < 0: select's default */
@@ -47,12 +48,16 @@ typedef struct ovx_extract_params {
     int iframe_policy;            /* ovx_iframe_policy (select's default) */
     double fps, start, duration;  /* 0: off / from 0 / to the end */
     /* run */
-    int overwrite;                /* redo items whose outputs validate */
+    int overwrite;                /* redo items whose outputs validate (not with format_wds) */
+    int format_wds;               /* tar shards OUT/shards/{shard_index}-{nnnnnn}.tar (wds.h), not files */
+    int shard_items;              /* format_wds: items per tar (1000) */
+    uint64_t shard_bytes;         /* format_wds: also close a tar at this size (0: no limit) */
     int shard_index, shard_count; /* 0/1 */
     int dry_run;                  /* plan only: load nothing, write nothing */
     int decode_threads;           /* items prepared ahead in parallel (1; 0: in turn) */
     int threads;                  /* model threads (0: default) */
     int batch;                    /* items per forward (1) */
+    double io_timeout;            /* URL inputs: seconds a read may stall (0: OVX_NETIO_DEFAULT_TIMEOUT) */
     ovx_device device;            /* resolved: cpu or cuda:N (not in the settings hash) */
     int device_fallback;          /* the user asked for auto: a CUDA device that fails
                                    * (weights do not fit, a fault) is replaced by the
@@ -81,7 +86,7 @@ typedef struct ovx_extract_item {
     const char *error;    /* FAILED: one line */
     const cJSON *record;  /* DONE, SKIPPED: the manifest line (NULL for a
                            * skip in a dry run or without the fields) */
-    double seconds;       /* DONE: wall time of the item */
+    double seconds;       /* DONE: wall time of the item (< 0: not known, format_wds) */
 } ovx_extract_item;
 
 typedef enum ovx_extract_event {

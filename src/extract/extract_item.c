@@ -11,6 +11,7 @@
 
 #include "extract/outlayout.h"
 #include "extract/resume.h"
+#include "extract/wds.h"
 #include "common/timer.h"
 #include "cuda/device.h"
 #include "io/atomic_file.h"
@@ -321,7 +322,7 @@ ovx_prepared *ovx_extract_prepare(const ovx_extract_ctx *ctx, const ovx_extract_
     if (!p)
         return NULL;
     double t0 = ovx_now_ms();
-    if (ovx_path_is_image(job->in->path))
+    if (ovx_path_is_image(job->in->rel)) /* rel: a URL's query is not its extension */
         prepare_image(ctx, job, p);
     else
         prepare_video(ctx, job, p);
@@ -336,6 +337,7 @@ static const char *dtype_name(ovx_dtype t)
     switch (t) {
     case OVX_DTYPE_F32: return "float32";
     case OVX_DTYPE_F16: return "float16";
+    case OVX_DTYPE_BF16: return "bfloat16"; /* stored as NPY uint16 */
     case OVX_DTYPE_I64: return "int64";
     default: return "?";
     }
@@ -602,6 +604,48 @@ static int write_outputs(const ovx_extract_ctx *ctx, const ovx_extract_job *job,
     return rc;
 }
 
+/* --format wds: the arrays as members KEY.SUFFIX of the open shard. */
+static int write_members(const ovx_extract_ctx *ctx, const ovx_extract_job *job, ovx_prepared *p, char *key,
+                         size_t key_cap, cJSON *outputs, ovx_error *err)
+{
+    const ovx_extract_opts *o = ctx->opts;
+    int64_t N = p->views[0].tb.tokens.n, D = ovx_model_get_config(ctx->model)->hidden_size, V = p->n_views;
+    int lead = V > 1;
+    int64_t tshape[3] = {V, N, D}, pshape[2] = {V, D}, ishape[2] = {1, p->n_indices};
+    char *ob = out_base_rel(o, job->base);
+    if (!ob || ovx_wds_key(ob, key, key_cap)) {
+        free(ob);
+        return ovx_error_set(err, OVX_EUSAGE, "%s: no tar member key for it", job->in->rel);
+    }
+    free(ob);
+    ovx_wds *w = ctx->wds;
+    int rc = ovx_wds_item_begin(w, key, err);
+    if (rc)
+        return rc;
+    char hidden[32];
+    snprintf(hidden, sizeof hidden, "hidden_%d.npy", o->hidden_index);
+    if (!rc && !o->pooled_only)
+        rc = ovx_wds_item_npy(w, "tokens.npy", o->dtype, 2 + lead, tshape + !lead, p->tokens, outputs, "tokens",
+                              dtype_name(o->dtype), err);
+    if (!rc && p->pooled)
+        rc = ovx_wds_item_npy(w, "pooled.npy", OVX_DTYPE_F32, 1 + lead, pshape + !lead, p->pooled, outputs,
+                              "pooled", "float32", err);
+    if (!rc && p->hidden)
+        rc = ovx_wds_item_npy(w, hidden, o->dtype, 2 + lead, tshape + !lead, p->hidden, outputs, "hidden",
+                              dtype_name(o->dtype), err);
+    if (!rc && p->pixels)
+        rc = ovx_wds_item_npy(w, "pixels.npy", OVX_DTYPE_F32, 5, p->pix_shape, p->pixels, outputs, "pixels",
+                              "float32", err);
+    if (!rc && p->pixels && p->indices)
+        rc = ovx_wds_item_npy(w, "indices.npy", OVX_DTYPE_I64, 2, ishape, p->indices, outputs, "indices", "int64",
+                              err);
+    if (!rc && cJSON_GetArraySize(outputs) == 0)
+        rc = ovx_error_set(err, OVX_EUSAGE, "nothing to write: --pooled-only with a model without a head");
+    if (rc)
+        ovx_wds_item_abort(w);
+    return rc;
+}
+
 static cJSON *item_json(const ovx_extract_ctx *ctx, const ovx_extract_job *job, ovx_prepared *p, cJSON *outputs)
 {
     const ovx_extract_opts *o = ctx->opts;
@@ -691,9 +735,11 @@ int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, o
     double t1 = ovx_now_ms();
     cJSON *outputs = cJSON_CreateObject();
     *stage = "write";
-    /* outputs of earlier settings (or a half-done rewrite) go first */
-    ovx_resume_remove_outputs(job->base, ctx->opts->hidden_index);
-    int rc = write_outputs(ctx, job, p, p->tokens, p->pooled, p->hidden, outputs, err);
+    char key[4200] = "";
+    if (!ctx->wds) /* outputs of earlier settings (or a half-done rewrite) go first */
+        ovx_resume_remove_outputs(job->base, ctx->opts->hidden_index);
+    int rc = ctx->wds ? write_members(ctx, job, p, key, sizeof key, outputs, err)
+                      : write_outputs(ctx, job, p, p->tokens, p->pooled, p->hidden, outputs, err);
     drop_results(p);
     if (rc != OVX_OK) {
         cJSON_Delete(outputs);
@@ -717,11 +763,26 @@ int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, o
     cJSON_AddNumberToObject(tm, "model_batch_items", p->batch_items);
     double t2 = ovx_now_ms();
     cJSON_AddNumberToObject(tm, "write", t2 - t1);
-    *record = ovx_extract_manifest_from_json(j); /* the exact bytes of the names */
+    if (ctx->wds)
+        cJSON_AddStringToObject(j, "key", key);
+    *record = ctx->wds ? NULL : ovx_extract_manifest_from_json(j); /* the exact bytes of the names */
     char *text = ovx_json_make_utf8(j) == 0 ? cJSON_Print(j) : NULL;
     char path[4200];
     if (!text) {
         rc = ovx_error_set(err, OVX_ENOMEM, "out of memory");
+        if (ctx->wds)
+            ovx_wds_item_abort(ctx->wds);
+    } else if (ctx->wds) {
+        size_t len = strlen(text);
+        char *nl = realloc(text, len + 2);   /* cJSON_Print's buffer ends at the NUL */
+        if (nl) {
+            text = nl;
+            memcpy(text + len, "\n", 2);
+        }
+        rc = nl ? ovx_wds_item_end(ctx->wds, text, ovx_wds_record(j, key, NULL), err)
+                : ovx_error_set(err, OVX_ENOMEM, "out of memory");
+        if (rc)
+            ovx_wds_item_abort(ctx->wds);
     } else if (!(rc = ovx_out_path(job->base, OVX_OUT_JSON, 0, path, sizeof path, err))) {
         size_t len = strlen(text);
         text[len] = '\n';
@@ -733,7 +794,7 @@ int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, o
         cJSON_Delete(*record);
         *record = NULL;
     }
-    if (rc == OVX_OK && !*record)
+    if (rc == OVX_OK && !*record && !ctx->wds)
         rc = ovx_error_set(err, OVX_ENOMEM, "out of memory");
     return rc;
 }

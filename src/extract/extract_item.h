@@ -28,6 +28,7 @@ typedef struct ovx_extract_opts {
     ovx_dtype dtype;           /* F32 or F16 */
     int hidden_index;          /* OVX_NO_HIDDEN_STATE when not requested */
     int pooled_only;
+    int wds;                   /* --format wds: outputs in tar shards (resume from wds.h's index) */
     int save_pixels;           /* also write BASE.pixels.npy (+ BASE.indices.npy) */
     int select_threads;        /* decoder threads per worker */
     double max_corrupt;        /* < 0: select's default */
@@ -46,6 +47,7 @@ typedef struct ovx_extract_ctx {
     char device[32];           /* "cpu" or "cuda:N" (JSON only, not in the settings hash) */
     const char *precision;     /* "fp32" or "bf16" on the CPU, "bf16" on CUDA (JSON only) */
     char model_checksum[17];   /* hex FNV-1a 64 of the weights */
+    struct ovx_wds *wds;       /* --format wds: the shard writer (NULL: files) */
 } ovx_extract_ctx;
 
 /* An item with its output base (DIR/REL without extension). */
@@ -67,7 +69,9 @@ void ovx_extract_model_batch(const ovx_extract_ctx *ctx, ovx_prepared **items, s
 /* Main-thread half: runs the model (unless ovx_extract_model_batch did) and
  * writes the outputs (JSON last), after removing the item's earlier outputs
  * (ovx_resume_remove_outputs); the caller holds the item's claim.
- * On success *record is the manifest object for this item. On failure
+ * On success *record is the manifest object for this item (NULL with
+ * ctx->wds: the shard writer hands it out when the item's shard is complete).
+ * On failure
  * *stage names the stage ("input", "decode", "select", "model", "write"). */
 int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, ovx_prepared *p,
                        cJSON **record, const char **stage, ovx_error *err);

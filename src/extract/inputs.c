@@ -12,6 +12,7 @@
 #include "extract/listdir.h"
 #include "extract/strmap.h"
 #include "io/atomic_file.h"
+#include "video/netio.h"
 
 const char *const OVX_DEFAULT_EXTS =
     "mp4,m4v,mov,mkv,webm,avi,mpg,mpeg,m2v,ts,mts,m2ts,flv,wmv,3gp,ogv,h264,264,h265,265,hevc,ivf,"
@@ -210,11 +211,41 @@ static int add_path(ovx_input_list *l, const char *path, const char *rel, const 
     return add_item(l, path, rel, label, S_ISREG(st.st_mode) ? NULL : "not a regular file");
 }
 
+char *ovx_url_rel(const char *url, const char **why)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    p += strcspn(p, "/?#"); /* the host (and port, user) */
+    size_t n = strcspn(p, "?#");
+    char *path = strndup(p, n);
+    if (!path) {
+        *why = "out of memory";
+        return NULL;
+    }
+    char *rel = ovx_rel_normalise(path, why);
+    free(path);
+    if (!rel && !strcmp(*why, "empty path"))
+        *why = "URL has no path to name its outputs";
+    return rel;
+}
+
+/* A URL input: opened by libavformat as given, named by its path. */
+static int add_url(ovx_input_list *l, const char *url, const char *label)
+{
+    const char *why = NULL;
+    char *rel = ovx_url_rel(url, &why);
+    int r = add_item(l, url, rel ? rel : url, label, rel ? NULL : why);
+    free(rel);
+    return r;
+}
+
 int ovx_inputs_add_arg(ovx_input_list *l, const char *arg, const ovx_ext_filter *f, ovx_error *err)
 {
     struct stat st;
     int rc;
-    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (ovx_is_url(arg)) {
+        rc = add_url(l, arg, NULL);
+    } else if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
         rc = add_path(l, arg, "", NULL, f);
     } else {
         char *copy = strdup(arg);
@@ -372,8 +403,10 @@ int ovx_inputs_add_list(ovx_input_list *l, const char *list, const ovx_ext_filte
             label = NULL;
         }
         const char *why = NULL;
-        char *rel = ovx_rel_normalise(path, &why);
-        int r = rel ? add_path(l, path, rel, label, f) : add_item(l, path, path, label, why);
+        char *rel = ovx_is_url(path) ? NULL : ovx_rel_normalise(path, &why);
+        int r = ovx_is_url(path) ? add_url(l, path, label)
+                : rel           ? add_path(l, path, rel, label, f)
+                                : add_item(l, path, path, label, why);
         free(rel);
         free(path);
         free(label);

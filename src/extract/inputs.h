@@ -38,6 +38,9 @@ int ovx_ext_filter_match(const ovx_ext_filter *f, const char *name);
 
 /* 1 when the file name has an image extension (png, jpg, jpeg, webp, bmp). */
 int ovx_path_is_image(const char *path);
+/* REL of a URL input: its path without scheme, host, query and fragment,
+ * normalised as a list entry; NULL with *why when it has none. */
+char *ovx_url_rel(const char *url, const char **why);
 
 /* Adds one command-line argument: a file becomes one item with REL = its
  * base name (whatever its extension); a folder is walked recursively (sorted

@@ -9,6 +9,7 @@
 #include "extract/resume.h"
 #include "extract/shard.h"
 #include "extract/strmap.h"
+#include "extract/wds.h"
 
 void ovx_extract_settings(ovx_extract_opts *o)
 {
@@ -20,7 +21,7 @@ void ovx_extract_settings(ovx_extract_opts *o)
              "pooled_only=%d;save_pixels=%d;mv_source=%d;iframe_policy=%d;fps=%.17g;start=%.17g;"
              "duration=%.17g",
              o->model_fingerprint, o->uniform ? "uniform" : "codec", o->frames, o->tokens, o->views, o->native,
-             o->dtype == OVX_DTYPE_F16 ? "float16" : "float32", hidden, o->pooled_only, o->save_pixels,
+             o->dtype == OVX_DTYPE_F16 ? "float16" : o->dtype == OVX_DTYPE_BF16 ? "bfloat16" : "float32", hidden, o->pooled_only, o->save_pixels,
              o->mv_source, o->iframe_policy, o->fps, o->start, o->duration);
     snprintf(o->settings_hash, sizeof o->settings_hash, "%016llx",
              (unsigned long long)ovx_fnv1a64(o->settings_str, strlen(o->settings_str)));
@@ -88,10 +89,28 @@ int ovx_plan_build(ovx_plan *pl, const ovx_input_list *inputs, const ovx_extract
     }
     ovx_strmap_free(&owners);
 
+    ovx_strmap wds_done = {0}; /* --format wds: rel -> manifest line of the items of complete shards */
+    if (o->wds) {
+        int bad = 0;
+        int rc = ovx_wds_index(o->out_dir, o->settings_hash, &wds_done, &bad, err);
+        if (rc != OVX_OK) {
+            ovx_strmap_free(&wds_done);
+            return rc;
+        }
+    }
     for (size_t i = 0; i < pl->n; i++) {
         ovx_plan_item *p = &pl->items[i];
         if (p->action != OVX_ACT_EXTRACT)
             continue;
+        const char *line = NULL;
+        if (o->wds) {
+            if (ovx_strmap_get(&wds_done, p->job.in->rel, &line)) {
+                p->action = OVX_ACT_SKIP;
+                if (!dry_run)
+                    p->record = cJSON_Parse(line);
+            }
+            continue;
+        }
         cJSON *j = NULL;
         if (!overwrite && ovx_resume_check(p->job.base, o->settings_hash, dry_run ? NULL : &j, NULL, 0)) {
             p->action = OVX_ACT_SKIP;
@@ -100,6 +119,7 @@ int ovx_plan_build(ovx_plan *pl, const ovx_input_list *inputs, const ovx_extract
         }
         cJSON_Delete(j);
     }
+    ovx_strmap_free(&wds_done);
     return OVX_OK;
 }
 

@@ -64,6 +64,8 @@ static int dtype_from_name(const char *s, ovx_dtype *t)
         *t = OVX_DTYPE_F32;
     else if (!strcmp(s, "float16"))
         *t = OVX_DTYPE_F16;
+    else if (!strcmp(s, "bfloat16")) /* bfloat16 bits in a uint16 NPY */
+        *t = OVX_DTYPE_U16;
     else if (!strcmp(s, "int64"))
         *t = OVX_DTYPE_I64;
     else

@@ -24,8 +24,10 @@
 #include "extract/runlog.h"
 #include "extract/strmap.h"
 #include "model/config.h"
+#include "extract/wds.h"
 #include "model/model.h"
 #include "select/select.h"
+#include "video/netio.h"
 
 ovx_extract_params ovx_extract_default_params(void)
 {
@@ -45,6 +47,7 @@ ovx_extract_params ovx_extract_default_params(void)
     p.shard_count = 1;
     p.decode_threads = 1;
     p.batch = 1;
+    p.shard_items = 1000;
     p.device.kind = OVX_DEVICE_CPU;
     return p;
 }
@@ -185,7 +188,8 @@ static void *pipe_prepare(void *vctx, size_t i)
     }
     /* claimed: another process may have finished it since the plan */
     cJSON *j = NULL;
-    if (!rs->prm->overwrite && ovx_resume_check(p->job.base, rs->ctx.opts->settings_hash, &j, NULL, 0)) {
+    if (!rs->prm->overwrite && !rs->ctx.opts->wds &&
+        ovx_resume_check(p->job.base, rs->ctx.opts->settings_hash, &j, NULL, 0)) {
         ri->state = RI_DONE_ELSEWHERE;
         ri->record = ovx_extract_manifest_from_json(j);
         cJSON_Delete(j);
@@ -198,6 +202,37 @@ static void *pipe_prepare(void *vctx, size_t i)
         return NULL;
     }
     return ri;
+}
+
+/* A finished item: manifest line, callback, count; frees record. */
+static void item_done(run_state *rs, const char *path, const char *rel, cJSON *record, double seconds)
+{
+    ovx_error lerr;
+    if (ovx_runlog_manifest(&rs->log, record, &lerr) != OVX_OK)
+        log_error(rs, &lerr);
+    rs->sum->done++;
+    ovx_extract_item it = {.status = OVX_ITEM_DONE, .path = path, .rel = rel, .record = record, .seconds = seconds};
+    emit(rs, &it);
+    cJSON_Delete(record);
+}
+
+/* format_wds: a shard is complete, so are its items. */
+static void wds_committed(void *user, cJSON *record)
+{
+    const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "path"));
+    const char *rel = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "rel"));
+    item_done(user, path ? path : "", rel ? rel : "", record, -1);
+}
+
+/* format_wds: a shard could not be completed: its items failed. */
+static void wds_lost(void *user, const cJSON *record, const char *error)
+{
+    ovx_input in = {0};
+    in.path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "path"));
+    in.rel = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "rel"));
+    ovx_plan_item p = {.job = {.in = &in}};
+    if (in.path && in.rel)
+        report_failure(user, &p, "write", error);
 }
 
 /* Model + outputs of one item whose batch has run (or not: then alone);
@@ -230,15 +265,9 @@ static void finish_item(run_state *rs, run_item *ri)
         progress(rs, OVX_PROGRESS_STEP, 1);
         return;
     }
-    ovx_error lerr;
-    if (ovx_runlog_manifest(&rs->log, record, &lerr) != OVX_OK)
-        log_error(rs, &lerr);
-    run_item_free(ri);
-    rs->sum->done++;
-    ovx_extract_item it = {.status = OVX_ITEM_DONE, .path = p->job.in->path, .rel = p->job.in->rel,
-                           .record = record, .seconds = prep_s + (ovx_now_ms() - t0) / 1000.0};
-    emit(rs, &it);
-    cJSON_Delete(record);
+    if (record) /* else format_wds: done when its shard is complete (wds_committed) */
+        item_done(rs, p->job.in->path, p->job.in->rel, record, prep_s + (ovx_now_ms() - t0) / 1000.0);
+    run_item_free(ri); /* the claim goes after the manifest line */
     progress(rs, OVX_PROGRESS_STEP, 0);
 }
 
@@ -387,6 +416,7 @@ static int make_opts(const ovx_extract_params *p, ovx_extract_opts *o, ovx_error
     o->dtype = p->dtype;
     o->hidden_index = p->hidden_index;
     o->pooled_only = p->pooled_only;
+    o->wds = p->format_wds;
     o->save_pixels = p->save_pixels;
     o->max_corrupt = p->max_corrupt;
     o->mv_source = p->mv_source;
@@ -405,6 +435,9 @@ static int make_opts(const ovx_extract_params *p, ovx_extract_opts *o, ovx_error
         return ovx_error_set(err, OVX_EUSAGE, "shard %d/%d out of range", p->shard_index, p->shard_count);
     if (p->batch < 1)
         return ovx_error_set(err, OVX_EUSAGE, "batch %d out of range", p->batch);
+    if (p->format_wds && p->overwrite)
+        return ovx_error_set(err, OVX_EUSAGE, "--overwrite with --format wds: earlier shards would still hold "
+                                              "the items; write into a new output folder");
     if (p->model) {
         if (ovx_model_resolve(p->model, o->model_dir, sizeof o->model_dir, err) != OVX_OK) {
             if (!p->dry_run) /* not a usage error: the run fails (exit 1) */
@@ -563,6 +596,15 @@ static int run_items(run_state *rs, const ovx_extract_params *prm, ovx_error *er
         return rc;
     }
     device_changed(rs);
+    ovx_wds_params wp = {.out_dir = o->out_dir, .task = prm->shard_index, .shard_items = prm->shard_items,
+                         .shard_bytes = prm->shard_bytes, .user = rs, .committed = wds_committed, .lost = wds_lost};
+    if (o->wds && (rc = ovx_wds_open(&rs->ctx.wds, &wp, err)) != OVX_OK) {
+        ovx_engine_free(rs->ctx.engine);
+        rs->ctx.engine = NULL;
+        ovx_model_free(model);
+        rs->ctx.model = NULL;
+        return rc;
+    }
     progress(rs, OVX_PROGRESS_START, 0);
     ovx_pipeline_ops ops = {pipe_prepare, pipe_consume, pipe_discard, pipe_should_stop};
     rs->list = rs->todo;
@@ -581,6 +623,10 @@ static int run_items(run_state *rs, const ovx_extract_params *prm, ovx_error *er
     for (size_t k = 0; k < rs->n_pend; k++) /* stopped: a partial batch is dropped */
         run_item_free(rs->pend[k]);
     rs->n_pend = 0;
+    ovx_error werr;
+    if (ovx_wds_close(rs->ctx.wds, &werr) != OVX_OK) /* the last shard is complete too, also when stopped */
+        warn(rs, werr.msg);
+    rs->ctx.wds = NULL;
     progress(rs, OVX_PROGRESS_END, 0);
     ovx_engine_free(rs->ctx.engine);
     rs->ctx.engine = NULL;
@@ -605,6 +651,8 @@ int ovx_extract_run(const ovx_extract_params *prm, const ovx_extract_callbacks *
         free(o);
         return rc;
     }
+    if (prm->io_timeout > 0)
+        ovx_netio_set_timeout(prm->io_timeout);
     ovx_input_list inputs = {0};
     rc = list_inputs(prm, &inputs, err);
     run_state rs;

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int fsync_dir_of(const char *path)
+int ovx_fsync_dir_of(const char *path)
 {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", path);
@@ -96,7 +96,7 @@ int ovx_atomic_commit(ovx_atomic_file *af, ovx_error *err)
         unlink(af->tmp_path);
         return ovx_error_set(err, OVX_EIO, "%s: rename failed: %s", af->final_path, strerror(e));
     }
-    fsync_dir_of(af->final_path);
+    ovx_fsync_dir_of(af->final_path);
     return OVX_OK;
 }
 

@@ -33,6 +33,9 @@ int ovx_atomic_write(const char *path, const void *data, size_t len, ovx_error *
 /* 1 when a file name (no folder) looks like one of our temp files. */
 int ovx_atomic_is_temp_name(const char *name);
 
+/* fsyncs the folder holding path (after a rename into it); 0 or -1. */
+int ovx_fsync_dir_of(const char *path);
+
 /* Creates every missing folder of path's parent (like mkdir -p dirname). */
 int ovx_mkdirs_for(const char *path, ovx_error *err);
 

@@ -18,6 +18,8 @@ size_t ovx_dtype_size(ovx_dtype t)
     case OVX_DTYPE_I64: return 8;
     case OVX_DTYPE_I32: return 4;
     case OVX_DTYPE_U8: return 1;
+    case OVX_DTYPE_U16: return 2;
+    case OVX_DTYPE_BF16: return 2;
     }
     return 0;
 }
@@ -30,6 +32,8 @@ const char *ovx_dtype_npy_descr(ovx_dtype t)
     case OVX_DTYPE_I64: return "<i8";
     case OVX_DTYPE_I32: return "<i4";
     case OVX_DTYPE_U8: return "|u1";
+    case OVX_DTYPE_U16: return "<u2";
+    case OVX_DTYPE_BF16: return "<u2";
     }
     return "?";
 }
@@ -82,22 +86,29 @@ int ovx_npy_write(const char *path, ovx_dtype dtype, int ndim, const int64_t *sh
     return ovx_atomic_commit(&af, err);
 }
 
+uint16_t *ovx_npy_halves_from_f32(ovx_dtype dtype, const float *data, size_t count)
+{
+    uint16_t *h = malloc(count ? count * 2 : 1);
+    if (h)
+        for (size_t i = 0; i < count; i++)
+            h[i] = dtype == OVX_DTYPE_F16 ? ovx_f32_to_f16(data[i]) : ovx_f32_to_bf16(data[i]);
+    return h;
+}
+
 int ovx_npy_write_f32_as(const char *path, ovx_dtype dtype, int ndim, const int64_t *shape,
                          const float *data, ovx_error *err)
 {
     if (dtype == OVX_DTYPE_F32)
         return ovx_npy_write(path, dtype, ndim, shape, data, err);
-    if (dtype != OVX_DTYPE_F16)
+    if (dtype != OVX_DTYPE_F16 && dtype != OVX_DTYPE_BF16)
         return ovx_error_set(err, OVX_EINTERNAL, "%s: cannot write float data as %s", path,
                              ovx_dtype_npy_descr(dtype));
     size_t count = 1;
     for (int i = 0; i < ndim; i++)
         count *= (size_t)shape[i];
-    uint16_t *h = malloc(count ? count * 2 : 1);
+    uint16_t *h = ovx_npy_halves_from_f32(dtype, data, count);
     if (!h)
         return ovx_error_set(err, OVX_ENOMEM, "%s: out of memory", path);
-    for (size_t i = 0; i < count; i++)
-        h[i] = ovx_f32_to_f16(data[i]);
     int rc = ovx_npy_write(path, dtype, ndim, shape, h, err);
     free(h);
     return rc;
@@ -153,6 +164,7 @@ int ovx_npy_parse_header(const unsigned char *buf, size_t len, ovx_npy *out,
     static const struct { const char *s; ovx_dtype t; } types[] = {
         {"<f4'", OVX_DTYPE_F32}, {"<f2'", OVX_DTYPE_F16}, {"<i8'", OVX_DTYPE_I64},
         {"<i4'", OVX_DTYPE_I32}, {"|u1'", OVX_DTYPE_U8}, {"<u1'", OVX_DTYPE_U8},
+        {"<u2'", OVX_DTYPE_U16},
     };
     int found = 0;
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {

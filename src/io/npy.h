@@ -1,5 +1,6 @@
 /* npy.h: NumPy .npy v1.0 files (little-endian, C order) for float32,
- * float16 and int64/int32 arrays. Writing is atomic (see atomic_file.h);
+ * float16, int64/int32, uint16 and uint8 arrays; bfloat16 is stored as uint16
+ * (NumPy has no bfloat16: the writer of the file records what it is). Writing is atomic (see atomic_file.h);
  * reading validates the header against the file size before trusting it. */
 #ifndef OVX_IO_NPY_H
 #define OVX_IO_NPY_H
@@ -16,7 +17,9 @@ typedef enum ovx_dtype {
     OVX_DTYPE_F16,
     OVX_DTYPE_I64,
     OVX_DTYPE_I32,
-    OVX_DTYPE_U8
+    OVX_DTYPE_U8,
+    OVX_DTYPE_U16,
+    OVX_DTYPE_BF16   /* written as '<u2' (bfloat16 bit patterns); read back as U16 */
 } ovx_dtype;
 
 size_t ovx_dtype_size(ovx_dtype t);
@@ -33,9 +36,12 @@ typedef struct ovx_npy {
 /* Writes data (already in dtype) as an .npy file, atomically. */
 int ovx_npy_write(const char *path, ovx_dtype dtype, int ndim, const int64_t *shape,
                   const void *data, ovx_error *err);
-/* Writes float32 data as dtype F32 or F16 (converting). */
+/* Writes float32 data as dtype F32, F16 or BF16 (converting, nearest even). */
 int ovx_npy_write_f32_as(const char *path, ovx_dtype dtype, int ndim, const int64_t *shape,
                          const float *data, ovx_error *err);
+
+/* float32 -> F16 or BF16 (nearest even), malloc'd; NULL when out of memory. */
+uint16_t *ovx_npy_halves_from_f32(ovx_dtype dtype, const float *data, size_t count);
 
 /* Builds the full header (magic .. padding) for the array into buf; returns
  * its length or 0 if buf is too small. */

@@ -5,6 +5,7 @@
 #include <libavformat/avformat.h>
 #include <libavutil/dict.h>
 
+#include "video/netio.h"
 #include "video/rgb.h"
 
 static int av_fail(ovx_error *err, int code, const char *what, int averr)
@@ -24,6 +25,7 @@ int ovx_image_load_rgb(const char *path, int64_t max_pixels, uint8_t **rgb, int 
     AVDictionary *opts = NULL;
     int rc = OVX_OK, ret;
     av_dict_set(&opts, "pattern_type", "none", 0); /* file names with '%' are literal */
+    ovx_netio_options(path, &opts);
     ret = avformat_open_input(&fmt, path, NULL, &opts);
     av_dict_free(&opts);
     if (ret < 0)

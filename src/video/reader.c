@@ -13,6 +13,7 @@
 #include <libavutil/display.h>
 #include <libavutil/pixdesc.h>
 
+#include "video/netio.h"
 #include "video/refpic.h"
 
 struct ovx_video_reader {
@@ -64,7 +65,10 @@ static int open_input(const char *path, AVFormatContext **fmt, int *stream, ovx_
 {
     char eb[128];
     *fmt = NULL;
-    int rc = avformat_open_input(fmt, path, NULL, NULL);
+    AVDictionary *opts = NULL;
+    ovx_netio_options(path, &opts); /* URLs: timeout, bounded reconnects */
+    int rc = avformat_open_input(fmt, path, NULL, &opts);
+    av_dict_free(&opts);
     if (rc < 0)
         return ovx_error_set(err, rc == AVERROR(ENOENT) || rc == AVERROR(EACCES) ? OVX_EIO : OVX_EINPUT,
                              "cannot open: %s", averr(rc, eb, sizeof eb));
