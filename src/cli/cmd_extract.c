@@ -95,6 +95,8 @@ void ovx_help_extract(FILE *out)
         "  --precision P          CPU matmuls: fp32 (default) or bf16 (bf16 inputs, fp32\n"
         "                         accumulation, as on CUDA; needs oneDNN and AVX512_BF16\n"
         "                         or AMX); like the device, not in the settings hash\n"
+        "  --attention A          CUDA attention: fused (default) or chunked (the cuBLAS\n"
+        "                         reference path); not in the settings hash\n"
         "  --quiet                no progress and no summary (errors still printed)\n"
         "\n"
         "Resume: an item whose REL.json has the same settings hash (options + model\n"
@@ -140,7 +142,7 @@ typedef struct cli_opts {
     const char *lists[64];
     size_t n_lists;
     const char *shard_spec, *device_arg;
-    int jsonl, quiet;
+    int jsonl, quiet, attention;
 } cli_opts;
 
 typedef enum { O_STR, O_FLAG, O_INT, O_REAL, O_CHOICE, O_LIST } opt_kind;
@@ -196,6 +198,7 @@ static const opt_def opt_table[] = {
     {"batch", 0, O_INT, F(p.batch), 1, 256, NULL, NULL},
     {"device", 0, O_STR, F(device_arg), 0, 0, NULL, NULL},
     {"precision", 0, O_CHOICE, F(p.precision), 0, 0, precision_names, NULL},
+    {"attention", 0, O_CHOICE, F(attention), 0, 0, ovx_cli_attention_names, NULL},
     {"quiet", 0, O_FLAG, F(quiet), 0, 0, NULL, NULL},
 };
 #undef F
@@ -442,6 +445,7 @@ int ovx_cmd_extract(int argc, char **argv)
     if (device_note[0])
         fprintf(stderr, "ovx extract: %s\n", device_note);
     p->device_fallback = !strcmp(c.device_arg, "auto");
+    p->device.attention = c.attention;
 
     status = OVX_EXIT_USAGE;
     if (c.shard_spec) {
