@@ -99,7 +99,7 @@ def seed_all(seed):
     """Same seed, same device, same data -> same run."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True)
+    torch.use_deterministic_algorithms(True, warn_only=True)
     if hasattr(torch.backends, "cudnn"):
         torch.backends.cudnn.benchmark = False
 
@@ -255,21 +255,26 @@ def scores(logits, labels, loss_fn=None):
     return out
 
 
-def save_atomic(obj, path):
+def save_checkpoint(path, meta, state):
+    """A checkpoint: the weights plus META (config, classes, epoch, metrics)
+    as a JSON string, so that loading needs no pickled Python objects
+    (torch.load(weights_only=True)). Written under a temporary name first."""
     tmp = path + ".tmp"
-    torch.save(obj, tmp)
+    torch.save({"meta": json.dumps(meta), "state": state}, tmp)
     os.replace(tmp, path)
 
 
 def load_checkpoint(path):
+    """{"config", "classes", ..., "state"} of a save_checkpoint file."""
     if not os.path.isfile(path):
         raise Fail(f"{path}: no such file")
     try:
-        ck = torch.load(path, map_location="cpu")
-        ck["config"], ck["classes"], ck["state"]  # noqa: B018 (presence check)
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        meta = json.loads(ck["meta"])
+        meta["config"], meta["classes"]  # noqa: B018 (presence check)
     except Exception as e:  # torch raises many kinds for a bad file
-        raise Fail(f"{path}: not a train-probe checkpoint ({type(e).__name__}: {e})") from None
-    return ck
+        raise Fail(f"{path}: not a train-probe checkpoint ({type(e).__name__})") from None
+    return dict(meta, state=ck["state"])
 
 
 def write_json_line(path, obj):

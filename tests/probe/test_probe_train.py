@@ -32,6 +32,7 @@ need_ffmpeg()
 import torch  # noqa: E402
 
 import ovx_data  # noqa: E402
+import ovx_probe  # noqa: E402
 
 S, N, RATE, OBJ = 112, 20, 10, 32
 DIRS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
@@ -220,7 +221,7 @@ r = script("eval-probe", os.path.join(lin, "last.pt"), "--data", feats, "--list"
 ev = json.loads(r.stdout) if r.returncode == 0 else {}
 print("linear, eval on train:", ev)
 check(ev.get("top1", 0) >= 0.9, f"linear: train top-1 far above chance: {ev}")
-ck = torch.load(os.path.join(lin, "last.pt"))
+ck = ovx_probe.load_checkpoint(os.path.join(lin, "last.pt"))
 check(ck["config"]["kind"] == "linear" and set(ck["state"]) == {"fc.weight", "fc.bias"}, "linear checkpoint")
 
 lap("linear probe trained and scored")
@@ -233,7 +234,7 @@ def short_run(name, seed, workers):
     if r.returncode:
         return None, None
     return ([{k: v for k, v in x.items() if k != "seconds"} for x in metrics(d)],
-            torch.load(os.path.join(d, "last.pt"))["state"])
+            ovx_probe.load_checkpoint(os.path.join(d, "last.pt"))["state"])
 
 
 m1, s1 = short_run("s1", 7, 0)
