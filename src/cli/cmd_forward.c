@@ -10,6 +10,7 @@
 #include "cli/device_opt.h"
 #include "common/timer.h"
 #include "cuda/device.h"
+#include "cuda/ovx_cuda.h"
 #include "io/atomic_file.h"
 #include "io/npy.h"
 #include "model/model.h"
@@ -19,7 +20,8 @@ void ovx_help_forward(FILE *out)
 {
     fprintf(out,
             "usage: ovx forward -m MODEL --pixel-values X.npy [--visible-indices I.npy]\n"
-            "                   [--hidden-state L] [--threads N] [--device DEV] -o DIR\n"
+            "                   [--hidden-state L] [--threads N] [--device DEV] [--precision P]\n"
+            "                   [--attention fused|chunked] [--profile] -o DIR\n"
             "\n"
             "Runs the OneVision Encoder on an already normalised pixel tensor and writes\n"
             "DIR/last_hidden_state.npy [B,N,D], DIR/pooler_output.npy [B,D] (models with a\n"
@@ -33,6 +35,11 @@ void ovx_help_forward(FILE *out)
             "      --hidden-state L     also write hidden state L (HF index; -2 = block 23 of 24)\n"
             "      --threads N          CPU threads (default $OVX_THREADS or all cores)\n"
             OVX_DEVICE_OPT_HELP
+            OVX_ATTENTION_OPT_HELP
+            "      --precision P        fp32 (default, exact) or bf16: CPU matmuls with bf16\n"
+            "                           inputs and fp32 accumulation (oneDNN, AVX512_BF16/AMX)\n"
+            "      --profile            print milliseconds and GFLOP/s per op kind of the CPU\n"
+            "                           forward to stderr (outputs unchanged)\n"
             "  -o, --output DIR         output folder (created if missing)\n"
             "  -h, --help               this help\n");
 }
@@ -76,11 +83,13 @@ int ovx_cmd_forward(int argc, char **argv)
         {"model", required_argument, 0, 'm'},       {"pixel-values", required_argument, 0, 'p'},
         {"visible-indices", required_argument, 0, 'i'}, {"hidden-state", required_argument, 0, 'L'},
         {"threads", required_argument, 0, 't'},     {"output", required_argument, 0, 'o'},
-        {"device", required_argument, 0, 'd'},
+        {"device", required_argument, 0, 'd'},      {"profile", no_argument, 0, 'P'},
+        {"precision", required_argument, 0, 'r'},   {"attention", required_argument, 0, 'A'},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
     const char *model = NULL, *px_path = NULL, *idx_path = NULL, *outdir = NULL, *hs_arg = NULL;
     const char *dev_arg = "auto";
-    int threads = 0, hs = OVX_NO_HIDDEN_STATE, c;
+    int threads = 0, hs = OVX_NO_HIDDEN_STATE, profile = 0, precision = OVX_PRECISION_FP32, c;
+    int attention = OVX_CUDA_ATTENTION_FUSED;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "m:o:h", opts, NULL)) != -1) {
@@ -106,6 +115,17 @@ int ovx_cmd_forward(int argc, char **argv)
             }
             break;
         case 'd': dev_arg = optarg; break;
+        case 'A':
+            if (ovx_cli_attention_parse("forward", optarg, &attention))
+                return OVX_EXIT_USAGE;
+            break;
+        case 'P': profile = 1; break;
+        case 'r':
+            if (ovx_precision_parse(optarg, &precision)) {
+                fprintf(stderr, "ovx forward: --precision: expected fp32 or bf16, not '%s'\n", optarg);
+                return OVX_EXIT_USAGE;
+            }
+            break;
         case 'h': ovx_help_forward(stdout); return OVX_EXIT_OK;
         default:
             fprintf(stderr, "ovx forward: unknown option or missing value: '%s' (see 'ovx help forward')\n",
@@ -126,6 +146,7 @@ int ovx_cmd_forward(int argc, char **argv)
     int drc = ovx_cli_device_select("forward", dev_arg, &dev, note, sizeof note);
     if (drc != OVX_EXIT_OK)
         return drc;
+    dev.attention = attention;
     ovx_error err;
     ovx_error_clear(&err);
     ovx_npy px = {0}, idx = {0};
@@ -155,6 +176,8 @@ int ovx_cmd_forward(int argc, char **argv)
     char warn[1400];
     if (ovx_model_weights_warning(m, warn, sizeof warn))
         fprintf(stderr, "ovx forward: warning: %s\n", warn);
+    if (precision != OVX_PRECISION_FP32 && ovx_model_set_precision(m, precision, &err))
+        goto fail;
     if (ovx_cli_engine_open(dev_arg, m, &dev, &eng, &err))
         goto fail;
     ovx_pixel_input in = {
@@ -193,6 +216,15 @@ int ovx_cmd_forward(int argc, char **argv)
     if (note[0]) /* after success, so an error stays the only stderr line */
         fprintf(stderr, "ovx forward: %s\n", note);
     fprintf(stderr, "ovx forward: %d x %d tokens in %.1f ms\n", B, tok.tokens.n, t1 - t0);
+    if (profile) {
+        ovx_profile prof;
+        ovx_model_get_profile(m, &prof);
+        if (ovx_engine_device(eng)->kind == OVX_DEVICE_CPU)
+            ovx_profile_print(stderr, "ovx forward: profile: ", &prof);
+        else
+            fprintf(stderr, "ovx forward: profile: only the CPU forward is profiled (the CUDA per-op "
+                            "times: ovx selftest --device cuda)\n");
+    }
     rc = OVX_EXIT_OK;
     goto done;
 fail:

@@ -645,6 +645,8 @@ static cJSON *item_json(const ovx_extract_ctx *ctx, const ovx_extract_job *job, 
     cJSON_AddStringToObject(s, "canonical", o->settings_str);
     cJSON_AddStringToObject(j, "settings_hash", o->settings_hash);
     cJSON_AddStringToObject(j, "device", ctx->device);
+    if (ctx->precision)
+        cJSON_AddStringToObject(j, "precision", ctx->precision);
     cJSON_AddStringToObject(j, "dtype", dtype_name(o->dtype));
     cJSON_AddNumberToObject(j, "n_tokens", p->views[0].tb.tokens.n);
     cJSON_AddItemToObject(j, "outputs", outputs);

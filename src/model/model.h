@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "model/profile.h"
 
 typedef struct ovx_model_config {
     int hidden_size;         /* D, 1024 for large */
@@ -84,6 +85,15 @@ int ovx_model_load(const char *path_or_id, const ovx_model_params *params,
 void ovx_model_free(ovx_model *m);
 const ovx_model_config *ovx_model_get_config(const ovx_model *m);
 
+/* Precision of the CPU forward's matrix products: fp32 (default, exact) or
+ * bf16 (inputs rounded to bf16, fp32 accumulation; needs oneDNN and a CPU
+ * with AVX512_BF16 or AMX). */
+enum { OVX_PRECISION_FP32 = 0, OVX_PRECISION_BF16 = 1 };
+int ovx_model_set_precision(ovx_model *m, int precision, ovx_error *err);
+/* "fp32"/"f32" or "bf16" -> precision; -1 otherwise. */
+int ovx_precision_parse(const char *s, int *precision);
+const char *ovx_precision_name(int precision);
+
 /* Sentinel for "no extra hidden state requested". */
 #define OVX_NO_HIDDEN_STATE (-10000)
 
@@ -111,5 +121,10 @@ void ovx_outputs_free(ovx_outputs *out);
  * total); samples: rows of pooler_output. */
 int ovx_outputs_check_finite(const ovx_outputs *out, int64_t samples, int64_t tokens, int dim, const char *stage,
                              ovx_error *err);
+
+/* Per-op time and FLOPs summed over this model's CPU forwards since load or
+ * the last reset (see profile.h). */
+void ovx_model_get_profile(const ovx_model *m, ovx_profile *out);
+void ovx_model_reset_profile(ovx_model *m);
 
 #endif
