@@ -90,7 +90,10 @@ check(p.returncode == 143 and "interrupted" in err, f"SIGTERM in the forward: 14
 print(f"SIGTERM in the forward: out in {dt:.2f} s")
 # one layer of this model takes ~0.4 s of CPU; 5 s leaves room for a loaded machine
 # (without the check between layers the rest of the forward, ~10 s of CPU, runs first)
-check(dt < 5.0, f"SIGTERM in the forward: out in {dt:.2f} s (< 5 s; the forward stops between layers)")
+if b"__asan_init" in open(OVX, "rb").read():
+    print("SIGTERM in the forward: time bound not checked under ASan (a debug layer takes seconds)")
+else:
+    check(dt < 5.0, f"SIGTERM in the forward: out in {dt:.2f} s (< 5 s; the forward stops between layers)")
 left = [f for _, _, fs in os.walk(out) for f in fs if f.endswith((".npy", ".json"))] if os.path.isdir(out) else []
 check(not left and not temp_files(out), f"SIGTERM in the forward: nothing half-written: {left}")
 check(jsonl(os.path.join(out, "failures.jsonl")) == [], "SIGTERM in the forward: the item is dropped, not failed")
