@@ -97,6 +97,27 @@ static AVFrame *ref_of(const AVFrame *f, ovx_error *err)
     return r;
 }
 
+/* A frame handed to a saliency job: a reference, or after damage a copy
+ * made in the decoding thread (a concealing decoder may write again into a
+ * frame it returned while a worker reads it). */
+static AVFrame *job_frame(const run_ctx *c, const AVFrame *f, ovx_error *err)
+{
+    if (!c->copy_frames)
+        return ref_of(f, err);
+    AVFrame *r = av_frame_alloc();
+    if (r) {
+        r->format = f->format;
+        r->width = f->width;
+        r->height = f->height;
+    }
+    if (!r || av_frame_get_buffer(r, 0) < 0 || av_frame_copy(r, f) < 0 || av_frame_copy_props(r, f) < 0) {
+        av_frame_free(&r);
+        ovx_error_set(err, OVX_ENOMEM, "out of memory (frame copy)");
+        return NULL;
+    }
+    return r;
+}
+
 /* ---- one decoder over a range of packets ---- */
 
 typedef struct chunk {
@@ -112,6 +133,7 @@ typedef struct chunk {
     int read_error;
     int restart;             /* frame threads met a B-frame */
     int mismatch;            /* chunk checks failed */
+    int disagree;            /* a frame is not the one the packet scan put at its index */
     int rc;
     ovx_error err;
 } chunk;
@@ -140,7 +162,7 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
     k->corrupt += vf->corrupt;
     if (k->waiting >= 0) {
         slot_job *j = &c->jobs[k->waiting];
-        j->next = ref_of(vf->frame, err);
+        j->next = job_frame(c, vf->frame, err);
         if (!j->next)
             return err->code;
         j->need_next = 0;
@@ -162,8 +184,8 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
         j->dup_of = -1;
         j->p = p;
         j->rotation = c->info.rotation;
-        j->cur = ref_of(vf->frame, err);
-        j->prev = k->prev ? ref_of(k->prev, err) : NULL;
+        j->cur = job_frame(c, vf->frame, err);
+        j->prev = k->prev ? job_frame(c, k->prev, err) : NULL;
         if (!j->cur || (k->prev && !j->prev))
             return err->code;
         if (!k->prev && k->chunked && k->first > 0) {
@@ -226,11 +248,12 @@ static void chunk_run(chunk *k)
             k->restart = 1;
             break;
         }
-        if (k->chunked) {
-            /* each frame must be the one the packet scan put at its index */
-            const double *st = c->scan->times;
-            if ((k->end > 0 && vf.index >= k->end) || vf.index >= c->scan->n || !st ||
-                vf.seconds != st[vf.index]) {
+        /* each frame should be the one the packet scan put at its index */
+        const double *st = c->scan->times;
+        if ((k->end > 0 && vf.index >= k->end) || vf.index >= c->scan->n ||
+            (st ? vf.seconds != st[vf.index] : k->chunked)) {
+            k->disagree = 1;
+            if (k->chunked) {
                 k->mismatch = 1;
                 break;
             }
@@ -366,13 +389,19 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
             c->gop_ok = 0;
         }
     }
+    if (restart && nk > 1 && p->threads > 1) {
+        /* the chunks disagree with the packet scan: damage a multi-threaded
+         * decoder may not flag; decode with one thread from now on */
+        c->single_decoder = 1;
+        c->copy_frames = 1;
+    }
     if (rc == OVX_OK && !restart) {
         for (int i = 1; i < nk; i++) {
             if (ks[i].held < 0)
                 continue;
             slot_job *j = &c->jobs[ks[i].held];
             if (ks[i - 1].prev) {
-                j->prev = ref_of(ks[i - 1].prev, err);
+                j->prev = job_frame(c, ks[i - 1].prev, err);
                 if (!j->prev) {
                     rc = err->code;
                     break;
@@ -385,6 +414,7 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     ovx_pool_wait(pool);
     c->decode_ms = ovx_now_ms() - t0;
     int64_t total = 0;
+    int disagree = 0;
     for (int i = 0; i < nk; i++)
         total += ks[i].decoded;
     c->times = malloc((size_t)(total > 0 ? total : 1) * sizeof *c->times);
@@ -399,6 +429,7 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         c->bad += k->bad;
         c->packets += k->packets;
         c->read_error |= k->read_error;
+        disagree |= k->disagree;
         free(k->times);
         av_frame_free(&k->prev);
     }
@@ -406,10 +437,19 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     if (rc < 0)
         return rc;
     /* FFmpeg conceals errors differently with more than one decoder thread
-     * (slice-threaded H.264 included): a damaged stream is decoded again
-     * with a single decoder thread, so the output never depends on --threads */
-    if (!restart && T > 1 && (c->corrupt > 0 || c->bad > 0)) {
+     * (slice-threaded H.264 included), and frame or slice threads do not
+     * always flag the damage (a truncated packet, a broken slice): after any
+     * sign of damage (flagged frames, failed or cut-short packets, a read
+     * error) or when the decoded frames disagree with the packet scan, the
+     * stream is decoded again with a single decoder thread, handing the
+     * saliency workers copies of the frames, so the output never depends on
+     * --threads */
+    disagree |= c->decoded != c->scan->n;
+    int damaged = c->corrupt > 0 || c->bad > 0 || c->read_error || c->scan->corrupt_pkts > 0 ||
+                  c->scan->end_rc != AVERROR_EOF;
+    if (!restart && !c->single_decoder && p->threads > 1 && (damaged || disagree)) {
         c->single_decoder = 1;
+        c->copy_frames = 1;
         restart = 1;
     }
     if (restart)

@@ -62,6 +62,7 @@ typedef struct run_ctx {
     int frame_threads_ok;    /* frame threading allowed (cleared once a B-frame is seen) */
     int gop_ok;              /* GOP-parallel decoding allowed (cleared when it fails a check) */
     int single_decoder;      /* decode with one thread (set after decode errors) */
+    int copy_frames;         /* hand jobs copies, not references (damaged streams) */
     const char *threading;   /* "slice", "frame" or "gop" */
     double decode_ms;
 } run_ctx;

@@ -244,6 +244,8 @@ int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan
                 keep = 0;
             if (!keep && (s->pkts || s->par))
                 free_kept(s, s->n);
+            if (pkt->flags & AV_PKT_FLAG_CORRUPT)
+                s->corrupt_pkts++;
             if (have_times && pkt->pts == AV_NOPTS_VALUE)
                 have_times = 0;
             if (have_times && s->n == cap) {

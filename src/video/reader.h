@@ -76,6 +76,7 @@ typedef struct ovx_packet_scan {
     struct AVCodecParameters *par;   /* the stream's parameters */
     int tb_num, tb_den;   /* stream time base */
     int end_rc;           /* what ended demuxing (AVERROR_EOF, a read error ...) */
+    int64_t corrupt_pkts; /* packets the demuxer flagged corrupt (e.g. cut short) */
 } ovx_packet_scan;
 
 int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan *s, ovx_error *err);
