@@ -1,10 +1,9 @@
-/* cmd_extract.c: `ovx extract`: options, the item list (listing, naming,
- * collisions, sharding, resume), dry runs, and the run itself (pipeline,
- * logs, progress, signals, summary, exit status). The per-item work is in
- * extract_item.c. */
+/* cmd_extract.c: `ovx extract`: the option table, the device, signals,
+ * and printing (per-item lines, --jsonl records, progress, the summary,
+ * the exit status). The batch runner itself is src/extract (extract.h). */
 #include <getopt.h>
 #include <libavutil/log.h>
-#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,21 +11,10 @@
 
 #include "cli/commands.h"
 #include "cli/device_opt.h"
-#include "cli/extract_item.h"
-#include "cli/fingerprint.h"
-#include "cli/inputs.h"
-#include "cli/outlayout.h"
-#include "cli/pipeline.h"
 #include "cli/progress.h"
-#include "cli/resume.h"
-#include "cli/runlog.h"
-#include "cli/shard.h"
 #include "cli/signals.h"
-#include "cli/strmap.h"
-#include "common/threads.h"
-#include "common/timer.h"
-#include "model/model.h"
-#include "select/select.h"
+#include "extract/extract.h"
+#include "extract/shard.h"
 
 void ovx_help_extract(FILE *out)
 {
@@ -138,46 +126,71 @@ void ovx_help_extract(FILE *out)
     fputc('\n', out);
 }
 
-enum {
-    OPT_LIST = 1000, OPT_EXT, OPT_LABELS, OPT_LABEL_FROM_DIR, OPT_SAMPLING, OPT_FRAMES, OPT_TOKENS,
-    OPT_VIEWS, OPT_NATIVE, OPT_HIDDEN, OPT_DTYPE, OPT_POOLED_ONLY, OPT_SAVE_PIXELS, OPT_OVERWRITE,
-    OPT_SHARD, OPT_DRY_RUN, OPT_JSONL, OPT_DECODE_THREADS, OPT_THREADS, OPT_QUIET, OPT_MAX_CORRUPT,
-    OPT_MV_SOURCE, OPT_IFRAME_POLICY, OPT_FPS, OPT_START, OPT_DURATION, OPT_DEVICE, OPT_BATCH
-};
+/* ---- the option table ---- */
 
-static const struct option long_opts[] = {
-    {"model", required_argument, NULL, 'm'},
-    {"output", required_argument, NULL, 'o'},
-    {"list", required_argument, NULL, OPT_LIST},
-    {"ext", required_argument, NULL, OPT_EXT},
-    {"labels", required_argument, NULL, OPT_LABELS},
-    {"label-from-dir", no_argument, NULL, OPT_LABEL_FROM_DIR},
-    {"sampling", required_argument, NULL, OPT_SAMPLING},
-    {"frames", required_argument, NULL, OPT_FRAMES},
-    {"tokens", required_argument, NULL, OPT_TOKENS},
-    {"views", required_argument, NULL, OPT_VIEWS},
-    {"native", no_argument, NULL, OPT_NATIVE},
-    {"hidden-state", required_argument, NULL, OPT_HIDDEN},
-    {"dtype", required_argument, NULL, OPT_DTYPE},
-    {"pooled-only", no_argument, NULL, OPT_POOLED_ONLY},
-    {"save-pixels", no_argument, NULL, OPT_SAVE_PIXELS},
-    {"overwrite", no_argument, NULL, OPT_OVERWRITE},
-    {"shard", required_argument, NULL, OPT_SHARD},
-    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-    {"jsonl", no_argument, NULL, OPT_JSONL},
-    {"decode-threads", required_argument, NULL, OPT_DECODE_THREADS},
-    {"threads", required_argument, NULL, OPT_THREADS},
-    {"quiet", no_argument, NULL, OPT_QUIET},
-    {"max-corrupt", required_argument, NULL, OPT_MAX_CORRUPT},
-    {"mv-source", required_argument, NULL, OPT_MV_SOURCE},
-    {"iframe-policy", required_argument, NULL, OPT_IFRAME_POLICY},
-    {"fps", required_argument, NULL, OPT_FPS},
-    {"start", required_argument, NULL, OPT_START},
-    {"duration", required_argument, NULL, OPT_DURATION},
-    {"device", required_argument, NULL, OPT_DEVICE},
-    {"batch", required_argument, NULL, OPT_BATCH},
-    {NULL, 0, NULL, 0},
+typedef struct cli_opts {
+    ovx_extract_params p;
+    const char *lists[64];
+    size_t n_lists;
+    const char *shard_spec, *device_arg;
+    int jsonl, quiet;
+} cli_opts;
+
+typedef enum { O_STR, O_FLAG, O_INT, O_REAL, O_CHOICE, O_LIST } opt_kind;
+
+typedef struct opt_def {
+    const char *name;
+    int short_name;             /* 0: long only */
+    opt_kind kind;
+    size_t off;                 /* the field of cli_opts it sets */
+    double lo, hi;              /* O_INT, O_REAL */
+    const char *const *choices; /* O_CHOICE: names, NULL-terminated */
+    const int *values;          /* O_CHOICE: value per name (NULL: its index) */
+} opt_def;
+
+/* Enum names in enum order, as select names them. */
+static const char *const mv_source_names[] = {"auto", "codec", "estimate", NULL};
+static const char *const iframe_policy_names[] = {"first", "dense", "zero", "compete", NULL};
+static const char *const sampling_names[] = {"codec", "uniform", NULL};
+static const char *const dtype_names[] = {"f32", "f16", "float32", "float16", NULL};
+static const int dtype_values[] = {OVX_DTYPE_F32, OVX_DTYPE_F16, OVX_DTYPE_F32, OVX_DTYPE_F16};
+_Static_assert(sizeof(ovx_dtype) == sizeof(int), "--dtype is stored as an int");
+
+#define F(field) offsetof(cli_opts, field)
+static const opt_def opt_table[] = {
+    {"model", 'm', O_STR, F(p.model), 0, 0, NULL, NULL},
+    {"output", 'o', O_STR, F(p.out_dir), 0, 0, NULL, NULL},
+    {"list", 0, O_LIST, F(lists), 0, 0, NULL, NULL},
+    {"ext", 0, O_STR, F(p.exts), 0, 0, NULL, NULL},
+    {"labels", 0, O_STR, F(p.labels_csv), 0, 0, NULL, NULL},
+    {"label-from-dir", 0, O_FLAG, F(p.label_from_dir), 0, 0, NULL, NULL},
+    {"sampling", 0, O_CHOICE, F(p.uniform), 0, 0, sampling_names, NULL},
+    {"frames", 0, O_INT, F(p.frames), 1, 64, NULL, NULL},
+    {"tokens", 0, O_INT, F(p.tokens), 1, 64 * 256, NULL, NULL},
+    {"views", 0, O_INT, F(p.views), 1, 64, NULL, NULL},
+    {"native", 0, O_FLAG, F(p.native), 0, 0, NULL, NULL},
+    {"hidden-state", 0, O_INT, F(p.hidden_index), -1000, 1000, NULL, NULL},
+    {"dtype", 0, O_CHOICE, F(p.dtype), 0, 0, dtype_names, dtype_values},
+    {"pooled-only", 0, O_FLAG, F(p.pooled_only), 0, 0, NULL, NULL},
+    {"save-pixels", 0, O_FLAG, F(p.save_pixels), 0, 0, NULL, NULL},
+    {"max-corrupt", 0, O_REAL, F(p.max_corrupt), 0, 1, NULL, NULL},
+    {"mv-source", 0, O_CHOICE, F(p.mv_source), 0, 0, mv_source_names, NULL},
+    {"iframe-policy", 0, O_CHOICE, F(p.iframe_policy), 0, 0, iframe_policy_names, NULL},
+    {"fps", 0, O_REAL, F(p.fps), 1e-6, 1000, NULL, NULL},
+    {"start", 0, O_REAL, F(p.start), 0, 1e9, NULL, NULL},
+    {"duration", 0, O_REAL, F(p.duration), 1e-6, 1e9, NULL, NULL},
+    {"overwrite", 0, O_FLAG, F(p.overwrite), 0, 0, NULL, NULL},
+    {"shard", 0, O_STR, F(shard_spec), 0, 0, NULL, NULL},
+    {"dry-run", 0, O_FLAG, F(p.dry_run), 0, 0, NULL, NULL},
+    {"jsonl", 0, O_FLAG, F(jsonl), 0, 0, NULL, NULL},
+    {"decode-threads", 0, O_INT, F(p.decode_threads), 0, 256, NULL, NULL},
+    {"threads", 0, O_INT, F(p.threads), 0, 4096, NULL, NULL},
+    {"batch", 0, O_INT, F(p.batch), 1, 256, NULL, NULL},
+    {"device", 0, O_STR, F(device_arg), 0, 0, NULL, NULL},
+    {"quiet", 0, O_FLAG, F(quiet), 0, 0, NULL, NULL},
 };
+#undef F
+#define N_OPTS (sizeof opt_table / sizeof opt_table[0])
 
 static int usage_error(const char *fmt, const char *a)
 {
@@ -187,600 +200,284 @@ static int usage_error(const char *fmt, const char *a)
     return OVX_EXIT_USAGE;
 }
 
-static int parse_int_opt(const char *name, const char *s, long lo, long hi, int *out)
+/* Sets the field of one option from its value; OVX_EXIT_USAGE when bad. */
+static int set_option(cli_opts *c, const opt_def *d, const char *v)
 {
+    char *field = (char *)c + d->off;
     char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) {
-        fprintf(stderr, "ovx extract: %s: expected an integer in %ld..%ld, got '%s'\n", name, lo, hi, s);
-        return -1;
+    switch (d->kind) {
+    case O_STR: *(const char **)field = v; return 0;
+    case O_FLAG: *(int *)field = 1; return 0;
+    case O_LIST:
+        if (c->n_lists == sizeof c->lists / sizeof c->lists[0])
+            return usage_error("%s", "too many --list options");
+        c->lists[c->n_lists++] = v;
+        return 0;
+    case O_INT: {
+        long x = strtol(v, &end, 10);
+        if (!*v || *end || x < d->lo || x > d->hi) {
+            fprintf(stderr, "ovx extract: --%s: expected an integer in %.0f..%.0f, got '%s'\n", d->name, d->lo, d->hi, v);
+            return OVX_EXIT_USAGE;
+        }
+        *(int *)field = (int)x;
+        return 0;
     }
-    *out = (int)v;
+    case O_REAL: {
+        double x = strtod(v, &end);
+        if (!*v || *end || !(x >= d->lo && x <= d->hi)) {
+            fprintf(stderr, "ovx extract: --%s: expected a number in %g..%g, got '%s'\n", d->name, d->lo, d->hi, v);
+            return OVX_EXIT_USAGE;
+        }
+        *(double *)field = x;
+        return 0;
+    }
+    case O_CHOICE:
+        for (int i = 0; d->choices[i]; i++)
+            if (!strcmp(v, d->choices[i])) {
+                *(int *)field = d->values ? d->values[i] : i;
+                return 0;
+            }
+        fprintf(stderr, "ovx extract: --%s: expected", d->name);
+        for (int i = 0; d->choices[i]; i++)
+            fprintf(stderr, "%s %s", i == 0 ? "" : d->choices[i + 1] ? "," : " or", d->choices[i]);
+        fprintf(stderr, ", got '%s' (see ovx help extract)\n", v);
+        return OVX_EXIT_USAGE;
+    }
+    return OVX_EXIT_USAGE;
+}
+
+/* Parses argv into c; the positional arguments are left at argv[optind..]. */
+static int parse_options(cli_opts *c, int argc, char **argv)
+{
+    struct option longs[N_OPTS + 1];
+    char shorts[2 + 2 * N_OPTS + 1] = ":";
+    size_t ns = 1;
+    for (size_t i = 0; i < N_OPTS; i++) {
+        longs[i] = (struct option){opt_table[i].name, opt_table[i].kind == O_FLAG ? no_argument : required_argument,
+                                   NULL, (int)(1000 + i)};
+        if (opt_table[i].short_name) {
+            shorts[ns++] = (char)opt_table[i].short_name;
+            if (opt_table[i].kind != O_FLAG)
+                shorts[ns++] = ':';
+        }
+    }
+    longs[N_OPTS] = (struct option){NULL, 0, NULL, 0};
+    shorts[ns] = '\0';
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+        const opt_def *d = NULL;
+        if (ch >= 1000 && ch < 1000 + (int)N_OPTS)
+            d = &opt_table[ch - 1000];
+        for (size_t i = 0; !d && i < N_OPTS; i++)
+            if (opt_table[i].short_name && opt_table[i].short_name == ch)
+                d = &opt_table[i];
+        if (ch == ':')
+            return usage_error("%s needs a value", argv[optind - 1]);
+        if (!d)
+            return usage_error("unknown option '%s'", argv[optind - 1]);
+        int rc = set_option(c, d, optarg);
+        if (rc)
+            return rc;
+    }
     return 0;
 }
 
-static int parse_real_opt(const char *name, const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "ovx extract: %s: expected a number in %g..%g, got '%s'\n", name, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
+/* ---- printing: the callbacks ---- */
 
-/* Enum names in enum order, as select names them. */
-static const char *const mv_source_names[] = {"auto", "codec", "estimate", NULL};
-static const char *const iframe_policy_names[] = {"first", "dense", "zero", "compete", NULL};
-
-static int name_index(const char *s, const char *const *names)
-{
-    for (int i = 0; names[i]; i++)
-        if (!strcmp(s, names[i]))
-            return i;
-    return -1;
-}
-
-/* Item states after planning. */
-enum { ACT_EXTRACT = 0, ACT_SKIP, ACT_FAIL };
-
-typedef struct plan_item {
-    ovx_extract_job job;
-    int action;
-    const char *stage;    /* ACT_FAIL */
-    char *error;          /* ACT_FAIL, malloc'd */
-    cJSON *record;        /* ACT_SKIP (not in dry runs): its manifest line */
-} plan_item;
-
-typedef struct run_state {
-    ovx_extract_ctx ctx;
-    plan_item *plan;      /* items of this shard */
-    size_t n_plan;
-    size_t *todo;         /* indices into plan of ACT_EXTRACT items */
-    size_t n_todo;
-    ovx_runlog log;
-    ovx_progress progress;
+typedef struct printer {
     int jsonl, quiet;
-    size_t done, failed, skipped;
-    int batch;            /* --batch: items per forward */
-    size_t *pend_index;   /* [batch] pipeline indices of the items waiting for a batch */
-    ovx_prepared **pend;  /* [batch] their prepared data */
-    size_t n_pend;
-} run_state;
+    ovx_progress progress;
+} printer;
 
-static void set_fail(plan_item *p, const char *stage, const char *msg)
+/* One JSON object as one line on stdout. */
+static void jsonl_emit(const cJSON *obj)
 {
-    p->action = ACT_FAIL;
-    p->stage = stage;
-    free(p->error);
-    p->error = strdup(msg ? msg : "unknown error");
+    char *line = cJSON_PrintUnformatted(obj);
+    if (!line)
+        return;
+    fputs(line, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+    free(line);
 }
 
-static void report_failure(run_state *rs, const plan_item *p, const char *stage, const char *msg)
+static void print_dry_run_item(const printer *pr, const ovx_extract_item *it)
 {
-    ovx_error err;
-    ovx_progress_clear(&rs->progress);
-    fprintf(stderr, "ovx extract: %s: %s\n", p->job.in->path, msg);
-    if (ovx_runlog_failure(&rs->log, p->job.in->path, p->job.in->rel, stage, msg, &err) != OVX_OK)
-        fprintf(stderr, "ovx extract: %s\n", err.msg);
-    if (rs->jsonl) {
-        cJSON *o = cJSON_CreateObject();
+    static const char *const names[] = {"extract", "done", "skip", "fail"};
+    if (!pr->jsonl) {
+        printf("%s\t%s\n", names[it->status], it->path);
+        return;
+    }
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "path", it->path);
+    cJSON_AddStringToObject(j, "rel", it->rel);
+    cJSON_AddStringToObject(j, "action", names[it->status]);
+    if (it->status == OVX_ITEM_FAILED)
+        cJSON_AddStringToObject(j, "error", it->error);
+    jsonl_emit(j);
+    cJSON_Delete(j);
+}
+
+static void on_item(void *user, const ovx_extract_item *it)
+{
+    printer *pr = user;
+    if (it->dry_run) {
+        print_dry_run_item(pr, it);
+        return;
+    }
+    if (it->status == OVX_ITEM_FAILED) {
+        ovx_progress_clear(&pr->progress);
+        fprintf(stderr, "ovx extract: %s: %s\n", it->path, it->error);
+    }
+    if (!pr->jsonl)
+        return;
+    cJSON *o = NULL;
+    if (it->status == OVX_ITEM_FAILED) {
+        o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "status", "failed");
-        cJSON_AddStringToObject(o, "path", p->job.in->path);
-        cJSON_AddStringToObject(o, "rel", p->job.in->rel);
-        cJSON_AddStringToObject(o, "stage", stage);
-        cJSON_AddStringToObject(o, "error", msg);
-        ovx_jsonl_emit(o);
-        cJSON_Delete(o);
+        cJSON_AddStringToObject(o, "path", it->path);
+        cJSON_AddStringToObject(o, "rel", it->rel);
+        cJSON_AddStringToObject(o, "stage", it->stage);
+        cJSON_AddStringToObject(o, "error", it->error);
+    } else if (it->record) {
+        o = cJSON_Duplicate(it->record, 1);
+        cJSON_AddStringToObject(o, "status", it->status == OVX_ITEM_DONE ? "done" : "skipped");
+        if (it->status == OVX_ITEM_DONE)
+            cJSON_AddNumberToObject(o, "seconds", it->seconds);
     }
-    rs->failed++;
+    if (o)
+        jsonl_emit(o);
+    cJSON_Delete(o);
 }
 
-static void free_plan(run_state *rs)
+static void on_progress(void *user, const ovx_extract_progress *p)
 {
-    for (size_t i = 0; i < rs->n_plan; i++) {
-        free(rs->plan[i].error);
-        cJSON_Delete(rs->plan[i].record);
-    }
-    free(rs->plan);
-    free(rs->todo);
-    free(rs->pend_index);
-    free(rs->pend);
+    printer *pr = user;
+    if (p->event == OVX_PROGRESS_START)
+        ovx_progress_init(&pr->progress, p->total, pr->quiet);
+    else if (p->event == OVX_PROGRESS_STEP)
+        ovx_progress_step(&pr->progress, p->item_failed);
+    else
+        ovx_progress_end(&pr->progress);
 }
 
-static void *pipe_prepare(void *vctx, size_t i)
+static int on_should_stop(void *user)
 {
-    run_state *rs = vctx;
-    return ovx_extract_prepare(&rs->ctx, &rs->plan[rs->todo[i]].job);
-}
-
-/* Model + outputs of one item whose batch has run (or not: then alone). */
-static void finish_item(run_state *rs, size_t i, ovx_prepared *vp)
-{
-    plan_item *p = &rs->plan[rs->todo[i]];
-    double t0 = ovx_now_ms();
-    cJSON *record = NULL;
-    const char *stage = "internal";
-    ovx_error err;
-    ovx_error_clear(&err);
-    int rc;
-    double prep_s = ovx_prepared_seconds(vp);
-    if (!vp) {
-        rc = ovx_error_set(&err, OVX_ENOMEM, "out of memory");
-    } else {
-        rc = ovx_extract_finish(&rs->ctx, &p->job, vp, &record, &stage, &err);
-        ovx_prepared_free(vp);
-    }
-    if (rc != OVX_OK) {
-        report_failure(rs, p, stage, err.msg);
-        ovx_progress_step(&rs->progress, 1);
-        return;
-    }
-    ovx_error lerr;
-    if (ovx_runlog_manifest(&rs->log, record, &lerr) != OVX_OK) {
-        ovx_progress_clear(&rs->progress);
-        fprintf(stderr, "ovx extract: %s\n", lerr.msg);
-    }
-    if (rs->jsonl) {
-        cJSON *o = cJSON_Duplicate(record, 1);
-        cJSON_AddStringToObject(o, "status", "done");
-        cJSON_AddNumberToObject(o, "seconds", prep_s + (ovx_now_ms() - t0) / 1000.0);
-        ovx_jsonl_emit(o);
-        cJSON_Delete(o);
-    }
-    cJSON_Delete(record);
-    rs->done++;
-    ovx_progress_step(&rs->progress, 0);
-}
-
-/* Items are held until --batch of them (or the last one) are prepared, then
- * one forward runs over all of them and they finish in index order. */
-static void pipe_consume(void *vctx, size_t i, void *vp)
-{
-    run_state *rs = vctx;
-    rs->pend_index[rs->n_pend] = i;
-    rs->pend[rs->n_pend++] = vp;
-    if (rs->n_pend < (size_t)rs->batch && i + 1 < rs->n_todo)
-        return;
-    ovx_extract_model_batch(&rs->ctx, rs->pend, rs->n_pend);
-    for (size_t k = 0; k < rs->n_pend; k++)
-        finish_item(rs, rs->pend_index[k], rs->pend[k]);
-    rs->n_pend = 0;
-}
-
-static void pipe_discard(void *vctx, void *vp)
-{
-    (void)vctx;
-    ovx_prepared_free(vp);
-}
-
-static int pipe_should_stop(void *vctx)
-{
-    (void)vctx;
+    (void)user;
     return ovx_signal_received() != 0;
 }
 
-/* Canonical settings string: everything that changes the outputs. The model
- * enters by its fingerprint, not its path, so a copy elsewhere resumes. */
-static void settings_string(ovx_extract_opts *o)
+static void on_warning(void *user, const char *msg)
 {
-    char hidden[32] = "none";
-    if (o->hidden_index != OVX_NO_HIDDEN_STATE)
-        snprintf(hidden, sizeof hidden, "%d", o->hidden_index);
-    snprintf(o->settings_str, sizeof o->settings_str,
-             "model=%s;sampling=%s;frames=%d;tokens=%d;views=%d;native=%d;dtype=%s;hidden=%s;"
-             "pooled_only=%d;save_pixels=%d;mv_source=%d;iframe_policy=%d;fps=%.17g;start=%.17g;"
-             "duration=%.17g",
-             o->model_fingerprint, o->uniform ? "uniform" : "codec", o->frames, o->tokens, o->views, o->native,
-             o->dtype == OVX_DTYPE_F16 ? "float16" : "float32", hidden, o->pooled_only, o->save_pixels,
-             o->mv_source, o->iframe_policy, o->fps, o->start, o->duration);
-    snprintf(o->settings_hash, sizeof o->settings_hash, "%016llx",
-             (unsigned long long)ovx_fnv1a64(o->settings_str, strlen(o->settings_str)));
-}
-
-/* Registers every output path of a job; returns the path of an earlier item
- * owning one of them (possibly the same path listed twice), or NULL. */
-static const char *claim_outputs(ovx_strmap *owners, const ovx_extract_job *job, const ovx_extract_opts *o)
-{
-    char path[4200];
-    const ovx_out_kind kinds[] = {OVX_OUT_TOKENS, OVX_OUT_POOLED, OVX_OUT_HIDDEN, OVX_OUT_JSON};
-    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-        if (kinds[k] == OVX_OUT_HIDDEN && o->hidden_index == OVX_NO_HIDDEN_STATE)
-            continue;
-        if (ovx_out_path(job->base, kinds[k], o->hidden_index, path, sizeof path, NULL) != OVX_OK)
-            continue;
-        const char *owner = NULL;
-        if (ovx_strmap_get(owners, path, &owner) && owner)
-            return owner;
-    }
-    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
-        if (ovx_out_path(job->base, kinds[k], o->hidden_index, path, sizeof path, NULL) == OVX_OK)
-            ovx_strmap_put(owners, path, job->in->path);
-    return NULL;
+    printer *pr = user;
+    ovx_progress_clear(&pr->progress);
+    fprintf(stderr, "ovx extract: %s\n", msg);
 }
 
 int ovx_cmd_extract(int argc, char **argv)
 {
-    ovx_extract_opts o;
-    memset(&o, 0, sizeof o);
-    o.frames = -1;
-    o.tokens = 4096;
-    o.views = 1;
-    o.dtype = OVX_DTYPE_F32;
-    o.hidden_index = OVX_NO_HIDDEN_STATE;
-    o.select_threads = 1;
-    o.max_corrupt = -1;
-    {
-        ovx_select_params sd = ovx_select_default_params();
-        o.mv_source = (int)sd.mv_source;
-        o.iframe_policy = (int)sd.iframe_policy;
-    }
-    const char *ext_csv = OVX_DEFAULT_EXTS, *labels_csv = NULL, *shard_spec = NULL;
-    const char *lists[64];
-    int n_lists = 0, label_from_dir = 0, overwrite = 0, dry_run = 0, jsonl = 0, quiet = 0;
-    int decode_threads = 1, model_threads = 0, batch = 1;
-    const char *device_arg = "auto";
-
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":m:o:", long_opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': o.model_arg = optarg; break;
-        case 'o': o.out_dir = optarg; break;
-        case OPT_LIST:
-            if (n_lists == 64)
-                return usage_error("%s", "too many --list options");
-            lists[n_lists++] = optarg;
-            break;
-        case OPT_EXT: ext_csv = optarg; break;
-        case OPT_LABELS: labels_csv = optarg; break;
-        case OPT_LABEL_FROM_DIR: label_from_dir = 1; break;
-        case OPT_SAMPLING:
-            if (!strcmp(optarg, "uniform"))
-                o.uniform = 1;
-            else if (!strcmp(optarg, "codec"))
-                o.uniform = 0;
-            else
-                return usage_error("--sampling: expected codec or uniform, got '%s'", optarg);
-            break;
-        case OPT_FRAMES:
-            if (parse_int_opt("--frames", optarg, 1, 64, &o.frames))
-                return OVX_EXIT_USAGE;
-            break;
-        case OPT_TOKENS:
-            if (parse_int_opt("--tokens", optarg, 1, 64 * 256, &o.tokens))
-                return OVX_EXIT_USAGE;
-            break;
-        case OPT_VIEWS:
-            if (parse_int_opt("--views", optarg, 1, 64, &o.views))
-                return OVX_EXIT_USAGE;
-            break;
-        case OPT_NATIVE: o.native = 1; break;
-        case OPT_HIDDEN:
-            if (parse_int_opt("--hidden-state", optarg, -1000, 1000, &o.hidden_index))
-                return OVX_EXIT_USAGE;
-            break;
-        case OPT_DTYPE:
-            if (!strcmp(optarg, "f32") || !strcmp(optarg, "float32"))
-                o.dtype = OVX_DTYPE_F32;
-            else if (!strcmp(optarg, "f16") || !strcmp(optarg, "float16"))
-                o.dtype = OVX_DTYPE_F16;
-            else
-                return usage_error("--dtype: expected f32 or f16, got '%s'", optarg);
-            break;
-        case OPT_POOLED_ONLY: o.pooled_only = 1; break;
-        case OPT_SAVE_PIXELS: o.save_pixels = 1; break;
-        case OPT_OVERWRITE: overwrite = 1; break;
-        case OPT_SHARD: shard_spec = optarg; break;
-        case OPT_DRY_RUN: dry_run = 1; break;
-        case OPT_JSONL: jsonl = 1; break;
-        case OPT_DECODE_THREADS:
-            if (parse_int_opt("--decode-threads", optarg, 0, 256, &decode_threads))
-                return OVX_EXIT_USAGE;
-            break;
-        case OPT_THREADS:
-            if (parse_int_opt("--threads", optarg, 0, 4096, &model_threads))
-                return OVX_EXIT_USAGE;
-            break;
-        case OPT_QUIET: quiet = 1; break;
-        case OPT_MAX_CORRUPT:
-            if (parse_real_opt("--max-corrupt", optarg, 0, 1, &o.max_corrupt))
-                return OVX_EXIT_USAGE;
-            break;
-        case OPT_FPS:
-            if (parse_real_opt("--fps", optarg, 1e-6, 1000, &o.fps))
-                return OVX_EXIT_USAGE;
-            break;
-        case OPT_START:
-            if (parse_real_opt("--start", optarg, 0, 1e9, &o.start))
-                return OVX_EXIT_USAGE;
-            break;
-        case OPT_DURATION:
-            if (parse_real_opt("--duration", optarg, 1e-6, 1e9, &o.duration))
-                return OVX_EXIT_USAGE;
-            break;
-        case OPT_MV_SOURCE:
-            if ((o.mv_source = name_index(optarg, mv_source_names)) < 0)
-                return usage_error("--mv-source: expected auto, codec or estimate, got '%s'", optarg);
-            break;
-        case OPT_IFRAME_POLICY:
-            if ((o.iframe_policy = name_index(optarg, iframe_policy_names)) < 0)
-                return usage_error("--iframe-policy: expected first, dense, zero or compete, got '%s'", optarg);
-            break;
-        case OPT_DEVICE: device_arg = optarg; break;
-        case OPT_BATCH:
-            if (parse_int_opt("--batch", optarg, 1, 256, &batch))
-                return OVX_EXIT_USAGE;
-            break;
-        case ':': return usage_error("%s needs a value", argv[optind - 1]);
-        default: return usage_error("unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (o.frames < 0)
-        o.frames = o.uniform ? 16 : 64;
-    /* pool workers decode single-threaded beside the model; without a pool
-     * the decode has the machine to itself */
-    o.select_threads = decode_threads > 0 ? 1 : (model_threads > 0 ? model_threads : ovx_default_threads());
-    if (!o.model_arg)
-        o.model_arg = getenv("OVX_MODEL");
-    if (!o.out_dir)
+    cli_opts c;
+    memset(&c, 0, sizeof c);
+    c.p = ovx_extract_default_params();
+    c.device_arg = "auto";
+    int rc = parse_options(&c, argc, argv);
+    if (rc)
+        return rc;
+    ovx_extract_params *p = &c.p;
+    if (!p->model)
+        p->model = getenv("OVX_MODEL");
+    if (!p->out_dir)
         return usage_error("%s", "-o DIR is required");
-    if (!o.model_arg && !dry_run)
+    if (!p->model && !p->dry_run)
         return usage_error("%s", "-m MODEL is required (or set OVX_MODEL)");
-    for (int i = optind; i < argc; i++)
-        if (!strcmp(argv[i], "-")) {
-            if (n_lists == 64)
-                return usage_error("%s", "too many lists");
-            lists[n_lists++] = "-";
+    const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
+    if (!inputs) {
+        fprintf(stderr, "ovx extract: out of memory\n");
+        return OVX_EXIT_FAIL;
+    }
+    for (int i = optind; i < argc; i++) {
+        if (strcmp(argv[i], "-") != 0) {
+            inputs[p->n_inputs++] = argv[i];
+        } else if (c.n_lists == sizeof c.lists / sizeof c.lists[0]) {
+            free(inputs);
+            return usage_error("%s", "too many lists");
+        } else {
+            c.lists[c.n_lists++] = "-";
         }
-    if (optind >= argc && n_lists == 0)
-        return usage_error("%s", "no INPUT and no --list");
+    }
+    p->inputs = inputs;
+    p->lists = c.lists;
+    p->n_lists = c.n_lists;
+    int status = OVX_EXIT_USAGE;
+    if (optind >= argc && c.n_lists == 0) {
+        usage_error("%s", "no INPUT and no --list");
+        goto out;
+    }
 
     /* the device before anything is listed or written: an unusable one fails
      * the run once, not every item */
-    ovx_device device = {OVX_DEVICE_CPU, 0};
     char device_note[600] = "";
-    if (dry_run) { /* loads nothing: the name is checked, the device not opened */
-        ovx_error derr;
-        if (ovx_device_parse(device_arg, &device, &derr) != OVX_OK)
-            return usage_error("%s", derr.msg);
-    } else {
-        int drc = ovx_cli_device_select("extract", device_arg, &device, device_note, sizeof device_note);
-        if (drc != OVX_EXIT_OK)
-            return drc;
+    ovx_error err;
+    ovx_error_clear(&err);
+    if (p->dry_run) { /* loads nothing: the name is checked, the device not opened */
+        if (ovx_device_parse(c.device_arg, &p->device, &err) != OVX_OK) {
+            usage_error("%s", err.msg);
+            goto out;
+        }
+    } else if ((status = ovx_cli_device_select("extract", c.device_arg, &p->device, device_note,
+                                               sizeof device_note)) != OVX_EXIT_OK) {
+        goto out;
     }
     if (device_note[0])
         fprintf(stderr, "ovx extract: %s\n", device_note);
 
-    int shard_i = 0, shard_n = 1;
-    ovx_error err;
-    ovx_error_clear(&err);
-    if (shard_spec) {
-        if (ovx_shard_parse(shard_spec, &shard_i, &shard_n, &err) != OVX_OK)
-            return usage_error("%s", err.msg);
-    } else if (ovx_shard_from_env(&shard_i, &shard_n, &err) < 0) {
-        return usage_error("%s", err.msg);
+    status = OVX_EXIT_USAGE;
+    if (c.shard_spec) {
+        if (ovx_shard_parse(c.shard_spec, &p->shard_index, &p->shard_count, &err) != OVX_OK) {
+            usage_error("%s", err.msg);
+            goto out;
+        }
+    } else if (ovx_shard_from_env(&p->shard_index, &p->shard_count, &err) < 0) {
+        usage_error("%s", err.msg);
+        goto out;
     }
 
-    /* the model folder (for the settings hash) without loading it */
-    if (o.model_arg) {
-        if (ovx_model_resolve(o.model_arg, o.model_dir, sizeof o.model_dir, &err) != OVX_OK) {
-            if (!dry_run) {
-                fprintf(stderr, "ovx extract: %s\n", err.msg);
-                return OVX_EXIT_FAIL;
-            }
-            snprintf(o.model_dir, sizeof o.model_dir, "%s", o.model_arg);
-        }
-        char real[PATH_MAX];
-        if (realpath(o.model_dir, real))
-            snprintf(o.model_dir, sizeof o.model_dir, "%s", real);
-        uint64_t fp = 0;
-        if (ovx_model_fingerprint(o.model_dir, &fp, &err) != OVX_OK && !dry_run) {
-            fprintf(stderr, "ovx extract: %s\n", err.msg);
-            return OVX_EXIT_FAIL;
-        }
-        snprintf(o.model_fingerprint, sizeof o.model_fingerprint, "%016llx", (unsigned long long)fp);
+    if (!p->dry_run) {
+        av_log_set_level(AV_LOG_QUIET); /* errors reach the user through ovx_error, one line per file */
+        ovx_signals_install();
     }
-    settings_string(&o);
-
-    /* list */
-    ovx_ext_filter filter;
-    if (ovx_ext_filter_parse(&filter, ext_csv, &err) != OVX_OK)
-        return usage_error("%s", err.msg);
-    ovx_input_list inputs = {0};
-    int rc = OVX_OK;
-    for (int i = optind; rc == OVX_OK && i < argc; i++)
-        if (strcmp(argv[i], "-") != 0)
-            rc = ovx_inputs_add_arg(&inputs, argv[i], &filter, &err);
-    for (int i = 0; rc == OVX_OK && i < n_lists; i++)
-        rc = ovx_inputs_add_list(&inputs, lists[i], &filter, &err);
-    if (rc == OVX_OK && labels_csv)
-        rc = ovx_inputs_apply_labels(&inputs, labels_csv, &err);
-    if (rc == OVX_OK && label_from_dir)
-        rc = ovx_inputs_label_from_dir(&inputs, &err);
-    ovx_ext_filter_free(&filter);
-    if (rc != OVX_OK) {
+    printer pr;
+    memset(&pr, 0, sizeof pr);
+    pr.jsonl = c.jsonl;
+    pr.quiet = c.quiet;
+    ovx_extract_callbacks cb = {&pr, on_item, on_progress, on_should_stop, on_warning};
+    ovx_extract_summary sum;
+    rc = ovx_extract_run(p, &cb, &sum, &err);
+    if (rc != OVX_OK)
         fprintf(stderr, "ovx extract: %s\n", err.msg);
-        ovx_inputs_free(&inputs);
-        return rc == OVX_EUSAGE ? OVX_EXIT_USAGE : OVX_EXIT_FAIL;
-    }
-
-    /* plan: names and collisions over the whole list (so shards agree), then the shard */
-    run_state rs;
-    memset(&rs, 0, sizeof rs);
-    rs.ctx.opts = &o;
-    rs.jsonl = jsonl;
-    rs.quiet = quiet;
-    rs.plan = calloc(inputs.n ? inputs.n : 1, sizeof *rs.plan);
-    rs.todo = calloc(inputs.n ? inputs.n : 1, sizeof *rs.todo);
-    rs.batch = batch;
-    rs.pend_index = calloc((size_t)batch, sizeof *rs.pend_index);
-    rs.pend = calloc((size_t)batch, sizeof *rs.pend);
-    if (!rs.plan || !rs.todo || !rs.pend_index || !rs.pend) {
-        fprintf(stderr, "ovx extract: out of memory\n");
-        return OVX_EXIT_FAIL;
-    }
-    ovx_strmap owners = {0};
-    for (size_t i = 0; i < inputs.n; i++) {
-        const ovx_input *in = &inputs.items[i];
-        plan_item p = {.job = {.in = in}, .action = ACT_EXTRACT};
-        ovx_error e;
-        if (in->error) {
-            set_fail(&p, "input", in->error);
-        } else if (ovx_out_base(o.out_dir, in->rel, p.job.base, sizeof p.job.base, &e) != OVX_OK) {
-            set_fail(&p, "input", e.msg);
-        } else {
-            const char *owner = claim_outputs(&owners, &p.job, &o);
-            if (owner) {
-                char msg[9000];
-                if (snprintf(msg, sizeof msg, "its outputs (%s.*) collide with those of %s", p.job.base, owner) >= (int)sizeof msg)
-                    snprintf(msg, sizeof msg, "its outputs collide with those of another input");
-                set_fail(&p, "input", msg);
-            }
-        }
-        if (!ovx_shard_take(in->rel, shard_i, shard_n)) {
-            free(p.error);
-            continue;
-        }
-        rs.plan[rs.n_plan++] = p;
-    }
-    ovx_strmap_free(&owners);
-
-    for (size_t i = 0; i < rs.n_plan; i++) {
-        plan_item *p = &rs.plan[i];
-        if (p->action != ACT_EXTRACT)
-            continue;
-        cJSON *j = NULL;
-        if (!overwrite && ovx_resume_check(p->job.base, o.settings_hash, dry_run ? NULL : &j, NULL, 0)) {
-            p->action = ACT_SKIP;
-            if (j)
-                p->record = ovx_extract_manifest_from_json(j);
-        }
-        cJSON_Delete(j);
-    }
-
-    if (dry_run) {
-        static const char *const names[] = {"extract", "skip", "fail"};
-        int any_fail = 0;
-        for (size_t i = 0; i < rs.n_plan; i++) {
-            plan_item *p = &rs.plan[i];
-            any_fail |= p->action == ACT_FAIL;
-            if (jsonl) {
-                cJSON *j = cJSON_CreateObject();
-                cJSON_AddStringToObject(j, "path", p->job.in->path);
-                cJSON_AddStringToObject(j, "rel", p->job.in->rel);
-                cJSON_AddStringToObject(j, "action", names[p->action]);
-                if (p->action == ACT_FAIL)
-                    cJSON_AddStringToObject(j, "error", p->error);
-                ovx_jsonl_emit(j);
-                cJSON_Delete(j);
-            } else {
-                printf("%s\t%s\n", names[p->action], p->job.in->path);
-            }
-        }
+    if (p->dry_run) {
         fflush(stdout);
-        free_plan(&rs);
-        ovx_inputs_free(&inputs);
-        return any_fail ? OVX_EXIT_FAIL : OVX_EXIT_OK;
+        status = rc == OVX_EUSAGE ? OVX_EXIT_USAGE : rc != OVX_OK || sum.failed ? OVX_EXIT_FAIL : OVX_EXIT_OK;
+        goto out;
     }
-
-    double t0 = ovx_now_ms();
-    av_log_set_level(AV_LOG_QUIET); /* errors reach the user through ovx_error, one line per file */
-    ovx_signals_install();
-    if (ovx_runlog_open(&rs.log, o.out_dir, &err) != OVX_OK) {
-        fprintf(stderr, "ovx extract: %s\n", err.msg);
-        return OVX_EXIT_FAIL;
+    if (!sum.started) {
+        status = rc == OVX_EUSAGE ? OVX_EXIT_USAGE : OVX_EXIT_FAIL;
+        goto out;
     }
-    ovx_strmap bases = {0};
-    for (size_t i = 0; i < rs.n_plan; i++)
-        if (rs.plan[i].action != ACT_FAIL)
-            ovx_strmap_put(&bases, rs.plan[i].job.base, NULL);
-    ovx_resume_clean_temps_all(&bases);
-    ovx_strmap_free(&bases);
-    for (size_t i = 0; i < rs.n_plan; i++) {
-        plan_item *p = &rs.plan[i];
-        if (p->action == ACT_FAIL) {
-            report_failure(&rs, p, p->stage, p->error);
-            continue;
-        }
-        if (p->action == ACT_SKIP) {
-            rs.skipped++;
-            cJSON *rec = p->record;
-            p->record = NULL;
-            if (rec) {
-                /* a killed run may have finished the outputs but not this line */
-                ovx_error lerr;
-                if (ovx_runlog_manifest(&rs.log, rec, &lerr) != OVX_OK)
-                    fprintf(stderr, "ovx extract: %s\n", lerr.msg);
-                if (jsonl) {
-                    cJSON_AddStringToObject(rec, "status", "skipped");
-                    ovx_jsonl_emit(rec);
-                }
-                cJSON_Delete(rec);
-            }
-            continue;
-        }
-        rs.todo[rs.n_todo++] = i;
-    }
-
-    int status = OVX_EXIT_OK;
-    if (rs.n_todo) {
-        ovx_model_params mp = ovx_model_default_params();
-        mp.threads = model_threads;
-        ovx_model *model = NULL;
-        if (ovx_model_load(o.model_dir, &mp, &model, &err) != OVX_OK) {
-            fprintf(stderr, "ovx extract: %s\n", err.msg);
-            status = OVX_EXIT_FAIL;
-        } else if (ovx_model_get_config(model)->patch_size != OVX_SELECT_PATCH ||
-                   ovx_model_get_config(model)->num_channels != 3) {
-            /* the selection grid is 16x16 patches of 14 pixels on 224x224 RGB frames */
-            fprintf(stderr, "ovx extract: %s: patch size %d with %d channels; ovx extract needs 14 and 3\n",
-                    o.model_dir, ovx_model_get_config(model)->patch_size, ovx_model_get_config(model)->num_channels);
-            ovx_model_free(model);
-            status = OVX_EXIT_FAIL;
-        } else {
-            ovx_model_info info;
-            ovx_model_get_info(model, &info);
-            snprintf(rs.ctx.model_checksum, sizeof rs.ctx.model_checksum, "%016llx",
-                     (unsigned long long)info.checksum);
-            rs.ctx.model = model;
-            ovx_device_str(&device, rs.ctx.device, sizeof rs.ctx.device);
-            if (ovx_engine_open(model, &device, &rs.ctx.engine, &err) != OVX_OK) {
-                fprintf(stderr, "ovx extract: %s\n", err.msg);
-                ovx_model_free(model);
-                rs.ctx.model = NULL;
-                status = OVX_EXIT_FAIL;
-                goto summary;
-            }
-            ovx_progress_init(&rs.progress, rs.n_todo, quiet);
-            ovx_pipeline_ops ops = {pipe_prepare, pipe_consume, pipe_discard, pipe_should_stop};
-            ovx_pipeline_run(rs.n_todo, decode_threads, decode_threads + 1, &ops, &rs);
-            for (size_t k = 0; k < rs.n_pend; k++) /* stopped by a signal: a partial batch is dropped */
-                ovx_prepared_free(rs.pend[k]);
-            rs.n_pend = 0;
-            ovx_progress_end(&rs.progress);
-            ovx_engine_free(rs.ctx.engine);
-            rs.ctx.engine = NULL;
-            ovx_model_free(model);
-            rs.ctx.model = NULL;
-        }
-    }
-summary:;
     int sig = ovx_signal_received();
-    if (!quiet || sig)
+    if (!c.quiet || sig)
         fprintf(stderr, "ovx extract: %s%zu done, %zu skipped, %zu failed, %zu not run, %.1f s\n",
-                sig ? "interrupted: " : "", rs.done, rs.skipped, rs.failed,
-                rs.n_plan - rs.done - rs.skipped - rs.failed,
-                (ovx_now_ms() - t0) / 1000.0);
+                sig ? "interrupted: " : "", sum.done, sum.skipped, sum.failed,
+                sum.items - sum.done - sum.skipped - sum.failed, sum.seconds);
     if (sig)
         status = ovx_signal_exit_status(sig);
-    else if (rs.failed)
+    else if (rc != OVX_OK || sum.failed)
         status = OVX_EXIT_FAIL;
-    ovx_runlog_close(&rs.log);
-    free_plan(&rs);
-    ovx_inputs_free(&inputs);
+    else
+        status = OVX_EXIT_OK;
+out:
+    free(inputs);
     return status;
 }

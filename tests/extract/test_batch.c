@@ -11,13 +11,13 @@
 #include <unistd.h>
 
 #include "../check.h"
-#include "cli/inputs.h"
-#include "cli/outlayout.h"
-#include "cli/pipeline.h"
-#include "cli/resume.h"
-#include "cli/runlog.h"
-#include "cli/shard.h"
-#include "cli/strmap.h"
+#include "extract/inputs.h"
+#include "extract/outlayout.h"
+#include "extract/pipeline.h"
+#include "extract/resume.h"
+#include "extract/runlog.h"
+#include "extract/shard.h"
+#include "extract/strmap.h"
 #include "io/atomic_file.h"
 #include "io/npy.h"
 

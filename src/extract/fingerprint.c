@@ -1,5 +1,5 @@
 /* fingerprint.c: model-folder identity from file names, sizes and ends. */
-#include "cli/fingerprint.h"
+#include "extract/fingerprint.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -7,8 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli/listdir.h"
-#include "cli/strmap.h"
+#include "extract/listdir.h"
+#include "extract/strmap.h"
 
 #define END_BYTES (1u << 20)
 

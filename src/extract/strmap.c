@@ -1,5 +1,5 @@
 /* strmap.c: open-addressing string map with FNV-1a 64 hashing. */
-#include "cli/strmap.h"
+#include "extract/strmap.h"
 
 #include <stdlib.h>
 #include <string.h>

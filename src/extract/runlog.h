@@ -3,13 +3,13 @@
  * finished item. Both are appended with one write(2) per line on an
  * O_APPEND descriptor (so concurrent shards writing into one DIR do not
  * interleave), and a line already present in the file is not written again
- * (re-runs do not duplicate). --jsonl records go to stdout, one per line. */
-#ifndef OVX_CLI_RUNLOG_H
-#define OVX_CLI_RUNLOG_H
+ * (re-runs do not duplicate). */
+#ifndef OVX_EXTRACT_RUNLOG_H
+#define OVX_EXTRACT_RUNLOG_H
 
 #include <cjson/cJSON.h>
 
-#include "cli/strmap.h"
+#include "extract/strmap.h"
 #include "common/error.h"
 
 typedef struct ovx_runlog {
@@ -28,8 +28,5 @@ int ovx_runlog_failure(ovx_runlog *rl, const char *path, const char *rel, const 
                        const char *error, ovx_error *err);
 /* Appends obj (printed unformatted) to manifest.jsonl. */
 int ovx_runlog_manifest(ovx_runlog *rl, const cJSON *obj, ovx_error *err);
-
-/* Prints obj as one line on stdout and flushes. */
-void ovx_jsonl_emit(const cJSON *obj);
 
 #endif

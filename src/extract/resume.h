@@ -5,12 +5,12 @@
  * killed at any point leaves either a complete item or one that is redone.
  * Temp files of killed runs (see atomic_file.h) are removed for the items
  * of a run, each output folder read once. */
-#ifndef OVX_CLI_RESUME_H
-#define OVX_CLI_RESUME_H
+#ifndef OVX_EXTRACT_RESUME_H
+#define OVX_EXTRACT_RESUME_H
 
 #include <stddef.h>
 
-#include "cli/strmap.h"
+#include "extract/strmap.h"
 
 /* 1 when the item with output base `base` is complete for settings_hash;
  * 0 otherwise, with the reason in why (may be NULL). */

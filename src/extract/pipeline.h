@@ -5,8 +5,8 @@
  * not depend on thread timing. At most `depth` items are prepared or being
  * prepared ahead of the consumer (bounded memory over any number of items).
  * With threads == 0 everything runs on the calling thread. */
-#ifndef OVX_CLI_PIPELINE_H
-#define OVX_CLI_PIPELINE_H
+#ifndef OVX_EXTRACT_PIPELINE_H
+#define OVX_EXTRACT_PIPELINE_H
 
 #include <stddef.h>
 

@@ -4,12 +4,12 @@
  * image -> RGB -> shortest edge 448 + centre crop (or native) -> tokens.
  * finish (main thread): the forward on the --device engine, then the NPY files and the JSON
  * (last, so its presence means the item is complete). */
-#include "cli/extract_item.h"
+#include "extract/extract_item.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/outlayout.h"
+#include "extract/outlayout.h"
 #include "common/timer.h"
 #include "cuda/device.h"
 #include "io/atomic_file.h"

@@ -1,8 +1,8 @@
 /* strmap.h: a small string -> string hash map (open addressing, FNV-1a),
  * used for label lookups, output-name collisions and de-duplicating log
  * lines. Keys and values are copied. */
-#ifndef OVX_CLI_STRMAP_H
-#define OVX_CLI_STRMAP_H
+#ifndef OVX_EXTRACT_STRMAP_H
+#define OVX_EXTRACT_STRMAP_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,13 +1,13 @@
 /* extract_item.h: the work on one item of `ovx extract`, in two halves the
  * pipeline overlaps: prepare (worker threads: decode, select, cut the
  * tokens) and finish (main thread: model forward, write NPY + JSON). */
-#ifndef OVX_CLI_EXTRACT_ITEM_H
-#define OVX_CLI_EXTRACT_ITEM_H
+#ifndef OVX_EXTRACT_EXTRACT_ITEM_H
+#define OVX_EXTRACT_EXTRACT_ITEM_H
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-#include "cli/inputs.h"
+#include "extract/inputs.h"
 #include "common/error.h"
 #include "io/npy.h"
 

@@ -1,5 +1,5 @@
 /* pipeline.c: ordered, bounded producer pool + single consumer. */
-#include "cli/pipeline.h"
+#include "extract/pipeline.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,11 +1,11 @@
 /* shard.c: stable hash sharding of the item list. */
-#include "cli/shard.h"
+#include "extract/shard.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/strmap.h"
+#include "extract/strmap.h"
 
 static int parse_int(const char *s, long *out)
 {

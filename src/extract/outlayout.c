@@ -1,5 +1,5 @@
 /* outlayout.c: output paths that mirror the input tree under -o DIR. */
-#include "cli/outlayout.h"
+#include "extract/outlayout.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* inputs.c: builds the item list of an extract run from arguments, folder
  * walks and path lists (see inputs.h for the naming rules). */
-#include "cli/inputs.h"
+#include "extract/inputs.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,8 +9,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "cli/listdir.h"
-#include "cli/strmap.h"
+#include "extract/listdir.h"
+#include "extract/strmap.h"
 #include "io/atomic_file.h"
 
 const char *const OVX_DEFAULT_EXTS =

@@ -1,5 +1,5 @@
 /* resume.c: output validation for resumed runs, and temp-file cleanup. */
-#include "cli/resume.h"
+#include "extract/resume.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>

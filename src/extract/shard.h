@@ -1,8 +1,8 @@
 /* shard.h: --shard I/N. An item belongs to shard I when the FNV-1a 64 hash
  * of its REL (relative path, with extension) modulo N equals I: stable across
  * runs, machines and listing order. Defaults come from Slurm job arrays. */
-#ifndef OVX_CLI_SHARD_H
-#define OVX_CLI_SHARD_H
+#ifndef OVX_EXTRACT_SHARD_H
+#define OVX_EXTRACT_SHARD_H
 
 #include "common/error.h"
 

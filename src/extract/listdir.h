@@ -1,7 +1,7 @@
 /* listdir.h: the entry names of one folder, filtered and sorted by strcmp
  * (so walks do not depend on the file system's order). */
-#ifndef OVX_CLI_LISTDIR_H
-#define OVX_CLI_LISTDIR_H
+#ifndef OVX_EXTRACT_LISTDIR_H
+#define OVX_EXTRACT_LISTDIR_H
 
 #include <stddef.h>
 

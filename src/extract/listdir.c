@@ -1,5 +1,5 @@
 /* listdir.c: sorted, filtered folder listings. */
-#include "cli/listdir.h"
+#include "extract/listdir.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -4,8 +4,8 @@
  *   REL a/cat/000.mp4  ->  DIR/a/cat/000.npy, 000.pooled.npy, 000.json, ...
  * A REL that is absolute, empty, or has "." / ".." / empty components is
  * refused, so no output can land outside DIR. */
-#ifndef OVX_CLI_OUTLAYOUT_H
-#define OVX_CLI_OUTLAYOUT_H
+#ifndef OVX_EXTRACT_OUTLAYOUT_H
+#define OVX_EXTRACT_OUTLAYOUT_H
 
 #include <stddef.h>
 

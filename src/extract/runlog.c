@@ -1,5 +1,5 @@
-/* runlog.c: failures.jsonl / manifest.jsonl appends and --jsonl records. */
-#include "cli/runlog.h"
+/* runlog.c: failures.jsonl / manifest.jsonl appends. */
+#include "extract/runlog.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/resume.h"
+#include "extract/resume.h"
 #include "io/atomic_file.h"
 
 /* Reads the lines already in path into set. A last line cut short (a crash
@@ -112,15 +112,4 @@ int ovx_runlog_manifest(ovx_runlog *rl, const cJSON *obj, ovx_error *err)
     int rc = append_line(rl->manifest_path, &rl->seen_manifest, line, err);
     free(line);
     return rc;
-}
-
-void ovx_jsonl_emit(const cJSON *obj)
-{
-    char *line = cJSON_PrintUnformatted(obj);
-    if (!line)
-        return;
-    fputs(line, stdout);
-    fputc('\n', stdout);
-    fflush(stdout);
-    free(line);
 }

@@ -4,8 +4,8 @@
  * and its first and last MiB. A copy of the folder elsewhere (e.g. node-local
  * scratch on a cluster) has the same fingerprint, so resumed runs still skip
  * finished items; different weights change it. */
-#ifndef OVX_CLI_FINGERPRINT_H
-#define OVX_CLI_FINGERPRINT_H
+#ifndef OVX_EXTRACT_FINGERPRINT_H
+#define OVX_EXTRACT_FINGERPRINT_H
 
 #include <stdint.h>
 

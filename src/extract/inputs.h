@@ -5,12 +5,13 @@
  * relative to the argument that named it, which decides the output names
  * and the shard. Problems found while listing become items with an error
  * preset, so they are reported like any other failure. */
-#ifndef OVX_CLI_INPUTS_H
-#define OVX_CLI_INPUTS_H
+#ifndef OVX_EXTRACT_INPUTS_H
+#define OVX_EXTRACT_INPUTS_H
 
 #include <stddef.h>
 
 #include "common/error.h"
+#include "extract/extract.h" /* OVX_DEFAULT_EXTS */
 
 typedef struct ovx_input {
     char *path;   /* path to open, as given or joined under its folder argument */
@@ -29,9 +30,6 @@ typedef struct ovx_ext_filter {
     char **exts;
     int n;
 } ovx_ext_filter;
-
-/* The default extensions (videos and images ovx reads), comma-separated. */
-extern const char *const OVX_DEFAULT_EXTS;
 
 /* Parses "mp4,mkv,.avi" (case-insensitive, dots optional). */
 int ovx_ext_filter_parse(ovx_ext_filter *f, const char *csv, ovx_error *err);

@@ -1,0 +1,122 @@
+/* extract.h: the batch runner behind `ovx extract`, as a library. One call
+ * lists the inputs (files, folders, path lists), names their outputs,
+ * takes this run's shard, decides per item whether it is already done
+ * (resume), and runs the rest through decode + select -> model -> NPY/JSON
+ * writing, with failures.jsonl and manifest.jsonl in the output folder.
+ * The caller hears about every item, the progress and is asked whether to
+ * stop through callbacks; it prints, the library never does. */
+#ifndef OVX_EXTRACT_EXTRACT_H
+#define OVX_EXTRACT_EXTRACT_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#include "common/error.h"
+#include "cuda/device.h"
+#include "io/npy.h"
+
+/* The default extensions taken from folders (videos and images ovx reads),
+ * comma-separated. */
+extern const char *const OVX_DEFAULT_EXTS;
+
+typedef struct ovx_extract_params {
+    /* inputs */
+    const char *model;            /* folder or Hugging Face id; may be NULL in a dry run */
+    const char *out_dir;          /* required */
+    const char *const *inputs;    /* files and folders */
+    size_t n_inputs;
+    const char *const *lists;     /* path lists ("-": stdin) */
+    size_t n_lists;
+    const char *exts;             /* extensions taken from folders (OVX_DEFAULT_EXTS) */
+    const char *labels_csv;       /* NULL: none */
+    int label_from_dir;
+    /* model and sampling (all in the settings hash) */
+    int uniform;                  /* uniform sampling instead of codec top-K */
+    int frames;                   /* < 0: 64 (codec) or 16 (uniform) */
+    int tokens;                   /* codec token budget (4096) */
+    int views;                    /* 1 */
+    int native;                   /* images at their own size */
+    int hidden_index;             /* OVX_NO_HIDDEN_STATE, or a Hugging Face layer index */
+    ovx_dtype dtype;              /* OVX_DTYPE_F32 or OVX_DTYPE_F16 */
+    int pooled_only;
+    int save_pixels;
+    double max_corrupt;           /* < 0: select's default */
+    int mv_source;                /* ovx_mv_source (select's default) */
+    int iframe_policy;            /* ovx_iframe_policy (select's default) */
+    double fps, start, duration;  /* 0: off / from 0 / to the end */
+    /* run */
+    int overwrite;                /* redo items whose outputs validate */
+    int shard_index, shard_count; /* 0/1 */
+    int dry_run;                  /* plan only: load nothing, write nothing */
+    int decode_threads;           /* items prepared ahead in parallel (1; 0: in turn) */
+    int threads;                  /* model threads (0: default) */
+    int batch;                    /* items per forward (1) */
+    ovx_device device;            /* resolved: cpu or cuda:N (not in the settings hash) */
+} ovx_extract_params;
+
+ovx_extract_params ovx_extract_default_params(void);
+
+/* What happened to one item (dry run: what would happen). */
+typedef enum ovx_extract_status {
+    OVX_ITEM_EXTRACT = 0, /* dry run only: would be extracted */
+    OVX_ITEM_DONE,        /* extracted now */
+    OVX_ITEM_SKIPPED,     /* already done with these settings */
+    OVX_ITEM_FAILED
+} ovx_extract_status;
+
+typedef struct ovx_extract_item {
+    ovx_extract_status status;
+    int dry_run;
+    const char *path;     /* as opened */
+    const char *rel;      /* relative path naming the outputs */
+    const char *stage;    /* FAILED: "input", "decode", "select", "model", "write"
+                           * (NULL in a dry run) */
+    const char *error;    /* FAILED: one line */
+    const cJSON *record;  /* DONE, SKIPPED: the manifest line (NULL for a
+                           * skip in a dry run or without the fields) */
+    double seconds;       /* DONE: wall time of the item */
+} ovx_extract_item;
+
+typedef enum ovx_extract_event {
+    OVX_PROGRESS_START = 0, /* before the first item is extracted */
+    OVX_PROGRESS_STEP,      /* after each extracted or failed item */
+    OVX_PROGRESS_END        /* after the last one (or the stop) */
+} ovx_extract_event;
+
+typedef struct ovx_extract_progress {
+    ovx_extract_event event;
+    size_t total;          /* items to extract in this run */
+    size_t done, failed;   /* so far */
+    int item_failed;       /* STEP: the item just finished failed */
+} ovx_extract_progress;
+
+typedef struct ovx_extract_callbacks {
+    void *user;
+    /* Every item once: first the items failed while planning and the
+     * skipped ones (in plan order), then the extracted ones in order. */
+    void (*item)(void *user, const ovx_extract_item *item);
+    void (*progress)(void *user, const ovx_extract_progress *p);
+    /* Polled between items: nonzero stops the run (the current item is
+     * finished or dropped, nothing half-written). */
+    int (*should_stop)(void *user);
+    /* A problem that does not fail an item (one line), e.g. a log append. */
+    void (*warning)(void *user, const char *msg);
+} ovx_extract_callbacks;
+
+typedef struct ovx_extract_summary {
+    size_t items;          /* items of this shard */
+    size_t done, skipped, failed;
+    int started;           /* the run phase began (logs opened) */
+    int stopped;           /* should_stop ended it early */
+    double seconds;        /* wall time of the run phase */
+} ovx_extract_summary;
+
+/* Runs the batch. Returns OVX_OK when the run itself worked (items may
+ * still have failed: see summary->failed), OVX_EUSAGE for bad parameters
+ * or lists, another code when the run could not go on (model, device,
+ * output folder); the summary is filled in every case. Callbacks may be
+ * NULL. */
+int ovx_extract_run(const ovx_extract_params *p, const ovx_extract_callbacks *cb, ovx_extract_summary *summary,
+                    ovx_error *err);
+
+#endif
