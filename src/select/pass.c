@@ -28,6 +28,37 @@
 
 /* ---- one sampled frame's work ---- */
 
+/* The frame's 224x224 RGB crop (PIL-exact shortest-edge bicubic + centre
+ * crop); unrotated frames convert to RGB only the part the resize reads. */
+static int keep_frame(const AVFrame *f, int rotation, uint8_t **out, ovx_error *err)
+{
+    uint8_t *crop = malloc((size_t)OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3);
+    if (!crop)
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory (frame crop)");
+    uint8_t *rgb = NULL;
+    int rc;
+    if (rotation == 0) {
+        ovx_rect r = ovx_resize_short_crop_source(f->width, f->height, OVX_SELECT_SIZE);
+        rgb = malloc((size_t)r.w * r.h * 3);
+        rc = rgb ? ovx_frame_to_rgb_rect(f, r.x, r.y, r.w, r.h, rgb, r.w * 3, err)
+                 : ovx_error_set(err, OVX_ENOMEM, "out of memory (RGB frame)");
+        if (rc == OVX_OK)
+            rc = ovx_resize_short_crop_part(rgb, r, f->width, f->height, r.w * 3, OVX_SELECT_SIZE, crop, err);
+    } else {
+        int w, h;
+        rc = ovx_frame_to_rgb(f, rotation, &rgb, &w, &h, err);
+        if (rc == OVX_OK)
+            rc = ovx_resize_short_crop(rgb, w, h, w * 3, OVX_SELECT_SIZE, crop, err);
+    }
+    free(rgb);
+    if (rc < 0) {
+        free(crop);
+        return rc;
+    }
+    *out = crop;
+    return OVX_OK;
+}
+
 static void job_run(void *arg)
 {
     slot_job *j = arg;
@@ -54,19 +85,9 @@ static void job_run(void *arg)
     double t1 = ovx_now_ms();
     j->sal_ms = t1 - t0;
     if (j->p->keep_frames) {
-        uint8_t *rgb = NULL;
-        int w, h;
-        j->rc = ovx_frame_to_rgb(f, j->rotation, &rgb, &w, &h, &j->err);
+        j->rc = keep_frame(f, j->rotation, &j->rgb, &j->err);
         if (j->rc < 0)
             return;
-        j->rgb = malloc((size_t)OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3);
-        if (!j->rgb) {
-            free(rgb);
-            j->rc = ovx_error_set(&j->err, OVX_ENOMEM, "out of memory (frame crop)");
-            return;
-        }
-        j->rc = ovx_resize_short_crop(rgb, w, h, w * 3, OVX_SELECT_SIZE, j->rgb, &j->err);
-        free(rgb);
         j->rgb_ms = ovx_now_ms() - t1;
     }
     /* the reference frames are no longer needed */
