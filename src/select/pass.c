@@ -145,6 +145,8 @@ typedef struct chunk {
     run_ctx *c;
     ovx_pool *pool;
     int64_t first, end;      /* packet range [first, end), end 0: to the end */
+    int64_t stop;            /* >= 0: stop after the frame of this index (decode plan) */
+    int stopped;
     int threads, frame_threads, chunked;
     AVFrame *prev;           /* previous frame; after the run: the chunk's last frame */
     int waiting;             /* target waiting for the next frame, -1 */
@@ -284,15 +286,21 @@ static void chunk_run(chunk *k)
             k->rc = rc;
             break;
         }
+        if (k->stop >= 0 && vf.index >= k->stop) {
+            k->stopped = 1;
+            break;
+        }
     }
     if (k->chunked && !k->mismatch && !k->restart && k->rc == OVX_OK &&
-        k->decoded != (k->end > 0 ? k->end : c->scan->n) - k->first)
+        k->decoded != (k->stopped ? k->stop + 1 : k->end > 0 ? k->end : c->scan->n) - k->first)
         k->mismatch = 1;
     /* a frame at the end of a chunk that needs the next frame would get a
      * different one than in a sequential pass (cannot happen after a real
      * IDR cut, but the stream decides) */
-    if (k->chunked && k->end > 0 && k->waiting >= 0)
+    if (k->chunked && (k->end > 0 || k->stopped) && k->waiting >= 0)
         k->mismatch = 1;
+    if (k->stop >= 0 && k->held >= 0)
+        k->mismatch = 1; /* a planned segment always starts before its samples */
     if (k->waiting >= 0 && k->rc == OVX_OK && !k->restart && !k->mismatch) {
         c->jobs[k->waiting].need_next = 0;
         submit(k, &c->jobs[k->waiting]);
@@ -334,6 +342,54 @@ static int plan_chunks(const ovx_packet_scan *s, int T, int64_t *starts)
     return nk;
 }
 
+/* Decode plan: for each sampled frame s the frames s-1 .. s+1 (the residual's
+ * previous frame, the frame backward vectors need), decoded from the IDR
+ * picture at or before s-1 and stopped after s+1; overlapping or adjoining
+ * segments merge. Needs H.264 with IDR positions, the packets in memory and
+ * strictly increasing packet times (frame i of the full decode is the
+ * packet with the i-th smallest time: checked for every frame decoded).
+ * Returns the number of segments, 0 when the plan would not save at least
+ * a fifth of the frames. */
+static int plan_segments(const run_ctx *c, int64_t *first, int64_t *end, int64_t *stop)
+{
+    const ovx_packet_scan *s = c->scan;
+    int64_t n = s->n;
+    if (!s->kept || !s->times || s->n_idr < 2 || s->end_rc != AVERROR_EOF || s->corrupt_pkts > 0)
+        return 0;
+    for (int64_t i = 1; i < n; i++)
+        if (!(s->times[i] > s->times[i - 1]))
+            return 0;
+    int nk = 0;
+    for (int t = 0; t < c->F; t++) {
+        int64_t x = c->idx[t];
+        if (t > 0 && x == c->idx[t - 1])
+            continue;
+        int64_t lo = x > 0 ? x - 1 : 0, hi = x + 1 < n ? x + 1 : n - 1, a = 0;
+        for (int64_t i = 0; i < s->n_idr && s->idr[i] <= lo; i++)
+            a = s->idr[i];
+        if (nk > 0 && a <= stop[nk - 1] + 1) {
+            if (hi > stop[nk - 1])
+                stop[nk - 1] = hi;
+        } else {
+            first[nk] = a;
+            stop[nk++] = hi;
+        }
+    }
+    int64_t total = 0;
+    for (int i = 0; i < nk; i++) {
+        end[i] = 0;
+        for (int64_t j = 0; j < s->n_idr; j++)
+            if (s->idr[j] > stop[i]) {
+                end[i] = s->idr[j];
+                break;
+            }
+        total += stop[i] - first[i] + 1;
+        if (stop[i] == n - 1)
+            stop[i] = -1; /* to the end of the stream */
+    }
+    return total * 5 <= n * 4 ? nk : 0;
+}
+
 int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
 {
     const ovx_select_params *p = c->p;
@@ -354,12 +410,17 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     int T = p->threads > 64 ? 64 : p->threads;
     if (c->single_decoder)
         T = 1;
-    int64_t starts[64];
+    int64_t starts[OVX_SELECT_SLOTS], ends[OVX_SELECT_SLOTS], stops[OVX_SELECT_SLOTS];
     int nk = 1;
     int frame_threads = T > 1 && c->frame_threads_ok && (!codec_vectors || c->info.has_b_frames == 0);
-    if (T > 1 && !frame_threads && c->gop_ok && c->scan->times && c->scan->n_idr > 1)
+    int plan = c->plan_ok && !p->decode_all ? plan_segments(c, starts, ends, stops) : 0;
+    if (plan) {
+        nk = plan;
+        frame_threads = 0;
+    } else if (T > 1 && !frame_threads && c->gop_ok && c->scan->times && c->scan->n_idr > 1) {
         nk = plan_chunks(c->scan, T, starts);
-    c->threading = nk > 1 ? "gop" : frame_threads ? "frame" : "slice";
+    }
+    c->threading = plan ? "plan" : nk > 1 ? "gop" : frame_threads ? "frame" : "slice";
 
     chunk *ks = calloc((size_t)nk, sizeof *ks);
     pthread_t *th = calloc((size_t)nk, sizeof *th);
@@ -373,14 +434,19 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         chunk *k = &ks[i];
         k->c = c;
         k->pool = pool;
-        k->chunked = nk > 1;
-        k->first = nk > 1 ? starts[i] : 0;
-        k->end = nk > 1 && i + 1 < nk ? starts[i + 1] : 0;
-        k->threads = nk > 1 ? 1 : T;
-        k->frame_threads = nk > 1 ? 0 : frame_threads;
+        k->chunked = nk > 1 || plan;
+        k->first = k->chunked ? starts[i] : 0;
+        k->end = plan ? ends[i] : nk > 1 && i + 1 < nk ? starts[i + 1] : 0;
+        k->stop = plan ? stops[i] : -1;
+        k->threads = k->chunked ? 1 : T;
+        k->frame_threads = k->chunked ? 0 : frame_threads;
         k->waiting = k->held = -1;
     }
-    if (nk == 1) {
+    if (plan) {
+        /* segments one after the other: saliency runs on the pool */
+        for (int i = 0; i < nk; i++)
+            chunk_run(&ks[i]);
+    } else if (nk == 1) {
         chunk_run(&ks[0]);
     } else {
         for (int i = 0; i < nk; i++)
@@ -407,10 +473,17 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         }
         if (k->mismatch) {
             restart = 1;
-            c->gop_ok = 0;
+            if (plan)
+                c->plan_ok = 0; /* a surprise: decode everything */
+            else
+                c->gop_ok = 0;
+        }
+        if (plan && (k->corrupt > 0 || k->bad > 0 || k->read_error)) {
+            restart = 1;
+            c->plan_ok = 0;
         }
     }
-    if (restart && nk > 1 && p->threads > 1) {
+    if (restart && !plan && nk > 1 && p->threads > 1) {
         /* the chunks disagree with the packet scan: damage a multi-threaded
          * decoder may not flag; decode with one thread from now on */
         c->single_decoder = 1;
@@ -457,6 +530,17 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     free(ks), free(th), free(started);
     if (rc < 0)
         return rc;
+    if (plan && !restart) {
+        /* every decoded frame matched the scan: the full decode's count,
+         * times and packets are the scan's */
+        double *t = malloc((size_t)c->scan->n * sizeof *t);
+        if (!t)
+            return ovx_error_set(err, OVX_ENOMEM, "out of memory");
+        memcpy(t, c->scan->times, (size_t)c->scan->n * sizeof *t);
+        free(c->times);
+        c->times = t;
+        c->decoded = c->packets = c->scan->n;
+    }
     /* FFmpeg conceals errors differently with more than one decoder thread
      * (slice-threaded H.264 included), and frame or slice threads do not
      * always flag the damage (a truncated packet, a broken slice): after any

@@ -192,6 +192,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     c->path = path;
     c->frame_threads_ok = 1;
     c->gop_ok = 1;
+    c->plan_ok = 1;
     c->scan = &scan;
     if (!strcmp(path, "-")) {
         rc = spool_stdin(tmpname, sizeof tmpname, &spool_fd, err);
