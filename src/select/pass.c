@@ -247,7 +247,8 @@ static void chunk_run(chunk *k)
     const ovx_select_params *p = c->p;
     ovx_video_open_params op = {.threads = k->threads, .frame_threads = k->frame_threads,
                                 .export_mvs = p->mv_source != OVX_MV_ESTIMATE, .max_pixels = p->max_pixels,
-                                .first_packet = k->first, .end_packet = k->end, .packets = c->scan};
+                                .first_packet = k->first, .end_packet = k->end, .packets = c->scan,
+                                .want_mvs = p->decode_all ? NULL : c->mv_want, .n_want = c->n_want};
     ovx_video_reader *rd = NULL;
     k->rc = ovx_video_open(c->path, &op, &rd, &k->err);
     if (k->rc < 0)
@@ -421,6 +422,14 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         nk = plan_chunks(c->scan, T, starts);
     }
     c->threading = plan ? "plan" : nk > 1 ? "gop" : frame_threads ? "frame" : "slice";
+    /* vectors are read on sampled frames only */
+    free(c->mv_want);
+    c->n_want = c->F > 0 ? c->idx[c->F - 1] + 1 : 0;
+    c->mv_want = calloc((size_t)(c->n_want > 0 ? c->n_want : 1), 1);
+    if (!c->mv_want)
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory");
+    for (int i = 0; i < c->F; i++)
+        c->mv_want[c->idx[i]] = 1;
 
     chunk *ks = calloc((size_t)nk, sizeof *ks);
     pthread_t *th = calloc((size_t)nk, sizeof *th);

@@ -281,6 +281,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
         ovx_slot_job_clear(&c->jobs[i]);
     ovx_pool_destroy(pool);
     free(c->times);
+    free(c->mv_want);
     free(c);
     ovx_packet_scan_free(&scan);
     if (spool_fd >= 0)
@@ -292,6 +293,7 @@ fail:
         for (int i = 0; i < c->F; i++)
             ovx_slot_job_clear(&c->jobs[i]);
         free(c->times);
+        free(c->mv_want);
     }
     ovx_pool_destroy(pool);
     free(c);
