@@ -47,6 +47,11 @@ void ovx_help_select(FILE *out)
             "                        OVX_THREADS or all cores); results do not depend on N\n"
             "                        (frame threads only without B-frames, H.264 B-frame\n"
             "                        streams split at IDRs, else slice threads)\n"
+            "  --decode MODE         plan (default): for H.264 with IDR pictures, decode only\n"
+            "                        the sampled frames and their neighbours, each run from\n"
+            "                        the IDR before it (checked frame by frame against the\n"
+            "                        packet scan; any surprise decodes everything);\n"
+            "                        all: decode every frame. Same output either way\n"
             "  --max-pixels N        reject pictures with more than N pixels (default %lld)\n"
             "  --max-corrupt F       fail when more than this fraction of packets fails to\n"
             "                        decode (default %.2f); fewer are skipped and counted\n"
@@ -176,6 +181,11 @@ int ovx_cmd_select(int argc, char **argv)
             if (parse_ll(v, &ll) || ll < 1 || ll > 256)
                 return usage_err("--threads must be an integer in 1..256", v);
             p.threads = (int)ll;
+        } else if (!strcmp(a, "--decode")) {
+            NEED_ARG();
+            if (strcmp(v, "plan") && strcmp(v, "all"))
+                return usage_err("--decode must be plan or all", v);
+            p.decode_all = !strcmp(v, "all");
         } else if (!strcmp(a, "--max-pixels")) {
             NEED_ARG();
             if (parse_ll(v, &ll) || ll < 1)

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/blas_env.h"
 #include "cli/commands.h"
 
 static const ovx_command commands[] = {
@@ -50,6 +51,7 @@ static const ovx_command *find(const char *name)
 
 int main(int argc, char **argv)
 {
+    ovx_blas_pool_stop();
     if (argc < 2) {
         usage(stderr);
         return OVX_EXIT_USAGE;

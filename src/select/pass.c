@@ -29,6 +29,37 @@
 
 /* ---- one sampled frame's work ---- */
 
+/* The frame's 224x224 RGB crop (PIL-exact shortest-edge bicubic + centre
+ * crop); unrotated frames convert to RGB only the part the resize reads. */
+static int keep_frame(const AVFrame *f, int rotation, uint8_t **out, ovx_error *err)
+{
+    uint8_t *crop = malloc((size_t)OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3);
+    if (!crop)
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory (frame crop)");
+    uint8_t *rgb = NULL;
+    int rc;
+    if (rotation == 0) {
+        ovx_rect r = ovx_resize_short_crop_source(f->width, f->height, OVX_SELECT_SIZE);
+        rgb = malloc((size_t)r.w * r.h * 3);
+        rc = rgb ? ovx_frame_to_rgb_rect(f, r.x, r.y, r.w, r.h, rgb, r.w * 3, err)
+                 : ovx_error_set(err, OVX_ENOMEM, "out of memory (RGB frame)");
+        if (rc == OVX_OK)
+            rc = ovx_resize_short_crop_part(rgb, r, f->width, f->height, r.w * 3, OVX_SELECT_SIZE, crop, err);
+    } else {
+        int w, h;
+        rc = ovx_frame_to_rgb(f, rotation, &rgb, &w, &h, err);
+        if (rc == OVX_OK)
+            rc = ovx_resize_short_crop(rgb, w, h, w * 3, OVX_SELECT_SIZE, crop, err);
+    }
+    free(rgb);
+    if (rc < 0) {
+        free(crop);
+        return rc;
+    }
+    *out = crop;
+    return OVX_OK;
+}
+
 static void job_run(void *arg)
 {
     slot_job *j = arg;
@@ -63,19 +94,9 @@ static void job_run(void *arg)
     double t1 = ovx_now_ms();
     j->sal_ms = t1 - t0;
     if (j->p->keep_frames) {
-        uint8_t *rgb = NULL;
-        int w, h;
-        j->rc = ovx_frame_to_rgb(f, j->rotation, &rgb, &w, &h, &j->err);
+        j->rc = keep_frame(f, j->rotation, &j->rgb, &j->err);
         if (j->rc < 0)
             return;
-        j->rgb = malloc((size_t)OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3);
-        if (!j->rgb) {
-            free(rgb);
-            j->rc = ovx_error_set(&j->err, OVX_ENOMEM, "out of memory (frame crop)");
-            return;
-        }
-        j->rc = ovx_resize_short_crop(rgb, w, h, w * 3, OVX_SELECT_SIZE, j->rgb, &j->err);
-        free(rgb);
         j->rgb_ms = ovx_now_ms() - t1;
     }
     /* the reference frames are no longer needed */
@@ -110,12 +131,35 @@ static AVFrame *ref_of(const AVFrame *f, ovx_error *err)
     return r;
 }
 
+/* A frame handed to a saliency job: a reference, or after damage a copy
+ * made in the decoding thread (a concealing decoder may write again into a
+ * frame it returned while a worker reads it). */
+static AVFrame *job_frame(const run_ctx *c, const AVFrame *f, ovx_error *err)
+{
+    if (!c->copy_frames)
+        return ref_of(f, err);
+    AVFrame *r = av_frame_alloc();
+    if (r) {
+        r->format = f->format;
+        r->width = f->width;
+        r->height = f->height;
+    }
+    if (!r || av_frame_get_buffer(r, 0) < 0 || av_frame_copy(r, f) < 0 || av_frame_copy_props(r, f) < 0) {
+        av_frame_free(&r);
+        ovx_error_set(err, OVX_ENOMEM, "out of memory (frame copy)");
+        return NULL;
+    }
+    return r;
+}
+
 /* ---- one decoder over a range of packets ---- */
 
 typedef struct chunk {
     run_ctx *c;
     ovx_pool *pool;
     int64_t first, end;      /* packet range [first, end), end 0: to the end */
+    int64_t stop;            /* >= 0: stop after the frame of this index (decode plan) */
+    int stopped;
     int threads, frame_threads, chunked;
     AVFrame *prev;           /* previous frame's luma; after the run: the chunk's last */
     ovx_ref_ring ring;       /* reference pictures since the last keyframe */
@@ -127,6 +171,7 @@ typedef struct chunk {
     int read_error;
     int restart;             /* frame threads met a B-frame */
     int mismatch;            /* chunk checks failed */
+    int disagree;            /* a frame is not the one the packet scan put at its index */
     int rc;
     ovx_error err;
 } chunk;
@@ -156,7 +201,7 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
     k->times[k->decoded++] = vf->seconds;
     k->corrupt += vf->corrupt;
     ovx_refpic rp;
-    int rc = ovx_refpic_make(c->scan, vf->frame, vf->index, 0, &rp, err);
+    int rc = ovx_refpic_make(c->scan, vf->frame, vf->index, c->copy_frames, &rp, err);
     if (rc < 0)
         return rc;
     rc = offer_future(k, &rp, err);
@@ -179,8 +224,8 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
         j->dup_of = -1;
         j->p = p;
         j->rotation = c->info.rotation;
-        j->cur = ref_of(vf->frame, err);
-        j->prev = k->prev ? ref_of(k->prev, err) : NULL;
+        j->cur = job_frame(c, vf->frame, err);
+        j->prev = k->prev ? job_frame(c, k->prev, err) : NULL;
         j->me = rp;
         j->me.luma = ref_of(rp.luma, err);
         if (!j->cur || (k->prev && !j->prev) || !j->me.luma) {
@@ -264,7 +309,8 @@ static void chunk_run(chunk *k)
     const ovx_select_params *p = c->p;
     ovx_video_open_params op = {.threads = k->threads, .frame_threads = k->frame_threads,
                                 .export_mvs = p->mv_source != OVX_MV_ESTIMATE, .max_pixels = p->max_pixels,
-                                .first_packet = k->first, .end_packet = k->end, .packets = c->scan};
+                                .first_packet = k->first, .end_packet = k->end, .packets = c->scan,
+                                .want_mvs = p->decode_all ? NULL : c->mv_want, .n_want = c->n_want};
     ovx_video_reader *rd = NULL;
     k->rc = ovx_video_open(c->path, &op, &rd, &k->err);
     if (k->rc < 0)
@@ -288,11 +334,12 @@ static void chunk_run(chunk *k)
             k->restart = 1;
             break;
         }
-        if (k->chunked) {
-            /* each frame must be the one the packet scan put at its index */
-            const double *st = c->scan->times;
-            if ((k->end > 0 && vf.index >= k->end) || vf.index >= c->scan->n || !st ||
-                vf.seconds != st[vf.index]) {
+        /* each frame should be the one the packet scan put at its index */
+        const double *st = c->scan->times;
+        if ((k->end > 0 && vf.index >= k->end) || vf.index >= c->scan->n ||
+            (st ? vf.seconds != st[vf.index] : k->chunked)) {
+            k->disagree = 1;
+            if (k->chunked) {
                 k->mismatch = 1;
                 break;
             }
@@ -302,9 +349,21 @@ static void chunk_run(chunk *k)
             k->rc = rc;
             break;
         }
+        if (k->stop >= 0 && vf.index >= k->stop) {
+            k->stopped = 1;
+            break;
+        }
     }
     if (k->chunked && !k->mismatch && !k->restart && k->rc == OVX_OK &&
-        k->decoded != (k->end > 0 ? k->end : c->scan->n) - k->first)
+        k->decoded != (k->stopped ? k->stop + 1 : k->end > 0 ? k->end : c->scan->n) - k->first)
+        k->mismatch = 1;
+    /* a planned segment that stops while frames still wait for future
+     * reference pictures would give them fewer candidates than a full
+     * decode, and one with a held target started too late: either is a
+     * surprise (the plan is dropped and everything decoded) */
+    if (k->stopped && k->n_wait > 0)
+        k->mismatch = 1;
+    if (k->stop >= 0 && k->held >= 0)
         k->mismatch = 1;
     /* frames still waiting for future reference pictures take what they
      * have: a chunk ends before an IDR keyframe, where a sequential pass
@@ -349,6 +408,55 @@ static int plan_chunks(const ovx_packet_scan *s, int T, int64_t *starts)
     return nk;
 }
 
+/* Decode plan: for each sampled frame s the frames s-1 .. s+8 (the residual's
+ * previous frame, the future reference pictures backward vectors may use,
+ * OVX_REF_MAX_AHEAD), decoded from the IDR picture at or before s-1 and
+ * stopped after s+8; overlapping or adjoining
+ * segments merge. Needs H.264 with IDR positions, the packets in memory and
+ * strictly increasing packet times (frame i of the full decode is the
+ * packet with the i-th smallest time: checked for every frame decoded).
+ * Returns the number of segments, 0 when the plan would not save at least
+ * a fifth of the frames. */
+static int plan_segments(const run_ctx *c, int64_t *first, int64_t *end, int64_t *stop)
+{
+    const ovx_packet_scan *s = c->scan;
+    int64_t n = s->n;
+    if (!s->kept || !s->times || s->n_idr < 2 || s->end_rc != AVERROR_EOF || s->corrupt_pkts > 0)
+        return 0;
+    for (int64_t i = 1; i < n; i++)
+        if (!(s->times[i] > s->times[i - 1]))
+            return 0;
+    int nk = 0;
+    for (int t = 0; t < c->F; t++) {
+        int64_t x = c->idx[t];
+        if (t > 0 && x == c->idx[t - 1])
+            continue;
+        int64_t lo = x > 0 ? x - 1 : 0, hi = x + OVX_REF_MAX_AHEAD < n ? x + OVX_REF_MAX_AHEAD : n - 1, a = 0;
+        for (int64_t i = 0; i < s->n_idr && s->idr[i] <= lo; i++)
+            a = s->idr[i];
+        if (nk > 0 && a <= stop[nk - 1] + 1) {
+            if (hi > stop[nk - 1])
+                stop[nk - 1] = hi;
+        } else {
+            first[nk] = a;
+            stop[nk++] = hi;
+        }
+    }
+    int64_t total = 0;
+    for (int i = 0; i < nk; i++) {
+        end[i] = 0;
+        for (int64_t j = 0; j < s->n_idr; j++)
+            if (s->idr[j] > stop[i]) {
+                end[i] = s->idr[j];
+                break;
+            }
+        total += stop[i] - first[i] + 1;
+        if (stop[i] == n - 1)
+            stop[i] = -1; /* to the end of the stream */
+    }
+    return total * 5 <= n * 4 ? nk : 0;
+}
+
 int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
 {
     const ovx_select_params *p = c->p;
@@ -369,12 +477,25 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     int T = p->threads > 64 ? 64 : p->threads;
     if (c->single_decoder)
         T = 1;
-    int64_t starts[64];
+    int64_t starts[OVX_SELECT_SLOTS], ends[OVX_SELECT_SLOTS], stops[OVX_SELECT_SLOTS];
     int nk = 1;
     int frame_threads = T > 1 && c->frame_threads_ok && (!codec_vectors || c->info.has_b_frames == 0);
-    if (T > 1 && !frame_threads && c->gop_ok && c->scan->times && c->scan->n_idr > 1)
+    int plan = c->plan_ok && !p->decode_all ? plan_segments(c, starts, ends, stops) : 0;
+    if (plan) {
+        nk = plan;
+        frame_threads = 0;
+    } else if (T > 1 && !frame_threads && c->gop_ok && c->scan->times && c->scan->n_idr > 1) {
         nk = plan_chunks(c->scan, T, starts);
-    c->threading = nk > 1 ? "gop" : frame_threads ? "frame" : "slice";
+    }
+    c->threading = plan ? "plan" : nk > 1 ? "gop" : frame_threads ? "frame" : "slice";
+    /* vectors are read on sampled frames only */
+    free(c->mv_want);
+    c->n_want = c->F > 0 ? c->idx[c->F - 1] + 1 : 0;
+    c->mv_want = calloc((size_t)(c->n_want > 0 ? c->n_want : 1), 1);
+    if (!c->mv_want)
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory");
+    for (int i = 0; i < c->F; i++)
+        c->mv_want[c->idx[i]] = 1;
 
     chunk *ks = calloc((size_t)nk, sizeof *ks);
     pthread_t *th = calloc((size_t)nk, sizeof *th);
@@ -388,15 +509,20 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         chunk *k = &ks[i];
         k->c = c;
         k->pool = pool;
-        k->chunked = nk > 1;
-        k->first = nk > 1 ? starts[i] : 0;
-        k->end = nk > 1 && i + 1 < nk ? starts[i + 1] : 0;
-        k->threads = nk > 1 ? 1 : T;
-        k->frame_threads = nk > 1 ? 0 : frame_threads;
+        k->chunked = nk > 1 || plan;
+        k->first = k->chunked ? starts[i] : 0;
+        k->end = plan ? ends[i] : nk > 1 && i + 1 < nk ? starts[i + 1] : 0;
+        k->stop = plan ? stops[i] : -1;
+        k->threads = k->chunked ? 1 : T;
+        k->frame_threads = k->chunked ? 0 : frame_threads;
         k->held = -1;
         ovx_ref_ring_init(&k->ring, c->scan->codec_id, p->ref_candidates);
     }
-    if (nk == 1) {
+    if (plan) {
+        /* segments one after the other: saliency runs on the pool */
+        for (int i = 0; i < nk; i++)
+            chunk_run(&ks[i]);
+    } else if (nk == 1) {
         chunk_run(&ks[0]);
     } else {
         for (int i = 0; i < nk; i++)
@@ -423,8 +549,21 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         }
         if (k->mismatch) {
             restart = 1;
-            c->gop_ok = 0;
+            if (plan)
+                c->plan_ok = 0; /* a surprise: decode everything */
+            else
+                c->gop_ok = 0;
         }
+        if (plan && (k->corrupt > 0 || k->bad > 0 || k->read_error)) {
+            restart = 1;
+            c->plan_ok = 0;
+        }
+    }
+    if (restart && !plan && nk > 1 && p->threads > 1) {
+        /* the chunks disagree with the packet scan: damage a multi-threaded
+         * decoder may not flag; decode with one thread from now on */
+        c->single_decoder = 1;
+        c->copy_frames = 1;
     }
     if (rc == OVX_OK && !restart) {
         for (int i = 1; i < nk; i++) {
@@ -432,7 +571,7 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
                 continue;
             slot_job *j = &c->jobs[ks[i].held];
             if (ks[i - 1].prev) {
-                j->prev = ref_of(ks[i - 1].prev, err);
+                j->prev = job_frame(c, ks[i - 1].prev, err);
                 if (!j->prev) {
                     rc = err->code;
                     break;
@@ -445,6 +584,7 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     ovx_pool_wait(pool);
     c->decode_ms = ovx_now_ms() - t0;
     int64_t total = 0;
+    int disagree = 0;
     for (int i = 0; i < nk; i++)
         total += ks[i].decoded;
     c->times = malloc((size_t)(total > 0 ? total : 1) * sizeof *c->times);
@@ -459,17 +599,38 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         c->bad += k->bad;
         c->packets += k->packets;
         c->read_error |= k->read_error;
+        disagree |= k->disagree;
         free(k->times);
         av_frame_free(&k->prev);
     }
     free(ks), free(th), free(started);
     if (rc < 0)
         return rc;
+    if (plan && !restart) {
+        /* every decoded frame matched the scan: the full decode's count,
+         * times and packets are the scan's */
+        double *t = malloc((size_t)c->scan->n * sizeof *t);
+        if (!t)
+            return ovx_error_set(err, OVX_ENOMEM, "out of memory");
+        memcpy(t, c->scan->times, (size_t)c->scan->n * sizeof *t);
+        free(c->times);
+        c->times = t;
+        c->decoded = c->packets = c->scan->n;
+    }
     /* FFmpeg conceals errors differently with more than one decoder thread
-     * (slice-threaded H.264 included): a damaged stream is decoded again
-     * with a single decoder thread, so the output never depends on --threads */
-    if (!restart && T > 1 && (c->corrupt > 0 || c->bad > 0)) {
+     * (slice-threaded H.264 included), and frame or slice threads do not
+     * always flag the damage (a truncated packet, a broken slice): after any
+     * sign of damage (flagged frames, failed or cut-short packets, a read
+     * error) or when the decoded frames disagree with the packet scan, the
+     * stream is decoded again with a single decoder thread, handing the
+     * saliency workers copies of the frames, so the output never depends on
+     * --threads */
+    disagree |= c->decoded != c->scan->n;
+    int damaged = c->corrupt > 0 || c->bad > 0 || c->read_error || c->scan->corrupt_pkts > 0 ||
+                  c->scan->end_rc != AVERROR_EOF;
+    if (!restart && !c->single_decoder && p->threads > 1 && (damaged || disagree)) {
         c->single_decoder = 1;
+        c->copy_frames = 1;
         restart = 1;
     }
     if (restart)

@@ -65,8 +65,12 @@ typedef struct run_ctx {
     double *times;           /* best-effort times of the decoded frames [decoded] */
     int frame_threads_ok;    /* frame threading allowed (cleared once a B-frame is seen) */
     int gop_ok;              /* GOP-parallel decoding allowed (cleared when it fails a check) */
+    int plan_ok;             /* decode plan allowed (cleared when it fails a check) */
     int single_decoder;      /* decode with one thread (set after decode errors) */
-    const char *threading;   /* "slice", "frame" or "gop" */
+    int copy_frames;         /* hand jobs copies, not references (damaged streams) */
+    uint8_t *mv_want;        /* [n_want]: 1 for the sampled frame indices of this pass */
+    int64_t n_want;
+    const char *threading;   /* "slice", "frame", "gop" or "plan" */
     double decode_ms;
 } run_ctx;
 

@@ -10,7 +10,6 @@
 #include "video/refpic.h"
 
 /* forward candidates are looked for this many display frames ahead at most */
-#define OVX_REF_MAX_AHEAD 8
 
 void ovx_ref_ring_init(ovx_ref_ring *r, int codec_id, int candidates)
 {

@@ -10,6 +10,9 @@
 #ifndef OVX_SELECT_REFRING_H
 #define OVX_SELECT_REFRING_H
 
+/* Future reference pictures are looked for at most this many frames ahead. */
+#define OVX_REF_MAX_AHEAD 8
+
 #include <stdint.h>
 
 #include "common/error.h"

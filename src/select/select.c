@@ -198,6 +198,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     c->path = path;
     c->frame_threads_ok = 1;
     c->gop_ok = 1;
+    c->plan_ok = 1;
     c->scan = &scan;
     if (!strcmp(path, "-")) {
         rc = spool_stdin(tmpname, sizeof tmpname, &spool_fd, err);
@@ -286,6 +287,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
         ovx_slot_job_clear(&c->jobs[i]);
     ovx_pool_destroy(pool);
     free(c->times);
+    free(c->mv_want);
     free(c);
     ovx_packet_scan_free(&scan);
     if (spool_fd >= 0)
@@ -297,6 +299,7 @@ fail:
         for (int i = 0; i < c->F; i++)
             ovx_slot_job_clear(&c->jobs[i]);
         free(c->times);
+        free(c->mv_want);
     }
     ovx_pool_destroy(pool);
     free(c);

@@ -61,6 +61,9 @@ typedef struct ovx_select_params {
     int64_t max_pixels;         /* reject larger pictures, default 8192*8192 */
     double max_corrupt;         /* fail when more than this fraction of packets fail to decode */
     int keep_frames;            /* 1: keep every slot's 224x224 RGB24 crop in the result */
+    int decode_all;             /* 1: decode every frame (else, where the stream allows, only
+                                   the sampled frames and their neighbours, from the IDR before
+                                   each: same output) */
 } ovx_select_params;
 
 ovx_select_params ovx_select_default_params(void);

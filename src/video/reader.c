@@ -34,6 +34,8 @@ struct ovx_video_reader {
     int64_t pkt_index;     /* index of the next non-empty stream packet */
     int64_t first_packet, end_packet;
     const ovx_packet_scan *mem; /* decoding the packets a scan kept (no fmt) */
+    const uint8_t *want_mvs;    /* see ovx_video_open_params */
+    int64_t n_want;
     int64_t mem_pos;
 };
 
@@ -227,6 +229,8 @@ int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan
                 keep = 0;
             if (!keep && (s->pkts || s->par))
                 free_kept(s, s->n);
+            if (pkt->flags & AV_PKT_FLAG_CORRUPT)
+                s->corrupt_pkts++;
             if (have_times && pkt->pts == AV_NOPTS_VALUE)
                 have_times = 0;
             if (have_times && s->n == cap) {
@@ -357,6 +361,10 @@ int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_r
     r->dec->thread_type = p->frame_threads ? (FF_THREAD_FRAME | FF_THREAD_SLICE) : FF_THREAD_SLICE;
     if (p->export_mvs)
         r->dec->flags2 |= AV_CODEC_FLAG2_EXPORT_MVS;
+    if (p->export_mvs && p->want_mvs && !p->frame_threads) {
+        r->want_mvs = p->want_mvs;
+        r->n_want = p->n_want;
+    }
     rc = avcodec_open2(r->dec, codec, NULL);
     if (rc < 0) {
         rc = ovx_error_set(err, OVX_EINPUT, "cannot open decoder '%s': %s", codec->name,
@@ -424,10 +432,25 @@ static int read_packet(ovx_video_reader *r)
     return av_packet_ref(r->pkt, r->mem->pkts[r->mem_pos++]);
 }
 
+/* Decoders attach vectors when they output a frame, one frame per call,
+ * in display order: before each call into the decoder, ask for vectors
+ * only if the next frame out is wanted. */
+static void set_export(ovx_video_reader *r)
+{
+    if (!r->want_mvs)
+        return;
+    int64_t i = r->next_index;
+    if (i >= r->n_want || r->want_mvs[i])
+        r->dec->flags2 |= AV_CODEC_FLAG2_EXPORT_MVS;
+    else
+        r->dec->flags2 &= ~AV_CODEC_FLAG2_EXPORT_MVS;
+}
+
 int ovx_video_next(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err)
 {
     char eb[128];
     for (;;) {
+        set_export(r);
         int rc = avcodec_receive_frame(r->dec, r->frame);
         if (rc == 0) {
             r->stuck = 0;
@@ -458,6 +481,7 @@ int ovx_video_next(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err)
                     r->bad_packets++;
                     r->read_error = 1;
                 }
+                set_export(r);
                 avcodec_send_packet(r->dec, NULL);
                 r->eof_sent = 1;
                 break;
@@ -480,6 +504,7 @@ int ovx_video_next(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err)
                 break;
             }
             r->packets++;
+            set_export(r);
             rc = avcodec_send_packet(r->dec, r->pkt);
             av_packet_unref(r->pkt);
             if (rc == AVERROR(EAGAIN))

@@ -32,6 +32,10 @@ typedef struct ovx_video_open_params {
     int64_t end_packet;   /* frames are then numbered from first_packet. 0, 0: all */
     const struct ovx_packet_scan *packets; /* a scan of the same file holding its packets
                                             * (kept): decode those, no re-open and demux */
+    const uint8_t *want_mvs; /* export_mvs without frame threads: vectors only for the frames
+                              * whose index i < n_want has want_mvs[i] != 0 (and all from
+                              * n_want on); NULL: every frame */
+    int64_t n_want;
 } ovx_video_open_params;
 
 struct ovx_packet_scan;
@@ -80,6 +84,7 @@ typedef struct ovx_packet_scan {
     struct AVCodecParameters *par;   /* the stream's parameters */
     int tb_num, tb_den;   /* stream time base */
     int end_rc;           /* what ended demuxing (AVERROR_EOF, a read error ...) */
+    int64_t corrupt_pkts; /* packets the demuxer flagged corrupt (e.g. cut short) */
 } ovx_packet_scan;
 
 int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan *s, ovx_error *err);

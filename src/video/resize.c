@@ -3,6 +3,7 @@
 #include "video/resize.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,14 +80,55 @@ static int coeffs_make(coeffs *c, int in, int out, int o0, int on)
     return 0;
 }
 
-static inline uint8_t clip8(int64_t v)
+/* PIL accumulates in 32-bit ints: 255 * sum|k| (< 1.2 for this kernel)
+ * * 2^22 stays below 2^31, so int32 gives the same sums (and lets the
+ * compiler vectorise the loops) */
+static inline uint8_t clip8(int32_t v)
 {
     v >>= PREC_BITS;
     return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
 }
 
-int ovx_resize_rgb8_window(const uint8_t *src, int sw, int sh, int sstride, int dw, int dh, int ox,
-                           int oy, int ow, int oh, uint8_t *dst, int dstride, ovx_error *err)
+/* One output pixel of the horizontal pass: n taps of k over packed RGB p. */
+static inline void hpix(const uint8_t *restrict p, const int32_t *restrict k, int n, uint8_t *o)
+{
+    int32_t s0 = 1 << (PREC_BITS - 1), s1 = s0, s2 = s0;
+    for (int x = 0; x < n; x++) {
+        s0 += p[3 * x] * k[x];
+        s1 += p[3 * x + 1] * k[x];
+        s2 += p[3 * x + 2] * k[x];
+    }
+    o[0] = clip8(s0);
+    o[1] = clip8(s1);
+    o[2] = clip8(s2);
+}
+
+/* One output row of the vertical pass: n input rows (stride bytes apart) of
+ * m bytes each, weights k. */
+static void vrow(const uint8_t *restrict in, size_t stride, const int32_t *restrict k, int n, int m,
+                 uint8_t *restrict o)
+{
+    enum { B = 96 };
+    int32_t acc[B];
+    for (int i0 = 0; i0 < m; i0 += B) {
+        int len = m - i0 < B ? m - i0 : B;
+        for (int i = 0; i < len; i++)
+            acc[i] = 1 << (PREC_BITS - 1);
+        for (int y = 0; y < n; y++) {
+            const uint8_t *r = in + (size_t)y * stride + i0;
+            int32_t ky = k[y];
+            for (int i = 0; i < len; i++)
+                acc[i] += r[i] * ky;
+        }
+        for (int i = 0; i < len; i++)
+            o[i0 + i] = clip8(acc[i]);
+    }
+}
+
+/* src points at source pixel (sx0, sy0) of the sw x sh picture; only the
+ * rows and columns the window reads need to lie in the given part. */
+static int resize_window(const uint8_t *src, int sx0, int sy0, int sw, int sh, int sstride, int dw, int dh,
+                         int ox, int oy, int ow, int oh, uint8_t *dst, int dstride, ovx_error *err)
 {
     if (sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0 || ox < 0 || oy < 0 || ow <= 0 || oh <= 0 ||
         ox + ow > dw || oy + oh > dh)
@@ -118,25 +160,14 @@ int ovx_resize_rgb8_window(const uint8_t *src, int sw, int sh, int sstride, int 
     }
     /* horizontal pass: rows [r0, r1), output columns [ox, ox+ow) */
     for (int y = 0; y < nrows; y++) {
-        const uint8_t *in = src + (size_t)(r0 + y) * sstride;
+        const uint8_t *in = src + (ptrdiff_t)(r0 + y - sy0) * sstride;
         uint8_t *o = tmp + (size_t)y * ow * 3;
         if (!need_h) {
-            memcpy(o, in + (size_t)ox * 3, (size_t)ow * 3);
+            memcpy(o, in + (size_t)(ox - sx0) * 3, (size_t)ow * 3);
             continue;
         }
-        for (int i = 0; i < ow; i++) {
-            const int32_t *k = ch.k + (size_t)i * ch.ksize;
-            const uint8_t *p = in + (size_t)ch.lo[i] * 3;
-            int64_t s0 = 1 << (PREC_BITS - 1), s1 = s0, s2 = s0;
-            for (int x = 0; x < ch.n[i]; x++) {
-                s0 += (int64_t)p[3 * x] * k[x];
-                s1 += (int64_t)p[3 * x + 1] * k[x];
-                s2 += (int64_t)p[3 * x + 2] * k[x];
-            }
-            o[3 * i] = clip8(s0);
-            o[3 * i + 1] = clip8(s1);
-            o[3 * i + 2] = clip8(s2);
-        }
+        for (int i = 0; i < ow; i++)
+            hpix(in + (size_t)(ch.lo[i] - sx0) * 3, ch.k + (size_t)i * ch.ksize, ch.n[i], o + 3 * i);
     }
     /* vertical pass */
     for (int j = 0; j < oh; j++) {
@@ -145,19 +176,19 @@ int ovx_resize_rgb8_window(const uint8_t *src, int sw, int sh, int sstride, int 
             memcpy(o, tmp + (size_t)(oy + j - r0) * ow * 3, (size_t)ow * 3);
             continue;
         }
-        const int32_t *k = cv.k + (size_t)j * cv.ksize;
-        int lo = cv.lo[j] - r0;
-        for (int i = 0; i < ow * 3; i++) {
-            int64_t s = 1 << (PREC_BITS - 1);
-            for (int y = 0; y < cv.n[j]; y++)
-                s += (int64_t)tmp[(size_t)(lo + y) * ow * 3 + i] * k[y];
-            o[i] = clip8(s);
-        }
+        vrow(tmp + (size_t)(cv.lo[j] - r0) * ow * 3, (size_t)ow * 3, cv.k + (size_t)j * cv.ksize, cv.n[j],
+             ow * 3, o);
     }
     free(tmp);
     coeffs_free(&ch);
     coeffs_free(&cv);
     return OVX_OK;
+}
+
+int ovx_resize_rgb8_window(const uint8_t *src, int sw, int sh, int sstride, int dw, int dh, int ox,
+                           int oy, int ow, int oh, uint8_t *dst, int dstride, ovx_error *err)
+{
+    return resize_window(src, 0, 0, sw, sh, sstride, dw, dh, ox, oy, ow, oh, dst, dstride, err);
 }
 
 int ovx_resize_rgb8(const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst, int dw, int dh,
@@ -188,4 +219,45 @@ int ovx_resize_short_crop(const uint8_t *src, int w, int h, int stride, int size
     ovx_crop_geom g = ovx_crop_geometry(w, h, size);
     return ovx_resize_rgb8_window(src, w, h, stride, g.rw, g.rh, g.cx, g.cy, size, size, dst, size * 3,
                                   err);
+}
+
+/* Input pixels [lo, hi) that output pixels [o0, o0+on) of an in -> out
+ * resize read (as coeffs_make computes them). */
+static void span(int in, int out, int o0, int on, int *lo, int *hi)
+{
+    if (in == out) {
+        *lo = o0;
+        *hi = o0 + on;
+        return;
+    }
+    double scale = (double)in / out;
+    double support = 2.0 * (scale < 1.0 ? 1.0 : scale);
+    *lo = in;
+    *hi = 0;
+    for (int i = o0; i < o0 + on; i++) {
+        double center = (i + 0.5) * scale;
+        int a = (int)(center - support + 0.5), b = (int)(center + support + 0.5);
+        a = a < 0 ? 0 : a;
+        b = b > in ? in : b;
+        if (a < *lo)
+            *lo = a;
+        if (b > *hi)
+            *hi = b;
+    }
+}
+
+ovx_rect ovx_resize_short_crop_source(int w, int h, int size)
+{
+    ovx_crop_geom g = ovx_crop_geometry(w, h, size);
+    int x0, x1, y0, y1;
+    span(w, g.rw, g.cx, size, &x0, &x1);
+    span(h, g.rh, g.cy, size, &y0, &y1);
+    return (ovx_rect){x0, y0, x1 - x0, y1 - y0};
+}
+
+int ovx_resize_short_crop_part(const uint8_t *part, ovx_rect r, int w, int h, int stride, int size, uint8_t *dst,
+                               ovx_error *err)
+{
+    ovx_crop_geom g = ovx_crop_geometry(w, h, size);
+    return resize_window(part, r.x, r.y, w, h, stride, g.rw, g.rh, g.cx, g.cy, size, size, dst, size * 3, err);
 }

@@ -35,4 +35,18 @@ ovx_crop_geom ovx_crop_geometry(int w, int h, int size);
 int ovx_resize_short_crop(const uint8_t *src, int w, int h, int stride, int size, uint8_t *dst,
                           ovx_error *err);
 
+/* The part of a w x h source that the shortest-edge resize + centre crop
+ * reads: x, y, width, height. */
+typedef struct ovx_rect {
+    int x, y, w, h;
+} ovx_rect;
+
+ovx_rect ovx_resize_short_crop_source(int w, int h, int size);
+
+/* ovx_resize_short_crop of a w x h picture given only its part r (as
+ * ovx_resize_short_crop_source returns): part [r.h, r.w, 3], row stride
+ * stride bytes. Same bytes as the full call. */
+int ovx_resize_short_crop_part(const uint8_t *part, ovx_rect r, int w, int h, int stride, int size, uint8_t *dst,
+                               ovx_error *err);
+
 #endif

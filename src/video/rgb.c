@@ -76,12 +76,13 @@ int ovx_rotate_plane(const uint8_t *src, int w, int h, int bpp, int rotation, ui
     return OVX_OK;
 }
 
-int ovx_frame_to_rgb(const AVFrame *f, int rotation, uint8_t **out, int *w, int *h, ovx_error *err)
+/* Converts the w x h picture whose planes start at data (f's format and
+ * colour tags) to packed RGB24 in dst (stride dstride). */
+static int convert(const AVFrame *f, const uint8_t *const data[4], int w, int h, uint8_t *dst, int dstride,
+                   ovx_error *err)
 {
-    *out = NULL;
     enum AVPixelFormat in_fmt = plain_format((enum AVPixelFormat)f->format);
-    struct SwsContext *sws = sws_getContext(f->width, f->height, in_fmt, f->width, f->height,
-                                            AV_PIX_FMT_RGB24,
+    struct SwsContext *sws = sws_getContext(w, h, in_fmt, w, h, AV_PIX_FMT_RGB24,
                                             SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT |
                                                 SWS_FULL_CHR_H_INP | SWS_BITEXACT,
                                             NULL, NULL, NULL);
@@ -92,19 +93,26 @@ int ovx_frame_to_rgb(const AVFrame *f, int rotation, uint8_t **out, int *w, int 
     const int *rgbcoef = sws_getCoefficients(SWS_CS_DEFAULT);
     /* dst range 1 = full-range RGB; brightness 0, contrast 1, saturation 1 in 16.16 */
     sws_setColorspaceDetails(sws, coef, full_range_of(f), rgbcoef, 1, 0, 1 << 16, 1 << 16);
+    uint8_t *dst4[4] = {dst, NULL, NULL, NULL};
+    int dst_stride[4] = {dstride, 0, 0, 0};
+    int rc = sws_scale(sws, data, f->linesize, 0, h, dst4, dst_stride);
+    sws_freeContext(sws);
+    if (rc != h)
+        return ovx_error_set(err, OVX_EINTERNAL, "swscale converted %d of %d lines", rc, h);
+    return OVX_OK;
+}
+
+int ovx_frame_to_rgb(const AVFrame *f, int rotation, uint8_t **out, int *w, int *h, ovx_error *err)
+{
+    *out = NULL;
     size_t n = (size_t)f->width * f->height * 3;
     uint8_t *rgb = malloc(n);
-    if (!rgb) {
-        sws_freeContext(sws);
+    if (!rgb)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (RGB frame)");
-    }
-    uint8_t *dst[4] = {rgb, NULL, NULL, NULL};
-    int dst_stride[4] = {f->width * 3, 0, 0, 0};
-    int rc = sws_scale(sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst, dst_stride);
-    sws_freeContext(sws);
-    if (rc != f->height) {
+    int rc = convert(f, (const uint8_t *const *)f->data, f->width, f->height, rgb, f->width * 3, err);
+    if (rc < 0) {
         free(rgb);
-        return ovx_error_set(err, OVX_EINTERNAL, "swscale converted %d of %d lines", rc, f->height);
+        return rc;
     }
     if (rotation == 0) {
         *out = rgb;
@@ -114,5 +122,52 @@ int ovx_frame_to_rgb(const AVFrame *f, int rotation, uint8_t **out, int *w, int 
     }
     rc = ovx_rotate_plane(rgb, f->width, f->height, 3, rotation, out, w, h, err);
     free(rgb);
+    return rc;
+}
+
+/* Margin converted around the rectangle so that swscale's chroma
+ * interpolation (a few taps at 2x) sees the same neighbours as in a full
+ * conversion; the margin's pixels are dropped. */
+#define RECT_MARGIN 16
+
+int ovx_frame_to_rgb_rect(const AVFrame *f, int x0, int y0, int rw, int rh, uint8_t *dst, int dstride,
+                          ovx_error *err)
+{
+    int W = f->width, H = f->height;
+    if (x0 < 0 || y0 < 0 || rw <= 0 || rh <= 0 || x0 + rw > W || y0 + rh > H)
+        return ovx_error_set(err, OVX_EINTERNAL, "RGB rectangle outside the picture");
+    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get((enum AVPixelFormat)f->format);
+    /* sub-pictures by plane pointers: planar byte-aligned formats whose
+     * chroma scale factor is the same for the part as for the whole (even
+     * sizes along subsampled axes) */
+    int ok = d && (d->flags & AV_PIX_FMT_FLAG_PLANAR) &&
+             !(d->flags & (AV_PIX_FMT_FLAG_BITSTREAM | AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_PAL)) &&
+             d->log2_chroma_w <= 1 && d->log2_chroma_h <= 1 && (!d->log2_chroma_w || W % 2 == 0) &&
+             (!d->log2_chroma_h || H % 2 == 0);
+    for (int c = 0; ok && c < d->nb_components; c++)
+        ok = d->comp[c].shift == 0 && d->comp[c].offset == 0 && d->comp[c].step <= 2;
+    int ax = 0, ay = 0, bx = W, by = H;
+    if (ok) {
+        ax = x0 - RECT_MARGIN > 0 ? (x0 - RECT_MARGIN) & ~1 : 0;
+        ay = y0 - RECT_MARGIN > 0 ? (y0 - RECT_MARGIN) & ~1 : 0;
+        bx = x0 + rw + RECT_MARGIN < W ? (x0 + rw + RECT_MARGIN + 1) & ~1 : W;
+        by = y0 + rh + RECT_MARGIN < H ? (y0 + rh + RECT_MARGIN + 1) & ~1 : H;
+    }
+    int cw = bx - ax, chh = by - ay;
+    uint8_t *tmp = malloc((size_t)cw * chh * 3);
+    if (!tmp)
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory (RGB frame)");
+    const uint8_t *data[4] = {NULL, NULL, NULL, NULL};
+    for (int p = 0; p < 4 && f->data[p]; p++) {
+        int chroma = ok && (p == 1 || p == 2) && d->nb_components >= 3;
+        int sx = chroma ? d->log2_chroma_w : 0, sy = chroma ? d->log2_chroma_h : 0;
+        int step = ok ? d->comp[p < d->nb_components ? p : 0].step : 0;
+        data[p] = f->data[p] + (ptrdiff_t)(ay >> sy) * f->linesize[p] + (ptrdiff_t)(ax >> sx) * step;
+    }
+    int rc = convert(f, data, cw, chh, tmp, cw * 3, err);
+    if (rc == OVX_OK)
+        for (int y = 0; y < rh; y++)
+            memcpy(dst + (size_t)y * dstride, tmp + ((size_t)(y0 - ay + y) * cw + (x0 - ax)) * 3, (size_t)rw * 3);
+    free(tmp);
     return rc;
 }

@@ -18,6 +18,13 @@ struct AVFrame;
 int ovx_frame_to_rgb(const struct AVFrame *f, int rotation, uint8_t **out, int *w, int *h,
                      ovx_error *err);
 
+/* The rectangle [x0, x0+rw) x [y0, y0+rh) of f (before rotation) as packed
+ * RGB24 into dst (row stride dstride bytes): the same pixels as that part of
+ * ovx_frame_to_rgb(f, 0, ...), converting only around the rectangle where
+ * the pixel format allows it (planar formats), else the whole picture. */
+int ovx_frame_to_rgb_rect(const struct AVFrame *f, int x0, int y0, int rw, int rh, uint8_t *dst, int dstride,
+                          ovx_error *err);
+
 /* Rotates a packed plane of bpp bytes per pixel clockwise by rotation
  * degrees; *out malloc'd, *ow and *oh its size. */
 int ovx_rotate_plane(const uint8_t *src, int w, int h, int bpp, int rotation, uint8_t **out, int *ow,

@@ -1,0 +1,104 @@
+"""Damaged streams give the same bytes whatever --threads: clips made here
+(H.264 with B-frames in MP4 and MPEG-TS, MPEG-1, MPEG-2, MPEG-4 Part 2),
+truncated at several points or with bytes flipped in the middle, each run
+with --threads 1, 2, 3 and 8 (2 twice, where thread races would show) must print byte-identical JSON (--no-timings), or fail with the same
+exit code and message for every thread count."""
+import hashlib
+import os
+import random
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(__file__))
+import clips  # noqa: E402
+
+THREADS = [1, 2, 3, 8, 2]
+
+SOURCES = {
+    # name: codec args (several IDRs so GOP chunking kicks in)
+    # no B-frames (frame threads), moov first so a cut file still opens; long
+    # enough that one lost packet stays under --max-corrupt 0.01
+    "h264p.mp4": ["-c:v", "libx264", "-bf", "0", "-g", "50", "-preset", "fast", "-movflags", "+faststart"],
+    "h264b.mp4": ["-c:v", "libx264", "-bf", "3", "-g", "24", "-keyint_min", "24", "-preset", "fast"],
+    "h264b.ts": ["-c:v", "libx264", "-bf", "3", "-g", "24", "-keyint_min", "24", "-preset", "fast"],
+    "mpeg1.mpg": ["-c:v", "mpeg1video", "-bf", "2", "-q:v", "5", "-g", "18", "-f", "mpeg"],
+    "mpeg2.mpg": ["-c:v", "mpeg2video", "-bf", "2", "-q:v", "5", "-g", "18"],
+    "mpeg4.avi": ["-c:v", "mpeg4", "-bf", "2", "-q:v", "5", "-g", "24"],
+}
+
+
+def make_sources(d):
+    out = {}
+    for name, cargs in SOURCES.items():
+        path = os.path.join(d, name)
+        size, secs = ("240x180", 8) if name == "h264p.mp4" else ("320x240", 2.4)
+        clips.ffmpeg(["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={secs}", "-f", "lavfi",
+                      "-i", "mandelbrot=size=64x64:rate=25", "-filter_complex",
+                      "[0:v][1:v]overlay=x='20+60*t':y=80:shortest=1,format=yuv420p"] + cargs + [path])
+        out[name] = path
+    return out
+
+
+def damaged_variants(d, name, path):
+    data = open(path, "rb").read()
+    n = len(data)
+    base, ext = os.path.splitext(name)
+    rng = random.Random(n)
+    vs = []
+    for frac in (0.5, 0.7):
+        vs.append((f"{base}-trunc{int(frac * 100)}{ext}", data[: int(n * frac)]))
+    for frac, span in ((0.3, 40),):
+        b = bytearray(data)
+        pos = int(n * frac)
+        for i in range(pos, pos + span):
+            b[i] = rng.randrange(256)
+        vs.append((f"{base}-flip{int(frac * 100)}{ext}", bytes(b)))
+    b = bytearray(data)
+    for i in range(12):  # scattered single-byte flips in the second half
+        b[n // 2 + i * (n // 30)] ^= 0x55
+    vs.append((f"{base}-scatter{ext}", bytes(b)))
+    out = []
+    for vname, blob in vs:
+        p = os.path.join(d, vname)
+        open(p, "wb").write(blob)
+        out.append(p)
+    return out
+
+
+def run(path, threads):
+    r = subprocess.run([clips.ovx(), "select", "--no-timings", "--threads", str(threads), path],
+                       capture_output=True)
+    # the message names the file: the same for every thread count
+    return r.returncode, hashlib.sha256(r.stdout).hexdigest()[:16], r.stderr.decode(errors="replace").strip()
+
+
+def main():
+    bad = []
+    ok_runs = fail_runs = 0
+    with tempfile.TemporaryDirectory() as d:
+        for name, src in make_sources(d).items():
+            for p in damaged_variants(d, name, src):
+                results = [(t, run(p, t)) for t in THREADS]
+                first = results[0][1]
+                outcome = "ok" if first[0] == 0 else f"exit {first[0]}"
+                ok_runs += first[0] == 0
+                fail_runs += first[0] != 0
+                diff = [(t, r) for t, r in results if r != first]
+                print(f"{os.path.basename(p)}: {outcome}, " +
+                      ("same bytes for --threads " + ",".join(str(t) for t, _ in results) if not diff
+                       else "DIFFERS: " + "; ".join(f"t{t}: {r}" for t, r in results)))
+                if first[0] not in (0, 1):
+                    bad.append(f"{p}: exit {first[0]}: {first[2]}")
+                if diff:
+                    bad.append(f"{os.path.basename(p)}: output depends on --threads")
+    print(f"{ok_runs} damaged clips selected, {fail_runs} rejected (same outcome for every thread count)")
+    if bad:
+        print("FAIL:\n  " + "\n  ".join(bad))
+        sys.exit(1)
+    assert ok_runs >= 8, "most damaged clips should still decode"
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""--decode plan (the default: only the sampled frames and their neighbours,
+each from the IDR before it) gives the same bytes as --decode all: the JSON
+(--no-timings) of ovx select and the kept 224x224 pixels (frames_dump), on
+every clip in ../shared/videos and on generated H.264 clips with short GOPs
+(B-frames and not, MP4 and MPEG-TS, a looped long clip), where the plan
+must actually be used (timings.decoder_threading == "plan": with 64 samples
+on the long clip, with --frames 4 on the others; kept pixels with 8 samples)."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(__file__))
+import clips  # noqa: E402
+
+tool = sys.argv[1]
+SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "videos")
+
+
+def select(path, mode, extra=()):
+    r = subprocess.run([clips.ovx(), "select", "--threads", "2", "--decode", mode, *extra, path],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return r.returncode, r.stderr.strip(), None
+    d = json.loads(r.stdout)
+    thr = d.pop("timings")["decoder_threading"]
+    return 0, json.dumps(d), thr
+
+
+def pixels(path, mode):
+    with tempfile.NamedTemporaryFile(suffix=".rgb") as f:
+        r = subprocess.run([tool, path, f.name] + (["all"] if mode == "all" else []), capture_output=True)
+        return r.returncode, r.stdout, open(f.name, "rb").read() if r.returncode == 0 else b""
+
+
+bad, planned = [], []
+with tempfile.TemporaryDirectory() as d:
+    gen = []
+    for name, args in (("gop_b.mp4", ["-bf", "3"]), ("gop_nob.mp4", ["-bf", "0"]), ("gop_b.ts", ["-bf", "2"])):
+        p = os.path.join(d, name)
+        clips.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=12", "-f", "lavfi",
+                      "-i", "mandelbrot=size=64x64:rate=25", "-filter_complex",
+                      "[0:v][1:v]overlay=x='20+20*t':y=80:shortest=1,format=yuv420p",
+                      "-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-keyint_min", "60"] + args + [p])
+        gen.append(p)
+    loop = os.path.join(d, "looped.mp4")
+    clips.ffmpeg(["-stream_loop", "9", "-i", gen[0], "-c", "copy", loop])
+    gen.append(loop)
+    shared = []
+    if os.path.isdir(SHARED):
+        shared = sorted(os.path.join(SHARED, f) for f in os.listdir(SHARED)
+                        if not f.endswith((".tsv", ".md")))
+    else:
+        print(f"note: {SHARED} absent, only generated clips checked")
+    for p in gen + shared:
+        a, b = select(p, "plan"), select(p, "all")
+        same = a[:2] == b[:2]
+        # frames_dump samples 8 frames: pixels where the plan can differ
+        pa, pb = (pixels(p, "plan"), pixels(p, "all")) if p in gen or a[2] == "plan" else (0, 0)
+        same_px = pa == pb
+        if a[2] == "plan":
+            planned.append(os.path.basename(p))
+        print(f"{os.path.basename(p)}: {'ok' if a[0] == 0 else 'exit %d' % a[0]}, decoder {a[2]} vs {b[2]}, "
+              f"JSON {'same' if same else 'DIFFERS'}, kept pixels {'same' if same_px else 'DIFFER'}")
+        if not same or not same_px:
+            bad.append(os.path.basename(p))
+        if p in gen:
+            # 4 samples leave whole GOPs out: the plan must be used here
+            a16, b16 = select(p, "plan", ["--frames", "4"]), select(p, "all", ["--frames", "4"])
+            print(f"  --frames 4: decoder {a16[2]} vs {b16[2]}, JSON {'same' if a16[:2] == b16[:2] else 'DIFFERS'}")
+            if a16[:2] != b16[:2]:
+                bad.append(os.path.basename(p) + " --frames 4")
+            if a16[2] == "plan":
+                planned.append(os.path.basename(p) + " (4 frames)")
+for g in ("gop_b.mp4 (4 frames)", "gop_nob.mp4 (4 frames)", "gop_b.ts (4 frames)", "looped.mp4"):
+    if g not in planned:
+        bad.append(f"{g}: the decode plan was not used")
+print(f"decode plan used on: {', '.join(planned)}")
+if bad:
+    sys.exit("FAIL: " + "; ".join(bad))
+print("ok")
