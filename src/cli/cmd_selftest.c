@@ -15,6 +15,7 @@
 #include "cuda/device.h"
 #include "cuda/numerics.h"
 #include "cuda/ops.h"
+#include "model/flops.h"
 #include "model/model_internal.h"
 
 #define TOLERANCE 1e-2
@@ -167,9 +168,7 @@ static int run_case(ovx_model *m, ovx_cuda_model *cm, const tcase *tc, uint64_t 
                (!got.pooler_output || !memcmp(again.pooler_output, got.pooler_output,
                                               (size_t)t.batch * c->hidden_size * sizeof(float)));
     ovx_outputs_free(&again);
-    double dd = c->hidden_size, n = t.n, k = (double)c->num_channels * c->patch_size * c->patch_size;
-    double flop = t.batch * (c->num_layers * (8 * n * dd * dd + 4 * n * dd * c->intermediate_size +
-                                              4 * n * n * dd) + 2 * n * k * dd);
+    double flop = t.batch * ovx_model_forward_flops(c, t.n);
     printf("  CUDA forward %.2f ms (%.3g TFLOP/s), repeat byte-identical: %s\n", t4 - t3,
            flop / ((t4 - t3) * 1e-3) / 1e12, same ? "yes" : "NO");
     if (!same)
@@ -177,6 +176,10 @@ static int run_case(ovx_model *m, ovx_cuda_model *cm, const tcase *tc, uint64_t 
     rc = OVX_EXIT_OK;
     goto done;
 fail:
+    if (err.code == OVX_EDEVICE && ovx_gpu_get_info(cm->g)) { /* a CUDA device: name it */
+        char d[400];
+        ovx_error_prefix(&err, "%s", ovx_gpu_describe(cm->g, d, sizeof d));
+    }
     fprintf(stderr, "ovx selftest: %s: %s\n", tc->name, err.msg);
 done:
     ovx_outputs_free(&ref);
@@ -256,11 +259,11 @@ int ovx_cmd_selftest(int argc, char **argv)
         fprintf(stderr, "ovx selftest: --large needs a CUDA device (the host emulation would take hours)\n");
         return OVX_EXIT_USAGE;
     }
-    char note[512], name[256] = "host emulation of the CUDA device";
-    if (ovx_device_resolve(&want, &dev, note, sizeof note, &err) ||
-        (dev.kind == OVX_DEVICE_CUDA && ovx_cuda_device_name(dev.index, name, sizeof name, &err))) {
+    char note[1200], name[400] = "host emulation of the CUDA device";
+    int urc = ovx_device_resolve(&want, &dev, note, sizeof note, &err);
+    if (urc) {
         fprintf(stderr, "ovx selftest: %s\n", err.msg);
-        return OVX_EXIT_FAIL;
+        return urc == OVX_EUSAGE ? OVX_EXIT_USAGE : OVX_EXIT_FAIL;
     }
     ovx_gpu *g = NULL;
     ovx_model *m = NULL;
@@ -285,10 +288,16 @@ int ovx_cmd_selftest(int argc, char **argv)
     /* the checkpoint is bf16: make the random weights bf16 values too */
     for (int64_t i = 0; i < m->n_params; i++)
         m->storage[i] = ovx_nx_from_bf16(ovx_nx_to_bf16(m->storage[i]));
-    if (ovx_cuda_model_upload(g, &m->cfg, &m->w, &cm, &err))
+    if (ovx_cuda_model_upload(g, &m->cfg, &m->w, &cm, &err)) {
+        if (dev.kind == OVX_DEVICE_CUDA)
+            ovx_error_prefix(&err, "%s: uploading the weights", ovx_gpu_describe(g, name, sizeof name));
         goto fail;
+    }
     ovx_cuda_model_set_profiling(cm, 1);
+    if (dev.kind == OVX_DEVICE_CUDA)
+        ovx_gpu_describe(g, name, sizeof name);
     printf("ovx selftest: device %s: %s\n", dev.kind == OVX_DEVICE_CUDA ? dev_s : "cpu", name);
+    printf("build: ovx %s, %s\n", OVX_VERSION, ovx_cuda_build_str());
     printf("model: random (seed %llu), %d layers, width %d, %d heads, mlp %d, head %s\n",
            (unsigned long long)seed, cfg.num_layers, cfg.hidden_size, cfg.num_heads,
            cfg.intermediate_size, cfg.use_head ? "yes" : "no");
