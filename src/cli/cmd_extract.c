@@ -96,13 +96,17 @@ void ovx_help_extract(FILE *out)
         "\n"
         "Resume: an item whose REL.json has the same settings hash (options + model\n"
         "content fingerprint, not its path) and whose files\n"
-        "match their recorded dtype and shape is skipped; leftover temp files of its\n"
-        "outputs are removed. The device is not part of the hash: CPU (float32) and\n"
+        "match their recorded dtype and shape is skipped (a changed label is written\n"
+        "into it without recomputing); an item written again first loses its old\n"
+        "outputs. The device is not part of the hash: CPU (float32) and\n"
         "CUDA (bf16 GEMMs, ~1e-3 relative difference) outputs are both valid results,\n"
         "so a run resumed on another device skips finished items (REL.json records\n"
         "the device). Every file is written to a temp name, fsync'd and\n"
-        "renamed; REL.json last. DIR/failures.jsonl gets {path,rel,stage,error} per\n"
-        "failed item, DIR/manifest.jsonl one line per finished item.\n"
+        "renamed; REL.json last. DIR/failures.jsonl has {path,rel,stage,error} per\n"
+        "failed item, DIR/manifest.jsonl one line per item as on disk now (both\n"
+        "compacted at the end of each run: one line per item). Several runs may share\n"
+        "DIR: items are claimed (locks in DIR/.ovx/), never computed twice at once;\n"
+        "a failed log append is rolled back and the run exits 1.\n"
         "SIGINT/SIGTERM: the current item is finished or dropped, the summary is\n"
         "written, exit 130/143 (a second signal stops at once).\n"
         "\n"
@@ -474,7 +478,7 @@ int ovx_cmd_extract(int argc, char **argv)
                 sum.items - sum.done - sum.skipped - sum.failed, sum.seconds);
     if (sig)
         status = ovx_signal_exit_status(sig);
-    else if (rc != OVX_OK || sum.failed)
+    else if (rc != OVX_OK || sum.failed || sum.log_failed)
         status = OVX_EXIT_FAIL;
     else
         status = OVX_EXIT_OK;

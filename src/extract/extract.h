@@ -100,8 +100,10 @@ typedef struct ovx_extract_callbacks {
      * skipped ones (in plan order), then the extracted ones in order. */
     void (*item)(void *user, const ovx_extract_item *item);
     void (*progress)(void *user, const ovx_extract_progress *p);
-    /* Polled between items: nonzero stops the run (the current item is
-     * finished or dropped, nothing half-written). */
+    /* Polled between items, and by a worker thread while it waits for an
+     * item another process holds (so it must be thread-safe, e.g. read a
+     * signal flag): nonzero stops the run (the current item is finished or
+     * dropped, nothing half-written). */
     int (*should_stop)(void *user);
     /* A problem that does not fail an item (one line), e.g. a log append. */
     void (*warning)(void *user, const char *msg);
@@ -112,6 +114,9 @@ typedef struct ovx_extract_summary {
     size_t done, skipped, failed;
     int started;           /* the run phase began (logs opened) */
     int stopped;           /* should_stop ended it early */
+    int log_failed;        /* an append to or the rewrite of manifest.jsonl /
+                            * failures.jsonl failed (reported as a warning):
+                            * the run must not count as a success */
     double seconds;        /* wall time of the run phase */
 } ovx_extract_summary;
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "extract/outlayout.h"
+#include "extract/resume.h"
 #include "common/timer.h"
 #include "cuda/device.h"
 #include "io/atomic_file.h"
@@ -679,6 +680,8 @@ int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, o
     double t1 = ovx_now_ms();
     cJSON *outputs = cJSON_CreateObject();
     *stage = "write";
+    /* outputs of earlier settings (or a half-done rewrite) go first */
+    ovx_resume_remove_outputs(job->base, ctx->opts->hidden_index);
     int rc = write_outputs(ctx, job, p, p->tokens, p->pooled, p->hidden, outputs, err);
     drop_results(p);
     if (rc != OVX_OK) {

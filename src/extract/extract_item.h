@@ -62,7 +62,9 @@ ovx_prepared *ovx_extract_prepare(const ovx_extract_ctx *ctx, const ovx_extract_
  * on its own, so only the items whose forward fails are marked failed
  * (stage "model"). NULL items are ignored. */
 void ovx_extract_model_batch(const ovx_extract_ctx *ctx, ovx_prepared **items, size_t n);
-/* Main-thread half: runs the model (unless ovx_extract_model_batch did) and writes the outputs (JSON last).
+/* Main-thread half: runs the model (unless ovx_extract_model_batch did) and
+ * writes the outputs (JSON last), after removing the item's earlier outputs
+ * (ovx_resume_remove_outputs); the caller holds the item's claim.
  * On success *record is the manifest object for this item. On failure
  * *stage names the stage ("input", "decode", "select", "model", "write"). */
 int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, ovx_prepared *p,

@@ -10,6 +10,7 @@
 
 #include "io/atomic_file.h"
 #include "io/npy.h"
+#include "model/model.h"
 
 char *ovx_read_text_file(const char *path, size_t max)
 {
@@ -170,8 +171,9 @@ static size_t stem_hidden(const char *name)
     return strcmp(r, ".npy") == 0 ? (size_t)(h - name) : 0;
 }
 
-/* 1 when final file name `name` in folder dir is an output of a base in bases. */
-static int owned(const char *dir, const char *name, const ovx_strmap *bases)
+/* 1 when final file name `name` in folder dir is an output of a base in
+ * bases (and may_remove, when given, allows it). */
+static int owned(const char *dir, const char *name, const ovx_strmap *bases, ovx_may_remove_fn may_remove, void *ctx)
 {
     static const char *const suffixes[] = {".npy", ".pooled.npy", ".json", ".pixels.npy", ".indices.npy"};
     size_t stems[6];
@@ -185,13 +187,14 @@ static int owned(const char *dir, const char *name, const ovx_strmap *bases)
         char base[9000];
         if (snprintf(base, sizeof base, "%s/%.*s", dir, (int)stems[i], name) < (int)sizeof base &&
             ovx_strmap_get(bases, base, NULL))
-            return 1;
+            return !may_remove || may_remove(ctx, base);
     }
     return 0;
 }
 
-/* Removes the temp files of bases' outputs in one folder. */
-static int clean_folder(const char *dir, const ovx_strmap *bases)
+/* Removes the temp files of bases' outputs in one folder (those whose base
+ * may_remove allows, when given). */
+static int clean_folder(const char *dir, const ovx_strmap *bases, ovx_may_remove_fn may_remove, void *ctx)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -211,7 +214,7 @@ static int clean_folder(const char *dir, const ovx_strmap *bases)
             continue;
         *t = '\0';
         char full[9000];
-        if (owned(dir, name, bases) && snprintf(full, sizeof full, "%s/%s", dir, e->d_name) < (int)sizeof full &&
+        if (owned(dir, name, bases, may_remove, ctx) && snprintf(full, sizeof full, "%s/%s", dir, e->d_name) < (int)sizeof full &&
             unlink(full) == 0)
             removed++;
     }
@@ -231,6 +234,11 @@ static void dir_of(const char *base, char *dir, size_t cap)
 
 int ovx_resume_clean_temps_all(const ovx_strmap *bases)
 {
+    return ovx_resume_clean_temps_if(bases, NULL, NULL);
+}
+
+int ovx_resume_clean_temps_if(const ovx_strmap *bases, ovx_may_remove_fn may_remove, void *ctx)
+{
     ovx_strmap folders = {0};
     int removed = 0;
     for (size_t i = 0; i < bases->cap; i++) {
@@ -241,7 +249,7 @@ int ovx_resume_clean_temps_all(const ovx_strmap *bases)
         if (ovx_strmap_get(&folders, dir, NULL))
             continue;
         ovx_strmap_put(&folders, dir, NULL);
-        removed += clean_folder(dir, bases);
+        removed += clean_folder(dir, bases, may_remove, ctx);
     }
     ovx_strmap_free(&folders);
     return removed;
@@ -255,4 +263,32 @@ int ovx_resume_clean_temps(const char *base)
     int removed = ovx_resume_clean_temps_all(&one);
     ovx_strmap_free(&one);
     return removed;
+}
+
+int ovx_resume_remove_outputs(const char *base, int hidden_index)
+{
+    char path[8192];
+    snprintf(path, sizeof path, "%s.json", base);
+    char *text = ovx_read_text_file(path, 256u << 20);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    int had_json = unlink(path) == 0; /* first: from here on the item is not done */
+    char dir[8192];
+    dir_of(base, dir, sizeof dir);
+    const cJSON *outs = cJSON_GetObjectItemCaseSensitive(j, "outputs");
+    for (const cJSON *o = cJSON_IsObject(outs) ? outs->child : NULL; o; o = o->next) {
+        const cJSON *file = cJSON_GetObjectItemCaseSensitive(o, "file");
+        if (cJSON_IsString(file) && file->valuestring[0] && file->valuestring[0] != '.' &&
+            !strchr(file->valuestring, '/') &&
+            snprintf(path, sizeof path, "%s/%s", dir, file->valuestring) < (int)sizeof path)
+            unlink(path);
+    }
+    cJSON_Delete(j);
+    static const char *const fixed[] = {".npy", ".pooled.npy", ".pixels.npy", ".indices.npy"};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (snprintf(path, sizeof path, "%s%s", base, fixed[i]) < (int)sizeof path)
+            unlink(path);
+    if (hidden_index != OVX_NO_HIDDEN_STATE && snprintf(path, sizeof path, "%s.hidden_%d.npy", base, hidden_index) < (int)sizeof path)
+        unlink(path);
+    return had_json;
 }

@@ -25,6 +25,18 @@ int ovx_resume_check(const char *base, const char *settings_hash, struct cJSON *
 int ovx_resume_clean_temps(const char *base);
 /* Same for every base (the keys of bases), reading each folder once. */
 int ovx_resume_clean_temps_all(const ovx_strmap *bases);
+/* Same, but only the temps of bases for which may_remove(ctx, base)
+ * returns 1 (e.g. nobody holds the item's claim). */
+typedef int (*ovx_may_remove_fn)(void *ctx, const char *base);
+int ovx_resume_clean_temps_if(const ovx_strmap *bases, ovx_may_remove_fn may_remove, void *ctx);
+
+/* Before an item is written again: removes BASE.json first (so the item is
+ * not done from here on), then every output its JSON lists and the fixed
+ * output names (BASE.npy, .pooled.npy, .pixels.npy, .indices.npy, and
+ * .hidden_L.npy for hidden_index unless OVX_NO_HIDDEN_STATE), so no output
+ * of earlier settings outlives the rewrite. Returns 1 when BASE.json was
+ * there. */
+int ovx_resume_remove_outputs(const char *base, int hidden_index);
 
 /* Reads a whole small text file (at most max bytes) into a malloc'd,
  * NUL-terminated buffer; NULL on error or when larger. */

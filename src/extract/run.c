@@ -7,9 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/threads.h"
 #include "common/timer.h"
+#include "io/atomic_file.h"
+#include "extract/claim.h"
 #include "extract/extract_item.h"
 #include "extract/fingerprint.h"
 #include "extract/inputs.h"
@@ -44,23 +48,56 @@ ovx_extract_params ovx_extract_default_params(void)
 
 typedef struct run_state {
     ovx_extract_ctx ctx;
+    const ovx_extract_params *prm;
     const ovx_extract_callbacks *cb;
     ovx_plan plan;
+    size_t key_off;       /* a base minus its first key_off bytes: its key (relative to DIR) */
     size_t *todo;         /* indices into plan of OVX_ACT_EXTRACT items */
     size_t n_todo;
+    size_t *list;         /* the pass running: todo, then deferred */
+    size_t n_list;
+    size_t *deferred;     /* items another process held in the first pass */
+    size_t n_deferred;
+    int wait_claims;      /* second pass: wait for held items */
     ovx_runlog log;
     ovx_extract_summary *sum;
     int batch;            /* items per forward */
-    size_t *pend_index;   /* [batch] pipeline indices of the items waiting for a batch */
-    ovx_prepared **pend;  /* [batch] their prepared data */
+    struct run_item **pend; /* [batch] the items waiting for a batch */
     size_t n_pend;
     ovx_error device_lost; /* the CUDA device failed for good: the run stops */
 } run_state;
+
+/* One item through the pipeline: its claim and prepared data. */
+enum { RI_PREPARED = 0, RI_BUSY, RI_DONE_ELSEWHERE, RI_CLAIM_FAILED };
+typedef struct run_item {
+    size_t plan_index;
+    int state;
+    ovx_claim claim;
+    ovx_prepared *prep;   /* RI_PREPARED */
+    cJSON *record;        /* RI_DONE_ELSEWHERE: its manifest line */
+    ovx_error err;        /* RI_CLAIM_FAILED */
+} run_item;
+
+static void run_item_free(run_item *ri)
+{
+    if (!ri)
+        return;
+    ovx_claim_release(&ri->claim);
+    ovx_prepared_free(ri->prep);
+    cJSON_Delete(ri->record);
+    free(ri);
+}
 
 static void warn(run_state *rs, const char *msg)
 {
     if (rs->cb->warning)
         rs->cb->warning(rs->cb->user, msg);
+}
+
+static void log_error(run_state *rs, const ovx_error *e)
+{
+    rs->sum->log_failed = 1;
+    warn(rs, e->msg);
 }
 
 static void emit(run_state *rs, const ovx_extract_item *it)
@@ -77,6 +114,16 @@ static void progress(run_state *rs, ovx_extract_event ev, int item_failed)
     rs->cb->progress(rs->cb->user, &p);
 }
 
+static int stop_requested(run_state *rs)
+{
+    return rs->cb->should_stop && rs->cb->should_stop(rs->cb->user);
+}
+
+static const char *item_key(const run_state *rs, const ovx_plan_item *p)
+{
+    return p->job.base + rs->key_off;
+}
+
 static void report_failure(run_state *rs, const ovx_plan_item *p, const char *stage, const char *msg)
 {
     ovx_extract_item it = {.status = OVX_ITEM_FAILED, .path = p->job.in->path, .rel = p->job.in->rel,
@@ -84,41 +131,101 @@ static void report_failure(run_state *rs, const ovx_plan_item *p, const char *st
     emit(rs, &it);
     ovx_error err;
     if (ovx_runlog_failure(&rs->log, p->job.in->path, p->job.in->rel, stage, msg, &err) != OVX_OK)
-        warn(rs, err.msg);
+        log_error(rs, &err);
     rs->sum->failed++;
+}
+
+/* A skipped item: its manifest line (a killed run may have finished the
+ * outputs but not the line), then the callback. */
+static void report_skip(run_state *rs, const ovx_plan_item *p, const cJSON *record)
+{
+    rs->sum->skipped++;
+    ovx_error lerr;
+    if (record && ovx_runlog_manifest(&rs->log, record, &lerr) != OVX_OK)
+        log_error(rs, &lerr);
+    ovx_extract_item it = {.status = OVX_ITEM_SKIPPED, .path = p->job.in->path, .rel = p->job.in->rel,
+                           .record = record};
+    emit(rs, &it);
+}
+
+/* Claims an item: at once (first pass) or waiting for its holder to finish
+ * (second pass; 0 then only when a stop is requested). */
+static int claim_item(run_state *rs, const ovx_plan_item *p, ovx_claim *c, ovx_error *err)
+{
+    for (;;) {
+        int got = ovx_claim_try(rs->ctx.opts->out_dir, item_key(rs, p), c, err);
+        if (got != 0 || !rs->wait_claims || stop_requested(rs))
+            return got;
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 static void *pipe_prepare(void *vctx, size_t i)
 {
     run_state *rs = vctx;
-    return ovx_extract_prepare(&rs->ctx, &rs->plan.items[rs->todo[i]].job);
+    run_item *ri = calloc(1, sizeof *ri);
+    if (!ri)
+        return NULL;
+    ri->plan_index = rs->list[i];
+    ri->claim.fd = -1;
+    const ovx_plan_item *p = &rs->plan.items[ri->plan_index];
+    int got = claim_item(rs, p, &ri->claim, &ri->err);
+    if (got < 0) {
+        ri->state = RI_CLAIM_FAILED;
+        return ri;
+    }
+    if (got == 0) {
+        ri->state = RI_BUSY;
+        return ri;
+    }
+    /* claimed: another process may have finished it since the plan */
+    cJSON *j = NULL;
+    if (!rs->prm->overwrite && ovx_resume_check(p->job.base, rs->ctx.opts->settings_hash, &j, NULL, 0)) {
+        ri->state = RI_DONE_ELSEWHERE;
+        ri->record = ovx_extract_manifest_from_json(j);
+        cJSON_Delete(j);
+        ovx_claim_release(&ri->claim);
+        return ri;
+    }
+    ri->prep = ovx_extract_prepare(&rs->ctx, &p->job);
+    if (!ri->prep) {
+        run_item_free(ri);
+        return NULL;
+    }
+    return ri;
 }
 
-/* Model + outputs of one item whose batch has run (or not: then alone). */
-static void finish_item(run_state *rs, size_t i, ovx_prepared *vp)
+/* Model + outputs of one item whose batch has run (or not: then alone);
+ * its manifest line is appended before its claim is released. */
+static void finish_item(run_state *rs, run_item *ri)
 {
-    ovx_plan_item *p = &rs->plan.items[rs->todo[i]];
+    ovx_plan_item *p = &rs->plan.items[ri->plan_index];
     double t0 = ovx_now_ms();
     cJSON *record = NULL;
     const char *stage = "internal";
     ovx_error err;
     ovx_error_clear(&err);
-    int rc;
-    double prep_s = ovx_prepared_seconds(vp);
-    if (!vp) {
-        rc = ovx_error_set(&err, OVX_ENOMEM, "out of memory");
-    } else {
-        rc = ovx_extract_finish(&rs->ctx, &p->job, vp, &record, &stage, &err);
-        ovx_prepared_free(vp);
-    }
+    double prep_s = ovx_prepared_seconds(ri->prep);
+    int rc = ovx_extract_finish(&rs->ctx, &p->job, ri->prep, &record, &stage, &err);
+    ovx_prepared_free(ri->prep);
+    ri->prep = NULL;
     if (rc != OVX_OK) {
+        char json[4200];
+        snprintf(json, sizeof json, "%s.json", p->job.base);
+        if (access(json, F_OK) != 0) { /* its old outputs went: so does its manifest line */
+            snprintf(json, sizeof json, "%s.json", item_key(rs, p));
+            ovx_runlog_forget(&rs->log, json);
+        }
         report_failure(rs, p, stage, err.msg);
+        run_item_free(ri);
         progress(rs, OVX_PROGRESS_STEP, 1);
         return;
     }
     ovx_error lerr;
     if (ovx_runlog_manifest(&rs->log, record, &lerr) != OVX_OK)
-        warn(rs, lerr.msg);
+        log_error(rs, &lerr);
+    run_item_free(ri);
     rs->sum->done++;
     ovx_extract_item it = {.status = OVX_ITEM_DONE, .path = p->job.in->path, .rel = p->job.in->rel,
                            .record = record, .seconds = prep_s + (ovx_now_ms() - t0) / 1000.0};
@@ -137,43 +244,93 @@ static void device_changed(run_state *rs)
     ovx_device_str(ovx_engine_device(rs->ctx.engine), rs->ctx.device, sizeof rs->ctx.device);
 }
 
-/* Items are held until --batch of them (or the last one) are prepared, then
- * one forward runs over all of them and they finish in index order. A CUDA
+/* One forward over the held items, then they finish in index order. A CUDA
  * device that became unusable (and no fallback) stops the run: the items of
  * this batch are dropped, not failed, so a rerun does them. */
-static void pipe_consume(void *vctx, size_t i, void *vp)
+static void run_batch(run_state *rs)
 {
-    run_state *rs = vctx;
-    rs->pend_index[rs->n_pend] = i;
-    rs->pend[rs->n_pend++] = vp;
-    if (rs->n_pend < (size_t)rs->batch && i + 1 < rs->n_todo)
-        return;
+    ovx_prepared *preps[256];
+    for (size_t k = 0; k < rs->n_pend; k++)
+        preps[k] = rs->pend[k]->prep;
     if (!rs->device_lost.code)
-        ovx_extract_model_batch(&rs->ctx, rs->pend, rs->n_pend);
+        ovx_extract_model_batch(&rs->ctx, preps, rs->n_pend);
     device_changed(rs);
     if (!rs->device_lost.code && ovx_engine_lost(rs->ctx.engine))
         ovx_error_set(&rs->device_lost, OVX_EDEVICE, "%s; stopping (rerun to do the rest)",
                       ovx_engine_lost_reason(rs->ctx.engine));
     for (size_t k = 0; k < rs->n_pend; k++)
         if (rs->device_lost.code)
-            ovx_prepared_free(rs->pend[k]);
+            run_item_free(rs->pend[k]);
         else
-            finish_item(rs, rs->pend_index[k], rs->pend[k]);
+            finish_item(rs, rs->pend[k]);
     rs->n_pend = 0;
+}
+
+/* Items are held until --batch of them (or the last one) are prepared, then
+ * one forward runs over all of them and they finish in index order. Items
+ * that are not to be computed are dealt with on the spot. */
+static void pipe_consume(void *vctx, size_t i, void *vp)
+{
+    run_state *rs = vctx;
+    run_item *ri = vp;
+    const ovx_plan_item *p = ri ? &rs->plan.items[ri->plan_index] : &rs->plan.items[rs->list[i]];
+    if (!ri) {
+        report_failure(rs, p, "internal", "out of memory");
+        progress(rs, OVX_PROGRESS_STEP, 1);
+    } else if (ri->state == RI_BUSY) { /* another process has it: again at the end */
+        rs->deferred[rs->n_deferred++] = ri->plan_index;
+        run_item_free(ri);
+    } else if (ri->state == RI_CLAIM_FAILED) {
+        report_failure(rs, p, "write", ri->err.msg);
+        run_item_free(ri);
+        progress(rs, OVX_PROGRESS_STEP, 1);
+    } else if (ri->state == RI_DONE_ELSEWHERE) {
+        report_skip(rs, p, ri->record);
+        run_item_free(ri);
+        progress(rs, OVX_PROGRESS_STEP, 0);
+    } else {
+        rs->pend[rs->n_pend++] = ri;
+    }
+    if (rs->n_pend && (rs->n_pend == (size_t)rs->batch || i + 1 == rs->n_list))
+        run_batch(rs);
 }
 
 static void pipe_discard(void *vctx, void *vp)
 {
     (void)vctx;
-    ovx_prepared_free(vp);
+    run_item_free(vp);
 }
 
 static int pipe_should_stop(void *vctx)
 {
     run_state *rs = vctx;
-    if (!rs->sum->stopped && rs->cb->should_stop && rs->cb->should_stop(rs->cb->user))
+    if (!rs->sum->stopped && stop_requested(rs))
         rs->sum->stopped = 1;
     return rs->sum->stopped || rs->device_lost.code;
+}
+
+/* Temp files of an item may go when nobody holds its claim. */
+static int temps_removable(void *vctx, const char *base)
+{
+    run_state *rs = vctx;
+    ovx_claim c;
+    if (ovx_claim_try(rs->ctx.opts->out_dir, base + rs->key_off, &c, NULL) != 1)
+        return 0;
+    ovx_claim_release(&c);
+    return 1;
+}
+
+/* Leftover temp files of the run's items that no live process owns, and
+ * claim files of dead processes. */
+static void clean_leftovers(run_state *rs)
+{
+    ovx_strmap bases = {0};
+    for (size_t i = 0; i < rs->plan.n; i++)
+        if (rs->plan.items[i].action != OVX_ACT_FAIL)
+            ovx_strmap_put(&bases, rs->plan.items[i].job.base, NULL);
+    ovx_resume_clean_temps_if(&bases, temps_removable, rs);
+    ovx_strmap_free(&bases);
+    ovx_claim_clean_stale(rs->ctx.opts->out_dir);
 }
 
 /* The options of the items from the parameters; resolves the model folder
@@ -260,6 +417,44 @@ static void dry_run(run_state *rs)
     }
 }
 
+/* A skipped item whose label changed (--labels, --label-from-dir): its
+ * JSON gets the new label without recomputing, and it returns the new
+ * manifest line (NULL when unchanged or held by another process). */
+static cJSON *relabel(run_state *rs, const ovx_plan_item *p)
+{
+    const char *want = p->job.in->label;
+    const cJSON *have = cJSON_GetObjectItemCaseSensitive(p->record, "label");
+    if (want ? cJSON_IsString(have) && !strcmp(have->valuestring, want) : !cJSON_IsString(have))
+        return NULL;
+    ovx_claim c;
+    ovx_error err;
+    if (ovx_claim_try(rs->ctx.opts->out_dir, item_key(rs, p), &c, &err) != 1)
+        return NULL;
+    cJSON *j = NULL, *rec = NULL;
+    if (ovx_resume_check(p->job.base, rs->ctx.opts->settings_hash, &j, NULL, 0)) {
+        cJSON *l = want ? cJSON_CreateString(want) : cJSON_CreateNull();
+        char *text = NULL;
+        if (l && cJSON_ReplaceItemInObjectCaseSensitive(j, "label", l))
+            text = cJSON_Print(j);
+        else
+            cJSON_Delete(l);
+        char path[4200];
+        snprintf(path, sizeof path, "%s.json", p->job.base);
+        if (text) {
+            size_t len = strlen(text);
+            text[len] = '\n'; /* over the NUL: written by length */
+            if (ovx_atomic_write(path, text, len + 1, &err) == OVX_OK)
+                rec = ovx_extract_manifest_from_json(j);
+            else
+                warn(rs, err.msg);
+        }
+        free(text);
+    }
+    cJSON_Delete(j);
+    ovx_claim_release(&c);
+    return rec;
+}
+
 /* Reports planned failures and skips; collects the items to extract. */
 static void report_planned(run_state *rs)
 {
@@ -268,16 +463,12 @@ static void report_planned(run_state *rs)
         if (p->action == OVX_ACT_FAIL) {
             report_failure(rs, p, p->stage, p->error);
         } else if (p->action == OVX_ACT_SKIP) {
-            rs->sum->skipped++;
-            if (p->record) {
-                /* a killed run may have finished the outputs but not this line */
-                ovx_error lerr;
-                if (ovx_runlog_manifest(&rs->log, p->record, &lerr) != OVX_OK)
-                    warn(rs, lerr.msg);
+            cJSON *rec = p->record ? relabel(rs, p) : NULL;
+            if (rec) {
+                cJSON_Delete(p->record);
+                p->record = rec;
             }
-            ovx_extract_item it = {.status = OVX_ITEM_SKIPPED, .path = p->job.in->path, .rel = p->job.in->rel,
-                                   .record = p->record};
-            emit(rs, &it);
+            report_skip(rs, p, p->record);
         } else {
             rs->todo[rs->n_todo++] = i;
         }
@@ -315,9 +506,21 @@ static int run_items(run_state *rs, const ovx_extract_params *prm, ovx_error *er
     device_changed(rs);
     progress(rs, OVX_PROGRESS_START, 0);
     ovx_pipeline_ops ops = {pipe_prepare, pipe_consume, pipe_discard, pipe_should_stop};
-    ovx_pipeline_run(rs->n_todo, prm->decode_threads, prm->decode_threads + 1, &ops, rs);
+    rs->list = rs->todo;
+    rs->n_list = rs->n_todo;
+    ovx_pipeline_run(rs->n_list, prm->decode_threads, prm->decode_threads + 1, &ops, rs);
+    if (rs->n_deferred && !rs->sum->stopped && !rs->device_lost.code) {
+        /* the items other processes held: one at a time, each waited for
+         * (holding no claim while waiting, so two runs cannot deadlock);
+         * most are then found done */
+        rs->list = rs->deferred;
+        rs->n_list = rs->n_deferred;
+        rs->n_deferred = 0;
+        rs->wait_claims = 1;
+        ovx_pipeline_run(rs->n_list, 0, 1, &ops, rs);
+    }
     for (size_t k = 0; k < rs->n_pend; k++) /* stopped: a partial batch is dropped */
-        ovx_prepared_free(rs->pend[k]);
+        run_item_free(rs->pend[k]);
     rs->n_pend = 0;
     progress(rs, OVX_PROGRESS_END, 0);
     ovx_engine_free(rs->ctx.engine);
@@ -350,7 +553,14 @@ int ovx_extract_run(const ovx_extract_params *prm, const ovx_extract_callbacks *
     rs.ctx.opts = o;
     rs.cb = cb ? cb : &no_callbacks;
     rs.sum = sum;
-    rs.batch = prm->batch;
+    rs.batch = prm->batch > 256 ? 256 : prm->batch;
+    rs.prm = prm;
+    {
+        size_t dl = strlen(o->out_dir);
+        while (dl > 1 && o->out_dir[dl - 1] == '/')
+            dl--;
+        rs.key_off = dl + 1; /* bases are DIR/KEY (outlayout.h) */
+    }
     if (rc == OVX_OK)
         rc = ovx_plan_build(&rs.plan, &inputs, o, prm->shard_index, prm->shard_count, prm->overwrite, prm->dry_run,
                             err);
@@ -364,9 +574,9 @@ int ovx_extract_run(const ovx_extract_params *prm, const ovx_extract_callbacks *
 
     double t0 = ovx_now_ms();
     rs.todo = calloc(rs.plan.n ? rs.plan.n : 1, sizeof *rs.todo);
-    rs.pend_index = calloc((size_t)rs.batch, sizeof *rs.pend_index);
+    rs.deferred = calloc(rs.plan.n ? rs.plan.n : 1, sizeof *rs.deferred);
     rs.pend = calloc((size_t)rs.batch, sizeof *rs.pend);
-    if (!rs.todo || !rs.pend_index || !rs.pend) {
+    if (!rs.todo || !rs.deferred || !rs.pend) {
         rc = ovx_error_set(err, OVX_ENOMEM, "out of memory");
         goto out;
     }
@@ -374,20 +584,19 @@ int ovx_extract_run(const ovx_extract_params *prm, const ovx_extract_callbacks *
     if (rc != OVX_OK)
         goto out;
     sum->started = 1;
-    ovx_strmap bases = {0};
-    for (size_t i = 0; i < rs.plan.n; i++)
-        if (rs.plan.items[i].action != OVX_ACT_FAIL)
-            ovx_strmap_put(&bases, rs.plan.items[i].job.base, NULL);
-    ovx_resume_clean_temps_all(&bases);
-    ovx_strmap_free(&bases);
+    clean_leftovers(&rs);
     report_planned(&rs);
     if (rs.n_todo)
         rc = run_items(&rs, prm, err);
+    clean_leftovers(&rs); /* of processes killed meanwhile */
+    ovx_error cerr;
+    if (ovx_runlog_compact(&rs.log, &cerr) != OVX_OK)
+        log_error(&rs, &cerr);
     ovx_runlog_close(&rs.log);
     sum->seconds = (ovx_now_ms() - t0) / 1000.0;
 out:
     free(rs.todo);
-    free(rs.pend_index);
+    free(rs.deferred);
     free(rs.pend);
     ovx_plan_free(&rs.plan);
     ovx_inputs_free(&inputs);

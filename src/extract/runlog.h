@@ -1,9 +1,12 @@
-/* runlog.h: the run's logs. DIR/failures.jsonl gets one line per failed
- * item {"path","rel","stage","error"}; DIR/manifest.jsonl one line per
- * finished item. Both are appended with one write(2) per line on an
- * O_APPEND descriptor (so concurrent shards writing into one DIR do not
- * interleave), and a line already present in the file is not written again
- * (re-runs do not duplicate). */
+/* runlog.h: the run's logs in the output folder. DIR/failures.jsonl: one
+ * line per failed item {"path","rel","stage","error"}; DIR/manifest.jsonl:
+ * one line per finished item. Several processes may log into one DIR:
+ * every append and rewrite holds the folder's log lock (claim.h), an append
+ * is one write(2) of a whole line on an O_APPEND descriptor, and an append
+ * that fails is rolled back (truncated to the old size), so no line is ever
+ * torn or interleaved. A line already in the file when the run started is
+ * not written again. At the end of a run ovx_runlog_compact rewrites both
+ * files atomically so that each holds one line per item, the latest. */
 #ifndef OVX_EXTRACT_RUNLOG_H
 #define OVX_EXTRACT_RUNLOG_H
 
@@ -13,10 +16,14 @@
 #include "common/error.h"
 
 typedef struct ovx_runlog {
-    char failures_path[4096];
-    char manifest_path[4096];
+    char dir[4096];
+    char failures_path[4200];
+    char manifest_path[4200];
+    int lock_fd;                /* DIR/.ovx/log.lock */
     ovx_strmap seen_failures;   /* lines already in failures.jsonl */
     ovx_strmap seen_manifest;   /* lines already in manifest.jsonl */
+    ovx_strmap ok_items;        /* "PATH\nREL" of the items done or skipped in this run */
+    ovx_strmap gone_keys;       /* manifest keys ("json") whose outputs this run removed */
     int loaded;
 } ovx_runlog;
 
@@ -26,7 +33,18 @@ void ovx_runlog_close(ovx_runlog *rl);
 
 int ovx_runlog_failure(ovx_runlog *rl, const char *path, const char *rel, const char *stage,
                        const char *error, ovx_error *err);
-/* Appends obj (printed unformatted) to manifest.jsonl. */
+/* Appends obj (printed unformatted) to manifest.jsonl; its item (path and
+ * rel) counts as done for the compaction. */
 int ovx_runlog_manifest(ovx_runlog *rl, const cJSON *obj, ovx_error *err);
+/* The item whose BASE.json is DIR/json_rel lost its outputs (rewritten and
+ * failed): its manifest line goes at the compaction unless a newer one
+ * comes. */
+int ovx_runlog_forget(ovx_runlog *rl, const char *json_rel);
+
+/* Rewrites manifest.jsonl with one line per item (key "json": the latest
+ * line; items forgotten and not written again since dropped; torn lines
+ * dropped) and failures.jsonl with one line per item (path and rel: the
+ * latest), without the items done or skipped in this run. Atomic (temp in DIR/.ovx + rename). */
+int ovx_runlog_compact(ovx_runlog *rl, ovx_error *err);
 
 #endif

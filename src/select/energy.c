@@ -10,6 +10,8 @@
 
 #include "select/fit.h"
 #include "select/grid.h"
+#include "select/refsel.h"
+#include "select/sad.h"
 #include "select/stats.h"
 
 /* Adds value v * overlap into acc/wsum for every cell the block touches. */
@@ -56,8 +58,10 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
             continue;
         x[k] = (float)(2.0 * (m->x + 0.5 * m->w) / in->W - 1.0);
         y[k] = (float)(2.0 * (m->y + 0.5 * m->h) / in->H - 1.0);
-        dx[k] = m->dx;
-        dy[k] = m->dy;
+        /* px per frame: the vector spans its reference's distance */
+        int dist = in->n_past > 0 ? in->past[in->choice ? in->choice[i] : 0].dist : 1;
+        dx[k] = dist > 1 ? m->dx / (float)dist : m->dx;
+        dy[k] = dist > 1 ? m->dy / (float)dist : m->dy;
         k++;
     }
     ovx_similarity model;
@@ -102,29 +106,6 @@ static void local_variance(const float *in, float *out, int cw, int ch)
             double m = s / n, var = s2 / n - m * m;
             out[(size_t)i * cw + j] = var > 0 ? (float)var : 0.0f;
         }
-}
-
-/* Sum of |a[i] - b[i]| over n bytes (SSE2 psadbw on 16- and 8-byte runs;
- * integer sums, so the result does not depend on the grouping). */
-static inline uint32_t sad_row(const uint8_t *a, const uint8_t *b, int n)
-{
-    uint32_t s = 0;
-    int i = 0;
-#if defined(__SSE2__)
-    for (; i + 16 <= n; i += 16) {
-        __m128i d = _mm_sad_epu8(_mm_loadu_si128((const __m128i *)(a + i)),
-                                 _mm_loadu_si128((const __m128i *)(b + i)));
-        s += (uint32_t)_mm_cvtsi128_si32(d) + (uint32_t)_mm_extract_epi16(d, 4);
-    }
-    for (; i + 8 <= n; i += 8) {
-        __m128i d = _mm_sad_epu8(_mm_loadl_epi64((const __m128i *)(a + i)),
-                                 _mm_loadl_epi64((const __m128i *)(b + i)));
-        s += (uint32_t)_mm_cvtsi128_si32(d);
-    }
-#endif
-    for (; i < n; i++)
-        s += (uint32_t)abs((int)a[i] - (int)b[i]);
-    return s;
 }
 
 /* Adds |cur - ref(x+dx, y+dy)| over the block's pixels into the per-cell
@@ -194,7 +175,7 @@ static void predict_block(const ovx_energy_input *in, const ovx_mv *m, const uin
                 xe = x1;
             uint32_t s = 0;
             if (inside) {
-                s = sad_row(c + x, r + x + rdx, xe - x);
+                s = ovx_sad_row(c + x, r + x + rdx, xe - x);
             } else {
                 for (int k = x; k < xe; k++) {
                     int rx = k + rdx;
@@ -225,10 +206,11 @@ static int residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, 
     }
     for (int64_t i = 0; i < in->n_mv; i++) {
         const ovx_mv *m = &in->mv[i];
-        const uint8_t *ref = m->source < 0 ? in->prev : in->next;
-        int rs = m->source < 0 ? in->prev_stride : in->next_stride;
-        if (ref)
-            predict_block(in, m, ref, rs, cw, cell, sum, cnt, covered, uw);
+        int nc = m->source < 0 ? in->n_past : in->n_fut;
+        if (nc == 0)
+            continue;
+        const ovx_energy_ref *r = (m->source < 0 ? in->past : in->fut) + (in->choice ? in->choice[i] : 0);
+        predict_block(in, m, r->y, r->stride, cw, cell, sum, cnt, covered, uw);
     }
     /* 4x4 units without a usable vector (intra blocks, I-frames): zero
      * motion against the previous frame; no previous frame: no residual.
@@ -243,7 +225,7 @@ static int residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, 
                 uint32_t s = 0;
                 int rows = 0;
                 for (int y = y0; y < y0 + 4 && y < in->H; y++, rows++)
-                    s += sad_row(in->cur + (size_t)y * in->cur_stride + x0,
+                    s += ovx_sad_row(in->cur + (size_t)y * in->cur_stride + x0,
                                  in->prev + (size_t)y * in->prev_stride + x0, n);
                 size_t k = (size_t)(y0 / cell) * cw + x0 / cell;
                 sum[k] += s;
@@ -256,8 +238,7 @@ static int residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, 
     return OVX_OK;
 }
 
-/* x /= max(percentile, floor) (plus a tiny epsilon), clipped to [0, 1]. */
-static void normalise(float *x, size_t n, double q, float floor_, float *tmp)
+void ovx_energy_normalise(float *x, size_t n, double q, float floor_, float *tmp)
 {
     float d = ovx_percentile(x, n, q, tmp);
     if (d < floor_)
@@ -269,6 +250,33 @@ static void normalise(float *x, size_t n, double q, float floor_, float *tmp)
     }
 }
 
+int ovx_energy_fuse(const float *mot, const float *res, int cw, int ch, int cell, int W, int H,
+                    const ovx_select_params *p, float *out, ovx_error *err)
+{
+    double sigma = p->prior_sigma * (W < H ? W : H);
+    double inv2s2 = sigma > 0 ? 1.0 / (2.0 * sigma * sigma) : 0.0;
+    /* the gaussian is separable: exp(-(x^2+y^2)k) = exp(-x^2 k) exp(-y^2 k) */
+    double *gx = malloc(sizeof(double) * (size_t)cw);
+    if (!gx)
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory (centre prior)");
+    for (int j = 0; j < cw; j++) {
+        double cx = (j + 0.5) * cell - 0.5 * W;
+        gx[j] = exp(-cx * cx * inv2s2);
+    }
+    for (int i = 0; i < ch; i++) {
+        double cy = (i + 0.5) * cell - 0.5 * H;
+        double gy = exp(-cy * cy * inv2s2);
+        for (int j = 0; j < cw; j++) {
+            double prior = 1.0 + p->prior_weight * gx[j] * gy;
+            size_t k = (size_t)i * cw + j;
+            double f = 0.5 * (mot[k] + res[k]) * prior;
+            out[k] = (float)(f > 1.0 ? 1.0 : f < 0.0 ? 0.0 : f);
+        }
+    }
+    free(gx);
+    return OVX_OK;
+}
+
 int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params *p, float *scores,
                             ovx_error *err)
 {
@@ -277,48 +285,46 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
     size_t nc = (size_t)cw * ch;
     float *mot = malloc(nc * sizeof *mot), *res = malloc(nc * sizeof *res);
     float *tmp = malloc(nc * sizeof *tmp);
+    uint8_t *choice = NULL;
     int rc = OVX_OK;
     if (!mot || !res || !tmp) {
         rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (energy maps)");
         goto out;
     }
-    rc = ovx_energy_motion_cells(in, p, cw, ch, mot, err);
+    /* each vector's reference picture first: the residual and the vector's
+     * px per frame depend on it */
+    ovx_energy_input e = *in;
+    if (in->n_mv > 0 && !in->choice && (in->n_past > 1 || in->n_fut > 1)) {
+        choice = malloc((size_t)in->n_mv);
+        if (!choice) {
+            rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (reference choice)");
+            goto out;
+        }
+        ovx_refsel_params rp = ovx_refsel_default_params();
+        rp.better = p->ref_better;
+        ovx_refsel_choose(in, &rp, choice);
+        e.choice = choice;
+    }
+    rc = ovx_energy_motion_cells(&e, p, cw, ch, mot, err);
     if (rc < 0)
         goto out;
+    /* the normaliser's floor: p->motion_floor px, squared for the local
+     * variance (px^2), so quarter-pel jitter is not stretched to full scale */
+    float mfloor = (float)(p->inconsistency ? p->motion_floor * p->motion_floor : p->motion_floor);
     if (p->inconsistency) {
         local_variance(mot, tmp, cw, ch);
         memcpy(mot, tmp, nc * sizeof *mot);
     }
-    normalise(mot, nc, p->motion_percentile, 0.0f, tmp);
-    rc = residual_cells(in, cw, ch, cell, res, err);
+    ovx_energy_normalise(mot, nc, p->motion_percentile, mfloor, tmp);
+    rc = residual_cells(&e, cw, ch, cell, res, err);
     if (rc < 0)
         goto out;
-    normalise(res, nc, p->residual_percentile, 1.0f, tmp);
-    double sigma = p->prior_sigma * (in->W < in->H ? in->W : in->H);
-    double inv2s2 = sigma > 0 ? 1.0 / (2.0 * sigma * sigma) : 0.0;
-    /* the gaussian is separable: exp(-(x^2+y^2)k) = exp(-x^2 k) exp(-y^2 k) */
-    double *gx = malloc(sizeof(double) * (size_t)cw);
-    if (!gx) {
-        rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (centre prior)");
+    ovx_energy_normalise(res, nc, p->residual_percentile, 1.0f, tmp);
+    rc = ovx_energy_fuse(mot, res, cw, ch, cell, in->W, in->H, p, mot, err);
+    if (rc < 0)
         goto out;
-    }
-    for (int j = 0; j < cw; j++) {
-        double cx = (j + 0.5) * cell - 0.5 * in->W;
-        gx[j] = exp(-cx * cx * inv2s2);
-    }
-    for (int i = 0; i < ch; i++) {
-        double cy = (i + 0.5) * cell - 0.5 * in->H;
-        double gy = exp(-cy * cy * inv2s2);
-        for (int j = 0; j < cw; j++) {
-            double prior = 1.0 + p->prior_weight * gx[j] * gy;
-            size_t k = (size_t)i * cw + j;
-            double f = 0.5 * (mot[k] + res[k]) * prior;
-            mot[k] = (float)(f > 1.0 ? 1.0 : f < 0.0 ? 0.0 : f);
-        }
-    }
-    free(gx);
     ovx_cells_to_patches(mot, cw, ch, cell, in->W, in->H, in->rotation, scores);
 out:
-    free(mot), free(res), free(tmp);
+    free(mot), free(res), free(tmp), free(choice);
     return rc;
 }

@@ -1,7 +1,8 @@
 /* energy.h: per-frame saliency: motion energy (camera-compensated vector
  * magnitude or its 3x3 inconsistency) and residual energy (motion-
- * compensated luma prediction error), normalised, fused, centre prior, on
- * a grid of cells, then summed per patch of the 224x224 crop. */
+ * compensated luma prediction error against each block's chosen reference
+ * picture), normalised, fused, centre prior, on a grid of cells, then summed
+ * per patch of the 224x224 crop. */
 #ifndef OVX_SELECT_ENERGY_H
 #define OVX_SELECT_ENERGY_H
 
@@ -11,13 +12,29 @@
 #include "select/select.h"
 #include "video/mv.h"
 
+/* A reference picture a vector may point at: its 8-bit luma and its
+ * distance from the current frame in display order (frames, > 0). */
+typedef struct ovx_energy_ref {
+    const uint8_t *y;
+    int stride;
+    int dist;
+} ovx_energy_ref;
+
+#define OVX_ENERGY_MAX_REFS 8
+
 typedef struct ovx_energy_input {
-    const uint8_t *cur, *prev, *next;  /* luma planes; prev/next may be NULL */
-    int cur_stride, prev_stride, next_stride;
+    const uint8_t *cur, *prev;         /* 8-bit luma; prev: the adjacent earlier frame (any
+                                        * type, may be NULL), for blocks without a vector */
+    int cur_stride, prev_stride;
+    ovx_energy_ref past[OVX_ENERGY_MAX_REFS]; /* candidates for source -1 vectors, nearest first */
+    ovx_energy_ref fut[OVX_ENERGY_MAX_REFS];  /* ... for source +1 vectors */
+    int n_past, n_fut;
     int W, H;                          /* coded size */
     int rotation;
     const ovx_mv *mv;                  /* [n_mv] */
     int64_t n_mv;
+    const uint8_t *choice;             /* [n_mv] chosen candidate per vector (refsel.h);
+                                        * NULL: the nearest */
 } ovx_energy_input;
 
 /* scores [16, 16] patch sums of the fused map. */
@@ -25,8 +42,18 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
                             ovx_error *err);
 
 /* Motion map [ch, cw] (before normalisation) from the past-reference
- * vectors after removing the fitted camera motion. Exposed for tests. */
+ * vectors, each divided by its chosen reference's distance (px per frame),
+ * after removing the fitted camera motion. Exposed for tests. */
 int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params *p, int cw, int ch,
                             float *cells, ovx_error *err);
+
+/* x /= max(q-th percentile, floor) (plus 1e-6), clipped to [0, 1]; tmp [n]. */
+void ovx_energy_normalise(float *x, size_t n, double q, float floor, float *tmp);
+
+/* out = clip((mot + res) / 2 * (1 + prior_weight * g), 0, 1) per cell, g the
+ * gaussian of the cell centre's distance from the picture centre with sigma
+ * = prior_sigma * min(W, H). out may be mot. */
+int ovx_energy_fuse(const float *mot, const float *res, int cw, int ch, int cell, int W, int H,
+                    const ovx_select_params *p, float *out, ovx_error *err);
 
 #endif

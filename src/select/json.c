@@ -23,6 +23,9 @@ static void add_params(cJSON *o, const ovx_select_params *p)
     cJSON_AddStringToObject(o, "iframe_policy", ovx_iframe_policy_name(p->iframe_policy));
     cJSON_AddBoolToObject(o, "inconsistency", p->inconsistency);
     cJSON_AddItemToObject(o, "motion_percentile", num(p->motion_percentile));
+    cJSON_AddItemToObject(o, "motion_floor", num(p->motion_floor));
+    cJSON_AddNumberToObject(o, "ref_candidates", p->ref_candidates);
+    cJSON_AddItemToObject(o, "ref_better", num(p->ref_better));
     cJSON_AddItemToObject(o, "residual_percentile", num(p->residual_percentile));
     cJSON_AddItemToObject(o, "prior_weight", num(p->prior_weight));
     cJSON_AddItemToObject(o, "prior_sigma", num(p->prior_sigma));

@@ -23,6 +23,7 @@
 
 #include "common/timer.h"
 #include "select/energy.h"
+#include "select/refring.h"
 #include "video/resize.h"
 #include "video/rgb.h"
 
@@ -33,21 +34,29 @@ static void job_run(void *arg)
     slot_job *j = arg;
     double t0 = ovx_now_ms();
     const AVFrame *f = j->cur;
-    if (j->estimate && j->prev) {
-        j->rc = ovx_mv_estimate(f->data[0], f->linesize[0], j->prev->data[0], j->prev->linesize[0],
+    const AVFrame *y = j->me.luma, *prev = j->prev;
+    if (j->estimate && prev) {
+        j->rc = ovx_mv_estimate(y->data[0], y->linesize[0], prev->data[0], prev->linesize[0],
                                 f->width, f->height, j->p->search, &j->mv, &j->err);
         if (j->rc < 0)
             return;
     }
     j->vectors = j->mv.n;
     if (j->estimate)
-        j->mv_source = j->prev ? "estimate" : "none";
+        j->mv_source = prev ? "estimate" : "none";
     ovx_energy_input in = {
-        .cur = f->data[0], .cur_stride = f->linesize[0],
-        .prev = j->prev ? j->prev->data[0] : NULL, .prev_stride = j->prev ? j->prev->linesize[0] : 0,
-        .next = j->next ? j->next->data[0] : NULL, .next_stride = j->next ? j->next->linesize[0] : 0,
+        .cur = y->data[0], .cur_stride = y->linesize[0],
+        .prev = prev ? prev->data[0] : NULL, .prev_stride = prev ? prev->linesize[0] : 0,
         .W = f->width, .H = f->height, .rotation = j->rotation, .mv = j->mv.v, .n_mv = j->mv.n,
     };
+    if (j->estimate) {
+        /* estimated vectors match against the adjacent frame */
+        in.n_past = prev ? 1 : 0;
+        in.past[0] = (ovx_energy_ref){in.prev, in.prev_stride, 1};
+    } else {
+        ovx_refset_to_energy(&j->past, in.past, &in.n_past);
+        ovx_refset_to_energy(&j->fut, in.fut, &in.n_fut);
+    }
     j->rc = ovx_energy_patch_scores(&in, j->p, j->scores, &j->err);
     if (j->rc < 0)
         return;
@@ -72,14 +81,18 @@ static void job_run(void *arg)
     /* the reference frames are no longer needed */
     av_frame_free(&j->cur);
     av_frame_free(&j->prev);
-    av_frame_free(&j->next);
+    ovx_refpic_clear(&j->me);
+    ovx_refset_clear(&j->past);
+    ovx_refset_clear(&j->fut);
 }
 
 void ovx_slot_job_clear(slot_job *j)
 {
     av_frame_free(&j->cur);
     av_frame_free(&j->prev);
-    av_frame_free(&j->next);
+    ovx_refpic_clear(&j->me);
+    ovx_refset_clear(&j->past);
+    ovx_refset_clear(&j->fut);
     ovx_mv_list_free(&j->mv);
     free(j->rgb);
     memset(j, 0, sizeof *j);
@@ -104,8 +117,10 @@ typedef struct chunk {
     ovx_pool *pool;
     int64_t first, end;      /* packet range [first, end), end 0: to the end */
     int threads, frame_threads, chunked;
-    AVFrame *prev;           /* previous frame; after the run: the chunk's last frame */
-    int waiting;             /* target waiting for the next frame, -1 */
+    AVFrame *prev;           /* previous frame's luma; after the run: the chunk's last */
+    ovx_ref_ring ring;       /* reference pictures since the last keyframe */
+    int wait[OVX_SELECT_SLOTS]; /* targets waiting for future reference pictures */
+    int n_wait;
     int held;                /* target waiting for the previous chunk's last frame, -1 */
     double *times;
     int64_t decoded, cap, corrupt, bad, packets;
@@ -124,6 +139,8 @@ static void submit(chunk *k, slot_job *j)
     ovx_pool_submit(k->pool, job_run, j);
 }
 
+static int offer_future(chunk *k, const ovx_refpic *rp, ovx_error *err);
+
 static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estimate, ovx_error *err)
 {
     run_ctx *c = k->c;
@@ -138,15 +155,15 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
     }
     k->times[k->decoded++] = vf->seconds;
     k->corrupt += vf->corrupt;
-    if (k->waiting >= 0) {
-        slot_job *j = &c->jobs[k->waiting];
-        j->next = ref_of(vf->frame, err);
-        if (!j->next)
-            return err->code;
-        j->need_next = 0;
-        submit(k, j);
-        k->waiting = -1;
-    }
+    ovx_refpic rp;
+    int rc = ovx_refpic_make(c->scan, vf->frame, vf->index, &rp, err);
+    if (rc < 0)
+        return rc;
+    rc = offer_future(k, &rp, err);
+    if (rc < 0)
+        goto out;
+    if (rp.key)
+        ovx_ref_ring_clear(&k->ring);
     int first = *t;
     while (*t < c->F && c->idx[*t] == vf->index) {
         int ti = (*t)++;
@@ -164,17 +181,21 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
         j->rotation = c->info.rotation;
         j->cur = ref_of(vf->frame, err);
         j->prev = k->prev ? ref_of(k->prev, err) : NULL;
-        if (!j->cur || (k->prev && !j->prev))
-            return err->code;
+        j->me = rp;
+        j->me.luma = ref_of(rp.luma, err);
+        if (!j->cur || (k->prev && !j->prev) || !j->me.luma) {
+            rc = err->code;
+            goto out;
+        }
         if (!k->prev && k->chunked && k->first > 0) {
             j->hold = 1;
             k->held = ti;
         }
         int has_sd = ovx_mv_frame_has_side_data(vf->frame);
         if (!want_estimate && (has_sd || vf->pict_type == 'I' || p->mv_source == OVX_MV_CODEC)) {
-            int rc = ovx_mv_from_frame(vf->frame, &j->mv, err);
+            rc = ovx_mv_from_frame(vf->frame, &j->mv, err);
             if (rc < 0)
-                return rc;
+                goto out;
             j->mv_source = has_sd ? "codec" : "none";
         } else {
             /* estimation: asked for, a decoder without vectors (then on
@@ -184,16 +205,57 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
             j->estimate = want_estimate || vf->pict_type != 'I';
             j->mv_source = "none";
         }
+        rc = ovx_ref_ring_past(&k->ring, &j->me, &j->past, err);
+        if (rc < 0)
+            goto out;
         j->need_next = 0;
-        for (int64_t m = 0; m < j->mv.n; m++)
+        for (int64_t m = 0; m < j->mv.n && !j->estimate; m++)
             j->need_next |= j->mv.v[m].source > 0;
         if (j->need_next)
-            k->waiting = ti;
+            k->wait[k->n_wait++] = ti;
         submit(k, j);
     }
+    rc = ovx_ref_ring_push(&k->ring, &rp, err);
+    if (rc < 0)
+        goto out;
     av_frame_free(&k->prev);
-    k->prev = ref_of(vf->frame, err);
-    return k->prev ? OVX_OK : err->code;
+    k->prev = rp.luma;
+    rp.luma = NULL;
+out:
+    ovx_refpic_clear(&rp);
+    return rc;
+}
+
+/* frames whose future vectors wait for reference pictures get the one just
+ * decoded offered; complete ones are submitted */
+static int offer_future(chunk *k, const ovx_refpic *rp, ovx_error *err)
+{
+    int n = 0;
+    for (int i = 0; i < k->n_wait; i++) {
+        slot_job *j = &k->c->jobs[k->wait[i]];
+        int rc = ovx_ref_offer_future(&k->ring, &j->me, rp, &j->fut, err);
+        if (rc < 0)
+            return rc;
+        if (j->fut.done) {
+            j->need_next = 0;
+            submit(k, j);
+        } else {
+            k->wait[n++] = k->wait[i];
+        }
+    }
+    k->n_wait = n;
+    return OVX_OK;
+}
+
+/* end of the chunk or stream: the waiting frames take what they have */
+static void release_waiting(chunk *k)
+{
+    for (int i = 0; i < k->n_wait; i++) {
+        slot_job *j = &k->c->jobs[k->wait[i]];
+        j->need_next = 0;
+        submit(k, j);
+    }
+    k->n_wait = 0;
 }
 
 static void chunk_run(chunk *k)
@@ -244,15 +306,12 @@ static void chunk_run(chunk *k)
     if (k->chunked && !k->mismatch && !k->restart && k->rc == OVX_OK &&
         k->decoded != (k->end > 0 ? k->end : c->scan->n) - k->first)
         k->mismatch = 1;
-    /* a frame at the end of a chunk that needs the next frame would get a
-     * different one than in a sequential pass (cannot happen after a real
-     * IDR cut, but the stream decides) */
-    if (k->chunked && k->end > 0 && k->waiting >= 0)
-        k->mismatch = 1;
-    if (k->waiting >= 0 && k->rc == OVX_OK && !k->restart && !k->mismatch) {
-        c->jobs[k->waiting].need_next = 0;
-        submit(k, &c->jobs[k->waiting]);
-    }
+    /* frames still waiting for future reference pictures take what they
+     * have: a chunk ends before an IDR keyframe, where a sequential pass
+     * stops looking too */
+    if (k->rc == OVX_OK && !k->restart && !k->mismatch)
+        release_waiting(k);
+    ovx_ref_ring_clear(&k->ring);
     k->bad = ovx_video_bad_packets(rd);
     k->packets = ovx_video_packets(rd);
     /* after a decode error a fresh decoder and the sequential one may
@@ -334,7 +393,8 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         k->end = nk > 1 && i + 1 < nk ? starts[i + 1] : 0;
         k->threads = nk > 1 ? 1 : T;
         k->frame_threads = nk > 1 ? 0 : frame_threads;
-        k->waiting = k->held = -1;
+        k->held = -1;
+        ovx_ref_ring_init(&k->ring, c->scan->codec_id, p->ref_candidates);
     }
     if (nk == 1) {
         chunk_run(&ks[0]);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "select/pool.h"
+#include "select/refring.h"
 #include "select/select.h"
 #include "video/mv.h"
 #include "video/reader.h"
@@ -15,8 +16,11 @@
 struct AVFrame;
 
 typedef struct slot_job {
-    struct AVFrame *cur, *prev, *next;
-    int need_next;           /* has backward (+1) vectors: wait for the next frame */
+    struct AVFrame *cur;     /* the decoded frame */
+    struct AVFrame *prev;    /* 8-bit luma of the frame displayed before it */
+    ovx_refpic me;           /* the frame as the reference search sees it (its luma) */
+    ovx_refset past, fut;    /* candidate reference pictures per direction */
+    int need_next;           /* has future (+1) vectors: waits for later reference pictures */
     int hold;                /* waits for the previous chunk's last frame as prev */
     int estimate;            /* estimate vectors by block matching */
     int dup_of;              /* >= 0: same decoded frame as that target; nothing to compute */

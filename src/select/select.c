@@ -31,6 +31,9 @@ ovx_select_params ovx_select_default_params(void)
     p.iframe_policy = OVX_IFRAME_FIRST;
     p.inconsistency = 1;
     p.motion_percentile = 95.0;
+    p.motion_floor = 0.5;
+    p.ref_candidates = 8;
+    p.ref_better = 0.2;
     p.residual_percentile = 95.0;
     p.prior_weight = 0.3;
     p.prior_sigma = 0.35;
@@ -159,6 +162,9 @@ static int check_params(const ovx_select_params *p, ovx_error *err)
     if (!(p->motion_percentile >= 0 && p->motion_percentile <= 100) ||
         !(p->residual_percentile >= 0 && p->residual_percentile <= 100))
         return ovx_error_set(err, OVX_EUSAGE, "percentiles must be in 0..100");
+    if (!(p->motion_floor >= 0 && isfinite(p->motion_floor)) || p->ref_candidates < 1 ||
+        p->ref_candidates > 8 || !(p->ref_better >= 0 && p->ref_better < 1))
+        return ovx_error_set(err, OVX_EUSAGE, "bad motion floor or reference-search settings");
     if (!(p->max_corrupt >= 0 && p->max_corrupt <= 1))
         return ovx_error_set(err, OVX_EUSAGE, "--max-corrupt must be in 0..1");
     return OVX_OK;

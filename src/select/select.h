@@ -41,6 +41,10 @@ typedef struct ovx_select_params {
     ovx_iframe_policy iframe_policy;
     int inconsistency;          /* 1: 3x3 local variance of the motion magnitude */
     double motion_percentile;   /* 95 */
+    double motion_floor;        /* 0.5 px: the motion normaliser is at least this
+                                   (squared, 0.25 px^2, for the inconsistency) */
+    int ref_candidates;         /* 8: reference pictures searched per direction (H.264) */
+    double ref_better;          /* 0.2: a farther reference wins when its error is this much lower */
     double residual_percentile; /* 95 */
     double prior_weight;        /* 0.3 */
     double prior_sigma;         /* 0.35 (fraction of min(H, W)) */

@@ -13,6 +13,8 @@
 #include <libavutil/display.h>
 #include <libavutil/pixdesc.h>
 
+#include "video/refpic.h"
+
 struct ovx_video_reader {
     AVFormatContext *fmt;
     AVCodecContext *dec;
@@ -131,38 +133,15 @@ static int cmp_double(const void *a, const void *b)
  * for Annex-B start codes. */
 static int h264_is_idr(const uint8_t *d, int size, int nal_len)
 {
-    int pos = 0;
-    while (pos < size) {
-        int len;
-        if (nal_len) {
-            if (pos + nal_len > size)
-                return 0;
-            uint32_t l = 0;
-            for (int i = 0; i < nal_len; i++)
-                l = (l << 8) | d[pos + i];
-            pos += nal_len;
-            if (l == 0 || l > (uint32_t)(size - pos))
-                return 0;
-            len = (int)l;
-        } else {
-            while (pos + 3 <= size && !(d[pos] == 0 && d[pos + 1] == 0 && d[pos + 2] == 1))
-                pos++;
-            if (pos + 3 >= size)
-                return 0;
-            pos += 3;
-            int e = pos;
-            while (e + 3 <= size && !(d[e] == 0 && d[e + 1] == 0 && (d[e + 2] == 1 || d[e + 2] == 0)))
-                e++;
-            len = (e + 3 <= size ? e : size) - pos;
-            if (len <= 0)
-                continue;
-        }
-        int type = d[pos] & 0x1f;
+    ovx_nal_iter it = {d, size, nal_len, 0};
+    const uint8_t *n;
+    int l;
+    while (ovx_nal_next(&it, &n, &l)) {
+        int type = n[0] & 0x1f;
         if (type == 5)
             return 1;
         if (type == 1)
             return 0;
-        pos += len;
     }
     return 0;
 }
@@ -208,10 +187,10 @@ int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan
     const AVCodec *codec = avcodec_find_decoder(par->codec_id);
     stream_info(fmt, stream, codec ? codec->name : avcodec_get_name(par->codec_id), &s->info);
     int h264 = par->codec_id == AV_CODEC_ID_H264;
-    int nal_len = 0;
-    if (h264 && par->extradata_size >= 7 && par->extradata[0] == 1)
-        nal_len = (par->extradata[4] & 3) + 1;
-    int64_t cap = 0, icap = 0;
+    int nal_len = ovx_nal_length_size(par->codec_id, par->extradata, par->extradata_size);
+    s->codec_id = par->codec_id;
+    s->pos_sorted = 1;
+    int64_t cap = 0, icap = 0, rcap = 0;
     double *t = NULL;
     int have_times = 1;
     double tb = av_q2d(fmt->streams[stream]->time_base);
@@ -257,6 +236,23 @@ int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan
             }
             if (have_times)
                 t[s->n] = pkt->pts * tb;
+            if (s->n == rcap) {
+                int64_t c = rcap ? 2 * rcap : 1024;
+                int64_t *np = realloc(s->pos, (size_t)c * sizeof *np);
+                int8_t *nr = np ? realloc(s->ref, (size_t)c * sizeof *nr) : NULL;
+                if (np)
+                    s->pos = np;
+                if (!nr) {
+                    rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (packet scan)");
+                    break;
+                }
+                s->ref = nr;
+                rcap = c;
+            }
+            s->pos[s->n] = pkt->pos;
+            if (pkt->pos < 0 || (s->n > 0 && pkt->pos <= s->pos[s->n - 1]))
+                s->pos_sorted = 0;
+            s->ref[s->n] = (int8_t)ovx_packet_reference(par->codec_id, pkt->data, pkt->size, nal_len);
             if (h264 && h264_is_idr(pkt->data, pkt->size, nal_len) &&
                 push_i64(&s->idr, &s->n_idr, &icap, s->n) < 0) {
                 rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (packet scan)");
@@ -296,6 +292,8 @@ void ovx_packet_scan_free(ovx_packet_scan *s)
         free_kept(s, s->n);
     free(s->times);
     free(s->idr);
+    free(s->pos);
+    free(s->ref);
     memset(s, 0, sizeof *s);
 }
 

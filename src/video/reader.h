@@ -70,6 +70,10 @@ typedef struct ovx_packet_scan {
     double *times;        /* their pts in seconds, sorted [n]; NULL when any has none */
     int64_t *idr;         /* H.264: indices of packets holding an IDR picture [n_idr] */
     int64_t n_idr;
+    int codec_id;         /* enum AVCodecID of the stream */
+    int64_t *pos;         /* per packet (decode order): byte position in the file, -1 unknown [n] */
+    int pos_sorted;       /* pos strictly increasing (frames are found by their pkt_pos) */
+    int8_t *ref;          /* per packet: OVX_PIC_REF / _NONREF / _UNKNOWN (video/refpic.h) [n] */
     ovx_video_info info;  /* what ovx_video_open reports for the same file */
     int kept;             /* pkts/par/end_rc valid */
     struct AVPacket **pkts;          /* the non-empty stream packets [n] */

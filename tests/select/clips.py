@@ -14,6 +14,9 @@ X0, VX, Y0 = 20, 90, 96
 ENCODERS = {
     # name: (file extension, ffmpeg codec args, expected mv_source)
     "h264": ("mp4", ["-c:v", "libx264", "-bf", "3", "-g", "60", "-preset", "fast"], "codec"),
+    # x264's defaults (medium: -bf 3, b-pyramid, -refs 3) with 4 references:
+    # P-frames predict from 4 frames back, reference B-frames in between
+    "h264-multiref": ("mp4", ["-c:v", "libx264", "-refs", "4", "-g", "60"], "codec"),
     "mpeg4": ("avi", ["-c:v", "mpeg4", "-bf", "2", "-q:v", "4", "-g", "60"], "codec"),
     "mpeg2": ("mpg", ["-c:v", "mpeg2video", "-bf", "2", "-q:v", "4", "-g", "30"], "codec"),
     "hevc": ("mkv", ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error"],
@@ -43,18 +46,24 @@ def moving_object(path, codec="h264", seconds=SECONDS):
     return out
 
 
-# pan: the background slides left at PAN px/s; the object moves down
+# pan: the background slides left at PAN px/s; the object moves down. The
+# background is textured (blurred noise over testsrc2's colour bars) so the
+# camera motion shows everywhere, and the crop moves by frame number (the
+# looped frame's timestamps do not advance). Encoded with x264's defaults
+# (-bf 3, b-pyramid, -refs 3): P-frames predict from 4 frames back.
 PAN, OX, OY0, OVY = 50, 150, 20, 60
 
 
 def pan_clip(path, seconds=SECONDS):
     out = f"{path}.mp4"
-    ffmpeg(["-f", "lavfi", "-i", background(f"{W * 2}x{H}"), "-f", "lavfi",
+    step = PAN / FPS
+    ffmpeg(["-f", "lavfi", "-i", background(f"{W * 3}x{H}"), "-f", "lavfi",
             "-i", f"mandelbrot=size={OBJ}x{OBJ}:rate={FPS}",
             "-filter_complex",
-            f"[0:v]hue=s=0.4,crop={W}:{H}:x='{PAN}*t':y=0[bg];[1:v]format=yuv420p[fg];"
+            f"[0:v]format=yuv420p,noise=alls=80:all_seed=5,gblur=sigma=3,hue=s=0.4,"
+            f"loop=loop=-1:size=1:start=0,crop={W}:{H}:x='{step}*n':y=0[bg];[1:v]format=yuv420p[fg];"
             f"[bg][fg]overlay=x={OX}:y='{OY0}+{OVY}*t':shortest=1,format=yuv420p",
-            "-t", str(seconds), "-c:v", "libx264", "-bf", "3", "-g", "60", "-preset", "fast", out])
+            "-t", str(seconds), "-c:v", "libx264", out])
     return out
 
 

@@ -1,0 +1,31 @@
+/* refsel.h: which reference picture each block's vector points at. Exported
+ * vectors give only the direction (past / future); among the candidate
+ * reference pictures in that direction (nearest first) a block takes the
+ * nearest unless another predicts the block, displaced by the vector,
+ * clearly better. Searched only where the nearest predicts poorly. */
+#ifndef OVX_SELECT_REFSEL_H
+#define OVX_SELECT_REFSEL_H
+
+#include <stdint.h>
+
+#include "select/energy.h"
+
+typedef struct ovx_refsel_params {
+    double poor;    /* search only when the nearest's mean abs error per pixel exceeds this (grey levels) */
+    double better;  /* another wins when its error <= (1 - better) * the nearest's */
+} ovx_refsel_params;
+
+/* Defaults: poor 2 grey levels, better 0.2. */
+ovx_refsel_params ovx_refsel_default_params(void);
+
+/* choice[i] for every vector of in: the index into in->past (source < 0)
+ * or in->fut (source > 0), 0 when there is no candidate. Deterministic. */
+void ovx_refsel_choose(const ovx_energy_input *in, const ovx_refsel_params *p, uint8_t *choice);
+
+/* Sum of |cur - ref displaced by the block's rounded vector| over the
+ * block's rows y0, y0 + step, ... (reference coordinates clamped to the
+ * picture); *n: pixels summed. */
+uint64_t ovx_block_sad(const ovx_energy_input *in, const ovx_mv *m, const uint8_t *ref, int rstride,
+                       int step, int64_t *n);
+
+#endif

@@ -1,0 +1,145 @@
+/* refpic.c: reference-picture status of packets and decoded frames. */
+#include "video/refpic.h"
+
+#include <libavcodec/avcodec.h>
+#include <libavutil/frame.h>
+
+#include "video/reader.h"
+
+int ovx_nal_length_size(int codec_id, const uint8_t *ex, int size)
+{
+    if (!ex || size < 1 || ex[0] != 1)
+        return 0;
+    if (codec_id == AV_CODEC_ID_H264 && size >= 7)
+        return (ex[4] & 3) + 1;
+    if (codec_id == AV_CODEC_ID_HEVC && size >= 23)
+        return (ex[21] & 3) + 1;
+    return 0;
+}
+
+int ovx_nal_next(ovx_nal_iter *it, const uint8_t **nal, int *len)
+{
+    const uint8_t *d = it->d;
+    int size = it->size;
+    while (it->pos < size) {
+        int pos = it->pos, l;
+        if (it->nal_len) {
+            if (pos + it->nal_len > size)
+                return 0;
+            uint32_t v = 0;
+            for (int i = 0; i < it->nal_len; i++)
+                v = (v << 8) | d[pos + i];
+            pos += it->nal_len;
+            if (v == 0 || v > (uint32_t)(size - pos))
+                return 0;
+            l = (int)v;
+        } else {
+            while (pos + 3 <= size && !(d[pos] == 0 && d[pos + 1] == 0 && d[pos + 2] == 1))
+                pos++;
+            if (pos + 3 >= size)
+                return 0;
+            pos += 3;
+            int e = pos;
+            while (e + 3 <= size && !(d[e] == 0 && d[e + 1] == 0 && (d[e + 2] == 1 || d[e + 2] == 0)))
+                e++;
+            l = (e + 3 <= size ? e : size) - pos;
+        }
+        it->pos = pos + l;
+        if (l <= 0)
+            continue;
+        *nal = d + pos;
+        *len = l;
+        return 1;
+    }
+    return 0;
+}
+
+/* H.264: nal_ref_idc of the first slice (all slices of a picture share it). */
+static int h264_reference(const uint8_t *d, int size, int nal_len)
+{
+    ovx_nal_iter it = {d, size, nal_len, 0};
+    const uint8_t *n;
+    int l;
+    while (ovx_nal_next(&it, &n, &l)) {
+        int type = n[0] & 0x1f;
+        if (type == 1 || type == 5)
+            return (n[0] >> 5) & 3 ? OVX_PIC_REF : OVX_PIC_NONREF;
+    }
+    return OVX_PIC_UNKNOWN;
+}
+
+/* HEVC: the sub-layer non-reference VCL types (TRAIL_N, TSA_N, STSA_N,
+ * RADL_N, RASL_N, RSV_VCL_N10/12/14), as FFmpeg's skip_frame=nonref. */
+static int hevc_reference(const uint8_t *d, int size, int nal_len)
+{
+    ovx_nal_iter it = {d, size, nal_len, 0};
+    const uint8_t *n;
+    int l;
+    while (ovx_nal_next(&it, &n, &l)) {
+        int type = (n[0] >> 1) & 0x3f;
+        if (type < 32)
+            return type <= 14 && type % 2 == 0 ? OVX_PIC_NONREF : OVX_PIC_REF;
+    }
+    return OVX_PIC_UNKNOWN;
+}
+
+/* MPEG-1/2 (picture start code 00 00 01 00: picture_coding_type after the
+ * 10-bit temporal reference) and MPEG-4 Part 2 (VOP start code 00 00 01 B6:
+ * vop_coding_type, 2 bits). B (3 resp. 2) is never a reference. */
+static int mpeg_reference(const uint8_t *d, int size, int mpeg4)
+{
+    int found = 0;
+    for (int i = 0; i + 5 < size; i++) {
+        if (d[i] != 0 || d[i + 1] != 0 || d[i + 2] != 1)
+            continue;
+        if (!mpeg4 && d[i + 3] == 0x00) {
+            int t = (d[i + 5] >> 3) & 7;
+            if (t >= 1 && t <= 4)
+                return t == 3 ? OVX_PIC_NONREF : OVX_PIC_REF;
+        } else if (mpeg4 && d[i + 3] == 0xB6) {
+            if (((d[i + 4] >> 6) & 3) != 2)
+                return OVX_PIC_REF;
+            found = 1;
+        }
+    }
+    return found ? OVX_PIC_NONREF : OVX_PIC_UNKNOWN;
+}
+
+int ovx_packet_reference(int codec_id, const uint8_t *data, int size, int nal_len)
+{
+    if (!data || size <= 0)
+        return OVX_PIC_UNKNOWN;
+    switch (codec_id) {
+    case AV_CODEC_ID_H264: return h264_reference(data, size, nal_len);
+    case AV_CODEC_ID_HEVC: return hevc_reference(data, size, nal_len);
+    case AV_CODEC_ID_MPEG1VIDEO:
+    case AV_CODEC_ID_MPEG2VIDEO: return mpeg_reference(data, size, 0);
+    case AV_CODEC_ID_MPEG4: return mpeg_reference(data, size, 1);
+    default: return OVX_PIC_UNKNOWN;
+    }
+}
+
+int ovx_frame_reference(const ovx_packet_scan *s, const AVFrame *f, int64_t *packet)
+{
+    *packet = -1;
+    if (s && s->pos && s->pos_sorted && f->pkt_pos >= 0) {
+        int64_t lo = 0, hi = s->n - 1;
+        while (lo <= hi) {
+            int64_t mid = lo + (hi - lo) / 2;
+            if (s->pos[mid] == f->pkt_pos) {
+                *packet = mid;
+                break;
+            }
+            if (s->pos[mid] < f->pkt_pos)
+                lo = mid + 1;
+            else
+                hi = mid - 1;
+        }
+        if (*packet >= 0 && s->ref && s->ref[*packet] != OVX_PIC_UNKNOWN)
+            return s->ref[*packet];
+    }
+    int cid = s ? s->codec_id : AV_CODEC_ID_NONE;
+    if (f->pict_type == AV_PICTURE_TYPE_B && cid != AV_CODEC_ID_H264 && cid != AV_CODEC_ID_HEVC)
+        return OVX_PIC_NONREF;
+    return OVX_PIC_REF;
+}

@@ -1,0 +1,42 @@
+/* refpic.h: is a coded picture a reference picture (one that later pictures
+ * may predict from)? Read from a packet's bytes: H.264 nal_ref_idc, HEVC NAL
+ * unit type (the types FFmpeg's skip_frame=nonref drops), MPEG-1/2
+ * picture_coding_type and MPEG-4 Part 2 vop_coding_type (B is never a
+ * reference). Also the NAL unit walker the packet scan uses. */
+#ifndef OVX_VIDEO_REFPIC_H
+#define OVX_VIDEO_REFPIC_H
+
+#include <stdint.h>
+
+struct AVFrame;
+struct ovx_packet_scan;
+
+enum { OVX_PIC_UNKNOWN = -1, OVX_PIC_NONREF = 0, OVX_PIC_REF = 1 };
+
+/* Size of the NAL length prefix of H.264 (avcC) or HEVC (hvcC) extradata,
+ * 0 for Annex-B start codes (no or other extradata). codec_id: enum AVCodecID. */
+int ovx_nal_length_size(int codec_id, const uint8_t *extradata, int size);
+
+/* Walks the NAL units of one packet (length-prefixed when nal_len > 0,
+ * else Annex-B start codes). Bounds-checked; stops at the first malformed
+ * length. */
+typedef struct ovx_nal_iter {
+    const uint8_t *d;
+    int size, nal_len, pos;
+} ovx_nal_iter;
+/* 1 and the next NAL unit's bytes (header included), 0 at the end. */
+int ovx_nal_next(ovx_nal_iter *it, const uint8_t **nal, int *len);
+
+/* OVX_PIC_REF, OVX_PIC_NONREF or OVX_PIC_UNKNOWN (other codecs, no picture
+ * header found) for one packet of codec codec_id (enum AVCodecID). A packet
+ * holding several pictures (MPEG-4 packed B-frames) is a reference when any
+ * of them is. */
+int ovx_packet_reference(int codec_id, const uint8_t *data, int size, int nal_len);
+
+/* Reference status of a decoded frame: the packet scan's flag for the packet
+ * that started it (found by the frame's pkt_pos), else from its picture type
+ * (outside H.264/HEVC a B-picture is never a reference), else OVX_PIC_REF.
+ * *packet: that packet's index in decode order, -1 when not found. */
+int ovx_frame_reference(const struct ovx_packet_scan *s, const struct AVFrame *f, int64_t *packet);
+
+#endif

@@ -1,0 +1,340 @@
+/* test_select_energy.c: each scoring step against values computed here
+ * independently of the code: camera compensation of a vector field with a
+ * known similarity (and px per frame over a reference distance), the
+ * per-block reference choice on a synthetic multi-reference case, the
+ * candidate reference pictures of a B-pyramid (reference pictures only,
+ * decoded before, never across a keyframe), the motion normaliser's floor,
+ * percentile normalisation, fusion and the centre prior. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavutil/frame.h>
+
+#include "../check.h"
+#include "select/energy.h"
+#include "select/refring.h"
+#include "select/refsel.h"
+#include "select/select.h"
+
+enum { W = 128, H = 96, B = 16 };
+
+/* a block grid covering the picture, vectors from fn */
+static int grid(ovx_mv *v, void (*fn)(double x, double y, float *dx, float *dy))
+{
+    int n = 0;
+    for (int y = 0; y < H; y += B)
+        for (int x = 0; x < W; x += B) {
+            ovx_mv *m = &v[n++];
+            m->x = x, m->y = y, m->w = B, m->h = B, m->source = -1;
+            /* the fit's coordinates: block centre scaled to [-1, 1] */
+            fn(2.0 * (x + B / 2.0) / W - 1.0, 2.0 * (y + B / 2.0) / H - 1.0, &m->dx, &m->dy);
+        }
+    return n;
+}
+
+/* dx = tx + a x - b y, dy = ty + b x + a y */
+static const double TX = 6.0, TY = -2.0, A = 1.0, BB = -0.5;
+static void camera(double x, double y, float *dx, float *dy)
+{
+    *dx = (float)(TX + A * x - BB * y);
+    *dy = (float)(TY + BB * x + A * y);
+}
+
+static void test_camera_fit(void)
+{
+    ovx_select_params p = ovx_select_default_params();
+    p.fit_min_vectors = 8;
+    ovx_mv v[64];
+    int n = grid(v, camera);
+    /* one block (x 48..64, y 32..48) moves 3 px right and 4 px down on top */
+    int obj = 2 * (W / B) + 3;
+    v[obj].dx += 3.0f;
+    v[obj].dy += 4.0f;
+    uint8_t y[W * H] = {0};
+    ovx_energy_input in = {.cur = y, .cur_stride = W, .W = W, .H = H, .mv = v, .n_mv = n};
+    in.past[0] = (ovx_energy_ref){y, W, 1};
+    in.n_past = 1;
+    int cw = W / 8, ch = H / 8;
+    float cells[(W / 8) * (H / 8)];
+    ovx_error err;
+    CHECK(ovx_energy_motion_cells(&in, &p, cw, ch, cells, &err) == OVX_OK);
+    /* the camera explains everything but the object: |(3, 4)| = 5 there */
+    for (int i = 0; i < ch; i++)
+        for (int j = 0; j < cw; j++) {
+            int in_obj = j / 2 == 3 && i / 2 == 2;
+            CHECK_NEAR(cells[i * cw + j], in_obj ? 5.0 : 0.0, 1e-3);
+        }
+    /* the same vectors over a reference 2 frames back: 2.5 px per frame */
+    in.past[0].dist = 2;
+    CHECK(ovx_energy_motion_cells(&in, &p, cw, ch, cells, &err) == OVX_OK);
+    CHECK_NEAR(cells[4 * cw + 6], 2.5, 1e-3);
+    CHECK_NEAR(cells[0], 0.0, 1e-3);
+    /* a choice of the second candidate (3 frames) for the object only */
+    uint8_t choice[64] = {0};
+    choice[obj] = 1;
+    in.past[0].dist = 1;
+    in.past[1] = (ovx_energy_ref){y, W, 3};
+    in.n_past = 2;
+    in.choice = choice;
+    /* object vector (camera + (3, 4)) / 3 against the camera's per-frame
+     * motion: the fit sees every other block at 1 frame */
+    double cx, cy;
+    {
+        float fx, fy;
+        camera(2.0 * (48 + 8.0) / W - 1.0, 2.0 * (32 + 8.0) / H - 1.0, &fx, &fy);
+        cx = (fx + 3.0) / 3.0 - fx;
+        cy = (fy + 4.0) / 3.0 - fy;
+    }
+    CHECK(ovx_energy_motion_cells(&in, &p, cw, ch, cells, &err) == OVX_OK);
+    CHECK_NEAR(cells[4 * cw + 6], hypot(cx, cy), 1e-3);
+    CHECK_NEAR(cells[0], 0.0, 1e-3);
+}
+
+/* flat picture of value v */
+static void fill(uint8_t *p, int v) { memset(p, v, W * H); }
+
+static void test_reference_choice(void)
+{
+    static uint8_t cur[W * H], r0[W * H], r1[W * H], r2[W * H];
+    ovx_mv m = {.x = 16, .y = 16, .w = 16, .h = 16, .dx = 0, .dy = 0, .source = -1};
+    ovx_energy_input in = {.cur = cur, .cur_stride = W, .W = W, .H = H, .mv = &m, .n_mv = 1};
+    in.past[0] = (ovx_energy_ref){r0, W, 1};
+    in.past[1] = (ovx_energy_ref){r1, W, 2};
+    in.past[2] = (ovx_energy_ref){r2, W, 4};
+    in.n_past = 3;
+    ovx_refsel_params p = ovx_refsel_default_params();
+    CHECK_NEAR(p.better, 0.2, 0);
+    uint8_t c;
+    fill(cur, 100);
+    /* nearest error 50/px; second 40 (exactly 20% lower): the second */
+    fill(r0, 150), fill(r1, 140), fill(r2, 200);
+    ovx_refsel_choose(&in, &p, &c);
+    CHECK(c == 1);
+    /* second 41 (18% lower): not clearly better, the nearest stays */
+    fill(r1, 141);
+    ovx_refsel_choose(&in, &p, &c);
+    CHECK(c == 0);
+    /* third 30: the best of those clearly better */
+    fill(r2, 130);
+    ovx_refsel_choose(&in, &p, &c);
+    CHECK(c == 2);
+    /* nearest predicts well (error 1/px <= 2): no search */
+    fill(r0, 101), fill(r2, 100);
+    ovx_refsel_choose(&in, &p, &c);
+    CHECK(c == 0);
+    /* one candidate: nothing to choose */
+    in.n_past = 1;
+    fill(r0, 200);
+    ovx_refsel_choose(&in, &p, &c);
+    CHECK(c == 0);
+    /* a textured block moving 2 px per frame, vector 8 px: the picture 4
+     * frames back predicts it exactly, the nearer ones do not */
+    for (int k = 0; k < 3; k++) {
+        uint8_t *r = k == 0 ? r0 : k == 1 ? r1 : r2;
+        int d = in.past[k].dist;
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                int u = x - 2 * d; /* frame -d shows texture point u at x = u + 2d */
+                r[y * W + x] = (uint8_t)(((u + 64) * 37 + y * 11 + ((u + 64) * (u + 64)) % 7) & 255);
+            }
+    }
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            cur[y * W + x] = (uint8_t)(((x + 64) * 37 + y * 11 + ((x + 64) * (x + 64)) % 7) & 255);
+    m.dx = 8; /* cur(x) = ref_4(x + 8) */
+    in.n_past = 3;
+    ovx_refsel_choose(&in, &p, &c);
+    CHECK(c == 2);
+    int64_t n;
+    CHECK(ovx_block_sad(&in, &m, r2, W, 1, &n) == 0 && n == 256);
+    CHECK(ovx_block_sad(&in, &m, r0, W, 1, &n) > 256 * 2);
+}
+
+static AVFrame *gray(void)
+{
+    AVFrame *f = av_frame_alloc();
+    f->format = AV_PIX_FMT_GRAY8;
+    f->width = 16;
+    f->height = 16;
+    if (av_frame_get_buffer(f, 0) < 0)
+        abort();
+    return f;
+}
+
+static ovx_refpic pic(int64_t index, int64_t packet, int ref, int key)
+{
+    ovx_refpic p = {.luma = gray(), .index = index, .packet = packet, .ref = ref, .key = key};
+    return p;
+}
+
+static void test_reference_candidates(void)
+{
+    /* x264 B-pyramid, display order I0 b1 B2 b3 P4 P5, decode order
+     * I0 P4 B2 b1 b3 P5: b1, b3 non-reference, B2 a reference decoded
+     * after P4 */
+    ovx_refpic f[6] = {pic(0, 0, 1, 1), pic(1, 3, 0, 0), pic(2, 2, 1, 0),
+                       pic(3, 4, 0, 0), pic(4, 1, 1, 0), pic(5, 5, 1, 0)};
+    ovx_ref_ring r;
+    ovx_ref_ring_init(&r, AV_CODEC_ID_H264, 8);
+    ovx_error err;
+    ovx_refset past[6], fut[6];
+    memset(fut, 0, sizeof fut);
+    for (int i = 0; i < 6; i++) {
+        CHECK(ovx_ref_ring_past(&r, &f[i], &past[i], &err) == OVX_OK);
+        for (int j = 0; j < i; j++)
+            CHECK(ovx_ref_offer_future(&r, &f[j], &f[i], &fut[j], &err) == OVX_OK);
+        CHECK(ovx_ref_ring_push(&r, &f[i], &err) == OVX_OK);
+    }
+    /* P4: only I0 (B2 is decoded after it, b1 b3 are not references) */
+    CHECK(past[4].n == 1 && past[4].dist[0] == 4);
+    /* b3: B2 then I0; future P4 */
+    CHECK(past[3].n == 2 && past[3].dist[0] == 1 && past[3].dist[1] == 3);
+    CHECK(fut[3].n >= 1 && fut[3].dist[0] == 1);
+    /* b1: past I0; future B2 (1) and P4 (3), complete with two */
+    CHECK(past[1].n == 1 && past[1].dist[0] == 1);
+    CHECK(fut[1].n == 2 && fut[1].dist[0] == 1 && fut[1].dist[1] == 3 && fut[1].done);
+    /* P5: P4, B2, I0 */
+    CHECK(past[5].n == 3 && past[5].dist[0] == 1 && past[5].dist[1] == 3 && past[5].dist[2] == 5);
+    /* a keyframe empties the ring: nothing before it is a candidate */
+    ovx_refpic k = pic(6, 6, 1, 1), q = pic(7, 7, 1, 0);
+    ovx_refset pk, pq;
+    CHECK(ovx_ref_offer_future(&r, &f[5], &k, &fut[5], &err) == OVX_OK);
+    CHECK(fut[5].n == 0 && fut[5].done); /* an IDR is never a forward reference */
+    CHECK(ovx_ref_ring_push(&r, &k, &err) == OVX_OK);
+    CHECK(ovx_ref_ring_past(&r, &q, &pq, &err) == OVX_OK);
+    CHECK(pq.n == 1 && pq.dist[0] == 1);
+    (void)pk;
+    ovx_refset_clear(&pq);
+    ovx_refpic_clear(&k);
+    ovx_refpic_clear(&q);
+    ovx_ref_ring_clear(&r);
+    /* MPEG-2 I0 B1 B2 P3 (decode order unknown): the structure fixes one
+     * candidate per direction, the nearest I/P */
+    ovx_refpic g[4] = {pic(0, -1, 1, 1), pic(1, -1, 0, 0), pic(2, -1, 0, 0), pic(3, -1, 1, 0)};
+    ovx_ref_ring_init(&r, AV_CODEC_ID_MPEG2VIDEO, 8);
+    ovx_refset gp[4], gf[4];
+    memset(gf, 0, sizeof gf);
+    for (int i = 0; i < 4; i++) {
+        CHECK(ovx_ref_ring_past(&r, &g[i], &gp[i], &err) == OVX_OK);
+        for (int j = 0; j < i; j++)
+            CHECK(ovx_ref_offer_future(&r, &g[j], &g[i], &gf[j], &err) == OVX_OK);
+        CHECK(ovx_ref_ring_push(&r, &g[i], &err) == OVX_OK);
+    }
+    CHECK(gp[2].n == 1 && gp[2].dist[0] == 2 && gf[2].n == 1 && gf[2].dist[0] == 1 && gf[2].done);
+    CHECK(gp[3].n == 1 && gp[3].dist[0] == 3);
+    for (int i = 0; i < 4; i++) {
+        ovx_refset_clear(&gp[i]);
+        ovx_refset_clear(&gf[i]);
+        ovx_refpic_clear(&g[i]);
+    }
+    ovx_ref_ring_clear(&r);
+    for (int i = 0; i < 6; i++) {
+        ovx_refset_clear(&past[i]);
+        ovx_refset_clear(&fut[i]);
+        ovx_refpic_clear(&f[i]);
+    }
+}
+
+static void test_normalise(void)
+{
+    float x[100], tmp[100];
+    for (int i = 0; i < 100; i++)
+        x[i] = (float)i;
+    /* numpy.percentile(arange(100), 95) = 94.05 */
+    ovx_energy_normalise(x, 100, 95, 0.0f, tmp);
+    CHECK_NEAR(x[47], 47 / 94.05, 1e-5);
+    CHECK_NEAR(x[94], 94 / 94.05, 1e-5);
+    CHECK_NEAR(x[99], 1.0, 0);
+    /* a floor above the percentile divides by the floor */
+    for (int i = 0; i < 100; i++)
+        x[i] = i < 50 ? 0.0f : 0.125f;
+    ovx_energy_normalise(x, 100, 95, 0.25f, tmp);
+    CHECK_NEAR(x[99], 0.125 / 0.25, 1e-5);
+    CHECK_NEAR(x[0], 0.0, 0);
+}
+
+static void test_motion_floor(void)
+{
+    /* flat, identical pictures (no residual); a quarter of the blocks
+     * jitter a quarter pel, the rest are still (median fallback: < 64
+     * non-zero vectors). Magnitude 0.25 px over the 0.5 px floor: 0.5, not
+     * 1; fused (0.5 + 0) / 2 * prior <= 0.25 * 1.3 per pixel */
+    static uint8_t y[W * H];
+    fill(y, 80);
+    ovx_mv v[64];
+    int n = 0;
+    for (int by = 0; by < H; by += B)
+        for (int bx = 0; bx < W; bx += B, n++)
+            v[n] = (ovx_mv){bx, by, B, B, n % 4 == 0 ? 0.25f : 0.0f, 0.0f, -1};
+    ovx_energy_input in = {.cur = y, .prev = y, .cur_stride = W, .prev_stride = W, .W = W, .H = H,
+                           .mv = v, .n_mv = n};
+    in.past[0] = (ovx_energy_ref){y, W, 1};
+    in.n_past = 1;
+    ovx_select_params p = ovx_select_default_params();
+    p.inconsistency = 0;
+    float s[256];
+    ovx_error err;
+    CHECK(ovx_energy_patch_scores(&in, &p, s, &err) == OVX_OK);
+    float mx = 0;
+    for (int i = 0; i < 256; i++)
+        mx = s[i] > mx ? s[i] : mx;
+    CHECK(mx <= 0.25 * 1.3 * 196 + 1e-3);
+    CHECK(mx >= 0.25 * 196 * 0.9);
+    p.motion_floor = 0; /* without: stretched to full scale */
+    CHECK(ovx_energy_patch_scores(&in, &p, s, &err) == OVX_OK);
+    mx = 0;
+    for (int i = 0; i < 256; i++)
+        mx = s[i] > mx ? s[i] : mx;
+    CHECK(mx >= 0.5 * 196 * 0.9);
+    /* the 3x3 variance of 0 / 0.25 px is at most 0.0156 px^2, under the
+     * 0.25 px^2 floor: at most 1/16 of full scale */
+    p = ovx_select_default_params();
+    CHECK(ovx_energy_patch_scores(&in, &p, s, &err) == OVX_OK);
+    mx = 0;
+    for (int i = 0; i < 256; i++)
+        mx = s[i] > mx ? s[i] : mx;
+    CHECK(mx <= 0.0625 * 0.5 * 1.3 * 196 + 1e-3);
+}
+
+static void test_fusion_prior(void)
+{
+    enum { CW = W / 8, CH = H / 8 };
+    float mot[CW * CH], res[CW * CH], out[CW * CH];
+    for (int i = 0; i < CW * CH; i++) {
+        mot[i] = (float)((i * 7) % 11) / 10.0f;
+        res[i] = (float)((i * 3) % 5) / 4.0f;
+    }
+    ovx_select_params p = ovx_select_default_params();
+    ovx_error err;
+    CHECK(ovx_energy_fuse(mot, res, CW, CH, 8, W, H, &p, out, &err) == OVX_OK);
+    double sigma = 0.35 * H; /* min(W, H) */
+    for (int i = 0; i < CH; i++)
+        for (int j = 0; j < CW; j++) {
+            double dx = (j + 0.5) * 8 - W / 2.0, dy = (i + 0.5) * 8 - H / 2.0;
+            double g = exp(-(dx * dx + dy * dy) / (2 * sigma * sigma));
+            double f = (mot[i * CW + j] + res[i * CW + j]) / 2 * (1 + 0.3 * g);
+            f = f > 1 ? 1 : f;
+            CHECK_NEAR(out[i * CW + j], f, 1e-6);
+        }
+    /* a corner cell: the prior there is 1 + 0.3 exp(-d^2 / (2 sigma^2)); a
+     * sigma used unsquared would give a visibly different value */
+    mot[0] = 0.5f, res[0] = 0.5f;
+    CHECK(ovx_energy_fuse(mot, res, CW, CH, 8, W, H, &p, out, &err) == OVX_OK);
+    double d2 = (4 - 64.0) * (4 - 64.0) + (4 - 48.0) * (4 - 48.0);
+    CHECK_NEAR(out[0], 0.5 * (1 + 0.3 * exp(-d2 / (2 * sigma * sigma))), 1e-6);
+    CHECK(fabs(out[0] - 0.5 * (1 + 0.3 * exp(-d2 / (2 * sigma)))) > 1e-3);
+}
+
+int main(void)
+{
+    test_camera_fit();
+    test_reference_choice();
+    test_reference_candidates();
+    test_normalise();
+    test_motion_floor();
+    test_fusion_prior();
+    return CHECK_RESULT();
+}
