@@ -84,7 +84,8 @@ static void test_hook_env(void)
 {
     ovx_gpu_hook_cfg c;
     int active;
-    const char *good[] = {"open", "upload", "fault:gemm", "fault:softmax_rows:3", "skip:residual_add"};
+    const char *good[] = {"open", "upload", "fault:gemm", "fault:softmax_rows:3", "skip:residual_add",
+                          "fault:any:7"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         env(NULL, good[i], NULL);
         CHECK(ovx_gpu_hooks_env(&c, &active, NULL) == 0 && active);
@@ -92,7 +93,8 @@ static void test_hook_env(void)
     env(NULL, "fault:softmax_rows:3", "1");
     CHECK(ovx_gpu_hooks_env(&c, &active, NULL) == 0 && c.sync_each && c.fault_at == 3 &&
           !strcmp(c.fault_op, "softmax_rows"));
-    const char *bad[] = {"opn", "fault:", "fault:nope", "fault:gemm:0", "fault:gemm:x", "skip:gemm:2", "skip"};
+    const char *bad[] = {"opn", "fault:", "fault:nope", "fault:gemm:0", "fault:gemm:x", "skip:gemm:2", "skip",
+                         "skip:any"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         env(NULL, bad[i], NULL);
         CHECK(ovx_gpu_hooks_env(&c, &active, NULL) == OVX_EUSAGE);
@@ -159,6 +161,19 @@ static void test_emulated_device(void)
         CHECK(!ovx_gpu_healthy(g) && ovx_gpu_mem(g, &f1, &t) == -1);
         g->ops->release(g, dx);
         g->ops->release(g, dy);
+        ovx_gpu_close(g);
+    }
+    /* a fault in a call that waits for the device fails at once; the
+     * probe at open does not count */
+    env("9.0", "fault:download:1", NULL);
+    CHECK(ovx_gpu_open_cuda(0, &g, &err) == 0 && g);
+    if (g) {
+        void *dx = NULL;
+        CHECK(g->ops->alloc(g, &dx, sizeof x) == 0 && g->ops->upload(g, dx, x, sizeof x) == 0 &&
+              g->ops->download(g, back, dx, sizeof back) == -1 &&
+              !strcmp(g->msg, "download: an illegal memory access was encountered (fault injected "
+                              "into download by OVX_CUDA_FAIL)"));
+        g->ops->release(g, dx);
         ovx_gpu_close(g);
     }
     /* skip: the op does nothing */
