@@ -27,10 +27,12 @@ void ovx_help_selftest(FILE *out)
             "\n"
             "Builds a random model in memory (weights rounded to bf16, like the\n"
             "checkpoint), runs the CPU forward and the CUDA forward on an image and on a\n"
-            "batch of two sparse videos, prints the relative L2 error of every output\n"
-            "(last_hidden_state, pooler_output, hidden state -2) and per-op timings of\n"
+            "batch of two sparse videos, prints the device (name, compute capability,\n"
+            "free memory) and build, the relative L2 error of every output\n"
+            "(last_hidden_state, pooler_output, hidden state -2) and per-op times of\n"
             "the CUDA forward, its time without profiling and whether a repeat is\n"
             "byte-identical. Exits 0 when every error is <= 1e-2 and repeats are identical.\n"
+            "For throughput (clips/s, %% of peak) see ovx bench.\n"
             "\n"
             "  --device DEV   cuda (default, = cuda:0), cuda:N, or cpu: run the CUDA\n"
             "                 forward on a host emulation of the device (same GEMM\n"
@@ -40,7 +42,8 @@ void ovx_help_selftest(FILE *out)
             "  --seed N       seed of the weights and inputs (default 1)\n"
             "\n"
             "exit status: 0 all outputs within tolerance, 1 failure (including no usable\n"
-            "CUDA device: one line on stderr says why), 2 usage error.\n");
+            "CUDA device: one line on stderr says which check failed: driver, device,\n"
+            "compute capability, kernel image, cuBLAS, context, memory), 2 usage error.\n");
 }
 
 static double rel_l2(const float *got, const float *ref, size_t n)
