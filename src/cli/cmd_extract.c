@@ -93,6 +93,9 @@ void ovx_help_extract(FILE *out)
         "                         later), cpu, cuda (= cuda:0) or cuda:N; a device that\n"
         "                         cannot be used fails the run (exit 1) before any\n"
         "                         item, one left unusable by a fault stops it\n"
+        "  --precision P          CPU matmuls: fp32 (default) or bf16 (bf16 inputs, fp32\n"
+        "                         accumulation, as on CUDA; needs oneDNN and AVX512_BF16\n"
+        "                         or AMX); like the device, not in the settings hash\n"
         "  --quiet                no progress and no summary (errors still printed)\n"
         "\n"
         "Resume: an item whose REL.json has the same settings hash (options + model\n"
@@ -102,7 +105,7 @@ void ovx_help_extract(FILE *out)
         "outputs. The device is not part of the hash: CPU (float32) and\n"
         "CUDA (bf16 GEMMs, ~1e-3 relative difference) outputs are both valid results,\n"
         "so a run resumed on another device skips finished items (REL.json records\n"
-        "the device). Every file is written to a temp name, fsync'd and\n"
+        "the device and precision). Every file is written to a temp name, fsync'd and\n"
         "renamed; REL.json last. DIR/failures.jsonl has {path,rel,stage,error} per\n"
         "failed item, DIR/manifest.jsonl one line per item as on disk now (both\n"
         "compacted at the end of each run: one line per item). Several runs may share\n"
@@ -156,6 +159,7 @@ typedef struct opt_def {
 /* Enum names in enum order, as select names them. */
 static const char *const mv_source_names[] = {"auto", "codec", "estimate", NULL};
 static const char *const iframe_policy_names[] = {"first", "dense", "zero", "compete", NULL};
+static const char *const precision_names[] = {"fp32", "bf16", NULL}; /* = OVX_PRECISION_* */
 static const char *const sampling_names[] = {"codec", "uniform", NULL};
 static const char *const dtype_names[] = {"f32", "f16", "float32", "float16", NULL};
 static const int dtype_values[] = {OVX_DTYPE_F32, OVX_DTYPE_F16, OVX_DTYPE_F32, OVX_DTYPE_F16};
@@ -192,6 +196,7 @@ static const opt_def opt_table[] = {
     {"threads", 0, O_INT, F(p.threads), 0, 4096, NULL, NULL},
     {"batch", 0, O_INT, F(p.batch), 1, 256, NULL, NULL},
     {"device", 0, O_STR, F(device_arg), 0, 0, NULL, NULL},
+    {"precision", 0, O_CHOICE, F(p.precision), 0, 0, precision_names, NULL},
     {"quiet", 0, O_FLAG, F(quiet), 0, 0, NULL, NULL},
 };
 #undef F

@@ -19,7 +19,8 @@ void ovx_help_forward(FILE *out)
 {
     fprintf(out,
             "usage: ovx forward -m MODEL --pixel-values X.npy [--visible-indices I.npy]\n"
-            "                   [--hidden-state L] [--threads N] [--device DEV] -o DIR\n"
+            "                   [--hidden-state L] [--threads N] [--device DEV] [--precision P]\n"
+            "                   [--profile] -o DIR\n"
             "\n"
             "Runs the OneVision Encoder on an already normalised pixel tensor and writes\n"
             "DIR/last_hidden_state.npy [B,N,D], DIR/pooler_output.npy [B,D] (models with a\n"
@@ -33,6 +34,10 @@ void ovx_help_forward(FILE *out)
             "      --hidden-state L     also write hidden state L (HF index; -2 = block 23 of 24)\n"
             "      --threads N          CPU threads (default $OVX_THREADS or all cores)\n"
             OVX_DEVICE_OPT_HELP
+            "      --precision P        fp32 (default, exact) or bf16: CPU matmuls with bf16\n"
+            "                           inputs and fp32 accumulation (oneDNN, AVX512_BF16/AMX)\n"
+            "      --profile            print milliseconds and GFLOP/s per op kind of the CPU\n"
+            "                           forward to stderr (outputs unchanged)\n"
             "  -o, --output DIR         output folder (created if missing)\n"
             "  -h, --help               this help\n");
 }
@@ -76,11 +81,12 @@ int ovx_cmd_forward(int argc, char **argv)
         {"model", required_argument, 0, 'm'},       {"pixel-values", required_argument, 0, 'p'},
         {"visible-indices", required_argument, 0, 'i'}, {"hidden-state", required_argument, 0, 'L'},
         {"threads", required_argument, 0, 't'},     {"output", required_argument, 0, 'o'},
-        {"device", required_argument, 0, 'd'},
+        {"device", required_argument, 0, 'd'},      {"profile", no_argument, 0, 'P'},
+        {"precision", required_argument, 0, 'r'},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
     const char *model = NULL, *px_path = NULL, *idx_path = NULL, *outdir = NULL, *hs_arg = NULL;
     const char *dev_arg = "auto";
-    int threads = 0, hs = OVX_NO_HIDDEN_STATE, c;
+    int threads = 0, hs = OVX_NO_HIDDEN_STATE, profile = 0, precision = OVX_PRECISION_FP32, c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "m:o:h", opts, NULL)) != -1) {
@@ -106,6 +112,13 @@ int ovx_cmd_forward(int argc, char **argv)
             }
             break;
         case 'd': dev_arg = optarg; break;
+        case 'P': profile = 1; break;
+        case 'r':
+            if (ovx_precision_parse(optarg, &precision)) {
+                fprintf(stderr, "ovx forward: --precision: expected fp32 or bf16, not '%s'\n", optarg);
+                return OVX_EXIT_USAGE;
+            }
+            break;
         case 'h': ovx_help_forward(stdout); return OVX_EXIT_OK;
         default:
             fprintf(stderr, "ovx forward: unknown option or missing value: '%s' (see 'ovx help forward')\n",
@@ -152,6 +165,11 @@ int ovx_cmd_forward(int argc, char **argv)
     mp.threads = threads;
     if (ovx_model_load(model, &mp, &m, &err))
         goto fail;
+    char warn[1400];
+    if (ovx_model_weights_warning(m, warn, sizeof warn))
+        fprintf(stderr, "ovx forward: warning: %s\n", warn);
+    if (precision != OVX_PRECISION_FP32 && ovx_model_set_precision(m, precision, &err))
+        goto fail;
     if (ovx_cli_engine_open(dev_arg, m, &dev, &eng, &err))
         goto fail;
     ovx_pixel_input in = {
@@ -174,6 +192,8 @@ int ovx_cmd_forward(int argc, char **argv)
     if (!note[0]) /* auto: the CUDA device failed after it was chosen */
         ovx_engine_take_note(eng, note, sizeof note);
     int64_t D = ovx_model_get_config(m)->hidden_size;
+    if (ovx_outputs_check_finite(&out, B, (int64_t)B * tok.tokens.n, (int)D, "model forward", &err))
+        goto fail;
     int64_t s3[3] = {B, tok.tokens.n, D}, s2[2] = {B, D};
     if (write_out(outdir, "last_hidden_state.npy", 3, s3, out.last_hidden_state, &err))
         goto fail;
@@ -188,6 +208,15 @@ int ovx_cmd_forward(int argc, char **argv)
     if (note[0]) /* after success, so an error stays the only stderr line */
         fprintf(stderr, "ovx forward: %s\n", note);
     fprintf(stderr, "ovx forward: %d x %d tokens in %.1f ms\n", B, tok.tokens.n, t1 - t0);
+    if (profile) {
+        ovx_profile prof;
+        ovx_model_get_profile(m, &prof);
+        if (ovx_engine_device(eng)->kind == OVX_DEVICE_CPU)
+            ovx_profile_print(stderr, "ovx forward: profile: ", &prof);
+        else
+            fprintf(stderr, "ovx forward: profile: only the CPU forward is profiled (the CUDA per-op "
+                            "times: ovx selftest --device cuda)\n");
+    }
     rc = OVX_EXIT_OK;
     goto done;
 fail:

@@ -55,6 +55,9 @@ int ovx_cmd_inspect(int argc, char **argv)
         fprintf(stderr, "ovx inspect: %s\n", err.msg);
         return err.code == OVX_EUSAGE ? OVX_EXIT_USAGE : OVX_EXIT_FAIL;
     }
+    char warn[1400];
+    if (ovx_model_weights_warning(m, warn, sizeof warn))
+        fprintf(stderr, "ovx inspect: warning: %s\n", warn);
     const ovx_model_config *cf = ovx_model_get_config(m);
     ovx_model_info info;
     ovx_model_get_info(m, &info);

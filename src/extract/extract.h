@@ -56,6 +56,7 @@ typedef struct ovx_extract_params {
                                    * (weights do not fit, a fault) is replaced by the
                                    * CPU, said once through the warning callback;
                                    * else a device left unusable stops the run */
+    int precision;                /* CPU: OVX_PRECISION_FP32 or _BF16 (not in the settings hash) */
 } ovx_extract_params;
 
 ovx_extract_params ovx_extract_default_params(void);

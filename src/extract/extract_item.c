@@ -485,6 +485,8 @@ static int forward_items(const ovx_extract_ctx *ctx, ovx_prepared **items, size_
     free(lengths);
     free(pk);
     free(pp);
+    if (rc == OVX_OK) /* a NaN/Inf fails the batch, then (retried alone) only its item */
+        rc = ovx_outputs_check_finite(&out, (int64_t)samples, (int64_t)total, (int)D, "model forward", err);
     s = off = 0;
     for (size_t i = 0; i < n && rc == OVX_OK; i++) {
         ovx_prepared *p = items[i];
@@ -636,6 +638,8 @@ static cJSON *item_json(const ovx_extract_ctx *ctx, const ovx_extract_job *job, 
     cJSON_AddStringToObject(s, "canonical", o->settings_str);
     cJSON_AddStringToObject(j, "settings_hash", o->settings_hash);
     cJSON_AddStringToObject(j, "device", ctx->device);
+    if (ctx->precision)
+        cJSON_AddStringToObject(j, "precision", ctx->precision);
     cJSON_AddStringToObject(j, "dtype", dtype_name(o->dtype));
     cJSON_AddNumberToObject(j, "n_tokens", p->views[0].tb.tokens.n);
     cJSON_AddItemToObject(j, "outputs", outputs);

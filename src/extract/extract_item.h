@@ -43,6 +43,7 @@ typedef struct ovx_extract_ctx {
     struct ovx_model *model;   /* NULL for dry runs */
     struct ovx_engine *engine; /* the model on the resolved --device */
     char device[32];           /* "cpu" or "cuda:N" (JSON only, not in the settings hash) */
+    const char *precision;     /* "fp32" or "bf16" on the CPU, "bf16" on CUDA (JSON only) */
     char model_checksum[17];   /* hex FNV-1a 64 of the weights */
 } ovx_extract_ctx;
 

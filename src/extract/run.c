@@ -65,6 +65,7 @@ typedef struct run_state {
     struct run_item **pend; /* [batch] the items waiting for a batch */
     size_t n_pend;
     ovx_error device_lost; /* the CUDA device failed for good: the run stops */
+    int precision;         /* the CPU forward's (OVX_PRECISION_*) */
 } run_state;
 
 /* One item through the pipeline: its claim and prepared data. */
@@ -241,12 +242,14 @@ static void device_changed(run_state *rs)
     char note[1200];
     if (ovx_engine_take_note(rs->ctx.engine, note, sizeof note))
         warn(rs, note);
-    ovx_device_str(ovx_engine_device(rs->ctx.engine), rs->ctx.device, sizeof rs->ctx.device);
+    const ovx_device *d = ovx_engine_device(rs->ctx.engine);
+    ovx_device_str(d, rs->ctx.device, sizeof rs->ctx.device);
+    rs->ctx.precision = ovx_precision_name(d->kind == OVX_DEVICE_CPU ? rs->precision : OVX_PRECISION_BF16);
 }
 
-/* One forward over the held items, then they finish in index order. A CUDA
- * device that became unusable (and no fallback) stops the run: the items of
- * this batch are dropped, not failed, so a rerun does them. */
+/* One forward over the pending items, which then finish in index order. A
+ * CUDA device that became unusable (and no fallback) stops the run: the
+ * items of this batch are dropped, not failed, so a rerun does them. */
 static void run_batch(run_state *rs)
 {
     ovx_prepared *preps[256];
@@ -265,7 +268,6 @@ static void run_batch(run_state *rs)
             finish_item(rs, rs->pend[k]);
     rs->n_pend = 0;
 }
-
 /* Items are held until --batch of them (or the last one) are prepared, then
  * one forward runs over all of them and they finish in index order. Items
  * that are not to be computed are dealt with on the spot. */
@@ -493,10 +495,21 @@ static int run_items(run_state *rs, const ovx_extract_params *prm, ovx_error *er
         ovx_model_free(model);
         return rc;
     }
+    char wmsg[1400] = "warning: ";
+    if (ovx_model_weights_warning(model, wmsg + 9, sizeof wmsg - 9))
+        warn(rs, wmsg);
     ovx_model_info info;
     ovx_model_get_info(model, &info);
     snprintf(rs->ctx.model_checksum, sizeof rs->ctx.model_checksum, "%016llx", (unsigned long long)info.checksum);
     rs->ctx.model = model;
+    /* bf16 weights are prepared whenever asked for, so a CUDA device that
+     * falls back to the CPU keeps the precision */
+    if (prm->precision != OVX_PRECISION_FP32 && (rc = ovx_model_set_precision(model, prm->precision, err)) != OVX_OK) {
+        ovx_model_free(model);
+        rs->ctx.model = NULL;
+        return rc;
+    }
+    rs->precision = prm->precision;
     rc = ovx_engine_open_ex(model, &prm->device, prm->device_fallback, &rs->ctx.engine, err);
     if (rc != OVX_OK) {
         ovx_model_free(model);

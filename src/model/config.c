@@ -3,11 +3,12 @@
 #include "model/config.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "io/regular_file.h"
 
 ovx_model_config ovx_model_config_default_large(void)
 {
@@ -170,41 +171,14 @@ done:
 
 int ovx_model_config_read(const char *path, ovx_model_config *cfg, ovx_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ovx_error_set(err, OVX_EIO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t cap = 0, len = 0;
-    int rc = OVX_OK;
-    for (;;) {
-        if (len == cap) {
-            if (cap >= (1u << 24)) {
-                rc = ovx_error_set(err, OVX_EINPUT, "%s: larger than 16 MiB, not a config.json", path);
-                break;
-            }
-            size_t ncap = cap ? cap * 2 : 65536;
-            char *nb = realloc(buf, ncap);
-            if (!nb) {
-                rc = ovx_error_set(err, OVX_ENOMEM, "%s: out of memory", path);
-                break;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f))
-                rc = ovx_error_set(err, OVX_EIO, "%s: read error", path);
-            break;
-        }
-    }
-    fclose(f);
-    if (rc == OVX_OK) {
-        rc = ovx_model_config_parse(buf, len, cfg, err);
-        if (rc)
-            ovx_error_prefix(err, "%s", path);
-    }
+    char *buf;
+    size_t len;
+    int rc = ovx_read_regular(path, 1u << 24, "a config.json", &buf, &len, err);
+    if (rc)
+        return rc;
+    rc = ovx_model_config_parse(buf, len, cfg, err);
+    if (rc)
+        ovx_error_prefix(err, "%s", path);
     free(buf);
     return rc;
 }

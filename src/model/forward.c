@@ -7,8 +7,20 @@
 #include <string.h>
 
 #include "common/threads.h"
+#include "common/timer.h"
 #include "model/model_internal.h"
 #include "model/ops.h"
+
+/* Runs `call` and charges its wall time and `fl` FLOPs to op kind k of
+ * profile P. */
+#define TIMED(P, k, fl, call)                 \
+    do {                                      \
+        double t0_ = ovx_now_ms();            \
+        call;                                 \
+        (P)->ms[k] += ovx_now_ms() - t0_;     \
+        (P)->flops[k] += (double)(fl);        \
+        (P)->calls[k]++;                      \
+    } while (0)
 
 void ovx_outputs_free(ovx_outputs *out)
 {
@@ -18,6 +30,16 @@ void ovx_outputs_free(ovx_outputs *out)
     free(out->pooler_output);
     free(out->hidden_state);
     out->last_hidden_state = out->pooler_output = out->hidden_state = NULL;
+}
+
+void ovx_model_get_profile(const ovx_model *m, ovx_profile *out)
+{
+    *out = m->profile;
+}
+
+void ovx_model_reset_profile(ovx_model *m)
+{
+    memset(&m->profile, 0, sizeof m->profile);
 }
 
 /* The forward's working buffers, sized for B*N tokens. */
@@ -37,30 +59,72 @@ static void free_buffers(fwd_buffers *b)
     free(b->sin_t);
 }
 
-/* One pre-norm block on all B*N rows: x += Attn(LN1(x)); x += MLP(LN2(x)). */
-static int block(const ovx_model_config *c, const ovx_layer_weights *L, fwd_buffers *b, int B, int N, int threads)
+/* y = x W^T + b over B groups of N rows: the fp32 op, or the bf16 path's
+ * prepared weight `bw` when the model runs in bf16. */
+static int linear(const ovx_model_bf16 *bf, const ovx_bf16_weight *bw, float *y, const float *x, const float *w,
+                  const float *b, int B, int N, int In, int O, int threads, ovx_error *err)
+{
+    if (bf)
+        return ovx_bf16_linear_grouped(bf->ctx, y, x, bw, b, B, N, In, O, threads, err);
+    ovx_op_linear_grouped(y, x, w, b, B, N, In, O, threads);
+    return 0;
+}
+
+/* One pre-norm block on all B*N rows: x += Attn(LN1(x)); x += MLP(LN2(x)).
+ * bw: the layer's six bf16 weights (q, k, v, out, fc1, fc2) or NULL. */
+static int block(const ovx_model_config *c, const ovx_layer_weights *L, const ovx_model_bf16 *bf,
+                 ovx_bf16_weight *const *bw, fwd_buffers *b, int B, int N, int threads, ovx_profile *P,
+                 ovx_error *err)
 {
     int64_t T = (int64_t)B * N;
     int D = c->hidden_size, F = c->intermediate_size, H = c->num_heads;
-    ovx_op_layernorm(b->h, b->x, L->layer_norm1_weight, L->layer_norm1_bias, T, D, c->layer_norm_eps, threads);
-    ovx_op_linear_grouped(b->q, b->h, L->q_proj_weight, L->q_proj_bias, B, N, D, D, threads);
-    ovx_op_linear_grouped(b->k, b->h, L->k_proj_weight, L->k_proj_bias, B, N, D, D, threads);
-    ovx_op_linear_grouped(b->v, b->h, L->v_proj_weight, L->v_proj_bias, B, N, D, D, threads);
-    ovx_op_rope3d_apply(b->q, b->cos_t, b->sin_t, T, H, threads);
-    ovx_op_rope3d_apply(b->k, b->cos_t, b->sin_t, T, H, threads);
+    double lin = 2.0 * (double)T * D * D, attn = 4.0 * (double)B * N * N * D;
+    ovx_bf16_weight *const none[OVX_BF16_PER_LAYER] = {0};
+    if (!bw)
+        bw = none;
+    int rc = 0;
+    TIMED(P, OVX_OP_NORM, 0,
+          ovx_op_layernorm(b->h, b->x, L->layer_norm1_weight, L->layer_norm1_bias, T, D, c->layer_norm_eps, threads));
+    TIMED(P, OVX_OP_QKV, 3 * lin, {
+        rc = linear(bf, bw[0], b->q, b->h, L->q_proj_weight, L->q_proj_bias, B, N, D, D, threads, err) ||
+             linear(bf, bw[1], b->k, b->h, L->k_proj_weight, L->k_proj_bias, B, N, D, D, threads, err) ||
+             linear(bf, bw[2], b->v, b->h, L->v_proj_weight, L->v_proj_bias, B, N, D, D, threads, err);
+    });
+    if (rc)
+        return -1;
+    TIMED(P, OVX_OP_ROPE, 0, {
+        ovx_op_rope3d_apply(b->q, b->cos_t, b->sin_t, T, H, threads);
+        ovx_op_rope3d_apply(b->k, b->cos_t, b->sin_t, T, H, threads);
+    });
     float scale = 1.0f / sqrtf((float)c->head_dim);
-    for (int s = 0; s < B; s++) {
-        size_t o = (size_t)s * N * D;
-        if (ovx_op_attention(b->h + o, b->q + o, b->k + o, b->v + o, N, N, H, scale, threads))
-            return -1;
-    }
-    ovx_op_linear_grouped(b->q, b->h, L->out_proj_weight, L->out_proj_bias, B, N, D, D, threads);
-    ovx_op_residual_add(b->x, b->q, T * D, threads);
-    ovx_op_layernorm(b->h, b->x, L->layer_norm2_weight, L->layer_norm2_bias, T, D, c->layer_norm_eps, threads);
-    ovx_op_linear_grouped(b->mlp, b->h, L->fc1_weight, L->fc1_bias, B, N, D, F, threads);
-    ovx_op_gelu_erf(b->mlp, T * F, threads);
-    ovx_op_linear_grouped(b->q, b->mlp, L->fc2_weight, L->fc2_bias, B, N, F, D, threads);
-    ovx_op_residual_add(b->x, b->q, T * D, threads);
+    TIMED(P, OVX_OP_ATTENTION, attn, {
+        for (int s = 0; s < B && !rc; s++) {
+            size_t o = (size_t)s * N * D;
+            if (bf)
+                rc = ovx_bf16_attention(bf->ctx, b->h + o, b->q + o, b->k + o, b->v + o, N, H, scale, threads, err);
+            else if (ovx_op_attention(b->h + o, b->q + o, b->k + o, b->v + o, N, N, H, scale, threads))
+                rc = ovx_error_set(err, OVX_ENOMEM, "out of memory for attention scratch (%d tokens)", N);
+        }
+    });
+    if (rc)
+        return -1;
+    TIMED(P, OVX_OP_OUT_PROJ, lin,
+          rc = linear(bf, bw[3], b->q, b->h, L->out_proj_weight, L->out_proj_bias, B, N, D, D, threads, err));
+    if (rc)
+        return -1;
+    TIMED(P, OVX_OP_RESIDUAL, 0, ovx_op_residual_add(b->x, b->q, T * D, threads));
+    TIMED(P, OVX_OP_NORM, 0,
+          ovx_op_layernorm(b->h, b->x, L->layer_norm2_weight, L->layer_norm2_bias, T, D, c->layer_norm_eps, threads));
+    TIMED(P, OVX_OP_FC1, lin * F / D,
+          rc = linear(bf, bw[4], b->mlp, b->h, L->fc1_weight, L->fc1_bias, B, N, D, F, threads, err));
+    if (rc)
+        return -1;
+    TIMED(P, OVX_OP_GELU, 0, ovx_op_gelu_erf(b->mlp, T * F, threads));
+    TIMED(P, OVX_OP_FC2, lin * F / D,
+          rc = linear(bf, bw[5], b->q, b->mlp, L->fc2_weight, L->fc2_bias, B, N, F, D, threads, err));
+    if (rc)
+        return -1;
+    TIMED(P, OVX_OP_RESIDUAL, 0, ovx_op_residual_add(b->x, b->q, T * D, threads));
     return 0;
 }
 
@@ -114,19 +178,27 @@ int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_
         rc = ovx_error_set(err, OVX_ENOMEM, "out of memory for %lld tokens", (long long)T);
         goto done;
     }
-    ovx_op_patch_embed(b.x, in->patches, m->w.patch_embedding_weight, B, N, D, K, threads);
-    ovx_op_layernorm(b.x, b.x, m->w.layernorm_pre_weight, m->w.layernorm_pre_bias, T, D, c->layer_norm_eps,
-                     threads);
+    ovx_profile *P = &m->profile;
+    TIMED(P, OVX_OP_PATCH_EMBED, 2.0 * (double)T * D * K,
+          ovx_op_patch_embed(b.x, in->patches, m->w.patch_embedding_weight, B, N, D, K, threads));
+    TIMED(P, OVX_OP_NORM, 0,
+          ovx_op_layernorm(b.x, b.x, m->w.layernorm_pre_weight, m->w.layernorm_pre_bias, T, D, c->layer_norm_eps,
+                           threads));
     ovx_op_rope3d_tables(b.cos_t, b.sin_t, in->pos, T, c->rope_theta);
     if (hs == 0 && !(out->hidden_state = copy_floats(b.x, td)))
         goto oom;
     for (int l = 0; l < L; l++) {
-        if (block(c, &m->w.layers[l], &b, B, N, threads))
-            goto oom;
+        ovx_bf16_weight *const *bw = m->bf16 ? m->bf16->weights + (size_t)l * OVX_BF16_PER_LAYER : NULL;
+        if (block(c, &m->w.layers[l], m->bf16, bw, &b, B, N, threads, P, err)) {
+            rc = err->code ? err->code : OVX_EINTERNAL;
+            ovx_outputs_free(out);
+            goto done;
+        }
         if (hs == l + 1 && !(out->hidden_state = copy_floats(b.x, td)))
             goto oom;
     }
     if (c->use_head) {
+        double th = ovx_now_ms();
         ovx_op_layernorm(b.x, b.x, m->w.layernorm_post_weight, m->w.layernorm_post_bias, T, D,
                          c->layer_norm_eps, threads);
         out->pooler_output = malloc((size_t)B * D * sizeof(float));
@@ -143,6 +215,9 @@ int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_
                 goto oom;
             }
         free(scratch);
+        P->ms[OVX_OP_HEAD] += ovx_now_ms() - th;
+        P->flops[OVX_OP_HEAD] += 2.0 * B * ((double)N * D * 2 * D + 2.0 * N * D + 2.0 * D * D + 2.0 * D * F);
+        P->calls[OVX_OP_HEAD]++;
     }
     out->last_hidden_state = b.x;
     b.x = NULL;

@@ -10,11 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/regular_file.h"
 #include "model/config.h"
 #include "model/model_internal.h"
 #include "model/safetensors.h"
-
-#define MAX_SHARDS 256
+#include "model/shard_index.h"
 
 ovx_model_params ovx_model_default_params(void)
 {
@@ -28,10 +28,12 @@ static int is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int is_file(const char *p)
+
+/* Anything there (a FIFO or device is then refused by name when opened). */
+static int exists(const char *p)
 {
     struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+    return stat(p, &st) == 0;
 }
 
 /* A Hugging Face id: ORG/NAME made of [A-Za-z0-9._-], no "..". */
@@ -104,11 +106,14 @@ int ovx_model_resolve(const char *arg, char *out, size_t cap, ovx_error *err)
         return ovx_error_set(err, OVX_EIO, "%.500s: no such folder, and not in the Hugging Face cache (%.900s)", arg,
                              repo);
     snprintf(ref, sizeof ref, "%s/refs/main", repo);
-    FILE *f = fopen(ref, "r");
-    if (f) {
-        if (!fgets(rev, sizeof rev, f))
-            rev[0] = '\0';
-        fclose(f);
+    if (exists(ref)) {
+        char *text;
+        size_t len;
+        int rc = ovx_read_regular(ref, 4096, "a revision file", &text, &len, err);
+        if (rc)
+            return rc;
+        snprintf(rev, sizeof rev, "%s", text);
+        free(text);
         rev[strcspn(rev, "\r\n")] = '\0';
         for (char *p = rev; *p; p++)
             if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
@@ -121,60 +126,6 @@ int ovx_model_resolve(const char *arg, char *out, size_t cap, ovx_error *err)
     if (!is_dir(out))
         return ovx_error_set(err, OVX_EIO, "%.900s: snapshot folder missing", out);
     return OVX_OK;
-}
-
-/* Shard file names of model.safetensors.index.json (deduplicated). */
-static int read_index(const char *path, char ***names, int *count, ovx_error *err)
-{
-    *names = NULL;
-    *count = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ovx_error_set(err, OVX_EIO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = malloc(16u << 20);
-    size_t len = buf ? fread(buf, 1, 16u << 20, f) : 0;
-    fclose(f);
-    if (!buf)
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory");
-    cJSON *root = cJSON_ParseWithLength(buf, len);
-    free(buf);
-    const cJSON *wm = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
-    if (!cJSON_IsObject(wm)) {
-        cJSON_Delete(root);
-        return ovx_error_set(err, OVX_EINPUT, "%s: not JSON with a \"weight_map\" object", path);
-    }
-    int rc = OVX_OK;
-    char **v = calloc(MAX_SHARDS, sizeof *v);
-    const cJSON *e;
-    cJSON_ArrayForEach(e, wm) {
-        if (!cJSON_IsString(e) || !e->valuestring[0] || strchr(e->valuestring, '/') ||
-            !strcmp(e->valuestring, "..") || !strcmp(e->valuestring, ".")) {
-            rc = ovx_error_set(err, OVX_EINPUT, "%s: bad shard name for \"%.200s\"", path, e->string);
-            break;
-        }
-        int seen = 0;
-        for (int i = 0; i < *count && !seen; i++)
-            seen = !strcmp(v[i], e->valuestring);
-        if (seen)
-            continue;
-        if (*count == MAX_SHARDS) {
-            rc = ovx_error_set(err, OVX_EUNSUPPORTED, "%s: more than %d shards", path, MAX_SHARDS);
-            break;
-        }
-        v[(*count)++] = strdup(e->valuestring);
-    }
-    cJSON_Delete(root);
-    if (!rc && *count == 0)
-        rc = ovx_error_set(err, OVX_EINPUT, "%s: empty weight_map", path);
-    *names = v;
-    return rc;
-}
-
-static void free_names(char **v, int n)
-{
-    for (int i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
 }
 
 /* Appends "name" to a bounded comma-separated list. */
@@ -259,7 +210,10 @@ static int fill_weights(ovx_model *m, ovx_st_file *files, int nfiles, ovx_error 
     if (!rc) {
         const char *dt = NULL;
         for (int i = 0; i < m->n_entries; i++) {
-            ovx_st_to_f32(found[i], *m->entries[i].slot);
+            int64_t bad = ovx_st_to_f32(found[i], *m->entries[i].slot);
+            if (bad && !m->nonfinite)
+                snprintf(m->nonfinite_tensor, sizeof m->nonfinite_tensor, "%.120s", found[i]->name);
+            m->nonfinite += bad;
             if (!dt)
                 dt = found[i]->dtype_name;
             else if (strcmp(dt, found[i]->dtype_name))
@@ -282,27 +236,26 @@ int ovx_model_load(const char *path_or_id, const ovx_model_params *params, ovx_m
     snprintf(path, sizeof path, "%s/config.json", dir);
     if ((rc = ovx_model_config_read(path, &cfg, err)))
         return rc;
-    char **shards = NULL;
-    int nshards = 0;
+    ovx_shard_index idx = {0};
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (!is_file(path)) {
+    if (!exists(path)) {
         snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
-        if (!is_file(path))
+        if (!exists(path))
             return ovx_error_set(err, OVX_EIO, "%s: no model.safetensors or model.safetensors.index.json", dir);
-        if ((rc = read_index(path, &shards, &nshards, err))) {
-            free_names(shards, nshards);
+        if ((rc = ovx_shard_index_read(path, &idx, err)))
             return rc;
-        }
     } else {
-        shards = calloc(1, sizeof *shards);
-        if (shards)
-            shards[0] = strdup("model.safetensors");
-        if (!shards || !shards[0]) {
-            free(shards);
+        idx.names = calloc(1, sizeof *idx.names);
+        if (idx.names)
+            idx.names[0] = strdup("model.safetensors");
+        if (!idx.names || !idx.names[0]) {
+            free(idx.names);
             return ovx_error_set(err, OVX_ENOMEM, "out of memory");
         }
-        nshards = 1;
+        idx.n = 1;
     }
+    char **shards = idx.names;
+    int nshards = idx.n;
     ovx_st_file *files = calloc((size_t)nshards, sizeof *files);
     int opened = 0;
     ovx_model *m = NULL;
@@ -331,7 +284,7 @@ done:
     for (int i = 0; i < opened; i++)
         ovx_st_close(&files[i]);
     free(files);
-    free_names(shards, nshards);
+    ovx_shard_index_free(&idx);
     ovx_model_free(m);
     return rc;
 }
@@ -340,6 +293,7 @@ void ovx_model_free(ovx_model *m)
 {
     if (!m)
         return;
+    ovx_model_bf16_release(m);
     free(m->storage);
     free(m->entries);
     free(m->w.layers);
@@ -363,6 +317,8 @@ void ovx_model_get_info(const ovx_model *m, ovx_model_info *info)
     info->n_params = m->n_params;
     info->n_tensors = m->n_entries;
     info->checksum = m->checksum;
+    info->nonfinite = m->nonfinite;
+    info->nonfinite_tensor = m->nonfinite_tensor;
 }
 
 const char *ovx_model_tensor(const ovx_model *m, int i, int *ndim, int64_t shape[4], const char **dtype)
@@ -375,4 +331,13 @@ const char *ovx_model_tensor(const ovx_model *m, int i, int *ndim, int64_t shape
         shape[d] = e->shape[d];
     *dtype = e->src_dtype;
     return e->name;
+}
+
+int ovx_model_weights_warning(const ovx_model *m, char *buf, size_t cap)
+{
+    if (!m->nonfinite)
+        return 0;
+    snprintf(buf, cap, "%.1000s: %lld non-finite weight(s) (NaN/Inf), first in tensor \"%s\"", m->path,
+             (long long)m->nonfinite, m->nonfinite_tensor);
+    return 1;
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "model/profile.h"
 
 typedef struct ovx_model_config {
     int hidden_size;         /* D, 1024 for large */
@@ -61,7 +62,12 @@ typedef struct ovx_model_info {
     int64_t n_params;
     int n_tensors;
     uint64_t checksum;         /* FNV-1a 64 over the f32 weights, checkpoint order */
+    int64_t nonfinite;         /* NaN or infinite weights (loading warns, not fails) */
+    const char *nonfinite_tensor; /* first tensor holding one, "" when none */
 } ovx_model_info;
+/* Writes "MODEL: N non-finite weight(s) (NaN/Inf), first in tensor T" into
+ * buf and returns 1 when the loaded weights hold any; 0 otherwise. */
+int ovx_model_weights_warning(const ovx_model *m, char *buf, size_t cap);
 void ovx_model_get_info(const ovx_model *m, ovx_model_info *info);
 /* Tensor i (0 <= i < n_tensors): name, dims, shape (up to 4), file dtype. */
 const char *ovx_model_tensor(const ovx_model *m, int i, int *ndim, int64_t shape[4], const char **dtype);
@@ -74,6 +80,15 @@ int ovx_model_load(const char *path_or_id, const ovx_model_params *params,
                    ovx_model **out, ovx_error *err);
 void ovx_model_free(ovx_model *m);
 const ovx_model_config *ovx_model_get_config(const ovx_model *m);
+
+/* Precision of the CPU forward's matrix products: fp32 (default, exact) or
+ * bf16 (inputs rounded to bf16, fp32 accumulation; needs oneDNN and a CPU
+ * with AVX512_BF16 or AMX). */
+enum { OVX_PRECISION_FP32 = 0, OVX_PRECISION_BF16 = 1 };
+int ovx_model_set_precision(ovx_model *m, int precision, ovx_error *err);
+/* "fp32"/"f32" or "bf16" -> precision; -1 otherwise. */
+int ovx_precision_parse(const char *s, int *precision);
+const char *ovx_precision_name(int precision);
 
 /* Sentinel for "no extra hidden state requested". */
 #define OVX_NO_HIDDEN_STATE (-10000)
@@ -96,5 +111,16 @@ typedef struct ovx_outputs {
  * free with ovx_outputs_free). */
 int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
 void ovx_outputs_free(ovx_outputs *out);
+/* Fails (OVX_EINPUT, message starting with stage, naming the output, e.g.
+ * "model forward: 3 NaN/Inf value(s) in pooler_output ...") when any output
+ * holds a NaN or Inf. tokens: rows of the token outputs (B*N, or the packed
+ * total); samples: rows of pooler_output. */
+int ovx_outputs_check_finite(const ovx_outputs *out, int64_t samples, int64_t tokens, int dim, const char *stage,
+                             ovx_error *err);
+
+/* Per-op time and FLOPs summed over this model's CPU forwards since load or
+ * the last reset (see profile.h). */
+void ovx_model_get_profile(const ovx_model *m, ovx_profile *out);
+void ovx_model_reset_profile(ovx_model *m);
 
 #endif

@@ -5,8 +5,20 @@
 
 #include <stdint.h>
 
+#include "model/bf16.h"
 #include "model/model.h"
+#include "model/profile.h"
 #include "model/weights.h"
+
+/* The bf16 path's context and prepared weights: per layer q, k, v, out_proj,
+ * fc1, fc2 (in that order). */
+#define OVX_BF16_PER_LAYER 6
+typedef struct ovx_model_bf16 {
+    ovx_bf16_ctx *ctx;
+    ovx_bf16_weight **weights;
+    int n_weights;
+    size_t bytes;
+} ovx_model_bf16;
 
 struct ovx_model {
     ovx_model_config cfg;
@@ -19,7 +31,14 @@ struct ovx_model {
     ovx_weight_entry *entries; /* manifest, n_entries long */
     int n_entries;
     char path[4096];         /* resolved folder ("" for random models) */
+    int64_t nonfinite;       /* NaN/Inf weights in the files */
+    char nonfinite_tensor[128]; /* the first tensor holding one */
+    ovx_profile profile;     /* per-op counters summed over forwards */
+    ovx_model_bf16 *bf16;    /* set by ovx_model_set_precision(BF16) */
 };
+
+/* Frees the bf16 context and weights (back to fp32). */
+void ovx_model_bf16_release(ovx_model *m);
 
 /* Allocates storage for cfg's manifest (m->entries) and points w at it. */
 int ovx_model_alloc(const ovx_model_config *cfg, ovx_model **out, ovx_error *err);

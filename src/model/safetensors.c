@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "io/half.h"
+#include "io/regular_file.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors data is little-endian; F32 is copied as is");
 
@@ -110,6 +112,36 @@ static int parse_entry(const cJSON *e, const unsigned char *data, uint64_t data_
     return OVX_OK;
 }
 
+/* Checks the raw header text before cJSON sees it: no NUL bytes (cJSON
+ * would stop there and ignore the rest) and no object key with a \u0000
+ * escape (cJSON would cut the tensor name at the NUL, so two different names
+ * could read as one). Keys are the strings followed by ':'. */
+static int check_header_text(const char *h, size_t n, ovx_error *err)
+{
+    if (memchr(h, '\0', n))
+        return ovx_error_set(err, OVX_EINPUT, "header contains a NUL byte");
+    for (size_t i = 0; i < n; i++) {
+        if (h[i] != '"')
+            continue;
+        int nul = 0;
+        size_t j = i + 1;
+        for (; j < n && h[j] != '"'; j++)
+            if (h[j] == '\\' && j + 1 < n) {
+                if (h[j + 1] == 'u' && j + 5 < n && !strncmp(h + j + 2, "0000", 4))
+                    nul = 1;
+                j++;
+            }
+        size_t k = j + 1;
+        while (k < n && (h[k] == ' ' || h[k] == '\t' || h[k] == '\n' || h[k] == '\r'))
+            k++;
+        if (nul && k < n && h[k] == ':')
+            return ovx_error_set(err, OVX_EINPUT, "header key \"%.*s\" contains a NUL character (\\u0000)",
+                                 (int)(j - i - 1 < 200 ? j - i - 1 : 200), h + i + 1);
+        i = j;
+    }
+    return OVX_OK;
+}
+
 int ovx_st_parse(const unsigned char *buf, size_t len, ovx_st_file *f, ovx_error *err)
 {
     f->n = 0;
@@ -127,14 +159,27 @@ int ovx_st_parse(const unsigned char *buf, size_t len, ovx_st_file *f, ovx_error
                              (unsigned long long)hl, len);
     if (hl < 2 || buf[8] != '{')
         return ovx_error_set(err, OVX_EINPUT, "header is not a JSON object");
-    cJSON *root = cJSON_ParseWithLength((const char *)buf + 8, (size_t)hl);
+    const char *hdr = (const char *)buf + 8;
+    int rc = check_header_text(hdr, (size_t)hl, err);
+    if (rc)
+        return rc;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(hdr, (size_t)hl, &end, 0);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return ovx_error_set(err, OVX_EINPUT, "header is not valid JSON");
     }
+    /* The format pads the header with spaces (0x20); the reference reader
+     * (serde_json) also takes other JSON whitespace there. Nothing else. */
+    for (const char *p = end; p && p < hdr + hl; p++)
+        if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t') {
+            cJSON_Delete(root);
+            return ovx_error_set(err, OVX_EINPUT, "%zu bytes after the header JSON are not whitespace padding",
+                                 (size_t)(hdr + hl - p));
+        }
     const unsigned char *data = buf + 8 + hl;
     uint64_t data_len = len - 8 - hl;
-    int count = 0, rc = OVX_OK;
+    int count = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, root) count++;
     f->tensors = calloc(count ? (size_t)count : 1, sizeof *f->tensors);
@@ -195,20 +240,17 @@ int ovx_st_open(const char *path, ovx_st_file *f, ovx_error *err)
     memset(f, 0, sizeof *f);
     f->fd = -1;
     snprintf(f->path, sizeof f->path, "%s", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ovx_error_set(err, OVX_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return ovx_error_set(err, OVX_EINPUT, "%s: not a regular file", path);
-    }
-    if (st.st_size < 8) {
+    int fd;
+    off_t size;
+    int rc = ovx_open_regular(path, &fd, &size, err);
+    if (rc)
+        return rc;
+    if (size < 8) {
         close(fd);
         return ovx_error_set(err, OVX_EINPUT, "%s: too short for a safetensors file (%lld bytes)", path,
-                             (long long)st.st_size);
+                             (long long)size);
     }
-    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (m == MAP_FAILED) {
         int e = errno;
         close(fd);
@@ -216,8 +258,8 @@ int ovx_st_open(const char *path, ovx_st_file *f, ovx_error *err)
     }
     f->fd = fd;
     f->map = m;
-    f->map_len = (size_t)st.st_size;
-    int rc = ovx_st_parse(f->map, f->map_len, f, err);
+    f->map_len = (size_t)size;
+    rc = ovx_st_parse(f->map, f->map_len, f, err);
     if (rc) {
         ovx_error_prefix(err, "%s", path);
         ovx_st_close(f);
@@ -252,7 +294,7 @@ const ovx_st_tensor *ovx_st_find(const ovx_st_file *f, const char *name)
     return NULL;
 }
 
-void ovx_st_to_f32(const ovx_st_tensor *t, float *dst)
+int64_t ovx_st_to_f32(const ovx_st_tensor *t, float *dst)
 {
     const unsigned char *p = t->data;
     int64_t n = t->numel;
@@ -271,6 +313,10 @@ void ovx_st_to_f32(const ovx_st_tensor *t, float *dst)
             dst[i] = ovx_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         break;
     default:
-        break;
+        return 0;
     }
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; i++)
+        bad += !isfinite(dst[i]);
+    return bad;
 }

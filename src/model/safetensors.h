@@ -2,7 +2,8 @@
  * length, JSON header, raw data), mmap'd read-only. Every entry's dtype,
  * shape and data_offsets are validated against the file before any tensor
  * byte is touched: offsets in bounds, size == numel * dtype size, no two
- * tensors overlapping, no duplicate names. */
+ * tensors overlapping, no duplicate names, nothing but space padding after
+ * the header JSON, no NUL in tensor names. */
 #ifndef OVX_MODEL_SAFETENSORS_H
 #define OVX_MODEL_SAFETENSORS_H
 
@@ -44,8 +45,9 @@ int ovx_st_parse(const unsigned char *buf, size_t len, ovx_st_file *f, ovx_error
 void ovx_st_close(ovx_st_file *f);
 /* Binary search by name; NULL when absent. */
 const ovx_st_tensor *ovx_st_find(const ovx_st_file *f, const char *name);
-/* Converts a BF16/F16/F32 tensor to float32 (dst holds numel floats). */
-void ovx_st_to_f32(const ovx_st_tensor *t, float *dst);
+/* Converts a BF16/F16/F32 tensor to float32 (dst holds numel floats);
+ * returns how many of the values are NaN or infinite. */
+int64_t ovx_st_to_f32(const ovx_st_tensor *t, float *dst);
 size_t ovx_st_dtype_size(ovx_st_dtype d);
 
 #endif

@@ -243,6 +243,71 @@ static void write_item(const char *base, const char *hash, int64_t k)
     ovx_atomic_write(path, json, strlen(json), &err);
 }
 
+/* An item whose one output has the given dtype and shape, JSON and NPY in
+ * agreement; then the NPY is rewritten with (ftype, fshape) instead. */
+static void write_item_as(const char *base, const char *jtype, int ndim, const int64_t *jshape, ovx_dtype ftype,
+                          const int64_t *fshape)
+{
+    char path[8192], json[2048], dims[256] = "";
+    ovx_error err;
+    int64_t count = 1;
+    for (int i = 0; i < ndim; i++) {
+        count *= fshape[i];
+        snprintf(dims + strlen(dims), sizeof dims - strlen(dims), "%s%lld", i ? "," : "", (long long)jshape[i]);
+    }
+    void *data = calloc((size_t)count, 8);
+    snprintf(path, sizeof path, "%s.npy", base);
+    ovx_mkdirs_for(path, &err);
+    CHECK(ovx_npy_write(path, ftype, ndim, fshape, data, &err) == 0);
+    free(data);
+    snprintf(json, sizeof json,
+             "{\"settings_hash\":\"h1\",\"outputs\":{\"tokens\":{\"file\":\"%s.npy\",\"dtype\":\"%s\","
+             "\"shape\":[%s]}}}",
+             strrchr(base, '/') + 1, jtype, dims);
+    snprintf(path, sizeof path, "%s.json", base);
+    CHECK(ovx_atomic_write(path, json, strlen(json), &err) == 0);
+}
+
+/* Resume trusts an item only when every output's dtype and every dimension
+ * match its JSON: each single mutation (dtype, each dimension one bigger or
+ * smaller, a dimension added or dropped) makes the item not done. */
+static void test_resume_mutations(void)
+{
+    char base[8192], why[256];
+    snprintf(base, sizeof base, "%s/out/mut/item", root);
+    static const struct { const char *name; ovx_dtype t; } types[] = {
+        {"float32", OVX_DTYPE_F32}, {"float16", OVX_DTYPE_F16}, {"int64", OVX_DTYPE_I64}};
+    const int64_t shape[3] = {2, 3, 4};
+    for (int nd = 1; nd <= 3; nd++)
+        for (int t = 0; t < 3; t++) {
+            write_item_as(base, types[t].name, nd, shape, types[t].t, shape);
+            CHECK(ovx_resume_is_done(base, "h1", why, sizeof why) == 1);
+            for (int u = 0; u < 3; u++) { /* the file's dtype differs */
+                if (u == t)
+                    continue;
+                write_item_as(base, types[t].name, nd, shape, types[u].t, shape);
+                CHECK(ovx_resume_is_done(base, "h1", why, sizeof why) == 0 && strstr(why, "dtype or shape"));
+            }
+            for (int d = 0; d < nd; d++) /* one dimension differs, either way */
+                for (int delta = -1; delta <= 1; delta += 2) {
+                    int64_t f[3] = {shape[0], shape[1], shape[2]};
+                    f[d] += delta;
+                    write_item_as(base, types[t].name, nd, shape, types[t].t, f);
+                    CHECK(ovx_resume_is_done(base, "h1", why, sizeof why) == 0 && strstr(why, "dtype or shape"));
+                }
+            /* the file has one dimension more (size 1), or lacks the last one */
+            char path[8300];
+            snprintf(path, sizeof path, "%s.npy", base);
+            ovx_error err;
+            int64_t zero[24] = {0}, more[4] = {shape[0], shape[1], shape[2], 1};
+            more[nd] = 1;
+            CHECK(ovx_npy_write(path, types[t].t, nd + 1, more, zero, &err) == 0);
+            CHECK(ovx_resume_is_done(base, "h1", why, sizeof why) == 0 && strstr(why, "dtype or shape"));
+            CHECK(ovx_npy_write(path, types[t].t, nd - 1, shape, zero, &err) == 0);
+            CHECK(ovx_resume_is_done(base, "h1", why, sizeof why) == 0 && strstr(why, "dtype or shape"));
+        }
+}
+
 static void test_resume(void)
 {
     char base[8192], path[8300];
@@ -443,6 +508,7 @@ int main(void)
     test_layout();
     test_shard();
     test_resume();
+    test_resume_mutations();
     test_runlog();
     test_strmap();
     test_pipeline();

@@ -136,6 +136,67 @@ static void test_npy_roundtrip(const char *dir)
     CHECK(ovx_npy_read("/nonexistent/x.npy", &a, &err) == OVX_EIO);
 }
 
+/* Header of an .npy file of version v (1: 2-byte length, 2 and 3: 4-byte)
+ * with dict d padded to a multiple of 64 bytes; returns its length. */
+static size_t npy_versioned(unsigned char *buf, int v, const char *d)
+{
+    size_t pre = v == 1 ? 10 : 12, n = strlen(d);
+    size_t total = (pre + n + 1 + 63) / 64 * 64, hl = total - pre;
+    memcpy(buf, "\x93NUMPY", 6);
+    buf[6] = (unsigned char)v;
+    buf[7] = 0;
+    for (size_t i = 0; i < pre - 8; i++)
+        buf[8 + i] = (unsigned char)(hl >> (8 * i));
+    memcpy(buf + pre, d, n);
+    memset(buf + pre + n, ' ', total - pre - n - 1);
+    buf[total - 1] = '\n';
+    return total;
+}
+
+/* Versions 2.0 and 3.0 (4-byte header length; 3.0 allows UTF-8 in the
+ * dict) read like 1.0; other versions and truncated headers are refused. */
+static void test_npy_versions(const char *dir)
+{
+    char path[4096];
+    unsigned char buf[512];
+    ovx_error err;
+    ovx_npy a;
+    const float vals[3] = {1.5f, -2.0f, 0.25f};
+    for (int v = 1; v <= 3; v++) {
+        size_t n = npy_versioned(buf, v, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }");
+        CHECK(n % 64 == 0);
+        memcpy(buf + n, vals, sizeof vals);
+        snprintf(path, sizeof path, "%s/v%d.npy", dir, v);
+        CHECK(ovx_atomic_write(path, buf, n + sizeof vals, &err) == 0);
+        CHECK(ovx_npy_read(path, &a, &err) == 0);
+        CHECK(a.dtype == OVX_DTYPE_F32 && a.ndim == 1 && a.shape[0] == 3 && a.data &&
+              !memcmp(a.data, vals, sizeof vals));
+        ovx_npy_free(&a);
+        size_t off = 0;
+        CHECK(ovx_npy_parse_header(buf, n, &a, &off, &err) == 0 && off == n);
+    }
+    /* version 3.0 with a UTF-8 character in the dict (a key we ignore) */
+    size_t n = npy_versioned(buf, 3, "{'descr': '<i8', 'fortran_order': False, 'shape': (1, 1), '\xc3\xa9': 0, }");
+    int64_t one = 42;
+    memcpy(buf + n, &one, 8);
+    snprintf(path, sizeof path, "%s/v3utf8.npy", dir);
+    CHECK(ovx_atomic_write(path, buf, n + 8, &err) == 0);
+    CHECK(ovx_npy_read(path, &a, &err) == 0 && a.dtype == OVX_DTYPE_I64 && a.count == 1 &&
+          *(int64_t *)a.data == 42);
+    ovx_npy_free(&a);
+    size_t off;
+    /* 4-byte length cut short, a length beyond the file, unknown versions */
+    n = npy_versioned(buf, 2, "{'descr': '<f4', 'fortran_order': False, 'shape': (0,), }");
+    CHECK(ovx_npy_parse_header(buf, 11, &a, &off, &err) != 0);
+    CHECK(ovx_npy_parse_header(buf, n - 1, &a, &off, &err) != 0 && strstr(err.msg, "truncated"));
+    buf[11] = 0x7f; /* 2 GiB header */
+    CHECK(ovx_npy_parse_header(buf, n, &a, &off, &err) != 0);
+    for (int v = 0; v <= 4; v += 4) {
+        n = npy_versioned(buf, v, "{'descr': '<f4', 'fortran_order': False, 'shape': (0,), }");
+        CHECK(ovx_npy_parse_header(buf, n, &a, &off, &err) == OVX_EUNSUPPORTED && strstr(err.msg, "version"));
+    }
+}
+
 static void test_atomic(const char *dir)
 {
     char path[4096];
@@ -180,6 +241,7 @@ int main(int argc, char **argv)
         return 1;
     test_half();
     test_npy_roundtrip(dir);
+    test_npy_versions(dir);
     test_atomic(dir);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -46,6 +46,18 @@ with tempfile.TemporaryDirectory() as d:
         vals = np.array([kind(float(x)) if kind is np.float32 else int(x) for x in out[1:] if x], dtype=kind)
         check(np.array_equal(vals, arr.astype(kind).ravel()), f"{name} values")
 
+    # format versions 2.0 and 3.0 (4-byte header length) as numpy writes them
+    for version in [(1, 0), (2, 0), (3, 0)]:
+        arr = (np.arange(12, dtype=np.float32) - 5.5).reshape(3, 4)
+        p = Path(d) / f"v{version[0]}.npy"
+        with open(p, "wb") as fh:
+            np.lib.format.write_array(fh, arr, version=version)
+        check(open(p, "rb").read(8)[6] == version[0], f"numpy wrote version {version}")
+        out = subprocess.run([tool, "read", str(p)], capture_output=True, text=True).stdout.split("\n")
+        head = out[0].split()
+        vals = np.array([np.float32(float(x)) for x in out[1:] if x], dtype=np.float32)
+        check(head[1:] == ["3", "4"] and np.array_equal(vals, arr.ravel()), f"version {version}: {head}")
+
     # fortran order is refused
     p = Path(d) / "fortran.npy"
     np.save(p, np.asfortranarray(np.ones((2, 3), dtype=np.float32)))

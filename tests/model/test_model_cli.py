@@ -18,11 +18,12 @@ OVX = os.environ.get("OVX_BIN", os.path.join(ROOT, "build", "src", "cli", "ovx")
 failures = 0
 
 
-def ovx(*args, env=None):
+def ovx(*args, env=None, timeout=None):
     e = dict(os.environ)
     e.pop("OVX_MODEL", None)
     e.update(env or {})
-    return subprocess.run([OVX] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
+    return subprocess.run([OVX] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e,
+                          timeout=timeout)
 
 
 def expect_error(what, r, codes, *needles):
@@ -67,6 +68,114 @@ def variant(base, tmp, name, edit_header=None, edit_config=None, extra_data=b"")
         edit_config(cfg)
         json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
     return d
+
+
+def expect_quick(what, args, codes, *needles):
+    """expect_error for a command that must not block (FIFOs): 30 s limit."""
+    global failures
+    try:
+        r = ovx(*args, timeout=30)
+    except subprocess.TimeoutExpired:
+        print("FAIL %-40s hung (killed after 30 s)" % what)
+        failures += 1
+        return
+    expect_error(what, r, codes, *needles)
+
+
+def set_f32(d, name, value):
+    """Sets every element of F32 tensor name in d/model.safetensors."""
+    h, data = read_st(os.path.join(d, "model.safetensors"))
+    b, e = h[name]["data_offsets"]
+    data = data[:b] + struct.pack("<f", value) * ((e - b) // 4) + data[e:]
+    write_st(os.path.join(d, "model.safetensors"), h, data)
+
+
+def hostile_model_files(model, tmp, px, out):
+    """FIFOs and devices in place of model files, bytes after the header JSON,
+    NUL in tensor names, non-finite weights and outputs."""
+    for name, kind in (("config.json", "FIFO"), ("model.safetensors", "FIFO")):
+        d = variant(model, tmp, "fifo-" + name)
+        os.remove(os.path.join(d, name))
+        os.mkfifo(os.path.join(d, name))
+        expect_quick("inspect: %s is a FIFO" % name, ("inspect", "-m", d), (1,), os.path.join(d, name), kind)
+    d = variant(model, tmp, "device")
+    os.remove(os.path.join(d, "model.safetensors"))
+    os.symlink("/dev/zero", os.path.join(d, "model.safetensors"))
+    expect_quick("inspect: shard is /dev/zero", ("inspect", "-m", d), (1,), "model.safetensors", "device")
+    d = variant(model, tmp, "fifo-shard")
+    os.rename(os.path.join(d, "model.safetensors"), os.path.join(d, "real.safetensors"))
+    h, _ = read_st(os.path.join(d, "real.safetensors"))
+    with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
+        json.dump({"weight_map": {k: "model-00001.safetensors" for k in h if k != "__metadata__"}}, f)
+    os.mkfifo(os.path.join(d, "model-00001.safetensors"))
+    expect_quick("inspect: indexed shard is a FIFO", ("inspect", "-m", d), (1,), "model-00001.safetensors", "FIFO")
+    os.remove(os.path.join(d, "model.safetensors.index.json"))
+    os.mkfifo(os.path.join(d, "model.safetensors.index.json"))
+    expect_quick("inspect: index is a FIFO", ("inspect", "-m", d), (1,), "model.safetensors.index.json", "FIFO")
+
+    def raw_header(d, tail):
+        st = os.path.join(d, "model.safetensors")
+        h, data = read_st(st)
+        hj = json.dumps(h).encode() + tail
+        with open(st, "wb") as f:
+            f.write(struct.pack("<Q", len(hj)) + hj + data)
+        return st
+    d = variant(model, tmp, "pad-spaces")
+    raw_header(d, b"    \n")
+    expect_ok("inspect: header padded with whitespace", ovx("inspect", "-m", d), "checksum")
+    d = variant(model, tmp, "pad-junk")
+    st = raw_header(d, b"  {}")
+    expect_error("inspect: bytes after the header JSON", ovx("inspect", "-m", d), (1,), st, "not whitespace padding")
+    d = variant(model, tmp, "nul-name")
+    st = os.path.join(d, "model.safetensors")
+    h, data = read_st(st)
+    hj = json.dumps(h).replace('"layernorm_pre.weight"', '"layernorm_pre.weight\\u0000x"', 1).encode()
+    with open(st, "wb") as f:
+        f.write(struct.pack("<Q", len(hj)) + hj + data)
+    expect_error("inspect: NUL in a tensor name", ovx("inspect", "-m", d), (1,), st, "NUL", "layernorm_pre.weight")
+
+    f32 = os.path.join(tmp, "model-f32")
+    subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "make-test-model"), f32,
+                    "--hidden", "64", "--layers", "1", "--dtype", "f32"], check=True)
+    d = variant(f32, tmp, "nan-weight")
+    set_f32(d, "encoder.layers.0.mlp.fc1.bias", float("nan"))
+    r = ovx("inspect", "-m", d)
+    expect_ok("inspect: NaN weights load", r, "checksum")
+    global failures
+    warn = [ln for ln in r.stderr.splitlines() if "warning" in ln]
+    ok = len(warn) == 1 and "non-finite" in warn[0] and "encoder.layers.0.mlp.fc1.bias" in warn[0] and \
+        "256 " in warn[0]
+    print("%s %-40s %s" % ("ok  " if ok else "FAIL", "inspect: warns of NaN weights", warn))
+    failures += not ok
+    d = variant(f32, tmp, "inf-output")
+    set_f32(d, "encoder.layers.0.mlp.fc2.weight", 3.0e38)  # finite, but the forward overflows
+    o2 = os.path.join(tmp, "out-inf")
+    r = ovx("forward", "-m", d, "--pixel-values", px, "-o", o2)
+    expect_error("forward: Inf/NaN outputs refused", r, (1,), "model forward", "NaN/Inf", "nothing written")
+    left = os.listdir(o2) if os.path.isdir(o2) else []
+    ok = not any(n.endswith(".npy") for n in left)
+    print("%s %-40s %s" % ("ok  " if ok else "FAIL", "forward: no NaN outputs on disk", left))
+    failures += not ok
+    # extract: the item fails at the model stage, nothing but the failure log written
+    from PIL import Image
+    img = os.path.join(tmp, "red.png")
+    Image.new("RGB", (64, 48), (200, 10, 10)).save(img)
+    o3 = os.path.join(tmp, "out-extract")
+    d = variant(d, tmp, "inf-output-nan-weight")
+    set_f32(d, "encoder.layers.0.mlp.fc1.bias", float("nan"))
+    r = ovx("extract", "-m", d, "-o", o3, img)
+    warn = [ln for ln in r.stderr.splitlines() if "warning" in ln]
+    ok = len(warn) == 1 and "non-finite weight" in warn[0]
+    print("%s %-40s %s" % ("ok  " if ok else "FAIL", "extract: warns of NaN weights", warn))
+    failures += not ok
+    lines = [json.loads(ln) for ln in open(os.path.join(o3, "failures.jsonl"))] \
+        if os.path.exists(os.path.join(o3, "failures.jsonl")) else []
+    ok = r.returncode == 1 and len(lines) == 1 and lines[0]["stage"] == "model" and \
+        "model forward" in lines[0]["error"] and "NaN/Inf" in lines[0]["error"] and \
+        not [n for n in os.listdir(o3) if n.endswith(".npy") or n.startswith("red")]
+    print("%s %-40s exit %d %s" % ("ok  " if ok else "FAIL", "extract: Inf/NaN outputs fail the item",
+                                   r.returncode, lines))
+    failures += not ok
 
 
 def main():
@@ -147,6 +256,8 @@ def main():
         with open(os.path.join(d, "config.json"), "w") as f:
             f.write("{not json")
         expect_error("inspect: config not JSON", ovx("inspect", "-m", d), (1,), "config.json", "JSON")
+
+        hostile_model_files(model, tmp, px, out)
 
         # Hugging Face cache and OVX_MODEL
         hf = os.path.join(tmp, "hf")

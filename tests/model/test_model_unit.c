@@ -11,7 +11,9 @@
 #include "../check.h"
 #include "model/config.h"
 #include "model/ops.h"
+#include "model/model.h"
 #include "model/safetensors.h"
+#include "model/shard_index.h"
 #include "model/tokens.h"
 #include "model/vecmath.h"
 
@@ -123,8 +125,114 @@ static void test_safetensors(void)
     CHECK(ovx_st_parse(small, 5, &f, &err) != 0);
     /* An empty but valid header. */
     CHECK(st_try("{}", 0, msg) == 0);
+    /* Whitespace padding after the header JSON is legal; anything else not. */
+    CHECK(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}     ", 4, msg) == 0);
+    CHECK(st_try("{}  \n\t\r ", 0, msg) == 0);
+    CHECK(st_try("{}  x", 0, msg) != 0 && strstr(msg, "1 bytes after the header JSON"));
+    CHECK(st_try("{} {}", 0, msg) != 0 && strstr(msg, "not whitespace padding"));
+    CHECK(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}\"b\"", 4, msg) != 0);
+    /* NUL: raw bytes anywhere, \u0000 in a key; elsewhere (metadata values) fine. */
+    {
+        size_t blen;
+        unsigned char *img = st_image("{\"aXb\":{}}", 0, &blen);
+        img[8 + 3] = 0;
+        ovx_st_file g;
+        CHECK(ovx_st_parse(img, blen, &g, &err) != 0 && strstr(err.msg, "NUL byte"));
+        free(img);
+    }
+    CHECK(st_try("{\"w\\u0000x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, msg) != 0);
+    CHECK(strstr(msg, "NUL character") && strstr(msg, "w\\u0000x"));
+    CHECK(st_try("{\"w\\u0000\" :{}}", 0, msg) != 0 && strstr(msg, "NUL character"));
+    CHECK(st_try("{\"__metadata__\":{\"k\":\"v\\u0000\"},\"w\\\\u0000\":"
+                 "{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, msg) == 0);
+    /* Non-finite values are counted by the conversion. */
+    {
+        const char *hdr = "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                          "\"b\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[16,22]},"
+                          "\"c\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[22,28]}}";
+        size_t blen;
+        unsigned char *img = st_image(hdr, 28, &blen);
+        unsigned char *dd = img + 8 + strlen(hdr);
+        float fv[4] = {1.0f, NAN, -INFINITY, 2.0f};
+        uint16_t bv[3] = {0x7FC0, 0x3F80, 0xFF80}, hv[3] = {0x7C00, 0x3C00, 0x0001}; /* NaN 1 -Inf; Inf 1 tiny */
+        memcpy(dd, fv, 16);
+        memcpy(dd + 16, bv, 6);
+        memcpy(dd + 22, hv, 6);
+        ovx_st_file g;
+        CHECK(ovx_st_parse(img, blen, &g, &err) == 0);
+        float o[4];
+        if (g.n == 3) {
+            CHECK(ovx_st_to_f32(ovx_st_find(&g, "a"), o) == 2);
+            CHECK(ovx_st_to_f32(ovx_st_find(&g, "b"), o) == 2 && o[1] == 1.0f);
+            CHECK(ovx_st_to_f32(ovx_st_find(&g, "c"), o) == 1 && o[1] == 1.0f);
+        }
+        g.fd = -1;
+        g.map = NULL;
+        ovx_st_close(&g);
+        free(img);
+    }
     CHECK(ovx_st_open("/nonexistent/model.safetensors", &f, &err) == OVX_EIO &&
           strstr(err.msg, "/nonexistent/model.safetensors"));
+}
+
+/* ---------------------------------------------------------------- shard index */
+
+static int index_try(const char *json, ovx_shard_index *idx, char *msg)
+{
+    ovx_error err;
+    ovx_error_clear(&err);
+    int rc = ovx_shard_index_parse(json, strlen(json), idx, &err);
+    snprintf(msg, 1024, "%s", err.msg);
+    return rc;
+}
+
+static void test_shard_index(void)
+{
+    char msg[1024];
+    ovx_shard_index idx;
+    CHECK(index_try("{\"metadata\":{},\"weight_map\":{\"a\":\"s2\",\"b\":\"s1\",\"c\":\"s2\"}}", &idx, msg) == 0);
+    CHECK(idx.n == 2 && !strcmp(idx.names[0], "s2") && !strcmp(idx.names[1], "s1"));
+    ovx_shard_index_free(&idx);
+    CHECK(idx.n == 0 && idx.names == NULL);
+    const char *bad[] = {"{}", "[]", "{\"weight_map\":[]}", "{\"weight_map\":{}}", "{\"weight_map\":{\"a\":1}}",
+                         "{\"weight_map\":{\"a\":\"\"}}", "{\"weight_map\":{\"a\":\"../x\"}}",
+                         "{\"weight_map\":{\"a\":\"..\"}}", "{\"weight_map\":{\"a\":\"d/x\"}}", "{\"weight_map\":"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(index_try(bad[i], &idx, msg) != 0 && idx.names == NULL && msg[0]);
+    }
+    /* more than OVX_MAX_SHARDS distinct shards */
+    char *big = malloc(64 * (OVX_MAX_SHARDS + 2));
+    size_t n = (size_t)sprintf(big, "{\"weight_map\":{");
+    for (int i = 0; i <= OVX_MAX_SHARDS; i++)
+        n += (size_t)sprintf(big + n, "%s\"t%d\":\"s%d\"", i ? "," : "", i, i);
+    sprintf(big + n, "}}");
+    CHECK(index_try(big, &idx, msg) == OVX_EUNSUPPORTED && strstr(msg, "more than"));
+    free(big);
+}
+
+/* ---------------------------------------------------------------- finite outputs */
+
+static void test_finite(void)
+{
+    float h[2 * 3 * 4], p[2 * 4];
+    for (int i = 0; i < 24; i++)
+        h[i] = (float)i;
+    for (int i = 0; i < 8; i++)
+        p[i] = -(float)i;
+    ovx_outputs o = {.last_hidden_state = h, .pooler_output = p};
+    ovx_error err;
+    CHECK(ovx_outputs_check_finite(&o, 2, 6, 4, "stage", &err) == 0);
+    p[5] = INFINITY;
+    CHECK(ovx_outputs_check_finite(&o, 2, 6, 4, "stage", &err) == OVX_EINPUT);
+    CHECK(strstr(err.msg, "stage: 1 NaN/Inf value(s) in pooler_output (first at row 1, channel 1)"));
+    h[23] = NAN;
+    h[22] = -INFINITY;
+    CHECK(ovx_outputs_check_finite(&o, 2, 6, 4, "model forward", &err) == OVX_EINPUT);
+    CHECK(strstr(err.msg, "model forward: 2 NaN/Inf value(s) in last_hidden_state (first at row 5, channel 2)"));
+    o.last_hidden_state = NULL;
+    o.pooler_output = NULL;
+    o.hidden_state = h;
+    CHECK(ovx_outputs_check_finite(&o, 2, 6, 4, "x", &err) == OVX_EINPUT && strstr(err.msg, "in hidden_state"));
 }
 
 /* ---------------------------------------------------------------- config */
@@ -473,6 +581,8 @@ static void test_random_forward(void)
 int main(void)
 {
     test_safetensors();
+    test_shard_index();
+    test_finite();
     test_config();
     test_rope();
     test_attention();

@@ -4,6 +4,12 @@ and a panning variant. Geometry is known, so tests can check where the
 selected patches are."""
 import os
 import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import pycheck  # noqa: E402
+
+pycheck.require_asserts()  # the select tests check with assert statements
 
 W, H, FPS, SECONDS = 320, 240, 25, 2.6
 OBJ = 48

@@ -1,0 +1,613 @@
+/* bf16.c: bf16 matmuls of the CPU forward on oneDNN (see bf16.h). Each
+ * distinct matmul shape gets a plan: one primitive plus per-thread memory
+ * objects, streams and scratchpads, so threads run plans concurrently and
+ * each call only swaps data pointers. Plans are made single-threaded before
+ * the parallel part of each op. */
+#include "model/bf16.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/ops.h"
+#include "model/parallel.h"
+#include "model/vecmath.h"
+
+void ovx_bf16_round_array(uint16_t *dst, const float *src, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &src[i], 4);
+        if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN: keep it a quiet NaN */
+            dst[i] = (uint16_t)((u >> 16) | 0x40u);
+        else
+            dst[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    }
+}
+
+#ifndef OVX_HAVE_DNNL
+
+struct ovx_bf16_ctx {
+    int unused;
+};
+struct ovx_bf16_weight {
+    int unused;
+};
+
+int ovx_bf16_available(char *why, size_t why_len)
+{
+    snprintf(why, why_len, "this ovx was built without oneDNN (meson -Ddnnl=enabled needs libdnnl-dev)");
+    return 0;
+}
+
+int ovx_bf16_ctx_create(int threads, ovx_bf16_ctx **out, ovx_error *err)
+{
+    (void)threads;
+    *out = NULL;
+    return ovx_error_set(err, OVX_EUNSUPPORTED, "--precision bf16: built without oneDNN");
+}
+
+void ovx_bf16_ctx_free(ovx_bf16_ctx *c)
+{
+    (void)c;
+}
+
+int ovx_bf16_weight_create(ovx_bf16_ctx *c, const float *w, int O, int In, ovx_bf16_weight **out, ovx_error *err)
+{
+    (void)c, (void)w, (void)O, (void)In;
+    *out = NULL;
+    return ovx_error_set(err, OVX_EUNSUPPORTED, "--precision bf16: built without oneDNN");
+}
+
+void ovx_bf16_weight_free(ovx_bf16_weight *w)
+{
+    (void)w;
+}
+
+size_t ovx_bf16_weight_bytes(const ovx_bf16_weight *w)
+{
+    (void)w;
+    return 0;
+}
+
+int ovx_bf16_linear_grouped(ovx_bf16_ctx *c, float *out, const float *x, const ovx_bf16_weight *w, const float *b,
+                            int64_t groups, int64_t rows, int In, int O, int threads, ovx_error *err)
+{
+    (void)c, (void)out, (void)x, (void)w, (void)b, (void)groups, (void)rows, (void)In, (void)O, (void)threads;
+    return ovx_error_set(err, OVX_EUNSUPPORTED, "--precision bf16: built without oneDNN");
+}
+
+int ovx_bf16_attention(ovx_bf16_ctx *c, float *out, const float *q, const float *k, const float *v, int N, int H,
+                       float scale, int threads, ovx_error *err)
+{
+    (void)c, (void)out, (void)q, (void)k, (void)v, (void)N, (void)H, (void)scale, (void)threads;
+    return ovx_error_set(err, OVX_EUNSUPPORTED, "--precision bf16: built without oneDNN");
+}
+
+#else
+
+#include <oneapi/dnnl/dnnl.h>
+#include <pthread.h>
+
+/* libgomp (oneDNN's threading runtime here): each of our threads asks for
+ * single-threaded oneDNN calls. */
+extern void omp_set_num_threads(int n);
+
+#define MAX_PLANS 64
+
+typedef enum plan_kind { PLAN_LINEAR, PLAN_QK, PLAN_PV } plan_kind;
+
+typedef struct plan {
+    plan_kind kind;
+    int64_t M, K, N, ld; /* ld: row stride of q/k/v (attention) */
+    int has_bias;
+    dnnl_primitive_t prim;
+    dnnl_memory_t *src, *wei, *dst, *bias, *scratch; /* per thread */
+    void **scratch_buf;
+} plan;
+
+struct ovx_bf16_ctx {
+    int threads;
+    dnnl_engine_t eng;
+    dnnl_stream_t *streams;
+    plan plans[MAX_PLANS];
+    int n_plans;
+    uint16_t *qb, *kb, *vb; /* bf16 copies of q, k, v (attention) */
+    size_t qkv_cap;
+    uint16_t *xb;           /* per-thread bf16 rows of the linear input */
+    size_t xb_cap;          /* elements per thread */
+    uint16_t *pb;           /* per-thread bf16 probabilities */
+    float *sb;              /* per-thread fp32 scores */
+    size_t pb_cap;          /* elements per thread */
+};
+
+struct ovx_bf16_weight {
+    dnnl_memory_t mem; /* bf16, the plan's preferred layout (owned) */
+    size_t bytes;
+    int O, In;
+};
+
+static int dnnl_fail(ovx_error *err, const char *what, dnnl_status_t s)
+{
+    return ovx_error_set(err, OVX_EINTERNAL, "oneDNN: %s failed (status %d)", what, (int)s);
+}
+
+#define DN(call, what)                      \
+    do {                                    \
+        dnnl_status_t s_ = (call);          \
+        if (s_ != dnnl_success)             \
+            return dnnl_fail(err, what, s_); \
+    } while (0)
+
+int ovx_bf16_available(char *why, size_t why_len)
+{
+    static int cached = -1;
+    static char reason[200];
+    if (cached < 0) {
+        cached = 0;
+        __builtin_cpu_init();
+        if (!__builtin_cpu_supports("avx512bf16") && !__builtin_cpu_supports("amx-bf16"))
+            snprintf(reason, sizeof reason, "this CPU has neither AVX512_BF16 nor AMX-BF16");
+        else
+            cached = 1;
+    }
+    if (!cached)
+        snprintf(why, why_len, "%s", reason);
+    return cached;
+}
+
+static void plan_free(plan *p, int threads)
+{
+    for (int t = 0; t < threads; t++) {
+        if (p->src && p->src[t])
+            dnnl_memory_destroy(p->src[t]);
+        if (p->wei && p->wei[t])
+            dnnl_memory_destroy(p->wei[t]);
+        if (p->dst && p->dst[t])
+            dnnl_memory_destroy(p->dst[t]);
+        if (p->bias && p->bias[t])
+            dnnl_memory_destroy(p->bias[t]);
+        if (p->scratch && p->scratch[t])
+            dnnl_memory_destroy(p->scratch[t]);
+        if (p->scratch_buf)
+            free(p->scratch_buf[t]);
+    }
+    free(p->src);
+    free(p->wei);
+    free(p->dst);
+    free(p->bias);
+    free(p->scratch);
+    free(p->scratch_buf);
+    if (p->prim)
+        dnnl_primitive_destroy(p->prim);
+    memset(p, 0, sizeof *p);
+}
+
+void ovx_bf16_ctx_free(ovx_bf16_ctx *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->n_plans; i++)
+        plan_free(&c->plans[i], c->threads);
+    for (int t = 0; c->streams && t < c->threads; t++)
+        if (c->streams[t])
+            dnnl_stream_destroy(c->streams[t]);
+    free(c->streams);
+    if (c->eng)
+        dnnl_engine_destroy(c->eng);
+    free(c->qb);
+    free(c->kb);
+    free(c->vb);
+    free(c->xb);
+    free(c->pb);
+    free(c->sb);
+    free(c);
+}
+
+int ovx_bf16_ctx_create(int threads, ovx_bf16_ctx **out, ovx_error *err)
+{
+    char why[200];
+    *out = NULL;
+    if (!ovx_bf16_available(why, sizeof why))
+        return ovx_error_set(err, OVX_EUNSUPPORTED, "--precision bf16: %s", why);
+    if (threads < 1)
+        threads = 1;
+    ovx_bf16_ctx *c = calloc(1, sizeof *c);
+    if (!c || !(c->streams = calloc((size_t)threads, sizeof *c->streams))) {
+        free(c);
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory for the bf16 context");
+    }
+    c->threads = threads;
+    omp_set_num_threads(1);
+    dnnl_status_t s = dnnl_engine_create(&c->eng, dnnl_cpu, 0);
+    for (int t = 0; s == dnnl_success && t < threads; t++)
+        s = dnnl_stream_create(&c->streams[t], c->eng, dnnl_stream_default_flags);
+    if (s != dnnl_success) {
+        ovx_bf16_ctx_free(c);
+        return dnnl_fail(err, "engine/stream creation", s);
+    }
+    *out = c;
+    return 0;
+}
+
+/* Memory descriptors of a plan's operands. */
+static int plan_mds(const plan *p, dnnl_memory_desc_t *src, dnnl_memory_desc_t *wei, dnnl_memory_desc_t *dst,
+                    dnnl_memory_desc_t *bias, ovx_error *err)
+{
+    dnnl_dims_t sd = {p->M, p->K}, wd = {p->K, p->N}, dd = {p->M, p->N}, bd = {1, p->N};
+    switch (p->kind) {
+    case PLAN_LINEAR: /* x[M,K] . w^T: w stored [N,K] is {K,N} with strides {1,K} ("ba") */
+        DN(dnnl_memory_desc_init_by_tag(src, 2, sd, dnnl_bf16, dnnl_ab), "src desc");
+        DN(dnnl_memory_desc_init_by_tag(wei, 2, wd, dnnl_bf16, dnnl_format_tag_any), "weights desc");
+        DN(dnnl_memory_desc_init_by_tag(dst, 2, dd, dnnl_f32, dnnl_ab), "dst desc");
+        DN(dnnl_memory_desc_init_by_tag(bias, 2, bd, dnnl_f32, dnnl_ab), "bias desc");
+        return 0;
+    case PLAN_QK: { /* q tile [M,64] (stride ld) . k^T: k rows [N,64] (stride ld) as {64,N} strides {1,ld} */
+        dnnl_dims_t ss = {p->ld, 1}, ws = {1, p->ld};
+        DN(dnnl_memory_desc_init_by_strides(src, 2, sd, dnnl_bf16, ss), "q desc");
+        DN(dnnl_memory_desc_init_by_strides(wei, 2, wd, dnnl_bf16, ws), "k desc");
+        DN(dnnl_memory_desc_init_by_tag(dst, 2, dd, dnnl_f32, dnnl_ab), "scores desc");
+        return 0;
+    }
+    case PLAN_PV: { /* p [M,K=keys] . v [keys,64] (stride ld) -> out tile [M,64] (stride ld) */
+        dnnl_dims_t ws = {p->ld, 1}, ds = {p->ld, 1};
+        DN(dnnl_memory_desc_init_by_tag(src, 2, sd, dnnl_bf16, dnnl_ab), "p desc");
+        DN(dnnl_memory_desc_init_by_strides(wei, 2, wd, dnnl_bf16, ws), "v desc");
+        DN(dnnl_memory_desc_init_by_strides(dst, 2, dd, dnnl_f32, ds), "out desc");
+        return 0;
+    }
+    }
+    return ovx_error_set(err, OVX_EINTERNAL, "bad plan kind");
+}
+
+/* The plan for a shape, made on first use (call outside parallel regions).
+ * For PLAN_QK, `scale` becomes the primitive's output scale (the forward
+ * and the head both use 1/sqrt(64), so it is not part of the key). */
+static plan *get_plan(ovx_bf16_ctx *c, plan_kind kind, int64_t M, int64_t K, int64_t N, int64_t ld, int has_bias,
+                      float scale, ovx_error *err)
+{
+    for (int i = 0; i < c->n_plans; i++) {
+        plan *p = &c->plans[i];
+        if (p->kind == kind && p->M == M && p->K == K && p->N == N && p->ld == ld && p->has_bias == has_bias)
+            return p;
+    }
+    if (c->n_plans == MAX_PLANS) { /* shapes of an earlier forward: start over */
+        for (int i = 0; i < c->n_plans; i++)
+            plan_free(&c->plans[i], c->threads);
+        c->n_plans = 0;
+    }
+    plan *p = &c->plans[c->n_plans];
+    *p = (plan){.kind = kind, .M = M, .K = K, .N = N, .ld = ld, .has_bias = has_bias};
+    dnnl_memory_desc_t src, wei, dst, bias;
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t s;
+    const char *what = "matmul creation";
+    if (plan_mds(p, &src, &wei, &dst, &bias, err))
+        return NULL;
+    if ((s = dnnl_matmul_desc_init(&md, &src, &wei, has_bias ? &bias : NULL, &dst)) != dnnl_success ||
+        (s = dnnl_primitive_attr_create(&attr)) != dnnl_success ||
+        (s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user)) != dnnl_success)
+        goto fail;
+    if (kind == PLAN_QK && (s = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale)) != dnnl_success)
+        goto fail;
+    if ((s = dnnl_primitive_desc_create(&pd, &md, attr, c->eng, NULL)) != dnnl_success ||
+        (s = dnnl_primitive_create(&p->prim, pd)) != dnnl_success)
+        goto fail;
+    const dnnl_memory_desc_t *wq = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *sq = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t sbytes = sq ? dnnl_memory_desc_get_size(sq) : 0;
+    int T = c->threads;
+    p->src = calloc((size_t)T, sizeof *p->src);
+    p->wei = calloc((size_t)T, sizeof *p->wei);
+    p->dst = calloc((size_t)T, sizeof *p->dst);
+    p->bias = calloc((size_t)T, sizeof *p->bias);
+    p->scratch = calloc((size_t)T, sizeof *p->scratch);
+    p->scratch_buf = calloc((size_t)T, sizeof *p->scratch_buf);
+    if (!p->src || !p->wei || !p->dst || !p->bias || !p->scratch || !p->scratch_buf) {
+        s = dnnl_out_of_memory;
+        goto fail;
+    }
+    what = "matmul memory";
+    for (int t = 0; t < T; t++) {
+        if ((s = dnnl_memory_create(&p->src[t], &src, c->eng, DNNL_MEMORY_NONE)) != dnnl_success ||
+            (s = dnnl_memory_create(&p->wei[t], wq, c->eng, DNNL_MEMORY_NONE)) != dnnl_success ||
+            (s = dnnl_memory_create(&p->dst[t], &dst, c->eng, DNNL_MEMORY_NONE)) != dnnl_success)
+            goto fail;
+        if (has_bias && (s = dnnl_memory_create(&p->bias[t], &bias, c->eng, DNNL_MEMORY_NONE)) != dnnl_success)
+            goto fail;
+        if (sbytes) {
+            if (!(p->scratch_buf[t] = malloc(sbytes))) {
+                s = dnnl_out_of_memory;
+                goto fail;
+            }
+            if ((s = dnnl_memory_create(&p->scratch[t], sq, c->eng, p->scratch_buf[t])) != dnnl_success)
+                goto fail;
+        }
+    }
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    c->n_plans++;
+    return p;
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    plan_free(p, c->threads);
+    dnnl_fail(err, what, s);
+    return NULL;
+}
+
+/* Runs plan p on thread t's memory objects with the given data pointers. */
+static int plan_run(ovx_bf16_ctx *c, plan *p, int t, const void *src, const void *wei, void *dst, const float *bias)
+{
+    omp_set_num_threads(1);
+    dnnl_exec_arg_t args[5];
+    int n = 0;
+    if (dnnl_memory_set_data_handle(p->src[t], (void *)src) || dnnl_memory_set_data_handle(p->wei[t], (void *)wei) ||
+        dnnl_memory_set_data_handle(p->dst[t], dst))
+        return -1;
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, p->src[t]};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, p->wei[t]};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, p->dst[t]};
+    if (p->has_bias) {
+        if (dnnl_memory_set_data_handle(p->bias[t], (void *)bias))
+            return -1;
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, p->bias[t]};
+    }
+    if (p->scratch[t])
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, p->scratch[t]};
+    if (dnnl_primitive_execute(p->prim, c->streams[t], n, args) != dnnl_success)
+        return -1;
+    return dnnl_stream_wait(c->streams[t]) == dnnl_success ? 0 : -1;
+}
+
+void ovx_bf16_weight_free(ovx_bf16_weight *w)
+{
+    if (!w)
+        return;
+    if (w->mem)
+        dnnl_memory_destroy(w->mem);
+    free(w);
+}
+
+size_t ovx_bf16_weight_bytes(const ovx_bf16_weight *w)
+{
+    return w ? w->bytes : 0;
+}
+
+int ovx_bf16_weight_create(ovx_bf16_ctx *c, const float *w, int O, int In, ovx_bf16_weight **out, ovx_error *err)
+{
+    *out = NULL;
+    /* The layout the OVX_LINEAR_ROWS-row plan prefers; every plan of this
+     * (In, O) asks for the same one (checked in linear). */
+    plan *p = get_plan(c, PLAN_LINEAR, OVX_LINEAR_ROWS, In, O, 0, 1, 1.0f, err);
+    if (!p)
+        return -1;
+    ovx_bf16_weight *bw = calloc(1, sizeof *bw);
+    if (!bw)
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory for bf16 weights");
+    bw->O = O;
+    bw->In = In;
+    const dnnl_memory_desc_t *wq;
+    dnnl_memory_desc_t f32d;
+    dnnl_dims_t wd = {In, O};
+    dnnl_memory_t from = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t rp = NULL;
+    dnnl_status_t s;
+    uint16_t *tmp = malloc((size_t)O * In * sizeof *tmp);
+    if (!tmp) {
+        free(bw);
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory for bf16 weights");
+    }
+    /* Round with our own RNE first so the stored values are exactly bf16(w). */
+    ovx_bf16_round_array(tmp, w, (int64_t)O * In);
+    if ((s = dnnl_memory_get_memory_desc(p->wei[0], &wq)) != dnnl_success ||
+        (s = dnnl_memory_desc_init_by_tag(&f32d, 2, wd, dnnl_bf16, dnnl_ba)) != dnnl_success ||
+        (s = dnnl_memory_create(&from, &f32d, c->eng, tmp)) != dnnl_success ||
+        (s = dnnl_memory_create(&bw->mem, wq, c->eng, DNNL_MEMORY_ALLOCATE)) != dnnl_success ||
+        (s = dnnl_reorder_primitive_desc_create(&rpd, &f32d, c->eng, wq, c->eng, NULL)) != dnnl_success ||
+        (s = dnnl_primitive_create(&rp, rpd)) != dnnl_success)
+        goto fail;
+    dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, bw->mem}};
+    omp_set_num_threads(1);
+    if ((s = dnnl_primitive_execute(rp, c->streams[0], 2, ra)) != dnnl_success ||
+        (s = dnnl_stream_wait(c->streams[0])) != dnnl_success)
+        goto fail;
+    bw->bytes = dnnl_memory_desc_get_size(wq);
+    dnnl_primitive_destroy(rp);
+    dnnl_primitive_desc_destroy(rpd);
+    dnnl_memory_destroy(from);
+    free(tmp);
+    *out = bw;
+    return 0;
+fail:
+    if (rp)
+        dnnl_primitive_destroy(rp);
+    if (rpd)
+        dnnl_primitive_desc_destroy(rpd);
+    if (from)
+        dnnl_memory_destroy(from);
+    free(tmp);
+    ovx_bf16_weight_free(bw);
+    return dnnl_fail(err, "weight reorder", s);
+}
+
+/* Grows a per-thread bf16/f32 scratch to `per` elements per thread. */
+static int grow(void **buf, size_t *cap, size_t per, int threads, size_t elem)
+{
+    if (*cap >= per)
+        return 0;
+    void *n = realloc(*buf, per * threads * elem);
+    if (!n)
+        return -1;
+    *buf = n;
+    *cap = per;
+    return 0;
+}
+
+typedef struct linear_job {
+    ovx_bf16_ctx *c;
+    plan *full, *tail; /* OVX_LINEAR_ROWS rows, and the group's last chunk */
+    float *out;
+    const float *x, *b;
+    const void *w;
+    int64_t rows, chunks;
+    int In, O;
+    int failed;
+} linear_job;
+
+static void linear_chunks(void *p, int64_t c0, int64_t c1, int thread)
+{
+    linear_job *j = p;
+    uint16_t *xb = j->c->xb + (size_t)thread * j->c->xb_cap;
+    for (int64_t ch = c0; ch < c1; ch++) {
+        int64_t g = ch / j->chunks, in_g = (ch % j->chunks) * OVX_LINEAR_ROWS;
+        int64_t rows = j->rows - in_g < OVX_LINEAR_ROWS ? j->rows - in_g : OVX_LINEAR_ROWS;
+        int64_t r0 = g * j->rows + in_g;
+        ovx_bf16_round_array(xb, j->x + r0 * j->In, rows * j->In);
+        plan *pl = rows == OVX_LINEAR_ROWS ? j->full : j->tail;
+        if (plan_run(j->c, pl, thread, xb, j->w, j->out + r0 * j->O, j->b))
+            j->failed = 1;
+    }
+}
+
+int ovx_bf16_linear_grouped(ovx_bf16_ctx *c, float *out, const float *x, const ovx_bf16_weight *w, const float *b,
+                            int64_t groups, int64_t rows, int In, int O, int threads, ovx_error *err)
+{
+    if (groups <= 0 || rows <= 0)
+        return 0;
+    if (w->In != In || w->O != O)
+        return ovx_error_set(err, OVX_EINTERNAL, "bf16 weight is %dx%d, op wants %dx%d", w->O, w->In, O, In);
+    if (threads > c->threads)
+        threads = c->threads;
+    int64_t full_rows = rows < OVX_LINEAR_ROWS ? rows : OVX_LINEAR_ROWS;
+    int64_t tail_rows = rows % OVX_LINEAR_ROWS ? rows % OVX_LINEAR_ROWS : full_rows;
+    plan *full = get_plan(c, PLAN_LINEAR, full_rows, In, O, 0, b != NULL, 1.0f, err);
+    plan *tail = full ? get_plan(c, PLAN_LINEAR, tail_rows, In, O, 0, b != NULL, 1.0f, err) : NULL;
+    if (!full || !tail)
+        return -1;
+    /* Every plan must read the weight in the layout it was packed in. */
+    const dnnl_memory_desc_t *wm, *a, *z;
+    if (dnnl_memory_get_memory_desc(w->mem, &wm) || dnnl_memory_get_memory_desc(full->wei[0], &a) ||
+        dnnl_memory_get_memory_desc(tail->wei[0], &z) || !dnnl_memory_desc_equal(wm, a) ||
+        !dnnl_memory_desc_equal(wm, z))
+        return ovx_error_set(err, OVX_EINTERNAL, "oneDNN wants another weight layout for %lld rows",
+                             (long long)rows);
+    if (grow((void **)&c->xb, &c->xb_cap, (size_t)OVX_LINEAR_ROWS * In, c->threads, sizeof *c->xb))
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory for bf16 rows");
+    void *wdata = NULL;
+    if (dnnl_memory_get_data_handle(w->mem, &wdata))
+        return ovx_error_set(err, OVX_EINTERNAL, "oneDNN: weight handle");
+    linear_job j = {c, full, tail, out, x, b, wdata, rows, (rows + OVX_LINEAR_ROWS - 1) / OVX_LINEAR_ROWS, In, O, 0};
+    ovx_parallel_for(threads, groups * j.chunks, linear_chunks, &j);
+    return j.failed ? ovx_error_set(err, OVX_EINTERNAL, "oneDNN: bf16 matmul failed") : 0;
+}
+
+typedef struct attn_job {
+    ovx_bf16_ctx *c;
+    plan *qk_full, *qk_tail, *pv_full, *pv_tail;
+    float *out;
+    int N, H, tiles;
+    int failed;
+} attn_job;
+
+typedef struct round_job {
+    ovx_bf16_ctx *c;
+    const float *q, *k, *v;
+    int64_t ld;
+} round_job;
+
+/* Rows r0..r1 of q, k, v to the context's bf16 copies. */
+static void round_rows(void *p, int64_t r0, int64_t r1, int thread)
+{
+    (void)thread;
+    const round_job *j = p;
+    int64_t o = r0 * j->ld, n = (r1 - r0) * j->ld;
+    ovx_bf16_round_array(j->c->qb + o, j->q + o, n);
+    ovx_bf16_round_array(j->c->kb + o, j->k + o, n);
+    ovx_bf16_round_array(j->c->vb + o, j->v + o, n);
+}
+
+static void attn_items(void *p, int64_t i0, int64_t i1, int thread)
+{
+    attn_job *j = p;
+    ovx_bf16_ctx *c = j->c;
+    int ld = j->H * OVX_HEAD_DIM, N = j->N;
+    float *S = c->sb + (size_t)thread * c->pb_cap;
+    uint16_t *P = c->pb + (size_t)thread * c->pb_cap;
+    for (int64_t it = i0; it < i1; it++) {
+        int h = (int)(it / j->tiles), q0 = (int)(it % j->tiles) * OVX_ATTN_TILE;
+        int tq = N - q0 < OVX_ATTN_TILE ? N - q0 : OVX_ATTN_TILE;
+        int full = tq == OVX_ATTN_TILE;
+        size_t qo = (size_t)q0 * ld + (size_t)h * OVX_HEAD_DIM;
+        if (plan_run(c, full ? j->qk_full : j->qk_tail, thread, c->qb + qo, c->kb + h * OVX_HEAD_DIM, S, NULL)) {
+            j->failed = 1;
+            continue;
+        }
+        float inv_sum[OVX_ATTN_TILE];
+        for (int r = 0; r < tq; r++) {
+            inv_sum[r] = ovx_softmax_row_unnormalised(S + (size_t)r * N, N);
+            ovx_bf16_round_array(P + (size_t)r * N, S + (size_t)r * N, N);
+        }
+        float *oh = j->out + qo;
+        if (plan_run(c, full ? j->pv_full : j->pv_tail, thread, P, c->vb + h * OVX_HEAD_DIM, oh, NULL)) {
+            j->failed = 1;
+            continue;
+        }
+        for (int r = 0; r < tq; r++)
+            for (int d = 0; d < OVX_HEAD_DIM; d++)
+                oh[(size_t)r * ld + d] *= inv_sum[r];
+    }
+}
+
+int ovx_bf16_attention(ovx_bf16_ctx *c, float *out, const float *q, const float *k, const float *v, int N, int H,
+                       float scale, int threads, ovx_error *err)
+{
+    if (N <= 0)
+        return 0;
+    int ld = H * OVX_HEAD_DIM;
+    size_t need = (size_t)N * ld;
+    if (c->qkv_cap < need) {
+        uint16_t *a = realloc(c->qb, need * 2), *b2 = a ? realloc(c->kb, need * 2) : NULL;
+        if (a)
+            c->qb = a;
+        if (b2)
+            c->kb = b2;
+        uint16_t *v2 = b2 ? realloc(c->vb, need * 2) : NULL;
+        if (!v2)
+            return ovx_error_set(err, OVX_ENOMEM, "out of memory for bf16 q, k, v");
+        c->vb = v2;
+        c->qkv_cap = need;
+    }
+    size_t per = (size_t)OVX_ATTN_TILE * N;
+    if (c->pb_cap < per) {
+        uint16_t *pb = realloc(c->pb, per * c->threads * sizeof *pb);
+        if (pb)
+            c->pb = pb;
+        float *sb = pb ? realloc(c->sb, per * c->threads * sizeof *sb) : NULL;
+        if (!sb)
+            return ovx_error_set(err, OVX_ENOMEM, "out of memory for bf16 attention scratch");
+        c->sb = sb;
+        c->pb_cap = per;
+    }
+    if (threads > c->threads)
+        threads = c->threads;
+    int tiles = (N + OVX_ATTN_TILE - 1) / OVX_ATTN_TILE, tail = N - (tiles - 1) * OVX_ATTN_TILE;
+    int full_m = N < OVX_ATTN_TILE ? N : OVX_ATTN_TILE;
+    attn_job j = {c, NULL, NULL, NULL, NULL, out, N, H, tiles, 0};
+    if (!(j.qk_full = get_plan(c, PLAN_QK, full_m, OVX_HEAD_DIM, N, ld, 0, scale, err)) ||
+        !(j.qk_tail = get_plan(c, PLAN_QK, tail, OVX_HEAD_DIM, N, ld, 0, scale, err)) ||
+        !(j.pv_full = get_plan(c, PLAN_PV, full_m, N, OVX_HEAD_DIM, ld, 0, 1.0f, err)) ||
+        !(j.pv_tail = get_plan(c, PLAN_PV, tail, N, OVX_HEAD_DIM, ld, 0, 1.0f, err)))
+        return -1;
+    round_job rj = {c, q, k, v, ld};
+    ovx_parallel_for(N >= 64 ? threads : 1, N, round_rows, &rj);
+    ovx_parallel_for(threads, (int64_t)tiles * H, attn_items, &j);
+    return j.failed ? ovx_error_set(err, OVX_EINTERNAL, "oneDNN: bf16 attention matmul failed") : 0;
+}
+
+#endif
