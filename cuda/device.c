@@ -15,6 +15,7 @@ int ovx_device_parse(const char *s, ovx_device *d, ovx_error *err)
 {
     d->kind = OVX_DEVICE_AUTO;
     d->index = 0;
+    d->attention = 0;
     if (!s || !strcmp(s, "auto"))
         return OVX_OK;
     if (!strcmp(s, "cpu")) {
@@ -125,6 +126,8 @@ static int open_cuda(ovx_engine *e, ovx_error *err)
                              "weights (%.1f MiB): another process on this GPU?",
                              ovx_gpu_describe(e->gpu, desc, sizeof desc), (double)need / (1 << 20));
     rc = ovx_cuda_model_upload(e->gpu, &m->cfg, &m->w, &e->cuda, err);
+    if (!rc)
+        ovx_cuda_model_set_attention(e->cuda, e->dev.attention);
     if (rc)
         ovx_error_prefix(err, "%s: uploading the weights", ovx_gpu_describe(e->gpu, desc, sizeof desc));
     return rc;

@@ -24,6 +24,7 @@ typedef enum ovx_device_kind {
 typedef struct ovx_device {
     ovx_device_kind kind;
     int index;  /* CUDA ordinal */
+    int attention; /* CUDA attention: enum ovx_cuda_attention_mode (0 fused, 1 chunked) */
 } ovx_device;
 
 /* "auto", "cpu", "cuda" (= cuda:0) or "cuda:N". OVX_EUSAGE otherwise. */

@@ -42,6 +42,19 @@ void ovx_cuda_model_set_scratch(ovx_cuda_model *m, size_t bytes)
     m->scratch_bytes = bytes;
 }
 
+void ovx_cuda_model_set_attention(ovx_cuda_model *m, int mode)
+{
+    m->attention = mode == OVX_CUDA_ATTENTION_CHUNKED ? OVX_CUDA_ATTENTION_CHUNKED
+                                                      : OVX_CUDA_ATTENTION_FUSED;
+}
+
+int ovx_cuda_model_attention(const ovx_cuda_model *m)
+{
+    return m->attention == OVX_CUDA_ATTENTION_FUSED && m->g->ops->flash_attention
+               ? OVX_CUDA_ATTENTION_FUSED
+               : OVX_CUDA_ATTENTION_CHUNKED;
+}
+
 /* ---- upload ---- */
 
 static int up_f32(ovx_cuda_model *m, const float *src, size_t n, float **d, const char *name,
@@ -211,7 +224,7 @@ static void free_norm(ovx_gpu *g, ovx_cuda_norm_w *n)
 static void free_bufs(ovx_gpu *g, ovx_cuda_bufs *b)
 {
     void *all[] = {b->patches, b->x, b->t, b->fq, b->fk, b->fv, b->a, b->cos, b->sin, b->s, b->pos, b->patch16,
-                   b->xn, b->q, b->k, b->v, b->o, b->h, b->p, b->hq};
+                   b->xn, b->q, b->k, b->v, b->o, b->h, b->p, b->hq, b->tiles};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         g->ops->release(g, all[i]);
     memset(b, 0, sizeof *b);
@@ -265,6 +278,7 @@ static int alloc_bufs(ovx_cuda_model *m, ovx_cuda_bufs *b, size_t rows, int samp
     struct { void **p; size_t bytes; } want[] = {
         {(void **)&b->patches, rows * m->patch_k * sizeof(float)},
         {(void **)&b->pos, rows * 3 * sizeof(int32_t)},
+        {(void **)&b->tiles, (OVX_CUDA_SELF_TILES(rows, (size_t)samples) + samples) * 5 * sizeof(int32_t)},
         {(void **)&b->patch16, rows * m->patch_kpad * sizeof(ovx_bf16)},
         {(void **)&b->x, rows * d * sizeof(float)},
         {(void **)&b->t, hrows * wide * sizeof(float)},
@@ -298,9 +312,16 @@ static int download(ovx_cuda_model *m, float *dst, const float *d_src, size_t n,
     return OVX_OK;
 }
 
-/* One pre-norm block over all packed tokens; attention per sample. */
+/* fused attention: tile lists uploaded to b->tiles (self-attention tiles,
+ * then one pooling tile per sample); ntiles 0 for the chunked path */
+typedef struct attn_plan {
+    int nself, npool;
+} attn_plan;
+
+/* One pre-norm block over all packed tokens; attention fused over all
+ * samples' tiles, or chunked per sample. */
 static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, ovx_cuda_bufs *b, int rows, int samples,
-                 const int *lengths, ovx_error *err)
+                 const int *lengths, const attn_plan *ap, ovx_error *err)
 {
     const int d = m->cfg.hidden_size, inter = m->cfg.intermediate_size;
     int rc;
@@ -313,8 +334,11 @@ static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, ovx_cuda_bufs *b,
         (rc = ovx_cuda_rope3d_apply(m, b->fk, b->cos, b->sin, b->k, rows, err)) ||
         (rc = ovx_cuda_to_bf16(m, b->fv, b->v, (size_t)rows * d, err)))
         return rc;
+    if (ap->nself && (rc = ovx_cuda_attention_fused(m, b->q, d, b->k, b->v, d, b->o, d, b->tiles,
+                                                    ap->nself, err)))
+        return rc;
     size_t off = 0;
-    for (int s = 0; s < samples; s++) {
+    for (int s = 0; s < samples && !ap->nself; s++) {
         int n = lengths[s];
         int qc = ovx_cuda_attention_chunk(m, n, n);
         size_t o = off * d;
@@ -339,7 +363,7 @@ static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, ovx_cuda_bufs *b,
 /* Attention-pooling head: probe attends over LN_post tokens (b->xn, bf16),
  * a = out_proj(...); a = a + MLP(RMSNorm(a)). Result in b->a [samples, D]. */
 static int ovx_cuda_attention_pool(ovx_cuda_model *m, ovx_cuda_bufs *b, int rows, int samples, const int *lengths,
-                ovx_error *err)
+                const attn_plan *ap, ovx_error *err)
 {
     const int d = m->cfg.hidden_size, inter = m->cfg.intermediate_size;
     int rc;
@@ -350,8 +374,11 @@ static int ovx_cuda_attention_pool(ovx_cuda_model *m, ovx_cuda_bufs *b, int rows
         (rc = ovx_cuda_linear(m, &m->head_v, 1, b->xn, rows, b->t, err)) ||
         (rc = ovx_cuda_to_bf16(m, b->t, b->v, (size_t)rows * d, err)))
         return rc;
+    if (ap->npool && (rc = ovx_cuda_attention_fused(m, b->hq, d, b->k, b->v, d, b->o, d,
+                                                    b->tiles + 5 * ap->nself, ap->npool, err)))
+        return rc;
     size_t off = 0;
-    for (int s = 0; s < samples; s++) {
+    for (int s = 0; s < samples && !ap->npool; s++) {
         int n = lengths[s];
         size_t o = off * d;
         if ((rc = ovx_cuda_attention(m, b->hq, d, 1, b->k + o, b->v + o, d, n,
@@ -379,6 +406,27 @@ static int run(ovx_cuda_model *m, ovx_cuda_bufs *b, int rows, int samples, const
     if (m->g->ops->upload(m->g, b->patches, patches, (size_t)rows * m->patch_k * sizeof(float)) ||
         m->g->ops->upload(m->g, b->pos, pos, (size_t)rows * 3 * sizeof(int32_t)))
         return ovx_error_set(err, OVX_EDEVICE, "%s", m->g->msg);
+    attn_plan ap = {0, 0};
+    if (ovx_cuda_model_attention(m) == OVX_CUDA_ATTENTION_FUSED) {
+        int32_t *tiles = malloc(((size_t)OVX_CUDA_SELF_TILES(rows, samples) + samples) * 5 * sizeof *tiles);
+        if (!tiles)
+            return ovx_error_set(err, OVX_ENOMEM, "out of memory");
+        ap.nself = ovx_cuda_attention_self_tiles(samples, lengths, tiles);
+        for (int s = 0, off = 0; s < samples; off += lengths[s++]) {
+            int32_t *t = tiles + 5 * (ap.nself + s);
+            t[0] = 0;          /* the probe */
+            t[1] = 1;
+            t[2] = off;        /* over the sample's tokens */
+            t[3] = lengths[s];
+            t[4] = s;          /* output row s */
+        }
+        ap.npool = samples;
+        int up = m->g->ops->upload(m->g, b->tiles, tiles,
+                                   (size_t)(ap.nself + ap.npool) * 5 * sizeof *tiles);
+        free(tiles);
+        if (up)
+            return ovx_error_set(err, OVX_EDEVICE, "%s", m->g->msg);
+    }
     m->timings[OVX_CUDA_OP_UPLOAD] += ovx_now_ms() - t0;
     int rc;
     if ((rc = ovx_cuda_rope3d_tables(m, b->pos, rows, b->cos, b->sin, err)) ||
@@ -388,7 +436,7 @@ static int run(ovx_cuda_model *m, ovx_cuda_bufs *b, int rows, int samples, const
     if (hidden == 0 && (rc = download(m, out->hidden_state, b->x, nd, err)))
         return rc;
     for (int i = 0; i < c->num_layers; i++) {
-        if ((rc = block(m, &m->layers[i], b, rows, samples, lengths, err))) {
+        if ((rc = block(m, &m->layers[i], b, rows, samples, lengths, &ap, err))) {
             ovx_error_prefix(err, "layer %d", i);
             return rc;
         }
@@ -402,7 +450,7 @@ static int run(ovx_cuda_model *m, ovx_cuda_bufs *b, int rows, int samples, const
         return rc;
     if (!c->use_head)
         return OVX_OK;
-    if ((rc = ovx_cuda_attention_pool(m, b, rows, samples, lengths, err)))
+    if ((rc = ovx_cuda_attention_pool(m, b, rows, samples, lengths, &ap, err)))
         return rc;
     return download(m, out->pooler_output, b->a, (size_t)samples * c->hidden_size, err);
 }
@@ -427,6 +475,8 @@ int ovx_cuda_forward_packed(ovx_cuda_model *m, int samples, const int *lengths,
                                  rows);
         size_t need = (size_t)c->num_heads *
                       (size_t)ovx_cuda_attention_chunk(m, lengths[s], lengths[s]) * lengths[s];
+        if (ovx_cuda_model_attention(m) == OVX_CUDA_ATTENTION_FUSED)
+            need = 0; /* no score scratch */
         if (need > scratch)
             scratch = need;
     }

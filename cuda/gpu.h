@@ -62,6 +62,16 @@ typedef struct ovx_gpu_ops {
                       ovx_bf16 *d_y, int n, int heads);
     /* p[r, :] = bf16(softmax(s[r, :])) over cols, float32 math */
     int (*softmax_rows)(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, int rows, int cols);
+    /* Fused multi-head attention, heads of 64 (attention.cu), scale applied
+     * to the fp32 scores. d_tiles [ntiles, 5] int32 on the device: first
+     * query row, query rows (1..64), first key row, keys (>= 1), first
+     * output row; for every head h < heads: o[out rows, h*64..] = softmax(
+     * scale q k^T) v over the tile's keys. Row strides multiples of 8, base
+     * pointers 16-byte aligned. NULL in tables without a fused kernel (the
+     * loop emulation): the forward then uses the chunked path. */
+    int (*flash_attention)(ovx_gpu *g, const ovx_bf16 *d_q, int q_ld, const ovx_bf16 *d_k,
+                           const ovx_bf16 *d_v, int kv_ld, ovx_bf16 *d_o, int o_ld,
+                           const int32_t *d_tiles, int ntiles, int heads, float scale);
 } ovx_gpu_ops;
 
 struct ovx_gpu {

@@ -22,7 +22,7 @@
 static const char *const op_names[] = {
     "any", "upload", "download", "sync", "activate", "gemm", "to_bf16", "pack_rows_bf16",
     "fill_rows", "norm", "bias_gelu", "residual_add", "rope_tables", "rope_apply",
-    "softmax_rows"};
+    "softmax_rows", "flash_attention"};
 
 int ovx_gpu_hooks_known_op(const char *op)
 {
@@ -259,6 +259,14 @@ static int h_softmax_rows(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, int rows,
     HOOKED(softmax_rows, softmax_rows(g, d_s, d_p, rows, cols));
 }
 
+static int h_flash_attention(ovx_gpu *g, const ovx_bf16 *d_q, int q_ld, const ovx_bf16 *d_k,
+                             const ovx_bf16 *d_v, int kv_ld, ovx_bf16 *d_o, int o_ld,
+                             const int32_t *d_tiles, int ntiles, int heads, float scale)
+{
+    HOOKED(flash_attention, flash_attention(g, d_q, q_ld, d_k, d_v, kv_ld, d_o, o_ld, d_tiles,
+                                            ntiles, heads, scale));
+}
+
 void ovx_gpu_hooks_install(ovx_gpu *g)
 {
     struct ovx_gpu_ext *x = X(g);
@@ -280,5 +288,7 @@ void ovx_gpu_hooks_install(ovx_gpu *g)
     x->hooked.rope_tables = h_rope_tables;
     x->hooked.rope_apply = h_rope_apply;
     x->hooked.softmax_rows = h_softmax_rows;
+    if (x->base->flash_attention) /* NULL: the forward uses the chunked path */
+        x->hooked.flash_attention = h_flash_attention;
     g->ops = &x->hooked;
 }

@@ -2,10 +2,11 @@
  * GEMM): bf16 conversion, patch packing, bias broadcast, LayerNorm/RMSNorm,
  * bias + exact GELU, residual add, 3D RoPE tables and rotation, row softmax.
  * Per-element math comes from numerics.h (shared with the host emulation);
- * reductions are in float32. Shapes: see gpu.h. */
+ * reductions are in float32. Shapes: see gpu.h. Built by nvcc and, through
+ * cuda_compat.h, by the host C++ compiler on the CUDA-on-host shim. */
 #include <stdio.h>
 
-#include <cuda_runtime.h>
+#include "cuda_compat.h"
 
 #include "kernels.h"
 #include "numerics.h"
@@ -19,16 +20,6 @@ static unsigned grid_for(size_t n)
     if (b > 65535u * 16u)
         b = 65535u * 16u;
     return b ? (unsigned)b : 1u;
-}
-
-static int check_launch(ovx_gpu *g, const char *what)
-{
-    cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess) {
-        snprintf(g->msg, sizeof g->msg, "CUDA kernel %s: %s", what, cudaGetErrorString(e));
-        return -1;
-    }
-    return 0;
 }
 
 #define STREAM(g) ((cudaStream_t)(g)->stream)
@@ -188,71 +179,72 @@ __global__ void k_softmax_rows(const float *s, uint16_t *p, int cols)
 
 extern "C" {
 
-int ovx_cuda_k_to_bf16(ovx_gpu *g, const float *d_x, ovx_bf16 *d_y, size_t n)
+int OVX_KFN(to_bf16)(ovx_gpu *g, const float *d_x, ovx_bf16 *d_y, size_t n)
 {
-    k_to_bf16<<<grid_for(n), THREADS, 0, STREAM(g)>>>(d_x, d_y, n);
-    return check_launch(g, "to_bf16");
+    OVX_LAUNCH(k_to_bf16, grid_for(n), THREADS, STREAM(g), d_x, d_y, n);
+    return ovx_check_launch(g, "to_bf16");
 }
 
-int ovx_cuda_k_pack_rows_bf16(ovx_gpu *g, const float *d_x, ovx_bf16 *d_y, int rows, int k,
-                              int kpad)
+int OVX_KFN(pack_rows_bf16)(ovx_gpu *g, const float *d_x, ovx_bf16 *d_y, int rows, int k,
+                            int kpad)
 {
-    k_pack_rows_bf16<<<grid_for((size_t)rows * kpad), THREADS, 0, STREAM(g)>>>(d_x, d_y, rows, k,
-                                                                                kpad);
-    return check_launch(g, "pack_rows_bf16");
+    OVX_LAUNCH(k_pack_rows_bf16, grid_for((size_t)rows * kpad), THREADS, STREAM(g), d_x, d_y,
+               rows, k, kpad);
+    return ovx_check_launch(g, "pack_rows_bf16");
 }
 
-int ovx_cuda_k_fill_rows(ovx_gpu *g, float *d_y, const float *d_b, int rows, int cols)
+int OVX_KFN(fill_rows)(ovx_gpu *g, float *d_y, const float *d_b, int rows, int cols)
 {
-    k_fill_rows<<<grid_for((size_t)rows * cols), THREADS, 0, STREAM(g)>>>(d_y, d_b, rows, cols);
-    return check_launch(g, "fill_rows");
+    OVX_LAUNCH(k_fill_rows, grid_for((size_t)rows * cols), THREADS, STREAM(g), d_y, d_b, rows,
+               cols);
+    return ovx_check_launch(g, "fill_rows");
 }
 
-int ovx_cuda_k_norm(ovx_gpu *g, const float *d_x, const float *d_w, const float *d_b, float eps,
-                    int rows, int cols, float *d_y_f32, ovx_bf16 *d_y_bf16)
+int OVX_KFN(norm)(ovx_gpu *g, const float *d_x, const float *d_w, const float *d_b, float eps,
+                  int rows, int cols, float *d_y_f32, ovx_bf16 *d_y_bf16)
 {
     if (rows <= 0)
         return 0;
-    k_norm<<<rows, ROW_THREADS, 0, STREAM(g)>>>(d_x, d_w, d_b, eps, cols, d_y_f32, d_y_bf16);
-    return check_launch(g, d_b ? "layernorm" : "rmsnorm");
+    OVX_LAUNCH(k_norm, rows, ROW_THREADS, STREAM(g), d_x, d_w, d_b, eps, cols, d_y_f32, d_y_bf16);
+    return ovx_check_launch(g, d_b ? "layernorm" : "rmsnorm");
 }
 
-int ovx_cuda_k_bias_gelu(ovx_gpu *g, const float *d_h, const float *d_b, ovx_bf16 *d_y, int rows,
-                         int cols)
+int OVX_KFN(bias_gelu)(ovx_gpu *g, const float *d_h, const float *d_b, ovx_bf16 *d_y, int rows,
+                       int cols)
 {
-    k_bias_gelu<<<grid_for((size_t)rows * cols), THREADS, 0, STREAM(g)>>>(d_h, d_b, d_y, rows,
-                                                                           cols);
-    return check_launch(g, "bias_gelu");
+    OVX_LAUNCH(k_bias_gelu, grid_for((size_t)rows * cols), THREADS, STREAM(g), d_h, d_b, d_y,
+               rows, cols);
+    return ovx_check_launch(g, "bias_gelu");
 }
 
-int ovx_cuda_k_residual_add(ovx_gpu *g, float *d_x, const float *d_y, size_t n)
+int OVX_KFN(residual_add)(ovx_gpu *g, float *d_x, const float *d_y, size_t n)
 {
-    k_residual_add<<<grid_for(n), THREADS, 0, STREAM(g)>>>(d_x, d_y, n);
-    return check_launch(g, "residual_add");
+    OVX_LAUNCH(k_residual_add, grid_for(n), THREADS, STREAM(g), d_x, d_y, n);
+    return ovx_check_launch(g, "residual_add");
 }
 
-int ovx_cuda_k_rope_tables(ovx_gpu *g, const int32_t *d_pos, const double *d_inv, int n,
-                           float *d_cos, float *d_sin)
+int OVX_KFN(rope_tables)(ovx_gpu *g, const int32_t *d_pos, const double *d_inv, int n,
+                         float *d_cos, float *d_sin)
 {
-    k_rope_tables<<<grid_for((size_t)n * 32), THREADS, 0, STREAM(g)>>>(d_pos, d_inv, n, d_cos,
-                                                                        d_sin);
-    return check_launch(g, "rope_tables");
+    OVX_LAUNCH(k_rope_tables, grid_for((size_t)n * 32), THREADS, STREAM(g), d_pos, d_inv, n,
+               d_cos, d_sin);
+    return ovx_check_launch(g, "rope_tables");
 }
 
-int ovx_cuda_k_rope_apply(ovx_gpu *g, const float *d_x, const float *d_cos, const float *d_sin,
-                          ovx_bf16 *d_y, int n, int heads)
+int OVX_KFN(rope_apply)(ovx_gpu *g, const float *d_x, const float *d_cos, const float *d_sin,
+                        ovx_bf16 *d_y, int n, int heads)
 {
-    k_rope_apply<<<grid_for((size_t)n * heads * 64), THREADS, 0, STREAM(g)>>>(d_x, d_cos, d_sin,
-                                                                               d_y, n, heads);
-    return check_launch(g, "rope_apply");
+    OVX_LAUNCH(k_rope_apply, grid_for((size_t)n * heads * 64), THREADS, STREAM(g), d_x, d_cos,
+               d_sin, d_y, n, heads);
+    return ovx_check_launch(g, "rope_apply");
 }
 
-int ovx_cuda_k_softmax_rows(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, int rows, int cols)
+int OVX_KFN(softmax_rows)(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, int rows, int cols)
 {
     if (rows <= 0)
         return 0;
-    k_softmax_rows<<<rows, ROW_THREADS, 0, STREAM(g)>>>(d_s, d_p, cols);
-    return check_launch(g, "softmax_rows");
+    OVX_LAUNCH(k_softmax_rows, rows, ROW_THREADS, STREAM(g), d_s, d_p, cols);
+    return ovx_check_launch(g, "softmax_rows");
 }
 
 } /* extern "C" */

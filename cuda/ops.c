@@ -149,3 +149,35 @@ int ovx_cuda_attention(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld, int nq,
     }
     return op_end(m, OVX_CUDA_OP_ATTENTION, t0, err);
 }
+
+int ovx_cuda_attention_self_tiles(int samples, const int *lengths, int32_t *tiles)
+{
+    int n = 0, off = 0;
+    for (int s = 0; s < samples; s++) {
+        for (int q = 0; q < lengths[s]; q += OVX_CUDA_TILE_ROWS) {
+            int32_t *t = tiles + 5 * n++;
+            int left = lengths[s] - q;
+            t[0] = off + q;
+            t[1] = left < OVX_CUDA_TILE_ROWS ? left : OVX_CUDA_TILE_ROWS;
+            t[2] = off;
+            t[3] = lengths[s];
+            t[4] = off + q;
+        }
+        off += lengths[s];
+    }
+    return n;
+}
+
+int ovx_cuda_attention_fused(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld,
+                             const ovx_bf16 *d_k, const ovx_bf16 *d_v, int kv_ld, ovx_bf16 *d_o,
+                             int o_ld, const int32_t *d_tiles, int ntiles, ovx_error *err)
+{
+    double t0 = op_begin(m);
+    const ovx_gpu_ops *o = m->g->ops;
+    if (!o->flash_attention)
+        return ovx_error_set(err, OVX_EUNSUPPORTED, "device %s has no fused attention", o->name);
+    GPU_CALL(m, err, o->flash_attention(m->g, d_q, q_ld, d_k, d_v, kv_ld, d_o, o_ld, d_tiles,
+                                        ntiles, m->cfg.num_heads,
+                                        1.0f / sqrtf((float)m->cfg.head_dim)));
+    return op_end(m, OVX_CUDA_OP_ATTENTION, t0, err);
+}

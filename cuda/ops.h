@@ -27,7 +27,7 @@ typedef struct ovx_cuda_layer_w {
  * bufs_samples samples and bufs_scratch attention scores. */
 typedef struct ovx_cuda_bufs {
     float *patches, *x, *t, *fq, *fk, *fv, *a, *cos, *sin, *s;
-    int32_t *pos;
+    int32_t *pos, *tiles; /* tiles: fused attention tile lists (self, then pooling) */
     ovx_bf16 *patch16, *xn, *q, *k, *v, *o, *h, *p, *hq;
 } ovx_cuda_bufs;
 
@@ -47,6 +47,7 @@ struct ovx_cuda_model {
     ovx_cuda_bufs bufs;             /* kept between forwards, grown on demand */
     size_t bufs_rows, bufs_samples, bufs_scratch;
     int profiling;
+    int attention;                  /* enum ovx_cuda_attention_mode */
     double timings[OVX_CUDA_OP_COUNT];
 };
 
@@ -89,6 +90,19 @@ int ovx_cuda_attention(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld, int nq,
                        const ovx_bf16 *d_k, const ovx_bf16 *d_v, int kv_ld, int nk,
                        ovx_bf16 *d_o, int o_ld, int qc, float *d_s, ovx_bf16 *d_p,
                        ovx_error *err);
+/* Tiles of the fused attention (gpu.h, flash_attention) for `samples`
+ * packed samples: self-attention (queries = keys = the sample's rows, 64
+ * queries a tile) into tiles[5 * i], returns the count; at most
+ * OVX_CUDA_SELF_TILES(rows, samples). */
+#define OVX_CUDA_TILE_ROWS 64
+#define OVX_CUDA_SELF_TILES(rows, samples) ((rows) / OVX_CUDA_TILE_ROWS + (samples))
+int ovx_cuda_attention_self_tiles(int samples, const int *lengths, int32_t *tiles);
+/* Fused multi-head attention over d_tiles (device), heads of 64, scale 1/8:
+ * q [*, q_ld], k, v [*, kv_ld], o [*, o_ld] bf16. */
+int ovx_cuda_attention_fused(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld,
+                             const ovx_bf16 *d_k, const ovx_bf16 *d_v, int kv_ld, ovx_bf16 *d_o,
+                             int o_ld, const int32_t *d_tiles, int ntiles, ovx_error *err);
+
 /* query chunk size so that H * qc * nk * 6 bytes fits the scratch budget */
 int ovx_cuda_attention_chunk(const ovx_cuda_model *m, int nq, int nk);
 

@@ -56,6 +56,16 @@ int ovx_cuda_device_name(int device, char *name, size_t len, ovx_error *err);
  * names the op. Or opens the host emulation (ovx_gpu_open_emu). */
 int ovx_gpu_open_cuda(int device, ovx_gpu **out, ovx_error *err);
 int ovx_gpu_open_emu(ovx_gpu **out, ovx_error *err);
+/* The device whose kernels are the real kernel sources run on the
+ * CUDA-on-host shim (GEMMs as the emulation): cuda/host/host_ops.c. Falls
+ * back to the emulation's kernels when built without a C++ compiler
+ * (ovx_cuda_host_shim_compiled() == 0). */
+int ovx_gpu_open_host(ovx_gpu **out, ovx_error *err);
+int ovx_cuda_host_shim_compiled(void);
+/* How the shim runs the threads of a block: fibers switched at barriers
+ * (0, default: deterministic and fast) or one OS thread each (1: real
+ * concurrency, slow). The environment variable OVX_CUDA_HOST=threads sets 1. */
+void ovx_cuda_host_set_threads(int os_threads);
 void ovx_gpu_close(ovx_gpu *g);
 /* The opened device (NULL for the plain host emulation). */
 const ovx_gpu_info *ovx_gpu_get_info(const ovx_gpu *g);
@@ -99,6 +109,14 @@ const double *ovx_cuda_model_timings(const ovx_cuda_model *m); /* [OVX_CUDA_OP_C
 /* Attention scratch budget in bytes (scores f32 + probabilities bf16 of one
  * query chunk, all heads); default 128 MiB. */
 void ovx_cuda_model_set_scratch(ovx_cuda_model *m, size_t bytes);
+
+/* Attention implementation: the fused kernel (attention.cu, default where
+ * the device has it) or the chunked path (score GEMM, row softmax, value
+ * GEMM per query chunk: the reference). */
+enum ovx_cuda_attention_mode { OVX_CUDA_ATTENTION_FUSED = 0, OVX_CUDA_ATTENTION_CHUNKED = 1 };
+void ovx_cuda_model_set_attention(ovx_cuda_model *m, int mode);
+/* the mode the forward uses: chunked when the device has no fused kernel */
+int ovx_cuda_model_attention(const ovx_cuda_model *m);
 
 /* Forward of B samples of N tokens (model.h contract). Allocates the
  * outputs with malloc (free with ovx_outputs_free). */

@@ -1,6 +1,7 @@
 /* cmd_extract.c: `ovx extract`: the option table, the device, signals,
  * and printing (per-item lines, --jsonl records, progress, the summary,
  * the exit status). The batch runner itself is src/extract (extract.h). */
+#include <errno.h>
 #include <getopt.h>
 #include <libavutil/log.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include "cli/signals.h"
 #include "extract/extract.h"
 #include "extract/shard.h"
+#include "io/json_utf8.h"
 
 void ovx_help_extract(FILE *out)
 {
@@ -61,6 +63,7 @@ void ovx_help_extract(FILE *out)
         "  --views N              N views per video, each sampled at a different\n"
         "                         temporal offset (start shifted by v/N of a slot)\n"
         "  --native               images at their own size, cut down to multiples of 14\n"
+        "  --max-tokens N         a --native image with more tokens fails (default 16384)\n"
         "  --hidden-state L       also write hidden state L (Hugging Face index, e.g. -2)\n"
         "  --dtype f32|f16        dtype of the token and hidden-state files\n"
         "  --pooled-only          do not write REL.npy\n"
@@ -96,6 +99,8 @@ void ovx_help_extract(FILE *out)
         "  --precision P          CPU matmuls: fp32 (default) or bf16 (bf16 inputs, fp32\n"
         "                         accumulation, as on CUDA; needs oneDNN and AVX512_BF16\n"
         "                         or AMX); like the device, not in the settings hash\n"
+        "  --attention A          CUDA attention: fused (default) or chunked (the cuBLAS\n"
+        "                         reference path); not in the settings hash\n"
         "  --quiet                no progress and no summary (errors still printed)\n"
         "\n"
         "Resume: an item whose REL.json has the same settings hash (options + model\n"
@@ -111,8 +116,9 @@ void ovx_help_extract(FILE *out)
         "compacted at the end of each run: one line per item). Several runs may share\n"
         "DIR: items are claimed (locks in DIR/.ovx/), never computed twice at once;\n"
         "a failed log append is rolled back and the run exits 1.\n"
-        "SIGINT/SIGTERM: the current item is finished or dropped, the summary is\n"
-        "written, exit 130/143 (a second signal stops at once).\n"
+        "SIGINT/SIGTERM: the current item is finished or dropped (a forward stops\n"
+        "between layers), the summary is written, exit 130/143 (a second signal stops\n"
+        "at once); a closed stdout (SIGPIPE) likewise, exit 141.\n"
         "\n"
         "exit status: 0 all succeeded, 1 some failed, 2 usage error, 130/143 interrupted.\n"
         "\n"
@@ -141,7 +147,7 @@ typedef struct cli_opts {
     const char *lists[64];
     size_t n_lists;
     const char *shard_spec, *device_arg;
-    int jsonl, quiet;
+    int jsonl, quiet, attention;
 } cli_opts;
 
 typedef enum { O_STR, O_FLAG, O_INT, O_REAL, O_CHOICE, O_LIST } opt_kind;
@@ -178,6 +184,7 @@ static const opt_def opt_table[] = {
     {"tokens", 0, O_INT, F(p.tokens), 1, 64 * 256, NULL, NULL},
     {"views", 0, O_INT, F(p.views), 1, 64, NULL, NULL},
     {"native", 0, O_FLAG, F(p.native), 0, 0, NULL, NULL},
+    {"max-tokens", 0, O_INT, F(p.max_tokens), 1, 1 << 24, NULL, NULL},
     {"hidden-state", 0, O_INT, F(p.hidden_index), -1000, 1000, NULL, NULL},
     {"dtype", 0, O_CHOICE, F(p.dtype), 0, 0, dtype_names, dtype_values},
     {"pooled-only", 0, O_FLAG, F(p.pooled_only), 0, 0, NULL, NULL},
@@ -197,6 +204,7 @@ static const opt_def opt_table[] = {
     {"batch", 0, O_INT, F(p.batch), 1, 256, NULL, NULL},
     {"device", 0, O_STR, F(device_arg), 0, 0, NULL, NULL},
     {"precision", 0, O_CHOICE, F(p.precision), 0, 0, precision_names, NULL},
+    {"attention", 0, O_CHOICE, F(attention), 0, 0, ovx_cli_attention_names, NULL},
     {"quiet", 0, O_FLAG, F(quiet), 0, 0, NULL, NULL},
 };
 #undef F
@@ -298,22 +306,28 @@ static int parse_options(cli_opts *c, int argc, char **argv)
 
 typedef struct printer {
     int jsonl, quiet;
+    int stdout_failed;  /* a --jsonl record could not be written: stop, exit 1 */
     ovx_progress progress;
 } printer;
 
-/* One JSON object as one line on stdout. */
-static void jsonl_emit(const cJSON *obj)
+/* One JSON object (valid UTF-8: json_utf8.h) as one line on stdout. A
+ * full or closed stdout stops the run (said once). */
+static void jsonl_emit(printer *pr, cJSON *obj)
 {
-    char *line = cJSON_PrintUnformatted(obj);
+    if (pr->stdout_failed)
+        return;
+    char *line = ovx_json_make_utf8(obj) == 0 ? cJSON_PrintUnformatted(obj) : NULL;
     if (!line)
         return;
-    fputs(line, stdout);
-    fputc('\n', stdout);
-    fflush(stdout);
+    if (fputs(line, stdout) == EOF || fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
+        pr->stdout_failed = 1;
+        ovx_progress_clear(&pr->progress);
+        fprintf(stderr, "ovx extract: writing --jsonl to stdout: %s; stopping\n", strerror(errno));
+    }
     free(line);
 }
 
-static void print_dry_run_item(const printer *pr, const ovx_extract_item *it)
+static void print_dry_run_item(printer *pr, const ovx_extract_item *it)
 {
     static const char *const names[] = {"extract", "done", "skip", "fail"};
     if (!pr->jsonl) {
@@ -326,7 +340,7 @@ static void print_dry_run_item(const printer *pr, const ovx_extract_item *it)
     cJSON_AddStringToObject(j, "action", names[it->status]);
     if (it->status == OVX_ITEM_FAILED)
         cJSON_AddStringToObject(j, "error", it->error);
-    jsonl_emit(j);
+    jsonl_emit(pr, j);
     cJSON_Delete(j);
 }
 
@@ -358,7 +372,7 @@ static void on_item(void *user, const ovx_extract_item *it)
             cJSON_AddNumberToObject(o, "seconds", it->seconds);
     }
     if (o)
-        jsonl_emit(o);
+        jsonl_emit(pr, o);
     cJSON_Delete(o);
 }
 
@@ -375,8 +389,8 @@ static void on_progress(void *user, const ovx_extract_progress *p)
 
 static int on_should_stop(void *user)
 {
-    (void)user;
-    return ovx_signal_received() != 0;
+    const printer *pr = user;
+    return ovx_signal_received() != 0 || pr->stdout_failed;
 }
 
 static void on_warning(void *user, const char *msg)
@@ -443,6 +457,7 @@ int ovx_cmd_extract(int argc, char **argv)
     if (device_note[0])
         fprintf(stderr, "ovx extract: %s\n", device_note);
     p->device_fallback = !strcmp(c.device_arg, "auto");
+    p->device.attention = c.attention;
 
     status = OVX_EXIT_USAGE;
     if (c.shard_spec) {
@@ -469,7 +484,12 @@ int ovx_cmd_extract(int argc, char **argv)
     if (rc != OVX_OK)
         fprintf(stderr, "ovx extract: %s\n", err.msg);
     if (p->dry_run) {
-        fflush(stdout);
+        if ((fflush(stdout) != 0 || ferror(stdout)) && !pr.stdout_failed) {
+            fprintf(stderr, "ovx extract: writing stdout: %s\n", strerror(errno));
+            pr.stdout_failed = 1;
+        }
+        if (pr.stdout_failed && rc == OVX_OK)
+            rc = OVX_EIO;
         status = rc == OVX_EUSAGE ? OVX_EXIT_USAGE : rc != OVX_OK || sum.failed ? OVX_EXIT_FAIL : OVX_EXIT_OK;
         goto out;
     }
@@ -484,7 +504,7 @@ int ovx_cmd_extract(int argc, char **argv)
                 sum.items - sum.done - sum.skipped - sum.failed, sum.seconds);
     if (sig)
         status = ovx_signal_exit_status(sig);
-    else if (rc != OVX_OK || sum.failed || sum.log_failed)
+    else if (rc != OVX_OK || sum.failed || sum.log_failed || pr.stdout_failed)
         status = OVX_EXIT_FAIL;
     else
         status = OVX_EXIT_OK;

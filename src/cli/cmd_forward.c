@@ -10,6 +10,7 @@
 #include "cli/device_opt.h"
 #include "common/timer.h"
 #include "cuda/device.h"
+#include "cuda/ovx_cuda.h"
 #include "io/atomic_file.h"
 #include "io/npy.h"
 #include "model/model.h"
@@ -20,7 +21,7 @@ void ovx_help_forward(FILE *out)
     fprintf(out,
             "usage: ovx forward -m MODEL --pixel-values X.npy [--visible-indices I.npy]\n"
             "                   [--hidden-state L] [--threads N] [--device DEV] [--precision P]\n"
-            "                   [--profile] -o DIR\n"
+            "                   [--attention fused|chunked] [--profile] -o DIR\n"
             "\n"
             "Runs the OneVision Encoder on an already normalised pixel tensor and writes\n"
             "DIR/last_hidden_state.npy [B,N,D], DIR/pooler_output.npy [B,D] (models with a\n"
@@ -34,6 +35,7 @@ void ovx_help_forward(FILE *out)
             "      --hidden-state L     also write hidden state L (HF index; -2 = block 23 of 24)\n"
             "      --threads N          CPU threads (default $OVX_THREADS or all cores)\n"
             OVX_DEVICE_OPT_HELP
+            OVX_ATTENTION_OPT_HELP
             "      --precision P        fp32 (default, exact) or bf16: CPU matmuls with bf16\n"
             "                           inputs and fp32 accumulation (oneDNN, AVX512_BF16/AMX)\n"
             "      --profile            print milliseconds and GFLOP/s per op kind of the CPU\n"
@@ -82,11 +84,12 @@ int ovx_cmd_forward(int argc, char **argv)
         {"visible-indices", required_argument, 0, 'i'}, {"hidden-state", required_argument, 0, 'L'},
         {"threads", required_argument, 0, 't'},     {"output", required_argument, 0, 'o'},
         {"device", required_argument, 0, 'd'},      {"profile", no_argument, 0, 'P'},
-        {"precision", required_argument, 0, 'r'},
+        {"precision", required_argument, 0, 'r'},   {"attention", required_argument, 0, 'A'},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
     const char *model = NULL, *px_path = NULL, *idx_path = NULL, *outdir = NULL, *hs_arg = NULL;
     const char *dev_arg = "auto";
     int threads = 0, hs = OVX_NO_HIDDEN_STATE, profile = 0, precision = OVX_PRECISION_FP32, c;
+    int attention = OVX_CUDA_ATTENTION_FUSED;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "m:o:h", opts, NULL)) != -1) {
@@ -112,6 +115,10 @@ int ovx_cmd_forward(int argc, char **argv)
             }
             break;
         case 'd': dev_arg = optarg; break;
+        case 'A':
+            if (ovx_cli_attention_parse("forward", optarg, &attention))
+                return OVX_EXIT_USAGE;
+            break;
         case 'P': profile = 1; break;
         case 'r':
             if (ovx_precision_parse(optarg, &precision)) {
@@ -139,6 +146,7 @@ int ovx_cmd_forward(int argc, char **argv)
     int drc = ovx_cli_device_select("forward", dev_arg, &dev, note, sizeof note);
     if (drc != OVX_EXIT_OK)
         return drc;
+    dev.attention = attention;
     ovx_error err;
     ovx_error_clear(&err);
     ovx_npy px = {0}, idx = {0};

@@ -2,8 +2,9 @@
  * checks the CUDA backend against the CPU forward on a random model (bf16
  * weights, like the checkpoint) for an image and a batch of two sparse
  * videos, printing the relative L2 error of every output and per-op times.
- * --device cpu runs the CUDA forward on the host emulation of the device
- * (checks the orchestration where no GPU exists). */
+ * --device cpu runs the CUDA forward on the host: the kernels of kernels.cu
+ * on the CUDA-on-host shim, GEMMs emulated (checks the kernels and the
+ * orchestration where no GPU exists). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/device_opt.h"
 #include "common/timer.h"
 #include "cuda/device.h"
 #include "cuda/numerics.h"
@@ -24,6 +26,7 @@ void ovx_help_selftest(FILE *out)
 {
     fprintf(out,
             "usage: ovx selftest [--device cuda|cuda:N|cpu] [--large] [--seed N]\n"
+            "                    [--attention fused|chunked]\n"
             "\n"
             "Builds a random model in memory (weights rounded to bf16, like the\n"
             "checkpoint), runs the CPU forward and the CUDA forward on an image and on a\n"
@@ -35,10 +38,13 @@ void ovx_help_selftest(FILE *out)
             "For throughput (clips/s, %% of peak) see ovx bench.\n"
             "\n"
             "  --device DEV   cuda (default, = cuda:0), cuda:N, or cpu: run the CUDA\n"
-            "                 forward on a host emulation of the device (same GEMM\n"
-            "                 calls and bf16 rounding points, no GPU needed)\n"
+            "                 forward on the host: the kernel source on a CUDA-on-host\n"
+            "                 shim, the same GEMM calls emulated (no GPU needed)\n"
             "  --large        the full-size model (24 x 1024) on a 448 image (1024 tokens)\n"
             "                 and 16 frames (4096 tokens); default: a 2-layer width-128 model\n"
+            "  --attention A  fused (default: the fused attention kernel) or chunked\n"
+            "                 (cuBLAS score/value GEMMs) for the first case; the second\n"
+            "                 case always runs the chunked reference path\n"
             "  --seed N       seed of the weights and inputs (default 1)\n"
             "\n"
             "exit status: 0 all outputs within tolerance, 1 failure (including no usable\n"
@@ -75,7 +81,7 @@ static float urand(uint64_t *s)
 typedef struct tcase {
     const char *name;
     int batch, frames, grid, keep;  /* keep: tokens per frame (<= grid*grid) */
-    int chunk;  /* attention query chunk to force (0: default 128 MiB scratch) */
+    int chunk;  /* chunked attention with this query chunk (0: --attention, 128 MiB scratch) */
 } tcase;
 
 static int make_tokens(const ovx_model_config *c, const tcase *tc, uint64_t seed, ovx_tokens *t,
@@ -118,7 +124,7 @@ static int run_case(ovx_model *m, ovx_cuda_model *cm, const tcase *tc, uint64_t 
     ovx_outputs ref = {0}, got = {0};
     ovx_error err;
     ovx_error_clear(&err);
-    int rc = OVX_EXIT_FAIL;
+    int rc = OVX_EXIT_FAIL, mode = cm->attention;
     if (make_tokens(c, tc, seed, &t, &patches, &pos)) {
         fprintf(stderr, "ovx selftest: out of memory\n");
         goto done;
@@ -126,6 +132,8 @@ static int run_case(ovx_model *m, ovx_cuda_model *cm, const tcase *tc, uint64_t 
     ref.hidden_state_index = got.hidden_state_index = -2;
     ovx_cuda_model_set_scratch(cm, tc->chunk ? (size_t)c->num_heads * t.n * 6 * tc->chunk
                                              : (size_t)128 << 20);
+    if (tc->chunk) /* the reference path, always checked */
+        ovx_cuda_model_set_attention(cm, OVX_CUDA_ATTENTION_CHUNKED);
     double t0 = ovx_now_ms();
     if (ovx_model_forward(m, &t, &ref, &err))
         goto fail;
@@ -134,8 +142,12 @@ static int run_case(ovx_model *m, ovx_cuda_model *cm, const tcase *tc, uint64_t 
         goto fail;
     double t2 = ovx_now_ms();
     size_t nd = (size_t)t.batch * t.n * c->hidden_size;
-    printf("%s: %d x %d tokens, attention chunk %d, CPU %.1f ms, CUDA %.1f ms (profiled)\n",
-           tc->name, t.batch, t.n, ovx_cuda_attention_chunk(cm, t.n, t.n), t1 - t0, t2 - t1);
+    if (ovx_cuda_model_attention(cm) == OVX_CUDA_ATTENTION_FUSED)
+        printf("%s: %d x %d tokens, attention fused, CPU %.1f ms, CUDA %.1f ms (profiled)\n",
+               tc->name, t.batch, t.n, t1 - t0, t2 - t1);
+    else
+        printf("%s: %d x %d tokens, attention chunked (chunk %d), CPU %.1f ms, CUDA %.1f ms (profiled)\n",
+               tc->name, t.batch, t.n, ovx_cuda_attention_chunk(cm, t.n, t.n), t1 - t0, t2 - t1);
     struct { const char *name; const float *a, *b; size_t n; } outs[] = {
         {"last_hidden_state", got.last_hidden_state, ref.last_hidden_state, nd},
         {"hidden_state[-2]", got.hidden_state, ref.hidden_state, nd},
@@ -185,6 +197,7 @@ fail:
     }
     fprintf(stderr, "ovx selftest: %s: %s\n", tc->name, err.msg);
 done:
+    ovx_cuda_model_set_attention(cm, mode);
     ovx_outputs_free(&ref);
     ovx_outputs_free(&got);
     free(patches);
@@ -228,13 +241,16 @@ static void sharpen(ovx_model *m)
 int ovx_cmd_selftest(int argc, char **argv)
 {
     const char *dev_s = "cuda";
-    int large = 0;
+    int large = 0, attention = OVX_CUDA_ATTENTION_FUSED;
     uint64_t seed = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--device") && i + 1 < argc) {
             dev_s = argv[++i];
         } else if (!strncmp(argv[i], "--device=", 9)) {
             dev_s = argv[i] + 9;
+        } else if (!strcmp(argv[i], "--attention") && i + 1 < argc) {
+            if (ovx_cli_attention_parse("selftest", argv[++i], &attention))
+                return OVX_EXIT_USAGE;
         } else if (!strcmp(argv[i], "--large")) {
             large = 1;
         } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
@@ -272,7 +288,7 @@ int ovx_cmd_selftest(int argc, char **argv)
     ovx_model *m = NULL;
     ovx_cuda_model *cm = NULL;
     int rc = dev.kind == OVX_DEVICE_CUDA ? ovx_gpu_open_cuda(dev.index, &g, &err)
-                                         : ovx_gpu_open_emu(&g, &err);
+                                         : ovx_gpu_open_host(&g, &err);
     if (rc) {
         fprintf(stderr, "ovx selftest: %s\n", err.msg);
         return OVX_EXIT_FAIL;
@@ -297,8 +313,11 @@ int ovx_cmd_selftest(int argc, char **argv)
         goto fail;
     }
     ovx_cuda_model_set_profiling(cm, 1);
+    ovx_cuda_model_set_attention(cm, attention);
     if (dev.kind == OVX_DEVICE_CUDA)
         ovx_gpu_describe(g, name, sizeof name);
+    else
+        snprintf(name, sizeof name, "host emulation of the CUDA device (%s)", g->ops->name);
     printf("ovx selftest: device %s: %s\n", dev.kind == OVX_DEVICE_CUDA ? dev_s : "cpu", name);
     printf("build: ovx %s, %s\n", OVX_VERSION, ovx_cuda_build_str());
     printf("model: random (seed %llu), %d layers, width %d, %d heads, mlp %d, head %s\n",

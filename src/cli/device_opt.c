@@ -3,8 +3,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <string.h>
 
 #include "cli/commands.h"
+#include "cuda/ovx_cuda.h"
 
 int ovx_cli_device_select(const char *cmd, const char *arg, ovx_device *dev, char *note, size_t note_len)
 {
@@ -24,4 +26,19 @@ int ovx_cli_engine_open(const char *arg, ovx_model *m, const ovx_device *dev, ov
                         ovx_error *err)
 {
     return ovx_engine_open_ex(m, dev, !arg || !strcmp(arg, "auto"), out, err);
+}
+
+const char *const ovx_cli_attention_names[] = {"fused", "chunked", NULL};
+_Static_assert(OVX_CUDA_ATTENTION_FUSED == 0 && OVX_CUDA_ATTENTION_CHUNKED == 1,
+               "ovx_cli_attention_names follows the enum");
+
+int ovx_cli_attention_parse(const char *cmd, const char *arg, int *mode)
+{
+    for (int i = 0; ovx_cli_attention_names[i]; i++)
+        if (!strcmp(arg, ovx_cli_attention_names[i])) {
+            *mode = i;
+            return OVX_EXIT_OK;
+        }
+    fprintf(stderr, "ovx %s: --attention: expected fused or chunked, got '%s'\n", cmd, arg);
+    return OVX_EXIT_USAGE;
 }

@@ -15,6 +15,19 @@
     "                           weights, else the CPU, saying why once), cpu, cuda\n" \
     "                           (= cuda:0) or cuda:N (fails with one line saying why)\n"
 
+/* Help lines for --attention (forward, extract, selftest). */
+#define OVX_ATTENTION_OPT_HELP                                                          \
+    "      --attention A        CUDA attention: fused (default: one kernel, scores stay\n" \
+    "                           on chip) or chunked (cuBLAS score/value GEMMs, the\n"      \
+    "                           reference); no effect on the CPU\n"
+
+/* NULL-terminated names of --attention, in enum ovx_cuda_attention_mode order */
+extern const char *const ovx_cli_attention_names[];
+
+/* "fused" or "chunked" -> *mode; else prints "ovx CMD: --attention: ..."
+ * and returns OVX_EXIT_USAGE. */
+int ovx_cli_attention_parse(const char *cmd, const char *arg, int *mode);
+
 /* Parses `arg` (NULL = auto) and resolves it to cpu or cuda:N. On success
  * returns 0 (OVX_EXIT_OK) with *dev resolved and note holding the one-line
  * auto -> CPU fallback note or "". On failure prints one line

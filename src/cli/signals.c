@@ -1,4 +1,4 @@
-/* signals.c: SIGINT/SIGTERM set a flag; a second signal is fatal. */
+/* signals.c: SIGINT/SIGTERM/SIGPIPE set a flag; a second signal is fatal. */
 #include "cli/signals.h"
 
 #include <signal.h>
@@ -22,6 +22,7 @@ void ovx_signals_install(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGPIPE, &sa, NULL); /* stdout closed (| head): stop like an interrupt */
 }
 
 int ovx_signal_received(void)

@@ -36,6 +36,8 @@ typedef struct ovx_extract_params {
     int tokens;                   /* codec token budget (4096) */
     int views;                    /* 1 */
     int native;                   /* images at their own size */
+    int max_tokens;               /* --native images with more tokens fail (16384;
+                                   * not in the settings hash: it changes no output) */
     int hidden_index;             /* OVX_NO_HIDDEN_STATE, or a Hugging Face layer index */
     ovx_dtype dtype;              /* OVX_DTYPE_F32 or OVX_DTYPE_F16 */
     int pooled_only;

@@ -14,6 +14,7 @@
 #include "common/timer.h"
 #include "cuda/device.h"
 #include "io/atomic_file.h"
+#include "io/json_utf8.h"
 #include "io/npy.h"
 #include "model/model.h"
 #include "model/tokens.h"
@@ -157,6 +158,12 @@ static ovx_prepared *prepare_image(const ovx_extract_ctx *ctx, const ovx_extract
         if (H == 0 || W == 0) {
             free(rgb);
             ovx_error_set(&p->err, OVX_EINPUT, "image %dx%d is smaller than one %dx%d patch", w, h, P, P);
+            return fail(p, "decode");
+        }
+        if ((int64_t)(H / P) * (W / P) > o->max_tokens) { /* one huge photo must not stall a run */
+            free(rgb);
+            ovx_error_set(&p->err, OVX_EINPUT, "image %dx%d gives %lld tokens at its native size, more than "
+                          "--max-tokens %d", w, h, (long long)(H / P) * (W / P), o->max_tokens);
             return fail(p, "decode");
         }
         cJSON_AddStringToObject(info, "preprocessing", "native: right/bottom cut to multiples of 14");
@@ -552,12 +559,12 @@ void ovx_extract_model_batch(const ovx_extract_ctx *ctx, ovx_prepared **items, s
         t0 = ovx_now_ms();
         if (m > 1)
             ovx_error_clear(&one);
-        if ((m > 1 && forward_items(ctx, &p, 1, &one) == OVX_OK)) {
+        if (rc != OVX_EINTERRUPTED && m > 1 && forward_items(ctx, &p, 1, &one) == OVX_OK) {
             p->model_done = 1;
             p->t_model = ovx_now_ms() - t0;
             p->batch_items = 1;
         } else {
-            p->err = one;
+            p->err = rc == OVX_EINTERRUPTED ? err : one;
             fail(p, "model");
         }
     }
@@ -710,7 +717,8 @@ int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, o
     cJSON_AddNumberToObject(tm, "model_batch_items", p->batch_items);
     double t2 = ovx_now_ms();
     cJSON_AddNumberToObject(tm, "write", t2 - t1);
-    char *text = cJSON_Print(j);
+    *record = ovx_extract_manifest_from_json(j); /* the exact bytes of the names */
+    char *text = ovx_json_make_utf8(j) == 0 ? cJSON_Print(j) : NULL;
     char path[4200];
     if (!text) {
         rc = ovx_error_set(err, OVX_ENOMEM, "out of memory");
@@ -720,9 +728,11 @@ int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, o
         rc = ovx_atomic_write(path, text, len + 1, err);
     }
     free(text);
-    if (rc == OVX_OK)
-        *record = ovx_extract_manifest_from_json(j);
     cJSON_Delete(j);
+    if (rc != OVX_OK) {
+        cJSON_Delete(*record);
+        *record = NULL;
+    }
     if (rc == OVX_OK && !*record)
         rc = ovx_error_set(err, OVX_ENOMEM, "out of memory");
     return rc;

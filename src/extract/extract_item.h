@@ -24,6 +24,7 @@ typedef struct ovx_extract_opts {
     int tokens;                /* codec top-K budget */
     int views;
     int native;                /* images at native size */
+    int max_tokens;            /* native images with more tokens fail */
     ovx_dtype dtype;           /* F32 or F16 */
     int hidden_index;          /* OVX_NO_HIDDEN_STATE when not requested */
     int pooled_only;

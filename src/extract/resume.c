@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "io/atomic_file.h"
+#include "io/json_utf8.h"
 #include "io/npy.h"
 #include "model/model.h"
 
@@ -119,6 +120,7 @@ int ovx_resume_check(const char *base, const char *settings_hash, cJSON **json, 
     free(text);
     if (!j)
         return fail(why, why_cap, "%s: not valid JSON", path);
+    ovx_json_restore_bytes(j); /* names that are not UTF-8 */
     int ok = 0;
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "settings_hash");
     const cJSON *outs = cJSON_GetObjectItemCaseSensitive(j, "outputs");
@@ -192,6 +194,25 @@ static int owned(const char *dir, const char *name, const ovx_strmap *bases, ovx
     return 0;
 }
 
+/* The same for a temp name cut to OVX_NAME_MAX bytes (atomic_file.h):
+ * `name` is then a prefix of the output name, and the base whose file name
+ * it starts with (or which starts it) owns it. Rare: a scan of the bases. */
+static int owned_cut(const char *dir, const char *name, const ovx_strmap *bases, ovx_may_remove_fn may_remove,
+                     void *ctx)
+{
+    size_t dl = strlen(dir), nl = strlen(name);
+    for (size_t i = 0; i < bases->cap; i++) {
+        const char *b = bases->keys[i];
+        if (!b || strncmp(b, dir, dl) != 0 || b[dl] != '/' || strchr(b + dl + 1, '/'))
+            continue;
+        const char *bn = b + dl + 1;
+        size_t bl = strlen(bn);
+        if (!strncmp(bn, name, bl < nl ? bl : nl))
+            return !may_remove || may_remove(ctx, b);
+    }
+    return 0;
+}
+
 /* Removes the temp files of bases' outputs in one folder (those whose base
  * may_remove allows, when given). */
 static int clean_folder(const char *dir, const ovx_strmap *bases, ovx_may_remove_fn may_remove, void *ctx)
@@ -214,7 +235,9 @@ static int clean_folder(const char *dir, const ovx_strmap *bases, ovx_may_remove
             continue;
         *t = '\0';
         char full[9000];
-        if (owned(dir, name, bases, may_remove, ctx) && snprintf(full, sizeof full, "%s/%s", dir, e->d_name) < (int)sizeof full &&
+        if ((owned(dir, name, bases, may_remove, ctx) ||
+             (strlen(e->d_name) == OVX_NAME_MAX && owned_cut(dir, name, bases, may_remove, ctx))) &&
+            snprintf(full, sizeof full, "%s/%s", dir, e->d_name) < (int)sizeof full &&
             unlink(full) == 0)
             removed++;
     }

@@ -13,6 +13,7 @@
 #include "common/threads.h"
 #include "common/timer.h"
 #include "io/atomic_file.h"
+#include "io/json_utf8.h"
 #include "extract/claim.h"
 #include "extract/extract_item.h"
 #include "extract/fingerprint.h"
@@ -22,6 +23,7 @@
 #include "extract/resume.h"
 #include "extract/runlog.h"
 #include "extract/strmap.h"
+#include "model/config.h"
 #include "model/model.h"
 #include "select/select.h"
 
@@ -34,6 +36,7 @@ ovx_extract_params ovx_extract_default_params(void)
     p.frames = -1;
     p.tokens = 4096;
     p.views = 1;
+    p.max_tokens = 16384;
     p.hidden_index = OVX_NO_HIDDEN_STATE;
     p.dtype = OVX_DTYPE_F32;
     p.max_corrupt = -1;
@@ -211,6 +214,10 @@ static void finish_item(run_state *rs, run_item *ri)
     int rc = ovx_extract_finish(&rs->ctx, &p->job, ri->prep, &record, &stage, &err);
     ovx_prepared_free(ri->prep);
     ri->prep = NULL;
+    if (rc == OVX_EINTERRUPTED) { /* stopped inside the forward: dropped, not failed */
+        run_item_free(ri);
+        return;
+    }
     if (rc != OVX_OK) {
         char json[4200];
         snprintf(json, sizeof json, "%s.json", p->job.base);
@@ -311,6 +318,11 @@ static int pipe_should_stop(void *vctx)
     return rs->sum->stopped || rs->device_lost.code;
 }
 
+static int forward_cancel(void *vctx)
+{
+    return stop_requested(vctx);
+}
+
 /* Temp files of an item may go when nobody holds its claim. */
 static int temps_removable(void *vctx, const char *base)
 {
@@ -335,6 +347,30 @@ static void clean_leftovers(run_state *rs)
     ovx_claim_clean_stale(rs->ctx.opts->out_dir);
 }
 
+/* Options that cannot work with this model, whatever the input, are usage
+ * errors before anything is listed or decoded (config.json only; a config
+ * that does not parse is left to the loader). */
+static int check_model_options(const ovx_extract_opts *o, ovx_error *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", o->model_dir);
+    char *text = ovx_read_text_file(path, 1u << 20);
+    ovx_model_config cfg;
+    ovx_error perr;
+    int ok = text && ovx_model_config_parse(text, strlen(text), &cfg, &perr) == OVX_OK;
+    free(text);
+    if (!ok)
+        return OVX_OK;
+    int L = cfg.num_layers;
+    if (o->hidden_index != OVX_NO_HIDDEN_STATE && (o->hidden_index < -(L + 1) || o->hidden_index > L))
+        return ovx_error_set(err, OVX_EUSAGE, "--hidden-state %d: out of range %d..%d for %s (%d layers)",
+                             o->hidden_index, -(L + 1), L, o->model_dir, L);
+    if (o->pooled_only && !cfg.use_head && !o->save_pixels)
+        return ovx_error_set(err, OVX_EUSAGE, "--pooled-only: %s has no head, so nothing would be written",
+                             o->model_dir);
+    return OVX_OK;
+}
+
 /* The options of the items from the parameters; resolves the model folder
  * and fingerprints it (a dry run goes on without a usable model). */
 static int make_opts(const ovx_extract_params *p, ovx_extract_opts *o, ovx_error *err)
@@ -347,6 +383,7 @@ static int make_opts(const ovx_extract_params *p, ovx_extract_opts *o, ovx_error
     o->tokens = p->tokens;
     o->views = p->views;
     o->native = p->native;
+    o->max_tokens = p->max_tokens;
     o->dtype = p->dtype;
     o->hidden_index = p->hidden_index;
     o->pooled_only = p->pooled_only;
@@ -385,7 +422,7 @@ static int make_opts(const ovx_extract_params *p, ovx_extract_opts *o, ovx_error
     }
     ovx_error_clear(err);
     ovx_extract_settings(o);
-    return OVX_OK;
+    return p->dry_run ? OVX_OK : check_model_options(o, err);
 }
 
 static int list_inputs(const ovx_extract_params *p, ovx_input_list *inputs, ovx_error *err)
@@ -436,8 +473,11 @@ static cJSON *relabel(run_state *rs, const ovx_plan_item *p)
     if (ovx_resume_check(p->job.base, rs->ctx.opts->settings_hash, &j, NULL, 0)) {
         cJSON *l = want ? cJSON_CreateString(want) : cJSON_CreateNull();
         char *text = NULL;
-        if (l && cJSON_ReplaceItemInObjectCaseSensitive(j, "label", l))
-            text = cJSON_Print(j);
+        cJSON_DeleteItemFromObjectCaseSensitive(j, "label_bytes");
+        if (l && cJSON_ReplaceItemInObjectCaseSensitive(j, "label", l)) {
+            rec = ovx_extract_manifest_from_json(j);
+            text = ovx_json_make_utf8(j) == 0 ? cJSON_Print(j) : NULL;
+        }
         else
             cJSON_Delete(l);
         char path[4200];
@@ -445,10 +485,14 @@ static cJSON *relabel(run_state *rs, const ovx_plan_item *p)
         if (text) {
             size_t len = strlen(text);
             text[len] = '\n'; /* over the NUL: written by length */
-            if (ovx_atomic_write(path, text, len + 1, &err) == OVX_OK)
-                rec = ovx_extract_manifest_from_json(j);
-            else
+            if (ovx_atomic_write(path, text, len + 1, &err) != OVX_OK) {
                 warn(rs, err.msg);
+                cJSON_Delete(rec);
+                rec = NULL;
+            }
+        } else {
+            cJSON_Delete(rec);
+            rec = NULL;
         }
         free(text);
     }
@@ -483,6 +527,8 @@ static int run_items(run_state *rs, const ovx_extract_params *prm, ovx_error *er
     const ovx_extract_opts *o = rs->ctx.opts;
     ovx_model_params mp = ovx_model_default_params();
     mp.threads = prm->threads;
+    mp.cancel = forward_cancel; /* a stop request ends a long forward between layers */
+    mp.cancel_ctx = rs;
     ovx_model *model = NULL;
     int rc = ovx_model_load(o->model_dir, &mp, &model, err);
     if (rc != OVX_OK)

@@ -13,6 +13,7 @@
 #include "extract/claim.h"
 #include "extract/resume.h"
 #include "io/atomic_file.h"
+#include "io/json_utf8.h"
 
 /* Reads the lines already in path into set. A last line cut short (a crash
  * in the middle of a write) gets its newline, so the next append starts a
@@ -124,7 +125,7 @@ int ovx_runlog_failure(ovx_runlog *rl, const char *path, const char *rel, const 
     cJSON_AddStringToObject(o, "rel", rel);
     cJSON_AddStringToObject(o, "stage", stage);
     cJSON_AddStringToObject(o, "error", error);
-    char *line = cJSON_PrintUnformatted(o);
+    char *line = ovx_json_make_utf8(o) == 0 ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     if (!line)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory");
@@ -139,40 +140,68 @@ static const char *str_field(const cJSON *o, const char *name)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* An item in failures.jsonl and the manifest: "PATH\nREL" (malloc'd; NULL
- * without the fields). */
-static char *item_id(const cJSON *o)
+/* "A\nA_bytes\nB\nB_bytes" of a line as written (UTF-8, json_utf8.h),
+ * malloc'd; NULL without field a. */
+static char *fields_id(const cJSON *o, const char *a, const char *b)
 {
-    const char *path = str_field(o, "path"), *rel = str_field(o, "rel");
-    if (!path || !rel)
+    char ab[64], bb[64];
+    snprintf(ab, sizeof ab, "%s_bytes", a);
+    snprintf(bb, sizeof bb, "%s_bytes", b ? b : "");
+    const char *v[4] = {str_field(o, a), str_field(o, ab), b ? str_field(o, b) : "", b ? str_field(o, bb) : ""};
+    if (!v[0] || !v[2])
         return NULL;
-    size_t n = strlen(path) + strlen(rel) + 2;
+    size_t n = 4;
+    for (int i = 0; i < 4; i++)
+        n += v[i] ? strlen(v[i]) : 0;
     char *id = malloc(n);
     if (id)
-        snprintf(id, n, "%s\n%s", path, rel);
+        snprintf(id, n, "%s\n%s\n%s\n%s", v[0], v[1] ? v[1] : "", v[2], v[3] ? v[3] : "");
     return id;
 }
 
-int ovx_runlog_manifest(ovx_runlog *rl, const cJSON *obj, ovx_error *err)
+/* An item in failures.jsonl and the manifest: its path and rel. */
+static char *item_id(const cJSON *o)
 {
-    char *line = cJSON_PrintUnformatted(obj);
-    if (!line)
+    return fields_id(o, "path", "rel");
+}
+
+/* A manifest line's key: its REL.json. */
+static char *manifest_key(const cJSON *o)
+{
+    return fields_id(o, "json", NULL);
+}
+
+int ovx_runlog_manifest(ovx_runlog *rl, const cJSON *raw, ovx_error *err)
+{
+    cJSON *obj = cJSON_Duplicate(raw, 1);
+    char *line = obj && ovx_json_make_utf8(obj) == 0 ? cJSON_PrintUnformatted(obj) : NULL;
+    if (!line) {
+        cJSON_Delete(obj);
         return ovx_error_set(err, OVX_ENOMEM, "out of memory");
+    }
     int rc = append_line(rl, rl->manifest_path, &rl->seen_manifest, line, err);
     free(line);
-    char *item = item_id(obj);
-    const char *key = str_field(obj, "json");
+    char *item = item_id(obj), *key = manifest_key(obj);
+    cJSON_Delete(obj);
     if (rc == OVX_OK && item && ovx_strmap_put(&rl->ok_items, item, NULL) != 0)
         rc = ovx_error_set(err, OVX_ENOMEM, "out of memory");
     free(item);
     if (rc == OVX_OK && key && ovx_strmap_get(&rl->gone_keys, key, NULL))
         ovx_strmap_put(&rl->gone_keys, key, "written again");
+    free(key);
     return rc;
 }
 
 int ovx_runlog_forget(ovx_runlog *rl, const char *json_rel)
 {
-    return ovx_strmap_put(&rl->gone_keys, json_rel, NULL) == 0 ? OVX_OK : OVX_ENOMEM;
+    cJSON *o = cJSON_CreateObject();
+    char *key = NULL;
+    if (o && cJSON_AddStringToObject(o, "json", json_rel) && ovx_json_make_utf8(o) == 0)
+        key = manifest_key(o);
+    cJSON_Delete(o);
+    int rc = key && ovx_strmap_put(&rl->gone_keys, key, NULL) == 0 ? OVX_OK : OVX_ENOMEM;
+    free(key);
+    return rc;
 }
 
 /* Rewrites path keeping, per key, the last parseable line (see
@@ -196,7 +225,7 @@ static int compact_file(ovx_runlog *rl, const char *path, const char *tmp_name, 
         cJSON *o = cJSON_Parse(line);
         char *key = NULL;
         if (o && cJSON_IsObject(o))
-            key = for_manifest ? (str_field(o, "json") ? strdup(str_field(o, "json")) : NULL) : item_id(o);
+            key = for_manifest ? manifest_key(o) : item_id(o);
         if (!key) { /* torn or foreign: dropped */
             cJSON_Delete(o);
             continue;

@@ -52,7 +52,14 @@ int ovx_atomic_open(ovx_atomic_file *af, const char *path, ovx_error *err)
     memset(af, 0, sizeof *af);
     if (snprintf(af->final_path, sizeof af->final_path, "%s", path) >= (int)sizeof af->final_path)
         return ovx_error_set(err, OVX_EUSAGE, "%s: path too long", path);
-    snprintf(af->tmp_path, sizeof af->tmp_path, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
+    /* the temp name must fit where the final one fits: a long name is cut */
+    char suffix[64];
+    int sl = snprintf(suffix, sizeof suffix, ".tmp.%ld.XXXXXX", (long)getpid());
+    const char *slash = strrchr(path, '/');
+    size_t dir_len = slash ? (size_t)(slash + 1 - path) : 0, name_len = strlen(path) - dir_len;
+    if (name_len + (size_t)sl > OVX_NAME_MAX)
+        name_len = OVX_NAME_MAX > (size_t)sl ? OVX_NAME_MAX - (size_t)sl : 1;
+    snprintf(af->tmp_path, sizeof af->tmp_path, "%.*s%s", (int)(dir_len + name_len), path, suffix);
     int fd = mkstemp(af->tmp_path);
     if (fd < 0)
         return ovx_error_set(err, OVX_EIO, "%s: cannot create temporary file: %s", path, strerror(errno));

@@ -1,6 +1,7 @@
 /* atomic_file.h: write a file so that it either appears whole or not at all.
- * Data goes to "NAME.tmp.PID.XXXXXX" in the same folder, is fsync'd, then
- * renamed over NAME and the folder fsync'd. A crash leaves only a temp file,
+ * Data goes to "NAME.tmp.PID.XXXXXX" in the same folder (NAME cut so that
+ * the temp name has at most OVX_NAME_MAX bytes), is fsync'd, then renamed
+ * over NAME and the folder fsync'd. A crash leaves only a temp file,
  * which ovx_atomic_is_temp_name() recognises so resumed runs can delete it. */
 #ifndef OVX_IO_ATOMIC_FILE_H
 #define OVX_IO_ATOMIC_FILE_H
@@ -9,6 +10,9 @@
 #include <stdio.h>
 
 #include "common/error.h"
+
+/* The longest file name (bytes) of the filesystems ovx writes to. */
+#define OVX_NAME_MAX 255
 
 typedef struct ovx_atomic_file {
     FILE *fp;             /* write through this */

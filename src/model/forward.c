@@ -59,36 +59,36 @@ static void free_buffers(fwd_buffers *b)
     free(b->sin_t);
 }
 
-/* y = x W^T + b over B groups of N rows: the fp32 op, or the bf16 path's
- * prepared weight `bw` when the model runs in bf16. */
-static int linear(const ovx_model_bf16 *bf, const ovx_bf16_weight *bw, float *y, const float *x, const float *w,
-                  const float *b, int B, int N, int In, int O, int threads, ovx_error *err)
+/* y = x W^T + b over B groups of N rows: oneDNN's matmul (fp32 from w, or
+ * bf16 from the prepared weight bw) when mm is set, else OpenBLAS. */
+static int linear(ovx_mm *mm, const ovx_mm_weight *bw, float *y, const float *x, const float *w, const float *b,
+                  int B, int N, int In, int O, int threads, ovx_error *err)
 {
-    if (bf)
-        return ovx_bf16_linear_grouped(bf->ctx, y, x, bw, b, B, N, In, O, threads, err);
+    if (mm)
+        return ovx_mm_linear(mm, y, x, w, bw, b, B, N, In, O, threads, err);
     ovx_op_linear_grouped(y, x, w, b, B, N, In, O, threads);
     return 0;
 }
 
 /* One pre-norm block on all B*N rows: x += Attn(LN1(x)); x += MLP(LN2(x)).
  * bw: the layer's six bf16 weights (q, k, v, out, fc1, fc2) or NULL. */
-static int block(const ovx_model_config *c, const ovx_layer_weights *L, const ovx_model_bf16 *bf,
-                 ovx_bf16_weight *const *bw, fwd_buffers *b, int B, int N, int threads, ovx_profile *P,
-                 ovx_error *err)
+static int block(const ovx_model_config *c, const ovx_layer_weights *L, ovx_mm *mm, ovx_mm_weight *const *bw,
+                 fwd_buffers *b, int B, int N, int threads, ovx_profile *P, ovx_error *err)
 {
     int64_t T = (int64_t)B * N;
     int D = c->hidden_size, F = c->intermediate_size, H = c->num_heads;
     double lin = 2.0 * (double)T * D * D, attn = 4.0 * (double)B * N * N * D;
-    ovx_bf16_weight *const none[OVX_BF16_PER_LAYER] = {0};
+    ovx_mm_weight *const none[OVX_BF16_PER_LAYER] = {0};
+    int bf16 = bw != NULL;
     if (!bw)
         bw = none;
     int rc = 0;
     TIMED(P, OVX_OP_NORM, 0,
           ovx_op_layernorm(b->h, b->x, L->layer_norm1_weight, L->layer_norm1_bias, T, D, c->layer_norm_eps, threads));
     TIMED(P, OVX_OP_QKV, 3 * lin, {
-        rc = linear(bf, bw[0], b->q, b->h, L->q_proj_weight, L->q_proj_bias, B, N, D, D, threads, err) ||
-             linear(bf, bw[1], b->k, b->h, L->k_proj_weight, L->k_proj_bias, B, N, D, D, threads, err) ||
-             linear(bf, bw[2], b->v, b->h, L->v_proj_weight, L->v_proj_bias, B, N, D, D, threads, err);
+        rc = linear(mm, bw[0], b->q, b->h, L->q_proj_weight, L->q_proj_bias, B, N, D, D, threads, err) ||
+             linear(mm, bw[1], b->k, b->h, L->k_proj_weight, L->k_proj_bias, B, N, D, D, threads, err) ||
+             linear(mm, bw[2], b->v, b->h, L->v_proj_weight, L->v_proj_bias, B, N, D, D, threads, err);
     });
     if (rc)
         return -1;
@@ -100,8 +100,8 @@ static int block(const ovx_model_config *c, const ovx_layer_weights *L, const ov
     TIMED(P, OVX_OP_ATTENTION, attn, {
         for (int s = 0; s < B && !rc; s++) {
             size_t o = (size_t)s * N * D;
-            if (bf)
-                rc = ovx_bf16_attention(bf->ctx, b->h + o, b->q + o, b->k + o, b->v + o, N, H, scale, threads, err);
+            if (mm)
+                rc = ovx_mm_attention(mm, bf16, b->h + o, b->q + o, b->k + o, b->v + o, N, H, scale, threads, err);
             else if (ovx_op_attention(b->h + o, b->q + o, b->k + o, b->v + o, N, N, H, scale, threads))
                 rc = ovx_error_set(err, OVX_ENOMEM, "out of memory for attention scratch (%d tokens)", N);
         }
@@ -109,19 +109,19 @@ static int block(const ovx_model_config *c, const ovx_layer_weights *L, const ov
     if (rc)
         return -1;
     TIMED(P, OVX_OP_OUT_PROJ, lin,
-          rc = linear(bf, bw[3], b->q, b->h, L->out_proj_weight, L->out_proj_bias, B, N, D, D, threads, err));
+          rc = linear(mm, bw[3], b->q, b->h, L->out_proj_weight, L->out_proj_bias, B, N, D, D, threads, err));
     if (rc)
         return -1;
     TIMED(P, OVX_OP_RESIDUAL, 0, ovx_op_residual_add(b->x, b->q, T * D, threads));
     TIMED(P, OVX_OP_NORM, 0,
           ovx_op_layernorm(b->h, b->x, L->layer_norm2_weight, L->layer_norm2_bias, T, D, c->layer_norm_eps, threads));
     TIMED(P, OVX_OP_FC1, lin * F / D,
-          rc = linear(bf, bw[4], b->mlp, b->h, L->fc1_weight, L->fc1_bias, B, N, D, F, threads, err));
+          rc = linear(mm, bw[4], b->mlp, b->h, L->fc1_weight, L->fc1_bias, B, N, D, F, threads, err));
     if (rc)
         return -1;
     TIMED(P, OVX_OP_GELU, 0, ovx_op_gelu_erf(b->mlp, T * F, threads));
     TIMED(P, OVX_OP_FC2, lin * F / D,
-          rc = linear(bf, bw[5], b->q, b->mlp, L->fc2_weight, L->fc2_bias, B, N, F, D, threads, err));
+          rc = linear(mm, bw[5], b->q, b->mlp, L->fc2_weight, L->fc2_bias, B, N, F, D, threads, err));
     if (rc)
         return -1;
     TIMED(P, OVX_OP_RESIDUAL, 0, ovx_op_residual_add(b->x, b->q, T * D, threads));
@@ -179,8 +179,11 @@ int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_
         goto done;
     }
     ovx_profile *P = &m->profile;
+    ovx_mm *mm = ovx_model_mm(m);
     TIMED(P, OVX_OP_PATCH_EMBED, 2.0 * (double)T * D * K,
-          ovx_op_patch_embed(b.x, in->patches, m->w.patch_embedding_weight, B, N, D, K, threads));
+          rc = linear(mm, NULL, b.x, in->patches, m->w.patch_embedding_weight, NULL, B, N, K, D, threads, err));
+    if (rc)
+        goto done;
     TIMED(P, OVX_OP_NORM, 0,
           ovx_op_layernorm(b.x, b.x, m->w.layernorm_pre_weight, m->w.layernorm_pre_bias, T, D, c->layer_norm_eps,
                            threads));
@@ -188,8 +191,13 @@ int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_
     if (hs == 0 && !(out->hidden_state = copy_floats(b.x, td)))
         goto oom;
     for (int l = 0; l < L; l++) {
-        ovx_bf16_weight *const *bw = m->bf16 ? m->bf16->weights + (size_t)l * OVX_BF16_PER_LAYER : NULL;
-        if (block(c, &m->w.layers[l], m->bf16, bw, &b, B, N, threads, P, err)) {
+        if (m->params.cancel && m->params.cancel(m->params.cancel_ctx)) {
+            ovx_outputs_free(out);
+            rc = ovx_error_set(err, OVX_EINTERRUPTED, "interrupted");
+            goto done;
+        }
+        ovx_mm_weight *const *bw = m->bf16 ? m->bf16->weights + (size_t)l * OVX_BF16_PER_LAYER : NULL;
+        if (block(c, &m->w.layers[l], mm, bw, &b, B, N, threads, P, err)) {
             rc = err->code ? err->code : OVX_EINTERNAL;
             ovx_outputs_free(out);
             goto done;

@@ -293,7 +293,7 @@ void ovx_model_free(ovx_model *m)
 {
     if (!m)
         return;
-    ovx_model_bf16_release(m);
+    ovx_model_bf16_release(m, 1);
     free(m->storage);
     free(m->entries);
     free(m->w.layers);

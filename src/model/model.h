@@ -38,6 +38,10 @@ typedef struct ovx_model ovx_model;
 
 typedef struct ovx_model_params {
     int threads;  /* CPU threads; 0 means ovx_default_threads() */
+    /* Polled by the CPU forward between layers (NULL: never): nonzero
+     * stops it with OVX_EINTERRUPTED and no outputs (e.g. on SIGTERM). */
+    int (*cancel)(void *ctx);
+    void *cancel_ctx;
 } ovx_model_params;
 
 ovx_model_params ovx_model_default_params(void);

@@ -5,17 +5,16 @@
 
 #include <stdint.h>
 
-#include "model/bf16.h"
+#include "model/mm.h"
 #include "model/model.h"
 #include "model/profile.h"
 #include "model/weights.h"
 
-/* The bf16 path's context and prepared weights: per layer q, k, v, out_proj,
- * fc1, fc2 (in that order). */
+/* The bf16 path's prepared weights: per layer q, k, v, out_proj, fc1, fc2
+ * (in that order). */
 #define OVX_BF16_PER_LAYER 6
 typedef struct ovx_model_bf16 {
-    ovx_bf16_ctx *ctx;
-    ovx_bf16_weight **weights;
+    ovx_mm_weight **weights;
     int n_weights;
     size_t bytes;
 } ovx_model_bf16;
@@ -35,10 +34,15 @@ struct ovx_model {
     char nonfinite_tensor[128]; /* the first tensor holding one */
     ovx_profile profile;     /* per-op counters summed over forwards */
     ovx_model_bf16 *bf16;    /* set by ovx_model_set_precision(BF16) */
+    ovx_mm *mm;              /* oneDNN matmuls (NULL: OpenBLAS sgemm) */
+    int mm_state;            /* 0 not tried yet, 1 in use, -1 unavailable or off */
 };
 
-/* Frees the bf16 context and weights (back to fp32). */
-void ovx_model_bf16_release(ovx_model *m);
+/* Frees the bf16 weights (back to fp32) and, with free_mm, the oneDNN context. */
+void ovx_model_bf16_release(ovx_model *m, int free_mm);
+/* Makes m->mm on first use unless oneDNN is missing or OVX_CPU_GEMM=openblas;
+ * returns m->mm (NULL: use OpenBLAS). */
+ovx_mm *ovx_model_mm(ovx_model *m);
 
 /* Allocates storage for cfg's manifest (m->entries) and points w at it. */
 int ovx_model_alloc(const ovx_model_config *cfg, ovx_model **out, ovx_error *err);

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "select/select.h"
+#include "io/json_utf8.h"
 
 static cJSON *num(double v) { return cJSON_CreateNumber(isfinite(v) ? v : 0.0); }
 
@@ -129,8 +130,10 @@ cJSON *ovx_select_result_json(const ovx_select_result *r, int with_timings)
 char *ovx_select_result_json_string(const ovx_select_result *r, int with_timings)
 {
     cJSON *o = ovx_select_result_json(r, with_timings);
-    if (!o)
+    if (!o || ovx_json_make_utf8(o) != 0) { /* a non-UTF-8 file name stays valid JSON */
+        cJSON_Delete(o);
         return NULL;
+    }
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     if (!s)

@@ -156,7 +156,7 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
     k->times[k->decoded++] = vf->seconds;
     k->corrupt += vf->corrupt;
     ovx_refpic rp;
-    int rc = ovx_refpic_make(c->scan, vf->frame, vf->index, &rp, err);
+    int rc = ovx_refpic_make(c->scan, vf->frame, vf->index, 0, &rp, err);
     if (rc < 0)
         return rc;
     rc = offer_future(k, &rp, err);

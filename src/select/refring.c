@@ -36,14 +36,14 @@ void ovx_ref_ring_clear(ovx_ref_ring *r)
     r->n = 0;
 }
 
-int ovx_refpic_make(const struct ovx_packet_scan *s, const AVFrame *f, int64_t index, ovx_refpic *out,
-                    ovx_error *err)
+int ovx_refpic_make(const struct ovx_packet_scan *s, const AVFrame *f, int64_t index, int copy,
+                    ovx_refpic *out, ovx_error *err)
 {
     memset(out, 0, sizeof *out);
     out->index = index;
     out->ref = ovx_frame_reference(s, f, &out->packet) != OVX_PIC_NONREF;
     out->key = f->key_frame != 0;
-    return ovx_frame_luma8(f, &out->luma, err);
+    return ovx_frame_luma8(f, copy, &out->luma, err);
 }
 
 static int add(ovx_refset *s, const ovx_refpic *p, int dist, ovx_error *err)

@@ -47,8 +47,9 @@ void ovx_ref_ring_init(ovx_ref_ring *r, int codec_id, int candidates);
 void ovx_ref_ring_clear(ovx_ref_ring *r);
 
 /* Describes a decoded frame: its reference status and packet from the scan,
- * its luma (a new reference or an 8-bit conversion). */
-int ovx_refpic_make(const struct ovx_packet_scan *s, const struct AVFrame *f, int64_t index,
+ * its luma (a new reference or an 8-bit conversion; copy: always a buffer
+ * of its own, see ovx_frame_luma8). */
+int ovx_refpic_make(const struct ovx_packet_scan *s, const struct AVFrame *f, int64_t index, int copy,
                     ovx_refpic *out, ovx_error *err);
 void ovx_refpic_clear(ovx_refpic *p);
 

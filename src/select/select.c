@@ -32,7 +32,7 @@ ovx_select_params ovx_select_default_params(void)
     p.inconsistency = 1;
     p.motion_percentile = 95.0;
     p.motion_floor = 0.5;
-    p.ref_candidates = 8;
+    p.ref_candidates = 4;
     p.ref_better = 0.2;
     p.residual_percentile = 95.0;
     p.prior_weight = 0.3;

@@ -43,7 +43,7 @@ typedef struct ovx_select_params {
     double motion_percentile;   /* 95 */
     double motion_floor;        /* 0.5 px: the motion normaliser is at least this
                                    (squared, 0.25 px^2, for the inconsistency) */
-    int ref_candidates;         /* 8: reference pictures searched per direction (H.264) */
+    int ref_candidates;         /* 4 (1..8): past reference pictures searched (H.264, HEVC) */
     double ref_better;          /* 0.2: a farther reference wins when its error is this much lower */
     double residual_percentile; /* 95 */
     double prior_weight;        /* 0.3 */

@@ -1,6 +1,8 @@
 /* luma.c: any decoded frame -> 8-bit luma plane (see luma.h). */
 #include "video/luma.h"
 
+#include <string.h>
+
 #include <libavutil/frame.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
@@ -38,13 +40,14 @@ static void shift_plane(const AVFrame *f, const AVPixFmtDescriptor *d, AVFrame *
     }
 }
 
-int ovx_frame_luma8(const AVFrame *f, AVFrame **out, ovx_error *err)
+int ovx_frame_luma8(const AVFrame *f, int copy, AVFrame **out, ovx_error *err)
 {
     *out = NULL;
     AVFrame *o = av_frame_alloc();
     if (!o)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (luma)");
-    if (ovx_frame_has_luma8(f)) {
+    int has8 = ovx_frame_has_luma8(f);
+    if (has8 && !copy) {
         if (av_frame_ref(o, f) < 0) {
             av_frame_free(&o);
             return ovx_error_set(err, OVX_ENOMEM, "out of memory (luma)");
@@ -58,6 +61,13 @@ int ovx_frame_luma8(const AVFrame *f, AVFrame **out, ovx_error *err)
     if (av_frame_get_buffer(o, 0) < 0) {
         av_frame_free(&o);
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (luma)");
+    }
+    if (has8) {
+        for (int y = 0; y < f->height; y++)
+            memcpy(o->data[0] + (ptrdiff_t)y * o->linesize[0], f->data[0] + (ptrdiff_t)y * f->linesize[0],
+                   (size_t)f->width);
+        *out = o;
+        return OVX_OK;
     }
     const AVPixFmtDescriptor *d = yuv_desc(f);
     if (d && d->comp[0].step == 2 && d->comp[0].depth > 8 && d->comp[0].depth + d->comp[0].shift <= 16) {
@@ -73,6 +83,13 @@ int ovx_frame_luma8(const AVFrame *f, AVFrame **out, ovx_error *err)
         return ovx_error_set(err, OVX_EUNSUPPORTED, "cannot convert pixel format %s to gray",
                              av_get_pix_fmt_name((enum AVPixelFormat)f->format));
     }
+    /* luma on the video (limited) range, as YUV-coded video carries it:
+     * an RGB frame made from a YUV one gives back that luma; YUV sources
+     * keep their own range */
+    const AVPixFmtDescriptor *sd = av_pix_fmt_desc_get((enum AVPixelFormat)f->format);
+    int src_full = (sd && (sd->flags & AV_PIX_FMT_FLAG_RGB)) || f->color_range == AVCOL_RANGE_JPEG;
+    const int *coef = sws_getCoefficients(SWS_CS_ITU601);
+    sws_setColorspaceDetails(sws, coef, src_full, coef, 0, 0, 1 << 16, 1 << 16);
     int rc = sws_scale(sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, o->data, o->linesize);
     sws_freeContext(sws);
     if (rc != f->height) {

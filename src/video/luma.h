@@ -15,7 +15,9 @@ int ovx_frame_has_luma8(const struct AVFrame *f);
 
 /* *out: a new frame whose data[0] / linesize[0] hold f's luma as 8-bit
  * samples (width x height): a new reference to f itself when its first
- * plane is already that, else a GRAY8 frame. Free with av_frame_free. */
-int ovx_frame_luma8(const struct AVFrame *f, struct AVFrame **out, ovx_error *err);
+ * plane is already that and copy is 0, else a GRAY8 frame of its own (copy
+ * 1: never shares f's buffers, e.g. when the decoder may still write into
+ * them). Free with av_frame_free. */
+int ovx_frame_luma8(const struct AVFrame *f, int copy, struct AVFrame **out, ovx_error *err);
 
 #endif

@@ -187,16 +187,14 @@ for b in ("1", "4"):
     check([x["rel"] for x in done] == ["c0.mp4", "c1.mp4", "c2.mp4", "c3.mp4", "c4.mp4"],
           f"--batch {b}: items finish in input order")
 same_npys(vo["1"], vo["4"], "--views 2: --batch 4 vs --batch 1")
-# a forward that fails for the whole batch: every item is retried alone and
-# fails on its own (stage model), the run goes on
+# a hidden state the model does not have: a usage error (exit 2, one line)
+# before anything is listed, decoded or written (it used to fail every item)
 out = os.path.join(tmp, "hs99")
 r = ovx("extract", "-m", model, "--tokens", "64", "--hidden-state", "99", "--batch", "3", "--device", "cpu",
         src, "-o", out)
-fails = jsonl(os.path.join(out, "failures.jsonl"))
-check(r.returncode == 1 and "0 done, 0 skipped, 6 failed" in r.stderr, f"hidden state 99: all fail: {r.stderr!r}")
-check(sorted((f["rel"], f["stage"]) for f in fails) ==
-      sorted([(f"c{i}.mp4", "model") for i in range(5)] + [("c2b.mp4", "select")]),
-      f"hidden state 99: one failure per item with its stage: {fails}")
+check(r.returncode == 2 and len(lines(r.stderr)) == 1 and "--hidden-state 99" in r.stderr,
+      f"hidden state 99: usage error: {r.returncode} {r.stderr!r}")
+check(not os.path.exists(out), "hidden state 99: nothing written")
 r = ovx("extract", *common, "-o", os.path.join(tmp, "b0"), "--batch", "0")
 check(r.returncode == 2 and len(lines(r.stderr)) == 1, "--batch 0 is a usage error")
 

@@ -176,7 +176,8 @@ check(r.returncode == 0 and not os.path.exists(os.path.join(out, "pic.pooled.npy
       np.array_equal(np.load(os.path.join(out, "pic.npy")), np.load(os.path.join(fwd, "last_hidden_state.npy"))[0]),
       f"no-head model: tokens == forward, no pooled file ({r.returncode} {r.stderr})")
 r = ovx("extract", "-m", nohead, png, "-o", os.path.join(tmp, "out_nohead2"), "--pooled-only")
-check(r.returncode == 1 and "nothing to write" in r.stderr, f"--pooled-only without head fails: {r.stderr}")
+check(r.returncode == 2 and "nothing would be written" in r.stderr,
+      f"--pooled-only without head: a usage error before any item: {r.stderr}")
 
 # JPEG: libavcodec's decoder upsamples chroma differently from libjpeg (PIL);
 # the bound here is what we document.

@@ -4,7 +4,8 @@
  * per-block reference choice on a synthetic multi-reference case, the
  * candidate reference pictures of a B-pyramid (reference pictures only,
  * decoded before, never across a keyframe), the motion normaliser's floor,
- * percentile normalisation, fusion and the centre prior. */
+ * percentile normalisation, fusion and the centre prior; the 8-bit luma
+ * of 10-bit, P010, RGB and 8-bit (copied) frames. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "select/refring.h"
 #include "select/refsel.h"
 #include "select/select.h"
+#include "video/luma.h"
 
 enum { W = 128, H = 96, B = 16 };
 
@@ -328,8 +330,86 @@ static void test_fusion_prior(void)
     CHECK(fabs(out[0] - 0.5 * (1 + 0.3 * exp(-d2 / (2 * sigma)))) > 1e-3);
 }
 
+static AVFrame *frame(int fmt, int w, int h)
+{
+    AVFrame *f = av_frame_alloc();
+    f->format = fmt;
+    f->width = w;
+    f->height = h;
+    if (av_frame_get_buffer(f, 0) < 0)
+        abort();
+    return f;
+}
+
+static void test_luma(void)
+{
+    ovx_error err;
+    AVFrame *o;
+    /* yuv420p10le: (v + 2) >> 2, clipped */
+    AVFrame *f = frame(AV_PIX_FMT_YUV420P10LE, 4, 2);
+    uint16_t v10[8] = {0, 1, 2, 513, 1021, 1022, 1023, 300};
+    for (int i = 0; i < 8; i++)
+        ((uint16_t *)(f->data[0] + (i / 4) * f->linesize[0]))[i % 4] = v10[i];
+    CHECK(!ovx_frame_has_luma8(f));
+    CHECK(ovx_frame_luma8(f, 0, &o, &err) == OVX_OK && o->format == AV_PIX_FMT_GRAY8);
+    uint8_t w10[8] = {0, 0, 1, 128, 255, 255, 255, 75};
+    for (int i = 0; i < 8; i++)
+        CHECK(o->data[0][(i / 4) * o->linesize[0] + i % 4] == w10[i]);
+    av_frame_free(&o);
+    av_frame_free(&f);
+    /* p010le: 10 bits in the high bits of 16 */
+    f = frame(AV_PIX_FMT_P010LE, 2, 2);
+    ((uint16_t *)f->data[0])[0] = (uint16_t)(513 << 6);
+    ((uint16_t *)f->data[0])[1] = (uint16_t)(64 << 6);
+    CHECK(ovx_frame_luma8(f, 0, &o, &err) == OVX_OK);
+    CHECK(o->data[0][0] == 128 && o->data[0][1] == 16);
+    av_frame_free(&o);
+    av_frame_free(&f);
+    /* 8-bit planar: the same plane (a reference) or, with copy, a copy */
+    f = frame(AV_PIX_FMT_YUV420P, 4, 2);
+    memset(f->data[0], 77, (size_t)f->linesize[0] * 2);
+    CHECK(ovx_frame_has_luma8(f));
+    CHECK(ovx_frame_luma8(f, 0, &o, &err) == OVX_OK && o->data[0] == f->data[0]);
+    av_frame_free(&o);
+    CHECK(ovx_frame_luma8(f, 1, &o, &err) == OVX_OK && o->data[0] != f->data[0] && o->data[0][3] == 77);
+    av_frame_free(&o);
+    av_frame_free(&f);
+    /* bgr0 -> gray (swscale): BT.601 limited-range luma,
+     * Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 */
+    f = frame(AV_PIX_FMT_BGR0, 8, 2);
+    int rgb[4][3] = {{0, 0, 0}, {255, 255, 255}, {200, 40, 10}, {10, 120, 250}};
+    for (int i = 0; i < 16; i++) {
+        uint8_t *px = f->data[0] + (i / 8) * f->linesize[0] + (i % 8) * 4;
+        const int *c = rgb[(i % 8) / 2];
+        px[0] = (uint8_t)c[2], px[1] = (uint8_t)c[1], px[2] = (uint8_t)c[0], px[3] = 0;
+    }
+    CHECK(!ovx_frame_has_luma8(f));
+    CHECK(ovx_frame_luma8(f, 0, &o, &err) == OVX_OK);
+    for (int i = 0; i < 16; i++) {
+        const int *c = rgb[(i % 8) / 2];
+        double y = 16 + (65.481 * c[0] + 128.553 * c[1] + 24.966 * c[2]) / 255.0;
+        CHECK_NEAR(o->data[0][(i / 8) * o->linesize[0] + i % 8], y, 1.0);
+    }
+    av_frame_free(&o);
+    av_frame_free(&f);
+    /* yuyv422 (packed, swscale): its limited-range luma unchanged */
+    f = frame(AV_PIX_FMT_YUYV422, 4, 2);
+    uint8_t yv[4] = {16, 100, 235, 60};
+    for (int y = 0; y < 2; y++)
+        for (int x = 0; x < 4; x++) {
+            f->data[0][y * f->linesize[0] + 2 * x] = yv[x];
+            f->data[0][y * f->linesize[0] + 2 * x + 1] = 128;
+        }
+    CHECK(ovx_frame_luma8(f, 0, &o, &err) == OVX_OK);
+    for (int x = 0; x < 4; x++)
+        CHECK(o->data[0][o->linesize[0] + x] == yv[x]);
+    av_frame_free(&o);
+    av_frame_free(&f);
+}
+
 int main(void)
 {
+    test_luma();
     test_camera_fit();
     test_reference_choice();
     test_reference_candidates();

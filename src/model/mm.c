@@ -1,9 +1,9 @@
-/* bf16.c: bf16 matmuls of the CPU forward on oneDNN (see bf16.h). Each
+/* mm.c: the CPU forward's matmuls on oneDNN, fp32 and bf16 (see mm.h). Each
  * distinct matmul shape gets a plan: one primitive plus per-thread memory
  * objects, streams and scratchpads, so threads run plans concurrently and
  * each call only swaps data pointers. Plans are made single-threaded before
  * the parallel part of each op. */
-#include "model/bf16.h"
+#include "model/mm.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,61 +27,69 @@ void ovx_bf16_round_array(uint16_t *dst, const float *src, int64_t n)
 
 #ifndef OVX_HAVE_DNNL
 
-struct ovx_bf16_ctx {
+struct ovx_mm {
     int unused;
 };
-struct ovx_bf16_weight {
+struct ovx_mm_weight {
     int unused;
 };
 
-int ovx_bf16_available(char *why, size_t why_len)
+#define NO_DNNL "this ovx was built without oneDNN (meson -Ddnnl=enabled needs libdnnl-dev)"
+
+int ovx_mm_available(char *why, size_t why_len)
 {
-    snprintf(why, why_len, "this ovx was built without oneDNN (meson -Ddnnl=enabled needs libdnnl-dev)");
+    snprintf(why, why_len, NO_DNNL);
     return 0;
 }
 
-int ovx_bf16_ctx_create(int threads, ovx_bf16_ctx **out, ovx_error *err)
+int ovx_mm_bf16_available(char *why, size_t why_len)
+{
+    return ovx_mm_available(why, why_len);
+}
+
+int ovx_mm_create(int threads, ovx_mm **out, ovx_error *err)
 {
     (void)threads;
     *out = NULL;
-    return ovx_error_set(err, OVX_EUNSUPPORTED, "--precision bf16: built without oneDNN");
+    return ovx_error_set(err, OVX_EUNSUPPORTED, NO_DNNL);
 }
 
-void ovx_bf16_ctx_free(ovx_bf16_ctx *c)
+void ovx_mm_free(ovx_mm *c)
 {
     (void)c;
 }
 
-int ovx_bf16_weight_create(ovx_bf16_ctx *c, const float *w, int O, int In, ovx_bf16_weight **out, ovx_error *err)
+int ovx_mm_weight_create(ovx_mm *c, const float *w, int O, int In, ovx_mm_weight **out, ovx_error *err)
 {
     (void)c, (void)w, (void)O, (void)In;
     *out = NULL;
-    return ovx_error_set(err, OVX_EUNSUPPORTED, "--precision bf16: built without oneDNN");
+    return ovx_error_set(err, OVX_EUNSUPPORTED, "--precision bf16: " NO_DNNL);
 }
 
-void ovx_bf16_weight_free(ovx_bf16_weight *w)
+void ovx_mm_weight_free(ovx_mm_weight *w)
 {
     (void)w;
 }
 
-size_t ovx_bf16_weight_bytes(const ovx_bf16_weight *w)
+size_t ovx_mm_weight_bytes(const ovx_mm_weight *w)
 {
     (void)w;
     return 0;
 }
 
-int ovx_bf16_linear_grouped(ovx_bf16_ctx *c, float *out, const float *x, const ovx_bf16_weight *w, const float *b,
-                            int64_t groups, int64_t rows, int In, int O, int threads, ovx_error *err)
+int ovx_mm_linear(ovx_mm *c, float *out, const float *x, const float *w, const ovx_mm_weight *wb, const float *b,
+                  int64_t groups, int64_t rows, int In, int O, int threads, ovx_error *err)
 {
-    (void)c, (void)out, (void)x, (void)w, (void)b, (void)groups, (void)rows, (void)In, (void)O, (void)threads;
-    return ovx_error_set(err, OVX_EUNSUPPORTED, "--precision bf16: built without oneDNN");
+    (void)c, (void)out, (void)x, (void)w, (void)wb, (void)b, (void)groups, (void)rows, (void)In, (void)O,
+        (void)threads;
+    return ovx_error_set(err, OVX_EUNSUPPORTED, NO_DNNL);
 }
 
-int ovx_bf16_attention(ovx_bf16_ctx *c, float *out, const float *q, const float *k, const float *v, int N, int H,
-                       float scale, int threads, ovx_error *err)
+int ovx_mm_attention(ovx_mm *c, int bf16, float *out, const float *q, const float *k, const float *v, int N, int H,
+                     float scale, int threads, ovx_error *err)
 {
-    (void)c, (void)out, (void)q, (void)k, (void)v, (void)N, (void)H, (void)scale, (void)threads;
-    return ovx_error_set(err, OVX_EUNSUPPORTED, "--precision bf16: built without oneDNN");
+    (void)c, (void)bf16, (void)out, (void)q, (void)k, (void)v, (void)N, (void)H, (void)scale, (void)threads;
+    return ovx_error_set(err, OVX_EUNSUPPORTED, NO_DNNL);
 }
 
 #else
@@ -101,12 +109,13 @@ typedef struct plan {
     plan_kind kind;
     int64_t M, K, N, ld; /* ld: row stride of q/k/v (attention) */
     int has_bias;
+    int bf16;            /* bf16 inputs (linear: packed weights), else fp32 */
     dnnl_primitive_t prim;
     dnnl_memory_t *src, *wei, *dst, *bias, *scratch; /* per thread */
     void **scratch_buf;
 } plan;
 
-struct ovx_bf16_ctx {
+struct ovx_mm {
     int threads;
     dnnl_engine_t eng;
     dnnl_stream_t *streams;
@@ -121,7 +130,7 @@ struct ovx_bf16_ctx {
     size_t pb_cap;          /* elements per thread */
 };
 
-struct ovx_bf16_weight {
+struct ovx_mm_weight {
     dnnl_memory_t mem; /* bf16, the plan's preferred layout (owned) */
     size_t bytes;
     int O, In;
@@ -139,7 +148,13 @@ static int dnnl_fail(ovx_error *err, const char *what, dnnl_status_t s)
             return dnnl_fail(err, what, s_); \
     } while (0)
 
-int ovx_bf16_available(char *why, size_t why_len)
+int ovx_mm_available(char *why, size_t why_len)
+{
+    (void)why, (void)why_len;
+    return 1;
+}
+
+int ovx_mm_bf16_available(char *why, size_t why_len)
 {
     static int cached = -1;
     static char reason[200];
@@ -183,7 +198,7 @@ static void plan_free(plan *p, int threads)
     memset(p, 0, sizeof *p);
 }
 
-void ovx_bf16_ctx_free(ovx_bf16_ctx *c)
+void ovx_mm_free(ovx_mm *c)
 {
     if (!c)
         return;
@@ -204,15 +219,12 @@ void ovx_bf16_ctx_free(ovx_bf16_ctx *c)
     free(c);
 }
 
-int ovx_bf16_ctx_create(int threads, ovx_bf16_ctx **out, ovx_error *err)
+int ovx_mm_create(int threads, ovx_mm **out, ovx_error *err)
 {
-    char why[200];
     *out = NULL;
-    if (!ovx_bf16_available(why, sizeof why))
-        return ovx_error_set(err, OVX_EUNSUPPORTED, "--precision bf16: %s", why);
     if (threads < 1)
         threads = 1;
-    ovx_bf16_ctx *c = calloc(1, sizeof *c);
+    ovx_mm *c = calloc(1, sizeof *c);
     if (!c || !(c->streams = calloc((size_t)threads, sizeof *c->streams))) {
         free(c);
         return ovx_error_set(err, OVX_ENOMEM, "out of memory for the bf16 context");
@@ -223,7 +235,7 @@ int ovx_bf16_ctx_create(int threads, ovx_bf16_ctx **out, ovx_error *err)
     for (int t = 0; s == dnnl_success && t < threads; t++)
         s = dnnl_stream_create(&c->streams[t], c->eng, dnnl_stream_default_flags);
     if (s != dnnl_success) {
-        ovx_bf16_ctx_free(c);
+        ovx_mm_free(c);
         return dnnl_fail(err, "engine/stream creation", s);
     }
     *out = c;
@@ -235,24 +247,26 @@ static int plan_mds(const plan *p, dnnl_memory_desc_t *src, dnnl_memory_desc_t *
                     dnnl_memory_desc_t *bias, ovx_error *err)
 {
     dnnl_dims_t sd = {p->M, p->K}, wd = {p->K, p->N}, dd = {p->M, p->N}, bd = {1, p->N};
+    dnnl_data_type_t in = p->bf16 ? dnnl_bf16 : dnnl_f32;
     switch (p->kind) {
-    case PLAN_LINEAR: /* x[M,K] . w^T: w stored [N,K] is {K,N} with strides {1,K} ("ba") */
-        DN(dnnl_memory_desc_init_by_tag(src, 2, sd, dnnl_bf16, dnnl_ab), "src desc");
-        DN(dnnl_memory_desc_init_by_tag(wei, 2, wd, dnnl_bf16, dnnl_format_tag_any), "weights desc");
+    case PLAN_LINEAR: /* x[M,K] . w^T: w stored [N,K] is {K,N} with strides {1,K} ("ba");
+                       * bf16 weights are packed in the layout the matmul prefers */
+        DN(dnnl_memory_desc_init_by_tag(src, 2, sd, in, dnnl_ab), "src desc");
+        DN(dnnl_memory_desc_init_by_tag(wei, 2, wd, in, p->bf16 ? dnnl_format_tag_any : dnnl_ba), "weights desc");
         DN(dnnl_memory_desc_init_by_tag(dst, 2, dd, dnnl_f32, dnnl_ab), "dst desc");
         DN(dnnl_memory_desc_init_by_tag(bias, 2, bd, dnnl_f32, dnnl_ab), "bias desc");
         return 0;
     case PLAN_QK: { /* q tile [M,64] (stride ld) . k^T: k rows [N,64] (stride ld) as {64,N} strides {1,ld} */
         dnnl_dims_t ss = {p->ld, 1}, ws = {1, p->ld};
-        DN(dnnl_memory_desc_init_by_strides(src, 2, sd, dnnl_bf16, ss), "q desc");
-        DN(dnnl_memory_desc_init_by_strides(wei, 2, wd, dnnl_bf16, ws), "k desc");
+        DN(dnnl_memory_desc_init_by_strides(src, 2, sd, in, ss), "q desc");
+        DN(dnnl_memory_desc_init_by_strides(wei, 2, wd, in, ws), "k desc");
         DN(dnnl_memory_desc_init_by_tag(dst, 2, dd, dnnl_f32, dnnl_ab), "scores desc");
         return 0;
     }
     case PLAN_PV: { /* p [M,K=keys] . v [keys,64] (stride ld) -> out tile [M,64] (stride ld) */
         dnnl_dims_t ws = {p->ld, 1}, ds = {p->ld, 1};
-        DN(dnnl_memory_desc_init_by_tag(src, 2, sd, dnnl_bf16, dnnl_ab), "p desc");
-        DN(dnnl_memory_desc_init_by_strides(wei, 2, wd, dnnl_bf16, ws), "v desc");
+        DN(dnnl_memory_desc_init_by_tag(src, 2, sd, in, dnnl_ab), "p desc");
+        DN(dnnl_memory_desc_init_by_strides(wei, 2, wd, in, ws), "v desc");
         DN(dnnl_memory_desc_init_by_strides(dst, 2, dd, dnnl_f32, ds), "out desc");
         return 0;
     }
@@ -263,12 +277,13 @@ static int plan_mds(const plan *p, dnnl_memory_desc_t *src, dnnl_memory_desc_t *
 /* The plan for a shape, made on first use (call outside parallel regions).
  * For PLAN_QK, `scale` becomes the primitive's output scale (the forward
  * and the head both use 1/sqrt(64), so it is not part of the key). */
-static plan *get_plan(ovx_bf16_ctx *c, plan_kind kind, int64_t M, int64_t K, int64_t N, int64_t ld, int has_bias,
-                      float scale, ovx_error *err)
+static plan *get_plan(ovx_mm *c, plan_kind kind, int bf16, int64_t M, int64_t K, int64_t N, int64_t ld,
+                      int has_bias, float scale, ovx_error *err)
 {
     for (int i = 0; i < c->n_plans; i++) {
         plan *p = &c->plans[i];
-        if (p->kind == kind && p->M == M && p->K == K && p->N == N && p->ld == ld && p->has_bias == has_bias)
+        if (p->kind == kind && p->bf16 == bf16 && p->M == M && p->K == K && p->N == N && p->ld == ld &&
+            p->has_bias == has_bias)
             return p;
     }
     if (c->n_plans == MAX_PLANS) { /* shapes of an earlier forward: start over */
@@ -277,7 +292,7 @@ static plan *get_plan(ovx_bf16_ctx *c, plan_kind kind, int64_t M, int64_t K, int
         c->n_plans = 0;
     }
     plan *p = &c->plans[c->n_plans];
-    *p = (plan){.kind = kind, .M = M, .K = K, .N = N, .ld = ld, .has_bias = has_bias};
+    *p = (plan){.kind = kind, .M = M, .K = K, .N = N, .ld = ld, .has_bias = has_bias, .bf16 = bf16};
     dnnl_memory_desc_t src, wei, dst, bias;
     dnnl_matmul_desc_t md;
     dnnl_primitive_attr_t attr = NULL;
@@ -341,7 +356,7 @@ fail:
 }
 
 /* Runs plan p on thread t's memory objects with the given data pointers. */
-static int plan_run(ovx_bf16_ctx *c, plan *p, int t, const void *src, const void *wei, void *dst, const float *bias)
+static int plan_run(ovx_mm *c, plan *p, int t, const void *src, const void *wei, void *dst, const float *bias)
 {
     omp_set_num_threads(1);
     dnnl_exec_arg_t args[5];
@@ -364,7 +379,7 @@ static int plan_run(ovx_bf16_ctx *c, plan *p, int t, const void *src, const void
     return dnnl_stream_wait(c->streams[t]) == dnnl_success ? 0 : -1;
 }
 
-void ovx_bf16_weight_free(ovx_bf16_weight *w)
+void ovx_mm_weight_free(ovx_mm_weight *w)
 {
     if (!w)
         return;
@@ -373,20 +388,23 @@ void ovx_bf16_weight_free(ovx_bf16_weight *w)
     free(w);
 }
 
-size_t ovx_bf16_weight_bytes(const ovx_bf16_weight *w)
+size_t ovx_mm_weight_bytes(const ovx_mm_weight *w)
 {
     return w ? w->bytes : 0;
 }
 
-int ovx_bf16_weight_create(ovx_bf16_ctx *c, const float *w, int O, int In, ovx_bf16_weight **out, ovx_error *err)
+int ovx_mm_weight_create(ovx_mm *c, const float *w, int O, int In, ovx_mm_weight **out, ovx_error *err)
 {
+    char why[200];
     *out = NULL;
+    if (!ovx_mm_bf16_available(why, sizeof why))
+        return ovx_error_set(err, OVX_EUNSUPPORTED, "--precision bf16: %s", why);
     /* The layout the OVX_LINEAR_ROWS-row plan prefers; every plan of this
      * (In, O) asks for the same one (checked in linear). */
-    plan *p = get_plan(c, PLAN_LINEAR, OVX_LINEAR_ROWS, In, O, 0, 1, 1.0f, err);
+    plan *p = get_plan(c, PLAN_LINEAR, 1, OVX_LINEAR_ROWS, In, O, 0, 1, 1.0f, err);
     if (!p)
         return -1;
-    ovx_bf16_weight *bw = calloc(1, sizeof *bw);
+    ovx_mm_weight *bw = calloc(1, sizeof *bw);
     if (!bw)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory for bf16 weights");
     bw->O = O;
@@ -432,7 +450,7 @@ fail:
     if (from)
         dnnl_memory_destroy(from);
     free(tmp);
-    ovx_bf16_weight_free(bw);
+    ovx_mm_weight_free(bw);
     return dnnl_fail(err, "weight reorder", s);
 }
 
@@ -450,13 +468,13 @@ static int grow(void **buf, size_t *cap, size_t per, int threads, size_t elem)
 }
 
 typedef struct linear_job {
-    ovx_bf16_ctx *c;
+    ovx_mm *c;
     plan *full, *tail; /* OVX_LINEAR_ROWS rows, and the group's last chunk */
     float *out;
     const float *x, *b;
     const void *w;
     int64_t rows, chunks;
-    int In, O;
+    int In, O, bf16;
     int failed;
 } linear_job;
 
@@ -468,55 +486,66 @@ static void linear_chunks(void *p, int64_t c0, int64_t c1, int thread)
         int64_t g = ch / j->chunks, in_g = (ch % j->chunks) * OVX_LINEAR_ROWS;
         int64_t rows = j->rows - in_g < OVX_LINEAR_ROWS ? j->rows - in_g : OVX_LINEAR_ROWS;
         int64_t r0 = g * j->rows + in_g;
-        ovx_bf16_round_array(xb, j->x + r0 * j->In, rows * j->In);
+        const void *src = j->x + r0 * j->In;
+        if (j->bf16) {
+            ovx_bf16_round_array(xb, j->x + r0 * j->In, rows * j->In);
+            src = xb;
+        }
         plan *pl = rows == OVX_LINEAR_ROWS ? j->full : j->tail;
-        if (plan_run(j->c, pl, thread, xb, j->w, j->out + r0 * j->O, j->b))
+        if (plan_run(j->c, pl, thread, src, j->w, j->out + r0 * j->O, j->b))
             j->failed = 1;
     }
 }
 
-int ovx_bf16_linear_grouped(ovx_bf16_ctx *c, float *out, const float *x, const ovx_bf16_weight *w, const float *b,
-                            int64_t groups, int64_t rows, int In, int O, int threads, ovx_error *err)
+int ovx_mm_linear(ovx_mm *c, float *out, const float *x, const float *w, const ovx_mm_weight *wb, const float *b,
+                  int64_t groups, int64_t rows, int In, int O, int threads, ovx_error *err)
 {
     if (groups <= 0 || rows <= 0)
         return 0;
-    if (w->In != In || w->O != O)
-        return ovx_error_set(err, OVX_EINTERNAL, "bf16 weight is %dx%d, op wants %dx%d", w->O, w->In, O, In);
+    int bf16 = wb != NULL;
+    if (bf16 && (wb->In != In || wb->O != O))
+        return ovx_error_set(err, OVX_EINTERNAL, "bf16 weight is %dx%d, op wants %dx%d", wb->O, wb->In, O, In);
     if (threads > c->threads)
         threads = c->threads;
     int64_t full_rows = rows < OVX_LINEAR_ROWS ? rows : OVX_LINEAR_ROWS;
     int64_t tail_rows = rows % OVX_LINEAR_ROWS ? rows % OVX_LINEAR_ROWS : full_rows;
-    plan *full = get_plan(c, PLAN_LINEAR, full_rows, In, O, 0, b != NULL, 1.0f, err);
-    plan *tail = full ? get_plan(c, PLAN_LINEAR, tail_rows, In, O, 0, b != NULL, 1.0f, err) : NULL;
+    plan *full = get_plan(c, PLAN_LINEAR, bf16, full_rows, In, O, 0, b != NULL, 1.0f, err);
+    plan *tail = full ? get_plan(c, PLAN_LINEAR, bf16, tail_rows, In, O, 0, b != NULL, 1.0f, err) : NULL;
     if (!full || !tail)
         return -1;
-    /* Every plan must read the weight in the layout it was packed in. */
-    const dnnl_memory_desc_t *wm, *a, *z;
-    if (dnnl_memory_get_memory_desc(w->mem, &wm) || dnnl_memory_get_memory_desc(full->wei[0], &a) ||
-        dnnl_memory_get_memory_desc(tail->wei[0], &z) || !dnnl_memory_desc_equal(wm, a) ||
-        !dnnl_memory_desc_equal(wm, z))
-        return ovx_error_set(err, OVX_EINTERNAL, "oneDNN wants another weight layout for %lld rows",
-                             (long long)rows);
-    if (grow((void **)&c->xb, &c->xb_cap, (size_t)OVX_LINEAR_ROWS * In, c->threads, sizeof *c->xb))
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory for bf16 rows");
-    void *wdata = NULL;
-    if (dnnl_memory_get_data_handle(w->mem, &wdata))
-        return ovx_error_set(err, OVX_EINTERNAL, "oneDNN: weight handle");
-    linear_job j = {c, full, tail, out, x, b, wdata, rows, (rows + OVX_LINEAR_ROWS - 1) / OVX_LINEAR_ROWS, In, O, 0};
+    const void *wdata = w;
+    if (bf16) {
+        /* Every plan must read the weight in the layout it was packed in. */
+        const dnnl_memory_desc_t *wm, *a, *z;
+        if (dnnl_memory_get_memory_desc(wb->mem, &wm) || dnnl_memory_get_memory_desc(full->wei[0], &a) ||
+            dnnl_memory_get_memory_desc(tail->wei[0], &z) || !dnnl_memory_desc_equal(wm, a) ||
+            !dnnl_memory_desc_equal(wm, z))
+            return ovx_error_set(err, OVX_EINTERNAL, "oneDNN wants another weight layout for %lld rows",
+                                 (long long)rows);
+        void *h = NULL;
+        if (dnnl_memory_get_data_handle(wb->mem, &h))
+            return ovx_error_set(err, OVX_EINTERNAL, "oneDNN: weight handle");
+        wdata = h;
+        if (grow((void **)&c->xb, &c->xb_cap, (size_t)OVX_LINEAR_ROWS * In, c->threads, sizeof *c->xb))
+            return ovx_error_set(err, OVX_ENOMEM, "out of memory for bf16 rows");
+    }
+    linear_job j = {c, full, tail, out, x, b, wdata, rows, (rows + OVX_LINEAR_ROWS - 1) / OVX_LINEAR_ROWS, In, O,
+                    bf16, 0};
     ovx_parallel_for(threads, groups * j.chunks, linear_chunks, &j);
-    return j.failed ? ovx_error_set(err, OVX_EINTERNAL, "oneDNN: bf16 matmul failed") : 0;
+    return j.failed ? ovx_error_set(err, OVX_EINTERNAL, "oneDNN: matmul failed") : 0;
 }
 
 typedef struct attn_job {
-    ovx_bf16_ctx *c;
+    ovx_mm *c;
     plan *qk_full, *qk_tail, *pv_full, *pv_tail;
     float *out;
-    int N, H, tiles;
+    const void *q, *k, *v; /* fp32 inputs, or the context's bf16 copies */
+    int N, H, tiles, bf16;
     int failed;
 } attn_job;
 
 typedef struct round_job {
-    ovx_bf16_ctx *c;
+    ovx_mm *c;
     const float *q, *k, *v;
     int64_t ld;
 } round_job;
@@ -535,26 +564,30 @@ static void round_rows(void *p, int64_t r0, int64_t r1, int thread)
 static void attn_items(void *p, int64_t i0, int64_t i1, int thread)
 {
     attn_job *j = p;
-    ovx_bf16_ctx *c = j->c;
+    ovx_mm *c = j->c;
     int ld = j->H * OVX_HEAD_DIM, N = j->N;
+    size_t esz = j->bf16 ? 2 : 4;
     float *S = c->sb + (size_t)thread * c->pb_cap;
     uint16_t *P = c->pb + (size_t)thread * c->pb_cap;
     for (int64_t it = i0; it < i1; it++) {
         int h = (int)(it / j->tiles), q0 = (int)(it % j->tiles) * OVX_ATTN_TILE;
         int tq = N - q0 < OVX_ATTN_TILE ? N - q0 : OVX_ATTN_TILE;
         int full = tq == OVX_ATTN_TILE;
-        size_t qo = (size_t)q0 * ld + (size_t)h * OVX_HEAD_DIM;
-        if (plan_run(c, full ? j->qk_full : j->qk_tail, thread, c->qb + qo, c->kb + h * OVX_HEAD_DIM, S, NULL)) {
+        size_t qo = (size_t)q0 * ld + (size_t)h * OVX_HEAD_DIM, ho = (size_t)h * OVX_HEAD_DIM;
+        if (plan_run(c, full ? j->qk_full : j->qk_tail, thread, (const char *)j->q + qo * esz,
+                     (const char *)j->k + ho * esz, S, NULL)) {
             j->failed = 1;
             continue;
         }
         float inv_sum[OVX_ATTN_TILE];
         for (int r = 0; r < tq; r++) {
             inv_sum[r] = ovx_softmax_row_unnormalised(S + (size_t)r * N, N);
-            ovx_bf16_round_array(P + (size_t)r * N, S + (size_t)r * N, N);
+            if (j->bf16)
+                ovx_bf16_round_array(P + (size_t)r * N, S + (size_t)r * N, N);
         }
         float *oh = j->out + qo;
-        if (plan_run(c, full ? j->pv_full : j->pv_tail, thread, P, c->vb + h * OVX_HEAD_DIM, oh, NULL)) {
+        if (plan_run(c, full ? j->pv_full : j->pv_tail, thread, j->bf16 ? (const void *)P : (const void *)S,
+                     (const char *)j->v + ho * esz, oh, NULL)) {
             j->failed = 1;
             continue;
         }
@@ -564,14 +597,14 @@ static void attn_items(void *p, int64_t i0, int64_t i1, int thread)
     }
 }
 
-int ovx_bf16_attention(ovx_bf16_ctx *c, float *out, const float *q, const float *k, const float *v, int N, int H,
-                       float scale, int threads, ovx_error *err)
+int ovx_mm_attention(ovx_mm *c, int bf16, float *out, const float *q, const float *k, const float *v, int N, int H,
+                     float scale, int threads, ovx_error *err)
 {
     if (N <= 0)
         return 0;
     int ld = H * OVX_HEAD_DIM;
     size_t need = (size_t)N * ld;
-    if (c->qkv_cap < need) {
+    if (bf16 && c->qkv_cap < need) {
         uint16_t *a = realloc(c->qb, need * 2), *b2 = a ? realloc(c->kb, need * 2) : NULL;
         if (a)
             c->qb = a;
@@ -590,7 +623,7 @@ int ovx_bf16_attention(ovx_bf16_ctx *c, float *out, const float *q, const float 
             c->pb = pb;
         float *sb = pb ? realloc(c->sb, per * c->threads * sizeof *sb) : NULL;
         if (!sb)
-            return ovx_error_set(err, OVX_ENOMEM, "out of memory for bf16 attention scratch");
+            return ovx_error_set(err, OVX_ENOMEM, "out of memory for attention scratch");
         c->sb = sb;
         c->pb_cap = per;
     }
@@ -598,16 +631,21 @@ int ovx_bf16_attention(ovx_bf16_ctx *c, float *out, const float *q, const float 
         threads = c->threads;
     int tiles = (N + OVX_ATTN_TILE - 1) / OVX_ATTN_TILE, tail = N - (tiles - 1) * OVX_ATTN_TILE;
     int full_m = N < OVX_ATTN_TILE ? N : OVX_ATTN_TILE;
-    attn_job j = {c, NULL, NULL, NULL, NULL, out, N, H, tiles, 0};
-    if (!(j.qk_full = get_plan(c, PLAN_QK, full_m, OVX_HEAD_DIM, N, ld, 0, scale, err)) ||
-        !(j.qk_tail = get_plan(c, PLAN_QK, tail, OVX_HEAD_DIM, N, ld, 0, scale, err)) ||
-        !(j.pv_full = get_plan(c, PLAN_PV, full_m, N, OVX_HEAD_DIM, ld, 0, 1.0f, err)) ||
-        !(j.pv_tail = get_plan(c, PLAN_PV, tail, N, OVX_HEAD_DIM, ld, 0, 1.0f, err)))
+    attn_job j = {c, NULL, NULL, NULL, NULL, out, q, k, v, N, H, tiles, bf16, 0};
+    if (!(j.qk_full = get_plan(c, PLAN_QK, bf16, full_m, OVX_HEAD_DIM, N, ld, 0, scale, err)) ||
+        !(j.qk_tail = get_plan(c, PLAN_QK, bf16, tail, OVX_HEAD_DIM, N, ld, 0, scale, err)) ||
+        !(j.pv_full = get_plan(c, PLAN_PV, bf16, full_m, N, OVX_HEAD_DIM, ld, 0, 1.0f, err)) ||
+        !(j.pv_tail = get_plan(c, PLAN_PV, bf16, tail, N, OVX_HEAD_DIM, ld, 0, 1.0f, err)))
         return -1;
-    round_job rj = {c, q, k, v, ld};
-    ovx_parallel_for(N >= 64 ? threads : 1, N, round_rows, &rj);
+    if (bf16) {
+        round_job rj = {c, q, k, v, ld};
+        ovx_parallel_for(N >= 64 ? threads : 1, N, round_rows, &rj);
+        j.q = c->qb;
+        j.k = c->kb;
+        j.v = c->vb;
+    }
     ovx_parallel_for(threads, (int64_t)tiles * H, attn_items, &j);
-    return j.failed ? ovx_error_set(err, OVX_EINTERNAL, "oneDNN: bf16 attention matmul failed") : 0;
+    return j.failed ? ovx_error_set(err, OVX_EINTERNAL, "oneDNN: attention matmul failed") : 0;
 }
 
 #endif
