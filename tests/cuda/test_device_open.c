@@ -225,7 +225,7 @@ static void test_engine(void)
     ovx_tokens t = {1, N, patches, pos};
     ovx_outputs ref = {.hidden_state_index = OVX_NO_HIDDEN_STATE};
     CHECK(ovx_model_forward(m, &t, &ref, &err) == 0);
-    ovx_device cuda = {OVX_DEVICE_CUDA, 0};
+    ovx_device cuda = {.kind = OVX_DEVICE_CUDA, .index = 0};
     ovx_engine *e = NULL;
     char note[1200];
 
