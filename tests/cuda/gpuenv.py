@@ -80,9 +80,9 @@ def fallback_cases(have_cuda, cuda_root):
          "open failed (forced by the test hook OVX_CUDA_FAIL=open)"),
         ("out of memory at upload", dict(dev, OVX_CUDA_FAIL="upload"),
          "): uploading the weights: cudaMalloc of"),
-        ("a kernel fault (named with OVX_CUDA_SYNC=1)",
-         dict(dev, OVX_CUDA_FAIL="fault:softmax_rows", OVX_CUDA_SYNC="1"),
-         "failed and is unusable: layer 0: softmax_rows failed"),
+        ("a kernel fault (named with OVX_CUDA_SYNC=1)",  # the first kernel or GEMM of the forward
+         dict(dev, OVX_CUDA_FAIL="fault:any", OVX_CUDA_SYNC="1"),
+         "failed (device synced after each op, OVX_CUDA_SYNC=1): "),
     ]
     if not real:  # properties only the emulated device can take
         cases += [
