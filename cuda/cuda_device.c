@@ -116,7 +116,7 @@ const char *ovx_cuda_hint(const char *msg)
                                       "with another process on it, or compute prohibited"},
         {cudaErrorMemoryAllocation, "out of memory: other processes on this GPU?"},
         {cudaErrorNoKernelImageForDevice, "this ovx has no kernel image for this GPU (rebuild with "
-                                          "-Dcuda_arch=XY for compute capability X.Y)"},
+                                          "-Dcuda-arch=XY for compute capability X.Y)"},
         {cudaErrorUnsupportedPtxVersion, "the driver is older than the CUDA toolkit that built "
                                          "this ovx and cannot JIT its PTX"},
         {cudaErrorInvalidPtx, "the driver cannot JIT this ovx's PTX"},

@@ -7,7 +7,7 @@
  *
  * OVX_CUDA_EMULATE=MAJOR.MINOR[:MEM_MIB] (test only) makes cuda:0 a host
  * emulation that claims that compute capability and that much memory
- * (default 1024 MiB): every decision after the driver's (architecture,
+ * (MiB, fractions allowed; default 1024): every decision after the driver's (architecture,
  * cuBLAS loading, memory, faults, fallback) then runs for real on machines
  * without a GPU. */
 #include <stdio.h>
@@ -79,10 +79,10 @@ static int emulation(ovx_gpu_info *info, int *on, ovx_error *err)
     if (!s || !*s)
         return OVX_OK;
     int major, minor, used = 0, used2 = 0;
-    long mib = 1024;
+    double mib = 1024;
     if (sscanf(s, "%d.%d%n", &major, &minor, &used) != 2 || major < 1 || major > 99 || minor < 0 ||
-        minor > 9 || (s[used] && (sscanf(s + used, ":%ld%n", &mib, &used2) != 1 || s[used + used2] ||
-                                  mib < 1 || mib > (1L << 24))))
+        minor > 9 || (s[used] && (sscanf(s + used, ":%lf%n", &mib, &used2) != 1 || s[used + used2] ||
+                                  !(mib >= 0.001 && mib <= 16777216.0))))
         return ovx_error_set(err, OVX_EUSAGE,
                              "OVX_CUDA_EMULATE='%s': expected MAJOR.MINOR[:MEM_MIB] (a test hook)", s);
     memset(info, 0, sizeof *info);
@@ -91,7 +91,7 @@ static int emulation(ovx_gpu_info *info, int *on, ovx_error *err)
     info->minor = minor;
     info->sms = 4;
     info->clock_mhz = 1000;
-    info->total_mem = info->free_mem = (size_t)mib << 20;
+    info->total_mem = info->free_mem = (size_t)(mib * 1048576.0);
     info->emulated = 1;
     *on = 1;
     return OVX_OK;
@@ -174,7 +174,7 @@ int ovx_cuda_arch_check(int major, int minor, const char *sass, int ptx, char *w
         return 0;
     snprintf(why, len,
              "compute capability %d.%d: no kernel image in this ovx (built for %s + PTX compute_%d): "
-             "rebuild with -Dcuda_arch=%d", major, minor, list, ptx, cc);
+             "rebuild with -Dcuda-arch=%d", major, minor, list, ptx, cc);
     return -1;
 }
 
@@ -278,7 +278,7 @@ const ovx_gpu_info *ovx_gpu_get_info(const ovx_gpu *g)
 int ovx_gpu_mem(ovx_gpu *g, size_t *free_b, size_t *total_b)
 {
     *free_b = *total_b = 0;
-    if (!g->ext)
+    if (!g->ext || g->ext->poisoned)
         return -1;
     if (g->ext->info.emulated) {
         *free_b = g->ext->mem_limit - g->ext->mem_used;

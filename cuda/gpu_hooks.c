@@ -5,9 +5,10 @@
  * - the emulated device of OVX_CUDA_EMULATE: its memory limit;
  * - the test hook OVX_CUDA_FAIL (documented as test-only): `upload` (every
  *   allocation after open fails: out of memory), `fault:OP[:N]` (the N-th
- *   call of OP poisons the device like an illegal address: it and everything
- *   after it fails, as CUDA's sticky errors do), `skip:OP` (OP silently does
- *   nothing: wrong numbers, for checking that selftest notices).
+ *   call of OP after open (OP `any`: any kernel or GEMM) poisons the device like an
+ *   illegal address: everything after it fails, as CUDA's sticky errors do),
+ *   `skip:OP` (OP silently does nothing: wrong numbers, for checking that
+ *   selftest notices).
  * Entries of the table not listed here pass through unchanged. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@
 #define EMU_HDR 16 /* emulated allocations keep their size in front */
 
 static const char *const op_names[] = {
-    "alloc", "upload", "download", "sync", "activate", "gemm", "to_bf16", "pack_rows_bf16",
+    "any", "upload", "download", "sync", "activate", "gemm", "to_bf16", "pack_rows_bf16",
     "fill_rows", "norm", "bias_gelu", "residual_add", "rope_tables", "rope_apply",
     "softmax_rows", "flash_attention"};
 
@@ -56,12 +57,13 @@ int ovx_gpu_hooks_env(ovx_gpu_hook_cfg *cfg, int *active, ovx_error *err)
             snprintf(cfg->fault_op, sizeof cfg->fault_op, "%s", op);
             cfg->fault_at = at;
         } else if (sscanf(f, "skip:%31[a-z_0-9]%n", op, &used) == 1 && !f[used] &&
-                   ovx_gpu_hooks_known_op(op)) {
+                   ovx_gpu_hooks_known_op(op) && strcmp(op, "any")) {
             snprintf(cfg->skip_op, sizeof cfg->skip_op, "%s", op);
         } else {
             return ovx_error_set(err, OVX_EUSAGE,
                                  "OVX_CUDA_FAIL='%s': expected open, upload, fault:OP[:N] or skip:OP "
-                                 "(a test hook; OP an entry of cuda/gpu.h, e.g. softmax_rows)", f);
+                                 "(a test hook; OP an entry of cuda/gpu.h, e.g. softmax_rows, or "
+                                 "any for faults)", f);
         }
     }
     *active = cfg->sync_each || cfg->fail_open || cfg->fail_upload || cfg->fault_op[0] ||
@@ -85,11 +87,20 @@ static int pre(ovx_gpu *g, const char *op, int *skip)
     *skip = 0;
     if (poisoned(g, op))
         return -1;
-    if (x->cfg.fault_op[0] && !strcmp(op, x->cfg.fault_op) && ++x->fault_calls == x->cfg.fault_at) {
+    /* calls that wait for the device (the rest are kernels and GEMMs) */
+    int waits = !strcmp(op, "upload") || !strcmp(op, "download") || !strcmp(op, "sync") ||
+                !strcmp(op, "activate");
+    if (x->armed && x->cfg.fault_op[0] &&
+        (!strcmp(op, x->cfg.fault_op) || (!strcmp(x->cfg.fault_op, "any") && !waits)) &&
+        ++x->fault_calls == x->cfg.fault_at) {
         x->poisoned = 1;
         snprintf(x->poison, sizeof x->poison,
                  "an illegal memory access was encountered (fault injected into %s by OVX_CUDA_FAIL)", op);
-        *skip = 1; /* the launch itself succeeds, the fault shows later */
+        /* a kernel launch itself succeeds and the fault shows later; a call
+         * that waits for the device reports it at once */
+        if (waits)
+            return poisoned(g, op) ? -1 : 0;
+        *skip = 1;
     }
     if (x->cfg.skip_op[0] && !strcmp(op, x->cfg.skip_op))
         *skip = 1;

@@ -13,7 +13,8 @@ typedef struct ovx_gpu_hook_cfg {
     int sync_each;          /* OVX_CUDA_SYNC=1: sync after every op, name the op */
     int fail_open;          /* OVX_CUDA_FAIL=open */
     int fail_upload;        /* OVX_CUDA_FAIL=upload: allocations fail once open */
-    char fault_op[32];      /* OVX_CUDA_FAIL=fault:OP[:N]: the N-th OP poisons the device */
+    char fault_op[32];      /* OVX_CUDA_FAIL=fault:OP[:N]: the N-th OP (or "any" op) after
+                             * open poisons the device */
     long fault_at;
     char skip_op[32];       /* OVX_CUDA_FAIL=skip:OP: OP does nothing (wrong results) */
 } ovx_gpu_hook_cfg;
@@ -23,7 +24,7 @@ struct ovx_gpu_ext {
     ovx_gpu_hook_cfg cfg;
     const ovx_gpu_ops *base;  /* the table under the hooks */
     ovx_gpu_ops hooked;       /* base with the hooked entries replaced */
-    int armed;                /* open finished: fail_upload applies */
+    int armed;                /* open finished: fail_upload and faults apply */
     long fault_calls;         /* calls of cfg.fault_op so far */
     int poisoned;             /* an injected fault happened: everything fails */
     char poison[200];

@@ -17,6 +17,7 @@
 #include "cuda/device.h"
 #include "cuda/numerics.h"
 #include "cuda/ops.h"
+#include "model/flops.h"
 #include "model/model_internal.h"
 
 #define TOLERANCE 1e-2
@@ -29,10 +30,12 @@ void ovx_help_selftest(FILE *out)
             "\n"
             "Builds a random model in memory (weights rounded to bf16, like the\n"
             "checkpoint), runs the CPU forward and the CUDA forward on an image and on a\n"
-            "batch of two sparse videos, prints the relative L2 error of every output\n"
-            "(last_hidden_state, pooler_output, hidden state -2) and per-op timings of\n"
+            "batch of two sparse videos, prints the device (name, compute capability,\n"
+            "free memory) and build, the relative L2 error of every output\n"
+            "(last_hidden_state, pooler_output, hidden state -2) and per-op times of\n"
             "the CUDA forward, its time without profiling and whether a repeat is\n"
             "byte-identical. Exits 0 when every error is <= 1e-2 and repeats are identical.\n"
+            "For throughput (clips/s, %% of peak) see ovx bench.\n"
             "\n"
             "  --device DEV   cuda (default, = cuda:0), cuda:N, or cpu: run the CUDA\n"
             "                 forward on the host: the kernel source on a CUDA-on-host\n"
@@ -45,7 +48,8 @@ void ovx_help_selftest(FILE *out)
             "  --seed N       seed of the weights and inputs (default 1)\n"
             "\n"
             "exit status: 0 all outputs within tolerance, 1 failure (including no usable\n"
-            "CUDA device: one line on stderr says why), 2 usage error.\n");
+            "CUDA device: one line on stderr says which check failed: driver, device,\n"
+            "compute capability, kernel image, cuBLAS, context, memory), 2 usage error.\n");
 }
 
 static double rel_l2(const float *got, const float *ref, size_t n)
@@ -179,9 +183,7 @@ static int run_case(ovx_model *m, ovx_cuda_model *cm, const tcase *tc, uint64_t 
                (!got.pooler_output || !memcmp(again.pooler_output, got.pooler_output,
                                               (size_t)t.batch * c->hidden_size * sizeof(float)));
     ovx_outputs_free(&again);
-    double dd = c->hidden_size, n = t.n, k = (double)c->num_channels * c->patch_size * c->patch_size;
-    double flop = t.batch * (c->num_layers * (8 * n * dd * dd + 4 * n * dd * c->intermediate_size +
-                                              4 * n * n * dd) + 2 * n * k * dd);
+    double flop = t.batch * ovx_model_forward_flops(c, t.n);
     printf("  CUDA forward %.2f ms (%.3g TFLOP/s), repeat byte-identical: %s\n", t4 - t3,
            flop / ((t4 - t3) * 1e-3) / 1e12, same ? "yes" : "NO");
     if (!same)
@@ -189,6 +191,10 @@ static int run_case(ovx_model *m, ovx_cuda_model *cm, const tcase *tc, uint64_t 
     rc = OVX_EXIT_OK;
     goto done;
 fail:
+    if (err.code == OVX_EDEVICE && ovx_gpu_get_info(cm->g)) { /* a CUDA device: name it */
+        char d[400];
+        ovx_error_prefix(&err, "%s", ovx_gpu_describe(cm->g, d, sizeof d));
+    }
     fprintf(stderr, "ovx selftest: %s: %s\n", tc->name, err.msg);
 done:
     ovx_cuda_model_set_attention(cm, mode);
@@ -272,11 +278,11 @@ int ovx_cmd_selftest(int argc, char **argv)
         fprintf(stderr, "ovx selftest: --large needs a CUDA device (the host emulation would take hours)\n");
         return OVX_EXIT_USAGE;
     }
-    char note[512], name[256] = "host emulation of the CUDA device";
-    if (ovx_device_resolve(&want, &dev, note, sizeof note, &err) ||
-        (dev.kind == OVX_DEVICE_CUDA && ovx_cuda_device_name(dev.index, name, sizeof name, &err))) {
+    char note[1200], name[400] = "host emulation of the CUDA device";
+    int urc = ovx_device_resolve(&want, &dev, note, sizeof note, &err);
+    if (urc) {
         fprintf(stderr, "ovx selftest: %s\n", err.msg);
-        return OVX_EXIT_FAIL;
+        return urc == OVX_EUSAGE ? OVX_EXIT_USAGE : OVX_EXIT_FAIL;
     }
     ovx_gpu *g = NULL;
     ovx_model *m = NULL;
@@ -301,13 +307,19 @@ int ovx_cmd_selftest(int argc, char **argv)
     /* the checkpoint is bf16: make the random weights bf16 values too */
     for (int64_t i = 0; i < m->n_params; i++)
         m->storage[i] = ovx_nx_from_bf16(ovx_nx_to_bf16(m->storage[i]));
-    if (ovx_cuda_model_upload(g, &m->cfg, &m->w, &cm, &err))
+    if (ovx_cuda_model_upload(g, &m->cfg, &m->w, &cm, &err)) {
+        if (dev.kind == OVX_DEVICE_CUDA)
+            ovx_error_prefix(&err, "%s: uploading the weights", ovx_gpu_describe(g, name, sizeof name));
         goto fail;
+    }
     ovx_cuda_model_set_profiling(cm, 1);
     ovx_cuda_model_set_attention(cm, attention);
-    if (dev.kind != OVX_DEVICE_CUDA)
+    if (dev.kind == OVX_DEVICE_CUDA)
+        ovx_gpu_describe(g, name, sizeof name);
+    else
         snprintf(name, sizeof name, "host emulation of the CUDA device (%s)", g->ops->name);
     printf("ovx selftest: device %s: %s\n", dev.kind == OVX_DEVICE_CUDA ? dev_s : "cpu", name);
+    printf("build: ovx %s, %s\n", OVX_VERSION, ovx_cuda_build_str());
     printf("model: random (seed %llu), %d layers, width %d, %d heads, mlp %d, head %s\n",
            (unsigned long long)seed, cfg.num_layers, cfg.hidden_size, cfg.num_heads,
            cfg.intermediate_size, cfg.use_head ? "yes" : "no");

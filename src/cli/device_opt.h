@@ -11,8 +11,9 @@
 
 /* Help lines for --device, aligned like the commands' other options. */
 #define OVX_DEVICE_OPT_HELP                                                             \
-    "      --device DEV         auto (default: CUDA device 0 when usable, else the CPU,\n" \
-    "                           saying so once), cpu, cuda (= cuda:0) or cuda:N\n"
+    "      --device DEV         auto (default: CUDA device 0 when it opens and takes the\n" \
+    "                           weights, else the CPU, saying why once), cpu, cuda\n" \
+    "                           (= cuda:0) or cuda:N (fails with one line saying why)\n"
 
 /* Help lines for --attention (forward, extract, selftest). */
 #define OVX_ATTENTION_OPT_HELP                                                          \

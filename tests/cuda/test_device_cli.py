@@ -1,26 +1,36 @@
 #!/usr/bin/python3
-"""test_device_cli.py HAVE_CUDA: the --device plumbing from the command line.
-- `ovx selftest --device cuda` on a machine without a usable GPU (or a build
-  without CUDA) exits 1 with exactly one line on stderr naming the cause;
-- `ovx selftest --device cpu` (CUDA forward on the host emulation vs the CPU
-  forward) passes, printing a relative L2 error per output;
-- `ovx forward --device auto` on such a machine falls back to the CPU, says so
-  in exactly one stderr line when built with CUDA (nothing when built
-  without), and writes outputs byte-identical to `--device cpu`;
-- `--device cuda` for forward fails (1, one line); a bad device name is a
-  usage error (2).
-When a CUDA device is actually usable, the GPU-less expectations are skipped
-and `ovx selftest --device cuda` must pass instead."""
+"""test_device_cli.py HAVE_CUDA CUDA_ROOT: --device from the command line.
+- GPU vs CPU (on the real GPU when this machine has one, else said so; always
+  on the emulated device of OVX_CUDA_EMULATE): `ovx selftest --device cuda`
+  prints 6 relative L2 errors, each checked here to lie in (1e-5, 1e-2]
+  (bf16 GEMM inputs must show, the tolerance must hold), repeats identical,
+  per-op times that add up; `ovx forward --device cuda` outputs are within
+  rel L2 1e-2 of `--device cpu`; `ovx bench --device cuda` prints its table.
+- selftest notices wrong numbers: with an op skipped (test hook) it fails.
+- every way opening the device fails (gpuenv.fallback_cases: no driver,
+  stub libcuda, cuBLAS not loadable, forced open failure, out of memory at
+  upload, a kernel fault, compute capability 7.5, a busy GPU):
+  `forward --device cuda` exits 1 with exactly one stderr line holding the
+  specific message; `--device auto` exits 0, says it once ("...; using the
+  CPU") and writes outputs byte-identical to `--device cpu`.
+- `ovx bench --device cpu` prints the table: every number checked against
+  the row's ms and an independent FLOP count; % of a given --peak.
+- usage errors exit 2."""
 import os
+import re
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gpuenv  # noqa: E402
+
 ROOT = os.environ["OVX_SOURCE_ROOT"]
 OVX = os.environ["OVX_BIN"]
 HAVE_CUDA = sys.argv[1] == "1"
+CUDA_ROOT = sys.argv[2] if len(sys.argv) > 2 else ""
 failures = 0
 
 
@@ -31,64 +41,161 @@ def check(cond, what):
         failures += 1
 
 
-def run(*args):
-    return subprocess.run([OVX, *args], capture_output=True, text=True, timeout=600)
+def run(*args, env=None):
+    return subprocess.run([OVX, *args], capture_output=True, text=True, timeout=900,
+                          env=gpuenv.case_env(env or {}, TMP))
 
 
 def lines(s):
     return [l for l in s.splitlines() if l.strip()]
 
 
-r = run("selftest", "--device", "cuda")
-gpu_usable = r.returncode == 0
-if gpu_usable:
-    print("a CUDA device is usable here:\n" + r.stdout)
-    check("selftest passed" in r.stdout, "selftest --device cuda passes on this GPU")
-else:
-    check(r.returncode == 1, "selftest --device cuda exits 1 without a usable GPU (got %d)" % r.returncode)
-    err = lines(r.stderr)
-    check(len(err) == 1 and err[0].startswith("ovx selftest: CUDA unavailable: "),
-          "one clear stderr line: %r" % r.stderr)
-    if not HAVE_CUDA:
-        check("built without" in r.stderr, "says the build has no CUDA backend")
+def check_selftest(r, what):
+    """selftest's numbers, not its verdict: 6 errors in (1e-5, 1e-2], per-op
+    times that add up to the profiled time, repeats identical."""
+    errs = [float(x) for x in re.findall(r"rel L2 ([0-9.e+-]+)  ok$", r.stdout, re.M)]
+    check(r.returncode == 0 and len(errs) == 6 and all(1e-5 < e <= 1e-2 for e in errs),
+          "%s: selftest: 6 errors in (1e-5, 1e-2]: %s (rc %d)%s" % (what, errs, r.returncode, r.stderr))
+    check(r.stdout.count("repeat byte-identical: yes") == 2, what + ": repeats byte-identical")
+    prof = [float(x) for x in re.findall(r"CUDA ([0-9.]+) ms \(profiled\)", r.stdout)]
+    ops = [[float(v) for v in re.findall(r" [a-z_0-9]+ ([0-9.]+)", l)]
+           for l in r.stdout.splitlines() if "CUDA per-op ms:" in l]
+    check(len(ops) == 2 and all(len(o) == 9 and min(o) >= 0 for o in ops) and len(prof) == 2 and
+          all(sum(o) <= p * 1.05 + 1 for o, p in zip(ops, prof)) and all(sum(o) >= p * 0.5 for o, p in zip(ops, prof)),
+          "%s: per-op times (9 ops) add up to the profiled forward: %s vs %s" % (what, ops, prof))
 
-r = run("selftest", "--device", "cpu")
-check(r.returncode == 0 and "selftest passed" in r.stdout and r.stdout.count("rel L2") == 6 and
-      r.stdout.count("repeat byte-identical: yes") == 2,
-      "selftest --device cpu passes with 6 error lines (rc %d)\n%s%s" % (r.returncode, r.stdout, r.stderr))
-print(r.stdout)
 
-r = run("selftest", "--device", "gpu0")
-check(r.returncode == 2 and len(lines(r.stderr)) == 1, "selftest --device gpu0 is a usage error")
+def flops(cfg, n):
+    """matrix-product FLOPs of one clip of n tokens (2 per multiply-add)"""
+    d, f, l = cfg["hidden"], cfg["mlp"], cfg["layers"]
+    k = 3 * 14 * 14
+    per_layer = 2 * n * d * d * 4 + 2 * n * d * f * 2 + 2 * n * n * d * 2
+    head = 2 * n * d * d * 2 + 2 * d * d * 2 + 2 * n * d * 2 + 2 * d * f * 2
+    return 2 * n * k * d + l * per_layer + head
 
-with tempfile.TemporaryDirectory() as tmp:
-    model = os.path.join(tmp, "model")
+
+def check_bench(r, what, tokens, batches, cfg, peak=None):
+    """The table: rows in order, each number consistent with its ms."""
+    rows = [l for l in r.stdout.splitlines() if re.match(r"\| \d+ \| \d+ \|", l)]
+    check(r.returncode == 0 and len(rows) == len(tokens) * len(batches),
+          "%s: bench exits 0 with %d rows (rc %d)\n%s%s" % (what, len(tokens) * len(batches), r.returncode,
+                                                            r.stdout, r.stderr))
+    check("| tokens/clip | batch | ms/forward | clips/s | tokens/s | TFLOP/s | % bf16 peak |" in r.stdout,
+          what + ": table header")
+    if peak is None:  # the header states the table peak; use it
+        m = re.search(r"bf16 peak: ([0-9.]+) TFLOP/s = (\d+) SMs x (\d+) MHz x (\d+) FLOP/clock/SM", r.stdout)
+        check(m is not None, what + ": header states the peak from the table")
+        if m:
+            peak = float(m.group(1))
+            check(abs(peak - int(m.group(2)) * int(m.group(3)) * int(m.group(4)) / 1e6) <= 0.05 + 1e-3 * peak,
+                  what + ": peak = SMs x MHz x FLOP/clock/SM")
+    want = [(n, b) for n in tokens for b in batches]
+    for row, (n, b) in zip(rows, want):
+        c = [x.strip() for x in row.strip("|").split("|")]
+        ms, clips, toks, tf = float(c[2]), float(c[3]), float(c[4]), float(c[5])
+        ok = (int(c[0]), int(c[1])) == (n, b) and ms > 0
+        ok = ok and abs(clips - b * 1e3 / ms) <= 0.01 + 1e-3 * clips
+        ok = ok and abs(toks - n * b * 1e3 / ms) <= 1 + 1e-3 * toks
+        ok = ok and abs(tf - flops(cfg, n) * b / (ms * 1e-3) / 1e12) <= 1e-3 * tf
+        if peak:
+            ok = ok and abs(float(c[6]) - 100 * tf / peak) <= 1e-2 * float(c[6]) + 1e-6
+        else:
+            ok = ok and c[6] == "-"
+        check(ok, "%s: bench row %s consistent (tokens/s, clips/s, TFLOP/s from the FLOP count, %%)" % (what, row))
+
+
+with tempfile.TemporaryDirectory() as TMP:
+    model = os.path.join(TMP, "model")
     subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "make-test-model"), model,
                     "--hidden", "128", "--layers", "2", "--heads", "2"], check=True, capture_output=True)
-    px = os.path.join(tmp, "px.npy")
+    px = os.path.join(TMP, "px.npy")
     np.save(px, np.random.default_rng(5).standard_normal((2, 3, 4, 56, 84)).astype(np.float32))
-    outs = {}
-    for dev in ("cpu", "auto"):
-        o = os.path.join(tmp, dev)
-        r = run("forward", "-m", model, "--pixel-values", px, "--hidden-state", "-2", "-o", o, "--device", dev)
-        check(r.returncode == 0, "forward --device %s exits 0 (%s)" % (dev, r.stderr.strip()))
-        outs[dev] = (o, r.stderr)
-    if not gpu_usable:
-        notes = [l for l in lines(outs["auto"][1]) if "using the CPU" in l]
-        if HAVE_CUDA:
-            check(len(notes) == 1 and "CUDA unavailable" in notes[0],
-                  "auto says once that it falls back to the CPU: %r" % outs["auto"][1])
+    names = ("last_hidden_state", "pooler_output", "hidden_state_-2")
+
+    def forward(dev, out, env=None):
+        return run("forward", "-m", model, "--pixel-values", px, "--hidden-state", "-2", "-o",
+                   os.path.join(TMP, out), "--device", dev, env=env)
+
+    def npy(out, name):
+        return open(os.path.join(TMP, out, name + ".npy"), "rb").read()
+
+    r = forward("cpu", "cpu")
+    check(r.returncode == 0 and not [l for l in lines(r.stderr) if "using the CPU" in l],
+          "forward --device cpu: exit 0, no fallback note (%s)" % r.stderr.strip())
+
+    # --- GPU vs CPU: the real GPU when there is one, the emulated device always
+    cfg_small = {"hidden": 128, "mlp": 512, "layers": 2}
+    for label, env in gpuenv.devices(HAVE_CUDA):
+        if not env:  # the emulated device's forward is selftest --device cpu's (below)
+            check_selftest(run("selftest", "--device", "cuda", env=env), label)
+        r = forward("cuda", "gpu", env)
+        check(r.returncode == 0, "%s: forward --device cuda exits 0 (%s)" % (label, r.stderr.strip()))
+        for name in names:
+            if r.returncode:
+                break
+            a = np.load(os.path.join(TMP, "gpu", name + ".npy"))
+            b = np.load(os.path.join(TMP, "cpu", name + ".npy"))
+            e = gpuenv.rel_l2(a, b) if a.shape == b.shape else float("inf")
+            check(a.shape == b.shape and 1e-5 < e <= 1e-2, "%s: forward %s vs cpu: rel L2 %.3g" % (label, name, e))
+        r = run("bench", "--device", "cuda", "--size", "small", "--tokens", "32", "--batch", "1,2",
+                "--repeat", "1", "--warmup", "0", env=env)
+        check_bench(r, label, [32], [1, 2], cfg_small)
+        if env == gpuenv.EMULATED:  # its peak: 4 SMs x 1000 MHz x 1024 (sm_86)
+            check("bf16 peak: 4.1 TFLOP/s = 4 SMs x 1000 MHz x 1024 FLOP/clock/SM (table for sm_86" in r.stdout,
+                  "emulated sm_86: peak from the table (%s)" % r.stdout)
+        # selftest checks numbers: with residual_add skipped it must fail
+        r = run("selftest", "--device", "cuda", env=dict(env, OVX_CUDA_FAIL="skip:residual_add"))
+        errs = [float(x) for x in re.findall(r"rel L2 ([0-9.e+-]+)  FAIL$", r.stdout, re.M)]
+        check(r.returncode == 1 and "selftest FAILED" in r.stdout and errs and min(errs) > 1e-2,
+              "%s: selftest fails when an op is skipped (rc %d, errors %s)" % (label, r.returncode, errs))
+    # --- every way the device fails to open: cuda fails with its line, auto falls back
+    for name, env, text in gpuenv.fallback_cases(HAVE_CUDA, CUDA_ROOT):
+        r = forward("cuda", "x", env)
+        err = lines(r.stderr)
+        check(r.returncode == 1 and len(err) == 1 and err[0].startswith("ovx forward: ") and text in err[0],
+              "%s: --device cuda: exit 1, one line with %r: %d %r" % (name, text, r.returncode, r.stderr))
+        r = forward("auto", "auto", env)
+        notes = [l for l in lines(r.stderr) if "using the CPU" in l]
+        if name == "no CUDA backend":  # nothing to explain in a CPU-only build
+            check(r.returncode == 0 and not notes, "%s: --device auto: exit 0, no note" % name)
         else:
-            check(not notes, "no fallback note in a build without CUDA")
-        check(not [l for l in lines(outs["cpu"][1]) if "using the CPU" in l], "no note for --device cpu")
-        for name in ("last_hidden_state", "pooler_output", "hidden_state_-2"):
-            a = open(os.path.join(outs["cpu"][0], name + ".npy"), "rb").read()
-            b = open(os.path.join(outs["auto"][0], name + ".npy"), "rb").read()
-            check(a == b and len(a) > 128, "%s identical for auto (fallback) and cpu" % name)
-        r = run("forward", "-m", model, "--pixel-values", px, "-o", os.path.join(tmp, "x"), "--device", "cuda")
-        check(r.returncode == 1 and len(lines(r.stderr)) == 1 and "CUDA unavailable" in r.stderr,
-              "forward --device cuda: exit 1, one line (%d, %r)" % (r.returncode, r.stderr))
-    r = run("forward", "-m", model, "--pixel-values", px, "-o", os.path.join(tmp, "y"), "--device", "cuda:x")
+            check(r.returncode == 0 and len(notes) == 1 and text in notes[0],
+                  "%s: --device auto: exit 0, says once why it uses the CPU: %r" % (name, r.stderr))
+        same = r.returncode == 0 and all(npy("auto", n) == npy("cpu", n) and len(npy("cpu", n)) > 128 for n in names)
+        check(same, "%s: --device auto outputs byte-identical to --device cpu" % name)
+        if name == "no driver" or name == "no device (driver present)" or name == "no CUDA backend":
+            r = run("selftest", "--device", "cuda", env=env)
+            check(r.returncode == 1 and len(lines(r.stderr)) == 1 and text in r.stderr,
+                  "%s: selftest --device cuda: exit 1, one line (%r)" % (name, r.stderr))
+            r = run("bench", env=env)
+            check(r.returncode == 1 and len(lines(r.stderr)) == 1 and text in r.stderr,
+                  "%s: bench (cuda): exit 1, one line (%r)" % (name, r.stderr))
+    r = forward("cuda:1", "x", gpuenv.EMULATED)
+    check(r.returncode == 1 and "CUDA device 1 does not exist (1 device found)" in r.stderr,
+          "cuda:1 with one device: %r" % r.stderr)
+    for dev in ("cuda", "auto"):
+        r = forward(dev, "x", dict(gpuenv.EMULATED, OVX_CUDA_FAIL="bogus"))
+        check(r.returncode == 2 and "OVX_CUDA_FAIL='bogus'" in r.stderr, "bad OVX_CUDA_FAIL: usage error (%s)" % dev)
+
+    # --- selftest on the host emulation, bench on the CPU
+    r = run("selftest", "--device", "cpu")
+    check_selftest(r, "selftest --device cpu (host emulation)")
+    print(r.stdout)
+    r = run("selftest", "--device", "gpu0")
+    check(r.returncode == 2 and len(lines(r.stderr)) == 1, "selftest --device gpu0 is a usage error")
+    r = run("bench", "--device", "cpu", "--size", "small", "--tokens", "48,96", "--batch", "1,3",
+            "--repeat", "1", "--warmup", "0", "--peak", "0.5", "--threads", "2")
+    check_bench(r, "bench --device cpu", [48, 96], [1, 3], cfg_small, peak=0.5)
+    check("device: cpu (2 threads)" in r.stdout and "bf16 peak: 0.5 TFLOP/s (--peak)" in r.stdout,
+          "bench header: device and --peak")
+    print(r.stdout)
+    r = run("bench", "--device", "cpu", "--size", "small", "--tokens", "16", "--batch", "1", "--repeat", "1")
+    check_bench(r, "bench --device cpu without --peak", [16], [1], cfg_small, peak=0)
+    for bad in (["--tokens", "0"], ["--tokens", "1,x"], ["--batch", ""], ["--size", "medium"], ["--repeat", "1.5"],
+                ["--peak", "-1"], ["extra"]):
+        r = run("bench", "--device", "cpu", *bad)
+        check(r.returncode == 2 and len(lines(r.stderr)) == 1, "bench %s: usage error (%r)" % (bad, r.stderr))
+    r = forward("cuda:x", "y")
     check(r.returncode == 2 and "invalid device" in r.stderr, "forward --device cuda:x is a usage error")
 
 sys.exit(1 if failures else 0)
