@@ -161,7 +161,12 @@ int ovx_mm_bf16_available(char *why, size_t why_len)
     if (cached < 0) {
         cached = 0;
         __builtin_cpu_init();
-        if (!__builtin_cpu_supports("avx512bf16") && !__builtin_cpu_supports("amx-bf16"))
+#if defined(__clang__) && __clang_major__ < 16
+        int amx = 0; /* clang < 16 has no "amx-bf16" feature string (CPUs with AMX-BF16 have AVX512_BF16) */
+#else
+        int amx = __builtin_cpu_supports("amx-bf16");
+#endif
+        if (!__builtin_cpu_supports("avx512bf16") && !amx)
             snprintf(reason, sizeof reason, "this CPU has neither AVX512_BF16 nor AMX-BF16");
         else
             cached = 1;
