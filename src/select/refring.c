@@ -19,6 +19,7 @@ void ovx_ref_ring_init(ovx_ref_ring *r, int codec_id, int candidates)
         candidates = OVX_ENERGY_MAX_REFS;
     r->max_past = searched ? candidates : 1;
     r->max_fut = searched ? (candidates < 2 ? candidates : 2) : 1;
+    r->cap = r->max_past + 1 < OVX_ENERGY_MAX_REFS ? r->max_past + 1 : OVX_ENERGY_MAX_REFS;
     r->idr_keys = searched;
 }
 
@@ -83,7 +84,7 @@ int ovx_ref_ring_push(ovx_ref_ring *r, const ovx_refpic *p, ovx_error *err)
         ovx_ref_ring_clear(r);
     if (!p->ref)
         return OVX_OK;
-    if (r->n == OVX_ENERGY_MAX_REFS) {
+    if (r->n >= r->cap) {
         ovx_refpic_clear(&r->pic[0]);
         memmove(r->pic, r->pic + 1, (size_t)(r->n - 1) * sizeof r->pic[0]);
         memset(&r->pic[--r->n], 0, sizeof r->pic[0]);

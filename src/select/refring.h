@@ -40,7 +40,8 @@ typedef struct ovx_refset {
 
 typedef struct ovx_ref_ring {
     ovx_refpic pic[OVX_ENERGY_MAX_REFS]; /* oldest first */
-    int n;
+    int n, cap;              /* held; cap: max_past + 1 (a B-pyramid's reference B
+                              * may be decoded after a P-frame shown later) */
     int max_past, max_fut;   /* candidates per direction */
     int idr_keys;            /* keyframes are never forward references (H.264, HEVC: IDR) */
 } ovx_ref_ring;
