@@ -121,6 +121,8 @@ void ovx_help_extract(FILE *out)
         "  --attention A          CUDA attention: fused (default) or chunked (the cuBLAS\n"
         "                         reference path); not in the settings hash\n"
         "  --quiet                no progress and no summary (errors still printed)\n"
+        "  --profile              at the end, ms and GFLOP/s per op kind of the CPU\n"
+        "                         forward summed over the run (outputs unchanged)\n"
         "\n"
         "Resume: an item whose REL.json has the same settings hash (options + model\n"
         "content fingerprint, not its path) and whose files\n"
@@ -170,7 +172,7 @@ typedef struct cli_opts {
     const char *lists[64];
     size_t n_lists;
     const char *shard_spec, *device_arg, *shard_bytes;
-    int jsonl, quiet, attention;
+    int jsonl, quiet, attention, profile;
 } cli_opts;
 
 typedef enum { O_STR, O_FLAG, O_INT, O_REAL, O_CHOICE, O_LIST } opt_kind;
@@ -258,6 +260,7 @@ static const opt_def opt_table[] = {
     {"precision", 0, O_CHOICE, F(p.precision), 0, 0, precision_names, NULL},
     {"attention", 0, O_CHOICE, F(attention), 0, 0, ovx_cli_attention_names, NULL},
     {"quiet", 0, O_FLAG, F(quiet), 0, 0, NULL, NULL},
+    {"profile", 0, O_FLAG, F(profile), 0, 0, NULL, NULL},
 };
 #undef F
 #define N_OPTS (sizeof opt_table / sizeof opt_table[0])
@@ -561,6 +564,8 @@ int ovx_cmd_extract(int argc, char **argv)
         fprintf(stderr, "ovx extract: %s%zu done, %zu skipped, %zu failed, %zu not run, %.1f s\n",
                 sig ? "interrupted: " : "", sum.done, sum.skipped, sum.failed,
                 sum.items - sum.done - sum.skipped - sum.failed, sum.seconds);
+    if (c.profile)
+        ovx_profile_print(stderr, "ovx extract: profile: ", &sum.profile);
     if (sig)
         status = ovx_signal_exit_status(sig);
     else if (rc != OVX_OK || sum.failed || sum.log_failed || pr.stdout_failed)

@@ -126,6 +126,7 @@ typedef struct ovx_extract_summary {
                             * failures.jsonl failed (reported as a warning):
                             * the run must not count as a success */
     double seconds;        /* wall time of the run phase */
+    ovx_profile profile;   /* the CPU forward's per-op counters over the run */
 } ovx_extract_summary;
 
 /* Runs the batch. Returns OVX_OK when the run itself worked (items may

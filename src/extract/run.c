@@ -630,6 +630,7 @@ static int run_items(run_state *rs, const ovx_extract_params *prm, ovx_error *er
     progress(rs, OVX_PROGRESS_END, 0);
     ovx_engine_free(rs->ctx.engine);
     rs->ctx.engine = NULL;
+    ovx_model_get_profile(model, &rs->sum->profile);
     ovx_model_free(model);
     rs->ctx.model = NULL;
     if (rs->device_lost.code)

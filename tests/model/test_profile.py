@@ -76,6 +76,23 @@ def main():
                 got = float(rows[k][2])
                 want = fl / (ms * 1e6)
                 check(abs(got - want) <= 0.06 * want + 0.1, "%s GFLOP/s %.1f ~ FLOPs/time %.1f" % (k, got, want))
+        # ovx extract --profile: the same table summed over the run, outputs unchanged.
+        clip = os.path.join(tmp, "data", "a.mp4")
+        os.makedirs(os.path.dirname(clip))
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "1",
+                        clip], check=True)
+        ex = {}
+        for name, extra in (("plain", []), ("profile", ["--profile"])):
+            o = os.path.join(tmp, "x-" + name)
+            r = run("extract", "-m", model, os.path.dirname(clip), "-o", o, "--device", "cpu", "--tokens", "256",
+                    *extra)
+            check(r.returncode == 0, "extract %s exits 0" % name)
+            ex[name] = (o, r.stderr)
+        check(open(os.path.join(ex["plain"][0], "a.npy"), "rb").read() ==
+              open(os.path.join(ex["profile"][0], "a.npy"), "rb").read(), "extract tokens byte-identical with --profile")
+        m = re.search(r"ovx extract: profile: attention\s+(\d+)", ex["profile"][1])
+        check(m is not None and int(m.group(1)) == L, "extract --profile: attention calls = layers x items")
+        check("profile" not in ex["plain"][1], "extract: no profile without --profile")
     print("%d failures" % failures)
     return 1 if failures else 0
 
