@@ -11,14 +11,10 @@ float ovx_bf16_to_f32(uint16_t h)
     return f;
 }
 
-uint16_t ovx_f32_to_bf16(float f)
+void ovx_f32_to_bf16_array(uint16_t *dst, const float *src, int64_t n)
 {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN: keep it quiet */
-        return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = ovx_f32_to_bf16(src[i]);
 }
 
 float ovx_f16_to_f32(uint16_t h)

@@ -9,21 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/half.h"
 #include "model/ops.h"
 #include "model/parallel.h"
 #include "model/vecmath.h"
-
-void ovx_bf16_round_array(uint16_t *dst, const float *src, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &src[i], 4);
-        if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN: keep it a quiet NaN */
-            dst[i] = (uint16_t)((u >> 16) | 0x40u);
-        else
-            dst[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-    }
-}
 
 #ifndef OVX_HAVE_DNNL
 
@@ -122,12 +111,12 @@ struct ovx_mm {
     plan plans[MAX_PLANS];
     int n_plans;
     uint16_t *qb, *kb, *vb; /* bf16 copies of q, k, v (attention) */
-    size_t qkv_cap;
+    size_t qb_cap, kb_cap, vb_cap;
     uint16_t *xb;           /* per-thread bf16 rows of the linear input */
     size_t xb_cap;          /* elements per thread */
     uint16_t *pb;           /* per-thread bf16 probabilities */
     float *sb;              /* per-thread fp32 scores */
-    size_t pb_cap;          /* elements per thread */
+    size_t pb_cap, sb_cap;  /* elements per thread */
 };
 
 struct ovx_mm_weight {
@@ -427,7 +416,7 @@ int ovx_mm_weight_create(ovx_mm *c, const float *w, int O, int In, ovx_mm_weight
         return ovx_error_set(err, OVX_ENOMEM, "out of memory for bf16 weights");
     }
     /* Round with our own RNE first so the stored values are exactly bf16(w). */
-    ovx_bf16_round_array(tmp, w, (int64_t)O * In);
+    ovx_f32_to_bf16_array(tmp, w, (int64_t)O * In);
     if ((s = dnnl_memory_get_memory_desc(p->wei[0], &wq)) != dnnl_success ||
         (s = dnnl_memory_desc_init_by_tag(&f32d, 2, wd, dnnl_bf16, dnnl_ba)) != dnnl_success ||
         (s = dnnl_memory_create(&from, &f32d, c->eng, tmp)) != dnnl_success ||
@@ -493,7 +482,7 @@ static void linear_chunks(void *p, int64_t c0, int64_t c1, int thread)
         int64_t r0 = g * j->rows + in_g;
         const void *src = j->x + r0 * j->In;
         if (j->bf16) {
-            ovx_bf16_round_array(xb, j->x + r0 * j->In, rows * j->In);
+            ovx_f32_to_bf16_array(xb, j->x + r0 * j->In, rows * j->In);
             src = xb;
         }
         plan *pl = rows == OVX_LINEAR_ROWS ? j->full : j->tail;
@@ -561,9 +550,9 @@ static void round_rows(void *p, int64_t r0, int64_t r1, int thread)
     (void)thread;
     const round_job *j = p;
     int64_t o = r0 * j->ld, n = (r1 - r0) * j->ld;
-    ovx_bf16_round_array(j->c->qb + o, j->q + o, n);
-    ovx_bf16_round_array(j->c->kb + o, j->k + o, n);
-    ovx_bf16_round_array(j->c->vb + o, j->v + o, n);
+    ovx_f32_to_bf16_array(j->c->qb + o, j->q + o, n);
+    ovx_f32_to_bf16_array(j->c->kb + o, j->k + o, n);
+    ovx_f32_to_bf16_array(j->c->vb + o, j->v + o, n);
 }
 
 static void attn_items(void *p, int64_t i0, int64_t i1, int thread)
@@ -572,7 +561,7 @@ static void attn_items(void *p, int64_t i0, int64_t i1, int thread)
     ovx_mm *c = j->c;
     int ld = j->H * OVX_HEAD_DIM, N = j->N;
     size_t esz = j->bf16 ? 2 : 4;
-    float *S = c->sb + (size_t)thread * c->pb_cap;
+    float *S = c->sb + (size_t)thread * c->sb_cap;
     uint16_t *P = c->pb + (size_t)thread * c->pb_cap;
     for (int64_t it = i0; it < i1; it++) {
         int h = (int)(it / j->tiles), q0 = (int)(it % j->tiles) * OVX_ATTN_TILE;
@@ -588,7 +577,7 @@ static void attn_items(void *p, int64_t i0, int64_t i1, int thread)
         for (int r = 0; r < tq; r++) {
             inv_sum[r] = ovx_softmax_row_unnormalised(S + (size_t)r * N, N);
             if (j->bf16)
-                ovx_bf16_round_array(P + (size_t)r * N, S + (size_t)r * N, N);
+                ovx_f32_to_bf16_array(P + (size_t)r * N, S + (size_t)r * N, N);
         }
         float *oh = j->out + qo;
         if (plan_run(c, full ? j->pv_full : j->pv_tail, thread, j->bf16 ? (const void *)P : (const void *)S,
@@ -609,29 +598,14 @@ int ovx_mm_attention(ovx_mm *c, int bf16, float *out, const float *q, const floa
         return 0;
     int ld = H * OVX_HEAD_DIM;
     size_t need = (size_t)N * ld;
-    if (bf16 && c->qkv_cap < need) {
-        uint16_t *a = realloc(c->qb, need * 2), *b2 = a ? realloc(c->kb, need * 2) : NULL;
-        if (a)
-            c->qb = a;
-        if (b2)
-            c->kb = b2;
-        uint16_t *v2 = b2 ? realloc(c->vb, need * 2) : NULL;
-        if (!v2)
-            return ovx_error_set(err, OVX_ENOMEM, "out of memory for bf16 q, k, v");
-        c->vb = v2;
-        c->qkv_cap = need;
-    }
+    if (bf16 && (grow((void **)&c->qb, &c->qb_cap, need, 1, sizeof *c->qb) ||
+                 grow((void **)&c->kb, &c->kb_cap, need, 1, sizeof *c->kb) ||
+                 grow((void **)&c->vb, &c->vb_cap, need, 1, sizeof *c->vb)))
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory for bf16 q, k, v");
     size_t per = (size_t)OVX_ATTN_TILE * N;
-    if (c->pb_cap < per) {
-        uint16_t *pb = realloc(c->pb, per * c->threads * sizeof *pb);
-        if (pb)
-            c->pb = pb;
-        float *sb = pb ? realloc(c->sb, per * c->threads * sizeof *sb) : NULL;
-        if (!sb)
-            return ovx_error_set(err, OVX_ENOMEM, "out of memory for attention scratch");
-        c->sb = sb;
-        c->pb_cap = per;
-    }
+    if (grow((void **)&c->pb, &c->pb_cap, per, c->threads, sizeof *c->pb) ||
+        grow((void **)&c->sb, &c->sb_cap, per, c->threads, sizeof *c->sb))
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory for attention scratch");
     if (threads > c->threads)
         threads = c->threads;
     int tiles = (N + OVX_ATTN_TILE - 1) / OVX_ATTN_TILE, tail = N - (tiles - 1) * OVX_ATTN_TILE;

@@ -48,7 +48,4 @@ int ovx_mm_linear(ovx_mm *c, float *out, const float *x, const float *w, const o
 int ovx_mm_attention(ovx_mm *c, int bf16, float *out, const float *q, const float *k, const float *v, int N, int H,
                      float scale, int threads, ovx_error *err);
 
-/* dst[n] = bf16 bits of src[n], round to nearest even. */
-void ovx_bf16_round_array(uint16_t *dst, const float *src, int64_t n);
-
 #endif
