@@ -35,6 +35,7 @@ struct ovx_model {
     ovx_profile profile;     /* per-op counters summed over forwards */
     ovx_model_bf16 *bf16;    /* set by ovx_model_set_precision(BF16) */
     ovx_mm *mm;              /* oneDNN matmuls (NULL: OpenBLAS sgemm) */
+    int bf16_requested;      /* oneDNN is made for bf16 even without OVX_CPU_GEMM */
     int mm_state;            /* 0 not tried yet, 1 in use, -1 unavailable or off */
 };
 

@@ -35,7 +35,10 @@ ovx_mm *ovx_model_mm(ovx_model *m)
         m->mm_state = -1;
         int threads = m->params.threads > 0 ? m->params.threads : ovx_default_threads();
         int def = ovx_default_threads();
-        if ((!env || strcmp(env, "openblas")) && ovx_mm_available(why, sizeof why) &&
+        /* fp32 uses oneDNN only when asked (OVX_CPU_GEMM=onednn): a SIGTERM test
+         * showed heap corruption on that path not yet found; bf16 needs it */
+        int want = m->bf16_requested || (env && !strcmp(env, "onednn"));
+        if (want && ovx_mm_available(why, sizeof why) &&
             ovx_mm_create(threads > def ? threads : def, &m->mm, &err) == 0)
             m->mm_state = 1;
     }
@@ -70,6 +73,7 @@ int ovx_model_set_precision(ovx_model *m, int precision, ovx_error *err)
     if (m->bf16)
         return 0;
     char why[200];
+    m->bf16_requested = 1;
     if (!ovx_mm_bf16_available(why, sizeof why))
         return ovx_error_set(err, OVX_EUNSUPPORTED, "--precision bf16: %s", why);
     ovx_mm *mm = ovx_model_mm(m);
