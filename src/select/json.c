@@ -116,6 +116,7 @@ cJSON *ovx_select_result_json(const ovx_select_result *r, int with_timings)
         if (t) {
             cJSON_AddNumberToObject(t, "threads", r->params.threads);
             cJSON_AddStringToObject(t, "decoder_threading", r->threading ? r->threading : "slice");
+            cJSON_AddItemToObject(t, "frames_skipped", num((double)r->frames_skipped));
             cJSON_AddItemToObject(t, "count_ms", num(r6(r->timings.count_ms)));
             cJSON_AddItemToObject(t, "decode_ms", num(r6(r->timings.decode_ms)));
             cJSON_AddItemToObject(t, "saliency_ms", num(r6(r->timings.saliency_ms)));

@@ -12,19 +12,27 @@
  *    frame's timestamp at its index, no decode errors) and abandoned for
  *    slice threading when a check fails.
  * A stream with decode errors is always decoded again with one decoder
- * thread (FFmpeg's error concealment depends on the thread count). */
+ * thread (FFmpeg's error concealment depends on the thread count).
+ * Where the packet scan knows each packet's display index and reference
+ * status, non-reference pictures that no sampled frame needs (as itself or
+ * as its previous frame) are not sent to the decoder at all: nothing refers
+ * to them, so every other frame decodes to the same bytes; each frame that
+ * comes out is checked against its expected index and timestamp, and any
+ * surprise (or damage) decodes everything again. */
 #include "select/pass.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <libavcodec/codec_id.h>
 #include <libavutil/frame.h>
 
 #include "common/timer.h"
 #include "select/energy.h"
 #include "select/refring.h"
 #include "video/resize.h"
+#include "video/refpic.h"
 #include "video/rgb.h"
 
 /* ---- one sampled frame's work ---- */
@@ -160,6 +168,8 @@ typedef struct chunk {
     int64_t first, end;      /* packet range [first, end), end 0: to the end */
     int64_t stop;            /* >= 0: stop after the frame of this index (decode plan) */
     int stopped;
+    int skipping;            /* unneeded non-reference frames are not decoded (c->skip) */
+    int planned;             /* a decode-plan segment */
     int threads, frame_threads, chunked;
     AVFrame *prev;           /* previous frame's luma; after the run: the chunk's last */
     ovx_ref_ring ring;       /* reference pictures since the last keyframe */
@@ -185,6 +195,7 @@ static void submit(chunk *k, slot_job *j)
 }
 
 static int offer_future(chunk *k, const ovx_refpic *rp, ovx_error *err);
+static int64_t future_need(const run_ctx *c, int max_fut, int64_t x);
 
 static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estimate, ovx_error *err)
 {
@@ -303,6 +314,29 @@ static void release_waiting(chunk *k)
     k->n_wait = 0;
 }
 
+/* a plan or a pass that skips frames relies on the scan's display order:
+ * the frame must come from the packet it puts at the frame's index */
+static int from_planned_packet(const chunk *k, const ovx_video_frame *vf)
+{
+    const run_ctx *c = k->c;
+    if (!(k->skipping || k->planned) || !c->pkt_of || vf->index < 0 || vf->index >= c->scan->n)
+        return 1;
+    int64_t pk;
+    ovx_frame_reference(c->scan, vf->frame, &pk);
+    return pk == c->pkt_of[vf->index];
+}
+
+/* frames a chunk decodes from display index a to b (exclusive) */
+static int64_t expected_frames(const chunk *k, int64_t a, int64_t b)
+{
+    if (!k->skipping)
+        return b - a;
+    int64_t n = 0;
+    for (int64_t i = a; i < b && i < k->c->scan->n; i++)
+        n += !k->c->skip[i];
+    return n;
+}
+
 static void chunk_run(chunk *k)
 {
     run_ctx *c = k->c;
@@ -310,7 +344,8 @@ static void chunk_run(chunk *k)
     ovx_video_open_params op = {.threads = k->threads, .frame_threads = k->frame_threads,
                                 .export_mvs = p->mv_source != OVX_MV_ESTIMATE, .max_pixels = p->max_pixels,
                                 .first_packet = k->first, .end_packet = k->end, .packets = c->scan,
-                                .want_mvs = p->decode_all ? NULL : c->mv_want, .n_want = c->n_want};
+                                .want_mvs = p->decode_all ? NULL : c->mv_want, .n_want = c->n_want,
+                                .skip = k->skipping ? c->skip : NULL};
     ovx_video_reader *rd = NULL;
     k->rc = ovx_video_open(c->path, &op, &rd, &k->err);
     if (k->rc < 0)
@@ -336,10 +371,10 @@ static void chunk_run(chunk *k)
         }
         /* each frame should be the one the packet scan put at its index */
         const double *st = c->scan->times;
-        if ((k->end > 0 && vf.index >= k->end) || vf.index >= c->scan->n ||
-            (st ? vf.seconds != st[vf.index] : k->chunked)) {
+        if ((k->end > 0 && !k->planned && vf.index >= k->end) || vf.index >= c->scan->n ||
+            (st ? vf.seconds != st[vf.index] : k->chunked) || !from_planned_packet(k, &vf)) {
             k->disagree = 1;
-            if (k->chunked) {
+            if (k->chunked || k->skipping) {
                 k->mismatch = 1;
                 break;
             }
@@ -354,15 +389,18 @@ static void chunk_run(chunk *k)
             break;
         }
     }
-    if (k->chunked && !k->mismatch && !k->restart && k->rc == OVX_OK &&
-        k->decoded != (k->stopped ? k->stop + 1 : k->end > 0 ? k->end : c->scan->n) - k->first)
+    if ((k->chunked || k->skipping) && !k->mismatch && !k->restart && k->rc == OVX_OK &&
+        k->decoded != expected_frames(k, k->first, k->stopped ? k->stop + 1 : k->end > 0 ? k->end : c->scan->n))
         k->mismatch = 1;
     /* a planned segment that stops while frames still wait for future
      * reference pictures would give them fewer candidates than a full
-     * decode, and one with a held target started too late: either is a
-     * surprise (the plan is dropped and everything decoded) */
-    if (k->stopped && k->n_wait > 0)
-        k->mismatch = 1;
+     * decode (unless only skipped non-reference pictures, which are never
+     * candidates, lie between the stop and the end of their search), and
+     * one with a held target started too late: either is a surprise (the
+     * plan is dropped and everything decoded) */
+    for (int i = 0; k->stopped && i < k->n_wait; i++)
+        if (!c->pkt_of || future_need(c, k->ring.max_fut, c->idx[k->wait[i]]) > k->stop)
+            k->mismatch = 1;
     if (k->stop >= 0 && k->held >= 0)
         k->mismatch = 1;
     /* frames still waiting for future reference pictures take what they
@@ -408,16 +446,39 @@ static int plan_chunks(const ovx_packet_scan *s, int T, int64_t *starts)
     return nk;
 }
 
-/* Decode plan: for each sampled frame s the frames s-1 .. s+8 (the residual's
- * previous frame, the future reference pictures backward vectors may use,
- * OVX_REF_MAX_AHEAD), decoded from the IDR picture at or before s-1 and
- * stopped after s+8; overlapping or adjoining
- * segments merge. Needs H.264 with IDR positions, the packets in memory and
- * strictly increasing packet times (frame i of the full decode is the
- * packet with the i-th smallest time: checked for every frame decoded).
+/* The last display index a sampled frame x needs decoded for its future
+ * (+1) vectors: its future candidates are reference pictures shown after it
+ * (at most OVX_REF_MAX_AHEAD frames) but decoded before it, the first
+ * max_fut of them (refring.c). Counted from the scan, keyframes included
+ * (the ring never takes one, so this is never fewer frames than a full
+ * decode offers); x itself when there is none (P and I pictures). */
+static int64_t future_need(const run_ctx *c, int max_fut, int64_t x)
+{
+    const ovx_packet_scan *s = c->scan;
+    int64_t need = x;
+    int got = 0;
+    for (int64_t d = x + 1; d <= x + OVX_REF_MAX_AHEAD && d < s->n && got < max_fut; d++) {
+        int64_t j = c->pkt_of[d];
+        if (s->ref[j] != OVX_PIC_NONREF && j < c->pkt_of[x]) {
+            need = d;
+            got++;
+        }
+    }
+    return need;
+}
+
+/* Decode plan: for each sampled frame x the frames x-1 .. future_need(x)
+ * (the residual's previous frame, the future reference pictures backward
+ * vectors may use), decoded from the IDR picture at or before x-1; the
+ * packets end after the last one such a frame needs, so nothing after it
+ * in decode order is decoded; overlapping or adjoining segments merge.
+ * Without display indices: x-1 .. x+OVX_REF_MAX_AHEAD up to the next IDR.
+ * Needs H.264 with IDR positions, the packets in memory and strictly
+ * increasing packet times (frame i of the full decode is the packet with
+ * the i-th smallest time: checked for every frame decoded, with its packet).
  * Returns the number of segments, 0 when the plan would not save at least
  * a fifth of the frames. */
-static int plan_segments(const run_ctx *c, int64_t *first, int64_t *end, int64_t *stop)
+static int plan_segments(const run_ctx *c, const uint8_t *skip, int64_t *first, int64_t *end, int64_t *stop)
 {
     const ovx_packet_scan *s = c->scan;
     int64_t n = s->n;
@@ -426,12 +487,16 @@ static int plan_segments(const run_ctx *c, int64_t *first, int64_t *end, int64_t
     for (int64_t i = 1; i < n; i++)
         if (!(s->times[i] > s->times[i - 1]))
             return 0;
+    ovx_ref_ring proto;
+    ovx_ref_ring_init(&proto, s->codec_id, c->p->ref_candidates);
     int nk = 0;
     for (int t = 0; t < c->F; t++) {
         int64_t x = c->idx[t];
         if (t > 0 && x == c->idx[t - 1])
             continue;
-        int64_t lo = x > 0 ? x - 1 : 0, hi = x + OVX_REF_MAX_AHEAD < n ? x + OVX_REF_MAX_AHEAD : n - 1, a = 0;
+        int64_t lo = x > 0 ? x - 1 : 0, a = 0;
+        int64_t hi = c->pkt_of ? future_need(c, proto.max_fut, x)
+                     : x + OVX_REF_MAX_AHEAD < n ? x + OVX_REF_MAX_AHEAD : n - 1;
         for (int64_t i = 0; i < s->n_idr && s->idr[i] <= lo; i++)
             a = s->idr[i];
         if (nk > 0 && a <= stop[nk - 1] + 1) {
@@ -445,16 +510,61 @@ static int plan_segments(const run_ctx *c, int64_t *first, int64_t *end, int64_t
     int64_t total = 0;
     for (int i = 0; i < nk; i++) {
         end[i] = 0;
-        for (int64_t j = 0; j < s->n_idr; j++)
-            if (s->idr[j] > stop[i]) {
-                end[i] = s->idr[j];
-                break;
-            }
-        total += stop[i] - first[i] + 1;
+        if (c->pkt_of) {
+            int64_t last = first[i];
+            for (int64_t d = first[i]; d <= stop[i]; d++)
+                if (!(skip && skip[d]) && c->pkt_of[d] > last)
+                    last = c->pkt_of[d];
+            end[i] = last + 1 < n ? last + 1 : 0;
+            total += last + 1 - first[i];
+        } else {
+            for (int64_t j = 0; j < s->n_idr; j++)
+                if (s->idr[j] > stop[i]) {
+                    end[i] = s->idr[j];
+                    break;
+                }
+            total += stop[i] - first[i] + 1;
+        }
         if (stop[i] == n - 1)
             stop[i] = -1; /* to the end of the stream */
     }
     return total * 5 <= n * 4 ? nk : 0;
+}
+
+/* The frames not to decode (c->skip, per display index): non-reference
+ * pictures (from the scan, never a keyframe) that are neither sampled nor
+ * the frame before a sampled one (its residual's previous frame). Needs
+ * every packet's display index and a clean stream (damage is decoded
+ * sequentially, frame by frame). H.264, HEVC and MPEG-1/2 only: FFmpeg's
+ * MPEG-4 Part 2 decoder exports, for some blocks of a B-frame, vectors left
+ * in its picture pool by an earlier B-frame (measured: skipping B-frames
+ * changed the exported vectors of the B-frames kept, not their pixels).
+ * Returns the number of frames skipped. */
+static int64_t plan_skip(run_ctx *c)
+{
+    const ovx_packet_scan *s = c->scan;
+    free(c->skip);
+    c->skip = NULL;
+    int id = s->codec_id;
+    if (id != AV_CODEC_ID_H264 && id != AV_CODEC_ID_HEVC && id != AV_CODEC_ID_MPEG1VIDEO &&
+        id != AV_CODEC_ID_MPEG2VIDEO)
+        return 0;
+    if (!c->skip_ok || c->p->decode_all || !c->pkt_of || !s->ref || !s->key || s->end_rc != AVERROR_EOF ||
+        s->corrupt_pkts > 0 || c->n_want < 1)
+        return 0;
+    c->skip = calloc((size_t)s->n, 1);
+    if (!c->skip)
+        return 0; /* decode everything */
+    int64_t k = 0;
+    for (int64_t j = 0; j < s->n; j++) {
+        int64_t d = s->disp[j];
+        int need = (d < c->n_want && c->mv_want[d]) || (d + 1 < c->n_want && c->mv_want[d + 1]);
+        if (s->ref[j] == OVX_PIC_NONREF && !s->key[j] && !need) {
+            c->skip[d] = 1;
+            k++;
+        }
+    }
+    return k;
 }
 
 int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
@@ -480,14 +590,6 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     int64_t starts[OVX_SELECT_SLOTS], ends[OVX_SELECT_SLOTS], stops[OVX_SELECT_SLOTS];
     int nk = 1;
     int frame_threads = T > 1 && c->frame_threads_ok && (!codec_vectors || c->info.has_b_frames == 0);
-    int plan = c->plan_ok && !p->decode_all ? plan_segments(c, starts, ends, stops) : 0;
-    if (plan) {
-        nk = plan;
-        frame_threads = 0;
-    } else if (T > 1 && !frame_threads && c->gop_ok && c->scan->times && c->scan->n_idr > 1) {
-        nk = plan_chunks(c->scan, T, starts);
-    }
-    c->threading = plan ? "plan" : nk > 1 ? "gop" : frame_threads ? "frame" : "slice";
     /* vectors are read on sampled frames only */
     free(c->mv_want);
     c->n_want = c->F > 0 ? c->idx[c->F - 1] + 1 : 0;
@@ -496,6 +598,22 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory");
     for (int i = 0; i < c->F; i++)
         c->mv_want[c->idx[i]] = 1;
+    if (!c->pkt_of && c->scan->disp && c->scan->pos_sorted && !p->decode_all) {
+        /* display index -> packet (decode order) */
+        c->pkt_of = malloc((size_t)c->scan->n * sizeof *c->pkt_of);
+        for (int64_t j = 0; c->pkt_of && j < c->scan->n; j++)
+            c->pkt_of[c->scan->disp[j]] = j;
+    }
+    int64_t skip_n = plan_skip(c);
+    int plan = c->plan_ok && !p->decode_all ? plan_segments(c, skip_n ? c->skip : NULL, starts, ends, stops) : 0;
+    if (plan) {
+        nk = plan;
+        frame_threads = 0;
+    } else if (T > 1 && !frame_threads && c->gop_ok && c->scan->times && c->scan->n_idr > 1) {
+        nk = plan_chunks(c->scan, T, starts);
+    }
+    int skipping = skip_n > 0 && (plan || (nk == 1 && !frame_threads));
+    c->threading = plan ? "plan" : nk > 1 ? "gop" : frame_threads ? "frame" : "slice";
 
     chunk *ks = calloc((size_t)nk, sizeof *ks);
     pthread_t *th = calloc((size_t)nk, sizeof *th);
@@ -513,6 +631,11 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         k->first = k->chunked ? starts[i] : 0;
         k->end = plan ? ends[i] : nk > 1 && i + 1 < nk ? starts[i + 1] : 0;
         k->stop = plan ? stops[i] : -1;
+        k->skipping = skipping;
+        k->planned = plan > 0;
+        /* the last frame decoded before the stop */
+        while (skipping && k->stop > k->first && c->skip[k->stop])
+            k->stop--;
         k->threads = k->chunked ? 1 : T;
         k->frame_threads = k->chunked ? 0 : frame_threads;
         k->held = -1;
@@ -549,14 +672,17 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         }
         if (k->mismatch) {
             restart = 1;
-            if (plan)
+            if (plan || skipping) {
                 c->plan_ok = 0; /* a surprise: decode everything */
-            else
+                c->skip_ok = 0;
+            } else {
                 c->gop_ok = 0;
+            }
         }
-        if (plan && (k->corrupt > 0 || k->bad > 0 || k->read_error)) {
+        if ((plan || skipping) && (k->corrupt > 0 || k->bad > 0 || k->read_error)) {
             restart = 1;
             c->plan_ok = 0;
+            c->skip_ok = 0;
         }
     }
     if (restart && !plan && nk > 1 && p->threads > 1) {
@@ -606,13 +732,15 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     free(ks), free(th), free(started);
     if (rc < 0)
         return rc;
-    if (plan && !restart) {
+    c->skipped = (plan || skipping) && !restart ? c->scan->n - c->decoded : 0;
+    if ((plan || skipping) && !restart) {
         /* every decoded frame matched the scan: the full decode's count,
          * times and packets are the scan's */
-        double *t = malloc((size_t)c->scan->n * sizeof *t);
-        if (!t)
+        double *t = c->scan->times ? malloc((size_t)c->scan->n * sizeof *t) : NULL;
+        if (c->scan->times && !t)
             return ovx_error_set(err, OVX_ENOMEM, "out of memory");
-        memcpy(t, c->scan->times, (size_t)c->scan->n * sizeof *t);
+        if (t)
+            memcpy(t, c->scan->times, (size_t)c->scan->n * sizeof *t);
         free(c->times);
         c->times = t;
         c->decoded = c->packets = c->scan->n;

@@ -68,6 +68,11 @@ typedef struct run_ctx {
     int plan_ok;             /* decode plan allowed (cleared when it fails a check) */
     int single_decoder;      /* decode with one thread (set after decode errors) */
     int copy_frames;         /* hand jobs copies, not references (damaged streams) */
+    int skip_ok;             /* skipping unneeded non-reference frames allowed (cleared
+                              * when a pass that skips fails a check) */
+    uint8_t *skip;           /* [scan->n] per display index: 1 = not decoded (see plan_skip) */
+    int64_t skipped;         /* frames of the last pass not decoded */
+    int64_t *pkt_of;         /* [scan->n] display index -> packet (decode order), NULL unknown */
     uint8_t *mv_want;        /* [n_want]: 1 for the sampled frame indices of this pass */
     int64_t n_want;
     const char *threading;   /* "slice", "frame", "gop" or "plan" */

@@ -108,7 +108,10 @@ int ovx_ref_offer_future(const ovx_ref_ring *r, const ovx_refpic *cur, const ovx
     int64_t dist = later->index - cur->index;
     /* an IDR keyframe is decoded after everything displayed before it: a
      * candidate only where the structure allows (MPEG open GOPs) */
-    int usable = later->ref && decoded_before(later, cur) && !(later->key && r->idr_keys) && dist > 0;
+    /* (dist bounded too: a pass skipping non-reference pictures may not
+     * offer the one at OVX_REF_MAX_AHEAD that would have closed the set) */
+    int usable = later->ref && decoded_before(later, cur) && !(later->key && r->idr_keys) && dist > 0 &&
+                 dist <= OVX_REF_MAX_AHEAD;
     if (usable) {
         int rc = add(set, later, (int)dist, err);
         if (rc < 0)

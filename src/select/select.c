@@ -199,6 +199,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     c->frame_threads_ok = 1;
     c->gop_ok = 1;
     c->plan_ok = 1;
+    c->skip_ok = 1;
     c->scan = &scan;
     if (!strcmp(path, "-")) {
         rc = spool_stdin(tmpname, sizeof tmpname, &spool_fd, err);
@@ -275,6 +276,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     }
     r->stream = c->info;
     r->threading = c->threading;
+    r->frames_skipped = c->skipped;
     r->frames_decoded = c->decoded;
     r->packets = c->packets;
     r->corrupt_frames = c->corrupt;
@@ -288,6 +290,8 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     ovx_pool_destroy(pool);
     free(c->times);
     free(c->mv_want);
+    free(c->skip);
+    free(c->pkt_of);
     free(c);
     ovx_packet_scan_free(&scan);
     if (spool_fd >= 0)
@@ -300,6 +304,8 @@ fail:
             ovx_slot_job_clear(&c->jobs[i]);
         free(c->times);
         free(c->mv_want);
+        free(c->skip);
+        free(c->pkt_of);
     }
     ovx_pool_destroy(pool);
     free(c);

@@ -93,7 +93,9 @@ typedef struct ovx_select_result {
     int64_t corrupt_frames;     /* frames the decoder flagged (concealed, kept) */
     int64_t bad_packets;        /* packets that failed to decode (skipped) */
     int decode_passes;
-    const char *threading;      /* decoder threading of the last pass: slice, frame or gop */
+    const char *threading;      /* decoder threading of the last pass: slice, frame, gop or plan */
+    int64_t frames_skipped;     /* frames the last pass did not decode (plan, unneeded
+                                   non-reference pictures); 0 for --decode all */
     const char *mv_source;      /* "codec" (estimation may fill frames without side
                                    data), "estimate" or "none" */
     int mv_slots_codec;         /* slots whose vectors came from the codec */

@@ -34,6 +34,9 @@ struct ovx_video_reader {
     int64_t pkt_index;     /* index of the next non-empty stream packet */
     int64_t first_packet, end_packet;
     const ovx_packet_scan *mem; /* decoding the packets a scan kept (no fmt) */
+    const uint8_t *skip;        /* see ovx_video_open_params */
+    const int64_t *disp;        /* the scan's display indices, with skip */
+    int64_t n_disp;
     const uint8_t *want_mvs;    /* see ovx_video_open_params */
     int64_t n_want;
     int64_t mem_pos;
@@ -152,6 +155,59 @@ static int h264_is_idr(const uint8_t *d, int size, int nal_len)
     return 0;
 }
 
+/* Display index of each packet (decode order) from its time raw[i]: the
+ * rank in the sorted times, when they are distinct; NULL otherwise (or out
+ * of memory: the callers then do without). */
+static int64_t *display_indices(const double *raw, const double *sorted, int64_t n)
+{
+    for (int64_t i = 1; i < n; i++)
+        if (!(sorted[i] > sorted[i - 1]))
+            return NULL;
+    int64_t *d = malloc((size_t)n * sizeof *d);
+    if (!d)
+        return NULL;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t lo = 0, hi = n - 1;
+        while (lo < hi) {
+            int64_t mid = lo + (hi - lo) / 2;
+            if (sorted[mid] < raw[i])
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        d[i] = lo;
+    }
+    return d;
+}
+
+/* MPEG-1/2 without packet times: the display order follows from the
+ * picture types (a B-picture is shown at once, an I/P-picture when the next
+ * I/P arrives), when every packet's type is known. NULL otherwise. */
+static int64_t *mpeg_display_indices(const ovx_packet_scan *s)
+{
+    if ((s->codec_id != AV_CODEC_ID_MPEG1VIDEO && s->codec_id != AV_CODEC_ID_MPEG2VIDEO) || !s->ref || s->n < 1)
+        return NULL;
+    for (int64_t j = 0; j < s->n; j++)
+        if (s->ref[j] == OVX_PIC_UNKNOWN)
+            return NULL;
+    int64_t *d = malloc((size_t)s->n * sizeof *d);
+    if (!d)
+        return NULL;
+    int64_t out = 0, anchor = -1;
+    for (int64_t j = 0; j < s->n; j++) {
+        if (s->ref[j] == OVX_PIC_NONREF) {
+            d[j] = out++;
+        } else {
+            if (anchor >= 0)
+                d[anchor] = out++;
+            anchor = j;
+        }
+    }
+    if (anchor >= 0)
+        d[anchor] = out++;
+    return d;
+}
+
 static int push_i64(int64_t **v, int64_t *n, int64_t *cap, int64_t x)
 {
     if (*n == *cap) {
@@ -250,17 +306,21 @@ int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan
                 int8_t *nr = np ? realloc(s->ref, (size_t)c * sizeof *nr) : NULL;
                 if (np)
                     s->pos = np;
-                if (!nr) {
+                if (nr)
+                    s->ref = nr;
+                uint8_t *nk = nr ? realloc(s->key, (size_t)c * sizeof *nk) : NULL;
+                if (!nk) {
                     rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (packet scan)");
                     break;
                 }
-                s->ref = nr;
+                s->key = nk;
                 rcap = c;
             }
             s->pos[s->n] = pkt->pos;
             if (pkt->pos < 0 || (s->n > 0 && pkt->pos <= s->pos[s->n - 1]))
                 s->pos_sorted = 0;
             s->ref[s->n] = (int8_t)ovx_packet_reference(par->codec_id, pkt->data, pkt->size, nal_len);
+            s->key[s->n] = (pkt->flags & AV_PKT_FLAG_KEY) != 0;
             if (h264 && h264_is_idr(pkt->data, pkt->size, nal_len) &&
                 push_i64(&s->idr, &s->n_idr, &icap, s->n) < 0) {
                 rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (packet scan)");
@@ -286,11 +346,19 @@ int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan
         return rc;
     }
     if (have_times && s->n > 0) {
+        double *raw = malloc((size_t)s->n * sizeof *raw);
+        if (raw)
+            memcpy(raw, t, (size_t)s->n * sizeof *raw);
         qsort(t, (size_t)s->n, sizeof *t, cmp_double);
         s->times = t;
+        if (raw)
+            s->disp = display_indices(raw, t, s->n);
+        free(raw);
     } else {
         free(t);
     }
+    if (!s->disp)
+        s->disp = mpeg_display_indices(s);
     return OVX_OK;
 }
 
@@ -302,7 +370,16 @@ void ovx_packet_scan_free(ovx_packet_scan *s)
     free(s->idr);
     free(s->pos);
     free(s->ref);
+    free(s->key);
+    free(s->disp);
     memset(s, 0, sizeof *s);
+}
+
+/* with skipping: the next display index whose packet is decoded */
+static void next_kept(ovx_video_reader *r)
+{
+    while (r->skip && r->next_index >= 0 && r->next_index < r->n_disp && r->skip[r->next_index])
+        r->next_index++;
 }
 
 int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_reader **out,
@@ -379,6 +456,12 @@ int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_r
     r->first_packet = p->first_packet > 0 ? p->first_packet : 0;
     r->end_packet = p->end_packet > 0 ? p->end_packet : 0;
     r->next_index = r->first_packet;
+    if (p->skip && p->packets && p->packets->disp) {
+        r->skip = p->skip;
+        r->disp = p->packets->disp;
+        r->n_disp = p->packets->n;
+        next_kept(r);
+    }
     if (mem) {
         /* kept packets are numbered already: start at the chunk */
         r->mem_pos = r->pkt_index = r->first_packet;
@@ -410,6 +493,7 @@ static int fill_frame(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err)
     }
     f->frame = fr;
     f->index = r->next_index++;
+    next_kept(r);
     f->pts = fr->best_effort_timestamp;
     if (f->pts != AV_NOPTS_VALUE && r->tb.den > 0)
         f->seconds = f->pts * av_q2d(r->tb);
@@ -502,6 +586,10 @@ int ovx_video_next(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err)
                 avcodec_send_packet(r->dec, NULL);
                 r->eof_sent = 1;
                 break;
+            }
+            if (r->skip && pi < r->n_disp && r->skip[r->disp[pi]]) {
+                av_packet_unref(r->pkt);
+                continue;
             }
             r->packets++;
             set_export(r);

@@ -36,6 +36,10 @@ typedef struct ovx_video_open_params {
                               * whose index i < n_want has want_mvs[i] != 0 (and all from
                               * n_want on); NULL: every frame */
     int64_t n_want;
+    const uint8_t *skip;  /* with packets (a scan with disp): per display index [packets->n],
+                           * 1: that frame's packet is not sent to the decoder (a non-reference
+                           * picture nobody needs); frames are then numbered as the display
+                           * indices left, which callers must check (timestamps) */
 } ovx_video_open_params;
 
 struct ovx_packet_scan;
@@ -78,6 +82,10 @@ typedef struct ovx_packet_scan {
     int64_t *pos;         /* per packet (decode order): byte position in the file, -1 unknown [n] */
     int pos_sorted;       /* pos strictly increasing (frames are found by their pkt_pos) */
     int8_t *ref;          /* per packet: OVX_PIC_REF / _NONREF / _UNKNOWN (video/refpic.h) [n] */
+    uint8_t *key;         /* per packet: the container flags it a keyframe [n] */
+    int64_t *disp;        /* per packet: display index [n]: the rank of its pts when the pts
+                           * are all known and distinct; without times, for MPEG-1/2
+                           * from the picture types; else NULL */
     ovx_video_info info;  /* what ovx_video_open reports for the same file */
     int kept;             /* pkts/par/end_rc valid */
     struct AVPacket **pkts;          /* the non-empty stream packets [n] */

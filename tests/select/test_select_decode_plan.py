@@ -1,10 +1,16 @@
 """--decode plan (the default: only the sampled frames and their neighbours,
-each from the IDR before it) gives the same bytes as --decode all: the JSON
-(--no-timings) of ovx select and the kept 224x224 pixels (frames_dump), on
-every clip in ../shared/videos and on generated H.264 clips with short GOPs
-(B-frames and not, MP4 and MPEG-TS, a looped long clip), where the plan
-must actually be used (timings.decoder_threading == "plan": with 64 samples
-on the long clip, with --frames 4 on the others; kept pixels with 8 samples)."""
+each from the IDR before it, and no non-reference picture nobody needs)
+gives the same bytes as --decode all: the JSON (--no-timings) of ovx select
+(--threads 2 and 1: with one thread unneeded non-reference pictures are
+skipped in a sequential pass too) and the kept 224x224 pixels (frames_dump),
+on every clip in ../shared/videos and on generated clips: H.264 with short
+GOPs (B-frames and not, MP4 and MPEG-TS, a looped long clip), MPEG-4 Part 2
+and MPEG-2 with B-frames, HEVC with B-frames. The plan must actually be used
+(timings.decoder_threading == "plan": with 64 samples on the long clip, with
+--frames 4 on the H.264 ones; kept pixels with 8 samples) and frames must
+actually be skipped (timings.frames_skipped > 0) on the clips with
+non-reference B-frames, except MPEG-4 Part 2, where it must not be (FFmpeg's
+decoder exports some B-frame vectors left over from earlier B-frames)."""
 import json
 import os
 import subprocess
@@ -18,14 +24,15 @@ tool = sys.argv[1]
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "videos")
 
 
-def select(path, mode, extra=()):
-    r = subprocess.run([clips.ovx(), "select", "--threads", "2", "--decode", mode, *extra, path],
+def select(path, mode, extra=(), threads=2):
+    r = subprocess.run([clips.ovx(), "select", "--threads", str(threads), "--decode", mode, *extra, path],
                        capture_output=True, text=True)
     if r.returncode != 0:
-        return r.returncode, r.stderr.strip(), None
+        return r.returncode, r.stderr.strip(), None, 0
     d = json.loads(r.stdout)
-    thr = d.pop("timings")["decoder_threading"]
-    return 0, json.dumps(d), thr
+    t = d.pop("timings")
+    d["settings"].pop("threads", None)
+    return 0, json.dumps(d), t["decoder_threading"], t.get("frames_skipped", -1)
 
 
 def pixels(path, mode):
@@ -47,25 +54,39 @@ with tempfile.TemporaryDirectory() as d:
     loop = os.path.join(d, "looped.mp4")
     clips.ffmpeg(["-stream_loop", "9", "-i", gen[0], "-c", "copy", loop])
     gen.append(loop)
+    other = []
+    for name, args in (("mpeg4_b.avi", ["-c:v", "mpeg4", "-bf", "2", "-q:v", "4"]),
+                       ("mpeg2_b.mpg", ["-c:v", "mpeg2video", "-bf", "2", "-q:v", "4"]),
+                       ("hevc_b.mp4", ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params",
+                                       "bframes=3:b-pyramid=1:log-level=none"])):
+        p = os.path.join(d, name)
+        clips.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=8", "-f", "lavfi",
+                      "-i", "mandelbrot=size=64x64:rate=25", "-filter_complex",
+                      "[0:v][1:v]overlay=x='20+20*t':y=80:shortest=1,format=yuv420p"] + args + [p])
+        other.append(p)
+    gen += other
     shared = []
     if os.path.isdir(SHARED):
         shared = sorted(os.path.join(SHARED, f) for f in os.listdir(SHARED)
                         if not f.endswith((".tsv", ".md")))
     else:
         print(f"note: {SHARED} absent, only generated clips checked")
+    skipped = {}
     for p in gen + shared:
-        a, b = select(p, "plan"), select(p, "all")
-        same = a[:2] == b[:2]
+        a, b, a1 = select(p, "plan"), select(p, "all"), select(p, "plan", threads=1)
+        same = a[:2] == b[:2] == a1[:2]
+        skipped[os.path.basename(p)] = max(a[3], a1[3])
         # frames_dump samples 8 frames: pixels where the plan can differ
         pa, pb = (pixels(p, "plan"), pixels(p, "all")) if p in gen or a[2] == "plan" else (0, 0)
         same_px = pa == pb
         if a[2] == "plan":
             planned.append(os.path.basename(p))
-        print(f"{os.path.basename(p)}: {'ok' if a[0] == 0 else 'exit %d' % a[0]}, decoder {a[2]} vs {b[2]}, "
-              f"JSON {'same' if same else 'DIFFERS'}, kept pixels {'same' if same_px else 'DIFFER'}")
+        print(f"{os.path.basename(p)}: {'ok' if a[0] == 0 else 'exit %d' % a[0]}, decoder {a[2]}/{a1[2]} (1 thread) "
+              f"vs {b[2]}, frames skipped {a[3]}/{a1[3]}, JSON {'same' if same else 'DIFFERS'}, "
+              f"kept pixels {'same' if same_px else 'DIFFER'}")
         if not same or not same_px:
             bad.append(os.path.basename(p))
-        if p in gen:
+        if p in gen and p not in other:
             # 4 samples leave whole GOPs out: the plan must be used here
             a16, b16 = select(p, "plan", ["--frames", "4"]), select(p, "all", ["--frames", "4"])
             print(f"  --frames 4: decoder {a16[2]} vs {b16[2]}, JSON {'same' if a16[:2] == b16[:2] else 'DIFFERS'}")
@@ -76,6 +97,11 @@ with tempfile.TemporaryDirectory() as d:
 for g in ("gop_b.mp4 (4 frames)", "gop_nob.mp4 (4 frames)", "gop_b.ts (4 frames)", "looped.mp4"):
     if g not in planned:
         bad.append(f"{g}: the decode plan was not used")
+for g in ("gop_b.mp4", "gop_b.ts", "looped.mp4", "mpeg2_b.mpg", "hevc_b.mp4"):
+    if skipped.get(g, 0) <= 0:
+        bad.append(f"{g}: no frame was skipped")
+if skipped.get("mpeg4_b.avi", 0) != 0:
+    bad.append("mpeg4_b.avi: B-frames were skipped")
 print(f"decode plan used on: {', '.join(planned)}")
 if bad:
     sys.exit("FAIL: " + "; ".join(bad))
