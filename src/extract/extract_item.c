@@ -90,13 +90,18 @@ static ovx_prepared *fail(ovx_prepared *p, const char *stage)
 /* Packed RGB24 [H, W, 3] -> channel c of frame t of a [3, T, H, W] tensor,
  * rescaled by 1/255 and normalised with the CLIP mean/std in float32 (as
  * the reference processor does it). */
-static void rgb_to_planes(const uint8_t *rgb, int h, int w, int T, int t, float *pixels)
+static void clip_lut(float lut[3][256])
 {
     const float scale = (float)(1.0 / 255.0);
-    float lut[3][256]; /* the same float expression per value, computed once */
     for (int c = 0; c < 3; c++)
         for (int x = 0; x < 256; x++)
             lut[c][x] = ((float)x * scale - clip_mean[c]) / clip_std[c];
+}
+
+static void rgb_to_planes(const uint8_t *rgb, int h, int w, int T, int t, float *pixels)
+{
+    float lut[3][256]; /* the same float expression per value, computed once */
+    clip_lut(lut);
     size_t plane = (size_t)h * w;
     float *dst[3];
     for (int c = 0; c < 3; c++)
@@ -234,6 +239,25 @@ static int video_tokens(const ovx_extract_ctx *ctx, ovx_prepared *p, view_data *
     for (int64_t i = 0; positions_mode && i < r->n_visible; i++)
         positions_mode = r->visible_indices[i] == (int64_t)r->slots[i / PER].slot * PER + i % PER;
     int T = positions_mode ? r->n_slots : OVX_SELECT_SLOTS;
+    if (!keep) {
+        /* the tokens straight from the kept frames: the same floats as
+         * through the tensor below, without building it */
+        int frame_of[OVX_SELECT_SLOTS];
+        for (int t = 0; t < T; t++)
+            frame_of[t] = -1;
+        for (int i = 0; i < r->n_slots; i++) {
+            int t = positions_mode ? i : r->slots[i].slot;
+            if (t < 0 || t >= T)
+                return ovx_error_set(&p->err, OVX_EINTERNAL, "slot %d out of range", r->slots[i].slot);
+            frame_of[t] = i;
+        }
+        float lut[3][256];
+        clip_lut(lut);
+        ovx_rgb_input in = {.rgb = r->frames, .n_rgb = r->n_slots, .size = S, .frame_of = frame_of, .frames = T,
+                            .lut = (const float (*)[256])lut, .visible_indices = r->visible_indices,
+                            .n_visible = (int)r->n_visible};
+        return ovx_model_tokens_from_rgb(ovx_model_get_config(ctx->model), &in, &vd->tb, &p->err);
+    }
     float *pixels = calloc((size_t)3 * T * S * S, sizeof(float));
     if (!pixels)
         return ovx_error_set(&p->err, OVX_ENOMEM, "out of memory");

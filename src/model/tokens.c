@@ -16,8 +16,11 @@ void ovx_token_buffer_free(ovx_token_buffer *b)
 
 /* Copies the patch of sequence token v (frame t, row hp, column wp) of
  * sample s into dst[C*P*P]. */
-static void cut_patch(const ovx_pixel_input *in, int P, int s, int64_t v, int Hp, int Wp, float *dst)
+typedef void (*cut_fn)(const void *src, int P, int s, int64_t v, int Hp, int Wp, float *dst);
+
+static void cut_patch(const void *src, int P, int s, int64_t v, int Hp, int Wp, float *dst)
 {
+    const ovx_pixel_input *in = src;
     int64_t hw = (int64_t)Hp * Wp;
     int t = (int)(v / hw), hp = (int)((v / Wp) % Hp), wp = (int)(v % Wp);
     int64_t H = in->height, W = in->width, Tn = in->frames;
@@ -31,8 +34,57 @@ static void cut_patch(const ovx_pixel_input *in, int P, int s, int64_t v, int Hp
     }
 }
 
+/* the same patch, from the RGB24 frame at its slot through the lut */
+static void cut_patch_rgb(const void *src, int P, int s, int64_t v, int Hp, int Wp, float *dst)
+{
+    const ovx_rgb_input *in = src;
+    (void)s;
+    int64_t hw = (int64_t)Hp * Wp;
+    int t = (int)(v / hw), hp = (int)((v / Wp) % Hp), wp = (int)(v % Wp);
+    int f = in->frame_of[t], S = in->size;
+    if (f < 0) {
+        memset(dst, 0, (size_t)3 * P * P * sizeof(float));
+        return;
+    }
+    const uint8_t *img = in->rgb + (size_t)f * S * S * 3;
+    for (int c = 0; c < 3; c++) {
+        const float *lut = in->lut[c];
+        for (int kh = 0; kh < P; kh++) {
+            const uint8_t *row = img + ((size_t)(hp * P + kh) * S + (size_t)wp * P) * 3 + c;
+            for (int kw = 0; kw < P; kw++)
+                dst[kw] = lut[row[3 * kw]];
+            dst += P;
+        }
+    }
+}
+
+static int tokens_build(const ovx_model_config *cfg, const ovx_pixel_input *in, const void *src, cut_fn cut,
+                        ovx_token_buffer *out, ovx_error *err);
+
 int ovx_model_tokens_from_pixels(const ovx_model_config *cfg, const ovx_pixel_input *in, ovx_token_buffer *out,
                                  ovx_error *err)
+{
+    return tokens_build(cfg, in, in, cut_patch, out, err);
+}
+
+int ovx_model_tokens_from_rgb(const ovx_model_config *cfg, const ovx_rgb_input *in, ovx_token_buffer *out,
+                              ovx_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!in->rgb || !in->frame_of || !in->lut || in->size <= 0)
+        return ovx_error_set(err, OVX_EUSAGE, "empty RGB frame input");
+    for (int t = 0; t < in->frames; t++)
+        if (in->frame_of[t] >= in->n_rgb)
+            return ovx_error_set(err, OVX_EUSAGE, "slot %d names frame %d of %d", t, in->frame_of[t], in->n_rgb);
+    ovx_pixel_input shape = {.batch = 1, .channels = 3, .frames = in->frames, .height = in->size,
+                             .width = in->size, .visible_indices = in->visible_indices,
+                             .n_visible = in->n_visible};
+    return tokens_build(cfg, &shape, in, cut_patch_rgb, out, err);
+}
+
+/* Shape checks, the token layout and positions of in; each patch from cut(src). */
+static int tokens_build(const ovx_model_config *cfg, const ovx_pixel_input *in, const void *src, cut_fn cut,
+                        ovx_token_buffer *out, ovx_error *err)
 {
     memset(out, 0, sizeof *out);
     int P = cfg->patch_size;
@@ -88,9 +140,9 @@ int ovx_model_tokens_from_pixels(const ovx_model_config *cfg, const ovx_pixel_in
     for (int s = 0; s < in->batch; s++)
         for (int64_t i = 0; i < N; i++) {
             int64_t r = (int64_t)s * N + i;
-            int64_t src = out->mode == OVX_TOKENS_GATHER ? in->visible_indices[r] : i;
+            int64_t v = out->mode == OVX_TOKENS_GATHER ? in->visible_indices[r] : i;
             int64_t p = out->mode == OVX_TOKENS_ALL ? i : in->visible_indices[r];
-            cut_patch(in, P, s, src, Hp, Wp, out->patches + r * K);
+            cut(src, P, s, v, Hp, Wp, out->patches + r * K);
             out->pos[3 * r] = (int32_t)(p / hw);
             out->pos[3 * r + 1] = (int32_t)((p / Wp) % Hp);
             out->pos[3 * r + 2] = (int32_t)(p % Wp);

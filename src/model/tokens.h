@@ -34,4 +34,21 @@ int ovx_model_tokens_from_pixels(const ovx_model_config *cfg, const ovx_pixel_in
                                  ovx_error *err);
 void ovx_token_buffer_free(ovx_token_buffer *b);
 
+/* The same tokens as ovx_model_tokens_from_pixels on a [1, 3, T, S, S]
+ * tensor whose frame t is lut[c][rgb byte] of RGB24 frame frame_of[t] (a
+ * zero frame when frame_of[t] < 0), without building that tensor: patches
+ * are cut straight from the frames (identical floats). */
+typedef struct ovx_rgb_input {
+    const uint8_t *rgb;             /* [n_rgb, S, S, 3] RGB24 */
+    int n_rgb, size;                /* n_rgb frames of S x S */
+    const int *frame_of;            /* [frames] index into rgb, or -1 */
+    int frames;                     /* T */
+    const float (*lut)[256];        /* [3][256] the value of each byte per channel */
+    const int64_t *visible_indices; /* [n_visible] or NULL */
+    int n_visible;
+} ovx_rgb_input;
+
+int ovx_model_tokens_from_rgb(const ovx_model_config *cfg, const ovx_rgb_input *in, ovx_token_buffer *out,
+                              ovx_error *err);
+
 #endif

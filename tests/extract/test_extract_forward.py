@@ -87,6 +87,16 @@ for name, src, extra, k in cases:
     if hidden is not None:
         check(np.array_equal(np.load(stem + ".hidden_-2.npy"), np.load(os.path.join(fwd, "hidden_state_-2.npy"))[0]),
               f"{name}: hidden_-2 == ovx forward")
+    if name in ("codec", "uniform"):
+        # without --save-pixels the tokens are cut straight from the kept
+        # RGB frames (no pixel tensor): the same bytes
+        out2 = os.path.join(tmp, "out2_" + name)
+        r = ovx("extract", "-m", model, src, "-o", out2, *extra)
+        check(r.returncode == 0, f"{name}: extract without --save-pixels ok: {r.stderr}")
+        stem2 = os.path.join(out2, os.path.basename(stem))
+        for suf in (".npy", ".pooled.npy"):
+            check(open(stem + suf, "rb").read() == open(stem2 + suf, "rb").read(),
+                  f"{name}: {suf} identical with and without --save-pixels (tokens from RGB frames)")
     js = json.load(open(stem + ".json"))
     pos = np.array(js["positions"])
     px = np.load(stem + ".pixels.npy")
