@@ -89,18 +89,40 @@ static inline uint8_t clip8(int32_t v)
     return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
 }
 
-/* One output pixel of the horizontal pass: n taps of k over packed RGB p. */
-static inline void hpix(const uint8_t *restrict p, const int32_t *restrict k, int n, uint8_t *o)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define OVX_RESIZE_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define OVX_RESIZE_CLONES
+#endif
+
+/* One row of the horizontal pass: the packed RGB columns [0, ncols) of in
+ * (the ones the window reads, starting at source column c0) are split into
+ * int32 planes (scratch [3 * ncols]), then each output pixel is three
+ * contiguous integer dot products, which vectorise (integer sums in any
+ * order are the same sums). */
+OVX_RESIZE_CLONES
+static void hrow(const uint8_t *restrict in, int ncols, int c0, const int *lo, const int *nk,
+                 const int32_t *restrict k, int ksize, int ow, int32_t *restrict plane, uint8_t *restrict o)
 {
-    int32_t s0 = 1 << (PREC_BITS - 1), s1 = s0, s2 = s0;
-    for (int x = 0; x < n; x++) {
-        s0 += p[3 * x] * k[x];
-        s1 += p[3 * x + 1] * k[x];
-        s2 += p[3 * x + 2] * k[x];
+    int32_t *restrict r = plane, *restrict g = plane + ncols, *restrict b = plane + 2 * (size_t)ncols;
+    for (int x = 0; x < ncols; x++) {
+        r[x] = in[3 * x];
+        g[x] = in[3 * x + 1];
+        b[x] = in[3 * x + 2];
     }
-    o[0] = clip8(s0);
-    o[1] = clip8(s1);
-    o[2] = clip8(s2);
+    for (int i = 0; i < ow; i++) {
+        const int32_t *restrict ki = k + (size_t)i * ksize;
+        int l = lo[i] - c0, n = nk[i];
+        int32_t s0 = 1 << (PREC_BITS - 1), s1 = s0, s2 = s0;
+        for (int x = 0; x < n; x++) {
+            s0 += r[l + x] * ki[x];
+            s1 += g[l + x] * ki[x];
+            s2 += b[l + x] * ki[x];
+        }
+        o[3 * i] = clip8(s0);
+        o[3 * i + 1] = clip8(s1);
+        o[3 * i + 2] = clip8(s2);
+    }
 }
 
 /* One output row of the vertical pass: n input rows (stride bytes apart) of
@@ -152,8 +174,20 @@ static int resize_window(const uint8_t *src, int sx0, int sy0, int sw, int sh, i
         }
     }
     int nrows = r1 - r0;
+    /* source columns the horizontal pass reads */
+    int c0 = ox, c1 = ox + ow;
+    if (need_h) {
+        c0 = ch.lo[0];
+        c1 = ch.lo[0] + ch.n[0];
+        for (int i = 0; i < ow; i++) {
+            if (ch.lo[i] < c0) c0 = ch.lo[i];
+            if (ch.lo[i] + ch.n[i] > c1) c1 = ch.lo[i] + ch.n[i];
+        }
+    }
     uint8_t *tmp = malloc((size_t)nrows * ow * 3);
-    if (!tmp) {
+    int32_t *plane = need_h ? malloc((size_t)(c1 - c0) * 3 * sizeof *plane) : NULL;
+    if (!tmp || (need_h && !plane)) {
+        free(tmp);
         coeffs_free(&ch);
         coeffs_free(&cv);
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (resize)");
@@ -166,9 +200,9 @@ static int resize_window(const uint8_t *src, int sx0, int sy0, int sw, int sh, i
             memcpy(o, in + (size_t)(ox - sx0) * 3, (size_t)ow * 3);
             continue;
         }
-        for (int i = 0; i < ow; i++)
-            hpix(in + (size_t)(ch.lo[i] - sx0) * 3, ch.k + (size_t)i * ch.ksize, ch.n[i], o + 3 * i);
+        hrow(in + (size_t)(c0 - sx0) * 3, c1 - c0, c0, ch.lo, ch.n, ch.k, ch.ksize, ow, plane, o);
     }
+    free(plane);
     /* vertical pass */
     for (int j = 0; j < oh; j++) {
         uint8_t *o = dst + (size_t)j * dstride;
