@@ -31,7 +31,7 @@ typedef uint16_t v16h __attribute__((vector_size(32)));
 #define OVX_CLONES
 #endif
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* clang: ABI errors on mixed-target v8f helpers */
 #define OVX_HAVE_512 1
 #define OVX_TARGET_512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 #else
