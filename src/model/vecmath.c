@@ -229,7 +229,7 @@ void ovx_vecmath_force_width(int floats)
     cached512 = floats == 16 ? cpu_has_512() : floats == 8 ? 0 : -1;
 }
 
-static int use512(void)
+static __attribute__((unused)) int use512(void)
 {
     if (cached512 < 0) {
         const char *e = getenv("OVX_NO_AVX512");
