@@ -164,6 +164,11 @@ static float softmax8(float *s, uint16_t *p, int n)
 }
 
 #if OVX_HAVE_512
+/* Halves of a 16-float vector, in registers (a store and two half loads
+ * stall store forwarding). */
+#define LO8(v) __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)
+#define HI8(v) __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15)
+
 /* The same row on 16-float vectors: per element the same exp; the sum adds
  * the low then the high 8 lanes into an 8-lane accumulator, the order of
  * softmax8, so both return the same bits. */
@@ -177,9 +182,7 @@ static float softmax16(float *s, uint16_t *p, int n)
         memcpy(&a, s + j, sizeof a);
         m16 = VMAX(a, m16);
     }
-    v8f m8, hi8;
-    memcpy(&m8, &m16, sizeof m8);
-    memcpy(&hi8, (char *)&m16 + sizeof m8, sizeof hi8);
+    v8f m8 = LO8(m16), hi8 = HI8(m16);
     m8 = VMAX(m8, hi8);
     if (n8 > n16) {
         v8f a;
@@ -199,9 +202,7 @@ static float softmax16(float *s, uint16_t *p, int n)
         } else {
             memcpy(s + j, &a, sizeof a);
         }
-        v8f lo, hi;
-        memcpy(&lo, &a, sizeof lo);
-        memcpy(&hi, (char *)&a + sizeof lo, sizeof hi);
+        v8f lo = LO8(a), hi = HI8(a);
         acc += lo;
         acc += hi;
     }
