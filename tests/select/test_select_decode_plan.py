@@ -4,8 +4,9 @@ gives the same bytes as --decode all: the JSON (--no-timings) of ovx select
 (--threads 2 and 1: with one thread unneeded non-reference pictures are
 skipped in a sequential pass too) and the kept 224x224 pixels (frames_dump),
 on every clip in ../shared/videos and on generated clips: H.264 with short
-GOPs (B-frames and not, MP4 and MPEG-TS, a looped long clip), MPEG-4 Part 2
-and MPEG-2 with B-frames, HEVC with B-frames. The plan must actually be used
+GOPs (B-frames and not, MP4 and MPEG-TS, a looped long clip), interlaced
+and open-GOP H.264, MPEG-4 Part 2 and MPEG-2 with B-frames, HEVC with
+B-frames. The plan must actually be used
 (timings.decoder_threading == "plan": with 64 samples on the long clip, with
 --frames 4 on the H.264 ones; kept pixels with 8 samples) and frames must
 actually be skipped (timings.frames_skipped > 0) on the clips with
@@ -58,7 +59,11 @@ with tempfile.TemporaryDirectory() as d:
     for name, args in (("mpeg4_b.avi", ["-c:v", "mpeg4", "-bf", "2", "-q:v", "4"]),
                        ("mpeg2_b.mpg", ["-c:v", "mpeg2video", "-bf", "2", "-q:v", "4"]),
                        ("hevc_b.mp4", ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params",
-                                       "bframes=3:b-pyramid=1:log-level=none"])):
+                                       "bframes=3:b-pyramid=1:log-level=none"]),
+                       ("interlaced.ts", ["-c:v", "libx264", "-preset", "veryfast", "-flags", "+ildct+ilme",
+                                          "-x264-params", "tff=1"]),
+                       ("opengop.mp4", ["-c:v", "libx264", "-preset", "veryfast", "-x264-params",
+                                        "open-gop=1:keyint=50"])):
         p = os.path.join(d, name)
         clips.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=8", "-f", "lavfi",
                       "-i", "mandelbrot=size=64x64:rate=25", "-filter_complex",
@@ -97,7 +102,7 @@ with tempfile.TemporaryDirectory() as d:
 for g in ("gop_b.mp4 (4 frames)", "gop_nob.mp4 (4 frames)", "gop_b.ts (4 frames)", "looped.mp4"):
     if g not in planned:
         bad.append(f"{g}: the decode plan was not used")
-for g in ("gop_b.mp4", "gop_b.ts", "looped.mp4", "mpeg2_b.mpg", "hevc_b.mp4"):
+for g in ("gop_b.mp4", "gop_b.ts", "looped.mp4", "mpeg2_b.mpg", "hevc_b.mp4", "interlaced.ts", "opengop.mp4"):
     if skipped.get(g, 0) <= 0:
         bad.append(f"{g}: no frame was skipped")
 if skipped.get("mpeg4_b.avi", 0) != 0:
