@@ -164,6 +164,7 @@ static const ovx_gpu_ops cuda_ops = {
     .rope_tables = ovx_cuda_k_rope_tables,
     .rope_apply = ovx_cuda_k_rope_apply,
     .softmax_rows = ovx_cuda_k_softmax_rows,
+    .attention_out = ovx_cuda_k_attention_out,
     .flash_attention = ovx_cuda_k_flash_attention,
 };
 

@@ -174,21 +174,34 @@ static int e_rope_apply(ovx_gpu *g, const float *x, const float *c, const float 
     return 0;
 }
 
-static int e_softmax_rows(ovx_gpu *g, const float *s, ovx_bf16 *p, int rows, int cols)
+static int e_softmax_rows(ovx_gpu *g, const float *s, ovx_bf16 *p, float *inv, int rows, int cols)
 {
     (void)g;
     for (size_t r = 0; r < (size_t)rows; r++) {
         const float *sr = s + r * cols;
         float m = -INFINITY;
         for (int c = 0; c < cols; c++)
-            m = fmaxf(m, sr[c]);
+            m = fmaxf(m, sr[c] * OVX_NX_LOG2E);
+        m = ovx_nx_softmax_offset(m);
         float sum = 0.0f;
-        for (int c = 0; c < cols; c++)
-            sum += expf(sr[c] - m);
-        float inv = 1.0f / sum;
-        for (int c = 0; c < cols; c++)
-            p[r * cols + c] = ovx_nx_to_bf16(expf(sr[c] - m) * inv);
+        for (int c = 0; c < cols; c++) {
+            p[r * cols + c] = ovx_nx_to_bf16(exp2f(sr[c] * OVX_NX_LOG2E - m));
+            sum += ovx_nx_from_bf16(p[r * cols + c]);
+        }
+        inv[r] = 1.0f / sum;
     }
+    return 0;
+}
+
+static int e_attention_out(ovx_gpu *g, const float *f, int f_ld, const float *inv, ovx_bf16 *o,
+                           int o_ld, int rows, int heads)
+{
+    (void)g;
+    for (size_t r = 0; r < (size_t)rows; r++)
+        for (int h = 0; h < heads; h++)
+            for (int c = 0; c < 64; c++)
+                o[r * o_ld + h * 64 + c] =
+                    ovx_nx_to_bf16(f[r * f_ld + h * 64 + c] * inv[(size_t)h * rows + r]);
     return 0;
 }
 
@@ -210,4 +223,5 @@ const ovx_gpu_ops ovx_gpu_emu_ops = {
     .rope_tables = e_rope_tables,
     .rope_apply = e_rope_apply,
     .softmax_rows = e_softmax_rows,
+    .attention_out = e_attention_out,
 };

@@ -473,8 +473,8 @@ int ovx_cuda_forward_packed(ovx_cuda_model *m, int samples, const int *lengths,
         if (rows * wide > (size_t)INT_MAX)
             return ovx_error_set(err, OVX_EUSAGE, "CUDA forward: batch of %zu tokens too large",
                                  rows);
-        size_t need = (size_t)c->num_heads *
-                      (size_t)ovx_cuda_attention_chunk(m, lengths[s], lengths[s]) * lengths[s];
+        size_t need = OVX_CUDA_ATTN_SCRATCH(
+            c->num_heads, ovx_cuda_attention_chunk(m, lengths[s], lengths[s]), lengths[s]);
         if (ovx_cuda_model_attention(m) == OVX_CUDA_ATTENTION_FUSED)
             need = 0; /* no score scratch */
         if (need > scratch)

@@ -60,8 +60,17 @@ typedef struct ovx_gpu_ops {
     /* y = bf16(rope(x)) per head of 64: x [n, heads*64] float32, y bf16 */
     int (*rope_apply)(ovx_gpu *g, const float *d_x, const float *d_cos, const float *d_sin,
                       ovx_bf16 *d_y, int n, int heads);
-    /* p[r, :] = bf16(softmax(s[r, :])) over cols, float32 math */
-    int (*softmax_rows)(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, int rows, int cols);
+    /* unnormalised softmax rows in base 2, float32 math (numerics.h):
+     * x = s log2(e), M_r = ceil(max_c x[r, c]), p[r, c] = bf16(2^(x[r, c] -
+     * M_r)), inv[r] = 1 / sum_c p[r, c] (the rounded p); the fused kernel's
+     * numerics whatever its key tiling */
+    int (*softmax_rows)(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, float *d_inv, int rows,
+                        int cols);
+    /* the softmax's 1/rowsum applied after P V, per head of 64:
+     * o[r, h*64 + c] = bf16(f[r, h*64 + c] * inv[h * rows + r]) for r < rows,
+     * h < heads, c < 64; f [rows, f_ld] float32, o [rows, o_ld] bf16 */
+    int (*attention_out)(ovx_gpu *g, const float *d_f, int f_ld, const float *d_inv,
+                         ovx_bf16 *d_o, int o_ld, int rows, int heads);
     /* Fused multi-head attention, heads of 64 (attention.cu), scale applied
      * to the fp32 scores. d_tiles [ntiles, 5] int32 on the device: first
      * query row, query rows (1..64), first key row, keys (>= 1), first

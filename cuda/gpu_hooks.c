@@ -22,7 +22,7 @@
 static const char *const op_names[] = {
     "any", "upload", "download", "sync", "activate", "gemm", "to_bf16", "pack_rows_bf16",
     "fill_rows", "norm", "bias_gelu", "residual_add", "rope_tables", "rope_apply",
-    "softmax_rows", "flash_attention"};
+    "softmax_rows", "attention_out", "flash_attention"};
 
 int ovx_gpu_hooks_known_op(const char *op)
 {
@@ -254,9 +254,16 @@ static int h_rope_apply(ovx_gpu *g, const float *d_x, const float *d_cos, const 
     HOOKED(rope_apply, rope_apply(g, d_x, d_cos, d_sin, d_y, n, heads));
 }
 
-static int h_softmax_rows(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, int rows, int cols)
+static int h_softmax_rows(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, float *d_inv, int rows,
+                          int cols)
 {
-    HOOKED(softmax_rows, softmax_rows(g, d_s, d_p, rows, cols));
+    HOOKED(softmax_rows, softmax_rows(g, d_s, d_p, d_inv, rows, cols));
+}
+
+static int h_attention_out(ovx_gpu *g, const float *d_f, int f_ld, const float *d_inv,
+                           ovx_bf16 *d_o, int o_ld, int rows, int heads)
+{
+    HOOKED(attention_out, attention_out(g, d_f, f_ld, d_inv, d_o, o_ld, rows, heads));
 }
 
 static int h_flash_attention(ovx_gpu *g, const ovx_bf16 *d_q, int q_ld, const ovx_bf16 *d_k,
@@ -288,6 +295,7 @@ void ovx_gpu_hooks_install(ovx_gpu *g)
     x->hooked.rope_tables = h_rope_tables;
     x->hooked.rope_apply = h_rope_apply;
     x->hooked.softmax_rows = h_softmax_rows;
+    x->hooked.attention_out = h_attention_out;
     if (x->base->flash_attention) /* NULL: the forward uses the chunked path */
         x->hooked.flash_attention = h_flash_attention;
     g->ops = &x->hooked;

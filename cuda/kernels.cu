@@ -1,6 +1,7 @@
 /* kernels.cu: the CUDA kernels of the forward (everything that is not a
  * GEMM): bf16 conversion, patch packing, bias broadcast, LayerNorm/RMSNorm,
- * bias + exact GELU, residual add, 3D RoPE tables and rotation, row softmax.
+ * bias + exact GELU, residual add, 3D RoPE tables and rotation, unnormalised
+ * row softmax and the attention output's 1/rowsum.
  * Per-element math comes from numerics.h (shared with the host emulation);
  * reductions are in float32. Shapes: see gpu.h. Built by nvcc and, through
  * cuda_compat.h, by the host C++ compiler on the CUDA-on-host shim. */
@@ -159,22 +160,38 @@ __global__ void k_rope_apply(const float *x, const float *c, const float *s, uin
     }
 }
 
-/* one block per row: p = bf16(softmax(s)) */
-__global__ void k_softmax_rows(const float *s, uint16_t *p, int cols)
+/* one block per row: x = s log2(e), M = ceil(max x) (numerics.h),
+ * p = bf16(2^(x - M)), inv = 1 / sum p (of the rounded p: the weights the
+ * value GEMM uses) */
+__global__ void k_softmax_rows(const float *s, uint16_t *p, float *inv_sum, int cols)
 {
     __shared__ float red[32];
     const float *sr = s + (size_t)blockIdx.x * cols;
     uint16_t *pr = p + (size_t)blockIdx.x * cols;
     float m = -INFINITY;
     for (int c = threadIdx.x; c < cols; c += blockDim.x)
-        m = fmaxf(m, sr[c]);
-    m = block_max(m, red);
+        m = fmaxf(m, sr[c] * OVX_NX_LOG2E);
+    m = ovx_nx_softmax_offset(block_max(m, red));
     float sum = 0.0f;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x)
-        sum += expf(sr[c] - m);
-    float inv = 1.0f / block_sum(sum, red);
-    for (int c = threadIdx.x; c < cols; c += blockDim.x)
-        pr[c] = ovx_nx_to_bf16(expf(sr[c] - m) * inv);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        uint16_t pc = ovx_nx_to_bf16(exp2f(sr[c] * OVX_NX_LOG2E - m));
+        sum += ovx_nx_from_bf16(pc);
+        pr[c] = pc;
+    }
+    sum = block_sum(sum, red);
+    if (threadIdx.x == 0)
+        inv_sum[blockIdx.x] = 1.0f / sum;
+}
+
+/* o[r, h*64 + c] = bf16(f[r, h*64 + c] * inv[h * rows + r]) */
+__global__ void k_attention_out(const float *f, int f_ld, const float *inv, uint16_t *o, int o_ld,
+                                int rows, int heads)
+{
+    const size_t width = (size_t)heads * 64, n = (size_t)rows * width;
+    GRID_STRIDE(i, n) {
+        size_t r = i / width, hc = i % width;
+        o[r * o_ld + hc] = ovx_nx_to_bf16(f[r * f_ld + hc] * inv[(hc / 64) * rows + r]);
+    }
 }
 
 extern "C" {
@@ -239,12 +256,21 @@ int OVX_KFN(rope_apply)(ovx_gpu *g, const float *d_x, const float *d_cos, const 
     return ovx_check_launch(g, "rope_apply");
 }
 
-int OVX_KFN(softmax_rows)(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, int rows, int cols)
+int OVX_KFN(softmax_rows)(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, float *d_inv, int rows,
+                          int cols)
 {
     if (rows <= 0)
         return 0;
-    OVX_LAUNCH(k_softmax_rows, rows, ROW_THREADS, STREAM(g), d_s, d_p, cols);
+    OVX_LAUNCH(k_softmax_rows, rows, ROW_THREADS, STREAM(g), d_s, d_p, d_inv, cols);
     return ovx_check_launch(g, "softmax_rows");
+}
+
+int OVX_KFN(attention_out)(ovx_gpu *g, const float *d_f, int f_ld, const float *d_inv,
+                           ovx_bf16 *d_o, int o_ld, int rows, int heads)
+{
+    OVX_LAUNCH(k_attention_out, grid_for((size_t)rows * heads * 64), THREADS, STREAM(g), d_f,
+               f_ld, d_inv, d_o, o_ld, rows, heads);
+    return ovx_check_launch(g, "attention_out");
 }
 
 } /* extern "C" */

@@ -27,7 +27,10 @@ extern "C" {
                        float *d_cos, float *d_sin);                                                \
     int P##rope_apply(ovx_gpu *g, const float *d_x, const float *d_cos, const float *d_sin,        \
                       ovx_bf16 *d_y, int n, int heads);                                            \
-    int P##softmax_rows(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, int rows, int cols);         \
+    int P##softmax_rows(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, float *d_inv, int rows,      \
+                        int cols);                                                                 \
+    int P##attention_out(ovx_gpu *g, const float *d_f, int f_ld, const float *d_inv,               \
+                         ovx_bf16 *d_o, int o_ld, int rows, int heads);                            \
     int P##flash_attention(ovx_gpu *g, const ovx_bf16 *d_q, int q_ld, const ovx_bf16 *d_k,         \
                            const ovx_bf16 *d_v, int kv_ld, ovx_bf16 *d_o, int o_ld,                \
                            const int32_t *d_tiles, int ntiles, int heads, float scale);

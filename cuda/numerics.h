@@ -1,7 +1,7 @@
 /* numerics.h: the per-element arithmetic of the CUDA kernels, shared word for
  * word by kernels.cu (device) and emu_ops.c (host emulation), so the rounding
  * points cannot drift apart: bf16 round-to-nearest-even, exact erf GELU, the
- * 3D RoPE rotation with its interleaved partner. */
+ * 3D RoPE rotation with its interleaved partner, the base-2 softmax offset. */
 #ifndef OVX_CUDA_NUMERICS_H
 #define OVX_CUDA_NUMERICS_H
 
@@ -55,6 +55,25 @@ OVX_HD double ovx_nx_rope_angle(const int32_t *pos3, const double *inv, int j)
 {
     int32_t p = j < 8 ? pos3[0] : (j < 20 ? pos3[1] : pos3[2]);
     return (double)p * inv[j];
+}
+
+/* Softmax in base 2 with an integer offset: x = s * log2(e), P = 2^(x - M)
+ * with M = ceil(max x) of the row (or of the keys seen so far, in the fused
+ * kernel's online softmax). When M grows, the earlier terms are rescaled by
+ * 2^(M_old - M_new), a power of two: exact in float, and bf16 rounding
+ * commutes with it, so the fused kernel's bf16 P values are the chunked
+ * path's whatever the key tiling (mathematically the same softmax). */
+#define OVX_NX_LOG2E 1.44269504088896341f
+
+OVX_HD float ovx_nx_softmax_offset(float xmax)
+{
+    return ceilf(xmax);
+}
+
+/* 2^d for an integer-valued d <= 0 (or -inf): exact */
+OVX_HD float ovx_nx_exp2i(float d)
+{
+    return d < -149.0f ? 0.0f : ldexpf(1.0f, (int)d);
 }
 
 /* 1 / sqrt(mean_sq + eps), the norm scale */

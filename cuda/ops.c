@@ -115,7 +115,10 @@ int ovx_cuda_to_bf16(ovx_cuda_model *m, const float *d_x, ovx_bf16 *d_y, size_t 
 
 int ovx_cuda_attention_chunk(const ovx_cuda_model *m, int nq, int nk)
 {
-    size_t per_row = (size_t)m->cfg.num_heads * (size_t)(nk > 0 ? nk : 1) * 6;
+    if (nk < 1)
+        nk = 1;
+    size_t per_row = OVX_CUDA_ATTN_SCRATCH(m->cfg.num_heads, 1, nk) * sizeof(float) +
+                     (size_t)m->cfg.num_heads * (size_t)nk * sizeof(ovx_bf16);
     size_t qc = m->scratch_bytes / per_row;
     if (qc >= 64)
         qc -= qc % 64; /* whole tiles for the GEMMs */
@@ -135,6 +138,11 @@ int ovx_cuda_attention(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld, int nq,
     const ovx_gpu_ops *o = m->g->ops;
     const int hd = m->cfg.head_dim, heads = m->cfg.num_heads;
     const float scale = 1.0f / sqrtf((float)hd);
+    /* d_s: scores [heads, rows, nk]; after the softmax the float32 P V
+     * [rows, heads * 64] in the same place (scores dead by then); the
+     * inverse row sums [heads, rows] behind the largest of the two */
+    float *d_inv = d_s + (size_t)heads * qc * (nk > hd ? nk : hd);
+    const int f_ld = heads * hd;
     for (int q0 = 0; q0 < nq; q0 += qc) {
         int rows = nq - q0 < qc ? nq - q0 : qc;
         long long s_stride = (long long)rows * nk;
@@ -142,10 +150,12 @@ int ovx_cuda_attention(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld, int nq,
         GPU_CALL(m, err, o->gemm(m->g, 1, 0, nk, rows, hd, scale, d_k, kv_ld, hd,
                                  d_q + (size_t)q0 * q_ld, q_ld, hd, 0.0f, d_s, 0, nk, s_stride,
                                  heads));
-        GPU_CALL(m, err, o->softmax_rows(m->g, d_s, d_p, heads * rows, nk));
-        /* values: O_h^T [64 x rows] = V_h^T [64 x nk] P_h^T [nk x rows] */
+        GPU_CALL(m, err, o->softmax_rows(m->g, d_s, d_p, d_inv, heads * rows, nk));
+        /* values: F_h^T [64 x rows] = V_h^T [64 x nk] P_h^T [nk x rows] (float32) */
         GPU_CALL(m, err, o->gemm(m->g, 0, 0, hd, rows, nk, 1.0f, d_v, kv_ld, hd, d_p, nk,
-                                 s_stride, 0.0f, d_o + (size_t)q0 * o_ld, 1, o_ld, hd, heads));
+                                 s_stride, 0.0f, d_s, 0, f_ld, hd, heads));
+        GPU_CALL(m, err, o->attention_out(m->g, d_s, f_ld, d_inv, d_o + (size_t)q0 * o_ld, o_ld,
+                                          rows, heads));
     }
     return op_end(m, OVX_CUDA_OP_ATTENTION, t0, err);
 }

@@ -84,8 +84,13 @@ int ovx_cuda_to_bf16(ovx_cuda_model *m, const float *d_x, ovx_bf16 *d_y, size_t 
 /* Multi-head attention of one sample, heads of 64, scale 1/8:
  * q [nq, q_ld] (head h at columns h*64..), k, v [nk, kv_ld] bf16 ->
  * o [nq, o_ld] bf16. Queries in chunks of qc rows: scores [H, qc, nk]
- * float32 (GEMM), softmax rows -> bf16 probabilities, value GEMM. Scratch:
- * d_s [H * qc * nk] float32, d_p [H * qc * nk] bf16. */
+ * float32 (GEMM), unnormalised softmax rows -> bf16 exp(s - max) and
+ * 1/rowsum, value GEMM (float32), times 1/rowsum -> bf16 (the CPU's
+ * numerics, and the fused kernel's for rows of <= 64 keys). Scratch: d_s
+ * OVX_CUDA_ATTN_SCRATCH(H, qc, nk) float32 (scores, then the float32 P V
+ * and the row sums), d_p [H * qc * nk] bf16. */
+#define OVX_CUDA_ATTN_SCRATCH(heads, qc, nk)                                                       \
+    ((size_t)(heads) * (size_t)(qc) * ((size_t)((nk) > 64 ? (nk) : 64) + 1))
 int ovx_cuda_attention(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld, int nq,
                        const ovx_bf16 *d_k, const ovx_bf16 *d_v, int kv_ld, int nk,
                        ovx_bf16 *d_o, int o_ld, int qc, float *d_s, ovx_bf16 *d_p,
@@ -103,7 +108,8 @@ int ovx_cuda_attention_fused(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld,
                              const ovx_bf16 *d_k, const ovx_bf16 *d_v, int kv_ld, ovx_bf16 *d_o,
                              int o_ld, const int32_t *d_tiles, int ntiles, ovx_error *err);
 
-/* query chunk size so that H * qc * nk * 6 bytes fits the scratch budget */
+/* query chunk size so that the chunked path's scratch (d_s and d_p above)
+ * fits the scratch budget */
 int ovx_cuda_attention_chunk(const ovx_cuda_model *m, int nq, int nk);
 
 #endif

@@ -28,6 +28,7 @@ static void host_init(void)
     host_ops.rope_tables = ovx_host_k_rope_tables;
     host_ops.rope_apply = ovx_host_k_rope_apply;
     host_ops.softmax_rows = ovx_host_k_softmax_rows;
+    host_ops.attention_out = ovx_host_k_attention_out;
     host_ops.flash_attention = ovx_host_k_flash_attention;
 #else
     host_ops.name = "emulated (built without C++: kernels.cu not run on the host)";

@@ -182,31 +182,82 @@ static void test_softmax(void)
         size_t n = (size_t)rows * cols;
         float *s = frand(n, 8.0f, 30.0f); /* large offset: the max must be subtracted */
         ovx_bf16 *p = malloc(n * 2), *pe = malloc(n * 2);
-        CHECK(host->ops->softmax_rows(host, s, p, rows, cols) == 0);
-        CHECK(emu->ops->softmax_rows(emu, s, pe, rows, cols) == 0);
-        double worst = 0, sum_err = 0;
-        int far = 0;
+        float *inv = malloc((size_t)rows * 4), *inve = malloc((size_t)rows * 4);
+        CHECK(host->ops->softmax_rows(host, s, p, inv, rows, cols) == 0);
+        CHECK(emu->ops->softmax_rows(emu, s, pe, inve, rows, cols) == 0);
+        double worst = 0, sum_err = 0, inv_err = 0;
+        int far = 0, bad_max = 0;
         for (int r = 0; r < rows; r++) {
             const float *sr = s + (size_t)r * cols;
-            double mx = -INFINITY, sum = 0, got_sum = 0;
+            double mx = -INFINITY, sum = 0, got_sum = 0, pmax = 0, psum = 0;
             for (int c = 0; c < cols; c++)
                 mx = fmax(mx, sr[c]);
             for (int c = 0; c < cols; c++)
                 sum += exp((double)sr[c] - mx);
+            /* P is exp(s - max) times a power of two (the integer base-2
+             * offset) that keeps the largest P in (1/2, 1]; inv = 1/sum P */
+            for (int c = 0; c < cols; c++)
+                pmax = fmax(pmax, ovx_nx_from_bf16(p[(size_t)r * cols + c]));
+            bad_max += !(pmax > 0.5 && pmax <= 1.0);
             for (int c = 0; c < cols; c++) {
                 size_t i = (size_t)r * cols + c;
-                double e = exp((double)sr[c] - mx) / sum, got = ovx_nx_from_bf16(p[i]);
+                double e = exp((double)sr[c] - mx) / sum, got = ovx_nx_from_bf16(p[i]) * inv[r];
                 worst = fmax(worst, fabs(got - e) / (e + 1e-30));
                 got_sum += got;
+                psum += ovx_nx_from_bf16(p[i]);
                 /* the emulation rounds the same float: equal or one bf16 step apart */
                 far += abs((int)p[i] - (int)pe[i]) > 1;
             }
             sum_err = fmax(sum_err, fabs(got_sum - 1.0));
+            inv_err = fmax(inv_err, fabs(inv[r] * psum - 1.0));
+            inv_err = fmax(inv_err, fabs(inve[r] * psum - 1.0));
         }
-        printf("softmax %d x %d: worst rel %.2e, row sums off by %.2e\n", rows, cols, worst, sum_err);
-        CHECK(worst <= 1.0 / 256 + 1e-5);
+        printf("softmax %d x %d: worst rel %.2e, 1/rowsum rel %.2e, normalised row sums off by "
+               "%.2e\n", rows, cols, worst, inv_err, sum_err);
+        CHECK(bad_max == 0);
+        /* p * inv vs the exact softmax: the bf16 rounding of p (<= 2^-8
+         * relative) and that of the row sum of rounded p (<= 2^-8) */
+        CHECK(worst <= 2.0 / 256 + 1e-5);
+        CHECK(inv_err <= 1e-5 * (1.0 + log2(cols)));
+        CHECK(sum_err <= 1e-5); /* inv is 1 / the sum of the rounded p */
         CHECK(far == 0);
-        free(s), free(p), free(pe);
+        free(s), free(p), free(pe), free(inv), free(inve);
+    }
+}
+
+/* o = bf16(f * inv[head, row]) on head counts and row counts around the
+ * block size, output rows wider than the heads (o_ld > heads * 64) */
+static void test_attention_out(void)
+{
+    static const int shape[][2] = {{1, 1}, {1, 16}, {31, 3}, {100, 2}, {1000, 1}};
+    for (size_t si = 0; si < sizeof shape / sizeof shape[0]; si++) {
+        int rows = shape[si][0], heads = shape[si][1];
+        int f_ld = heads * 64 + 8, o_ld = heads * 64 + 16;
+        size_t nf = (size_t)rows * f_ld, no = (size_t)rows * o_ld;
+        float *f = frand(nf, 4.0f, 0.0f), *inv = frand((size_t)rows * heads, 0.4f, 0.5f);
+        ovx_bf16 *o = malloc(no * 2), *oe = malloc(no * 2);
+        memset(o, 0x5a, no * 2);
+        memset(oe, 0x5a, no * 2);
+        CHECK(host->ops->attention_out(host, f, f_ld, inv, o, o_ld, rows, heads) == 0);
+        CHECK(emu->ops->attention_out(emu, f, f_ld, inv, oe, o_ld, rows, heads) == 0);
+        int bad = 0, untouched = 0;
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < o_ld; c++) {
+                size_t i = (size_t)r * o_ld + c;
+                if (c >= heads * 64) {
+                    untouched += o[i] != 0x5a5a;
+                    continue;
+                }
+                double e = (double)f[(size_t)r * f_ld + c] * inv[(size_t)(c / 64) * rows + r];
+                /* one float product, then one bf16 rounding */
+                bad += ovx_nx_from_bf16(o[i]) != ref_bf16((float)e);
+            }
+        printf("attention_out %d rows x %d heads: %d wrong, %d padding written\n", rows, heads,
+               bad, untouched);
+        CHECK(bad == 0);
+        CHECK(untouched == 0);
+        CHECK(memcmp(o, oe, no * 2) == 0);
+        free(f), free(inv), free(o), free(oe);
     }
 }
 
@@ -280,11 +331,11 @@ static void test_os_threads(void)
         inv[i] = 1.0 / (i + 1);
     for (int i = 0; i < 3 * 31; i++)
         pos[i] = i % 17;
-    float *c = malloc(31 * 64 * 4), *sn = malloc(31 * 64 * 4);
+    float *c = malloc(31 * 64 * 4), *sn = malloc(31 * 64 * 4), inv_s[2][7];
     for (int mode = 0; mode < 2; mode++) {
         ovx_cuda_host_set_threads(mode);
         CHECK(host->ops->norm(host, x, w, b, 1e-6f, rows, cols, y[mode], NULL) == 0);
-        CHECK(host->ops->softmax_rows(host, x, p[mode], rows, cols) == 0);
+        CHECK(host->ops->softmax_rows(host, x, p[mode], inv_s[mode], rows, cols) == 0);
         CHECK(host->ops->bias_gelu(host, x, b, g[mode], rows, cols) == 0);
         CHECK(host->ops->rope_tables(host, pos, inv, 31, c, sn) == 0);
         CHECK(host->ops->rope_apply(host, x, c, sn, r[mode], 7, 1) == 0);
@@ -292,6 +343,7 @@ static void test_os_threads(void)
     ovx_cuda_host_set_threads(0);
     CHECK(memcmp(y[0], y[1], n * 4) == 0);
     CHECK(memcmp(p[0], p[1], n * 2) == 0);
+    CHECK(memcmp(inv_s[0], inv_s[1], sizeof inv_s[0]) == 0);
     CHECK(memcmp(g[0], g[1], n * 2) == 0);
     CHECK(memcmp(r[0], r[1], (size_t)7 * 64 * 2) == 0);
     free(x), free(w), free(b), free(c), free(sn);
@@ -313,7 +365,7 @@ int main(void)
     printf("device: %s\n", host->ops->name);
     struct { const char *name; void (*fn)(void); } parts[] = {
         {"elementwise", test_elementwise}, {"rows", test_rows}, {"norm", test_norm},
-        {"softmax", test_softmax}, {"rope", test_rope}, {"OS threads", test_os_threads}};
+        {"softmax", test_softmax}, {"attention_out", test_attention_out}, {"rope", test_rope}, {"OS threads", test_os_threads}};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         double t0 = ovx_now_ms();
         parts[i].fn();

@@ -119,7 +119,7 @@ static void test_attention(ovx_cuda_model *m)
         k[i] = ovx_nx_to_bf16(kf[i] = rnd());
         v[i] = ovx_nx_to_bf16(vf[i] = rnd());
     }
-    float *s = malloc((size_t)heads * n * n * 4);
+    float *s = malloc(OVX_CUDA_ATTN_SCRATCH(heads, n, n) * 4);
     ovx_bf16 *p = malloc((size_t)heads * n * n * 2);
     /* self attention in chunks of 5 queries (8 chunks, last one 2 rows) */
     CHECK(ovx_cuda_attention(m, q, d, n, k, v, d, n, o1, d, 5, s, p, NULL) == 0);
@@ -143,7 +143,8 @@ static void test_attention(ovx_cuda_model *m)
     size_t saved = m->scratch_bytes;
     m->scratch_bytes = (size_t)128 << 20;
     int qc = ovx_cuda_attention_chunk(m, 4096, 4096);
-    CHECK(qc >= 64 && (size_t)16 * qc * 4096 * 6 <= m->scratch_bytes * 16 / m->cfg.num_heads);
+    CHECK(qc >= 64 && OVX_CUDA_ATTN_SCRATCH(m->cfg.num_heads, qc, 4096) * 4 +
+                          (size_t)m->cfg.num_heads * qc * 4096 * 2 <= m->scratch_bytes);
     CHECK(ovx_cuda_attention_chunk(m, 10, 10) == 10);
     m->scratch_bytes = saved;
     free(qf), free(kf), free(vf), free(of), free(q), free(k), free(v), free(o1), free(o2);
