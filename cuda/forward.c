@@ -100,6 +100,34 @@ static int up_linear(ovx_cuda_model *m, ovx_cuda_linear_w *l, const float *w, co
     return rc;
 }
 
+/* several [out_i, in] matrices (and biases; NULL ones as zeros) stacked
+ * into one [sum out_i, in] linear layer: one GEMM instead of n */
+static int up_stacked(ovx_cuda_model *m, ovx_cuda_linear_w *l, int n, const float *const *w,
+                      const float *const *b, int out, int in, const char *name, ovx_error *err)
+{
+    const size_t per = (size_t)out * in;
+    float *hw = malloc(per * n * sizeof *hw), *hb = calloc((size_t)out * n, sizeof *hb);
+    int rc = hw && hb ? OVX_OK : ovx_error_set(err, OVX_ENOMEM, "out of memory stacking %s", name);
+    int any_bias = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        if (!w[i]) {
+            rc = ovx_error_set(err, OVX_EINPUT, "CUDA upload: weight %s (%d of %d) missing", name,
+                               i + 1, n);
+            break;
+        }
+        memcpy(hw + per * i, w[i], per * sizeof *hw);
+        if (b[i]) {
+            memcpy(hb + (size_t)out * i, b[i], (size_t)out * sizeof *hb);
+            any_bias = 1;
+        }
+    }
+    if (!rc)
+        rc = up_linear(m, l, hw, any_bias ? hb : NULL, out * n, in, name, err);
+    free(hw);
+    free(hb);
+    return rc;
+}
+
 static int up_norm(ovx_cuda_model *m, ovx_cuda_norm_w *n, const float *w, const float *b,
                    const char *name, ovx_error *err)
 {
@@ -127,9 +155,10 @@ static int upload_all(ovx_cuda_model *m, const ovx_weights *w, ovx_error *err)
         ovx_cuda_layer_w *l = &m->layers[i];
         if ((rc = up_norm(m, &l->layer_norm1, h->layer_norm1_weight, h->layer_norm1_bias,
                           "layer_norm1", err)) ||
-            (rc = up_linear(m, &l->q_proj, h->q_proj_weight, h->q_proj_bias, d, d, "q_proj", err)) ||
-            (rc = up_linear(m, &l->k_proj, h->k_proj_weight, h->k_proj_bias, d, d, "k_proj", err)) ||
-            (rc = up_linear(m, &l->v_proj, h->v_proj_weight, h->v_proj_bias, d, d, "v_proj", err)) ||
+            (rc = up_stacked(m, &l->qkv, 3,
+                             (const float *const[]){h->q_proj_weight, h->k_proj_weight, h->v_proj_weight},
+                             (const float *const[]){h->q_proj_bias, h->k_proj_bias, h->v_proj_bias},
+                             d, d, "q_proj/k_proj/v_proj", err)) ||
             (rc = up_linear(m, &l->out_proj, h->out_proj_weight, h->out_proj_bias, d, d,
                             "out_proj", err)) ||
             (rc = up_norm(m, &l->layer_norm2, h->layer_norm2_weight, h->layer_norm2_bias,
@@ -151,10 +180,8 @@ static int upload_all(ovx_cuda_model *m, const ovx_weights *w, ovx_error *err)
         (rc = up_bf16(m, hw->probe, 1, d, d, &m->head_probe, "head.probe", err)) ||
         (rc = up_linear(m, &m->head_q, hw->in_proj_weight, hw->in_proj_bias, d, d,
                         "head.attention.in_proj (q)", err)) ||
-        (rc = up_linear(m, &m->head_k, hw->in_proj_weight + dd, hw->in_proj_bias + d, d,
-                        d, "head.attention.in_proj (k)", err)) ||
-        (rc = up_linear(m, &m->head_v, hw->in_proj_weight + 2 * dd,
-                        hw->in_proj_bias + 2 * d, d, d, "head.attention.in_proj (v)", err)) ||
+        (rc = up_linear(m, &m->head_kv, hw->in_proj_weight + dd, hw->in_proj_bias + d, 2 * d,
+                        d, "head.attention.in_proj (k, v)", err)) ||
         (rc = up_linear(m, &m->head_out_proj, hw->out_proj_weight, hw->out_proj_bias, d,
                         d, "head.attention.out_proj", err)) ||
         (rc = up_norm(m, &m->head_norm, hw->norm_weight, NULL, "head.norm", err)) ||
@@ -223,7 +250,7 @@ static void free_norm(ovx_gpu *g, ovx_cuda_norm_w *n)
 
 static void free_bufs(ovx_gpu *g, ovx_cuda_bufs *b)
 {
-    void *all[] = {b->patches, b->x, b->t, b->fq, b->fk, b->fv, b->a, b->cos, b->sin, b->s, b->pos, b->patch16,
+    void *all[] = {b->patches, b->x, b->t, b->fqkv, b->a, b->cos, b->sin, b->s, b->pos, b->patch16,
                    b->xn, b->q, b->k, b->v, b->o, b->h, b->p, b->hq, b->tiles};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         g->ops->release(g, all[i]);
@@ -243,9 +270,7 @@ void ovx_cuda_model_free(ovx_cuda_model *m)
             ovx_cuda_layer_w *l = &m->layers[i];
             free_norm(g, &l->layer_norm1);
             free_norm(g, &l->layer_norm2);
-            free_linear(g, &l->q_proj);
-            free_linear(g, &l->k_proj);
-            free_linear(g, &l->v_proj);
+            free_linear(g, &l->qkv);
             free_linear(g, &l->out_proj);
             free_linear(g, &l->fc1);
             free_linear(g, &l->fc2);
@@ -253,8 +278,7 @@ void ovx_cuda_model_free(ovx_cuda_model *m)
     free(m->layers);
     g->ops->release(g, m->head_probe);
     free_linear(g, &m->head_q);
-    free_linear(g, &m->head_k);
-    free_linear(g, &m->head_v);
+    free_linear(g, &m->head_kv);
     free_linear(g, &m->head_out_proj);
     free_linear(g, &m->head_fc1);
     free_linear(g, &m->head_fc2);
@@ -273,7 +297,7 @@ static int alloc_bufs(ovx_cuda_model *m, ovx_cuda_bufs *b, size_t rows, int samp
 {
     ovx_gpu *g = m->g;
     const size_t d = (size_t)m->cfg.hidden_size, inter = (size_t)m->cfg.intermediate_size;
-    const size_t wide = inter > d ? inter : d;
+    const size_t wide = inter > 3 * d ? inter : 3 * d; /* fc1, and the head's k, v */
     const size_t hrows = rows > (size_t)samples ? rows : (size_t)samples;
     struct { void **p; size_t bytes; } want[] = {
         {(void **)&b->patches, rows * m->patch_k * sizeof(float)},
@@ -282,15 +306,13 @@ static int alloc_bufs(ovx_cuda_model *m, ovx_cuda_bufs *b, size_t rows, int samp
         {(void **)&b->patch16, rows * m->patch_kpad * sizeof(ovx_bf16)},
         {(void **)&b->x, rows * d * sizeof(float)},
         {(void **)&b->t, hrows * wide * sizeof(float)},
-        {(void **)&b->fq, rows * d * sizeof(float)},
-        {(void **)&b->fk, rows * d * sizeof(float)},
-        {(void **)&b->fv, rows * d * sizeof(float)},
+        {(void **)&b->fqkv, rows * 3 * d * sizeof(float)},
         {(void **)&b->a, (size_t)samples * d * sizeof(float)},
         {(void **)&b->cos, rows * 64 * sizeof(float)},
         {(void **)&b->sin, rows * 64 * sizeof(float)},
         {(void **)&b->xn, hrows * d * sizeof(ovx_bf16)},
         {(void **)&b->q, rows * d * sizeof(ovx_bf16)},
-        {(void **)&b->k, rows * d * sizeof(ovx_bf16)},
+        {(void **)&b->k, rows * 2 * d * sizeof(ovx_bf16)}, /* the head's k, v side by side */
         {(void **)&b->v, rows * d * sizeof(ovx_bf16)},
         {(void **)&b->o, hrows * d * sizeof(ovx_bf16)},
         {(void **)&b->h, hrows * wide * sizeof(ovx_bf16)},
@@ -323,16 +345,12 @@ typedef struct attn_plan {
 static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, ovx_cuda_bufs *b, int rows, int samples,
                  const int *lengths, const attn_plan *ap, ovx_error *err)
 {
-    const int d = m->cfg.hidden_size, inter = m->cfg.intermediate_size;
+    const int d = m->cfg.hidden_size;
     int rc;
     /* x = x + out_proj(attention(rope(q), rope(k), v)) over LN1(x) */
     if ((rc = ovx_cuda_layernorm(m, &l->layer_norm1, b->x, rows, NULL, b->xn, err)) ||
-        (rc = ovx_cuda_linear(m, &l->q_proj, 1, b->xn, rows, b->fq, err)) ||
-        (rc = ovx_cuda_linear(m, &l->k_proj, 1, b->xn, rows, b->fk, err)) ||
-        (rc = ovx_cuda_linear(m, &l->v_proj, 1, b->xn, rows, b->fv, err)) ||
-        (rc = ovx_cuda_rope3d_apply(m, b->fq, b->cos, b->sin, b->q, rows, err)) ||
-        (rc = ovx_cuda_rope3d_apply(m, b->fk, b->cos, b->sin, b->k, rows, err)) ||
-        (rc = ovx_cuda_to_bf16(m, b->fv, b->v, (size_t)rows * d, err)))
+        (rc = ovx_cuda_linear(m, &l->qkv, OVX_EPI_BIAS, b->xn, rows, b->fqkv, NULL, NULL, err)) ||
+        (rc = ovx_cuda_rope3d_apply(m, b->fqkv, b->cos, b->sin, b->q, b->k, b->v, rows, err)))
         return rc;
     if (ap->nself && (rc = ovx_cuda_attention_fused(m, b->q, d, b->k, b->v, d, b->o, d, b->tiles,
                                                     ap->nself, err)))
@@ -347,14 +365,13 @@ static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, ovx_cuda_bufs *b,
             return rc;
         off += (size_t)n;
     }
-    if ((rc = ovx_cuda_linear(m, &l->out_proj, 1, b->o, rows, b->t, err)) ||
+    if ((rc = ovx_cuda_linear(m, &l->out_proj, OVX_EPI_BIAS, b->o, rows, b->t, NULL, NULL, err)) ||
         (rc = ovx_cuda_residual_add(m, b->x, b->t, (size_t)rows * d, err)))
         return rc;
     /* x = x + fc2(gelu(fc1(LN2(x)))) */
     if ((rc = ovx_cuda_layernorm(m, &l->layer_norm2, b->x, rows, NULL, b->xn, err)) ||
-        (rc = ovx_cuda_linear(m, &l->fc1, 0, b->xn, rows, b->t, err)) ||
-        (rc = ovx_cuda_gelu_erf(m, b->t, l->fc1.b, b->h, rows, inter, err)) ||
-        (rc = ovx_cuda_linear(m, &l->fc2, 1, b->h, rows, b->t, err)) ||
+        (rc = ovx_cuda_linear(m, &l->fc1, OVX_EPI_GELU_BIAS, b->xn, rows, NULL, b->h, b->t, err)) ||
+        (rc = ovx_cuda_linear(m, &l->fc2, OVX_EPI_BIAS, b->h, rows, b->t, NULL, NULL, err)) ||
         (rc = ovx_cuda_residual_add(m, b->x, b->t, (size_t)rows * d, err)))
         return rc;
     return OVX_OK;
@@ -365,32 +382,31 @@ static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, ovx_cuda_bufs *b,
 static int ovx_cuda_attention_pool(ovx_cuda_model *m, ovx_cuda_bufs *b, int rows, int samples, const int *lengths,
                 const attn_plan *ap, ovx_error *err)
 {
-    const int d = m->cfg.hidden_size, inter = m->cfg.intermediate_size;
+    const int d = m->cfg.hidden_size;
     int rc;
-    if ((rc = ovx_cuda_linear(m, &m->head_q, 1, m->head_probe, 1, b->t, err)) ||
-        (rc = ovx_cuda_to_bf16(m, b->t, b->hq, (size_t)d, err)) ||
-        (rc = ovx_cuda_linear(m, &m->head_k, 1, b->xn, rows, b->t, err)) ||
-        (rc = ovx_cuda_to_bf16(m, b->t, b->k, (size_t)rows * d, err)) ||
-        (rc = ovx_cuda_linear(m, &m->head_v, 1, b->xn, rows, b->t, err)) ||
-        (rc = ovx_cuda_to_bf16(m, b->t, b->v, (size_t)rows * d, err)))
+    /* probe -> q (bf16); tokens -> k, v side by side in b->k [rows, 2D] (bf16) */
+    if ((rc = ovx_cuda_linear(m, &m->head_q, OVX_EPI_BIAS, m->head_probe, 1, NULL, b->hq, b->t, err)) ||
+        (rc = ovx_cuda_linear(m, &m->head_kv, OVX_EPI_BIAS, b->xn, rows, NULL, b->k, b->t, err)))
         return rc;
-    if (ap->npool && (rc = ovx_cuda_attention_fused(m, b->hq, d, b->k, b->v, d, b->o, d,
+    const ovx_bf16 *hk = b->k, *hv = b->k + d;
+    if (ap->npool && (rc = ovx_cuda_attention_fused(m, b->hq, d, hk, hv, 2 * d, b->o, d,
                                                     b->tiles + 5 * ap->nself, ap->npool, err)))
         return rc;
     size_t off = 0;
     for (int s = 0; s < samples && !ap->npool; s++) {
         int n = lengths[s];
         size_t o = off * d;
-        if ((rc = ovx_cuda_attention(m, b->hq, d, 1, b->k + o, b->v + o, d, n,
+        if ((rc = ovx_cuda_attention(m, b->hq, d, 1, hk + 2 * o, hv + 2 * o, 2 * d, n,
                                      b->o + (size_t)s * d, d, 1, b->s, b->p, err)))
             return rc;
         off += (size_t)n;
     }
-    if ((rc = ovx_cuda_linear(m, &m->head_out_proj, 1, b->o, samples, b->a, err)) ||
+    if ((rc = ovx_cuda_linear(m, &m->head_out_proj, OVX_EPI_BIAS, b->o, samples, b->a, NULL, NULL,
+                              err)) ||
         (rc = ovx_cuda_rmsnorm(m, &m->head_norm, b->a, samples, b->xn, err)) ||
-        (rc = ovx_cuda_linear(m, &m->head_fc1, 0, b->xn, samples, b->t, err)) ||
-        (rc = ovx_cuda_gelu_erf(m, b->t, m->head_fc1.b, b->h, samples, inter, err)) ||
-        (rc = ovx_cuda_linear(m, &m->head_fc2, 1, b->h, samples, b->t, err)) ||
+        (rc = ovx_cuda_linear(m, &m->head_fc1, OVX_EPI_GELU_BIAS, b->xn, samples, NULL, b->h, b->t,
+                              err)) ||
+        (rc = ovx_cuda_linear(m, &m->head_fc2, OVX_EPI_BIAS, b->h, samples, b->t, NULL, NULL, err)) ||
         (rc = ovx_cuda_residual_add(m, b->a, b->t, (size_t)samples * d, err)))
         return rc;
     return OVX_OK;
@@ -464,8 +480,8 @@ int ovx_cuda_forward_packed(ovx_cuda_model *m, int samples, const int *lengths,
     if (samples < 1 || !lengths || !patches || !pos)
         return ovx_error_set(err, OVX_EUSAGE, "CUDA forward: empty batch");
     size_t rows = 0, scratch = 0;
-    const size_t wide = (size_t)(c->intermediate_size > c->hidden_size ? c->intermediate_size
-                                                                       : c->hidden_size);
+    const size_t wide = (size_t)(c->intermediate_size > 3 * c->hidden_size ? c->intermediate_size
+                                                                           : 3 * c->hidden_size);
     for (int s = 0; s < samples; s++) {
         if (lengths[s] < 1)
             return ovx_error_set(err, OVX_EUSAGE, "CUDA forward: sample %d has no tokens", s);

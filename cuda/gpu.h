@@ -43,23 +43,35 @@ typedef struct ovx_gpu_ops {
     int (*to_bf16)(ovx_gpu *g, const float *d_x, ovx_bf16 *d_y, size_t n);
     /* y[r, c] = bf16(x[r, c]) for c < k, 0 for k <= c < kpad; r < rows */
     int (*pack_rows_bf16)(ovx_gpu *g, const float *d_x, ovx_bf16 *d_y, int rows, int k, int kpad);
-    /* y[r, :] = b[:], r < rows (bias broadcast before a beta = 1 GEMM) */
-    int (*fill_rows)(ovx_gpu *g, float *d_y, const float *d_b, int rows, int cols);
     /* LayerNorm over rows of x [rows, cols] (float32 stats); writes y_f32
      * and/or y_bf16 (either may be NULL). b NULL: RMSNorm (no mean, no bias). */
     int (*norm)(ovx_gpu *g, const float *d_x, const float *d_w, const float *d_b, float eps,
                 int rows, int cols, float *d_y_f32, ovx_bf16 *d_y_bf16);
-    /* y[r, c] = bf16(gelu_erf(h[r, c] + b[c])) */
-    int (*bias_gelu)(ovx_gpu *g, const float *d_h, const float *d_b, ovx_bf16 *d_y, int rows, int cols);
+    /* a GEMM epilogue as its own pass (numerics.h, OVX_EPI_*):
+     * y[r, c] = epilogue(h[r, c], b, c, epi) over h [rows, cols] float32,
+     * to y32 (float32, may be h) or, when y32 is NULL, y16 (bf16) */
+    int (*bias_act)(ovx_gpu *g, const float *d_h, const float *d_b, int epi, int rows, int cols,
+                    float *d_y32, ovx_bf16 *d_y16);
+    /* Optional (NULL: gemm + bias_act): the linear layer in one call with
+     * the epilogue fused (cuBLASLt): y [rows, out] = epilogue(x [rows, in]
+     * w[out, in]^T, b, epi) to y32 (float32) or, when y32 is NULL, y16
+     * (bf16); x, w bf16, float32 accumulation. Device pointers are
+     * allocation starts (256-byte aligned). Returns 0, -1 on an error, or 1
+     * when it has no algorithm for this shape (the caller falls back to
+     * gemm + bias_act and g->note says so). */
+    int (*linear)(ovx_gpu *g, const ovx_bf16 *d_w, const float *d_b, int out, int in,
+                  const ovx_bf16 *d_x, int rows, int epi, float *d_y32, ovx_bf16 *d_y16);
     /* x[i] += y[i], i < n */
     int (*residual_add)(ovx_gpu *g, float *d_x, const float *d_y, size_t n);
     /* cos/sin [n, 64] of the 3D RoPE angles of n tokens at pos [n, 3]:
      * F = [t*inv[0..7], h*inv[8..19], w*inv[20..31]], angle = concat(F, F) */
     int (*rope_tables)(ovx_gpu *g, const int32_t *d_pos, const double *d_inv, int n,
                        float *d_cos, float *d_sin);
-    /* y = bf16(rope(x)) per head of 64: x [n, heads*64] float32, y bf16 */
-    int (*rope_apply)(ovx_gpu *g, const float *d_x, const float *d_cos, const float *d_sin,
-                      ovx_bf16 *d_y, int n, int heads);
+    /* the fused QKV projection's output split for attention: qkv [n,
+     * 3 * heads * 64] float32 (q, k, v side by side) -> q, k = bf16(rope(.))
+     * per head of 64, v = bf16(.), each [n, heads * 64] */
+    int (*rope_qkv)(ovx_gpu *g, const float *d_qkv, const float *d_cos, const float *d_sin,
+                    ovx_bf16 *d_q, ovx_bf16 *d_k, ovx_bf16 *d_v, int n, int heads);
     /* unnormalised softmax rows in base 2, float32 math (numerics.h):
      * x = s log2(e), M_r = ceil(max_c x[r, c]), p[r, c] = bf16(2^(x[r, c] -
      * M_r)), inv[r] = 1 / sum_c p[r, c] (the rounded p); the fused kernel's
@@ -88,6 +100,9 @@ struct ovx_gpu {
     int device;          /* CUDA ordinal, -1 for the host emulation */
     void *stream;        /* cudaStream_t */
     void *cublas;        /* cublasHandle_t */
+    void *blaslt;        /* cuBLASLt state of cuda_ops.c, NULL without cuBLASLt */
+    char note[240];      /* set once when the linear layers fall back from
+                          * cuBLASLt to cuBLAS (why), "" otherwise */
     char msg[512];       /* last error, one line */
     /* what was opened (name, compute capability, memory) and the optional
      * op-table hooks (OVX_CUDA_SYNC, test hooks): gpu.c, gpu_hooks.c */

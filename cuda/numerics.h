@@ -1,7 +1,7 @@
 /* numerics.h: the per-element arithmetic of the CUDA kernels, shared word for
  * word by kernels.cu (device) and emu_ops.c (host emulation), so the rounding
- * points cannot drift apart: bf16 round-to-nearest-even, exact erf GELU, the
- * 3D RoPE rotation with its interleaved partner, the base-2 softmax offset. */
+ * points cannot drift apart: bf16 round-to-nearest-even, the GEMM epilogues
+ * (bias, tanh GELU), the 3D RoPE rotation with its interleaved partner, the base-2 softmax offset. */
 #ifndef OVX_CUDA_NUMERICS_H
 #define OVX_CUDA_NUMERICS_H
 
@@ -34,10 +34,24 @@ OVX_HD float ovx_nx_from_bf16(uint16_t h)
     return f;
 }
 
-/* exact GELU: 0.5 x (1 + erf(x / sqrt(2))) */
-OVX_HD float ovx_nx_gelu_erf(float x)
+/* GELU, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), what
+ * cuBLASLt's GELU epilogue computes (the CPU uses the exact erf form; the
+ * two differ by < 5e-4 absolute, below one bf16 step of the output) */
+OVX_HD float ovx_nx_gelu_tanh(float x)
 {
-    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+}
+
+/* GEMM epilogues (cuBLASLt's semantics, in float32 on the accumulator):
+ * NONE, BIAS (+ b[col]), GELU_BIAS (gelu_tanh(acc + b[col])) */
+#define OVX_EPI_NONE 0
+#define OVX_EPI_BIAS 1
+#define OVX_EPI_GELU_BIAS 2
+
+OVX_HD float ovx_nx_epilogue(float acc, const float *b, int col, int epi)
+{
+    float v = epi != OVX_EPI_NONE && b ? acc + b[col] : acc;
+    return epi == OVX_EPI_GELU_BIAS ? ovx_nx_gelu_tanh(v) : v;
 }
 
 /* RoPE of element k of one head (64 values), interleaved partner:

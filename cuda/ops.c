@@ -1,12 +1,15 @@
 /* ops.c: the CUDA forward's ops (see ops.h), written against the ovx_gpu
  * table so that the same code drives a real device and the host emulation.
  * GEMM conventions: row-major Y[M, out] = X[M, in] W[out, in]^T is the
- * column-major product Y^T = op_T(W) X^T, i.e. gemm(T, N, out, M, in). */
+ * column-major product Y^T = op_T(W) X^T, i.e. gemm(T, N, out, M, in).
+ * Linear layers go through the table's fused `linear` (cuBLASLt with its
+ * bias / GELU epilogue) when the device has one, else gemm + bias_act. */
 #include "cuda/ops.h"
 
 #include <math.h>
 
 #include "common/timer.h"
+#include "cuda/numerics.h"
 
 #define GPU_CALL(m, err, call)                                                 \
     do {                                                                       \
@@ -59,27 +62,25 @@ int ovx_cuda_rmsnorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d
     return op_end(m, OVX_CUDA_OP_LAYERNORM, t0, err);
 }
 
-int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int with_bias,
-                    const ovx_bf16 *d_x, int rows, float *d_y, ovx_error *err)
+int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int epi, const ovx_bf16 *d_x,
+                    int rows, float *d_y32, ovx_bf16 *d_y16, float *d_ws, ovx_error *err)
 {
     double t0 = op_begin(m);
     const ovx_gpu_ops *o = m->g->ops;
-    float beta = 0.0f;
-    if (with_bias && l->b) {
-        GPU_CALL(m, err, o->fill_rows(m->g, d_y, l->b, rows, l->out));
-        beta = 1.0f;
+    if (!l->b)
+        epi = OVX_EPI_NONE;
+    int rc = 1;
+    if (o->linear && (rc = o->linear(m->g, l->w, l->b, l->out, l->in, d_x, rows, epi, d_y32, d_y16)) < 0)
+        return ovx_error_set(err, OVX_EDEVICE, "%s", m->g->msg);
+    if (rc) {
+        /* GEMM to float32, then the epilogue as its own pass */
+        float *h = d_y32 ? d_y32 : d_ws;
+        GPU_CALL(m, err, o->gemm(m->g, 1, 0, l->out, rows, l->in, 1.0f, l->w, l->in, 0, d_x, l->in,
+                                 0, 0.0f, h, 0, l->out, 0, 1));
+        if (epi != OVX_EPI_NONE || !d_y32)
+            GPU_CALL(m, err, o->bias_act(m->g, h, l->b, epi, rows, l->out, d_y32, d_y16));
     }
-    GPU_CALL(m, err, o->gemm(m->g, 1, 0, l->out, rows, l->in, 1.0f, l->w, l->in, 0, d_x, l->in,
-                             0, beta, d_y, 0, l->out, 0, 1));
     return op_end(m, OVX_CUDA_OP_LINEAR, t0, err);
-}
-
-int ovx_cuda_gelu_erf(ovx_cuda_model *m, const float *d_h, const float *d_b, ovx_bf16 *d_y,
-                      int rows, int cols, ovx_error *err)
-{
-    double t0 = op_begin(m);
-    GPU_CALL(m, err, m->g->ops->bias_gelu(m->g, d_h, d_b, d_y, rows, cols));
-    return op_end(m, OVX_CUDA_OP_GELU, t0, err);
 }
 
 int ovx_cuda_rope3d_tables(ovx_cuda_model *m, const int32_t *d_pos, int rows, float *d_cos,
@@ -90,11 +91,13 @@ int ovx_cuda_rope3d_tables(ovx_cuda_model *m, const int32_t *d_pos, int rows, fl
     return op_end(m, OVX_CUDA_OP_ROPE, t0, err);
 }
 
-int ovx_cuda_rope3d_apply(ovx_cuda_model *m, const float *d_x, const float *d_cos,
-                          const float *d_sin, ovx_bf16 *d_y, int rows, ovx_error *err)
+int ovx_cuda_rope3d_apply(ovx_cuda_model *m, const float *d_qkv, const float *d_cos,
+                          const float *d_sin, ovx_bf16 *d_q, ovx_bf16 *d_k, ovx_bf16 *d_v, int rows,
+                          ovx_error *err)
 {
     double t0 = op_begin(m);
-    GPU_CALL(m, err, m->g->ops->rope_apply(m->g, d_x, d_cos, d_sin, d_y, rows, m->cfg.num_heads));
+    GPU_CALL(m, err, m->g->ops->rope_qkv(m->g, d_qkv, d_cos, d_sin, d_q, d_k, d_v, rows,
+                                         m->cfg.num_heads));
     return op_end(m, OVX_CUDA_OP_ROPE, t0, err);
 }
 

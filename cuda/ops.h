@@ -20,13 +20,14 @@ typedef struct ovx_cuda_norm_w {
 
 typedef struct ovx_cuda_layer_w {
     ovx_cuda_norm_w layer_norm1, layer_norm2;
-    ovx_cuda_linear_w q_proj, k_proj, v_proj, out_proj, fc1, fc2;
+    ovx_cuda_linear_w qkv;  /* q_proj, k_proj, v_proj stacked: [3D, D], bias [3D] */
+    ovx_cuda_linear_w out_proj, fc1, fc2;
 } ovx_cuda_layer_w;
 
 /* Working buffers of a forward (device memory), sized for bufs_rows tokens,
  * bufs_samples samples and bufs_scratch attention scores. */
 typedef struct ovx_cuda_bufs {
-    float *patches, *x, *t, *fq, *fk, *fv, *a, *cos, *sin, *s;
+    float *patches, *x, *t, *fqkv, *a, *cos, *sin, *s;
     int32_t *pos, *tiles; /* tiles: fused attention tile lists (self, then pooling) */
     ovx_bf16 *patch16, *xn, *q, *k, *v, *o, *h, *p, *hq;
 } ovx_cuda_bufs;
@@ -40,7 +41,7 @@ struct ovx_cuda_model {
     ovx_cuda_layer_w *layers;
     /* head */
     ovx_bf16 *head_probe;           /* [1, D] bf16 */
-    ovx_cuda_linear_w head_q, head_k, head_v, head_out_proj, head_fc1, head_fc2;
+    ovx_cuda_linear_w head_q, head_kv, head_out_proj, head_fc1, head_fc2; /* head_kv: [2D, D] */
     ovx_cuda_norm_w head_norm;
     double *rope_inv;               /* [32] inverse frequencies of the 3D RoPE */
     size_t scratch_bytes;
@@ -61,19 +62,21 @@ int ovx_cuda_layernorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float 
 /* y [M, D] bf16 = x / rms(x) * w */
 int ovx_cuda_rmsnorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d_x, int rows,
                      ovx_bf16 *d_y16, ovx_error *err);
-/* y [M, out] float32 = x [M, in] bf16 W^T (+ b when with_bias, added in
- * float32 inside the GEMM via beta = 1) */
-int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int with_bias,
-                    const ovx_bf16 *d_x, int rows, float *d_y, ovx_error *err);
-/* y [M, I] bf16 = gelu_erf(h + b), h float32 (the fc1 bias is added here) */
-int ovx_cuda_gelu_erf(ovx_cuda_model *m, const float *d_h, const float *d_b, ovx_bf16 *d_y,
-                      int rows, int cols, ovx_error *err);
+/* y [M, out] = epilogue(x [M, in] bf16 W^T, b, epi) (numerics.h OVX_EPI_*:
+ * none, + bias, tanh GELU of it; float32 accumulation and epilogue) to
+ * y32 (float32) or, y32 NULL, y16 (bf16). In one cuBLASLt call when the
+ * device has it, else a GEMM to float32 (y32, or the workspace ws [M, out]
+ * float32 for a bf16 output) and the epilogue pass. */
+int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int epi, const ovx_bf16 *d_x,
+                    int rows, float *d_y32, ovx_bf16 *d_y16, float *d_ws, ovx_error *err);
 /* cos/sin [M, 64] for positions pos [M, 3] */
 int ovx_cuda_rope3d_tables(ovx_cuda_model *m, const int32_t *d_pos, int rows, float *d_cos,
                            float *d_sin, ovx_error *err);
-/* y [M, H*64] bf16 = rope(x) per head, x float32 */
-int ovx_cuda_rope3d_apply(ovx_cuda_model *m, const float *d_x, const float *d_cos,
-                          const float *d_sin, ovx_bf16 *d_y, int rows, ovx_error *err);
+/* qkv [M, 3 H*64] float32 (the fused QKV projection) -> q, k = bf16(rope(.))
+ * per head, v = bf16(.), each [M, H*64] */
+int ovx_cuda_rope3d_apply(ovx_cuda_model *m, const float *d_qkv, const float *d_cos,
+                          const float *d_sin, ovx_bf16 *d_q, ovx_bf16 *d_k, ovx_bf16 *d_v, int rows,
+                          ovx_error *err);
 /* x [n] += y [n], float32 */
 int ovx_cuda_residual_add(ovx_cuda_model *m, float *d_x, const float *d_y, size_t n,
                           ovx_error *err);
