@@ -423,6 +423,7 @@ static const ovx_gpu_ops cuda_ops = {
     .to_bf16 = ovx_cuda_k_to_bf16,
     .pack_rows_bf16 = ovx_cuda_k_pack_rows_bf16,
     .norm = ovx_cuda_k_norm,
+    .add_norm = ovx_cuda_k_add_norm,
     .bias_act = ovx_cuda_k_bias_act,
     .residual_add = ovx_cuda_k_residual_add,
     .rope_tables = ovx_cuda_k_rope_tables,

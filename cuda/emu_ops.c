@@ -125,6 +125,14 @@ static int e_norm(ovx_gpu *g, const float *x, const float *w, const float *b, fl
     return 0;
 }
 
+static int e_add_norm(ovx_gpu *g, float *x, const float *res, const float *w, const float *b,
+                      float eps, int rows, int cols, ovx_bf16 *y16)
+{
+    for (size_t i = 0; i < (size_t)rows * cols; i++)
+        x[i] += res[i];
+    return e_norm(g, x, w, b, eps, rows, cols, NULL, y16);
+}
+
 static int e_bias_act(ovx_gpu *g, const float *h, const float *b, int epi, int rows, int cols,
                       float *y32, ovx_bf16 *y16)
 {
@@ -219,6 +227,7 @@ const ovx_gpu_ops ovx_gpu_emu_ops = {
     .to_bf16 = e_to_bf16,
     .pack_rows_bf16 = e_pack_rows_bf16,
     .norm = e_norm,
+    .add_norm = e_add_norm,
     .bias_act = e_bias_act,
     .residual_add = e_residual_add,
     .rope_tables = e_rope_tables,

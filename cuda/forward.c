@@ -2,7 +2,9 @@
  * src/model/forward.c: patch embedding, layernorm_pre, 3D RoPE positions,
  * pre-norm blocks (LN1, q/k/v, RoPE on q and k, attention, out_proj,
  * residual; LN2, fc1, GELU, fc2, residual), layernorm_post and the pooling
- * head. Also the one-time weight upload (bf16 matrices, float32 vectors). */
+ * head. Fused on the way: q/k/v in one GEMM, RoPE with the q/k/v split,
+ * bias and GELU in the GEMM epilogues, each residual add with the norm
+ * after it. Also the one-time weight upload (bf16 matrices, float32 vectors). */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -340,16 +342,18 @@ typedef struct attn_plan {
     int nself, npool;
 } attn_plan;
 
-/* One pre-norm block over all packed tokens; attention fused over all
- * samples' tiles, or chunked per sample. */
-static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, ovx_cuda_bufs *b, int rows, int samples,
-                 const int *lengths, const attn_plan *ap, ovx_error *err)
+/* One pre-norm block over all packed tokens, b->xn = LN1(x) on entry;
+ * attention fused over all samples' tiles, or chunked per sample. The
+ * residual adds are fused with the norm that follows them: LN2, and the
+ * next layer's LN1 (`next`, NULL for the last layer). */
+static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, const ovx_cuda_layer_w *next,
+                 ovx_cuda_bufs *b, int rows, int samples, const int *lengths, const attn_plan *ap,
+                 ovx_error *err)
 {
     const int d = m->cfg.hidden_size;
     int rc;
     /* x = x + out_proj(attention(rope(q), rope(k), v)) over LN1(x) */
-    if ((rc = ovx_cuda_layernorm(m, &l->layer_norm1, b->x, rows, NULL, b->xn, err)) ||
-        (rc = ovx_cuda_linear(m, &l->qkv, OVX_EPI_BIAS, b->xn, rows, b->fqkv, NULL, NULL, err)) ||
+    if ((rc = ovx_cuda_linear(m, &l->qkv, OVX_EPI_BIAS, b->xn, rows, b->fqkv, NULL, NULL, err)) ||
         (rc = ovx_cuda_rope3d_apply(m, b->fqkv, b->cos, b->sin, b->q, b->k, b->v, rows, err)))
         return rc;
     if (ap->nself && (rc = ovx_cuda_attention_fused(m, b->q, d, b->k, b->v, d, b->o, d, b->tiles,
@@ -366,15 +370,15 @@ static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, ovx_cuda_bufs *b,
         off += (size_t)n;
     }
     if ((rc = ovx_cuda_linear(m, &l->out_proj, OVX_EPI_BIAS, b->o, rows, b->t, NULL, NULL, err)) ||
-        (rc = ovx_cuda_residual_add(m, b->x, b->t, (size_t)rows * d, err)))
+        (rc = ovx_cuda_residual_layernorm(m, &l->layer_norm2, b->x, b->t, rows, b->xn, err)))
         return rc;
     /* x = x + fc2(gelu(fc1(LN2(x)))) */
-    if ((rc = ovx_cuda_layernorm(m, &l->layer_norm2, b->x, rows, NULL, b->xn, err)) ||
-        (rc = ovx_cuda_linear(m, &l->fc1, OVX_EPI_GELU_BIAS, b->xn, rows, NULL, b->h, b->t, err)) ||
-        (rc = ovx_cuda_linear(m, &l->fc2, OVX_EPI_BIAS, b->h, rows, b->t, NULL, NULL, err)) ||
-        (rc = ovx_cuda_residual_add(m, b->x, b->t, (size_t)rows * d, err)))
+    if ((rc = ovx_cuda_linear(m, &l->fc1, OVX_EPI_GELU_BIAS, b->xn, rows, NULL, b->h, b->t, err)) ||
+        (rc = ovx_cuda_linear(m, &l->fc2, OVX_EPI_BIAS, b->h, rows, b->t, NULL, NULL, err)))
         return rc;
-    return OVX_OK;
+    if (next)
+        return ovx_cuda_residual_layernorm(m, &next->layer_norm1, b->x, b->t, rows, b->xn, err);
+    return ovx_cuda_residual_add(m, b->x, b->t, (size_t)rows * d, err);
 }
 
 /* Attention-pooling head: probe attends over LN_post tokens (b->xn, bf16),
@@ -447,12 +451,14 @@ static int run(ovx_cuda_model *m, ovx_cuda_bufs *b, int rows, int samples, const
     int rc;
     if ((rc = ovx_cuda_rope3d_tables(m, b->pos, rows, b->cos, b->sin, err)) ||
         (rc = ovx_cuda_patch_embed(m, b->patches, rows, b->patch16, b->x, err)) ||
-        (rc = ovx_cuda_layernorm(m, &m->layernorm_pre, b->x, rows, b->x, NULL, err)))
+        (rc = ovx_cuda_layernorm(m, &m->layernorm_pre, b->x, rows, b->x, NULL, err)) ||
+        (rc = ovx_cuda_layernorm(m, &m->layers[0].layer_norm1, b->x, rows, NULL, b->xn, err)))
         return rc;
     if (hidden == 0 && (rc = download(m, out->hidden_state, b->x, nd, err)))
         return rc;
     for (int i = 0; i < c->num_layers; i++) {
-        if ((rc = block(m, &m->layers[i], b, rows, samples, lengths, &ap, err))) {
+        const ovx_cuda_layer_w *next = i + 1 < c->num_layers ? &m->layers[i + 1] : NULL;
+        if ((rc = block(m, &m->layers[i], next, b, rows, samples, lengths, &ap, err))) {
             ovx_error_prefix(err, "layer %d", i);
             return rc;
         }

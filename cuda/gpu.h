@@ -47,6 +47,11 @@ typedef struct ovx_gpu_ops {
      * and/or y_bf16 (either may be NULL). b NULL: RMSNorm (no mean, no bias). */
     int (*norm)(ovx_gpu *g, const float *d_x, const float *d_w, const float *d_b, float eps,
                 int rows, int cols, float *d_y_f32, ovx_bf16 *d_y_bf16);
+    /* the residual add fused with the next norm, one pass over x: x[r, :]
+     * += res[r, :] (float32, written back), then y = norm(x) as `norm`
+     * (LayerNorm, or RMSNorm when b is NULL) to y_bf16 */
+    int (*add_norm)(ovx_gpu *g, float *d_x, const float *d_res, const float *d_w, const float *d_b,
+                    float eps, int rows, int cols, ovx_bf16 *d_y_bf16);
     /* a GEMM epilogue as its own pass (numerics.h, OVX_EPI_*):
      * y[r, c] = epilogue(h[r, c], b, c, epi) over h [rows, cols] float32,
      * to y32 (float32, may be h) or, when y32 is NULL, y16 (bf16) */

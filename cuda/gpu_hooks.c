@@ -21,7 +21,7 @@
 
 static const char *const op_names[] = {
     "any", "upload", "download", "sync", "activate", "gemm", "to_bf16", "pack_rows_bf16",
-    "norm", "bias_act", "linear", "residual_add", "rope_tables", "rope_qkv",
+    "norm", "add_norm", "bias_act", "linear", "residual_add", "rope_tables", "rope_qkv",
     "softmax_rows", "attention_out", "flash_attention"};
 
 int ovx_gpu_hooks_known_op(const char *op)
@@ -227,6 +227,12 @@ static int h_norm(ovx_gpu *g, const float *d_x, const float *d_w, const float *d
     HOOKED(norm, norm(g, d_x, d_w, d_b, eps, rows, cols, d_y_f32, d_y_bf16));
 }
 
+static int h_add_norm(ovx_gpu *g, float *d_x, const float *d_res, const float *d_w, const float *d_b,
+                      float eps, int rows, int cols, ovx_bf16 *d_y_bf16)
+{
+    HOOKED(add_norm, add_norm(g, d_x, d_res, d_w, d_b, eps, rows, cols, d_y_bf16));
+}
+
 static int h_bias_act(ovx_gpu *g, const float *d_h, const float *d_b, int epi, int rows, int cols,
                       float *d_y32, ovx_bf16 *d_y16)
 {
@@ -291,6 +297,7 @@ void ovx_gpu_hooks_install(ovx_gpu *g)
     x->hooked.to_bf16 = h_to_bf16;
     x->hooked.pack_rows_bf16 = h_pack_rows_bf16;
     x->hooked.norm = h_norm;
+    x->hooked.add_norm = h_add_norm;
     x->hooked.bias_act = h_bias_act;
     if (x->base->linear) /* NULL: gemm + bias_act */
         x->hooked.linear = h_linear;

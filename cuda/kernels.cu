@@ -81,12 +81,20 @@ __global__ void k_pack_rows_bf16(const float *x, uint16_t *y, int rows, int k, i
     }
 }
 
-/* one block per row of x [rows, cols]: LayerNorm (b != NULL) or RMSNorm */
-__global__ void k_norm(const float *x, const float *w, const float *b, float eps, int cols,
-                       float *y32, uint16_t *y16)
+/* one block per row of x [rows, cols]: LayerNorm (b != NULL) or RMSNorm;
+ * with res: x += res first (written back to x_out = x), then the norm of
+ * the sum (each thread reads back only the columns it wrote) */
+__global__ void k_norm(const float *x, const float *res, float *x_out, const float *w,
+                       const float *b, float eps, int cols, float *y32, uint16_t *y16)
 {
     __shared__ float red[32];
-    const float *xr = x + (size_t)blockIdx.x * cols;
+    const size_t row0 = (size_t)blockIdx.x * cols;
+    const float *xr = x + row0;
+    if (res) {
+        for (int c = threadIdx.x; c < cols; c += blockDim.x)
+            x_out[row0 + c] = xr[c] + res[row0 + c];
+        xr = x_out + row0;
+    }
     float mean = 0.0f;
     if (b) {
         float s = 0.0f;
@@ -102,7 +110,7 @@ __global__ void k_norm(const float *x, const float *w, const float *b, float eps
     float rstd = ovx_nx_rstd(block_sum(sq, red), cols, eps);
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
         float v = (xr[c] - mean) * rstd * w[c] + (b ? b[c] : 0.0f);
-        size_t o = (size_t)blockIdx.x * cols + c;
+        size_t o = row0 + c;
         if (y32)
             y32[o] = v;
         if (y16)
@@ -218,8 +226,19 @@ int OVX_KFN(norm)(ovx_gpu *g, const float *d_x, const float *d_w, const float *d
 {
     if (rows <= 0)
         return 0;
-    OVX_LAUNCH(k_norm, rows, ROW_THREADS, STREAM(g), d_x, d_w, d_b, eps, cols, d_y_f32, d_y_bf16);
+    OVX_LAUNCH(k_norm, rows, ROW_THREADS, STREAM(g), d_x, (const float *)NULL, (float *)NULL, d_w,
+               d_b, eps, cols, d_y_f32, d_y_bf16);
     return ovx_check_launch(g, d_b ? "layernorm" : "rmsnorm");
+}
+
+int OVX_KFN(add_norm)(ovx_gpu *g, float *d_x, const float *d_res, const float *d_w, const float *d_b,
+                      float eps, int rows, int cols, ovx_bf16 *d_y_bf16)
+{
+    if (rows <= 0)
+        return 0;
+    OVX_LAUNCH(k_norm, rows, ROW_THREADS, STREAM(g), (const float *)d_x, d_res, d_x, d_w, d_b, eps,
+               cols, (float *)NULL, d_y_bf16);
+    return ovx_check_launch(g, "add_norm");
 }
 
 int OVX_KFN(bias_act)(ovx_gpu *g, const float *d_h, const float *d_b, int epi, int rows, int cols,

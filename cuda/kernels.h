@@ -19,6 +19,8 @@ extern "C" {
     int P##pack_rows_bf16(ovx_gpu *g, const float *d_x, ovx_bf16 *d_y, int rows, int k, int kpad); \
     int P##norm(ovx_gpu *g, const float *d_x, const float *d_w, const float *d_b, float eps,       \
                 int rows, int cols, float *d_y_f32, ovx_bf16 *d_y_bf16);                           \
+    int P##add_norm(ovx_gpu *g, float *d_x, const float *d_res, const float *d_w, const float *d_b, \
+                    float eps, int rows, int cols, ovx_bf16 *d_y_bf16);                            \
     int P##bias_act(ovx_gpu *g, const float *d_h, const float *d_b, int epi, int rows, int cols,   \
                     float *d_y32, ovx_bf16 *d_y16);                                                \
     int P##residual_add(ovx_gpu *g, float *d_x, const float *d_y, size_t n);                       \

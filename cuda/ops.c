@@ -53,6 +53,15 @@ int ovx_cuda_layernorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float 
     return op_end(m, OVX_CUDA_OP_LAYERNORM, t0, err);
 }
 
+int ovx_cuda_residual_layernorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, float *d_x,
+                                const float *d_r, int rows, ovx_bf16 *d_y16, ovx_error *err)
+{
+    double t0 = op_begin(m);
+    GPU_CALL(m, err, m->g->ops->add_norm(m->g, d_x, d_r, n->w, n->b, m->cfg.layer_norm_eps, rows,
+                                         m->cfg.hidden_size, d_y16));
+    return op_end(m, OVX_CUDA_OP_LAYERNORM, t0, err);
+}
+
 int ovx_cuda_rmsnorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d_x, int rows,
                      ovx_bf16 *d_y16, ovx_error *err)
 {

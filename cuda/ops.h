@@ -59,6 +59,10 @@ int ovx_cuda_patch_embed(ovx_cuda_model *m, const float *d_x, int rows, ovx_bf16
 /* y = LN(x) * w + b over rows [M, D]; float32 and/or bf16 outputs */
 int ovx_cuda_layernorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d_x, int rows,
                        float *d_y32, ovx_bf16 *d_y16, ovx_error *err);
+/* x += r (float32, in place), then y16 = LN(x) * w + b (bf16): the residual
+ * add fused with the next LayerNorm, one pass over the residual stream */
+int ovx_cuda_residual_layernorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, float *d_x,
+                                const float *d_r, int rows, ovx_bf16 *d_y16, ovx_error *err);
 /* y [M, D] bf16 = x / rms(x) * w */
 int ovx_cuda_rmsnorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d_x, int rows,
                      ovx_bf16 *d_y16, ovx_error *err);

@@ -22,6 +22,7 @@ static void host_init(void)
     host_ops.to_bf16 = ovx_host_k_to_bf16;
     host_ops.pack_rows_bf16 = ovx_host_k_pack_rows_bf16;
     host_ops.norm = ovx_host_k_norm;
+    host_ops.add_norm = ovx_host_k_add_norm;
     host_ops.bias_act = ovx_host_k_bias_act;
     host_ops.residual_add = ovx_host_k_residual_add;
     host_ops.rope_tables = ovx_host_k_rope_tables;

@@ -133,6 +133,56 @@ static void test_rows(void)
     }
 }
 
+/* the residual add fused with the next norm: x += r written back (one
+ * float add each), y = norm(x + r) in bf16, against double and against the
+ * emulation's add-then-norm; the block-size edge shapes */
+static void test_add_norm(void)
+{
+    static const int nshape[][2] = {{1, 1}, {1, 31}, {31, 100}, {100, 31}, {5, 1000}, {2, 1024}};
+    for (size_t si = 0; si < sizeof nshape / sizeof nshape[0]; si++) {
+        int rows = nshape[si][0], cols = nshape[si][1];
+        size_t n = (size_t)rows * cols;
+        float *x = frand(n, 3.0f, 0.7f), *r = frand(n, 2.0f, -0.3f), *w = frand((size_t)cols, 0.5f, 1.0f),
+              *b = frand((size_t)cols, 1.0f, 0.0f), *xh = malloc(n * 4), *xe = malloc(n * 4);
+        ovx_bf16 *y16 = malloc(n * 2), *ye16 = malloc(n * 2);
+        for (int ln = 0; ln < 2; ln++) {
+            memcpy(xh, x, n * 4);
+            memcpy(xe, x, n * 4);
+            CHECK(host->ops->add_norm(host, xh, r, w, ln ? b : NULL, 1e-6f, rows, cols, y16) == 0);
+            CHECK(emu->ops->add_norm(emu, xe, r, w, ln ? b : NULL, 1e-6f, rows, cols, ye16) == 0);
+            int bad_sum = 0, far = 0;
+            double worst16 = 0;
+            for (int row = 0; row < rows; row++) {
+                double mean = 0, var = 0;
+                const size_t o = (size_t)row * cols;
+                for (int c = 0; c < cols; c++) {
+                    bad_sum += xh[o + c] != x[o + c] + r[o + c];
+                    mean += (double)x[o + c] + r[o + c];
+                }
+                mean = ln ? mean / cols : 0.0;
+                for (int c = 0; c < cols; c++) {
+                    double v = (double)x[o + c] + r[o + c] - mean;
+                    var += v * v;
+                }
+                var /= cols;
+                for (int c = 0; c < cols; c++) {
+                    double e = ((double)x[o + c] + r[o + c] - mean) / sqrt(var + 1e-6) * w[c] +
+                               (ln ? b[c] : 0.0);
+                    worst16 = fmax(worst16, fabs(ovx_nx_from_bf16(y16[o + c]) - e) / (1e-3 + fabs(e)));
+                    far += abs((int)y16[o + c] - (int)ye16[o + c]) > 1;
+                }
+            }
+            printf("add_norm (%s) %d x %d: sums exact %d, bf16 worst %.2e, vs emulation >1 step %d\n",
+                   ln ? "layernorm" : "rmsnorm", rows, cols, bad_sum == 0, worst16, far);
+            CHECK(bad_sum == 0);
+            CHECK(memcmp(xh, xe, n * 4) == 0);
+            CHECK(worst16 <= 1.0 / 256 + 2e-5);
+            CHECK(far == 0); /* only the float reduction order differs */
+        }
+        free(x), free(r), free(w), free(b), free(xh), free(xe), free(y16), free(ye16);
+    }
+}
+
 /* LayerNorm (bias) and RMSNorm (no bias), out of place and in place */
 static void test_norm(void)
 {
@@ -380,7 +430,7 @@ int main(void)
         return CHECK_RESULT();
     printf("device: %s\n", host->ops->name);
     struct { const char *name; void (*fn)(void); } parts[] = {
-        {"elementwise", test_elementwise}, {"rows", test_rows}, {"norm", test_norm},
+        {"elementwise", test_elementwise}, {"rows", test_rows}, {"norm", test_norm}, {"add_norm", test_add_norm},
         {"softmax", test_softmax}, {"attention_out", test_attention_out}, {"rope", test_rope}, {"OS threads", test_os_threads}};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         double t0 = ovx_now_ms();
