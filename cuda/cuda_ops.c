@@ -176,6 +176,34 @@ static int c_download(ovx_gpu *g, void *dst, const void *d_src, size_t bytes)
     return e == cudaSuccess ? 0 : cuda_fail(g, "CUDA download", e);
 }
 
+static int c_host_alloc(ovx_gpu *g, void **p, size_t bytes)
+{
+    cudaError_t e = cudaMallocHost(p, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        *p = NULL;
+        snprintf(g->msg, sizeof g->msg, "cudaMallocHost of %zu bytes: %s", bytes, cudaGetErrorString(e));
+        return -1;
+    }
+    return 0;
+}
+
+static void c_host_free(ovx_gpu *g, void *p)
+{
+    (void)g;
+    if (p)
+        (void)cudaFreeHost(p); /* nothing useful to do on failure while freeing */
+}
+
+static int c_copy_async(ovx_gpu *g, void *dst, const void *src, size_t bytes, int dir)
+{
+    static const enum cudaMemcpyKind kind[] = {cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost,
+                                          cudaMemcpyDeviceToDevice};
+    if (dir < 0 || dir > OVX_COPY_D2D)
+        return snprintf(g->msg, sizeof g->msg, "CUDA copy: bad direction %d", dir), -1;
+    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, kind[dir], (cudaStream_t)g->stream);
+    return e == cudaSuccess ? 0 : cuda_fail(g, "CUDA copy", e);
+}
+
 static int c_sync(ovx_gpu *g)
 {
     cudaError_t e = cudaStreamSynchronize((cudaStream_t)g->stream);
@@ -418,6 +446,9 @@ static const ovx_gpu_ops cuda_ops = {
     .upload = c_upload,
     .download = c_download,
     .sync = c_sync,
+    .host_alloc = c_host_alloc,
+    .host_free = c_host_free,
+    .copy_async = c_copy_async,
     .activate = c_activate,
     .gemm = c_gemm,
     .to_bf16 = ovx_cuda_k_to_bf16,

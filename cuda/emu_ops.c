@@ -36,6 +36,22 @@ static int e_copy(ovx_gpu *g, void *dst, const void *src, size_t bytes)
     return 0;
 }
 
+static int e_host_alloc(ovx_gpu *g, void **p, size_t bytes)
+{
+    *p = malloc(bytes ? bytes : 1);
+    if (!*p) {
+        snprintf(g->msg, sizeof g->msg, "out of host memory (%zu bytes)", bytes);
+        return -1;
+    }
+    return 0;
+}
+
+static int e_copy_async(ovx_gpu *g, void *dst, const void *src, size_t bytes, int dir)
+{
+    (void)dir;
+    return e_copy(g, dst, src, bytes);
+}
+
 static int e_sync(ovx_gpu *g)
 {
     (void)g;
@@ -222,6 +238,9 @@ const ovx_gpu_ops ovx_gpu_emu_ops = {
     .upload = e_copy,
     .download = e_copy,
     .sync = e_sync,
+    .host_alloc = e_host_alloc,
+    .host_free = e_release,
+    .copy_async = e_copy_async,
     .activate = e_sync,
     .gemm = e_gemm,
     .to_bf16 = e_to_bf16,

@@ -253,7 +253,7 @@ static void free_norm(ovx_gpu *g, ovx_cuda_norm_w *n)
 static void free_bufs(ovx_gpu *g, ovx_cuda_bufs *b)
 {
     void *all[] = {b->patches, b->x, b->t, b->fqkv, b->a, b->cos, b->sin, b->s, b->pos, b->patch16,
-                   b->xn, b->q, b->k, b->v, b->o, b->h, b->p, b->hq, b->tiles};
+                   b->xn, b->q, b->k, b->v, b->o, b->h, b->p, b->hq, b->tiles, b->hid};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         g->ops->release(g, all[i]);
     memset(b, 0, sizeof *b);
@@ -287,6 +287,8 @@ void ovx_cuda_model_free(ovx_cuda_model *m)
     free_norm(g, &m->head_norm);
     g->ops->release(g, m->rope_inv);
     free_bufs(g, &m->bufs);
+    if (m->stage)
+        g->ops->host_free(g, m->stage);
     free(m);
 }
 
@@ -295,7 +297,7 @@ void ovx_cuda_model_free(ovx_cuda_model *m)
 
 
 static int alloc_bufs(ovx_cuda_model *m, ovx_cuda_bufs *b, size_t rows, int samples, size_t scratch,
-                      ovx_error *err)
+                      int hid, ovx_error *err)
 {
     ovx_gpu *g = m->g;
     const size_t d = (size_t)m->cfg.hidden_size, inter = (size_t)m->cfg.intermediate_size;
@@ -321,6 +323,7 @@ static int alloc_bufs(ovx_cuda_model *m, ovx_cuda_bufs *b, size_t rows, int samp
         {(void **)&b->hq, d * sizeof(ovx_bf16)},
         {(void **)&b->s, scratch * sizeof(float)},
         {(void **)&b->p, scratch * sizeof(ovx_bf16)},
+        {(void **)&b->hid, hid ? rows * d * sizeof(float) : 0},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (g->ops->alloc(g, want[i].p, want[i].bytes))
@@ -328,10 +331,39 @@ static int alloc_bufs(ovx_cuda_model *m, ovx_cuda_bufs *b, size_t rows, int samp
     return OVX_OK;
 }
 
-static int download(ovx_cuda_model *m, float *dst, const float *d_src, size_t n, ovx_error *err)
+/* the page-locked staging buffer, grown to at least `bytes` */
+static int stage_reserve(ovx_cuda_model *m, size_t bytes, ovx_error *err)
+{
+    if (bytes <= m->stage_bytes)
+        return OVX_OK;
+    if (m->stage)
+        m->g->ops->host_free(m->g, m->stage);
+    m->stage = NULL;
+    m->stage_bytes = 0;
+    if (m->g->ops->host_alloc(m->g, &m->stage, bytes))
+        return ovx_error_set(err, OVX_EDEVICE, "%s", m->g->msg);
+    m->stage_bytes = bytes;
+    return OVX_OK;
+}
+
+/* one output of the forward: device -> staging at `at` (queued) */
+typedef struct out_copy {
+    float *dst;
+    const float *d_src;
+    size_t n, at;
+} out_copy;
+
+/* the outputs through the staging buffer: all copies queued, one wait,
+ * then into the (pageable) output arrays */
+static int download_all(ovx_cuda_model *m, const out_copy *c, int n, ovx_error *err)
 {
     double t0 = ovx_now_ms();
-    GPU_CALL(m, err, m->g->ops->download(m->g, dst, d_src, n * sizeof(float)));
+    for (int i = 0; i < n; i++)
+        GPU_CALL(m, err, m->g->ops->copy_async(m->g, (char *)m->stage + c[i].at, c[i].d_src,
+                                               c[i].n * sizeof(float), OVX_COPY_D2H));
+    GPU_CALL(m, err, m->g->ops->sync(m->g));
+    for (int i = 0; i < n; i++)
+        memcpy(c[i].dst, (char *)m->stage + c[i].at, c[i].n * sizeof(float));
     m->timings[OVX_CUDA_OP_DOWNLOAD] += ovx_now_ms() - t0;
     return OVX_OK;
 }
@@ -423,14 +455,23 @@ static int run(ovx_cuda_model *m, ovx_cuda_bufs *b, int rows, int samples, const
     const ovx_model_config *c = &m->cfg;
     const size_t nd = (size_t)rows * c->hidden_size;
     double t0 = ovx_now_ms();
-    if (m->g->ops->upload(m->g, b->patches, patches, (size_t)rows * m->patch_k * sizeof(float)) ||
-        m->g->ops->upload(m->g, b->pos, pos, (size_t)rows * 3 * sizeof(int32_t)))
-        return ovx_error_set(err, OVX_EDEVICE, "%s", m->g->msg);
+    /* inputs: patches, positions, tile lists -> the staging buffer ->
+     * queued copies (no wait: the kernels after them are stream-ordered) */
+    const size_t patch_bytes = (size_t)rows * m->patch_k * sizeof(float);
+    const size_t pos_bytes = (size_t)rows * 3 * sizeof(int32_t);
+    const size_t ntile = (size_t)OVX_CUDA_SELF_TILES(rows, samples) + samples;
+    const size_t in_bytes = patch_bytes + pos_bytes + ntile * 5 * sizeof(int32_t);
+    const size_t out_bytes = (nd * (hidden >= 0 ? 2 : 1) + (size_t)samples * c->hidden_size) *
+                             sizeof(float);
+    int rc = stage_reserve(m, in_bytes > out_bytes ? in_bytes : out_bytes, err);
+    if (rc)
+        return rc;
+    char *st = m->stage;
+    memcpy(st, patches, patch_bytes);
+    memcpy(st + patch_bytes, pos, pos_bytes);
     attn_plan ap = {0, 0};
+    int32_t *tiles = (int32_t *)(st + patch_bytes + pos_bytes);
     if (ovx_cuda_model_attention(m) == OVX_CUDA_ATTENTION_FUSED) {
-        int32_t *tiles = malloc(((size_t)OVX_CUDA_SELF_TILES(rows, samples) + samples) * 5 * sizeof *tiles);
-        if (!tiles)
-            return ovx_error_set(err, OVX_ENOMEM, "out of memory");
         ap.nself = ovx_cuda_attention_self_tiles(samples, lengths, tiles);
         for (int s = 0, off = 0; s < samples; off += lengths[s++]) {
             int32_t *t = tiles + 5 * (ap.nself + s);
@@ -441,40 +482,45 @@ static int run(ovx_cuda_model *m, ovx_cuda_bufs *b, int rows, int samples, const
             t[4] = s;          /* output row s */
         }
         ap.npool = samples;
-        int up = m->g->ops->upload(m->g, b->tiles, tiles,
-                                   (size_t)(ap.nself + ap.npool) * 5 * sizeof *tiles);
-        free(tiles);
-        if (up)
-            return ovx_error_set(err, OVX_EDEVICE, "%s", m->g->msg);
     }
+    const ovx_gpu_ops *o = m->g->ops;
+    if (o->copy_async(m->g, b->patches, st, patch_bytes, OVX_COPY_H2D) ||
+        o->copy_async(m->g, b->pos, st + patch_bytes, pos_bytes, OVX_COPY_H2D) ||
+        (ap.nself && o->copy_async(m->g, b->tiles, tiles,
+                                   (size_t)(ap.nself + ap.npool) * 5 * sizeof *tiles, OVX_COPY_H2D)))
+        return ovx_error_set(err, OVX_EDEVICE, "%s", m->g->msg);
     m->timings[OVX_CUDA_OP_UPLOAD] += ovx_now_ms() - t0;
-    int rc;
     if ((rc = ovx_cuda_rope3d_tables(m, b->pos, rows, b->cos, b->sin, err)) ||
         (rc = ovx_cuda_patch_embed(m, b->patches, rows, b->patch16, b->x, err)) ||
         (rc = ovx_cuda_layernorm(m, &m->layernorm_pre, b->x, rows, b->x, NULL, err)) ||
         (rc = ovx_cuda_layernorm(m, &m->layers[0].layer_norm1, b->x, rows, NULL, b->xn, err)))
         return rc;
-    if (hidden == 0 && (rc = download(m, out->hidden_state, b->x, nd, err)))
-        return rc;
+    /* the hidden state stays on the device until the end: no wait inside */
+    if (hidden == 0 && o->copy_async(m->g, b->hid, b->x, nd * sizeof(float), OVX_COPY_D2D))
+        return ovx_error_set(err, OVX_EDEVICE, "%s", m->g->msg);
     for (int i = 0; i < c->num_layers; i++) {
         const ovx_cuda_layer_w *next = i + 1 < c->num_layers ? &m->layers[i + 1] : NULL;
         if ((rc = block(m, &m->layers[i], next, b, rows, samples, lengths, &ap, err))) {
             ovx_error_prefix(err, "layer %d", i);
             return rc;
         }
-        if (hidden == i + 1 && (rc = download(m, out->hidden_state, b->x, nd, err)))
-            return rc;
+        if (hidden == i + 1 && o->copy_async(m->g, b->hid, b->x, nd * sizeof(float), OVX_COPY_D2D))
+            return ovx_error_set(err, OVX_EDEVICE, "%s", m->g->msg);
     }
     if (c->use_head &&
         (rc = ovx_cuda_layernorm(m, &m->layernorm_post, b->x, rows, b->x, b->xn, err)))
         return rc;
-    if ((rc = download(m, out->last_hidden_state, b->x, nd, err)))
+    if (c->use_head && (rc = ovx_cuda_attention_pool(m, b, rows, samples, lengths, &ap, err)))
         return rc;
-    if (!c->use_head)
-        return OVX_OK;
-    if ((rc = ovx_cuda_attention_pool(m, b, rows, samples, lengths, &ap, err)))
-        return rc;
-    return download(m, out->pooler_output, b->a, (size_t)samples * c->hidden_size, err);
+    out_copy oc[3];
+    int n = 0;
+    oc[n++] = (out_copy){out->last_hidden_state, b->x, nd, 0};
+    if (hidden >= 0)
+        oc[n++] = (out_copy){out->hidden_state, b->hid, nd, nd * sizeof(float)};
+    if (c->use_head)
+        oc[n++] = (out_copy){out->pooler_output, b->a, (size_t)samples * c->hidden_size,
+                             nd * (hidden >= 0 ? 2 : 1) * sizeof(float)};
+    return download_all(m, oc, n, err);
 }
 
 int ovx_cuda_forward_packed(ovx_cuda_model *m, int samples, const int *lengths,
@@ -537,19 +583,23 @@ int ovx_cuda_forward_packed(ovx_cuda_model *m, int samples, const int *lengths,
     /* working buffers are kept between calls and grown when needed
      * (cudaMalloc/cudaFree per forward would synchronise the device) */
     int rc = OVX_OK;
-    if (rows > m->bufs_rows || (size_t)samples > m->bufs_samples || scratch > m->bufs_scratch) {
+    if (rows > m->bufs_rows || (size_t)samples > m->bufs_samples || scratch > m->bufs_scratch ||
+        (hidden >= 0 && !m->bufs_hid)) {
         free_bufs(m->g, &m->bufs);
         size_t r = rows > m->bufs_rows ? rows : m->bufs_rows;
         size_t s = (size_t)samples > m->bufs_samples ? (size_t)samples : m->bufs_samples;
         size_t sc = scratch > m->bufs_scratch ? scratch : m->bufs_scratch;
+        int hid = m->bufs_hid || hidden >= 0;
         m->bufs_rows = m->bufs_samples = m->bufs_scratch = 0;
-        rc = alloc_bufs(m, &m->bufs, r, (int)s, sc, err);
+        m->bufs_hid = 0;
+        rc = alloc_bufs(m, &m->bufs, r, (int)s, sc, hid, err);
         if (rc) {
             free_bufs(m->g, &m->bufs);
         } else {
             m->bufs_rows = r;
             m->bufs_samples = s;
             m->bufs_scratch = sc;
+            m->bufs_hid = hid;
         }
     }
     if (!rc)

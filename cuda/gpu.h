@@ -19,6 +19,8 @@ typedef uint16_t ovx_bf16;
 
 typedef struct ovx_gpu ovx_gpu;
 
+enum { OVX_COPY_H2D, OVX_COPY_D2H, OVX_COPY_D2D };
+
 /* Every operation returns 0 on success, or -1 after writing a one-line
  * message to g->msg. Pointers named d_* are device pointers. */
 typedef struct ovx_gpu_ops {
@@ -28,6 +30,14 @@ typedef struct ovx_gpu_ops {
     int (*upload)(ovx_gpu *g, void *d_dst, const void *src, size_t bytes);
     int (*download)(ovx_gpu *g, void *dst, const void *d_src, size_t bytes);
     int (*sync)(ovx_gpu *g);
+    /* page-locked host memory (cudaMallocHost; malloc in the emulation),
+     * for copies that do not wait: the forward's staging buffers */
+    int (*host_alloc)(ovx_gpu *g, void **p, size_t bytes);
+    void (*host_free)(ovx_gpu *g, void *p);
+    /* queued on the stream, returns at once (sync waits): dir
+     * OVX_COPY_H2D (src page-locked), OVX_COPY_D2H (dst page-locked),
+     * OVX_COPY_D2D; the emulation copies at once */
+    int (*copy_async)(ovx_gpu *g, void *dst, const void *src, size_t bytes, int dir);
     /* makes g's device current for the calling thread (CUDA's current
      * device is per thread; forwards may run on another thread than open) */
     int (*activate)(ovx_gpu *g);

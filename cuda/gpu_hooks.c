@@ -20,7 +20,7 @@
 #define EMU_HDR 16 /* emulated allocations keep their size in front */
 
 static const char *const op_names[] = {
-    "any", "upload", "download", "sync", "activate", "gemm", "to_bf16", "pack_rows_bf16",
+    "any", "upload", "download", "copy_async", "sync", "activate", "gemm", "to_bf16", "pack_rows_bf16",
     "norm", "add_norm", "bias_act", "linear", "residual_add", "rope_tables", "rope_qkv",
     "softmax_rows", "attention_out", "flash_attention"};
 
@@ -189,6 +189,11 @@ static int h_download(ovx_gpu *g, void *dst, const void *d_src, size_t bytes)
     HOOKED(download, download(g, dst, d_src, bytes));
 }
 
+static int h_copy_async(ovx_gpu *g, void *dst, const void *src, size_t bytes, int dir)
+{
+    HOOKED(copy_async, copy_async(g, dst, src, bytes, dir));
+}
+
 static int h_sync(ovx_gpu *g)
 {
     int skip;
@@ -292,6 +297,7 @@ void ovx_gpu_hooks_install(ovx_gpu *g)
     x->hooked.upload = h_upload;
     x->hooked.download = h_download;
     x->hooked.sync = h_sync;
+    x->hooked.copy_async = h_copy_async;
     x->hooked.activate = h_activate;
     x->hooked.gemm = h_gemm;
     x->hooked.to_bf16 = h_to_bf16;

@@ -30,6 +30,7 @@ typedef struct ovx_cuda_bufs {
     float *patches, *x, *t, *fqkv, *a, *cos, *sin, *s;
     int32_t *pos, *tiles; /* tiles: fused attention tile lists (self, then pooling) */
     ovx_bf16 *patch16, *xn, *q, *k, *v, *o, *h, *p, *hq;
+    float *hid;           /* the requested hidden state, copied on the device */
 } ovx_cuda_bufs;
 
 struct ovx_cuda_model {
@@ -47,6 +48,9 @@ struct ovx_cuda_model {
     size_t scratch_bytes;
     ovx_cuda_bufs bufs;             /* kept between forwards, grown on demand */
     size_t bufs_rows, bufs_samples, bufs_scratch;
+    int bufs_hid;                   /* bufs.hid allocated */
+    void *stage;                    /* page-locked host staging: inputs, then outputs */
+    size_t stage_bytes;
     int profiling;
     int attention;                  /* enum ovx_cuda_attention_mode */
     double timings[OVX_CUDA_OP_COUNT];

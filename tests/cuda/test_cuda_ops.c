@@ -288,8 +288,13 @@ static void test_packed(ovx_cuda_model *m, ovx_model *rm)
             for (int i = 0; i < d; i++)
                 ref[i] = cpu.pooler_output[i];
             double ep = rel_l2(ref, one.pooler_output, (size_t)d);
-            printf("packed sample %d (%d tokens): vs CPU rel L2 %.3e, pooler %.3e\n", s, lens[s], e, ep);
-            CHECK(e < 1e-2 && ep < 1e-2);
+            /* hidden state 0 (kept on the device, downloaded with the rest) */
+            for (size_t i = 0; i < nd; i++)
+                ref[i] = cpu.hidden_state[i];
+            double eh = rel_l2(ref, one.hidden_state, nd);
+            printf("packed sample %d (%d tokens): vs CPU rel L2 %.3e, pooler %.3e, hidden_state[0] "
+                   "%.3e\n", s, lens[s], e, ep, eh);
+            CHECK(e < 1e-2 && ep < 1e-2 && eh < 1e-2);
             free(ref);
         }
         ovx_outputs_free(&one);
