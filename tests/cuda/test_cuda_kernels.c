@@ -388,6 +388,8 @@ static void test_os_threads(void)
     size_t n = (size_t)rows * cols;
     float *x = frand(n, 3.0f, 0.5f), *w = frand((size_t)cols, 0.5f, 1.0f),
           *b = frand((size_t)cols, 1.0f, 0.0f), *y[2] = {malloc(n * 4), malloc(n * 4)};
+    float *xa[2] = {malloc(n * 4), malloc(n * 4)};
+    ovx_bf16 *an[2] = {malloc(n * 2), malloc(n * 2)};
     ovx_bf16 *p[2] = {malloc(n * 2), malloc(n * 2)}, *r[2] = {malloc(n * 2), malloc(n * 2)},
              *g[2] = {malloc(n * 2), malloc(n * 2)};
     int32_t pos[3 * 31];
@@ -400,6 +402,8 @@ static void test_os_threads(void)
     for (int mode = 0; mode < 2; mode++) {
         ovx_cuda_host_set_threads(mode);
         CHECK(host->ops->norm(host, x, w, b, 1e-6f, rows, cols, y[mode], NULL) == 0);
+        memcpy(xa[mode], x, n * 4); /* add_norm: x + x written back, then LayerNorm */
+        CHECK(host->ops->add_norm(host, xa[mode], x, w, b, 1e-6f, rows, cols, an[mode]) == 0);
         CHECK(host->ops->softmax_rows(host, x, p[mode], inv_s[mode], rows, cols) == 0);
         CHECK(host->ops->bias_act(host, x, b, OVX_EPI_GELU_BIAS, rows, cols, NULL, g[mode]) == 0);
         CHECK(host->ops->rope_tables(host, pos, inv, 31, c, sn) == 0);
@@ -408,13 +412,15 @@ static void test_os_threads(void)
     }
     ovx_cuda_host_set_threads(0);
     CHECK(memcmp(y[0], y[1], n * 4) == 0);
+    CHECK(memcmp(xa[0], xa[1], n * 4) == 0);
+    CHECK(memcmp(an[0], an[1], n * 2) == 0);
     CHECK(memcmp(p[0], p[1], n * 2) == 0);
     CHECK(memcmp(inv_s[0], inv_s[1], sizeof inv_s[0]) == 0);
     CHECK(memcmp(g[0], g[1], n * 2) == 0);
     CHECK(memcmp(r[0], r[1], (size_t)9 * 64 * 2) == 0);
     free(x), free(w), free(b), free(c), free(sn);
     for (int i = 0; i < 2; i++)
-        free(y[i]), free(p[i]), free(r[i]), free(g[i]);
+        free(y[i]), free(p[i]), free(r[i]), free(g[i]), free(xa[i]), free(an[i]);
 }
 
 int main(void)
