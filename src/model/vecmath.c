@@ -269,6 +269,47 @@ static __attribute__((unused)) int use512(void)
     return cached512;
 }
 
+/* dst[0..end) = VBF16(src[0..end)) in vectors of type V (end a multiple of
+ * their length). */
+#define BF16_LOOP(V, U, H, dst, src, end)                 \
+    for (int64_t i_ = 0; i_ < (end); i_ += (int64_t)(sizeof(V) / 4)) { \
+        V a_;                                             \
+        memcpy(&a_, (src) + i_, sizeof a_);               \
+        H h_ = VBF16(U, H, a_);                           \
+        memcpy((dst) + i_, &h_, sizeof h_);               \
+    }
+
+OVX_CLONES
+static void bf16_8(uint16_t *dst, const float *src, int64_t n)
+{
+    int64_t n8 = n & ~(int64_t)7;
+    BF16_LOOP(v8f, v8u, v8h, dst, src, n8);
+    for (int64_t i = n8; i < n; i++)
+        dst[i] = ovx_f32_to_bf16(src[i]);
+}
+
+#if OVX_HAVE_512
+/* VBF16 on 16 floats (not vcvtneps2bf16: activations may be denormal). */
+OVX_TARGET_512
+static void bf16_16(uint16_t *dst, const float *src, int64_t n)
+{
+    int64_t n16 = n & ~(int64_t)15;
+    BF16_LOOP(v16f, v16u, v16h, dst, src, n16);
+    bf16_8(dst + n16, src + n16, n - n16);
+}
+#endif
+
+void ovx_f32_to_bf16_vec(uint16_t *dst, const float *src, int64_t n)
+{
+#if OVX_HAVE_512
+    if (use512()) {
+        bf16_16(dst, src, n);
+        return;
+    }
+#endif
+    bf16_8(dst, src, n);
+}
+
 float ovx_softmax_row_unnormalised(float *s, int n)
 {
 #if OVX_HAVE_512

@@ -16,6 +16,9 @@ float ovx_softmax_row_unnormalised(float *s, int n);
  * bits as ovx_softmax_row_unnormalised. */
 float ovx_softmax_row_bf16(const float *s, uint16_t *p, int n);
 
+/* dst[n] = ovx_f32_to_bf16(src[n]) (io/half.h), vectorised. */
+void ovx_f32_to_bf16_vec(uint16_t *dst, const float *src, int64_t n);
+
 /* x[n] <- 0.5 x (1 + erf(x / sqrt 2)). */
 void ovx_gelu_erf_vec(float *x, int64_t n);
 

@@ -492,6 +492,22 @@ static void test_vecmath_widths(void)
         }
         mism += memcmp(a, b, (size_t)n * sizeof(float)) != 0;
     }
+    /* bf16 rounding of arrays: denormals, NaN, infinities, ties, odd tails */
+    static float r[1037];
+    static uint16_t rb[1037];
+    const float special[] = {0.0f, -0.0f, 1e-40f, -3e-39f, INFINITY, -INFINITY, NAN, 1.00390625f, 1.01171875f, -2.5f};
+    for (int i = 0; i < 1037; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        r[i] = i % 7 == 0 ? special[(i / 7) % 10] : ((float)(seed >> 8) / 16777216.0f - 0.5f) * 1e3f;
+    }
+    for (int w = 0; w < 2; w++) {
+        ovx_vecmath_force_width(w ? 8 : 16);
+        for (int n = 1030; n <= 1037; n++) {
+            ovx_f32_to_bf16_vec(rb, r, n);
+            for (int i = 0; i < n; i++, checked++)
+                bf_mism += rb[i] != ovx_f32_to_bf16(r[i]);
+        }
+    }
     ovx_vecmath_force_width(0);
     printf("vecmath widths: %d rows differ between 16 and 8 floats, %d of %d bf16 probabilities off\n", mism,
            bf_mism, checked);
