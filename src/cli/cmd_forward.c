@@ -171,6 +171,8 @@ int ovx_cmd_forward(int argc, char **argv)
         goto fail;
     ovx_model_params mp = ovx_model_default_params();
     mp.threads = threads;
+    /* on the CPU, bf16 weights are packed while loading: no f32 copy kept */
+    mp.precision = dev.kind == OVX_DEVICE_CPU ? precision : OVX_PRECISION_FP32;
     if (ovx_model_load(model, &mp, &m, &err))
         goto fail;
     char warn[1400];
