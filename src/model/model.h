@@ -118,7 +118,10 @@ typedef struct ovx_outputs {
 } ovx_outputs;
 
 /* Runs the CPU forward. Fills out (caller sets out->hidden_state_index first;
- * free with ovx_outputs_free). */
+ * free with ovx_outputs_free). Signals: the calling thread and the threads it
+ * starts run oneDNN's JIT kernels, some of which move the stack pointer into
+ * the heap; block every signal that has a handler in the calling thread (as
+ * src/cli/signals.c does) or the handler's frame corrupts the heap. */
 int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
 /* Padding-free batch: `samples` sequences of lengths[s] tokens packed back to
  * back (patches [sum, C*P*P], pos [sum, 3]); outputs packed the same way

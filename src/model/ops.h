@@ -12,7 +12,7 @@
 #define OVX_HEAD_DIM 64
 #define OVX_ROPE_HALF 32
 /* Query rows per attention tile (scratch per thread: tile x keys floats). */
-#define OVX_ATTN_TILE 64
+#define OVX_ATTN_TILE 256
 
 /* Rows per sgemm call in ovx_op_linear (fixed, so results do not depend on
  * the thread count; OpenBLAS itself runs single-threaded in the forward). */

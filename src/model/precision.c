@@ -35,9 +35,11 @@ ovx_mm *ovx_model_mm(ovx_model *m)
         m->mm_state = -1;
         int threads = m->params.threads > 0 ? m->params.threads : ovx_default_threads();
         int def = ovx_default_threads();
-        /* fp32 uses oneDNN only when asked (OVX_CPU_GEMM=onednn): a SIGTERM test
-         * showed heap corruption on that path not yet found; bf16 needs it */
-        int want = m->bf16_requested || (env && !strcmp(env, "onednn"));
+        /* oneDNN for fp32 too unless OVX_CPU_GEMM=openblas; bf16 needs it.
+         * oneDNN 2.x's fp32 JIT gemm points the stack pointer into the heap
+         * while it runs, so a program that runs signal handlers on forward
+         * threads must block them there (src/cli/signals.c does). */
+        int want = m->bf16_requested || !env || strcmp(env, "openblas");
         if (want && ovx_mm_available(why, sizeof why) &&
             ovx_mm_create(threads > def ? threads : def, &m->mm, &err) == 0)
             m->mm_state = 1;
