@@ -37,7 +37,8 @@ void ovx_help_forward(FILE *out)
             OVX_DEVICE_OPT_HELP
             OVX_ATTENTION_OPT_HELP
             "      --precision P        fp32 (default, exact) or bf16: CPU matmuls with bf16\n"
-            "                           inputs and fp32 accumulation (oneDNN, AVX512_BF16/AMX)\n"
+            "                           inputs and fp32 accumulation (oneDNN, AVX512_BF16/AMX);\n"
+            "                           block weights kept in bf16 only (half the memory)\n"
             "      --profile            print milliseconds and GFLOP/s per op kind of the CPU\n"
             "                           forward to stderr (outputs unchanged)\n"
             "  -o, --output DIR         output folder (created if missing)\n"

@@ -1,5 +1,6 @@
-/* precision.c: which matmuls the CPU forward runs. OpenBLAS sgemm for fp32
- * unless OVX_CPU_GEMM=onednn asks for oneDNN's; `--precision bf16` prepares
+/* precision.c: which matmuls the CPU forward runs. oneDNN's (fp32, made on
+ * first use) unless the build lacks it or OVX_CPU_GEMM=openblas asks for
+ * OpenBLAS sgemm; `--precision bf16` prepares
  * the 24 blocks' six linear weights in bf16 once (from the f32 weights, or
  * tensor by tensor while loading: ovx_model_params.precision), which the
  * forward then uses for every block matmul and the attention (patch

@@ -5,11 +5,13 @@ layers over all items' rows, attention per item) and writes NPYs
 byte-identical to `--batch 1`, over items of different token counts: native
 images of 35, 360, 1024 and 2400 tokens (2400 > the MLP's row block of 2048 at
 2 threads, so one item is cut in two blocks; partial 256-row chunks
-everywhere) and two clips of 300 codec tokens. Checked for fp32 (OpenBLAS)
-at --batch 3 and with all six items in one forward, at --threads 3 (other
-row blocks), and, with oneDNN, for --precision bf16 (its matmuls grouped by
-equal length). The tokens per item are read back from the NPYs, so the test
-fails if the items do not really differ."""
+everywhere) and two clips of 300 codec tokens. Checked for fp32 (oneDNN's
+matmuls, one call per run of samples of equal length, or OpenBLAS without
+oneDNN) at --batch 3 and with all six items in one forward, at --threads 3
+(other row blocks), and, with oneDNN, for OVX_CPU_GEMM=openblas (one loop
+over all samples' chunks) and --precision bf16, each at --batch 3. The
+tokens per item are read back from the NPYs, so the test fails if the items
+do not really differ."""
 import json
 import os
 import sys
@@ -46,15 +48,17 @@ def main():
     make_clip(os.path.join(data, "v2.mp4"), seconds=0.9, size="120x90", src="testsrc2")
     common = ["-m", model, data, "--device", "cpu", "--native", "--tokens", "300", "--hidden-state", "-2",
               "--quiet"]
-    cases = [("b1", ["--batch", "1", "--threads", "2"]), ("b3", ["--batch", "3", "--threads", "2"]),
-             ("b6", ["--batch", "6", "--threads", "2"]), ("b3t3", ["--batch", "3", "--threads", "3"])]
-    if have_dnnl:
-        cases += [("bf16b1", ["--batch", "1", "--precision", "bf16"]),
-                  ("bf16b3", ["--batch", "3", "--precision", "bf16"])]
+    ob = {"OVX_CPU_GEMM": "openblas"}
+    cases = [("b1", ["--batch", "1", "--threads", "2"], None), ("b3", ["--batch", "3", "--threads", "2"], None),
+             ("b6", ["--batch", "6", "--threads", "2"], None), ("b3t3", ["--batch", "3", "--threads", "3"], None)]
+    if have_dnnl:  # the default fp32 above ran on oneDNN: OpenBLAS too, and bf16
+        cases += [("ob1", ["--batch", "1"], ob), ("ob3", ["--batch", "3"], ob),
+                  ("bf16b1", ["--batch", "1", "--precision", "bf16"], None),
+                  ("bf16b3", ["--batch", "3", "--precision", "bf16"], None)]
     out = {}
-    for name, extra in cases:
+    for name, extra, env in cases:
         out[name] = os.path.join(t, name)
-        r = ovx("extract", *common, "-o", out[name], *extra)
+        r = ovx("extract", *common, "-o", out[name], *extra, env=env)
         check(r.returncode == 0, f"{name}: exit 0 ({r.returncode}: {r.stderr.strip()})")
     n = {f: np.load(os.path.join(out["b1"], f), mmap_mode="r").shape[0]
          for f in npys(out["b1"]) if not f.endswith((".pooled.npy", ".hidden.npy")) and "." not in f[:-4]}
@@ -68,9 +72,10 @@ def main():
     same(out["b1"], out["b6"], "fp32 --batch 6 (one forward) vs --batch 1")
     same(out["b1"], out["b3t3"], "fp32 --batch 3 --threads 3 vs --batch 1 --threads 2")
     if have_dnnl:
+        same(out["ob1"], out["ob3"], "fp32 OpenBLAS --batch 3 vs --batch 1")
         same(out["bf16b1"], out["bf16b3"], "bf16 --batch 3 vs --batch 1")
     else:
-        print("no oneDNN in this build: bf16 batches not checked")
+        print("no oneDNN in this build: fp32 ran on OpenBLAS; bf16 not checked")
     finish("extract --batch on the CPU")
 
 
