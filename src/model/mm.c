@@ -574,11 +574,9 @@ static void attn_items(void *p, int64_t i0, int64_t i1, int thread)
             continue;
         }
         float inv_sum[OVX_ATTN_TILE];
-        for (int r = 0; r < tq; r++) {
-            inv_sum[r] = ovx_softmax_row_unnormalised(S + (size_t)r * N, N);
-            if (j->bf16)
-                ovx_f32_to_bf16_array(P + (size_t)r * N, S + (size_t)r * N, N);
-        }
+        for (int r = 0; r < tq; r++)
+            inv_sum[r] = j->bf16 ? ovx_softmax_row_bf16(S + (size_t)r * N, P + (size_t)r * N, N)
+                                 : ovx_softmax_row_unnormalised(S + (size_t)r * N, N);
         float *oh = j->out + qo;
         if (plan_run(c, full ? j->pv_full : j->pv_tail, thread, j->bf16 ? (const void *)P : (const void *)S,
                      (const char *)j->v + ho * esz, oh, NULL)) {

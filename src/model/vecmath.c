@@ -1,4 +1,4 @@
-/* vecmath.c: exp and erf on 8-float vectors (see vecmath.h). exp: range
+/* vecmath.c: exp and erf on 8- and 16-float vectors (see vecmath.h). exp: range
  * reduction x = n ln2 + r (ln2 split in two) and a degree-6 polynomial in r,
  * about 1 ulp on the softmax range x <= 0. erf: erfc(z) = t exp(-z^2 + P(t))
  * with t = 1 / (1 + z/2) and the classic 10-term Chebyshev fit P (relative
@@ -6,7 +6,11 @@
 #include "model/vecmath.h"
 
 #include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "io/half.h"
 
 /* The v8f helpers below are static and inlined, so no AVX value crosses an
  * external ABI boundary; the baseline clone simply uses two SSE registers. */
@@ -14,6 +18,12 @@
 
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
+typedef uint32_t v8u __attribute__((vector_size(32)));
+typedef uint16_t v8h __attribute__((vector_size(16)));
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+typedef uint32_t v16u __attribute__((vector_size(64)));
+typedef uint16_t v16h __attribute__((vector_size(32)));
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
 #define OVX_CLONES __attribute__((target_clones("avx2", "default")))
@@ -21,34 +31,58 @@ typedef int32_t v8i __attribute__((vector_size(32)));
 #define OVX_CLONES
 #endif
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* clang: ABI errors on mixed-target v8f helpers */
+#define OVX_HAVE_512 1
+#define OVX_TARGET_512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+#else
+#define OVX_HAVE_512 0
+#define OVX_TARGET_512
+#endif
+
+/* The kernels below are written once for any width: V is the float vector
+ * type, I the int vector of the same width (GCC vector extensions broadcast
+ * scalars). -std=c17 keeps a*b+c unfused, so every width computes the same
+ * bits per element. */
+#define VMAX(a, b) ((__typeof__(a))(((__typeof__((a) > (b)))(a) & ((a) > (b))) | \
+                                     ((__typeof__((a) > (b)))(b) & ~((a) > (b)))))
+
+/* exp for x in [-87, 88]; clamps below (exp(-87) ~ 1.6e-38 stands in for 0). */
+#define VEXP(V, I, x_in)                                                          \
+    __extension__({                                                               \
+        V x_ = (x_in), lo_ = (V){0} - 87.0f;                                      \
+        x_ = VMAX(x_, lo_);                                                       \
+        V t_ = x_ * 1.44269504088896341f;                                         \
+        V n_ = (t_ + 12582912.0f) - 12582912.0f; /* round to nearest */           \
+        V r_ = x_ - n_ * 0.693359375f;                                            \
+        r_ = r_ - n_ * -2.12194440e-4f;                                           \
+        V p_ = (V){0} + 1.9875691500e-4f;                                         \
+        p_ = p_ * r_ + 1.3981999507e-3f;                                          \
+        p_ = p_ * r_ + 8.3334519073e-3f;                                          \
+        p_ = p_ * r_ + 4.1665795894e-2f;                                          \
+        p_ = p_ * r_ + 1.6666665459e-1f;                                          \
+        p_ = p_ * r_ + 5.0000001201e-1f;                                          \
+        p_ = p_ * r_ * r_ + r_ + 1.0f;                                            \
+        I e_ = (__builtin_convertvector(n_, I) + 127) << 23;                      \
+        p_ *(V)e_;                                                                \
+    })
+
+/* bf16 round-to-nearest-even of a vector, as ovx_f32_to_bf16 (quiet NaN). */
+#define VBF16(U, H, a)                                                            \
+    __extension__({                                                               \
+        U u_ = (U)(a);                                                            \
+        U nan_ = (U)((u_ & 0x7fffffffu) > 0x7f800000u);                           \
+        U r_ = (u_ + 0x7fffu + ((u_ >> 16) & 1u)) >> 16;                          \
+        __builtin_convertvector((r_ & ~nan_) | (((u_ >> 16) | 0x40u) & nan_), H); \
+    })
+
 static inline __attribute__((always_inline)) v8f splat(float a)
 {
     return (v8f){a, a, a, a, a, a, a, a};
 }
 
-static inline __attribute__((always_inline)) v8f vmax(v8f a, v8f b)
-{
-    v8i m = a > b;
-    return (v8f)(((v8i)a & m) | ((v8i)b & ~m));
-}
-
-/* exp for x in [-87, 88]; clamps below (exp(-87) ~ 1.6e-38 stands in for 0). */
 static inline __attribute__((always_inline)) v8f vexp(v8f x)
 {
-    x = vmax(x, splat(-87.0f));
-    v8f t = x * splat(1.44269504088896341f);
-    v8f n = (t + splat(12582912.0f)) - splat(12582912.0f); /* round to nearest */
-    v8f r = x - n * splat(0.693359375f);
-    r = r - n * splat(-2.12194440e-4f);
-    v8f p = splat(1.9875691500e-4f);
-    p = p * r + splat(1.3981999507e-3f);
-    p = p * r + splat(8.3334519073e-3f);
-    p = p * r + splat(4.1665795894e-2f);
-    p = p * r + splat(1.6666665459e-1f);
-    p = p * r + splat(5.0000001201e-1f);
-    p = p * r * r + r + splat(1.0f);
-    v8i e = (__builtin_convertvector(n, v8i) + 127) << 23;
-    return p * (v8f)e;
+    return VEXP(v8f, v8i, x);
 }
 
 float ovx_expf_approx(float x)
@@ -57,83 +91,251 @@ float ovx_expf_approx(float x)
     return v[0];
 }
 
+/* Tail of a softmax row (n - n8 < 8 elements from n8): exp, store (to s or
+ * as bf16 to p), add into acc's lanes. */
+static inline __attribute__((always_inline)) v8f softmax_tail(float *s, uint16_t *p, int n8, int n, float mx,
+                                                              v8f acc)
+{
+    if (n8 == n)
+        return acc;
+    float tail[8] = {0};
+    for (int j = n8; j < n; j++)
+        tail[j - n8] = s[j] - mx;
+    v8f a;
+    memcpy(&a, tail, sizeof a);
+    a = vexp(a);
+    for (int j = n8; j < n; j++) {
+        acc[j - n8] += a[j - n8];
+        if (p)
+            p[j] = ovx_f32_to_bf16(a[j - n8]);
+        else
+            s[j] = a[j - n8];
+    }
+    return acc;
+}
+
+static inline __attribute__((always_inline)) float sum8(v8f acc)
+{
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* Row max: exact, so the lane layout does not matter. */
+static inline __attribute__((always_inline)) float row_max(const float *s, int n8, int n, v8f m8)
+{
+    float mx = -INFINITY;
+    for (int l = 0; l < 8; l++)
+        mx = m8[l] > mx ? m8[l] : mx;
+    for (int j = n8; j < n; j++)
+        mx = s[j] > mx ? s[j] : mx;
+    return mx;
+}
+
+/* One block of 8: exp(s[j..j+8) - mx), stored to s or as bf16 to p, added
+ * into acc. */
+static inline __attribute__((always_inline)) v8f softmax_block8(float *s, uint16_t *p, int j, v8f vm, v8f acc)
+{
+    v8f a;
+    memcpy(&a, s + j, sizeof a);
+    a = vexp(a - vm);
+    if (p) {
+        v8h h = VBF16(v8u, v8h, a);
+        memcpy(p + j, &h, sizeof h);
+    } else {
+        memcpy(s + j, &a, sizeof a);
+    }
+    return acc + a;
+}
+
 OVX_CLONES
-float ovx_softmax_row_unnormalised(float *s, int n)
+static float softmax8(float *s, uint16_t *p, int n)
 {
     int n8 = n & ~7;
     v8f m8 = splat(-INFINITY);
     for (int j = 0; j < n8; j += 8) {
         v8f a;
         memcpy(&a, s + j, sizeof a);
-        m8 = vmax(a, m8);
+        m8 = VMAX(a, m8);
     }
-    float mx = -INFINITY;
-    for (int l = 0; l < 8; l++)
-        mx = m8[l] > mx ? m8[l] : mx;
-    for (int j = n8; j < n; j++)
-        mx = s[j] > mx ? s[j] : mx;
+    float mx = row_max(s, n8, n, m8);
     v8f acc = splat(0.0f), vm = splat(mx);
-    for (int j = 0; j < n8; j += 8) {
-        v8f a;
+    for (int j = 0; j < n8; j += 8)
+        acc = softmax_block8(s, p, j, vm, acc);
+    return 1.0f / sum8(softmax_tail(s, p, n8, n, mx, acc));
+}
+
+#if OVX_HAVE_512
+/* Halves of a 16-float vector, in registers (a store and two half loads
+ * stall store forwarding). */
+#define LO8(v) __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)
+#define HI8(v) __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15)
+
+/* The same row on 16-float vectors: per element the same exp; the sum adds
+ * the low then the high 8 lanes into an 8-lane accumulator, the order of
+ * softmax8, so both return the same bits. */
+OVX_TARGET_512
+static float softmax16(float *s, uint16_t *p, int n)
+{
+    int n16 = n & ~15, n8 = n & ~7;
+    v16f m16 = (v16f){0} - INFINITY;
+    for (int j = 0; j < n16; j += 16) {
+        v16f a;
         memcpy(&a, s + j, sizeof a);
-        a = vexp(a - vm);
-        memcpy(s + j, &a, sizeof a);
-        acc += a;
+        m16 = VMAX(a, m16);
     }
-    float tail[8] = {0};
-    for (int j = n8; j < n; j++)
-        tail[j - n8] = s[j] - mx;
-    if (n8 < n) {
+    v8f m8 = LO8(m16), hi8 = HI8(m16);
+    m8 = VMAX(m8, hi8);
+    if (n8 > n16) {
         v8f a;
-        memcpy(&a, tail, sizeof a);
-        a = vexp(a);
-        for (int j = n8; j < n; j++)
-            acc[j - n8] += (s[j] = a[j - n8]);
+        memcpy(&a, s + n16, sizeof a);
+        m8 = VMAX(a, m8);
     }
-    float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    return 1.0f / sum;
+    float mx = row_max(s, n8, n, m8);
+    v16f vm = (v16f){0} + mx;
+    v8f acc = splat(0.0f);
+    for (int j = 0; j < n16; j += 16) {
+        v16f a;
+        memcpy(&a, s + j, sizeof a);
+        a = VEXP(v16f, v16i, a - vm);
+        if (p) {
+            v16h h = VBF16(v16u, v16h, a);
+            memcpy(p + j, &h, sizeof h);
+        } else {
+            memcpy(s + j, &a, sizeof a);
+        }
+        v8f lo = LO8(a), hi = HI8(a);
+        acc += lo;
+        acc += hi;
+    }
+    if (n8 > n16)
+        acc = softmax_block8(s, p, n16, splat(mx), acc);
+    return 1.0f / sum8(softmax_tail(s, p, n8, n, mx, acc));
+}
+#endif
+
+static int cpu_has_512(void)
+{
+#if OVX_HAVE_512
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+#else
+    return 0;
+#endif
 }
 
-/* GELU from the erfc fit: 0.5 x (1 + erf(x / sqrt 2)). */
-static inline __attribute__((always_inline)) v8f vgelu(v8f x)
+static atomic_int cached512 = -1;
+
+void ovx_vecmath_force_width(int floats)
 {
-    v8f z = x * splat(0.70710678118654752f);
-    v8i neg = z < splat(0.0f);
-    v8f az = (v8f)((v8i)z & ~(v8i)splat(-0.0f));
-    v8f t = splat(1.0f) / (splat(1.0f) + splat(0.5f) * az);
-    v8f p = splat(0.17087277f);
-    p = p * t + splat(-0.82215223f);
-    p = p * t + splat(1.48851587f);
-    p = p * t + splat(-1.13520398f);
-    p = p * t + splat(0.27886807f);
-    p = p * t + splat(-0.18628806f);
-    p = p * t + splat(0.09678418f);
-    p = p * t + splat(0.37409196f);
-    p = p * t + splat(1.00002368f);
-    p = p * t + splat(-1.26551223f);
-    v8f erfc = t * vexp(vmax(p - az * az, splat(-87.0f)));
-    /* 1 + erf(z) = 2 - erfc(|z|) for z >= 0 and erfc(|z|) for z < 0 (no
-     * cancellation in the negative tail). */
-    v8f one_plus_erf = (v8f)(((v8i)(splat(2.0f) - erfc) & ~neg) | ((v8i)erfc & neg));
-    return splat(0.5f) * x * one_plus_erf;
+    cached512 = floats == 16 ? cpu_has_512() : floats == 8 ? 0 : -1;
 }
 
-OVX_CLONES
-void ovx_gelu_erf_vec(float *x, int64_t n)
+static __attribute__((unused)) int use512(void)
 {
-    int64_t n8 = n & ~(int64_t)7;
-    for (int64_t i = 0; i < n8; i += 8) {
-        v8f a;
-        memcpy(&a, x + i, sizeof a);
-        a = vgelu(a);
-        memcpy(x + i, &a, sizeof a);
+    if (cached512 < 0) {
+        const char *e = getenv("OVX_NO_AVX512");
+        cached512 = cpu_has_512() && !(e && *e && strcmp(e, "0"));
     }
+    return cached512;
+}
+
+float ovx_softmax_row_unnormalised(float *s, int n)
+{
+#if OVX_HAVE_512
+    if (use512())
+        return softmax16(s, NULL, n);
+#endif
+    return softmax8(s, NULL, n);
+}
+
+float ovx_softmax_row_bf16(const float *s, uint16_t *p, int n)
+{
+#if OVX_HAVE_512
+    if (use512())
+        return softmax16((float *)s, p, n);
+#endif
+    return softmax8((float *)s, p, n);
+}
+
+/* GELU from the erfc fit: 0.5 x (1 + erf(x / sqrt 2)), any width. */
+#define VGELU(V, I, x_in)                                                               \
+    __extension__({                                                                     \
+        V x_ = (x_in), z_ = x_ * 0.70710678118654752f, zero_ = (V){0};                  \
+        I neg_ = z_ < zero_;                                                            \
+        V az_ = (V)((I)z_ & 0x7fffffff);                                               \
+        V t_ = (zero_ + 1.0f) / ((zero_ + 1.0f) + az_ * 0.5f);                          \
+        V p_ = zero_ + 0.17087277f;                                                     \
+        p_ = p_ * t_ + -0.82215223f;                                                    \
+        p_ = p_ * t_ + 1.48851587f;                                                     \
+        p_ = p_ * t_ + -1.13520398f;                                                    \
+        p_ = p_ * t_ + 0.27886807f;                                                     \
+        p_ = p_ * t_ + -0.18628806f;                                                    \
+        p_ = p_ * t_ + 0.09678418f;                                                     \
+        p_ = p_ * t_ + 0.37409196f;                                                     \
+        p_ = p_ * t_ + 1.00002368f;                                                     \
+        p_ = p_ * t_ + -1.26551223f;                                                    \
+        V e_ = p_ - az_ * az_, lo_ = zero_ - 87.0f;                                     \
+        V erfc_ = t_ * VEXP(V, I, VMAX(e_, lo_));                                       \
+        /* 1 + erf(z) = 2 - erfc(|z|) for z >= 0 and erfc(|z|) for z < 0 (no           \
+         * cancellation in the negative tail). */                                       \
+        V ope_ = (V)(((I)((zero_ + 2.0f) - erfc_) & ~neg_) | ((I)erfc_ & neg_));        \
+        (zero_ + 0.5f) * x_ * ope_;                                                     \
+    })
+
+/* x[i0..n) in place, tail of fewer than 8 included. */
+static inline __attribute__((always_inline)) void gelu_tail(float *x, int64_t n8, int64_t n)
+{
     if (n8 < n) {
         float tail[8] = {0};
         memcpy(tail, x + n8, (size_t)(n - n8) * sizeof(float));
         v8f a;
         memcpy(&a, tail, sizeof a);
-        a = vgelu(a);
+        a = VGELU(v8f, v8i, a);
         memcpy(x + n8, &a, (size_t)(n - n8) * sizeof(float));
     }
+}
+
+OVX_CLONES
+static void gelu8(float *x, int64_t n)
+{
+    int64_t n8 = n & ~(int64_t)7;
+    for (int64_t i = 0; i < n8; i += 8) {
+        v8f a;
+        memcpy(&a, x + i, sizeof a);
+        a = VGELU(v8f, v8i, a);
+        memcpy(x + i, &a, sizeof a);
+    }
+    gelu_tail(x, n8, n);
+}
+
+#if OVX_HAVE_512
+OVX_TARGET_512
+static void gelu16(float *x, int64_t n)
+{
+    int64_t n16 = n & ~(int64_t)15, n8 = n & ~(int64_t)7;
+    for (int64_t i = 0; i < n16; i += 16) {
+        v16f a;
+        memcpy(&a, x + i, sizeof a);
+        a = VGELU(v16f, v16i, a);
+        memcpy(x + i, &a, sizeof a);
+    }
+    if (n8 > n16) {
+        v8f a;
+        memcpy(&a, x + n16, sizeof a);
+        a = VGELU(v8f, v8i, a);
+        memcpy(x + n16, &a, sizeof a);
+    }
+    gelu_tail(x, n8, n);
+}
+#endif
+
+void ovx_gelu_erf_vec(float *x, int64_t n)
+{
+#if OVX_HAVE_512
+    if (use512()) {
+        gelu16(x, n);
+        return;
+    }
+#endif
+    gelu8(x, n);
 }

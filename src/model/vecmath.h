@@ -1,7 +1,8 @@
 /* vecmath.h: vectorised element-wise kernels of the forward (softmax rows,
- * exact-erf GELU). Built with GCC vector extensions and compiled for AVX2+FMA
- * and baseline x86-64 (picked at load time); each result depends only on its
- * inputs, never on the thread count. */
+ * exact-erf GELU). Built with GCC vector extensions, for AVX-512 (16 floats),
+ * AVX2 and baseline x86-64 (picked at run time; OVX_NO_AVX512=1 skips the
+ * first); every variant gives the same bits, and each result depends only on
+ * its inputs, never on the thread count. */
 #ifndef OVX_MODEL_VECMATH_H
 #define OVX_MODEL_VECMATH_H
 
@@ -10,8 +11,17 @@
 /* s[n] <- exp(s - max(s)); returns 1 / sum of the new s (n >= 1). */
 float ovx_softmax_row_unnormalised(float *s, int n);
 
+/* p[n] <- bf16(exp(s - max(s))) (round to nearest even, as
+ * ovx_f32_to_bf16), s untouched; returns 1 / sum of the fp32 exps, the same
+ * bits as ovx_softmax_row_unnormalised. */
+float ovx_softmax_row_bf16(const float *s, uint16_t *p, int n);
+
 /* x[n] <- 0.5 x (1 + erf(x / sqrt 2)). */
 void ovx_gelu_erf_vec(float *x, int64_t n);
+
+/* Tests: 16 or 8 forces that vector width (16 only where the CPU has
+ * AVX-512), anything else goes back to the run-time choice. */
+void ovx_vecmath_force_width(int floats);
 
 /* exp(x) for one float, same algorithm as the vector kernel (tests). */
 float ovx_expf_approx(float x);

@@ -13,6 +13,7 @@
 #include "model/ops.h"
 #include "model/model.h"
 #include "model/safetensors.h"
+#include "io/half.h"
 #include "model/shard_index.h"
 #include "model/tokens.h"
 #include "model/vecmath.h"
@@ -454,6 +455,50 @@ static void test_vecmath(void)
         CHECK_NEAR(s[i], ref[i], 1e-6);
 }
 
+/* The AVX-512 (16-float) and 8-float softmax/GELU kernels give the same
+ * bits; the bf16 softmax gives the bf16 rounding of the fp32 one and the same
+ * sum; odd lengths exercise the 8-block and scalar tails. */
+static void test_vecmath_widths(void)
+{
+    enum { MAXN = 4099 };
+    static float a[MAXN], b[MAXN], src[MAXN];
+    static uint16_t pa[MAXN], pb[MAXN];
+    const int lens[] = {1, 7, 8, 9, 15, 16, 17, 23, 24, 25, 64, 100, 1000, 4096, 4099};
+    uint32_t seed = 12345;
+    int mism = 0, bf_mism = 0, checked = 0;
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        int n = lens[li];
+        for (int i = 0; i < n; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            src[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * (li % 3 == 0 ? 200.0f : 12.0f);
+        }
+        float inv[2], invb[2];
+        for (int w = 0; w < 2; w++) {
+            ovx_vecmath_force_width(w ? 8 : 16);
+            float *x = w ? b : a;
+            memcpy(x, src, (size_t)n * sizeof(float));
+            inv[w] = ovx_softmax_row_unnormalised(x, n);
+            invb[w] = ovx_softmax_row_bf16(src, w ? pb : pa, n);
+        }
+        mism += memcmp(a, b, (size_t)n * sizeof(float)) != 0 || memcmp(&inv[0], &inv[1], sizeof(float)) != 0 ||
+                memcmp(&invb[0], &inv[0], sizeof(float)) != 0 || memcmp(&invb[1], &inv[0], sizeof(float)) != 0;
+        for (int i = 0; i < n; i++, checked++)
+            bf_mism += pa[i] != ovx_f32_to_bf16(a[i]) || pb[i] != pa[i];
+        for (int w = 0; w < 2; w++) {
+            ovx_vecmath_force_width(w ? 8 : 16);
+            float *x = w ? b : a;
+            memcpy(x, src, (size_t)n * sizeof(float));
+            ovx_gelu_erf_vec(x, n);
+        }
+        mism += memcmp(a, b, (size_t)n * sizeof(float)) != 0;
+    }
+    ovx_vecmath_force_width(0);
+    printf("vecmath widths: %d rows differ between 16 and 8 floats, %d of %d bf16 probabilities off\n", mism,
+           bf_mism, checked);
+    CHECK(mism == 0);
+    CHECK(bf_mism == 0);
+}
+
 /* ---------------------------------------------------------------- tokens */
 
 static void test_tokens(void)
@@ -589,6 +634,7 @@ int main(void)
     test_linear_norms();
     test_tokens();
     test_vecmath();
+    test_vecmath_widths();
     test_random_forward();
     return CHECK_RESULT();
 }
