@@ -564,13 +564,20 @@ static void test_tokens(void)
 
 /* ---------------------------------------------------------------- random model + forward */
 
-static void test_random_forward(void)
+/* 2 layers of width 128, 2 heads, intermediate 256. */
+static ovx_model_config small_config(void)
 {
     ovx_model_config cfg = ovx_model_config_default_large();
     cfg.hidden_size = 128;
     cfg.num_heads = 2;
     cfg.intermediate_size = 256;
     cfg.num_layers = 2;
+    return cfg;
+}
+
+static void test_random_forward(void)
+{
+    ovx_model_config cfg = small_config();
     ovx_model *a = NULL, *b = NULL, *c = NULL;
     ovx_error err;
     CHECK(ovx_model_create_random(&cfg, 7, &a, &err) == 0);
@@ -628,11 +635,7 @@ static void test_random_forward(void)
  * the bytes of its own forward, at other thread counts (other row blocks). */
 static void test_packed_forward(void)
 {
-    ovx_model_config cfg = ovx_model_config_default_large();
-    cfg.hidden_size = 128;
-    cfg.num_heads = 2;
-    cfg.intermediate_size = 256;
-    cfg.num_layers = 2;
+    ovx_model_config cfg = small_config();
     ovx_model *m = NULL;
     ovx_error err;
     CHECK(ovx_model_create_random(&cfg, 11, &m, &err) == 0);
