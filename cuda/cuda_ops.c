@@ -283,8 +283,8 @@ static void lt_note(ovx_gpu *g, const char *fmt, const char *detail)
 
 /* the plan of Y [rows, out] = epi(X [rows, in] W^T + b): column-major
  * D [out x rows] = op_T(A = W^T stored [in x out]) B (X^T stored [in x
- * rows]); -1 on a cuBLASLt error (g->msg), else 0 with *plan (maybe not
- * usable) */
+ * rows]); always 0 with *plan, not usable (the caller falls back, g->note
+ * says why) when a descriptor, the heuristic or its result failed */
 static int lt_get_plan(ovx_gpu *g, lt_state *st, int out, int rows, int in, int epi, int y_bf16,
                        const float *d_b, lt_plan **plan)
 {
@@ -345,11 +345,14 @@ static int lt_get_plan(ovx_gpu *g, lt_state *st, int out, int rows, int in, int 
     }
     if (pref)
         (void)lt.pref_destroy(pref);
-    if (s) {
-        snprintf(g->msg, sizeof g->msg, "%s (linear %dx%dx%d): %s", what, out, rows, in,
-                 lt.status_string(s));
+    if (s) { /* e.g. an attribute or type combination this cuBLASLt refuses:
+              * not an error of the device, the layer takes the fallback */
+        char why[160];
+        snprintf(why, sizeof why, "%s (linear %dx%dx%d, epilogue %d): %s", what, out, rows, in,
+                 epi, lt.status_string(s));
+        lt_note(g, "linear layers: cuBLAS + epilogue kernel where cuBLASLt fails: %s", why);
         lt_plan_free(p);
-        return -1;
+        found = 0;
     }
     p->out = out, p->rows = rows, p->in = in, p->epi = epi, p->y_bf16 = y_bf16;
     p->usable = found > 0 && res.state == CUBLAS_STATUS_SUCCESS;

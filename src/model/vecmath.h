@@ -1,5 +1,5 @@
 /* vecmath.h: vectorised element-wise kernels of the forward (softmax rows,
- * exact-erf GELU). Built with GCC vector extensions, for AVX-512 (16 floats),
+ * exact-erf GELU). Built with GCC vector extensions, for AVX-512 with AVX512_BF16 (16 floats),
  * AVX2 and baseline x86-64 (picked at run time; OVX_NO_AVX512=1 skips the
  * first); every variant gives the same bits, and each result depends only on
  * its inputs, never on the thread count. */
