@@ -8,9 +8,11 @@
  * samples' offsets, see ops.c): 4 warps of 16 query rows each. Per tile of
  * 64 keys: K and V tiles -> shared memory (rows past the sample's end are
  * zero and their scores -inf); S = Q K^T per warp (WMMA) -> shared memory;
- * per row (two lanes a row): m_new = max(m, rowmax(scale S)), P =
- * exp(scale S - m_new) rounded to bf16, l = l exp(m - m_new) + rowsum(P);
- * P V (WMMA) -> shared memory; O = O exp(m - m_new) + P V in registers.
+ * per row (two lanes a row), in base 2 (numerics.h): x = scale log2(e) S,
+ * m_new = max(m, ceil(rowmax(x))), P = 2^(x - m_new) rounded to bf16,
+ * l = l 2^(m - m_new) + rowsum(P); P V (WMMA) -> shared memory; O = O
+ * 2^(m - m_new) + P V in registers (2^(m - m_new): an exact power of two,
+ * so P is rounded as the chunked path rounds it, whatever the tiling).
  * At the end O / l is stored as bf16; query rows past the sample's end are
  * not stored. Shared memory: 44 KB (under the 48 KB static limit). Built by
  * nvcc and, through cuda_compat.h, on the CUDA-on-host shim. */
@@ -70,6 +72,7 @@ k_flash_attention(const uint16_t *q, int q_ld, const uint16_t *k, const uint16_t
         wmma::load_matrix_sync(qa[kk], qp + warp * 16 * FA_LDH + kk * 16, FA_LDH);
     __syncthreads(); /* qp is now P */
 
+    const float scale_log2 = scale * OVX_NX_LOG2E; /* base-2 softmax (numerics.h) */
     bf16_t *pw = qp + warp * 16 * FA_LDH;
     float *s = sw + warp * 16 * FA_LDS;
     float acc_o[32];
@@ -105,19 +108,20 @@ k_flash_attention(const uint16_t *q, int q_ld, const uint16_t *k, const uint16_t
         float tmax = -INFINITY;
         OVX_UNROLL
         for (int i = 0; i < 32; i++) {
-            x[i] = half * 32 + i < nvalid ? sr[i] * scale : -INFINITY;
+            x[i] = half * 32 + i < nvalid ? sr[i] * scale_log2 : -INFINITY;
             tmax = fmaxf(tmax, x[i]);
         }
         tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, 1));
-        const float m_new = fmaxf(m, tmax); /* finite: every tile has a valid key */
-        const float alpha = expf(m - m_new);
+        /* integer offset, finite: every tile has a valid key */
+        const float m_new = fmaxf(m, ovx_nx_softmax_offset(tmax));
+        const float alpha = ovx_nx_exp2i(m - m_new); /* a power of two */
         float tsum = 0.0f;
         uint16_t *pr = (uint16_t *)(pw + row * FA_LDH + half * 32);
         OVX_UNROLL
         for (int i = 0; i < 32; i++) {
-            float p = expf(x[i] - m_new);
-            tsum += p;
-            pr[i] = ovx_nx_to_bf16(p);
+            const uint16_t p = ovx_nx_to_bf16(exp2f(x[i] - m_new));
+            tsum += ovx_nx_from_bf16(p); /* the weights P V uses: they sum to 1 after O / l */
+            pr[i] = p;
         }
         tsum += __shfl_xor_sync(0xffffffffu, tsum, 1);
         l = l * alpha + tsum;

@@ -116,6 +116,8 @@ static int to_cpu(ovx_engine *e, const char *why, const char *when)
 static int open_cuda(ovx_engine *e, ovx_error *err)
 {
     ovx_model *m = e->model;
+    if (m->bf16_only) /* loaded for the CPU's bf16 path: no f32 weights to upload */
+        return ovx_error_set(err, OVX_EUSAGE, "the model was loaded for the CPU's bf16 path only");
     int rc = ovx_gpu_open_cuda(e->dev.index, &e->gpu, err);
     if (rc)
         return rc;
@@ -252,43 +254,7 @@ int ovx_engine_forward_packed(ovx_engine *e, int samples, const int *lengths, co
             return rc;
         ovx_error_clear(err);
     }
-    const ovx_model_config *c = &e->model->cfg;
-    const size_t d = (size_t)c->hidden_size, k = (size_t)c->num_channels * c->patch_size * c->patch_size;
-    size_t total = 0;
-    out->last_hidden_state = out->pooler_output = out->hidden_state = NULL;
-    if (samples < 1)
-        return ovx_error_set(err, OVX_EUSAGE, "empty batch");
-    for (int s = 0; s < samples; s++) {
-        if (lengths[s] < 1)
-            return ovx_error_set(err, OVX_EUSAGE, "sample %d has no tokens", s);
-        total += (size_t)lengths[s];
-    }
-    int want_hidden = out->hidden_state_index != OVX_NO_HIDDEN_STATE;
-    out->last_hidden_state = malloc(total * d * sizeof(float));
-    out->pooler_output = c->use_head ? malloc((size_t)samples * d * sizeof(float)) : NULL;
-    out->hidden_state = want_hidden ? malloc(total * d * sizeof(float)) : NULL;
-    int rc = OVX_OK;
-    if (!out->last_hidden_state || (c->use_head && !out->pooler_output) || (want_hidden && !out->hidden_state))
-        rc = ovx_error_set(err, OVX_ENOMEM, "out of memory for %zu tokens", total);
-    size_t off = 0;
-    for (int s = 0; s < samples && !rc; s++) {
-        ovx_tokens t = {1, lengths[s], patches + off * k, pos + off * 3};
-        ovx_outputs one = {.hidden_state_index = out->hidden_state_index};
-        rc = ovx_model_forward(e->model, &t, &one, err);
-        if (!rc) {
-            size_t nd = (size_t)lengths[s] * d;
-            memcpy(out->last_hidden_state + off * d, one.last_hidden_state, nd * sizeof(float));
-            if (one.hidden_state && out->hidden_state)
-                memcpy(out->hidden_state + off * d, one.hidden_state, nd * sizeof(float));
-            if (one.pooler_output && out->pooler_output)
-                memcpy(out->pooler_output + (size_t)s * d, one.pooler_output, d * sizeof(float));
-        }
-        ovx_outputs_free(&one);
-        off += (size_t)lengths[s];
-    }
-    if (rc)
-        ovx_outputs_free(out);
-    return rc;
+    return ovx_model_forward_packed(e->model, samples, lengths, patches, pos, out, err);
 }
 
 void ovx_engine_free(ovx_engine *e)

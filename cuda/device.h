@@ -68,8 +68,8 @@ const char *ovx_engine_lost_reason(const ovx_engine *e);
 int ovx_engine_forward(ovx_engine *e, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
 /* Padding-free batch of `samples` sequences of lengths[s] tokens packed back
  * to back (patches [sum, C*P*P], pos [sum, 3]); outputs packed the same way
- * (see ovx_cuda_forward_packed). On CUDA one forward runs over all tokens
- * (attention per sample); on the CPU the samples run one after the other. */
+ * (see ovx_cuda_forward_packed). One forward runs over all tokens
+ * (attention per sample), on CUDA or the CPU (ovx_model_forward_packed). */
 int ovx_engine_forward_packed(ovx_engine *e, int samples, const int *lengths, const float *patches,
                               const int32_t *pos, ovx_outputs *out, ovx_error *err);
 void ovx_engine_free(ovx_engine *e);

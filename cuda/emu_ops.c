@@ -36,6 +36,22 @@ static int e_copy(ovx_gpu *g, void *dst, const void *src, size_t bytes)
     return 0;
 }
 
+static int e_host_alloc(ovx_gpu *g, void **p, size_t bytes)
+{
+    *p = malloc(bytes ? bytes : 1);
+    if (!*p) {
+        snprintf(g->msg, sizeof g->msg, "out of host memory (%zu bytes)", bytes);
+        return -1;
+    }
+    return 0;
+}
+
+static int e_copy_async(ovx_gpu *g, void *dst, const void *src, size_t bytes, int dir)
+{
+    (void)dir;
+    return e_copy(g, dst, src, bytes);
+}
+
 static int e_sync(ovx_gpu *g)
 {
     (void)g;
@@ -97,14 +113,6 @@ static int e_pack_rows_bf16(ovx_gpu *g, const float *x, ovx_bf16 *y, int rows, i
     return 0;
 }
 
-static int e_fill_rows(ovx_gpu *g, float *y, const float *b, int rows, int cols)
-{
-    (void)g;
-    for (size_t r = 0; r < (size_t)rows; r++)
-        memcpy(y + r * cols, b, (size_t)cols * sizeof *b);
-    return 0;
-}
-
 static int e_norm(ovx_gpu *g, const float *x, const float *w, const float *b, float eps, int rows,
                   int cols, float *y32, ovx_bf16 *y16)
 {
@@ -133,11 +141,25 @@ static int e_norm(ovx_gpu *g, const float *x, const float *w, const float *b, fl
     return 0;
 }
 
-static int e_bias_gelu(ovx_gpu *g, const float *h, const float *b, ovx_bf16 *y, int rows, int cols)
+static int e_add_norm(ovx_gpu *g, float *x, const float *res, const float *w, const float *b,
+                      float eps, int rows, int cols, ovx_bf16 *y16)
+{
+    for (size_t i = 0; i < (size_t)rows * cols; i++)
+        x[i] += res[i];
+    return e_norm(g, x, w, b, eps, rows, cols, NULL, y16);
+}
+
+static int e_bias_act(ovx_gpu *g, const float *h, const float *b, int epi, int rows, int cols,
+                      float *y32, ovx_bf16 *y16)
 {
     (void)g;
-    for (size_t i = 0; i < (size_t)rows * cols; i++)
-        y[i] = ovx_nx_to_bf16(ovx_nx_gelu_erf(h[i] + b[i % cols]));
+    for (size_t i = 0; i < (size_t)rows * cols; i++) {
+        float v = ovx_nx_epilogue(h[i], b, (int)(i % cols), epi);
+        if (y32)
+            y32[i] = v;
+        else
+            y16[i] = ovx_nx_to_bf16(v);
+    }
     return 0;
 }
 
@@ -161,34 +183,51 @@ static int e_rope_tables(ovx_gpu *g, const int32_t *pos, const double *inv, int 
     return 0;
 }
 
-static int e_rope_apply(ovx_gpu *g, const float *x, const float *c, const float *s, ovx_bf16 *y,
-                        int n, int heads)
+static int e_rope_qkv(ovx_gpu *g, const float *qkv, const float *c, const float *s, ovx_bf16 *q,
+                      ovx_bf16 *k, ovx_bf16 *v, int n, int heads)
 {
     (void)g;
+    const size_t d = (size_t)heads * 64;
     for (size_t t = 0; t < (size_t)n; t++)
-        for (int h = 0; h < heads; h++) {
-            size_t head0 = (t * heads + h) * 64;
-            for (int k = 0; k < 64; k++)
-                y[head0 + k] = ovx_nx_to_bf16(ovx_nx_rope(x + head0, c + t * 64, s + t * 64, k));
+        for (size_t e = 0; e < d; e++) {
+            const float *row = qkv + t * 3 * d;
+            size_t head0 = e - e % 64;
+            int kk = (int)(e % 64);
+            q[t * d + e] = ovx_nx_to_bf16(ovx_nx_rope(row + head0, c + t * 64, s + t * 64, kk));
+            k[t * d + e] = ovx_nx_to_bf16(ovx_nx_rope(row + d + head0, c + t * 64, s + t * 64, kk));
+            v[t * d + e] = ovx_nx_to_bf16(row[2 * d + e]);
         }
     return 0;
 }
 
-static int e_softmax_rows(ovx_gpu *g, const float *s, ovx_bf16 *p, int rows, int cols)
+static int e_softmax_rows(ovx_gpu *g, const float *s, ovx_bf16 *p, float *inv, int rows, int cols)
 {
     (void)g;
     for (size_t r = 0; r < (size_t)rows; r++) {
         const float *sr = s + r * cols;
         float m = -INFINITY;
         for (int c = 0; c < cols; c++)
-            m = fmaxf(m, sr[c]);
+            m = fmaxf(m, sr[c] * OVX_NX_LOG2E);
+        m = ovx_nx_softmax_offset(m);
         float sum = 0.0f;
-        for (int c = 0; c < cols; c++)
-            sum += expf(sr[c] - m);
-        float inv = 1.0f / sum;
-        for (int c = 0; c < cols; c++)
-            p[r * cols + c] = ovx_nx_to_bf16(expf(sr[c] - m) * inv);
+        for (int c = 0; c < cols; c++) {
+            p[r * cols + c] = ovx_nx_to_bf16(exp2f(sr[c] * OVX_NX_LOG2E - m));
+            sum += ovx_nx_from_bf16(p[r * cols + c]);
+        }
+        inv[r] = 1.0f / sum;
     }
+    return 0;
+}
+
+static int e_attention_out(ovx_gpu *g, const float *f, int f_ld, const float *inv, ovx_bf16 *o,
+                           int o_ld, int rows, int heads)
+{
+    (void)g;
+    for (size_t r = 0; r < (size_t)rows; r++)
+        for (int h = 0; h < heads; h++)
+            for (int c = 0; c < 64; c++)
+                o[r * o_ld + h * 64 + c] =
+                    ovx_nx_to_bf16(f[r * f_ld + h * 64 + c] * inv[(size_t)h * rows + r]);
     return 0;
 }
 
@@ -199,15 +238,19 @@ const ovx_gpu_ops ovx_gpu_emu_ops = {
     .upload = e_copy,
     .download = e_copy,
     .sync = e_sync,
+    .host_alloc = e_host_alloc,
+    .host_free = e_release,
+    .copy_async = e_copy_async,
     .activate = e_sync,
     .gemm = e_gemm,
     .to_bf16 = e_to_bf16,
     .pack_rows_bf16 = e_pack_rows_bf16,
-    .fill_rows = e_fill_rows,
     .norm = e_norm,
-    .bias_gelu = e_bias_gelu,
+    .add_norm = e_add_norm,
+    .bias_act = e_bias_act,
     .residual_add = e_residual_add,
     .rope_tables = e_rope_tables,
-    .rope_apply = e_rope_apply,
+    .rope_qkv = e_rope_qkv,
     .softmax_rows = e_softmax_rows,
+    .attention_out = e_attention_out,
 };

@@ -270,6 +270,14 @@ int ovx_gpu_open_cuda(int device, ovx_gpu **out, ovx_error *err)
     return OVX_OK;
 }
 
+const char *ovx_gpu_linear_str(const ovx_gpu *g)
+{
+    if (g->note[0])
+        return g->note;
+    return g->ops->linear ? "linear layers: cuBLASLt with the bias/GELU epilogues"
+                          : "linear layers: GEMM + epilogue kernel (bias, tanh GELU)";
+}
+
 const ovx_gpu_info *ovx_gpu_get_info(const ovx_gpu *g)
 {
     return g && g->ext ? &g->ext->info : NULL;

@@ -19,6 +19,8 @@ typedef uint16_t ovx_bf16;
 
 typedef struct ovx_gpu ovx_gpu;
 
+enum { OVX_COPY_H2D, OVX_COPY_D2H, OVX_COPY_D2D };
+
 /* Every operation returns 0 on success, or -1 after writing a one-line
  * message to g->msg. Pointers named d_* are device pointers. */
 typedef struct ovx_gpu_ops {
@@ -28,6 +30,14 @@ typedef struct ovx_gpu_ops {
     int (*upload)(ovx_gpu *g, void *d_dst, const void *src, size_t bytes);
     int (*download)(ovx_gpu *g, void *dst, const void *d_src, size_t bytes);
     int (*sync)(ovx_gpu *g);
+    /* page-locked host memory (cudaMallocHost; malloc in the emulation),
+     * for copies that do not wait: the forward's staging buffers */
+    int (*host_alloc)(ovx_gpu *g, void **p, size_t bytes);
+    void (*host_free)(ovx_gpu *g, void *p);
+    /* queued on the stream, returns at once (sync waits): dir
+     * OVX_COPY_H2D (src page-locked), OVX_COPY_D2H (dst page-locked),
+     * OVX_COPY_D2D; the emulation copies at once */
+    int (*copy_async)(ovx_gpu *g, void *dst, const void *src, size_t bytes, int dir);
     /* makes g's device current for the calling thread (CUDA's current
      * device is per thread; forwards may run on another thread than open) */
     int (*activate)(ovx_gpu *g);
@@ -43,25 +53,51 @@ typedef struct ovx_gpu_ops {
     int (*to_bf16)(ovx_gpu *g, const float *d_x, ovx_bf16 *d_y, size_t n);
     /* y[r, c] = bf16(x[r, c]) for c < k, 0 for k <= c < kpad; r < rows */
     int (*pack_rows_bf16)(ovx_gpu *g, const float *d_x, ovx_bf16 *d_y, int rows, int k, int kpad);
-    /* y[r, :] = b[:], r < rows (bias broadcast before a beta = 1 GEMM) */
-    int (*fill_rows)(ovx_gpu *g, float *d_y, const float *d_b, int rows, int cols);
     /* LayerNorm over rows of x [rows, cols] (float32 stats); writes y_f32
      * and/or y_bf16 (either may be NULL). b NULL: RMSNorm (no mean, no bias). */
     int (*norm)(ovx_gpu *g, const float *d_x, const float *d_w, const float *d_b, float eps,
                 int rows, int cols, float *d_y_f32, ovx_bf16 *d_y_bf16);
-    /* y[r, c] = bf16(gelu_erf(h[r, c] + b[c])) */
-    int (*bias_gelu)(ovx_gpu *g, const float *d_h, const float *d_b, ovx_bf16 *d_y, int rows, int cols);
+    /* the residual add fused with the next norm, one pass over x: x[r, :]
+     * += res[r, :] (float32, written back), then y = norm(x) as `norm`
+     * (LayerNorm, or RMSNorm when b is NULL) to y_bf16 */
+    int (*add_norm)(ovx_gpu *g, float *d_x, const float *d_res, const float *d_w, const float *d_b,
+                    float eps, int rows, int cols, ovx_bf16 *d_y_bf16);
+    /* a GEMM epilogue as its own pass (numerics.h, OVX_EPI_*):
+     * y[r, c] = epilogue(h[r, c], b, c, epi) over h [rows, cols] float32,
+     * to y32 (float32, may be h) or, when y32 is NULL, y16 (bf16) */
+    int (*bias_act)(ovx_gpu *g, const float *d_h, const float *d_b, int epi, int rows, int cols,
+                    float *d_y32, ovx_bf16 *d_y16);
+    /* Optional (NULL: gemm + bias_act): the linear layer in one call with
+     * the epilogue fused (cuBLASLt): y [rows, out] = epilogue(x [rows, in]
+     * w[out, in]^T, b, epi) to y32 (float32) or, when y32 is NULL, y16
+     * (bf16); x, w bf16, float32 accumulation. Device pointers are
+     * allocation starts (256-byte aligned). Returns 0, -1 on an error, or 1
+     * when it has no algorithm for this shape (the caller falls back to
+     * gemm + bias_act and g->note says so). */
+    int (*linear)(ovx_gpu *g, const ovx_bf16 *d_w, const float *d_b, int out, int in,
+                  const ovx_bf16 *d_x, int rows, int epi, float *d_y32, ovx_bf16 *d_y16);
     /* x[i] += y[i], i < n */
     int (*residual_add)(ovx_gpu *g, float *d_x, const float *d_y, size_t n);
     /* cos/sin [n, 64] of the 3D RoPE angles of n tokens at pos [n, 3]:
      * F = [t*inv[0..7], h*inv[8..19], w*inv[20..31]], angle = concat(F, F) */
     int (*rope_tables)(ovx_gpu *g, const int32_t *d_pos, const double *d_inv, int n,
                        float *d_cos, float *d_sin);
-    /* y = bf16(rope(x)) per head of 64: x [n, heads*64] float32, y bf16 */
-    int (*rope_apply)(ovx_gpu *g, const float *d_x, const float *d_cos, const float *d_sin,
-                      ovx_bf16 *d_y, int n, int heads);
-    /* p[r, :] = bf16(softmax(s[r, :])) over cols, float32 math */
-    int (*softmax_rows)(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, int rows, int cols);
+    /* the fused QKV projection's output split for attention: qkv [n,
+     * 3 * heads * 64] float32 (q, k, v side by side) -> q, k = bf16(rope(.))
+     * per head of 64, v = bf16(.), each [n, heads * 64] */
+    int (*rope_qkv)(ovx_gpu *g, const float *d_qkv, const float *d_cos, const float *d_sin,
+                    ovx_bf16 *d_q, ovx_bf16 *d_k, ovx_bf16 *d_v, int n, int heads);
+    /* unnormalised softmax rows in base 2, float32 math (numerics.h):
+     * x = s log2(e), M_r = ceil(max_c x[r, c]), p[r, c] = bf16(2^(x[r, c] -
+     * M_r)), inv[r] = 1 / sum_c p[r, c] (the rounded p); the fused kernel's
+     * numerics whatever its key tiling */
+    int (*softmax_rows)(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, float *d_inv, int rows,
+                        int cols);
+    /* the softmax's 1/rowsum applied after P V, per head of 64:
+     * o[r, h*64 + c] = bf16(f[r, h*64 + c] * inv[h * rows + r]) for r < rows,
+     * h < heads, c < 64; f [rows, f_ld] float32, o [rows, o_ld] bf16 */
+    int (*attention_out)(ovx_gpu *g, const float *d_f, int f_ld, const float *d_inv,
+                         ovx_bf16 *d_o, int o_ld, int rows, int heads);
     /* Fused multi-head attention, heads of 64 (attention.cu), scale applied
      * to the fp32 scores. d_tiles [ntiles, 5] int32 on the device: first
      * query row, query rows (1..64), first key row, keys (>= 1), first
@@ -79,6 +115,9 @@ struct ovx_gpu {
     int device;          /* CUDA ordinal, -1 for the host emulation */
     void *stream;        /* cudaStream_t */
     void *cublas;        /* cublasHandle_t */
+    void *blaslt;        /* cuBLASLt state of cuda_ops.c, NULL without cuBLASLt */
+    char note[240];      /* set once when the linear layers fall back from
+                          * cuBLASLt to cuBLAS (why), "" otherwise */
     char msg[512];       /* last error, one line */
     /* what was opened (name, compute capability, memory) and the optional
      * op-table hooks (OVX_CUDA_SYNC, test hooks): gpu.c, gpu_hooks.c */

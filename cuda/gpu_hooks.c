@@ -20,9 +20,9 @@
 #define EMU_HDR 16 /* emulated allocations keep their size in front */
 
 static const char *const op_names[] = {
-    "any", "upload", "download", "sync", "activate", "gemm", "to_bf16", "pack_rows_bf16",
-    "fill_rows", "norm", "bias_gelu", "residual_add", "rope_tables", "rope_apply",
-    "softmax_rows", "flash_attention"};
+    "any", "upload", "download", "copy_async", "sync", "activate", "gemm", "to_bf16", "pack_rows_bf16",
+    "norm", "add_norm", "bias_act", "linear", "residual_add", "rope_tables", "rope_qkv",
+    "softmax_rows", "attention_out", "flash_attention"};
 
 int ovx_gpu_hooks_known_op(const char *op)
 {
@@ -189,6 +189,11 @@ static int h_download(ovx_gpu *g, void *dst, const void *d_src, size_t bytes)
     HOOKED(download, download(g, dst, d_src, bytes));
 }
 
+static int h_copy_async(ovx_gpu *g, void *dst, const void *src, size_t bytes, int dir)
+{
+    HOOKED(copy_async, copy_async(g, dst, src, bytes, dir));
+}
+
 static int h_sync(ovx_gpu *g)
 {
     int skip;
@@ -221,20 +226,28 @@ static int h_pack_rows_bf16(ovx_gpu *g, const float *d_x, ovx_bf16 *d_y, int row
     HOOKED(pack_rows_bf16, pack_rows_bf16(g, d_x, d_y, rows, k, kpad));
 }
 
-static int h_fill_rows(ovx_gpu *g, float *d_y, const float *d_b, int rows, int cols)
-{
-    HOOKED(fill_rows, fill_rows(g, d_y, d_b, rows, cols));
-}
-
 static int h_norm(ovx_gpu *g, const float *d_x, const float *d_w, const float *d_b, float eps,
                   int rows, int cols, float *d_y_f32, ovx_bf16 *d_y_bf16)
 {
     HOOKED(norm, norm(g, d_x, d_w, d_b, eps, rows, cols, d_y_f32, d_y_bf16));
 }
 
-static int h_bias_gelu(ovx_gpu *g, const float *d_h, const float *d_b, ovx_bf16 *d_y, int rows, int cols)
+static int h_add_norm(ovx_gpu *g, float *d_x, const float *d_res, const float *d_w, const float *d_b,
+                      float eps, int rows, int cols, ovx_bf16 *d_y_bf16)
 {
-    HOOKED(bias_gelu, bias_gelu(g, d_h, d_b, d_y, rows, cols));
+    HOOKED(add_norm, add_norm(g, d_x, d_res, d_w, d_b, eps, rows, cols, d_y_bf16));
+}
+
+static int h_bias_act(ovx_gpu *g, const float *d_h, const float *d_b, int epi, int rows, int cols,
+                      float *d_y32, ovx_bf16 *d_y16)
+{
+    HOOKED(bias_act, bias_act(g, d_h, d_b, epi, rows, cols, d_y32, d_y16));
+}
+
+static int h_linear(ovx_gpu *g, const ovx_bf16 *d_w, const float *d_b, int out, int in,
+                    const ovx_bf16 *d_x, int rows, int epi, float *d_y32, ovx_bf16 *d_y16)
+{
+    HOOKED(linear, linear(g, d_w, d_b, out, in, d_x, rows, epi, d_y32, d_y16));
 }
 
 static int h_residual_add(ovx_gpu *g, float *d_x, const float *d_y, size_t n)
@@ -248,15 +261,22 @@ static int h_rope_tables(ovx_gpu *g, const int32_t *d_pos, const double *d_inv, 
     HOOKED(rope_tables, rope_tables(g, d_pos, d_inv, n, d_cos, d_sin));
 }
 
-static int h_rope_apply(ovx_gpu *g, const float *d_x, const float *d_cos, const float *d_sin,
-                        ovx_bf16 *d_y, int n, int heads)
+static int h_rope_qkv(ovx_gpu *g, const float *d_qkv, const float *d_cos, const float *d_sin,
+                      ovx_bf16 *d_q, ovx_bf16 *d_k, ovx_bf16 *d_v, int n, int heads)
 {
-    HOOKED(rope_apply, rope_apply(g, d_x, d_cos, d_sin, d_y, n, heads));
+    HOOKED(rope_qkv, rope_qkv(g, d_qkv, d_cos, d_sin, d_q, d_k, d_v, n, heads));
 }
 
-static int h_softmax_rows(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, int rows, int cols)
+static int h_softmax_rows(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, float *d_inv, int rows,
+                          int cols)
 {
-    HOOKED(softmax_rows, softmax_rows(g, d_s, d_p, rows, cols));
+    HOOKED(softmax_rows, softmax_rows(g, d_s, d_p, d_inv, rows, cols));
+}
+
+static int h_attention_out(ovx_gpu *g, const float *d_f, int f_ld, const float *d_inv,
+                           ovx_bf16 *d_o, int o_ld, int rows, int heads)
+{
+    HOOKED(attention_out, attention_out(g, d_f, f_ld, d_inv, d_o, o_ld, rows, heads));
 }
 
 static int h_flash_attention(ovx_gpu *g, const ovx_bf16 *d_q, int q_ld, const ovx_bf16 *d_k,
@@ -277,17 +297,21 @@ void ovx_gpu_hooks_install(ovx_gpu *g)
     x->hooked.upload = h_upload;
     x->hooked.download = h_download;
     x->hooked.sync = h_sync;
+    x->hooked.copy_async = h_copy_async;
     x->hooked.activate = h_activate;
     x->hooked.gemm = h_gemm;
     x->hooked.to_bf16 = h_to_bf16;
     x->hooked.pack_rows_bf16 = h_pack_rows_bf16;
-    x->hooked.fill_rows = h_fill_rows;
     x->hooked.norm = h_norm;
-    x->hooked.bias_gelu = h_bias_gelu;
+    x->hooked.add_norm = h_add_norm;
+    x->hooked.bias_act = h_bias_act;
+    if (x->base->linear) /* NULL: gemm + bias_act */
+        x->hooked.linear = h_linear;
     x->hooked.residual_add = h_residual_add;
     x->hooked.rope_tables = h_rope_tables;
-    x->hooked.rope_apply = h_rope_apply;
+    x->hooked.rope_qkv = h_rope_qkv;
     x->hooked.softmax_rows = h_softmax_rows;
+    x->hooked.attention_out = h_attention_out;
     if (x->base->flash_attention) /* NULL: the forward uses the chunked path */
         x->hooked.flash_attention = h_flash_attention;
     g->ops = &x->hooked;

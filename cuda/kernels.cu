@@ -1,6 +1,8 @@
 /* kernels.cu: the CUDA kernels of the forward (everything that is not a
- * GEMM): bf16 conversion, patch packing, bias broadcast, LayerNorm/RMSNorm,
- * bias + exact GELU, residual add, 3D RoPE tables and rotation, row softmax.
+ * GEMM): bf16 conversion, patch packing, LayerNorm/RMSNorm, the GEMM
+ * epilogues as a pass (bias, tanh GELU: when cuBLASLt cannot fuse them),
+ * residual add, 3D RoPE tables and the q/k rotation + split, unnormalised
+ * row softmax and the attention output's 1/rowsum.
  * Per-element math comes from numerics.h (shared with the host emulation);
  * reductions are in float32. Shapes: see gpu.h. Built by nvcc and, through
  * cuda_compat.h, by the host C++ compiler on the CUDA-on-host shim. */
@@ -79,20 +81,20 @@ __global__ void k_pack_rows_bf16(const float *x, uint16_t *y, int rows, int k, i
     }
 }
 
-/* y [rows, cols] = broadcast b [cols] */
-__global__ void k_fill_rows(float *y, const float *b, int rows, int cols)
-{
-    size_t n = (size_t)rows * cols;
-    GRID_STRIDE(i, n)
-    y[i] = b[i % cols];
-}
-
-/* one block per row of x [rows, cols]: LayerNorm (b != NULL) or RMSNorm */
-__global__ void k_norm(const float *x, const float *w, const float *b, float eps, int cols,
-                       float *y32, uint16_t *y16)
+/* one block per row of x [rows, cols]: LayerNorm (b != NULL) or RMSNorm;
+ * with res: x += res first (written back to x_out = x), then the norm of
+ * the sum (each thread reads back only the columns it wrote) */
+__global__ void k_norm(const float *x, const float *res, float *x_out, const float *w,
+                       const float *b, float eps, int cols, float *y32, uint16_t *y16)
 {
     __shared__ float red[32];
-    const float *xr = x + (size_t)blockIdx.x * cols;
+    const size_t row0 = (size_t)blockIdx.x * cols;
+    const float *xr = x + row0;
+    if (res) {
+        for (int c = threadIdx.x; c < cols; c += blockDim.x)
+            x_out[row0 + c] = xr[c] + res[row0 + c];
+        xr = x_out + row0;
+    }
     float mean = 0.0f;
     if (b) {
         float s = 0.0f;
@@ -108,7 +110,7 @@ __global__ void k_norm(const float *x, const float *w, const float *b, float eps
     float rstd = ovx_nx_rstd(block_sum(sq, red), cols, eps);
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
         float v = (xr[c] - mean) * rstd * w[c] + (b ? b[c] : 0.0f);
-        size_t o = (size_t)blockIdx.x * cols + c;
+        size_t o = row0 + c;
         if (y32)
             y32[o] = v;
         if (y16)
@@ -116,12 +118,18 @@ __global__ void k_norm(const float *x, const float *w, const float *b, float eps
     }
 }
 
-/* y [rows, cols] = bf16(gelu(h + b)) */
-__global__ void k_bias_gelu(const float *h, const float *b, uint16_t *y, int rows, int cols)
+/* y = epilogue(h + b) (numerics.h), to y32 (may be h) or bf16 y16 */
+__global__ void k_bias_act(const float *h, const float *b, int epi, int rows, int cols, float *y32,
+                           uint16_t *y16)
 {
     size_t n = (size_t)rows * cols;
-    GRID_STRIDE(i, n)
-    y[i] = ovx_nx_to_bf16(ovx_nx_gelu_erf(h[i] + b[i % cols]));
+    GRID_STRIDE(i, n) {
+        float v = ovx_nx_epilogue(h[i], b, (int)(i % cols), epi);
+        if (y32)
+            y32[i] = v;
+        else
+            y16[i] = ovx_nx_to_bf16(v);
+    }
 }
 
 __global__ void k_residual_add(float *x, const float *y, size_t n)
@@ -146,35 +154,55 @@ __global__ void k_rope_tables(const int32_t *pos, const double *inv, int n, floa
     }
 }
 
-/* one thread per (token, head, k): y = bf16(rope(x)) on heads of 64 */
-__global__ void k_rope_apply(const float *x, const float *c, const float *s, uint16_t *y, int n,
-                             int heads)
+/* one thread per element of qkv [n, 3 d] (d = heads * 64): q, k = bf16(rope)
+ * per head, v = bf16 */
+__global__ void k_rope_qkv(const float *qkv, const float *c, const float *s, uint16_t *q,
+                           uint16_t *k, uint16_t *v, int n, int heads)
 {
-    size_t total = (size_t)n * heads * 64;
+    const size_t d = (size_t)heads * 64, total = (size_t)n * 3 * d;
     GRID_STRIDE(i, total) {
-        int k = (int)(i % 64);
-        size_t head0 = i - (size_t)k;          /* first element of this head */
-        size_t t = i / ((size_t)heads * 64);   /* token */
-        y[i] = ovx_nx_to_bf16(ovx_nx_rope(x + head0, c + t * 64, s + t * 64, k));
+        size_t t = i / (3 * d), j = i % (3 * d), e = j % d;
+        int part = (int)(j / d), kk = (int)(e % 64);
+        if (part == 2)
+            v[t * d + e] = ovx_nx_to_bf16(qkv[i]);
+        else
+            (part ? k : q)[t * d + e] =
+                ovx_nx_to_bf16(ovx_nx_rope(qkv + i - kk, c + t * 64, s + t * 64, kk));
     }
 }
 
-/* one block per row: p = bf16(softmax(s)) */
-__global__ void k_softmax_rows(const float *s, uint16_t *p, int cols)
+/* one block per row: x = s log2(e), M = ceil(max x) (numerics.h),
+ * p = bf16(2^(x - M)), inv = 1 / sum p (of the rounded p: the weights the
+ * value GEMM uses) */
+__global__ void k_softmax_rows(const float *s, uint16_t *p, float *inv_sum, int cols)
 {
     __shared__ float red[32];
     const float *sr = s + (size_t)blockIdx.x * cols;
     uint16_t *pr = p + (size_t)blockIdx.x * cols;
     float m = -INFINITY;
     for (int c = threadIdx.x; c < cols; c += blockDim.x)
-        m = fmaxf(m, sr[c]);
-    m = block_max(m, red);
+        m = fmaxf(m, sr[c] * OVX_NX_LOG2E);
+    m = ovx_nx_softmax_offset(block_max(m, red));
     float sum = 0.0f;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x)
-        sum += expf(sr[c] - m);
-    float inv = 1.0f / block_sum(sum, red);
-    for (int c = threadIdx.x; c < cols; c += blockDim.x)
-        pr[c] = ovx_nx_to_bf16(expf(sr[c] - m) * inv);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        uint16_t pc = ovx_nx_to_bf16(exp2f(sr[c] * OVX_NX_LOG2E - m));
+        sum += ovx_nx_from_bf16(pc);
+        pr[c] = pc;
+    }
+    sum = block_sum(sum, red);
+    if (threadIdx.x == 0)
+        inv_sum[blockIdx.x] = 1.0f / sum;
+}
+
+/* o[r, h*64 + c] = bf16(f[r, h*64 + c] * inv[h * rows + r]) */
+__global__ void k_attention_out(const float *f, int f_ld, const float *inv, uint16_t *o, int o_ld,
+                                int rows, int heads)
+{
+    const size_t width = (size_t)heads * 64, n = (size_t)rows * width;
+    GRID_STRIDE(i, n) {
+        size_t r = i / width, hc = i % width;
+        o[r * o_ld + hc] = ovx_nx_to_bf16(f[r * f_ld + hc] * inv[(hc / 64) * rows + r]);
+    }
 }
 
 extern "C" {
@@ -193,28 +221,32 @@ int OVX_KFN(pack_rows_bf16)(ovx_gpu *g, const float *d_x, ovx_bf16 *d_y, int row
     return ovx_check_launch(g, "pack_rows_bf16");
 }
 
-int OVX_KFN(fill_rows)(ovx_gpu *g, float *d_y, const float *d_b, int rows, int cols)
-{
-    OVX_LAUNCH(k_fill_rows, grid_for((size_t)rows * cols), THREADS, STREAM(g), d_y, d_b, rows,
-               cols);
-    return ovx_check_launch(g, "fill_rows");
-}
-
 int OVX_KFN(norm)(ovx_gpu *g, const float *d_x, const float *d_w, const float *d_b, float eps,
                   int rows, int cols, float *d_y_f32, ovx_bf16 *d_y_bf16)
 {
     if (rows <= 0)
         return 0;
-    OVX_LAUNCH(k_norm, rows, ROW_THREADS, STREAM(g), d_x, d_w, d_b, eps, cols, d_y_f32, d_y_bf16);
+    OVX_LAUNCH(k_norm, rows, ROW_THREADS, STREAM(g), d_x, (const float *)NULL, (float *)NULL, d_w,
+               d_b, eps, cols, d_y_f32, d_y_bf16);
     return ovx_check_launch(g, d_b ? "layernorm" : "rmsnorm");
 }
 
-int OVX_KFN(bias_gelu)(ovx_gpu *g, const float *d_h, const float *d_b, ovx_bf16 *d_y, int rows,
-                       int cols)
+int OVX_KFN(add_norm)(ovx_gpu *g, float *d_x, const float *d_res, const float *d_w, const float *d_b,
+                      float eps, int rows, int cols, ovx_bf16 *d_y_bf16)
 {
-    OVX_LAUNCH(k_bias_gelu, grid_for((size_t)rows * cols), THREADS, STREAM(g), d_h, d_b, d_y,
-               rows, cols);
-    return ovx_check_launch(g, "bias_gelu");
+    if (rows <= 0)
+        return 0;
+    OVX_LAUNCH(k_norm, rows, ROW_THREADS, STREAM(g), (const float *)d_x, d_res, d_x, d_w, d_b, eps,
+               cols, (float *)NULL, d_y_bf16);
+    return ovx_check_launch(g, "add_norm");
+}
+
+int OVX_KFN(bias_act)(ovx_gpu *g, const float *d_h, const float *d_b, int epi, int rows, int cols,
+                      float *d_y32, ovx_bf16 *d_y16)
+{
+    OVX_LAUNCH(k_bias_act, grid_for((size_t)rows * cols), THREADS, STREAM(g), d_h, d_b, epi, rows,
+               cols, d_y32, d_y16);
+    return ovx_check_launch(g, "bias_act");
 }
 
 int OVX_KFN(residual_add)(ovx_gpu *g, float *d_x, const float *d_y, size_t n)
@@ -231,20 +263,29 @@ int OVX_KFN(rope_tables)(ovx_gpu *g, const int32_t *d_pos, const double *d_inv, 
     return ovx_check_launch(g, "rope_tables");
 }
 
-int OVX_KFN(rope_apply)(ovx_gpu *g, const float *d_x, const float *d_cos, const float *d_sin,
-                        ovx_bf16 *d_y, int n, int heads)
+int OVX_KFN(rope_qkv)(ovx_gpu *g, const float *d_qkv, const float *d_cos, const float *d_sin,
+                      ovx_bf16 *d_q, ovx_bf16 *d_k, ovx_bf16 *d_v, int n, int heads)
 {
-    OVX_LAUNCH(k_rope_apply, grid_for((size_t)n * heads * 64), THREADS, STREAM(g), d_x, d_cos,
-               d_sin, d_y, n, heads);
-    return ovx_check_launch(g, "rope_apply");
+    OVX_LAUNCH(k_rope_qkv, grid_for((size_t)n * 3 * heads * 64), THREADS, STREAM(g), d_qkv, d_cos,
+               d_sin, d_q, d_k, d_v, n, heads);
+    return ovx_check_launch(g, "rope_qkv");
 }
 
-int OVX_KFN(softmax_rows)(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, int rows, int cols)
+int OVX_KFN(softmax_rows)(ovx_gpu *g, const float *d_s, ovx_bf16 *d_p, float *d_inv, int rows,
+                          int cols)
 {
     if (rows <= 0)
         return 0;
-    OVX_LAUNCH(k_softmax_rows, rows, ROW_THREADS, STREAM(g), d_s, d_p, cols);
+    OVX_LAUNCH(k_softmax_rows, rows, ROW_THREADS, STREAM(g), d_s, d_p, d_inv, cols);
     return ovx_check_launch(g, "softmax_rows");
+}
+
+int OVX_KFN(attention_out)(ovx_gpu *g, const float *d_f, int f_ld, const float *d_inv,
+                           ovx_bf16 *d_o, int o_ld, int rows, int heads)
+{
+    OVX_LAUNCH(k_attention_out, grid_for((size_t)rows * heads * 64), THREADS, STREAM(g), d_f,
+               f_ld, d_inv, d_o, o_ld, rows, heads);
+    return ovx_check_launch(g, "attention_out");
 }
 
 } /* extern "C" */

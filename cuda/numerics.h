@@ -1,7 +1,7 @@
 /* numerics.h: the per-element arithmetic of the CUDA kernels, shared word for
  * word by kernels.cu (device) and emu_ops.c (host emulation), so the rounding
- * points cannot drift apart: bf16 round-to-nearest-even, exact erf GELU, the
- * 3D RoPE rotation with its interleaved partner. */
+ * points cannot drift apart: bf16 round-to-nearest-even, the GEMM epilogues
+ * (bias, tanh GELU), the 3D RoPE rotation with its interleaved partner, the base-2 softmax offset. */
 #ifndef OVX_CUDA_NUMERICS_H
 #define OVX_CUDA_NUMERICS_H
 
@@ -34,10 +34,24 @@ OVX_HD float ovx_nx_from_bf16(uint16_t h)
     return f;
 }
 
-/* exact GELU: 0.5 x (1 + erf(x / sqrt(2))) */
-OVX_HD float ovx_nx_gelu_erf(float x)
+/* GELU, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), what
+ * cuBLASLt's GELU epilogue computes (the CPU uses the exact erf form; the
+ * two differ by < 5e-4 absolute, below one bf16 step of the output) */
+OVX_HD float ovx_nx_gelu_tanh(float x)
 {
-    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+}
+
+/* GEMM epilogues (cuBLASLt's semantics, in float32 on the accumulator):
+ * NONE, BIAS (+ b[col]), GELU_BIAS (gelu_tanh(acc + b[col])) */
+#define OVX_EPI_NONE 0
+#define OVX_EPI_BIAS 1
+#define OVX_EPI_GELU_BIAS 2
+
+OVX_HD float ovx_nx_epilogue(float acc, const float *b, int col, int epi)
+{
+    float v = epi != OVX_EPI_NONE && b ? acc + b[col] : acc;
+    return epi == OVX_EPI_GELU_BIAS ? ovx_nx_gelu_tanh(v) : v;
 }
 
 /* RoPE of element k of one head (64 values), interleaved partner:
@@ -55,6 +69,25 @@ OVX_HD double ovx_nx_rope_angle(const int32_t *pos3, const double *inv, int j)
 {
     int32_t p = j < 8 ? pos3[0] : (j < 20 ? pos3[1] : pos3[2]);
     return (double)p * inv[j];
+}
+
+/* Softmax in base 2 with an integer offset: x = s * log2(e), P = 2^(x - M)
+ * with M = ceil(max x) of the row (or of the keys seen so far, in the fused
+ * kernel's online softmax). When M grows, the earlier terms are rescaled by
+ * 2^(M_old - M_new), a power of two: exact in float, and bf16 rounding
+ * commutes with it, so the fused kernel's bf16 P values are the chunked
+ * path's whatever the key tiling (mathematically the same softmax). */
+#define OVX_NX_LOG2E 1.44269504088896341f
+
+OVX_HD float ovx_nx_softmax_offset(float xmax)
+{
+    return ceilf(xmax);
+}
+
+/* 2^d for an integer-valued d <= 0 (or -inf): exact */
+OVX_HD float ovx_nx_exp2i(float d)
+{
+    return d < -149.0f ? 0.0f : ldexpf(1.0f, (int)d);
 }
 
 /* 1 / sqrt(mean_sq + eps), the norm scale */

@@ -1,12 +1,15 @@
 /* ops.c: the CUDA forward's ops (see ops.h), written against the ovx_gpu
  * table so that the same code drives a real device and the host emulation.
  * GEMM conventions: row-major Y[M, out] = X[M, in] W[out, in]^T is the
- * column-major product Y^T = op_T(W) X^T, i.e. gemm(T, N, out, M, in). */
+ * column-major product Y^T = op_T(W) X^T, i.e. gemm(T, N, out, M, in).
+ * Linear layers go through the table's fused `linear` (cuBLASLt with its
+ * bias / GELU epilogue) when the device has one, else gemm + bias_act. */
 #include "cuda/ops.h"
 
 #include <math.h>
 
 #include "common/timer.h"
+#include "cuda/numerics.h"
 
 #define GPU_CALL(m, err, call)                                                 \
     do {                                                                       \
@@ -50,6 +53,15 @@ int ovx_cuda_layernorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float 
     return op_end(m, OVX_CUDA_OP_LAYERNORM, t0, err);
 }
 
+int ovx_cuda_residual_layernorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, float *d_x,
+                                const float *d_r, int rows, ovx_bf16 *d_y16, ovx_error *err)
+{
+    double t0 = op_begin(m);
+    GPU_CALL(m, err, m->g->ops->add_norm(m->g, d_x, d_r, n->w, n->b, m->cfg.layer_norm_eps, rows,
+                                         m->cfg.hidden_size, d_y16));
+    return op_end(m, OVX_CUDA_OP_LAYERNORM, t0, err);
+}
+
 int ovx_cuda_rmsnorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d_x, int rows,
                      ovx_bf16 *d_y16, ovx_error *err)
 {
@@ -59,27 +71,25 @@ int ovx_cuda_rmsnorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d
     return op_end(m, OVX_CUDA_OP_LAYERNORM, t0, err);
 }
 
-int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int with_bias,
-                    const ovx_bf16 *d_x, int rows, float *d_y, ovx_error *err)
+int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int epi, const ovx_bf16 *d_x,
+                    int rows, float *d_y32, ovx_bf16 *d_y16, float *d_ws, ovx_error *err)
 {
     double t0 = op_begin(m);
     const ovx_gpu_ops *o = m->g->ops;
-    float beta = 0.0f;
-    if (with_bias && l->b) {
-        GPU_CALL(m, err, o->fill_rows(m->g, d_y, l->b, rows, l->out));
-        beta = 1.0f;
+    if (!l->b)
+        epi = OVX_EPI_NONE;
+    int rc = 1;
+    if (o->linear && (rc = o->linear(m->g, l->w, l->b, l->out, l->in, d_x, rows, epi, d_y32, d_y16)) < 0)
+        return ovx_error_set(err, OVX_EDEVICE, "%s", m->g->msg);
+    if (rc) {
+        /* GEMM to float32, then the epilogue as its own pass */
+        float *h = d_y32 ? d_y32 : d_ws;
+        GPU_CALL(m, err, o->gemm(m->g, 1, 0, l->out, rows, l->in, 1.0f, l->w, l->in, 0, d_x, l->in,
+                                 0, 0.0f, h, 0, l->out, 0, 1));
+        if (epi != OVX_EPI_NONE || !d_y32)
+            GPU_CALL(m, err, o->bias_act(m->g, h, l->b, epi, rows, l->out, d_y32, d_y16));
     }
-    GPU_CALL(m, err, o->gemm(m->g, 1, 0, l->out, rows, l->in, 1.0f, l->w, l->in, 0, d_x, l->in,
-                             0, beta, d_y, 0, l->out, 0, 1));
     return op_end(m, OVX_CUDA_OP_LINEAR, t0, err);
-}
-
-int ovx_cuda_gelu_erf(ovx_cuda_model *m, const float *d_h, const float *d_b, ovx_bf16 *d_y,
-                      int rows, int cols, ovx_error *err)
-{
-    double t0 = op_begin(m);
-    GPU_CALL(m, err, m->g->ops->bias_gelu(m->g, d_h, d_b, d_y, rows, cols));
-    return op_end(m, OVX_CUDA_OP_GELU, t0, err);
 }
 
 int ovx_cuda_rope3d_tables(ovx_cuda_model *m, const int32_t *d_pos, int rows, float *d_cos,
@@ -90,11 +100,13 @@ int ovx_cuda_rope3d_tables(ovx_cuda_model *m, const int32_t *d_pos, int rows, fl
     return op_end(m, OVX_CUDA_OP_ROPE, t0, err);
 }
 
-int ovx_cuda_rope3d_apply(ovx_cuda_model *m, const float *d_x, const float *d_cos,
-                          const float *d_sin, ovx_bf16 *d_y, int rows, ovx_error *err)
+int ovx_cuda_rope3d_apply(ovx_cuda_model *m, const float *d_qkv, const float *d_cos,
+                          const float *d_sin, ovx_bf16 *d_q, ovx_bf16 *d_k, ovx_bf16 *d_v, int rows,
+                          ovx_error *err)
 {
     double t0 = op_begin(m);
-    GPU_CALL(m, err, m->g->ops->rope_apply(m->g, d_x, d_cos, d_sin, d_y, rows, m->cfg.num_heads));
+    GPU_CALL(m, err, m->g->ops->rope_qkv(m->g, d_qkv, d_cos, d_sin, d_q, d_k, d_v, rows,
+                                         m->cfg.num_heads));
     return op_end(m, OVX_CUDA_OP_ROPE, t0, err);
 }
 
@@ -115,7 +127,10 @@ int ovx_cuda_to_bf16(ovx_cuda_model *m, const float *d_x, ovx_bf16 *d_y, size_t 
 
 int ovx_cuda_attention_chunk(const ovx_cuda_model *m, int nq, int nk)
 {
-    size_t per_row = (size_t)m->cfg.num_heads * (size_t)(nk > 0 ? nk : 1) * 6;
+    if (nk < 1)
+        nk = 1;
+    size_t per_row = OVX_CUDA_ATTN_SCRATCH(m->cfg.num_heads, 1, nk) * sizeof(float) +
+                     (size_t)m->cfg.num_heads * (size_t)nk * sizeof(ovx_bf16);
     size_t qc = m->scratch_bytes / per_row;
     if (qc >= 64)
         qc -= qc % 64; /* whole tiles for the GEMMs */
@@ -135,6 +150,11 @@ int ovx_cuda_attention(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld, int nq,
     const ovx_gpu_ops *o = m->g->ops;
     const int hd = m->cfg.head_dim, heads = m->cfg.num_heads;
     const float scale = 1.0f / sqrtf((float)hd);
+    /* d_s: scores [heads, rows, nk]; after the softmax the float32 P V
+     * [rows, heads * 64] in the same place (scores dead by then); the
+     * inverse row sums [heads, rows] behind the largest of the two */
+    float *d_inv = d_s + (size_t)heads * qc * (nk > hd ? nk : hd);
+    const int f_ld = heads * hd;
     for (int q0 = 0; q0 < nq; q0 += qc) {
         int rows = nq - q0 < qc ? nq - q0 : qc;
         long long s_stride = (long long)rows * nk;
@@ -142,10 +162,12 @@ int ovx_cuda_attention(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld, int nq,
         GPU_CALL(m, err, o->gemm(m->g, 1, 0, nk, rows, hd, scale, d_k, kv_ld, hd,
                                  d_q + (size_t)q0 * q_ld, q_ld, hd, 0.0f, d_s, 0, nk, s_stride,
                                  heads));
-        GPU_CALL(m, err, o->softmax_rows(m->g, d_s, d_p, heads * rows, nk));
-        /* values: O_h^T [64 x rows] = V_h^T [64 x nk] P_h^T [nk x rows] */
+        GPU_CALL(m, err, o->softmax_rows(m->g, d_s, d_p, d_inv, heads * rows, nk));
+        /* values: F_h^T [64 x rows] = V_h^T [64 x nk] P_h^T [nk x rows] (float32) */
         GPU_CALL(m, err, o->gemm(m->g, 0, 0, hd, rows, nk, 1.0f, d_v, kv_ld, hd, d_p, nk,
-                                 s_stride, 0.0f, d_o + (size_t)q0 * o_ld, 1, o_ld, hd, heads));
+                                 s_stride, 0.0f, d_s, 0, f_ld, hd, heads));
+        GPU_CALL(m, err, o->attention_out(m->g, d_s, f_ld, d_inv, d_o + (size_t)q0 * o_ld, o_ld,
+                                          rows, heads));
     }
     return op_end(m, OVX_CUDA_OP_ATTENTION, t0, err);
 }

@@ -20,15 +20,17 @@ typedef struct ovx_cuda_norm_w {
 
 typedef struct ovx_cuda_layer_w {
     ovx_cuda_norm_w layer_norm1, layer_norm2;
-    ovx_cuda_linear_w q_proj, k_proj, v_proj, out_proj, fc1, fc2;
+    ovx_cuda_linear_w qkv;  /* q_proj, k_proj, v_proj stacked: [3D, D], bias [3D] */
+    ovx_cuda_linear_w out_proj, fc1, fc2;
 } ovx_cuda_layer_w;
 
 /* Working buffers of a forward (device memory), sized for bufs_rows tokens,
  * bufs_samples samples and bufs_scratch attention scores. */
 typedef struct ovx_cuda_bufs {
-    float *patches, *x, *t, *fq, *fk, *fv, *a, *cos, *sin, *s;
+    float *patches, *x, *t, *fqkv, *a, *cos, *sin, *s;
     int32_t *pos, *tiles; /* tiles: fused attention tile lists (self, then pooling) */
     ovx_bf16 *patch16, *xn, *q, *k, *v, *o, *h, *p, *hq;
+    float *hid;           /* the requested hidden state, copied on the device */
 } ovx_cuda_bufs;
 
 struct ovx_cuda_model {
@@ -40,12 +42,15 @@ struct ovx_cuda_model {
     ovx_cuda_layer_w *layers;
     /* head */
     ovx_bf16 *head_probe;           /* [1, D] bf16 */
-    ovx_cuda_linear_w head_q, head_k, head_v, head_out_proj, head_fc1, head_fc2;
+    ovx_cuda_linear_w head_q, head_kv, head_out_proj, head_fc1, head_fc2; /* head_kv: [2D, D] */
     ovx_cuda_norm_w head_norm;
     double *rope_inv;               /* [32] inverse frequencies of the 3D RoPE */
     size_t scratch_bytes;
     ovx_cuda_bufs bufs;             /* kept between forwards, grown on demand */
     size_t bufs_rows, bufs_samples, bufs_scratch;
+    int bufs_hid;                   /* bufs.hid allocated */
+    void *stage;                    /* page-locked host staging: inputs, then outputs */
+    size_t stage_bytes;
     int profiling;
     int attention;                  /* enum ovx_cuda_attention_mode */
     double timings[OVX_CUDA_OP_COUNT];
@@ -58,22 +63,28 @@ int ovx_cuda_patch_embed(ovx_cuda_model *m, const float *d_x, int rows, ovx_bf16
 /* y = LN(x) * w + b over rows [M, D]; float32 and/or bf16 outputs */
 int ovx_cuda_layernorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d_x, int rows,
                        float *d_y32, ovx_bf16 *d_y16, ovx_error *err);
+/* x += r (float32, in place), then y16 = LN(x) * w + b (bf16): the residual
+ * add fused with the next LayerNorm, one pass over the residual stream */
+int ovx_cuda_residual_layernorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, float *d_x,
+                                const float *d_r, int rows, ovx_bf16 *d_y16, ovx_error *err);
 /* y [M, D] bf16 = x / rms(x) * w */
 int ovx_cuda_rmsnorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d_x, int rows,
                      ovx_bf16 *d_y16, ovx_error *err);
-/* y [M, out] float32 = x [M, in] bf16 W^T (+ b when with_bias, added in
- * float32 inside the GEMM via beta = 1) */
-int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int with_bias,
-                    const ovx_bf16 *d_x, int rows, float *d_y, ovx_error *err);
-/* y [M, I] bf16 = gelu_erf(h + b), h float32 (the fc1 bias is added here) */
-int ovx_cuda_gelu_erf(ovx_cuda_model *m, const float *d_h, const float *d_b, ovx_bf16 *d_y,
-                      int rows, int cols, ovx_error *err);
+/* y [M, out] = epilogue(x [M, in] bf16 W^T, b, epi) (numerics.h OVX_EPI_*:
+ * none, + bias, tanh GELU of it; float32 accumulation and epilogue) to
+ * y32 (float32) or, y32 NULL, y16 (bf16). In one cuBLASLt call when the
+ * device has it, else a GEMM to float32 (y32, or the workspace ws [M, out]
+ * float32 for a bf16 output) and the epilogue pass. */
+int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int epi, const ovx_bf16 *d_x,
+                    int rows, float *d_y32, ovx_bf16 *d_y16, float *d_ws, ovx_error *err);
 /* cos/sin [M, 64] for positions pos [M, 3] */
 int ovx_cuda_rope3d_tables(ovx_cuda_model *m, const int32_t *d_pos, int rows, float *d_cos,
                            float *d_sin, ovx_error *err);
-/* y [M, H*64] bf16 = rope(x) per head, x float32 */
-int ovx_cuda_rope3d_apply(ovx_cuda_model *m, const float *d_x, const float *d_cos,
-                          const float *d_sin, ovx_bf16 *d_y, int rows, ovx_error *err);
+/* qkv [M, 3 H*64] float32 (the fused QKV projection) -> q, k = bf16(rope(.))
+ * per head, v = bf16(.), each [M, H*64] */
+int ovx_cuda_rope3d_apply(ovx_cuda_model *m, const float *d_qkv, const float *d_cos,
+                          const float *d_sin, ovx_bf16 *d_q, ovx_bf16 *d_k, ovx_bf16 *d_v, int rows,
+                          ovx_error *err);
 /* x [n] += y [n], float32 */
 int ovx_cuda_residual_add(ovx_cuda_model *m, float *d_x, const float *d_y, size_t n,
                           ovx_error *err);
@@ -84,8 +95,13 @@ int ovx_cuda_to_bf16(ovx_cuda_model *m, const float *d_x, ovx_bf16 *d_y, size_t 
 /* Multi-head attention of one sample, heads of 64, scale 1/8:
  * q [nq, q_ld] (head h at columns h*64..), k, v [nk, kv_ld] bf16 ->
  * o [nq, o_ld] bf16. Queries in chunks of qc rows: scores [H, qc, nk]
- * float32 (GEMM), softmax rows -> bf16 probabilities, value GEMM. Scratch:
- * d_s [H * qc * nk] float32, d_p [H * qc * nk] bf16. */
+ * float32 (GEMM), unnormalised softmax rows -> bf16 exp(s - max) and
+ * 1/rowsum, value GEMM (float32), times 1/rowsum -> bf16 (the CPU's
+ * numerics, and the fused kernel's for rows of <= 64 keys). Scratch: d_s
+ * OVX_CUDA_ATTN_SCRATCH(H, qc, nk) float32 (scores, then the float32 P V
+ * and the row sums), d_p [H * qc * nk] bf16. */
+#define OVX_CUDA_ATTN_SCRATCH(heads, qc, nk)                                                       \
+    ((size_t)(heads) * (size_t)(qc) * ((size_t)((nk) > 64 ? (nk) : 64) + 1))
 int ovx_cuda_attention(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld, int nq,
                        const ovx_bf16 *d_k, const ovx_bf16 *d_v, int kv_ld, int nk,
                        ovx_bf16 *d_o, int o_ld, int qc, float *d_s, ovx_bf16 *d_p,
@@ -103,7 +119,8 @@ int ovx_cuda_attention_fused(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld,
                              const ovx_bf16 *d_k, const ovx_bf16 *d_v, int kv_ld, ovx_bf16 *d_o,
                              int o_ld, const int32_t *d_tiles, int ntiles, ovx_error *err);
 
-/* query chunk size so that H * qc * nk * 6 bytes fits the scratch budget */
+/* query chunk size so that the chunked path's scratch (d_s and d_p above)
+ * fits the scratch budget */
 int ovx_cuda_attention_chunk(const ovx_cuda_model *m, int nq, int nk);
 
 #endif

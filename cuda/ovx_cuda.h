@@ -79,6 +79,10 @@ const char *ovx_gpu_describe(ovx_gpu *g, char *buf, size_t len);
  * read back); 0 after a sticky fault (illegal address, ...): the device is
  * then unusable until the process ends. */
 int ovx_gpu_healthy(ovx_gpu *g);
+/* How the linear layers run on g: "cuBLASLt with the bias/GELU epilogues",
+ * "GEMM + epilogue kernel", or why they fell back from cuBLASLt (said once,
+ * from the first time it happened). */
+const char *ovx_gpu_linear_str(const ovx_gpu *g);
 
 /* Dense bf16 tensor-core FLOP per clock per SM of a compute capability (0:
  * not in the table), and the device's peak in TFLOP/s from it (SMs x max

@@ -21,13 +21,14 @@ static void host_init(void)
     host_ops.name = "kernels.cu on the host shim";
     host_ops.to_bf16 = ovx_host_k_to_bf16;
     host_ops.pack_rows_bf16 = ovx_host_k_pack_rows_bf16;
-    host_ops.fill_rows = ovx_host_k_fill_rows;
     host_ops.norm = ovx_host_k_norm;
-    host_ops.bias_gelu = ovx_host_k_bias_gelu;
+    host_ops.add_norm = ovx_host_k_add_norm;
+    host_ops.bias_act = ovx_host_k_bias_act;
     host_ops.residual_add = ovx_host_k_residual_add;
     host_ops.rope_tables = ovx_host_k_rope_tables;
-    host_ops.rope_apply = ovx_host_k_rope_apply;
+    host_ops.rope_qkv = ovx_host_k_rope_qkv;
     host_ops.softmax_rows = ovx_host_k_softmax_rows;
+    host_ops.attention_out = ovx_host_k_attention_out;
     host_ops.flash_attention = ovx_host_k_flash_attention;
 #else
     host_ops.name = "emulated (built without C++: kernels.cu not run on the host)";

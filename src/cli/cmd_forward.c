@@ -37,7 +37,8 @@ void ovx_help_forward(FILE *out)
             OVX_DEVICE_OPT_HELP
             OVX_ATTENTION_OPT_HELP
             "      --precision P        fp32 (default, exact) or bf16: CPU matmuls with bf16\n"
-            "                           inputs and fp32 accumulation (oneDNN, AVX512_BF16/AMX)\n"
+            "                           inputs and fp32 accumulation (oneDNN, AVX512_BF16/AMX);\n"
+            "                           block weights kept in bf16 only (half the memory)\n"
             "      --profile            print milliseconds and GFLOP/s per op kind of the CPU\n"
             "                           forward to stderr (outputs unchanged)\n"
             "  -o, --output DIR         output folder (created if missing)\n"
@@ -171,6 +172,8 @@ int ovx_cmd_forward(int argc, char **argv)
         goto fail;
     ovx_model_params mp = ovx_model_default_params();
     mp.threads = threads;
+    /* on the CPU, bf16 weights are packed while loading: no f32 copy kept */
+    mp.precision = dev.kind == OVX_DEVICE_CPU ? precision : OVX_PRECISION_FP32;
     if (ovx_model_load(model, &mp, &m, &err))
         goto fail;
     char warn[1400];

@@ -330,6 +330,7 @@ int ovx_cmd_selftest(int argc, char **argv)
     for (int i = 0; i < 2; i++)
         if (run_case(m, cm, &cases[i], seed + (uint64_t)i, &ok))
             goto done;
+    printf("%s\n", ovx_gpu_linear_str(g));
     printf("selftest %s (tolerance: relative L2 <= %.0e)\n", ok ? "passed" : "FAILED", TOLERANCE);
     exit_rc = ok ? OVX_EXIT_OK : OVX_EXIT_FAIL;
     goto done;

@@ -467,9 +467,9 @@ static void drop_results(ovx_prepared *p)
 
 /* One padding-free forward over every view of items[0..n) (a sample per
  * view, in item then view order), then each item's slices copied into its
- * own [V,N,D] / [V,D] buffers. On the CPU the engine runs the samples one by
- * one (ovx_model_forward with B = 1, as a lone item), so the results do not
- * depend on the batching. */
+ * own [V,N,D] / [V,D] buffers. On the CPU (ovx_model_forward_packed) each
+ * sample's rows go through the same fixed row chunks as a lone item's, so
+ * the results do not depend on the batching. */
 static int forward_items(const ovx_extract_ctx *ctx, ovx_prepared **items, size_t n, ovx_error *err)
 {
     const ovx_model_config *cfg = ovx_model_get_config(ctx->model);

@@ -562,6 +562,9 @@ static int run_items(run_state *rs, const ovx_extract_params *prm, ovx_error *er
     mp.threads = prm->threads;
     mp.cancel = forward_cancel; /* a stop request ends a long forward between layers */
     mp.cancel_ctx = rs;
+    /* on the CPU, bf16 weights are packed while loading (no f32 copy kept);
+     * a CUDA device needs the f32 weights, also to fall back to the CPU */
+    mp.precision = prm->device.kind == OVX_DEVICE_CPU ? prm->precision : OVX_PRECISION_FP32;
     ovx_model *model = NULL;
     int rc = ovx_model_load(o->model_dir, &mp, &model, err);
     if (rc != OVX_OK)

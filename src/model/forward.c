@@ -1,6 +1,8 @@
-/* forward.c: the CPU forward of the OneVision Encoder: patch embedding,
- * layernorm_pre, RoPE tables, pre-norm blocks with 3D RoPE attention,
- * layernorm_post and the attention-pooling head, calling ops.c in order. */
+/* forward.c: the CPU forward of the OneVision Encoder on a packed batch
+ * (samples of any lengths back to back): patch embedding, layernorm_pre,
+ * RoPE tables, pre-norm blocks with 3D RoPE attention (per sample),
+ * layernorm_post and the attention-pooling head (per sample), calling ops.c
+ * in order; linear layers over all samples' rows at once (rows.h). */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -10,15 +12,21 @@
 #include "common/timer.h"
 #include "model/model_internal.h"
 #include "model/ops.h"
+#include "model/rows.h"
 
 /* Runs `call` and charges its wall time and `fl` FLOPs to op kind k of
- * profile P. */
-#define TIMED(P, k, fl, call)                 \
+ * profile P; TIMED also counts a call (TIMED_PART does not: an op done in
+ * several row blocks counts once per layer). */
+#define TIMED_PART(P, k, fl, call)            \
     do {                                      \
         double t0_ = ovx_now_ms();            \
         call;                                 \
         (P)->ms[k] += ovx_now_ms() - t0_;     \
         (P)->flops[k] += (double)(fl);        \
+    } while (0)
+#define TIMED(P, k, fl, call)                 \
+    do {                                      \
+        TIMED_PART(P, k, fl, call);           \
         (P)->calls[k]++;                      \
     } while (0)
 
@@ -42,89 +50,160 @@ void ovx_model_reset_profile(ovx_model *m)
     memset(&m->profile, 0, sizeof m->profile);
 }
 
-/* The forward's working buffers, sized for B*N tokens. */
-typedef struct fwd_buffers {
-    float *x, *h, *q, *k, *v, *mlp, *cos_t, *sin_t;
-} fwd_buffers;
-
-static void free_buffers(fwd_buffers *b)
+/* Rows of fc1 output the MLP holds at once: at least 2048, and 4 chunks per
+ * thread, so every thread has work in each row block. */
+static int64_t mlp_block_rows(int threads)
 {
-    free(b->x);
-    free(b->h);
-    free(b->q);
-    free(b->k);
-    free(b->v);
-    free(b->mlp);
-    free(b->cos_t);
-    free(b->sin_t);
+    int64_t r = (int64_t)threads * 4 * OVX_LINEAR_ROWS;
+    return r > 2048 ? r : 2048;
 }
 
-/* y = x W^T + b over B groups of N rows: oneDNN's matmul (fp32 from w, or
- * bf16 from the prepared weight bw) when mm is set, else OpenBLAS. */
-static int linear(ovx_mm *mm, const ovx_mm_weight *bw, float *y, const float *x, const float *w, const float *b,
-                  int B, int N, int In, int O, int threads, ovx_error *err)
+/* One forward over a packed batch: S samples of len[s] tokens, T in all. */
+typedef struct fwd {
+    const ovx_model_config *c;
+    ovx_mm *mm;
+    int threads;
+    ovx_profile *P;
+    int S;
+    const int *len;
+    int64_t T;
+    ovx_piece *whole;        /* [S] one piece per sample */
+    ovx_piece *chunks;       /* linear chunk scratch */
+    ovx_row_blocks blocks;   /* the MLP's row blocks */
+    float *x, *h, *qk, *q, *k, *v, *mlp, *cos_t, *sin_t;
+} fwd;
+
+static void fwd_free(fwd *f)
 {
-    if (mm)
-        return ovx_mm_linear(mm, y, x, w, bw, b, B, N, In, O, threads, err);
-    ovx_op_linear_grouped(y, x, w, b, B, N, In, O, threads);
+    free(f->whole);
+    free(f->chunks);
+    ovx_row_blocks_free(&f->blocks);
+    free(f->x);
+    free(f->h);
+    free(f->qk);
+    free(f->v);
+    free(f->mlp);
+    free(f->cos_t);
+    free(f->sin_t);
+}
+
+/* Buffers of a forward (activations and scratch, besides the outputs):
+ * x, h, q, k, v [T, D] (q and k in one block that the head reuses as its
+ * scratch), the fc1 output of one row block [block rows, F], RoPE tables
+ * [T, 64] and the chunk list. */
+static int fwd_alloc(fwd *f, const ovx_model_config *c)
+{
+    int D = c->hidden_size, F = c->intermediate_size;
+    size_t td = (size_t)f->T * D;
+    int64_t cap = mlp_block_rows(f->threads);
+    f->whole = malloc((size_t)f->S * sizeof *f->whole);
+    f->chunks = malloc((size_t)ovx_rows_max_chunks(f->T, f->S + (int)((f->T + cap - 1) / cap)) * sizeof *f->chunks);
+    if (!f->whole || !f->chunks || ovx_row_blocks_plan(&f->blocks, f->S, f->len, cap))
+        return -1;
+    int64_t row = 0, most = 0;
+    for (int s = 0; s < f->S; s++) {
+        f->whole[s] = (ovx_piece){row, f->len[s]};
+        row += f->len[s];
+    }
+    for (int k = 0; k < f->blocks.n; k++)
+        most = f->blocks.rows[k] > most ? f->blocks.rows[k] : most;
+    f->x = malloc(td * sizeof(float));
+    f->h = malloc(td * sizeof(float));
+    f->qk = malloc((2 * td + 3 * (size_t)D + (size_t)F) * sizeof(float));
+    f->v = malloc(td * sizeof(float));
+    f->mlp = malloc((size_t)most * F * sizeof(float));
+    f->cos_t = malloc((size_t)f->T * OVX_HEAD_DIM * sizeof(float));
+    f->sin_t = malloc((size_t)f->T * OVX_HEAD_DIM * sizeof(float));
+    if (!f->x || !f->h || !f->qk || !f->v || !f->mlp || !f->cos_t || !f->sin_t)
+        return -1;
+    f->q = f->qk;
+    f->k = f->qk + td;
     return 0;
 }
 
-/* One pre-norm block on all B*N rows: x += Attn(LN1(x)); x += MLP(LN2(x)).
- * bw: the layer's six bf16 weights (q, k, v, out, fc1, fc2) or NULL. */
-static int block(const ovx_model_config *c, const ovx_layer_weights *L, ovx_mm *mm, ovx_mm_weight *const *bw,
-                 fwd_buffers *b, int B, int N, int threads, ovx_profile *P, ovx_error *err)
+/* y = x W^T + b on every sample's rows: oneDNN's matmul (fp32 from w, or
+ * bf16 from the prepared weight bw) when mm is set, else OpenBLAS. */
+static int linear(fwd *f, const ovx_mm_weight *bw, float *y, const float *x, const float *w, const float *b,
+                  int In, int O, ovx_error *err)
 {
-    int64_t T = (int64_t)B * N;
-    int D = c->hidden_size, F = c->intermediate_size, H = c->num_heads;
-    double lin = 2.0 * (double)T * D * D, attn = 4.0 * (double)B * N * N * D;
+    return ovx_linear_pieces(f->mm, bw, y, x, w, b, f->whole, f->S, In, O, f->chunks, f->threads, err);
+}
+
+/* One pre-norm block on all T rows: x += Attn(LN1(x)); x += MLP(LN2(x)),
+ * the attention per sample. bw: the layer's six bf16 weights (q, k, v, out,
+ * fc1, fc2) or NULL. */
+static int block(fwd *f, const ovx_layer_weights *L, ovx_mm_weight *const *bw, ovx_error *err)
+{
+    const ovx_model_config *c = f->c;
+    ovx_profile *P = f->P;
+    int64_t T = f->T;
+    int D = c->hidden_size, F = c->intermediate_size, H = c->num_heads, threads = f->threads;
+    double lin = 2.0 * (double)T * D * D, attn = 0;
+    for (int s = 0; s < f->S; s++)
+        attn += 4.0 * (double)f->len[s] * f->len[s] * D;
     ovx_mm_weight *const none[OVX_BF16_PER_LAYER] = {0};
     int bf16 = bw != NULL;
     if (!bw)
         bw = none;
     int rc = 0;
     TIMED(P, OVX_OP_NORM, 0,
-          ovx_op_layernorm(b->h, b->x, L->layer_norm1_weight, L->layer_norm1_bias, T, D, c->layer_norm_eps, threads));
+          ovx_op_layernorm(f->h, f->x, L->layer_norm1_weight, L->layer_norm1_bias, T, D, c->layer_norm_eps, threads));
     TIMED(P, OVX_OP_QKV, 3 * lin, {
-        rc = linear(mm, bw[0], b->q, b->h, L->q_proj_weight, L->q_proj_bias, B, N, D, D, threads, err) ||
-             linear(mm, bw[1], b->k, b->h, L->k_proj_weight, L->k_proj_bias, B, N, D, D, threads, err) ||
-             linear(mm, bw[2], b->v, b->h, L->v_proj_weight, L->v_proj_bias, B, N, D, D, threads, err);
+        rc = linear(f, bw[0], f->q, f->h, L->q_proj_weight, L->q_proj_bias, D, D, err) ||
+             linear(f, bw[1], f->k, f->h, L->k_proj_weight, L->k_proj_bias, D, D, err) ||
+             linear(f, bw[2], f->v, f->h, L->v_proj_weight, L->v_proj_bias, D, D, err);
     });
     if (rc)
         return -1;
     TIMED(P, OVX_OP_ROPE, 0, {
-        ovx_op_rope3d_apply(b->q, b->cos_t, b->sin_t, T, H, threads);
-        ovx_op_rope3d_apply(b->k, b->cos_t, b->sin_t, T, H, threads);
+        ovx_op_rope3d_apply(f->q, f->cos_t, f->sin_t, T, H, threads);
+        ovx_op_rope3d_apply(f->k, f->cos_t, f->sin_t, T, H, threads);
     });
     float scale = 1.0f / sqrtf((float)c->head_dim);
     TIMED(P, OVX_OP_ATTENTION, attn, {
-        for (int s = 0; s < B && !rc; s++) {
-            size_t o = (size_t)s * N * D;
-            if (mm)
-                rc = ovx_mm_attention(mm, bf16, b->h + o, b->q + o, b->k + o, b->v + o, N, H, scale, threads, err);
-            else if (ovx_op_attention(b->h + o, b->q + o, b->k + o, b->v + o, N, N, H, scale, threads))
+        size_t o = 0;
+        for (int s = 0; s < f->S && !rc; s++) {
+            int N = f->len[s];
+            if (f->mm)
+                rc = ovx_mm_attention(f->mm, bf16, f->h + o, f->q + o, f->k + o, f->v + o, N, H, scale, threads,
+                                      err);
+            else if (ovx_op_attention(f->h + o, f->q + o, f->k + o, f->v + o, N, N, H, scale, threads))
                 rc = ovx_error_set(err, OVX_ENOMEM, "out of memory for attention scratch (%d tokens)", N);
+            o += (size_t)N * D;
         }
     });
     if (rc)
         return -1;
     TIMED(P, OVX_OP_OUT_PROJ, lin,
-          rc = linear(mm, bw[3], b->q, b->h, L->out_proj_weight, L->out_proj_bias, B, N, D, D, threads, err));
+          rc = linear(f, bw[3], f->q, f->h, L->out_proj_weight, L->out_proj_bias, D, D, err));
     if (rc)
         return -1;
-    TIMED(P, OVX_OP_RESIDUAL, 0, ovx_op_residual_add(b->x, b->q, T * D, threads));
+    TIMED(P, OVX_OP_RESIDUAL, 0, ovx_op_residual_add(f->x, f->q, T * D, threads));
     TIMED(P, OVX_OP_NORM, 0,
-          ovx_op_layernorm(b->h, b->x, L->layer_norm2_weight, L->layer_norm2_bias, T, D, c->layer_norm_eps, threads));
-    TIMED(P, OVX_OP_FC1, lin * F / D,
-          rc = linear(mm, bw[4], b->mlp, b->h, L->fc1_weight, L->fc1_bias, B, N, D, F, threads, err));
+          ovx_op_layernorm(f->h, f->x, L->layer_norm2_weight, L->layer_norm2_bias, T, D, c->layer_norm_eps, threads));
+    /* the MLP one row block at a time: fc1 -> GELU -> fc2 into q */
+    const ovx_row_blocks *rb = &f->blocks;
+    for (int k = 0; k < rb->n && !rc; k++) {
+        const ovx_piece *pc = rb->pieces + rb->first[k];
+        int np = rb->first[k + 1] - rb->first[k];
+        int64_t r0 = rb->start[k], rows = rb->rows[k];
+        double fl = 2.0 * (double)rows * D * F;
+        TIMED_PART(P, OVX_OP_FC1, fl,
+                   rc = ovx_linear_pieces(f->mm, bw[4], f->mlp, f->h + r0 * D, L->fc1_weight, L->fc1_bias, pc, np, D,
+                                          F, f->chunks, threads, err));
+        if (rc)
+            break;
+        TIMED_PART(P, OVX_OP_GELU, 0, ovx_op_gelu_erf(f->mlp, rows * F, threads));
+        TIMED_PART(P, OVX_OP_FC2, fl,
+                   rc = ovx_linear_pieces(f->mm, bw[5], f->q + r0 * D, f->mlp, L->fc2_weight, L->fc2_bias, pc, np, F,
+                                          D, f->chunks, threads, err));
+    }
     if (rc)
         return -1;
-    TIMED(P, OVX_OP_GELU, 0, ovx_op_gelu_erf(b->mlp, T * F, threads));
-    TIMED(P, OVX_OP_FC2, lin * F / D,
-          rc = linear(mm, bw[5], b->q, b->mlp, L->fc2_weight, L->fc2_bias, B, N, F, D, threads, err));
-    if (rc)
-        return -1;
-    TIMED(P, OVX_OP_RESIDUAL, 0, ovx_op_residual_add(b->x, b->q, T * D, threads));
+    P->calls[OVX_OP_FC1]++;
+    P->calls[OVX_OP_GELU]++;
+    P->calls[OVX_OP_FC2]++;
+    TIMED(P, OVX_OP_RESIDUAL, 0, ovx_op_residual_add(f->x, f->q, T * D, threads));
     return 0;
 }
 
@@ -136,7 +215,8 @@ static float *copy_floats(const float *src, size_t n)
     return d;
 }
 
-int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_error *err)
+int ovx_model_forward_packed(ovx_model *m, int samples, const int *lengths, const float *patches,
+                             const int32_t *pos, ovx_outputs *out, ovx_error *err)
 {
     const ovx_model_config *c = &m->cfg;
     int want = out->hidden_state_index;
@@ -148,47 +228,44 @@ int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_
         if (hs < 0 || hs > L)
             return ovx_error_set(err, OVX_EUSAGE, "hidden state %d out of range %d..%d", want, -(L + 1), L);
     }
-    if (in->batch <= 0 || in->n <= 0)
-        return ovx_error_set(err, OVX_EUSAGE, "empty input (batch %d, tokens %d)", in->batch, in->n);
-    int B = in->batch, N = in->n, D = c->hidden_size, F = c->intermediate_size;
+    if (samples <= 0)
+        return ovx_error_set(err, OVX_EUSAGE, "empty input (batch %d)", samples);
+    int64_t T = 0;
+    for (int s = 0; s < samples; s++) {
+        if (lengths[s] <= 0)
+            return ovx_error_set(err, OVX_EUSAGE, "empty input (sample %d has %d tokens)", s, lengths[s]);
+        T += lengths[s];
+    }
+    int D = c->hidden_size, F = c->intermediate_size;
     int K = c->num_channels * c->patch_size * c->patch_size;
-    int64_t T = (int64_t)B * N;
     for (int64_t r = 0; r < T; r++)
         for (int a = 0; a < 3; a++)
-            if (in->pos[3 * r + a] < 0)
+            if (pos[3 * r + a] < 0)
                 return ovx_error_set(err, OVX_EUSAGE, "negative position at token %lld", (long long)r);
-    int threads = m->params.threads > 0 ? m->params.threads : ovx_default_threads();
+    fwd f = {.c = c, .threads = m->params.threads > 0 ? m->params.threads : ovx_default_threads(),
+             .P = &m->profile, .S = samples, .len = lengths, .T = T};
+    int threads = f.threads;
     /* OpenBLAS runs single-threaded; ops.c spreads fixed chunks over our
      * threads so that results do not depend on the thread count. */
     int blas_before = openblas_get_num_threads();
     openblas_set_num_threads(1);
-
-    fwd_buffers b = {0};
     size_t td = (size_t)T * D;
-    b.x = malloc(td * sizeof(float));
-    b.h = malloc(td * sizeof(float));
-    b.q = malloc(td * sizeof(float));
-    b.k = malloc(td * sizeof(float));
-    b.v = malloc(td * sizeof(float));
-    b.mlp = malloc((size_t)T * (F > K ? F : K) * sizeof(float));
-    b.cos_t = malloc((size_t)T * OVX_HEAD_DIM * sizeof(float));
-    b.sin_t = malloc((size_t)T * OVX_HEAD_DIM * sizeof(float));
     int rc = OVX_OK;
-    if (!b.x || !b.h || !b.q || !b.k || !b.v || !b.mlp || !b.cos_t || !b.sin_t) {
+    if (fwd_alloc(&f, c)) {
         rc = ovx_error_set(err, OVX_ENOMEM, "out of memory for %lld tokens", (long long)T);
         goto done;
     }
     ovx_profile *P = &m->profile;
-    ovx_mm *mm = ovx_model_mm(m);
+    f.mm = ovx_model_mm(m);
     TIMED(P, OVX_OP_PATCH_EMBED, 2.0 * (double)T * D * K,
-          rc = linear(mm, NULL, b.x, in->patches, m->w.patch_embedding_weight, NULL, B, N, K, D, threads, err));
+          rc = linear(&f, NULL, f.x, patches, m->w.patch_embedding_weight, NULL, K, D, err));
     if (rc)
         goto done;
     TIMED(P, OVX_OP_NORM, 0,
-          ovx_op_layernorm(b.x, b.x, m->w.layernorm_pre_weight, m->w.layernorm_pre_bias, T, D, c->layer_norm_eps,
+          ovx_op_layernorm(f.x, f.x, m->w.layernorm_pre_weight, m->w.layernorm_pre_bias, T, D, c->layer_norm_eps,
                            threads));
-    ovx_op_rope3d_tables(b.cos_t, b.sin_t, in->pos, T, c->rope_theta);
-    if (hs == 0 && !(out->hidden_state = copy_floats(b.x, td)))
+    ovx_op_rope3d_tables(f.cos_t, f.sin_t, pos, T, c->rope_theta);
+    if (hs == 0 && !(out->hidden_state = copy_floats(f.x, td)))
         goto oom;
     for (int l = 0; l < L; l++) {
         if (m->params.cancel && m->params.cancel(m->params.cancel_ctx)) {
@@ -197,44 +274,59 @@ int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_
             goto done;
         }
         ovx_mm_weight *const *bw = m->bf16 ? m->bf16->weights + (size_t)l * OVX_BF16_PER_LAYER : NULL;
-        if (block(c, &m->w.layers[l], mm, bw, &b, B, N, threads, P, err)) {
+        if (block(&f, &m->w.layers[l], bw, err)) {
             rc = err->code ? err->code : OVX_EINTERNAL;
             ovx_outputs_free(out);
             goto done;
         }
-        if (hs == l + 1 && !(out->hidden_state = copy_floats(b.x, td)))
+        if (hs == l + 1 && !(out->hidden_state = copy_floats(f.x, td)))
             goto oom;
     }
     if (c->use_head) {
         double th = ovx_now_ms();
-        ovx_op_layernorm(b.x, b.x, m->w.layernorm_post_weight, m->w.layernorm_post_bias, T, D,
+        ovx_op_layernorm(f.x, f.x, m->w.layernorm_post_weight, m->w.layernorm_post_bias, T, D,
                          c->layer_norm_eps, threads);
-        out->pooler_output = malloc((size_t)B * D * sizeof(float));
+        out->pooler_output = malloc((size_t)samples * D * sizeof(float));
         if (!out->pooler_output)
             goto oom;
-        /* Scratch for the head: q/k/v buffers are free now. */
-        float *scratch = malloc(((size_t)2 * N * D + 3 * (size_t)D + F) * sizeof(float));
-        if (!scratch)
-            goto oom;
-        for (int s = 0; s < B; s++)
-            if (ovx_op_attention_pool(out->pooler_output + (size_t)s * D, b.x + (size_t)s * N * D, &m->w.head, N, D,
-                                      F, c->num_heads, 1e-6f, scratch, threads)) {
-                free(scratch);
+        /* the head's scratch (2 N D + 3 D + F floats) is the q/k block */
+        double fl = 0;
+        size_t o = 0;
+        for (int s = 0; s < samples; s++) {
+            int N = lengths[s];
+            if (ovx_op_attention_pool(out->pooler_output + (size_t)s * D, f.x + o, &m->w.head, N, D, F, c->num_heads,
+                                      1e-6f, f.qk, threads))
                 goto oom;
-            }
-        free(scratch);
+            o += (size_t)N * D;
+            fl += 2.0 * ((double)N * D * 2 * D + 2.0 * N * D + 2.0 * D * D + 2.0 * D * F);
+        }
         P->ms[OVX_OP_HEAD] += ovx_now_ms() - th;
-        P->flops[OVX_OP_HEAD] += 2.0 * B * ((double)N * D * 2 * D + 2.0 * N * D + 2.0 * D * D + 2.0 * D * F);
+        P->flops[OVX_OP_HEAD] += fl;
         P->calls[OVX_OP_HEAD]++;
     }
-    out->last_hidden_state = b.x;
-    b.x = NULL;
+    out->last_hidden_state = f.x;
+    f.x = NULL;
     goto done;
 oom:
     rc = ovx_error_set(err, OVX_ENOMEM, "out of memory in the forward (%lld tokens)", (long long)T);
     ovx_outputs_free(out);
 done:
-    free_buffers(&b);
+    fwd_free(&f);
     openblas_set_num_threads(blas_before);
+    return rc;
+}
+
+int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_error *err)
+{
+    out->last_hidden_state = out->pooler_output = out->hidden_state = NULL;
+    if (in->batch <= 0 || in->n <= 0)
+        return ovx_error_set(err, OVX_EUSAGE, "empty input (batch %d, tokens %d)", in->batch, in->n);
+    int *len = malloc((size_t)in->batch * sizeof *len);
+    if (!len)
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory");
+    for (int s = 0; s < in->batch; s++)
+        len[s] = in->n;
+    int rc = ovx_model_forward_packed(m, in->batch, len, in->patches, in->pos, out, err);
+    free(len);
     return rc;
 }

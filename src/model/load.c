@@ -1,6 +1,7 @@
 /* load.c: model folder (or Hugging Face cache id) -> ovx_model: config.json,
  * one or several safetensors files, every expected tensor checked by name,
- * dtype and shape, converted once to float32. */
+ * dtype and shape, converted once to float32 (or, loaded for bf16, the
+ * blocks' linear weights packed to bf16 one tensor at a time). */
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -137,14 +138,58 @@ static void list_add(char *buf, size_t cap, int *n, const char *name)
     (*n)++;
 }
 
+/* Converts every matched tensor (found[i] in files[from[i]]) to float32, in
+ * manifest order, hashing each for the checksum: into its slot, or, for a
+ * bf16_only model's block linear weights, into a scratch buffer that is
+ * then packed to bf16. Each tensor's mapped pages are dropped once read, so
+ * neither the whole file nor two copies of a weight are ever in memory. */
+static int convert_all(ovx_model *m, ovx_st_file *files, const ovx_st_tensor **found, const int *from,
+                       ovx_error *err)
+{
+    int64_t most = 0;
+    for (int i = 0; i < m->n_entries; i++)
+        if (!*m->entries[i].slot && m->entries[i].numel > most)
+            most = m->entries[i].numel;
+    float *scratch = most ? malloc((size_t)most * sizeof(float)) : NULL;
+    if (most && !scratch)
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory");
+    const char *dt = NULL;
+    uint64_t h = OVX_FNV1A_INIT;
+    int rc = OVX_OK;
+    for (int i = 0; i < m->n_entries && !rc; i++) {
+        const ovx_weight_entry *e = &m->entries[i];
+        float *dst = *e->slot ? *e->slot : scratch;
+        int64_t bad = ovx_st_to_f32(found[i], dst);
+        if (bad && !m->nonfinite)
+            snprintf(m->nonfinite_tensor, sizeof m->nonfinite_tensor, "%.120s", found[i]->name);
+        m->nonfinite += bad;
+        h = ovx_fnv1a_f32(h, dst, e->numel);
+        if (!*e->slot)
+            rc = ovx_model_bf16_pack(m, e, dst, err);
+        ovx_st_release(&files[from[i]], found[i]);
+        if (!dt)
+            dt = found[i]->dtype_name;
+        else if (strcmp(dt, found[i]->dtype_name))
+            dt = "mixed";
+    }
+    free(scratch);
+    m->checksum = h;
+    snprintf(m->source_dtype, sizeof m->source_dtype, "%s", dt ? dt : "");
+    return rc;
+}
+
 /* Matches the files' tensors against the manifest and fills the weights. */
 static int fill_weights(ovx_model *m, ovx_st_file *files, int nfiles, ovx_error *err)
 {
     char missing[600] = "", unexpected[600] = "";
     int n_missing = 0, n_unexpected = 0;
     const ovx_st_tensor **found = calloc((size_t)m->n_entries, sizeof *found);
-    if (!found)
+    int *from = calloc((size_t)m->n_entries, sizeof *from);
+    if (!found || !from) {
+        free(found);
+        free(from);
         return ovx_error_set(err, OVX_ENOMEM, "out of memory");
+    }
     int rc = OVX_OK;
     for (int i = 0; i < m->n_entries && !rc; i++) {
         ovx_weight_entry *e = &m->entries[i];
@@ -158,7 +203,7 @@ static int fill_weights(ovx_model *m, ovx_st_file *files, int nfiles, ovx_error 
                 break;
             }
             found[i] = t;
-            fi = k;
+            from[i] = fi = k;
         }
         if (rc)
             break;
@@ -207,21 +252,10 @@ static int fill_weights(ovx_model *m, ovx_st_file *files, int nfiles, ovx_error 
                                n_unexpected, unexpected, n_unexpected > 5 ? ", ..." : "");
         }
     }
-    if (!rc) {
-        const char *dt = NULL;
-        for (int i = 0; i < m->n_entries; i++) {
-            int64_t bad = ovx_st_to_f32(found[i], *m->entries[i].slot);
-            if (bad && !m->nonfinite)
-                snprintf(m->nonfinite_tensor, sizeof m->nonfinite_tensor, "%.120s", found[i]->name);
-            m->nonfinite += bad;
-            if (!dt)
-                dt = found[i]->dtype_name;
-            else if (strcmp(dt, found[i]->dtype_name))
-                dt = "mixed";
-        }
-        snprintf(m->source_dtype, sizeof m->source_dtype, "%s", dt ? dt : "");
-    }
+    if (!rc)
+        rc = convert_all(m, files, found, from, err);
     free(found);
+    free(from);
     return rc;
 }
 
@@ -268,16 +302,18 @@ int ovx_model_load(const char *path_or_id, const ovx_model_params *params, ovx_m
         if ((rc = ovx_st_open(path, &files[opened], err)))
             goto done;
     }
-    if ((rc = ovx_model_alloc(&cfg, &m, err))) {
+    int bf16_only = params && params->precision == OVX_PRECISION_BF16;
+    if ((rc = ovx_model_alloc(&cfg, bf16_only, &m, err))) {
         ovx_error_prefix(err, "%s/config.json", dir);
         goto done;
     }
     if (params)
         m->params = *params;
+    if (bf16_only && (rc = ovx_model_bf16_prepare(m, err)))
+        goto done;
     if ((rc = fill_weights(m, files, nshards, err)))
         goto done;
     snprintf(m->path, sizeof m->path, "%s", dir);
-    m->checksum = ovx_model_weights_checksum(m);
     *out = m;
     m = NULL;
 done:

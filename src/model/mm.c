@@ -482,7 +482,7 @@ static void linear_chunks(void *p, int64_t c0, int64_t c1, int thread)
         int64_t r0 = g * j->rows + in_g;
         const void *src = j->x + r0 * j->In;
         if (j->bf16) {
-            ovx_f32_to_bf16_array(xb, j->x + r0 * j->In, rows * j->In);
+            ovx_f32_to_bf16_vec(xb, j->x + r0 * j->In, rows * j->In);
             src = xb;
         }
         plan *pl = rows == OVX_LINEAR_ROWS ? j->full : j->tail;
@@ -550,9 +550,9 @@ static void round_rows(void *p, int64_t r0, int64_t r1, int thread)
     (void)thread;
     const round_job *j = p;
     int64_t o = r0 * j->ld, n = (r1 - r0) * j->ld;
-    ovx_f32_to_bf16_array(j->c->qb + o, j->q + o, n);
-    ovx_f32_to_bf16_array(j->c->kb + o, j->k + o, n);
-    ovx_f32_to_bf16_array(j->c->vb + o, j->v + o, n);
+    ovx_f32_to_bf16_vec(j->c->qb + o, j->q + o, n);
+    ovx_f32_to_bf16_vec(j->c->kb + o, j->k + o, n);
+    ovx_f32_to_bf16_vec(j->c->vb + o, j->v + o, n);
 }
 
 static void attn_items(void *p, int64_t i0, int64_t i1, int thread)

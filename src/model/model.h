@@ -42,6 +42,12 @@ typedef struct ovx_model_params {
      * stops it with OVX_EINTERRUPTED and no outputs (e.g. on SIGTERM). */
     int (*cancel)(void *ctx);
     void *cancel_ctx;
+    /* ovx_model_load only. OVX_PRECISION_BF16: the blocks' linear weights
+     * are packed to bf16 as they are read and never kept in f32 (about half
+     * the memory; as ovx_model_set_precision(BF16), which then does nothing,
+     * and FP32 is refused). CPU only: a CUDA engine uploads the f32 weights,
+     * so load for bf16 only when the forward runs on the CPU. Default FP32. */
+    int precision;
 } ovx_model_params;
 
 ovx_model_params ovx_model_default_params(void);
@@ -117,6 +123,14 @@ typedef struct ovx_outputs {
  * the heap; block every signal that has a handler in the calling thread (as
  * src/cli/signals.c does) or the handler's frame corrupts the heap. */
 int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
+/* Padding-free batch: `samples` sequences of lengths[s] tokens packed back to
+ * back (patches [sum, C*P*P], pos [sum, 3]); outputs packed the same way
+ * (last_hidden_state / hidden_state [sum, D], pooler_output [samples, D]).
+ * Linear layers run over all samples' rows together, attention and the head
+ * per sample; every sample's outputs are bitwise those of its own forward
+ * (same row chunks, same calls), for any batch and thread count. */
+int ovx_model_forward_packed(ovx_model *m, int samples, const int *lengths, const float *patches,
+                             const int32_t *pos, ovx_outputs *out, ovx_error *err);
 void ovx_outputs_free(ovx_outputs *out);
 /* Fails (OVX_EINPUT, message starting with stage, naming the output, e.g.
  * "model forward: 3 NaN/Inf value(s) in pooler_output ...") when any output

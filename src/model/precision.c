@@ -1,9 +1,10 @@
 /* precision.c: which matmuls the CPU forward runs. oneDNN's (fp32, made on
  * first use) unless the build lacks it or OVX_CPU_GEMM=openblas asks for
- * OpenBLAS sgemm; `--precision bf16` prepares the 24 blocks' six linear
- * weights in bf16 once, which the forward then uses for every block matmul
- * and the attention (patch embedding, norms, RoPE, softmax, GELU, residuals
- * and the head stay fp32). */
+ * OpenBLAS sgemm; `--precision bf16` prepares
+ * the 24 blocks' six linear weights in bf16 once (from the f32 weights, or
+ * tensor by tensor while loading: ovx_model_params.precision), which the
+ * forward then uses for every block matmul and the attention (patch
+ * embedding, norms, RoPE, softmax, GELU, residuals and the head stay fp32). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,9 +65,45 @@ void ovx_model_bf16_release(ovx_model *m, int free_mm)
     }
 }
 
+int ovx_model_bf16_prepare(ovx_model *m, ovx_error *err)
+{
+    if (m->bf16)
+        return 0;
+    char why[200];
+    m->bf16_requested = 1;
+    if (!ovx_mm_bf16_available(why, sizeof why))
+        return ovx_error_set(err, OVX_EUNSUPPORTED, "--precision bf16: %s", why);
+    if (!ovx_model_mm(m))
+        return ovx_error_set(err, OVX_EUNSUPPORTED, "--precision bf16 needs oneDNN's matmuls%s",
+                             getenv("OVX_CPU_GEMM") ? " (OVX_CPU_GEMM asks for OpenBLAS)" : "");
+    int n = m->cfg.num_layers * OVX_BF16_PER_LAYER;
+    ovx_model_bf16 *b = calloc(1, sizeof *b);
+    if (!b || !(b->weights = calloc((size_t)n, sizeof *b->weights))) {
+        free(b);
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory for bf16 weights");
+    }
+    b->n_weights = n;
+    m->bf16 = b;
+    return 0;
+}
+
+int ovx_model_bf16_pack(ovx_model *m, const ovx_weight_entry *e, const float *w, ovx_error *err)
+{
+    ovx_model_bf16 *b = m->bf16;
+    int i = e->bf16_index;
+    if (!b || i < 0 || i >= b->n_weights || b->weights[i] || e->ndim != 2)
+        return ovx_error_set(err, OVX_EINTERNAL, "bf16 weight %s: bad slot", e->name);
+    if (ovx_mm_weight_create(m->mm, w, (int)e->shape[0], (int)e->shape[1], &b->weights[i], err))
+        return err->code ? err->code : OVX_EINTERNAL;
+    b->bytes += ovx_mm_weight_bytes(b->weights[i]);
+    return 0;
+}
+
 int ovx_model_set_precision(ovx_model *m, int precision, ovx_error *err)
 {
     if (precision == OVX_PRECISION_FP32) {
+        if (m->bf16_only)
+            return ovx_error_set(err, OVX_EUSAGE, "the model was loaded for bf16 only (no fp32 weights)");
         ovx_model_bf16_release(m, 0);
         return 0;
     }
@@ -74,32 +111,13 @@ int ovx_model_set_precision(ovx_model *m, int precision, ovx_error *err)
         return ovx_error_set(err, OVX_EUSAGE, "unknown precision %d", precision);
     if (m->bf16)
         return 0;
-    char why[200];
-    m->bf16_requested = 1;
-    if (!ovx_mm_bf16_available(why, sizeof why))
-        return ovx_error_set(err, OVX_EUNSUPPORTED, "--precision bf16: %s", why);
-    ovx_mm *mm = ovx_model_mm(m);
-    if (!mm)
-        return ovx_error_set(err, OVX_EUNSUPPORTED, "--precision bf16 needs oneDNN's matmuls%s",
-                             getenv("OVX_CPU_GEMM") ? " (OVX_CPU_GEMM asks for OpenBLAS)" : "");
-    int L = m->cfg.num_layers, D = m->cfg.hidden_size, F = m->cfg.intermediate_size;
-    ovx_model_bf16 *b = calloc(1, sizeof *b);
-    if (!b || !(b->weights = calloc((size_t)L * OVX_BF16_PER_LAYER, sizeof *b->weights))) {
-        free(b);
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory for bf16 weights");
-    }
-    m->bf16 = b;
-    for (int l = 0; l < L; l++) {
-        const ovx_layer_weights *w = &m->w.layers[l];
-        const float *src[OVX_BF16_PER_LAYER] = {w->q_proj_weight,   w->k_proj_weight, w->v_proj_weight,
-                                                w->out_proj_weight, w->fc1_weight,    w->fc2_weight};
-        const int out[OVX_BF16_PER_LAYER] = {D, D, D, D, F, D}, in[OVX_BF16_PER_LAYER] = {D, D, D, D, D, F};
-        for (int i = 0; i < OVX_BF16_PER_LAYER; i++, b->n_weights++) {
-            if (ovx_mm_weight_create(mm, src[i], out[i], in[i], &b->weights[b->n_weights], err)) {
-                ovx_model_bf16_release(m, 0);
-                return -1;
-            }
-            b->bytes += ovx_mm_weight_bytes(b->weights[b->n_weights]);
+    if (ovx_model_bf16_prepare(m, err))
+        return -1;
+    for (int i = 0; i < m->n_entries; i++) {
+        const ovx_weight_entry *e = &m->entries[i];
+        if (e->bf16_index >= 0 && ovx_model_bf16_pack(m, e, *e->slot, err)) {
+            ovx_model_bf16_release(m, 0);
+            return -1;
         }
     }
     return 0;

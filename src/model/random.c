@@ -36,7 +36,7 @@ static int is_norm_weight(const char *name)
 int ovx_model_create_random(const ovx_model_config *cfg, uint64_t seed, ovx_model **out, ovx_error *err)
 {
     ovx_model *m = NULL;
-    int rc = ovx_model_alloc(cfg, &m, err);
+    int rc = ovx_model_alloc(cfg, 0, &m, err);
     if (rc)
         return rc;
     uint64_t s = seed;

@@ -294,6 +294,16 @@ const ovx_st_tensor *ovx_st_find(const ovx_st_file *f, const char *name)
     return NULL;
 }
 
+void ovx_st_release(const ovx_st_file *f, const ovx_st_tensor *t)
+{
+    if (!f->map || !t->nbytes || t->data < f->map || t->data + t->nbytes > f->map + f->map_len)
+        return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t b = (size_t)(t->data - f->map) / page * page, e = (size_t)(t->data - f->map) + t->nbytes;
+    /* read-only private mapping: dropping a page only costs a re-read */
+    madvise(f->map + b, e - b, MADV_DONTNEED);
+}
+
 int64_t ovx_st_to_f32(const ovx_st_tensor *t, float *dst)
 {
     const unsigned char *p = t->data;

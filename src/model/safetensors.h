@@ -48,6 +48,11 @@ const ovx_st_tensor *ovx_st_find(const ovx_st_file *f, const char *name);
 /* Converts a BF16/F16/F32 tensor to float32 (dst holds numel floats);
  * returns how many of the values are NaN or infinite. */
 int64_t ovx_st_to_f32(const ovx_st_tensor *t, float *dst);
+/* Drops the mapped pages holding t's data from the process's memory once it
+ * has been converted (they stay readable: touched again, they are read from
+ * the file again), so a loader never holds the whole file in RSS. No-op for
+ * a file made by ovx_st_parse (no mapping). */
+void ovx_st_release(const ovx_st_file *f, const ovx_st_tensor *t);
 size_t ovx_st_dtype_size(ovx_st_dtype d);
 
 #endif

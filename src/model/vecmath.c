@@ -33,7 +33,8 @@ typedef uint16_t v16h __attribute__((vector_size(32)));
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* clang: ABI errors on mixed-target v8f helpers */
 #define OVX_HAVE_512 1
-#define OVX_TARGET_512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+#define OVX_TARGET_512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#include <immintrin.h>
 #else
 #define OVX_HAVE_512 0
 #define OVX_TARGET_512
@@ -146,21 +147,54 @@ static inline __attribute__((always_inline)) v8f softmax_block8(float *s, uint16
     return acc + a;
 }
 
+/* out = lane-wise max of s[0..end) in vectors of W floats (type V), two
+ * independent chains; the max is exact, so the split changes nothing. */
+#define MAX_PASS(V, W, s, end, out)                           \
+    do {                                                      \
+        V m0_ = (V){0} - INFINITY, m1_ = m0_, a_, b_;         \
+        int j_ = 0;                                           \
+        for (; j_ + 2 * (W) <= (end); j_ += 2 * (W)) {        \
+            memcpy(&a_, (s) + j_, sizeof a_);                 \
+            memcpy(&b_, (s) + j_ + (W), sizeof b_);           \
+            m0_ = VMAX(a_, m0_);                              \
+            m1_ = VMAX(b_, m1_);                              \
+        }                                                     \
+        if (j_ < (end)) {                                     \
+            memcpy(&a_, (s) + j_, sizeof a_);                 \
+            m0_ = VMAX(a_, m0_);                              \
+        }                                                     \
+        (out) = VMAX(m0_, m1_);                               \
+    } while (0)
+
+/* The sum of a row's exps: 8-float block b goes to accumulator b & 1 (two
+ * independent dependency chains), the scalar tail to the one of its block
+ * index; then the two are added and the lanes summed. softmax16 keeps this
+ * order exactly. */
+static inline __attribute__((always_inline)) float exp_sum(float *s, uint16_t *p, int n8, int n, float mx, v8f acc0,
+                                                         v8f acc1)
+{
+    if ((n8 / 8) & 1)
+        acc1 = softmax_tail(s, p, n8, n, mx, acc1);
+    else
+        acc0 = softmax_tail(s, p, n8, n, mx, acc0);
+    return sum8(acc0 + acc1);
+}
+
 OVX_CLONES
 static float softmax8(float *s, uint16_t *p, int n)
 {
-    int n8 = n & ~7;
-    v8f m8 = splat(-INFINITY);
-    for (int j = 0; j < n8; j += 8) {
-        v8f a;
-        memcpy(&a, s + j, sizeof a);
-        m8 = VMAX(a, m8);
-    }
+    int n8 = n & ~7, j;
+    v8f m8;
+    MAX_PASS(v8f, 8, s, n8, m8);
     float mx = row_max(s, n8, n, m8);
-    v8f acc = splat(0.0f), vm = splat(mx);
-    for (int j = 0; j < n8; j += 8)
-        acc = softmax_block8(s, p, j, vm, acc);
-    return 1.0f / sum8(softmax_tail(s, p, n8, n, mx, acc));
+    v8f acc0 = splat(0.0f), acc1 = acc0, vm = splat(mx);
+    for (j = 0; j + 16 <= n8; j += 16) {
+        acc0 = softmax_block8(s, p, j, vm, acc0);
+        acc1 = softmax_block8(s, p, j + 8, vm, acc1);
+    }
+    if (j < n8)
+        acc0 = softmax_block8(s, p, j, vm, acc0);
+    return 1.0f / exp_sum(s, p, n8, n, mx, acc0, acc1);
 }
 
 #if OVX_HAVE_512
@@ -169,21 +203,16 @@ static float softmax8(float *s, uint16_t *p, int n)
 #define LO8(v) __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)
 #define HI8(v) __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15)
 
-/* The same row on 16-float vectors: per element the same exp; the sum adds
- * the low then the high 8 lanes into an 8-lane accumulator, the order of
- * softmax8, so both return the same bits. */
+/* The same row on 16-float vectors: per element the same exp; the low and
+ * high 8 lanes of each 16 are the even and odd 8-blocks of softmax8, so
+ * both return the same bits. */
 OVX_TARGET_512
 static float softmax16(float *s, uint16_t *p, int n)
 {
-    int n16 = n & ~15, n8 = n & ~7;
-    v16f m16 = (v16f){0} - INFINITY;
-    for (int j = 0; j < n16; j += 16) {
-        v16f a;
-        memcpy(&a, s + j, sizeof a);
-        m16 = VMAX(a, m16);
-    }
-    v8f m8 = LO8(m16), hi8 = HI8(m16);
-    m8 = VMAX(m8, hi8);
+    int n16 = n & ~15, n8 = n & ~7, j;
+    v16f m16;
+    MAX_PASS(v16f, 16, s, n16, m16);
+    v8f m8 = VMAX(LO8(m16), HI8(m16));
     if (n8 > n16) {
         v8f a;
         memcpy(&a, s + n16, sizeof a);
@@ -191,24 +220,25 @@ static float softmax16(float *s, uint16_t *p, int n)
     }
     float mx = row_max(s, n8, n, m8);
     v16f vm = (v16f){0} + mx;
-    v8f acc = splat(0.0f);
-    for (int j = 0; j < n16; j += 16) {
+    v8f acc0 = splat(0.0f), acc1 = acc0;
+    for (j = 0; j < n16; j += 16) {
         v16f a;
         memcpy(&a, s + j, sizeof a);
         a = VEXP(v16f, v16i, a - vm);
         if (p) {
-            v16h h = VBF16(v16u, v16h, a);
+            /* The instruction rounds to nearest even like VBF16; it reads
+             * denormal inputs as 0, but exps here are >= exp(-87), normal. */
+            __m256bh h = _mm512_cvtneps_pbh((__m512)a);
             memcpy(p + j, &h, sizeof h);
         } else {
             memcpy(s + j, &a, sizeof a);
         }
-        v8f lo = LO8(a), hi = HI8(a);
-        acc += lo;
-        acc += hi;
+        acc0 += LO8(a);
+        acc1 += HI8(a);
     }
     if (n8 > n16)
-        acc = softmax_block8(s, p, n16, splat(mx), acc);
-    return 1.0f / sum8(softmax_tail(s, p, n8, n, mx, acc));
+        acc0 = softmax_block8(s, p, n16, splat(mx), acc0);
+    return 1.0f / exp_sum(s, p, n8, n, mx, acc0, acc1);
 }
 #endif
 
@@ -217,7 +247,7 @@ static int cpu_has_512(void)
 #if OVX_HAVE_512
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl");
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
 #else
     return 0;
 #endif
@@ -237,6 +267,47 @@ static __attribute__((unused)) int use512(void)
         cached512 = cpu_has_512() && !(e && *e && strcmp(e, "0"));
     }
     return cached512;
+}
+
+/* dst[0..end) = VBF16(src[0..end)) in vectors of type V (end a multiple of
+ * their length). */
+#define BF16_LOOP(V, U, H, dst, src, end)                 \
+    for (int64_t i_ = 0; i_ < (end); i_ += (int64_t)(sizeof(V) / 4)) { \
+        V a_;                                             \
+        memcpy(&a_, (src) + i_, sizeof a_);               \
+        H h_ = VBF16(U, H, a_);                           \
+        memcpy((dst) + i_, &h_, sizeof h_);               \
+    }
+
+OVX_CLONES
+static void bf16_8(uint16_t *dst, const float *src, int64_t n)
+{
+    int64_t n8 = n & ~(int64_t)7;
+    BF16_LOOP(v8f, v8u, v8h, dst, src, n8);
+    for (int64_t i = n8; i < n; i++)
+        dst[i] = ovx_f32_to_bf16(src[i]);
+}
+
+#if OVX_HAVE_512
+/* VBF16 on 16 floats (not vcvtneps2bf16: activations may be denormal). */
+OVX_TARGET_512
+static void bf16_16(uint16_t *dst, const float *src, int64_t n)
+{
+    int64_t n16 = n & ~(int64_t)15;
+    BF16_LOOP(v16f, v16u, v16h, dst, src, n16);
+    bf16_8(dst + n16, src + n16, n - n16);
+}
+#endif
+
+void ovx_f32_to_bf16_vec(uint16_t *dst, const float *src, int64_t n)
+{
+#if OVX_HAVE_512
+    if (use512()) {
+        bf16_16(dst, src, n);
+        return;
+    }
+#endif
+    bf16_8(dst, src, n);
 }
 
 float ovx_softmax_row_unnormalised(float *s, int n)

@@ -1,5 +1,5 @@
 /* vecmath.h: vectorised element-wise kernels of the forward (softmax rows,
- * exact-erf GELU). Built with GCC vector extensions, for AVX-512 (16 floats),
+ * exact-erf GELU). Built with GCC vector extensions, for AVX-512 with AVX512_BF16 (16 floats),
  * AVX2 and baseline x86-64 (picked at run time; OVX_NO_AVX512=1 skips the
  * first); every variant gives the same bits, and each result depends only on
  * its inputs, never on the thread count. */
@@ -15,6 +15,9 @@ float ovx_softmax_row_unnormalised(float *s, int n);
  * ovx_f32_to_bf16), s untouched; returns 1 / sum of the fp32 exps, the same
  * bits as ovx_softmax_row_unnormalised. */
 float ovx_softmax_row_bf16(const float *s, uint16_t *p, int n);
+
+/* dst[n] = ovx_f32_to_bf16(src[n]) (io/half.h), vectorised. */
+void ovx_f32_to_bf16_vec(uint16_t *dst, const float *src, int64_t n);
 
 /* x[n] <- 0.5 x (1 + erf(x / sqrt 2)). */
 void ovx_gelu_erf_vec(float *x, int64_t n);

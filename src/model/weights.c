@@ -41,7 +41,15 @@ static int add(builder *b, float **slot, int ndim, const int64_t *shape, const c
         e->numel *= shape[i];
     }
     e->slot = slot;
+    e->bf16_index = -1;
     return 0;
+}
+
+/* Marks the entry just added as the bf16 path's weight `index`. */
+static void mark_bf16(builder *b, int index)
+{
+    if (b->n > 0)
+        b->e[b->n - 1].bf16_index = index;
 }
 
 #define V1(a) (const int64_t[]){a}
@@ -61,19 +69,26 @@ int ovx_weights_manifest(const ovx_model_config *c, ovx_weights *w, ovx_weight_e
         const char *p = "encoder.layers";
         bad |= add(&b, &L->layer_norm1_weight, 1, V1(D), "%s.%d.layer_norm1.weight", p, i);
         bad |= add(&b, &L->layer_norm1_bias, 1, V1(D), "%s.%d.layer_norm1.bias", p, i);
+        int x = i * OVX_BF16_PER_LAYER; /* the bf16 path's q, k, v, out, fc1, fc2 */
         bad |= add(&b, &L->q_proj_weight, 2, V2(D, D), "%s.%d.self_attn.q_proj.weight", p, i);
+        mark_bf16(&b, x + 0);
         bad |= add(&b, &L->q_proj_bias, 1, V1(D), "%s.%d.self_attn.q_proj.bias", p, i);
         bad |= add(&b, &L->k_proj_weight, 2, V2(D, D), "%s.%d.self_attn.k_proj.weight", p, i);
+        mark_bf16(&b, x + 1);
         bad |= add(&b, &L->k_proj_bias, 1, V1(D), "%s.%d.self_attn.k_proj.bias", p, i);
         bad |= add(&b, &L->v_proj_weight, 2, V2(D, D), "%s.%d.self_attn.v_proj.weight", p, i);
+        mark_bf16(&b, x + 2);
         bad |= add(&b, &L->v_proj_bias, 1, V1(D), "%s.%d.self_attn.v_proj.bias", p, i);
         bad |= add(&b, &L->out_proj_weight, 2, V2(D, D), "%s.%d.self_attn.out_proj.weight", p, i);
+        mark_bf16(&b, x + 3);
         bad |= add(&b, &L->out_proj_bias, 1, V1(D), "%s.%d.self_attn.out_proj.bias", p, i);
         bad |= add(&b, &L->layer_norm2_weight, 1, V1(D), "%s.%d.layer_norm2.weight", p, i);
         bad |= add(&b, &L->layer_norm2_bias, 1, V1(D), "%s.%d.layer_norm2.bias", p, i);
         bad |= add(&b, &L->fc1_weight, 2, V2(I, D), "%s.%d.mlp.fc1.weight", p, i);
+        mark_bf16(&b, x + 4);
         bad |= add(&b, &L->fc1_bias, 1, V1(I), "%s.%d.mlp.fc1.bias", p, i);
         bad |= add(&b, &L->fc2_weight, 2, V2(D, I), "%s.%d.mlp.fc2.weight", p, i);
+        mark_bf16(&b, x + 5);
         bad |= add(&b, &L->fc2_bias, 1, V1(D), "%s.%d.mlp.fc2.bias", p, i);
     }
     if (c->use_head) {
@@ -100,7 +115,7 @@ int ovx_weights_manifest(const ovx_model_config *c, ovx_weights *w, ovx_weight_e
     return OVX_OK;
 }
 
-int ovx_model_alloc(const ovx_model_config *cfg, ovx_model **out, ovx_error *err)
+int ovx_model_alloc(const ovx_model_config *cfg, int bf16_only, ovx_model **out, ovx_error *err)
 {
     *out = NULL;
     int rc = ovx_model_config_validate(cfg, err);
@@ -120,17 +135,25 @@ int ovx_model_alloc(const ovx_model_config *cfg, ovx_model **out, ovx_error *err
         ovx_model_free(m);
         return rc;
     }
-    int64_t total = 0;
-    for (int i = 0; i < m->n_entries; i++)
+    int64_t total = 0, kept = 0;
+    for (int i = 0; i < m->n_entries; i++) {
         total += m->entries[i].numel;
+        if (!bf16_only || m->entries[i].bf16_index < 0)
+            kept += m->entries[i].numel;
+    }
     m->n_params = total;
-    m->storage = malloc((size_t)total * sizeof(float));
+    m->bf16_only = bf16_only;
+    m->storage = malloc((size_t)(kept ? kept : 1) * sizeof(float));
     if (!m->storage) {
         ovx_model_free(m);
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory for %lld weights", (long long)total);
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory for %lld weights", (long long)kept);
     }
     int64_t off = 0;
     for (int i = 0; i < m->n_entries; i++) {
+        if (bf16_only && m->entries[i].bf16_index >= 0) {
+            *m->entries[i].slot = NULL;
+            continue;
+        }
         *m->entries[i].slot = m->storage + off;
         off += m->entries[i].numel;
     }
@@ -138,13 +161,21 @@ int ovx_model_alloc(const ovx_model_config *cfg, ovx_model **out, ovx_error *err
     return OVX_OK;
 }
 
-uint64_t ovx_model_weights_checksum(const ovx_model *m)
+uint64_t ovx_fnv1a_f32(uint64_t h, const float *p, int64_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    const uint32_t *p = (const uint32_t *)m->storage;
-    for (int64_t i = 0; i < m->n_params; i++) {
-        h ^= p[i];
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &p[i], 4);
+        h ^= u;
         h *= 1099511628211ull;
     }
+    return h;
+}
+
+uint64_t ovx_model_weights_checksum(const ovx_model *m)
+{
+    uint64_t h = OVX_FNV1A_INIT;
+    for (int i = 0; i < m->n_entries; i++)
+        h = ovx_fnv1a_f32(h, *m->entries[i].slot, m->entries[i].numel);
     return h;
 }

@@ -46,7 +46,10 @@ typedef struct ovx_weight_entry {
     int ndim;
     int64_t shape[4];
     int64_t numel;
-    float **slot;  /* the pointer in ovx_weights to set */
+    float **slot;  /* the pointer in ovx_weights to set (NULL'd when the
+                    * model keeps this weight in bf16 only) */
+    int bf16_index; /* a block's linear weight: layer * 6 + (q, k, v, out,
+                     * fc1, fc2) in the bf16 path's list; else -1 */
     char src_dtype[8];  /* dtype in the file it was loaded from ("" when random) */
 } ovx_weight_entry;
 

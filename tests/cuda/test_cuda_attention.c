@@ -1,8 +1,9 @@
 /* test_cuda_attention.c: the fused attention kernel (cuda/attention.cu) run
  * through the CUDA-on-host shim, against the chunked path (ops.c: score
- * GEMM, row softmax, value GEMM on the loop emulation of the device, an
- * independent implementation with bf16 P and output: rel L2 <= 3e-3) and a double-precision softmax attention
- * (rel L2 <= 2.5e-3: the bf16 roundings of P and of the output). Shapes: N around the tile sizes (1, 15,
+ * GEMM, row softmax, value GEMM, 1/rowsum on the loop emulation of the
+ * device, an independent implementation rounding the same bf16 P: rel L2
+ * <= 1e-3) and a double-precision softmax attention (rel L2 <= 2.5e-3: the
+ * bf16 roundings of P and of the output). Shapes: N around the tile sizes (1, 15,
  * 16, 17, 37, 63, 64, 65, 256) with all 16 heads, 1000 and 4096 with one
  * head, packed batches of different lengths ([37, 1, 70, 256]) and the
  * pooling shape (one query against a sample's keys). Fails, saying so, when
@@ -124,7 +125,7 @@ static void run_case(const char *name, int samples, const int *lengths, int head
                 continue;
             size_t at = (size_t)(off + r0) * ld, cnt = (size_t)nr * ld;
             int qc = ovx_cuda_attention_chunk(&cm, nr, len);
-            float *sc = malloc((size_t)heads * qc * len * 4);
+            float *sc = malloc(OVX_CUDA_ATTN_SCRATCH(heads, qc, len) * 4);
             ovx_bf16 *pc = malloc((size_t)heads * qc * len * 2);
             CHECK(ovx_cuda_attention(&cm, q + at, ld, nr, k + (size_t)off * ld, v + (size_t)off * ld,
                                      ld, len, oc + at, ld, qc, sc, pc, NULL) == 0);
@@ -140,11 +141,13 @@ static void run_case(const char *name, int samples, const int *lengths, int head
     }
     printf("%-22s %5d rows x %2d heads, %4d tiles: fused %6.0f ms, rel L2 vs chunked %.2e, "
            "vs double %.2e\n", name, rows, heads, ntiles, t1 - t0, worst_chunked, worst_ref);
-    /* Both paths round P and the output to bf16, P at different points (P /
-     * rowsum vs the running-max P); the bf16 rounding of the output alone is
-     * ~1.8e-3 rel L2 (the error vs double), so two bf16 outputs differ by
-     * up to ~2.5e-3 where few keys dominate, less for long rows. */
-    CHECK(worst_chunked <= 3e-3);
+    /* Both paths round the same P: 2^(x - M) with an integer offset M
+     * (cuda/numerics.h), which the fused kernel's online rescaling by
+     * powers of two leaves exact; only the float32 summation order of P V
+     * and of the row sums differs, which flips a few bf16 output roundings
+     * (issue 9: <= 1e-3). Against double: the bf16 roundings of P and of
+     * the output (~1.8e-3). */
+    CHECK(worst_chunked <= 1e-3);
     CHECK(worst_ref <= 2.5e-3);
     free(q), free(k), free(v), free(o), free(oc), free(tiles);
 }

@@ -492,6 +492,22 @@ static void test_vecmath_widths(void)
         }
         mism += memcmp(a, b, (size_t)n * sizeof(float)) != 0;
     }
+    /* bf16 rounding of arrays: denormals, NaN, infinities, ties, odd tails */
+    static float r[1037];
+    static uint16_t rb[1037];
+    const float special[] = {0.0f, -0.0f, 1e-40f, -3e-39f, INFINITY, -INFINITY, NAN, 1.00390625f, 1.01171875f, -2.5f};
+    for (int i = 0; i < 1037; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        r[i] = i % 7 == 0 ? special[(i / 7) % 10] : ((float)(seed >> 8) / 16777216.0f - 0.5f) * 1e3f;
+    }
+    for (int w = 0; w < 2; w++) {
+        ovx_vecmath_force_width(w ? 8 : 16);
+        for (int n = 1030; n <= 1037; n++) {
+            ovx_f32_to_bf16_vec(rb, r, n);
+            for (int i = 0; i < n; i++, checked++)
+                bf_mism += rb[i] != ovx_f32_to_bf16(r[i]);
+        }
+    }
     ovx_vecmath_force_width(0);
     printf("vecmath widths: %d rows differ between 16 and 8 floats, %d of %d bf16 probabilities off\n", mism,
            bf_mism, checked);
@@ -564,13 +580,20 @@ static void test_tokens(void)
 
 /* ---------------------------------------------------------------- random model + forward */
 
-static void test_random_forward(void)
+/* 2 layers of width 128, 2 heads, intermediate 256. */
+static ovx_model_config small_config(void)
 {
     ovx_model_config cfg = ovx_model_config_default_large();
     cfg.hidden_size = 128;
     cfg.num_heads = 2;
     cfg.intermediate_size = 256;
     cfg.num_layers = 2;
+    return cfg;
+}
+
+static void test_random_forward(void)
+{
+    ovx_model_config cfg = small_config();
     ovx_model *a = NULL, *b = NULL, *c = NULL;
     ovx_error err;
     CHECK(ovx_model_create_random(&cfg, 7, &a, &err) == 0);
@@ -623,6 +646,65 @@ static void test_random_forward(void)
     ovx_model_free(c);
 }
 
+/* A packed batch of samples of different lengths (one of them longer than
+ * the MLP's row block, partial 256-row chunks everywhere) gives each sample
+ * the bytes of its own forward, at other thread counts (other row blocks). */
+static void test_packed_forward(void)
+{
+    ovx_model_config cfg = small_config();
+    ovx_model *m = NULL;
+    ovx_error err;
+    CHECK(ovx_model_create_random(&cfg, 11, &m, &err) == 0);
+    if (!m)
+        return;
+    enum { S = 4, K = 3 * 14 * 14, D = 128 };
+    const int len[S] = {300, 40, 2100, 257};
+    int total = 0;
+    for (int s = 0; s < S; s++)
+        total += len[s];
+    float *patches = malloc((size_t)total * K * sizeof *patches);
+    int32_t *pos = malloc((size_t)total * 3 * sizeof *pos);
+    if (!patches || !pos) {
+        free(patches);
+        free(pos);
+        ovx_model_free(m);
+        CHECK(0);
+        return;
+    }
+    for (int i = 0; i < total * K; i++)
+        patches[i] = frand();
+    for (int i = 0; i < total; i++) {
+        pos[3 * i] = i % 3;
+        pos[3 * i + 1] = (i / 3) % 16;
+        pos[3 * i + 2] = i % 16;
+    }
+    ovx_outputs all = {.hidden_state_index = 1};
+    ovx_model_set_threads(m, 3);
+    CHECK(ovx_model_forward_packed(m, S, len, patches, pos, &all, &err) == 0);
+    ovx_model_set_threads(m, 1);
+    int off = 0;
+    for (int s = 0; s < S && all.last_hidden_state; s++) {
+        ovx_tokens one = {1, len[s], patches + (size_t)off * K, pos + (size_t)off * 3};
+        ovx_outputs o = {.hidden_state_index = 1};
+        CHECK(ovx_model_forward(m, &one, &o, &err) == 0);
+        if (o.last_hidden_state) {
+            size_t nd = (size_t)len[s] * D * sizeof(float);
+            CHECK(!memcmp(o.last_hidden_state, all.last_hidden_state + (size_t)off * D, nd));
+            CHECK(!memcmp(o.hidden_state, all.hidden_state + (size_t)off * D, nd));
+            CHECK(!memcmp(o.pooler_output, all.pooler_output + (size_t)s * D, D * sizeof(float)));
+        }
+        ovx_outputs_free(&o);
+        off += len[s];
+    }
+    const int bad[2] = {5, 0};
+    ovx_outputs none = {.hidden_state_index = OVX_NO_HIDDEN_STATE};
+    CHECK(ovx_model_forward_packed(m, 2, bad, patches, pos, &none, &err) == OVX_EUSAGE && !none.last_hidden_state);
+    ovx_outputs_free(&all);
+    free(patches);
+    free(pos);
+    ovx_model_free(m);
+}
+
 int main(void)
 {
     test_safetensors();
@@ -636,5 +718,6 @@ int main(void)
     test_vecmath();
     test_vecmath_widths();
     test_random_forward();
+    test_packed_forward();
     return CHECK_RESULT();
 }
