@@ -246,9 +246,13 @@ int ovx_model_forward_packed(ovx_model *m, int samples, const int *lengths, cons
              .P = &m->profile, .S = samples, .len = lengths, .T = T};
     int threads = f.threads;
     /* OpenBLAS runs single-threaded; ops.c spreads fixed chunks over our
-     * threads so that results do not depend on the thread count. */
+     * threads so that results do not depend on the thread count. Only set
+     * when needed: openblas_set_num_threads restarts a pool the CLI has shut
+     * down (src/cli/blas_env.c), whose worker then spins in sched_yield
+     * (~0.13 CPU s per process, measured on a tiny extract). */
     int blas_before = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    if (blas_before != 1)
+        openblas_set_num_threads(1);
     size_t td = (size_t)T * D;
     int rc = OVX_OK;
     if (fwd_alloc(&f, c)) {
@@ -312,7 +316,8 @@ oom:
     ovx_outputs_free(out);
 done:
     fwd_free(&f);
-    openblas_set_num_threads(blas_before);
+    if (blas_before != 1)
+        openblas_set_num_threads(blas_before);
     return rc;
 }
 

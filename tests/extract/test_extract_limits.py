@@ -77,7 +77,10 @@ check(first.startswith(b"{") and p.returncode == 141 and "interrupted" in err,
       f"| head -1: exit 141 with a summary: {p.returncode} {err!r}")
 
 # --- SIGTERM during a long CPU forward: out within seconds, nothing half-written
-big = make_model(os.path.join(tmp, "big"), "--hidden", "256", "--heads", "4", "--layers", "24")
+# 32 layers of width 512 at 4096 tokens: ~60 GFLOP a layer, a forward of ~8 s on
+# an idle 2-core machine (width 256 finished inside the 4 s wait once the CPU
+# forward got faster)
+big = make_model(os.path.join(tmp, "big"), "--hidden", "512", "--heads", "8", "--layers", "32", "--dtype", "bf16")
 
 
 def unblocked_stop_signals(pid):
@@ -119,7 +122,7 @@ def sigterm_in_forward(tag, extra_env):
 # the oneDNN fp32 matmuls are where the signal used to land on a JIT kernel (3 of 4 runs aborted)
 sigterm_in_forward("onednn", {"OVX_CPU_GEMM": "onednn"})
 out, dt = sigterm_in_forward("default", {})
-# one layer of this model takes ~0.4 s of CPU; 5 s leaves room for a loaded machine
+# one layer of this model takes ~0.25 s on 2 idle cores; 5 s leaves room for a loaded machine
 # (without the check between layers the rest of the forward, ~10 s of CPU, runs first)
 if b"__asan_init" in open(OVX, "rb").read():
     print("SIGTERM in the forward: time bound not checked under ASan (a debug layer takes seconds)")
