@@ -27,11 +27,12 @@ for i, rel in enumerate(rels):
 ARGS = ["extract", "-m", model, data, "--tokens", str(TOKENS), "--threads", "1", "--jsonl", "--device", "cpu"]
 
 
-def start(out, *extra):
+def start(out, *extra, m=model):
     env = dict(os.environ, OVX_THREADS="1")
     for k in ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN"):
         env.pop(k, None)
-    return subprocess.Popen([OVX, *ARGS, "-o", out, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    args = [m if a == model else a for a in ARGS]
+    return subprocess.Popen([OVX, *args, "-o", out, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
 
 
@@ -82,23 +83,27 @@ run_together(os.path.join(tmp, "three"), [["--shard", "0/2"], ["--shard", "1/2"]
              "3 processes, overlapping shards")
 
 # --- one run while another is started and killed with SIGKILL again and again
+# (a model slow enough that the first run lasts several seconds on a fast
+# idle machine: ~0.4 s a clip, 10 clips)
+slow = make_model(os.path.join(tmp, "slow"), "--layers", "40")
 out = os.path.join(tmp, "kill")
-a = start(out, "--decode-threads", "2")
+a = start(out, "--decode-threads", "2", m=slow)
 rnd = random.Random(7)
 kills = 0
 while a.poll() is None and kills < 25:
-    b = start(out, "--decode-threads", str(rnd.choice([0, 1, 2])))
+    b = start(out, "--decode-threads", str(rnd.choice([0, 1, 2])), m=slow)
     time.sleep(rnd.uniform(0.05, 0.8))
     b.send_signal(signal.SIGKILL)
     b.communicate()
     kills += 1
 o, e = a.communicate(timeout=600)
 check(a.returncode == 0, f"kill loop: the surviving run succeeds: {a.returncode} {e[-800:]}")
+print(f"kill loop: {kills} kills while the first run ran")
 check(kills >= 3, f"kill loop: the second process was killed {kills} times while the first ran")
 bad = [(rel, st) for rel, st in statuses(o) if st not in ("done", "skipped")]
 check(not bad, f"kill loop: no item failed in the surviving run: {bad}")
 # a rerun finds everything done (and cleans what the last killed process left)
-r = start(out)
+r = start(out, m=slow)
 o, e = r.communicate(timeout=600)
 check(r.returncode == 0 and all(st == "skipped" for _, st in statuses(o)) and len(statuses(o)) == N,
       f"kill loop: a rerun skips every item: {r.returncode} {statuses(o)} {e[-400:]}")
