@@ -11,12 +11,6 @@ float ovx_bf16_to_f32(uint16_t h)
     return f;
 }
 
-void ovx_f32_to_bf16_array(uint16_t *dst, const float *src, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        dst[i] = ovx_f32_to_bf16(src[i]);
-}
-
 float ovx_f16_to_f32(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;

@@ -19,8 +19,6 @@ static inline uint16_t ovx_f32_to_bf16(float f)
     return (uint16_t)(u >> 16);
 }
 
-/* dst[n] = ovx_f32_to_bf16(src[n]). */
-void ovx_f32_to_bf16_array(uint16_t *dst, const float *src, int64_t n);
 float ovx_f16_to_f32(uint16_t h);
 uint16_t ovx_f32_to_f16(float f);
 

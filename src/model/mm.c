@@ -416,7 +416,7 @@ int ovx_mm_weight_create(ovx_mm *c, const float *w, int O, int In, ovx_mm_weight
         return ovx_error_set(err, OVX_ENOMEM, "out of memory for bf16 weights");
     }
     /* Round with our own RNE first so the stored values are exactly bf16(w). */
-    ovx_f32_to_bf16_array(tmp, w, (int64_t)O * In);
+    ovx_f32_to_bf16_vec(tmp, w, (int64_t)O * In);
     if ((s = dnnl_memory_get_memory_desc(p->wei[0], &wq)) != dnnl_success ||
         (s = dnnl_memory_desc_init_by_tag(&f32d, 2, wd, dnnl_bf16, dnnl_ba)) != dnnl_success ||
         (s = dnnl_memory_create(&from, &f32d, c->eng, tmp)) != dnnl_success ||
