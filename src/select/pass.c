@@ -37,29 +37,35 @@
 
 /* ---- one sampled frame's work ---- */
 
+static int rgb_rows_fill(void *ctx, int y, int n, uint8_t *dst, int dstride, ovx_error *err)
+{
+    return ovx_rgb_rows_get(ctx, y, n, dst, dstride, err);
+}
+
 /* The frame's 224x224 RGB crop (PIL-exact shortest-edge bicubic + centre
- * crop); unrotated frames convert to RGB only the part the resize reads. */
+ * crop); unrotated frames convert to RGB only the part the resize reads, a
+ * strip of rows at a time. */
 static int keep_frame(const AVFrame *f, int rotation, uint8_t **out, ovx_error *err)
 {
     uint8_t *crop = malloc((size_t)OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3);
     if (!crop)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (frame crop)");
-    uint8_t *rgb = NULL;
     int rc;
     if (rotation == 0) {
         ovx_rect r = ovx_resize_short_crop_source(f->width, f->height, OVX_SELECT_SIZE);
-        rgb = malloc((size_t)r.w * r.h * 3);
-        rc = rgb ? ovx_frame_to_rgb_rect(f, r.x, r.y, r.w, r.h, rgb, r.w * 3, err)
-                 : ovx_error_set(err, OVX_ENOMEM, "out of memory (RGB frame)");
+        ovx_rgb_rows *rows;
+        rc = ovx_rgb_rows_open(f, r.x, r.y, r.w, r.h, &rows, err);
         if (rc == OVX_OK)
-            rc = ovx_resize_short_crop_part(rgb, r, f->width, f->height, r.w * 3, OVX_SELECT_SIZE, crop, err);
+            rc = ovx_resize_short_crop_rows(rgb_rows_fill, rows, r, f->width, f->height, OVX_SELECT_SIZE, crop, err);
+        ovx_rgb_rows_close(rows);
     } else {
+        uint8_t *rgb = NULL;
         int w, h;
         rc = ovx_frame_to_rgb(f, rotation, &rgb, &w, &h, err);
         if (rc == OVX_OK)
             rc = ovx_resize_short_crop(rgb, w, h, w * 3, OVX_SELECT_SIZE, crop, err);
+        free(rgb);
     }
-    free(rgb);
     if (rc < 0) {
         free(crop);
         return rc;

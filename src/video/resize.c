@@ -147,11 +147,22 @@ static void vrow(const uint8_t *restrict in, size_t stride, const int32_t *restr
     }
 }
 
-/* src points at source pixel (sx0, sy0) of the sw x sh picture; only the
- * rows and columns the window reads need to lie in the given part. */
-static int resize_window(const uint8_t *src, int sx0, int sy0, int sw, int sh, int sstride, int dw, int dh,
+/* Rows of the source a strip at a time (fill), or all in memory (src). */
+typedef struct row_source {
+    const uint8_t *src;      /* source pixel (sx0, sy0), rows sstride apart */
+    int sx0, sy0, sstride;
+    ovx_resize_rows_fn fill; /* else: rows of a part starting at column sx0, pw wide */
+    void *ctx;
+    int pw;
+} row_source;
+
+enum { STRIP_ROWS = 32 };
+
+/* only the rows and columns the window reads need to lie in the source's part */
+static int resize_window(const row_source *rs, int sw, int sh, int dw, int dh,
                          int ox, int oy, int ow, int oh, uint8_t *dst, int dstride, ovx_error *err)
 {
+    const int sx0 = rs->sx0, sy0 = rs->sy0;
     if (sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0 || ox < 0 || oy < 0 || ow <= 0 || oh <= 0 ||
         ox + ow > dw || oy + oh > dh)
         return ovx_error_set(err, OVX_EINTERNAL, "resize: bad geometry %dx%d -> %dx%d", sw, sh, dw, dh);
@@ -186,15 +197,39 @@ static int resize_window(const uint8_t *src, int sx0, int sy0, int sw, int sh, i
     }
     uint8_t *tmp = malloc((size_t)nrows * ow * 3);
     int32_t *plane = need_h ? malloc((size_t)(c1 - c0) * 3 * sizeof *plane) : NULL;
-    if (!tmp || (need_h && !plane)) {
+    size_t strip_stride = (size_t)rs->pw * 3;
+    uint8_t *strip = rs->fill ? malloc(STRIP_ROWS * strip_stride) : NULL;
+    if (!tmp || (need_h && !plane) || (rs->fill && !strip)) {
         free(tmp);
+        free(plane);
+        free(strip);
         coeffs_free(&ch);
         coeffs_free(&cv);
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (resize)");
     }
     /* horizontal pass: rows [r0, r1), output columns [ox, ox+ow) */
+    int strip_y = 0, strip_n = 0;
     for (int y = 0; y < nrows; y++) {
-        const uint8_t *in = src + (ptrdiff_t)(r0 + y - sy0) * sstride;
+        const uint8_t *in;
+        if (rs->fill) {
+            int row = r0 + y;
+            if (row >= strip_y + strip_n) {
+                strip_y = row;
+                strip_n = r1 - row < STRIP_ROWS ? r1 - row : STRIP_ROWS;
+                int rc = rs->fill(rs->ctx, strip_y, strip_n, strip, (int)strip_stride, err);
+                if (rc < 0) {
+                    free(tmp);
+                    free(plane);
+                    free(strip);
+                    coeffs_free(&ch);
+                    coeffs_free(&cv);
+                    return rc;
+                }
+            }
+            in = strip + (size_t)(row - strip_y) * strip_stride;
+        } else {
+            in = rs->src + (ptrdiff_t)(r0 + y - sy0) * rs->sstride;
+        }
         uint8_t *o = tmp + (size_t)y * ow * 3;
         if (!need_h) {
             memcpy(o, in + (size_t)(ox - sx0) * 3, (size_t)ow * 3);
@@ -203,6 +238,7 @@ static int resize_window(const uint8_t *src, int sx0, int sy0, int sw, int sh, i
         hrow(in + (size_t)(c0 - sx0) * 3, c1 - c0, c0, ch.lo, ch.n, ch.k, ch.ksize, ow, plane, o);
     }
     free(plane);
+    free(strip);
     /* vertical pass */
     for (int j = 0; j < oh; j++) {
         uint8_t *o = dst + (size_t)j * dstride;
@@ -222,7 +258,8 @@ static int resize_window(const uint8_t *src, int sx0, int sy0, int sw, int sh, i
 int ovx_resize_rgb8_window(const uint8_t *src, int sw, int sh, int sstride, int dw, int dh, int ox,
                            int oy, int ow, int oh, uint8_t *dst, int dstride, ovx_error *err)
 {
-    return resize_window(src, 0, 0, sw, sh, sstride, dw, dh, ox, oy, ow, oh, dst, dstride, err);
+    row_source rs = {.src = src, .sstride = sstride};
+    return resize_window(&rs, sw, sh, dw, dh, ox, oy, ow, oh, dst, dstride, err);
 }
 
 int ovx_resize_rgb8(const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst, int dw, int dh,
@@ -293,5 +330,14 @@ int ovx_resize_short_crop_part(const uint8_t *part, ovx_rect r, int w, int h, in
                                ovx_error *err)
 {
     ovx_crop_geom g = ovx_crop_geometry(w, h, size);
-    return resize_window(part, r.x, r.y, w, h, stride, g.rw, g.rh, g.cx, g.cy, size, size, dst, size * 3, err);
+    row_source rs = {.src = part, .sx0 = r.x, .sy0 = r.y, .sstride = stride};
+    return resize_window(&rs, w, h, g.rw, g.rh, g.cx, g.cy, size, size, dst, size * 3, err);
+}
+
+int ovx_resize_short_crop_rows(ovx_resize_rows_fn fill, void *ctx, ovx_rect r, int w, int h, int size,
+                               uint8_t *dst, ovx_error *err)
+{
+    ovx_crop_geom g = ovx_crop_geometry(w, h, size);
+    row_source rs = {.sx0 = r.x, .sy0 = r.y, .fill = fill, .ctx = ctx, .pw = r.w};
+    return resize_window(&rs, w, h, g.rw, g.rh, g.cx, g.cy, size, size, dst, size * 3, err);
 }

@@ -49,4 +49,11 @@ ovx_rect ovx_resize_short_crop_source(int w, int h, int size);
 int ovx_resize_short_crop_part(const uint8_t *part, ovx_rect r, int w, int h, int stride, int size, uint8_t *dst,
                                ovx_error *err);
 
+/* The same, the part's rows asked from fill (rows [y, y+n) of the part,
+ * picture coordinates, increasing, written at dst with row stride dstride)
+ * a strip at a time, so the part is never held whole. */
+typedef int (*ovx_resize_rows_fn)(void *ctx, int y, int n, uint8_t *dst, int dstride, ovx_error *err);
+int ovx_resize_short_crop_rows(ovx_resize_rows_fn fill, void *ctx, ovx_rect r, int w, int h, int size,
+                               uint8_t *dst, ovx_error *err);
+
 #endif

@@ -1,6 +1,8 @@
 /* rgb.c: YUV (any FFmpeg pixel format) to RGB24 with swscale, and rotation. */
 #include "video/rgb.h"
+#include "video/rgb_exact.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,6 +127,114 @@ int ovx_frame_to_rgb(const AVFrame *f, int rotation, uint8_t **out, int *w, int 
     return rc;
 }
 
+/* ---- the exact path (rgb_exact.c), checked against swscale ---- */
+
+/* 8-bit planar Y/U/V without alpha in the layout rgb_exact reproduces */
+static int exact_layout(const AVFrame *f, ovx_yuv_pic *p)
+{
+    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get((enum AVPixelFormat)f->format);
+    if (!d || d->nb_components != 3 || !(d->flags & AV_PIX_FMT_FLAG_PLANAR) ||
+        (d->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_BE | AV_PIX_FMT_FLAG_ALPHA | AV_PIX_FMT_FLAG_PAL |
+                     AV_PIX_FMT_FLAG_BITSTREAM | AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_FLOAT)))
+        return 0;
+    for (int c = 0; c < 3; c++)
+        if (d->comp[c].plane != c || d->comp[c].depth != 8 || d->comp[c].step != 1 || d->comp[c].shift ||
+            d->comp[c].offset)
+            return 0;
+    if (!ovx_rgb_exact_supported(f->width, f->height, d->log2_chroma_w, d->log2_chroma_h))
+        return 0;
+    for (int c = 0; c < 3; c++) {
+        p->data[c] = f->data[c];
+        p->linesize[c] = f->linesize[c];
+    }
+    p->w = f->width;
+    p->h = f->height;
+    p->log2_cw = d->log2_chroma_w;
+    p->log2_ch = d->log2_chroma_h;
+    return 1;
+}
+
+/* One verdict per configuration (size, format, matrix, range): does
+ * rgb_exact give swscale's bytes on a pseudo-random picture of that
+ * configuration? The verdict does not depend on any video's content, so the
+ * output is the same whichever path runs. */
+typedef struct exact_verdict {
+    int w, h, format, matrix, full, ok;
+} exact_verdict;
+
+#define N_VERDICTS 32
+static exact_verdict verdicts[N_VERDICTS];
+static int n_verdicts;
+static pthread_mutex_t verdict_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int exact_check(const AVFrame *f, const ovx_yuv_pic *like)
+{
+    int ok = 0;
+    ovx_error e = {0};
+    AVFrame *t = av_frame_alloc();
+    size_t n = (size_t)f->width * f->height * 3;
+    uint8_t *a = malloc(n), *b = malloc(n);
+    if (!t || !a || !b)
+        goto out;
+    t->format = f->format;
+    t->width = f->width;
+    t->height = f->height;
+    t->colorspace = f->colorspace;
+    t->color_range = f->color_range;
+    if (av_frame_get_buffer(t, 0) < 0)
+        goto out;
+    uint32_t s = 12345u;
+    for (int c = 0; c < 3; c++) {
+        int pw = c ? f->width >> like->log2_cw : f->width, ph = c ? f->height >> like->log2_ch : f->height;
+        for (int y = 0; y < ph; y++)
+            for (int x = 0; x < pw; x++) {
+                s = s * 1664525u + 1013904223u;
+                /* runs of extremes now and then, to reach the clipping */
+                uint8_t v = (uint8_t)(s >> 24);
+                t->data[c][(size_t)y * t->linesize[c] + x] = (s >> 20 & 15) == 0 ? (v & 1 ? 255 : 0) : v;
+            }
+    }
+    ovx_yuv_pic p = *like;
+    for (int c = 0; c < 3; c++) {
+        p.data[c] = t->data[c];
+        p.linesize[c] = t->linesize[c];
+    }
+    ok = convert(t, (const uint8_t *const *)t->data, t->width, t->height, a, t->width * 3, &e) == OVX_OK &&
+         ovx_rgb_exact_rect(&p, sws_getCoefficients(matrix_of(t)), full_range_of(t), 0, 0, t->width, t->height,
+                            b, t->width * 3, &e) == OVX_OK &&
+         memcmp(a, b, n) == 0;
+out:
+    av_frame_free(&t);
+    free(a);
+    free(b);
+    return ok;
+}
+
+static int exact_ok(const AVFrame *f, const ovx_yuv_pic *p)
+{
+    exact_verdict k = {f->width, f->height, f->format, matrix_of(f), full_range_of(f), 0};
+    pthread_mutex_lock(&verdict_lock);
+    for (int i = 0; i < n_verdicts; i++) {
+        exact_verdict *v = &verdicts[i];
+        if (v->w == k.w && v->h == k.h && v->format == k.format && v->matrix == k.matrix && v->full == k.full) {
+            pthread_mutex_unlock(&verdict_lock);
+            return v->ok;
+        }
+    }
+    /* checked under the lock: once per configuration, whatever the threads */
+    k.ok = exact_check(f, p);
+    if (n_verdicts < N_VERDICTS)
+        verdicts[n_verdicts++] = k;
+    pthread_mutex_unlock(&verdict_lock);
+    return k.ok;
+}
+
+int ovx_frame_rgb_exact(const AVFrame *f)
+{
+    ovx_yuv_pic p;
+    return exact_layout(f, &p) && exact_ok(f, &p);
+}
+
 /* Margin converted around the rectangle so that swscale's chroma
  * interpolation (a few taps at 2x) sees the same neighbours as in a full
  * conversion; the margin's pixels are dropped. */
@@ -136,6 +246,10 @@ int ovx_frame_to_rgb_rect(const AVFrame *f, int x0, int y0, int rw, int rh, uint
     int W = f->width, H = f->height;
     if (x0 < 0 || y0 < 0 || rw <= 0 || rh <= 0 || x0 + rw > W || y0 + rh > H)
         return ovx_error_set(err, OVX_EINTERNAL, "RGB rectangle outside the picture");
+    ovx_yuv_pic yp;
+    if (exact_layout(f, &yp) && exact_ok(f, &yp))
+        return ovx_rgb_exact_rect(&yp, sws_getCoefficients(matrix_of(f)), full_range_of(f), x0, y0, rw, rh, dst,
+                                  dstride, err);
     const AVPixFmtDescriptor *d = av_pix_fmt_desc_get((enum AVPixelFormat)f->format);
     /* sub-pictures by plane pointers: planar byte-aligned formats whose
      * chroma scale factor is the same for the part as for the whole (even
@@ -170,4 +284,60 @@ int ovx_frame_to_rgb_rect(const AVFrame *f, int x0, int y0, int rw, int rh, uint
             memcpy(dst + (size_t)y * dstride, tmp + ((size_t)(y0 - ay + y) * cw + (x0 - ax)) * 3, (size_t)rw * 3);
     free(tmp);
     return rc;
+}
+
+/* ---- row by row ---- */
+
+struct ovx_rgb_rows {
+    ovx_yuv_pic p;
+    ovx_rgb_exact *ex;   /* the exact path, or */
+    uint8_t *buf;        /* the whole rectangle converted by swscale */
+    int y0, rw, rh;
+};
+
+void ovx_rgb_rows_close(ovx_rgb_rows *c)
+{
+    if (!c)
+        return;
+    ovx_rgb_exact_close(c->ex);
+    free(c->buf);
+    free(c);
+}
+
+int ovx_rgb_rows_open(const AVFrame *f, int x0, int y0, int rw, int rh, ovx_rgb_rows **out, ovx_error *err)
+{
+    *out = NULL;
+    if (x0 < 0 || y0 < 0 || rw <= 0 || rh <= 0 || x0 + rw > f->width || y0 + rh > f->height)
+        return ovx_error_set(err, OVX_EINTERNAL, "RGB rectangle outside the picture");
+    ovx_rgb_rows *c = calloc(1, sizeof *c);
+    if (!c)
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory (RGB rows)");
+    c->y0 = y0;
+    c->rw = rw;
+    c->rh = rh;
+    int rc;
+    if (exact_layout(f, &c->p) && exact_ok(f, &c->p)) {
+        rc = ovx_rgb_exact_open(&c->p, sws_getCoefficients(matrix_of(f)), full_range_of(f), x0, rw, &c->ex, err);
+    } else {
+        c->buf = malloc((size_t)rw * rh * 3);
+        rc = c->buf ? ovx_frame_to_rgb_rect(f, x0, y0, rw, rh, c->buf, rw * 3, err)
+                    : ovx_error_set(err, OVX_ENOMEM, "out of memory (RGB frame)");
+    }
+    if (rc < 0) {
+        ovx_rgb_rows_close(c);
+        return rc;
+    }
+    *out = c;
+    return OVX_OK;
+}
+
+int ovx_rgb_rows_get(ovx_rgb_rows *c, int y, int n, uint8_t *dst, int dstride, ovx_error *err)
+{
+    if (y < c->y0 || n < 0 || y + n > c->y0 + c->rh)
+        return ovx_error_set(err, OVX_EINTERNAL, "RGB rows outside the rectangle");
+    if (c->ex)
+        return ovx_rgb_exact_rows(c->ex, &c->p, y, n, dst, dstride, err);
+    for (int i = 0; i < n; i++)
+        memcpy(dst + (size_t)i * dstride, c->buf + (size_t)(y - c->y0 + i) * c->rw * 3, (size_t)c->rw * 3);
+    return OVX_OK;
 }

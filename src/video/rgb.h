@@ -25,6 +25,23 @@ int ovx_frame_to_rgb(const struct AVFrame *f, int rotation, uint8_t **out, int *
 int ovx_frame_to_rgb_rect(const struct AVFrame *f, int x0, int y0, int rw, int rh, uint8_t *dst, int dstride,
                           ovx_error *err);
 
+/* 1 when ovx_frame_to_rgb_rect converts frames like f (size, format,
+ * matrix, range) without swscale, by rgb_exact.c's arithmetic, which was
+ * checked once for that configuration to give swscale's bytes; 0 when it
+ * uses swscale (other formats, or the check failed). */
+int ovx_frame_rgb_exact(const struct AVFrame *f);
+
+/* The rectangle's rows on demand, in increasing order (the exact path
+ * converts each as asked; otherwise the whole rectangle is converted at
+ * open and rows are copied): the same bytes as ovx_frame_to_rgb_rect. The
+ * frame must outlive the converter. */
+typedef struct ovx_rgb_rows ovx_rgb_rows;
+int ovx_rgb_rows_open(const struct AVFrame *f, int x0, int y0, int rw, int rh, ovx_rgb_rows **out,
+                      ovx_error *err);
+/* rows [y, y+n) (picture coordinates, at or after the previous call's end) */
+int ovx_rgb_rows_get(ovx_rgb_rows *c, int y, int n, uint8_t *dst, int dstride, ovx_error *err);
+void ovx_rgb_rows_close(ovx_rgb_rows *c);
+
 /* Rotates a packed plane of bpp bytes per pixel clockwise by rotation
  * degrees; *out malloc'd, *ow and *oh its size. */
 int ovx_rotate_plane(const uint8_t *src, int w, int h, int bpp, int rotation, uint8_t **out, int *ow,

@@ -1,0 +1,470 @@
+/* rgb_exact.c: 8-bit planar YUV -> RGB24 with the integer arithmetic of
+ * swscale's bit-exact full-chroma path (as rgb.c configures it: bicubic,
+ * SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_BITEXACT, same size), for a
+ * rectangle only. Steps, as swscale does them:
+ *  - filters: chroma is upsampled (2x on subsampled axes, else copied) by
+ *    swscale's default bicubic (B = 0, C = 0.6) in 54-bit fixed point, with
+ *    chroma sited at the sample centre, near-zero taps dropped, the border
+ *    taps folded inwards and the taps normalised to 1 << 14 (horizontal) and
+ *    1 << 12 (vertical) with error carry;
+ *  - horizontal: U15 = min((sum u8 * coef) >> 7, 32767);
+ *  - vertical + colour: Y = y8 << 9, U = ((1 << 9) - (128 << 19) +
+ *    sum U15 * coef) >> 10; R, G, B = (Y - off) * cy + (1 << 21) + U, V
+ *    terms, clipped to 30 bits, >> 22.
+ * rgb.c checks the result against swscale itself before using it. */
+#include "video/rgb_exact.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* swscale's horizontal / vertical filter size alignment on this CPU */
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__)
+#define H_ALIGN 4
+#define V_ALIGN 2
+#else
+#define H_ALIGN 1
+#define V_ALIGN 1
+#endif
+
+typedef struct sfilter {
+    int n, size;
+    int *pos;          /* [n] first source sample */
+    int *taps;         /* [n] taps inside the source (the rest are 0) */
+    int16_t *coef;     /* [n][size] */
+} sfilter;
+
+static void sfilter_free(sfilter *f)
+{
+    free(f->pos);
+    free(f->taps);
+    free(f->coef);
+    memset(f, 0, sizeof *f);
+}
+
+/* the default bicubic kernel (B = 0, C = 0.6) at distance d (1 << 30 = one
+ * source sample), in 54-bit fixed point */
+static int64_t bicubic(int64_t d)
+{
+    const int64_t B = 0, C = (int64_t)(0.6 * (1 << 24));
+    if (d >= 1LL << 31)
+        return 0;
+    int64_t dd = (d * d) >> 30, ddd = (dd * d) >> 30;
+    if (d < 1LL << 30)
+        return (12 * (1 << 24) - 9 * B - 6 * C) * ddd + (-18 * (1 << 24) + 12 * B + 6 * C) * dd +
+               (6 * (1 << 24) - 2 * B) * (1LL << 30);
+    return (-B - 6 * C) * ddd + (6 * B + 30 * C) * dd + (-12 * B - 48 * C) * d + (8 * B + 24 * C) * (1LL << 30);
+}
+
+static int64_t rounded_div(int64_t a, int64_t b)
+{
+    return (a >= 0 ? a + (b >> 1) : a - (b >> 1)) / b;
+}
+
+/* The filter from src samples to dst (dst == src or 2 * src), both sited
+ * at the centre. 0 ok, -1 out of memory or unsupported. */
+static int make_filter(sfilter *out, int src, int dst, int align, int one)
+{
+    const int64_t fone = 1LL << 54;
+    const int src_pos = 128, dst_pos = 128;
+    int64_t inc = (((int64_t)src << 16) + (dst >> 1)) / dst;
+    if (inc > 1 << 16)
+        return -1;
+    int unscaled = llabs(inc - 0x10000) < 10 && src_pos == dst_pos;
+    int fs2 = unscaled ? 1 : 1 + 4;
+    if (!unscaled) {
+        if (fs2 > src - 2)
+            fs2 = src - 2;
+        if (fs2 < 1)
+            fs2 = 1;
+    }
+    int fs_max = fs2 + align;
+    int64_t *f2 = calloc((size_t)dst * fs2, sizeof *f2);
+    int64_t *f = calloc((size_t)dst * fs_max, sizeof *f);
+    int *pos = calloc((size_t)dst + 1, sizeof *pos);
+    int *taps = calloc((size_t)dst + 1, sizeof *taps);
+    int16_t *coef = calloc((size_t)dst * fs_max, sizeof *coef);
+    if (!f2 || !f || !pos || !taps || !coef)
+        goto fail;
+    if (unscaled) {
+        for (int i = 0; i < dst; i++) {
+            f2[i] = fone;
+            pos[i] = i;
+        }
+    } else {
+        int64_t x = ((dst_pos * inc) >> 7) - ((src_pos * 0x10000LL) >> 7);
+        for (int i = 0; i < dst; i++) {
+            int xx = (int)((x - (fs2 - 2) * (1LL << 16)) / (1 << 17));
+            pos[i] = xx;
+            for (int j = 0; j < fs2; j++, xx++)
+                f2[(size_t)i * fs2 + j] = bicubic(llabs((int64_t)xx * (1 << 17) - x) << 13);
+            x += 2 * inc;
+        }
+    }
+    /* drop near-zero taps: shift left, count on the right */
+    int min_size = 0;
+    for (int i = dst - 1; i >= 0; i--) {
+        int64_t *r = f2 + (size_t)i * fs2;
+        int64_t cut = 0;
+        int m = fs2;
+        for (int j = 0; j < fs2; j++) {
+            cut += llabs(r[0]);
+            if (cut > 0.002 * fone)
+                break;
+            if (i < dst - 1 && pos[i] >= pos[i + 1])
+                break;
+            memmove(r, r + 1, (size_t)(fs2 - 1) * sizeof *r);
+            r[fs2 - 1] = 0;
+            pos[i]++;
+        }
+        cut = 0;
+        for (int j = fs2 - 1; j > 0; j--) {
+            cut += llabs(r[j]);
+            if (cut > 0.002 * fone)
+                break;
+            m--;
+        }
+        if (m > min_size)
+            min_size = m;
+    }
+    if (min_size == 1 && align == 2)
+        align = 1;
+    int fs = (min_size + align - 1) & ~(align - 1);
+    for (int i = 0; i < dst; i++)
+        for (int j = 0; j < fs; j++)
+            f[(size_t)i * fs + j] = (j >= fs2 || j >= min_size) ? 0 : f2[(size_t)i * fs2 + j];
+    /* fold taps outside the source into the border samples */
+    for (int i = 0; i < dst; i++) {
+        int64_t *r = f + (size_t)i * fs;
+        if (pos[i] < 0) {
+            for (int j = 1; j < fs; j++) {
+                int left = j + pos[i] > 0 ? j + pos[i] : 0;
+                r[left] += r[j];
+                r[j] = 0;
+            }
+            pos[i] = 0;
+        }
+        if (pos[i] + fs > src) {
+            int shift = pos[i] + (fs - src < 0 ? fs - src : 0);
+            int64_t acc = 0;
+            for (int j = fs - 1; j >= 0; j--)
+                if (pos[i] + j >= src) {
+                    acc += r[j];
+                    r[j] = 0;
+                }
+            for (int j = fs - 1; j >= 0; j--)
+                r[j] = j < shift ? 0 : r[j - shift];
+            pos[i] -= shift;
+            r[src - 1 - pos[i]] += acc;
+        }
+        if (pos[i] < 0 || pos[i] >= src)
+            goto fail;
+    }
+    /* normalise to one with error carry */
+    for (int i = 0; i < dst; i++) {
+        const int64_t *r = f + (size_t)i * fs;
+        int64_t sum = 0, e = 0;
+        for (int j = 0; j < fs; j++)
+            sum += r[j];
+        sum = (sum + one / 2) / one;
+        if (!sum)
+            sum = 1;
+        for (int j = 0; j < fs; j++) {
+            int64_t v = r[j] + e;
+            int iv = (int)rounded_div(v, sum);
+            coef[(size_t)i * fs + j] = (int16_t)iv;
+            e = v - iv * sum;
+        }
+        taps[i] = fs < src - pos[i] ? fs : src - pos[i];
+        for (int j = taps[i]; j < fs; j++)
+            if (coef[(size_t)i * fs + j])
+                goto fail;
+    }
+    free(f2);
+    free(f);
+    out->n = dst;
+    out->size = fs;
+    out->pos = pos;
+    out->taps = taps;
+    out->coef = coef;
+    return 0;
+fail:
+    free(f2);
+    free(f);
+    free(pos);
+    free(taps);
+    free(coef);
+    return -1;
+}
+
+static int round16(int64_t f)
+{
+    int r = (int)((f + (1 << 15)) >> 16);
+    return r < -0x7FFF ? (int16_t)0x8000 : r > 0x7FFF ? 0x7FFF : r;
+}
+
+typedef struct coeffs {
+    int y_off, y_mul, v2r, v2g, u2g, u2b;
+} coeffs;
+
+static coeffs coeffs_of(const int inv[4], int full_range)
+{
+    int64_t crv = inv[0], cbu = inv[1], cgu = -inv[2], cgv = -inv[3];
+    int64_t cy = 1 << 16, oy = 0;
+    if (!full_range) {
+        cy = (cy * 255) / 219;
+        oy = 16 << 16;
+    } else {
+        crv = (crv * 224) / 255;
+        cbu = (cbu * 224) / 255;
+        cgu = (cgu * 224) / 255;
+        cgv = (cgv * 224) / 255;
+    }
+    coeffs c = {
+        .y_off = round16(oy * (1 << 9)), .y_mul = round16(cy * (1 << 13)),
+        .v2r = round16(crv * (1 << 13)), .v2g = round16(cgv * (1 << 13)),
+        .u2g = round16(cgu * (1 << 13)), .u2b = round16(cbu * (1 << 13)),
+    };
+    return c;
+}
+
+int ovx_rgb_exact_supported(int w, int h, int log2_cw, int log2_ch)
+{
+    return w >= 16 && h >= 16 && log2_cw >= 0 && log2_cw <= 1 && log2_ch >= 0 && log2_ch <= 1 &&
+           (!log2_cw || w % 2 == 0) && (!log2_ch || h % 2 == 0);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define OVX_RGB_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define OVX_RGB_CLONES
+#endif
+
+/* 30-bit clip (swscale clips a channel that leaves [0, 2^30) to its nearer
+ * end), top 8 bits */
+static inline uint8_t top8(int32_t v)
+{
+    v = v < 0 ? 0 : v > 0x3FFFFFFF ? 0x3FFFFFFF : v;
+    return (uint8_t)(v >> 22);
+}
+
+/* One output row from luma ys and the vertically accumulated chroma. */
+OVX_RGB_CLONES
+static void rgb_row(const uint8_t *restrict ys, const int32_t *restrict ua, const int32_t *restrict va, int n,
+                    const coeffs *k, uint8_t *restrict o)
+{
+    const int32_t y_off = k->y_off;
+    const uint32_t y_mul = (uint32_t)k->y_mul, v2r = (uint32_t)k->v2r, v2g = (uint32_t)k->v2g,
+                   u2g = (uint32_t)k->u2g, u2b = (uint32_t)k->u2b;
+    for (int x = 0; x < n; x++) {
+        uint32_t U = (uint32_t)(ua[x] >> 10), V = (uint32_t)(va[x] >> 10);
+        /* unsigned, wrapping as swscale's sums do */
+        uint32_t Yc = (uint32_t)((ys[x] << 9) - y_off) * y_mul + (1u << 21);
+        o[3 * x] = top8((int32_t)(Yc + V * v2r));
+        o[3 * x + 1] = top8((int32_t)(Yc + V * v2g + U * u2g));
+        o[3 * x + 2] = top8((int32_t)(Yc + U * u2b));
+    }
+}
+
+/* ua, va += c * u15, v15 */
+OVX_RGB_CLONES
+static void vacc_row(int32_t *restrict ua, int32_t *restrict va, const int16_t *restrict u15,
+                     const int16_t *restrict v15, int c, int n)
+{
+    for (int x = 0; x < n; x++) {
+        ua[x] += u15[x] * c;
+        va[x] += v15[x] * c;
+    }
+}
+
+static inline int16_t h15(int v)
+{
+    v >>= 7;
+    return (int16_t)(v < 32767 ? v : 32767);
+}
+
+/* The 2x horizontal upsampling's regular middle: output pairs (2m, 2m+1)
+ * for m in [m0, m1) read 4 samples from m + de and m + dd with the same
+ * taps ce, co. */
+typedef struct hpair {
+    int m0, m1, de, dd;
+    int16_t ce[4], co[4];
+} hpair;
+
+static hpair find_pairs(const sfilter *hf)
+{
+    hpair r = {0, 0, 0, 0, {0}, {0}};
+    if (hf->size != 4 || hf->n < 16 || hf->n % 2)
+        return r;
+    int mid = hf->n / 4; /* a pair in the middle */
+    const int16_t *e = hf->coef + (size_t)(2 * mid) * 4, *o = e + 4;
+    int de = hf->pos[2 * mid] - mid, dd = hf->pos[2 * mid + 1] - mid;
+    int m0 = mid, m1 = mid;
+    for (int dir = -1; dir <= 1; dir += 2)
+        for (int m = dir < 0 ? mid : mid + 1;; m += dir) {
+            if (2 * m < 0 || 2 * m + 1 >= hf->n || hf->taps[2 * m] != 4 || hf->taps[2 * m + 1] != 4 ||
+                hf->pos[2 * m] != m + de || hf->pos[2 * m + 1] != m + dd ||
+                memcmp(hf->coef + (size_t)(2 * m) * 4, e, 4 * sizeof *e) ||
+                memcmp(hf->coef + (size_t)(2 * m + 1) * 4, o, 4 * sizeof *o))
+                break;
+            if (dir < 0)
+                m0 = m;
+            else
+                m1 = m + 1;
+        }
+    if (m1 <= m0)
+        return r;
+    r.m0 = m0;
+    r.m1 = m1;
+    r.de = de;
+    r.dd = dd;
+    memcpy(r.ce, e, sizeof r.ce);
+    memcpy(r.co, o, sizeof r.co);
+    return r;
+}
+
+OVX_RGB_CLONES
+static void hpairs(const uint8_t *restrict s, const hpair *hp, int ma, int mb, int16_t *restrict out)
+{
+    const int e0 = hp->ce[0], e1 = hp->ce[1], e2 = hp->ce[2], e3 = hp->ce[3];
+    const int o0 = hp->co[0], o1 = hp->co[1], o2 = hp->co[2], o3 = hp->co[3];
+    const uint8_t *a = s + hp->de, *b = s + hp->dd;
+    for (int m = ma; m < mb; m++) {
+        out[2 * (m - ma)] = h15(a[m] * e0 + a[m + 1] * e1 + a[m + 2] * e2 + a[m + 3] * e3);
+        out[2 * (m - ma) + 1] = h15(b[m] * o0 + b[m + 1] * o1 + b[m + 2] * o2 + b[m + 3] * o3);
+    }
+}
+
+/* output columns [xa, xb) of one chroma row s into out[0, xb - xa) */
+static void hrow(const uint8_t *s, const sfilter *hf, const hpair *hp, int ident, int xa, int xb, int16_t *out)
+{
+    if (ident) {
+        for (int x = xa; x < xb; x++)
+            out[x - xa] = (int16_t)(s[x] << 7);
+        return;
+    }
+    int pa = 2 * hp->m0 > xa ? 2 * hp->m0 : (xa + 1) & ~1, pb = 2 * hp->m1 < xb ? 2 * hp->m1 : xb & ~1;
+    if (pb <= pa)
+        pa = pb = xb;
+    for (int x = xa; x < xb; x++) {
+        if (x == pa) {
+            hpairs(s, hp, pa / 2, pb / 2, out + (pa - xa));
+            x = pb - 1;
+            continue;
+        }
+        const int16_t *c = hf->coef + (size_t)x * hf->size;
+        const uint8_t *p = s + hf->pos[x];
+        int v = 0;
+        for (int j = 0; j < hf->taps[x]; j++)
+            v += p[j] * c[j];
+        out[x - xa] = h15(v);
+    }
+}
+
+/* 1 when the filter copies: tap 0 is one, at the output's own position */
+static int identity(const sfilter *f, int one)
+{
+    for (int i = 0; i < f->n; i++) {
+        if (f->pos[i] != i || f->coef[(size_t)i * f->size] != one)
+            return 0;
+        for (int j = 1; j < f->size; j++)
+            if (f->coef[(size_t)i * f->size + j])
+                return 0;
+    }
+    return 1;
+}
+
+struct ovx_rgb_exact {
+    sfilter hf, vf;
+    hpair hp;
+    int ident;
+    coeffs k;
+    int x0, rw, next_y;
+    int16_t *rows;   /* ring of vf.size horizontally filtered chroma rows (U, V) */
+    int *tag;        /* the chroma row each ring slot holds, -1 none */
+    int32_t *acc;    /* [2][rw] */
+};
+
+void ovx_rgb_exact_close(ovx_rgb_exact *c)
+{
+    if (!c)
+        return;
+    sfilter_free(&c->hf);
+    sfilter_free(&c->vf);
+    free(c->rows);
+    free(c->tag);
+    free(c->acc);
+    free(c);
+}
+
+int ovx_rgb_exact_open(const ovx_yuv_pic *p, const int inv_table[4], int full_range, int x0, int rw,
+                       ovx_rgb_exact **out, ovx_error *err)
+{
+    *out = NULL;
+    if (!ovx_rgb_exact_supported(p->w, p->h, p->log2_cw, p->log2_ch) || x0 < 0 || rw <= 0 || x0 + rw > p->w)
+        return ovx_error_set(err, OVX_EINTERNAL, "exact RGB: unsupported picture or rectangle");
+    ovx_rgb_exact *c = calloc(1, sizeof *c);
+    if (!c)
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory (RGB converter)");
+    int cw = p->w >> p->log2_cw, ch = p->h >> p->log2_ch;
+    if (make_filter(&c->hf, cw, p->w, H_ALIGN, 1 << 14) < 0 || make_filter(&c->vf, ch, p->h, V_ALIGN, 1 << 12) < 0)
+        goto nomem;
+    c->hp = find_pairs(&c->hf);
+    c->ident = identity(&c->hf, 1 << 14);
+    c->k = coeffs_of(inv_table, full_range);
+    c->x0 = x0;
+    c->rw = rw;
+    int nr = c->vf.size;
+    c->rows = malloc((size_t)nr * 2 * rw * sizeof *c->rows);
+    c->acc = malloc((size_t)2 * rw * sizeof *c->acc);
+    c->tag = malloc((size_t)nr * sizeof *c->tag);
+    if (!c->rows || !c->acc || !c->tag)
+        goto nomem;
+    for (int i = 0; i < nr; i++)
+        c->tag[i] = -1;
+    *out = c;
+    return OVX_OK;
+nomem:
+    ovx_rgb_exact_close(c);
+    return ovx_error_set(err, OVX_ENOMEM, "out of memory (RGB converter)");
+}
+
+int ovx_rgb_exact_rows(ovx_rgb_exact *c, const ovx_yuv_pic *p, int y0, int n, uint8_t *dst, int dstride,
+                       ovx_error *err)
+{
+    if (y0 < c->next_y || n < 0 || y0 + n > p->h)
+        return ovx_error_set(err, OVX_EINTERNAL, "exact RGB: rows out of order or outside the picture");
+    const int rw = c->rw, x0 = c->x0, nr = c->vf.size;
+    for (int y = y0; y < y0 + n; y++) {
+        const int16_t *vc = c->vf.coef + (size_t)y * nr;
+        int32_t *ua = c->acc, *va = c->acc + rw;
+        for (int x = 0; x < rw; x++)
+            ua[x] = va[x] = (1 << 9) - (128 << 19);
+        for (int t = 0; t < c->vf.taps[y]; t++) {
+            int r = c->vf.pos[y] + t;
+            int slot = r % nr;
+            int16_t *u15 = c->rows + (size_t)slot * 2 * rw, *v15 = u15 + rw;
+            if (c->tag[slot] != r) {
+                hrow(p->data[1] + (ptrdiff_t)r * p->linesize[1], &c->hf, &c->hp, c->ident, x0, x0 + rw, u15);
+                hrow(p->data[2] + (ptrdiff_t)r * p->linesize[2], &c->hf, &c->hp, c->ident, x0, x0 + rw, v15);
+                c->tag[slot] = r;
+            }
+            if (vc[t])
+                vacc_row(ua, va, u15, v15, vc[t], rw);
+        }
+        rgb_row(p->data[0] + (ptrdiff_t)y * p->linesize[0] + x0, ua, va, rw, &c->k,
+                dst + (size_t)(y - y0) * dstride);
+    }
+    c->next_y = y0 + n;
+    return OVX_OK;
+}
+
+int ovx_rgb_exact_rect(const ovx_yuv_pic *p, const int inv_table[4], int full_range, int x0, int y0, int rw,
+                       int rh, uint8_t *dst, int dstride, ovx_error *err)
+{
+    ovx_rgb_exact *c;
+    int rc = ovx_rgb_exact_open(p, inv_table, full_range, x0, rw, &c, err);
+    if (rc == OVX_OK)
+        rc = ovx_rgb_exact_rows(c, p, y0, rh, dst, dstride, err);
+    ovx_rgb_exact_close(c);
+    return rc;
+}
