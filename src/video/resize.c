@@ -41,7 +41,9 @@ static int coeffs_make(coeffs *c, int in, int out, int o0, int on)
     double scale = (double)in / out;
     double fscale = scale < 1.0 ? 1.0 : scale;
     double support = 2.0 * fscale;
-    c->ksize = (int)ceil(support) * 2 + 1;
+    /* a multiple of 8 (zero weights past n): the horizontal pass runs whole
+     * vectors of taps, no scalar tail */
+    c->ksize = ((int)ceil(support) * 2 + 1 + 7) & ~7;
     c->lo = malloc(sizeof(int) * (size_t)on);
     c->n = malloc(sizeof(int) * (size_t)on);
     c->k = calloc((size_t)on * (size_t)c->ksize, sizeof(int32_t));
@@ -104,7 +106,10 @@ OVX_RESIZE_CLONES
 static void hrow(const uint8_t *restrict in, int ncols, int c0, const int *lo, const int *nk,
                  const int32_t *restrict k, int ksize, int ow, int32_t *restrict plane, uint8_t *restrict o)
 {
-    int32_t *restrict r = plane, *restrict g = plane + ncols, *restrict b = plane + 2 * (size_t)ncols;
+    /* planes of ncols + 8 (the tail stays 0: taps rounded up to 8 read it
+     * with weight 0) */
+    const size_t ps = (size_t)ncols + 8;
+    int32_t *restrict r = plane, *restrict g = plane + ps, *restrict b = plane + 2 * ps;
     for (int x = 0; x < ncols; x++) {
         r[x] = in[3 * x];
         g[x] = in[3 * x + 1];
@@ -112,7 +117,7 @@ static void hrow(const uint8_t *restrict in, int ncols, int c0, const int *lo, c
     }
     for (int i = 0; i < ow; i++) {
         const int32_t *restrict ki = k + (size_t)i * ksize;
-        int l = lo[i] - c0, n = nk[i];
+        int l = lo[i] - c0, n = (nk[i] + 7) & ~7;
         int32_t s0 = 1 << (PREC_BITS - 1), s1 = s0, s2 = s0;
         for (int x = 0; x < n; x++) {
             s0 += r[l + x] * ki[x];
@@ -196,7 +201,7 @@ static int resize_window(const row_source *rs, int sw, int sh, int dw, int dh,
         }
     }
     uint8_t *tmp = malloc((size_t)nrows * ow * 3);
-    int32_t *plane = need_h ? malloc((size_t)(c1 - c0) * 3 * sizeof *plane) : NULL;
+    int32_t *plane = need_h ? calloc((size_t)(c1 - c0 + 8) * 3, sizeof *plane) : NULL;
     size_t strip_stride = (size_t)rs->pw * 3;
     uint8_t *strip = rs->fill ? malloc(STRIP_ROWS * strip_stride) : NULL;
     if (!tmp || (need_h && !plane) || (rs->fill && !strip)) {
