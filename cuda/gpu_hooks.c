@@ -22,7 +22,7 @@
 static const char *const op_names[] = {
     "any", "upload", "download", "copy_async", "sync", "activate", "gemm", "to_bf16", "pack_rows_bf16",
     "norm", "add_norm", "bias_act", "linear", "residual_add", "rope_tables", "rope_qkv",
-    "softmax_rows", "attention_out", "flash_attention"};
+    "softmax_rows", "attention_out", "flash_attention", "copy_on", "event_sync"};
 
 int ovx_gpu_hooks_known_op(const char *op)
 {
@@ -89,7 +89,7 @@ static int pre(ovx_gpu *g, const char *op, int *skip)
         return -1;
     /* calls that wait for the device (the rest are kernels and GEMMs) */
     int waits = !strcmp(op, "upload") || !strcmp(op, "download") || !strcmp(op, "sync") ||
-                !strcmp(op, "activate");
+                !strcmp(op, "activate") || !strcmp(op, "event_sync");
     if (x->armed && x->cfg.fault_op[0] &&
         (!strcmp(op, x->cfg.fault_op) || (!strcmp(x->cfg.fault_op, "any") && !waits)) &&
         ++x->fault_calls == x->cfg.fault_at) {
@@ -192,6 +192,22 @@ static int h_download(ovx_gpu *g, void *dst, const void *d_src, size_t bytes)
 static int h_copy_async(ovx_gpu *g, void *dst, const void *src, size_t bytes, int dir)
 {
     HOOKED(copy_async, copy_async(g, dst, src, bytes, dir));
+}
+
+static int h_copy_on(ovx_gpu *g, int stream, void *dst, const void *src, size_t bytes, int dir)
+{
+    HOOKED(copy_on, copy_on(g, stream, dst, src, bytes, dir));
+}
+
+/* the host's wait for a batch: where a real device reports an earlier fault */
+static int h_event_sync(ovx_gpu *g, int ev)
+{
+    int skip;
+    if (pre(g, "event_sync", &skip))
+        return -1;
+    if (poisoned(g, "waiting for a batch"))
+        return -1;
+    return skip ? 0 : X(g)->base->event_sync(g, ev);
 }
 
 static int h_sync(ovx_gpu *g)
@@ -312,6 +328,10 @@ void ovx_gpu_hooks_install(ovx_gpu *g)
     x->hooked.rope_qkv = h_rope_qkv;
     x->hooked.softmax_rows = h_softmax_rows;
     x->hooked.attention_out = h_attention_out;
+    if (x->base->copy_on) /* NULL: the emulations, ops done when they return */
+        x->hooked.copy_on = h_copy_on;
+    if (x->base->event_sync)
+        x->hooked.event_sync = h_event_sync;
     if (x->base->flash_attention) /* NULL: the forward uses the chunked path */
         x->hooked.flash_attention = h_flash_attention;
     g->ops = &x->hooked;
