@@ -84,6 +84,20 @@ int ovx_device_resolve(const ovx_device *want, ovx_device *got, char *note, size
     return OVX_OK;
 }
 
+/* a submitted batch (ovx_engine_submit) until its collect */
+typedef struct ticket {
+    int busy;
+    int samples, hidden;
+    const int *lengths;
+    const float *patches;
+    const int32_t *pos;
+    int on_cuda;         /* submitted to the device (else: runs on the CPU in collect) */
+    int slot;            /* its slot on the device, -1 when its submit failed */
+    unsigned gen;        /* the device it went to (engine->gen at submit) */
+    int rc;              /* the submit's failure */
+    ovx_error err;
+} ticket;
+
 struct ovx_engine {
     ovx_model *model;
     ovx_device dev;      /* where forwards run now */
@@ -93,6 +107,8 @@ struct ovx_engine {
     ovx_cuda_model *cuda;
     char note[1200];     /* pending fallback note (ovx_engine_take_note) */
     char lost_msg[1024]; /* why the device was lost */
+    ticket tickets[OVX_ENGINE_TICKETS];
+    unsigned gen;        /* incremented when the device is dropped */
 };
 
 static void drop_cuda(ovx_engine *e)
@@ -101,6 +117,7 @@ static void drop_cuda(ovx_engine *e)
     ovx_gpu_close(e->gpu);
     e->cuda = NULL;
     e->gpu = NULL;
+    e->gen++; /* batches in flight on it: rerun on the CPU or lost */
 }
 
 static int to_cpu(ovx_engine *e, const char *why, const char *when)
@@ -243,18 +260,75 @@ int ovx_engine_forward(ovx_engine *e, const ovx_tokens *in, ovx_outputs *out, ov
     return ovx_model_forward(e->model, in, out, err);
 }
 
+int ovx_engine_submit(ovx_engine *e, int samples, const int *lengths, const float *patches,
+                      const int32_t *pos, int hidden_state_index, int *ticket_out, ovx_error *err)
+{
+    *ticket_out = -1;
+    int t = 0;
+    while (t < OVX_ENGINE_TICKETS && e->tickets[t].busy)
+        t++;
+    if (t == OVX_ENGINE_TICKETS)
+        return ovx_error_set(err, OVX_EINTERNAL, "%d forwards in flight, none collected",
+                             OVX_ENGINE_TICKETS);
+    ticket *tk = &e->tickets[t];
+    *tk = (ticket){.busy = 1, .samples = samples, .hidden = hidden_state_index, .lengths = lengths,
+                   .patches = patches, .pos = pos, .slot = -1, .gen = e->gen};
+    ovx_error_clear(&tk->err);
+    if (e->cuda && !e->lost) {
+        tk->on_cuda = 1;
+        tk->rc = ovx_cuda_submit_packed(e->cuda, samples, lengths, patches, pos, hidden_state_index,
+                                        &tk->slot, &tk->err);
+    }
+    *ticket_out = t;
+    return OVX_OK;
+}
+
+int ovx_engine_collect(ovx_engine *e, int t, ovx_outputs *out, ovx_error *err)
+{
+    if (t < 0 || t >= OVX_ENGINE_TICKETS || !e->tickets[t].busy)
+        return ovx_error_set(err, OVX_EINTERNAL, "no forward in flight for ticket %d", t);
+    ticket tk = e->tickets[t];
+    e->tickets[t].busy = 0;
+    out->hidden_state_index = tk.hidden;
+    out->last_hidden_state = out->pooler_output = out->hidden_state = NULL;
+    if (e->lost)
+        return lost(err);
+    if (tk.on_cuda) {
+        int rc;
+        if (tk.gen != e->gen) { /* the device was dropped since: CPU (fallback) */
+            rc = OVX_OK;
+        } else {
+            if (tk.rc) {
+                rc = tk.rc;
+                *err = tk.err;
+            } else {
+                rc = ovx_cuda_collect(e->cuda, tk.slot, out, err);
+            }
+            if (rc == OVX_OK)
+                return OVX_OK;
+            if (rc != OVX_EDEVICE || (rc = cuda_failed(e, rc, err)) != 1)
+                return rc;
+            ovx_error_clear(err);
+        }
+    }
+    return ovx_model_forward_packed(e->model, tk.samples, tk.lengths, tk.patches, tk.pos, out, err);
+}
+
 int ovx_engine_forward_packed(ovx_engine *e, int samples, const int *lengths, const float *patches,
                               const int32_t *pos, ovx_outputs *out, ovx_error *err)
 {
-    if (e->lost)
-        return lost(err);
-    if (e->cuda) {
-        int rc = ovx_cuda_forward_packed(e->cuda, samples, lengths, patches, pos, out, err);
-        if (rc != OVX_EDEVICE || (rc = cuda_failed(e, rc, err)) != 1)
-            return rc;
-        ovx_error_clear(err);
-    }
-    return ovx_model_forward_packed(e->model, samples, lengths, patches, pos, out, err);
+    int t;
+    int rc = ovx_engine_submit(e, samples, lengths, patches, pos, out->hidden_state_index, &t, err);
+    return rc ? rc : ovx_engine_collect(e, t, out, err);
+}
+
+void ovx_engine_graph_stats(const ovx_engine *e, long *captures, long *replays)
+{
+    ovx_cuda_graph_stats st = {0};
+    if (e->cuda)
+        st = ovx_cuda_model_graph_stats(e->cuda);
+    *captures = st.captures;
+    *replays = st.replays;
 }
 
 void ovx_engine_free(ovx_engine *e)

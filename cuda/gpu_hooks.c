@@ -8,7 +8,9 @@
  *   call of OP after open (OP `any`: any kernel or GEMM) poisons the device like an
  *   illegal address: everything after it fails, as CUDA's sticky errors do),
  *   `skip:OP` (OP silently does nothing: wrong numbers, for checking that
- *   selftest notices).
+ *   selftest notices), `error:OP[:N]` (the N-th call of OP fails without
+ *   poisoning the device: a launch refused, one batch out of memory; the
+ *   forward of one batch fails and the device stays usable).
  * Entries of the table not listed here pass through unchanged. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,18 +58,23 @@ int ovx_gpu_hooks_env(ovx_gpu_hook_cfg *cfg, int *active, ovx_error *err)
                    ovx_gpu_hooks_known_op(op)) {
             snprintf(cfg->fault_op, sizeof cfg->fault_op, "%s", op);
             cfg->fault_at = at;
+        } else if (sscanf(f, "error:%31[a-z_0-9]%n", op, &used) == 1 &&
+                   (!f[used] || (sscanf(f + used, ":%ld%n", &at, &used) == 1 && at >= 1)) &&
+                   ovx_gpu_hooks_known_op(op)) {
+            snprintf(cfg->error_op, sizeof cfg->error_op, "%s", op);
+            cfg->error_at = at;
         } else if (sscanf(f, "skip:%31[a-z_0-9]%n", op, &used) == 1 && !f[used] &&
                    ovx_gpu_hooks_known_op(op) && strcmp(op, "any")) {
             snprintf(cfg->skip_op, sizeof cfg->skip_op, "%s", op);
         } else {
             return ovx_error_set(err, OVX_EUSAGE,
-                                 "OVX_CUDA_FAIL='%s': expected open, upload, fault:OP[:N] or skip:OP "
+                                 "OVX_CUDA_FAIL='%s': expected open, upload, fault:OP[:N], error:OP[:N] or skip:OP "
                                  "(a test hook; OP an entry of cuda/gpu.h, e.g. softmax_rows, or "
-                                 "any for faults)", f);
+                                 "any for faults and errors)", f);
         }
     }
     *active = cfg->sync_each || cfg->fail_open || cfg->fail_upload || cfg->fault_op[0] ||
-              cfg->skip_op[0];
+              cfg->skip_op[0] || cfg->error_op[0];
     return OVX_OK;
 }
 
@@ -101,6 +108,13 @@ static int pre(ovx_gpu *g, const char *op, int *skip)
         if (waits)
             return poisoned(g, op) ? -1 : 0;
         *skip = 1;
+    }
+    if (x->armed && x->cfg.error_op[0] &&
+        (!strcmp(op, x->cfg.error_op) || (!strcmp(x->cfg.error_op, "any") && !waits)) &&
+        ++x->error_calls == x->cfg.error_at) {
+        snprintf(g->msg, sizeof g->msg,
+                 "%s: too many resources requested for launch (error injected by OVX_CUDA_FAIL)", op);
+        return -1;
     }
     if (x->cfg.skip_op[0] && !strcmp(op, x->cfg.skip_op))
         *skip = 1;
