@@ -16,14 +16,21 @@ GPU too when this machine has one). Over six items of different token counts
   batch 1 is written (complete, byte-identical), batch 2 (in flight when the
   device faulted) and batch 3 are dropped, not failed: no NPY without its
   JSON, no temp file, no failure line; a rerun does the other four and the
-  folder equals the reference."""
+  folder equals the reference; with --device auto batch 1 stays on the
+  device and batches 2 (in flight) and 3 rerun on the CPU (REL.json says
+  which), byte-identical to the device's and the CPU's runs;
+- SIGTERM after the first item of twelve: exit 143, only whole items on
+  disk (each NPY with its JSON, byte-identical), nothing failed, and a rerun
+  completes the folder byte-identical to an uninterrupted run."""
 import filecmp
 import json
 import os
+import signal
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from xhelp import ROOT, check, finish, jsonl, make_clip, make_image, make_model, need_ffmpeg, ovx, tmpdir  # noqa: E402
+from xhelp import OVX, ROOT, check, finish, jsonl, make_clip, make_image, make_model, need_ffmpeg, ovx, tmpdir  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "cuda"))
 import gpuenv  # noqa: E402
@@ -115,6 +122,51 @@ def main():
         check(r.returncode == 0 and "4 done, 2 skipped, 0 failed" in r.stderr, f"fault in batch 3: a rerun does the rest: {r.stderr!r}")
         same(ref, out, "fault in batch 3, then a rerun", 18)
         check(sorted(order(out)) == items, f"fault in batch 3, rerun: every item in the manifest once: {order(out)}")
+
+        # the same fault under --device auto: batches 2 and 3 rerun on the CPU
+        cpu = os.path.join(t, "cpu")
+        r = ovx("extract", *common, "-o", cpu, "--device", "cpu", env=gpuenv.case_env({}, t))
+        check(r.returncode == 0, f"cpu run: {r.stderr!r}")
+        auto = os.path.join(t, "auto3")
+        e = gpuenv.case_env(dict(env, OVX_CUDA_FAIL="fault:rope_tables:3"), t)
+        r = ovx("extract", *common, "-o", auto, "--device", "auto", "--batch", "2", env=e)
+        notes = [l for l in r.stderr.splitlines() if "using the CPU" in l]
+        check(r.returncode == 0 and "6 done, 0 skipped, 0 failed" in r.stderr and len(notes) == 1,
+              f"auto, fault in batch 3: all done on the CPU from batch 2, said once: {r.stderr!r}")
+        devs = [json.load(open(os.path.join(auto, os.path.splitext(i)[0] + ".json")))["device"] for i in items]
+        check(devs == ["cuda:0", "cuda:0", "cpu", "cpu", "cpu", "cpu"], f"auto, fault in batch 3: devices {devs}")
+        for f in npys(auto):
+            want = os.path.join(ref if f.split(".")[0] in ("a35", "b64") else cpu, f)
+            check(filecmp.cmp(os.path.join(auto, f), want, shallow=False), f"auto, fault in batch 3: {f} as computed there")
+
+        # SIGTERM with a batch in flight: whole items only, a rerun completes
+        many = os.path.join(t, "many")
+        os.makedirs(many)
+        for k in range(12):
+            src = items[k % len(items)]
+            os.link(os.path.join(data, src), os.path.join(many, f"{k:02d}{os.path.splitext(src)[1]}"))
+        args = ["extract", *common[:2], many, *common[3:], "--device", "cuda", "--batch", "2", "--jsonl"]
+        full = os.path.join(t, "many-full")
+        r = ovx(*args, "-o", full, env=gpuenv.case_env(env, t))
+        check(r.returncode == 0 and "12 done" in r.stderr, f"12 items: {r.stderr!r}")
+        stop = os.path.join(t, "many-stop")
+        p = subprocess.Popen([OVX, *args, "-o", stop], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=gpuenv.case_env(env, t))
+        first = p.stdout.readline()
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=120)
+        check(first and p.returncode == 143, f"SIGTERM after the first item: exit 143: {p.returncode} {err!r}")
+        jsons = {f.split(".")[0] for f in os.listdir(stop) if f.endswith(".json")}
+        stems = {f.split(".")[0] for f in npys(stop)}
+        check(0 < len(jsons) < 12 and stems == jsons, f"SIGTERM: whole items only ({sorted(jsons)} vs {sorted(stems)})")
+        for f in npys(stop):
+            check(filecmp.cmp(os.path.join(stop, f), os.path.join(full, f), shallow=False), f"SIGTERM: {f} complete")
+        check(not [f for _, _, fs in os.walk(stop) for f in fs if ".tmp." in f], "SIGTERM: no temp files")
+        check(not jsonl(os.path.join(stop, "failures.jsonl")), "SIGTERM: nothing failed")
+        r = ovx(*args, "-o", stop, env=gpuenv.case_env(env, t))
+        check(r.returncode == 0 and f"{12 - len(jsons)} done, {len(jsons)} skipped, 0 failed" in r.stderr,
+              f"SIGTERM, rerun: does the rest: {r.stderr!r}")
+        same(full, stop, "SIGTERM, then a rerun", 36)
     finish("extract --device cuda: overlapped batches")
 
 
