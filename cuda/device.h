@@ -86,6 +86,12 @@ int ovx_engine_forward_packed(ovx_engine *e, int samples, const int *lengths, co
 #define OVX_ENGINE_TICKETS 2
 int ovx_engine_submit(ovx_engine *e, int samples, const int *lengths, const float *patches,
                       const int32_t *pos, int hidden_state_index, int *ticket, ovx_error *err);
+/* submit with the samples where they are (sample s: patches[s], pos[s]):
+ * on CUDA packed straight into the page-locked slot (one host copy); the
+ * pointed-to inputs must stay valid until the collect. */
+int ovx_engine_submit_gather(ovx_engine *e, int samples, const int *lengths,
+                             const float *const *patches, const int32_t *const *pos,
+                             int hidden_state_index, int *ticket, ovx_error *err);
 int ovx_engine_collect(ovx_engine *e, int ticket, ovx_outputs *out, ovx_error *err);
 /* CUDA graph statistics of the engine's device (all 0 on the CPU). */
 void ovx_engine_graph_stats(const ovx_engine *e, long *captures, long *replays);

@@ -147,6 +147,12 @@ int ovx_cuda_forward_packed(ovx_cuda_model *m, int samples, const int *lengths,
 int ovx_cuda_submit_packed(ovx_cuda_model *m, int samples, const int *lengths,
                            const float *patches, const int32_t *pos, int hidden_state_index,
                            int *slot, ovx_error *err);
+/* The same with the samples where they are (sample s: patches[s]
+ * [lengths[s], C*P*P], pos[s] [lengths[s], 3]), packed straight into the
+ * page-locked slot: one host copy. */
+int ovx_cuda_submit_gather(ovx_cuda_model *m, int samples, const int *lengths,
+                           const float *const *patches, const int32_t *const *pos,
+                           int hidden_state_index, int *slot, ovx_error *err);
 int ovx_cuda_collect(ovx_cuda_model *m, int slot, ovx_outputs *out, ovx_error *err);
 
 /* CUDA graphs (graph.c): the forward of each (slot, lengths, hidden

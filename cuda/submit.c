@@ -181,8 +181,8 @@ static int reserve_slot(ovx_cuda_model *m, int s, size_t rows, size_t samples, i
 /* ---- submit ---- */
 
 /* The batch's shape checked: tokens, attention scratch, hidden index */
-static int check_batch(ovx_cuda_model *m, int samples, const int *lengths, const float *patches,
-                       const int32_t *pos, int hidden_index, size_t *rows_out, size_t *scratch_out,
+static int check_batch(ovx_cuda_model *m, int samples, const int *lengths, const float *const *patches,
+                       const int32_t *const *pos, int hidden_index, size_t *rows_out, size_t *scratch_out,
                        int *hidden_out, ovx_error *err)
 {
     const ovx_model_config *c = &m->cfg;
@@ -205,9 +205,15 @@ static int check_batch(ovx_cuda_model *m, int samples, const int *lengths, const
                                                     lengths[s]);
         scratch = max_sz(scratch, need);
     }
-    for (size_t i = 0; i < rows; i++)
-        if (pos[3 * i] < 0 || pos[3 * i + 1] < 0 || pos[3 * i + 2] < 0)
-            return ovx_error_set(err, OVX_EINPUT, "CUDA forward: token %zu has a negative position", i);
+    for (int s = 0, tok = 0; s < samples; s++) {
+        if (!patches[s] || !pos[s])
+            return ovx_error_set(err, OVX_EUSAGE, "CUDA forward: sample %d has no inputs", s);
+        for (int i = 0; i < lengths[s]; i++, tok++) {
+            const int32_t *p = pos[s] + 3 * (size_t)i;
+            if (p[0] < 0 || p[1] < 0 || p[2] < 0)
+                return ovx_error_set(err, OVX_EINPUT, "CUDA forward: token %d has a negative position", tok);
+        }
+    }
     int hidden = hidden_index;
     if (hidden != OVX_NO_HIDDEN_STATE) {
         if (hidden < 0)
@@ -256,7 +262,7 @@ static int order(ovx_cuda_model *m, int e, int stream, int waiter)
 
 /* everything queued for slot s, after its buffers and staging are ready */
 static int queue_batch(ovx_cuda_model *m, int s, int samples, const int *lengths,
-                       const float *patches, const int32_t *pos, ovx_error *err)
+                       const float *const *patches, const int32_t *const *pos, ovx_error *err)
 {
     ovx_cuda_slot *sl = &m->slots[s];
     const int rows = sl->rows;
@@ -266,8 +272,13 @@ static int queue_batch(ovx_cuda_model *m, int s, int samples, const int *lengths
     const size_t patch_bytes = (size_t)rows * m->patch_k * sizeof(float);
     const size_t pos_bytes = (size_t)rows * 3 * sizeof(int32_t);
     char *st = sl->stage;
-    memcpy(st, patches, patch_bytes);
-    memcpy(st + patch_bytes, pos, pos_bytes);
+    /* the samples packed straight into the staging buffer: one host copy */
+    for (int i = 0, off = 0; i < samples; off += lengths[i++]) {
+        memcpy(st + (size_t)off * m->patch_k * sizeof(float), patches[i],
+               (size_t)lengths[i] * m->patch_k * sizeof(float));
+        memcpy(st + patch_bytes + (size_t)off * 3 * sizeof(int32_t), pos[i],
+               (size_t)lengths[i] * 3 * sizeof(int32_t));
+    }
     ovx_cuda_fwd f = {.b = m->bufs, .rows = rows, .samples = samples, .lengths = lengths,
                       .hidden = sl->hidden};
     f.b.patches = sl->patches;
@@ -316,6 +327,27 @@ static int queue_batch(ovx_cuda_model *m, int s, int samples, const int *lengths
 int ovx_cuda_submit_packed(ovx_cuda_model *m, int samples, const int *lengths,
                            const float *patches, const int32_t *pos, int hidden_state_index,
                            int *slot, ovx_error *err)
+{
+    *slot = -1;
+    if (samples < 1 || !lengths || !patches || !pos)
+        return ovx_error_set(err, OVX_EUSAGE, "CUDA forward: empty batch");
+    const float **pp = malloc((size_t)samples * sizeof *pp);
+    const int32_t **ps = malloc((size_t)samples * sizeof *ps);
+    int rc = pp && ps ? OVX_OK : ovx_error_set(err, OVX_ENOMEM, "out of memory");
+    for (int i = 0, off = 0; i < samples && !rc; off += lengths[i] > 0 ? lengths[i] : 0, i++) {
+        pp[i] = patches + (size_t)off * m->patch_k;
+        ps[i] = pos + (size_t)off * 3;
+    }
+    if (!rc)
+        rc = ovx_cuda_submit_gather(m, samples, lengths, pp, ps, hidden_state_index, slot, err);
+    free(pp);
+    free(ps);
+    return rc;
+}
+
+int ovx_cuda_submit_gather(ovx_cuda_model *m, int samples, const int *lengths,
+                           const float *const *patches, const int32_t *const *pos,
+                           int hidden_state_index, int *slot, ovx_error *err)
 {
     *slot = -1;
     int s = 0;

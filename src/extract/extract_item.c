@@ -466,9 +466,10 @@ static void drop_results(ovx_prepared *p)
 }
 
 /* One padding-free forward over every view of items[0..n) (a sample per
- * view, in item then view order), in flight between fwd_submit and
- * fwd_collect (its packed inputs live until then), then each item's slices
- * copied into its own [V,N,D] / [V,D] buffers. On the CPU
+ * view, in item then view order, packed by the engine: on CUDA straight
+ * into its page-locked slot), in flight between fwd_submit and fwd_collect
+ * (the views' buffers live in the items until then), then each item's
+ * slices copied into its own [V,N,D] / [V,D] buffers. On the CPU
  * (ovx_model_forward_packed) each sample's rows go through the same fixed
  * row chunks as a lone item's, so the results do not depend on the
  * batching. */
@@ -476,25 +477,23 @@ typedef struct packed_fwd {
     ovx_prepared **items;
     size_t n, samples, total;
     int *lengths;
-    float *pk;        /* packed inputs (NULL: one sample, its own buffers) */
-    int32_t *pp;
+    const float **patches;   /* [samples]: each view's own buffers (the engine packs them) */
+    const int32_t **pos;
     int ticket;
 } packed_fwd;
 
 static void fwd_free(packed_fwd *f)
 {
     free(f->lengths);
-    free(f->pk);
-    free(f->pp);
+    free(f->patches);
+    free(f->pos);
     f->lengths = NULL;
-    f->pk = NULL;
-    f->pp = NULL;
+    f->patches = NULL;
+    f->pos = NULL;
 }
 
 static int fwd_submit(const ovx_extract_ctx *ctx, ovx_prepared **items, size_t n, packed_fwd *f, ovx_error *err)
 {
-    const ovx_model_config *cfg = ovx_model_get_config(ctx->model);
-    const size_t K = (size_t)cfg->num_channels * cfg->patch_size * cfg->patch_size;
     memset(f, 0, sizeof *f);
     f->items = items;
     f->n = n;
@@ -512,31 +511,22 @@ static int fwd_submit(const ovx_extract_ctx *ctx, ovx_prepared **items, size_t n
     f->samples = samples;
     f->total = total;
     f->lengths = malloc(samples * sizeof *f->lengths);
-    const float *patches = items[0]->views[0].tb.tokens.patches;
-    const int32_t *pos = items[0]->views[0].tb.tokens.pos;
-    if (samples > 1) { /* pack the views back to back */
-        f->pk = malloc(total * K * sizeof *f->pk);
-        f->pp = malloc(total * 3 * sizeof *f->pp);
-        patches = f->pk;
-        pos = f->pp;
-    }
-    if (!f->lengths || (samples > 1 && (!f->pk || !f->pp))) {
+    f->patches = malloc(samples * sizeof *f->patches);
+    f->pos = malloc(samples * sizeof *f->pos);
+    if (!f->lengths || !f->patches || !f->pos) {
         fwd_free(f);
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory packing %zu tokens", total);
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory");
     }
-    size_t s = 0, off = 0;
+    size_t s = 0;
     for (size_t i = 0; i < n; i++)
         for (int v = 0; v < items[i]->n_views; v++, s++) {
             const ovx_tokens *t = &items[i]->views[v].tb.tokens;
             f->lengths[s] = t->n;
-            if (f->pk) {
-                memcpy(f->pk + off * K, t->patches, (size_t)t->n * K * sizeof *f->pk);
-                memcpy(f->pp + off * 3, t->pos, (size_t)t->n * 3 * sizeof *f->pp);
-            }
-            off += (size_t)t->n;
+            f->patches[s] = t->patches;
+            f->pos[s] = t->pos;
         }
-    int rc = ovx_engine_submit(ctx->engine, (int)samples, f->lengths, patches, pos, ctx->opts->hidden_index,
-                               &f->ticket, err);
+    int rc = ovx_engine_submit_gather(ctx->engine, (int)samples, f->lengths, f->patches, f->pos,
+                                      ctx->opts->hidden_index, &f->ticket, err);
     if (rc)
         fwd_free(f);
     return rc;
