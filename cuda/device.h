@@ -80,9 +80,10 @@ int ovx_engine_forward_packed(ovx_engine *e, int samples, const int *lengths, co
  * before is downloaded (cuda/submit.c); on the CPU the forward runs in
  * collect. The inputs must stay valid and unchanged until the ticket is
  * collected (a fallback to the CPU runs them again). Every error of the
- * batch, also of its submit, comes from collect, with the fallback and
- * "lost" rules of ovx_engine_forward_packed; submit fails only without a
- * free ticket (OVX_EINTERNAL). */
+ * batch, also of its device submit, comes from collect, with the fallback
+ * and "lost" rules of ovx_engine_forward_packed; submit itself fails only
+ * for an empty batch (OVX_EUSAGE), out of memory, or without a free ticket
+ * (OVX_EINTERNAL). */
 #define OVX_ENGINE_TICKETS 2
 int ovx_engine_submit(ovx_engine *e, int samples, const int *lengths, const float *patches,
                       const int32_t *pos, int hidden_state_index, int *ticket, ovx_error *err);
