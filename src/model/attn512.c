@@ -40,10 +40,14 @@
 #define A_HAVE_512 0
 #endif
 
+#ifndef A_TQ
 #define A_TQ 48  /* queries per work item */
+#endif
 #define A_R 6    /* query rows per micro-kernel call */
 #define A_KB 64  /* keys per packed K^T block (score kernel width) */
+#ifndef A_VB
 #define A_VB 128 /* keys per P v block (V block: 32 KB) */
+#endif
 #define A_DH OVX_HEAD_DIM
 _Static_assert(A_KB == 64 && A_DH == 64, "mk_rows reads w rows of 64 floats");
 
