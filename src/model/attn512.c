@@ -18,8 +18,8 @@
  *   P v    for each block of VB keys, for each group of 6 rows: 6 x 64
  *          outputs in 24 zmm, keys in order with FMA; the partial sums are
  *          kept in an fp32 tile between key blocks (an exact store/reload,
- *          so the sum is one FMA chain over keys 0..Nk-1); finally times
- *          1/rowsum into out.
+ *          so the sum is one FMA chain over keys 0..Nk-1); the last key
+ *          block's results times 1/rowsum go straight into out.
  * The scores of an item (TQ x lds floats) are its only score storage. */
 #include "model/attn512.h"
 
@@ -96,21 +96,23 @@ typedef struct a_ctx {
 } a_ctx;
 
 /* The one micro-kernel of both products, for R rows (R <= 6) x 64 columns:
- * acc[i][.] = (load ? o[i][.] : 0) + sum_{t0 <= t < t1} a[i][t] w[t][.]
- * (rows of a at stride sa, of w at stride 64), one FMA chain per output in
- * t order, in 24 zmm accumulators; then o[i][.] = acc[i][.] * mul (stride
- * so). Scores: a = q rows, w = a K^T block, mul = scale. P v: a = P rows,
- * w = V rows, o = the partial-sum tile, mul = 1 (exact). */
+ * acc[i][.] = (in ? in[i][.] : 0) + sum_{t0 <= t < t1} a[i][t] w[t][.]
+ * (rows of a at stride sa, of w at stride 64, of in at stride 64), one FMA
+ * chain per output in t order, in 24 zmm accumulators; then
+ * o[i][.] = acc[i][.] * mul[i] (rows at stride so). Scores: a = q rows,
+ * w = a K^T block, mul = scale. P v: a = P rows, w = V rows, in = the
+ * partial-sum tile (exact fp32 store and reload between key blocks), mul = 1,
+ * or 1/rowsum for the last block, which stores into the output rows. */
 static inline __attribute__((always_inline)) A_TARGET void mk_rows(int R, const float *a, size_t sa, const float *w,
-                                                                   int t0, int t1, float *o, size_t so, int load,
-                                                                   __m512 mul)
+                                                                   int t0, int t1, const float *in, float *o,
+                                                                   size_t so, const float *mul)
 {
     __m512 acc[A_R][4];
 #pragma GCC unroll 6
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++)
-            acc[i][c] = load ? _mm512_load_ps(o + i * so + 16 * c) : _mm512_setzero_ps();
+            acc[i][c] = in ? _mm512_load_ps(in + i * A_DH + 16 * c) : _mm512_setzero_ps();
     for (int t = t0; t < t1; t++) {
         const float *wr = w + (size_t)t * 64;
         __m512 w0 = _mm512_load_ps(wr), w1 = _mm512_load_ps(wr + 16);
@@ -125,17 +127,19 @@ static inline __attribute__((always_inline)) A_TARGET void mk_rows(int R, const 
         }
     }
 #pragma GCC unroll 6
-    for (int i = 0; i < R; i++)
+    for (int i = 0; i < R; i++) {
+        __m512 m = _mm512_set1_ps(mul[i]);
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++)
-            _mm512_store_ps(o + i * so + 16 * c, _mm512_mul_ps(acc[i][c], mul));
+            _mm512_storeu_ps(o + i * so + 16 * c, _mm512_mul_ps(acc[i][c], m));
+    }
 }
 
 /* mk_rows for r rows, with r a compile-time constant in each case. */
-A_TARGET static void mk(int r, const float *a, size_t sa, const float *w, int t0, int t1, float *o, size_t so,
-                        int load, __m512 mul)
+A_TARGET static void mk(int r, const float *a, size_t sa, const float *w, int t0, int t1, const float *in, float *o,
+                        size_t so, const float *mul)
 {
-#define A_MK(R) mk_rows(R, a, sa, w, t0, t1, o, so, load, mul)
+#define A_MK(R) mk_rows(R, a, sa, w, t0, t1, in, o, so, mul)
     switch (r) {
     case 6: A_MK(6); break;
     case 5: A_MK(5); break;
@@ -174,7 +178,11 @@ A_TARGET static void a_items(void *p, int64_t i0, int64_t i1, int thread)
     float *vp = kt + (size_t)c->nkb * A_DH * A_KB;
     float *S = vp + (size_t)Nk * A_DH;
     float *O = S + (size_t)A_TQ * lds;
-    __m512 scale = _mm512_set1_ps(c->scale), one = _mm512_set1_ps(1.0f);
+    float scale[A_R], one[A_R], inv_sum[A_TQ];
+    for (int i = 0; i < A_R; i++) {
+        scale[i] = c->scale;
+        one[i] = 1.0f;
+    }
     for (int64_t it = i0; it < i1; it++) {
         int h = (int)(it / c->tiles), q0 = (int)(it % c->tiles) * A_TQ;
         int tq = c->Nq - q0 < A_TQ ? c->Nq - q0 : A_TQ;
@@ -186,21 +194,17 @@ A_TARGET static void a_items(void *p, int64_t i0, int64_t i1, int thread)
         for (int b = 0; b < c->nkb; b++)
             for (int g = 0; g < tq; g += A_R)
                 mk(tq - g < A_R ? tq - g : A_R, qh + (size_t)g * ld, (size_t)ld, kt + (size_t)b * A_DH * A_KB, 0,
-                   A_DH, S + (size_t)g * lds + (size_t)b * A_KB, (size_t)lds, 0, scale);
-        float inv_sum[A_TQ];
+                   A_DH, NULL, S + (size_t)g * lds + (size_t)b * A_KB, (size_t)lds, scale);
         for (int i = 0; i < tq; i++)
             inv_sum[i] = ovx_softmax_row_unnormalised(S + (size_t)i * lds, Nk);
-        for (int j0 = 0; j0 < Nk; j0 += A_VB) {
-            int j1 = Nk - j0 < A_VB ? Nk : j0 + A_VB;
-            for (int g = 0; g < tq; g += A_R)
-                mk(tq - g < A_R ? tq - g : A_R, S + (size_t)g * lds, (size_t)lds, vp, j0, j1, O + (size_t)g * A_DH,
-                   A_DH, j0 > 0, one);
-        }
         float *oh = c->out + (size_t)q0 * ld + (size_t)h * A_DH;
-        for (int i = 0; i < tq; i++) {
-            __m512 inv = _mm512_set1_ps(inv_sum[i]);
-            for (int e = 0; e < A_DH; e += 16)
-                _mm512_storeu_ps(oh + (size_t)i * ld + e, _mm512_mul_ps(_mm512_load_ps(O + i * A_DH + e), inv));
+        for (int j0 = 0; j0 < Nk; j0 += A_VB) {
+            int last = Nk - j0 <= A_VB, j1 = last ? Nk : j0 + A_VB;
+            for (int g = 0; g < tq; g += A_R) {
+                float *og = O + (size_t)g * A_DH;
+                mk(tq - g < A_R ? tq - g : A_R, S + (size_t)g * lds, (size_t)lds, vp, j0, j1, j0 ? og : NULL,
+                   last ? oh + (size_t)g * ld : og, last ? (size_t)ld : A_DH, last ? inv_sum + g : one);
+            }
         }
     }
 }
