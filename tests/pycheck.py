@@ -3,6 +3,9 @@
 made of bare asserts would pass without checking anything).
 
     check(cond, what)   raises CheckFailed (an AssertionError) when cond is false
+    expect(cond, what)  counts and prints a failure and goes on, for the tests
+                        that report every failed check in one run; then
+    finish(name)        prints the tally and returns the exit status
     require_asserts()   exits loudly when asserts are disabled; test helpers
                         that tests with bare asserts import (select/clips.py)
                         call it at import time
@@ -20,6 +23,22 @@ class CheckFailed(AssertionError):
 def check(cond, what=""):
     if not cond:
         raise CheckFailed(what)
+
+
+failures = 0
+
+
+def expect(cond, what):
+    global failures
+    if not cond:
+        failures += 1
+        print("FAIL:", what, flush=True)
+    return bool(cond)
+
+
+def finish(name):
+    print(f"{'ok' if failures == 0 else 'FAILED'}: {name}, {failures} failures")
+    return 1 if failures else 0
 
 
 def require_asserts():
@@ -50,6 +69,12 @@ def _selftest():
                        capture_output=True, text=True, env=env)
     if r.returncode == 0 or "assert ran" not in r.stderr:
         print("FAIL: with PYTHONOPTIMIZE empty a bare assert did not run:", r.returncode, r.stderr)
+        bad += 1
+    r = subprocess.run([sys.executable, "-O", "-c", "import sys; sys.path.insert(0, %r); import pycheck; "
+                        "pycheck.expect(1 == 2, 'one'); pycheck.expect(True, 'two'); "
+                        "sys.exit(pycheck.finish('t'))" % here], capture_output=True, text=True)
+    if r.returncode != 1 or "FAIL: one" not in r.stdout or "two" in r.stdout or "FAILED: t, 1 failures" not in r.stdout:
+        print("FAIL: expect()/finish() did not count one failure:", r.returncode, r.stdout, r.stderr)
         bad += 1
     print("%d failure(s)" % bad)
     return 1 if bad else 0

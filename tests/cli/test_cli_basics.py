@@ -8,14 +8,8 @@ from pathlib import Path
 
 ovx = os.environ["OVX_BIN"]
 root = Path(os.environ["OVX_SOURCE_ROOT"])
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pycheck import expect as check, finish  # noqa: E402
 
 
 def run(*args):
@@ -49,5 +43,4 @@ check(r.returncode == 2 and "frobnicate" in r.stderr, "unknown command -> exit 2
 r = run("help", "frobnicate")
 check(r.returncode == 2, "help unknown -> exit 2")
 
-print(f"{'ok' if failures == 0 else 'FAILED'}: cli basics, {failures} failures")
-sys.exit(1 if failures else 0)
+sys.exit(finish("cli basics"))

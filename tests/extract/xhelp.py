@@ -10,11 +10,14 @@ import tempfile
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import pycheck  # noqa: E402
+from pycheck import expect as check  # noqa: E402,F401  (the tests call xhelp.check)
+
 ROOT = os.environ.get("OVX_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 OVX = os.path.abspath(os.environ.get("OVX_BIN", os.path.join(ROOT, "build", "src", "cli", "ovx")))
 PY = "/usr/bin/python3"
 HIDDEN = 128
-failures = 0
 _tmpdirs = []
 
 
@@ -25,21 +28,13 @@ def tmpdir(prefix):
     return d
 
 
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", what, flush=True)
-
-
 def finish(name):
-    if failures == 0:
+    if pycheck.failures == 0:
         for d in _tmpdirs:
             shutil.rmtree(d, ignore_errors=True)
     else:
         print("kept for inspection:", " ".join(_tmpdirs))
-    print(f"{'ok' if failures == 0 else 'FAILED'}: {name}, {failures} failures")
-    sys.exit(1 if failures else 0)
+    sys.exit(pycheck.finish(name))
 
 
 def need_ffmpeg():

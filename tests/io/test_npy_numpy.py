@@ -1,4 +1,5 @@
 """NPY interop: numpy reads what ovx writes, ovx reads what numpy writes."""
+import os
 import subprocess
 import sys
 import tempfile
@@ -7,14 +8,8 @@ from pathlib import Path
 import numpy as np
 
 tool = sys.argv[1]
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pycheck import expect as check, finish  # noqa: E402
 
 
 with tempfile.TemporaryDirectory() as d:
@@ -64,5 +59,4 @@ with tempfile.TemporaryDirectory() as d:
     out = subprocess.run([tool, "read", str(p)], capture_output=True, text=True).stdout
     check(out.startswith("error:") and "Fortran" in out, "fortran refused")
 
-print(f"{'ok' if failures == 0 else 'FAILED'}: numpy interop, {failures} failures")
-sys.exit(1 if failures else 0)
+sys.exit(finish("numpy interop"))

@@ -12,14 +12,8 @@ import tarfile
 import tempfile
 
 tool = sys.argv[1]
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pycheck import expect as check, finish  # noqa: E402
 
 
 def listing(path):
@@ -98,5 +92,4 @@ with tempfile.TemporaryDirectory() as d:
         rc, rows, err = listing(p)
         check(rc == 1 and err.strip(), f"{what}: refused ({rc}, {err.strip()})")
 
-print(f"{'ok' if failures == 0 else 'FAILED'}: tar writer/reader vs tarfile, {failures} failures")
-sys.exit(1 if failures else 0)
+sys.exit(finish("tar writer/reader vs tarfile"))
