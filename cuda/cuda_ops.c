@@ -204,9 +204,105 @@ static int c_copy_async(ovx_gpu *g, void *dst, const void *src, size_t bytes, in
     return e == cudaSuccess ? 0 : cuda_fail(g, "CUDA copy", e);
 }
 
+static cudaStream_t stream_of(ovx_gpu *g, int stream)
+{
+    return (cudaStream_t)(stream == OVX_STREAM_COMPUTE ? g->stream : g->copy_streams[stream - 1]);
+}
+
+static int bad_stream_event(ovx_gpu *g, const char *what, int stream, int ev)
+{
+    if (stream >= 0 && stream < OVX_STREAMS && ev >= 0 && ev < OVX_GPU_EVENTS)
+        return 0;
+    snprintf(g->msg, sizeof g->msg, "%s: bad stream %d or event %d", what, stream, ev);
+    return -1;
+}
+
+static int c_copy_on(ovx_gpu *g, int stream, void *dst, const void *src, size_t bytes, int dir)
+{
+    static const enum cudaMemcpyKind kind[] = {cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost,
+                                               cudaMemcpyDeviceToDevice};
+    static const char *const what[] = {"CUDA upload (copy stream)", "CUDA download (copy stream)",
+                                       "CUDA copy (copy stream)"};
+    if (bad_stream_event(g, "CUDA copy", stream, 0))
+        return -1;
+    if (dir < 0 || dir > OVX_COPY_D2D)
+        return snprintf(g->msg, sizeof g->msg, "CUDA copy: bad direction %d", dir), -1;
+    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, kind[dir], stream_of(g, stream));
+    return e == cudaSuccess ? 0 : cuda_fail(g, what[dir], e);
+}
+
+static int c_event_record(ovx_gpu *g, int ev, int stream)
+{
+    if (bad_stream_event(g, "cudaEventRecord", stream, ev))
+        return -1;
+    cudaError_t e = cudaEventRecord((cudaEvent_t)g->events[ev], stream_of(g, stream));
+    return e == cudaSuccess ? 0 : cuda_fail(g, "cudaEventRecord", e);
+}
+
+static int c_stream_wait(ovx_gpu *g, int stream, int ev)
+{
+    if (bad_stream_event(g, "cudaStreamWaitEvent", stream, ev))
+        return -1;
+    cudaError_t e = cudaStreamWaitEvent(stream_of(g, stream), (cudaEvent_t)g->events[ev], 0);
+    return e == cudaSuccess ? 0 : cuda_fail(g, "cudaStreamWaitEvent", e);
+}
+
+static int c_event_sync(ovx_gpu *g, int ev)
+{
+    if (bad_stream_event(g, "cudaEventSynchronize", 0, ev))
+        return -1;
+    cudaError_t e = cudaEventSynchronize((cudaEvent_t)g->events[ev]);
+    return e == cudaSuccess ? 0 : cuda_fail(g, "waiting for a batch (cudaEventSynchronize)", e);
+}
+
+/* a capture is per thread (the forward runs on one thread; other threads
+ * may allocate page-locked memory meanwhile) */
+static int c_graph_begin(ovx_gpu *g)
+{
+    cudaError_t e = cudaStreamBeginCapture((cudaStream_t)g->stream, cudaStreamCaptureModeThreadLocal);
+    return e == cudaSuccess ? 0 : cuda_fail(g, "cudaStreamBeginCapture", e);
+}
+
+static int c_graph_end(ovx_gpu *g, void **exec)
+{
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t x = NULL;
+    *exec = NULL;
+    cudaError_t e = cudaStreamEndCapture((cudaStream_t)g->stream, &graph);
+    if (e != cudaSuccess)
+        return cuda_fail(g, "cudaStreamEndCapture", e);
+    e = cudaGraphInstantiate(&x, graph, 0);
+    cudaError_t d = cudaGraphDestroy(graph); /* the executable graph keeps what it needs */
+    if (e != cudaSuccess)
+        return cuda_fail(g, "cudaGraphInstantiate", e);
+    if (d != cudaSuccess) {
+        (void)cudaGraphExecDestroy(x);
+        return cuda_fail(g, "cudaGraphDestroy", d);
+    }
+    *exec = x;
+    return 0;
+}
+
+static int c_graph_launch(ovx_gpu *g, void *exec)
+{
+    cudaError_t e = cudaGraphLaunch((cudaGraphExec_t)exec, (cudaStream_t)g->stream);
+    return e == cudaSuccess ? 0 : cuda_fail(g, "cudaGraphLaunch", e);
+}
+
+static void c_graph_free(ovx_gpu *g, void *exec)
+{
+    (void)g;
+    if (exec)
+        (void)cudaGraphExecDestroy((cudaGraphExec_t)exec); /* nothing useful to do on failure */
+}
+
 static int c_sync(ovx_gpu *g)
 {
+    /* everything queued: the compute stream, then the copy streams */
     cudaError_t e = cudaStreamSynchronize((cudaStream_t)g->stream);
+    for (int i = 0; i < 2 && e == cudaSuccess; i++)
+        if (g->copy_streams[i])
+            e = cudaStreamSynchronize((cudaStream_t)g->copy_streams[i]);
     return e == cudaSuccess ? 0 : cuda_fail(g, "CUDA stream", e);
 }
 
@@ -466,6 +562,14 @@ static const ovx_gpu_ops cuda_ops = {
     .attention_out = ovx_cuda_k_attention_out,
     .flash_attention = ovx_cuda_k_flash_attention,
     .linear = c_linear,
+    .copy_on = c_copy_on,
+    .event_record = c_event_record,
+    .stream_wait = c_stream_wait,
+    .event_sync = c_event_sync,
+    .graph_begin = c_graph_begin,
+    .graph_end = c_graph_end,
+    .graph_launch = c_graph_launch,
+    .graph_free = c_graph_free,
 };
 static ovx_gpu_ops cuda_ops_no_lt; /* cuda_ops without `linear` (no cuBLASLt) */
 static pthread_once_t no_lt_once = PTHREAD_ONCE_INIT;
@@ -497,6 +601,20 @@ int ovx_cuda_attach(ovx_gpu *g)
     if (e != cudaSuccess)
         return cuda_fail(g, "creating a CUDA context", e);
     g->stream = stream;
+    /* the copy streams and the events of overlapped batches (no timing:
+     * cheaper to record and wait on) */
+    for (int i = 0; i < 2 && e == cudaSuccess; i++) {
+        cudaStream_t cs = NULL;
+        e = cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking);
+        g->copy_streams[i] = cs;
+    }
+    for (int i = 0; i < OVX_GPU_EVENTS && e == cudaSuccess; i++) {
+        cudaEvent_t ev = NULL;
+        e = cudaEventCreateWithFlags(&ev, cudaEventDisableTiming);
+        g->events[i] = ev;
+    }
+    if (e != cudaSuccess)
+        return cuda_fail(g, "creating the copy streams and events", e);
     cublasHandle_t h = NULL;
     cublasStatus_t s = cb.create(&h);
     if (s == CUBLAS_STATUS_SUCCESS) {
@@ -518,6 +636,12 @@ void ovx_gpu_close_cuda(ovx_gpu *g)
     lt_close(g);
     if (g->cublas)
         (void)cb.destroy((cublasHandle_t)g->cublas);
+    for (int i = 0; i < OVX_GPU_EVENTS; i++)
+        if (g->events[i])
+            (void)cudaEventDestroy((cudaEvent_t)g->events[i]);
+    for (int i = 0; i < 2; i++)
+        if (g->copy_streams[i])
+            (void)cudaStreamDestroy((cudaStream_t)g->copy_streams[i]);
     if (g->stream)
         (void)cudaStreamDestroy((cudaStream_t)g->stream);
 }

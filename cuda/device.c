@@ -84,6 +84,22 @@ int ovx_device_resolve(const ovx_device *want, ovx_device *got, char *note, size
     return OVX_OK;
 }
 
+/* a submitted batch (ovx_engine_submit) until its collect */
+typedef struct ticket {
+    int busy;
+    int samples, hidden;
+    const int *lengths;
+    const float **patches;  /* [samples]: where each sample's inputs are (the caller's) */
+    const int32_t **pos;
+    const float *packed;    /* ovx_engine_submit: the samples already packed (else NULL) */
+    const int32_t *packed_pos;
+    int on_cuda;         /* submitted to the device (else: runs on the CPU in collect) */
+    int slot;            /* its slot on the device, -1 when its submit failed */
+    unsigned gen;        /* the device it went to (engine->gen at submit) */
+    int rc;              /* the submit's failure */
+    ovx_error err;
+} ticket;
+
 struct ovx_engine {
     ovx_model *model;
     ovx_device dev;      /* where forwards run now */
@@ -93,6 +109,8 @@ struct ovx_engine {
     ovx_cuda_model *cuda;
     char note[1200];     /* pending fallback note (ovx_engine_take_note) */
     char lost_msg[1024]; /* why the device was lost */
+    ticket tickets[OVX_ENGINE_TICKETS];
+    unsigned gen;        /* incremented when the device is dropped */
 };
 
 static void drop_cuda(ovx_engine *e)
@@ -101,6 +119,7 @@ static void drop_cuda(ovx_engine *e)
     ovx_gpu_close(e->gpu);
     e->cuda = NULL;
     e->gpu = NULL;
+    e->gen++; /* batches in flight on it: rerun on the CPU or lost */
 }
 
 static int to_cpu(ovx_engine *e, const char *why, const char *when)
@@ -243,24 +262,161 @@ int ovx_engine_forward(ovx_engine *e, const ovx_tokens *in, ovx_outputs *out, ov
     return ovx_model_forward(e->model, in, out, err);
 }
 
-int ovx_engine_forward_packed(ovx_engine *e, int samples, const int *lengths, const float *patches,
-                              const int32_t *pos, ovx_outputs *out, ovx_error *err)
+static void ticket_free(ticket *tk)
+{
+    free(tk->patches);
+    free(tk->pos);
+    tk->patches = NULL;
+    tk->pos = NULL;
+    tk->packed = NULL;
+    tk->packed_pos = NULL;
+    tk->busy = 0;
+}
+
+int ovx_engine_submit_gather(ovx_engine *e, int samples, const int *lengths,
+                             const float *const *patches, const int32_t *const *pos,
+                             int hidden_state_index, int *ticket_out, ovx_error *err)
+{
+    *ticket_out = -1;
+    if (samples < 1 || !lengths || !patches || !pos)
+        return ovx_error_set(err, OVX_EUSAGE, "forward: empty batch");
+    int t = 0;
+    while (t < OVX_ENGINE_TICKETS && e->tickets[t].busy)
+        t++;
+    if (t == OVX_ENGINE_TICKETS)
+        return ovx_error_set(err, OVX_EINTERNAL, "%d forwards in flight, none collected",
+                             OVX_ENGINE_TICKETS);
+    ticket *tk = &e->tickets[t];
+    *tk = (ticket){.busy = 1, .samples = samples, .hidden = hidden_state_index, .lengths = lengths,
+                   .slot = -1, .gen = e->gen};
+    ovx_error_clear(&tk->err);
+    tk->patches = malloc((size_t)samples * sizeof *tk->patches);
+    tk->pos = malloc((size_t)samples * sizeof *tk->pos);
+    if (!tk->patches || !tk->pos) {
+        ticket_free(tk);
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory");
+    }
+    memcpy(tk->patches, patches, (size_t)samples * sizeof *tk->patches);
+    memcpy(tk->pos, pos, (size_t)samples * sizeof *tk->pos);
+    if (e->cuda && !e->lost) {
+        tk->on_cuda = 1;
+        tk->rc = ovx_cuda_submit_gather(e->cuda, samples, lengths, patches, pos, hidden_state_index,
+                                        &tk->slot, &tk->err);
+    }
+    *ticket_out = t;
+    return OVX_OK;
+}
+
+int ovx_engine_submit(ovx_engine *e, int samples, const int *lengths, const float *patches,
+                      const int32_t *pos, int hidden_state_index, int *ticket, ovx_error *err)
+{
+    *ticket = -1;
+    if (samples < 1 || !lengths || !patches || !pos)
+        return ovx_error_set(err, OVX_EUSAGE, "forward: empty batch");
+    const ovx_model_config *c = &e->model->cfg;
+    const size_t k = (size_t)c->num_channels * c->patch_size * c->patch_size;
+    const float **pp = malloc((size_t)samples * sizeof *pp);
+    const int32_t **ps = malloc((size_t)samples * sizeof *ps);
+    int rc = pp && ps ? OVX_OK : ovx_error_set(err, OVX_ENOMEM, "out of memory");
+    for (int i = 0, off = 0; i < samples && !rc; off += lengths[i] > 0 ? lengths[i] : 0, i++) {
+        pp[i] = patches + (size_t)off * k;
+        ps[i] = pos + (size_t)off * 3;
+    }
+    if (!rc)
+        rc = ovx_engine_submit_gather(e, samples, lengths, pp, ps, hidden_state_index, ticket, err);
+    if (!rc) { /* a CPU forward takes them as they are */
+        e->tickets[*ticket].packed = patches;
+        e->tickets[*ticket].packed_pos = pos;
+    }
+    free(pp);
+    free(ps);
+    return rc;
+}
+
+/* the CPU forward of a ticket: its samples packed when there are several */
+static int cpu_forward(ovx_engine *e, const ticket *tk, ovx_outputs *out, ovx_error *err)
+{
+    if (tk->packed)
+        return ovx_model_forward_packed(e->model, tk->samples, tk->lengths, tk->packed, tk->packed_pos, out, err);
+    if (tk->samples == 1)
+        return ovx_model_forward_packed(e->model, 1, tk->lengths, tk->patches[0], tk->pos[0], out, err);
+    const ovx_model_config *c = &e->model->cfg;
+    const size_t k = (size_t)c->num_channels * c->patch_size * c->patch_size;
+    size_t rows = 0;
+    for (int i = 0; i < tk->samples; i++)
+        rows += tk->lengths[i] > 0 ? (size_t)tk->lengths[i] : 0;
+    float *pk = malloc((rows ? rows : 1) * k * sizeof *pk);
+    int32_t *pp = malloc((rows ? rows : 1) * 3 * sizeof *pp);
+    int rc = pk && pp ? OVX_OK : ovx_error_set(err, OVX_ENOMEM, "out of memory packing %zu tokens", rows);
+    for (int i = 0, off = 0; i < tk->samples && !rc; off += tk->lengths[i] > 0 ? tk->lengths[i] : 0, i++)
+        if (tk->lengths[i] > 0) {
+            memcpy(pk + (size_t)off * k, tk->patches[i], (size_t)tk->lengths[i] * k * sizeof *pk);
+            memcpy(pp + (size_t)off * 3, tk->pos[i], (size_t)tk->lengths[i] * 3 * sizeof *pp);
+        }
+    if (!rc)
+        rc = ovx_model_forward_packed(e->model, tk->samples, tk->lengths, pk, pp, out, err);
+    free(pk);
+    free(pp);
+    return rc;
+}
+
+static int collect_ticket(ovx_engine *e, ticket *tk, ovx_outputs *out, ovx_error *err)
 {
     if (e->lost)
         return lost(err);
-    if (e->cuda) {
-        int rc = ovx_cuda_forward_packed(e->cuda, samples, lengths, patches, pos, out, err);
+    if (tk->on_cuda && tk->gen == e->gen) {
+        int rc;
+        if (tk->rc) {
+            rc = tk->rc;
+            *err = tk->err;
+        } else {
+            rc = ovx_cuda_collect(e->cuda, tk->slot, out, err);
+        }
+        if (rc == OVX_OK)
+            return OVX_OK;
         if (rc != OVX_EDEVICE || (rc = cuda_failed(e, rc, err)) != 1)
             return rc;
         ovx_error_clear(err);
     }
-    return ovx_model_forward_packed(e->model, samples, lengths, patches, pos, out, err);
+    /* the CPU, or a CUDA device dropped since the submit (a fallback) */
+    return cpu_forward(e, tk, out, err);
+}
+
+int ovx_engine_collect(ovx_engine *e, int t, ovx_outputs *out, ovx_error *err)
+{
+    if (t < 0 || t >= OVX_ENGINE_TICKETS || !e->tickets[t].busy)
+        return ovx_error_set(err, OVX_EINTERNAL, "no forward in flight for ticket %d", t);
+    ticket tk = e->tickets[t];
+    out->hidden_state_index = tk.hidden;
+    out->last_hidden_state = out->pooler_output = out->hidden_state = NULL;
+    int rc = collect_ticket(e, &tk, out, err);
+    ticket_free(&e->tickets[t]);
+    return rc;
+}
+
+int ovx_engine_forward_packed(ovx_engine *e, int samples, const int *lengths, const float *patches,
+                              const int32_t *pos, ovx_outputs *out, ovx_error *err)
+{
+    int t;
+    int rc = ovx_engine_submit(e, samples, lengths, patches, pos, out->hidden_state_index, &t, err);
+    return rc ? rc : ovx_engine_collect(e, t, out, err);
+}
+
+void ovx_engine_graph_stats(const ovx_engine *e, long *captures, long *replays)
+{
+    ovx_cuda_graph_stats st = {0};
+    if (e->cuda)
+        st = ovx_cuda_model_graph_stats(e->cuda);
+    *captures = st.captures;
+    *replays = st.replays;
 }
 
 void ovx_engine_free(ovx_engine *e)
 {
     if (!e)
         return;
+    for (int t = 0; t < OVX_ENGINE_TICKETS; t++)
+        ticket_free(&e->tickets[t]);
     drop_cuda(e);
     free(e);
 }

@@ -72,6 +72,30 @@ int ovx_engine_forward(ovx_engine *e, const ovx_tokens *in, ovx_outputs *out, ov
  * (attention per sample), on CUDA or the CPU (ovx_model_forward_packed). */
 int ovx_engine_forward_packed(ovx_engine *e, int samples, const int *lengths, const float *patches,
                               const int32_t *pos, ovx_outputs *out, ovx_error *err);
+/* Overlapped forwards, one code path for every device: submit queues a
+ * packed batch (as ovx_engine_forward_packed; hidden_state_index as in
+ * ovx_outputs) and returns a ticket at once; collect waits for it and
+ * hands out its outputs. Up to OVX_ENGINE_TICKETS batches are outstanding:
+ * on CUDA the forward of one runs while the next is uploaded and the one
+ * before is downloaded (cuda/submit.c); on the CPU the forward runs in
+ * collect. The inputs must stay valid and unchanged until the ticket is
+ * collected (a fallback to the CPU runs them again). Every error of the
+ * batch, also of its device submit, comes from collect, with the fallback
+ * and "lost" rules of ovx_engine_forward_packed; submit itself fails only
+ * for an empty batch (OVX_EUSAGE), out of memory, or without a free ticket
+ * (OVX_EINTERNAL). */
+#define OVX_ENGINE_TICKETS 2
+int ovx_engine_submit(ovx_engine *e, int samples, const int *lengths, const float *patches,
+                      const int32_t *pos, int hidden_state_index, int *ticket, ovx_error *err);
+/* submit with the samples where they are (sample s: patches[s], pos[s]):
+ * on CUDA packed straight into the page-locked slot (one host copy); the
+ * pointed-to inputs must stay valid until the collect. */
+int ovx_engine_submit_gather(ovx_engine *e, int samples, const int *lengths,
+                             const float *const *patches, const int32_t *const *pos,
+                             int hidden_state_index, int *ticket, ovx_error *err);
+int ovx_engine_collect(ovx_engine *e, int ticket, ovx_outputs *out, ovx_error *err);
+/* CUDA graph statistics of the engine's device (all 0 on the CPU). */
+void ovx_engine_graph_stats(const ovx_engine *e, long *captures, long *replays);
 void ovx_engine_free(ovx_engine *e);
 
 #endif

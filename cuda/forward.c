@@ -10,15 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/timer.h"
 #include "cuda/numerics.h"
 #include "cuda/ops.h"
-
-#define GPU_CALL(m, err, call)                                                 \
-    do {                                                                       \
-        if ((call) != 0)                                                       \
-            return ovx_error_set((err), OVX_EDEVICE, "%s", (m)->g->msg);       \
-    } while (0)
 
 static const char *const op_names[OVX_CUDA_OP_COUNT] = {
     "upload", "patch_embed", "layernorm", "linear", "rope3d", "attention", "gelu_erf",
@@ -213,10 +206,15 @@ int ovx_cuda_model_upload(ovx_gpu *g, const ovx_model_config *cfg, const ovx_wei
     m->g = g;
     m->cfg = *c;
     m->scratch_bytes = (size_t)128 << 20;
+    int rc = ovx_cuda_graphs_env(&m->graphs_max, err);
+    if (rc) {
+        free(m);
+        return rc;
+    }
     m->patch_k = c->num_channels * c->patch_size * c->patch_size;
     m->patch_kpad = (m->patch_k + 7) / 8 * 8; /* 16-byte rows for the tensor cores */
     m->layers = calloc((size_t)c->num_layers, sizeof *m->layers);
-    int rc = m->layers ? OVX_OK : ovx_error_set(err, OVX_ENOMEM, "out of memory");
+    rc = m->layers ? OVX_OK : ovx_error_set(err, OVX_ENOMEM, "out of memory");
     if (!rc) {
         /* inverse frequencies, j/n (not 2j/n): 8 temporal, 12 height, 12 width */
         double inv[32];
@@ -250,15 +248,6 @@ static void free_norm(ovx_gpu *g, ovx_cuda_norm_w *n)
     g->ops->release(g, n->b);
 }
 
-static void free_bufs(ovx_gpu *g, ovx_cuda_bufs *b)
-{
-    void *all[] = {b->patches, b->x, b->t, b->fqkv, b->a, b->cos, b->sin, b->s, b->pos, b->patch16,
-                   b->xn, b->q, b->k, b->v, b->o, b->h, b->p, b->hq, b->tiles, b->hid};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        g->ops->release(g, all[i]);
-    memset(b, 0, sizeof *b);
-}
-
 void ovx_cuda_model_free(ovx_cuda_model *m)
 {
     if (!m)
@@ -286,100 +275,19 @@ void ovx_cuda_model_free(ovx_cuda_model *m)
     free_linear(g, &m->head_fc2);
     free_norm(g, &m->head_norm);
     g->ops->release(g, m->rope_inv);
-    free_bufs(g, &m->bufs);
-    if (m->stage)
-        g->ops->host_free(g, m->stage);
+    ovx_cuda_bufs_release(m);
+    ovx_cuda_graphs_clear(m, -1);
     free(m);
 }
 
 /* ---- forward ---- */
-
-
-
-static int alloc_bufs(ovx_cuda_model *m, ovx_cuda_bufs *b, size_t rows, int samples, size_t scratch,
-                      int hid, ovx_error *err)
-{
-    ovx_gpu *g = m->g;
-    const size_t d = (size_t)m->cfg.hidden_size, inter = (size_t)m->cfg.intermediate_size;
-    const size_t wide = inter > 3 * d ? inter : 3 * d; /* fc1, and the head's k, v */
-    const size_t hrows = rows > (size_t)samples ? rows : (size_t)samples;
-    struct { void **p; size_t bytes; } want[] = {
-        {(void **)&b->patches, rows * m->patch_k * sizeof(float)},
-        {(void **)&b->pos, rows * 3 * sizeof(int32_t)},
-        {(void **)&b->tiles, (OVX_CUDA_SELF_TILES(rows, (size_t)samples) + samples) * 5 * sizeof(int32_t)},
-        {(void **)&b->patch16, rows * m->patch_kpad * sizeof(ovx_bf16)},
-        {(void **)&b->x, rows * d * sizeof(float)},
-        {(void **)&b->t, hrows * wide * sizeof(float)},
-        {(void **)&b->fqkv, rows * 3 * d * sizeof(float)},
-        {(void **)&b->a, (size_t)samples * d * sizeof(float)},
-        {(void **)&b->cos, rows * 64 * sizeof(float)},
-        {(void **)&b->sin, rows * 64 * sizeof(float)},
-        {(void **)&b->xn, hrows * d * sizeof(ovx_bf16)},
-        {(void **)&b->q, rows * d * sizeof(ovx_bf16)},
-        {(void **)&b->k, rows * 2 * d * sizeof(ovx_bf16)}, /* the head's k, v side by side */
-        {(void **)&b->v, rows * d * sizeof(ovx_bf16)},
-        {(void **)&b->o, hrows * d * sizeof(ovx_bf16)},
-        {(void **)&b->h, hrows * wide * sizeof(ovx_bf16)},
-        {(void **)&b->hq, d * sizeof(ovx_bf16)},
-        {(void **)&b->s, scratch * sizeof(float)},
-        {(void **)&b->p, scratch * sizeof(ovx_bf16)},
-        {(void **)&b->hid, hid ? rows * d * sizeof(float) : 0},
-    };
-    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-        if (g->ops->alloc(g, want[i].p, want[i].bytes))
-            return ovx_error_set(err, OVX_EDEVICE, "%s", g->msg);
-    return OVX_OK;
-}
-
-/* the page-locked staging buffer, grown to at least `bytes` */
-static int stage_reserve(ovx_cuda_model *m, size_t bytes, ovx_error *err)
-{
-    if (bytes <= m->stage_bytes)
-        return OVX_OK;
-    if (m->stage)
-        m->g->ops->host_free(m->g, m->stage);
-    m->stage = NULL;
-    m->stage_bytes = 0;
-    if (m->g->ops->host_alloc(m->g, &m->stage, bytes))
-        return ovx_error_set(err, OVX_EDEVICE, "%s", m->g->msg);
-    m->stage_bytes = bytes;
-    return OVX_OK;
-}
-
-/* one output of the forward: device -> staging at `at` (queued) */
-typedef struct out_copy {
-    float *dst;
-    const float *d_src;
-    size_t n, at;
-} out_copy;
-
-/* the outputs through the staging buffer: all copies queued, one wait,
- * then into the (pageable) output arrays */
-static int download_all(ovx_cuda_model *m, const out_copy *c, int n, ovx_error *err)
-{
-    double t0 = ovx_now_ms();
-    for (int i = 0; i < n; i++)
-        GPU_CALL(m, err, m->g->ops->copy_async(m->g, (char *)m->stage + c[i].at, c[i].d_src,
-                                               c[i].n * sizeof(float), OVX_COPY_D2H));
-    GPU_CALL(m, err, m->g->ops->sync(m->g));
-    for (int i = 0; i < n; i++)
-        memcpy(c[i].dst, (char *)m->stage + c[i].at, c[i].n * sizeof(float));
-    m->timings[OVX_CUDA_OP_DOWNLOAD] += ovx_now_ms() - t0;
-    return OVX_OK;
-}
-
-/* fused attention: tile lists uploaded to b->tiles (self-attention tiles,
- * then one pooling tile per sample); ntiles 0 for the chunked path */
-typedef struct attn_plan {
-    int nself, npool;
-} attn_plan;
 
 /* One pre-norm block over all packed tokens, b->xn = LN1(x) on entry;
  * attention fused over all samples' tiles, or chunked per sample. The
  * residual adds are fused with the norm that follows them: LN2, and the
  * next layer's LN1 (`next`, NULL for the last layer). */
 static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, const ovx_cuda_layer_w *next,
-                 ovx_cuda_bufs *b, int rows, int samples, const int *lengths, const attn_plan *ap,
+                 const ovx_cuda_bufs *b, int rows, int samples, const int *lengths, const ovx_cuda_fwd *ap,
                  ovx_error *err)
 {
     const int d = m->cfg.hidden_size;
@@ -415,8 +323,8 @@ static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, const ovx_cuda_la
 
 /* Attention-pooling head: probe attends over LN_post tokens (b->xn, bf16),
  * a = out_proj(...); a = a + MLP(RMSNorm(a)). Result in b->a [samples, D]. */
-static int ovx_cuda_attention_pool(ovx_cuda_model *m, ovx_cuda_bufs *b, int rows, int samples, const int *lengths,
-                const attn_plan *ap, ovx_error *err)
+static int ovx_cuda_attention_pool(ovx_cuda_model *m, const ovx_cuda_bufs *b, int rows, int samples,
+                                   const int *lengths, const ovx_cuda_fwd *ap, ovx_error *err)
 {
     const int d = m->cfg.hidden_size;
     int rc;
@@ -448,48 +356,14 @@ static int ovx_cuda_attention_pool(ovx_cuda_model *m, ovx_cuda_bufs *b, int rows
     return OVX_OK;
 }
 
-static int run(ovx_cuda_model *m, ovx_cuda_bufs *b, int rows, int samples, const int *lengths,
-               const float *patches, const int32_t *pos, int hidden, ovx_outputs *out,
-               ovx_error *err)
+int ovx_cuda_forward_ops(ovx_cuda_model *m, const ovx_cuda_fwd *f, ovx_error *err)
 {
     const ovx_model_config *c = &m->cfg;
+    const ovx_cuda_bufs *b = &f->b;
+    const int rows = f->rows, samples = f->samples, hidden = f->hidden;
     const size_t nd = (size_t)rows * c->hidden_size;
-    double t0 = ovx_now_ms();
-    /* inputs: patches, positions, tile lists -> the staging buffer ->
-     * queued copies (no wait: the kernels after them are stream-ordered) */
-    const size_t patch_bytes = (size_t)rows * m->patch_k * sizeof(float);
-    const size_t pos_bytes = (size_t)rows * 3 * sizeof(int32_t);
-    const size_t ntile = (size_t)OVX_CUDA_SELF_TILES(rows, samples) + samples;
-    const size_t in_bytes = patch_bytes + pos_bytes + ntile * 5 * sizeof(int32_t);
-    const size_t out_bytes = (nd * (hidden >= 0 ? 2 : 1) + (size_t)samples * c->hidden_size) *
-                             sizeof(float);
-    int rc = stage_reserve(m, in_bytes > out_bytes ? in_bytes : out_bytes, err);
-    if (rc)
-        return rc;
-    char *st = m->stage;
-    memcpy(st, patches, patch_bytes);
-    memcpy(st + patch_bytes, pos, pos_bytes);
-    attn_plan ap = {0, 0};
-    int32_t *tiles = (int32_t *)(st + patch_bytes + pos_bytes);
-    if (ovx_cuda_model_attention(m) == OVX_CUDA_ATTENTION_FUSED) {
-        ap.nself = ovx_cuda_attention_self_tiles(samples, lengths, tiles);
-        for (int s = 0, off = 0; s < samples; off += lengths[s++]) {
-            int32_t *t = tiles + 5 * (ap.nself + s);
-            t[0] = 0;          /* the probe */
-            t[1] = 1;
-            t[2] = off;        /* over the sample's tokens */
-            t[3] = lengths[s];
-            t[4] = s;          /* output row s */
-        }
-        ap.npool = samples;
-    }
     const ovx_gpu_ops *o = m->g->ops;
-    if (o->copy_async(m->g, b->patches, st, patch_bytes, OVX_COPY_H2D) ||
-        o->copy_async(m->g, b->pos, st + patch_bytes, pos_bytes, OVX_COPY_H2D) ||
-        (ap.nself && o->copy_async(m->g, b->tiles, tiles,
-                                   (size_t)(ap.nself + ap.npool) * 5 * sizeof *tiles, OVX_COPY_H2D)))
-        return ovx_error_set(err, OVX_EDEVICE, "%s", m->g->msg);
-    m->timings[OVX_CUDA_OP_UPLOAD] += ovx_now_ms() - t0;
+    int rc;
     if ((rc = ovx_cuda_rope3d_tables(m, b->pos, rows, b->cos, b->sin, err)) ||
         (rc = ovx_cuda_patch_embed(m, b->patches, rows, b->patch16, b->x, err)) ||
         (rc = ovx_cuda_layernorm(m, &m->layernorm_pre, b->x, rows, b->x, NULL, err)) ||
@@ -500,7 +374,7 @@ static int run(ovx_cuda_model *m, ovx_cuda_bufs *b, int rows, int samples, const
         return ovx_error_set(err, OVX_EDEVICE, "%s", m->g->msg);
     for (int i = 0; i < c->num_layers; i++) {
         const ovx_cuda_layer_w *next = i + 1 < c->num_layers ? &m->layers[i + 1] : NULL;
-        if ((rc = block(m, &m->layers[i], next, b, rows, samples, lengths, &ap, err))) {
+        if ((rc = block(m, &m->layers[i], next, b, rows, samples, f->lengths, f, err))) {
             ovx_error_prefix(err, "layer %d", i);
             return rc;
         }
@@ -510,107 +384,20 @@ static int run(ovx_cuda_model *m, ovx_cuda_bufs *b, int rows, int samples, const
     if (c->use_head &&
         (rc = ovx_cuda_layernorm(m, &m->layernorm_post, b->x, rows, b->x, b->xn, err)))
         return rc;
-    if (c->use_head && (rc = ovx_cuda_attention_pool(m, b, rows, samples, lengths, &ap, err)))
+    if (c->use_head && (rc = ovx_cuda_attention_pool(m, b, rows, samples, f->lengths, f, err)))
         return rc;
-    out_copy oc[3];
-    int n = 0;
-    oc[n++] = (out_copy){out->last_hidden_state, b->x, nd, 0};
-    if (hidden >= 0)
-        oc[n++] = (out_copy){out->hidden_state, b->hid, nd, nd * sizeof(float)};
-    if (c->use_head)
-        oc[n++] = (out_copy){out->pooler_output, b->a, (size_t)samples * c->hidden_size,
-                             nd * (hidden >= 0 ? 2 : 1) * sizeof(float)};
-    return download_all(m, oc, n, err);
+    return OVX_OK;
 }
 
 int ovx_cuda_forward_packed(ovx_cuda_model *m, int samples, const int *lengths,
                             const float *patches, const int32_t *pos, ovx_outputs *out,
                             ovx_error *err)
 {
-    const ovx_model_config *c = &m->cfg;
     out->last_hidden_state = out->pooler_output = out->hidden_state = NULL;
-    if (samples < 1 || !lengths || !patches || !pos)
-        return ovx_error_set(err, OVX_EUSAGE, "CUDA forward: empty batch");
-    size_t rows = 0, scratch = 0;
-    const size_t wide = (size_t)(c->intermediate_size > 3 * c->hidden_size ? c->intermediate_size
-                                                                           : 3 * c->hidden_size);
-    for (int s = 0; s < samples; s++) {
-        if (lengths[s] < 1)
-            return ovx_error_set(err, OVX_EUSAGE, "CUDA forward: sample %d has no tokens", s);
-        rows += (size_t)lengths[s];
-        if (rows * wide > (size_t)INT_MAX)
-            return ovx_error_set(err, OVX_EUSAGE, "CUDA forward: batch of %zu tokens too large",
-                                 rows);
-        size_t need = OVX_CUDA_ATTN_SCRATCH(
-            c->num_heads, ovx_cuda_attention_chunk(m, lengths[s], lengths[s]), lengths[s]);
-        if (ovx_cuda_model_attention(m) == OVX_CUDA_ATTENTION_FUSED)
-            need = 0; /* no score scratch */
-        if (need > scratch)
-            scratch = need;
-    }
-    for (size_t i = 0; i < rows; i++)
-        if (pos[3 * i] < 0 || pos[3 * i + 1] < 0 || pos[3 * i + 2] < 0)
-            return ovx_error_set(err, OVX_EINPUT, "CUDA forward: token %zu has a negative position", i);
-    int hidden = out->hidden_state_index;
-    if (hidden != OVX_NO_HIDDEN_STATE) {
-        if (hidden < 0)
-            hidden += c->num_layers + 1;
-        if (hidden < 0 || hidden > c->num_layers)
-            return ovx_error_set(err, OVX_EUSAGE, "hidden state %d out of range [-%d, %d]",
-                                 out->hidden_state_index, c->num_layers + 1, c->num_layers);
-    } else {
-        hidden = -1;
-    }
-    const size_t nd = rows * (size_t)c->hidden_size;
-    out->last_hidden_state = malloc(nd * sizeof(float));
-    if (c->use_head)
-        out->pooler_output = malloc((size_t)samples * c->hidden_size * sizeof(float));
-    if (hidden >= 0)
-        out->hidden_state = malloc(nd * sizeof(float));
-    if (!out->last_hidden_state || (c->use_head && !out->pooler_output) ||
-        (hidden >= 0 && !out->hidden_state)) {
-        free(out->last_hidden_state);
-        free(out->pooler_output);
-        free(out->hidden_state);
-        out->last_hidden_state = out->pooler_output = out->hidden_state = NULL;
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory for the outputs");
-    }
-    memset(m->timings, 0, sizeof m->timings);
-    if (m->g->ops->activate(m->g)) {
-        ovx_outputs_free(out);
-        return ovx_error_set(err, OVX_EDEVICE, "%s", m->g->msg);
-    }
-    /* working buffers are kept between calls and grown when needed
-     * (cudaMalloc/cudaFree per forward would synchronise the device) */
-    int rc = OVX_OK;
-    if (rows > m->bufs_rows || (size_t)samples > m->bufs_samples || scratch > m->bufs_scratch ||
-        (hidden >= 0 && !m->bufs_hid)) {
-        free_bufs(m->g, &m->bufs);
-        size_t r = rows > m->bufs_rows ? rows : m->bufs_rows;
-        size_t s = (size_t)samples > m->bufs_samples ? (size_t)samples : m->bufs_samples;
-        size_t sc = scratch > m->bufs_scratch ? scratch : m->bufs_scratch;
-        int hid = m->bufs_hid || hidden >= 0;
-        m->bufs_rows = m->bufs_samples = m->bufs_scratch = 0;
-        m->bufs_hid = 0;
-        rc = alloc_bufs(m, &m->bufs, r, (int)s, sc, hid, err);
-        if (rc) {
-            free_bufs(m->g, &m->bufs);
-        } else {
-            m->bufs_rows = r;
-            m->bufs_samples = s;
-            m->bufs_scratch = sc;
-            m->bufs_hid = hid;
-        }
-    }
-    if (!rc)
-        rc = run(m, &m->bufs, (int)rows, samples, lengths, patches, pos, hidden, out, err);
-    if (rc) {
-        free(out->last_hidden_state);
-        free(out->pooler_output);
-        free(out->hidden_state);
-        out->last_hidden_state = out->pooler_output = out->hidden_state = NULL;
-    }
-    return rc;
+    int slot;
+    int rc = ovx_cuda_submit_packed(m, samples, lengths, patches, pos, out->hidden_state_index,
+                                    &slot, err);
+    return rc ? rc : ovx_cuda_collect(m, slot, out, err);
 }
 
 int ovx_cuda_forward(ovx_cuda_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_error *err)

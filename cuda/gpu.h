@@ -21,6 +21,13 @@ typedef struct ovx_gpu ovx_gpu;
 
 enum { OVX_COPY_H2D, OVX_COPY_D2H, OVX_COPY_D2D };
 
+/* Streams of a device: every kernel and GEMM runs on the compute stream
+ * (g->stream); uploads and downloads of overlapped batches run on two copy
+ * streams (one per direction: the copy engines work in both directions at
+ * once). Events (OVX_GPU_EVENTS of them, created at open) order them. */
+enum { OVX_STREAM_COMPUTE, OVX_STREAM_H2D, OVX_STREAM_D2H, OVX_STREAMS };
+#define OVX_GPU_EVENTS 8
+
 /* Every operation returns 0 on success, or -1 after writing a one-line
  * message to g->msg. Pointers named d_* are device pointers. */
 typedef struct ovx_gpu_ops {
@@ -108,12 +115,34 @@ typedef struct ovx_gpu_ops {
     int (*flash_attention)(ovx_gpu *g, const ovx_bf16 *d_q, int q_ld, const ovx_bf16 *d_k,
                            const ovx_bf16 *d_v, int kv_ld, ovx_bf16 *d_o, int o_ld,
                            const int32_t *d_tiles, int ntiles, int heads, float scale);
+    /* Overlapped batches (optional: NULL in the emulations, whose ops have
+     * finished when they return; the callers then run them in order).
+     * copy_on: as copy_async on stream OVX_STREAM_* (host side
+     * page-locked); event_record: event ev marks what `stream` has queued
+     * so far; stream_wait: work queued on `stream` after this waits for ev;
+     * event_sync: the host waits for ev (a fault of any earlier op is
+     * reported here). */
+    int (*copy_on)(ovx_gpu *g, int stream, void *dst, const void *src, size_t bytes, int dir);
+    int (*event_record)(ovx_gpu *g, int ev, int stream);
+    int (*stream_wait)(ovx_gpu *g, int stream, int ev);
+    int (*event_sync)(ovx_gpu *g, int ev);
+    /* CUDA graphs of the compute stream (optional, NULL: cuda/graph.c
+     * replays the captured op sequence itself): graph_begin starts a
+     * capture (ops are recorded, not run), graph_end ends it and
+     * instantiates it into *exec (NULL and -1 when an op of the capture
+     * failed), graph_launch queues one replay, graph_free frees it. */
+    int (*graph_begin)(ovx_gpu *g);
+    int (*graph_end)(ovx_gpu *g, void **exec);
+    int (*graph_launch)(ovx_gpu *g, void *exec);
+    void (*graph_free)(ovx_gpu *g, void *exec);
 } ovx_gpu_ops;
 
 struct ovx_gpu {
     const ovx_gpu_ops *ops;
     int device;          /* CUDA ordinal, -1 for the host emulation */
-    void *stream;        /* cudaStream_t */
+    void *stream;        /* cudaStream_t: OVX_STREAM_COMPUTE */
+    void *copy_streams[2]; /* OVX_STREAM_H2D, OVX_STREAM_D2H (real device) */
+    void *events[OVX_GPU_EVENTS]; /* cudaEvent_t (real device) */
     void *cublas;        /* cublasHandle_t */
     void *blaslt;        /* cuBLASLt state of cuda_ops.c, NULL without cuBLASLt */
     char note[240];      /* set once when the linear layers fall back from

@@ -8,7 +8,9 @@
  *   call of OP after open (OP `any`: any kernel or GEMM) poisons the device like an
  *   illegal address: everything after it fails, as CUDA's sticky errors do),
  *   `skip:OP` (OP silently does nothing: wrong numbers, for checking that
- *   selftest notices).
+ *   selftest notices), `error:OP[:N]` (the N-th call of OP fails without
+ *   poisoning the device: a launch refused, one batch out of memory; the
+ *   forward of one batch fails and the device stays usable).
  * Entries of the table not listed here pass through unchanged. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +24,7 @@
 static const char *const op_names[] = {
     "any", "upload", "download", "copy_async", "sync", "activate", "gemm", "to_bf16", "pack_rows_bf16",
     "norm", "add_norm", "bias_act", "linear", "residual_add", "rope_tables", "rope_qkv",
-    "softmax_rows", "attention_out", "flash_attention"};
+    "softmax_rows", "attention_out", "flash_attention", "copy_on", "event_sync"};
 
 int ovx_gpu_hooks_known_op(const char *op)
 {
@@ -56,18 +58,23 @@ int ovx_gpu_hooks_env(ovx_gpu_hook_cfg *cfg, int *active, ovx_error *err)
                    ovx_gpu_hooks_known_op(op)) {
             snprintf(cfg->fault_op, sizeof cfg->fault_op, "%s", op);
             cfg->fault_at = at;
+        } else if (sscanf(f, "error:%31[a-z_0-9]%n", op, &used) == 1 &&
+                   (!f[used] || (sscanf(f + used, ":%ld%n", &at, &used) == 1 && at >= 1)) &&
+                   ovx_gpu_hooks_known_op(op)) {
+            snprintf(cfg->error_op, sizeof cfg->error_op, "%s", op);
+            cfg->error_at = at;
         } else if (sscanf(f, "skip:%31[a-z_0-9]%n", op, &used) == 1 && !f[used] &&
                    ovx_gpu_hooks_known_op(op) && strcmp(op, "any")) {
             snprintf(cfg->skip_op, sizeof cfg->skip_op, "%s", op);
         } else {
             return ovx_error_set(err, OVX_EUSAGE,
-                                 "OVX_CUDA_FAIL='%s': expected open, upload, fault:OP[:N] or skip:OP "
+                                 "OVX_CUDA_FAIL='%s': expected open, upload, fault:OP[:N], error:OP[:N] or skip:OP "
                                  "(a test hook; OP an entry of cuda/gpu.h, e.g. softmax_rows, or "
-                                 "any for faults)", f);
+                                 "any for faults and errors)", f);
         }
     }
     *active = cfg->sync_each || cfg->fail_open || cfg->fail_upload || cfg->fault_op[0] ||
-              cfg->skip_op[0];
+              cfg->skip_op[0] || cfg->error_op[0];
     return OVX_OK;
 }
 
@@ -89,7 +96,7 @@ static int pre(ovx_gpu *g, const char *op, int *skip)
         return -1;
     /* calls that wait for the device (the rest are kernels and GEMMs) */
     int waits = !strcmp(op, "upload") || !strcmp(op, "download") || !strcmp(op, "sync") ||
-                !strcmp(op, "activate");
+                !strcmp(op, "activate") || !strcmp(op, "event_sync");
     if (x->armed && x->cfg.fault_op[0] &&
         (!strcmp(op, x->cfg.fault_op) || (!strcmp(x->cfg.fault_op, "any") && !waits)) &&
         ++x->fault_calls == x->cfg.fault_at) {
@@ -101,6 +108,13 @@ static int pre(ovx_gpu *g, const char *op, int *skip)
         if (waits)
             return poisoned(g, op) ? -1 : 0;
         *skip = 1;
+    }
+    if (x->armed && x->cfg.error_op[0] &&
+        (!strcmp(op, x->cfg.error_op) || (!strcmp(x->cfg.error_op, "any") && !waits)) &&
+        ++x->error_calls == x->cfg.error_at) {
+        snprintf(g->msg, sizeof g->msg,
+                 "%s: too many resources requested for launch (error injected by OVX_CUDA_FAIL)", op);
+        return -1;
     }
     if (x->cfg.skip_op[0] && !strcmp(op, x->cfg.skip_op))
         *skip = 1;
@@ -192,6 +206,22 @@ static int h_download(ovx_gpu *g, void *dst, const void *d_src, size_t bytes)
 static int h_copy_async(ovx_gpu *g, void *dst, const void *src, size_t bytes, int dir)
 {
     HOOKED(copy_async, copy_async(g, dst, src, bytes, dir));
+}
+
+static int h_copy_on(ovx_gpu *g, int stream, void *dst, const void *src, size_t bytes, int dir)
+{
+    HOOKED(copy_on, copy_on(g, stream, dst, src, bytes, dir));
+}
+
+/* the host's wait for a batch: where a real device reports an earlier fault */
+static int h_event_sync(ovx_gpu *g, int ev)
+{
+    int skip;
+    if (pre(g, "event_sync", &skip))
+        return -1;
+    if (poisoned(g, "waiting for a batch"))
+        return -1;
+    return skip ? 0 : X(g)->base->event_sync(g, ev);
 }
 
 static int h_sync(ovx_gpu *g)
@@ -312,6 +342,10 @@ void ovx_gpu_hooks_install(ovx_gpu *g)
     x->hooked.rope_qkv = h_rope_qkv;
     x->hooked.softmax_rows = h_softmax_rows;
     x->hooked.attention_out = h_attention_out;
+    if (x->base->copy_on) /* NULL: the emulations, ops done when they return */
+        x->hooked.copy_on = h_copy_on;
+    if (x->base->event_sync)
+        x->hooked.event_sync = h_event_sync;
     if (x->base->flash_attention) /* NULL: the forward uses the chunked path */
         x->hooked.flash_attention = h_flash_attention;
     g->ops = &x->hooked;

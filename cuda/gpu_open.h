@@ -17,6 +17,9 @@ typedef struct ovx_gpu_hook_cfg {
                              * open poisons the device */
     long fault_at;
     char skip_op[32];       /* OVX_CUDA_FAIL=skip:OP: OP does nothing (wrong results) */
+    char error_op[32];      /* OVX_CUDA_FAIL=error:OP[:N]: the N-th OP fails, the device stays
+                             * usable (a launch refused, out of memory for one batch) */
+    long error_at;
 } ovx_gpu_hook_cfg;
 
 struct ovx_gpu_ext {
@@ -26,6 +29,7 @@ struct ovx_gpu_ext {
     ovx_gpu_ops hooked;       /* base with the hooked entries replaced */
     int armed;                /* open finished: fail_upload and faults apply */
     long fault_calls;         /* calls of cfg.fault_op so far */
+    long error_calls;         /* calls of cfg.error_op so far */
     int poisoned;             /* an injected fault happened: everything fails */
     char poison[200];
     size_t mem_limit, mem_used; /* emulated device memory (0: no limit) */

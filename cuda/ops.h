@@ -24,14 +24,59 @@ typedef struct ovx_cuda_layer_w {
     ovx_cuda_linear_w out_proj, fc1, fc2;
 } ovx_cuda_layer_w;
 
-/* Working buffers of a forward (device memory), sized for bufs_rows tokens,
- * bufs_samples samples and bufs_scratch attention scores. */
+/* Working buffers of a forward (device memory). The shared ones (t, fqkv,
+ * cos, sin, s, patch16, xn, q, k, v, o, h, p, hq) are sized for bufs_rows
+ * tokens, bufs_samples samples and bufs_scratch attention scores; the
+ * inputs and outputs (patches, pos, tiles, x, hid, a) belong to a slot
+ * (below): a forward sees them through a copy of this struct. */
 typedef struct ovx_cuda_bufs {
     float *patches, *x, *t, *fqkv, *a, *cos, *sin, *s;
     int32_t *pos, *tiles; /* tiles: fused attention tile lists (self, then pooling) */
     ovx_bf16 *patch16, *xn, *q, *k, *v, *o, *h, *p, *hq;
     float *hid;           /* the requested hidden state, copied on the device */
 } ovx_cuda_bufs;
+
+/* Overlapped batches (submit.c): a batch occupies a slot from its submit to
+ * its collect: its page-locked staging buffer (inputs, then outputs) and its
+ * device inputs and outputs, so the next batch's upload and this one's
+ * download can run while another batch's forward uses the shared buffers. */
+#define OVX_CUDA_SLOTS 2
+typedef struct ovx_cuda_slot {
+    int busy;                  /* submitted, not collected */
+    void *stage;               /* page-locked */
+    size_t stage_bytes;
+    float *patches, *x, *hid, *a;
+    int32_t *pos, *tiles;
+    size_t cap_rows, cap_samples; /* what patches..a are sized for */
+    int cap_hid;
+    int rows, samples, hidden; /* the batch in flight (hidden -1: none) */
+} ovx_cuda_slot;
+
+/* One forward on the compute stream (forward.c), what a CUDA graph
+ * captures: the buffers it runs on, the packed shape, the attention tile
+ * counts (nself 0: the chunked path, per sample), the hidden state to keep
+ * (-1: none). */
+typedef struct ovx_cuda_fwd {
+    ovx_cuda_bufs b;
+    int rows, samples;
+    const int *lengths;
+    int nself, npool;
+    int hidden;
+} ovx_cuda_fwd;
+
+/* A CUDA graph cache entry (graph.c): the forward of one (slot, lengths,
+ * hidden state, attention) shape. Seen once: run directly (the warm-up: a
+ * capture must not be the first use of a cuBLAS plan or a kernel);
+ * second use: captured, then replayed. */
+typedef struct ovx_cuda_graph {
+    int used, captured;
+    int slot, samples, hidden, attention;
+    int *lengths;
+    void *exec;                /* the device's executable graph (NULL: replayed by graph.c) */
+    ovx_cuda_fwd args;         /* what was captured (for the replay without device graphs) */
+    unsigned long long stamp;  /* last use, for the least recently used eviction */
+} ovx_cuda_graph;
+#define OVX_CUDA_GRAPHS_MAX 64
 
 struct ovx_cuda_model {
     ovx_gpu *g;
@@ -46,11 +91,13 @@ struct ovx_cuda_model {
     ovx_cuda_norm_w head_norm;
     double *rope_inv;               /* [32] inverse frequencies of the 3D RoPE */
     size_t scratch_bytes;
-    ovx_cuda_bufs bufs;             /* kept between forwards, grown on demand */
+    ovx_cuda_bufs bufs;             /* shared buffers, kept between forwards, grown on demand */
     size_t bufs_rows, bufs_samples, bufs_scratch;
-    int bufs_hid;                   /* bufs.hid allocated */
-    void *stage;                    /* page-locked host staging: inputs, then outputs */
-    size_t stage_bytes;
+    ovx_cuda_slot slots[OVX_CUDA_SLOTS];
+    ovx_cuda_graph graphs[OVX_CUDA_GRAPHS_MAX];
+    int graphs_max;                 /* cache size (OVX_CUDA_GRAPHS), 0: off */
+    unsigned long long graph_clock;
+    ovx_cuda_graph_stats graph_stats;
     int profiling;
     int attention;                  /* enum ovx_cuda_attention_mode */
     double timings[OVX_CUDA_OP_COUNT];
@@ -118,6 +165,20 @@ int ovx_cuda_attention_self_tiles(int samples, const int *lengths, int32_t *tile
 int ovx_cuda_attention_fused(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld,
                              const ovx_bf16 *d_k, const ovx_bf16 *d_v, int kv_ld, ovx_bf16 *d_o,
                              int o_ld, const int32_t *d_tiles, int ntiles, ovx_error *err);
+
+/* The forward's ops on the compute stream, from the RoPE tables to the
+ * pooling head (forward.c). */
+int ovx_cuda_forward_ops(ovx_cuda_model *m, const ovx_cuda_fwd *f, ovx_error *err);
+/* That forward through the graph cache of m (graph.c): directly, or
+ * captured / replayed as a CUDA graph of its shape (slot included: the
+ * slot's buffers are in the graph). */
+int ovx_cuda_graph_run(ovx_cuda_model *m, int slot, const ovx_cuda_fwd *f, ovx_error *err);
+/* OVX_CUDA_GRAPHS: the graph cache size (8 when unset, 0: off) */
+int ovx_cuda_graphs_env(int *max, ovx_error *err);
+/* Drops the cached graphs of a slot (-1: all) whose buffers move. */
+void ovx_cuda_graphs_clear(ovx_cuda_model *m, int slot);
+/* submit.c: frees the shared buffers and the slots' buffers */
+void ovx_cuda_bufs_release(ovx_cuda_model *m);
 
 /* query chunk size so that the chunked path's scratch (d_s and d_p above)
  * fits the scratch budget */

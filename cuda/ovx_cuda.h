@@ -133,4 +133,43 @@ int ovx_cuda_forward_packed(ovx_cuda_model *m, int samples, const int *lengths,
                             const float *patches, const int32_t *pos, ovx_outputs *out,
                             ovx_error *err);
 
+/* Overlapped batches: the same forward as ovx_cuda_forward_packed in two
+ * halves. submit queues the batch (inputs copied to a page-locked slot and
+ * uploaded on a copy stream, the forward on the compute stream, the
+ * outputs' download on the other copy stream) and returns at once with its
+ * slot; collect waits for that slot's download and hands out the outputs
+ * (malloc'ed, as ovx_cuda_forward_packed; hidden_state_index is the one
+ * given to submit). OVX_CUDA_SLOTS (2) batches can be in flight: while batch
+ * k runs, k+1 is uploaded and k-1 downloaded. The inputs are copied at
+ * submit (the caller may reuse them). An error of the queued work may be
+ * reported by submit or by collect; either way the slot is free again
+ * afterwards. Submit without a free slot: OVX_EINTERNAL. */
+int ovx_cuda_submit_packed(ovx_cuda_model *m, int samples, const int *lengths,
+                           const float *patches, const int32_t *pos, int hidden_state_index,
+                           int *slot, ovx_error *err);
+/* The same with the samples where they are (sample s: patches[s]
+ * [lengths[s], C*P*P], pos[s] [lengths[s], 3]), packed straight into the
+ * page-locked slot: one host copy. */
+int ovx_cuda_submit_gather(ovx_cuda_model *m, int samples, const int *lengths,
+                           const float *const *patches, const int32_t *const *pos,
+                           int hidden_state_index, int *slot, ovx_error *err);
+int ovx_cuda_collect(ovx_cuda_model *m, int slot, ovx_outputs *out, ovx_error *err);
+
+/* CUDA graphs (graph.c): the forward of each (slot, lengths, hidden
+ * state) shape runs directly the first time, is captured as a graph the
+ * second and replayed after that; at most `max` shapes are kept (least
+ * recently used dropped), 0 turns graphs off. Default from OVX_CUDA_GRAPHS
+ * (0: off, N: cache size 1..64; 8 when unset). Off while profiling and with
+ * OVX_CUDA_SYNC=1 (a sync inside a capture is not allowed). Without device
+ * graphs (the emulations) the cache replays the captured op sequence
+ * itself, with the captured buffers and shape. */
+typedef struct ovx_cuda_graph_stats {
+    long direct;     /* forwards run directly (first use of a shape, or graphs off) */
+    long captures;   /* graphs captured */
+    long replays;    /* forwards run as a replay of a captured graph */
+    long evictions;  /* graphs dropped: cache full, or their buffers moved */
+} ovx_cuda_graph_stats;
+void ovx_cuda_model_set_graphs(ovx_cuda_model *m, int max);
+ovx_cuda_graph_stats ovx_cuda_model_graph_stats(const ovx_cuda_model *m);
+
 #endif

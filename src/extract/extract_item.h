@@ -66,6 +66,17 @@ ovx_prepared *ovx_extract_prepare(const ovx_extract_ctx *ctx, const ovx_extract_
  * on its own, so only the items whose forward fails are marked failed
  * (stage "model"). NULL items are ignored. */
 void ovx_extract_model_batch(const ovx_extract_ctx *ctx, ovx_prepared **items, size_t n);
+/* ovx_extract_model_batch in two halves, so the forward of one batch runs
+ * on the device while the main thread writes the batch before it and
+ * gathers the next: submit packs and queues the forward (the engine's
+ * ovx_engine_submit; at most OVX_ENGINE_TICKETS batches outstanding),
+ * collect waits for it and gives each item its results (or, as above,
+ * reruns a failed batch item by item). The items must stay alive until the
+ * collect; every submitted batch must be collected. NULL (out of memory:
+ * the items are failed) is a valid batch to collect. */
+typedef struct ovx_extract_batch ovx_extract_batch;
+ovx_extract_batch *ovx_extract_model_submit(const ovx_extract_ctx *ctx, ovx_prepared **items, size_t n);
+void ovx_extract_model_collect(const ovx_extract_ctx *ctx, ovx_extract_batch *b);
 /* Main-thread half: runs the model (unless ovx_extract_model_batch did) and
  * writes the outputs (JSON last), after removing the item's earlier outputs
  * (ovx_resume_remove_outputs); the caller holds the item's claim.

@@ -70,6 +70,10 @@ typedef struct run_state {
     int batch;            /* items per forward */
     struct run_item **pend; /* [batch] the items waiting for a batch */
     size_t n_pend;
+    struct run_item **fly;  /* [batch] the items of the batch in flight */
+    size_t n_fly;
+    ovx_extract_batch *fly_batch; /* its forward (submitted, not collected) */
+    int overlap;           /* a batch may stay in flight (CUDA; OVX_CUDA_OVERLAP=0: never) */
     ovx_error device_lost; /* the CUDA device failed for good: the run stops */
     int precision;         /* the CPU forward's (OVX_PRECISION_*) */
 } run_state;
@@ -283,35 +287,60 @@ static void device_changed(run_state *rs)
     rs->ctx.precision = ovx_precision_name(d->kind == OVX_DEVICE_CPU ? rs->precision : OVX_PRECISION_BF16);
 }
 
-/* One forward over the pending items, which then finish in index order. A
- * CUDA device that became unusable (and no fallback) stops the run: the
- * items of this batch are dropped, not failed, so a rerun does them. */
+/* The batch in flight: its forward collected, then its items finish in
+ * index order. A CUDA device that became unusable (and no fallback) stops
+ * the run: the items are dropped, not failed, so a rerun does them. */
+static void finish_flight(run_state *rs)
+{
+    if (!rs->n_fly)
+        return;
+    ovx_extract_model_collect(&rs->ctx, rs->fly_batch);
+    rs->fly_batch = NULL;
+    device_changed(rs);
+    if (!rs->device_lost.code && ovx_engine_lost(rs->ctx.engine))
+        ovx_error_set(&rs->device_lost, OVX_EDEVICE, "%s; stopping (rerun to do the rest)",
+                      ovx_engine_lost_reason(rs->ctx.engine));
+    for (size_t k = 0; k < rs->n_fly; k++)
+        if (rs->device_lost.code)
+            run_item_free(rs->fly[k]);
+        else
+            finish_item(rs, rs->fly[k]);
+    rs->n_fly = 0;
+}
+
+/* One forward over the pending items. On a CUDA device it stays in flight
+ * while the batch before it is written and the next one gathered and
+ * submitted (its upload, and that batch's download, overlap it); else it
+ * finishes at once. Outputs and their order are the same either way. */
 static void run_batch(run_state *rs)
 {
     ovx_prepared *preps[256];
     for (size_t k = 0; k < rs->n_pend; k++)
         preps[k] = rs->pend[k]->prep;
+    ovx_extract_batch *b = NULL;
     if (!rs->device_lost.code)
-        ovx_extract_model_batch(&rs->ctx, preps, rs->n_pend);
-    device_changed(rs);
-    if (!rs->device_lost.code && ovx_engine_lost(rs->ctx.engine))
-        ovx_error_set(&rs->device_lost, OVX_EDEVICE, "%s; stopping (rerun to do the rest)",
-                      ovx_engine_lost_reason(rs->ctx.engine));
-    for (size_t k = 0; k < rs->n_pend; k++)
-        if (rs->device_lost.code)
-            run_item_free(rs->pend[k]);
-        else
-            finish_item(rs, rs->pend[k]);
+        b = ovx_extract_model_submit(&rs->ctx, preps, rs->n_pend);
+    finish_flight(rs); /* the batch before: collected and written meanwhile */
+    struct run_item **t = rs->fly;
+    rs->fly = rs->pend;
+    rs->n_fly = rs->n_pend;
+    rs->fly_batch = b;
+    rs->pend = t;
     rs->n_pend = 0;
+    if (!rs->overlap || ovx_engine_device(rs->ctx.engine)->kind != OVX_DEVICE_CUDA)
+        finish_flight(rs);
 }
 /* Items are held until --batch of them (or the last one) are prepared, then
  * one forward runs over all of them and they finish in index order. Items
- * that are not to be computed are dealt with on the spot. */
+ * that are not to be computed are dealt with on the spot, after the batch
+ * in flight (the same order as without overlap). */
 static void pipe_consume(void *vctx, size_t i, void *vp)
 {
     run_state *rs = vctx;
     run_item *ri = vp;
     const ovx_plan_item *p = ri ? &rs->plan.items[ri->plan_index] : &rs->plan.items[rs->list[i]];
+    if (!ri || ri->state != RI_PREPARED) /* reported on the spot: after the batch in flight */
+        finish_flight(rs);
     if (!ri) {
         report_failure(rs, p, "internal", "out of memory");
         progress(rs, OVX_PROGRESS_STEP, 1);
@@ -331,6 +360,8 @@ static void pipe_consume(void *vctx, size_t i, void *vp)
     }
     if (rs->n_pend && (rs->n_pend == (size_t)rs->batch || i + 1 == rs->n_list))
         run_batch(rs);
+    if (i + 1 == rs->n_list)
+        finish_flight(rs);
 }
 
 static void pipe_discard(void *vctx, void *vp)
@@ -613,6 +644,7 @@ static int run_items(run_state *rs, const ovx_extract_params *prm, ovx_error *er
     rs->list = rs->todo;
     rs->n_list = rs->n_todo;
     ovx_pipeline_run(rs->n_list, prm->decode_threads, prm->decode_threads + 1, &ops, rs);
+    finish_flight(rs); /* stopped: what the device computed is still written */
     if (rs->n_deferred && !rs->sum->stopped && !rs->device_lost.code) {
         /* the items other processes held: one at a time, each waited for
          * (holding no claim while waiting, so two runs cannot deadlock);
@@ -622,6 +654,7 @@ static int run_items(run_state *rs, const ovx_extract_params *prm, ovx_error *er
         rs->n_deferred = 0;
         rs->wait_claims = 1;
         ovx_pipeline_run(rs->n_list, 0, 1, &ops, rs);
+        finish_flight(rs);
     }
     for (size_t k = 0; k < rs->n_pend; k++) /* stopped: a partial batch is dropped */
         run_item_free(rs->pend[k]);
@@ -687,7 +720,10 @@ int ovx_extract_run(const ovx_extract_params *prm, const ovx_extract_callbacks *
     rs.todo = calloc(rs.plan.n ? rs.plan.n : 1, sizeof *rs.todo);
     rs.deferred = calloc(rs.plan.n ? rs.plan.n : 1, sizeof *rs.deferred);
     rs.pend = calloc((size_t)rs.batch, sizeof *rs.pend);
-    if (!rs.todo || !rs.deferred || !rs.pend) {
+    rs.fly = calloc((size_t)rs.batch, sizeof *rs.fly);
+    const char *ov = getenv("OVX_CUDA_OVERLAP"); /* 0: the synchronous path (tests compare them) */
+    rs.overlap = !(ov && !strcmp(ov, "0"));
+    if (!rs.todo || !rs.deferred || !rs.pend || !rs.fly) {
         rc = ovx_error_set(err, OVX_ENOMEM, "out of memory");
         goto out;
     }
@@ -709,6 +745,7 @@ out:
     free(rs.todo);
     free(rs.deferred);
     free(rs.pend);
+    free(rs.fly);
     ovx_plan_free(&rs.plan);
     ovx_inputs_free(&inputs);
     free(o);

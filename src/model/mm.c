@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "io/half.h"
+#include "model/attn512.h"
 #include "model/ops.h"
 #include "model/parallel.h"
 #include "model/vecmath.h"
@@ -594,6 +595,13 @@ int ovx_mm_attention(ovx_mm *c, int bf16, float *out, const float *q, const floa
 {
     if (N <= 0)
         return 0;
+    if (threads > c->threads)
+        threads = c->threads;
+    if (!bf16 && ovx_attn512_available()) {
+        if (ovx_attn512(out, q, k, v, N, N, H, scale, threads))
+            return ovx_error_set(err, OVX_ENOMEM, "out of memory for attention scratch (%d tokens)", N);
+        return 0;
+    }
     int ld = H * OVX_HEAD_DIM;
     size_t need = (size_t)N * ld;
     if (bf16 && (grow((void **)&c->qb, &c->qb_cap, need, 1, sizeof *c->qb) ||
@@ -604,8 +612,6 @@ int ovx_mm_attention(ovx_mm *c, int bf16, float *out, const float *q, const floa
     if (grow((void **)&c->pb, &c->pb_cap, per, c->threads, sizeof *c->pb) ||
         grow((void **)&c->sb, &c->sb_cap, per, c->threads, sizeof *c->sb))
         return ovx_error_set(err, OVX_ENOMEM, "out of memory for attention scratch");
-    if (threads > c->threads)
-        threads = c->threads;
     int tiles = (N + OVX_ATTN_TILE - 1) / OVX_ATTN_TILE, tail = N - (tiles - 1) * OVX_ATTN_TILE;
     int full_m = N < OVX_ATTN_TILE ? N : OVX_ATTN_TILE;
     attn_job j = {c, NULL, NULL, NULL, NULL, out, q, k, v, N, H, tiles, bf16, 0};

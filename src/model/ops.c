@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/attn512.h"
 #include "model/parallel.h"
 #include "model/vecmath.h"
 
@@ -234,6 +235,8 @@ int ovx_op_attention(float *out, const float *q, const float *k, const float *v,
 {
     if (Nq <= 0 || Nk <= 0)
         return 0;
+    if (ovx_attn512_available())
+        return ovx_attn512(out, q, k, v, Nq, Nk, H, scale, threads);
     int tiles = (Nq + OVX_ATTN_TILE - 1) / OVX_ATTN_TILE;
     int64_t items = (int64_t)tiles * H;
     if (threads > items)

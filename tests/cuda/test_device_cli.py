@@ -52,11 +52,14 @@ def lines(s):
 
 def check_selftest(r, what):
     """selftest's numbers, not its verdict: 6 errors in (1e-5, 1e-2], per-op
-    times that add up to the profiled time, repeats identical."""
+    times that add up to the profiled time, repeats identical, also two in
+    flight and as replayed CUDA graphs."""
     errs = [float(x) for x in re.findall(r"rel L2 ([0-9.e+-]+)  ok$", r.stdout, re.M)]
     check(r.returncode == 0 and len(errs) == 6 and all(1e-5 < e <= 1e-2 for e in errs),
           "%s: selftest: 6 errors in (1e-5, 1e-2]: %s (rc %d)%s" % (what, errs, r.returncode, r.stderr))
     check(r.stdout.count("repeat byte-identical: yes") == 2, what + ": repeats byte-identical")
+    check("overlapped (2 in flight) and CUDA graph replays (1 captured, 2 replayed) byte-identical: yes" in r.stdout,
+          what + ": two batches in flight and graph replays byte-identical")
     prof = [float(x) for x in re.findall(r"CUDA ([0-9.]+) ms \(profiled\)", r.stdout)]
     ops = [[float(v) for v in re.findall(r" [a-z_0-9]+ ([0-9.]+)", l)]
            for l in r.stdout.splitlines() if "CUDA per-op ms:" in l]

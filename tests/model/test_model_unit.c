@@ -1,7 +1,8 @@
 /* test_model_unit.c: fast unit tests of src/model: safetensors parsing of
  * hostile headers, config.json rejects, RoPE angles against hand-computed
- * values, tiled attention against a naive double-precision one, linear and
- * layernorm against naive loops, tokens from pixels in all modes. */
+ * values, tiled attention (fused AVX-512 and sgemm paths) against a naive
+ * double-precision one, linear and layernorm against naive loops, tokens
+ * from pixels in all modes. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "../check.h"
+#include "model/attn512.h"
 #include "model/config.h"
 #include "model/ops.h"
 #include "model/model.h"
@@ -328,23 +330,11 @@ static float frand(void)
     return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
 
-static void test_attention(void)
+/* ref[NQ, H*64] = a double-precision attention. */
+static void attention_ref(double *ref, const float *q, const float *k, const float *v, int NQ, int NK, int H,
+                          float scale)
 {
-    enum { H = 2, NQ = 150, NK = 97, D = H * 64 };
-    float *q = malloc(sizeof(float) * NQ * D), *k = malloc(sizeof(float) * NK * D);
-    float *v = malloc(sizeof(float) * NK * D), *o1 = malloc(sizeof(float) * NQ * D);
-    float *o3 = malloc(sizeof(float) * NQ * D);
-    for (int i = 0; i < NQ * D; i++)
-        q[i] = 3.0f * frand();
-    for (int i = 0; i < NK * D; i++) {
-        k[i] = frand();
-        v[i] = frand();
-    }
-    float scale = 0.125f;
-    CHECK(ovx_op_attention(o1, q, k, v, NQ, NK, H, scale, 1) == 0);
-    CHECK(ovx_op_attention(o3, q, k, v, NQ, NK, H, scale, 3) == 0);
-    CHECK(memcmp(o1, o3, sizeof(float) * NQ * D) == 0);
-    double worst = 0.0;
+    int D = H * 64;
     double *p = malloc(sizeof(double) * NK);
     for (int h = 0; h < H; h++)
         for (int i = 0; i < NQ; i++) {
@@ -358,22 +348,69 @@ static void test_attention(void)
             }
             for (int j = 0; j < NK; j++)
                 sum += (p[j] = exp(p[j] - mx));
-            for (int e = 0; e < 64; e++) {
-                double acc = 0.0;
-                for (int j = 0; j < NK; j++)
-                    acc += p[j] / sum * v[j * D + h * 64 + e];
-                double diff = fabs(acc - o1[i * D + h * 64 + e]);
-                worst = diff > worst ? diff : worst;
-            }
+            double *r = ref + i * D + h * 64;
+            for (int e = 0; e < 64; e++)
+                r[e] = 0.0;
+            for (int j = 0; j < NK; j++)
+                for (int e = 0; e < 64; e++)
+                    r[e] += p[j] / sum * v[j * D + h * 64 + e];
         }
-    printf("attention vs naive: max abs diff %.3g\n", worst);
-    CHECK(worst < 2e-6);
     free(p);
-    free(q);
-    free(k);
-    free(v);
-    free(o1);
-    free(o3);
+}
+
+/* ovx_op_attention on both paths, the fused AVX-512 kernel (where the CPU
+ * has AVX-512F) and the sgemm fallback, on awkward shapes (tails of the 6-row
+ * groups, 48-query tiles and 64-key blocks; Nq != Nk; the head's single
+ * query): each against a double-precision attention, byte-identical for 1
+ * and 3 threads, and the two paths within fp32 tolerance of each other. */
+static void test_attention(void)
+{
+    static const int shapes[][3] = {{150, 97, 2}, {1, 1, 1}, {37, 37, 3}, {100, 100, 1},
+                                    {257, 257, 3}, {1025, 1025, 1}, {1, 1025, 4}};
+    ovx_attn512_force(1);
+    int have512 = ovx_attn512_available();
+    if (!have512)
+        printf("attention: this CPU has no AVX-512F, only the fallback path is tested\n");
+    double worst = 0.0, apart = 0.0;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        int NQ = shapes[si][0], NK = shapes[si][1], H = shapes[si][2], D = H * 64;
+        float *q = malloc(sizeof(float) * NQ * D), *k = malloc(sizeof(float) * NK * D);
+        float *v = malloc(sizeof(float) * NK * D), *o[2][2];
+        double *ref = malloc(sizeof(double) * NQ * D);
+        for (int i = 0; i < NQ * D; i++)
+            q[i] = 3.0f * frand();
+        for (int i = 0; i < NK * D; i++) {
+            k[i] = frand();
+            v[i] = frand();
+        }
+        float scale = 0.125f;
+        attention_ref(ref, q, k, v, NQ, NK, H, scale);
+        for (int path = 0; path < 2; path++) { /* 0: fused (if any), 1: fallback */
+            ovx_attn512_force(path == 0 && have512);
+            for (int t = 0; t < 2; t++) {
+                o[path][t] = malloc(sizeof(float) * NQ * D);
+                CHECK(ovx_op_attention(o[path][t], q, k, v, NQ, NK, H, scale, t ? 3 : 1) == 0);
+            }
+            CHECK(memcmp(o[path][0], o[path][1], sizeof(float) * NQ * D) == 0);
+        }
+        for (int i = 0; i < NQ * D; i++) {
+            double d0 = fabs(o[0][0][i] - ref[i]), d1 = fabs(o[1][0][i] - ref[i]);
+            double d = fabs((double)o[0][0][i] - o[1][0][i]);
+            worst = fmax(worst, fmax(d0, d1));
+            apart = fmax(apart, d);
+        }
+        for (int path = 0; path < 2; path++)
+            for (int t = 0; t < 2; t++)
+                free(o[path][t]);
+        free(ref);
+        free(q);
+        free(k);
+        free(v);
+    }
+    ovx_attn512_force(-1);
+    printf("attention vs naive: max abs diff %.3g; fused vs fallback %.3g\n", worst, apart);
+    CHECK(worst < 2e-6);
+    CHECK(apart < 2e-6);
 }
 
 static void test_linear_norms(void)
