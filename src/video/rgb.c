@@ -162,9 +162,9 @@ typedef struct exact_verdict {
     int w, h, format, matrix, full, ok;
 } exact_verdict;
 
-#define N_VERDICTS 32
+#define N_VERDICTS 64
 static exact_verdict verdicts[N_VERDICTS];
-static int n_verdicts;
+static int n_verdicts, next_verdict; /* full: the oldest is replaced */
 static pthread_mutex_t verdict_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int exact_check(const AVFrame *f, const ovx_yuv_pic *like)
@@ -223,8 +223,10 @@ static int exact_ok(const AVFrame *f, const ovx_yuv_pic *p)
     }
     /* checked under the lock: once per configuration, whatever the threads */
     k.ok = exact_check(f, p);
+    verdicts[next_verdict] = k;
+    next_verdict = (next_verdict + 1) % N_VERDICTS;
     if (n_verdicts < N_VERDICTS)
-        verdicts[n_verdicts++] = k;
+        n_verdicts++;
     pthread_mutex_unlock(&verdict_lock);
     return k.ok;
 }
