@@ -77,6 +77,38 @@ def stats(out, i):
     return json.load(open(p)) if os.path.exists(p) else {}
 
 
+def task_ovx(out, i):
+    """pids of the `ovx extract` processes running shard i into out."""
+    pids = []
+    for d in os.listdir("/proc"):
+        try:
+            argv = open(f"/proc/{d}/cmdline", "rb").read().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if (argv and os.path.basename(argv[0]) == b"ovx" and b"extract" in argv and out.encode() in argv
+                and f"{i}/{N}".encode() in argv):
+            pids.append(int(d))
+    return pids
+
+
+def signal_all(pids, sig):
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def sigterm_pending(pid):
+    """SIGTERM is pending for pid (or it is gone)."""
+    try:
+        status = open(f"/proc/{pid}/status").read()
+    except OSError:
+        return True
+    m = re.search(r"^ShdPnd:\s*([0-9a-f]+)", status, re.M)
+    return m is not None and int(m.group(1), 16) & (1 << (signal.SIGTERM - 1)) != 0
+
+
 def merge(out):
     r = subprocess.run([MERGE, out], capture_output=True, text=True, env=dict(os.environ, OVX_BIN=OVX), timeout=120)
     m = re.search(r"(\d+) inputs, (\d+) done, (\d+) failed, (\d+) missing, (\d+) duplicated; (\d+) of (\d+) shards "
@@ -243,21 +275,40 @@ try:
     out = os.path.join(tmp, "out2")
     os.makedirs(out)
     job = submit(out, *WDS)
-    stopped = {}
+    # each task's ovx is frozen (SIGSTOP) as soon as it runs, then let run in
+    # 5 ms slices until it has recorded an item, so the stop lands mid-way
+    # however fast items are; Slurm's signal then waits, pending, until
+    # SIGCONT
+    frozen, stopped = {}, {}
     deadline = time.time() + 120
-    while len(stopped) < 2 and time.time() < deadline and cluster.active(job):
-        for i, how in ((1, "scancel"), (0, "usr1")):
-            if i in stopped:
-                continue
-            n = len(records(out, i))
-            if n >= 1:
-                check(n < sum(shard(r) == i for r in good + bad), f"task {i} still mid-way when stopped ({n})")
-                if how == "scancel":
-                    cluster.run("scancel", f"{job}_{i}")
-                else:
-                    cluster.run("scancel", "--batch", "--signal=USR1", f"{job}_{i}")
-                stopped[i] = n
-        time.sleep(0.02)
+    while len(frozen) < 2 and time.time() < deadline and cluster.active(job):
+        for i in (0, 1):
+            pids = [] if i in frozen else task_ovx(out, i)
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            if pids:
+                frozen[i] = pids
+        time.sleep(0.002)
+    check(len(frozen) == 2, f"found both tasks' ovx running: {frozen}")
+    for i, how in ((1, "scancel"), (0, "usr1")):
+        pids = frozen.get(i, [])
+        t_step = time.time()
+        while pids and not records(out, i) and time.time() < t_step + 60:
+            signal_all(pids, signal.SIGCONT)
+            time.sleep(0.005)
+            signal_all(pids, signal.SIGSTOP)
+            time.sleep(0.01)
+        n = len(records(out, i))
+        check(1 <= n < sum(shard(r) == i for r in good + bad), f"task {i} still mid-way when stopped ({n})")
+        if how == "scancel":
+            cluster.run("scancel", f"{job}_{i}")
+        else:
+            cluster.run("scancel", "--batch", "--signal=USR1", f"{job}_{i}")
+        t_sig = time.time()   # SIGTERM reaches ovx (from Slurm, or passed on by the batch shell)
+        while time.time() < t_sig + 10 and not all(sigterm_pending(pid) for pid in pids):
+            time.sleep(0.02)
+        signal_all(pids, signal.SIGCONT)
+        stopped[i] = n
     check(len(stopped) == 2, f"stopped two tasks mid-way: {stopped}")
     cluster.wait(job)
     tasks = cluster.tasks(job)
