@@ -284,8 +284,7 @@ try:
     while len(frozen) < 2 and time.time() < deadline and cluster.active(job):
         for i in (0, 1):
             pids = [] if i in frozen else task_ovx(out, i)
-            for pid in pids:
-                os.kill(pid, signal.SIGSTOP)
+            signal_all(pids, signal.SIGSTOP)
             if pids:
                 frozen[i] = pids
         time.sleep(0.002)
