@@ -1,6 +1,7 @@
 /* resize.c: PIL-compatible separable bicubic resampling of RGB8 (see
  * resize.h), computing only the output window that is needed. */
 #include "video/resize.h"
+#include "video/resize_kern.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -130,26 +131,35 @@ static void hrow(const uint8_t *restrict in, int ncols, int c0, const int *lo, c
     }
 }
 
-/* One output row of the vertical pass: n input rows (stride bytes apart) of
- * m bytes each, weights k. */
-static void vrow(const uint8_t *restrict in, size_t stride, const int32_t *restrict k, int n, int m,
-                 uint8_t *restrict o)
+/* The SIMD pass's weights (resize_kern.h): per output, np pairs of taps,
+ * each pair's high halves (k >> 11) and low halves (k & 2047) as int16
+ * pairs in one int32; lo relative to the first read column c0. */
+static int hkern_make(ovx_hkern *h, const coeffs *c, int ow, int c0, int ncols, int **lo, int32_t **kh,
+                      int32_t **kl)
 {
-    enum { B = 96 };
-    int32_t acc[B];
-    for (int i0 = 0; i0 < m; i0 += B) {
-        int len = m - i0 < B ? m - i0 : B;
-        for (int i = 0; i < len; i++)
-            acc[i] = 1 << (PREC_BITS - 1);
-        for (int y = 0; y < n; y++) {
-            const uint8_t *r = in + (size_t)y * stride + i0;
-            int32_t ky = k[y];
-            for (int i = 0; i < len; i++)
-                acc[i] += r[i] * ky;
+    int nmax = 0;
+    for (int i = 0; i < ow; i++)
+        nmax = c->n[i] > nmax ? c->n[i] : nmax;
+    int np = (nmax + 1) / 2;
+    *lo = malloc(sizeof **lo * (size_t)ow);
+    *kh = malloc(sizeof **kh * (size_t)ow * np);
+    *kl = malloc(sizeof **kl * (size_t)ow * np);
+    *h = (ovx_hkern){.ncols = ncols, .ow = ow, .np = np};
+    if (!*lo || !*kh || !*kl || ovx_hkern_alloc(h) < 0)
+        return -1;
+    for (int i = 0; i < ow; i++) {
+        (*lo)[i] = c->lo[i] - c0;
+        for (int j = 0; j < np; j++) {
+            const int32_t *k = c->k + (size_t)i * c->ksize;
+            int32_t a = 2 * j < c->n[i] ? k[2 * j] : 0, b = 2 * j + 1 < c->n[i] ? k[2 * j + 1] : 0;
+            (*kh)[(size_t)i * np + j] = (int32_t)((uint32_t)(uint16_t)(a >> 11) | (uint32_t)(uint16_t)(b >> 11) << 16);
+            (*kl)[(size_t)i * np + j] = (int32_t)((uint32_t)(a & 2047) | (uint32_t)(b & 2047) << 16);
         }
-        for (int i = 0; i < len; i++)
-            o[i0 + i] = clip8(acc[i]);
     }
+    h->lo = *lo;
+    h->kh = *kh;
+    h->kl = *kl;
+    return 0;
 }
 
 /* Rows of the source a strip at a time (fill), or all in memory (src). */
@@ -171,14 +181,16 @@ static int resize_window(const row_source *rs, int sw, int sh, int dw, int dh,
     if (sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0 || ox < 0 || oy < 0 || ow <= 0 || oh <= 0 ||
         ox + ow > dw || oy + oh > dh)
         return ovx_error_set(err, OVX_EINTERNAL, "resize: bad geometry %dx%d -> %dx%d", sw, sh, dw, dh);
+    const int isa = ovx_hkern_isa();
     coeffs ch = {0}, cv = {0};
+    ovx_hkern hk = {0};
+    int *hk_lo = NULL;
+    int32_t *hk_h = NULL, *hk_l = NULL, *plane = NULL;
+    uint8_t *tmp = NULL, *strip = NULL;
+    int rc = OVX_OK;
     int need_h = dw != sw, need_v = dh != sh;
-    if (need_h && coeffs_make(&ch, sw, dw, ox, ow) < 0)
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory (resize)");
-    if (need_v && coeffs_make(&cv, sh, dh, oy, oh) < 0) {
-        coeffs_free(&ch);
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory (resize)");
-    }
+    if ((need_h && coeffs_make(&ch, sw, dw, ox, ow) < 0) || (need_v && coeffs_make(&cv, sh, dh, oy, oh) < 0))
+        goto nomem;
     /* input rows the vertical pass reads */
     int r0 = oy, r1 = oy + oh;
     if (need_v) {
@@ -200,50 +212,46 @@ static int resize_window(const row_source *rs, int sw, int sh, int dw, int dh,
             if (ch.lo[i] + ch.n[i] > c1) c1 = ch.lo[i] + ch.n[i];
         }
     }
-    uint8_t *tmp = malloc((size_t)nrows * ow * 3);
-    int32_t *plane = need_h ? calloc((size_t)(c1 - c0 + 8) * 3, sizeof *plane) : NULL;
+    /* rows at a time through the horizontal pass: 16 with SIMD (strips of
+     * 32 rows from r0 hold whole groups) */
+    const int simd = need_h && isa > 0, step = simd ? OVX_HK_ROWS : 1;
+    if (simd && hkern_make(&hk, &ch, ow, c0, c1 - c0, &hk_lo, &hk_h, &hk_l) < 0)
+        goto nomem;
+    tmp = malloc((size_t)nrows * ow * 3);
+    plane = need_h && !simd ? calloc((size_t)(c1 - c0 + 8) * 3, sizeof *plane) : NULL;
     size_t strip_stride = (size_t)rs->pw * 3;
-    uint8_t *strip = rs->fill ? malloc(STRIP_ROWS * strip_stride) : NULL;
-    if (!tmp || (need_h && !plane) || (rs->fill && !strip)) {
-        free(tmp);
-        free(plane);
-        free(strip);
-        coeffs_free(&ch);
-        coeffs_free(&cv);
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory (resize)");
-    }
+    strip = rs->fill ? malloc(STRIP_ROWS * strip_stride) : NULL;
+    if (!tmp || (need_h && !simd && !plane) || (rs->fill && !strip))
+        goto nomem;
     /* horizontal pass: rows [r0, r1), output columns [ox, ox+ow) */
     int strip_y = 0, strip_n = 0;
-    for (int y = 0; y < nrows; y++) {
-        const uint8_t *in;
-        if (rs->fill) {
-            int row = r0 + y;
-            if (row >= strip_y + strip_n) {
-                strip_y = row;
-                strip_n = r1 - row < STRIP_ROWS ? r1 - row : STRIP_ROWS;
-                int rc = rs->fill(rs->ctx, strip_y, strip_n, strip, (int)strip_stride, err);
-                if (rc < 0) {
-                    free(tmp);
-                    free(plane);
-                    free(strip);
-                    coeffs_free(&ch);
-                    coeffs_free(&cv);
-                    return rc;
+    for (int y = 0; y < nrows; y += step) {
+        int nr = nrows - y < step ? nrows - y : step;
+        const uint8_t *in[OVX_HK_ROWS];
+        for (int r = 0; r < step; r++) {
+            int row = r0 + y + (r < nr ? r : 0);
+            if (rs->fill) {
+                if (row >= strip_y + strip_n) {
+                    strip_y = row;
+                    strip_n = r1 - row < STRIP_ROWS ? r1 - row : STRIP_ROWS;
+                    rc = rs->fill(rs->ctx, strip_y, strip_n, strip, (int)strip_stride, err);
+                    if (rc < 0)
+                        goto out;
                 }
+                in[r] = strip + (size_t)(row - strip_y) * strip_stride;
+            } else {
+                in[r] = rs->src + (ptrdiff_t)(row - sy0) * rs->sstride;
             }
-            in = strip + (size_t)(row - strip_y) * strip_stride;
-        } else {
-            in = rs->src + (ptrdiff_t)(r0 + y - sy0) * rs->sstride;
+            in[r] += (size_t)((need_h ? c0 : ox) - sx0) * 3;
         }
         uint8_t *o = tmp + (size_t)y * ow * 3;
-        if (!need_h) {
-            memcpy(o, in + (size_t)(ox - sx0) * 3, (size_t)ow * 3);
-            continue;
-        }
-        hrow(in + (size_t)(c0 - sx0) * 3, c1 - c0, c0, ch.lo, ch.n, ch.k, ch.ksize, ow, plane, o);
+        if (!need_h)
+            memcpy(o, in[0], (size_t)ow * 3);
+        else if (simd)
+            ovx_hkern_run(isa, &hk, in, nr, o, (size_t)ow * 3);
+        else
+            hrow(in[0], c1 - c0, c0, ch.lo, ch.n, ch.k, ch.ksize, ow, plane, o);
     }
-    free(plane);
-    free(strip);
     /* vertical pass */
     for (int j = 0; j < oh; j++) {
         uint8_t *o = dst + (size_t)j * dstride;
@@ -251,13 +259,23 @@ static int resize_window(const row_source *rs, int sw, int sh, int dw, int dh,
             memcpy(o, tmp + (size_t)(oy + j - r0) * ow * 3, (size_t)ow * 3);
             continue;
         }
-        vrow(tmp + (size_t)(cv.lo[j] - r0) * ow * 3, (size_t)ow * 3, cv.k + (size_t)j * cv.ksize, cv.n[j],
-             ow * 3, o);
+        ovx_vkern_row(isa, tmp + (size_t)(cv.lo[j] - r0) * ow * 3, (size_t)ow * 3, cv.k + (size_t)j * cv.ksize,
+                      cv.n[j], ow * 3, o);
     }
+    goto out;
+nomem:
+    rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (resize)");
+out:
     free(tmp);
+    free(plane);
+    free(strip);
+    free(hk_lo);
+    free(hk_h);
+    free(hk_l);
+    ovx_hkern_free(&hk);
     coeffs_free(&ch);
     coeffs_free(&cv);
-    return OVX_OK;
+    return rc;
 }
 
 int ovx_resize_rgb8_window(const uint8_t *src, int sw, int sh, int sstride, int dw, int dh, int ox,

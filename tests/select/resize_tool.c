@@ -1,6 +1,7 @@
 /* resize_tool.c: test helper: `resize_tool IN.rgb SW SH DW DH OUT.rgb` resizes
  * raw RGB24 with ovx_resize_rgb8; `resize_tool IN.rgb SW SH crop SIZE OUT.rgb`
- * applies the shortest-edge + centre-crop helper. */
+ * applies the shortest-edge + centre-crop helper. RESIZE_TOOL_ISA=N caps the
+ * SIMD level (ovx_resize_force_isa). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,9 @@ int main(int argc, char **argv)
         return 1;
     fclose(f);
     ovx_error err;
+    const char *isa = getenv("RESIZE_TOOL_ISA");
+    if (isa)
+        ovx_resize_force_isa(atoi(isa));
     int rc = crop ? ovx_resize_short_crop(in, sw, sh, sw * 3, dw, out, &err)
                   : ovx_resize_rgb8(in, sw, sh, sw * 3, out, dw, dh, &err);
     if (rc < 0) {

@@ -1,0 +1,321 @@
+/* resize_kern.c: the SIMD kernels of the PIL-exact resize (see
+ * resize_kern.h): the horizontal pass sixteen rows at a time (byte
+ * transpose, pixel pairs, pmaddwd / vpdpwssd with broadcast weights,
+ * transpose back) and the vertical pass, with the CPU check that picks them. */
+#include "video/resize_kern.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "video/resize.h"
+
+#define PREC_BITS 22
+
+static inline uint8_t clip8(int32_t v)
+{
+    v >>= PREC_BITS;
+    return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
+}
+
+/* the portable vertical row (GCC vectorises it for each clone) */
+#define VROW_BODY                                                        \
+    enum { B = 128 };                                                    \
+    int32_t acc[B];                                                      \
+    for (int i0 = 0; i0 < m; i0 += B) {                                  \
+        int len = m - i0 < B ? m - i0 : B;                               \
+        for (int i = 0; i < len; i++)                                    \
+            acc[i] = 1 << (PREC_BITS - 1);                               \
+        for (int y = 0; y < n; y++) {                                    \
+            const uint8_t *restrict r = in + (size_t)y * stride + i0;    \
+            int32_t ky = k[y];                                           \
+            for (int i = 0; i < len; i++)                                \
+                acc[i] += r[i] * ky;                                     \
+        }                                                                \
+        for (int i = 0; i < len; i++)                                    \
+            o[i0 + i] = clip8(acc[i]);                                   \
+    }
+
+static void vrow_c(const uint8_t *restrict in, size_t stride, const int32_t *restrict k, int n, int m,
+                   uint8_t *restrict o)
+{
+    VROW_BODY
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define OVX_HK_X86 1
+#include <immintrin.h>
+#define T_AVX2 __attribute__((target("avx2")))
+#define T_512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,prefer-vector-width=512")))
+#else
+#define OVX_HK_X86 0
+#endif
+
+static atomic_int forced = -1;
+
+void ovx_resize_force_isa(int level)
+{
+    forced = level;
+}
+
+static int cpu_isa(void)
+{
+#if OVX_HK_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+        return 2;
+    if (__builtin_cpu_supports("avx2"))
+        return 1;
+#endif
+    return 0;
+}
+
+int ovx_hkern_isa(void)
+{
+    static atomic_int cached = -1;
+    int c = cached;
+    if (c < 0)
+        cached = c = cpu_isa();
+    int f = forced;
+    return f >= 0 && f < c ? f : c;
+}
+
+/* scratch sizes: t holds byte position b of the 16 rows at t[16 b], for the
+ * read columns and the zero pixels the last pairs reach; p holds, per column
+ * x and channel c, 16 lanes of (pixel x, pixel x + 1) as int16 pairs (64
+ * bytes); u holds output byte position q of the 16 rows at u[16 q]. */
+static size_t px_cols(const ovx_hkern *h)
+{
+    return (size_t)h->ncols + 2 * (size_t)h->np + 1;
+}
+
+static size_t u_pos(const ovx_hkern *h)
+{
+    return ((size_t)h->ow * 3 + 15) & ~(size_t)15;
+}
+
+int ovx_hkern_alloc(ovx_hkern *h)
+{
+    size_t nt = 3 * (px_cols(h) + 1) + 16;
+    h->t = aligned_alloc(64, ((nt * 16) + 63) & ~(size_t)63);
+    h->p = aligned_alloc(64, px_cols(h) * 3 * 64);
+    h->u = aligned_alloc(64, u_pos(h) * 16);
+    if (!h->t || !h->p || !h->u) {
+        ovx_hkern_free(h);
+        return -1;
+    }
+    memset(h->t, 0, nt * 16);
+    memset(h->u, 0, u_pos(h) * 16);
+    return 0;
+}
+
+void ovx_hkern_free(ovx_hkern *h)
+{
+    free(h->t);
+    free(h->p);
+    free(h->u);
+    h->t = h->p = h->u = NULL;
+}
+
+#if OVX_HK_X86
+
+/* 16 x 16 bytes: a[r] byte j -> a[j] byte r (four rounds of the perfect
+ * shuffle) */
+static inline void tr16(__m128i a[16])
+{
+    for (int round = 0; round < 4; round++) {
+        __m128i b[16];
+        for (int i = 0; i < 8; i++) {
+            b[2 * i] = _mm_unpacklo_epi8(a[i], a[i + 8]);
+            b[2 * i + 1] = _mm_unpackhi_epi8(a[i], a[i + 8]);
+        }
+        memcpy(a, b, sizeof b);
+    }
+}
+
+/* the rows' first nb bytes into t (byte position b at t + 16 b) */
+static inline void rows_to_t(const uint8_t *const rows[16], int nb, uint8_t *t)
+{
+    __m128i a[16];
+    int b = 0;
+    for (; b + 16 <= nb; b += 16) {
+        for (int r = 0; r < 16; r++)
+            a[r] = _mm_loadu_si128((const __m128i *)(rows[r] + b));
+        tr16(a);
+        for (int j = 0; j < 16; j++)
+            _mm_store_si128((__m128i *)(t + (size_t)(b + j) * 16), a[j]);
+    }
+    if (b < nb) {
+        uint8_t bounce[16][16];
+        memset(bounce, 0, sizeof bounce);
+        for (int r = 0; r < 16; r++)
+            memcpy(bounce[r], rows[r] + b, (size_t)(nb - b));
+        for (int r = 0; r < 16; r++)
+            a[r] = _mm_loadu_si128((const __m128i *)bounce[r]);
+        tr16(a);
+        for (int j = 0; j < 16; j++)
+            _mm_store_si128((__m128i *)(t + (size_t)(b + j) * 16), a[j]);
+    }
+}
+
+/* p[x][c] = 16 lanes of (t[3x + c], t[3x + 3 + c]) as int16 pairs */
+static inline void t_to_pairs(const ovx_hkern *h)
+{
+    const __m128i z = _mm_setzero_si128();
+    const size_t nx = px_cols(h);
+    for (size_t x = 0; x < nx; x++)
+        for (int c = 0; c < 3; c++) {
+            __m128i a = _mm_load_si128((const __m128i *)(h->t + (3 * x + c) * 16));
+            __m128i b = _mm_load_si128((const __m128i *)(h->t + (3 * x + 3 + c) * 16));
+            __m128i lo = _mm_unpacklo_epi8(a, b), hi = _mm_unpackhi_epi8(a, b);
+            __m128i *d = (__m128i *)(h->p + (3 * x + c) * 64);
+            _mm_store_si128(d, _mm_unpacklo_epi8(lo, z));
+            _mm_store_si128(d + 1, _mm_unpackhi_epi8(lo, z));
+            _mm_store_si128(d + 2, _mm_unpacklo_epi8(hi, z));
+            _mm_store_si128(d + 3, _mm_unpackhi_epi8(hi, z));
+        }
+}
+
+/* u (byte position q of 16 rows at u + 16 q) back to rows r < nr of out */
+static inline void u_to_rows(const ovx_hkern *h, int nr, uint8_t *out, size_t ostride)
+{
+    const int nb = 3 * h->ow;
+    __m128i a[16];
+    for (int q = 0; q < nb; q += 16) {
+        for (int j = 0; j < 16; j++)
+            a[j] = _mm_load_si128((const __m128i *)(h->u + (size_t)(q + j) * 16));
+        tr16(a);
+        if (q + 16 <= nb) {
+            for (int r = 0; r < nr; r++)
+                _mm_storeu_si128((__m128i *)(out + r * ostride + q), a[r]);
+        } else {
+            uint8_t tail[16];
+            for (int r = 0; r < nr; r++) {
+                _mm_storeu_si128((__m128i *)tail, a[r]);
+                memcpy(out + r * ostride + q, tail, (size_t)(nb - q));
+            }
+        }
+    }
+}
+
+/* The multiply-adds, 8 rows (one half of the 16) per ymm. */
+T_AVX2 static void mac_avx2(const ovx_hkern *h)
+{
+    const __m256i rnd = _mm256_set1_epi32(1 << (PREC_BITS - 1)), z = _mm256_setzero_si256(),
+                  top = _mm256_set1_epi32(255);
+    /* byte 0 of each int32, per 128-bit lane, into that lane's low 4 bytes */
+    const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                          0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m256i join = _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0);
+    const int np = h->np;
+    for (int i = 0; i < h->ow; i++) {
+        const int32_t *kh = h->kh + (size_t)i * np, *kl = h->kl + (size_t)i * np;
+        for (int half = 0; half < 2; half++) {
+            const uint8_t *p = h->p + (size_t)h->lo[i] * 3 * 64 + 32 * half;
+            __m256i h0 = z, h1 = z, h2 = z, l0 = z, l1 = z, l2 = z;
+            for (int j = 0; j < np; j++) {
+                const uint8_t *q = p + (size_t)j * 6 * 64;
+                __m256i wh = _mm256_set1_epi32(kh[j]), wl = _mm256_set1_epi32(kl[j]);
+                __m256i v0 = _mm256_load_si256((const __m256i *)q);
+                __m256i v1 = _mm256_load_si256((const __m256i *)(q + 64));
+                __m256i v2 = _mm256_load_si256((const __m256i *)(q + 128));
+                h0 = _mm256_add_epi32(h0, _mm256_madd_epi16(v0, wh));
+                l0 = _mm256_add_epi32(l0, _mm256_madd_epi16(v0, wl));
+                h1 = _mm256_add_epi32(h1, _mm256_madd_epi16(v1, wh));
+                l1 = _mm256_add_epi32(l1, _mm256_madd_epi16(v1, wl));
+                h2 = _mm256_add_epi32(h2, _mm256_madd_epi16(v2, wh));
+                l2 = _mm256_add_epi32(l2, _mm256_madd_epi16(v2, wl));
+            }
+            __m256i hs[3] = {h0, h1, h2}, ls[3] = {l0, l1, l2};
+            for (int c = 0; c < 3; c++) {
+                __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(hs[c], 11), ls[c]), rnd);
+                s = _mm256_min_epi32(_mm256_max_epi32(_mm256_srai_epi32(s, PREC_BITS), z), top);
+                s = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(s, pick), join);
+                _mm_storel_epi64((__m128i *)(h->u + (size_t)(3 * i + c) * 16 + 8 * half),
+                                 _mm256_castsi256_si128(s));
+            }
+        }
+    }
+}
+
+/* The same with 16 rows per zmm and vpdpwssd (multiply-add-accumulate). */
+T_512 static void mac_512(const ovx_hkern *h)
+{
+    const __m512i rnd = _mm512_set1_epi32(1 << (PREC_BITS - 1)), z = _mm512_setzero_si512(),
+                  top = _mm512_set1_epi32(255);
+    const int np = h->np;
+    for (int i = 0; i < h->ow; i++) {
+        const int32_t *kh = h->kh + (size_t)i * np, *kl = h->kl + (size_t)i * np;
+        const uint8_t *p = h->p + (size_t)h->lo[i] * 3 * 64;
+        __m512i h0 = z, h1 = z, h2 = z, l0 = z, l1 = z, l2 = z;
+        for (int j = 0; j < np; j++) {
+            const uint8_t *q = p + (size_t)j * 6 * 64;
+            __m512i wh = _mm512_set1_epi32(kh[j]), wl = _mm512_set1_epi32(kl[j]);
+            __m512i v0 = _mm512_load_si512(q), v1 = _mm512_load_si512(q + 64), v2 = _mm512_load_si512(q + 128);
+            h0 = _mm512_dpwssd_epi32(h0, v0, wh);
+            l0 = _mm512_dpwssd_epi32(l0, v0, wl);
+            h1 = _mm512_dpwssd_epi32(h1, v1, wh);
+            l1 = _mm512_dpwssd_epi32(l1, v1, wl);
+            h2 = _mm512_dpwssd_epi32(h2, v2, wh);
+            l2 = _mm512_dpwssd_epi32(l2, v2, wl);
+        }
+        __m512i hs[3] = {h0, h1, h2}, ls[3] = {l0, l1, l2};
+        for (int c = 0; c < 3; c++) {
+            __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(hs[c], 11), ls[c]), rnd);
+            s = _mm512_min_epi32(_mm512_max_epi32(_mm512_srai_epi32(s, PREC_BITS), z), top);
+            _mm_store_si128((__m128i *)(h->u + (size_t)(3 * i + c) * 16), _mm512_cvtepi32_epi8(s));
+        }
+    }
+}
+
+T_AVX2 static void vrow_avx2(const uint8_t *restrict in, size_t stride, const int32_t *restrict k, int n, int m,
+                             uint8_t *restrict o)
+{
+    VROW_BODY
+}
+
+T_512 static void vrow_512(const uint8_t *restrict in, size_t stride, const int32_t *restrict k, int n, int m,
+                           uint8_t *restrict o)
+{
+    VROW_BODY
+}
+
+void ovx_hkern_run(int isa, ovx_hkern *h, const uint8_t *const rows[OVX_HK_ROWS], int nr, uint8_t *out,
+                   size_t ostride)
+{
+    rows_to_t(rows, 3 * h->ncols, h->t);
+    t_to_pairs(h);
+    if (isa >= 2)
+        mac_512(h);
+    else
+        mac_avx2(h);
+    u_to_rows(h, nr, out, ostride);
+}
+
+void ovx_vkern_row(int isa, const uint8_t *in, size_t stride, const int32_t *k, int n, int m, uint8_t *o)
+{
+    if (isa >= 2)
+        vrow_512(in, stride, k, n, m, o);
+    else if (isa == 1)
+        vrow_avx2(in, stride, k, n, m, o);
+    else
+        vrow_c(in, stride, k, n, m, o);
+}
+
+#else
+
+void ovx_hkern_run(int isa, ovx_hkern *h, const uint8_t *const rows[OVX_HK_ROWS], int nr, uint8_t *out,
+                   size_t ostride)
+{
+    /* never called: ovx_hkern_isa() is 0 here, so resize.c runs its portable pass */
+    (void)isa, (void)h, (void)rows, (void)nr, (void)out, (void)ostride;
+}
+
+void ovx_vkern_row(int isa, const uint8_t *in, size_t stride, const int32_t *k, int n, int m, uint8_t *o)
+{
+    (void)isa;
+    vrow_c(in, stride, k, n, m, o);
+}
+
+#endif
