@@ -269,16 +269,73 @@ T_512 static void mac_512(const ovx_hkern *h)
     }
 }
 
-T_AVX2 static void vrow_avx2(const uint8_t *restrict in, size_t stride, const int32_t *restrict k, int n, int m,
-                             uint8_t *restrict o)
-{
-    VROW_BODY
-}
-
+/* The vertical row, 16 (AVX-512) or 8 (AVX2) bytes per vector, four
+ * vectors at a time with the taps innermost; the tail masked (AVX-512) or
+ * with the portable row (AVX2). */
 T_512 static void vrow_512(const uint8_t *restrict in, size_t stride, const int32_t *restrict k, int n, int m,
                            uint8_t *restrict o)
 {
-    VROW_BODY
+    const __m512i rnd = _mm512_set1_epi32(1 << (PREC_BITS - 1)), z = _mm512_setzero_si512(),
+                  top = _mm512_set1_epi32(255);
+    int i = 0;
+    for (; i + 64 <= m; i += 64) {
+        __m512i a0 = rnd, a1 = rnd, a2 = rnd, a3 = rnd;
+        for (int y = 0; y < n; y++) {
+            const uint8_t *r = in + (size_t)y * stride + i;
+            __m512i w = _mm512_set1_epi32(k[y]);
+            a0 = _mm512_add_epi32(a0, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)r)), w));
+            a1 = _mm512_add_epi32(a1, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r + 16))), w));
+            a2 = _mm512_add_epi32(a2, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r + 32))), w));
+            a3 = _mm512_add_epi32(a3, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r + 48))), w));
+        }
+        __m512i as[4] = {a0, a1, a2, a3};
+        for (int v = 0; v < 4; v++) {
+            __m512i s = _mm512_min_epi32(_mm512_max_epi32(_mm512_srai_epi32(as[v], PREC_BITS), z), top);
+            _mm_storeu_si128((__m128i *)(o + i + 16 * v), _mm512_cvtepi32_epi8(s));
+        }
+    }
+    for (; i < m; i += 16) {
+        /* 16 at a time, the last ones masked */
+        __mmask16 mk = m - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (m - i)) - 1);
+        __m512i a = rnd;
+        for (int y = 0; y < n; y++) {
+            __m128i v = _mm_maskz_loadu_epi8(mk, in + (size_t)y * stride + i);
+            a = _mm512_add_epi32(a, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(v), _mm512_set1_epi32(k[y])));
+        }
+        a = _mm512_min_epi32(_mm512_max_epi32(_mm512_srai_epi32(a, PREC_BITS), z), top);
+        _mm_mask_storeu_epi8(o + i, mk, _mm512_cvtepi32_epi8(a));
+    }
+}
+
+T_AVX2 static void vrow_avx2(const uint8_t *restrict in, size_t stride, const int32_t *restrict k, int n, int m,
+                             uint8_t *restrict o)
+{
+    const __m256i rnd = _mm256_set1_epi32(1 << (PREC_BITS - 1)), z = _mm256_setzero_si256(),
+                  top = _mm256_set1_epi32(255);
+    int i = 0;
+    for (; i + 32 <= m; i += 32) {
+        __m256i a0 = rnd, a1 = rnd, a2 = rnd, a3 = rnd;
+        for (int y = 0; y < n; y++) {
+            const uint8_t *r = in + (size_t)y * stride + i;
+            __m256i w = _mm256_set1_epi32(k[y]);
+            a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)r)), w));
+            a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(r + 8))), w));
+            a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(r + 16))), w));
+            a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(r + 24))), w));
+        }
+        __m256i as[4] = {a0, a1, a2, a3};
+        for (int v = 0; v < 4; v += 2) {
+            __m256i s0 = _mm256_min_epi32(_mm256_max_epi32(_mm256_srai_epi32(as[v], PREC_BITS), z), top);
+            __m256i s1 = _mm256_min_epi32(_mm256_max_epi32(_mm256_srai_epi32(as[v + 1], PREC_BITS), z), top);
+            /* 16 values 0..255: pack to words, then bytes, per 128-bit lane, and put the lanes in order */
+            __m256i w16 = _mm256_packus_epi32(s0, s1);              /* s0[0..3] s1[0..3] | s0[4..7] s1[4..7] */
+            w16 = _mm256_permute4x64_epi64(w16, 0xD8);              /* s0[0..7] | s1[0..7] */
+            __m128i b = _mm_packus_epi16(_mm256_castsi256_si128(w16), _mm256_extracti128_si256(w16, 1));
+            _mm_storeu_si128((__m128i *)(o + i + 8 * v), b);
+        }
+    }
+    if (i < m)
+        vrow_c(in + i, stride, k, n, m - i, o + i);
 }
 
 void ovx_hkern_run(int isa, ovx_hkern *h, const uint8_t *const rows[OVX_HK_ROWS], int nr, uint8_t *out,

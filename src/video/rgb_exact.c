@@ -14,6 +14,7 @@
  * rgb.c checks the result against swscale itself before using it. */
 #include "video/rgb_exact.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -373,10 +374,72 @@ static int identity(const sfilter *f, int one)
     return 1;
 }
 
-struct ovx_rgb_exact {
+/* The chroma filters of one picture layout. The first N_LAYOUTS layouts a
+ * process meets are kept, read-only, for the process (a video's 64 kept
+ * frames build them once); later ones are built per converter. */
+typedef struct layout {
+    int cw, w, ch, h;
     sfilter hf, vf;
     hpair hp;
     int ident;
+} layout;
+
+#define N_LAYOUTS 16
+static layout *layouts[N_LAYOUTS];
+static int n_layouts;
+static pthread_mutex_t layout_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void layout_free(layout *l)
+{
+    if (!l)
+        return;
+    sfilter_free(&l->hf);
+    sfilter_free(&l->vf);
+    free(l);
+}
+
+static layout *layout_make(int cw, int w, int ch, int h)
+{
+    layout *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->cw = cw;
+    l->w = w;
+    l->ch = ch;
+    l->h = h;
+    if (make_filter(&l->hf, cw, w, H_ALIGN, 1 << 14) < 0 || make_filter(&l->vf, ch, h, V_ALIGN, 1 << 12) < 0) {
+        layout_free(l);
+        return NULL;
+    }
+    l->hp = find_pairs(&l->hf);
+    l->ident = identity(&l->hf, 1 << 14);
+    return l;
+}
+
+/* NULL: out of memory or unsupported; *own: the caller frees it */
+static const layout *layout_get(int cw, int w, int ch, int h, layout **own)
+{
+    *own = NULL;
+    pthread_mutex_lock(&layout_lock);
+    for (int i = 0; i < n_layouts; i++) {
+        const layout *l = layouts[i];
+        if (l->cw == cw && l->w == w && l->ch == ch && l->h == h) {
+            pthread_mutex_unlock(&layout_lock);
+            return l;
+        }
+    }
+    layout *l = layout_make(cw, w, ch, h);
+    if (l && n_layouts < N_LAYOUTS)
+        layouts[n_layouts++] = l;
+    else
+        *own = l;
+    pthread_mutex_unlock(&layout_lock);
+    return l;
+}
+
+struct ovx_rgb_exact {
+    const layout *L;
+    layout *own;     /* L when not kept for the process */
     coeffs k;
     int x0, rw, next_y;
     int16_t *rows;   /* ring of vf.size horizontally filtered chroma rows (U, V) */
@@ -388,8 +451,7 @@ void ovx_rgb_exact_close(ovx_rgb_exact *c)
 {
     if (!c)
         return;
-    sfilter_free(&c->hf);
-    sfilter_free(&c->vf);
+    layout_free(c->own);
     free(c->rows);
     free(c->tag);
     free(c->acc);
@@ -405,15 +467,13 @@ int ovx_rgb_exact_open(const ovx_yuv_pic *p, const int inv_table[4], int full_ra
     ovx_rgb_exact *c = calloc(1, sizeof *c);
     if (!c)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (RGB converter)");
-    int cw = p->w >> p->log2_cw, ch = p->h >> p->log2_ch;
-    if (make_filter(&c->hf, cw, p->w, H_ALIGN, 1 << 14) < 0 || make_filter(&c->vf, ch, p->h, V_ALIGN, 1 << 12) < 0)
+    c->L = layout_get(p->w >> p->log2_cw, p->w, p->h >> p->log2_ch, p->h, &c->own);
+    if (!c->L)
         goto nomem;
-    c->hp = find_pairs(&c->hf);
-    c->ident = identity(&c->hf, 1 << 14);
     c->k = coeffs_of(inv_table, full_range);
     c->x0 = x0;
     c->rw = rw;
-    int nr = c->vf.size;
+    int nr = c->L->vf.size;
     c->rows = malloc((size_t)nr * 2 * rw * sizeof *c->rows);
     c->acc = malloc((size_t)2 * rw * sizeof *c->acc);
     c->tag = malloc((size_t)nr * sizeof *c->tag);
@@ -433,19 +493,20 @@ int ovx_rgb_exact_rows(ovx_rgb_exact *c, const ovx_yuv_pic *p, int y0, int n, ui
 {
     if (y0 < c->next_y || n < 0 || y0 + n > p->h)
         return ovx_error_set(err, OVX_EINTERNAL, "exact RGB: rows out of order or outside the picture");
-    const int rw = c->rw, x0 = c->x0, nr = c->vf.size;
+    const layout *L = c->L;
+    const int rw = c->rw, x0 = c->x0, nr = L->vf.size;
     for (int y = y0; y < y0 + n; y++) {
-        const int16_t *vc = c->vf.coef + (size_t)y * nr;
+        const int16_t *vc = L->vf.coef + (size_t)y * nr;
         int32_t *ua = c->acc, *va = c->acc + rw;
         for (int x = 0; x < rw; x++)
             ua[x] = va[x] = (1 << 9) - (128 << 19);
-        for (int t = 0; t < c->vf.taps[y]; t++) {
-            int r = c->vf.pos[y] + t;
+        for (int t = 0; t < L->vf.taps[y]; t++) {
+            int r = L->vf.pos[y] + t;
             int slot = r % nr;
             int16_t *u15 = c->rows + (size_t)slot * 2 * rw, *v15 = u15 + rw;
             if (c->tag[slot] != r) {
-                hrow(p->data[1] + (ptrdiff_t)r * p->linesize[1], &c->hf, &c->hp, c->ident, x0, x0 + rw, u15);
-                hrow(p->data[2] + (ptrdiff_t)r * p->linesize[2], &c->hf, &c->hp, c->ident, x0, x0 + rw, v15);
+                hrow(p->data[1] + (ptrdiff_t)r * p->linesize[1], &L->hf, &L->hp, L->ident, x0, x0 + rw, u15);
+                hrow(p->data[2] + (ptrdiff_t)r * p->linesize[2], &L->hf, &L->hp, L->ident, x0, x0 + rw, v15);
                 c->tag[slot] = r;
             }
             if (vc[t])
