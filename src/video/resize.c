@@ -217,14 +217,22 @@ static int resize_window(const row_source *rs, int sw, int sh, int dw, int dh,
     const int simd = need_h && isa > 0, step = simd ? OVX_HK_ROWS : 1;
     if (simd && hkern_make(&hk, &ch, ow, c0, c1 - c0, &hk_lo, &hk_h, &hk_l) < 0)
         goto nomem;
-    tmp = malloc((size_t)nrows * ow * 3);
+    /* The horizontally resized rows live in a window tmp of cap rows (rows
+     * [b0, b0 + filled) of the picture): each output row is made as soon as
+     * the rows it reads are there, and the rows no later output reads are
+     * dropped, so tmp stays small and in cache. */
+    const size_t rowb = (size_t)ow * 3;
+    int vmax = 1;
+    for (int j = 0; need_v && j < oh; j++)
+        vmax = cv.n[j] > vmax ? cv.n[j] : vmax;
+    const int cap = vmax + 2 * step < nrows ? vmax + 2 * step : nrows;
+    tmp = malloc((size_t)cap * rowb);
     plane = need_h && !simd ? calloc((size_t)(c1 - c0 + 8) * 3, sizeof *plane) : NULL;
     size_t strip_stride = (size_t)rs->pw * 3;
     strip = rs->fill ? malloc(STRIP_ROWS * strip_stride) : NULL;
     if (!tmp || (need_h && !simd && !plane) || (rs->fill && !strip))
         goto nomem;
-    /* horizontal pass: rows [r0, r1), output columns [ox, ox+ow) */
-    int strip_y = 0, strip_n = 0;
+    int strip_y = 0, strip_n = 0, b0 = r0, filled = 0, j = 0;
     for (int y = 0; y < nrows; y += step) {
         int nr = nrows - y < step ? nrows - y : step;
         const uint8_t *in[OVX_HK_ROWS];
@@ -244,23 +252,41 @@ static int resize_window(const row_source *rs, int sw, int sh, int dw, int dh,
             }
             in[r] += (size_t)((need_h ? c0 : ox) - sx0) * 3;
         }
-        uint8_t *o = tmp + (size_t)y * ow * 3;
+        if (filled + nr > cap) {
+            /* drop the rows before the next output row's first */
+            int drop = (need_v ? cv.lo[j] : oy + j) - b0;
+            drop = drop < filled ? drop : filled;
+            memmove(tmp, tmp + (size_t)drop * rowb, (size_t)(filled - drop) * rowb);
+            b0 += drop;
+            filled -= drop;
+        }
+        /* horizontal pass: rows [r0 + y, r0 + y + nr), output columns [ox, ox+ow) */
+        uint8_t *o = tmp + (size_t)filled * rowb;
         if (!need_h)
-            memcpy(o, in[0], (size_t)ow * 3);
+            memcpy(o, in[0], rowb);
         else if (simd)
-            ovx_hkern_run(isa, &hk, in, nr, o, (size_t)ow * 3);
+            ovx_hkern_run(isa, &hk, in, nr, o, rowb);
         else
             hrow(in[0], c1 - c0, c0, ch.lo, ch.n, ch.k, ch.ksize, ow, plane, o);
-    }
-    /* vertical pass */
-    for (int j = 0; j < oh; j++) {
-        uint8_t *o = dst + (size_t)j * dstride;
-        if (!need_v) {
-            memcpy(o, tmp + (size_t)(oy + j - r0) * ow * 3, (size_t)ow * 3);
-            continue;
+        filled += nr;
+        /* vertical pass of the output rows whose rows are all there */
+        for (; j < oh; j++) {
+            uint8_t *d = dst + (size_t)j * dstride;
+            if (!need_v) {
+                if (oy + j >= b0 + filled)
+                    break;
+                memcpy(d, tmp + (size_t)(oy + j - b0) * rowb, rowb);
+                continue;
+            }
+            if (cv.lo[j] + cv.n[j] > b0 + filled)
+                break;
+            ovx_vkern_row(isa, tmp + (size_t)(cv.lo[j] - b0) * rowb, rowb, cv.k + (size_t)j * cv.ksize, cv.n[j],
+                          ow * 3, d);
         }
-        ovx_vkern_row(isa, tmp + (size_t)(cv.lo[j] - r0) * ow * 3, (size_t)ow * 3, cv.k + (size_t)j * cv.ksize,
-                      cv.n[j], ow * 3, o);
+    }
+    if (j < oh) {
+        rc = ovx_error_set(err, OVX_EINTERNAL, "resize: %d of %d rows made", j, oh);
+        goto out;
     }
     goto out;
 nomem:
