@@ -2,6 +2,7 @@
  * resize.h), computing only the output window that is needed. */
 #include "video/resize.h"
 #include "video/resize_kern.h"
+#include "video/simd.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -181,7 +182,7 @@ static int resize_window(const row_source *rs, int sw, int sh, int dw, int dh,
     if (sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0 || ox < 0 || oy < 0 || ow <= 0 || oh <= 0 ||
         ox + ow > dw || oy + oh > dh)
         return ovx_error_set(err, OVX_EINTERNAL, "resize: bad geometry %dx%d -> %dx%d", sw, sh, dw, dh);
-    const int isa = ovx_hkern_isa();
+    const int isa = ovx_video_simd();
     coeffs ch = {0}, cv = {0};
     ovx_hkern hk = {0};
     int *hk_lo = NULL;

@@ -56,9 +56,4 @@ typedef int (*ovx_resize_rows_fn)(void *ctx, int y, int n, uint8_t *dst, int dst
 int ovx_resize_short_crop_rows(ovx_resize_rows_fn fill, void *ctx, ovx_rect r, int w, int h, int size,
                                uint8_t *dst, ovx_error *err);
 
-/* Testing: caps the SIMD level resize uses (0 portable, 1 AVX2, 2 AVX-512
- * with VNNI; -1 the best the CPU has, the default). Every level gives the
- * same bytes. */
-void ovx_resize_force_isa(int level);
-
 #endif

@@ -1,14 +1,13 @@
 /* resize_kern.c: the SIMD kernels of the PIL-exact resize (see
  * resize_kern.h): the horizontal pass sixteen rows at a time (byte
  * transpose, pixel pairs, pmaddwd / vpdpwssd with broadcast weights,
- * transpose back) and the vertical pass, with the CPU check that picks them. */
+ * transpose back) and the vertical pass, per SIMD level (simd.h). */
 #include "video/resize_kern.h"
 
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "video/resize.h"
+#include "video/simd.h"
 
 #define PREC_BITS 22
 
@@ -18,68 +17,32 @@ static inline uint8_t clip8(int32_t v)
     return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
 }
 
-/* the portable vertical row (GCC vectorises it for each clone) */
-#define VROW_BODY                                                        \
-    enum { B = 128 };                                                    \
-    int32_t acc[B];                                                      \
-    for (int i0 = 0; i0 < m; i0 += B) {                                  \
-        int len = m - i0 < B ? m - i0 : B;                               \
-        for (int i = 0; i < len; i++)                                    \
-            acc[i] = 1 << (PREC_BITS - 1);                               \
-        for (int y = 0; y < n; y++) {                                    \
-            const uint8_t *restrict r = in + (size_t)y * stride + i0;    \
-            int32_t ky = k[y];                                           \
-            for (int i = 0; i < len; i++)                                \
-                acc[i] += r[i] * ky;                                     \
-        }                                                                \
-        for (int i = 0; i < len; i++)                                    \
-            o[i0 + i] = clip8(acc[i]);                                   \
-    }
-
+/* the portable vertical row */
 static void vrow_c(const uint8_t *restrict in, size_t stride, const int32_t *restrict k, int n, int m,
                    uint8_t *restrict o)
 {
-    VROW_BODY
+    enum { B = 128 };
+    int32_t acc[B];
+    for (int i0 = 0; i0 < m; i0 += B) {
+        int len = m - i0 < B ? m - i0 : B;
+        for (int i = 0; i < len; i++)
+            acc[i] = 1 << (PREC_BITS - 1);
+        for (int y = 0; y < n; y++) {
+            const uint8_t *restrict r = in + (size_t)y * stride + i0;
+            int32_t ky = k[y];
+            for (int i = 0; i < len; i++)
+                acc[i] += r[i] * ky;
+        }
+        for (int i = 0; i < len; i++)
+            o[i0 + i] = clip8(acc[i]);
+    }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define OVX_HK_X86 1
+#if OVX_VIDEO_X86
 #include <immintrin.h>
-#define T_AVX2 __attribute__((target("avx2")))
-#define T_512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,prefer-vector-width=512")))
-#else
-#define OVX_HK_X86 0
+#define T_AVX2 OVX_T_AVX2
+#define T_512 OVX_T_512
 #endif
-
-static atomic_int forced = -1;
-
-void ovx_resize_force_isa(int level)
-{
-    forced = level;
-}
-
-static int cpu_isa(void)
-{
-#if OVX_HK_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
-        return 2;
-    if (__builtin_cpu_supports("avx2"))
-        return 1;
-#endif
-    return 0;
-}
-
-int ovx_hkern_isa(void)
-{
-    static atomic_int cached = -1;
-    int c = cached;
-    if (c < 0)
-        cached = c = cpu_isa();
-    int f = forced;
-    return f >= 0 && f < c ? f : c;
-}
 
 /* scratch sizes: t holds byte position b of the 16 rows at t[16 b], for the
  * read columns and the zero pixels the last pairs reach; p holds, per column
@@ -118,7 +81,7 @@ void ovx_hkern_free(ovx_hkern *h)
     h->t = h->p = h->u = NULL;
 }
 
-#if OVX_HK_X86
+#if OVX_VIDEO_X86
 
 /* 16 x 16 bytes: a[r] byte j -> a[j] byte r (four rounds of the perfect
  * shuffle) */
@@ -365,7 +328,7 @@ void ovx_vkern_row(int isa, const uint8_t *in, size_t stride, const int32_t *k, 
 void ovx_hkern_run(int isa, ovx_hkern *h, const uint8_t *const rows[OVX_HK_ROWS], int nr, uint8_t *out,
                    size_t ostride)
 {
-    /* never called: ovx_hkern_isa() is 0 here, so resize.c runs its portable pass */
+    /* never called: ovx_video_simd() is 0 here, so resize.c runs its portable pass */
     (void)isa, (void)h, (void)rows, (void)nr, (void)out, (void)ostride;
 }
 

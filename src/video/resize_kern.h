@@ -23,10 +23,7 @@ typedef struct ovx_hkern {
     uint8_t *t, *p, *u;     /* scratch (ovx_hkern_alloc) */
 } ovx_hkern;
 
-/* 0: no SIMD path (use the portable one), 1: AVX2, 2: AVX-512 BW + VNNI;
- * the best the CPU has, unless ovx_resize_force_isa asked for less. */
-int ovx_hkern_isa(void);
-
+/* isa: ovx_video_simd() (simd.h); ovx_hkern_run only at 1 or more */
 /* scratch for h; 0 ok, -1 out of memory */
 int ovx_hkern_alloc(ovx_hkern *h);
 void ovx_hkern_free(ovx_hkern *h);

@@ -13,6 +13,7 @@
  *    terms, clipped to 30 bits, >> 22.
  * rgb.c checks the result against swscale itself before using it. */
 #include "video/rgb_exact.h"
+#include "video/simd.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -234,11 +235,6 @@ int ovx_rgb_exact_supported(int w, int h, int log2_cw, int log2_ch)
            (!log2_cw || w % 2 == 0) && (!log2_ch || h % 2 == 0);
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define OVX_RGB_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define OVX_RGB_CLONES
-#endif
 
 /* 30-bit clip (swscale clips a channel that leaves [0, 2^30) to its nearer
  * end), top 8 bits */
@@ -248,34 +244,47 @@ static inline uint8_t top8(int32_t v)
     return (uint8_t)(v >> 22);
 }
 
-/* One output row from luma ys and the vertically accumulated chroma. */
-OVX_RGB_CLONES
-static void rgb_row(const uint8_t *restrict ys, const int32_t *restrict ua, const int32_t *restrict va, int n,
-                    const coeffs *k, uint8_t *restrict o)
+/* One pixel's R, G, B from luma y and the vertically accumulated chroma. */
+static inline void rgb_px(int y, int32_t ua, int32_t va, const coeffs *k, uint8_t *o)
 {
-    const int32_t y_off = k->y_off;
-    const uint32_t y_mul = (uint32_t)k->y_mul, v2r = (uint32_t)k->v2r, v2g = (uint32_t)k->v2g,
-                   u2g = (uint32_t)k->u2g, u2b = (uint32_t)k->u2b;
-    for (int x = 0; x < n; x++) {
-        uint32_t U = (uint32_t)(ua[x] >> 10), V = (uint32_t)(va[x] >> 10);
-        /* unsigned, wrapping as swscale's sums do */
-        uint32_t Yc = (uint32_t)((ys[x] << 9) - y_off) * y_mul + (1u << 21);
-        o[3 * x] = top8((int32_t)(Yc + V * v2r));
-        o[3 * x + 1] = top8((int32_t)(Yc + V * v2g + U * u2g));
-        o[3 * x + 2] = top8((int32_t)(Yc + U * u2b));
-    }
+    uint32_t U = (uint32_t)(ua >> 10), V = (uint32_t)(va >> 10);
+    /* unsigned, wrapping as swscale's sums do */
+    uint32_t Yc = (uint32_t)((y << 9) - k->y_off) * (uint32_t)k->y_mul + (1u << 21);
+    o[0] = top8((int32_t)(Yc + V * (uint32_t)k->v2r));
+    o[1] = top8((int32_t)(Yc + V * (uint32_t)k->v2g + U * (uint32_t)k->u2g));
+    o[2] = top8((int32_t)(Yc + U * (uint32_t)k->u2b));
 }
 
+/* One output row from luma ys and the vertically accumulated chroma (one
+ * build per SIMD level, simd.h). */
+OVX_SIMD_VARIANTS(rgb_row, (const uint8_t *restrict ys, const int32_t *restrict ua, const int32_t *restrict va,
+                            int n, const coeffs *k, uint8_t *restrict o), (ys, ua, va, n, k, o), {
+    const coeffs kk = *k;
+    for (int x = 0; x < n; x++)
+        rgb_px(ys[x], ua[x], va[x], &kk, o + 3 * x);
+})
+
+/* The same with the vertical chroma filter's four taps (u[t], v[t] rows,
+ * weights c[t], 0 for unused ones) summed on the way. */
+OVX_SIMD_VARIANTS(rgb_row4, (const uint8_t *restrict ys, const int16_t *const u[4], const int16_t *const v[4],
+                             const int c[4], int n, const coeffs *k, uint8_t *restrict o), (ys, u, v, c, n, k, o), {
+    const coeffs kk = *k;
+    const int16_t *restrict u0 = u[0], *restrict u1 = u[1], *restrict u2 = u[2], *restrict u3 = u[3];
+    const int16_t *restrict v0 = v[0], *restrict v1 = v[1], *restrict v2 = v[2], *restrict v3 = v[3];
+    const int32_t c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3], base = (1 << 9) - (128 << 19);
+    for (int x = 0; x < n; x++)
+        rgb_px(ys[x], base + u0[x] * c0 + u1[x] * c1 + u2[x] * c2 + u3[x] * c3,
+               base + v0[x] * c0 + v1[x] * c1 + v2[x] * c2 + v3[x] * c3, &kk, o + 3 * x);
+})
+
 /* ua, va += c * u15, v15 */
-OVX_RGB_CLONES
-static void vacc_row(int32_t *restrict ua, int32_t *restrict va, const int16_t *restrict u15,
-                     const int16_t *restrict v15, int c, int n)
-{
+OVX_SIMD_VARIANTS(vacc_row, (int32_t *restrict ua, int32_t *restrict va, const int16_t *restrict u15,
+                             const int16_t *restrict v15, int c, int n), (ua, va, u15, v15, c, n), {
     for (int x = 0; x < n; x++) {
         ua[x] += u15[x] * c;
         va[x] += v15[x] * c;
     }
-}
+})
 
 static inline int16_t h15(int v)
 {
@@ -323,9 +332,8 @@ static hpair find_pairs(const sfilter *hf)
     return r;
 }
 
-OVX_RGB_CLONES
-static void hpairs(const uint8_t *restrict s, const hpair *hp, int ma, int mb, int16_t *restrict out)
-{
+OVX_SIMD_VARIANTS(hpairs, (const uint8_t *restrict s, const hpair *hp, int ma, int mb, int16_t *restrict out),
+                  (s, hp, ma, mb, out), {
     const int e0 = hp->ce[0], e1 = hp->ce[1], e2 = hp->ce[2], e3 = hp->ce[3];
     const int o0 = hp->co[0], o1 = hp->co[1], o2 = hp->co[2], o3 = hp->co[3];
     const uint8_t *a = s + hp->de, *b = s + hp->dd;
@@ -333,7 +341,7 @@ static void hpairs(const uint8_t *restrict s, const hpair *hp, int ma, int mb, i
         out[2 * (m - ma)] = h15(a[m] * e0 + a[m + 1] * e1 + a[m + 2] * e2 + a[m + 3] * e3);
         out[2 * (m - ma) + 1] = h15(b[m] * o0 + b[m + 1] * o1 + b[m + 2] * o2 + b[m + 3] * o3);
     }
-}
+})
 
 /* output columns [xa, xb) of one chroma row s into out[0, xb - xa) */
 static void hrow(const uint8_t *s, const sfilter *hf, const hpair *hp, int ident, int xa, int xb, int16_t *out)
@@ -437,6 +445,9 @@ static const layout *layout_get(int cw, int w, int ch, int h, layout **own)
     return l;
 }
 
+/* at most 5 + V_ALIGN taps (make_filter) */
+#define MAX_VTAPS 8
+
 struct ovx_rgb_exact {
     const layout *L;
     layout *own;     /* L when not kept for the process */
@@ -470,6 +481,10 @@ int ovx_rgb_exact_open(const ovx_yuv_pic *p, const int inv_table[4], int full_ra
     c->L = layout_get(p->w >> p->log2_cw, p->w, p->h >> p->log2_ch, p->h, &c->own);
     if (!c->L)
         goto nomem;
+    if (c->L->vf.size > MAX_VTAPS) {
+        ovx_rgb_exact_close(c);
+        return ovx_error_set(err, OVX_EINTERNAL, "exact RGB: vertical chroma filter of %d taps", c->L->vf.size);
+    }
     c->k = coeffs_of(inv_table, full_range);
     c->x0 = x0;
     c->rw = rw;
@@ -497,9 +512,9 @@ int ovx_rgb_exact_rows(ovx_rgb_exact *c, const ovx_yuv_pic *p, int y0, int n, ui
     const int rw = c->rw, x0 = c->x0, nr = L->vf.size;
     for (int y = y0; y < y0 + n; y++) {
         const int16_t *vc = L->vf.coef + (size_t)y * nr;
-        int32_t *ua = c->acc, *va = c->acc + rw;
-        for (int x = 0; x < rw; x++)
-            ua[x] = va[x] = (1 << 9) - (128 << 19);
+        /* the chroma rows the output row reads, filtered horizontally once each */
+        const int16_t *u[MAX_VTAPS], *v[MAX_VTAPS];
+        int cf[MAX_VTAPS], nt = 0;
         for (int t = 0; t < L->vf.taps[y]; t++) {
             int r = L->vf.pos[y] + t;
             int slot = r % nr;
@@ -509,11 +524,29 @@ int ovx_rgb_exact_rows(ovx_rgb_exact *c, const ovx_yuv_pic *p, int y0, int n, ui
                 hrow(p->data[2] + (ptrdiff_t)r * p->linesize[2], &L->hf, &L->hp, L->ident, x0, x0 + rw, v15);
                 c->tag[slot] = r;
             }
-            if (vc[t])
-                vacc_row(ua, va, u15, v15, vc[t], rw);
+            if (vc[t]) {
+                u[nt] = u15;
+                v[nt] = v15;
+                cf[nt++] = vc[t];
+            }
         }
-        rgb_row(p->data[0] + (ptrdiff_t)y * p->linesize[0] + x0, ua, va, rw, &c->k,
-                dst + (size_t)(y - y0) * dstride);
+        const uint8_t *ys = p->data[0] + (ptrdiff_t)y * p->linesize[0] + x0;
+        uint8_t *o = dst + (size_t)(y - y0) * dstride;
+        if (nt >= 1 && nt <= 4) {
+            for (int t = nt; t < 4; t++) {
+                u[t] = u[0];
+                v[t] = v[0];
+                cf[t] = 0;
+            }
+            rgb_row4(ys, u, v, cf, rw, &c->k, o);
+            continue;
+        }
+        int32_t *ua = c->acc, *va = c->acc + rw;
+        for (int x = 0; x < rw; x++)
+            ua[x] = va[x] = (1 << 9) - (128 << 19);
+        for (int t = 0; t < nt; t++)
+            vacc_row(ua, va, u[t], v[t], cf[t], rw);
+        rgb_row(ys, ua, va, rw, &c->k, o);
     }
     c->next_y = y0 + n;
     return OVX_OK;

@@ -1,12 +1,13 @@
 /* resize_tool.c: test helper: `resize_tool IN.rgb SW SH DW DH OUT.rgb` resizes
  * raw RGB24 with ovx_resize_rgb8; `resize_tool IN.rgb SW SH crop SIZE OUT.rgb`
  * applies the shortest-edge + centre-crop helper. RESIZE_TOOL_ISA=N caps the
- * SIMD level (ovx_resize_force_isa). */
+ * SIMD level (ovx_video_force_simd). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "video/resize.h"
+#include "video/simd.h"
 
 int main(int argc, char **argv)
 {
@@ -24,7 +25,7 @@ int main(int argc, char **argv)
     ovx_error err;
     const char *isa = getenv("RESIZE_TOOL_ISA");
     if (isa)
-        ovx_resize_force_isa(atoi(isa));
+        ovx_video_force_simd(atoi(isa));
     int rc = crop ? ovx_resize_short_crop(in, sw, sh, sw * 3, dw, out, &err)
                   : ovx_resize_rgb8(in, sw, sh, sw * 3, out, dw, dh, &err);
     if (rc < 0) {

@@ -4,7 +4,7 @@
  * taken (its once-per-configuration check against swscale passed) and every
  * rectangle, whole or asked row strip by row strip (ovx_rgb_rows), must
  * equal that part of the whole-picture swscale conversion (ovx_frame_to_rgb),
- * byte for byte. */
+ * byte for byte, at every SIMD level of the exact path (video/simd.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +13,7 @@
 #include <libavutil/pixdesc.h>
 
 #include "video/rgb.h"
+#include "video/simd.h"
 
 static int failures;
 
@@ -127,14 +128,19 @@ int main(void)
 {
     const enum AVPixelFormat fmts[] = {AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUV422P,
                                        AV_PIX_FMT_YUV444P, AV_PIX_FMT_YUV440P};
-    const int sizes[][2] = {{340, 256}, {320, 240}, {64, 36}, {1280, 720}, {18, 16}};
-    for (size_t i = 0; i < sizeof fmts / sizeof *fmts; i++)
-        for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
-            one(fmts[i], sizes[s][0], sizes[s][1], AVCOL_SPC_UNSPECIFIED, AVCOL_RANGE_UNSPECIFIED);
-    one(AV_PIX_FMT_YUV420P, 1920, 1080, AVCOL_SPC_BT709, AVCOL_RANGE_MPEG);
-    one(AV_PIX_FMT_YUV420P, 640, 360, AVCOL_SPC_BT470BG, AVCOL_RANGE_JPEG);
-    one(AV_PIX_FMT_YUV420P, 640, 360, AVCOL_SPC_BT2020_NCL, AVCOL_RANGE_MPEG);
-    one(AV_PIX_FMT_YUV420P, 640, 360, AVCOL_SPC_SMPTE240M, AVCOL_RANGE_MPEG);
+    for (int lv = 2; lv >= 0; lv--) {
+        ovx_video_force_simd(lv);
+        printf("SIMD level %d asked, %d in use\n", lv, ovx_video_simd());
+        const int sizes[][2] = {{340, 256}, {320, 240}, {64, 36}, {1280, 720}, {18, 16}};
+        for (size_t i = 0; i < sizeof fmts / sizeof *fmts; i++)
+            for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+                one(fmts[i], sizes[s][0], sizes[s][1], AVCOL_SPC_UNSPECIFIED, AVCOL_RANGE_UNSPECIFIED);
+        one(AV_PIX_FMT_YUV420P, 1920, 1080, AVCOL_SPC_BT709, AVCOL_RANGE_MPEG);
+        one(AV_PIX_FMT_YUV420P, 640, 360, AVCOL_SPC_BT470BG, AVCOL_RANGE_JPEG);
+        one(AV_PIX_FMT_YUV420P, 640, 360, AVCOL_SPC_BT2020_NCL, AVCOL_RANGE_MPEG);
+        one(AV_PIX_FMT_YUV420P, 640, 360, AVCOL_SPC_SMPTE240M, AVCOL_RANGE_MPEG);
+    }
+    ovx_video_force_simd(-1);
     /* outside the exact path: swscale still converts, and must say so */
     AVFrame *g = av_frame_alloc();
     g->format = AV_PIX_FMT_YUV420P10LE;
