@@ -255,7 +255,7 @@ static int resize_window(const row_source *rs, int sw, int sh, int dw, int dh,
         }
         if (filled + nr > cap) {
             /* drop the rows before the next output row's first */
-            int drop = (need_v ? cv.lo[j] : oy + j) - b0;
+            int drop = j >= oh ? filled : (need_v ? cv.lo[j] : oy + j) - b0;
             drop = drop < filled ? drop : filled;
             memmove(tmp, tmp + (size_t)drop * rowb, (size_t)(filled - drop) * rowb);
             b0 += drop;
