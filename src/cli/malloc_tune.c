@@ -16,6 +16,7 @@
  * unaffected. */
 #include "cli/malloc_tune.h"
 
+#include <stdlib.h> /* defines __GLIBC__ (via <features.h>) for the test below */
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
