@@ -195,6 +195,11 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
         goto fail;
     }
     r->timings.count_ms = ovx_now_ms() - t0;
+    if (p->keep_frames &&
+        !(c->rgb_block = malloc((size_t)OVX_SELECT_SLOTS * OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3))) {
+        rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (kept frames)");
+        goto fail;
+    }
     pool = ovx_pool_create(p->threads, 2 * p->threads);
     if (!pool) {
         rc = ovx_error_set(err, OVX_ENOMEM, "cannot start worker threads");
@@ -270,6 +275,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     free(c->mv_want);
     free(c->skip);
     free(c->pkt_of);
+    free(c->rgb_block);
     free(c);
     ovx_packet_scan_free(&scan);
     if (spool_fd >= 0)
@@ -285,7 +291,9 @@ fail:
         free(c->skip);
         free(c->pkt_of);
     }
-    ovx_pool_destroy(pool);
+    ovx_pool_destroy(pool); /* before the block the jobs write into goes */
+    if (c)
+        free(c->rgb_block);
     free(c);
     ovx_packet_scan_free(&scan);
     if (spool_fd >= 0)
