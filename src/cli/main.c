@@ -4,6 +4,7 @@
 
 #include "cli/blas_env.h"
 #include "cli/commands.h"
+#include "cli/malloc_tune.h"
 
 static const ovx_command commands[] = {
     {"select", "pick the salient 14x14 patches of a video from its motion vectors and residuals",
@@ -51,6 +52,7 @@ static const ovx_command *find(const char *name)
 
 int main(int argc, char **argv)
 {
+    ovx_malloc_tune();
     ovx_blas_pool_stop();
     if (argc < 2) {
         usage(stderr);

@@ -15,6 +15,7 @@
 #include "common/timer.h"
 #include "cuda/device.h"
 #include "io/atomic_file.h"
+#include "io/json_ints.h"
 #include "io/json_utf8.h"
 #include "io/npy.h"
 #include "model/model.h"
@@ -393,17 +394,10 @@ static int write_output(cJSON *outputs, const char *key, const char *path, ovx_d
     return OVX_OK;
 }
 
+/* [[t, h, w], ...] per token, as pre-printed text */
 static cJSON *positions_json(const ovx_token_buffer *tb)
 {
-    cJSON *a = cJSON_CreateArray();
-    for (int i = 0; i < tb->tokens.n; i++) {
-        const int32_t *q = tb->pos + (size_t)i * 3;
-        cJSON *t = cJSON_CreateArray();
-        for (int k = 0; k < 3; k++)
-            cJSON_AddItemToArray(t, cJSON_CreateNumber(q[k]));
-        cJSON_AddItemToArray(a, t);
-    }
-    return a;
+    return ovx_json_ints_raw(tb->pos, 4, (size_t)tb->tokens.n * 3, 3);
 }
 
 static char *out_base_rel(const ovx_extract_opts *o, const char *base)

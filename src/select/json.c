@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "select/select.h"
+#include "io/json_ints.h"
 #include "io/json_utf8.h"
 
 static cJSON *num(double v) { return cJSON_CreateNumber(isfinite(v) ? v : 0.0); }
@@ -105,9 +106,9 @@ cJSON *ovx_select_result_json(const ovx_select_result *r, int with_timings)
         cJSON_AddItemToArray(slots, e);
     }
     cJSON_AddNumberToObject(o, "tokens", (double)r->n_visible);
-    cJSON *vi = cJSON_AddArrayToObject(o, "visible_indices");
-    for (int64_t i = 0; vi && i < r->n_visible; i++)
-        cJSON_AddItemToArray(vi, cJSON_CreateNumber((double)r->visible_indices[i]));
+    /* pre-printed text (the same bytes as an array of numbers) */
+    cJSON_AddItemToObject(o, "visible_indices",
+                          ovx_json_ints_raw(r->visible_indices, 8, (size_t)(r->n_visible > 0 ? r->n_visible : 0), 1));
     cJSON *set = cJSON_AddObjectToObject(o, "settings");
     if (set)
         add_params(set, &r->params);

@@ -43,13 +43,10 @@ static int rgb_rows_fill(void *ctx, int y, int n, uint8_t *dst, int dstride, ovx
 }
 
 /* The frame's 224x224 RGB crop (PIL-exact shortest-edge bicubic + centre
- * crop); unrotated frames convert to RGB only the part the resize reads, a
- * strip of rows at a time. */
-static int keep_frame(const AVFrame *f, int rotation, uint8_t **out, ovx_error *err)
+ * crop) into crop; unrotated frames convert to RGB only the part the resize
+ * reads, a strip of rows at a time. */
+static int keep_frame(const AVFrame *f, int rotation, uint8_t *crop, ovx_error *err)
 {
-    uint8_t *crop = malloc((size_t)OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3);
-    if (!crop)
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory (frame crop)");
     int rc;
     if (rotation == 0) {
         ovx_rect r = ovx_resize_short_crop_source(f->width, f->height, OVX_SELECT_SIZE);
@@ -66,12 +63,7 @@ static int keep_frame(const AVFrame *f, int rotation, uint8_t **out, ovx_error *
             rc = ovx_resize_short_crop(rgb, w, h, w * 3, OVX_SELECT_SIZE, crop, err);
         free(rgb);
     }
-    if (rc < 0) {
-        free(crop);
-        return rc;
-    }
-    *out = crop;
-    return OVX_OK;
+    return rc < 0 ? rc : OVX_OK;
 }
 
 static void job_run(void *arg)
@@ -108,9 +100,11 @@ static void job_run(void *arg)
     double t1 = ovx_now_ms();
     j->sal_ms = t1 - t0;
     if (j->p->keep_frames) {
-        j->rc = keep_frame(f, j->rotation, &j->rgb, &j->err);
+        j->rc = j->rgb_dst ? keep_frame(f, j->rotation, j->rgb_dst, &j->err)
+                           : ovx_error_set(&j->err, OVX_EINTERNAL, "no room for the kept frame");
         if (j->rc < 0)
             return;
+        j->rgb = j->rgb_dst;
         j->rgb_ms = ovx_now_ms() - t1;
     }
     /* the reference frames are no longer needed */
@@ -129,8 +123,7 @@ void ovx_slot_job_clear(slot_job *j)
     ovx_refset_clear(&j->past);
     ovx_refset_clear(&j->fut);
     ovx_mv_list_free(&j->mv);
-    free(j->rgb);
-    memset(j, 0, sizeof *j);
+    memset(j, 0, sizeof *j); /* rgb points into run_ctx.rgb_block */
     j->dup_of = -1;
 }
 
@@ -240,6 +233,7 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
         }
         j->dup_of = -1;
         j->p = p;
+        j->rgb_dst = c->rgb_block ? c->rgb_block + (size_t)ti * OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3 : NULL;
         j->rotation = c->info.rotation;
         j->cur = job_frame(c, vf->frame, err);
         j->prev = k->prev ? job_frame(c, k->prev, err) : NULL;

@@ -28,7 +28,9 @@ typedef struct slot_job {
     const ovx_select_params *p;
     ovx_mv_list mv;
     float scores[OVX_SELECT_PER_SLOT];
-    uint8_t *rgb;            /* keep_frames: [224, 224, 3] */
+    uint8_t *rgb_dst;        /* keep_frames: where the crop goes (the job's row of
+                              * run_ctx.rgb_block) */
+    uint8_t *rgb;            /* = rgb_dst once the [224, 224, 3] crop is there */
     const char *mv_source;
     int64_t vectors;
     double sal_ms, rgb_ms;
@@ -77,6 +79,8 @@ typedef struct run_ctx {
     int64_t n_want;
     const char *threading;   /* "slice", "frame", "gop" or "plan" */
     double decode_ms;
+    uint8_t *rgb_block;      /* keep_frames: [OVX_SELECT_SLOTS, 224, 224, 3], job i's crop
+                              * at row i; handed to the result as its frames */
 } run_ctx;
 
 /* One decode pass over the targets c->idx[0..F). Returns OVX_OK,

@@ -16,8 +16,10 @@ int ovx_select_finish(run_ctx *c, ovx_select_result *r, ovx_error *err)
     r->slots = calloc((size_t)c->F, sizeof *r->slots);
     r->scores = calloc(OVX_SELECT_SLOTS * OVX_SELECT_PER_SLOT, sizeof *r->scores);
     r->visible_indices = malloc(sizeof(int64_t) * OVX_SELECT_SLOTS * OVX_SELECT_PER_SLOT);
-    if (p->keep_frames)
-        r->frames = malloc((size_t)c->F * OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3);
+    if (p->keep_frames) { /* the jobs wrote their crops in place: no copy */
+        r->frames = c->rgb_block;
+        c->rgb_block = NULL;
+    }
     if (!r->slots || !r->scores || !r->visible_indices || (p->keep_frames && !r->frames))
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (result)");
     int n_codec = 0, n_est = 0;
@@ -41,10 +43,11 @@ int ovx_select_finish(run_ctx *c, ovx_select_result *r, ovx_error *err)
             e += dst[k];
         s->energy = e;
         if (p->keep_frames) {
+            uint8_t *row = r->frames + (size_t)i * OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3;
             if (!j->rgb)
                 return ovx_error_set(err, OVX_EINTERNAL, "slot %d has no kept frame", s->slot);
-            memcpy(r->frames + (size_t)i * OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3, j->rgb,
-                   (size_t)OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3);
+            if (j->rgb != row) /* a duplicate slot: its target's crop */
+                memcpy(row, j->rgb, (size_t)OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3);
         }
         r->timings.saliency_ms += j->sal_ms;
         r->timings.frames_ms += j->rgb_ms;

@@ -5,11 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,26 +112,6 @@ static int spool_stdin(char *path, size_t cap, int *fd_out, ovx_error *err)
 
 /* ---- the whole run ---- */
 
-/* glibc's malloc by default moves its mmap threshold up to the largest
- * block freed so far and trims the heap top beyond twice that: with the
- * H.264 decoder's per-frame motion-vector buffers (~4.6 MB scratch, ~0.3 MB
- * side data at 720p) and the saliency buffers freed in between, it kept
- * returning memory to the kernel and faulting it back in (35k page faults
- * against 13k for a bare ffmpeg decode of the same clip, ~15% more CPU).
- * Fixed thresholds keep freed blocks below 32 MiB (glibc's maximum) in the
- * heap, at most 64 MiB of free heap top kept: per video, the 64 kept frames
- * (9.6 MB) and the model's token tensor (9.6 MB at 4096 tokens) are then
- * reused heap instead of fresh mappings faulted in page by page (at 8 MiB:
- * ~5% of an extract run over 340x256 clips in page faults). Process-wide,
- * set once; output unaffected. */
-static void tune_malloc(void)
-{
-#if defined(__GLIBC__)
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 64 << 20);
-#endif
-}
-
 /* Packet bytes the scan keeps in memory; OVX_SELECT_KEEP_BYTES overrides
  * (tests: 0 makes every decode re-open the file). */
 static int64_t keep_packet_bytes(void)
@@ -178,8 +154,6 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
                    ovx_error *err)
 {
     *out = NULL;
-    static pthread_once_t malloc_once = PTHREAD_ONCE_INIT;
-    pthread_once(&malloc_once, tune_malloc);
     double t_start = ovx_now_ms();
     int rc = check_params(params, err);
     if (rc < 0)
@@ -221,6 +195,11 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
         goto fail;
     }
     r->timings.count_ms = ovx_now_ms() - t0;
+    if (p->keep_frames &&
+        !(c->rgb_block = malloc((size_t)OVX_SELECT_SLOTS * OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3))) {
+        rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (kept frames)");
+        goto fail;
+    }
     pool = ovx_pool_create(p->threads, 2 * p->threads);
     if (!pool) {
         rc = ovx_error_set(err, OVX_ENOMEM, "cannot start worker threads");
@@ -296,6 +275,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     free(c->mv_want);
     free(c->skip);
     free(c->pkt_of);
+    free(c->rgb_block);
     free(c);
     ovx_packet_scan_free(&scan);
     if (spool_fd >= 0)
@@ -311,7 +291,9 @@ fail:
         free(c->skip);
         free(c->pkt_of);
     }
-    ovx_pool_destroy(pool);
+    ovx_pool_destroy(pool); /* before the block the jobs write into goes */
+    if (c)
+        free(c->rgb_block);
     free(c);
     ovx_packet_scan_free(&scan);
     if (spool_fd >= 0)

@@ -1,11 +1,46 @@
 /* test_json_utf8.c: UTF-8 validation (overlongs, surrogates, > U+10FFFF,
  * truncated sequences), U+FFFD replacement, base64 against RFC 4648
- * vectors, and KEY_bytes: make_utf8 then restore gives the exact bytes. */
+ * vectors, and KEY_bytes: make_utf8 then restore gives the exact bytes.
+ * Pre-printed integer arrays: the same text as cJSON_Print of the numbers. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../check.h"
+#include "io/json_ints.h"
 #include "io/json_utf8.h"
+
+/* ovx_json_ints_raw in an object prints as cJSON_Print prints the numbers */
+static void check_ints(const int64_t *v, size_t n, size_t group)
+{
+    int32_t v32[64];
+    for (size_t i = 0; i < n; i++)
+        v32[i] = (int32_t)v[i];
+    cJSON *want = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(want, "a"), *inner = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (group > 1 && i % group == 0)
+            cJSON_AddItemToArray(arr, inner = cJSON_CreateArray());
+        cJSON_AddItemToArray(group > 1 ? inner : arr, cJSON_CreateNumber((double)v[i]));
+    }
+    for (int es = 4; es <= 8; es += 4) {
+        cJSON *got = cJSON_CreateObject();
+        cJSON_AddItemToObject(got, "a", ovx_json_ints_raw(es == 4 ? (const void *)v32 : (const void *)v, es, n, group));
+        char *a = cJSON_Print(want), *b = cJSON_Print(got);
+        CHECK(a && b && !strcmp(a, b));
+        free(a), free(b);
+        cJSON_Delete(got);
+    }
+    cJSON_Delete(want);
+}
+
+static void test_ints(void)
+{
+    const int64_t v[12] = {0, 7, -3, 10, 2147483647, -2147483647, 100, 4095, 16383, 1, 0, 99};
+    check_ints(v, 0, 1);
+    check_ints(v, 1, 1);
+    check_ints(v, 12, 1);
+    check_ints(v, 3, 3);
+    check_ints(v, 12, 3);
+}
 
 int main(void)
 {
@@ -61,5 +96,6 @@ int main(void)
     free(text);
     cJSON_Delete(back);
     cJSON_Delete(o);
+    test_ints();
     return CHECK_RESULT();
 }

@@ -119,6 +119,64 @@ static void test_topk(void)
     CHECK(out[0] == 1 && out[1] == 2 && out[2] == 4 && out[3] == 5 && out[4] == 8 && out[5] == 9);
     /* K above the count: everything eligible */
     CHECK(ovx_topk_select(s, elig, NULL, 10, 100, out) == 9);
+    /* more forced than K: the K lowest forced indices */
+    unsigned char many[10] = {0, 1, 0, 1, 1, 0, 0, 0, 1, 0};
+    CHECK(ovx_topk_select(s, NULL, many, 10, 2, out) == 2);
+    CHECK(out[0] == 1 && out[1] == 3);
+}
+
+/* reference top-K: repeatedly take the best remaining (score desc, index
+ * asc; NaN as 0) by a linear scan, O(n*k), independent of the selection */
+static int64_t topk_reference(const float *s, const unsigned char *elig, const unsigned char *forced, int64_t n,
+                              int64_t k, int64_t *out)
+{
+    unsigned char *taken = calloc((size_t)n, 1);
+    int64_t m = 0;
+    for (int64_t i = 0; i < n && m < k; i++)
+        if (forced[i])
+            taken[i] = 1, m++;
+    while (m < k) {
+        int64_t best = -1;
+        float bs = 0;
+        for (int64_t i = 0; i < n; i++) {
+            if (taken[i] || forced[i] || !elig[i])
+                continue;
+            float v = isnan(s[i]) ? 0.0f : s[i];
+            if (best < 0 || v > bs)
+                best = i, bs = v;
+        }
+        if (best < 0)
+            break;
+        taken[best] = 1, m++;
+    }
+    int64_t c = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (taken[i])
+            out[c++] = i;
+    free(taken);
+    return c;
+}
+
+static void test_topk_random(void)
+{
+    enum { N = 700 };
+    float s[N];
+    unsigned char elig[N], forced[N];
+    int64_t a[N], b[N];
+    for (int round = 0; round < 60; round++) {
+        int levels = 1 + round % 7; /* few levels: many ties */
+        for (int i = 0; i < N; i++) {
+            double u = urand();
+            s[i] = u < 0.03 ? NAN : u < 0.06 ? -0.0f : (float)(int)(urand() * levels) - 1.0f;
+            elig[i] = urand() > 0.1;
+            forced[i] = round % 3 == 0 ? urand() < 0.05 : 0;
+        }
+        int64_t k = (int64_t)(urand() * N * 1.1);
+        int64_t na = ovx_topk_select(s, elig, forced, N, k, a);
+        int64_t nb = topk_reference(s, elig, forced, N, k, b);
+        CHECK(na == nb);
+        CHECK(na == nb && memcmp(a, b, (size_t)na * sizeof *a) == 0);
+    }
 }
 
 static void test_linspace(void)
@@ -188,6 +246,7 @@ int main(void)
     test_fit();
     test_percentile();
     test_topk();
+    test_topk_random();
     test_linspace();
     test_geometry();
     test_patch_map();
