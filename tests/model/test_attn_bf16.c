@@ -86,7 +86,10 @@ int main(void)
         printf("attention bf16: no oneDNN bf16 path here (%s)\n", why);
     else
         CHECK(ovx_mm_create(3, &mm, &err) == 0);
-    CHECK(fused || mm); /* something must run */
+    if (!fused && !mm) { /* no bf16 attention in this build on this CPU */
+        printf("attention bf16: SKIPPED, neither the fused kernel nor oneDNN bf16 runs here\n");
+        return 77;
+    }
     double worst_fused = 0.0, worst_dnnl = 0.0, apart = 0.0;
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         int NQ = shapes[si][0], NK = shapes[si][1], H = shapes[si][2], D = H * 64;
