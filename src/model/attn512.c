@@ -23,11 +23,11 @@
  * The scores of an item (TQ x lds floats) are its only score storage. */
 #include "model/attn512.h"
 
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/kernel_pick.h"
 #include "model/ops.h"
 #include "model/parallel.h"
 #include "model/vecmath.h"
@@ -51,9 +51,6 @@
 #define A_DH OVX_HEAD_DIM
 _Static_assert(A_KB == 64 && A_DH == 64, "mk_rows reads w rows of 64 floats");
 
-static atomic_int forced = -1; /* test hook: -1 run-time choice, 0 off, 1 on */
-static atomic_int cached = -1;
-
 static int cpu_has_512f(void)
 {
 #if A_HAVE_512
@@ -64,23 +61,16 @@ static int cpu_has_512f(void)
 #endif
 }
 
+static ovx_kernel_pick pick = OVX_KERNEL_PICK_INIT(cpu_has_512f);
+
 void ovx_attn512_force(int on)
 {
-    forced = on == 0 || on == 1 ? on : -1;
+    ovx_kernel_pick_force(&pick, on);
 }
 
 int ovx_attn512_available(void)
 {
-    int f = forced;
-    if (f == 0)
-        return 0;
-    if (f == 1)
-        return cpu_has_512f();
-    if (cached < 0) {
-        const char *e = getenv("OVX_NO_AVX512");
-        cached = cpu_has_512f() && !(e && *e && strcmp(e, "0"));
-    }
-    return cached;
+    return ovx_kernel_pick_on(&pick);
 }
 
 #if A_HAVE_512

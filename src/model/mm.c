@@ -11,6 +11,7 @@
 
 #include "io/half.h"
 #include "model/attn512.h"
+#include "model/attn_bf16.h"
 #include "model/ops.h"
 #include "model/parallel.h"
 #include "model/vecmath.h"
@@ -597,8 +598,10 @@ int ovx_mm_attention(ovx_mm *c, int bf16, float *out, const float *q, const floa
         return 0;
     if (threads > c->threads)
         threads = c->threads;
-    if (!bf16 && ovx_attn512_available()) {
-        if (ovx_attn512(out, q, k, v, N, N, H, scale, threads))
+    /* The fused kernels where the CPU has them, else the oneDNN matmuls. */
+    if (bf16 ? ovx_attn_bf16_available() : ovx_attn512_available()) {
+        if (bf16 ? ovx_attn_bf16(out, q, k, v, N, N, H, scale, threads)
+                 : ovx_attn512(out, q, k, v, N, N, H, scale, threads))
             return ovx_error_set(err, OVX_ENOMEM, "out of memory for attention scratch (%d tokens)", N);
         return 0;
     }

@@ -44,7 +44,11 @@ int ovx_mm_linear(ovx_mm *c, float *out, const float *x, const float *w, const o
 
 /* Attention of one sample, no mask, as ovx_op_attention: scores = scale *
  * q k^T, softmax in fp32, out = (exp(s - max) v) / rowsum. bf16: q, k, v
- * and the probabilities rounded to bf16 before their products. */
+ * and the probabilities rounded to bf16 before their products. Runs the
+ * fused kernels where the CPU has them (fp32: attn512.h on AVX-512F; bf16:
+ * attn_bf16.h on AVX512_BF16; OVX_NO_AVX512=1 turns both off), else oneDNN
+ * matmuls on OVX_ATTN_TILE-query tiles; the two differ only in the order of
+ * the fp32 sums. */
 int ovx_mm_attention(ovx_mm *c, int bf16, float *out, const float *q, const float *k, const float *v, int N, int H,
                      float scale, int threads, ovx_error *err);
 

@@ -60,8 +60,10 @@ void ovx_op_rope3d_apply(float *x, const float *cos_t, const float *sin_t, int64
 /* Multi-head attention of one sample, no mask:
  * out[Nq, H*64] = softmax(q k^T * scale) v per head, q[Nq, H*64],
  * k[Nk, H*64], v[Nk, H*64]. Tiled over OVX_ATTN_TILE queries: a tile's
- * scores [tile, Nk] are the only score storage (per thread). Returns 0, or
- * -1 when the scratch cannot be allocated. */
+ * scores [tile, Nk] are the only score storage (per thread); the fused
+ * AVX-512 kernel (attn512.h) where the CPU has it. fp32 only: the bf16
+ * attention is ovx_mm_attention's (mm.h). Returns 0, or -1 when the scratch
+ * cannot be allocated. */
 int ovx_op_attention(float *out, const float *q, const float *k, const float *v, int Nq, int Nk, int H,
                      float scale, int threads);
 
