@@ -337,8 +337,22 @@ int ovx_model_forward_packed(ovx_model *m, int samples, const int *lengths, cons
         size_t o = 0;
         for (int s = 0; s < samples; s++) {
             int N = lengths[s];
-            if (ovx_op_attention_pool(out->pooler_output + (size_t)s * D, f.x + o, &m->w.head, N, D, F, c->num_heads,
-                                      1e-6f, f.qk, threads))
+            float *pool = out->pooler_output + (size_t)s * D;
+            const ovx_head_weights *hw = &m->w.head;
+            if (f.mm) { /* k, v on oneDNN as the blocks' linear layers, then the rest */
+                ovx_piece one = {0, N};
+                if (ovx_linear_pieces(f.mm, NULL, f.qk, f.x + o, hw->in_proj_weight + (size_t)D * D,
+                                      hw->in_proj_bias + D, NULL, &one, 1, D, D, f.chunks, threads, err) ||
+                    ovx_linear_pieces(f.mm, NULL, f.qk + (size_t)N * D, f.x + o,
+                                      hw->in_proj_weight + (size_t)2 * D * D, hw->in_proj_bias + 2 * D, NULL, &one,
+                                      1, D, D, f.chunks, threads, err)) {
+                    rc = err->code ? err->code : OVX_EINTERNAL;
+                    ovx_outputs_free(out);
+                    goto done;
+                }
+                if (ovx_op_attention_pool_kv(pool, hw, N, D, F, c->num_heads, 1e-6f, f.qk, threads))
+                    goto oom;
+            } else if (ovx_op_attention_pool(pool, f.x + o, hw, N, D, F, c->num_heads, 1e-6f, f.qk, threads))
                 goto oom;
             o += (size_t)N * D;
             fl += 2.0 * ((double)N * D * 2 * D + 2.0 * N * D + 2.0 * D * D + 2.0 * D * F);

@@ -257,12 +257,20 @@ int ovx_op_attention(float *out, const float *q, const float *k, const float *v,
 int ovx_op_attention_pool(float *out, const float *x, const ovx_head_weights *hw, int N, int D, int F, int H,
                           float eps, float *scratch, int threads)
 {
-    float *k = scratch, *v = k + (size_t)N * D, *ctx = v + (size_t)N * D;
-    float *q = ctx + D, *a = q + D, *hid = a + D;
-    /* q[1,D] = probe Wq^T + bq; k, v [N,D] from rows D..2D, 2D..3D. */
-    ovx_op_linear(q, hw->probe, hw->in_proj_weight, hw->in_proj_bias, 1, D, D, 1);
+    float *k = scratch, *v = k + (size_t)N * D;
+    /* k, v [N,D] from rows D..2D, 2D..3D of in_proj. */
     ovx_op_linear(k, x, hw->in_proj_weight + (size_t)D * D, hw->in_proj_bias + D, N, D, D, threads);
     ovx_op_linear(v, x, hw->in_proj_weight + (size_t)2 * D * D, hw->in_proj_bias + 2 * D, N, D, D, threads);
+    return ovx_op_attention_pool_kv(out, hw, N, D, F, H, eps, scratch, threads);
+}
+
+int ovx_op_attention_pool_kv(float *out, const ovx_head_weights *hw, int N, int D, int F, int H, float eps,
+                             float *scratch, int threads)
+{
+    float *k = scratch, *v = k + (size_t)N * D, *ctx = v + (size_t)N * D;
+    float *q = ctx + D, *a = q + D, *hid = a + D;
+    /* q[1,D] = probe Wq^T + bq */
+    ovx_op_linear(q, hw->probe, hw->in_proj_weight, hw->in_proj_bias, 1, D, D, 1);
     if (ovx_op_attention(ctx, q, k, v, 1, N, H, 1.0f / sqrtf((float)(D / H)), threads))
         return -1;
     ovx_op_linear(a, ctx, hw->out_proj_weight, hw->out_proj_bias, 1, D, D, 1);

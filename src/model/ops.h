@@ -80,5 +80,9 @@ int ovx_op_attention(float *out, const float *q, const float *k, const float *v,
  * Returns 0, or -1 when out of memory. */
 int ovx_op_attention_pool(float *out, const float *x, const ovx_head_weights *hw, int N, int D, int F, int H,
                           float eps, float *scratch, int threads);
+/* The same with k and v already in scratch[0, N*D) and scratch[N*D, 2*N*D)
+ * (the keys and values of in_proj, computed by the caller). */
+int ovx_op_attention_pool_kv(float *out, const ovx_head_weights *hw, int N, int D, int F, int H, float eps,
+                             float *scratch, int threads);
 
 #endif
