@@ -13,6 +13,7 @@
 #include "model/model_internal.h"
 #include "model/ops.h"
 #include "model/rows.h"
+#include "model/vecmath.h"
 
 /* Runs `call` and charges its wall time and `fl` FLOPs to op kind k of
  * profile P; TIMED also counts a call (TIMED_PART does not: an op done in
@@ -121,18 +122,57 @@ static int fwd_alloc(fwd *f, const ovx_model_config *c)
     return 0;
 }
 
-/* y = x W^T + b on every sample's rows: oneDNN's matmul (fp32 from w, or
- * bf16 from the prepared weight bw) when mm is set, else OpenBLAS. */
+/* y = x W^T + b, then epi (NULL: none), on every sample's rows: oneDNN's
+ * matmul (fp32 from w, or bf16 from the prepared weight bw) when mm is set,
+ * else OpenBLAS. */
 static int linear(fwd *f, const ovx_mm_weight *bw, float *y, const float *x, const float *w, const float *b,
-                  int In, int O, ovx_error *err)
+                  const ovx_epilogue *epi, int In, int O, ovx_error *err)
 {
-    return ovx_linear_pieces(f->mm, bw, y, x, w, b, f->whole, f->S, In, O, f->chunks, f->threads, err);
+    return ovx_linear_pieces(f->mm, bw, y, x, w, b, epi, f->whole, f->S, In, O, f->chunks, f->threads, err);
+}
+
+/* RoPE as the epilogue of the q or k projection: y is a chunk of the rows
+ * of base [T, D]. */
+typedef struct rope_epi {
+    const float *base, *cos_t, *sin_t;
+    int D, H;
+} rope_epi;
+
+static void rope_chunk(void *ctx, float *y, int64_t rows)
+{
+    const rope_epi *r = ctx;
+    int64_t row = (y - r->base) / r->D;
+    ovx_op_rope3d_rows(y, r->cos_t + row * OVX_HEAD_DIM, r->sin_t + row * OVX_HEAD_DIM, rows, r->H);
+}
+
+/* LayerNorm as the epilogue of a residual add: y is a chunk of the rows of
+ * base [T, D] (x, final once its chunk is computed), normalised into the
+ * same rows of out (h). */
+typedef struct norm_epi {
+    const float *base;
+    float *out;
+    const float *w, *b;
+    int D;
+    float eps;
+} norm_epi;
+
+static void norm_chunk(void *ctx, float *y, int64_t rows)
+{
+    const norm_epi *n = ctx;
+    int64_t r0 = (y - n->base) / n->D;
+    for (int64_t r = 0; r < rows; r++)
+        ovx_layernorm_row(n->out + (r0 + r) * n->D, y + r * n->D, n->w, n->b, n->D, n->eps);
 }
 
 /* One pre-norm block on all T rows: x += Attn(LN1(x)); x += MLP(LN2(x)),
- * the attention per sample. bw: the layer's six bf16 weights (q, k, v, out,
- * fc1, fc2) or NULL. */
-static int block(fwd *f, const ovx_layer_weights *L, ovx_mm_weight *const *bw, ovx_error *err)
+ * the attention per sample; h holds LN1(x) on entry and, when `next` is
+ * set, the next layer's LN1(x) on return. bw: the layer's six bf16 weights
+ * (q, k, v, out, fc1, fc2) or NULL. RoPE, GELU, the residual adds and the
+ * layernorms after them are the epilogues of the q/k, fc1 and out_proj/fc2
+ * matmuls (applied to each chunk's rows as they are computed), so their
+ * time shows in those ops' profile rows. */
+static int block(fwd *f, const ovx_layer_weights *L, const ovx_layer_weights *next, ovx_mm_weight *const *bw,
+                 ovx_error *err)
 {
     const ovx_model_config *c = f->c;
     ovx_profile *P = f->P;
@@ -146,19 +186,20 @@ static int block(fwd *f, const ovx_layer_weights *L, ovx_mm_weight *const *bw, o
     if (!bw)
         bw = none;
     int rc = 0;
-    TIMED(P, OVX_OP_NORM, 0,
-          ovx_op_layernorm(f->h, f->x, L->layer_norm1_weight, L->layer_norm1_bias, T, D, c->layer_norm_eps, threads));
+    rope_epi rq = {f->q, f->cos_t, f->sin_t, D, H}, rk = {f->k, f->cos_t, f->sin_t, D, H};
+    const ovx_epilogue eq = {OVX_LIN_PLAIN, rope_chunk, &rq}, ek = {OVX_LIN_PLAIN, rope_chunk, &rk};
+    norm_epi n2 = {f->x, f->h, L->layer_norm2_weight, L->layer_norm2_bias, D, c->layer_norm_eps};
+    norm_epi n1 = {f->x, f->h, next ? next->layer_norm1_weight : NULL, next ? next->layer_norm1_bias : NULL, D,
+                   c->layer_norm_eps};
+    const ovx_epilogue gelu = {OVX_LIN_GELU, NULL, NULL}, add_norm2 = {OVX_LIN_ADD, norm_chunk, &n2},
+                       add_norm1 = {OVX_LIN_ADD, next ? norm_chunk : NULL, &n1};
     TIMED(P, OVX_OP_QKV, 3 * lin, {
-        rc = linear(f, bw[0], f->q, f->h, L->q_proj_weight, L->q_proj_bias, D, D, err) ||
-             linear(f, bw[1], f->k, f->h, L->k_proj_weight, L->k_proj_bias, D, D, err) ||
-             linear(f, bw[2], f->v, f->h, L->v_proj_weight, L->v_proj_bias, D, D, err);
+        rc = linear(f, bw[0], f->q, f->h, L->q_proj_weight, L->q_proj_bias, &eq, D, D, err) ||
+             linear(f, bw[1], f->k, f->h, L->k_proj_weight, L->k_proj_bias, &ek, D, D, err) ||
+             linear(f, bw[2], f->v, f->h, L->v_proj_weight, L->v_proj_bias, NULL, D, D, err);
     });
     if (rc)
         return -1;
-    TIMED(P, OVX_OP_ROPE, 0, {
-        ovx_op_rope3d_apply(f->q, f->cos_t, f->sin_t, T, H, threads);
-        ovx_op_rope3d_apply(f->k, f->cos_t, f->sin_t, T, H, threads);
-    });
     float scale = 1.0f / sqrtf((float)c->head_dim);
     TIMED(P, OVX_OP_ATTENTION, attn, {
         size_t o = 0;
@@ -175,13 +216,10 @@ static int block(fwd *f, const ovx_layer_weights *L, ovx_mm_weight *const *bw, o
     if (rc)
         return -1;
     TIMED(P, OVX_OP_OUT_PROJ, lin,
-          rc = linear(f, bw[3], f->q, f->h, L->out_proj_weight, L->out_proj_bias, D, D, err));
+          rc = linear(f, bw[3], f->x, f->h, L->out_proj_weight, L->out_proj_bias, &add_norm2, D, D, err));
     if (rc)
         return -1;
-    TIMED(P, OVX_OP_RESIDUAL, 0, ovx_op_residual_add(f->x, f->q, T * D, threads));
-    TIMED(P, OVX_OP_NORM, 0,
-          ovx_op_layernorm(f->h, f->x, L->layer_norm2_weight, L->layer_norm2_bias, T, D, c->layer_norm_eps, threads));
-    /* the MLP one row block at a time: fc1 -> GELU -> fc2 into q */
+    /* the MLP one row block at a time: fc1 + GELU, then x += fc2 (h = next LN1(x)) */
     const ovx_row_blocks *rb = &f->blocks;
     for (int k = 0; k < rb->n && !rc; k++) {
         const ovx_piece *pc = rb->pieces + rb->first[k];
@@ -189,21 +227,18 @@ static int block(fwd *f, const ovx_layer_weights *L, ovx_mm_weight *const *bw, o
         int64_t r0 = rb->start[k], rows = rb->rows[k];
         double fl = 2.0 * (double)rows * D * F;
         TIMED_PART(P, OVX_OP_FC1, fl,
-                   rc = ovx_linear_pieces(f->mm, bw[4], f->mlp, f->h + r0 * D, L->fc1_weight, L->fc1_bias, pc, np, D,
-                                          F, f->chunks, threads, err));
+                   rc = ovx_linear_pieces(f->mm, bw[4], f->mlp, f->h + r0 * D, L->fc1_weight, L->fc1_bias, &gelu, pc,
+                                          np, D, F, f->chunks, threads, err));
         if (rc)
             break;
-        TIMED_PART(P, OVX_OP_GELU, 0, ovx_op_gelu_erf(f->mlp, rows * F, threads));
         TIMED_PART(P, OVX_OP_FC2, fl,
-                   rc = ovx_linear_pieces(f->mm, bw[5], f->q + r0 * D, f->mlp, L->fc2_weight, L->fc2_bias, pc, np, F,
-                                          D, f->chunks, threads, err));
+                   rc = ovx_linear_pieces(f->mm, bw[5], f->x + r0 * D, f->mlp, L->fc2_weight, L->fc2_bias, &add_norm1, pc,
+                                          np, F, D, f->chunks, threads, err));
     }
     if (rc)
         return -1;
     P->calls[OVX_OP_FC1]++;
-    P->calls[OVX_OP_GELU]++;
     P->calls[OVX_OP_FC2]++;
-    TIMED(P, OVX_OP_RESIDUAL, 0, ovx_op_residual_add(f->x, f->q, T * D, threads));
     return 0;
 }
 
@@ -262,7 +297,7 @@ int ovx_model_forward_packed(ovx_model *m, int samples, const int *lengths, cons
     ovx_profile *P = &m->profile;
     f.mm = ovx_model_mm(m);
     TIMED(P, OVX_OP_PATCH_EMBED, 2.0 * (double)T * D * K,
-          rc = linear(&f, NULL, f.x, patches, m->w.patch_embedding_weight, NULL, K, D, err));
+          rc = linear(&f, NULL, f.x, patches, m->w.patch_embedding_weight, NULL, NULL, K, D, err));
     if (rc)
         goto done;
     TIMED(P, OVX_OP_NORM, 0,
@@ -271,6 +306,10 @@ int ovx_model_forward_packed(ovx_model *m, int samples, const int *lengths, cons
     ovx_op_rope3d_tables(f.cos_t, f.sin_t, pos, T, c->rope_theta);
     if (hs == 0 && !(out->hidden_state = copy_floats(f.x, td)))
         goto oom;
+    if (L > 0)
+        TIMED(P, OVX_OP_NORM, 0,
+              ovx_op_layernorm(f.h, f.x, m->w.layers[0].layer_norm1_weight, m->w.layers[0].layer_norm1_bias, T, D,
+                               c->layer_norm_eps, threads));
     for (int l = 0; l < L; l++) {
         if (m->params.cancel && m->params.cancel(m->params.cancel_ctx)) {
             ovx_outputs_free(out);
@@ -278,7 +317,7 @@ int ovx_model_forward_packed(ovx_model *m, int samples, const int *lengths, cons
             goto done;
         }
         ovx_mm_weight *const *bw = m->bf16 ? m->bf16->weights + (size_t)l * OVX_BF16_PER_LAYER : NULL;
-        if (block(&f, &m->w.layers[l], bw, err)) {
+        if (block(&f, &m->w.layers[l], l + 1 < L ? &m->w.layers[l + 1] : NULL, bw, err)) {
             rc = err->code ? err->code : OVX_EINTERNAL;
             ovx_outputs_free(out);
             goto done;
@@ -298,8 +337,22 @@ int ovx_model_forward_packed(ovx_model *m, int samples, const int *lengths, cons
         size_t o = 0;
         for (int s = 0; s < samples; s++) {
             int N = lengths[s];
-            if (ovx_op_attention_pool(out->pooler_output + (size_t)s * D, f.x + o, &m->w.head, N, D, F, c->num_heads,
-                                      1e-6f, f.qk, threads))
+            float *pool = out->pooler_output + (size_t)s * D;
+            const ovx_head_weights *hw = &m->w.head;
+            if (f.mm) { /* k, v on oneDNN as the blocks' linear layers, then the rest */
+                ovx_piece one = {0, N};
+                if (ovx_linear_pieces(f.mm, NULL, f.qk, f.x + o, hw->in_proj_weight + (size_t)D * D,
+                                      hw->in_proj_bias + D, NULL, &one, 1, D, D, f.chunks, threads, err) ||
+                    ovx_linear_pieces(f.mm, NULL, f.qk + (size_t)N * D, f.x + o,
+                                      hw->in_proj_weight + (size_t)2 * D * D, hw->in_proj_bias + 2 * D, NULL, &one,
+                                      1, D, D, f.chunks, threads, err)) {
+                    rc = err->code ? err->code : OVX_EINTERNAL;
+                    ovx_outputs_free(out);
+                    goto done;
+                }
+                if (ovx_op_attention_pool_kv(pool, hw, N, D, F, c->num_heads, 1e-6f, f.qk, threads))
+                    goto oom;
+            } else if (ovx_op_attention_pool(pool, f.x + o, hw, N, D, F, c->num_heads, 1e-6f, f.qk, threads))
                 goto oom;
             o += (size_t)N * D;
             fl += 2.0 * ((double)N * D * 2 * D + 2.0 * N * D + 2.0 * D * D + 2.0 * D * F);

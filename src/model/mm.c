@@ -69,10 +69,10 @@ size_t ovx_mm_weight_bytes(const ovx_mm_weight *w)
 }
 
 int ovx_mm_linear(ovx_mm *c, float *out, const float *x, const float *w, const ovx_mm_weight *wb, const float *b,
-                  int64_t groups, int64_t rows, int In, int O, int threads, ovx_error *err)
+                  const ovx_epilogue *epi, int64_t groups, int64_t rows, int In, int O, int threads, ovx_error *err)
 {
-    (void)c, (void)out, (void)x, (void)w, (void)wb, (void)b, (void)groups, (void)rows, (void)In, (void)O,
-        (void)threads;
+    (void)c, (void)out, (void)x, (void)w, (void)wb, (void)b, (void)epi, (void)groups, (void)rows, (void)In,
+        (void)O, (void)threads;
     return ovx_error_set(err, OVX_EUNSUPPORTED, NO_DNNL);
 }
 
@@ -101,6 +101,7 @@ typedef struct plan {
     int64_t M, K, N, ld; /* ld: row stride of q/k/v (attention) */
     int has_bias;
     int bf16;            /* bf16 inputs (linear: packed weights), else fp32 */
+    int epi;             /* linear: the ovx_lin_epi_kind, as oneDNN post-ops */
     dnnl_primitive_t prim;
     dnnl_memory_t *src, *wei, *dst, *bias, *scratch; /* per thread */
     void **scratch_buf;
@@ -270,16 +271,36 @@ static int plan_mds(const plan *p, dnnl_memory_desc_t *src, dnnl_memory_desc_t *
     return ovx_error_set(err, OVX_EINTERNAL, "bad plan kind");
 }
 
-/* The plan for a shape, made on first use (call outside parallel regions).
- * For PLAN_QK, `scale` becomes the primitive's output scale (the forward
- * and the head both use 1/sqrt(64), so it is not part of the key). */
-static plan *get_plan(ovx_mm *c, plan_kind kind, int bf16, int64_t M, int64_t K, int64_t N, int64_t ld,
-                      int has_bias, float scale, ovx_error *err)
+/* Appends epilogue `epi` (ovx_lin_epi_kind) to attr as post-ops: gelu_erf, or
+ * a sum with the old destination (acc + bias + dst, the order of the
+ * separate residual add it replaces). */
+static dnnl_status_t set_epilogue(dnnl_primitive_attr_t attr, int epi)
+{
+    if (epi == OVX_LIN_PLAIN)
+        return dnnl_success;
+    dnnl_post_ops_t po = NULL;
+    dnnl_status_t s = dnnl_post_ops_create(&po);
+    if (s != dnnl_success)
+        return s;
+    s = epi == OVX_LIN_GELU ? dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f)
+                            : dnnl_post_ops_append_sum(po, 1.0f);
+    if (s == dnnl_success)
+        s = dnnl_primitive_attr_set_post_ops(attr, po);
+    dnnl_post_ops_destroy(po);
+    return s;
+}
+
+/* The plan for a shape (and epilogue), made on first use (call outside
+ * parallel regions). For PLAN_QK, `scale` becomes the primitive's output
+ * scale (the forward and the head both use 1/sqrt(64), so it is not part of
+ * the key). */
+static plan *get_plan_epi(ovx_mm *c, plan_kind kind, int bf16, int64_t M, int64_t K, int64_t N, int64_t ld,
+                          int has_bias, int epi, float scale, ovx_error *err)
 {
     for (int i = 0; i < c->n_plans; i++) {
         plan *p = &c->plans[i];
         if (p->kind == kind && p->bf16 == bf16 && p->M == M && p->K == K && p->N == N && p->ld == ld &&
-            p->has_bias == has_bias)
+            p->has_bias == has_bias && p->epi == epi)
             return p;
     }
     if (c->n_plans == MAX_PLANS) { /* shapes of an earlier forward: start over */
@@ -288,7 +309,7 @@ static plan *get_plan(ovx_mm *c, plan_kind kind, int bf16, int64_t M, int64_t K,
         c->n_plans = 0;
     }
     plan *p = &c->plans[c->n_plans];
-    *p = (plan){.kind = kind, .M = M, .K = K, .N = N, .ld = ld, .has_bias = has_bias, .bf16 = bf16};
+    *p = (plan){.kind = kind, .M = M, .K = K, .N = N, .ld = ld, .has_bias = has_bias, .bf16 = bf16, .epi = epi};
     dnnl_memory_desc_t src, wei, dst, bias;
     dnnl_matmul_desc_t md;
     dnnl_primitive_attr_t attr = NULL;
@@ -299,7 +320,8 @@ static plan *get_plan(ovx_mm *c, plan_kind kind, int bf16, int64_t M, int64_t K,
         return NULL;
     if ((s = dnnl_matmul_desc_init(&md, &src, &wei, has_bias ? &bias : NULL, &dst)) != dnnl_success ||
         (s = dnnl_primitive_attr_create(&attr)) != dnnl_success ||
-        (s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user)) != dnnl_success)
+        (s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user)) != dnnl_success ||
+        (s = set_epilogue(attr, epi)) != dnnl_success)
         goto fail;
     if (kind == PLAN_QK && (s = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale)) != dnnl_success)
         goto fail;
@@ -349,6 +371,12 @@ fail:
     plan_free(p, c->threads);
     dnnl_fail(err, what, s);
     return NULL;
+}
+
+static plan *get_plan(ovx_mm *c, plan_kind kind, int bf16, int64_t M, int64_t K, int64_t N, int64_t ld,
+                      int has_bias, float scale, ovx_error *err)
+{
+    return get_plan_epi(c, kind, bf16, M, K, N, ld, has_bias, OVX_LIN_PLAIN, scale, err);
 }
 
 /* Runs plan p on thread t's memory objects with the given data pointers. */
@@ -469,6 +497,7 @@ typedef struct linear_job {
     float *out;
     const float *x, *b;
     const void *w;
+    const ovx_epilogue *epi;
     int64_t rows, chunks;
     int In, O, bf16;
     int failed;
@@ -490,11 +519,13 @@ static void linear_chunks(void *p, int64_t c0, int64_t c1, int thread)
         plan *pl = rows == OVX_LINEAR_ROWS ? j->full : j->tail;
         if (plan_run(j->c, pl, thread, src, j->w, j->out + r0 * j->O, j->b))
             j->failed = 1;
+        else if (j->epi && j->epi->fn)
+            j->epi->fn(j->epi->ctx, j->out + r0 * j->O, rows);
     }
 }
 
 int ovx_mm_linear(ovx_mm *c, float *out, const float *x, const float *w, const ovx_mm_weight *wb, const float *b,
-                  int64_t groups, int64_t rows, int In, int O, int threads, ovx_error *err)
+                  const ovx_epilogue *epi, int64_t groups, int64_t rows, int In, int O, int threads, ovx_error *err)
 {
     if (groups <= 0 || rows <= 0)
         return 0;
@@ -505,8 +536,9 @@ int ovx_mm_linear(ovx_mm *c, float *out, const float *x, const float *w, const o
         threads = c->threads;
     int64_t full_rows = rows < OVX_LINEAR_ROWS ? rows : OVX_LINEAR_ROWS;
     int64_t tail_rows = rows % OVX_LINEAR_ROWS ? rows % OVX_LINEAR_ROWS : full_rows;
-    plan *full = get_plan(c, PLAN_LINEAR, bf16, full_rows, In, O, 0, b != NULL, 1.0f, err);
-    plan *tail = full ? get_plan(c, PLAN_LINEAR, bf16, tail_rows, In, O, 0, b != NULL, 1.0f, err) : NULL;
+    int kind = epi ? (int)epi->kind : OVX_LIN_PLAIN;
+    plan *full = get_plan_epi(c, PLAN_LINEAR, bf16, full_rows, In, O, 0, b != NULL, kind, 1.0f, err);
+    plan *tail = full ? get_plan_epi(c, PLAN_LINEAR, bf16, tail_rows, In, O, 0, b != NULL, kind, 1.0f, err) : NULL;
     if (!full || !tail)
         return -1;
     const void *wdata = w;
@@ -525,8 +557,8 @@ int ovx_mm_linear(ovx_mm *c, float *out, const float *x, const float *w, const o
         if (grow((void **)&c->xb, &c->xb_cap, (size_t)OVX_LINEAR_ROWS * In, c->threads, sizeof *c->xb))
             return ovx_error_set(err, OVX_ENOMEM, "out of memory for bf16 rows");
     }
-    linear_job j = {c, full, tail, out, x, b, wdata, rows, (rows + OVX_LINEAR_ROWS - 1) / OVX_LINEAR_ROWS, In, O,
-                    bf16, 0};
+    linear_job j = {c, full, tail, out, x, b, wdata, epi, rows, (rows + OVX_LINEAR_ROWS - 1) / OVX_LINEAR_ROWS, In,
+                    O, bf16, 0};
     ovx_parallel_for(threads, groups * j.chunks, linear_chunks, &j);
     return j.failed ? ovx_error_set(err, OVX_EINTERNAL, "oneDNN: matmul failed") : 0;
 }

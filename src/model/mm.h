@@ -36,11 +36,28 @@ int ovx_mm_weight_create(ovx_mm *c, const float *w, int O, int In, ovx_mm_weight
 void ovx_mm_weight_free(ovx_mm_weight *w);
 size_t ovx_mm_weight_bytes(const ovx_mm_weight *w);
 
-/* out[groups*rows, O] = x w^T + b (b may be NULL), chunks of
- * OVX_LINEAR_ROWS rows restarting at each group: fp32 from w[O, In] when
- * wb is NULL, else bf16(x) wb^T with fp32 accumulation. */
+/* What a linear layer does with x w^T + b (its epilogue), applied to each
+ * chunk's rows as soon as they are computed, while they are in cache. */
+typedef enum ovx_lin_epi_kind {
+    OVX_LIN_PLAIN, /* out = x w^T + b */
+    OVX_LIN_GELU, /* out = gelu_erf(x w^T + b) */
+    OVX_LIN_ADD,  /* out = out + (x w^T + b): a residual add */
+} ovx_lin_epi_kind;
+
+typedef struct ovx_epilogue {
+    ovx_lin_epi_kind kind;
+    /* then, when set, fn(ctx, y, rows) on the chunk's output rows y[rows, O]
+     * (same thread; RoPE on q and k) */
+    void (*fn)(void *ctx, float *y, int64_t rows);
+    void *ctx;
+} ovx_epilogue;
+
+/* out[groups*rows, O] = x w^T + b (b may be NULL), then epi (NULL: none),
+ * chunks of OVX_LINEAR_ROWS rows restarting at each group: fp32 from w[O, In]
+ * when wb is NULL, else bf16(x) wb^T with fp32 accumulation. GELU and the
+ * residual add are oneDNN post-ops (in registers). */
 int ovx_mm_linear(ovx_mm *c, float *out, const float *x, const float *w, const ovx_mm_weight *wb, const float *b,
-                  int64_t groups, int64_t rows, int In, int O, int threads, ovx_error *err);
+                  const ovx_epilogue *epi, int64_t groups, int64_t rows, int In, int O, int threads, ovx_error *err);
 
 /* Attention of one sample, no mask, as ovx_op_attention: scores = scale *
  * q k^T, softmax in fp32, out = (exp(s - max) v) / rowsum. bf16: q, k, v

@@ -63,6 +63,17 @@ void ovx_op_linear(float *out, const float *x, const float *w, const float *b, i
     ovx_op_linear_grouped(out, x, w, b, 1, T, In, O, threads);
 }
 
+void ovx_op_linear_add(float *out, const float *x, const float *w, const float *b, int64_t T, int In, int O)
+{
+    if (T <= 0)
+        return;
+    if (b)
+        for (int64_t r = 0; r < T; r++)
+            for (int i = 0; i < O; i++)
+                out[r * O + i] += b[i];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, O, In, 1.0f, x, In, w, In, 1.0f, out, O);
+}
+
 typedef struct norm_ctx {
     float *out;
     const float *x, *w, *b;
@@ -74,23 +85,8 @@ static void layernorm_rows(void *p, int64_t r0, int64_t r1, int thread)
 {
     (void)thread;
     const norm_ctx *c = p;
-    int D = c->D;
-    for (int64_t r = r0; r < r1; r++) {
-        const float *x = c->x + r * D;
-        float *y = c->out + r * D;
-        double s = 0.0;
-        for (int i = 0; i < D; i++)
-            s += x[i];
-        double mean = s / D, v = 0.0;
-        for (int i = 0; i < D; i++) {
-            double d = x[i] - mean;
-            v += d * d;
-        }
-        float inv = (float)(1.0 / sqrt(v / D + (double)c->eps));
-        float mf = (float)mean;
-        for (int i = 0; i < D; i++)
-            y[i] = (x[i] - mf) * inv * c->w[i] + c->b[i];
-    }
+    for (int64_t r = r0; r < r1; r++)
+        ovx_layernorm_row(c->out + r * c->D, c->x + r * c->D, c->w, c->b, c->D, c->eps);
 }
 
 void ovx_op_layernorm(float *out, const float *x, const float *w, const float *b, int64_t T, int D, float eps,
@@ -174,14 +170,12 @@ typedef struct rope_ctx {
     int H;
 } rope_ctx;
 
-static void rope_rows(void *p, int64_t r0, int64_t r1, int thread)
+void ovx_op_rope3d_rows(float *xs, const float *cos_t, const float *sin_t, int64_t rows, int H)
 {
-    (void)thread;
-    const rope_ctx *c = p;
-    for (int64_t r = r0; r < r1; r++) {
-        const float *cs = c->c + r * OVX_HEAD_DIM, *sn = c->s + r * OVX_HEAD_DIM;
-        for (int h = 0; h < c->H; h++) {
-            float *x = c->x + (r * c->H + h) * OVX_HEAD_DIM;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *cs = cos_t + r * OVX_HEAD_DIM, *sn = sin_t + r * OVX_HEAD_DIM;
+        for (int h = 0; h < H; h++) {
+            float *x = xs + (r * H + h) * OVX_HEAD_DIM;
             for (int i = 0; i < OVX_HEAD_DIM; i += 2) {
                 float a = x[i], b = x[i + 1];
                 x[i] = a * cs[i] - b * sn[i];
@@ -189,6 +183,14 @@ static void rope_rows(void *p, int64_t r0, int64_t r1, int thread)
             }
         }
     }
+}
+
+static void rope_rows(void *p, int64_t r0, int64_t r1, int thread)
+{
+    (void)thread;
+    const rope_ctx *c = p;
+    ovx_op_rope3d_rows(c->x + r0 * c->H * OVX_HEAD_DIM, c->c + r0 * OVX_HEAD_DIM, c->s + r0 * OVX_HEAD_DIM,
+                       r1 - r0, c->H);
 }
 
 void ovx_op_rope3d_apply(float *x, const float *cos_t, const float *sin_t, int64_t T, int H, int threads)
@@ -255,12 +257,20 @@ int ovx_op_attention(float *out, const float *q, const float *k, const float *v,
 int ovx_op_attention_pool(float *out, const float *x, const ovx_head_weights *hw, int N, int D, int F, int H,
                           float eps, float *scratch, int threads)
 {
-    float *k = scratch, *v = k + (size_t)N * D, *ctx = v + (size_t)N * D;
-    float *q = ctx + D, *a = q + D, *hid = a + D;
-    /* q[1,D] = probe Wq^T + bq; k, v [N,D] from rows D..2D, 2D..3D. */
-    ovx_op_linear(q, hw->probe, hw->in_proj_weight, hw->in_proj_bias, 1, D, D, 1);
+    float *k = scratch, *v = k + (size_t)N * D;
+    /* k, v [N,D] from rows D..2D, 2D..3D of in_proj. */
     ovx_op_linear(k, x, hw->in_proj_weight + (size_t)D * D, hw->in_proj_bias + D, N, D, D, threads);
     ovx_op_linear(v, x, hw->in_proj_weight + (size_t)2 * D * D, hw->in_proj_bias + 2 * D, N, D, D, threads);
+    return ovx_op_attention_pool_kv(out, hw, N, D, F, H, eps, scratch, threads);
+}
+
+int ovx_op_attention_pool_kv(float *out, const ovx_head_weights *hw, int N, int D, int F, int H, float eps,
+                             float *scratch, int threads)
+{
+    float *k = scratch, *v = k + (size_t)N * D, *ctx = v + (size_t)N * D;
+    float *q = ctx + D, *a = q + D, *hid = a + D;
+    /* q[1,D] = probe Wq^T + bq */
+    ovx_op_linear(q, hw->probe, hw->in_proj_weight, hw->in_proj_bias, 1, D, D, 1);
     if (ovx_op_attention(ctx, q, k, v, 1, N, H, 1.0f / sqrtf((float)(D / H)), threads))
         return -1;
     ovx_op_linear(a, ctx, hw->out_proj_weight, hw->out_proj_bias, 1, D, D, 1);

@@ -32,6 +32,11 @@ void ovx_op_patch_embed(float *out, const float *patches, const float *w, int B,
 void ovx_op_linear(float *out, const float *x, const float *w, const float *b, int64_t T, int In, int O,
                    int threads);
 
+/* out[T,O] += x[T,In] @ w[O,In]^T + b[O] (b may be NULL; a residual add
+ * fused into the linear layer): b is added to out, then one single-threaded
+ * sgemm with beta = 1. */
+void ovx_op_linear_add(float *out, const float *x, const float *w, const float *b, int64_t T, int In, int O);
+
 /* out[T,D] = (x - mean) / sqrt(var + eps) * w + b per row (biased variance).
  * out may equal x. */
 void ovx_op_layernorm(float *out, const float *x, const float *w, const float *b, int64_t T, int D, float eps,
@@ -56,6 +61,9 @@ void ovx_op_rope3d_tables(float *cos_t, float *sin_t, const int32_t *pos, int64_
 /* x[T, H*64] per head: x'[k] = x[k] cos[k] + r[k] sin[k] with the interleaved
  * partner r[2i] = -x[2i+1], r[2i+1] = x[2i]. In place. */
 void ovx_op_rope3d_apply(float *x, const float *cos_t, const float *sin_t, int64_t T, int H, int threads);
+/* The same on `rows` rows in the calling thread (cos_t, sin_t at those
+ * rows' entries): the epilogue of the q and k projections. */
+void ovx_op_rope3d_rows(float *x, const float *cos_t, const float *sin_t, int64_t rows, int H);
 
 /* Multi-head attention of one sample, no mask:
  * out[Nq, H*64] = softmax(q k^T * scale) v per head, q[Nq, H*64],
@@ -74,5 +82,9 @@ int ovx_op_attention(float *out, const float *q, const float *k, const float *v,
  * Returns 0, or -1 when out of memory. */
 int ovx_op_attention_pool(float *out, const float *x, const ovx_head_weights *hw, int N, int D, int F, int H,
                           float eps, float *scratch, int threads);
+/* The same with k and v already in scratch[0, N*D) and scratch[N*D, 2*N*D)
+ * (the keys and values of in_proj, computed by the caller). */
+int ovx_op_attention_pool_kv(float *out, const ovx_head_weights *hw, int N, int D, int F, int H, float eps,
+                             float *scratch, int threads);
 
 #endif

@@ -4,9 +4,8 @@
 
 static const char *const kind_names[OVX_OP_COUNT] = {
     [OVX_OP_PATCH_EMBED] = "patch_embed", [OVX_OP_NORM] = "layernorm", [OVX_OP_QKV] = "qkv_proj",
-    [OVX_OP_ROPE] = "rope",               [OVX_OP_ATTENTION] = "attention", [OVX_OP_OUT_PROJ] = "out_proj",
-    [OVX_OP_FC1] = "fc1",                 [OVX_OP_GELU] = "gelu",       [OVX_OP_FC2] = "fc2",
-    [OVX_OP_RESIDUAL] = "residual_add",   [OVX_OP_HEAD] = "head",
+    [OVX_OP_ATTENTION] = "attention",     [OVX_OP_OUT_PROJ] = "out_proj", [OVX_OP_FC1] = "fc1",
+    [OVX_OP_FC2] = "fc2",                 [OVX_OP_HEAD] = "head",
 };
 
 const char *ovx_op_kind_name(int kind)

@@ -37,13 +37,14 @@ void ovx_row_blocks_free(ovx_row_blocks *b);
 /* Chunks a linear over n pieces can use: the size of `chunks` below. */
 int64_t ovx_rows_max_chunks(int64_t total_rows, int n);
 
-/* y[row, O] = x[row, In] w^T + b for the rows of pieces p[0..n), which must
- * follow each other in memory. OpenBLAS (mm NULL): all chunks of all pieces
- * in one parallel loop, `chunks` being scratch of ovx_rows_max_chunks
- * entries; oneDNN: one ovx_mm_linear per run of pieces of equal length (fp32
- * from w, or bf16 from bw). */
+/* y[row, O] = x[row, In] w^T + b, then epi (mm.h; NULL: none), for the
+ * rows of pieces p[0..n), which must follow each other in memory. OpenBLAS
+ * (mm NULL): all chunks of all pieces in one parallel loop, `chunks` being
+ * scratch of ovx_rows_max_chunks entries, each chunk's epilogue right after
+ * its sgemm; oneDNN: one ovx_mm_linear per run of pieces of equal length
+ * (fp32 from w, or bf16 from bw). */
 int ovx_linear_pieces(ovx_mm *mm, const ovx_mm_weight *bw, float *y, const float *x, const float *w,
-                      const float *b, const ovx_piece *p, int n, int In, int O, ovx_piece *chunks, int threads,
-                      ovx_error *err);
+                      const float *b, const ovx_epilogue *epi, const ovx_piece *p, int n, int In, int O,
+                      ovx_piece *chunks, int threads, ovx_error *err);
 
 #endif

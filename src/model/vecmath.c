@@ -410,3 +410,35 @@ void ovx_gelu_erf_vec(float *x, int64_t n)
 #endif
     gelu8(x, n);
 }
+
+/* Sums of one row in double over 8 accumulators (a fixed order). */
+static inline __attribute__((always_inline)) double sum_row(const float *x, int n, double mean, int squares)
+{
+    double a[8] = {0};
+    int n8 = n & ~7;
+    for (int i = 0; i < n8; i += 8)
+        for (int j = 0; j < 8; j++) {
+            double d = (double)x[i + j] - mean;
+            a[j] += squares ? d * d : d;
+        }
+    double s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (int i = n8; i < n; i++) {
+        double d = (double)x[i] - mean;
+        s += squares ? d * d : d;
+    }
+    return s;
+}
+
+OVX_CLONES
+static void layernorm_row8(float *y, const float *x, const float *w, const float *b, int n, float eps)
+{
+    double mean = sum_row(x, n, 0.0, 0) / n, var = sum_row(x, n, mean, 1);
+    float inv = (float)(1.0 / sqrt(var / n + (double)eps)), mf = (float)mean;
+    for (int i = 0; i < n; i++)
+        y[i] = (x[i] - mf) * inv * w[i] + b[i];
+}
+
+void ovx_layernorm_row(float *y, const float *x, const float *w, const float *b, int n, float eps)
+{
+    layernorm_row8(y, x, w, b, n, eps);
+}

@@ -1,5 +1,5 @@
 /* vecmath.h: vectorised element-wise kernels of the forward (softmax rows,
- * exact-erf GELU). Built with GCC vector extensions, for AVX-512 with AVX512_BF16 (16 floats),
+ * exact-erf GELU, layernorm rows). Built with GCC vector extensions, for AVX-512 with AVX512_BF16 (16 floats),
  * AVX2 and baseline x86-64 (picked at run time; OVX_NO_AVX512=1 skips the
  * first); every variant gives the same bits, and each result depends only on
  * its inputs, never on the thread count. */
@@ -21,6 +21,10 @@ void ovx_f32_to_bf16_vec(uint16_t *dst, const float *src, int64_t n);
 
 /* x[n] <- 0.5 x (1 + erf(x / sqrt 2)). */
 void ovx_gelu_erf_vec(float *x, int64_t n);
+
+/* y[n] = (x - mean) / sqrt(var + eps) * w + b (biased variance; mean and
+ * variance summed in double over 8 lanes in a fixed order). y may equal x. */
+void ovx_layernorm_row(float *y, const float *x, const float *w, const float *b, int n, float eps);
 
 /* Tests: 16 or 8 forces that vector width (16 only where the CPU has
  * AVX-512), anything else goes back to the run-time choice. */
