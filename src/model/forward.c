@@ -10,6 +10,7 @@
 
 #include "common/threads.h"
 #include "common/timer.h"
+#include "model/bigmem.h"
 #include "model/model_internal.h"
 #include "model/ops.h"
 #include "model/rows.h"
@@ -108,11 +109,11 @@ static int fwd_alloc(fwd *f, const ovx_model_config *c)
     }
     for (int k = 0; k < f->blocks.n; k++)
         most = f->blocks.rows[k] > most ? f->blocks.rows[k] : most;
-    f->x = malloc(td * sizeof(float));
-    f->h = malloc(td * sizeof(float));
-    f->qk = malloc((2 * td + 3 * (size_t)D + (size_t)F) * sizeof(float));
-    f->v = malloc(td * sizeof(float));
-    f->mlp = malloc((size_t)most * F * sizeof(float));
+    f->x = ovx_big_alloc(td * sizeof(float));
+    f->h = ovx_big_alloc(td * sizeof(float));
+    f->qk = ovx_big_alloc((2 * td + 3 * (size_t)D + (size_t)F) * sizeof(float));
+    f->v = ovx_big_alloc(td * sizeof(float));
+    f->mlp = ovx_big_alloc((size_t)most * F * sizeof(float));
     f->cos_t = malloc((size_t)f->T * OVX_HEAD_DIM * sizeof(float));
     f->sin_t = malloc((size_t)f->T * OVX_HEAD_DIM * sizeof(float));
     if (!f->x || !f->h || !f->qk || !f->v || !f->mlp || !f->cos_t || !f->sin_t)

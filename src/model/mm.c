@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "io/half.h"
+#include "model/bigmem.h"
 #include "model/attn512.h"
 #include "model/attn_bf16.h"
 #include "model/ops.h"
@@ -124,6 +125,7 @@ struct ovx_mm {
 
 struct ovx_mm_weight {
     dnnl_memory_t mem; /* bf16, the plan's preferred layout (owned) */
+    void *buf;         /* its data (ovx_big_alloc, owned) */
     size_t bytes;
     int O, In;
 };
@@ -409,6 +411,7 @@ void ovx_mm_weight_free(ovx_mm_weight *w)
         return;
     if (w->mem)
         dnnl_memory_destroy(w->mem);
+    free(w->buf);
     free(w);
 }
 
@@ -450,7 +453,9 @@ int ovx_mm_weight_create(ovx_mm *c, const float *w, int O, int In, ovx_mm_weight
     if ((s = dnnl_memory_get_memory_desc(p->wei[0], &wq)) != dnnl_success ||
         (s = dnnl_memory_desc_init_by_tag(&f32d, 2, wd, dnnl_bf16, dnnl_ba)) != dnnl_success ||
         (s = dnnl_memory_create(&from, &f32d, c->eng, tmp)) != dnnl_success ||
-        (s = dnnl_memory_create(&bw->mem, wq, c->eng, DNNL_MEMORY_ALLOCATE)) != dnnl_success ||
+        (s = (bw->buf = ovx_big_alloc(dnnl_memory_desc_get_size(wq))) ? dnnl_success : dnnl_out_of_memory) !=
+            dnnl_success ||
+        (s = dnnl_memory_create(&bw->mem, wq, c->eng, bw->buf)) != dnnl_success ||
         (s = dnnl_reorder_primitive_desc_create(&rpd, &f32d, c->eng, wq, c->eng, NULL)) != dnnl_success ||
         (s = dnnl_primitive_create(&rp, rpd)) != dnnl_success)
         goto fail;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/bigmem.h"
 #include "model/config.h"
 #include "model/model_internal.h"
 
@@ -143,7 +144,7 @@ int ovx_model_alloc(const ovx_model_config *cfg, int bf16_only, ovx_model **out,
     }
     m->n_params = total;
     m->bf16_only = bf16_only;
-    m->storage = malloc((size_t)(kept ? kept : 1) * sizeof(float));
+    m->storage = ovx_big_alloc((size_t)(kept ? kept : 1) * sizeof(float));
     if (!m->storage) {
         ovx_model_free(m);
         return ovx_error_set(err, OVX_ENOMEM, "out of memory for %lld weights", (long long)kept);
