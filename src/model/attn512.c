@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/attn_tiles.h"
 #include "model/kernel_pick.h"
 #include "model/ops.h"
 #include "model/parallel.h"
@@ -78,11 +79,9 @@ int ovx_attn512_available(void)
 typedef struct a_ctx {
     float *out;
     const float *q, *k, *v;
-    int Nq, Nk, H, tiles, nkb, lds;
+    int Nq, Nk, H, nkb, lds;
     float scale;
-    float *scratch;   /* per thread: per_thread floats */
-    size_t per_thread;
-    int *head;        /* per thread: head packed in its scratch, or -1 */
+    ovx_attn_tiles t; /* items, per-thread scratch and packed head */
 } a_ctx;
 
 /* The one micro-kernel of both products, for R rows (R <= 6) x 64 columns:
@@ -164,7 +163,7 @@ A_TARGET static void a_items(void *p, int64_t i0, int64_t i1, int thread)
 {
     const a_ctx *c = p;
     int ld = c->H * A_DH, lds = c->lds, Nk = c->Nk;
-    float *kt = c->scratch + (size_t)thread * c->per_thread;
+    float *kt = ovx_attn_tiles_scratch(&c->t, thread);
     float *vp = kt + (size_t)c->nkb * A_DH * A_KB;
     float *S = vp + (size_t)Nk * A_DH;
     float *O = S + (size_t)A_TQ * lds;
@@ -174,11 +173,11 @@ A_TARGET static void a_items(void *p, int64_t i0, int64_t i1, int thread)
         one[i] = 1.0f;
     }
     for (int64_t it = i0; it < i1; it++) {
-        int h = (int)(it / c->tiles), q0 = (int)(it % c->tiles) * A_TQ;
+        int h = (int)(it / c->t.tiles), q0 = (int)(it % c->t.tiles) * A_TQ;
         int tq = c->Nq - q0 < A_TQ ? c->Nq - q0 : A_TQ;
-        if (c->head[thread] != h) {
+        if (c->t.head[thread] != h) {
             pack_head(c, h, kt, vp);
-            c->head[thread] = h;
+            c->t.head[thread] = h;
         }
         const float *qh = c->q + (size_t)q0 * ld + (size_t)h * A_DH;
         for (int b = 0; b < c->nkb; b++)
@@ -204,29 +203,11 @@ int ovx_attn512(float *out, const float *q, const float *k, const float *v, int 
 {
     if (Nq <= 0 || Nk <= 0)
         return 0;
-    int tiles = (Nq + A_TQ - 1) / A_TQ;
-    int64_t items = (int64_t)tiles * H;
-    if (threads > items)
-        threads = (int)items;
-    if (threads < 1)
-        threads = 1;
     int nkb = (Nk + A_KB - 1) / A_KB;
-    a_ctx c = {out, q, k, v, Nq, Nk, H, tiles, nkb, nkb * A_KB, scale, NULL, 0, NULL};
+    a_ctx c = {out, q, k, v, Nq, Nk, H, nkb, nkb * A_KB, scale, {0}};
     /* kt, v rows, S tile, O tile: each a multiple of 16 floats (64 bytes). */
-    c.per_thread = (size_t)nkb * A_DH * A_KB + (size_t)Nk * A_DH + (size_t)A_TQ * c.lds + (size_t)A_TQ * A_DH;
-    c.scratch = aligned_alloc(64, (size_t)threads * c.per_thread * sizeof(float));
-    c.head = malloc((size_t)threads * sizeof *c.head);
-    if (!c.scratch || !c.head) {
-        free(c.scratch);
-        free(c.head);
-        return -1;
-    }
-    for (int t = 0; t < threads; t++)
-        c.head[t] = -1;
-    ovx_parallel_for(threads, items, a_items, &c);
-    free(c.scratch);
-    free(c.head);
-    return 0;
+    size_t per_thread = (size_t)nkb * A_DH * A_KB + (size_t)Nk * A_DH + (size_t)A_TQ * c.lds + (size_t)A_TQ * A_DH;
+    return ovx_attn_tiles_run(&c.t, Nq, A_TQ, H, threads, per_thread * sizeof(float), a_items, &c);
 }
 
 #else

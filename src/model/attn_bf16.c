@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/attn_tiles.h"
 #include "model/kernel_pick.h"
 #include "model/ops.h"
 #include "model/parallel.h"
@@ -85,11 +86,9 @@ int ovx_attn_bf16_available(void)
 typedef struct b_ctx {
     float *out;
     const float *q, *k, *v;
-    int Nq, Nk, H, tiles, nkb, lds, npairs;
+    int Nq, Nk, H, nkb, lds, npairs;
     float scale;
-    char *scratch;    /* per thread: per_thread bytes */
-    size_t per_thread;
-    int *head;        /* per thread: head packed in its scratch, or -1 */
+    ovx_attn_tiles t; /* items, per-thread scratch and packed head */
 } b_ctx;
 
 /* The one micro-kernel of both products, for R rows (R <= 6) x 64 columns:
@@ -190,7 +189,7 @@ B_TARGET static void b_items(void *p, int64_t i0, int64_t i1, int thread)
     int ld = c->H * B_DH, lds = c->lds, Nk = c->Nk;
     /* kp, vp, S, P, O, q pairs: each a multiple of 64 bytes (a V pair row is
      * 256 bytes, lds a multiple of 64). */
-    uint32_t *kp = (uint32_t *)(c->scratch + (size_t)thread * c->per_thread);
+    uint32_t *kp = ovx_attn_tiles_scratch(&c->t, thread);
     uint32_t *vp = kp + (size_t)c->nkb * B_DP * B_KB;
     float *S = (float *)(vp + (size_t)c->npairs * B_DH);
     uint16_t *P = (uint16_t *)(S + (size_t)B_TQ * lds);
@@ -202,11 +201,11 @@ B_TARGET static void b_items(void *p, int64_t i0, int64_t i1, int thread)
         one[i] = 1.0f;
     }
     for (int64_t it = i0; it < i1; it++) {
-        int h = (int)(it / c->tiles), q0 = (int)(it % c->tiles) * B_TQ;
+        int h = (int)(it / c->t.tiles), q0 = (int)(it % c->t.tiles) * B_TQ;
         int tq = c->Nq - q0 < B_TQ ? c->Nq - q0 : B_TQ;
-        if (c->head[thread] != h) {
+        if (c->t.head[thread] != h) {
             pack_head(c, h, kp, vp);
-            c->head[thread] = h;
+            c->t.head[thread] = h;
         }
         for (int i = 0; i < tq; i++) /* a row's 64 bf16 are its 32 pairs in order */
             ovx_f32_to_bf16_vec((uint16_t *)(qp + (size_t)i * B_DP),
@@ -239,29 +238,11 @@ int ovx_attn_bf16(float *out, const float *q, const float *k, const float *v, in
 {
     if (Nq <= 0 || Nk <= 0)
         return 0;
-    int tiles = (Nq + B_TQ - 1) / B_TQ;
-    int64_t items = (int64_t)tiles * H;
-    if (threads > items)
-        threads = (int)items;
-    if (threads < 1)
-        threads = 1;
     int nkb = (Nk + B_KB - 1) / B_KB;
-    b_ctx c = {out, q, k, v, Nq, Nk, H, tiles, nkb, nkb * B_KB, (Nk + 1) / 2, scale, NULL, 0, NULL};
-    c.per_thread = (size_t)nkb * B_DP * B_KB * 4 + (size_t)c.npairs * B_DH * 4 + (size_t)B_TQ * c.lds * (4 + 2) +
-                   (size_t)B_TQ * B_DH * 4 + (size_t)B_TQ * B_DP * 4;
-    c.scratch = aligned_alloc(64, (size_t)threads * c.per_thread);
-    c.head = malloc((size_t)threads * sizeof *c.head);
-    if (!c.scratch || !c.head) {
-        free(c.scratch);
-        free(c.head);
-        return -1;
-    }
-    for (int t = 0; t < threads; t++)
-        c.head[t] = -1;
-    ovx_parallel_for(threads, items, b_items, &c);
-    free(c.scratch);
-    free(c.head);
-    return 0;
+    b_ctx c = {out, q, k, v, Nq, Nk, H, nkb, nkb * B_KB, (Nk + 1) / 2, scale, {0}};
+    size_t per_thread = (size_t)nkb * B_DP * B_KB * 4 + (size_t)c.npairs * B_DH * 4 + (size_t)B_TQ * c.lds * (4 + 2) +
+                        (size_t)B_TQ * B_DH * 4 + (size_t)B_TQ * B_DP * 4;
+    return ovx_attn_tiles_run(&c.t, Nq, B_TQ, H, threads, per_thread, b_items, &c);
 }
 
 #else

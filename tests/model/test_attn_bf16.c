@@ -13,54 +13,15 @@
 #include <string.h>
 
 #include "../check.h"
+#include "attn_ref.h"
 #include "io/half.h"
 #include "model/attn_bf16.h"
 #include "model/mm.h"
 
-static uint64_t rng_state = 7;
-static float frand(void)
+/* bf16 rounding (RNE), as the kernels round q, k, v and the probabilities */
+static double bf(double x)
 {
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
-
-static double bf(float x)
-{
-    return ovx_bf16_to_f32(ovx_f32_to_bf16(x));
-}
-
-/* ref[NQ, H*64]: scores in double from bf16(q), bf16(k); p = exp(s - max)
- * rounded to bf16 before the product with bf16(v); divided by the sum of
- * the unrounded exps (what ovx_softmax_row_bf16 returns). */
-static void attention_ref(double *ref, const float *q, const float *k, const float *v, int NQ, int NK, int H,
-                          float scale)
-{
-    int D = H * 64;
-    double *s = malloc(sizeof(double) * NK);
-    for (int h = 0; h < H; h++)
-        for (int i = 0; i < NQ; i++) {
-            double mx = -1e300, sum = 0.0;
-            for (int j = 0; j < NK; j++) {
-                double d = 0.0;
-                for (int e = 0; e < 64; e++)
-                    d += bf(q[i * D + h * 64 + e]) * bf(k[j * D + h * 64 + e]);
-                s[j] = d * scale;
-                mx = s[j] > mx ? s[j] : mx;
-            }
-            double *r = ref + (size_t)i * D + h * 64;
-            for (int e = 0; e < 64; e++)
-                r[e] = 0.0;
-            for (int j = 0; j < NK; j++) {
-                double p = exp(s[j] - mx);
-                sum += p;
-                double pb = bf((float)p);
-                for (int e = 0; e < 64; e++)
-                    r[e] += pb * bf(v[j * D + h * 64 + e]);
-            }
-            for (int e = 0; e < 64; e++)
-                r[e] /= sum;
-        }
-    free(s);
+    return ovx_bf16_to_f32(ovx_f32_to_bf16((float)x));
 }
 
 static double max_diff(const float *a, const double *ref, size_t n)
@@ -75,6 +36,7 @@ int main(void)
 {
     static const int shapes[][3] = {{1, 1, 1},     {37, 37, 3},     {100, 100, 1}, {257, 257, 2},
                                     {1025, 1025, 1}, {49, 49, 4},   {150, 97, 2},  {1, 1025, 4}};
+    rng_state = 7;
     ovx_attn_bf16_force(1);
     int fused = ovx_attn_bf16_available();
     if (!fused)
@@ -94,17 +56,11 @@ int main(void)
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         int NQ = shapes[si][0], NK = shapes[si][1], H = shapes[si][2], D = H * 64;
         size_t nq = (size_t)NQ * D;
-        float *q = malloc(sizeof(float) * nq), *k = malloc(sizeof(float) * NK * D);
-        float *v = malloc(sizeof(float) * NK * D), *o[2][2] = {{NULL, NULL}, {NULL, NULL}};
+        float *q, *k, *v, *o[2][2] = {{NULL, NULL}, {NULL, NULL}};
+        random_qkv(NQ, NK, H, &q, &k, &v);
         double *ref = malloc(sizeof(double) * nq);
-        for (size_t i = 0; i < nq; i++)
-            q[i] = 3.0f * frand();
-        for (int i = 0; i < NK * D; i++) {
-            k[i] = frand();
-            v[i] = frand();
-        }
         float scale = 0.125f;
-        attention_ref(ref, q, k, v, NQ, NK, H, scale);
+        attention_ref(ref, q, k, v, NQ, NK, H, scale, bf, bf);
         for (int t = 0; t < 2; t++) {
             if (fused) { /* path 0: the fused kernel */
                 o[0][t] = malloc(sizeof(float) * nq);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../check.h"
+#include "attn_ref.h"
 #include "model/attn512.h"
 #include "model/config.h"
 #include "model/ops.h"
@@ -323,41 +324,6 @@ static void test_rope(void)
 
 /* ---------------------------------------------------------------- dense ops */
 
-static uint64_t rng_state = 42;
-static float frand(void)
-{
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
-
-/* ref[NQ, H*64] = a double-precision attention. */
-static void attention_ref(double *ref, const float *q, const float *k, const float *v, int NQ, int NK, int H,
-                          float scale)
-{
-    int D = H * 64;
-    double *p = malloc(sizeof(double) * NK);
-    for (int h = 0; h < H; h++)
-        for (int i = 0; i < NQ; i++) {
-            double mx = -1e300, sum = 0.0;
-            for (int j = 0; j < NK; j++) {
-                double d = 0.0;
-                for (int e = 0; e < 64; e++)
-                    d += (double)q[i * D + h * 64 + e] * k[j * D + h * 64 + e];
-                p[j] = d * scale;
-                mx = p[j] > mx ? p[j] : mx;
-            }
-            for (int j = 0; j < NK; j++)
-                sum += (p[j] = exp(p[j] - mx));
-            double *r = ref + i * D + h * 64;
-            for (int e = 0; e < 64; e++)
-                r[e] = 0.0;
-            for (int j = 0; j < NK; j++)
-                for (int e = 0; e < 64; e++)
-                    r[e] += p[j] / sum * v[j * D + h * 64 + e];
-        }
-    free(p);
-}
-
 /* ovx_op_attention on both paths, the fused AVX-512 kernel (where the CPU
  * has AVX-512F) and the sgemm fallback, on awkward shapes (tails of the 6-row
  * groups, 48-query tiles and 64-key blocks; Nq != Nk; the head's single
@@ -374,17 +340,11 @@ static void test_attention(void)
     double worst = 0.0, apart = 0.0;
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         int NQ = shapes[si][0], NK = shapes[si][1], H = shapes[si][2], D = H * 64;
-        float *q = malloc(sizeof(float) * NQ * D), *k = malloc(sizeof(float) * NK * D);
-        float *v = malloc(sizeof(float) * NK * D), *o[2][2];
+        float *q, *k, *v, *o[2][2];
+        random_qkv(NQ, NK, H, &q, &k, &v);
         double *ref = malloc(sizeof(double) * NQ * D);
-        for (int i = 0; i < NQ * D; i++)
-            q[i] = 3.0f * frand();
-        for (int i = 0; i < NK * D; i++) {
-            k[i] = frand();
-            v[i] = frand();
-        }
         float scale = 0.125f;
-        attention_ref(ref, q, k, v, NQ, NK, H, scale);
+        attention_ref(ref, q, k, v, NQ, NK, H, scale, ref_exact, ref_exact);
         for (int path = 0; path < 2; path++) { /* 0: fused (if any), 1: fallback */
             ovx_attn512_force(path == 0 && have512);
             for (int t = 0; t < 2; t++) {
