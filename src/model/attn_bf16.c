@@ -18,7 +18,7 @@
  *          broadcast, then times scale. S tile [TQ][lds] fp32, lds = keys
  *          rounded up to 64.
  *   softmax ovx_softmax_row_bf16 on each row: bf16 P [TQ][lds] (an odd
- *          row's pad key set to 0) and 1 / sum of the fp32 exps.
+ *          row's pad key set to 0) and 1 / the sum of those bf16 values.
  *   P v    for each block of VB keys, for each group of 6 rows: 6 x 64
  *          outputs in 24 zmm, key pairs in order, P's key pair broadcast;
  *          partial sums kept in an fp32 tile between key blocks (an exact

@@ -2,9 +2,10 @@
  * (vdpbf16ps) register-blocked micro-kernels, used by the bf16
  * ovx_mm_attention (--precision bf16) when the CPU has AVX512_BF16; other
  * CPUs keep the oneDNN path. Same numerics as that path: q, k, v rounded to
- * bf16 (RNE), scores in fp32 times scale, ovx_softmax_row_bf16 (bf16
- * probabilities, 1 / sum of the fp32 exps), P v accumulated in fp32, times
- * 1 / sum; only the order of the fp32 sums differs. */
+ * bf16 (RNE), scores in fp32 times scale, ovx_softmax_row_bf16 (the CUDA
+ * path's base-2 softmax: bf16 probabilities, 1 / the sum of the rounded
+ * ones), P v accumulated in fp32, times 1 / sum; only the order of the fp32
+ * sums differs. */
 #ifndef OVX_MODEL_ATTN_BF16_H
 #define OVX_MODEL_ATTN_BF16_H
 

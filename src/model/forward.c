@@ -10,6 +10,7 @@
 
 #include "common/threads.h"
 #include "common/timer.h"
+#include "io/half.h"
 #include "model/bigmem.h"
 #include "model/model_internal.h"
 #include "model/ops.h"
@@ -243,6 +244,34 @@ static int block(fwd *f, const ovx_layer_weights *L, const ovx_layer_weights *ne
     return 0;
 }
 
+/* x[i] <- the bf16 value nearest x[i] (round to nearest even), in place. */
+static void round_bf16_values(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = ovx_bf16_to_f32(ovx_f32_to_bf16(x[i]));
+}
+
+/* The patch embedding. In bf16 the patches and the weight are rounded to
+ * bf16 first, as the CUDA path's bf16 GEMM takes them; the products of bf16
+ * values are exact in fp32, so the fp32 matmul then gives the bf16 GEMM's
+ * result up to the order of its fp32 sums. */
+static int patch_embed(fwd *f, const ovx_model *m, const float *patches, int K, int D, ovx_error *err)
+{
+    const float *w = m->w.patch_embedding_weight;
+    if (!m->bf16)
+        return linear(f, NULL, f->x, patches, w, NULL, NULL, K, D, err);
+    size_t np = (size_t)f->T * K, nw = (size_t)D * K;
+    float *pb = ovx_big_alloc((np + nw) * sizeof *pb);
+    if (!pb)
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory for bf16 patches (%lld tokens)", (long long)f->T);
+    memcpy(pb, patches, np * sizeof *pb);
+    memcpy(pb + np, w, nw * sizeof *pb);
+    round_bf16_values(pb, np + nw);
+    int rc = linear(f, NULL, f->x, pb, pb + np, NULL, NULL, K, D, err);
+    free(pb);
+    return rc;
+}
+
 static float *copy_floats(const float *src, size_t n)
 {
     float *d = malloc(n * sizeof(float));
@@ -297,8 +326,7 @@ int ovx_model_forward_packed(ovx_model *m, int samples, const int *lengths, cons
     }
     ovx_profile *P = &m->profile;
     f.mm = ovx_model_mm(m);
-    TIMED(P, OVX_OP_PATCH_EMBED, 2.0 * (double)T * D * K,
-          rc = linear(&f, NULL, f.x, patches, m->w.patch_embedding_weight, NULL, NULL, K, D, err));
+    TIMED(P, OVX_OP_PATCH_EMBED, 2.0 * (double)T * D * K, rc = patch_embed(&f, m, patches, K, D, err));
     if (rc)
         goto done;
     TIMED(P, OVX_OP_NORM, 0,

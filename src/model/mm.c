@@ -273,10 +273,12 @@ static int plan_mds(const plan *p, dnnl_memory_desc_t *src, dnnl_memory_desc_t *
     return ovx_error_set(err, OVX_EINTERNAL, "bad plan kind");
 }
 
-/* Appends epilogue `epi` (ovx_lin_epi_kind) to attr as post-ops: gelu_erf, or
+/* Appends epilogue `epi` (ovx_lin_epi_kind) to attr as post-ops: GELU (the
+ * exact erf form in fp32; in bf16 the tanh form, as the CUDA path's cuBLASLt
+ * epilogue, so CPU bf16 follows the GPU's numerics), or
  * a sum with the old destination (acc + bias + dst, the order of the
  * separate residual add it replaces). */
-static dnnl_status_t set_epilogue(dnnl_primitive_attr_t attr, int epi)
+static dnnl_status_t set_epilogue(dnnl_primitive_attr_t attr, int epi, int bf16)
 {
     if (epi == OVX_LIN_PLAIN)
         return dnnl_success;
@@ -284,7 +286,8 @@ static dnnl_status_t set_epilogue(dnnl_primitive_attr_t attr, int epi)
     dnnl_status_t s = dnnl_post_ops_create(&po);
     if (s != dnnl_success)
         return s;
-    s = epi == OVX_LIN_GELU ? dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f)
+    s = epi == OVX_LIN_GELU ? dnnl_post_ops_append_eltwise(po, 1.0f, bf16 ? dnnl_eltwise_gelu_tanh : dnnl_eltwise_gelu_erf,
+                                                           0.0f, 0.0f)
                             : dnnl_post_ops_append_sum(po, 1.0f);
     if (s == dnnl_success)
         s = dnnl_primitive_attr_set_post_ops(attr, po);
@@ -323,7 +326,7 @@ static plan *get_plan_epi(ovx_mm *c, plan_kind kind, int bf16, int64_t M, int64_
     if ((s = dnnl_matmul_desc_init(&md, &src, &wei, has_bias ? &bias : NULL, &dst)) != dnnl_success ||
         (s = dnnl_primitive_attr_create(&attr)) != dnnl_success ||
         (s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user)) != dnnl_success ||
-        (s = set_epilogue(attr, epi)) != dnnl_success)
+        (s = set_epilogue(attr, epi, bf16)) != dnnl_success)
         goto fail;
     if (kind == PLAN_QK && (s = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale)) != dnnl_success)
         goto fail;

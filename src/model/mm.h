@@ -61,7 +61,8 @@ int ovx_mm_linear(ovx_mm *c, float *out, const float *x, const float *w, const o
 
 /* Attention of one sample, no mask, as ovx_op_attention: scores = scale *
  * q k^T, softmax in fp32, out = (exp(s - max) v) / rowsum. bf16: q, k, v
- * and the probabilities rounded to bf16 before their products. Runs the
+ * and the probabilities rounded to bf16 before their products, the softmax
+ * the CUDA path's (ovx_softmax_row_bf16). Runs the
  * fused kernels where the CPU has them (fp32: attn512.h on AVX-512F; bf16:
  * attn_bf16.h on AVX512_BF16; OVX_NO_AVX512=1 turns both off), else oneDNN
  * matmuls on OVX_ATTN_TILE-query tiles; the two differ only in the order of

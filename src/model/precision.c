@@ -3,8 +3,10 @@
  * OpenBLAS sgemm; `--precision bf16` prepares
  * the 24 blocks' six linear weights in bf16 once (from the f32 weights, or
  * tensor by tensor while loading: ovx_model_params.precision), which the
- * forward then uses for every block matmul and the attention (patch
- * embedding, norms, RoPE, softmax, GELU, residuals and the head stay fp32). */
+ * forward then uses for every block matmul and the attention. The rest
+ * follows the CUDA path's numerics too: the patch embedding's inputs rounded
+ * to bf16 (forward.c), its base-2 softmax (vecmath.c) and tanh GELU (mm.c);
+ * norms, RoPE, residuals and the pooling head stay fp32. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,6 +1,7 @@
 /* vecmath.c: exp and erf on 8- and 16-float vectors (see vecmath.h). exp: range
  * reduction x = n ln2 + r (ln2 split in two) and a degree-6 polynomial in r,
- * about 1 ulp on the softmax range x <= 0. erf: erfc(z) = t exp(-z^2 + P(t))
+ * about 1 ulp on the softmax range x <= 0; 2^z (the bf16 softmax) with the
+ * same polynomial. erf: erfc(z) = t exp(-z^2 + P(t))
  * with t = 1 / (1 + z/2) and the classic 10-term Chebyshev fit P (relative
  * error below 1.2e-7), erf = 1 - erfc; GELU's relative error stays ~1e-7. */
 #include "model/vecmath.h"
@@ -47,6 +48,18 @@ typedef uint16_t v16h __attribute__((vector_size(32)));
 #define VMAX(a, b) ((__typeof__(a))(((__typeof__((a) > (b)))(a) & ((a) > (b))) | \
                                      ((__typeof__((a) > (b)))(b) & ~((a) > (b)))))
 
+/* exp(r) for |r| <= ln2 / 2: a degree-6 polynomial (both exps below). */
+#define VEXP_POLY(V, r_)                                                          \
+    __extension__({                                                               \
+        V p_ = (V){0} + 1.9875691500e-4f;                                         \
+        p_ = p_ * (r_) + 1.3981999507e-3f;                                        \
+        p_ = p_ * (r_) + 8.3334519073e-3f;                                        \
+        p_ = p_ * (r_) + 4.1665795894e-2f;                                        \
+        p_ = p_ * (r_) + 1.6666665459e-1f;                                        \
+        p_ = p_ * (r_) + 5.0000001201e-1f;                                        \
+        p_ * (r_) * (r_) + (r_) + 1.0f;                                           \
+    })
+
 /* exp for x in [-87, 88]; clamps below (exp(-87) ~ 1.6e-38 stands in for 0). */
 #define VEXP(V, I, x_in)                                                          \
     __extension__({                                                               \
@@ -56,16 +69,28 @@ typedef uint16_t v16h __attribute__((vector_size(32)));
         V n_ = (t_ + 12582912.0f) - 12582912.0f; /* round to nearest */           \
         V r_ = x_ - n_ * 0.693359375f;                                            \
         r_ = r_ - n_ * -2.12194440e-4f;                                           \
-        V p_ = (V){0} + 1.9875691500e-4f;                                         \
-        p_ = p_ * r_ + 1.3981999507e-3f;                                          \
-        p_ = p_ * r_ + 8.3334519073e-3f;                                          \
-        p_ = p_ * r_ + 4.1665795894e-2f;                                          \
-        p_ = p_ * r_ + 1.6666665459e-1f;                                          \
-        p_ = p_ * r_ + 5.0000001201e-1f;                                          \
-        p_ = p_ * r_ * r_ + r_ + 1.0f;                                            \
+        V p_ = VEXP_POLY(V, r_);                                                  \
         I e_ = (__builtin_convertvector(n_, I) + 127) << 23;                      \
         p_ *(V)e_;                                                                \
     })
+
+/* 2^z for z <= 0: z = n + f with n = round(z) and f = z - n (exact), 2^f =
+ * exp(f ln2) by the polynomial above; z < -125 gives 0 (no denormals, so
+ * the AVX512_BF16 conversion, which reads denormals as 0, rounds the same). */
+#define VEXP2(V, I, z_in)                                                         \
+    __extension__({                                                               \
+        V z_ = (z_in), lo_ = (V){0} - 125.0f;                                     \
+        I keep_ = (I)(z_ >= lo_);                                                 \
+        z_ = VMAX(z_, lo_);                                                       \
+        V n_ = (z_ + 12582912.0f) - 12582912.0f; /* round to nearest */           \
+        V r_ = (z_ - n_) * 0.693147180559945309f;                                 \
+        V p_ = VEXP_POLY(V, r_);                                                  \
+        I e_ = (__builtin_convertvector(n_, I) + 127) << 23;                      \
+        (V)((I)(p_ * (V)e_) & keep_);                                             \
+    })
+
+/* log2(e): the bf16 softmax is in base 2, as the CUDA path's (cuda/numerics.h) */
+#define LOG2E 1.44269504088896341f
 
 /* bf16 round-to-nearest-even of a vector, as ovx_f32_to_bf16 (quiet NaN). */
 #define VBF16(U, H, a)                                                            \
@@ -101,16 +126,18 @@ static inline __attribute__((always_inline)) v8f softmax_tail(float *s, uint16_t
         return acc;
     float tail[8] = {0};
     for (int j = n8; j < n; j++)
-        tail[j - n8] = s[j] - mx;
+        tail[j - n8] = p ? s[j] * LOG2E - mx : s[j] - mx;
     v8f a;
     memcpy(&a, tail, sizeof a);
-    a = vexp(a);
+    a = p ? VEXP2(v8f, v8i, a) : vexp(a);
     for (int j = n8; j < n; j++) {
-        acc[j - n8] += a[j - n8];
-        if (p)
+        if (p) {
             p[j] = ovx_f32_to_bf16(a[j - n8]);
-        else
+            acc[j - n8] += ovx_bf16_to_f32(p[j]);
+        } else {
             s[j] = a[j - n8];
+            acc[j - n8] += a[j - n8];
+        }
     }
     return acc;
 }
@@ -131,17 +158,20 @@ static inline __attribute__((always_inline)) float row_max(const float *s, int n
     return mx;
 }
 
-/* One block of 8: exp(s[j..j+8) - mx), stored to s or as bf16 to p, added
- * into acc. */
+/* One block of 8: exp(s[j..j+8) - mx) stored to s, or (p set, mx the
+ * base-2 offset M) bf16(2^(s log2(e) - M)) stored to p; what was stored is
+ * added into acc. */
 static inline __attribute__((always_inline)) v8f softmax_block8(float *s, uint16_t *p, int j, v8f vm, v8f acc)
 {
     v8f a;
     memcpy(&a, s + j, sizeof a);
-    a = vexp(a - vm);
     if (p) {
+        a = VEXP2(v8f, v8i, a * LOG2E - vm);
         v8h h = VBF16(v8u, v8h, a);
         memcpy(p + j, &h, sizeof h);
+        a = (v8f)(__builtin_convertvector(h, v8u) << 16); /* the rounded values */
     } else {
+        a = vexp(a - vm);
         memcpy(s + j, &a, sizeof a);
     }
     return acc + a;
@@ -187,6 +217,8 @@ static float softmax8(float *s, uint16_t *p, int n)
     v8f m8;
     MAX_PASS(v8f, 8, s, n8, m8);
     float mx = row_max(s, n8, n, m8);
+    if (p)
+        mx = ceilf(mx * LOG2E);
     v8f acc0 = splat(0.0f), acc1 = acc0, vm = splat(mx);
     for (j = 0; j + 16 <= n8; j += 16) {
         acc0 = softmax_block8(s, p, j, vm, acc0);
@@ -219,18 +251,24 @@ static float softmax16(float *s, uint16_t *p, int n)
         m8 = VMAX(a, m8);
     }
     float mx = row_max(s, n8, n, m8);
+    if (p)
+        mx = ceilf(mx * LOG2E);
     v16f vm = (v16f){0} + mx;
     v8f acc0 = splat(0.0f), acc1 = acc0;
     for (j = 0; j < n16; j += 16) {
         v16f a;
         memcpy(&a, s + j, sizeof a);
-        a = VEXP(v16f, v16i, a - vm);
         if (p) {
+            a = VEXP2(v16f, v16i, a * LOG2E - vm);
             /* The instruction rounds to nearest even like VBF16; it reads
-             * denormal inputs as 0, but exps here are >= exp(-87), normal. */
+             * denormal inputs as 0, but VEXP2 gives 0 or normal values. */
             __m256bh h = _mm512_cvtneps_pbh((__m512)a);
             memcpy(p + j, &h, sizeof h);
+            v16h hh;
+            memcpy(&hh, &h, sizeof hh);
+            a = (v16f)(__builtin_convertvector(hh, v16u) << 16); /* the rounded values */
         } else {
+            a = VEXP(v16f, v16i, a - vm);
             memcpy(s + j, &a, sizeof a);
         }
         acc0 += LO8(a);

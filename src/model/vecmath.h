@@ -11,9 +11,11 @@
 /* s[n] <- exp(s - max(s)); returns 1 / sum of the new s (n >= 1). */
 float ovx_softmax_row_unnormalised(float *s, int n);
 
-/* p[n] <- bf16(exp(s - max(s))) (round to nearest even, as
- * ovx_f32_to_bf16), s untouched; returns 1 / sum of the fp32 exps, the same
- * bits as ovx_softmax_row_unnormalised. */
+/* The CUDA path's bf16 softmax (cuda/numerics.h, cuda/README.md), in base 2
+ * with an integer offset: x = s log2(e), M = ceil(max x),
+ * p[n] <- bf16(2^(x - M)) (round to nearest even, as ovx_f32_to_bf16; 0
+ * below 2^-125), s untouched; returns 1 / the fp32 sum of the rounded p (the
+ * weights the P v product uses). */
 float ovx_softmax_row_bf16(const float *s, uint16_t *p, int n);
 
 /* dst[n] = ovx_f32_to_bf16(src[n]) (io/half.h), vectorised. */

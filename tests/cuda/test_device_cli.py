@@ -125,6 +125,13 @@ with tempfile.TemporaryDirectory() as TMP:
     r = forward("cpu", "cpu")
     check(r.returncode == 0 and not [l for l in lines(r.stderr) if "using the CPU" in l],
           "forward --device cpu: exit 0, no fallback note (%s)" % r.stderr.strip())
+    rb = run("forward", "-m", model, "--pixel-values", px, "--hidden-state", "-2", "-o",
+             os.path.join(TMP, "cpubf16"), "--device", "cpu", "--precision", "bf16")
+    cpu_bf16 = rb.returncode == 0
+    check(cpu_bf16 or "AVX512_BF16" in rb.stderr or "oneDNN" in rb.stderr,
+          "forward --device cpu --precision bf16: runs, or says why this CPU/build cannot (%s)" % rb.stderr.strip())
+    if not cpu_bf16:
+        print("NOTE CPU bf16 vs GPU agreement NOT checked: %s" % rb.stderr.strip())
 
     # --- GPU vs CPU: the real GPU when there is one, the emulated device always
     cfg_small = {"hidden": 128, "mlp": 512, "layers": 2}
@@ -140,6 +147,13 @@ with tempfile.TemporaryDirectory() as TMP:
             b = np.load(os.path.join(TMP, "cpu", name + ".npy"))
             e = gpuenv.rel_l2(a, b) if a.shape == b.shape else float("inf")
             check(a.shape == b.shape and 1e-5 < e <= 1e-2, "%s: forward %s vs cpu: rel L2 %.3g" % (label, name, e))
+            if cpu_bf16 and name != "pooler_output":
+                # CPU bf16 follows the GPU's numerics (the head excepted): it must
+                # agree with the GPU far better than either does with fp32
+                c = np.load(os.path.join(TMP, "cpubf16", name + ".npy"))
+                eb, ef = gpuenv.rel_l2(c, a), gpuenv.rel_l2(c, b)
+                check(eb < 0.5 * min(e, ef), "%s: %s: cpu bf16 vs gpu rel L2 %.3g < half of gpu vs cpu fp32 %.3g "
+                      "and cpu bf16 vs cpu fp32 %.3g" % (label, name, eb, e, ef))
         r = run("bench", "--device", "cuda", "--size", "small", "--tokens", "32", "--batch", "1,2",
                 "--repeat", "1", "--warmup", "0", env=env)
         check_bench(r, label, [32], [1, 2], cfg_small)

@@ -1,7 +1,6 @@
 /* attn_ref.h: what the attention unit tests share: a seeded random source,
- * random q, k, v for a shape, and a double-precision attention whose input
- * and probability roundings are parameters (none for fp32, bf16 for the
- * bf16 kernels). Header-only, for tests. */
+ * random q, k, v for a shape, and a double-precision attention, fp32 or
+ * with the bf16 path's roundings and softmax. Header-only, for tests. */
 #ifndef OVX_TESTS_ATTN_REF_H
 #define OVX_TESTS_ATTN_REF_H
 
@@ -37,11 +36,12 @@ static inline double ref_exact(double x)
     return x;
 }
 
-/* ref[NQ, H*64]: scores in double from in(q), in(k); p = exp(s - max),
- * rounded by prob() before the product with in(v); divided by the sum of
- * the unrounded p (as ovx_softmax_row_* return it). */
+/* ref[NQ, H*64]: scores in double from in(q), in(k). fp32 (bf16 = 0):
+ * p = exp(s - max s), divided by the sum of p. bf16 (bf16 = 1), the CUDA
+ * path's softmax (cuda/README.md): x = s log2(e), p = 2^(x - ceil(max x))
+ * rounded by in(), divided by the sum of the rounded p. Then p times in(v). */
 static inline void attention_ref(double *ref, const float *q, const float *k, const float *v, int NQ, int NK, int H,
-                          float scale, double (*in)(double), double (*prob)(double))
+                                 float scale, double (*in)(double), int bf16)
 {
     int D = H * 64;
     double *s = malloc(sizeof(double) * NK);
@@ -52,18 +52,19 @@ static inline void attention_ref(double *ref, const float *q, const float *k, co
                 double d = 0.0;
                 for (int e = 0; e < 64; e++)
                     d += in(q[(size_t)i * D + h * 64 + e]) * in(k[(size_t)j * D + h * 64 + e]);
-                s[j] = d * scale;
+                s[j] = d * scale * (bf16 ? 1.4426950408889634 : 1.0);
                 mx = s[j] > mx ? s[j] : mx;
             }
+            if (bf16)
+                mx = ceil(mx);
             double *r = ref + (size_t)i * D + h * 64;
             for (int e = 0; e < 64; e++)
                 r[e] = 0.0;
             for (int j = 0; j < NK; j++) {
-                double p = exp(s[j] - mx);
+                double p = bf16 ? in(exp2(s[j] - mx)) : exp(s[j] - mx);
                 sum += p;
-                double pr = prob(p);
                 for (int e = 0; e < 64; e++)
-                    r[e] += pr * in(v[(size_t)j * D + h * 64 + e]);
+                    r[e] += p * in(v[(size_t)j * D + h * 64 + e]);
             }
             for (int e = 0; e < 64; e++)
                 r[e] /= sum;
