@@ -74,19 +74,19 @@ typedef uint16_t v16h __attribute__((vector_size(32)));
         p_ *(V)e_;                                                                \
     })
 
-/* 2^z for z <= 0: z = n + f with n = round(z) and f = z - n (exact), 2^f =
- * exp(f ln2) by the polynomial above; z < -125 gives 0 (no denormals, so
- * the AVX512_BF16 conversion, which reads denormals as 0, rounds the same). */
+/* 2^z for -125 <= z <= 0 (callers clamp at EXP2_LO: 2^-125 stands in for
+ * anything smaller; no denormals, so the AVX512_BF16 conversion, which
+ * reads denormals as 0, rounds the same): z = n + f with n = round(z) and
+ * f = z - n (exact), 2^f = exp(f ln2) by the polynomial above. */
+#define EXP2_LO -125.0f
 #define VEXP2(V, I, z_in)                                                         \
     __extension__({                                                               \
-        V z_ = (z_in), lo_ = (V){0} - 125.0f;                                     \
-        I keep_ = (I)(z_ >= lo_);                                                 \
-        z_ = VMAX(z_, lo_);                                                       \
+        V z_ = (z_in);                                                            \
         V n_ = (z_ + 12582912.0f) - 12582912.0f; /* round to nearest */           \
         V r_ = (z_ - n_) * 0.693147180559945309f;                                 \
         V p_ = VEXP_POLY(V, r_);                                                  \
         I e_ = (__builtin_convertvector(n_, I) + 127) << 23;                      \
-        (V)((I)(p_ * (V)e_) & keep_);                                             \
+        p_ *(V)e_;                                                                \
     })
 
 /* log2(e): the bf16 softmax is in base 2, as the CUDA path's (cuda/numerics.h) */
@@ -129,7 +129,7 @@ static inline __attribute__((always_inline)) v8f softmax_tail(float *s, uint16_t
         tail[j - n8] = p ? s[j] * LOG2E - mx : s[j] - mx;
     v8f a;
     memcpy(&a, tail, sizeof a);
-    a = p ? VEXP2(v8f, v8i, a) : vexp(a);
+    a = p ? VEXP2(v8f, v8i, VMAX(a, splat(EXP2_LO))) : vexp(a);
     for (int j = n8; j < n; j++) {
         if (p) {
             p[j] = ovx_f32_to_bf16(a[j - n8]);
@@ -166,7 +166,7 @@ static inline __attribute__((always_inline)) v8f softmax_block8(float *s, uint16
     v8f a;
     memcpy(&a, s + j, sizeof a);
     if (p) {
-        a = VEXP2(v8f, v8i, a * LOG2E - vm);
+        a = VEXP2(v8f, v8i, VMAX(a * LOG2E - vm, splat(EXP2_LO)));
         v8h h = VBF16(v8u, v8h, a);
         memcpy(p + j, &h, sizeof h);
         a = (v8f)(__builtin_convertvector(h, v8u) << 16); /* the rounded values */
@@ -259,14 +259,15 @@ static float softmax16(float *s, uint16_t *p, int n)
         v16f a;
         memcpy(&a, s + j, sizeof a);
         if (p) {
-            a = VEXP2(v16f, v16i, a * LOG2E - vm);
+            /* the max is VMAX's for these finite values */
+            a = (v16f)_mm512_max_ps((__m512)(a * LOG2E - vm), _mm512_set1_ps(EXP2_LO));
+            a = VEXP2(v16f, v16i, a);
             /* The instruction rounds to nearest even like VBF16; it reads
-             * denormal inputs as 0, but VEXP2 gives 0 or normal values. */
+             * denormal inputs as 0, but VEXP2 gives normal values. */
             __m256bh h = _mm512_cvtneps_pbh((__m512)a);
             memcpy(p + j, &h, sizeof h);
-            v16h hh;
-            memcpy(&hh, &h, sizeof hh);
-            a = (v16f)(__builtin_convertvector(hh, v16u) << 16); /* the rounded values */
+            /* the rounded values */
+            a = (v16f)_mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)h), 16);
         } else {
             a = VEXP(v16f, v16i, a - vm);
             memcpy(s + j, &a, sizeof a);

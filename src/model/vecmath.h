@@ -13,8 +13,8 @@ float ovx_softmax_row_unnormalised(float *s, int n);
 
 /* The CUDA path's bf16 softmax (cuda/numerics.h, cuda/README.md), in base 2
  * with an integer offset: x = s log2(e), M = ceil(max x),
- * p[n] <- bf16(2^(x - M)) (round to nearest even, as ovx_f32_to_bf16; 0
- * below 2^-125), s untouched; returns 1 / the fp32 sum of the rounded p (the
+ * p[n] <- bf16(2^(x - M)) (round to nearest even, as ovx_f32_to_bf16;
+ * 2^-125 for anything smaller), s untouched; returns 1 / the fp32 sum of the rounded p (the
  * weights the P v product uses). */
 float ovx_softmax_row_bf16(const float *s, uint16_t *p, int n);
 
