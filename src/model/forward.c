@@ -244,6 +244,14 @@ static int block(fwd *f, const ovx_layer_weights *L, const ovx_layer_weights *ne
     return 0;
 }
 
+static float *copy_floats(const float *src, size_t n)
+{
+    float *d = malloc(n * sizeof(float));
+    if (d)
+        memcpy(d, src, n * sizeof(float));
+    return d;
+}
+
 /* x[i] <- the bf16 value nearest x[i] (round to nearest even), in place. */
 static void round_bf16_values(float *x, size_t n)
 {
@@ -252,32 +260,28 @@ static void round_bf16_values(float *x, size_t n)
 }
 
 /* The patch embedding. In bf16 the patches and the weight are rounded to
- * bf16 first, as the CUDA path's bf16 GEMM takes them; the products of bf16
- * values are exact in fp32, so the fp32 matmul then gives the bf16 GEMM's
- * result up to the order of its fp32 sums. */
-static int patch_embed(fwd *f, const ovx_model *m, const float *patches, int K, int D, ovx_error *err)
+ * bf16 first (the weight once per model), as the CUDA path's bf16 GEMM takes
+ * them; the products of bf16 values are exact in fp32, so the fp32 matmul
+ * then gives the bf16 GEMM's result up to the order of its fp32 sums. */
+static int patch_embed(fwd *f, ovx_model *m, const float *patches, int K, int D, ovx_error *err)
 {
     const float *w = m->w.patch_embedding_weight;
     if (!m->bf16)
         return linear(f, NULL, f->x, patches, w, NULL, NULL, K, D, err);
     size_t np = (size_t)f->T * K, nw = (size_t)D * K;
-    float *pb = ovx_big_alloc((np + nw) * sizeof *pb);
+    if (!m->bf16->patch_w) {
+        if (!(m->bf16->patch_w = copy_floats(w, nw)))
+            return ovx_error_set(err, OVX_ENOMEM, "out of memory for the bf16 patch embedding weight");
+        round_bf16_values(m->bf16->patch_w, nw);
+    }
+    float *pb = ovx_big_alloc(np * sizeof *pb);
     if (!pb)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory for bf16 patches (%lld tokens)", (long long)f->T);
     memcpy(pb, patches, np * sizeof *pb);
-    memcpy(pb + np, w, nw * sizeof *pb);
-    round_bf16_values(pb, np + nw);
-    int rc = linear(f, NULL, f->x, pb, pb + np, NULL, NULL, K, D, err);
+    round_bf16_values(pb, np);
+    int rc = linear(f, NULL, f->x, pb, m->bf16->patch_w, NULL, NULL, K, D, err);
     free(pb);
     return rc;
-}
-
-static float *copy_floats(const float *src, size_t n)
-{
-    float *d = malloc(n * sizeof(float));
-    if (d)
-        memcpy(d, src, n * sizeof(float));
-    return d;
 }
 
 int ovx_model_forward_packed(ovx_model *m, int samples, const int *lengths, const float *patches,

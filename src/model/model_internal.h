@@ -17,6 +17,7 @@ typedef struct ovx_model_bf16 {
     ovx_mm_weight **weights;
     int n_weights;
     size_t bytes;
+    float *patch_w; /* the patch embedding weight rounded to bf16 values (first forward) */
 } ovx_model_bf16;
 
 struct ovx_model {

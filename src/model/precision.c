@@ -57,6 +57,7 @@ void ovx_model_bf16_release(ovx_model *m, int free_mm)
         for (int i = 0; i < b->n_weights; i++)
             ovx_mm_weight_free(b->weights[i]);
         free(b->weights);
+        free(b->patch_w);
         free(b);
         m->bf16 = NULL;
     }

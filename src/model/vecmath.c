@@ -48,6 +48,10 @@ typedef uint16_t v16h __attribute__((vector_size(32)));
 #define VMAX(a, b) ((__typeof__(a))(((__typeof__((a) > (b)))(a) & ((a) > (b))) | \
                                      ((__typeof__((a) > (b)))(b) & ~((a) > (b)))))
 
+/* log2(e): exp's range reduction, and the bf16 softmax's base 2 (as the CUDA
+ * path's, cuda/numerics.h) */
+#define LOG2E 1.44269504088896341f
+
 /* exp(r) for |r| <= ln2 / 2: a degree-6 polynomial (both exps below). */
 #define VEXP_POLY(V, r_)                                                          \
     __extension__({                                                               \
@@ -65,7 +69,7 @@ typedef uint16_t v16h __attribute__((vector_size(32)));
     __extension__({                                                               \
         V x_ = (x_in), lo_ = (V){0} - 87.0f;                                      \
         x_ = VMAX(x_, lo_);                                                       \
-        V t_ = x_ * 1.44269504088896341f;                                         \
+        V t_ = x_ * LOG2E;                                         \
         V n_ = (t_ + 12582912.0f) - 12582912.0f; /* round to nearest */           \
         V r_ = x_ - n_ * 0.693359375f;                                            \
         r_ = r_ - n_ * -2.12194440e-4f;                                           \
@@ -88,9 +92,6 @@ typedef uint16_t v16h __attribute__((vector_size(32)));
         I e_ = (__builtin_convertvector(n_, I) + 127) << 23;                      \
         p_ *(V)e_;                                                                \
     })
-
-/* log2(e): the bf16 softmax is in base 2, as the CUDA path's (cuda/numerics.h) */
-#define LOG2E 1.44269504088896341f
 
 /* bf16 round-to-nearest-even of a vector, as ovx_f32_to_bf16 (quiet NaN). */
 #define VBF16(U, H, a)                                                            \
