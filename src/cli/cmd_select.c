@@ -158,6 +158,38 @@ int ovx_cmd_select(int argc, char **argv)
                 return usage_err("--iframe-policy must be first, dense, zero or compete", v);
         } else if (!strcmp(a, "--no-inconsistency")) {
             p.inconsistency = 0;
+        } else if (!strcmp(a, "--inconsistency")) {
+            p.inconsistency = 1;
+        } else if (!strcmp(a, "--normalise")) {
+            NEED_ARG();
+            if (!strcmp(v, "noise"))
+                p.normalise = OVX_NORMALISE_NOISE;
+            else if (!strcmp(v, "frame"))
+                p.normalise = OVX_NORMALISE_FRAME;
+            else
+                return usage_err("--normalise must be noise or frame", v);
+        } else if (!strcmp(a, "--no-light")) {
+            p.light = 0;
+        } else if (!strcmp(a, "--noise-k")) {
+            NEED_ARG();
+            if (parse_double(v, &d) || !(d >= 0 && d <= 100))
+                return usage_err("--noise-k must be a number in 0..100", v);
+            p.noise_k = d;
+        } else if (!strcmp(a, "--residual-scale")) {
+            NEED_ARG();
+            if (parse_double(v, &d) || !(d > 0 && d <= 1000))
+                return usage_err("--residual-scale must be a number in (0, 1000]", v);
+            p.residual_scale = d;
+        } else if (!strcmp(a, "--motion-scale")) {
+            NEED_ARG();
+            if (parse_double(v, &d) || !(d > 0 && d <= 1000))
+                return usage_err("--motion-scale must be a number in (0, 1000]", v);
+            p.motion_scale = d;
+        } else if (!strcmp(a, "--motion-floor")) {
+            NEED_ARG();
+            if (parse_double(v, &d) || !(d >= 0 && d <= 100))
+                return usage_err("--motion-floor must be a number in 0..100", v);
+            p.motion_floor = d;
         } else if (!strcmp(a, "--prior-weight")) {
             NEED_ARG();
             if (parse_double(v, &d) || !(d >= 0 && d <= 10))

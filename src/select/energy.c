@@ -11,8 +11,9 @@
 #include "select/fit.h"
 #include "select/grid.h"
 #include "select/refsel.h"
-#include "select/sad.h"
+#include "select/residual.h"
 #include "select/stats.h"
+#include "video/resize.h"
 
 /* Adds value v * overlap into acc/wsum for every cell the block touches. */
 static void paint(float *acc, float *wsum, int cw, int ch, int cell, const ovx_mv *m, float v)
@@ -108,136 +109,6 @@ static void local_variance(const float *in, float *out, int cw, int ch)
         }
 }
 
-/* Adds |cur - ref(x+dx, y+dy)| over the block's pixels into the per-cell
- * sum/cnt (row segments split at cell borders) and marks its 4x4 units as
- * covered. Reference coordinates are clamped to the picture. The sums are
- * integers (exact in a double), so their order does not matter. */
-static void predict_block(const ovx_energy_input *in, const ovx_mv *m, const uint8_t *ref, int rstride,
-                          int cw, int cell, double *sum, int32_t *cnt, uint8_t *covered, int uw)
-{
-    int rdx = (int)lrintf(m->dx), rdy = (int)lrintf(m->dy);
-    int x0 = m->x, x1 = m->x + m->w, j0 = x0 / cell;
-    int inside = x0 + rdx >= 0 && x1 + rdx <= in->W;
-#if defined(__SSE2__)
-    if (inside && cell == 8 && x0 >= 0 && m->y >= 0 && (x0 & 7) == 0 && (m->w & 7) == 0 && m->w <= 64) {
-        /* fast path: 8-px cell-aligned runs, rows of one cell row summed
-         * in integers before touching the (double) cell sums */
-        int nj = m->w / 8, rows = 0, crow_i = m->y / 8;
-        uint32_t acc[8] = {0};
-        for (int y = m->y;; y++) {
-            if (y == m->y + m->h || y / 8 != crow_i) {
-                double *srow = sum + (size_t)crow_i * cw + j0;
-                int32_t *crow = cnt + (size_t)crow_i * cw + j0;
-                for (int q = 0; q < nj; q++) {
-                    srow[q] += acc[q];
-                    crow[q] += 8 * rows;
-                    acc[q] = 0;
-                }
-                if (y == m->y + m->h)
-                    break;
-                rows = 0;
-                crow_i = y / 8;
-            }
-            int ry = y + rdy;
-            ry = ry < 0 ? 0 : ry >= in->H ? in->H - 1 : ry;
-            const uint8_t *c = in->cur + (size_t)y * in->cur_stride + x0;
-            const uint8_t *r = ref + (size_t)ry * rstride + x0 + rdx;
-            int q = 0;
-            for (; q + 2 <= nj; q += 2) {
-                __m128i d = _mm_sad_epu8(_mm_loadu_si128((const __m128i *)(c + 8 * q)),
-                                         _mm_loadu_si128((const __m128i *)(r + 8 * q)));
-                acc[q] += (uint32_t)_mm_cvtsi128_si32(d);
-                acc[q + 1] += (uint32_t)_mm_extract_epi16(d, 4);
-            }
-            if (q < nj) {
-                __m128i d = _mm_sad_epu8(_mm_loadl_epi64((const __m128i *)(c + 8 * q)),
-                                         _mm_loadl_epi64((const __m128i *)(r + 8 * q)));
-                acc[q] += (uint32_t)_mm_cvtsi128_si32(d);
-            }
-            rows++;
-        }
-        for (int uy = m->y / 4; uy < (m->y + m->h + 3) / 4; uy++)
-            memset(covered + (size_t)uy * uw + m->x / 4, 1, (size_t)((m->x + m->w + 3) / 4 - m->x / 4));
-        return;
-    }
-#endif
-    for (int y = m->y; y < m->y + m->h; y++) {
-        int ry = y + rdy;
-        ry = ry < 0 ? 0 : ry >= in->H ? in->H - 1 : ry;
-        const uint8_t *c = in->cur + (size_t)y * in->cur_stride;
-        const uint8_t *r = ref + (size_t)ry * rstride;
-        double *srow = sum + (size_t)(y / cell) * cw;
-        int32_t *crow = cnt + (size_t)(y / cell) * cw;
-        int j = j0;
-        for (int x = x0; x < x1; j++) {
-            int xe = (j + 1) * cell;
-            if (xe > x1)
-                xe = x1;
-            uint32_t s = 0;
-            if (inside) {
-                s = ovx_sad_row(c + x, r + x + rdx, xe - x);
-            } else {
-                for (int k = x; k < xe; k++) {
-                    int rx = k + rdx;
-                    rx = rx < 0 ? 0 : rx >= in->W ? in->W - 1 : rx;
-                    s += (uint32_t)abs((int)c[k] - (int)r[rx]);
-                }
-            }
-            srow[j] += s;
-            crow[j] += xe - x;
-            x = xe;
-        }
-    }
-    for (int uy = m->y / 4; uy < (m->y + m->h + 3) / 4; uy++)
-        memset(covered + (size_t)uy * uw + m->x / 4, 1, (size_t)((m->x + m->w + 3) / 4 - m->x / 4));
-}
-
-static int residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, float *cells,
-                          ovx_error *err)
-{
-    size_t nc = (size_t)cw * ch;
-    int uw = (in->W + 3) / 4, uh = (in->H + 3) / 4;
-    double *sum = calloc(nc, sizeof *sum);
-    int32_t *cnt = calloc(nc, sizeof *cnt);
-    uint8_t *covered = calloc((size_t)uw * uh, 1);
-    if (!sum || !cnt || !covered) {
-        free(sum), free(cnt), free(covered);
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory (residual map)");
-    }
-    for (int64_t i = 0; i < in->n_mv; i++) {
-        const ovx_mv *m = &in->mv[i];
-        int nc = m->source < 0 ? in->n_past : in->n_fut;
-        if (nc == 0)
-            continue;
-        const ovx_energy_ref *r = (m->source < 0 ? in->past : in->fut) + (in->choice ? in->choice[i] : 0);
-        predict_block(in, m, r->y, r->stride, cw, cell, sum, cnt, covered, uw);
-    }
-    /* 4x4 units without a usable vector (intra blocks, I-frames): zero
-     * motion against the previous frame; no previous frame: no residual.
-     * cell is a multiple of 4, so a unit lies in exactly one cell. */
-    if (in->prev) {
-        for (int uy = 0; uy < uh; uy++)
-            for (int ux = 0; ux < uw; ux++) {
-                if (covered[(size_t)uy * uw + ux])
-                    continue;
-                int x0 = ux * 4, y0 = uy * 4;
-                int n = x0 + 4 <= in->W ? 4 : in->W - x0;
-                uint32_t s = 0;
-                int rows = 0;
-                for (int y = y0; y < y0 + 4 && y < in->H; y++, rows++)
-                    s += ovx_sad_row(in->cur + (size_t)y * in->cur_stride + x0,
-                                 in->prev + (size_t)y * in->prev_stride + x0, n);
-                size_t k = (size_t)(y0 / cell) * cw + x0 / cell;
-                sum[k] += s;
-                cnt[k] += n * rows;
-            }
-    }
-    for (size_t i = 0; i < nc; i++)
-        cells[i] = cnt[i] ? (float)(sum[i] / cnt[i]) : 0.0f;
-    free(sum), free(cnt), free(covered);
-    return OVX_OK;
-}
-
 void ovx_energy_normalise(float *x, size_t n, double q, float floor_, float *tmp)
 {
     float d = ovx_percentile(x, n, q, tmp);
@@ -277,6 +148,65 @@ int ovx_energy_fuse(const float *mot, const float *res, int cw, int ch, int cell
     return OVX_OK;
 }
 
+/* The coded pixels the 224 crop is made from (display rotation undone),
+ * widened to whole cells: only these cells are scored. */
+static ovx_roi crop_roi(int W, int H, int rotation, int cell)
+{
+    int rot = rotation == 90 || rotation == 270;
+    int Wd = rot ? H : W, Hd = rot ? W : H;
+    ovx_rect r = ovx_resize_short_crop_source(Wd, Hd, OVX_SELECT_SIZE);
+    int x0 = r.x, x1 = r.x + r.w, y0 = r.y, y1 = r.y + r.h, u0, u1, v0, v1;
+    switch (rotation) {
+    case 90: u0 = y0; u1 = y1; v0 = H - x1; v1 = H - x0; break;
+    case 180: u0 = W - x1; u1 = W - x0; v0 = H - y1; v1 = H - y0; break;
+    case 270: u0 = W - y1; u1 = W - y0; v0 = x0; v1 = x1; break;
+    default: u0 = x0; u1 = x1; v0 = y0; v1 = y1; break;
+    }
+    ovx_roi roi = {u0 / cell * cell, v0 / cell * cell, (u1 + cell - 1) / cell * cell, (v1 + cell - 1) / cell * cell};
+    if (roi.x0 < 0) roi.x0 = 0;
+    if (roi.y0 < 0) roi.y0 = 0;
+    if (roi.x1 > W || roi.x1 <= roi.x0) roi.x1 = W;
+    if (roi.y1 > H || roi.y1 <= roi.y0) roi.y1 = H;
+    return roi;
+}
+
+/* The values of the scored cells (inside roi, >= 0) into tmp; their count. */
+static size_t roi_values(const float *x, int cw, int cell, const ovx_roi *roi, float *tmp)
+{
+    size_t n = 0;
+    for (int i = roi->y0 / cell; i < (roi->y1 + cell - 1) / cell; i++)
+        for (int j = roi->x0 / cell; j < (roi->x1 + cell - 1) / cell; j++)
+            if (x[(size_t)i * cw + j] >= 0)
+                tmp[n++] = x[(size_t)i * cw + j];
+    return n;
+}
+
+/* The recipe's per-frame normaliser over the scored cells: x /= max(q-th
+ * percentile, floor) (plus 1e-6), clipped to [0, 1]. */
+static void normalise_roi(float *x, size_t nc, int cw, int cell, const ovx_roi *roi, double q, float floor_,
+                          float *vals, float *tmp)
+{
+    size_t n = roi_values(x, cw, cell, roi, vals);
+    float d = ovx_percentile(vals, n, q, tmp);
+    if (d < floor_)
+        d = floor_;
+    d += 1e-6f;
+    for (size_t i = 0; i < nc; i++) {
+        float v = x[i] / d;
+        x[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+}
+
+/* v / (v + scale) of the part of each value above floor: 0 below the
+ * floor, 1/2 at floor + scale, towards 1 above; negative (unscored) -> 0. */
+static void saturate(float *x, size_t n, float floor_, float scale)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i] - floor_;
+        x[i] = v > 0 ? v / (v + scale) : 0.0f;
+    }
+}
+
 int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params *p, float *scores,
                             ovx_error *err)
 {
@@ -284,13 +214,14 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
     int cw = (in->W + cell - 1) / cell, ch = (in->H + cell - 1) / cell;
     size_t nc = (size_t)cw * ch;
     float *mot = malloc(nc * sizeof *mot), *res = malloc(nc * sizeof *res);
-    float *tmp = malloc(nc * sizeof *tmp);
+    float *tmp = malloc(nc * sizeof *tmp), *vals = malloc(nc * sizeof *vals);
     uint8_t *choice = NULL;
     int rc = OVX_OK;
-    if (!mot || !res || !tmp) {
+    if (!mot || !res || !tmp || !vals) {
         rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (energy maps)");
         goto out;
     }
+    ovx_roi roi = crop_roi(in->W, in->H, in->rotation, cell);
     /* each vector's reference picture first: the residual and the vector's
      * px per frame depend on it */
     ovx_energy_input e = *in;
@@ -308,23 +239,39 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
     rc = ovx_energy_motion_cells(&e, p, cw, ch, mot, err);
     if (rc < 0)
         goto out;
-    /* the normaliser's floor: p->motion_floor px, squared for the local
-     * variance (px^2), so quarter-pel jitter is not stretched to full scale */
-    float mfloor = (float)(p->inconsistency ? p->motion_floor * p->motion_floor : p->motion_floor);
     if (p->inconsistency) {
         local_variance(mot, tmp, cw, ch);
         memcpy(mot, tmp, nc * sizeof *mot);
     }
-    ovx_energy_normalise(mot, nc, p->motion_percentile, mfloor, tmp);
-    rc = residual_cells(&e, cw, ch, cell, res, err);
+    ovx_residual_info ri;
+    rc = ovx_residual_cells(&e, cw, ch, cell, &roi, p->light, res, &ri, err);
     if (rc < 0)
         goto out;
-    ovx_energy_normalise(res, nc, p->residual_percentile, 1.0f, tmp);
+    size_t nv = roi_values(res, cw, cell, &roi, vals);
+    if (p->normalise == OVX_NORMALISE_FRAME) {
+        /* the recipe: each map divided by its 95th percentile in this
+         * frame; the motion normaliser's floor is p->motion_floor px,
+         * squared for the local variance (px^2) */
+        float mfloor = (float)(p->inconsistency ? p->motion_floor * p->motion_floor : p->motion_floor);
+        normalise_roi(mot, nc, cw, cell, &roi, p->motion_percentile, mfloor, vals, tmp);
+        normalise_roi(res, nc, cw, cell, &roi, p->residual_percentile, 1.0f, vals, tmp);
+    } else {
+        /* scores that mean the same in every frame: residual above the
+         * frame's noise level (a low percentile of its cells: most of a
+         * picture is background), motion in px per frame above a floor,
+         * each through v / (v + scale) */
+        float noise = nv ? ovx_percentile(vals, nv, p->noise_percentile, tmp) : 0.0f;
+        saturate(res, nc, (float)(p->noise_k * noise), (float)p->residual_scale);
+        if (p->inconsistency)
+            for (size_t i = 0; i < nc; i++)
+                mot[i] = sqrtf(mot[i]); /* local deviation, px */
+        saturate(mot, nc, (float)p->motion_floor, (float)p->motion_scale);
+    }
     rc = ovx_energy_fuse(mot, res, cw, ch, cell, in->W, in->H, p, mot, err);
     if (rc < 0)
         goto out;
     ovx_cells_to_patches(mot, cw, ch, cell, in->W, in->H, in->rotation, scores);
 out:
-    free(mot), free(res), free(tmp), free(choice);
+    free(mot), free(res), free(tmp), free(vals), free(choice);
     return rc;
 }

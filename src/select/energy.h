@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "select/select.h"
+#include "select/subpel.h"
 #include "video/mv.h"
 
 /* A reference picture a vector may point at: its 8-bit luma and its
@@ -35,6 +36,7 @@ typedef struct ovx_energy_input {
     int64_t n_mv;
     const uint8_t *choice;             /* [n_mv] chosen candidate per vector (refsel.h);
                                         * NULL: the nearest */
+    ovx_interp interp;                 /* the codec's sub-pixel interpolation */
 } ovx_energy_input;
 
 /* scores [16, 16] patch sums of the fused map. */

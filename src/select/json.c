@@ -29,6 +29,12 @@ static void add_params(cJSON *o, const ovx_select_params *p)
     cJSON_AddNumberToObject(o, "ref_candidates", p->ref_candidates);
     cJSON_AddItemToObject(o, "ref_better", num(p->ref_better));
     cJSON_AddItemToObject(o, "residual_percentile", num(p->residual_percentile));
+    cJSON_AddStringToObject(o, "normalise", ovx_normalise_name(p->normalise));
+    cJSON_AddBoolToObject(o, "light", p->light);
+    cJSON_AddItemToObject(o, "noise_percentile", num(p->noise_percentile));
+    cJSON_AddItemToObject(o, "noise_k", num(p->noise_k));
+    cJSON_AddItemToObject(o, "residual_scale", num(p->residual_scale));
+    cJSON_AddItemToObject(o, "motion_scale", num(p->motion_scale));
     cJSON_AddItemToObject(o, "prior_weight", num(p->prior_weight));
     cJSON_AddItemToObject(o, "prior_sigma", num(p->prior_sigma));
     cJSON_AddItemToObject(o, "fit_keep", num(p->fit_keep));

@@ -85,6 +85,7 @@ static void job_run(void *arg)
         .cur = y->data[0], .cur_stride = y->linesize[0],
         .prev = prev ? prev->data[0] : NULL, .prev_stride = prev ? prev->linesize[0] : 0,
         .W = f->width, .H = f->height, .rotation = j->rotation, .mv = j->mv.v, .n_mv = j->mv.n,
+        .interp = j->estimate ? OVX_INTERP_BILINEAR : (ovx_interp)j->interp,
     };
     if (j->estimate) {
         /* estimated vectors match against the adjacent frame */
@@ -235,6 +236,7 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
         j->p = p;
         j->rgb_dst = c->rgb_block ? c->rgb_block + (size_t)ti * OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3 : NULL;
         j->rotation = c->info.rotation;
+        j->interp = c->scan->codec_id == AV_CODEC_ID_H264 ? OVX_INTERP_H264 : OVX_INTERP_BILINEAR;
         j->cur = job_frame(c, vf->frame, err);
         j->prev = k->prev ? job_frame(c, k->prev, err) : NULL;
         j->me = rp;

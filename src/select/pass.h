@@ -23,6 +23,7 @@ typedef struct slot_job {
     int need_next;           /* has future (+1) vectors: waits for later reference pictures */
     int hold;                /* waits for the previous chunk's last frame as prev */
     int estimate;            /* estimate vectors by block matching */
+    int interp;              /* ovx_interp of the codec's vectors */
     int dup_of;              /* >= 0: same decoded frame as that target; nothing to compute */
     int rotation;
     const ovx_select_params *p;

@@ -4,9 +4,8 @@
  * exact residual, which energy.c computes afterwards on every pixel. */
 #include "select/refsel.h"
 
-#include <math.h>
-
 #include "select/sad.h"
+#include "select/subpel.h"
 
 ovx_refsel_params ovx_refsel_default_params(void)
 {
@@ -17,27 +16,22 @@ ovx_refsel_params ovx_refsel_default_params(void)
 uint64_t ovx_block_sad(const ovx_energy_input *in, const ovx_mv *m, const uint8_t *ref, int rstride,
                        int step, int64_t *n)
 {
-    int rdx = (int)lrintf(m->dx), rdy = (int)lrintf(m->dy);
-    int x0 = m->x, x1 = m->x + m->w;
-    int inside = x0 + rdx >= 0 && x1 + rdx <= in->W;
+    int qx = ovx_subpel_quarter(m->dx), qy = ovx_subpel_quarter(m->dy);
+    uint8_t pred[OVX_SUBPEL_MAX * OVX_SUBPEL_MAX];
     uint64_t s = 0;
     int64_t cnt = 0;
-    for (int y = m->y; y < m->y + m->h; y += step) {
-        int ry = y + rdy;
-        ry = ry < 0 ? 0 : ry >= in->H ? in->H - 1 : ry;
-        const uint8_t *c = in->cur + (size_t)y * in->cur_stride;
-        const uint8_t *r = ref + (size_t)ry * rstride;
-        if (inside) {
-            s += ovx_sad_row(c + x0, r + x0 + rdx, m->w);
-        } else {
-            for (int x = x0; x < x1; x++) {
-                int rx = x + rdx;
-                rx = rx < 0 ? 0 : rx >= in->W ? in->W - 1 : rx;
-                s += (uint64_t)abs((int)c[x] - (int)r[rx]);
+    for (int by = 0; by < m->h; by += OVX_SUBPEL_MAX)
+        for (int bx = 0; bx < m->w; bx += OVX_SUBPEL_MAX) {
+            int w = m->w - bx < OVX_SUBPEL_MAX ? m->w - bx : OVX_SUBPEL_MAX;
+            int h = m->h - by < OVX_SUBPEL_MAX ? m->h - by : OVX_SUBPEL_MAX;
+            ovx_subpel_predict(ref, rstride, in->W, in->H, m->x + bx, m->y + by, w, h, qx, qy, in->interp,
+                               pred, OVX_SUBPEL_MAX);
+            for (int r = 0; r < h; r += step) {
+                s += ovx_sad_row(in->cur + (size_t)(m->y + by + r) * in->cur_stride + m->x + bx,
+                                 pred + r * OVX_SUBPEL_MAX, w);
+                cnt += w;
             }
         }
-        cnt += m->w;
-    }
     *n = cnt;
     return s;
 }

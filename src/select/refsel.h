@@ -22,9 +22,9 @@ ovx_refsel_params ovx_refsel_default_params(void);
  * or in->fut (source > 0), 0 when there is no candidate. Deterministic. */
 void ovx_refsel_choose(const ovx_energy_input *in, const ovx_refsel_params *p, uint8_t *choice);
 
-/* Sum of |cur - ref displaced by the block's rounded vector| over the
- * block's rows y0, y0 + step, ... (reference coordinates clamped to the
- * picture); *n: pixels summed. */
+/* Sum of |cur - the block's quarter-pel prediction from ref| (subpel.h,
+ * the input's interpolation) over the block's rows y0, y0 + step, ...
+ * within each 16-row tile; *n: pixels summed. */
 uint64_t ovx_block_sad(const ovx_energy_input *in, const ovx_mv *m, const uint8_t *ref, int rstride,
                        int step, int64_t *n);
 

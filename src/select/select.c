@@ -31,6 +31,12 @@ ovx_select_params ovx_select_default_params(void)
     p.ref_candidates = 4;
     p.ref_better = 0.2;
     p.residual_percentile = 95.0;
+    p.normalise = OVX_NORMALISE_NOISE;
+    p.light = 1;
+    p.noise_percentile = 25.0;
+    p.noise_k = 1.5;
+    p.residual_scale = 6.0;
+    p.motion_scale = 1.0;
     p.prior_weight = 0.3;
     p.prior_sigma = 0.35;
     p.fit_keep = 0.7;
@@ -56,6 +62,8 @@ const char *ovx_mv_source_name(ovx_mv_source s)
 {
     return s == OVX_MV_CODEC ? "codec" : s == OVX_MV_ESTIMATE ? "estimate" : "auto";
 }
+
+const char *ovx_normalise_name(ovx_normalise n) { return n == OVX_NORMALISE_FRAME ? "frame" : "noise"; }
 
 const char *ovx_iframe_policy_name(ovx_iframe_policy p)
 {
@@ -147,6 +155,10 @@ static int check_params(const ovx_select_params *p, ovx_error *err)
         return ovx_error_set(err, OVX_EUSAGE, "bad motion floor or reference-search settings");
     if (!(p->max_corrupt >= 0 && p->max_corrupt <= 1))
         return ovx_error_set(err, OVX_EUSAGE, "--max-corrupt must be in 0..1");
+    if ((p->normalise != OVX_NORMALISE_NOISE && p->normalise != OVX_NORMALISE_FRAME) ||
+        !(p->noise_percentile >= 0 && p->noise_percentile <= 100) || !(p->noise_k >= 0 && p->noise_k <= 100) ||
+        !(p->residual_scale > 0 && p->residual_scale <= 1000) || !(p->motion_scale > 0 && p->motion_scale <= 1000))
+        return ovx_error_set(err, OVX_EUSAGE, "bad normalisation settings");
     return OVX_OK;
 }
 

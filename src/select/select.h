@@ -33,6 +33,12 @@ typedef enum ovx_iframe_policy {
     OVX_IFRAME_COMPETE    /* no special treatment */
 } ovx_iframe_policy;
 
+typedef enum ovx_normalise {
+    OVX_NORMALISE_NOISE = 0, /* residual above the frame's noise level, motion in px per frame,
+                                each mapped by v / (v + scale): comparable across frames */
+    OVX_NORMALISE_FRAME      /* the recipe: each map divided by its 95th percentile per frame */
+} ovx_normalise;
+
 typedef struct ovx_select_params {
     int frames;                 /* sampled frames (slots), <= 64; default 64 */
     int tokens;                 /* K, default 4096 */
@@ -41,11 +47,18 @@ typedef struct ovx_select_params {
     ovx_iframe_policy iframe_policy;
     int inconsistency;          /* 1: 3x3 local variance of the motion magnitude */
     double motion_percentile;   /* 95 */
-    double motion_floor;        /* 0.5 px: the motion normaliser is at least this
-                                   (squared, 0.25 px^2, for the inconsistency) */
+    double motion_floor;        /* frame: 0.5 px, the motion normaliser is at least this (squared,
+                                   0.25 px^2, for the inconsistency); noise: 0.25 px, motion
+                                   counts above it */
     int ref_candidates;         /* 4 (1..8): past reference pictures searched (H.264, HEVC) */
     double ref_better;          /* 0.2: a farther reference wins when its error is this much lower */
-    double residual_percentile; /* 95 */
+    double residual_percentile; /* 95 (--normalise frame) */
+    ovx_normalise normalise;    /* noise (default) or frame */
+    int light;                  /* 1: fit the prediction's gain/offset to each frame (global light) */
+    double noise_percentile;    /* 25: the frame's noise level is this percentile of its cell residuals */
+    double noise_k;             /* 1.5: residual counts above noise_k x the noise level */
+    double residual_scale;      /* 6 grey levels above the floor score 1/2 (--normalise noise) */
+    double motion_scale;        /* 1 px per frame above motion_floor scores 1/2 (--normalise noise) */
     double prior_weight;        /* 0.3 */
     double prior_sigma;         /* 0.35 (fraction of min(H, W)) */
     double fit_keep;            /* 0.7: fraction of vectors kept per robust-fit pass */
@@ -125,5 +138,6 @@ char *ovx_select_result_json_string(const ovx_select_result *r, int with_timings
 const char *ovx_sampling_name(ovx_sampling s);
 const char *ovx_mv_source_name(ovx_mv_source s);
 const char *ovx_iframe_policy_name(ovx_iframe_policy p);
+const char *ovx_normalise_name(ovx_normalise n);
 
 #endif

@@ -276,6 +276,7 @@ static void test_motion_floor(void)
     in.past[0] = (ovx_energy_ref){y, W, 1};
     in.n_past = 1;
     ovx_select_params p = ovx_select_default_params();
+    p.normalise = OVX_NORMALISE_FRAME; /* the recipe's per-frame normaliser and its floor */
     p.inconsistency = 0;
     float s[256];
     ovx_error err;
@@ -294,6 +295,7 @@ static void test_motion_floor(void)
     /* the 3x3 variance of 0 / 0.25 px is at most 0.0156 px^2, under the
      * 0.25 px^2 floor: at most 1/16 of full scale */
     p = ovx_select_default_params();
+    p.normalise = OVX_NORMALISE_FRAME;
     CHECK(ovx_energy_patch_scores(&in, &p, s, &err) == OVX_OK);
     mx = 0;
     for (int i = 0; i < 256; i++)

@@ -1,0 +1,32 @@
+/* residual.h: the residual the codec coded, as well as stock FFmpeg lets us
+ * see it: the decoded luma minus the motion-compensated prediction rebuilt
+ * from the exported vectors (quarter-pel, with the codec's interpolation;
+ * bi-predicted blocks as the weighted average of their two predictions,
+ * default or H.264 implicit weights, whichever fits the frame), after a
+ * per-frame gain/offset fit of the prediction to the picture (global light
+ * changes: auto-exposure, fades, flicker, H.264 explicit weights). Units
+ * without a vector (intra blocks) are predicted by the previous frame. Mean
+ * absolute error per cell, in grey levels, inside a region of interest. */
+#ifndef OVX_SELECT_RESIDUAL_H
+#define OVX_SELECT_RESIDUAL_H
+
+#include "common/error.h"
+#include "select/energy.h"
+
+/* A rectangle of coded pixels [x0, x1) x [y0, y1). */
+typedef struct ovx_roi {
+    int x0, y0, x1, y1;
+} ovx_roi;
+
+typedef struct ovx_residual_info {
+    double gain, offset;  /* prediction -> picture fit applied (1, 0 without) */
+    int bi_implicit;      /* bi-predicted blocks used H.264 implicit weights */
+} ovx_residual_info;
+
+/* cells [ch, cw] (cell px each): mean |residual| of the covered pixels of
+ * each cell inside roi, -1 for cells with no covered pixel (outside roi, or
+ * no vector and no previous frame). light: fit gain/offset. */
+int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, const ovx_roi *roi, int light,
+                       float *cells, ovx_residual_info *info, ovx_error *err);
+
+#endif

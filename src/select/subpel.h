@@ -1,0 +1,29 @@
+/* subpel.h: motion-compensated prediction of a block at a quarter-pel
+ * vector, with the codec's own interpolation: H.264 luma (6-tap half-pel
+ * samples, rounded averages for the quarter positions, ITU-T H.264 8.4.2.2.1)
+ * or bilinear (exact for the half-pel codecs MPEG-1/2/4 and H.263, where
+ * (a + b + 1) >> 1 and (a + b + c + d + 2) >> 2 are the standards' averages;
+ * used as the approximation for quarter-pel MPEG-4 and estimated vectors).
+ * Reference samples outside the picture repeat the nearest edge sample, as
+ * the decoders do. */
+#ifndef OVX_SELECT_SUBPEL_H
+#define OVX_SELECT_SUBPEL_H
+
+#include <stdint.h>
+
+typedef enum ovx_interp { OVX_INTERP_BILINEAR = 0, OVX_INTERP_H264 } ovx_interp;
+
+/* Largest block one call predicts (callers tile larger blocks). */
+#define OVX_SUBPEL_MAX 16
+
+/* out[r * ostride + c] (0 <= r < h, 0 <= c < w, w and h in 1..OVX_SUBPEL_MAX)
+ * = the prediction of pixel (x + c, y + r) from ref (W x H luma) displaced
+ * by (qx, qy) quarter pixels. */
+void ovx_subpel_predict(const uint8_t *ref, int stride, int W, int H, int x, int y, int w, int h,
+                        int qx, int qy, ovx_interp interp, uint8_t *out, int ostride);
+
+/* A vector in pixels (a multiple of 1/4 from exported side data; anything
+ * else is rounded to the nearest quarter) as quarter-pel units. */
+int ovx_subpel_quarter(float v);
+
+#endif

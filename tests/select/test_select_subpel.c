@@ -1,0 +1,119 @@
+/* test_select_subpel.c: the quarter-pel predictor against a direct reading
+ * of the standards: H.264's luma sample interpolation (8.4.2.2.1: the 6-tap
+ * half samples b, h, the centre j computed here from the vertical
+ * intermediates, the other way round from the code, and the 12 quarter
+ * samples as rounded averages of their two named neighbours) and the
+ * MPEG half-pel averages; every quarter phase, random pictures, blocks on
+ * and across the picture edges (samples outside repeat the edge). */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../check.h"
+#include "select/subpel.h"
+
+enum { W = 37, H = 29 };
+static uint8_t pic[W * H];
+
+static int P(int x, int y)
+{
+    x = x < 0 ? 0 : x >= W ? W - 1 : x;
+    y = y < 0 ? 0 : y >= H ? H - 1 : y;
+    return pic[y * W + x];
+}
+static int clip(int v) { return v < 0 ? 0 : v > 255 ? 255 : v; }
+static int t6(int e, int f, int g, int h, int i, int j) { return e - 5 * f + 20 * g + 20 * h - 5 * i + j; }
+
+/* half samples of the standard around integer sample G = (x, y) */
+static int b1_(int x, int y) { return t6(P(x - 2, y), P(x - 1, y), P(x, y), P(x + 1, y), P(x + 2, y), P(x + 3, y)); }
+static int h1_(int x, int y) { return t6(P(x, y - 2), P(x, y - 1), P(x, y), P(x, y + 1), P(x, y + 2), P(x, y + 3)); }
+static int b_(int x, int y) { return clip((b1_(x, y) + 16) >> 5); }
+static int h_(int x, int y) { return clip((h1_(x, y) + 16) >> 5); }
+static int j_(int x, int y)
+{
+    /* j1 = cc - 5 dd + 20 h1 + 20 m1 - 5 ee + ff over the vertical intermediates */
+    int j1 = t6(h1_(x - 2, y), h1_(x - 1, y), h1_(x, y), h1_(x + 1, y), h1_(x + 2, y), h1_(x + 3, y));
+    return clip((j1 + 512) >> 10);
+}
+static int avg(int a, int b) { return (a + b + 1) >> 1; }
+
+/* the luma sample at quarter position (4x + fx, 4y + fy) */
+static int h264_sample(int x, int y, int fx, int fy)
+{
+    int G = P(x, y), Hs = P(x + 1, y), M = P(x, y + 1);
+    int b = b_(x, y), h = h_(x, y), m = h_(x + 1, y), s = b_(x, y + 1), j = j_(x, y);
+    switch (fx * 10 + fy) {
+    case 0: return G;
+    case 10: return avg(G, b);        /* a */
+    case 20: return b;
+    case 30: return avg(Hs, b);       /* c */
+    case 1: return avg(G, h);         /* d */
+    case 2: return h;
+    case 3: return avg(M, h);         /* n */
+    case 11: return avg(b, h);        /* e */
+    case 31: return avg(b, m);        /* g */
+    case 13: return avg(h, s);        /* p */
+    case 33: return avg(m, s);        /* r */
+    case 21: return avg(b, j);        /* f */
+    case 23: return avg(j, s);        /* q */
+    case 12: return avg(h, j);        /* i */
+    case 32: return avg(j, m);        /* k */
+    case 22: return j;
+    }
+    return -1;
+}
+
+static int floordiv4(int v) { return v >= 0 ? v / 4 : -((3 - v) / 4); }
+
+static int mpeg_sample(int x, int y, int fx, int fy)
+{
+    /* half-pel: the standards' rounded averages; quarter phases: bilinear weights */
+    int a = P(x, y), b = P(x + 1, y), c = P(x, y + 1), d = P(x + 1, y + 1);
+    if (fx == 0 && fy == 0) return a;
+    if (fx == 2 && fy == 0) return (a + b + 1) >> 1;
+    if (fx == 0 && fy == 2) return (a + c + 1) >> 1;
+    if (fx == 2 && fy == 2) return (a + b + c + d + 2) >> 2;
+    double v = ((4 - fx) * (4 - fy) * a + fx * (4 - fy) * b + (4 - fx) * fy * c + fx * fy * d) / 16.0;
+    return (int)(v + 0.5); /* round half up */
+}
+
+static void run(ovx_interp interp, int trials)
+{
+    uint8_t out[OVX_SUBPEL_MAX * OVX_SUBPEL_MAX];
+    int bad = 0, phases[16] = {0};
+    for (int t = 0; t < trials; t++) {
+        int w = 1 + rand() % OVX_SUBPEL_MAX, h = 1 + rand() % OVX_SUBPEL_MAX;
+        if (t % 3 == 0) { w = 16; h = 16; }
+        int x = rand() % W, y = rand() % H;
+        int qx = rand() % 81 - 40, qy = rand() % 81 - 40; /* up to 10 px, often outside */
+        ovx_subpel_predict(pic, W, W, H, x, y, w, h, qx, qy, interp, out, OVX_SUBPEL_MAX);
+        int ix = floordiv4(qx), iy = floordiv4(qy), fx = qx - 4 * ix, fy = qy - 4 * iy;
+        phases[fy * 4 + fx]++;
+        for (int r = 0; r < h; r++)
+            for (int c = 0; c < w; c++) {
+                int want = interp == OVX_INTERP_H264 ? h264_sample(x + c + ix, y + r + iy, fx, fy)
+                                                     : mpeg_sample(x + c + ix, y + r + iy, fx, fy);
+                if (out[r * OVX_SUBPEL_MAX + c] != want && bad++ < 5)
+                    fprintf(stderr, "interp %d: (%d,%d) %dx%d q(%d,%d) pixel (%d,%d): %d, want %d\n", interp,
+                            x, y, w, h, qx, qy, c, r, out[r * OVX_SUBPEL_MAX + c], want);
+            }
+    }
+    CHECK(bad == 0);
+    for (int k = 0; k < 16; k++)
+        CHECK(phases[k] > 0);
+}
+
+int main(void)
+{
+    srand(7);
+    for (int k = 0; k < W * H; k++)
+        pic[k] = (uint8_t)(rand() % 256); /* full range: clipping of the 6-tap is exercised */
+    run(OVX_INTERP_H264, 3000);
+    run(OVX_INTERP_BILINEAR, 3000);
+    /* a smooth picture as well (the usual case) */
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            pic[y * W + x] = (uint8_t)(128 + 60 * ((x * 7 + y * 3) % 17) / 17 - (x * y) % 5);
+    run(OVX_INTERP_H264, 1000);
+    CHECK(ovx_subpel_quarter(1.25f) == 5 && ovx_subpel_quarter(-0.75f) == -3 && ovx_subpel_quarter(-2.5f) == -10);
+    return CHECK_RESULT();
+}
