@@ -2,6 +2,7 @@
 #include "select/energy.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__)
@@ -181,6 +182,25 @@ static size_t roi_values(const float *x, int cw, int cell, const ovx_roi *roi, f
     return n;
 }
 
+/* Mean luma gradient (|dx| + |dy|) / 2 per cell of roi, grey levels per px. */
+static void cell_gradient(const ovx_energy_input *in, int cw, int ch, int cell, const ovx_roi *roi, float *g)
+{
+    memset(g, 0, (size_t)cw * ch * sizeof *g);
+    for (int i = roi->y0 / cell; i < roi->y1 / cell; i++)
+        for (int j = roi->x0 / cell; j < roi->x1 / cell; j++) {
+            int s = 0, n = 0;
+            for (int y = i * cell; y < (i + 1) * cell && y + 1 < in->H; y++) {
+                const uint8_t *r = in->cur + (size_t)y * in->cur_stride;
+                for (int x = j * cell; x < (j + 1) * cell && x + 1 < in->W; x++) {
+                    s += abs(r[x + 1] - r[x]) + abs(r[x + in->cur_stride] - r[x]);
+                    n += 2;
+                }
+            }
+            g[(size_t)i * cw + j] = n ? (float)s / n : 0.0f;
+        }
+    (void)ch;
+}
+
 /* The recipe's per-frame normaliser over the scored cells: x /= max(q-th
  * percentile, floor) (plus 1e-6), clipped to [0, 1]. */
 static void normalise_roi(float *x, size_t nc, int cw, int cell, const ovx_roi *roi, double q, float floor_,
@@ -260,12 +280,31 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
          * frame's noise level (a low percentile of its cells: most of a
          * picture is background), motion in px per frame above a floor,
          * each through v / (v + scale) */
-        float noise = nv ? ovx_percentile(vals, nv, p->noise_percentile, tmp) : 0.0f;
+        double npc = getenv("OVX_EXP_NP") ? atof(getenv("OVX_EXP_NP")) : p->noise_percentile;
+        float noise = nv ? ovx_percentile(vals, nv, npc, tmp) : 0.0f;
+        const char *ge = getenv("OVX_EXP_GRAD");
+        if (ge && atof(ge) > 0) {
+            float g0 = (float)atof(ge);
+            const char *gs = getenv("OVX_EXP_GSCALE");
+            float gsc = gs ? (float)atof(gs) : 0.5f;
+            cell_gradient(in, cw, ch, cell, &roi, tmp);
+            float fl = (float)(p->noise_k * noise);
+            for (size_t i = 0; i < nc; i++) {
+                float v = res[i] - fl;
+                v = v > 0 ? v / (tmp[i] + g0) : 0.0f;
+                res[i] = v / (v + gsc);
+            }
+        } else
         saturate(res, nc, (float)(p->noise_k * noise), (float)p->residual_scale);
         if (p->inconsistency)
             for (size_t i = 0; i < nc; i++)
                 mot[i] = sqrtf(mot[i]); /* local deviation, px */
         saturate(mot, nc, (float)p->motion_floor, (float)p->motion_scale);
+    }
+    {
+        const char *only = getenv("OVX_EXP_ONLY");
+        if (only && !strcmp(only, "mot")) memset(res, 0, nc * sizeof *res);
+        if (only && !strcmp(only, "res")) memset(mot, 0, nc * sizeof *mot);
     }
     rc = ovx_energy_fuse(mot, res, cw, ch, cell, in->W, in->H, p, mot, err);
     if (rc < 0)
