@@ -37,7 +37,23 @@ void ovx_help_select(FILE *out)
             "  --iframe-policy P     first: first sampled frame kept whole (default);\n"
             "                        dense: every sampled I-frame whole; zero: I-frames score 0;\n"
             "                        compete: no special treatment\n"
-            "  --no-inconsistency    motion energy = magnitude instead of its 3x3 local variance\n"
+            "  --normalise MODE      noise (default): scores that mean the same in every frame:\n"
+            "                        residual above 2x the frame's median (its noise level),\n"
+            "                        motion in px/frame above 0.5 px (vectors that predict no\n"
+            "                        better than the camera's motion count as still), each\n"
+            "                        v/(v+scale), fused 3:1 motion:residual; frame: the recipe\n"
+            "                        (each map / its 95th percentile per frame, fused 1:1)\n"
+            "  --no-light            no per-frame gain/offset fit of the prediction (the fit\n"
+            "                        removes exposure drift, fades and flicker)\n"
+            "  --noise-k K           noise: residual counts above K x noise level (default 2)\n"
+            "  --residual-scale G    noise: grey levels above the floor scoring 1/2 (default 6)\n"
+            "  --motion-scale P      noise: px per frame above the floor scoring 1/2 (default 1)\n"
+            "  --motion-floor P      motion floor in px per frame (default 0.5)\n"
+            "  --residual-weight W   share of the residual in the score, 0..1 (default 0.25\n"
+            "                        with noise, 0.5 with frame)\n"
+            "  --no-inconsistency    motion = compensated magnitude only (default: frame: its\n"
+            "                        3x3 local variance; noise: mean of magnitude and local deviation)\n"
+            "  --inconsistency       the default, stated\n"
             "  --prior-weight W      centre prior weight (default %.2f)\n"
             "  --fps R               sample at R frames per second by timestamp (at most 64,\n"
             "                        spread by linspace when more)\n"
@@ -185,6 +201,11 @@ int ovx_cmd_select(int argc, char **argv)
             if (parse_double(v, &d) || !(d > 0 && d <= 1000))
                 return usage_err("--motion-scale must be a number in (0, 1000]", v);
             p.motion_scale = d;
+        } else if (!strcmp(a, "--residual-weight")) {
+            NEED_ARG();
+            if (parse_double(v, &d) || !(d >= 0 && d <= 1))
+                return usage_err("--residual-weight must be a number in 0..1", v);
+            p.residual_weight = d;
         } else if (!strcmp(a, "--motion-floor")) {
             NEED_ARG();
             if (parse_double(v, &d) || !(d >= 0 && d <= 100))

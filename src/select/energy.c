@@ -2,7 +2,6 @@
 #include "select/energy.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__)
@@ -12,6 +11,7 @@
 #include "select/fit.h"
 #include "select/grid.h"
 #include "select/refsel.h"
+#include "select/refine.h"
 #include "select/residual.h"
 #include "select/stats.h"
 #include "video/resize.h"
@@ -34,6 +34,26 @@ static void paint(float *acc, float *wsum, int cw, int ch, int cell, const ovx_m
             wsum[(size_t)i * cw + j] += a;
         }
     }
+}
+
+/* How much the block's own vector predicts it better than the camera's
+ * motion there (px, py: px per frame) would, in grey levels per pixel,
+ * mapped to a weight in [0, 1] (1 from a quarter grey level on). A vector that
+ * explains nothing more than the camera (flat areas, where any vector
+ * predicts alike) carries no object motion. */
+static float vector_evidence(const ovx_energy_input *in, const ovx_mv *m, int c, double px, double py)
+{
+    const ovx_energy_ref *r = &in->past[c < in->n_past ? c : 0];
+    ovx_mv cam = *m;
+    cam.dx = (float)(px * r->dist);
+    cam.dy = (float)(py * r->dist);
+    int64_t n0, n1;
+    uint64_t own = ovx_block_sad(in, m, r->y, r->stride, 2, &n0);
+    uint64_t base = ovx_block_sad(in, &cam, r->y, r->stride, 2, &n1);
+    if (n0 <= 0 || base <= own)
+        return 0.0f;
+    float gain = (float)(base - own) / (float)n0;
+    return gain >= 0.25f ? 1.0f : gain / 0.25f;
 }
 
 int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params *p, int cw, int ch,
@@ -80,6 +100,8 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
         double px, py;
         ovx_similarity_apply(&model, x[k], y[k], &px, &py);
         float mag = (float)hypot(dx[k] - px, dy[k] - py);
+        if (p->normalise == OVX_NORMALISE_NOISE && mag > 0 && in->n_past > 0)
+            mag *= vector_evidence(in, m, in->choice ? in->choice[i] : 0, px, py);
         paint(cells, wsum, cw, ch, p->cell, m, mag);
         k++;
     }
@@ -125,6 +147,7 @@ void ovx_energy_normalise(float *x, size_t n, double q, float floor_, float *tmp
 int ovx_energy_fuse(const float *mot, const float *res, int cw, int ch, int cell, int W, int H,
                     const ovx_select_params *p, float *out, ovx_error *err)
 {
+    double wr = ovx_select_residual_weight(p);
     double sigma = p->prior_sigma * (W < H ? W : H);
     double inv2s2 = sigma > 0 ? 1.0 / (2.0 * sigma * sigma) : 0.0;
     /* the gaussian is separable: exp(-(x^2+y^2)k) = exp(-x^2 k) exp(-y^2 k) */
@@ -141,7 +164,7 @@ int ovx_energy_fuse(const float *mot, const float *res, int cw, int ch, int cell
         for (int j = 0; j < cw; j++) {
             double prior = 1.0 + p->prior_weight * gx[j] * gy;
             size_t k = (size_t)i * cw + j;
-            double f = 0.5 * (mot[k] + res[k]) * prior;
+            double f = ((1.0 - wr) * mot[k] + wr * res[k]) * prior;
             out[k] = (float)(f > 1.0 ? 1.0 : f < 0.0 ? 0.0 : f);
         }
     }
@@ -182,25 +205,6 @@ static size_t roi_values(const float *x, int cw, int cell, const ovx_roi *roi, f
     return n;
 }
 
-/* Mean luma gradient (|dx| + |dy|) / 2 per cell of roi, grey levels per px. */
-static void cell_gradient(const ovx_energy_input *in, int cw, int ch, int cell, const ovx_roi *roi, float *g)
-{
-    memset(g, 0, (size_t)cw * ch * sizeof *g);
-    for (int i = roi->y0 / cell; i < roi->y1 / cell; i++)
-        for (int j = roi->x0 / cell; j < roi->x1 / cell; j++) {
-            int s = 0, n = 0;
-            for (int y = i * cell; y < (i + 1) * cell && y + 1 < in->H; y++) {
-                const uint8_t *r = in->cur + (size_t)y * in->cur_stride;
-                for (int x = j * cell; x < (j + 1) * cell && x + 1 < in->W; x++) {
-                    s += abs(r[x + 1] - r[x]) + abs(r[x + in->cur_stride] - r[x]);
-                    n += 2;
-                }
-            }
-            g[(size_t)i * cw + j] = n ? (float)s / n : 0.0f;
-        }
-    (void)ch;
-}
-
 /* The recipe's per-frame normaliser over the scored cells: x /= max(q-th
  * percentile, floor) (plus 1e-6), clipped to [0, 1]. */
 static void normalise_roi(float *x, size_t nc, int cw, int cell, const ovx_roi *roi, double q, float floor_,
@@ -236,6 +240,7 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
     float *mot = malloc(nc * sizeof *mot), *res = malloc(nc * sizeof *res);
     float *tmp = malloc(nc * sizeof *tmp), *vals = malloc(nc * sizeof *vals);
     uint8_t *choice = NULL;
+    ovx_mv *refined = NULL;
     int rc = OVX_OK;
     if (!mot || !res || !tmp || !vals) {
         rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (energy maps)");
@@ -245,6 +250,16 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
     /* each vector's reference picture first: the residual and the vector's
      * px per frame depend on it */
     ovx_energy_input e = *in;
+    if (in->refine && in->n_mv > 0) {
+        refined = malloc((size_t)in->n_mv * sizeof *refined);
+        if (!refined) {
+            rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (vector refinement)");
+            goto out;
+        }
+        memcpy(refined, in->mv, (size_t)in->n_mv * sizeof *refined);
+        ovx_refine_vectors(in, &roi, refined, in->n_mv);
+        e.mv = refined;
+    }
     if (in->n_mv > 0 && !in->choice && (in->n_past > 1 || in->n_fut > 1)) {
         choice = malloc((size_t)in->n_mv);
         if (!choice) {
@@ -253,7 +268,7 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
         }
         ovx_refsel_params rp = ovx_refsel_default_params();
         rp.better = p->ref_better;
-        ovx_refsel_choose(in, &rp, choice);
+        ovx_refsel_choose(&e, &rp, choice);
         e.choice = choice;
     }
     rc = ovx_energy_motion_cells(&e, p, cw, ch, mot, err);
@@ -261,7 +276,11 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
         goto out;
     if (p->inconsistency) {
         local_variance(mot, tmp, cw, ch);
-        memcpy(mot, tmp, nc * sizeof *mot);
+        if (p->normalise == OVX_NORMALISE_FRAME) /* the recipe: the variance replaces the magnitude */
+            memcpy(mot, tmp, nc * sizeof *mot);
+        else /* px: the mean of the magnitude and its local deviation */
+            for (size_t i = 0; i < nc; i++)
+                mot[i] = 0.5f * (mot[i] + sqrtf(tmp[i]));
     }
     ovx_residual_info ri;
     rc = ovx_residual_cells(&e, cw, ch, cell, &roi, p->light, res, &ri, err);
@@ -276,41 +295,19 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
         normalise_roi(mot, nc, cw, cell, &roi, p->motion_percentile, mfloor, vals, tmp);
         normalise_roi(res, nc, cw, cell, &roi, p->residual_percentile, 1.0f, vals, tmp);
     } else {
-        /* scores that mean the same in every frame: residual above the
-         * frame's noise level (a low percentile of its cells: most of a
-         * picture is background), motion in px per frame above a floor,
-         * each through v / (v + scale) */
-        double npc = getenv("OVX_EXP_NP") ? atof(getenv("OVX_EXP_NP")) : p->noise_percentile;
-        float noise = nv ? ovx_percentile(vals, nv, npc, tmp) : 0.0f;
-        const char *ge = getenv("OVX_EXP_GRAD");
-        if (ge && atof(ge) > 0) {
-            float g0 = (float)atof(ge);
-            const char *gs = getenv("OVX_EXP_GSCALE");
-            float gsc = gs ? (float)atof(gs) : 0.5f;
-            cell_gradient(in, cw, ch, cell, &roi, tmp);
-            float fl = (float)(p->noise_k * noise);
-            for (size_t i = 0; i < nc; i++) {
-                float v = res[i] - fl;
-                v = v > 0 ? v / (tmp[i] + g0) : 0.0f;
-                res[i] = v / (v + gsc);
-            }
-        } else
+        /* scores that mean the same in every frame: residual above
+         * noise_k x the frame's noise level (the median of its cells: most
+         * of a picture is background), motion in px per frame above the
+         * floor, each through v / (v + scale) */
+        float noise = nv ? ovx_percentile(vals, nv, p->noise_percentile, tmp) : 0.0f;
         saturate(res, nc, (float)(p->noise_k * noise), (float)p->residual_scale);
-        if (p->inconsistency)
-            for (size_t i = 0; i < nc; i++)
-                mot[i] = sqrtf(mot[i]); /* local deviation, px */
         saturate(mot, nc, (float)p->motion_floor, (float)p->motion_scale);
-    }
-    {
-        const char *only = getenv("OVX_EXP_ONLY");
-        if (only && !strcmp(only, "mot")) memset(res, 0, nc * sizeof *res);
-        if (only && !strcmp(only, "res")) memset(mot, 0, nc * sizeof *mot);
     }
     rc = ovx_energy_fuse(mot, res, cw, ch, cell, in->W, in->H, p, mot, err);
     if (rc < 0)
         goto out;
     ovx_cells_to_patches(mot, cw, ch, cell, in->W, in->H, in->rotation, scores);
 out:
-    free(mot), free(res), free(tmp), free(vals), free(choice);
+    free(mot), free(res), free(tmp), free(vals), free(choice), free(refined);
     return rc;
 }

@@ -37,6 +37,8 @@ typedef struct ovx_energy_input {
     const uint8_t *choice;             /* [n_mv] chosen candidate per vector (refsel.h);
                                         * NULL: the nearest */
     ovx_interp interp;                 /* the codec's sub-pixel interpolation */
+    int refine;                        /* 1: vectors are whole-pixel estimates: refine them
+                                        * to 1/4 pixel (refine.h) before scoring */
 } ovx_energy_input;
 
 /* scores [16, 16] patch sums of the fused map. */
@@ -52,7 +54,8 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
 /* x /= max(q-th percentile, floor) (plus 1e-6), clipped to [0, 1]; tmp [n]. */
 void ovx_energy_normalise(float *x, size_t n, double q, float floor, float *tmp);
 
-/* out = clip((mot + res) / 2 * (1 + prior_weight * g), 0, 1) per cell, g the
+/* out = clip(((1 - w) mot + w res) * (1 + prior_weight * g), 0, 1) per cell,
+ * w = ovx_select_residual_weight(p) (the recipe: 1/2), g the
  * gaussian of the cell centre's distance from the picture centre with sigma
  * = prior_sigma * min(W, H). out may be mot. */
 int ovx_energy_fuse(const float *mot, const float *res, int cw, int ch, int cell, int W, int H,

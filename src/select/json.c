@@ -35,6 +35,7 @@ static void add_params(cJSON *o, const ovx_select_params *p)
     cJSON_AddItemToObject(o, "noise_k", num(p->noise_k));
     cJSON_AddItemToObject(o, "residual_scale", num(p->residual_scale));
     cJSON_AddItemToObject(o, "motion_scale", num(p->motion_scale));
+    cJSON_AddItemToObject(o, "residual_weight", num(ovx_select_residual_weight(p)));
     cJSON_AddItemToObject(o, "prior_weight", num(p->prior_weight));
     cJSON_AddItemToObject(o, "prior_sigma", num(p->prior_sigma));
     cJSON_AddItemToObject(o, "fit_keep", num(p->fit_keep));

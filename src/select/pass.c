@@ -86,6 +86,7 @@ static void job_run(void *arg)
         .prev = prev ? prev->data[0] : NULL, .prev_stride = prev ? prev->linesize[0] : 0,
         .W = f->width, .H = f->height, .rotation = j->rotation, .mv = j->mv.v, .n_mv = j->mv.n,
         .interp = j->estimate ? OVX_INTERP_BILINEAR : (ovx_interp)j->interp,
+        .refine = j->estimate,
     };
     if (j->estimate) {
         /* estimated vectors match against the adjacent frame */
@@ -250,7 +251,12 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
             k->held = ti;
         }
         int has_sd = ovx_mv_frame_has_side_data(vf->frame);
-        if (!want_estimate && (has_sd || vf->pict_type == 'I' || p->mv_source == OVX_MV_CODEC)) {
+        /* an I-frame carries no vectors: in auto mode its motion is
+         * estimated against the previous frame when the stream has one
+         * (decided by the index, not by what this chunk has seen, so every
+         * thread count decides alike) */
+        int intra_est = vf->pict_type == 'I' && !has_sd && p->mv_source == OVX_MV_AUTO && vf->index > 0;
+        if (!want_estimate && !intra_est && (has_sd || vf->pict_type == 'I' || p->mv_source == OVX_MV_CODEC)) {
             rc = ovx_mv_from_frame(vf->frame, &j->mv, err);
             if (rc < 0)
                 goto out;
@@ -260,7 +266,7 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
              * I-frames too: for intra-only streams it is the only motion
              * signal), or (auto) an inter frame without side data (MPEG
              * decoders export none for the frame flushed at the end) */
-            j->estimate = want_estimate || vf->pict_type != 'I';
+            j->estimate = want_estimate || intra_est || vf->pict_type != 'I';
             j->mv_source = "none";
         }
         rc = ovx_ref_ring_past(&k->ring, &j->me, &j->past, err);

@@ -7,7 +7,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 
 #include "select/sad.h"
 
@@ -222,18 +221,6 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
     }
     for (size_t i = 0; i < nc; i++)
         cells[i] = cnt[i] ? (float)(sum[i] / cnt[i]) : -1.0f;
-    if (getenv("OVX_EXP_DBG")) {
-        long z = 0, n = 0, z1 = 0; double sa = 0, sp = 0;
-        for (int y = roi->y0; y < roi->y1; y++)
-            for (int x = roi->x0; x < roi->x1; x++) {
-                if (!pl.m[0][(size_t)(y / 4) * pl.uw + x / 4]) continue;
-                int d = abs(in->cur[(size_t)y * in->cur_stride + x] - pl.p[0][(size_t)y * in->W + x]);
-                z += d == 0; z1 += d <= 1; n++; sa += d;
-                if (in->prev) sp += abs(in->cur[(size_t)y * in->cur_stride + x] - in->prev[(size_t)y * in->prev_stride + x]);
-            }
-        fprintf(stderr, "res: n_mv %ld past %d fut %d zero %.3f le1 %.3f mean %.2f framediff %.2f gain %.3f off %.2f bi %d\n", (long)in->n_mv, in->n_past, in->n_fut,
-                (double)z / (n ? n : 1), (double)z1 / (n ? n : 1), sa / (n ? n : 1), sp / (n ? n : 1), info->gain, info->offset, info->bi_implicit);
-    }
     planes_free(&pl);
     free(sum), free(cnt);
     return OVX_OK;

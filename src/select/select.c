@@ -33,8 +33,9 @@ ovx_select_params ovx_select_default_params(void)
     p.residual_percentile = 95.0;
     p.normalise = OVX_NORMALISE_NOISE;
     p.light = 1;
-    p.noise_percentile = 25.0;
-    p.noise_k = 1.5;
+    p.noise_percentile = 50.0;
+    p.noise_k = 2.0;
+    p.residual_weight = -1.0;
     p.residual_scale = 6.0;
     p.motion_scale = 1.0;
     p.prior_weight = 0.3;
@@ -64,6 +65,13 @@ const char *ovx_mv_source_name(ovx_mv_source s)
 }
 
 const char *ovx_normalise_name(ovx_normalise n) { return n == OVX_NORMALISE_FRAME ? "frame" : "noise"; }
+
+double ovx_select_residual_weight(const ovx_select_params *p)
+{
+    if (p->residual_weight >= 0)
+        return p->residual_weight;
+    return p->normalise == OVX_NORMALISE_FRAME ? 0.5 : 0.25;
+}
 
 const char *ovx_iframe_policy_name(ovx_iframe_policy p)
 {
@@ -157,7 +165,8 @@ static int check_params(const ovx_select_params *p, ovx_error *err)
         return ovx_error_set(err, OVX_EUSAGE, "--max-corrupt must be in 0..1");
     if ((p->normalise != OVX_NORMALISE_NOISE && p->normalise != OVX_NORMALISE_FRAME) ||
         !(p->noise_percentile >= 0 && p->noise_percentile <= 100) || !(p->noise_k >= 0 && p->noise_k <= 100) ||
-        !(p->residual_scale > 0 && p->residual_scale <= 1000) || !(p->motion_scale > 0 && p->motion_scale <= 1000))
+        !(p->residual_scale > 0 && p->residual_scale <= 1000) || !(p->motion_scale > 0 && p->motion_scale <= 1000) ||
+        !(p->residual_weight <= 1) || isnan(p->residual_weight))
         return ovx_error_set(err, OVX_EUSAGE, "bad normalisation settings");
     return OVX_OK;
 }

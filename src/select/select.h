@@ -45,20 +45,22 @@ typedef struct ovx_select_params {
     ovx_sampling sampling;      /* codec (saliency top-K) or uniform (whole frames) */
     ovx_mv_source mv_source;
     ovx_iframe_policy iframe_policy;
-    int inconsistency;          /* 1: 3x3 local variance of the motion magnitude */
+    int inconsistency;          /* 1: 3x3 local variance of the motion magnitude (frame: instead
+                                   of the magnitude; noise: its square root averaged with it) */
     double motion_percentile;   /* 95 */
-    double motion_floor;        /* frame: 0.5 px, the motion normaliser is at least this (squared,
-                                   0.25 px^2, for the inconsistency); noise: 0.25 px, motion
-                                   counts above it */
+    double motion_floor;        /* 0.5 px. frame: the motion normaliser is at least this (squared,
+                                   0.25 px^2, for the inconsistency); noise: motion counts above it */
     int ref_candidates;         /* 4 (1..8): past reference pictures searched (H.264, HEVC) */
     double ref_better;          /* 0.2: a farther reference wins when its error is this much lower */
     double residual_percentile; /* 95 (--normalise frame) */
     ovx_normalise normalise;    /* noise (default) or frame */
     int light;                  /* 1: fit the prediction's gain/offset to each frame (global light) */
-    double noise_percentile;    /* 25: the frame's noise level is this percentile of its cell residuals */
-    double noise_k;             /* 1.5: residual counts above noise_k x the noise level */
+    double noise_percentile;    /* 50: the frame's noise level is this percentile of its cell residuals */
+    double noise_k;             /* 2: residual counts above noise_k x the noise level */
     double residual_scale;      /* 6 grey levels above the floor score 1/2 (--normalise noise) */
     double motion_scale;        /* 1 px per frame above motion_floor scores 1/2 (--normalise noise) */
+    double residual_weight;     /* share of the residual in the fused score; < 0 (default): 0.25
+                                   with --normalise noise, 0.5 (the recipe) with frame */
     double prior_weight;        /* 0.3 */
     double prior_sigma;         /* 0.35 (fraction of min(H, W)) */
     double fit_keep;            /* 0.7: fraction of vectors kept per robust-fit pass */
@@ -139,5 +141,7 @@ const char *ovx_sampling_name(ovx_sampling s);
 const char *ovx_mv_source_name(ovx_mv_source s);
 const char *ovx_iframe_policy_name(ovx_iframe_policy p);
 const char *ovx_normalise_name(ovx_normalise n);
+/* p->residual_weight, or its default for p->normalise when < 0. */
+double ovx_select_residual_weight(const ovx_select_params *p);
 
 #endif

@@ -48,6 +48,7 @@ static void camera(double x, double y, float *dx, float *dy)
 static void test_camera_fit(void)
 {
     ovx_select_params p = ovx_select_default_params();
+    p.normalise = OVX_NORMALISE_FRAME; /* flat pictures: no vector carries evidence in noise mode */
     p.fit_min_vectors = 8;
     ovx_mv v[64];
     int n = grid(v, camera);
@@ -313,16 +314,25 @@ static void test_fusion_prior(void)
     }
     ovx_select_params p = ovx_select_default_params();
     ovx_error err;
-    CHECK(ovx_energy_fuse(mot, res, CW, CH, 8, W, H, &p, out, &err) == OVX_OK);
     double sigma = 0.35 * H; /* min(W, H) */
-    for (int i = 0; i < CH; i++)
-        for (int j = 0; j < CW; j++) {
-            double dx = (j + 0.5) * 8 - W / 2.0, dy = (i + 0.5) * 8 - H / 2.0;
-            double g = exp(-(dx * dx + dy * dy) / (2 * sigma * sigma));
-            double f = (mot[i * CW + j] + res[i * CW + j]) / 2 * (1 + 0.3 * g);
-            f = f > 1 ? 1 : f;
-            CHECK_NEAR(out[i * CW + j], f, 1e-6);
-        }
+    /* the recipe (--normalise frame: equal weights) and the default
+     * (--normalise noise: a quarter for the residual) */
+    for (int mode = 0; mode < 2; mode++) {
+        p.normalise = mode ? OVX_NORMALISE_NOISE : OVX_NORMALISE_FRAME;
+        double wr = mode ? 0.25 : 0.5;
+        CHECK_NEAR(ovx_select_residual_weight(&p), wr, 0);
+        CHECK(ovx_energy_fuse(mot, res, CW, CH, 8, W, H, &p, out, &err) == OVX_OK);
+        for (int i = 0; i < CH; i++)
+            for (int j = 0; j < CW; j++) {
+                double dx = (j + 0.5) * 8 - W / 2.0, dy = (i + 0.5) * 8 - H / 2.0;
+                double g = exp(-(dx * dx + dy * dy) / (2 * sigma * sigma));
+                double f = ((1 - wr) * mot[i * CW + j] + wr * res[i * CW + j]) * (1 + 0.3 * g);
+                f = f > 1 ? 1 : f;
+                CHECK_NEAR(out[i * CW + j], f, 1e-6);
+            }
+    }
+    p.normalise = OVX_NORMALISE_FRAME;
+    CHECK(ovx_energy_fuse(mot, res, CW, CH, 8, W, H, &p, out, &err) == OVX_OK);
     /* a corner cell: the prior there is 1 + 0.3 exp(-d^2 / (2 sigma^2)); a
      * sigma used unsquared would give a visibly different value */
     mot[0] = 0.5f, res[0] = 0.5f;
@@ -409,6 +419,51 @@ static void test_luma(void)
     av_frame_free(&f);
 }
 
+/* --normalise noise: a vector counts as object motion only where it
+ * predicts its block better than the camera's motion (here: none) does.
+ * Textured picture: one block really moved 3 px (its vector predicts it
+ * exactly, zero motion does not) -> full magnitude; a flat area with a
+ * spurious 3 px vector (any vector predicts alike) -> nothing. */
+static void test_vector_evidence(void)
+{
+    static uint8_t cur[W * H], ref[W * H];
+    srand(3);
+    for (int i = 0; i < W * H; i++)
+        ref[i] = (uint8_t)(40 + rand() % 160);
+    for (int y = 0; y < H; y++) /* the right half is flat */
+        for (int x = W / 2; x < W; x++)
+            ref[y * W + x] = 90;
+    memcpy(cur, ref, sizeof cur);
+    /* block (16, 32) shows ref displaced by (+3, 0): cur(x, y) = ref(x + 3, y) */
+    for (int y = 32; y < 48; y++)
+        for (int x = 16; x < 32; x++)
+            cur[y * W + x] = ref[y * W + x + 3];
+    ovx_mv v[64];
+    int n = 0;
+    for (int by = 0; by < H; by += B)
+        for (int bx = 0; bx < W; bx += B, n++) {
+            int moved = bx == 16 && by == 32, flat = bx == 96 && by == 32;
+            v[n] = (ovx_mv){bx, by, B, B, moved || flat ? 3.0f : 0.0f, 0.0f, -1};
+        }
+    ovx_energy_input in = {.cur = cur, .prev = ref, .cur_stride = W, .prev_stride = W, .W = W, .H = H,
+                           .mv = v, .n_mv = n};
+    in.past[0] = (ovx_energy_ref){ref, W, 1};
+    in.n_past = 1;
+    ovx_select_params p = ovx_select_default_params();
+    p.fit_min_vectors = 64; /* 2 non-zero vectors: the median (zero) is the camera */
+    int cw = W / 8, ch = H / 8;
+    float cells[(W / 8) * (H / 8)];
+    ovx_error err;
+    CHECK(ovx_energy_motion_cells(&in, &p, cw, ch, cells, &err) == OVX_OK);
+    CHECK_NEAR(cells[4 * cw + 2], 3.0, 1e-5);  /* the moved block: cells (2..3, 4..5) */
+    CHECK_NEAR(cells[5 * cw + 3], 3.0, 1e-5);
+    CHECK_NEAR(cells[4 * cw + 12], 0.0, 1e-6); /* the flat block's spurious vector */
+    CHECK_NEAR(cells[5 * cw + 13], 0.0, 1e-6);
+    p.normalise = OVX_NORMALISE_FRAME;         /* the recipe paints every vector */
+    CHECK(ovx_energy_motion_cells(&in, &p, cw, ch, cells, &err) == OVX_OK);
+    CHECK_NEAR(cells[4 * cw + 12], 3.0, 1e-5);
+}
+
 int main(void)
 {
     test_luma();
@@ -418,5 +473,6 @@ int main(void)
     test_normalise();
     test_motion_floor();
     test_fusion_prior();
+    test_vector_evidence();
     return CHECK_RESULT();
 }

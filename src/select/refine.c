@@ -1,0 +1,53 @@
+/* refine.c: sub-pixel refinement of estimated vectors (see refine.h). The
+ * error of a candidate is its block's SAD over every other row; ties keep
+ * the earlier candidate, so the result is deterministic. */
+#include "select/refine.h"
+
+#include "select/refsel.h"
+
+static uint64_t cost(const ovx_energy_input *in, const ovx_mv *m, int qx, int qy)
+{
+    ovx_mv t = *m;
+    t.dx = qx / 4.0f;
+    t.dy = qy / 4.0f;
+    int64_t n;
+    return ovx_block_sad(in, &t, in->past[0].y, in->past[0].stride, 2, &n);
+}
+
+void ovx_refine_vectors(const ovx_energy_input *in, const ovx_roi *roi, ovx_mv *mv, int64_t n)
+{
+    if (in->n_past < 1)
+        return;
+    /* steps in quarter pixels: 2 px, 1 px, 1/2, 1/4 */
+    static const int steps[] = {8, 4, 2, 1};
+    for (int64_t i = 0; i < n; i++) {
+        ovx_mv *m = &mv[i];
+        if (m->source >= 0 || m->x + m->w <= roi->x0 || m->x >= roi->x1 || m->y + m->h <= roi->y0 ||
+            m->y >= roi->y1)
+            continue;
+        int bx = ovx_subpel_quarter(m->dx), by = ovx_subpel_quarter(m->dy);
+        uint64_t best = cost(in, m, bx, by);
+        for (int s = 0; s < 4; s++) {
+            int st = steps[s];
+            for (int it = 0; it < (st >= 4 ? 4 : 1); it++) {
+                int ox = bx, oy = by, moved = 0;
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++) {
+                        if (!dx && !dy)
+                            continue;
+                        uint64_t c = cost(in, m, ox + dx * st, oy + dy * st);
+                        if (c < best) {
+                            best = c;
+                            bx = ox + dx * st;
+                            by = oy + dy * st;
+                            moved = 1;
+                        }
+                    }
+                if (!moved)
+                    break;
+            }
+        }
+        m->dx = bx / 4.0f;
+        m->dy = by / 4.0f;
+    }
+}
