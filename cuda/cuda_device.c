@@ -35,6 +35,12 @@ int ovx_cuda_runtime_version(void)
     return CUDART_VERSION;
 }
 
+int ovx_cuda_real_driver_absent(void)
+{
+    int drv = 0; /* 0 with success: no libcuda.so.1 (the toolkit's stub gives an error) */
+    return cudaDriverGetVersion(&drv) == cudaSuccess && drv == 0;
+}
+
 int ovx_cuda_real_count(int *count, ovx_error *err)
 {
     char rt[16], dv[16];

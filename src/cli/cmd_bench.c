@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/opt_suggest.h"
 #include "cli/device_opt.h"
 #include "common/threads.h"
 #include "common/timer.h"
@@ -207,7 +208,7 @@ int ovx_cmd_bench(int argc, char **argv)
     double repeat = 5, warmup = 1, peak = 0, threads = 0, seed = 1;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+    while ((c = ovx_cli_getopt("bench", argc, argv, "m:h", opts)) != -1) {
         int bad = 0;
         switch (c) {
         case O_DEVICE: dev_arg = optarg; break;
@@ -227,9 +228,7 @@ int ovx_cmd_bench(int argc, char **argv)
         case O_THREADS: bad = parse_num("--threads", optarg, 1, 4096, &threads); break;
         case O_SEED: bad = parse_num("--seed", optarg, 0, 1e15, &seed); break;
         case 'h': ovx_help_bench(stdout); return OVX_EXIT_OK;
-        default:
-            fprintf(stderr, "ovx bench: unknown option or missing value: '%s' (see 'ovx help bench')\n",
-                    argv[optind - 1]);
+        default: /* OVX_CLI_OPT_ERROR: said */
             return OVX_EXIT_USAGE;
         }
         if (bad)
@@ -245,7 +244,7 @@ int ovx_cmd_bench(int argc, char **argv)
     }
     ovx_device dev;
     char note[1200] = "";
-    int rc = ovx_cli_device_select("bench", dev_arg, &dev, note, sizeof note);
+    int rc = ovx_cli_device_select("bench", dev_arg, 0, &dev, note, sizeof note);
     if (rc != OVX_EXIT_OK)
         return rc;
     if (note[0])

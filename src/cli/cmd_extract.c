@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/opt_suggest.h"
 #include "cli/device_opt.h"
 #include "cli/progress.h"
 #include "cli/signals.h"
@@ -114,13 +115,16 @@ void ovx_help_extract(FILE *out)
         "                         CPU, saying why once; also when the device fails\n"
         "                         later), cpu, cuda (= cuda:0) or cuda:N; a device that\n"
         "                         cannot be used fails the run (exit 1) before any\n"
-        "                         item, one left unusable by a fault stops it\n"
+        "                         item, one left unusable by a fault stops it; with\n"
+        "                         no NVIDIA driver at all auto says nothing (-v: why)\n"
         "  --precision P          CPU matmuls: fp32 (default) or bf16 (bf16 inputs, fp32\n"
         "                         accumulation, as on CUDA; needs oneDNN and AVX512_BF16\n"
         "                         or AMX); like the device, not in the settings hash\n"
         "  --attention A          CUDA attention: fused (default) or chunked (the cuBLAS\n"
         "                         reference path); not in the settings hash\n"
         "  --quiet                no progress and no summary (errors still printed)\n"
+        "  -v, --verbose          also say why auto did not use CUDA on a machine\n"
+        "                         without an NVIDIA driver\n"
         "  --profile              at the end, ms and GFLOP/s per op kind of the CPU\n"
         "                         forward summed over the run (outputs unchanged)\n"
         "\n"
@@ -172,7 +176,7 @@ typedef struct cli_opts {
     const char *lists[64];
     size_t n_lists;
     const char *shard_spec, *device_arg, *shard_bytes;
-    int jsonl, quiet, attention, profile;
+    int jsonl, quiet, attention, profile, verbose;
 } cli_opts;
 
 typedef enum { O_STR, O_FLAG, O_INT, O_REAL, O_CHOICE, O_LIST } opt_kind;
@@ -261,6 +265,7 @@ static const opt_def opt_table[] = {
     {"attention", 0, O_CHOICE, F(attention), 0, 0, ovx_cli_attention_names, NULL},
     {"quiet", 0, O_FLAG, F(quiet), 0, 0, NULL, NULL},
     {"profile", 0, O_FLAG, F(profile), 0, 0, NULL, NULL},
+    {"verbose", 'v', O_FLAG, F(verbose), 0, 0, NULL, NULL},
 };
 #undef F
 #define N_OPTS (sizeof opt_table / sizeof opt_table[0])
@@ -339,15 +344,15 @@ static int parse_options(cli_opts *c, int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+    while ((ch = ovx_cli_getopt("extract", argc, argv, shorts, longs)) != -1) {
+        if (ch == OVX_CLI_OPT_ERROR)
+            return OVX_EXIT_USAGE;
         const opt_def *d = NULL;
         if (ch >= 1000 && ch < 1000 + (int)N_OPTS)
             d = &opt_table[ch - 1000];
         for (size_t i = 0; !d && i < N_OPTS; i++)
             if (opt_table[i].short_name && opt_table[i].short_name == ch)
                 d = &opt_table[i];
-        if (ch == ':')
-            return usage_error("%s needs a value", argv[optind - 1]);
         if (!d)
             return usage_error("unknown option '%s'", argv[optind - 1]);
         int rc = set_option(c, d, optarg);
@@ -502,27 +507,9 @@ int ovx_cmd_extract(int argc, char **argv)
         goto out;
     }
 
-    /* the device before anything is listed or written: an unusable one fails
-     * the run once, not every item */
-    char device_note[1200] = "";
     ovx_error err;
     ovx_error_clear(&err);
-    if (p->dry_run) { /* loads nothing: the name is checked, the device not opened */
-        if (ovx_device_parse(c.device_arg, &p->device, &err) != OVX_OK) {
-            usage_error("%s", err.msg);
-            goto out;
-        }
-    } else if ((status = ovx_cli_device_select("extract", c.device_arg, &p->device, device_note,
-                                               sizeof device_note)) != OVX_EXIT_OK) {
-        goto out;
-    }
-    if (device_note[0])
-        fprintf(stderr, "ovx extract: %s\n", device_note);
-    p->device_fallback = !strcmp(c.device_arg, "auto");
-    p->device.attention = c.attention;
-
-    status = OVX_EXIT_USAGE;
-    if (c.shard_spec) {
+    if (c.shard_spec) { /* every option checked before the device is opened */
         if (ovx_shard_parse(c.shard_spec, &p->shard_index, &p->shard_count, &err) != OVX_OK) {
             usage_error("%s", err.msg);
             goto out;
@@ -531,6 +518,24 @@ int ovx_cmd_extract(int argc, char **argv)
         usage_error("%s", err.msg);
         goto out;
     }
+
+    /* the device before anything is listed or written: an unusable one fails
+     * the run once, not every item */
+    char device_note[1200] = "";
+    if (p->dry_run) { /* loads nothing: the name is checked, the device not opened */
+        if (ovx_device_parse(c.device_arg, &p->device, &err) != OVX_OK) {
+            usage_error("%s", err.msg);
+            goto out;
+        }
+    } else if ((status = ovx_cli_device_select("extract", c.device_arg, c.verbose, &p->device, device_note,
+                                               sizeof device_note)) != OVX_EXIT_OK) {
+        goto out;
+    }
+    if (device_note[0])
+        fprintf(stderr, "ovx extract: %s\n", device_note);
+    p->device_fallback = !strcmp(c.device_arg, "auto");
+    p->device.attention = c.attention;
+
 
     if (!p->dry_run) {
         av_log_set_level(AV_LOG_QUIET); /* errors reach the user through ovx_error, one line per file */

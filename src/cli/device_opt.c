@@ -3,12 +3,12 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <string.h>
 
 #include "cli/commands.h"
 #include "cuda/ovx_cuda.h"
 
-int ovx_cli_device_select(const char *cmd, const char *arg, ovx_device *dev, char *note, size_t note_len)
+int ovx_cli_device_select(const char *cmd, const char *arg, int verbose, ovx_device *dev, char *note,
+                          size_t note_len)
 {
     ovx_device want;
     ovx_error err;
@@ -16,8 +16,13 @@ int ovx_cli_device_select(const char *cmd, const char *arg, ovx_device *dev, cha
     if (note_len)
         note[0] = '\0';
     if (ovx_device_parse(arg, &want, &err) == OVX_OK &&
-        ovx_device_resolve(&want, dev, note, note_len, &err) == OVX_OK)
+        ovx_device_resolve(&want, dev, note, note_len, &err) == OVX_OK) {
+        /* auto on a machine without any NVIDIA driver: the CPU is the only
+         * choice there, so nothing is worth a line unless -v asked */
+        if (note_len && want.kind == OVX_DEVICE_AUTO && !verbose && ovx_cuda_driver_absent())
+            note[0] = '\0';
         return OVX_EXIT_OK;
+    }
     fprintf(stderr, "ovx %s: %s\n", cmd, err.msg);
     return err.code == OVX_EUSAGE ? OVX_EXIT_USAGE : OVX_EXIT_FAIL;
 }
