@@ -59,7 +59,9 @@ ovx_model_config ovx_model_config_default_large(void);
  * ~ N(0, 0.02^2), norm weights ~ 1) for selftests and benchmarks. */
 int ovx_model_create_random(const ovx_model_config *cfg, uint64_t seed, ovx_model **out, ovx_error *err);
 
-/* Resolves -m's argument to a model folder: an existing folder as is, else
+/* Resolves -m's argument to a model folder: an existing folder as is (a
+ * cache repo folder models--ORG--NAME, one without config.json holding
+ * snapshots/, as its snapshot: refs/main's, or the only one), else
  * a Hugging Face id ORG/NAME looked up in the HF cache ($HF_HUB_CACHE, else
  * $HF_HOME/hub, else ~/.cache/huggingface/hub; snapshot from refs/main, or
  * the only snapshot). NULL or "" means $OVX_MODEL. */
