@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/opt_suggest.h"
+#include "cli/run_summary.h"
 #include "cli/device_opt.h"
 #include "cli/progress.h"
 #include "cli/signals.h"
@@ -122,7 +123,10 @@ void ovx_help_extract(FILE *out)
         "                         or AMX); like the device, not in the settings hash\n"
         "  --attention A          CUDA attention: fused (default) or chunked (the cuBLAS\n"
         "                         reference path); not in the settings hash\n"
-        "  --quiet                no progress and no summary (errors still printed)\n"
+        "  --quiet                no progress and no summary (errors still printed); the\n"
+        "                         summary: counts, clips/s, tokens/s, the share of stage\n"
+        "                         time in decode+select / model / writing, and with\n"
+        "                         failures DIR/failures.jsonl and the 3 commonest causes\n"
         "  -v, --verbose          also say why auto did not use CUDA on a machine\n"
         "                         without an NVIDIA driver\n"
         "  --profile              at the end, ms and GFLOP/s per op kind of the CPU\n"
@@ -366,6 +370,7 @@ static int parse_options(cli_opts *c, int argc, char **argv)
 
 typedef struct printer {
     int jsonl, quiet;
+    ovx_run_summary summary; /* rates, stage shares, failure causes */
     int stdout_failed;  /* a --jsonl record could not be written: stop, exit 1 */
     ovx_progress progress;
 } printer;
@@ -411,6 +416,7 @@ static void on_item(void *user, const ovx_extract_item *it)
         print_dry_run_item(pr, it);
         return;
     }
+    ovx_run_summary_item(&pr->summary, it);
     if (it->status == OVX_ITEM_FAILED) {
         ovx_progress_clear(&pr->progress);
         fprintf(stderr, "ovx extract: %s: %s\n", it->path, it->error);
@@ -502,6 +508,8 @@ int ovx_cmd_extract(int argc, char **argv)
     p->lists = c.lists;
     p->n_lists = c.n_lists;
     int status = OVX_EXIT_USAGE;
+    printer pr;
+    memset(&pr, 0, sizeof pr);
     if (optind >= argc && c.n_lists == 0) {
         usage_error("%s", "no INPUT and no --list");
         goto out;
@@ -541,10 +549,9 @@ int ovx_cmd_extract(int argc, char **argv)
         av_log_set_level(AV_LOG_QUIET); /* errors reach the user through ovx_error, one line per file */
         ovx_signals_install();
     }
-    printer pr;
-    memset(&pr, 0, sizeof pr);
     pr.jsonl = c.jsonl;
     pr.quiet = c.quiet;
+    pr.summary.out_dir = p->out_dir;
     ovx_extract_callbacks cb = {&pr, on_item, on_progress, on_should_stop, on_warning};
     ovx_extract_summary sum;
     rc = ovx_extract_run(p, &cb, &sum, &err);
@@ -569,6 +576,8 @@ int ovx_cmd_extract(int argc, char **argv)
         fprintf(stderr, "ovx extract: %s%zu done, %zu skipped, %zu failed, %zu not run, %.1f s\n",
                 sig ? "interrupted: " : "", sum.done, sum.skipped, sum.failed,
                 sum.items - sum.done - sum.skipped - sum.failed, sum.seconds);
+    if (!c.quiet)
+        ovx_run_summary_print(stderr, "ovx extract: ", &pr.summary, sum.done, sum.failed, sum.seconds);
     if (c.profile)
         ovx_profile_print(stderr, "ovx extract: profile: ", &sum.profile);
     if (sig)
@@ -578,6 +587,7 @@ int ovx_cmd_extract(int argc, char **argv)
     else
         status = OVX_EXIT_OK;
 out:
+    ovx_run_summary_free(&pr.summary);
     free(inputs);
     return status;
 }
