@@ -37,8 +37,12 @@ int ovx_cuda_runtime_version(void)
 
 int ovx_cuda_real_driver_absent(void)
 {
-    int drv = 0; /* 0 with success: no libcuda.so.1 (the toolkit's stub gives an error) */
-    return cudaDriverGetVersion(&drv) == cudaSuccess && drv == 0;
+    /* the "no NVIDIA driver" case of ovx_cuda_real_count: no driver version and
+     * an insufficient driver (the toolkit's stub gives cudaErrorStubLibrary) */
+    int drv = 0, n = 0;
+    if (cudaDriverGetVersion(&drv) != cudaSuccess || drv != 0)
+        return 0;
+    return cudaGetDeviceCount(&n) == cudaErrorInsufficientDriver;
 }
 
 int ovx_cuda_real_count(int *count, ovx_error *err)
