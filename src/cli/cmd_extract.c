@@ -118,9 +118,12 @@ void ovx_help_extract(FILE *out)
         "                         cannot be used fails the run (exit 1) before any\n"
         "                         item, one left unusable by a fault stops it; with\n"
         "                         no NVIDIA driver at all auto says nothing (-v: why)\n"
-        "  --precision P          CPU matmuls: fp32 (default) or bf16 (bf16 inputs, fp32\n"
+        "  --precision P          CPU matmuls: fp32 (default), bf16 (bf16 inputs, fp32\n"
         "                         accumulation, as on CUDA; needs oneDNN and AVX512_BF16\n"
-        "                         or AMX); like the device, not in the settings hash\n"
+        "                         or AMX; a warning where it is slower than fp32) or auto\n"
+        "                         (bf16 where this CPU runs it faster: AMX, or a short\n"
+        "                         calibration; -v says which and why; REL.json records\n"
+        "                         the one used); like the device, not in the settings hash\n"
         "  --attention A          CUDA attention: fused (default) or chunked (the cuBLAS\n"
         "                         reference path); not in the settings hash\n"
         "  --quiet                no progress and no summary (errors still printed); the\n"
@@ -128,7 +131,7 @@ void ovx_help_extract(FILE *out)
         "                         time in decode+select / model / writing, and with\n"
         "                         failures DIR/failures.jsonl and the 3 commonest causes\n"
         "  -v, --verbose          also say why auto did not use CUDA on a machine\n"
-        "                         without an NVIDIA driver\n"
+        "                         without an NVIDIA driver, and what --precision auto chose\n"
         "  --profile              at the end, ms and GFLOP/s per op kind of the CPU\n"
         "                         forward summed over the run (outputs unchanged)\n"
         "\n"
@@ -221,7 +224,7 @@ static int parse_size(const char *s, uint64_t *out)
 /* Enum names in enum order, as select names them. */
 static const char *const mv_source_names[] = {"auto", "codec", "estimate", NULL};
 static const char *const iframe_policy_names[] = {"first", "dense", "zero", "compete", NULL};
-static const char *const precision_names[] = {"fp32", "bf16", NULL}; /* = OVX_PRECISION_* */
+static const char *const precision_names[] = {"fp32", "bf16", "auto", NULL}; /* = OVX_PRECISION_* */
 static const char *const sampling_names[] = {"codec", "uniform", NULL};
 static const char *const dtype_names[] = {"f32", "f16", "bf16", "float32", "float16", "bfloat16", NULL};
 static const int dtype_values[] = {OVX_DTYPE_F32, OVX_DTYPE_F16, OVX_DTYPE_BF16,
@@ -542,6 +545,10 @@ int ovx_cmd_extract(int argc, char **argv)
     if (device_note[0])
         fprintf(stderr, "ovx extract: %s\n", device_note);
     p->device_fallback = !strcmp(c.device_arg, "auto");
+    if (!p->dry_run) /* the dry run loads nothing: auto is not measured */
+        ovx_cli_precision_resolve("extract", &p->precision, &p->device, c.verbose);
+    else if (p->precision == OVX_PRECISION_AUTO) /* not in the settings hash either way */
+        p->precision = OVX_PRECISION_FP32;
     p->device.attention = c.attention;
 
 

@@ -37,14 +37,17 @@ void ovx_help_forward(FILE *out)
             "      --threads N          CPU threads (default $OVX_THREADS or all cores)\n"
             OVX_DEVICE_OPT_HELP
             OVX_ATTENTION_OPT_HELP
-            "      --precision P        fp32 (default, exact) or bf16: CPU matmuls with bf16\n"
-            "                           inputs and fp32 accumulation (oneDNN, AVX512_BF16/AMX);\n"
-            "                           block weights kept in bf16 only (half the memory)\n"
+            "      --precision P        fp32 (default, exact), bf16 (CPU matmuls with bf16\n"
+            "                           inputs and fp32 accumulation: oneDNN, AVX512_BF16/AMX;\n"
+            "                           block weights kept in bf16 only, half the memory; a\n"
+            "                           warning where it is slower than fp32) or auto (bf16\n"
+            "                           where this CPU runs it faster: AMX, or a short\n"
+            "                           calibration; -v says which and why)\n"
             "      --profile            print milliseconds and GFLOP/s per op kind of the CPU\n"
             "                           forward to stderr (outputs unchanged)\n"
             "  -o, --output DIR         output folder (created if missing)\n"
             "  -v, --verbose            say why auto did not use CUDA even when no NVIDIA\n"
-            "                           driver exists\n"
+            "                           driver exists, and what --precision auto chose\n"
             "  -h, --help               this help\n");
 }
 
@@ -128,7 +131,7 @@ int ovx_cmd_forward(int argc, char **argv)
         case 'v': verbose = 1; break;
         case 'r':
             if (ovx_precision_parse(optarg, &precision)) {
-                fprintf(stderr, "ovx forward: --precision: expected fp32 or bf16, not '%s'\n", optarg);
+                fprintf(stderr, "ovx forward: --precision: expected fp32, bf16 or auto, not '%s'\n", optarg);
                 return OVX_EXIT_USAGE;
             }
             break;
@@ -151,6 +154,7 @@ int ovx_cmd_forward(int argc, char **argv)
     if (drc != OVX_EXIT_OK)
         return drc;
     dev.attention = attention;
+    ovx_cli_precision_resolve("forward", &precision, &dev, verbose);
     ovx_error err;
     ovx_error_clear(&err);
     ovx_npy px = {0}, idx = {0};

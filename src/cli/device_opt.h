@@ -39,6 +39,13 @@ int ovx_cli_attention_parse(const char *cmd, const char *arg, int *mode);
 int ovx_cli_device_select(const char *cmd, const char *arg, int verbose, ovx_device *dev, char *note,
                           size_t note_len);
 
+/* --precision after the device is known: auto becomes fp32 or bf16 for this
+ * CPU (ovx_precision_auto; on a CUDA device fp32, where it has no effect),
+ * said as "ovx CMD: precision auto: ..." when verbose; an explicit bf16 on
+ * the CPU that the calibration measures slower than fp32 gets one warning
+ * line. *precision is then OVX_PRECISION_FP32 or _BF16. */
+void ovx_cli_precision_resolve(const char *cmd, int *precision, const ovx_device *dev, int verbose);
+
 /* Opens the engine of model m on dev (resolved by ovx_cli_device_select from
  * the same arg). When arg asked for auto, a CUDA device that fails now
  * (weights do not fit) or later (a kernel fault) is replaced by the CPU and
