@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/blas_env.h"
 #include "cli/commands.h"
 #include "cli/opt_suggest.h"
 #include "cli/device_opt.h"
@@ -186,7 +187,9 @@ static void print_header(const ovx_device *dev, const ovx_model_config *c, const
         else
             printf("bf16 peak: none for the CPU (pass --peak TFLOPS for the %% column)\n");
     }
-    printf("build: ovx %s, %s\n", OVX_VERSION, ovx_cuda_build_str());
+    char blas[160];
+    printf("build: ovx %s, %s; OpenBLAS core %s\n", OVX_VERSION, ovx_cuda_build_str(),
+           ovx_blas_core_str(blas, sizeof blas));
     printf("model: %s, %d layers, width %d, %d heads, mlp %d, head %s; median of %d forward%s "
            "after %d warm-up\n", model, c->num_layers, c->hidden_size, c->num_heads,
            c->intermediate_size, c->use_head ? "yes" : "no", repeat, repeat == 1 ? "" : "s", warmup);
