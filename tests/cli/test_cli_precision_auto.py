@@ -10,7 +10,12 @@ warning (issue 24, item 9), on the CPU device.
   warning, a faster one (hook 2) none;
 - extract --precision auto: REL.json records the precision used, tokens
   byte-identical to the explicit run, one -v line for the whole run, none
-  without -v; a bad --precision names auto."""
+  without -v; a bad --precision names auto;
+- AMX (where the CPU has AMX-BF16): auto says AMX-BF16 and picks bf16, and
+  bf16 with oneDNN's AMX kernels agrees with bf16 capped at AVX512_BF16
+  (ONEDNN_MAX_CPU_ISA) to rel L2 1e-5; without AMX that part is skipped,
+  saying so."""
+import io
 import json
 import os
 import re
@@ -93,4 +98,18 @@ for i in range(3):
           f"c{i}: REL.json precision {want}, tokens = explicit run's")
 r = ovx(*common, "-o", os.path.join(tmp, "e_bad"), "--precision", "bf32")
 check(r.returncode == 2 and "auto" in r.stderr, f"bad --precision names auto: {r.stderr!r}")
+
+# AMX through oneDNN's ISA control
+if BF16 and "amx_bf16" in flags:
+    r, out = fwd("amx_auto", "auto", "-v")
+    check("auto: bf16 (AMX-BF16)" in r.stderr and out == b16, f"AMX: auto picks bf16: {r.stderr!r}")
+    r2, capped = fwd("amx_capped", "bf16", env={"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16",
+                                                 "DNNL_MAX_CPU_ISA": "AVX512_CORE_BF16"})
+    a = np.load(io.BytesIO(b16)) if b16 else None
+    c = np.load(io.BytesIO(capped)) if capped else None
+    err = float(np.linalg.norm(a - c) / np.linalg.norm(a)) if a is not None and c is not None else 1
+    check(err < 1e-5, f"AMX bf16 vs AVX512_BF16 bf16: rel L2 {err:.2e}")
+else:
+    print("SKIPPED: the AMX checks (this CPU has no AMX-BF16; auto's AMX rule and oneDNN's AMX kernels "
+          "were NOT exercised)")
 finish("--precision auto")
