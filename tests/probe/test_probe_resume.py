@@ -16,6 +16,7 @@ the class):
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 
@@ -140,7 +141,6 @@ while True:
         break
     seen += chunk
 os.close(master)
-import re  # noqa: E402
 check(r.returncode == 0 and re.search(rb"epoch 1/1 \[[#.]+\] \d+/\d+ ETA \d+:\d\d", seen) is not None,
       f"per-epoch bar shows ETA: {seen[-300:]!r}")
 finish("train-probe run folders, resume, top-5, help, ETA")

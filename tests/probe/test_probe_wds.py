@@ -16,8 +16,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
-
 ROOT = os.environ.get("OVX_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "extract"))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
