@@ -35,6 +35,16 @@ int ovx_cuda_runtime_version(void)
     return CUDART_VERSION;
 }
 
+int ovx_cuda_real_driver_absent(void)
+{
+    /* the "no NVIDIA driver" case of ovx_cuda_real_count: no driver version and
+     * an insufficient driver (the toolkit's stub gives cudaErrorStubLibrary) */
+    int drv = 0, n = 0;
+    if (cudaDriverGetVersion(&drv) != cudaSuccess || drv != 0)
+        return 0;
+    return cudaGetDeviceCount(&n) == cudaErrorInsufficientDriver;
+}
+
 int ovx_cuda_real_count(int *count, ovx_error *err)
 {
     char rt[16], dv[16];

@@ -118,6 +118,21 @@ int ovx_cuda_device_count(int *count, ovx_error *err)
 #endif
 }
 
+int ovx_cuda_driver_absent(void)
+{
+    ovx_gpu_info emu;
+    int on = 0;
+    ovx_error ignored;
+    ovx_error_clear(&ignored);
+    if (emulation(&emu, &on, &ignored) || on) /* a bad hook value is reported by the open */
+        return 0;
+#ifdef OVX_HAVE_CUDA
+    return ovx_cuda_real_driver_absent();
+#else
+    return 1;
+#endif
+}
+
 int ovx_cuda_device_info(int device, ovx_gpu_info *info, ovx_error *err)
 {
     int count, on;

@@ -53,6 +53,7 @@ int ovx_cuda_arch_check(int major, int minor, const char *sass, int ptx, char *w
 /* cuda_device.c */
 int ovx_cuda_runtime_version(void); /* CUDART_VERSION of the build */
 int ovx_cuda_real_count(int *count, ovx_error *err);
+int ovx_cuda_real_driver_absent(void); /* no libcuda.so.1 at all (a stub is not absent) */
 int ovx_cuda_real_info(int device, ovx_gpu_info *info, ovx_error *err);
 /* free/total memory of the current device (0 on success) */
 int ovx_cuda_real_mem(size_t *free_b, size_t *total_b);

@@ -40,6 +40,10 @@ typedef struct ovx_gpu_info {
  * no NVIDIA driver (libcuda.so.1 missing), the toolkit's stub libcuda,
  * driver too old for this build, no device visible. */
 int ovx_cuda_device_count(int *count, ovx_error *err);
+/* 1 when this machine has no NVIDIA driver at all (libcuda.so.1 absent) or
+ * this ovx has no CUDA backend, and no emulated device: nothing to say to
+ * a user who did not ask for CUDA. 0 when a driver exists (usable or not). */
+int ovx_cuda_driver_absent(void);
 /* Name, compute capability, SMs, memory of a device (no context created
  * for the memory: free_mem is 0 until the device is opened). */
 int ovx_cuda_device_info(int device, ovx_gpu_info *info, ovx_error *err);

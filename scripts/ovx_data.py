@@ -15,7 +15,10 @@ Token files are float32, float16, or bfloat16 stored as NPY uint16 with
 "dtype": "bfloat16" in REL.json / the manifest (NPY has no bf16); all come
 out as float32 tensors. With `ovx extract --views V` the arrays have a leading
 view axis: `view=v` picks one, `view="all"` makes each view its own sample
-(id "REL#v").
+(id "REL#v"). `--format wds` folders read the same: a manifest record with a
+"shard" names the tar holding its members, read in place (memory-mapped at
+the member's offset) through an index of the tar built once and cached beside
+it as shards/.NAME.tar.index.json (rebuilt when the tar changes).
 """
 import base64
 import csv
@@ -24,6 +27,7 @@ import math
 import os
 import random
 import re
+import tarfile
 
 import numpy as np
 import torch
@@ -82,16 +86,99 @@ def load_classes(path):
 
 # -- arrays -------------------------------------------------------------------
 
-def load_array(path, dtype=None):
+_SHARDS = {}  # (tar path, size, mtime) -> {member name: (data offset, size)}
+
+
+def shard_members(tar):
+    """{member name: (offset of its data, size)} of a tar shard: from the
+    index cached beside it (.NAME.index.json, for the tar's size and mtime),
+    else read from the tar and cached (where the folder is writable)."""
+    try:
+        st = os.stat(tar)
+    except OSError as e:
+        raise OvxDataError(f"{tar}: {e.strerror}") from None
+    key = (tar, st.st_size, st.st_mtime_ns)
+    if key in _SHARDS:
+        return _SHARDS[key]
+    index = os.path.join(os.path.dirname(tar), "." + os.path.basename(tar) + ".index.json")
+    members = None
+    try:
+        with open(index, encoding="utf-8") as f:
+            js = json.load(f)
+        if js.get("size") == st.st_size and js.get("mtime_ns") == st.st_mtime_ns:
+            members = {m: tuple(v) for m, v in js["members"].items()}
+    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+        members = None
+    if members is None:
+        try:
+            with tarfile.open(tar, "r:") as t:
+                members = {m.name: (m.offset_data, m.size) for m in t if m.isfile()}
+        except (tarfile.TarError, OSError) as e:
+            raise OvxDataError(f"{tar}: not a readable tar shard ({e})") from None
+        try:  # a read-only dataset keeps the index in memory only
+            tmp = f"{index}.tmp.{os.getpid()}"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({"size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                           "members": {m: list(v) for m, v in members.items()}}, f)
+            os.replace(tmp, index)
+        except OSError:
+            pass
+    _SHARDS[key] = members
+    return members
+
+
+def _member(tar, name):
+    """(offset, size) of member NAME of shard TAR."""
+    m = shard_members(tar).get(name)
+    if m is None:
+        raise OvxDataError(f"{tar}: no member {name}")
+    return m
+
+
+def _member_array(tar, name):
+    """The NPY member NAME of TAR, memory-mapped in place."""
+    off, size = _member(tar, name)
+    what = f"{tar}({name})"
+    try:
+        with open(tar, "rb") as f:
+            f.seek(off)
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(f)
+            start = f.tell()
+        n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if dtype.hasobject or start - off + n > size:
+            raise ValueError("header does not fit the member")
+        if n == 0:
+            return np.zeros(shape, dtype)
+        return np.memmap(tar, dtype=dtype, mode="r", offset=start, shape=shape, order="F" if fortran else "C")
+    except (ValueError, OSError) as e:
+        raise OvxDataError(f"{what}: not a readable NPY member ({e})") from None
+
+
+def member_bytes(tar, name):
+    """The bytes of member NAME of shard TAR (a REL.json)."""
+    off, size = _member(tar, name)
+    with open(tar, "rb") as f:
+        f.seek(off)
+        return f.read(size)
+
+
+def load_array(path, dtype=None, member=None):
     """Memory-mapped NPY -> (numpy array, kind) with kind "float32",
     "float16" or "bfloat16" (uint16 bit patterns: dtype "bfloat16" in the
-    JSON, or any uint16 file)."""
-    if not os.path.isfile(path):
+    JSON, or any uint16 file). With MEMBER, PATH is a tar shard and MEMBER
+    the NPY in it."""
+    if member is not None:
+        a = _member_array(path, member)
+        path = f"{path}({member})"
+    elif not os.path.isfile(path):
         raise OvxDataError(f"{path}: no such file")
-    try:
-        a = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise OvxDataError(f"{path}: not a readable NPY file ({e})") from None
+    else:
+        try:
+            a = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise OvxDataError(f"{path}: not a readable NPY file ({e})") from None
     if dtype == "bfloat16" or a.dtype == np.uint16:
         if a.dtype != np.uint16:
             raise OvxDataError(f"{path}: recorded as bfloat16 but stored as {a.dtype}, not uint16")
@@ -170,6 +257,13 @@ class OvxDataset(torch.utils.data.Dataset):
     def _path(self, rel_file):
         return os.path.join(self.root, rel_file)
 
+    def _load(self, rec, name, dtype):
+        """load_array of output file NAME of record REC: a file under root,
+        or a member of the record's tar shard (--format wds)."""
+        if rec.get("shard"):
+            return load_array(self._path(rec["shard"]), dtype, member=name)
+        return load_array(self._path(name), dtype)
+
     @staticmethod
     def _views(rec):
         """Number of views of a record (0 = single-view layout [K,D] / [D])."""
@@ -206,7 +300,7 @@ class OvxDataset(torch.utils.data.Dataset):
             t = _output(rec, "tokens")
             if t is None:
                 raise OvxDataError(f"{self._path(name_of(rec, 'json'))}: no token file (extracted with --pooled-only?)")
-            a, kind = load_array(self._path(t[0]), t[1])
+            a, kind = self._load(rec, t[0], t[1])
             if v is not None:
                 a = a[v]
             if a.ndim != 2:
@@ -216,7 +310,7 @@ class OvxDataset(torch.utils.data.Dataset):
         if self.want_pooled:
             p = _output(rec, "pooled")
             if p is not None:
-                a, kind = load_array(self._path(p[0]), p[1])
+                a, kind = self._load(rec, p[0], p[1])
                 if v is not None:
                     a = a[v]
                 out["pooled"] = to_tensor(a, kind).reshape(-1)
@@ -225,8 +319,13 @@ class OvxDataset(torch.utils.data.Dataset):
     def _positions(self, rec, v, k):
         path = self._path(name_of(rec, "json"))
         try:
-            with open(path, "rb") as f:
-                js = json.loads(f.read().decode("utf-8", "surrogateescape"))
+            if rec.get("shard"):
+                path = f"{self._path(rec['shard'])}({name_of(rec, 'json')})"
+                raw = member_bytes(self._path(rec["shard"]), name_of(rec, "json"))
+            else:
+                with open(path, "rb") as f:
+                    raw = f.read()
+            js = json.loads(raw.decode("utf-8", "surrogateescape"))
         except FileNotFoundError:
             raise OvxDataError(f"{path}: no such file") from None
         except (OSError, ValueError) as e:

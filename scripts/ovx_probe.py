@@ -203,8 +203,15 @@ def check_inputs(batch, cfg, what):
         raise Fail(f"{what}: some items have no token file (extracted with --pooled-only?)")
 
 
+def clock(seconds):
+    """0:07, 12:34, 1:02:03"""
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
 class Progress:
-    """A one-line progress bar on stderr when it is a terminal; silent otherwise."""
+    """A one-line progress bar on stderr when it is a terminal, with the time
+    left at the pace so far (ETA); silent otherwise."""
 
     def __init__(self, total, label):
         self.on = sys.stderr.isatty()
@@ -214,7 +221,10 @@ class Progress:
         if self.on:
             w = 30
             fill = int(w * n / max(self.total, 1))
-            sys.stderr.write(f"\r{self.label} [{'#' * fill}{'.' * (w - fill)}] {n}/{self.total} {extra}\x1b[K")
+            spent = time.time() - self.t0
+            eta = f"ETA {clock(spent / n * (self.total - n))}" if n > 0 else "ETA ?"
+            sys.stderr.write(f"\r{self.label} [{'#' * fill}{'.' * (w - fill)}] {n}/{self.total} {eta} "
+                             f"{extra}\x1b[K")
             sys.stderr.flush()
 
     def done(self):
@@ -255,12 +265,27 @@ def scores(logits, labels, loss_fn=None):
     return out
 
 
-def save_checkpoint(path, meta, state):
+def save_checkpoint(path, meta, state, **extra):
     """A checkpoint: the weights plus META (config, classes, epoch, metrics)
     as a JSON string, so that loading needs no pickled Python objects
-    (torch.load(weights_only=True)). Written under a temporary name first."""
+    (torch.load(weights_only=True)); EXTRA (tensors only: the optimizer's
+    per-parameter state, the RNG state: what --resume needs) beside them.
+    Written under a temporary name first."""
     tmp = path + ".tmp"
-    torch.save({"meta": json.dumps(meta), "state": state}, tmp)
+    torch.save(dict(extra, meta=json.dumps(meta), state=state), tmp)
+    os.replace(tmp, path)
+
+
+def keep_metrics_until(path, epoch):
+    """Drops the lines of metrics.jsonl after EPOCH (a run killed between
+    writing an epoch's line and its checkpoint)."""
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        lines = [l for l in f if l.strip() and json.loads(l).get("epoch", 0) <= epoch]
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(lines)
     os.replace(tmp, path)
 
 
@@ -274,7 +299,7 @@ def load_checkpoint(path):
         meta["config"], meta["classes"]  # noqa: B018 (presence check)
     except Exception as e:  # torch raises many kinds for a bad file
         raise Fail(f"{path}: not a train-probe checkpoint ({type(e).__name__})") from None
-    return dict(meta, state=ck["state"])
+    return dict(meta, state=ck["state"], **{k: ck[k] for k in ("optim", "rng") if k in ck})
 
 
 def write_json_line(path, obj):

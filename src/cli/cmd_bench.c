@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/blas_env.h"
 #include "cli/commands.h"
+#include "cli/opt_suggest.h"
 #include "cli/device_opt.h"
 #include "common/threads.h"
 #include "common/timer.h"
@@ -185,7 +187,9 @@ static void print_header(const ovx_device *dev, const ovx_model_config *c, const
         else
             printf("bf16 peak: none for the CPU (pass --peak TFLOPS for the %% column)\n");
     }
-    printf("build: ovx %s, %s\n", OVX_VERSION, ovx_cuda_build_str());
+    char blas[160];
+    printf("build: ovx %s, %s; OpenBLAS core %s\n", OVX_VERSION, ovx_cuda_build_str(),
+           ovx_blas_core_str(blas, sizeof blas));
     printf("model: %s, %d layers, width %d, %d heads, mlp %d, head %s; median of %d forward%s "
            "after %d warm-up\n", model, c->num_layers, c->hidden_size, c->num_heads,
            c->intermediate_size, c->use_head ? "yes" : "no", repeat, repeat == 1 ? "" : "s", warmup);
@@ -207,7 +211,7 @@ int ovx_cmd_bench(int argc, char **argv)
     double repeat = 5, warmup = 1, peak = 0, threads = 0, seed = 1;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+    while ((c = ovx_cli_getopt("bench", argc, argv, "m:h", opts)) != -1) {
         int bad = 0;
         switch (c) {
         case O_DEVICE: dev_arg = optarg; break;
@@ -227,9 +231,7 @@ int ovx_cmd_bench(int argc, char **argv)
         case O_THREADS: bad = parse_num("--threads", optarg, 1, 4096, &threads); break;
         case O_SEED: bad = parse_num("--seed", optarg, 0, 1e15, &seed); break;
         case 'h': ovx_help_bench(stdout); return OVX_EXIT_OK;
-        default:
-            fprintf(stderr, "ovx bench: unknown option or missing value: '%s' (see 'ovx help bench')\n",
-                    argv[optind - 1]);
+        default: /* OVX_CLI_OPT_ERROR: said */
             return OVX_EXIT_USAGE;
         }
         if (bad)
@@ -245,7 +247,7 @@ int ovx_cmd_bench(int argc, char **argv)
     }
     ovx_device dev;
     char note[1200] = "";
-    int rc = ovx_cli_device_select("bench", dev_arg, &dev, note, sizeof note);
+    int rc = ovx_cli_device_select("bench", dev_arg, 0, &dev, note, sizeof note);
     if (rc != OVX_EXIT_OK)
         return rc;
     if (note[0])

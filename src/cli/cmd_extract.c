@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/opt_suggest.h"
+#include "cli/run_summary.h"
 #include "cli/device_opt.h"
 #include "cli/progress.h"
 #include "cli/signals.h"
@@ -114,13 +116,22 @@ void ovx_help_extract(FILE *out)
         "                         CPU, saying why once; also when the device fails\n"
         "                         later), cpu, cuda (= cuda:0) or cuda:N; a device that\n"
         "                         cannot be used fails the run (exit 1) before any\n"
-        "                         item, one left unusable by a fault stops it\n"
-        "  --precision P          CPU matmuls: fp32 (default) or bf16 (bf16 inputs, fp32\n"
+        "                         item, one left unusable by a fault stops it; with\n"
+        "                         no NVIDIA driver at all auto says nothing (-v: why)\n"
+        "  --precision P          CPU matmuls: fp32 (default), bf16 (bf16 inputs, fp32\n"
         "                         accumulation, as on CUDA; needs oneDNN and AVX512_BF16\n"
-        "                         or AMX); like the device, not in the settings hash\n"
+        "                         or AMX; a warning where it is slower than fp32) or auto\n"
+        "                         (bf16 where this CPU runs it faster: AMX, or a short\n"
+        "                         calibration; -v says which and why; REL.json records\n"
+        "                         the one used); like the device, not in the settings hash\n"
         "  --attention A          CUDA attention: fused (default) or chunked (the cuBLAS\n"
         "                         reference path); not in the settings hash\n"
-        "  --quiet                no progress and no summary (errors still printed)\n"
+        "  --quiet                no progress and no summary (errors still printed); the\n"
+        "                         summary: counts, clips/s, tokens/s, the share of stage\n"
+        "                         time in decode+select / model / writing, and with\n"
+        "                         failures DIR/failures.jsonl and the 3 commonest causes\n"
+        "  -v, --verbose          also say why auto did not use CUDA on a machine\n"
+        "                         without an NVIDIA driver, and what --precision auto chose\n"
         "  --profile              at the end, ms and GFLOP/s per op kind of the CPU\n"
         "                         forward summed over the run (outputs unchanged)\n"
         "\n"
@@ -172,7 +183,7 @@ typedef struct cli_opts {
     const char *lists[64];
     size_t n_lists;
     const char *shard_spec, *device_arg, *shard_bytes;
-    int jsonl, quiet, attention, profile;
+    int jsonl, quiet, attention, profile, verbose;
 } cli_opts;
 
 typedef enum { O_STR, O_FLAG, O_INT, O_REAL, O_CHOICE, O_LIST } opt_kind;
@@ -213,7 +224,7 @@ static int parse_size(const char *s, uint64_t *out)
 /* Enum names in enum order, as select names them. */
 static const char *const mv_source_names[] = {"auto", "codec", "estimate", NULL};
 static const char *const iframe_policy_names[] = {"first", "dense", "zero", "compete", NULL};
-static const char *const precision_names[] = {"fp32", "bf16", NULL}; /* = OVX_PRECISION_* */
+static const char *const precision_names[] = {"fp32", "bf16", "auto", NULL}; /* = OVX_PRECISION_* */
 static const char *const sampling_names[] = {"codec", "uniform", NULL};
 static const char *const dtype_names[] = {"f32", "f16", "bf16", "float32", "float16", "bfloat16", NULL};
 static const int dtype_values[] = {OVX_DTYPE_F32, OVX_DTYPE_F16, OVX_DTYPE_BF16,
@@ -261,6 +272,7 @@ static const opt_def opt_table[] = {
     {"attention", 0, O_CHOICE, F(attention), 0, 0, ovx_cli_attention_names, NULL},
     {"quiet", 0, O_FLAG, F(quiet), 0, 0, NULL, NULL},
     {"profile", 0, O_FLAG, F(profile), 0, 0, NULL, NULL},
+    {"verbose", 'v', O_FLAG, F(verbose), 0, 0, NULL, NULL},
 };
 #undef F
 #define N_OPTS (sizeof opt_table / sizeof opt_table[0])
@@ -339,15 +351,15 @@ static int parse_options(cli_opts *c, int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+    while ((ch = ovx_cli_getopt("extract", argc, argv, shorts, longs)) != -1) {
+        if (ch == OVX_CLI_OPT_ERROR)
+            return OVX_EXIT_USAGE;
         const opt_def *d = NULL;
         if (ch >= 1000 && ch < 1000 + (int)N_OPTS)
             d = &opt_table[ch - 1000];
         for (size_t i = 0; !d && i < N_OPTS; i++)
             if (opt_table[i].short_name && opt_table[i].short_name == ch)
                 d = &opt_table[i];
-        if (ch == ':')
-            return usage_error("%s needs a value", argv[optind - 1]);
         if (!d)
             return usage_error("unknown option '%s'", argv[optind - 1]);
         int rc = set_option(c, d, optarg);
@@ -361,6 +373,7 @@ static int parse_options(cli_opts *c, int argc, char **argv)
 
 typedef struct printer {
     int jsonl, quiet;
+    ovx_run_summary summary; /* rates, stage shares, failure causes */
     int stdout_failed;  /* a --jsonl record could not be written: stop, exit 1 */
     ovx_progress progress;
 } printer;
@@ -406,6 +419,7 @@ static void on_item(void *user, const ovx_extract_item *it)
         print_dry_run_item(pr, it);
         return;
     }
+    ovx_run_summary_item(&pr->summary, it);
     if (it->status == OVX_ITEM_FAILED) {
         ovx_progress_clear(&pr->progress);
         fprintf(stderr, "ovx extract: %s: %s\n", it->path, it->error);
@@ -497,32 +511,16 @@ int ovx_cmd_extract(int argc, char **argv)
     p->lists = c.lists;
     p->n_lists = c.n_lists;
     int status = OVX_EXIT_USAGE;
+    printer pr;
+    memset(&pr, 0, sizeof pr);
     if (optind >= argc && c.n_lists == 0) {
         usage_error("%s", "no INPUT and no --list");
         goto out;
     }
 
-    /* the device before anything is listed or written: an unusable one fails
-     * the run once, not every item */
-    char device_note[1200] = "";
     ovx_error err;
     ovx_error_clear(&err);
-    if (p->dry_run) { /* loads nothing: the name is checked, the device not opened */
-        if (ovx_device_parse(c.device_arg, &p->device, &err) != OVX_OK) {
-            usage_error("%s", err.msg);
-            goto out;
-        }
-    } else if ((status = ovx_cli_device_select("extract", c.device_arg, &p->device, device_note,
-                                               sizeof device_note)) != OVX_EXIT_OK) {
-        goto out;
-    }
-    if (device_note[0])
-        fprintf(stderr, "ovx extract: %s\n", device_note);
-    p->device_fallback = !strcmp(c.device_arg, "auto");
-    p->device.attention = c.attention;
-
-    status = OVX_EXIT_USAGE;
-    if (c.shard_spec) {
+    if (c.shard_spec) { /* every option checked before the device is opened */
         if (ovx_shard_parse(c.shard_spec, &p->shard_index, &p->shard_count, &err) != OVX_OK) {
             usage_error("%s", err.msg);
             goto out;
@@ -532,14 +530,35 @@ int ovx_cmd_extract(int argc, char **argv)
         goto out;
     }
 
+    /* the device before anything is listed or written: an unusable one fails
+     * the run once, not every item */
+    char device_note[1200] = "";
+    if (p->dry_run) { /* loads nothing: the name is checked, the device not opened */
+        if (ovx_device_parse(c.device_arg, &p->device, &err) != OVX_OK) {
+            usage_error("%s", err.msg);
+            goto out;
+        }
+    } else if ((status = ovx_cli_device_select("extract", c.device_arg, c.verbose, &p->device, device_note,
+                                               sizeof device_note)) != OVX_EXIT_OK) {
+        goto out;
+    }
+    if (device_note[0])
+        fprintf(stderr, "ovx extract: %s\n", device_note);
+    p->device_fallback = !strcmp(c.device_arg, "auto");
+    if (!p->dry_run) /* the dry run loads nothing: auto is not measured */
+        ovx_cli_precision_resolve("extract", &p->precision, &p->device, c.verbose);
+    else if (p->precision == OVX_PRECISION_AUTO) /* not in the settings hash either way */
+        p->precision = OVX_PRECISION_FP32;
+    p->device.attention = c.attention;
+
+
     if (!p->dry_run) {
         av_log_set_level(AV_LOG_QUIET); /* errors reach the user through ovx_error, one line per file */
         ovx_signals_install();
     }
-    printer pr;
-    memset(&pr, 0, sizeof pr);
     pr.jsonl = c.jsonl;
     pr.quiet = c.quiet;
+    pr.summary.out_dir = p->out_dir;
     ovx_extract_callbacks cb = {&pr, on_item, on_progress, on_should_stop, on_warning};
     ovx_extract_summary sum;
     rc = ovx_extract_run(p, &cb, &sum, &err);
@@ -564,6 +583,8 @@ int ovx_cmd_extract(int argc, char **argv)
         fprintf(stderr, "ovx extract: %s%zu done, %zu skipped, %zu failed, %zu not run, %.1f s\n",
                 sig ? "interrupted: " : "", sum.done, sum.skipped, sum.failed,
                 sum.items - sum.done - sum.skipped - sum.failed, sum.seconds);
+    if (!c.quiet)
+        ovx_run_summary_print(stderr, "ovx extract: ", &pr.summary, sum.done, sum.failed, sum.seconds);
     if (c.profile)
         ovx_profile_print(stderr, "ovx extract: profile: ", &sum.profile);
     if (sig)
@@ -573,6 +594,7 @@ int ovx_cmd_extract(int argc, char **argv)
     else
         status = OVX_EXIT_OK;
 out:
+    ovx_run_summary_free(&pr.summary);
     free(inputs);
     return status;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/opt_suggest.h"
 #include "cli/device_opt.h"
 #include "common/timer.h"
 #include "cuda/device.h"
@@ -21,7 +22,7 @@ void ovx_help_forward(FILE *out)
     fprintf(out,
             "usage: ovx forward -m MODEL --pixel-values X.npy [--visible-indices I.npy]\n"
             "                   [--hidden-state L] [--threads N] [--device DEV] [--precision P]\n"
-            "                   [--attention fused|chunked] [--profile] -o DIR\n"
+            "                   [--attention fused|chunked] [--profile] [-v] -o DIR\n"
             "\n"
             "Runs the OneVision Encoder on an already normalised pixel tensor and writes\n"
             "DIR/last_hidden_state.npy [B,N,D], DIR/pooler_output.npy [B,D] (models with a\n"
@@ -36,12 +37,17 @@ void ovx_help_forward(FILE *out)
             "      --threads N          CPU threads (default $OVX_THREADS or all cores)\n"
             OVX_DEVICE_OPT_HELP
             OVX_ATTENTION_OPT_HELP
-            "      --precision P        fp32 (default, exact) or bf16: CPU matmuls with bf16\n"
-            "                           inputs and fp32 accumulation (oneDNN, AVX512_BF16/AMX);\n"
-            "                           block weights kept in bf16 only (half the memory)\n"
+            "      --precision P        fp32 (default, exact), bf16 (CPU matmuls with bf16\n"
+            "                           inputs and fp32 accumulation: oneDNN, AVX512_BF16/AMX;\n"
+            "                           block weights kept in bf16 only, half the memory; a\n"
+            "                           warning where it is slower than fp32) or auto (bf16\n"
+            "                           where this CPU runs it faster: AMX, or a short\n"
+            "                           calibration; -v says which and why)\n"
             "      --profile            print milliseconds and GFLOP/s per op kind of the CPU\n"
             "                           forward to stderr (outputs unchanged)\n"
             "  -o, --output DIR         output folder (created if missing)\n"
+            "  -v, --verbose            say why auto did not use CUDA even when no NVIDIA\n"
+            "                           driver exists, and what --precision auto chose\n"
             "  -h, --help               this help\n");
 }
 
@@ -86,14 +92,15 @@ int ovx_cmd_forward(int argc, char **argv)
         {"threads", required_argument, 0, 't'},     {"output", required_argument, 0, 'o'},
         {"device", required_argument, 0, 'd'},      {"profile", no_argument, 0, 'P'},
         {"precision", required_argument, 0, 'r'},   {"attention", required_argument, 0, 'A'},
-        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'},              {"verbose", no_argument, 0, 'v'},
+        {0, 0, 0, 0}};
     const char *model = NULL, *px_path = NULL, *idx_path = NULL, *outdir = NULL, *hs_arg = NULL;
     const char *dev_arg = "auto";
     int threads = 0, hs = OVX_NO_HIDDEN_STATE, profile = 0, precision = OVX_PRECISION_FP32, c;
-    int attention = OVX_CUDA_ATTENTION_FUSED;
+    int attention = OVX_CUDA_ATTENTION_FUSED, verbose = 0;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "m:o:h", opts, NULL)) != -1) {
+    while ((c = ovx_cli_getopt("forward", argc, argv, "m:o:hv", opts)) != -1) {
         char *end = NULL;
         switch (c) {
         case 'm': model = optarg; break;
@@ -121,16 +128,15 @@ int ovx_cmd_forward(int argc, char **argv)
                 return OVX_EXIT_USAGE;
             break;
         case 'P': profile = 1; break;
+        case 'v': verbose = 1; break;
         case 'r':
             if (ovx_precision_parse(optarg, &precision)) {
-                fprintf(stderr, "ovx forward: --precision: expected fp32 or bf16, not '%s'\n", optarg);
+                fprintf(stderr, "ovx forward: --precision: expected fp32, bf16 or auto, not '%s'\n", optarg);
                 return OVX_EXIT_USAGE;
             }
             break;
         case 'h': ovx_help_forward(stdout); return OVX_EXIT_OK;
-        default:
-            fprintf(stderr, "ovx forward: unknown option or missing value: '%s' (see 'ovx help forward')\n",
-                    argv[optind - 1]);
+        default: /* OVX_CLI_OPT_ERROR: said */
             return OVX_EXIT_USAGE;
         }
     }
@@ -144,10 +150,11 @@ int ovx_cmd_forward(int argc, char **argv)
     }
     ovx_device dev;
     char note[1200] = "";
-    int drc = ovx_cli_device_select("forward", dev_arg, &dev, note, sizeof note);
+    int drc = ovx_cli_device_select("forward", dev_arg, verbose, &dev, note, sizeof note);
     if (drc != OVX_EXIT_OK)
         return drc;
     dev.attention = attention;
+    ovx_cli_precision_resolve("forward", &precision, &dev, verbose);
     ovx_error err;
     ovx_error_clear(&err);
     ovx_npy px = {0}, idx = {0};

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/opt_suggest.h"
 #include "model/model.h"
 
 void ovx_help_inspect(FILE *out)
@@ -33,14 +34,12 @@ int ovx_cmd_inspect(int argc, char **argv)
     int list = 0, c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+    while ((c = ovx_cli_getopt("inspect", argc, argv, "m:h", opts)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'T': list = 1; break;
         case 'h': ovx_help_inspect(stdout); return OVX_EXIT_OK;
-        default:
-            fprintf(stderr, "ovx inspect: unknown option or missing value: '%s' (see 'ovx help inspect')\n",
-                    argv[optind - 1]);
+        default: /* OVX_CLI_OPT_ERROR: said */
             return OVX_EXIT_USAGE;
         }
     }

@@ -7,6 +7,7 @@
 #include <libavutil/log.h>
 
 #include "cli/commands.h"
+#include "cli/opt_suggest.h"
 #include "common/threads.h"
 #include "io/atomic_file.h"
 #include "io/npy.h"
@@ -111,6 +112,13 @@ static int usage_err(const char *msg, const char *arg)
     fprintf(stderr, "ovx select: %s%s%s (see ovx help select)\n", msg, arg ? ": " : "", arg ? arg : "");
     return OVX_EXIT_USAGE;
 }
+
+/* the long options of the parser below, for the typo suggestion */
+static const char *const option_names[] = {
+    "output", "tokens", "frames", "sampling", "mv-source", "iframe-policy", "no-inconsistency",
+    "inconsistency", "normalise", "no-light", "noise-k", "residual-scale", "motion-scale",
+    "motion-floor", "prior-weight", "fps", "start", "duration", "threads", "decode", "max-pixels",
+    "max-corrupt", "scores", "viz", "no-timings", "help", NULL};
 
 int ovx_cmd_select(int argc, char **argv)
 {
@@ -260,7 +268,7 @@ int ovx_cmd_select(int argc, char **argv)
         } else if (!strcmp(a, "--no-timings")) {
             timings = 0;
         } else if (a[0] == '-' && a[1] != '\0') {
-            return usage_err("unknown option", a);
+            return ovx_cli_unknown_option("select", a, option_names);
         } else {
             if (input)
                 return usage_err("only one VIDEO per run (use ovx extract for many)", a);

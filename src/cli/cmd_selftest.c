@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/opt_suggest.h"
 #include "cli/device_opt.h"
 #include "common/timer.h"
 #include "cuda/device.h"
@@ -320,8 +321,8 @@ int ovx_cmd_selftest(int argc, char **argv)
                 return OVX_EXIT_USAGE;
             }
         } else {
-            fprintf(stderr, "ovx selftest: unknown option '%s' (see ovx help selftest)\n", argv[i]);
-            return OVX_EXIT_USAGE;
+            static const char *const names[] = {"device", "attention", "large", "seed", "help", NULL};
+            return ovx_cli_unknown_option("selftest", argv[i], names);
         }
     }
     ovx_error err;

@@ -52,6 +52,7 @@ static const ovx_command *find(const char *name)
 
 int main(int argc, char **argv)
 {
+    ovx_blas_coretype_fix(argv); /* may exec ovx again, before anything is done */
     ovx_malloc_tune();
     ovx_blas_pool_stop();
     if (argc < 2) {

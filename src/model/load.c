@@ -81,32 +81,13 @@ static int only_snapshot(const char *repo, char *name, size_t cap)
     return n;
 }
 
-int ovx_model_resolve(const char *arg, char *out, size_t cap, ovx_error *err)
+/* A Hugging Face cache repo folder (models--ORG--NAME: refs/main and
+ * snapshots/HASH) -> its snapshot folder: refs/main's revision, else the
+ * only snapshot. */
+static int repo_snapshot(const char *repo, char *out, size_t cap, ovx_error *err)
 {
-    if (!arg || !*arg)
-        arg = getenv("OVX_MODEL");
-    if (!arg || !*arg)
-        return ovx_error_set(err, OVX_EUSAGE, "no model given (use -m MODEL or set OVX_MODEL)");
-    if (is_dir(arg)) {
-        if (snprintf(out, cap, "%s", arg) >= (int)cap)
-            return ovx_error_set(err, OVX_EUSAGE, "%.200s: path too long", arg);
-        return OVX_OK;
-    }
-    if (!looks_like_id(arg) || access(arg, F_OK) == 0)
-        return ovx_error_set(err, OVX_EIO, "%.500s: not a model folder", arg);
-    char hub[3000], repo[3600], ref[3700], rev[128] = "";
-    if (!hub_dir(hub, sizeof hub))
-        return ovx_error_set(err, OVX_EIO, "%.500s: no such folder and no Hugging Face cache (HOME unset)", arg);
-    char flat[512];
-    snprintf(flat, sizeof flat, "models--%.500s", arg);
-    for (char *p = flat; *p; p++)
-        if (*p == '/')
-            *p = '\0', memmove(p + 2, p + 1, strlen(p + 1) + 1), p[0] = '-', p[1] = '-';
-    snprintf(repo, sizeof repo, "%s/%s", hub, flat);
-    if (!is_dir(repo))
-        return ovx_error_set(err, OVX_EIO, "%.500s: no such folder, and not in the Hugging Face cache (%.900s)", arg,
-                             repo);
-    snprintf(ref, sizeof ref, "%s/refs/main", repo);
+    char ref[3700], rev[128] = "";
+    snprintf(ref, sizeof ref, "%.3600s/refs/main", repo);
     if (exists(ref)) {
         char *text;
         size_t len;
@@ -123,10 +104,54 @@ int ovx_model_resolve(const char *arg, char *out, size_t cap, ovx_error *err)
     if (!rev[0] && only_snapshot(repo, rev, sizeof rev) != 1)
         return ovx_error_set(err, OVX_EIO, "%.900s: missing, and not exactly one snapshot to pick", ref);
     if (snprintf(out, cap, "%s/snapshots/%s", repo, rev) >= (int)cap)
-        return ovx_error_set(err, OVX_EUSAGE, "%.200s: path too long", arg);
+        return ovx_error_set(err, OVX_EUSAGE, "%.200s: path too long", repo);
     if (!is_dir(out))
         return ovx_error_set(err, OVX_EIO, "%.900s: snapshot folder missing", out);
     return OVX_OK;
+}
+
+/* A folder without config.json that holds snapshots/ (a cache repo folder,
+ * models--ORG--NAME, as `huggingface-cli download` leaves it). */
+static int is_cache_repo(const char *dir)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%.4000s/config.json", dir);
+    if (exists(p))
+        return 0;
+    snprintf(p, sizeof p, "%.4000s/snapshots", dir);
+    return is_dir(p);
+}
+
+int ovx_model_resolve(const char *arg, char *out, size_t cap, ovx_error *err)
+{
+    if (!arg || !*arg)
+        arg = getenv("OVX_MODEL");
+    if (!arg || !*arg)
+        return ovx_error_set(err, OVX_EUSAGE, "no model given (use -m MODEL or set OVX_MODEL)");
+    if (is_dir(arg) && is_cache_repo(arg))
+        return repo_snapshot(arg, out, cap, err);
+    if (is_dir(arg)) {
+        if (snprintf(out, cap, "%s", arg) >= (int)cap)
+            return ovx_error_set(err, OVX_EUSAGE, "%.200s: path too long", arg);
+        return OVX_OK;
+    }
+    if (!looks_like_id(arg) || access(arg, F_OK) == 0)
+        return ovx_error_set(err, OVX_EIO, "%.500s: not a model folder", arg);
+    char hub[3000], repo[3600];
+    if (!hub_dir(hub, sizeof hub))
+        return ovx_error_set(err, OVX_EIO, "%.500s: no such folder and no Hugging Face cache (HOME unset)", arg);
+    char flat[512];
+    snprintf(flat, sizeof flat, "models--%.500s", arg);
+    for (char *p = flat; *p; p++)
+        if (*p == '/')
+            *p = '\0', memmove(p + 2, p + 1, strlen(p + 1) + 1), p[0] = '-', p[1] = '-';
+    snprintf(repo, sizeof repo, "%s/%s", hub, flat);
+    if (!is_dir(repo))
+        return ovx_error_set(err, OVX_EIO,
+                             "%.500s: no such folder, and not in the Hugging Face cache (%.900s); on a "
+                             "machine with internet: huggingface-cli download %.300s (or git lfs clone "
+                             "https://huggingface.co/%.300s and -m that folder)", arg, repo, arg, arg);
+    return repo_snapshot(repo, out, cap, err);
 }
 
 /* Appends "name" to a bounded comma-separated list. */

@@ -59,7 +59,9 @@ ovx_model_config ovx_model_config_default_large(void);
  * ~ N(0, 0.02^2), norm weights ~ 1) for selftests and benchmarks. */
 int ovx_model_create_random(const ovx_model_config *cfg, uint64_t seed, ovx_model **out, ovx_error *err);
 
-/* Resolves -m's argument to a model folder: an existing folder as is, else
+/* Resolves -m's argument to a model folder: an existing folder as is (a
+ * cache repo folder models--ORG--NAME, one without config.json holding
+ * snapshots/, as its snapshot: refs/main's, or the only one), else
  * a Hugging Face id ORG/NAME looked up in the HF cache ($HF_HUB_CACHE, else
  * $HF_HOME/hub, else ~/.cache/huggingface/hub; snapshot from refs/main, or
  * the only snapshot). NULL or "" means $OVX_MODEL. */
@@ -94,10 +96,22 @@ const ovx_model_config *ovx_model_get_config(const ovx_model *m);
 /* Precision of the CPU forward's matrix products: fp32 (default, exact) or
  * bf16 (inputs rounded to bf16, fp32 accumulation; needs oneDNN and a CPU
  * with AVX512_BF16 or AMX). */
-enum { OVX_PRECISION_FP32 = 0, OVX_PRECISION_BF16 = 1 };
+enum { OVX_PRECISION_FP32 = 0, OVX_PRECISION_BF16 = 1, OVX_PRECISION_AUTO = 2 };
 int ovx_model_set_precision(ovx_model *m, int precision, ovx_error *err);
-/* "fp32"/"f32" or "bf16" -> precision; -1 otherwise. */
+/* "fp32"/"f32", "bf16" or "auto" -> precision; -1 otherwise. */
 int ovx_precision_parse(const char *s, int *precision);
+
+/* precision_auto.c: what OVX_PRECISION_AUTO means on this CPU, decided once
+ * per process: fp32 without oneDNN or AVX512_BF16/AMX, bf16 with AMX-BF16,
+ * else bf16 when a short calibration measures the bf16 matmul at least
+ * OVX_BF16_AUTO_GAIN times as fast as fp32. Returns OVX_PRECISION_FP32 or
+ * _BF16 and says why in one line ("auto: bf16 (...)"). The test hook
+ * OVX_PRECISION_CALIBRATION=RATIO replaces the measurement (and AMX). */
+#define OVX_BF16_AUTO_GAIN 1.3
+int ovx_precision_auto(char *why, size_t len);
+/* bf16 / fp32 speed of this CPU's matmuls (measured once; 0: unknown or no
+ * bf16 path). */
+double ovx_precision_bf16_speedup(void);
 const char *ovx_precision_name(int precision);
 
 /* Sentinel for "no extra hidden state requested". */

@@ -24,6 +24,8 @@ int ovx_precision_parse(const char *s, int *precision)
         *precision = OVX_PRECISION_FP32;
     else if (!strcmp(s, "bf16"))
         *precision = OVX_PRECISION_BF16;
+    else if (!strcmp(s, "auto"))
+        *precision = OVX_PRECISION_AUTO;
     else
         return -1;
     return 0;

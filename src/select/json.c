@@ -72,6 +72,13 @@ cJSON *ovx_select_result_json(const ovx_select_result *r, int with_timings)
         cJSON_AddNumberToObject(st, "packets", (double)r->packets);
         cJSON_AddNumberToObject(st, "corrupt_frames", (double)r->corrupt_frames);
         cJSON_AddNumberToObject(st, "bad_packets", (double)r->bad_packets);
+        if (r->truncation.truncated) { /* only when cut short (let through by --max-corrupt) */
+            cJSON_AddBoolToObject(st, "truncated", 1);
+            cJSON_AddNumberToObject(st, "frames_readable", (double)r->truncation.readable);
+            cJSON_AddNumberToObject(st, "frames_expected", (double)r->truncation.expected);
+            cJSON_AddItemToObject(st, "readable_share", num(r6(r->truncation.readable_share)));
+            cJSON_AddItemToObject(st, "ends_at", num(r6(r->truncation.ends_at)));
+        }
     }
     cJSON_AddStringToObject(o, "mv_source", r->mv_source);
     cJSON *mc = cJSON_AddObjectToObject(o, "mv_source_slots");

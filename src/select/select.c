@@ -268,8 +268,15 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
                 times = NULL;
         }
     }
+    ovx_truncation_check(&c->info, c->packets - c->bad, c->packets, &r->truncation);
     if (c->bad > 0 && (double)c->bad > p->max_corrupt * (double)(c->packets > 0 ? c->packets : 1)) {
-        if (c->read_error)
+        if (r->truncation.truncated) { /* cut short: say so, and what would keep the rest */
+            char what[160];
+            ovx_truncation_str(&r->truncation, what, sizeof what);
+            double need = ceil(1000.0 * (double)c->bad / (double)(c->packets > 0 ? c->packets : 1)) / 1000.0;
+            rc = ovx_error_set(err, OVX_EINPUT, "%s; --max-corrupt %g keeps what is readable", what,
+                               need < 1 ? need : 1);
+        } else if (c->read_error)
             rc = ovx_error_set(err, OVX_EINPUT, "truncated or damaged file: reading stopped after %lld packets",
                                (long long)c->packets);
         else

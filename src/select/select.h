@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "select/truncated.h"
 #include "video/reader.h"
 
 #define OVX_SELECT_SLOTS 64    /* temporal slots of the model */
@@ -107,6 +108,7 @@ typedef struct ovx_select_result {
     int64_t packets;
     int64_t corrupt_frames;     /* frames the decoder flagged (concealed, kept) */
     int64_t bad_packets;        /* packets that failed to decode (skipped) */
+    ovx_truncation truncation;  /* cut short: fewer frames readable than the container declares */
     int decode_passes;
     const char *threading;      /* decoder threading of the last pass: slice, frame, gop or plan */
     int64_t frames_skipped;     /* frames the last pass did not decode (plan, unneeded

@@ -12,7 +12,8 @@
   upload, a kernel fault, compute capability 7.5, a busy GPU):
   `forward --device cuda` exits 1 with exactly one stderr line holding the
   specific message; `--device auto` exits 0, says it once ("...; using the
-  CPU") and writes outputs byte-identical to `--device cpu`.
+  CPU"; without any NVIDIA driver or CUDA backend: nothing, but once with -v)
+  and writes outputs byte-identical to `--device cpu`.
 - `ovx bench --device cpu` prints the table: every number checked against
   the row's ms and an independent FLOP count; % of a given --peak.
 - usage errors exit 2."""
@@ -115,9 +116,9 @@ with tempfile.TemporaryDirectory() as TMP:
     np.save(px, np.random.default_rng(5).standard_normal((2, 3, 4, 56, 84)).astype(np.float32))
     names = ("last_hidden_state", "pooler_output", "hidden_state_-2")
 
-    def forward(dev, out, env=None):
+    def forward(dev, out, env=None, *extra):
         return run("forward", "-m", model, "--pixel-values", px, "--hidden-state", "-2", "-o",
-                   os.path.join(TMP, out), "--device", dev, env=env)
+                   os.path.join(TMP, out), "--device", dev, *extra, env=env)
 
     def npy(out, name):
         return open(os.path.join(TMP, out, name + ".npy"), "rb").read()
@@ -173,8 +174,13 @@ with tempfile.TemporaryDirectory() as TMP:
               "%s: --device cuda: exit 1, one line with %r: %d %r" % (name, text, r.returncode, r.stderr))
         r = forward("auto", "auto", env)
         notes = [l for l in lines(r.stderr) if "using the CPU" in l]
-        if name == "no CUDA backend":  # nothing to explain in a CPU-only build
-            check(r.returncode == 0 and not notes, "%s: --device auto: exit 0, no note" % name)
+        if name in ("no CUDA backend", "no driver"):  # nothing to explain on a CPU-only machine
+            check(r.returncode == 0 and not notes and "CUDA" not in r.stderr,
+                  "%s: --device auto: exit 0, no note: %r" % (name, r.stderr))
+            if name == "no driver":  # -v still says why
+                rv = forward("auto", "autov", env, "-v")
+                check(rv.returncode == 0 and len([l for l in lines(rv.stderr) if text in l]) == 1,
+                      "%s: --device auto -v: says why once: %r" % (name, rv.stderr))
         else:
             check(r.returncode == 0 and len(notes) == 1 and text in notes[0],
                   "%s: --device auto: exit 0, says once why it uses the CPU: %r" % (name, r.stderr))

@@ -273,7 +273,28 @@ def main():
         os.remove(os.path.join(hf, "hub", "models--acme--tiny-encoder", "refs", "main"))
         expect_ok("inspect: HF cache id, only snapshot", ovx("inspect", "-m", "acme/tiny-encoder", env=env), snap)
         expect_error("inspect: id not in cache", ovx("inspect", "-m", "acme/other", env=env), (1,), "acme/other",
-                     "Hugging Face cache")
+                     "Hugging Face cache", "huggingface-cli download acme/other", "git lfs clone")
+        # -m a cache repo folder (models--ORG--NAME) or its snapshots/HASH, laid out as the hub
+        # client leaves it: snapshot files are symlinks into blobs/
+        repo = os.path.join(tmp, "hf2", "hub", "models--acme--linked")
+        os.makedirs(os.path.join(repo, "blobs"))
+        os.makedirs(os.path.join(repo, "refs"))
+        for rev in ("1111aaaa", "2222bbbb"):  # two snapshots: refs/main picks one
+            os.makedirs(os.path.join(repo, "snapshots", rev))
+            for name in os.listdir(model):
+                blob = os.path.join(repo, "blobs", rev + name)
+                shutil.copyfile(os.path.join(model, name), blob)
+                os.symlink(os.path.join("..", "..", "blobs", rev + name), os.path.join(repo, "snapshots", rev, name))
+        with open(os.path.join(repo, "refs", "main"), "w") as f:
+            f.write("2222bbbb\n")
+        want = os.path.join(repo, "snapshots", "2222bbbb")
+        expect_ok("inspect: -m models--ORG--NAME folder", ovx("inspect", "-m", repo), want)
+        expect_ok("forward: -m models--ORG--NAME folder", ovx("forward", "-m", repo, "--pixel-values", px, "-o", out))
+        expect_ok("inspect: -m snapshots/HASH folder", ovx("inspect", "-m", os.path.join(repo, "snapshots", "1111aaaa")),
+                  os.path.join(repo, "snapshots", "1111aaaa"))
+        os.remove(os.path.join(repo, "refs", "main"))
+        expect_error("inspect: repo folder, two snapshots, no refs/main", ovx("inspect", "-m", repo), (1,),
+                     "refs/main", "not exactly one snapshot")
     print("%d failure(s)" % failures)
     return 1 if failures else 0
 

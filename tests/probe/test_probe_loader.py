@@ -288,13 +288,13 @@ r = script("eval-probe", os.path.join(run, "last.pt"), "--data", root, "--split-
 check(r.returncode == 0 and json.loads(r.stdout or "{}").get("items") == 1, f"eval-probe --split-csv: {r.stdout}")
 only_b = write("only_b.txt", "dog/b.avi\n")
 r = script("train-probe", run, "--data", bad, "--train-list", only_b, "--epochs", "1", "--batch", "2",
-           "--heads", "2", "--workers", "1", "--quiet")
+           "--heads", "2", "--workers", "1", "--quiet", "--overwrite")  # run holds the run above
 check(r.returncode == 1 and os.path.join(bad, "dog/b.npy") in r.stderr and "Traceback" not in r.stderr,
       f"train-probe: bad file read in a loader worker -> exit 1 naming it: {r.stderr}")
 nop = os.path.join(tmp, "nopooled")
 shutil.copytree(root, nop)
 write_item(nop, "cat/n.mp4", t32, "float32", "cat", pooled=False, positions=pos_a)
-r = script("train-probe", run, "--data", nop, "--linear", "--val-fraction", "0", "--workers", "0")
+r = script("train-probe", run, "--data", nop, "--linear", "--val-fraction", "0", "--workers", "0", "--overwrite")
 check(r.returncode == 1 and "no pooled vector" in r.stderr, f"--linear without pooled outputs: {r.stderr}")
 r = script("eval-probe", os.path.join(tmp, "none.pt"), "--data", root)
 check(r.returncode == 1 and os.path.join(tmp, "none.pt") + ": no such file" in r.stderr, f"missing ckpt: {r.stderr}")
