@@ -40,22 +40,24 @@ void ovx_help_select(FILE *out)
             "                        compete: no special treatment\n"
             "  --normalise MODE      noise (default): scores that mean the same in every frame:\n"
             "                        residual above 2x the frame's median (its noise level),\n"
-            "                        motion in px/frame above 0.5 px (vectors that predict no\n"
+            "                        motion in px/frame above 0.25 px (vectors that predict no\n"
             "                        better than the camera's motion count as still), each\n"
-            "                        v/(v+scale), fused 3:1 motion:residual; frame: the recipe\n"
-            "                        (each map / its 95th percentile per frame, fused 1:1)\n"
+            "                        v/(v+scale), fused 4:1 motion:residual, no centre prior;\n"
+            "                        frame: the recipe (each map / its 95th percentile per\n"
+            "                        frame, fused 1:1, centre prior 0.3)\n"
             "  --no-light            no per-frame gain/offset fit of the prediction (the fit\n"
             "                        removes exposure drift, fades and flicker)\n"
             "  --noise-k K           noise: residual counts above K x noise level (default 2)\n"
             "  --residual-scale G    noise: grey levels above the floor scoring 1/2 (default 6)\n"
             "  --motion-scale P      noise: px per frame above the floor scoring 1/2 (default 1)\n"
-            "  --motion-floor P      motion floor in px per frame (default 0.5)\n"
-            "  --residual-weight W   share of the residual in the score, 0..1 (default 0.25\n"
+            "  --motion-floor P      motion floor in px per frame (default 0.25 with noise,\n"
+            "                        0.5 with frame)\n"
+            "  --residual-weight W   share of the residual in the score, 0..1 (default 0.2\n"
             "                        with noise, 0.5 with frame)\n"
             "  --no-inconsistency    motion = compensated magnitude only (default: frame: its\n"
             "                        3x3 local variance; noise: mean of magnitude and local deviation)\n"
             "  --inconsistency       the default, stated\n"
-            "  --prior-weight W      centre prior weight (default %.2f)\n"
+            "  --prior-weight W      centre prior weight (default 0 with noise, 0.30 with frame)\n"
             "  --fps R               sample at R frames per second by timestamp (at most 64,\n"
             "                        spread by linspace when more)\n"
             "  --start S             start at S seconds (default 0)\n"
@@ -88,7 +90,7 @@ void ovx_help_select(FILE *out)
             "settings {every option used}, timings {threads, decoder_threading, ms per stage}.\n"
             "\n"
             "exit status: 0 ok, 1 bad input (one line on stderr naming the file), 2 usage.\n",
-            d.tokens, d.frames, d.prior_weight, (long long)d.max_pixels, d.max_corrupt);
+            d.tokens, d.frames, (long long)d.max_pixels, d.max_corrupt);
 }
 
 static int parse_double(const char *s, double *v)

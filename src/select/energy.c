@@ -147,7 +147,7 @@ void ovx_energy_normalise(float *x, size_t n, double q, float floor_, float *tmp
 int ovx_energy_fuse(const float *mot, const float *res, int cw, int ch, int cell, int W, int H,
                     const ovx_select_params *p, float *out, ovx_error *err)
 {
-    double wr = ovx_select_residual_weight(p);
+    double wr = ovx_select_residual_weight(p), pw = ovx_select_prior_weight(p);
     double sigma = p->prior_sigma * (W < H ? W : H);
     double inv2s2 = sigma > 0 ? 1.0 / (2.0 * sigma * sigma) : 0.0;
     /* the gaussian is separable: exp(-(x^2+y^2)k) = exp(-x^2 k) exp(-y^2 k) */
@@ -162,7 +162,7 @@ int ovx_energy_fuse(const float *mot, const float *res, int cw, int ch, int cell
         double cy = (i + 0.5) * cell - 0.5 * H;
         double gy = exp(-cy * cy * inv2s2);
         for (int j = 0; j < cw; j++) {
-            double prior = 1.0 + p->prior_weight * gx[j] * gy;
+            double prior = 1.0 + pw * gx[j] * gy;
             size_t k = (size_t)i * cw + j;
             double f = ((1.0 - wr) * mot[k] + wr * res[k]) * prior;
             out[k] = (float)(f > 1.0 ? 1.0 : f < 0.0 ? 0.0 : f);
@@ -289,9 +289,10 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
     size_t nv = roi_values(res, cw, cell, &roi, vals);
     if (p->normalise == OVX_NORMALISE_FRAME) {
         /* the recipe: each map divided by its 95th percentile in this
-         * frame; the motion normaliser's floor is p->motion_floor px,
+         * frame; the motion normaliser's floor is the motion floor (px),
          * squared for the local variance (px^2) */
-        float mfloor = (float)(p->inconsistency ? p->motion_floor * p->motion_floor : p->motion_floor);
+        double mf = ovx_select_motion_floor(p);
+        float mfloor = (float)(p->inconsistency ? mf * mf : mf);
         normalise_roi(mot, nc, cw, cell, &roi, p->motion_percentile, mfloor, vals, tmp);
         normalise_roi(res, nc, cw, cell, &roi, p->residual_percentile, 1.0f, vals, tmp);
     } else {
@@ -301,7 +302,7 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
          * floor, each through v / (v + scale) */
         float noise = nv ? ovx_percentile(vals, nv, p->noise_percentile, tmp) : 0.0f;
         saturate(res, nc, (float)(p->noise_k * noise), (float)p->residual_scale);
-        saturate(mot, nc, (float)p->motion_floor, (float)p->motion_scale);
+        saturate(mot, nc, (float)ovx_select_motion_floor(p), (float)p->motion_scale);
     }
     rc = ovx_energy_fuse(mot, res, cw, ch, cell, in->W, in->H, p, mot, err);
     if (rc < 0)

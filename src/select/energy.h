@@ -54,7 +54,8 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
 /* x /= max(q-th percentile, floor) (plus 1e-6), clipped to [0, 1]; tmp [n]. */
 void ovx_energy_normalise(float *x, size_t n, double q, float floor, float *tmp);
 
-/* out = clip(((1 - w) mot + w res) * (1 + prior_weight * g), 0, 1) per cell,
+/* out = clip(((1 - w) mot + w res) * (1 + pw * g), 0, 1) per cell, pw =
+ * ovx_select_prior_weight(p),
  * w = ovx_select_residual_weight(p) (the recipe: 1/2), g the
  * gaussian of the cell centre's distance from the picture centre with sigma
  * = prior_sigma * min(W, H). out may be mot. */

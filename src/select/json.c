@@ -25,7 +25,7 @@ static void add_params(cJSON *o, const ovx_select_params *p)
     cJSON_AddStringToObject(o, "iframe_policy", ovx_iframe_policy_name(p->iframe_policy));
     cJSON_AddBoolToObject(o, "inconsistency", p->inconsistency);
     cJSON_AddItemToObject(o, "motion_percentile", num(p->motion_percentile));
-    cJSON_AddItemToObject(o, "motion_floor", num(p->motion_floor));
+    cJSON_AddItemToObject(o, "motion_floor", num(ovx_select_motion_floor(p)));
     cJSON_AddNumberToObject(o, "ref_candidates", p->ref_candidates);
     cJSON_AddItemToObject(o, "ref_better", num(p->ref_better));
     cJSON_AddItemToObject(o, "residual_percentile", num(p->residual_percentile));
@@ -36,7 +36,7 @@ static void add_params(cJSON *o, const ovx_select_params *p)
     cJSON_AddItemToObject(o, "residual_scale", num(p->residual_scale));
     cJSON_AddItemToObject(o, "motion_scale", num(p->motion_scale));
     cJSON_AddItemToObject(o, "residual_weight", num(ovx_select_residual_weight(p)));
-    cJSON_AddItemToObject(o, "prior_weight", num(p->prior_weight));
+    cJSON_AddItemToObject(o, "prior_weight", num(ovx_select_prior_weight(p)));
     cJSON_AddItemToObject(o, "prior_sigma", num(p->prior_sigma));
     cJSON_AddItemToObject(o, "fit_keep", num(p->fit_keep));
     cJSON_AddNumberToObject(o, "fit_passes", p->fit_passes);

@@ -27,7 +27,7 @@ ovx_select_params ovx_select_default_params(void)
     p.iframe_policy = OVX_IFRAME_FIRST;
     p.inconsistency = 1;
     p.motion_percentile = 95.0;
-    p.motion_floor = 0.5;
+    p.motion_floor = -1.0;  /* per --normalise: ovx_select_motion_floor */
     p.ref_candidates = 4;
     p.ref_better = 0.2;
     p.residual_percentile = 95.0;
@@ -35,10 +35,10 @@ ovx_select_params ovx_select_default_params(void)
     p.light = 1;
     p.noise_percentile = 50.0;
     p.noise_k = 2.0;
-    p.residual_weight = -1.0;
+    p.residual_weight = -1.0; /* per --normalise: ovx_select_residual_weight */
     p.residual_scale = 6.0;
     p.motion_scale = 1.0;
-    p.prior_weight = 0.3;
+    p.prior_weight = -1.0;  /* per --normalise: ovx_select_prior_weight */
     p.prior_sigma = 0.35;
     p.fit_keep = 0.7;
     p.fit_passes = 2;
@@ -70,6 +70,20 @@ double ovx_select_residual_weight(const ovx_select_params *p)
 {
     if (p->residual_weight >= 0)
         return p->residual_weight;
+    return p->normalise == OVX_NORMALISE_FRAME ? 0.5 : 0.2;
+}
+
+double ovx_select_prior_weight(const ovx_select_params *p)
+{
+    if (p->prior_weight >= 0)
+        return p->prior_weight;
+    return p->normalise == OVX_NORMALISE_FRAME ? 0.3 : 0.0;
+}
+
+double ovx_select_motion_floor(const ovx_select_params *p)
+{
+    if (p->motion_floor >= 0)
+        return p->motion_floor;
     return p->normalise == OVX_NORMALISE_FRAME ? 0.5 : 0.25;
 }
 
@@ -158,7 +172,7 @@ static int check_params(const ovx_select_params *p, ovx_error *err)
     if (!(p->motion_percentile >= 0 && p->motion_percentile <= 100) ||
         !(p->residual_percentile >= 0 && p->residual_percentile <= 100))
         return ovx_error_set(err, OVX_EUSAGE, "percentiles must be in 0..100");
-    if (!(p->motion_floor >= 0 && isfinite(p->motion_floor)) || p->ref_candidates < 1 ||
+    if (!(p->motion_floor <= 100) || !(p->prior_weight <= 10) || p->ref_candidates < 1 ||
         p->ref_candidates > 8 || !(p->ref_better >= 0 && p->ref_better < 1))
         return ovx_error_set(err, OVX_EUSAGE, "bad motion floor or reference-search settings");
     if (!(p->max_corrupt >= 0 && p->max_corrupt <= 1))

@@ -49,8 +49,9 @@ typedef struct ovx_select_params {
     int inconsistency;          /* 1: 3x3 local variance of the motion magnitude (frame: instead
                                    of the magnitude; noise: its square root averaged with it) */
     double motion_percentile;   /* 95 */
-    double motion_floor;        /* 0.5 px. frame: the motion normaliser is at least this (squared,
-                                   0.25 px^2, for the inconsistency); noise: motion counts above it */
+    double motion_floor;        /* px per frame; < 0 (default): 0.25 with noise (motion counts above
+                                   it), 0.5 with frame (the normaliser is at least this, squared,
+                                   0.25 px^2, for the inconsistency) */
     int ref_candidates;         /* 4 (1..8): past reference pictures searched (H.264, HEVC) */
     double ref_better;          /* 0.2: a farther reference wins when its error is this much lower */
     double residual_percentile; /* 95 (--normalise frame) */
@@ -60,9 +61,9 @@ typedef struct ovx_select_params {
     double noise_k;             /* 2: residual counts above noise_k x the noise level */
     double residual_scale;      /* 6 grey levels above the floor score 1/2 (--normalise noise) */
     double motion_scale;        /* 1 px per frame above motion_floor scores 1/2 (--normalise noise) */
-    double residual_weight;     /* share of the residual in the fused score; < 0 (default): 0.25
+    double residual_weight;     /* share of the residual in the fused score; < 0 (default): 0.2
                                    with --normalise noise, 0.5 (the recipe) with frame */
-    double prior_weight;        /* 0.3 */
+    double prior_weight;        /* centre prior; < 0 (default): 0 with noise, 0.3 with frame */
     double prior_sigma;         /* 0.35 (fraction of min(H, W)) */
     double fit_keep;            /* 0.7: fraction of vectors kept per robust-fit pass */
     int fit_passes;             /* 2 */
@@ -145,5 +146,8 @@ const char *ovx_iframe_policy_name(ovx_iframe_policy p);
 const char *ovx_normalise_name(ovx_normalise n);
 /* p->residual_weight, or its default for p->normalise when < 0. */
 double ovx_select_residual_weight(const ovx_select_params *p);
+/* p->prior_weight / p->motion_floor, or their defaults for p->normalise when < 0. */
+double ovx_select_prior_weight(const ovx_select_params *p);
+double ovx_select_motion_floor(const ovx_select_params *p);
 
 #endif

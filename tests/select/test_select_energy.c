@@ -315,18 +315,20 @@ static void test_fusion_prior(void)
     ovx_select_params p = ovx_select_default_params();
     ovx_error err;
     double sigma = 0.35 * H; /* min(W, H) */
-    /* the recipe (--normalise frame: equal weights) and the default
-     * (--normalise noise: a quarter for the residual) */
+    /* the recipe (--normalise frame: equal weights, prior 0.3) and the
+     * default (--normalise noise: a fifth for the residual, no prior) */
     for (int mode = 0; mode < 2; mode++) {
         p.normalise = mode ? OVX_NORMALISE_NOISE : OVX_NORMALISE_FRAME;
-        double wr = mode ? 0.25 : 0.5;
+        double wr = mode ? 0.2 : 0.5, pw = mode ? 0.0 : 0.3;
         CHECK_NEAR(ovx_select_residual_weight(&p), wr, 0);
+        CHECK_NEAR(ovx_select_prior_weight(&p), pw, 0);
+        CHECK_NEAR(ovx_select_motion_floor(&p), mode ? 0.25 : 0.5, 0);
         CHECK(ovx_energy_fuse(mot, res, CW, CH, 8, W, H, &p, out, &err) == OVX_OK);
         for (int i = 0; i < CH; i++)
             for (int j = 0; j < CW; j++) {
                 double dx = (j + 0.5) * 8 - W / 2.0, dy = (i + 0.5) * 8 - H / 2.0;
                 double g = exp(-(dx * dx + dy * dy) / (2 * sigma * sigma));
-                double f = ((1 - wr) * mot[i * CW + j] + wr * res[i * CW + j]) * (1 + 0.3 * g);
+                double f = ((1 - wr) * mot[i * CW + j] + wr * res[i * CW + j]) * (1 + pw * g);
                 f = f > 1 ? 1 : f;
                 CHECK_NEAR(out[i * CW + j], f, 1e-6);
             }
