@@ -561,6 +561,7 @@ static const ovx_gpu_ops cuda_ops = {
     .softmax_rows = ovx_cuda_k_softmax_rows,
     .attention_out = ovx_cuda_k_attention_out,
     .flash_attention = ovx_cuda_k_flash_attention,
+    .flash_attention_mma = ovx_cuda_k_flash_attention_mma,
     .linear = c_linear,
     .copy_on = c_copy_on,
     .event_record = c_event_record,

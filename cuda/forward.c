@@ -39,15 +39,18 @@ void ovx_cuda_model_set_scratch(ovx_cuda_model *m, size_t bytes)
 
 void ovx_cuda_model_set_attention(ovx_cuda_model *m, int mode)
 {
-    m->attention = mode == OVX_CUDA_ATTENTION_CHUNKED ? OVX_CUDA_ATTENTION_CHUNKED
-                                                      : OVX_CUDA_ATTENTION_FUSED;
+    m->attention = mode == OVX_CUDA_ATTENTION_CHUNKED || mode == OVX_CUDA_ATTENTION_WMMA
+                       ? mode
+                       : OVX_CUDA_ATTENTION_FUSED;
 }
 
 int ovx_cuda_model_attention(const ovx_cuda_model *m)
 {
-    return m->attention == OVX_CUDA_ATTENTION_FUSED && m->g->ops->flash_attention
-               ? OVX_CUDA_ATTENTION_FUSED
-               : OVX_CUDA_ATTENTION_CHUNKED;
+    if (m->attention == OVX_CUDA_ATTENTION_FUSED && m->g->ops->flash_attention_mma)
+        return OVX_CUDA_ATTENTION_FUSED;
+    if (m->attention == OVX_CUDA_ATTENTION_WMMA && m->g->ops->flash_attention)
+        return OVX_CUDA_ATTENTION_WMMA;
+    return OVX_CUDA_ATTENTION_CHUNKED;
 }
 
 /* ---- upload ---- */

@@ -115,6 +115,13 @@ typedef struct ovx_gpu_ops {
     int (*flash_attention)(ovx_gpu *g, const ovx_bf16 *d_q, int q_ld, const ovx_bf16 *d_k,
                            const ovx_bf16 *d_v, int kv_ld, ovx_bf16 *d_o, int o_ld,
                            const int32_t *d_tiles, int ntiles, int heads, float scale);
+    /* The same contract with tiles of 1..128 query rows: the mma.sync
+     * kernel of attention_mma.cu (FlashAttention-2 structure, the `fused`
+     * default; flash_attention above is the WMMA kernel, `wmma`). Output
+     * pointer 4-byte aligned. NULL where absent. */
+    int (*flash_attention_mma)(ovx_gpu *g, const ovx_bf16 *d_q, int q_ld, const ovx_bf16 *d_k,
+                               const ovx_bf16 *d_v, int kv_ld, ovx_bf16 *d_o, int o_ld,
+                               const int32_t *d_tiles, int ntiles, int heads, float scale);
     /* Overlapped batches (optional: NULL in the emulations, whose ops have
      * finished when they return; the callers then run them in order).
      * copy_on: as copy_async on stream OVX_STREAM_* (host side

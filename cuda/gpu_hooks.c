@@ -24,7 +24,7 @@
 static const char *const op_names[] = {
     "any", "upload", "download", "copy_async", "sync", "activate", "gemm", "to_bf16", "pack_rows_bf16",
     "norm", "add_norm", "bias_act", "linear", "residual_add", "rope_tables", "rope_qkv",
-    "softmax_rows", "attention_out", "flash_attention", "copy_on", "event_sync"};
+    "softmax_rows", "attention_out", "flash_attention", "flash_attention_mma", "copy_on", "event_sync"};
 
 int ovx_gpu_hooks_known_op(const char *op)
 {
@@ -317,6 +317,14 @@ static int h_flash_attention(ovx_gpu *g, const ovx_bf16 *d_q, int q_ld, const ov
                                             ntiles, heads, scale));
 }
 
+static int h_flash_attention_mma(ovx_gpu *g, const ovx_bf16 *d_q, int q_ld, const ovx_bf16 *d_k,
+                                 const ovx_bf16 *d_v, int kv_ld, ovx_bf16 *d_o, int o_ld,
+                                 const int32_t *d_tiles, int ntiles, int heads, float scale)
+{
+    HOOKED(flash_attention_mma, flash_attention_mma(g, d_q, q_ld, d_k, d_v, kv_ld, d_o, o_ld,
+                                                    d_tiles, ntiles, heads, scale));
+}
+
 void ovx_gpu_hooks_install(ovx_gpu *g)
 {
     struct ovx_gpu_ext *x = X(g);
@@ -348,5 +356,7 @@ void ovx_gpu_hooks_install(ovx_gpu *g)
         x->hooked.event_sync = h_event_sync;
     if (x->base->flash_attention) /* NULL: the forward uses the chunked path */
         x->hooked.flash_attention = h_flash_attention;
+    if (x->base->flash_attention_mma)
+        x->hooked.flash_attention_mma = h_flash_attention_mma;
     g->ops = &x->hooked;
 }

@@ -172,15 +172,21 @@ int ovx_cuda_attention(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld, int nq,
     return op_end(m, OVX_CUDA_OP_ATTENTION, t0, err);
 }
 
-int ovx_cuda_attention_self_tiles(int samples, const int *lengths, int32_t *tiles)
+int ovx_cuda_attention_tile_rows(int len, int big)
+{
+    return big && len >= OVX_CUDA_LONG_SAMPLE ? 2 * OVX_CUDA_TILE_ROWS : OVX_CUDA_TILE_ROWS;
+}
+
+int ovx_cuda_attention_self_tiles(int samples, const int *lengths, int big, int32_t *tiles)
 {
     int n = 0, off = 0;
     for (int s = 0; s < samples; s++) {
-        for (int q = 0; q < lengths[s]; q += OVX_CUDA_TILE_ROWS) {
+        const int tr = ovx_cuda_attention_tile_rows(lengths[s], big);
+        for (int q = 0; q < lengths[s]; q += tr) {
             int32_t *t = tiles + 5 * n++;
             int left = lengths[s] - q;
             t[0] = off + q;
-            t[1] = left < OVX_CUDA_TILE_ROWS ? left : OVX_CUDA_TILE_ROWS;
+            t[1] = left < tr ? left : tr;
             t[2] = off;
             t[3] = lengths[s];
             t[4] = off + q;
@@ -196,10 +202,12 @@ int ovx_cuda_attention_fused(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld,
 {
     double t0 = op_begin(m);
     const ovx_gpu_ops *o = m->g->ops;
-    if (!o->flash_attention)
+    const int mma = ovx_cuda_model_attention(m) == OVX_CUDA_ATTENTION_FUSED;
+    int (*k)(ovx_gpu *, const ovx_bf16 *, int, const ovx_bf16 *, const ovx_bf16 *, int, ovx_bf16 *,
+             int, const int32_t *, int, int, float) = mma ? o->flash_attention_mma : o->flash_attention;
+    if (!k)
         return ovx_error_set(err, OVX_EUNSUPPORTED, "device %s has no fused attention", o->name);
-    GPU_CALL(m, err, o->flash_attention(m->g, d_q, q_ld, d_k, d_v, kv_ld, d_o, o_ld, d_tiles,
-                                        ntiles, m->cfg.num_heads,
-                                        1.0f / sqrtf((float)m->cfg.head_dim)));
+    GPU_CALL(m, err, k(m->g, d_q, q_ld, d_k, d_v, kv_ld, d_o, o_ld, d_tiles, ntiles,
+                       m->cfg.num_heads, 1.0f / sqrtf((float)m->cfg.head_dim)));
     return op_end(m, OVX_CUDA_OP_ATTENTION, t0, err);
 }

@@ -114,12 +114,17 @@ const double *ovx_cuda_model_timings(const ovx_cuda_model *m); /* [OVX_CUDA_OP_C
  * query chunk, all heads); default 128 MiB. */
 void ovx_cuda_model_set_scratch(ovx_cuda_model *m, size_t bytes);
 
-/* Attention implementation: the fused kernel (attention.cu, default where
- * the device has it) or the chunked path (score GEMM, row softmax, value
- * GEMM per query chunk: the reference). */
-enum ovx_cuda_attention_mode { OVX_CUDA_ATTENTION_FUSED = 0, OVX_CUDA_ATTENTION_CHUNKED = 1 };
+/* Attention implementation: the fused mma.sync kernel (attention_mma.cu,
+ * default where the device has it), the chunked path (score GEMM, row
+ * softmax, value GEMM per query chunk: the reference) or the earlier fused
+ * WMMA kernel (attention.cu). */
+enum ovx_cuda_attention_mode {
+    OVX_CUDA_ATTENTION_FUSED = 0,
+    OVX_CUDA_ATTENTION_CHUNKED = 1,
+    OVX_CUDA_ATTENTION_WMMA = 2
+};
 void ovx_cuda_model_set_attention(ovx_cuda_model *m, int mode);
-/* the mode the forward uses: chunked when the device has no fused kernel */
+/* the mode the forward uses: chunked when the device lacks the fused kernel asked for */
 int ovx_cuda_model_attention(const ovx_cuda_model *m);
 
 /* Forward of B samples of N tokens (model.h contract). Allocates the
