@@ -35,6 +35,7 @@
 #define F2_BC 64      /* keys per tile */
 #define F2_WARPS (F2_BR / 16)
 #define F2_THREADS (F2_WARPS * 32)
+#define F2_ONES 0x3f803f80u /* two bf16 1.0 */
 
 /* element offset of chunk c (8 bf16) of row r in a swizzled 64-wide tile */
 __device__ __forceinline__ int f2_at(int r, int c)
@@ -84,7 +85,8 @@ k_flash_attention_mma(const uint16_t *q, int q_ld, const uint16_t *k, const uint
     OVX_UNROLL
     for (int i = 0; i < F2_D / 8; i++)
         acc_o[i][0] = acc_o[i][1] = acc_o[i][2] = acc_o[i][3] = 0.0f;
-    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}; /* rows g, g + 8 */
+    float m[2] = {-INFINITY, -INFINITY}; /* rows g, g + 8 */
+    float acc_l[4] = {0.0f, 0.0f, 0.0f, 0.0f}; /* row sums: [0], [1] row g, [2], [3] row g + 8 */
 
     for (int j = 0; j < nkt; j++) {
         const int kt = j * F2_BC, nvalid = nk - kt < F2_BC ? nk - kt : F2_BC;
@@ -127,48 +129,61 @@ k_flash_attention_mma(const uint16_t *q, int q_ld, const uint16_t *k, const uint
             }
 
             /* online softmax on the fragments: s[nt][e] is row g + 8 (e / 2),
-             * key nt*8 + 2 tq + e % 2 */
+             * key nt*8 + 2 tq + e % 2; keys past the sample's end (last tile) -inf */
+            if (nvalid < F2_BC) {
+                OVX_UNROLL
+                for (int nt = 0; nt < F2_BC / 8; nt++)
+                    OVX_UNROLL
+                    for (int e = 0; e < 4; e++)
+                        if (nt * 8 + 2 * tq + (e & 1) >= nvalid)
+                            s[nt][e] = -INFINITY;
+            }
+            /* the row max of the raw scores: scale log2(e) > 0 keeps the order,
+             * and fl(max s * c) = max fl(s * c) */
             float mx[2] = {-INFINITY, -INFINITY};
             OVX_UNROLL
-            for (int nt = 0; nt < F2_BC / 8; nt++)
-                OVX_UNROLL
-                for (int e = 0; e < 4; e++) {
-                    const int key = nt * 8 + 2 * tq + (e & 1);
-                    const float x = key < nvalid ? s[nt][e] * scale_log2 : -INFINITY;
-                    s[nt][e] = x;
-                    mx[e >> 1] = fmaxf(mx[e >> 1], x);
-                }
+            for (int nt = 0; nt < F2_BC / 8; nt++) {
+                mx[0] = fmaxf(mx[0], fmaxf(s[nt][0], s[nt][1]));
+                mx[1] = fmaxf(mx[1], fmaxf(s[nt][2], s[nt][3]));
+            }
             float alpha[2];
             OVX_UNROLL
             for (int r = 0; r < 2; r++) {
                 mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
                 mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
                 /* integer offset, finite: every tile has a valid key */
-                const float m_new = fmaxf(m[r], ovx_nx_softmax_offset(mx[r]));
+                const float m_new = fmaxf(m[r], ovx_nx_softmax_offset(mx[r] * scale_log2));
                 alpha[r] = ovx_nx_exp2i(m[r] - m_new); /* a power of two */
                 m[r] = m_new;
-                l[r] *= alpha[r];
             }
-            OVX_UNROLL
-            for (int i = 0; i < F2_D / 8; i++) {
-                acc_o[i][0] *= alpha[0], acc_o[i][1] *= alpha[0];
-                acc_o[i][2] *= alpha[1], acc_o[i][3] *= alpha[1];
+            /* O and l rescaled by 2^(m_old - m_new) when a row's offset moved
+             * (with an integer offset: the first tiles, rarely later) */
+            if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) {
+                OVX_UNROLL
+                for (int i = 0; i < F2_D / 8; i++) {
+                    acc_o[i][0] *= alpha[0], acc_o[i][1] *= alpha[0];
+                    acc_o[i][2] *= alpha[1], acc_o[i][3] *= alpha[1];
+                }
+                acc_l[0] *= alpha[0], acc_l[1] *= alpha[0];
+                acc_l[2] *= alpha[1], acc_l[3] *= alpha[1];
             }
-            /* P = bf16(2^(x - m)), packed pairs: p[nt][0] row g, p[nt][1] row g + 8 */
+            /* P = bf16(2^(s c - m)) (one FFMA and ex2.approx per score), packed
+             * pairs: p[nt][0] row g, p[nt][1] row g + 8 */
             uint32_t p[F2_BC / 8][2];
             OVX_UNROLL
             for (int nt = 0; nt < F2_BC / 8; nt++)
                 OVX_UNROLL
-                for (int r = 0; r < 2; r++) {
-                    p[nt][r] = ovx_cvt_bf16x2(exp2f(s[nt][2 * r] - m[r]), exp2f(s[nt][2 * r + 1] - m[r]));
-                    /* the weights P V uses: they sum to 1 after O / l */
-                    l[r] += ovx_bf16x2_lo(p[nt][r]) + ovx_bf16x2_hi(p[nt][r]);
-                }
+                for (int r = 0; r < 2; r++)
+                    p[nt][r] = ovx_cvt_bf16x2(ovx_ex2(fmaf(s[nt][2 * r], scale_log2, -m[r])),
+                                              ovx_ex2(fmaf(s[nt][2 * r + 1], scale_log2, -m[r])));
 
             /* O += P V: the A fragment of keys kk*16.. is S's n-tiles 2kk, 2kk+1 */
             OVX_UNROLL
             for (int kk = 0; kk < F2_BC / 16; kk++) {
                 const uint32_t pa[4] = {p[2 * kk][0], p[2 * kk][1], p[2 * kk + 1][0], p[2 * kk + 1][1]};
+                /* l += rowsum(P) of the rounded P (the weights P V uses: they sum
+                 * to 1 after O / l) as P times a B of ones: every column the sum */
+                ovx_mma_bf16(acc_l, pa, F2_ONES, F2_ONES);
                 OVX_UNROLL
                 for (int dp = 0; dp < F2_D / 16; dp++) {
                     /* transposed: keys kk*16 + 0-7 and + 8-15 at d chunk 2dp, then 2dp+1 */
@@ -186,11 +201,9 @@ k_flash_attention_mma(const uint16_t *q, int q_ld, const uint16_t *k, const uint
         return;
     OVX_UNROLL
     for (int r = 0; r < 2; r++) {
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
         const int qr = warp * 16 + g + 8 * r;
         if (qr < nq) {
-            const float inv = 1.0f / l[r];
+            const float inv = 1.0f / acc_l[2 * r];
             uint16_t *out = o + (size_t)(o0 + qr) * o_ld + col + 2 * tq;
             OVX_UNROLL
             for (int i = 0; i < F2_D / 8; i++)

@@ -66,6 +66,11 @@ int ovx_cuda_host_shim_compiled(void);
  * (0, default: deterministic and fast) or one OS thread each (1: real
  * concurrency, slow). The environment variable OVX_CUDA_HOST=threads sets 1. */
 void ovx_cuda_host_set_threads(int os_threads);
+/* When the shim's cp.async twin performs a copy: at the cp.async.wait_group
+ * that covers it (0, default: the latest moment, a read before the wait
+ * sees the old contents) or when it is issued (1: the earliest, a copy
+ * into a buffer other warps still read shows). Tests run both. */
+void ovx_cuda_host_set_cp_async_early(int early);
 void ovx_gpu_close(ovx_gpu *g);
 /* The opened device (NULL for the plain host emulation). */
 const ovx_gpu_info *ovx_gpu_get_info(const ovx_gpu *g);

@@ -91,6 +91,20 @@ __device__ __forceinline__ void ovx_cp_async_wait(void)
 #endif
 }
 
+/* ex2.approx.ftz.f32: 2^x (MUFU.EX2; max relative error 2^-22, subnormal
+ * inputs and results flushed to zero); the twin: exp2f, flushed the same way */
+__device__ __forceinline__ float ovx_ex2(float x)
+{
+#if defined(__CUDA_ARCH__)
+    float r;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(r) : "f"(x));
+    return r;
+#else
+    const float r = exp2f(fabsf(x) < 1.17549435e-38f ? 0.0f : x);
+    return r < 1.17549435e-38f ? 0.0f : r;
+#endif
+}
+
 /* cvt.rn.bf16x2.f32: (lo, hi) rounded to nearest even, lo in the low half */
 __device__ __forceinline__ uint32_t ovx_cvt_bf16x2(float lo, float hi)
 {

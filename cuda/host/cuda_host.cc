@@ -117,6 +117,7 @@ thread_local launch_state *cur = nullptr;
 thread_local lane_state *self = nullptr;
 
 int want_threads = -1; /* -1: from the environment */
+int cp_async_early = 0; /* see ovx_cuda_host_set_cp_async_early */
 constexpr std::size_t XSLOT = 64; /* bytes a lane can publish in one exchange */
 
 unsigned lanes_in_warp(const launch_state *L, unsigned w)
@@ -358,6 +359,11 @@ extern "C" void ovx_cuda_host_set_threads(int os_threads)
     want_threads = os_threads;
 }
 
+extern "C" void ovx_cuda_host_set_cp_async_early(int early)
+{
+    cp_async_early = early;
+}
+
 namespace ovx_host {
 
 int lane_id() { return (int)(self->tid & 31); }
@@ -397,9 +403,18 @@ const unsigned char *warp_publish(const void *v, std::size_t bytes)
 }
 
 
+static void perform(const async_copy &c)
+{
+    std::memcpy(c.dst, c.src, (std::size_t)c.src_bytes);
+    std::memset((unsigned char *)c.dst + c.src_bytes, 0, (std::size_t)(c.bytes - c.src_bytes));
+}
+
 void cp_async(void *dst, const void *src, int src_bytes, int bytes)
 {
-    self->copies.push_back({dst, src, src_bytes, bytes});
+    if (cp_async_early)
+        perform({dst, src, src_bytes, bytes});
+    else
+        self->copies.push_back({dst, src, src_bytes, bytes});
 }
 
 void cp_async_commit()
@@ -413,11 +428,8 @@ void cp_async_wait(int pending)
     if ((std::size_t)pending >= g.size())
         return;
     std::size_t done_groups = g.size() - (std::size_t)pending, end = g[done_groups - 1];
-    for (std::size_t i = 0; i < end; i++) {
-        const async_copy &c = self->copies[i];
-        std::memcpy(c.dst, c.src, (std::size_t)c.src_bytes);
-        std::memset((unsigned char *)c.dst + c.src_bytes, 0, (std::size_t)(c.bytes - c.src_bytes));
-    }
+    for (std::size_t i = 0; i < end; i++)
+        perform(self->copies[i]);
     self->copies.erase(self->copies.begin(), self->copies.begin() + (std::ptrdiff_t)end);
     g.erase(g.begin(), g.begin() + (std::ptrdiff_t)done_groups);
     for (std::size_t &e : g)

@@ -111,7 +111,8 @@ void mma_m16n8k16_bf16(float d[4], const std::uint32_t a[4], const std::uint32_t
  * zero), cp.async.commit_group, cp.async.wait_group N: a lane's copies are
  * queued and performed when a wait_group covers them (the latest moment
  * the PTX ISA allows: reading the destination before the wait sees the old
- * contents) */
+ * contents), or with ovx_cuda_host_set_cp_async_early(1) when issued (the
+ * earliest: overwriting a buffer other warps still read shows) */
 void cp_async(void *dst, const void *src, int src_bytes, int bytes);
 void cp_async_commit();
 void cp_async_wait(int pending);

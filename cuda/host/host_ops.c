@@ -50,6 +50,11 @@ void ovx_cuda_host_set_threads(int os_threads)
 {
     (void)os_threads;
 }
+
+void ovx_cuda_host_set_cp_async_early(int early)
+{
+    (void)early;
+}
 #endif
 
 int ovx_gpu_open_host(ovx_gpu **out, ovx_error *err)

@@ -112,6 +112,19 @@ static void run_case(const char *name, int samples, const int *lengths, int head
     int32_t *tiles = malloc((size_t)OVX_CUDA_SELF_TILES(rows, samples) * 5 * sizeof *tiles);
     int ntiles = ovx_cuda_attention_self_tiles(samples, lengths, use_mma, tiles);
     CHECK(ntiles <= OVX_CUDA_SELF_TILES(rows, samples));
+    /* of a long sample only the query tiles holding checked rows run (each
+     * over all of the sample's keys): the shim is slow, under ASan ~10x */
+    int kept = 0;
+    for (int i = 0; i < ntiles; i++) {
+        const int32_t *t = tiles + 5 * i;
+        int s = 0, off0 = 0;
+        while (off0 + lengths[s] <= t[0])
+            off0 += lengths[s++];
+        int lo = t[0] - off0, hi = lo + t[1], len = lengths[s];
+        if (2 * check >= len || lo < check || hi > len - check)
+            memmove(tiles + 5 * kept++, t, 5 * sizeof *t);
+    }
+    ntiles = kept;
     double t0 = ovx_now_ms();
     CHECK(fused(q, ld, k, v, ld, o, ld, tiles, ntiles, heads) == 0);
     double t1 = ovx_now_ms();
@@ -119,9 +132,6 @@ static void run_case(const char *name, int samples, const int *lengths, int head
     chunked_model(&cm, heads);
     double worst_chunked = 0, worst_ref = 0;
     int off = 0, nan = 0;
-    for (size_t i = 0; i < n; i++)
-        nan += isnan(ovx_nx_from_bf16(o[i]));
-    CHECK(nan == 0);
     for (int s = 0; s < samples; s++) {
         int len = lengths[s];
         /* query row ranges to check: [0, a) and [b, len) */
@@ -132,6 +142,8 @@ static void run_case(const char *name, int samples, const int *lengths, int head
             if (nr <= 0)
                 continue;
             size_t at = (size_t)(off + r0) * ld, cnt = (size_t)nr * ld;
+            for (size_t i = 0; i < cnt; i++) /* rows the kernel did not write */
+                nan += isnan(ovx_nx_from_bf16(o[at + i]));
             int qc = ovx_cuda_attention_chunk(&cm, nr, len);
             float *sc = malloc(OVX_CUDA_ATTN_SCRATCH(heads, qc, len) * 4);
             ovx_bf16 *pc = malloc((size_t)heads * qc * len * 2);
@@ -147,6 +159,7 @@ static void run_case(const char *name, int samples, const int *lengths, int head
         }
         off += len;
     }
+    CHECK(nan == 0);
     printf("%s %-24s %5d rows x %2d heads, %4d tiles: fused %6.0f ms, rel L2 vs chunked %.2e, "
            "vs double %.2e\n", use_mma ? "mma " : "wmma", name, rows, heads, ntiles, t1 - t0, worst_chunked, worst_ref);
     /* Both paths round the same P: 2^(x - M) with an integer offset M
@@ -204,18 +217,26 @@ int main(int argc, char **argv)
     if (!host || !emu)
         return CHECK_RESULT();
     CHECK(host->ops->flash_attention != NULL && host->ops->flash_attention_mma != NULL);
+    /* the mma kernel with the cp.async copies done when issued (the
+     * earliest: a refill of a K/V buffer that a warp still reads shows)
+     * and, below, when waited for (the latest: a read before the wait
+     * shows) */
+    use_mma = 1;
+    ovx_cuda_host_set_cp_async_early(1);
+    static const int quick[] = {1, 17, 65, 129};
+    for (size_t i = 0; i < sizeof quick / sizeof quick[0]; i++)
+        run_case("cp.async early", 1, &quick[i], 2, quick[i]);
+    const int packed_q[4] = {37, 1, 70, 700};
+    run_case("cp.async early packed", 4, packed_q, 1, 64);
+    ovx_cuda_host_set_cp_async_early(0);
     if (argc > 1 && !strcmp(argv[1], "quick")) { /* the mutation runs: small shapes only */
-        use_mma = 1;
-        static const int quick[] = {1, 17, 65, 129};
         for (size_t i = 0; i < sizeof quick / sizeof quick[0]; i++)
             run_case("quick", 1, &quick[i], 2, quick[i]);
-        const int packed[4] = {37, 1, 70, 700};
-        run_case("packed [37,1,70,700]", 4, packed, 1, 64);
+        run_case("packed [37,1,70,700]", 4, packed_q, 1, 64);
         return CHECK_RESULT();
     }
     /* the mma kernel (the fused default): tiles of 64 and 128 rows, partial
      * query and key tiles */
-    use_mma = 1;
     static const int mma_n[] = {1, 15, 17, 63, 64, 65, 127, 129};
     for (size_t i = 0; i < sizeof mma_n / sizeof mma_n[0]; i++) {
         char name[32];

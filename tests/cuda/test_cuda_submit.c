@@ -244,14 +244,19 @@ int main(void)
     make(&bs[2], k, 3, (const int[]){64, 1, 70}, -1);
     make(&bs[3], k, 2, (const int[]){100, 40}, OVX_NO_HIDDEN_STATE);
     make(&bs[4], k, 2, (const int[]){170, 10}, 1);
-    for (int dev = 0; dev < 2; dev++) {
+    static const char *const modes[] = {"fused", "chunked", "wmma"};
+    for (int dev = 0; dev < 3; dev++) { /* emulation; shim (mma kernel); shim, WMMA kernel */
         ovx_gpu *g = NULL;
         ovx_cuda_model *m = NULL;
         CHECK((dev ? ovx_gpu_open_host(&g, NULL) : ovx_gpu_open_emu(&g, NULL)) == 0);
         CHECK(g && ovx_cuda_model_upload(g, &rm->cfg, &rm->w, &m, NULL) == 0);
+        if (m && dev == 2)
+            ovx_cuda_model_set_attention(m, OVX_CUDA_ATTENTION_WMMA);
         if (m) {
-            printf("== device: %s (%s attention)\n", g->ops->name,
-                   ovx_cuda_model_attention(m) == OVX_CUDA_ATTENTION_FUSED ? "fused" : "chunked");
+            CHECK(ovx_cuda_model_attention(m) == (dev == 0   ? OVX_CUDA_ATTENTION_CHUNKED
+                                                  : dev == 1 ? OVX_CUDA_ATTENTION_FUSED
+                                                             : OVX_CUDA_ATTENTION_WMMA));
+            printf("== device: %s (%s attention)\n", g->ops->name, modes[ovx_cuda_model_attention(m)]);
             test_device(m, bs, d);
         }
         ovx_cuda_model_free(m);
