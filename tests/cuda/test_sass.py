@@ -22,6 +22,7 @@ reading of the WMMA kernel (208 LD, 0 LDSM, 64 HMMA on sm_80 and sm_90,
 from cuobjdump) is printed beside it as a cross-check. Skips (77) when ovx
 was built without CUDA."""
 import collections
+import re
 import struct
 import sys
 
@@ -47,9 +48,10 @@ def read_bundle(path):
 
 
 def cubin(bundle, arch):
-    """the sm_XY image of a bundle: NAME.compute_XY.cubin (NAME.compute_XY.sm_XY.cubin for the
-    architecture whose PTX is embedded as well)"""
-    hits = [n for n in bundle if ".compute_%s." % arch in n and n.endswith(".cubin")]
+    """the sm_XY image of a bundle: nvcc -keep names it NAME.compute_XY.cubin,
+    NAME.compute_XY.sm_XY.cubin (the architecture whose PTX is embedded too) or,
+    in a single-architecture build, NAME.sm_XY.cubin"""
+    hits = [n for n in bundle if re.search(r"\.(compute|sm)_%s(\.sm_%s)?\.cubin$" % (arch, arch), n)]
     if len(hits) != 1:
         raise SystemExit("FAIL: no single sm_%s image among %s" % (arch, sorted(bundle)))
     return bundle[hits[0]]
