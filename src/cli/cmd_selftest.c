@@ -26,7 +26,7 @@ void ovx_help_selftest(FILE *out)
 {
     fprintf(out,
             "usage: ovx selftest [--device cuda|cuda:N|cpu] [--large] [--seed N]\n"
-            "                    [--attention fused|chunked]\n"
+            "                    [--attention fused|chunked|wmma]\n"
             "\n"
             "Builds a random model in memory (weights rounded to bf16, like the\n"
             "checkpoint), runs the CPU forward and the CUDA forward on an image and on a\n"
@@ -44,9 +44,10 @@ void ovx_help_selftest(FILE *out)
             "                 shim, the same GEMM calls emulated (no GPU needed)\n"
             "  --large        the full-size model (24 x 1024) on a 448 image (1024 tokens)\n"
             "                 and 16 frames (4096 tokens); default: a 2-layer width-128 model\n"
-            "  --attention A  fused (default: the fused attention kernel) or chunked\n"
-            "                 (cuBLAS score/value GEMMs) for the first case; the second\n"
-            "                 case always runs the chunked reference path\n"
+            "  --attention A  fused (default: the mma.sync attention kernel), chunked\n"
+            "                 (cuBLAS score/value GEMMs) or wmma (the earlier fused\n"
+            "                 kernel) for the first case; the second case always runs\n"
+            "                 the chunked reference path\n"
             "  --seed N       seed of the weights and inputs (default 1)\n"
             "\n"
             "exit status: 0 all outputs within tolerance, 1 failure (including no usable\n"
@@ -193,9 +194,11 @@ static int run_case(ovx_model *m, ovx_cuda_model *cm, const tcase *tc, uint64_t 
         goto fail;
     double t2 = ovx_now_ms();
     size_t nd = (size_t)t.batch * t.n * c->hidden_size;
-    if (ovx_cuda_model_attention(cm) == OVX_CUDA_ATTENTION_FUSED)
-        printf("%s: %d x %d tokens, attention fused, CPU %.1f ms, CUDA %.1f ms (profiled)\n",
-               tc->name, t.batch, t.n, t1 - t0, t2 - t1);
+    if (ovx_cuda_model_attention(cm) != OVX_CUDA_ATTENTION_CHUNKED)
+        printf("%s: %d x %d tokens, attention %s, CPU %.1f ms, CUDA %.1f ms (profiled)\n",
+               tc->name, t.batch, t.n,
+               ovx_cuda_model_attention(cm) == OVX_CUDA_ATTENTION_FUSED ? "fused (mma)" : "wmma",
+               t1 - t0, t2 - t1);
     else
         printf("%s: %d x %d tokens, attention chunked (chunk %d), CPU %.1f ms, CUDA %.1f ms (profiled)\n",
                tc->name, t.batch, t.n, ovx_cuda_attention_chunk(cm, t.n, t.n), t1 - t0, t2 - t1);
