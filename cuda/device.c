@@ -195,7 +195,7 @@ const ovx_device *ovx_engine_device(const ovx_engine *e)
 int ovx_engine_take_note(ovx_engine *e, char *buf, size_t len)
 {
     if (!e->note[0])
-        return 0;
+        return e->cuda ? ovx_cuda_model_take_note(e->cuda, buf, len) : 0;
     snprintf(buf, len, "%s", e->note);
     e->note[0] = '\0';
     return 1;

@@ -53,6 +53,8 @@ int ovx_gpu_hooks_env(ovx_gpu_hook_cfg *cfg, int *active, ovx_error *err)
             cfg->fail_open = 1;
         } else if (!strcmp(f, "upload")) {
             cfg->fail_upload = 1;
+        } else if (!strcmp(f, "capture")) {
+            cfg->fail_capture = 1;
         } else if (sscanf(f, "fault:%31[a-z_0-9]%n", op, &used) == 1 &&
                    (!f[used] || (sscanf(f + used, ":%ld%n", &at, &used) == 1 && at >= 1)) &&
                    ovx_gpu_hooks_known_op(op)) {
@@ -68,12 +70,12 @@ int ovx_gpu_hooks_env(ovx_gpu_hook_cfg *cfg, int *active, ovx_error *err)
             snprintf(cfg->skip_op, sizeof cfg->skip_op, "%s", op);
         } else {
             return ovx_error_set(err, OVX_EUSAGE,
-                                 "OVX_CUDA_FAIL='%s': expected open, upload, fault:OP[:N], error:OP[:N] or skip:OP "
+                                 "OVX_CUDA_FAIL='%s': expected open, upload, capture, fault:OP[:N], error:OP[:N] or skip:OP "
                                  "(a test hook; OP an entry of cuda/gpu.h, e.g. softmax_rows, or "
                                  "any for faults and errors)", f);
         }
     }
-    *active = cfg->sync_each || cfg->fail_open || cfg->fail_upload || cfg->fault_op[0] ||
+    *active = cfg->sync_each || cfg->fail_open || cfg->fail_upload || cfg->fail_capture || cfg->fault_op[0] ||
               cfg->skip_op[0] || cfg->error_op[0];
     return OVX_OK;
 }

@@ -70,6 +70,7 @@ typedef struct ovx_cuda_fwd {
  * second use: captured, then replayed. */
 typedef struct ovx_cuda_graph {
     int used, captured;
+    int refused;               /* the device refused its capture: runs directly from then on */
     int slot, samples, hidden, attention;
     int *lengths;
     void *exec;                /* the device's executable graph (NULL: replayed by graph.c) */
@@ -98,6 +99,8 @@ struct ovx_cuda_model {
     int graphs_max;                 /* cache size (OVX_CUDA_GRAPHS), 0: off */
     unsigned long long graph_clock;
     ovx_cuda_graph_stats graph_stats;
+    char graph_note[1200];          /* a refused capture, said once (ovx_cuda_model_take_note) */
+    int graph_noted;
     int profiling;
     int attention;                  /* enum ovx_cuda_attention_mode */
     double timings[OVX_CUDA_OP_COUNT];

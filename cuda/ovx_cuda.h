@@ -178,7 +178,11 @@ typedef struct ovx_cuda_graph_stats {
     long captures;   /* graphs captured */
     long replays;    /* forwards run as a replay of a captured graph */
     long evictions;  /* graphs dropped: cache full, or their buffers moved */
+    long refused;    /* captures the device refused (the batch ran directly, its shape stays direct) */
 } ovx_cuda_graph_stats;
+/* The pending note of a refused graph capture (once per model): 1 and the
+ * text in buf, else 0. */
+int ovx_cuda_model_take_note(ovx_cuda_model *m, char *buf, size_t len);
 void ovx_cuda_model_set_graphs(ovx_cuda_model *m, int max);
 ovx_cuda_graph_stats ovx_cuda_model_graph_stats(const ovx_cuda_model *m);
 
