@@ -95,6 +95,8 @@ static int up_linear(ovx_cuda_model *m, ovx_cuda_linear_w *l, const float *w, co
     int rc = up_bf16(m, w, out, in, in, &l->w, name, err);
     if (!rc && b)
         rc = up_f32(m, b, (size_t)out, &l->b, name, err);
+    if (!rc && b)
+        rc = up_bf16(m, b, 1, out, out, &l->b16, name, err);
     return rc;
 }
 
@@ -243,6 +245,7 @@ static void free_linear(ovx_gpu *g, ovx_cuda_linear_w *l)
 {
     g->ops->release(g, l->w);
     g->ops->release(g, l->b);
+    g->ops->release(g, l->b16);
 }
 
 static void free_norm(ovx_gpu *g, ovx_cuda_norm_w *n)

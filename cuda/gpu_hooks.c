@@ -276,10 +276,11 @@ static int h_bias_act(ovx_gpu *g, const float *d_h, const float *d_b, int epi, i
     HOOKED(bias_act, bias_act(g, d_h, d_b, epi, rows, cols, d_y32, d_y16));
 }
 
-static int h_linear(ovx_gpu *g, const ovx_bf16 *d_w, const float *d_b, int out, int in,
+static int h_linear(ovx_gpu *g, const ovx_bf16 *d_w, const float *d_b, const ovx_bf16 *d_b16,
+                    int out, int in,
                     const ovx_bf16 *d_x, int rows, int epi, float *d_y32, ovx_bf16 *d_y16)
 {
-    HOOKED(linear, linear(g, d_w, d_b, out, in, d_x, rows, epi, d_y32, d_y16));
+    HOOKED(linear, linear(g, d_w, d_b, d_b16, out, in, d_x, rows, epi, d_y32, d_y16));
 }
 
 static int h_residual_add(ovx_gpu *g, float *d_x, const float *d_y, size_t n)

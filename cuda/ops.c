@@ -79,7 +79,8 @@ int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int epi, cons
     if (!l->b)
         epi = OVX_EPI_NONE;
     int rc = 1;
-    if (o->linear && (rc = o->linear(m->g, l->w, l->b, l->out, l->in, d_x, rows, epi, d_y32, d_y16)) < 0)
+    if (o->linear &&
+        (rc = o->linear(m->g, l->w, l->b, l->b16, l->out, l->in, d_x, rows, epi, d_y32, d_y16)) < 0)
         return ovx_error_set(err, OVX_EDEVICE, "%s", m->g->msg);
     if (rc) {
         /* GEMM to float32, then the epilogue as its own pass */

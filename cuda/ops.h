@@ -11,6 +11,9 @@
 typedef struct ovx_cuda_linear_w {
     ovx_bf16 *w;  /* [out, in] bf16 (in padded for the patch embedding) */
     float *b;     /* [out] float32 or NULL */
+    ovx_bf16 *b16; /* the bias rounded to bf16 (NULL without a bias): what a bf16-output
+                    * cuBLASLt epilogue takes (its bias type follows the output's); exact
+                    * for checkpoints, whose biases are bf16 */
     int out, in;
 } ovx_cuda_linear_w;
 
