@@ -92,6 +92,7 @@ static int up_linear(ovx_cuda_model *m, ovx_cuda_linear_w *l, const float *w, co
 {
     l->out = out;
     l->in = in;
+    l->kind = name;
     int rc = up_bf16(m, w, out, in, in, &l->w, name, err);
     if (!rc && b)
         rc = up_f32(m, b, (size_t)out, &l->b, name, err);

@@ -82,6 +82,18 @@ int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int epi, cons
     if (o->linear &&
         (rc = o->linear(m->g, l->w, l->b, l->b16, l->out, l->in, d_x, rows, epi, d_y32, d_y16)) < 0)
         return ovx_error_set(err, OVX_EDEVICE, "%s", m->g->msg);
+    if (l->kind) { /* the GEMM path report, per layer type */
+        int i = 0;
+        while (i < m->n_gemm_paths && m->gemm_paths[i].kind != l->kind)
+            i++;
+        if (i == m->n_gemm_paths && i < (int)(sizeof m->gemm_paths / sizeof m->gemm_paths[0])) {
+            m->gemm_paths[i].kind = l->kind;
+            m->gemm_paths[i].lt = m->gemm_paths[i].fallback = 0;
+            m->n_gemm_paths++;
+        }
+        if (i < m->n_gemm_paths)
+            *(rc ? &m->gemm_paths[i].fallback : &m->gemm_paths[i].lt) += 1;
+    }
     if (rc) {
         /* GEMM to float32, then the epilogue as its own pass */
         float *h = d_y32 ? d_y32 : d_ws;
@@ -91,6 +103,23 @@ int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int epi, cons
             GPU_CALL(m, err, o->bias_act(m->g, h, l->b, epi, rows, l->out, d_y32, d_y16));
     }
     return op_end(m, OVX_CUDA_OP_LINEAR, t0, err);
+}
+
+int ovx_cuda_model_gemm_paths(const ovx_cuda_model *m, char *buf, size_t len)
+{
+    int fallbacks = 0;
+    size_t at = 0;
+    if (len)
+        buf[0] = '\0';
+    for (int i = 0; i < m->n_gemm_paths; i++) {
+        const long lt = m->gemm_paths[i].lt, fb = m->gemm_paths[i].fallback;
+        fallbacks += fb > 0;
+        int n = snprintf(buf + at, at < len ? len - at : 0, "%s%s %s", i ? ", " : "",
+                         m->gemm_paths[i].kind,
+                         !fb ? "cuBLASLt" : lt ? "cuBLASLt and GEMM + epilogue kernel" : "GEMM + epilogue kernel");
+        at += n > 0 ? (size_t)n : 0;
+    }
+    return fallbacks;
 }
 
 int ovx_cuda_rope3d_tables(ovx_cuda_model *m, const int32_t *d_pos, int rows, float *d_cos,

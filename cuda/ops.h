@@ -14,6 +14,8 @@ typedef struct ovx_cuda_linear_w {
     ovx_bf16 *b16; /* the bias rounded to bf16 (NULL without a bias): what a bf16-output
                     * cuBLASLt epilogue takes (its bias type follows the output's); exact
                     * for checkpoints, whose biases are bf16 */
+    const char *kind; /* the layer type ("mlp.fc1", ...: a string literal), for the GEMM
+                       * path report */
     int out, in;
 } ovx_cuda_linear_w;
 
@@ -102,6 +104,11 @@ struct ovx_cuda_model {
     int graphs_max;                 /* cache size (OVX_CUDA_GRAPHS), 0: off */
     unsigned long long graph_clock;
     ovx_cuda_graph_stats graph_stats;
+    struct {
+        const char *kind;
+        long lt, fallback;          /* linear calls through cuBLASLt / GEMM + epilogue kernel */
+    } gemm_paths[16];
+    int n_gemm_paths;
     char graph_note[1200];          /* a refused capture, said once (ovx_cuda_model_take_note) */
     int graph_noted;
     int profiling;

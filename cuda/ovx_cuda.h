@@ -180,6 +180,11 @@ typedef struct ovx_cuda_graph_stats {
     long evictions;  /* graphs dropped: cache full, or their buffers moved */
     long refused;    /* captures the device refused (the batch ran directly, its shape stays direct) */
 } ovx_cuda_graph_stats;
+/* Which path the linear layers took, per layer type, since the upload:
+ * "q_proj/k_proj/v_proj cuBLASLt, ..., mlp.fc1 GEMM + epilogue kernel" into
+ * buf; returns the number of layer types that took the fallback (GEMM to
+ * fp32 + the epilogue kernel) at least once. */
+int ovx_cuda_model_gemm_paths(const ovx_cuda_model *m, char *buf, size_t len);
 /* The pending note of a refused graph capture (once per model): 1 and the
  * text in buf, else 0. */
 int ovx_cuda_model_take_note(ovx_cuda_model *m, char *buf, size_t len);

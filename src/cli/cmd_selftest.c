@@ -26,7 +26,7 @@ void ovx_help_selftest(FILE *out)
 {
     fprintf(out,
             "usage: ovx selftest [--device cuda|cuda:N|cpu] [--large] [--seed N]\n"
-            "                    [--attention fused|chunked|wmma]\n"
+            "                    [--attention fused|chunked|wmma] [--strict]\n"
             "\n"
             "Builds a random model in memory (weights rounded to bf16, like the\n"
             "checkpoint), runs the CPU forward and the CUDA forward on an image and on a\n"
@@ -49,6 +49,10 @@ void ovx_help_selftest(FILE *out)
             "                 kernel) for the first case; the second case always runs\n"
             "                 the chunked reference path\n"
             "  --seed N       seed of the weights and inputs (default 1)\n"
+            "  --strict       also fail when a linear layer took the fallback path (GEMM\n"
+            "                 to fp32 + epilogue kernel instead of a cuBLASLt epilogue;\n"
+            "                 the report \"GEMM paths:\" names the path per layer type;\n"
+            "                 the host emulation always takes the fallback)\n"
             "\n"
             "exit status: 0 all outputs within tolerance, 1 failure (including no usable\n"
             "CUDA device: one line on stderr says which check failed: driver, device,\n"
@@ -303,7 +307,7 @@ static void sharpen(ovx_model *m)
 int ovx_cmd_selftest(int argc, char **argv)
 {
     const char *dev_s = "cuda";
-    int large = 0, attention = OVX_CUDA_ATTENTION_FUSED;
+    int large = 0, strict = 0, attention = OVX_CUDA_ATTENTION_FUSED;
     uint64_t seed = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--device") && i + 1 < argc) {
@@ -315,6 +319,8 @@ int ovx_cmd_selftest(int argc, char **argv)
                 return OVX_EXIT_USAGE;
         } else if (!strcmp(argv[i], "--large")) {
             large = 1;
+        } else if (!strcmp(argv[i], "--strict")) {
+            strict = 1;
         } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
             char *end;
             seed = strtoull(argv[++i], &end, 10);
@@ -393,6 +399,14 @@ int ovx_cmd_selftest(int argc, char **argv)
         if (run_case(m, cm, &cases[i], seed + (uint64_t)i, &ok))
             goto done;
     printf("%s\n", ovx_gpu_linear_str(g));
+    char paths[1200];
+    int fallbacks = ovx_cuda_model_gemm_paths(cm, paths, sizeof paths);
+    printf("GEMM paths: %s\n", paths);
+    if (strict && fallbacks) {
+        printf("--strict: %d layer type%s took the fallback (GEMM to fp32 + epilogue kernel)\n",
+               fallbacks, fallbacks == 1 ? "" : "s");
+        ok = 0;
+    }
     printf("selftest %s (tolerance: relative L2 <= %.0e)\n", ok ? "passed" : "FAILED", TOLERANCE);
     exit_rc = ok ? OVX_EXIT_OK : OVX_EXIT_FAIL;
     goto done;
