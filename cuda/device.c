@@ -411,6 +411,13 @@ void ovx_engine_graph_stats(const ovx_engine *e, long *captures, long *replays)
     *replays = st.replays;
 }
 
+int ovx_engine_gemm_paths(const ovx_engine *e, char *buf, size_t len)
+{
+    if (len)
+        buf[0] = '\0';
+    return e->cuda ? ovx_cuda_model_gemm_paths(e->cuda, buf, len) : -1;
+}
+
 void ovx_engine_free(ovx_engine *e)
 {
     if (!e)
