@@ -57,6 +57,7 @@ static struct {
     __typeof__(&cublasCreate_v2) create;
     __typeof__(&cublasDestroy_v2) destroy;
     __typeof__(&cublasSetStream_v2) set_stream;
+    __typeof__(&cublasSetWorkspace_v2) set_workspace;
     __typeof__(&cublasGemmEx) gemm;
     __typeof__(&cublasGemmStridedBatchedEx) gemm_strided;
     __typeof__(&cublasGetStatusString) status_string;
@@ -70,7 +71,8 @@ static void cb_load(void)
         name = CUBLAS_SONAME;
     lib_sym syms[] = {
         {&cb.create, "cublasCreate_v2"},       {&cb.destroy, "cublasDestroy_v2"},
-        {&cb.set_stream, "cublasSetStream_v2"}, {&cb.gemm, "cublasGemmEx"},
+        {&cb.set_stream, "cublasSetStream_v2"}, {&cb.set_workspace, "cublasSetWorkspace_v2"},
+        {&cb.gemm, "cublasGemmEx"},
         {&cb.gemm_strided, "cublasGemmStridedBatchedEx"},
         {&cb.status_string, "cublasGetStatusString"}};
     const char *missing;
@@ -382,7 +384,7 @@ static void lt_note(ovx_gpu *g, const char *fmt, const char *detail)
  * rows]); always 0 with *plan, not usable (the caller falls back, g->note
  * says why) when a descriptor, the heuristic or its result failed */
 static int lt_get_plan(ovx_gpu *g, lt_state *st, int out, int rows, int in, int epi, int y_bf16,
-                       const float *d_b, lt_plan **plan)
+                       const void *d_b, lt_plan **plan)
 {
     for (int i = 0; i < st->nplans; i++) {
         lt_plan *p = &st->plans[i];
@@ -402,7 +404,9 @@ static int lt_get_plan(ovx_gpu *g, lt_state *st, int out, int rows, int in, int 
     const cublasLtEpilogue_t e = epi == OVX_EPI_GELU_BIAS ? CUBLASLT_EPILOGUE_GELU_BIAS
                                  : epi == OVX_EPI_BIAS    ? CUBLASLT_EPILOGUE_BIAS
                                                           : CUBLASLT_EPILOGUE_DEFAULT;
-    const cudaDataType_t bias_t = CUDA_R_32F, d_t = y_bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    /* the bias type follows the output type (cublasLt.h, BIAS_DATA_TYPE):
+     * a float32 bias with a bf16 output is refused by the heuristic */
+    const cudaDataType_t d_t = y_bf16 ? CUDA_R_16BF : CUDA_R_32F, bias_t = d_t;
     const uint64_t ws = LT_WORKSPACE;
     cublasLtMatmulPreference_t pref = NULL;
     cublasLtMatmulHeuristicResult_t res;
@@ -459,11 +463,17 @@ static int lt_get_plan(ovx_gpu *g, lt_state *st, int out, int rows, int in, int 
     return 0;
 }
 
-static int c_linear(ovx_gpu *g, const ovx_bf16 *d_w, const float *d_b, int out, int in,
-                    const ovx_bf16 *d_x, int rows, int epi, float *d_y32, ovx_bf16 *d_y16)
+static int c_linear(ovx_gpu *g, const ovx_bf16 *d_w, const float *d_b32, const ovx_bf16 *d_b16,
+                    int out, int in, const ovx_bf16 *d_x, int rows, int epi, float *d_y32,
+                    ovx_bf16 *d_y16)
 {
     lt_state *st = (lt_state *)g->blaslt;
     void *d_y = d_y32 ? (void *)d_y32 : (void *)d_y16;
+    const void *d_b = d_y32 ? (const void *)d_b32 : (const void *)d_b16;
+    if (epi != OVX_EPI_NONE && !d_b) {
+        lt_note(g, "linear layers: cuBLAS + epilogue kernel for a bf16 output without a bf16 bias%s", "");
+        return 1;
+    }
     /* cuBLASLt's default preference assumes 256-byte aligned operands */
     if (((uintptr_t)d_w | (uintptr_t)d_x | (uintptr_t)d_y | (uintptr_t)d_b) % 256) {
         lt_note(g, "linear layers: cuBLAS + epilogue kernel for an operand not 256-byte aligned%s", "");
@@ -561,6 +571,7 @@ static const ovx_gpu_ops cuda_ops = {
     .softmax_rows = ovx_cuda_k_softmax_rows,
     .attention_out = ovx_cuda_k_attention_out,
     .flash_attention = ovx_cuda_k_flash_attention,
+    .flash_attention_mma = ovx_cuda_k_flash_attention_mma,
     .linear = c_linear,
     .copy_on = c_copy_on,
     .event_record = c_event_record,
@@ -627,7 +638,14 @@ int ovx_cuda_attach(ovx_gpu *g)
         if (pthread_once(&no_lt_once, no_lt_init) != 0)
             return snprintf(g->msg, sizeof g->msg, "cannot initialise the op table"), -1;
         g->ops = &cuda_ops_no_lt;
+        return 0;
     }
+    /* cuBLAS gets the fixed workspace too (shared with cuBLASLt: both run
+     * on the compute stream, one after the other), so that no GEMM
+     * allocates one inside a CUDA graph capture */
+    s = cb.set_workspace(h, ((lt_state *)g->blaslt)->ws, LT_WORKSPACE);
+    if (s != CUBLAS_STATUS_SUCCESS)
+        return cublas_fail(g, "cublasSetWorkspace", s);
     return 0;
 }
 

@@ -195,7 +195,7 @@ const ovx_device *ovx_engine_device(const ovx_engine *e)
 int ovx_engine_take_note(ovx_engine *e, char *buf, size_t len)
 {
     if (!e->note[0])
-        return 0;
+        return e->cuda ? ovx_cuda_model_take_note(e->cuda, buf, len) : 0;
     snprintf(buf, len, "%s", e->note);
     e->note[0] = '\0';
     return 1;
@@ -409,6 +409,13 @@ void ovx_engine_graph_stats(const ovx_engine *e, long *captures, long *replays)
         st = ovx_cuda_model_graph_stats(e->cuda);
     *captures = st.captures;
     *replays = st.replays;
+}
+
+int ovx_engine_gemm_paths(const ovx_engine *e, char *buf, size_t len)
+{
+    if (len)
+        buf[0] = '\0';
+    return e->cuda ? ovx_cuda_model_gemm_paths(e->cuda, buf, len) : -1;
 }
 
 void ovx_engine_free(ovx_engine *e)

@@ -96,6 +96,9 @@ int ovx_engine_submit_gather(ovx_engine *e, int samples, const int *lengths,
 int ovx_engine_collect(ovx_engine *e, int ticket, ovx_outputs *out, ovx_error *err);
 /* CUDA graph statistics of the engine's device (all 0 on the CPU). */
 void ovx_engine_graph_stats(const ovx_engine *e, long *captures, long *replays);
+/* The CUDA linear layers' path per layer type (ovx_cuda_model_gemm_paths):
+ * the count of layer types that fell back, -1 on the CPU (buf empty). */
+int ovx_engine_gemm_paths(const ovx_engine *e, char *buf, size_t len);
 void ovx_engine_free(ovx_engine *e);
 
 #endif

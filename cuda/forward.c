@@ -39,15 +39,18 @@ void ovx_cuda_model_set_scratch(ovx_cuda_model *m, size_t bytes)
 
 void ovx_cuda_model_set_attention(ovx_cuda_model *m, int mode)
 {
-    m->attention = mode == OVX_CUDA_ATTENTION_CHUNKED ? OVX_CUDA_ATTENTION_CHUNKED
-                                                      : OVX_CUDA_ATTENTION_FUSED;
+    m->attention = mode == OVX_CUDA_ATTENTION_CHUNKED || mode == OVX_CUDA_ATTENTION_WMMA
+                       ? mode
+                       : OVX_CUDA_ATTENTION_FUSED;
 }
 
 int ovx_cuda_model_attention(const ovx_cuda_model *m)
 {
-    return m->attention == OVX_CUDA_ATTENTION_FUSED && m->g->ops->flash_attention
-               ? OVX_CUDA_ATTENTION_FUSED
-               : OVX_CUDA_ATTENTION_CHUNKED;
+    if (m->attention == OVX_CUDA_ATTENTION_FUSED && m->g->ops->flash_attention_mma)
+        return OVX_CUDA_ATTENTION_FUSED;
+    if (m->attention == OVX_CUDA_ATTENTION_WMMA && m->g->ops->flash_attention)
+        return OVX_CUDA_ATTENTION_WMMA;
+    return OVX_CUDA_ATTENTION_CHUNKED;
 }
 
 /* ---- upload ---- */
@@ -89,9 +92,12 @@ static int up_linear(ovx_cuda_model *m, ovx_cuda_linear_w *l, const float *w, co
 {
     l->out = out;
     l->in = in;
+    l->kind = name;
     int rc = up_bf16(m, w, out, in, in, &l->w, name, err);
     if (!rc && b)
         rc = up_f32(m, b, (size_t)out, &l->b, name, err);
+    if (!rc && b)
+        rc = up_bf16(m, b, 1, out, out, &l->b16, name, err);
     return rc;
 }
 
@@ -240,6 +246,7 @@ static void free_linear(ovx_gpu *g, ovx_cuda_linear_w *l)
 {
     g->ops->release(g, l->w);
     g->ops->release(g, l->b);
+    g->ops->release(g, l->b16);
 }
 
 static void free_norm(ovx_gpu *g, ovx_cuda_norm_w *n)

@@ -77,12 +77,15 @@ typedef struct ovx_gpu_ops {
     /* Optional (NULL: gemm + bias_act): the linear layer in one call with
      * the epilogue fused (cuBLASLt): y [rows, out] = epilogue(x [rows, in]
      * w[out, in]^T, b, epi) to y32 (float32) or, when y32 is NULL, y16
-     * (bf16); x, w bf16, float32 accumulation. Device pointers are
+     * (bf16); x, w bf16, float32 accumulation; the bias b (float32) for a
+     * float32 output, b16 (the same bias rounded to bf16) for a bf16 one
+     * (cuBLASLt's bias type follows the output type). Device pointers are
      * allocation starts (256-byte aligned). Returns 0, -1 on an error, or 1
      * when it has no algorithm for this shape (the caller falls back to
      * gemm + bias_act and g->note says so). */
-    int (*linear)(ovx_gpu *g, const ovx_bf16 *d_w, const float *d_b, int out, int in,
-                  const ovx_bf16 *d_x, int rows, int epi, float *d_y32, ovx_bf16 *d_y16);
+    int (*linear)(ovx_gpu *g, const ovx_bf16 *d_w, const float *d_b, const ovx_bf16 *d_b16,
+                  int out, int in, const ovx_bf16 *d_x, int rows, int epi, float *d_y32,
+                  ovx_bf16 *d_y16);
     /* x[i] += y[i], i < n */
     int (*residual_add)(ovx_gpu *g, float *d_x, const float *d_y, size_t n);
     /* cos/sin [n, 64] of the 3D RoPE angles of n tokens at pos [n, 3]:
@@ -115,6 +118,13 @@ typedef struct ovx_gpu_ops {
     int (*flash_attention)(ovx_gpu *g, const ovx_bf16 *d_q, int q_ld, const ovx_bf16 *d_k,
                            const ovx_bf16 *d_v, int kv_ld, ovx_bf16 *d_o, int o_ld,
                            const int32_t *d_tiles, int ntiles, int heads, float scale);
+    /* The same contract with tiles of 1..128 query rows: the mma.sync
+     * kernel of attention_mma.cu (FlashAttention-2 structure, the `fused`
+     * default; flash_attention above is the WMMA kernel, `wmma`). Output
+     * pointer 4-byte aligned. NULL where absent. */
+    int (*flash_attention_mma)(ovx_gpu *g, const ovx_bf16 *d_q, int q_ld, const ovx_bf16 *d_k,
+                               const ovx_bf16 *d_v, int kv_ld, ovx_bf16 *d_o, int o_ld,
+                               const int32_t *d_tiles, int ntiles, int heads, float scale);
     /* Overlapped batches (optional: NULL in the emulations, whose ops have
      * finished when they return; the callers then run them in order).
      * copy_on: as copy_async on stream OVX_STREAM_* (host side

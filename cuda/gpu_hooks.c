@@ -24,7 +24,7 @@
 static const char *const op_names[] = {
     "any", "upload", "download", "copy_async", "sync", "activate", "gemm", "to_bf16", "pack_rows_bf16",
     "norm", "add_norm", "bias_act", "linear", "residual_add", "rope_tables", "rope_qkv",
-    "softmax_rows", "attention_out", "flash_attention", "copy_on", "event_sync"};
+    "softmax_rows", "attention_out", "flash_attention", "flash_attention_mma", "copy_on", "event_sync"};
 
 int ovx_gpu_hooks_known_op(const char *op)
 {
@@ -53,6 +53,8 @@ int ovx_gpu_hooks_env(ovx_gpu_hook_cfg *cfg, int *active, ovx_error *err)
             cfg->fail_open = 1;
         } else if (!strcmp(f, "upload")) {
             cfg->fail_upload = 1;
+        } else if (!strcmp(f, "capture")) {
+            cfg->fail_capture = 1;
         } else if (sscanf(f, "fault:%31[a-z_0-9]%n", op, &used) == 1 &&
                    (!f[used] || (sscanf(f + used, ":%ld%n", &at, &used) == 1 && at >= 1)) &&
                    ovx_gpu_hooks_known_op(op)) {
@@ -68,12 +70,12 @@ int ovx_gpu_hooks_env(ovx_gpu_hook_cfg *cfg, int *active, ovx_error *err)
             snprintf(cfg->skip_op, sizeof cfg->skip_op, "%s", op);
         } else {
             return ovx_error_set(err, OVX_EUSAGE,
-                                 "OVX_CUDA_FAIL='%s': expected open, upload, fault:OP[:N], error:OP[:N] or skip:OP "
+                                 "OVX_CUDA_FAIL='%s': expected open, upload, capture, fault:OP[:N], error:OP[:N] or skip:OP "
                                  "(a test hook; OP an entry of cuda/gpu.h, e.g. softmax_rows, or "
                                  "any for faults and errors)", f);
         }
     }
-    *active = cfg->sync_each || cfg->fail_open || cfg->fail_upload || cfg->fault_op[0] ||
+    *active = cfg->sync_each || cfg->fail_open || cfg->fail_upload || cfg->fail_capture || cfg->fault_op[0] ||
               cfg->skip_op[0] || cfg->error_op[0];
     return OVX_OK;
 }
@@ -274,10 +276,11 @@ static int h_bias_act(ovx_gpu *g, const float *d_h, const float *d_b, int epi, i
     HOOKED(bias_act, bias_act(g, d_h, d_b, epi, rows, cols, d_y32, d_y16));
 }
 
-static int h_linear(ovx_gpu *g, const ovx_bf16 *d_w, const float *d_b, int out, int in,
+static int h_linear(ovx_gpu *g, const ovx_bf16 *d_w, const float *d_b, const ovx_bf16 *d_b16,
+                    int out, int in,
                     const ovx_bf16 *d_x, int rows, int epi, float *d_y32, ovx_bf16 *d_y16)
 {
-    HOOKED(linear, linear(g, d_w, d_b, out, in, d_x, rows, epi, d_y32, d_y16));
+    HOOKED(linear, linear(g, d_w, d_b, d_b16, out, in, d_x, rows, epi, d_y32, d_y16));
 }
 
 static int h_residual_add(ovx_gpu *g, float *d_x, const float *d_y, size_t n)
@@ -317,6 +320,14 @@ static int h_flash_attention(ovx_gpu *g, const ovx_bf16 *d_q, int q_ld, const ov
                                             ntiles, heads, scale));
 }
 
+static int h_flash_attention_mma(ovx_gpu *g, const ovx_bf16 *d_q, int q_ld, const ovx_bf16 *d_k,
+                                 const ovx_bf16 *d_v, int kv_ld, ovx_bf16 *d_o, int o_ld,
+                                 const int32_t *d_tiles, int ntiles, int heads, float scale)
+{
+    HOOKED(flash_attention_mma, flash_attention_mma(g, d_q, q_ld, d_k, d_v, kv_ld, d_o, o_ld,
+                                                    d_tiles, ntiles, heads, scale));
+}
+
 void ovx_gpu_hooks_install(ovx_gpu *g)
 {
     struct ovx_gpu_ext *x = X(g);
@@ -348,5 +359,7 @@ void ovx_gpu_hooks_install(ovx_gpu *g)
         x->hooked.event_sync = h_event_sync;
     if (x->base->flash_attention) /* NULL: the forward uses the chunked path */
         x->hooked.flash_attention = h_flash_attention;
+    if (x->base->flash_attention_mma)
+        x->hooked.flash_attention_mma = h_flash_attention_mma;
     g->ops = &x->hooked;
 }

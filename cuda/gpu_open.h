@@ -20,6 +20,7 @@ typedef struct ovx_gpu_hook_cfg {
     char error_op[32];      /* OVX_CUDA_FAIL=error:OP[:N]: the N-th OP fails, the device stays
                              * usable (a launch refused, out of memory for one batch) */
     long error_at;
+    int fail_capture;       /* OVX_CUDA_FAIL=capture: every CUDA graph capture is refused */
 } ovx_gpu_hook_cfg;
 
 struct ovx_gpu_ext {

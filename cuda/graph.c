@@ -64,6 +64,15 @@ ovx_cuda_graph_stats ovx_cuda_model_graph_stats(const ovx_cuda_model *m)
     return m->graph_stats;
 }
 
+int ovx_cuda_model_take_note(ovx_cuda_model *m, char *buf, size_t len)
+{
+    if (!m->graph_note[0])
+        return 0;
+    snprintf(buf, len, "%s", m->graph_note);
+    m->graph_note[0] = '\0';
+    return 1;
+}
+
 static int same_shape(const ovx_cuda_graph *e, int slot, const ovx_cuda_fwd *f, int attention)
 {
     return e->used && e->slot == slot && e->samples == f->samples && e->hidden == f->hidden &&
@@ -90,6 +99,9 @@ static ovx_cuda_graph *take_entry(ovx_cuda_model *m)
 static int capture(ovx_cuda_model *m, ovx_cuda_graph *e, const ovx_cuda_fwd *f, ovx_error *err)
 {
     ovx_gpu *g = m->g;
+    if (g->ext && g->ext->cfg.fail_capture) /* test hook */
+        return ovx_error_set(err, OVX_EDEVICE,
+                             "cudaStreamBeginCapture: operation not permitted (OVX_CUDA_FAIL=capture)");
     if (!g->ops->graph_begin) { /* replayed here: keep what the capture saw */
         e->args = *f;
         e->args.lengths = e->lengths;
@@ -139,10 +151,26 @@ int ovx_cuda_graph_run(ovx_cuda_model *m, int slot, const ovx_cuda_fwd *f, ovx_e
         return ovx_cuda_forward_ops(m, f, err);
     }
     e->stamp = ++m->graph_clock;
-    int rc = e->captured ? OVX_OK : capture(m, e, f, err);
+    ovx_error cerr; /* the reason of a refusal, for the note */
+    ovx_error_clear(&cerr);
+    int rc = e->captured || e->refused ? OVX_OK : capture(m, e, f, &cerr);
     if (rc) {
-        drop(m, e);
-        return rc;
+        /* refused (an op that cannot be captured, an instantiation the
+         * driver declines): nothing of the capture ran, so this batch runs
+         * directly and its shape stays direct; said once. A device fault
+         * shows again in the direct run and fails the batch there. */
+        e->refused = 1;
+        m->graph_stats.refused++;
+        if (!m->graph_noted) {
+            snprintf(m->graph_note, sizeof m->graph_note,
+                     "CUDA graph capture refused (%s): batches of that shape run without a graph",
+                     cerr.msg);
+            m->graph_noted = 1;
+        }
+    }
+    if (e->refused) {
+        m->graph_stats.direct++;
+        return ovx_cuda_forward_ops(m, f, err);
     }
     m->graph_stats.replays++;
     if (e->exec)

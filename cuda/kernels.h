@@ -1,5 +1,5 @@
-/* kernels.h: C entry points of the CUDA kernels in kernels.cu and
- * attention.cu. Each one has
+/* kernels.h: C entry points of the CUDA kernels in kernels.cu,
+ * attention.cu and attention_mma.cu. Each one has
  * the signature of the matching ovx_gpu_ops member (see gpu.h for shapes),
  * launches on g->stream and checks the launch. The same source is built
  * twice (cuda_compat.h): ovx_cuda_k_* by nvcc for the GPU (cuda_ops.c) and
@@ -34,7 +34,10 @@ extern "C" {
                          ovx_bf16 *d_o, int o_ld, int rows, int heads);                            \
     int P##flash_attention(ovx_gpu *g, const ovx_bf16 *d_q, int q_ld, const ovx_bf16 *d_k,         \
                            const ovx_bf16 *d_v, int kv_ld, ovx_bf16 *d_o, int o_ld,                \
-                           const int32_t *d_tiles, int ntiles, int heads, float scale);
+                           const int32_t *d_tiles, int ntiles, int heads, float scale);   \
+    int P##flash_attention_mma(ovx_gpu *g, const ovx_bf16 *d_q, int q_ld, const ovx_bf16 *d_k,     \
+                               const ovx_bf16 *d_v, int kv_ld, ovx_bf16 *d_o, int o_ld,            \
+                               const int32_t *d_tiles, int ntiles, int heads, float scale);
 
 OVX_KERNEL_DECLS(ovx_cuda_k_)
 OVX_KERNEL_DECLS(ovx_host_k_)

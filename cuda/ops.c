@@ -79,8 +79,21 @@ int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int epi, cons
     if (!l->b)
         epi = OVX_EPI_NONE;
     int rc = 1;
-    if (o->linear && (rc = o->linear(m->g, l->w, l->b, l->out, l->in, d_x, rows, epi, d_y32, d_y16)) < 0)
+    if (o->linear &&
+        (rc = o->linear(m->g, l->w, l->b, l->b16, l->out, l->in, d_x, rows, epi, d_y32, d_y16)) < 0)
         return ovx_error_set(err, OVX_EDEVICE, "%s", m->g->msg);
+    if (l->kind) { /* the GEMM path report, per layer type */
+        int i = 0;
+        while (i < m->n_gemm_paths && m->gemm_paths[i].kind != l->kind)
+            i++;
+        if (i == m->n_gemm_paths && i < (int)(sizeof m->gemm_paths / sizeof m->gemm_paths[0])) {
+            m->gemm_paths[i].kind = l->kind;
+            m->gemm_paths[i].lt = m->gemm_paths[i].fallback = 0;
+            m->n_gemm_paths++;
+        }
+        if (i < m->n_gemm_paths)
+            *(rc ? &m->gemm_paths[i].fallback : &m->gemm_paths[i].lt) += 1;
+    }
     if (rc) {
         /* GEMM to float32, then the epilogue as its own pass */
         float *h = d_y32 ? d_y32 : d_ws;
@@ -90,6 +103,23 @@ int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int epi, cons
             GPU_CALL(m, err, o->bias_act(m->g, h, l->b, epi, rows, l->out, d_y32, d_y16));
     }
     return op_end(m, OVX_CUDA_OP_LINEAR, t0, err);
+}
+
+int ovx_cuda_model_gemm_paths(const ovx_cuda_model *m, char *buf, size_t len)
+{
+    int fallbacks = 0;
+    size_t at = 0;
+    if (len)
+        buf[0] = '\0';
+    for (int i = 0; i < m->n_gemm_paths; i++) {
+        const long lt = m->gemm_paths[i].lt, fb = m->gemm_paths[i].fallback;
+        fallbacks += fb > 0;
+        int n = snprintf(buf + at, at < len ? len - at : 0, "%s%s %s", i ? ", " : "",
+                         m->gemm_paths[i].kind,
+                         !fb ? "cuBLASLt" : lt ? "cuBLASLt and GEMM + epilogue kernel" : "GEMM + epilogue kernel");
+        at += n > 0 ? (size_t)n : 0;
+    }
+    return fallbacks;
 }
 
 int ovx_cuda_rope3d_tables(ovx_cuda_model *m, const int32_t *d_pos, int rows, float *d_cos,
@@ -172,15 +202,21 @@ int ovx_cuda_attention(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld, int nq,
     return op_end(m, OVX_CUDA_OP_ATTENTION, t0, err);
 }
 
-int ovx_cuda_attention_self_tiles(int samples, const int *lengths, int32_t *tiles)
+int ovx_cuda_attention_tile_rows(int len, int big)
+{
+    return big && len >= OVX_CUDA_LONG_SAMPLE ? 2 * OVX_CUDA_TILE_ROWS : OVX_CUDA_TILE_ROWS;
+}
+
+int ovx_cuda_attention_self_tiles(int samples, const int *lengths, int big, int32_t *tiles)
 {
     int n = 0, off = 0;
     for (int s = 0; s < samples; s++) {
-        for (int q = 0; q < lengths[s]; q += OVX_CUDA_TILE_ROWS) {
+        const int tr = ovx_cuda_attention_tile_rows(lengths[s], big);
+        for (int q = 0; q < lengths[s]; q += tr) {
             int32_t *t = tiles + 5 * n++;
             int left = lengths[s] - q;
             t[0] = off + q;
-            t[1] = left < OVX_CUDA_TILE_ROWS ? left : OVX_CUDA_TILE_ROWS;
+            t[1] = left < tr ? left : tr;
             t[2] = off;
             t[3] = lengths[s];
             t[4] = off + q;
@@ -196,10 +232,12 @@ int ovx_cuda_attention_fused(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld,
 {
     double t0 = op_begin(m);
     const ovx_gpu_ops *o = m->g->ops;
-    if (!o->flash_attention)
+    const int mma = ovx_cuda_model_attention(m) == OVX_CUDA_ATTENTION_FUSED;
+    int (*k)(ovx_gpu *, const ovx_bf16 *, int, const ovx_bf16 *, const ovx_bf16 *, int, ovx_bf16 *,
+             int, const int32_t *, int, int, float) = mma ? o->flash_attention_mma : o->flash_attention;
+    if (!k)
         return ovx_error_set(err, OVX_EUNSUPPORTED, "device %s has no fused attention", o->name);
-    GPU_CALL(m, err, o->flash_attention(m->g, d_q, q_ld, d_k, d_v, kv_ld, d_o, o_ld, d_tiles,
-                                        ntiles, m->cfg.num_heads,
-                                        1.0f / sqrtf((float)m->cfg.head_dim)));
+    GPU_CALL(m, err, k(m->g, d_q, q_ld, d_k, d_v, kv_ld, d_o, o_ld, d_tiles, ntiles,
+                       m->cfg.num_heads, 1.0f / sqrtf((float)m->cfg.head_dim)));
     return op_end(m, OVX_CUDA_OP_ATTENTION, t0, err);
 }

@@ -11,6 +11,11 @@
 typedef struct ovx_cuda_linear_w {
     ovx_bf16 *w;  /* [out, in] bf16 (in padded for the patch embedding) */
     float *b;     /* [out] float32 or NULL */
+    ovx_bf16 *b16; /* the bias rounded to bf16 (NULL without a bias): what a bf16-output
+                    * cuBLASLt epilogue takes (its bias type follows the output's); exact
+                    * for checkpoints, whose biases are bf16 */
+    const char *kind; /* the layer type ("mlp.fc1", ...: a string literal), for the GEMM
+                       * path report */
     int out, in;
 } ovx_cuda_linear_w;
 
@@ -70,6 +75,7 @@ typedef struct ovx_cuda_fwd {
  * second use: captured, then replayed. */
 typedef struct ovx_cuda_graph {
     int used, captured;
+    int refused;               /* the device refused its capture: runs directly from then on */
     int slot, samples, hidden, attention;
     int *lengths;
     void *exec;                /* the device's executable graph (NULL: replayed by graph.c) */
@@ -98,6 +104,13 @@ struct ovx_cuda_model {
     int graphs_max;                 /* cache size (OVX_CUDA_GRAPHS), 0: off */
     unsigned long long graph_clock;
     ovx_cuda_graph_stats graph_stats;
+    struct {
+        const char *kind;
+        long lt, fallback;          /* linear calls through cuBLASLt / GEMM + epilogue kernel */
+    } gemm_paths[16];
+    int n_gemm_paths;
+    char graph_note[1200];          /* a refused capture, said once (ovx_cuda_model_take_note) */
+    int graph_noted;
     int profiling;
     int attention;                  /* enum ovx_cuda_attention_mode */
     double timings[OVX_CUDA_OP_COUNT];
@@ -153,15 +166,21 @@ int ovx_cuda_attention(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld, int nq,
                        const ovx_bf16 *d_k, const ovx_bf16 *d_v, int kv_ld, int nk,
                        ovx_bf16 *d_o, int o_ld, int qc, float *d_s, ovx_bf16 *d_p,
                        ovx_error *err);
-/* Tiles of the fused attention (gpu.h, flash_attention) for `samples`
- * packed samples: self-attention (queries = keys = the sample's rows, 64
- * queries a tile) into tiles[5 * i], returns the count; at most
- * OVX_CUDA_SELF_TILES(rows, samples). */
+/* Tiles of the fused attention (gpu.h, flash_attention and
+ * flash_attention_mma) for `samples` packed samples: self-attention
+ * (queries = keys = the sample's rows) into tiles[5 * i], returns the
+ * count; at most OVX_CUDA_SELF_TILES(rows, samples). 64 queries a tile;
+ * with `big` (the mma kernel) 128 for samples of OVX_CUDA_LONG_SAMPLE
+ * tokens or more (fewer K/V loads per query; shorter samples keep 64-row
+ * tiles for more blocks). */
 #define OVX_CUDA_TILE_ROWS 64
+#define OVX_CUDA_LONG_SAMPLE 512
 #define OVX_CUDA_SELF_TILES(rows, samples) ((rows) / OVX_CUDA_TILE_ROWS + (samples))
-int ovx_cuda_attention_self_tiles(int samples, const int *lengths, int32_t *tiles);
+int ovx_cuda_attention_tile_rows(int len, int big);
+int ovx_cuda_attention_self_tiles(int samples, const int *lengths, int big, int32_t *tiles);
 /* Fused multi-head attention over d_tiles (device), heads of 64, scale 1/8:
- * q [*, q_ld], k, v [*, kv_ld], o [*, o_ld] bf16. */
+ * q [*, q_ld], k, v [*, kv_ld], o [*, o_ld] bf16; the mma kernel in mode
+ * fused, the WMMA kernel in mode wmma (tiles built with `big` accordingly). */
 int ovx_cuda_attention_fused(ovx_cuda_model *m, const ovx_bf16 *d_q, int q_ld,
                              const ovx_bf16 *d_k, const ovx_bf16 *d_v, int kv_ld, ovx_bf16 *d_o,
                              int o_ld, const int32_t *d_tiles, int ntiles, ovx_error *err);

@@ -70,6 +70,11 @@ int ovx_cuda_host_shim_compiled(void);
  * (0, default: deterministic and fast) or one OS thread each (1: real
  * concurrency, slow). The environment variable OVX_CUDA_HOST=threads sets 1. */
 void ovx_cuda_host_set_threads(int os_threads);
+/* When the shim's cp.async twin performs a copy: at the cp.async.wait_group
+ * that covers it (0, default: the latest moment, a read before the wait
+ * sees the old contents) or when it is issued (1: the earliest, a copy
+ * into a buffer other warps still read shows). Tests run both. */
+void ovx_cuda_host_set_cp_async_early(int early);
 void ovx_gpu_close(ovx_gpu *g);
 /* The opened device (NULL for the plain host emulation). */
 const ovx_gpu_info *ovx_gpu_get_info(const ovx_gpu *g);
@@ -118,12 +123,17 @@ const double *ovx_cuda_model_timings(const ovx_cuda_model *m); /* [OVX_CUDA_OP_C
  * query chunk, all heads); default 128 MiB. */
 void ovx_cuda_model_set_scratch(ovx_cuda_model *m, size_t bytes);
 
-/* Attention implementation: the fused kernel (attention.cu, default where
- * the device has it) or the chunked path (score GEMM, row softmax, value
- * GEMM per query chunk: the reference). */
-enum ovx_cuda_attention_mode { OVX_CUDA_ATTENTION_FUSED = 0, OVX_CUDA_ATTENTION_CHUNKED = 1 };
+/* Attention implementation: the fused mma.sync kernel (attention_mma.cu,
+ * default where the device has it), the chunked path (score GEMM, row
+ * softmax, value GEMM per query chunk: the reference) or the earlier fused
+ * WMMA kernel (attention.cu). */
+enum ovx_cuda_attention_mode {
+    OVX_CUDA_ATTENTION_FUSED = 0,
+    OVX_CUDA_ATTENTION_CHUNKED = 1,
+    OVX_CUDA_ATTENTION_WMMA = 2
+};
 void ovx_cuda_model_set_attention(ovx_cuda_model *m, int mode);
-/* the mode the forward uses: chunked when the device has no fused kernel */
+/* the mode the forward uses: chunked when the device lacks the fused kernel asked for */
 int ovx_cuda_model_attention(const ovx_cuda_model *m);
 
 /* Forward of B samples of N tokens (model.h contract). Allocates the
@@ -172,7 +182,16 @@ typedef struct ovx_cuda_graph_stats {
     long captures;   /* graphs captured */
     long replays;    /* forwards run as a replay of a captured graph */
     long evictions;  /* graphs dropped: cache full, or their buffers moved */
+    long refused;    /* captures the device refused (the batch ran directly, its shape stays direct) */
 } ovx_cuda_graph_stats;
+/* Which path the linear layers took, per layer type, since the upload:
+ * "q_proj/k_proj/v_proj cuBLASLt, ..., mlp.fc1 GEMM + epilogue kernel" into
+ * buf; returns the number of layer types that took the fallback (GEMM to
+ * fp32 + the epilogue kernel) at least once. */
+int ovx_cuda_model_gemm_paths(const ovx_cuda_model *m, char *buf, size_t len);
+/* The pending note of a refused graph capture (once per model): 1 and the
+ * text in buf, else 0. */
+int ovx_cuda_model_take_note(ovx_cuda_model *m, char *buf, size_t len);
 void ovx_cuda_model_set_graphs(ovx_cuda_model *m, int max);
 ovx_cuda_graph_stats ovx_cuda_model_graph_stats(const ovx_cuda_model *m);
 

@@ -288,8 +288,10 @@ static int queue_batch(ovx_cuda_model *m, int s, int samples, const int *lengths
     f.b.hid = sl->hid;
     f.b.a = sl->a;
     int32_t *tiles = (int32_t *)(st + patch_bytes + pos_bytes);
-    if (ovx_cuda_model_attention(m) == OVX_CUDA_ATTENTION_FUSED) {
-        f.nself = ovx_cuda_attention_self_tiles(samples, lengths, tiles);
+    const int mode = ovx_cuda_model_attention(m);
+    if (mode != OVX_CUDA_ATTENTION_CHUNKED) {
+        f.nself = ovx_cuda_attention_self_tiles(samples, lengths, mode == OVX_CUDA_ATTENTION_FUSED,
+                                                tiles);
         for (int i = 0, off = 0; i < samples; off += lengths[i++]) {
             int32_t *t = tiles + 5 * (f.nself + i);
             t[0] = 0;          /* the probe */

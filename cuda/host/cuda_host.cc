@@ -76,11 +76,20 @@ struct block_set {
     std::unique_ptr<os_barrier[]> warps;
     fbarrier fblock;
     std::vector<fbarrier> fwarps;
-    std::vector<unsigned char> exchange; /* [warp][phase 2][lane 32][8 bytes] */
+    std::vector<unsigned char> exchange; /* [warp][phase 2][lane 32][XSLOT bytes] */
+};
+
+/* one cp.async of a lane, performed at the cp.async.wait_group that covers it */
+struct async_copy {
+    void *dst;
+    const void *src;
+    int src_bytes, bytes;
 };
 
 struct lane_state {
     unsigned tid = 0, set = 0, phase = 0;
+    std::vector<async_copy> copies; /* issued, not yet performed */
+    std::vector<std::size_t> groups; /* end of each committed group in copies */
     /* fiber engine */
     void *sp = nullptr;
     int done = 0;
@@ -108,6 +117,8 @@ thread_local launch_state *cur = nullptr;
 thread_local lane_state *self = nullptr;
 
 int want_threads = -1; /* -1: from the environment */
+int cp_async_early = 0; /* see ovx_cuda_host_set_cp_async_early */
+constexpr std::size_t XSLOT = 64; /* bytes a lane can publish in one exchange */
 
 unsigned lanes_in_warp(const launch_state *L, unsigned w)
 {
@@ -206,6 +217,8 @@ int run_fibers(launch_state *L)
             ln.tid = t;
             ln.set = 0;
             ln.phase = 0;
+            ln.copies.clear();
+            ln.groups.clear();
             ln.done = 0;
             ln.asan_fake = nullptr;
             /* fresh stack: 6 zero registers, then "return" into fiber_entry */
@@ -263,6 +276,8 @@ void worker(launch_state *L, unsigned tid)
     for (unsigned long long i = 0; i < nblocks; i++) {
         self->set = (unsigned)(i & 1);
         self->phase = 0;
+        self->copies.clear();
+        self->groups.clear();
         if (tid == 0 && i + 1 < nblocks)
             rebuild(L, L->sets[(i + 1) & 1]);
         blockIdx = {(unsigned)(i % g.x), (unsigned)(i / g.x % g.y),
@@ -344,6 +359,11 @@ extern "C" void ovx_cuda_host_set_threads(int os_threads)
     want_threads = os_threads;
 }
 
+extern "C" void ovx_cuda_host_set_cp_async_early(int early)
+{
+    cp_async_early = early;
+}
+
 namespace ovx_host {
 
 int lane_id() { return (int)(self->tid & 31); }
@@ -357,29 +377,74 @@ static unsigned char *exchange_slot(unsigned *lane)
     block_set &s = cur->sets[self->set];
     unsigned w = self->tid / 32, ph = self->phase++ & 1;
     *lane = self->tid & 31;
-    return s.exchange.data() + (std::size_t)(w * 2 + ph) * 32 * 8;
+    return s.exchange.data() + (std::size_t)(w * 2 + ph) * 32 * XSLOT;
 }
 
 void warp_exchange(const void *v, void *out, int src, std::size_t bytes)
 {
     unsigned lane;
     unsigned char *area = exchange_slot(&lane);
-    std::memcpy(area + lane * 8, v, bytes);
+    std::memcpy(area + lane * XSLOT, v, bytes);
     warp_sync();
     if (src < 0 || (unsigned)src >= lanes_in_warp(cur, self->tid / 32))
         src = (int)lane;
-    std::memcpy(out, area + (unsigned)src * 8, bytes);
+    std::memcpy(out, area + (unsigned)src * XSLOT, bytes);
+}
+
+const unsigned char *warp_publish(const void *v, std::size_t bytes)
+{
+    unsigned lane;
+    unsigned char *area = exchange_slot(&lane);
+    if (bytes > XSLOT)
+        std::abort(); /* a shim limit, not a kernel error */
+    std::memcpy(area + lane * XSLOT, v, bytes);
+    warp_sync();
+    return area;
+}
+
+
+static void perform(const async_copy &c)
+{
+    std::memcpy(c.dst, c.src, (std::size_t)c.src_bytes);
+    std::memset((unsigned char *)c.dst + c.src_bytes, 0, (std::size_t)(c.bytes - c.src_bytes));
+}
+
+void cp_async(void *dst, const void *src, int src_bytes, int bytes)
+{
+    if (cp_async_early)
+        perform({dst, src, src_bytes, bytes});
+    else
+        self->copies.push_back({dst, src, src_bytes, bytes});
+}
+
+void cp_async_commit()
+{
+    self->groups.push_back(self->copies.size());
+}
+
+void cp_async_wait(int pending)
+{
+    std::vector<std::size_t> &g = self->groups;
+    if ((std::size_t)pending >= g.size())
+        return;
+    std::size_t done_groups = g.size() - (std::size_t)pending, end = g[done_groups - 1];
+    for (std::size_t i = 0; i < end; i++)
+        perform(self->copies[i]);
+    self->copies.erase(self->copies.begin(), self->copies.begin() + (std::ptrdiff_t)end);
+    g.erase(g.begin(), g.begin() + (std::ptrdiff_t)done_groups);
+    for (std::size_t &e : g)
+        e -= end;
 }
 
 unsigned warp_ballot(int pred)
 {
     unsigned lane;
     unsigned char *area = exchange_slot(&lane);
-    area[lane * 8] = pred ? 1 : 0;
+    area[lane * XSLOT] = pred ? 1 : 0;
     warp_sync();
     unsigned mask = 0;
     for (unsigned l = 0; l < lanes_in_warp(cur, self->tid / 32); l++)
-        mask |= (unsigned)area[l * 8] << l;
+        mask |= (unsigned)area[l * XSLOT] << l;
     return mask;
 }
 
@@ -412,7 +477,7 @@ cudaError_t run_grid(dim3 grid, dim3 block, body_fn body, void *ctx)
     for (block_set &s : L.sets) {
         s.warps.reset(new os_barrier[L.nwarps]);
         s.fwarps.resize(L.nwarps);
-        s.exchange.assign((std::size_t)L.nwarps * 2 * 32 * 8, 0);
+        s.exchange.assign((std::size_t)L.nwarps * 2 * 32 * XSLOT, 0);
     }
     rebuild(&L, L.sets[0]);
     int rc;

@@ -90,8 +90,32 @@ void warp_sync();
  * the warp) */
 void warp_exchange(const void *v, void *out, int src, std::size_t bytes);
 unsigned warp_ballot(int pred);
+/* every lane publishes `bytes` (<= 64) bytes of `v`; after the warp
+ * barrier, returns the exchange area: lane l's bytes at l * 64 (valid
+ * until this lane's next-but-one exchange) */
+const unsigned char *warp_publish(const void *v, std::size_t bytes);
 int lane_id();
 void block_sync();
+
+/* Host twins of the PTX instructions of cuda/ptx.h (ptx_host.cc,
+ * cuda_host.cc), with the operand layouts of the PTX ISA:
+ * ldmatrix.sync.aligned.m8n8.{x1,x2,x4}{,.trans}.shared.b16: lane 8 i + j
+ * gives the address of row j of matrix i; r[i] of lane l = elements
+ * (l / 4, 2 (l % 4)) and (l / 4, 2 (l % 4) + 1) of matrix i (low half
+ * first), transposed: (2 (l % 4), l / 4) and (2 (l % 4) + 1, l / 4). */
+void ldmatrix(std::uint32_t *r, int num, int trans, const void *row_addr);
+/* mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32, d += a b: the
+ * fragments of the warp's 32 lanes as the PTX ISA tables lay them out */
+void mma_m16n8k16_bf16(float d[4], const std::uint32_t a[4], const std::uint32_t b[2]);
+/* cp.async.cg.shared.global (16 bytes, src_bytes of them read, the rest
+ * zero), cp.async.commit_group, cp.async.wait_group N: a lane's copies are
+ * queued and performed when a wait_group covers them (the latest moment
+ * the PTX ISA allows: reading the destination before the wait sees the old
+ * contents), or with ovx_cuda_host_set_cp_async_early(1) when issued (the
+ * earliest: overwriting a buffer other warps still read shows) */
+void cp_async(void *dst, const void *src, int src_bytes, int bytes);
+void cp_async_commit();
+void cp_async_wait(int pending);
 
 template <class... P>
 struct launch_ctx {

@@ -1,7 +1,7 @@
 /* host_ops.c: the device table backed by the CUDA-on-host shim: memory and
  * GEMMs as the host emulation (emu_ops.c: malloc, cuBLAS's column-major GEMM
- * semantics), every kernel from the real kernel sources (kernels.cu built as
- * and attention.cu built as host C++, ovx_host_k_*). `ovx selftest --device cpu` and tests/cuda run
+ * semantics), every kernel from the real kernel sources (kernels.cu, attention.cu and
+ * attention_mma.cu built as host C++, ovx_host_k_*). `ovx selftest --device cpu` and tests/cuda run
  * the CUDA forward on it, i.e. the kernel code the GPU runs. Without a C++
  * compiler at build time (no OVX_HAVE_CUDA_HOST) it falls back to the
  * emulation's own kernels and says so in the table's name. */
@@ -30,6 +30,7 @@ static void host_init(void)
     host_ops.softmax_rows = ovx_host_k_softmax_rows;
     host_ops.attention_out = ovx_host_k_attention_out;
     host_ops.flash_attention = ovx_host_k_flash_attention;
+    host_ops.flash_attention_mma = ovx_host_k_flash_attention_mma;
 #else
     host_ops.name = "emulated (built without C++: kernels.cu not run on the host)";
 #endif
@@ -48,6 +49,11 @@ int ovx_cuda_host_shim_compiled(void)
 void ovx_cuda_host_set_threads(int os_threads)
 {
     (void)os_threads;
+}
+
+void ovx_cuda_host_set_cp_async_early(int early)
+{
+    (void)early;
 }
 #endif
 

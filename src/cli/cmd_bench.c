@@ -35,7 +35,9 @@ void ovx_help_bench(FILE *out)
             "products only) and %% of the device's bf16 tensor-core peak. Paste it into an\n"
             "issue together with the header lines (device, driver, build). A batch is one\n"
             "packed forward over B clips, as in `ovx extract --batch B`; clips are video\n"
-            "tokens (16 x 16 per frame, consecutive frames) with random patches.\n"
+            "tokens (16 x 16 per frame, consecutive frames) with random patches. On CUDA a\n"
+            "last line \"GEMM paths:\" names the path of each linear layer type (a cuBLASLt\n"
+            "epilogue, or a GEMM and the epilogue kernel).\n"
             "\n"
             "  --device DEV     cuda (default, = cuda:0), cuda:N, cpu, or auto (CUDA device\n"
             "                   0, else the CPU, saying why)\n"
@@ -310,6 +312,9 @@ int ovx_cmd_bench(int argc, char **argv)
                    (double)n * b * 1e3 / ms, tflops, pct);
             fflush(stdout);
         }
+    char paths[1200];
+    if (ovx_engine_gemm_paths(eng, paths, sizeof paths) >= 0 && paths[0])
+        printf("\nGEMM paths: %s\n", paths);
     goto done;
 fail:
     fprintf(stderr, "ovx bench: %s\n", err.msg);

@@ -22,7 +22,7 @@ void ovx_help_forward(FILE *out)
     fprintf(out,
             "usage: ovx forward -m MODEL --pixel-values X.npy [--visible-indices I.npy]\n"
             "                   [--hidden-state L] [--threads N] [--device DEV] [--precision P]\n"
-            "                   [--attention fused|chunked] [--profile] [-v] -o DIR\n"
+            "                   [--attention fused|chunked|wmma] [--profile] [-v] -o DIR\n"
             "\n"
             "Runs the OneVision Encoder on an already normalised pixel tensor and writes\n"
             "DIR/last_hidden_state.npy [B,N,D], DIR/pooler_output.npy [B,D] (models with a\n"

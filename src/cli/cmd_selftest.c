@@ -27,7 +27,7 @@ void ovx_help_selftest(FILE *out)
 {
     fprintf(out,
             "usage: ovx selftest [--device cuda|cuda:N|cpu] [--large] [--seed N]\n"
-            "                    [--attention fused|chunked]\n"
+            "                    [--attention fused|chunked|wmma] [--strict]\n"
             "\n"
             "Builds a random model in memory (weights rounded to bf16, like the\n"
             "checkpoint), runs the CPU forward and the CUDA forward on an image and on a\n"
@@ -36,19 +36,27 @@ void ovx_help_selftest(FILE *out)
             "(last_hidden_state, pooler_output, hidden state -2) and per-op times of\n"
             "the CUDA forward, its time without profiling and whether a repeat is\n"
             "byte-identical (the first case also with two batches in flight and as a\n"
-            "replayed CUDA graph).\n"
+            "replayed CUDA graph). Then a packed batch of ragged samples (37, 1, 70,\n"
+            "130 tokens; with --large 37, 1, 70, 4096, 1000) with the fused and with\n"
+            "the chunked attention, each against the CPU's packed forward.\n"
             "Exits 0 when every error is <= 1e-2 and repeats are identical.\n"
             "For throughput (clips/s, %% of peak) see ovx bench.\n"
             "\n"
             "  --device DEV   cuda (default, = cuda:0), cuda:N, or cpu: run the CUDA\n"
             "                 forward on the host: the kernel source on a CUDA-on-host\n"
             "                 shim, the same GEMM calls emulated (no GPU needed)\n"
-            "  --large        the full-size model (24 x 1024) on a 448 image (1024 tokens)\n"
-            "                 and 16 frames (4096 tokens); default: a 2-layer width-128 model\n"
-            "  --attention A  fused (default: the fused attention kernel) or chunked\n"
-            "                 (cuBLAS score/value GEMMs) for the first case; the second\n"
-            "                 case always runs the chunked reference path\n"
+            "  --large        the full-size model (24 x 1024) on a 448 image (1024 tokens),\n"
+            "                 16 frames (4096 tokens) and 8 images of 256 tokens (the\n"
+            "                 pooling head at batch 8); default: a 2-layer width-128 model\n"
+            "  --attention A  fused (default: the mma.sync attention kernel), chunked\n"
+            "                 (cuBLAS score/value GEMMs) or wmma (the earlier fused\n"
+            "                 kernel) for the first case; the second case always runs\n"
+            "                 the chunked reference path\n"
             "  --seed N       seed of the weights and inputs (default 1)\n"
+            "  --strict       also fail when a linear layer took the fallback path (GEMM\n"
+            "                 to fp32 + epilogue kernel instead of a cuBLASLt epilogue;\n"
+            "                 the report \"GEMM paths:\" names the path per layer type;\n"
+            "                 the host emulation always takes the fallback)\n"
             "\n"
             "exit status: 0 all outputs within tolerance, 1 failure (including no usable\n"
             "CUDA device: one line on stderr says which check failed: driver, device,\n"
@@ -194,9 +202,11 @@ static int run_case(ovx_model *m, ovx_cuda_model *cm, const tcase *tc, uint64_t 
         goto fail;
     double t2 = ovx_now_ms();
     size_t nd = (size_t)t.batch * t.n * c->hidden_size;
-    if (ovx_cuda_model_attention(cm) == OVX_CUDA_ATTENTION_FUSED)
-        printf("%s: %d x %d tokens, attention fused, CPU %.1f ms, CUDA %.1f ms (profiled)\n",
-               tc->name, t.batch, t.n, t1 - t0, t2 - t1);
+    if (ovx_cuda_model_attention(cm) != OVX_CUDA_ATTENTION_CHUNKED)
+        printf("%s: %d x %d tokens, attention %s, CPU %.1f ms, CUDA %.1f ms (profiled)\n",
+               tc->name, t.batch, t.n,
+               ovx_cuda_model_attention(cm) == OVX_CUDA_ATTENTION_FUSED ? "fused (mma)" : "wmma",
+               t1 - t0, t2 - t1);
     else
         printf("%s: %d x %d tokens, attention chunked (chunk %d), CPU %.1f ms, CUDA %.1f ms (profiled)\n",
                tc->name, t.batch, t.n, ovx_cuda_attention_chunk(cm, t.n, t.n), t1 - t0, t2 - t1);
@@ -272,6 +282,79 @@ static void scale(float *w, size_t n, double target_std)
         w[i] *= f;
 }
 
+/* A packed batch of ragged samples (partial query and key tiles, a
+ * 1-token sample): the CUDA forward with the fused attention and with the
+ * chunked one, each against the CPU's packed forward. 0, or -1 on an error
+ * (said on stderr); *ok = 0 when an error is above the tolerance. */
+static int run_packed(ovx_model *m, ovx_cuda_model *cm, const int *lengths, int samples,
+                      uint64_t seed, int *ok)
+{
+    const ovx_model_config *c = &m->cfg;
+    const int k = c->num_channels * c->patch_size * c->patch_size, d = c->hidden_size;
+    int rows = 0;
+    for (int s = 0; s < samples; s++)
+        rows += lengths[s];
+    float *patches = malloc((size_t)rows * k * sizeof *patches);
+    int32_t *pos = malloc((size_t)rows * 3 * sizeof *pos);
+    ovx_outputs ref = {.hidden_state_index = -2};
+    ovx_error err;
+    ovx_error_clear(&err);
+    int rc = -1, mode = cm->attention;
+    if (!patches || !pos) {
+        ovx_error_set(&err, OVX_ENOMEM, "out of memory");
+        goto done;
+    }
+    uint64_t st = seed * 0x9E3779B97F4A7C15ULL + 7;
+    for (size_t i = 0; i < (size_t)rows * k; i++)
+        patches[i] = 2.0f * urand(&st);
+    for (int s = 0, r = 0; s < samples; r += lengths[s++])
+        for (int j = 0; j < lengths[s]; j++) { /* frames of 16 x 16 over the 64 temporal slots */
+            int32_t *p = pos + 3 * (size_t)(r + j);
+            p[0] = j / 256 % c->rope_temporal_size;
+            p[1] = j / 16 % 16;
+            p[2] = j % 16;
+        }
+    char desc[200];
+    int at = snprintf(desc, sizeof desc, "packed [");
+    for (int s = 0; s < samples && at < (int)sizeof desc; s++)
+        at += snprintf(desc + at, sizeof desc - (size_t)at, "%s%d", s ? ", " : "", lengths[s]);
+    double t0 = ovx_now_ms();
+    if (ovx_model_forward_packed(m, samples, lengths, patches, pos, &ref, &err))
+        goto done;
+    printf("%s]: %d tokens, CPU %.1f ms\n", desc, rows, ovx_now_ms() - t0);
+    static const int modes[2] = {OVX_CUDA_ATTENTION_FUSED, OVX_CUDA_ATTENTION_CHUNKED};
+    for (int i = 0; i < 2; i++) {
+        ovx_cuda_model_set_attention(cm, modes[i]);
+        ovx_outputs got = {.hidden_state_index = -2};
+        double t1 = ovx_now_ms();
+        if (ovx_cuda_forward_packed(cm, samples, lengths, patches, pos, &got, &err))
+            goto done;
+        const size_t nd = (size_t)rows * d;
+        double e[3] = {rel_l2(got.last_hidden_state, ref.last_hidden_state, nd),
+                       got.hidden_state && ref.hidden_state ? rel_l2(got.hidden_state, ref.hidden_state, nd) : 0,
+                       got.pooler_output && ref.pooler_output
+                           ? rel_l2(got.pooler_output, ref.pooler_output, (size_t)samples * d)
+                           : 0};
+        const int pass = e[0] <= TOLERANCE && e[1] <= TOLERANCE && e[2] <= TOLERANCE;
+        printf("  attention %-7s last_hidden_state %.3e, hidden_state[-2] %.3e, pooler_output %.3e  %s"
+               " (CUDA %.1f ms)\n", ovx_cuda_model_attention(cm) == OVX_CUDA_ATTENTION_FUSED ? "fused"
+               : ovx_cuda_model_attention(cm) == OVX_CUDA_ATTENTION_WMMA ? "wmma" : "chunked",
+               e[0], e[1], e[2], pass ? "ok" : "FAIL", ovx_now_ms() - t1);
+        if (!pass)
+            *ok = 0;
+        ovx_outputs_free(&got);
+    }
+    rc = 0;
+done:
+    if (rc)
+        fprintf(stderr, "ovx selftest: packed batch: %s\n", err.msg);
+    ovx_cuda_model_set_attention(cm, mode);
+    ovx_outputs_free(&ref);
+    free(patches);
+    free(pos);
+    return rc;
+}
+
 /* Rescales the random linear weights to std 1/sqrt(fan_in), so attention
  * is far from uniform and every block changes the residual stream by O(1):
  * a wrong RoPE, scale or transpose then shows up as an O(1) error instead
@@ -301,7 +384,7 @@ static void sharpen(ovx_model *m)
 int ovx_cmd_selftest(int argc, char **argv)
 {
     const char *dev_s = "cuda";
-    int large = 0, attention = OVX_CUDA_ATTENTION_FUSED;
+    int large = 0, strict = 0, attention = OVX_CUDA_ATTENTION_FUSED;
     uint64_t seed = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--device") && i + 1 < argc) {
@@ -313,6 +396,8 @@ int ovx_cmd_selftest(int argc, char **argv)
                 return OVX_EXIT_USAGE;
         } else if (!strcmp(argv[i], "--large")) {
             large = 1;
+        } else if (!strcmp(argv[i], "--strict")) {
+            strict = 1;
         } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
             char *end;
             seed = strtoull(argv[++i], &end, 10);
@@ -384,13 +469,26 @@ int ovx_cmd_selftest(int argc, char **argv)
            (unsigned long long)seed, cfg.num_layers, cfg.hidden_size, cfg.num_heads,
            cfg.intermediate_size, cfg.use_head ? "yes" : "no");
     tcase small[] = {{"image 224", 1, 1, 16, 256, 0}, {"2 sparse videos", 2, 4, 8, 24, 40}};
-    tcase big[] = {{"image 448", 1, 1, 32, 1024, 0}, {"video 16 frames", 1, 16, 16, 256, 0}};
+    tcase big[] = {{"image 448", 1, 1, 32, 1024, 0}, {"video 16 frames", 1, 16, 16, 256, 0},
+                   {"8 images 224 (pooling head at batch 8)", 8, 1, 16, 256, 0}};
     tcase *cases = large ? big : small;
     int ok = 1;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < (large ? 3 : 2); i++)
         if (run_case(m, cm, &cases[i], seed + (uint64_t)i, &ok))
             goto done;
+    /* ragged samples packed into one batch: partial query and key tiles */
+    static const int ragged_big[5] = {37, 1, 70, 4096, 1000}, ragged_small[4] = {37, 1, 70, 130};
+    if (run_packed(m, cm, large ? ragged_big : ragged_small, large ? 5 : 4, seed + 3, &ok))
+        goto done;
     printf("%s\n", ovx_gpu_linear_str(g));
+    char paths[1200];
+    int fallbacks = ovx_cuda_model_gemm_paths(cm, paths, sizeof paths);
+    printf("GEMM paths: %s\n", paths);
+    if (strict && fallbacks) {
+        printf("--strict: %d layer type%s took the fallback (GEMM to fp32 + epilogue kernel)\n",
+               fallbacks, fallbacks == 1 ? "" : "s");
+        ok = 0;
+    }
     printf("selftest %s (tolerance: relative L2 <= %.0e)\n", ok ? "passed" : "FAILED", TOLERANCE);
     exit_rc = ok ? OVX_EXIT_OK : OVX_EXIT_FAIL;
     goto done;

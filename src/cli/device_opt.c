@@ -50,8 +50,9 @@ int ovx_cli_engine_open(const char *arg, ovx_model *m, const ovx_device *dev, ov
     return ovx_engine_open_ex(m, dev, !arg || !strcmp(arg, "auto"), out, err);
 }
 
-const char *const ovx_cli_attention_names[] = {"fused", "chunked", NULL};
-_Static_assert(OVX_CUDA_ATTENTION_FUSED == 0 && OVX_CUDA_ATTENTION_CHUNKED == 1,
+const char *const ovx_cli_attention_names[] = {"fused", "chunked", "wmma", NULL};
+_Static_assert(OVX_CUDA_ATTENTION_FUSED == 0 && OVX_CUDA_ATTENTION_CHUNKED == 1 &&
+                   OVX_CUDA_ATTENTION_WMMA == 2,
                "ovx_cli_attention_names follows the enum");
 
 int ovx_cli_attention_parse(const char *cmd, const char *arg, int *mode)
@@ -61,6 +62,6 @@ int ovx_cli_attention_parse(const char *cmd, const char *arg, int *mode)
             *mode = i;
             return OVX_EXIT_OK;
         }
-    fprintf(stderr, "ovx %s: --attention: expected fused or chunked, got '%s'\n", cmd, arg);
+    fprintf(stderr, "ovx %s: --attention: expected fused, chunked or wmma, got '%s'\n", cmd, arg);
     return OVX_EXIT_USAGE;
 }

@@ -66,7 +66,7 @@ static void test_linear(ovx_cuda_model *m)
         w[i] = ovx_nx_to_bf16(wf[i] = rnd());
     for (int i = 0; i < OUT; i++)
         b[i] = rnd();
-    ovx_cuda_linear_w l = {w, b, OUT, IN};
+    ovx_cuda_linear_w l = {.w = w, .b = b, .out = OUT, .in = IN};
     for (int epi = OVX_EPI_NONE; epi <= OVX_EPI_GELU_BIAS; epi++)
         for (int out16 = 0; out16 < 2; out16++) {
             CHECK(ovx_cuda_linear(m, &l, epi, x, M, out16 ? NULL : y, out16 ? y16 : NULL, ws,

@@ -107,6 +107,44 @@ static void pair(ovx_cuda_model *m, const batch *x, const batch *y, int d)
     check_collect(m, sy, y, d);
 }
 
+/* The emulated CUDA device with every graph capture refused (the test hook
+ * OVX_CUDA_FAIL=capture): the batch whose capture is refused runs directly
+ * (outputs as with graphs off), its shape is not captured again, the
+ * refusal is noted once. */
+static void test_refused_capture(const ovx_model *rm, batch *A, int d)
+{
+    setenv("OVX_CUDA_EMULATE", "9.0", 1);
+    setenv("OVX_CUDA_FAIL", "capture", 1);
+    ovx_gpu *g = NULL;
+    ovx_cuda_model *m = NULL;
+    CHECK(ovx_gpu_open_cuda(0, &g, NULL) == 0);
+    unsetenv("OVX_CUDA_EMULATE");
+    unsetenv("OVX_CUDA_FAIL");
+    CHECK(g && ovx_cuda_model_upload(g, &rm->cfg, &rm->w, &m, NULL) == 0);
+    if (m) {
+        ovx_outputs keep = A->ref;
+        memset(&A->ref, 0, sizeof A->ref);
+        ovx_cuda_model_set_graphs(m, 0);
+        CHECK(fwd(m, A, &A->ref) == 0);
+        ovx_cuda_model_set_graphs(m, 8);
+        ovx_cuda_graph_stats st0 = ovx_cuda_model_graph_stats(m);
+        for (int i = 0; i < 4; i++) /* first use, refused capture, then direct */
+            check_one(m, A, d);
+        ovx_cuda_graph_stats st = ovx_cuda_model_graph_stats(m);
+        printf("refused capture: direct %ld, captures %ld, refused %ld\n", st.direct - st0.direct,
+               st.captures - st0.captures, st.refused - st0.refused);
+        CHECK(st.direct - st0.direct == 4 && st.captures == st0.captures && st.refused - st0.refused >= 1);
+        char note[500];
+        CHECK(ovx_cuda_model_take_note(m, note, sizeof note) == 1 && strstr(note, "refused") &&
+              strstr(note, "OVX_CUDA_FAIL=capture"));
+        CHECK(ovx_cuda_model_take_note(m, note, sizeof note) == 0); /* once */
+        ovx_outputs_free(&A->ref);
+        A->ref = keep;
+    }
+    ovx_cuda_model_free(m);
+    ovx_gpu_close(g);
+}
+
 static void test_device(ovx_cuda_model *m, batch *bs, int d)
 {
     batch *A = &bs[0], *B = &bs[1], *C = &bs[2], *D = &bs[3], *E = &bs[4];
@@ -244,19 +282,25 @@ int main(void)
     make(&bs[2], k, 3, (const int[]){64, 1, 70}, -1);
     make(&bs[3], k, 2, (const int[]){100, 40}, OVX_NO_HIDDEN_STATE);
     make(&bs[4], k, 2, (const int[]){170, 10}, 1);
-    for (int dev = 0; dev < 2; dev++) {
+    static const char *const modes[] = {"fused", "chunked", "wmma"};
+    for (int dev = 0; dev < 3; dev++) { /* emulation; shim (mma kernel); shim, WMMA kernel */
         ovx_gpu *g = NULL;
         ovx_cuda_model *m = NULL;
         CHECK((dev ? ovx_gpu_open_host(&g, NULL) : ovx_gpu_open_emu(&g, NULL)) == 0);
         CHECK(g && ovx_cuda_model_upload(g, &rm->cfg, &rm->w, &m, NULL) == 0);
+        if (m && dev == 2)
+            ovx_cuda_model_set_attention(m, OVX_CUDA_ATTENTION_WMMA);
         if (m) {
-            printf("== device: %s (%s attention)\n", g->ops->name,
-                   ovx_cuda_model_attention(m) == OVX_CUDA_ATTENTION_FUSED ? "fused" : "chunked");
+            CHECK(ovx_cuda_model_attention(m) == (dev == 0   ? OVX_CUDA_ATTENTION_CHUNKED
+                                                  : dev == 1 ? OVX_CUDA_ATTENTION_FUSED
+                                                             : OVX_CUDA_ATTENTION_WMMA));
+            printf("== device: %s (%s attention)\n", g->ops->name, modes[ovx_cuda_model_attention(m)]);
             test_device(m, bs, d);
         }
         ovx_cuda_model_free(m);
         ovx_gpu_close(g);
     }
+    test_refused_capture(rm, &bs[0], d);
     test_cpu_engine(rm, bs, d);
     for (int i = 0; i < 5; i++) {
         free(bs[i].patches);

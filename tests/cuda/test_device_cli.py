@@ -204,6 +204,20 @@ with tempfile.TemporaryDirectory() as TMP:
     r = run("selftest", "--device", "cpu")
     check_selftest(r, "selftest --device cpu (host emulation)")
     print(r.stdout)
+    # the GEMM path per layer type; the host emulation has no cuBLASLt, so
+    # every layer type took the fallback and --strict fails on it
+    check("GEMM paths: q_proj/k_proj/v_proj GEMM + epilogue kernel" in r.stdout and
+          "mlp.fc1 GEMM + epilogue kernel" in r.stdout, "selftest reports the GEMM path per layer type")
+    # the ragged packed batch (partial query and key tiles, a 1-token
+    # sample), fused and chunked attention each against the CPU
+    packed = re.findall(r"^  attention (fused|chunked) +last_hidden_state ([0-9.e+-]+), "
+                        r"hidden_state\[-2\] ([0-9.e+-]+), pooler_output ([0-9.e+-]+)  ok", r.stdout, re.M)
+    check("packed [37, 1, 70, 130]: 238 tokens" in r.stdout and [p[0] for p in packed] == ["fused", "chunked"] and
+          all(1e-5 < float(e) <= 1e-2 for p in packed for e in p[1:]),
+          "selftest's ragged packed batch, fused and chunked vs the CPU: %s" % packed)
+    r = run("selftest", "--device", "cpu", "--strict")
+    check(r.returncode == 1 and "--strict: 9 layer types took the fallback" in r.stdout and
+          "selftest FAILED" in r.stdout, "selftest --strict fails on a fallback (rc %d)" % r.returncode)
     r = run("selftest", "--device", "gpu0")
     check(r.returncode == 2 and len(lines(r.stderr)) == 1, "selftest --device gpu0 is a usage error")
     r = run("bench", "--device", "cpu", "--size", "small", "--tokens", "48,96", "--batch", "1,3",

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""test_ptxas_spills.py LOG...: checks the -Xptxas -v resource reports that
-the build saved for every .cu file (cuda/nvcc-compile): every kernel was
-compiled for each target (sm_80, sm_86, sm_89, sm_90) and none spills
+"""test_ptxas_spills.py --archs 80,90 LOG...: checks the -Xptxas -v resource
+reports that the build saved for every .cu file (cuda/nvcc-compile): every
+kernel was compiled for each architecture of the build (-Dcuda-arch, e.g.
+80,86,89,90 or a single 90) and none spills
 registers (0 bytes spill stores and loads). A stack frame alone is not a
 spill (k_rope_tables has one: the slow-path argument reduction of double
 cos/sin in libdevice) and is only reported. Skips (77) when ovx was built
@@ -9,8 +10,12 @@ without CUDA (no logs given)."""
 import re
 import sys
 
-TARGETS = ("sm_80", "sm_86", "sm_89", "sm_90")
-logs = [a for a in sys.argv[1:] if a]
+args = sys.argv[1:]
+archs = ""
+if args[:1] == ["--archs"]:
+    archs, args = args[1], args[2:]
+TARGETS = tuple("sm_" + a for a in archs.split(",") if a)
+logs = [a for a in args if a]
 if not logs:
     print("SKIP: ovx was built without the CUDA backend (no ptxas report)")
     sys.exit(77)
