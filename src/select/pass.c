@@ -580,7 +580,9 @@ static int64_t plan_skip(run_ctx *c)
     for (int64_t j = 0; j < s->n; j++) {
         int64_t d = s->disp[j];
         int need = (d < c->n_want && c->mv_want[d]) || (d + 1 < c->n_want && c->mv_want[d + 1]);
-        if (s->ref[j] == OVX_PIC_NONREF && !s->key[j] && !need) {
+        /* the last packet is always decoded: a raw stream cut short there is
+         * seen only by decoding it (no container flags it) */
+        if (s->ref[j] == OVX_PIC_NONREF && !s->key[j] && !need && j + 1 < s->n) {
             c->skip[d] = 1;
             k++;
         }
