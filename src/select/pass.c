@@ -166,6 +166,7 @@ typedef struct chunk {
     ovx_pool *pool;
     int64_t first, end;      /* packet range [first, end), end 0: to the end */
     int64_t first_index;     /* display index of the chunk's first frame */
+    int open_gop_start;      /* a plan segment from a recovery-point I picture */
     int64_t stop;            /* >= 0: stop after the frame of this index (decode plan) */
     int stopped;
     int skipping;            /* unneeded non-reference frames are not decoded (c->skip) */
@@ -346,7 +347,8 @@ static void chunk_run(chunk *k)
                                 .export_mvs = p->mv_source != OVX_MV_ESTIMATE, .max_pixels = p->max_pixels,
                                 .first_packet = k->first, .end_packet = k->end, .packets = c->scan,
                                 .want_mvs = p->decode_all ? NULL : c->mv_want, .n_want = c->n_want,
-                                .skip = k->skipping ? c->skip : NULL, .first_index = k->first_index};
+                                .skip = k->skipping ? c->skip : NULL, .first_index = k->first_index,
+                                .open_gop_start = k->open_gop_start};
     ovx_video_reader *rd = NULL;
     k->rc = ovx_video_open(c->path, &op, &rd, &k->err);
     if (k->rc < 0)
@@ -427,6 +429,14 @@ static void *chunk_thread(void *arg)
 {
     chunk_run(arg);
     return NULL;
+}
+
+static int is_idr(const ovx_packet_scan *s, int64_t j)
+{
+    for (int64_t i = 0; i < s->n_idr; i++)
+        if (s->idr[i] == j)
+            return 1;
+    return 0;
 }
 
 /* IDR packet indices splitting n packets into up to T chunks of similar
@@ -653,6 +663,7 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         k->chunked = nk > 1 || plan;
         k->first = k->chunked ? starts[i] : 0;
         k->first_index = plan ? start_idx[i] : k->first;
+        k->open_gop_start = plan && k->first > 0 && !is_idr(c->scan, k->first);
         k->end = plan ? ends[i] : nk > 1 && i + 1 < nk ? starts[i + 1] : 0;
         k->stop = plan ? stops[i] : -1;
         k->skipping = skipping;

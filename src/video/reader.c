@@ -497,6 +497,8 @@ int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_r
     r->dec->thread_type = p->frame_threads ? (FF_THREAD_FRAME | FF_THREAD_SLICE) : FF_THREAD_SLICE;
     if (p->export_mvs)
         r->dec->flags2 |= AV_CODEC_FLAG2_EXPORT_MVS;
+    if (p->open_gop_start)
+        r->dec->flags2 |= AV_CODEC_FLAG2_SHOW_ALL;
     if (p->export_mvs && p->want_mvs && !p->frame_threads) {
         r->want_mvs = p->want_mvs;
         r->n_want = p->n_want;

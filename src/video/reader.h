@@ -44,6 +44,10 @@ typedef struct ovx_video_open_params {
                            * of the first frame out (a random-access point that is not an IDR
                            * picture is shown after the leading pictures decoded after it:
                            * packets shown before first_index are not sent); 0: first_packet */
+    int open_gop_start;   /* first_packet is a recovery-point I picture, not an IDR: FFmpeg's
+                           * H.264 decoder marks what it decodes before it shows that picture
+                           * "not recovered" and drops such frames when they come out at the
+                           * final flush; everything sent is decodable, so show them all */
 } ovx_video_open_params;
 
 struct ovx_packet_scan;
