@@ -98,11 +98,11 @@ static uint32_t ue_max(bits *b, uint32_t max)
 }
 
 /* the NAL unit's payload without its header byte and emulation-prevention
- * bytes, at most RBSP_MAX bytes */
-static bits rbsp(ovx_h264_order *o, const uint8_t *nal, int len)
+ * bytes, at most max (<= RBSP_MAX) bytes */
+static bits rbsp(ovx_h264_order *o, const uint8_t *nal, int len, int max)
 {
     int n = 0, zeros = 0;
-    for (int i = 1; i < len && n < RBSP_MAX; i++) {
+    for (int i = 1; i < len && n < max; i++) {
         if (zeros >= 2 && nal[i] == 3) {
             zeros = 0;
             continue;
@@ -407,7 +407,7 @@ static int64_t slice_poc(ovx_h264_order *o, const slice *sl)
 static void parse_ps_nal(ovx_h264_order *o, const uint8_t *n, int l)
 {
     int type = n[0] & 0x1f;
-    bits b = rbsp(o, n, l);
+    bits b = rbsp(o, n, l, RBSP_MAX);
     if (type == 7)
         parse_sps(o, &b);
     else if (type == 8)
@@ -462,19 +462,19 @@ int ovx_h264_order_packet(ovx_h264_order *o, const uint8_t *d, int size, int nal
         if (type == 7 || type == 8) {
             parse_ps_nal(o, n, l);
         } else if (type == 6) {
-            bits b = rbsp(o, n, l);
+            bits b = rbsp(o, n, l, RBSP_MAX);
             int64_t r = sei_recovery(&b);
             if (r >= 0)
                 recovery = r;
         } else if (type == 1 || type == 5) {
-            bits b = rbsp(o, n, l);
+            bits b = rbsp(o, n, l, 8); /* first_mb_in_slice: a picture's later slices */
             uint32_t first_mb = ue(&b);
             if (got) {
                 if (first_mb == 0 && !b.bad)
                     return o->failed = 1, 0; /* a second picture in the packet */
                 continue;
             }
-            b = rbsp(o, n, l);
+            b = rbsp(o, n, l, RBSP_MAX);
             if (parse_slice(o, &b, type, (n[0] >> 5) & 3, &sl) < 0 || sl.mmco5 || sl.no_output_prior ||
                 first_mb != 0)
                 return o->failed = 1, 0;
