@@ -167,6 +167,8 @@ typedef struct chunk {
     run_ctx *c;
     ovx_pool *pool;
     int64_t first, end;      /* packet range [first, end), end 0: to the end */
+    int64_t first_index;     /* display index of the chunk's first frame */
+    int open_gop_start;      /* a plan segment from a recovery-point I picture */
     int64_t stop;            /* >= 0: stop after the frame of this index (decode plan) */
     int stopped;
     int skipping;            /* unneeded non-reference frames are not decoded (c->skip) */
@@ -246,7 +248,7 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
             rc = err->code;
             goto out;
         }
-        if (!k->prev && k->chunked && k->first > 0) {
+        if (!k->prev && k->chunked && k->first_index > 0) {
             j->hold = 1;
             k->held = ti;
         }
@@ -353,7 +355,8 @@ static void chunk_run(chunk *k)
                                 .export_mvs = p->mv_source != OVX_MV_ESTIMATE, .max_pixels = p->max_pixels,
                                 .first_packet = k->first, .end_packet = k->end, .packets = c->scan,
                                 .want_mvs = p->decode_all ? NULL : c->mv_want, .n_want = c->n_want,
-                                .skip = k->skipping ? c->skip : NULL};
+                                .skip = k->skipping ? c->skip : NULL, .first_index = k->first_index,
+                                .open_gop_start = k->open_gop_start};
     ovx_video_reader *rd = NULL;
     k->rc = ovx_video_open(c->path, &op, &rd, &k->err);
     if (k->rc < 0)
@@ -362,7 +365,7 @@ static void chunk_run(chunk *k)
     int want_estimate = p->mv_source == OVX_MV_ESTIMATE ||
                         (p->mv_source == OVX_MV_AUTO && !info->codec_exports_mvs);
     int t = 0;
-    while (t < c->F && c->idx[t] < k->first)
+    while (t < c->F && c->idx[t] < k->first_index)
         t++;
     for (;;) {
         ovx_video_frame vf;
@@ -377,10 +380,13 @@ static void chunk_run(chunk *k)
             k->restart = 1;
             break;
         }
-        /* each frame should be the one the packet scan put at its index */
+        /* each frame should be the one the packet scan put at its index
+         * (its time; without times in the container, a plan's frame must
+         * come from the packet at its index) */
         const double *st = c->scan->times;
         if ((k->end > 0 && !k->planned && vf.index >= k->end) || vf.index >= c->scan->n ||
-            (st ? vf.seconds != st[vf.index] : k->chunked) || !from_planned_packet(k, &vf)) {
+            (st ? vf.seconds != st[vf.index] : k->chunked && !(k->planned && c->pkt_of)) ||
+            !from_planned_packet(k, &vf)) {
             k->disagree = 1;
             if (k->chunked || k->skipping) {
                 k->mismatch = 1;
@@ -398,7 +404,7 @@ static void chunk_run(chunk *k)
         }
     }
     if ((k->chunked || k->skipping) && !k->mismatch && !k->restart && k->rc == OVX_OK &&
-        k->decoded != expected_frames(k, k->first, k->stopped ? k->stop + 1 : k->end > 0 ? k->end : c->scan->n))
+        k->decoded != expected_frames(k, k->first_index, k->stopped ? k->stop + 1 : k->end > 0 ? k->end : c->scan->n))
         k->mismatch = 1;
     /* a planned segment that stops while frames still wait for future
      * reference pictures would give them fewer candidates than a full
@@ -431,6 +437,14 @@ static void *chunk_thread(void *arg)
 {
     chunk_run(arg);
     return NULL;
+}
+
+static int is_idr(const ovx_packet_scan *s, int64_t j)
+{
+    for (int64_t i = 0; i < s->n_idr; i++)
+        if (s->idr[i] == j)
+            return 1;
+    return 0;
 }
 
 /* IDR packet indices splitting n packets into up to T chunks of similar
@@ -477,24 +491,35 @@ static int64_t future_need(const run_ctx *c, int max_fut, int64_t x)
 
 /* Decode plan: for each sampled frame x the frames x-1 .. future_need(x)
  * (the residual's previous frame, the future reference pictures backward
- * vectors may use), decoded from the IDR picture at or before x-1; the
- * packets end after the last one such a frame needs, so nothing after it
- * in decode order is decoded; overlapping or adjoining segments merge.
- * Without display indices: x-1 .. x+OVX_REF_MAX_AHEAD up to the next IDR.
- * Needs H.264 with IDR positions, the packets in memory and strictly
- * increasing packet times (frame i of the full decode is the packet with
- * the i-th smallest time: checked for every frame decoded, with its packet).
- * Returns the number of segments, 0 when the plan would not save at least
- * a fifth of the frames. */
-static int plan_segments(const run_ctx *c, const uint8_t *skip, int64_t *first, int64_t *end, int64_t *stop)
+ * vectors may use), decoded from the last random-access point shown at or
+ * before x-1: an IDR picture, or (with display indices) an I picture with
+ * a recovery-point SEI, whose leading pictures (decoded after it, shown
+ * before it) are not decoded; the packets end after the last one such a
+ * frame needs, so nothing after it in decode order is decoded; overlapping
+ * or adjoining segments merge. Without display indices: x-1 ..
+ * x+OVX_REF_MAX_AHEAD up to the next IDR. Needs H.264 with IDR positions,
+ * the packets in memory and strictly increasing packet times or display
+ * indices from the bitstream (frame i of the full decode is the packet the
+ * scan puts at display index i: checked for every frame decoded, with its
+ * packet). first[]: packets, first_index[]: display index of the first
+ * frame. Returns the number of segments, 0 when the plan would not save at
+ * least a fifth of the frames. */
+static int plan_segments(const run_ctx *c, const uint8_t *skip, int64_t *first, int64_t *first_index,
+                         int64_t *end, int64_t *stop)
 {
     const ovx_packet_scan *s = c->scan;
     int64_t n = s->n;
-    if (!s->kept || !s->times || s->n_idr < 2 || s->end_rc != AVERROR_EOF || s->corrupt_pkts > 0)
+    int bitstream = s->disp_bitstream && c->pkt_of;
+    if (!s->kept || !(s->times || bitstream) || s->n_idr < 1 || s->end_rc != AVERROR_EOF || s->corrupt_pkts > 0)
         return 0;
-    for (int64_t i = 1; i < n; i++)
+    for (int64_t i = 1; s->times && i < n; i++)
         if (!(s->times[i] > s->times[i - 1]))
             return 0;
+    /* random-access points: IDRs, and with display indices open-GOP I pictures */
+    const int64_t *ra = c->pkt_of && s->rap ? s->rap : s->idr;
+    int64_t n_ra = c->pkt_of && s->rap ? s->n_rap : s->n_idr;
+    if (n_ra < 2)
+        return 0;
     ovx_ref_ring proto;
     ovx_ref_ring_init(&proto, s->codec_id, c->p->ref_candidates);
     int nk = 0;
@@ -502,16 +527,22 @@ static int plan_segments(const run_ctx *c, const uint8_t *skip, int64_t *first, 
         int64_t x = c->idx[t];
         if (t > 0 && x == c->idx[t - 1])
             continue;
-        int64_t lo = x > 0 ? x - 1 : 0, a = 0;
+        int64_t lo = x > 0 ? x - 1 : 0, a = 0, ad = 0;
         int64_t hi = c->pkt_of ? future_need(c, proto.max_fut, x)
                      : x + OVX_REF_MAX_AHEAD < n ? x + OVX_REF_MAX_AHEAD : n - 1;
-        for (int64_t i = 0; i < s->n_idr && s->idr[i] <= lo; i++)
-            a = s->idr[i];
-        if (nk > 0 && a <= stop[nk - 1] + 1) {
+        for (int64_t i = 0; i < n_ra; i++) {
+            int64_t d = c->pkt_of ? s->disp[ra[i]] : ra[i];
+            if (d <= lo && ra[i] >= a) {
+                a = ra[i];
+                ad = d;
+            }
+        }
+        if (nk > 0 && ad <= stop[nk - 1] + 1) {
             if (hi > stop[nk - 1])
                 stop[nk - 1] = hi;
         } else {
             first[nk] = a;
+            first_index[nk] = ad;
             stop[nk++] = hi;
         }
     }
@@ -520,7 +551,7 @@ static int plan_segments(const run_ctx *c, const uint8_t *skip, int64_t *first, 
         end[i] = 0;
         if (c->pkt_of) {
             int64_t last = first[i];
-            for (int64_t d = first[i]; d <= stop[i]; d++)
+            for (int64_t d = first_index[i]; d <= stop[i]; d++)
                 if (!(skip && skip[d]) && c->pkt_of[d] > last)
                     last = c->pkt_of[d];
             end[i] = last + 1 < n ? last + 1 : 0;
@@ -531,7 +562,7 @@ static int plan_segments(const run_ctx *c, const uint8_t *skip, int64_t *first, 
                     end[i] = s->idr[j];
                     break;
                 }
-            total += stop[i] - first[i] + 1;
+            total += stop[i] - first_index[i] + 1;
         }
         if (stop[i] == n - 1)
             stop[i] = -1; /* to the end of the stream */
@@ -567,7 +598,9 @@ static int64_t plan_skip(run_ctx *c)
     for (int64_t j = 0; j < s->n; j++) {
         int64_t d = s->disp[j];
         int need = (d < c->n_want && c->mv_want[d]) || (d + 1 < c->n_want && c->mv_want[d + 1]);
-        if (s->ref[j] == OVX_PIC_NONREF && !s->key[j] && !need) {
+        /* the last packet is always decoded: a raw stream cut short there is
+         * seen only by decoding it (no container flags it) */
+        if (s->ref[j] == OVX_PIC_NONREF && !s->key[j] && !need && j + 1 < s->n) {
             c->skip[d] = 1;
             k++;
         }
@@ -595,7 +628,7 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     int T = p->threads > 64 ? 64 : p->threads;
     if (c->single_decoder)
         T = 1;
-    int64_t starts[OVX_SELECT_SLOTS], ends[OVX_SELECT_SLOTS], stops[OVX_SELECT_SLOTS];
+    int64_t starts[OVX_SELECT_SLOTS], ends[OVX_SELECT_SLOTS], stops[OVX_SELECT_SLOTS], start_idx[OVX_SELECT_SLOTS];
     int nk = 1;
     int frame_threads = T > 1 && c->frame_threads_ok && (!codec_vectors || c->info.has_b_frames == 0);
     /* vectors are read on sampled frames only */
@@ -613,7 +646,7 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
             c->pkt_of[c->scan->disp[j]] = j;
     }
     int64_t skip_n = plan_skip(c);
-    int plan = c->plan_ok && !p->decode_all ? plan_segments(c, skip_n ? c->skip : NULL, starts, ends, stops) : 0;
+    int plan = c->plan_ok && !p->decode_all ? plan_segments(c, skip_n ? c->skip : NULL, starts, start_idx, ends, stops) : 0;
     if (plan) {
         nk = plan;
         frame_threads = 0;
@@ -637,12 +670,14 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         k->pool = pool;
         k->chunked = nk > 1 || plan;
         k->first = k->chunked ? starts[i] : 0;
+        k->first_index = plan ? start_idx[i] : k->first;
+        k->open_gop_start = plan && k->first > 0 && !is_idr(c->scan, k->first);
         k->end = plan ? ends[i] : nk > 1 && i + 1 < nk ? starts[i + 1] : 0;
         k->stop = plan ? stops[i] : -1;
         k->skipping = skipping;
         k->planned = plan > 0;
         /* the last frame decoded before the stop */
-        while (skipping && k->stop > k->first && c->skip[k->stop])
+        while (skipping && k->stop > k->first_index && c->skip[k->stop])
             k->stop--;
         k->threads = k->chunked ? 1 : T;
         k->frame_threads = k->chunked ? 0 : frame_threads;

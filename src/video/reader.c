@@ -13,6 +13,7 @@
 #include <libavutil/display.h>
 #include <libavutil/pixdesc.h>
 
+#include "video/h264order.h"
 #include "video/netio.h"
 #include "video/refpic.h"
 
@@ -34,6 +35,9 @@ struct ovx_video_reader {
     int64_t pkt_index;     /* index of the next non-empty stream packet */
     int64_t first_packet, end_packet;
     const ovx_packet_scan *mem; /* decoding the packets a scan kept (no fmt) */
+    const int64_t *disp_pts;    /* the scan's per-display-index pts (no container pts) */
+    int64_t n_disp_pts;
+    int64_t first_index;        /* display index of the first frame out */
     const uint8_t *skip;        /* see ovx_video_open_params */
     const int64_t *disp;        /* the scan's display indices, with skip */
     int64_t n_disp;
@@ -208,6 +212,32 @@ static int64_t *mpeg_display_indices(const ovx_packet_scan *s)
     return d;
 }
 
+/* H.264 read from the bitstream (pics[s->n]): the random-access points, and
+ * without packet times (dts != NULL) the display order, with each display
+ * index's pts (the sorted dts) when all dts are known and increasing */
+static void bitstream_order(ovx_packet_scan *s, const ovx_h264_pic *pics, const int64_t *dts, int have_dts)
+{
+    int64_t nr = 0;
+    for (int64_t j = 0; j < s->n; j++)
+        nr += pics[j].rap;
+    s->rap = malloc((size_t)(nr > 0 ? nr : 1) * sizeof *s->rap);
+    if (s->rap)
+        for (int64_t j = 0; j < s->n; j++)
+            if (pics[j].rap)
+                s->rap[s->n_rap++] = j;
+    if (!dts)
+        return;
+    int64_t *d = malloc((size_t)s->n * sizeof *d);
+    if (!d || ovx_h264_display_order(pics, s->n, d) < 0) {
+        free(d);
+        return;
+    }
+    s->disp = d;
+    s->disp_bitstream = 1;
+    if (have_dts && (s->disp_pts = malloc((size_t)s->n * sizeof *s->disp_pts)))
+        memcpy(s->disp_pts, dts, (size_t)s->n * sizeof *s->disp_pts);
+}
+
 static int push_i64(int64_t **v, int64_t *n, int64_t *cap, int64_t x)
 {
     if (*n == *cap) {
@@ -260,6 +290,11 @@ int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan
     s->tb_den = fmt->streams[stream]->time_base.den;
     int keep = keep_bytes > 0;
     int64_t kept_bytes = 0, kcap = 0;
+    /* H.264: display order and random-access points from the bitstream */
+    ovx_h264_order *order = h264 ? ovx_h264_order_new(par->extradata, par->extradata_size) : NULL;
+    ovx_h264_pic *pics = NULL;
+    int64_t *dts = NULL;
+    int have_dts = 1;
     if (keep) {
         s->par = avcodec_parameters_alloc();
         keep = s->par && avcodec_parameters_copy(s->par, par) >= 0;
@@ -309,12 +344,26 @@ int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan
                 if (nr)
                     s->ref = nr;
                 uint8_t *nk = nr ? realloc(s->key, (size_t)c * sizeof *nk) : NULL;
-                if (!nk) {
+                if (nk)
+                    s->key = nk;
+                int64_t *nd = nk ? realloc(dts, (size_t)c * sizeof *nd) : NULL;
+                if (nd)
+                    dts = nd;
+                ovx_h264_pic *npc = nd && order ? realloc(pics, (size_t)c * sizeof *npc) : NULL;
+                if (npc)
+                    pics = npc;
+                if (!nd || (order && !npc)) {
                     rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (packet scan)");
                     break;
                 }
-                s->key = nk;
                 rcap = c;
+            }
+            dts[s->n] = pkt->dts;
+            if (pkt->dts == AV_NOPTS_VALUE || (s->n > 0 && pkt->dts <= dts[s->n - 1]))
+                have_dts = 0;
+            if (order && !ovx_h264_order_packet(order, pkt->data, pkt->size, nal_len, &pics[s->n])) {
+                ovx_h264_order_free(order);
+                order = NULL;
             }
             s->pos[s->n] = pkt->pos;
             if (pkt->pos < 0 || (s->n > 0 && pkt->pos <= s->pos[s->n - 1]))
@@ -342,9 +391,17 @@ int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan
     avformat_close_input(&fmt);
     if (rc < 0) {
         free(t);
+        free(dts);
+        free(pics);
+        ovx_h264_order_free(order);
         ovx_packet_scan_free(s);
         return rc;
     }
+    if (order && s->n > 0)
+        bitstream_order(s, pics, have_times ? NULL : dts, have_dts);
+    ovx_h264_order_free(order);
+    free(pics);
+    free(dts);
     if (have_times && s->n > 0) {
         double *raw = malloc((size_t)s->n * sizeof *raw);
         if (raw)
@@ -372,6 +429,8 @@ void ovx_packet_scan_free(ovx_packet_scan *s)
     free(s->ref);
     free(s->key);
     free(s->disp);
+    free(s->disp_pts);
+    free(s->rap);
     memset(s, 0, sizeof *s);
 }
 
@@ -438,6 +497,8 @@ int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_r
     r->dec->thread_type = p->frame_threads ? (FF_THREAD_FRAME | FF_THREAD_SLICE) : FF_THREAD_SLICE;
     if (p->export_mvs)
         r->dec->flags2 |= AV_CODEC_FLAG2_EXPORT_MVS;
+    if (p->open_gop_start)
+        r->dec->flags2 |= AV_CODEC_FLAG2_SHOW_ALL;
     if (p->export_mvs && p->want_mvs && !p->frame_threads) {
         r->want_mvs = p->want_mvs;
         r->n_want = p->n_want;
@@ -455,7 +516,17 @@ int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_r
         stream_info(r->fmt, r->stream, codec->name, &r->info);
     r->first_packet = p->first_packet > 0 ? p->first_packet : 0;
     r->end_packet = p->end_packet > 0 ? p->end_packet : 0;
-    r->next_index = r->first_packet;
+    r->first_index = r->first_packet;
+    if (p->packets && p->packets->disp && p->first_index > r->first_packet) {
+        r->first_index = p->first_index;
+        r->disp = p->packets->disp;
+        r->n_disp = p->packets->n;
+    }
+    r->next_index = r->first_index;
+    if (p->packets) {
+        r->disp_pts = p->packets->disp_pts;
+        r->n_disp_pts = p->packets->n;
+    }
     if (p->skip && p->packets && p->packets->disp) {
         r->skip = p->skip;
         r->disp = p->packets->disp;
@@ -495,6 +566,8 @@ static int fill_frame(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err)
     f->index = r->next_index++;
     next_kept(r);
     f->pts = fr->best_effort_timestamp;
+    if (r->disp_pts)
+        f->pts = f->index < r->n_disp_pts ? r->disp_pts[f->index] : AV_NOPTS_VALUE;
     if (f->pts != AV_NOPTS_VALUE && r->tb.den > 0)
         f->seconds = f->pts * av_q2d(r->tb);
     else {
@@ -587,7 +660,8 @@ int ovx_video_next(ovx_video_reader *r, ovx_video_frame *f, ovx_error *err)
                 r->eof_sent = 1;
                 break;
             }
-            if (r->skip && pi < r->n_disp && r->skip[r->disp[pi]]) {
+            if (r->disp && pi < r->n_disp &&
+                ((r->skip && r->skip[r->disp[pi]]) || r->disp[pi] < r->first_index)) {
                 av_packet_unref(r->pkt);
                 continue;
             }

@@ -40,6 +40,14 @@ typedef struct ovx_video_open_params {
                            * 1: that frame's packet is not sent to the decoder (a non-reference
                            * picture nobody needs); frames are then numbered as the display
                            * indices left, which callers must check (timestamps) */
+    int64_t first_index;  /* with packets (a scan with disp) and first_packet: the display index
+                           * of the first frame out (a random-access point that is not an IDR
+                           * picture is shown after the leading pictures decoded after it:
+                           * packets shown before first_index are not sent); 0: first_packet */
+    int open_gop_start;   /* first_packet is a recovery-point I picture, not an IDR: FFmpeg's
+                           * H.264 decoder marks what it decodes before it shows that picture
+                           * "not recovered" and drops such frames when they come out at the
+                           * final flush; everything sent is decodable, so show them all */
 } ovx_video_open_params;
 
 struct ovx_packet_scan;
@@ -85,7 +93,16 @@ typedef struct ovx_packet_scan {
     uint8_t *key;         /* per packet: the container flags it a keyframe [n] */
     int64_t *disp;        /* per packet: display index [n]: the rank of its pts when the pts
                            * are all known and distinct; without times, for MPEG-1/2
-                           * from the picture types; else NULL */
+                           * from the picture types and for H.264 from the picture order
+                           * counts (video/h264order.h); else NULL */
+    int disp_bitstream;   /* disp was read from the bitstream (no packet has a pts) */
+    int64_t *disp_pts;    /* with disp_bitstream, when every packet has a dts and they
+                           * increase: per display index [n] the pts its frame is given
+                           * (the i-th smallest dts), whatever packets are decoded; else NULL */
+    int64_t *rap;         /* H.264: packets that are random-access points [n_rap]: IDR
+                           * pictures and I pictures with a recovery-point SEI (open GOP),
+                           * from the bitstream; NULL when it could not be read */
+    int64_t n_rap;
     ovx_video_info info;  /* what ovx_video_open reports for the same file */
     int kept;             /* pkts/par/end_rc valid */
     struct AVPacket **pkts;          /* the non-empty stream packets [n] */

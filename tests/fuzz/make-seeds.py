@@ -80,6 +80,23 @@ def main():
                         "testsrc2=size=64x48:rate=10", "-t", "1.2", "-pix_fmt", "yuv420p", "-bitexact"]
                        + args + [os.path.join(HERE, "video", name)], check=True)
 
+    # h264order: Annex-B access units (x264 with AUDs) as 16-bit-length chunks
+    # after a framing byte 0 and an empty extradata chunk (fuzz_h264order.c)
+    os.makedirs(os.path.join(HERE, "h264order"), exist_ok=True)
+    for name, args in (("pyramid", ["-bf", "3", "-b-pyramid", "normal", "-g", "12"]),
+                       ("opengop", ["-bf", "2", "-x264-params", "aud=1:open-gop=1:keyint=6:min-keyint=6"]),
+                       ("nob", ["-bf", "0", "-g", "5"])):
+        if "-x264-params" not in args:
+            args = args + ["-x264-params", "aud=1"]
+        raw = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                              "testsrc2=size=32x32:rate=10", "-t", "1.6", "-pix_fmt", "yuv420p", "-bitexact",
+                              "-c:v", "libx264", "-preset", "ultrafast"] + args + ["-f", "h264", "-"],
+                             check=True, capture_output=True).stdout
+        aus = [b"\x00\x00\x00\x01" + a for a in raw.split(b"\x00\x00\x00\x01\x09")[1:]]
+        aus = [b"\x00\x00\x00\x01\x09" + a[4:] for a in aus]
+        seed = b"\x00" + struct.pack(">H", 0) + b"".join(struct.pack(">H", len(a)) + a for a in aus if len(a) < 65536)
+        put("h264order", name, seed)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,5 +1,6 @@
 """Damaged streams give the same bytes whatever --threads: clips made here
-(H.264 with B-frames in MP4 and MPEG-TS, MPEG-1, MPEG-2, MPEG-4 Part 2),
+(H.264 with B-frames in MP4, MPEG-TS, AVI and raw .h264, MPEG-1, MPEG-2,
+MPEG-4 Part 2),
 truncated at several points or with bytes flipped in the middle, each run
 with --threads 1, 2, 3 and 8 (2 twice, where thread races would show) must print byte-identical JSON (--no-timings), or fail with the same
 exit code and message for every thread count."""
@@ -25,6 +26,11 @@ SOURCES = {
     "mpeg1.mpg": ["-c:v", "mpeg1video", "-bf", "2", "-q:v", "5", "-g", "18", "-f", "mpeg"],
     "mpeg2.mpg": ["-c:v", "mpeg2video", "-bf", "2", "-q:v", "5", "-g", "18"],
     "mpeg4.avi": ["-c:v", "mpeg4", "-bf", "2", "-q:v", "5", "-g", "24"],
+    # no presentation times: the display order comes from the H.264 bitstream
+    "h264b.avi": ["-c:v", "libx264", "-bf", "3", "-b-pyramid", "normal", "-g", "24", "-keyint_min", "24",
+                  "-preset", "fast"],
+    "h264b.h264": ["-c:v", "libx264", "-bf", "3", "-b-pyramid", "normal", "-g", "24", "-keyint_min", "24",
+                   "-preset", "fast", "-f", "h264"],
 }
 
 
@@ -66,8 +72,8 @@ def damaged_variants(d, name, path):
     return out
 
 
-def run(path, threads):
-    r = subprocess.run([clips.ovx(), "select", "--no-timings", "--threads", str(threads), path],
+def run(path, threads, extra=()):
+    r = subprocess.run([clips.ovx(), "select", "--no-timings", "--threads", str(threads), *extra, path],
                        capture_output=True)
     # the message names the file: the same for every thread count
     return r.returncode, hashlib.sha256(r.stdout).hexdigest()[:16], r.stderr.decode(errors="replace").strip()
@@ -78,14 +84,16 @@ def main():
     ok_runs = fail_runs = 0
     with tempfile.TemporaryDirectory() as d:
         for name, src in make_sources(d).items():
-            for p in damaged_variants(d, name, src):
-                results = [(t, run(p, t)) for t in THREADS]
+            # H.264 with B-frames: also 4 samples, where the decode plan would decode GOP prefixes
+            for p, extra in [(p, e) for p in damaged_variants(d, name, src)
+                             for e in ([], ["--frames", "4"]) if not e or name.startswith("h264b")]:
+                results = [(t, run(p, t, extra)) for t in THREADS]
                 first = results[0][1]
                 outcome = "ok" if first[0] == 0 else f"exit {first[0]}"
                 ok_runs += first[0] == 0
                 fail_runs += first[0] != 0
                 diff = [(t, r) for t, r in results if r != first]
-                print(f"{os.path.basename(p)}: {outcome}, " +
+                print(f"{os.path.basename(p)}{' ' + ' '.join(extra) if extra else ''}: {outcome}, " +
                       ("same bytes for --threads " + ",".join(str(t) for t, _ in results) if not diff
                        else "DIFFERS: " + "; ".join(f"t{t}: {r}" for t, r in results)))
                 if first[0] not in (0, 1):

@@ -1,12 +1,16 @@
 """--decode plan (the default: only the sampled frames and their neighbours,
 each from the IDR before it, and no non-reference picture nobody needs)
 gives the same bytes as --decode all: the JSON (--no-timings) of ovx select
-(--threads 2 and 1: with one thread unneeded non-reference pictures are
+(--threads 2, 1 and 3: with one thread unneeded non-reference pictures are
 skipped in a sequential pass too) and the kept 224x224 pixels (frames_dump),
 on every clip in ../shared/videos and on generated clips: H.264 with short
 GOPs (B-frames and not, MP4 and MPEG-TS, a looped long clip), interlaced
 and open-GOP H.264, MPEG-4 Part 2 and MPEG-2 with B-frames, HEVC with
-B-frames. The plan must actually be used
+B-frames, and containers without presentation times, where the display
+order comes from the H.264 bitstream: the short-GOP B-pyramid clip and the
+looped one stream-copied into AVI and raw .h264, and a long open-GOP clip
+(one IDR, an I picture with a recovery-point SEI every 50 frames) in MP4
+and AVI, whose segments start at the open-GOP keyframes. The plan must actually be used
 (timings.decoder_threading == "plan": with 64 samples on the long clip, with
 --frames 4 on the H.264 ones; kept pixels with 8 samples) and frames must
 actually be skipped (timings.frames_skipped > 0) on the clips with
@@ -55,6 +59,19 @@ with tempfile.TemporaryDirectory() as d:
     loop = os.path.join(d, "looped.mp4")
     clips.ffmpeg(["-stream_loop", "9", "-i", gen[0], "-c", "copy", loop])
     gen.append(loop)
+    og = os.path.join(d, "opengop_long.mp4")
+    clips.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=24", "-f", "lavfi",
+                  "-i", "mandelbrot=size=64x64:rate=25", "-filter_complex",
+                  "[0:v][1:v]overlay=x='20+20*t':y=80:shortest=1,format=yuv420p",
+                  "-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-b-pyramid", "normal",
+                  "-x264-params", "open-gop=1:keyint=50:min-keyint=50", og])
+    gen.append(og)
+    # no presentation times: AVI (dts only) and raw Annex-B
+    for src, name, extra in ((gen[0], "gop_b.avi", []), (loop, "looped.avi", []), (og, "opengop_long.avi", []),
+                             (gen[0], "gop_b.h264", ["-bsf:v", "h264_mp4toannexb", "-f", "h264"])):
+        p = os.path.join(d, name)
+        clips.ffmpeg(["-i", src, "-c", "copy"] + extra + [p])
+        gen.append(p)
     other = []
     for name, args in (("mpeg4_b.avi", ["-c:v", "mpeg4", "-bf", "2", "-q:v", "4"]),
                        ("mpeg2_b.mpg", ["-c:v", "mpeg2video", "-bf", "2", "-q:v", "4"]),
@@ -78,8 +95,8 @@ with tempfile.TemporaryDirectory() as d:
         print(f"note: {SHARED} absent, only generated clips checked")
     skipped = {}
     for p in gen + shared:
-        a, b, a1 = select(p, "plan"), select(p, "all"), select(p, "plan", threads=1)
-        same = a[:2] == b[:2] == a1[:2]
+        a, b, a1, a3 = select(p, "plan"), select(p, "all"), select(p, "plan", threads=1), select(p, "plan", threads=3)
+        same = a[:2] == b[:2] == a1[:2] == a3[:2]
         skipped[os.path.basename(p)] = max(a[3], a1[3])
         # frames_dump samples 8 frames: pixels where the plan can differ
         pa, pb = (pixels(p, "plan"), pixels(p, "all")) if p in gen or a[2] == "plan" else (0, 0)
@@ -99,10 +116,22 @@ with tempfile.TemporaryDirectory() as d:
                 bad.append(os.path.basename(p) + " --frames 4")
             if a16[2] == "plan":
                 planned.append(os.path.basename(p) + " (4 frames)")
-for g in ("gop_b.mp4 (4 frames)", "gop_nob.mp4 (4 frames)", "gop_b.ts (4 frames)", "looped.mp4"):
+        if "opengop_long" in p:
+            # 8 samples: segments from recovery-point I pictures (FFmpeg drops
+            # frames it decoded before showing one at a flush unless told not to)
+            a8, b8 = select(p, "plan", ["--frames", "8"], threads=1), select(p, "all", ["--frames", "8"])
+            print(f"  --frames 8: decoder {a8[2]} vs {b8[2]}, JSON {'same' if a8[:2] == b8[:2] else 'DIFFERS'}")
+            if a8[:2] != b8[:2]:
+                bad.append(os.path.basename(p) + " --frames 8")
+            if a8[2] == "plan":
+                planned.append(os.path.basename(p) + " (8 frames)")
+for g in ("gop_b.mp4 (4 frames)", "gop_nob.mp4 (4 frames)", "gop_b.ts (4 frames)", "looped.mp4",
+          "gop_b.avi (4 frames)", "gop_b.h264 (4 frames)", "looped.avi", "opengop_long.mp4 (4 frames)",
+          "opengop_long.avi (4 frames)", "opengop_long.mp4 (8 frames)", "opengop_long.avi (8 frames)"):
     if g not in planned:
         bad.append(f"{g}: the decode plan was not used")
-for g in ("gop_b.mp4", "gop_b.ts", "looped.mp4", "mpeg2_b.mpg", "hevc_b.mp4", "interlaced.ts", "opengop.mp4"):
+for g in ("gop_b.mp4", "gop_b.ts", "looped.mp4", "mpeg2_b.mpg", "hevc_b.mp4", "interlaced.ts", "opengop.mp4",
+          "gop_b.avi", "gop_b.h264", "looped.avi", "opengop_long.avi"):
     if skipped.get(g, 0) <= 0:
         bad.append(f"{g}: no frame was skipped")
 if skipped.get("mpeg4_b.avi", 0) != 0:

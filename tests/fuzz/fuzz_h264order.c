@@ -1,0 +1,61 @@
+/* fuzz_h264order.c: libFuzzer target for the H.264 bitstream reader
+ * (video/h264order.h: SPS, PPS, SEI and slice headers -> POC, display
+ * order). Input: byte 0 picks the NAL framing (0: Annex-B start codes,
+ * 1..4: that many length bytes), then chunks each led by a 16-bit
+ * big-endian length: the first is the extradata (avcC or Annex-B), the
+ * others are packets in decode order. A display order it accepts must be a
+ * permutation of the packets. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz_file.h"
+#include "video/h264order.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define MAX_PICS 512
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 3)
+        return 0;
+    int nal_len = data[0] % 5;
+    size_t pos = 1;
+    ovx_h264_order *o = NULL;
+    ovx_h264_pic pics[MAX_PICS];
+    int64_t n = 0;
+    int ok = 1;
+    while (pos + 2 <= size && n < MAX_PICS) {
+        size_t l = (size_t)data[pos] << 8 | data[pos + 1];
+        pos += 2;
+        if (l > size - pos)
+            l = size - pos;
+        uint8_t *chunk = (uint8_t *)fuzz_dup(data + pos, l); /* exact bounds for ASan */
+        if (!o) {
+            o = ovx_h264_order_new(chunk, (int)l);
+            if (!o) {
+                free(chunk);
+                return 0;
+            }
+        } else {
+            ok &= ovx_h264_order_packet(o, chunk, (int)l, nal_len, &pics[n]);
+            n++;
+        }
+        free(chunk);
+        pos += l;
+    }
+    ovx_h264_order_free(o);
+    if (!ok || n == 0)
+        return 0;
+    int64_t disp[MAX_PICS];
+    if (ovx_h264_display_order(pics, n, disp) < 0)
+        return 0;
+    uint8_t seen[MAX_PICS] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        if (disp[i] < 0 || disp[i] >= n || seen[disp[i]])
+            abort();
+        seen[disp[i]] = 1;
+    }
+    return 0;
+}
