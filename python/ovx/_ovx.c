@@ -16,10 +16,13 @@
 
 static PyObject *ovx_py_error; /* ovx.Error */
 
-/* Raises ovx.Error(msg) with its attributes; returns NULL. */
+/* Raises ovx.Error("PATH: msg", like the CLI's message) with its
+ * attributes; returns NULL. */
 static PyObject *raise_error(PyObject *path, const char *stage, int code, const char *msg)
 {
-    PyObject *e = PyObject_CallFunction(ovx_py_error, "s", msg);
+    PyObject *text = PyUnicode_FromFormat("%S: %s", path, msg);
+    PyObject *e = text ? PyObject_CallOneArg(ovx_py_error, text) : NULL;
+    Py_XDECREF(text);
     if (!e)
         return NULL;
     PyObject *code_name = PyUnicode_FromString(ovx_status_name(code));

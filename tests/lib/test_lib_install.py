@@ -30,6 +30,8 @@ builddir = os.path.dirname(os.path.dirname(os.path.dirname(ovx)))
 opts = {o["name"]: o["value"] for o in json.loads(subprocess.run(
     ["meson", "introspect", "--buildoptions", builddir], capture_output=True, text=True, check=True).stdout)}
 prefix, libdir = opts["prefix"], opts["libdir"]
+# under ASan/UBSan (build-asan) the demo is instrumented too: the runtime must come first
+sanitize = [] if opts["b_sanitize"] == "none" else ["-fsanitize=" + opts["b_sanitize"]]
 version = json.loads(subprocess.run(["meson", "introspect", "--projectinfo", builddir],
                                     capture_output=True, text=True, check=True).stdout)["version"]
 
@@ -89,7 +91,7 @@ with tempfile.TemporaryDirectory(prefix="ovx-lib-") as tmp:
           f"pkg-config --cflags --libs ovx: {flags}")
     demo = os.path.join(tmp, "select_demo")
     cc = run([os.environ.get("CC", "cc"), "-std=c17", "-Wall", "-Wextra", "-Werror", "-pedantic",
-              os.path.join(here, "select_demo.c"), "-o", demo, *flags, "-Wl,-rpath," + lib], cwd=tmp)
+              *sanitize, os.path.join(here, "select_demo.c"), "-o", demo, *flags, "-Wl,-rpath," + lib], cwd=tmp)
     check(cc.returncode == 0, f"select_demo compiles against the installed headers: {cc.stderr[-1500:]}")
     ldd = run(["ldd", demo]).stdout
     check(re.search(r"libovx\.so\.0 => " + re.escape(os.path.join(lib, "libovx.so.0")), ldd),
