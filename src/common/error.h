@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "common/api.h"
+
 enum ovx_status {
     OVX_OK = 0,
     OVX_EINPUT = -1,       /* bad or unsupported input data (video, model file, npy) */
@@ -24,7 +26,7 @@ typedef struct ovx_error {
 } ovx_error;
 
 /* Clears e (may be NULL). */
-void ovx_error_clear(ovx_error *e);
+OVX_API void ovx_error_clear(ovx_error *e);
 
 /* Sets e (may be NULL) to code and a printf-style message; returns code so
  * callers can write `return ovx_error_set(err, OVX_EINPUT, "...")`. */
@@ -35,6 +37,6 @@ int ovx_error_set(ovx_error *e, int code, const char *fmt, ...)
 void ovx_error_prefix(ovx_error *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-const char *ovx_status_name(int code);
+OVX_API const char *ovx_status_name(int code);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include "common/api.h"
 #include "common/error.h"
 #include "select/truncated.h"
 #include "video/reader.h"
@@ -83,7 +84,7 @@ typedef struct ovx_select_params {
                                    each: same output) */
 } ovx_select_params;
 
-ovx_select_params ovx_select_default_params(void);
+OVX_API ovx_select_params ovx_select_default_params(void);
 
 typedef struct ovx_select_slot {
     int slot;                   /* temporal slot 0..63 */
@@ -129,25 +130,25 @@ typedef struct ovx_select_result {
     ovx_select_timings timings;
 } ovx_select_result;
 
-int ovx_select_run(const char *path, const ovx_select_params *p, ovx_select_result **out,
-                   ovx_error *err);
-void ovx_select_result_free(ovx_select_result *r);
+OVX_API int ovx_select_run(const char *path, const ovx_select_params *p, ovx_select_result **out,
+                           ovx_error *err);
+OVX_API void ovx_select_result_free(ovx_select_result *r);
 
 /* The result as JSON (cJSON object; caller frees with cJSON_Delete). Without
  * timings the output is byte-identical across runs for the same input. */
 struct cJSON;
-struct cJSON *ovx_select_result_json(const ovx_select_result *r, int with_timings);
+OVX_API struct cJSON *ovx_select_result_json(const ovx_select_result *r, int with_timings);
 /* Same, printed (formatted, trailing newline); malloc'd, NULL on OOM. */
-char *ovx_select_result_json_string(const ovx_select_result *r, int with_timings);
+OVX_API char *ovx_select_result_json_string(const ovx_select_result *r, int with_timings);
 
-const char *ovx_sampling_name(ovx_sampling s);
-const char *ovx_mv_source_name(ovx_mv_source s);
-const char *ovx_iframe_policy_name(ovx_iframe_policy p);
-const char *ovx_normalise_name(ovx_normalise n);
+OVX_API const char *ovx_sampling_name(ovx_sampling s);
+OVX_API const char *ovx_mv_source_name(ovx_mv_source s);
+OVX_API const char *ovx_iframe_policy_name(ovx_iframe_policy p);
+OVX_API const char *ovx_normalise_name(ovx_normalise n);
 /* p->residual_weight, or its default for p->normalise when < 0. */
-double ovx_select_residual_weight(const ovx_select_params *p);
+OVX_API double ovx_select_residual_weight(const ovx_select_params *p);
 /* p->prior_weight / p->motion_floor, or their defaults for p->normalise when < 0. */
-double ovx_select_prior_weight(const ovx_select_params *p);
-double ovx_select_motion_floor(const ovx_select_params *p);
+OVX_API double ovx_select_prior_weight(const ovx_select_params *p);
+OVX_API double ovx_select_motion_floor(const ovx_select_params *p);
 
 #endif

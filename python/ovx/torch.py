@@ -1,0 +1,71 @@
+"""ovx.torch: codec-selected video tokens for torch.utils.data.DataLoader.
+
+    ds = ovx.torch.CodecVideoDataset(paths, labels, tokens=2048)
+    dl = torch.utils.data.DataLoader(ds, batch_size=8, num_workers=2, collate_fn=ovx.torch.collate)
+
+Each item is a dict: pixel_values float32 [3, 64, 224, 224] (the kept crops
+at their slots, zeros elsewhere, rescaled by 1/255 and normalised with the
+CLIP mean/std like `ovx extract`), visible_indices int64 [K], label, path.
+No state is shared between items: each call opens its own decoder, so
+DataLoader workers and threads are safe. collate() pads the variable K
+with -1 and returns a boolean mask (True: a real token)."""
+import numpy as np
+import torch
+
+from . import select, SIZE, SLOTS
+
+CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
+CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
+# value -> normalised float per channel, the same float32 expression as ovx extract's
+_LUT = ((np.arange(256, dtype=np.float32) * np.float32(1.0 / 255.0))[None, :] - CLIP_MEAN[:, None]) / CLIP_STD[:, None]
+
+
+def pixel_values(result):
+    """float32 [3, 64, 224, 224] from a keep_frames result: crop i at its slot."""
+    if result.frames is None:
+        raise ValueError("pixel_values needs ovx.select(..., keep_frames=True)")
+    out = np.zeros((3, SLOTS, SIZE, SIZE), dtype=np.float32)
+    for i, s in enumerate(result.report["slots"]):
+        rgb = result.frames[i]
+        for c in range(3):
+            out[c, s["slot"]] = _LUT[c][rgb[:, :, c]]
+    return out
+
+
+class CodecVideoDataset(torch.utils.data.Dataset):
+    def __init__(self, paths, labels=None, tokens=2048, transform=None, frames=64, **options):
+        if labels is not None and len(labels) != len(paths):
+            raise ValueError(f"{len(paths)} paths but {len(labels)} labels")
+        self.paths = list(paths)
+        self.labels = None if labels is None else list(labels)
+        self.tokens, self.frames, self.transform, self.options = tokens, frames, transform, dict(options)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        path = self.paths[i]
+        r = select(path, tokens=self.tokens, frames=self.frames, keep_frames=True, **self.options)
+        item = {"pixel_values": torch.from_numpy(pixel_values(r)),
+                "visible_indices": torch.from_numpy(r.visible_indices.copy()),
+                "label": None if self.labels is None else self.labels[i],
+                "path": path}
+        return self.transform(item) if self.transform else item
+
+
+def collate(items):
+    """Batches items of different K: visible_indices [B, Kmax] padded with -1,
+    mask [B, Kmax] (True where real), pixel_values [B, 3, 64, 224, 224],
+    labels as a tensor when every item has a numeric label, paths a list."""
+    kmax = max(len(it["visible_indices"]) for it in items)
+    idx = torch.full((len(items), kmax), -1, dtype=torch.int64)
+    mask = torch.zeros((len(items), kmax), dtype=torch.bool)
+    for b, it in enumerate(items):
+        k = len(it["visible_indices"])
+        idx[b, :k] = it["visible_indices"]
+        mask[b, :k] = True
+    labels = [it["label"] for it in items]
+    if all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in labels):
+        labels = torch.tensor(labels, dtype=torch.int64)
+    return {"pixel_values": torch.stack([it["pixel_values"] for it in items]), "visible_indices": idx,
+            "mask": mask, "label": labels, "path": [it["path"] for it in items]}
