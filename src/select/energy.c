@@ -100,7 +100,8 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
         double px, py;
         ovx_similarity_apply(&model, x[k], y[k], &px, &py);
         float mag = (float)hypot(dx[k] - px, dy[k] - py);
-        if (p->normalise == OVX_NORMALISE_NOISE && mag > 0 && in->n_past > 0)
+        /* (below the floor a vector scores nothing either way: not checked) */
+        if (p->normalise == OVX_NORMALISE_NOISE && mag > ovx_select_motion_floor(p) && in->n_past > 0)
             mag *= vector_evidence(in, m, in->choice ? in->choice[i] : 0, px, py);
         paint(cells, wsum, cw, ch, p->cell, m, mag);
         k++;

@@ -653,6 +653,13 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     } else if (T > 1 && !frame_threads && c->gop_ok && c->scan->times && c->scan->n_idr > 1) {
         nk = plan_chunks(c->scan, T, starts);
     }
+    /* slice threads conceal a damaged H.264 picture differently from one
+     * thread without always flagging it (seen on a byte-flipped B-pyramid
+     * AVI), so the damage check below cannot catch it; where neither a plan
+     * nor GOP chunks nor frame threads are used on such a stream without
+     * timestamps (AVI, raw), it is decoded with one thread */
+    if (!plan && nk == 1 && !frame_threads && !c->scan->times && c->info.has_b_frames && codec_vectors)
+        T = 1;
     int skipping = skip_n > 0 && (plan || (nk == 1 && !frame_threads));
     c->threading = plan ? "plan" : nk > 1 ? "gop" : frame_threads ? "frame" : "slice";
 

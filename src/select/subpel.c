@@ -49,79 +49,68 @@ static inline int tap6(int a, int b, int c, int d, int e, int f)
     return a - 5 * b + 20 * c + 20 * d - 5 * e + f;
 }
 
-/* b1: horizontal half-pel sums (unrounded) at (c + 1/2, r) for rows
- * r0 .. r1 - 1, columns 0 .. w - 1; stored at row r + 2. */
-static void half_h(const uint8_t *win, int w, int r0, int r1, int *b1)
-{
-    for (int r = r0; r < r1; r++)
-        for (int c = 0; c < w; c++)
-            b1[(r + 2) * WIN_W + c] = tap6(G(r, c - 2), G(r, c - 1), G(r, c), G(r, c + 1), G(r, c + 2), G(r, c + 3));
-}
-
-/* h1: vertical half-pel sums (unrounded) at (c, r + 1/2) for rows 0 .. h - 1,
- * columns 0 .. w (one more for the quarter positions right of the half). */
-static void half_v(const uint8_t *win, int w, int h, int *h1)
+/* out = rounded average of a and b (strides WIN_W), or a copy of a */
+static void avg2(const uint8_t *a, const uint8_t *b, int w, int h, uint8_t *out, int ostride)
 {
     for (int r = 0; r < h; r++)
-        for (int c = 0; c <= w; c++)
-            h1[r * WIN_W + c] = tap6(G(r - 2, c), G(r - 1, c), G(r, c), G(r + 1, c), G(r + 2, c), G(r + 3, c));
+        for (int c = 0; c < w; c++)
+            out[r * ostride + c] =
+                b ? (uint8_t)((a[r * WIN_W + c] + b[r * WIN_W + c] + 1) >> 1) : a[r * WIN_W + c];
 }
 
 static void predict_h264(const uint8_t *win, int w, int h, int fx, int fy, uint8_t *out, int ostride)
 {
-    int bb[WIN_H * WIN_W], hh[WIN_H * WIN_W];
-    /* j: the centre and its neighbours; b (and s, one row down): every
-     * horizontal phase; h (and m, one column right): vertical phases off
-     * the half column */
+    /* half-sample planes, stride WIN_W: b at (c + 1/2, r) for rows 0..h (row
+     * h: s of the last row), h at (c, r + 1/2) for columns 0..w (column w: m
+     * of the last column), j at the centre; b1 keeps b's unrounded sums on
+     * rows -2..h+2 for j */
+    int b1[WIN_H * WIN_W];
+    uint8_t bp[WIN_H * WIN_W], hp[WIN_H * WIN_W], jp[WIN_H * WIN_W];
+    const uint8_t *g = win + 2 * WIN_W + 2; /* G(r, c) = g[r * WIN_W + c] */
     int need_j = (fx == 2 && fy != 0) || (fy == 2 && fx != 0);
-    int need_b = fx != 0;
-    int need_h = fy != 0 && fx != 2;
-    if (fx == 0 && fy == 0) {
-        for (int r = 0; r < h; r++)
-            for (int c = 0; c < w; c++)
-                out[r * ostride + c] = (uint8_t)G(r, c);
-        return;
+    if (fx != 0 || need_j) {
+        int r0 = need_j ? -2 : 0, r1 = need_j ? h + 3 : h + 1;
+        for (int r = r0; r < r1; r++)
+            for (int c = 0; c < w; c++) {
+                int v = tap6(G(r, c - 2), G(r, c - 1), G(r, c), G(r, c + 1), G(r, c + 2), G(r, c + 3));
+                b1[(r + 2) * WIN_W + c] = v;
+                if (r >= 0 && r <= h)
+                    bp[r * WIN_W + c] = (uint8_t)clip255((v + 16) >> 5);
+            }
     }
-    /* rows of b needed: j reads r - 2 .. r + 3; s (b one row down) r + 1 */
-    if (need_b || need_j)
-        half_h(win, w, need_j ? -2 : 0, need_j ? h + 3 : h + 1, bb);
-    if (need_h)
-        half_v(win, w, h, hh);
-    for (int r = 0; r < h; r++)
-        for (int c = 0; c < w; c++) {
-            int b = 0, s = 0, hv = 0, m = 0, j = 0;
-            if (need_b || need_j) {
-                b = clip255((bb[(r + 2) * WIN_W + c] + 16) >> 5);
-                s = clip255((bb[(r + 3) * WIN_W + c] + 16) >> 5);
+    if (fy != 0 && fx != 2)
+        for (int r = 0; r < h; r++)
+            for (int c = 0; c <= w; c++)
+                hp[r * WIN_W + c] = (uint8_t)clip255(
+                    (tap6(G(r - 2, c), G(r - 1, c), G(r, c), G(r + 1, c), G(r + 2, c), G(r + 3, c)) + 16) >> 5);
+    if (need_j)
+        for (int r = 0; r < h; r++)
+            for (int c = 0; c < w; c++) {
+                const int *q = b1 + (r + 2) * WIN_W + c;
+                jp[r * WIN_W + c] = (uint8_t)clip255(
+                    (tap6(q[-2 * WIN_W], q[-WIN_W], q[0], q[WIN_W], q[2 * WIN_W], q[3 * WIN_W]) + 512) >> 10);
             }
-            if (need_h) {
-                hv = clip255((hh[r * WIN_W + c] + 16) >> 5);
-                m = clip255((hh[r * WIN_W + c + 1] + 16) >> 5);
-            }
-            if (need_j) {
-                const int *q = bb + (r + 2) * WIN_W + c;
-                j = clip255((tap6(q[-2 * WIN_W], q[-WIN_W], q[0], q[WIN_W], q[2 * WIN_W], q[3 * WIN_W]) + 512) >> 10);
-            }
-            int v;
-            switch (fy * 4 + fx) {
-            case 1: v = (G(r, c) + b + 1) >> 1; break;          /* a */
-            case 2: v = b; break;                               /* b */
-            case 3: v = (G(r, c + 1) + b + 1) >> 1; break;      /* c */
-            case 4: v = (G(r, c) + hv + 1) >> 1; break;         /* d */
-            case 5: v = (b + hv + 1) >> 1; break;               /* e */
-            case 6: v = (b + j + 1) >> 1; break;                /* f */
-            case 7: v = (b + m + 1) >> 1; break;                /* g */
-            case 8: v = hv; break;                              /* h */
-            case 9: v = (hv + j + 1) >> 1; break;               /* i */
-            case 10: v = j; break;                              /* j */
-            case 11: v = (j + m + 1) >> 1; break;               /* k */
-            case 12: v = (G(r + 1, c) + hv + 1) >> 1; break;    /* n */
-            case 13: v = (hv + s + 1) >> 1; break;              /* p */
-            case 14: v = (j + s + 1) >> 1; break;               /* q */
-            default: v = (m + s + 1) >> 1; break;               /* r (15) */
-            }
-            out[r * ostride + c] = (uint8_t)v;
-        }
+    const uint8_t *m = hp + 1, *sp = bp + WIN_W; /* m: h one column right; s: b one row down */
+    const uint8_t *a = g, *b = NULL;
+    switch (fy * 4 + fx) {
+    case 1: a = g; b = bp; break;           /* a */
+    case 2: a = bp; break;                  /* b */
+    case 3: a = g + 1; b = bp; break;       /* c */
+    case 4: a = g; b = hp; break;           /* d */
+    case 5: a = bp; b = hp; break;          /* e */
+    case 6: a = bp; b = jp; break;          /* f */
+    case 7: a = bp; b = m; break;           /* g */
+    case 8: a = hp; break;                  /* h */
+    case 9: a = hp; b = jp; break;          /* i */
+    case 10: a = jp; break;                 /* j */
+    case 11: a = jp; b = m; break;          /* k */
+    case 12: a = g + WIN_W; b = hp; break;  /* n */
+    case 13: a = hp; b = sp; break;         /* p */
+    case 14: a = jp; b = sp; break;         /* q */
+    case 15: a = m; b = sp; break;          /* r */
+    default: break;                         /* G */
+    }
+    avg2(a, b, w, h, out, ostride);
 }
 
 static void predict_bilinear(const uint8_t *win, int w, int h, int fx, int fy, uint8_t *out, int ostride)
@@ -140,6 +129,11 @@ void ovx_subpel_predict(const uint8_t *ref, int stride, int W, int H, int x, int
     /* floor division: the integer part and the quarter phase 0..3 */
     int fqx = qx >= 0 ? qx / 4 : -((3 - qx) / 4), fqy = qy >= 0 ? qy / 4 : -((3 - qy) / 4);
     int ix = x + fqx, iy = y + fqy, fx = qx - 4 * fqx, fy = qy - 4 * fqy;
+    if (fx == 0 && fy == 0 && ix >= 0 && iy >= 0 && ix + w <= W && iy + h <= H) {
+        for (int r = 0; r < h; r++)
+            memcpy(out + r * ostride, ref + (size_t)(iy + r) * stride + ix, (size_t)w);
+        return;
+    }
     fill_window(ref, stride, W, H, ix, iy, w, h, win);
     if (interp == OVX_INTERP_H264)
         predict_h264(win, w, h, fx, fy, out, ostride);
