@@ -22,6 +22,7 @@
 #include "extract/plan.h"
 #include "extract/resume.h"
 #include "extract/runlog.h"
+#include "extract/runtmp.h"
 #include "extract/strmap.h"
 #include "model/config.h"
 #include "extract/wds.h"
@@ -383,27 +384,11 @@ static int forward_cancel(void *vctx)
     return stop_requested(vctx);
 }
 
-/* Temp files of an item may go when nobody holds its claim. */
-static int temps_removable(void *vctx, const char *base)
-{
-    run_state *rs = vctx;
-    ovx_claim c;
-    if (ovx_claim_try(rs->ctx.opts->out_dir, base + rs->key_off, &c, NULL) != 1)
-        return 0;
-    ovx_claim_release(&c);
-    return 1;
-}
-
-/* Leftover temp files of the run's items that no live process owns, and
- * claim files of dead processes. */
+/* Temp folders of processes that no longer run, and claim files of dead
+ * processes. */
 static void clean_leftovers(run_state *rs)
 {
-    ovx_strmap bases = {0};
-    for (size_t i = 0; i < rs->plan.n; i++)
-        if (rs->plan.items[i].action != OVX_ACT_FAIL)
-            ovx_strmap_put(&bases, rs->plan.items[i].job.base, NULL);
-    ovx_resume_clean_temps_if(&bases, temps_removable, rs);
-    ovx_strmap_free(&bases);
+    ovx_runtmp_clean(rs->ctx.opts->out_dir);
     ovx_claim_clean_stale(rs->ctx.opts->out_dir);
 }
 
@@ -414,7 +399,7 @@ static int check_model_options(const ovx_extract_opts *o, ovx_error *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/config.json", o->model_dir);
-    char *text = ovx_read_text_file(path, 1u << 20);
+    char *text = ovx_read_text_file(path, 1u << 20); /* regular files only */
     ovx_model_config cfg;
     ovx_error perr;
     int ok = text && ovx_model_config_parse(text, strlen(text), &cfg, &perr) == OVX_OK;
@@ -730,11 +715,20 @@ int ovx_extract_run(const ovx_extract_params *prm, const ovx_extract_callbacks *
     rc = ovx_runlog_open(&rs.log, o->out_dir, err);
     if (rc != OVX_OK)
         goto out;
+    ovx_runtmp tmp;
+    rc = ovx_runtmp_open(&tmp, o->out_dir, err);
+    if (rc != OVX_OK) {
+        ovx_runlog_close(&rs.log);
+        goto out;
+    }
+    ovx_atomic_set_temp_dir(tmp.dir); /* every temp file of the run: in its own folder */
     sum->started = 1;
     clean_leftovers(&rs);
     report_planned(&rs);
     if (rs.n_todo)
         rc = run_items(&rs, prm, err);
+    ovx_atomic_set_temp_dir(NULL);
+    ovx_runtmp_close(&tmp);
     clean_leftovers(&rs); /* of processes killed meanwhile */
     ovx_error cerr;
     if (ovx_runlog_compact(&rs.log, &cerr) != OVX_OK)

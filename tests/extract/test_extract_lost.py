@@ -1,0 +1,223 @@
+#!/usr/bin/python3
+"""Nothing lost under any name (issue 22): one section per case, chosen by
+the first argument (all when none).
+  1  inputs whose names look like temp files: listed, extracted, kept
+  2  a live run's temp file (255-byte names) survives another run on the -o
+  3  a non-UTF-8 name never removes the outputs of the name that equals it
+     after U+FFFD replacement, and its own stale outputs go
+  4  logs keyed by rel: a failure does not outlive the success of the same
+     item found under another spelling of its folder, one failure line per
+     rel; a run's compaction keeps a line another run wrote after this
+     run's failure of the item
+  6  a FIFO in the model folder (weights, config.json, a second shard) is
+     refused at once (no hang, SIGTERM not needed); a FIFO input in a
+     walked folder is reported as failed, the other inputs done
+Every section ends with the folder invariants of xinvariants.py."""
+import os
+import subprocess
+import sys
+import time
+
+from xhelp import OVX, check, finish, make_clip, make_model, need_ffmpeg, tmpdir
+from xinvariants import exact, lines, problems
+
+need_ffmpeg()
+CASES = sys.argv[1:] or ["1", "2", "3", "4", "6"]
+tmp = tmpdir("ovx-extract-lost-").encode()
+model = make_model(os.path.join(tmp.decode(), "model")).encode()
+env = dict(os.environb, OVX_THREADS="1")
+for k in (b"SLURM_ARRAY_TASK_ID", b"SLURM_ARRAY_TASK_COUNT", b"SLURM_ARRAY_TASK_MIN"):
+    env.pop(k, None)
+clip = os.path.join(tmp, b"clip.mp4")
+make_clip(clip.decode())
+CLIP = open(clip, "rb").read()
+
+
+def put(folder, names):
+    os.makedirs(folder, exist_ok=True)
+    for n in names:
+        open(os.path.join(folder, n), "wb").write(CLIP)
+
+
+def run(*args, wait=True):
+    cmd = [OVX.encode(), b"extract", b"-m", model, b"--tokens", b"256", b"--threads", b"1", *args]
+    if not wait:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    return subprocess.run(cmd, capture_output=True, env=env, timeout=300)
+
+
+def invariants(out, rels, what):
+    bad = problems(out, rels)
+    check(not bad, f"{what}: folder invariants: {bad}")
+
+
+def fnv1a64(b):
+    h = 0xcbf29ce484222325
+    for c in b:
+        h = ((h ^ c) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+if "1" in CASES:
+    d, out = os.path.join(tmp, b"c1"), os.path.join(tmp, b"o1")
+    names = [b"v.mp4", b"v.npy.tmp.1.ab.mp4", b"v.npy.tmp.1.a.mp4", b"v.json.tmp.12.abcdef.mp4"]
+    put(d, names)
+    dry = run(d, b"-o", out, b"--dry-run")
+    check(all(os.path.join(d, n) in dry.stdout for n in names), f"case 1: --dry-run lists every name: {dry.stdout!r}")
+    r = run(d, b"-o", out)
+    check(r.returncode == 0, f"case 1: run succeeds: {r.returncode} {r.stderr[-400:]!r}")
+    man = lines(os.path.join(out, b"manifest.jsonl"))
+    check(sorted(exact(m, "rel") for m in man) == sorted(names), f"case 1: every input extracted: {man}")
+    for stem in (b"v", b"v.npy.tmp.1.ab", b"v.npy.tmp.1.a", b"v.json.tmp.12.abcdef"):
+        for suf in (b".npy", b".pooled.npy", b".json"):
+            check(os.path.exists(os.path.join(out, stem + suf)), f"case 1: {stem + suf!r} kept")
+    invariants(out, names, "case 1")
+    r = run(d, b"-o", out, b"--jsonl")
+    check(r.returncode == 0 and r.stdout.count(b'"skipped"') == len(names),
+          f"case 1: a rerun skips all {len(names)}: {r.stdout!r}")
+    invariants(out, names, "case 1, rerun")
+
+if "2" in CASES:
+    import fcntl
+    d, out = os.path.join(tmp, b"c2"), os.path.join(tmp, b"o2")
+    names = [b"L" * 238 + b"%02d.mp4" % i for i in range(1, 5)]
+    put(d, names)
+    # a live holder of item 01: its claim, a temp file beside the outputs the
+    # way ovx once named them (cut to 255 bytes), and a private temp folder
+    claims = os.path.join(out, b".ovx", b"claims")
+    tdir = os.path.join(out, b".ovx", b"tmp")
+    os.makedirs(claims)
+    os.makedirs(tdir)
+    key = names[0][:-4]
+    cfd = os.open(os.path.join(claims, b"%016x.lock" % fnv1a64(key)), os.O_RDWR | os.O_CREAT)
+    fcntl.lockf(cfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    beside = os.path.join(out, (key + b".pooled.npy")[:255 - 19] + b".tmp.4242424.abcdef")
+    check(len(os.path.basename(beside)) == 255, "case 2: a 255-byte temp name")
+    open(beside, "wb").write(b"half")
+    live = os.path.join(tdir, b"4242424-abcdef")
+    os.makedirs(live)
+    lfd = os.open(live + b".lock", os.O_RDWR | os.O_CREAT)
+    fcntl.lockf(lfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    open(os.path.join(live, b"4242424.qwerty"), "wb").write(b"half")
+    p = run(d, b"-o", out, wait=False)
+    t0 = time.time()
+    while time.time() - t0 < 120 and len(lines(os.path.join(out, b"manifest.jsonl"))) < 3:
+        time.sleep(0.1)
+    check(len(lines(os.path.join(out, b"manifest.jsonl"))) == 3, "case 2: the 3 free items done")
+    check(os.path.exists(beside), "case 2: the holder's 255-byte temp name survives the other run")
+    check(os.path.exists(os.path.join(live, b"4242424.qwerty")), "case 2: a live run's temp folder survives")
+    if os.path.exists(beside):
+        os.unlink(beside)  # the holder commits its file and goes
+    os.close(cfd)
+    o, e = p.communicate(timeout=120)
+    check(p.returncode == 0, f"case 2: the run succeeds once the holder went: {p.returncode} {e[-400:]!r}")
+    check(os.path.exists(os.path.join(live, b"4242424.qwerty")), "case 2: still there at the end of the run")
+    os.close(lfd)
+    r = run(d, b"-o", out)
+    check(r.returncode == 0 and not os.path.exists(live), f"case 2: a dead run's temp folder goes: {os.listdir(tdir)}")
+    invariants(out, names, "case 2")
+
+if "3" in CASES:
+    d, out = os.path.join(tmp, b"c3"), os.path.join(tmp, b"o3")
+    bad, good = b"x\xff.mp4", "x\ufffd.mp4".encode()
+    put(d, [bad, good])
+    r = run(d, b"-o", out, b"--hidden-state", b"-2")
+    check(r.returncode == 0, f"case 3: first run: {r.returncode} {r.stderr[-400:]!r}")
+    g = [os.path.join(out, "x\ufffd".encode() + s) for s in (b".npy", b".pooled.npy", b".hidden_-2.npy", b".json")]
+    check(all(os.path.exists(f) for f in g), "case 3: both items written")
+    r = run(os.path.join(d, bad), b"-o", out, b"--tokens", b"128")
+    check(r.returncode == 0, f"case 3: rerun of x\\xff: {r.returncode} {r.stderr[-400:]!r}")
+    check(all(os.path.exists(f) for f in g), f"case 3: the other item's outputs stay: {os.listdir(out)}")
+    check(not os.path.exists(os.path.join(out, b"x\xff.hidden_-2.npy")), "case 3: the stale x\\xff.hidden_-2.npy goes")
+    invariants(out, [bad, good], "case 3")
+
+if "4" in CASES:
+    import fcntl
+    d, out = os.path.join(tmp, b"in_f"), os.path.join(tmp, b"o4")
+    os.makedirs(d)
+    x = os.path.join(d, b"x.mp4")
+    open(x, "wb").write(b"just some text, not a video\n" * 20)
+    cwd = os.getcwd()
+    os.chdir(tmp)
+    try:
+        r = run(b"in_f", b"-o", b"o4")
+        check(r.returncode == 1, f"case 4: a text file fails: {r.returncode}")
+        r = run(b"./in_f/", b"-o", b"o4")
+        fl = lines(os.path.join(out, b"failures.jsonl"))
+        check(len(fl) == 1 and fl[0]["rel"] == "x.mp4", f"case 4: one failure line per rel: {fl}")
+        open(x, "wb").write(CLIP)
+        r = run(os.path.abspath(d), b"-o", b"o4")
+        check(r.returncode == 0, f"case 4: now a video: {r.returncode} {r.stderr[-300:]!r}")
+    finally:
+        os.chdir(cwd)
+    fl = lines(os.path.join(out, b"failures.jsonl"))
+    check(not fl, f"case 4: the failure line goes with the success under another spelling: {fl}")
+    invariants(out, [b"x.mp4"], "case 4, spellings")
+
+    # the race: A fails x after removing its outputs, B does x, A compacts
+    d, out = os.path.join(tmp, b"c4"), os.path.join(tmp, b"o4r")
+    put(d, [b"x.mp4", b"y.mp4"])
+    r = run(d, b"-o", out)
+    check(r.returncode == 0, "case 4 race: first run")
+    os.unlink(os.path.join(out, b"x.pooled.npy"))
+    os.mkdir(os.path.join(out, b"x.pooled.npy"))  # x is redone, and its write fails
+    os.unlink(os.path.join(out, b"y.json"))       # y is redone, and held by someone else
+    claims = os.path.join(out, b".ovx", b"claims")
+    os.makedirs(claims, exist_ok=True)
+    cfd = os.open(os.path.join(claims, b"%016x.lock" % fnv1a64(b"y")), os.O_RDWR | os.O_CREAT)
+    fcntl.lockf(cfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    a = run(d, b"-o", out, wait=False)
+    t0 = time.time()
+    while time.time() - t0 < 120 and not lines(os.path.join(out, b"failures.jsonl")):
+        time.sleep(0.1)
+    check(len(lines(os.path.join(out, b"failures.jsonl"))) == 1, "case 4 race: A failed x")
+    os.rmdir(os.path.join(out, b"x.pooled.npy"))
+    b = run(os.path.join(d, b"x.mp4"), b"-o", out)
+    check(b.returncode == 0, f"case 4 race: B does x: {b.returncode} {b.stderr[-300:]!r}")
+    os.close(cfd)
+    o, e = a.communicate(timeout=120)
+    check(a.returncode == 1, f"case 4 race: A ends (x failed there): {a.returncode}")
+    man = lines(os.path.join(out, b"manifest.jsonl"))
+    check(sorted(m["rel"] for m in man) == ["x.mp4", "y.mp4"], f"case 4 race: B's line for x kept: {man}")
+    invariants(out, [b"x.mp4", b"y.mp4"], "case 4 race")
+
+if "6" in CASES:
+    import shutil
+    v = os.path.join(tmp, b"c6.mp4")
+    open(v, "wb").write(CLIP)
+    sharded = make_model(os.path.join(tmp.decode(), "model2"), "--shards", "2").encode()
+    shards = sorted(f for f in os.listdir(sharded) if f.endswith(b".safetensors"))
+    check(len(shards) == 2, f"case 6: a 2-shard model: {shards}")
+    for name, src, fifo in ((b"weights", model, b"model.safetensors"), (b"config", model, b"config.json"),
+                            (b"shard2", sharded, shards[1])):
+        m = os.path.join(tmp, b"m6" + name)
+        shutil.copytree(src, m)
+        os.unlink(os.path.join(m, fifo))
+        os.mkfifo(os.path.join(m, fifo))
+        cmd = [OVX.encode(), b"extract", b"-m", m, v, b"-o", os.path.join(tmp, b"o6" + name), b"--tokens", b"256"]
+        t0 = time.time()
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        try:
+            o, e = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.send_signal(15)
+            try:
+                o, e = p.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                o, e = p.communicate()
+        dt = time.time() - t0
+        check(dt < 5 and p.returncode not in (0, -9, -15, 143), f"case 6 {name!r}: refused at once: rc {p.returncode} "
+              f"after {dt:.1f} s")
+        check(b"FIFO" in e, f"case 6 {name!r}: says it is a FIFO: {e[-300:]!r}")
+    d, out = os.path.join(tmp, b"c6"), os.path.join(tmp, b"o6")
+    put(d, [b"a.mp4"])
+    os.mkfifo(os.path.join(d, b"b.mp4"))
+    r = run(d, b"-o", out, b"--jsonl", b"--threads", b"1")
+    check(r.returncode == 1, f"case 6: a walked FIFO fails the run: {r.returncode}")
+    fl = lines(os.path.join(out, b"failures.jsonl"))
+    check(len(fl) == 1 and fl[0]["rel"] == "b.mp4" and "FIFO" in fl[0]["error"], f"case 6: the FIFO reported: {fl}")
+    check(b"FIFO" in r.stderr, f"case 6: and said on stderr: {r.stderr[-300:]!r}")
+    invariants(out, [b"a.mp4", b"b.mp4"], "case 6")
+
+finish("extract lost " + ",".join(CASES))
