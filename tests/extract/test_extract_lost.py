@@ -9,9 +9,15 @@ the first argument (all when none).
      item found under another spelling of its folder, one failure line per
      rel; a run's compaction keeps a line another run wrote after this
      run's failure of the item
+  5  two --format wds runs of the same shard at once (also --shard 0/1
+     twice): every item in exactly one tar, one manifest line per item
   6  a FIFO in the model folder (weights, config.json, a second shard) is
      refused at once (no hang, SIGTERM not needed); a FIFO input in a
      walked folder is reported as failed, the other inputs done
+  7  URL inputs from a server on 127.0.0.1 that this test starts: one that
+     never answers and one that trickles a byte every 0.5 s; SIGTERM stops
+     either within ~2 s (exit 143, nothing failed), and the trickle times
+     out on its own with --io-timeout 3
 Every section ends with the folder invariants of xinvariants.py."""
 import os
 import subprocess
@@ -22,7 +28,7 @@ from xhelp import OVX, check, finish, make_clip, make_model, need_ffmpeg, tmpdir
 from xinvariants import exact, lines, problems
 
 need_ffmpeg()
-CASES = sys.argv[1:] or ["1", "2", "3", "4", "6"]
+CASES = sys.argv[1:] or ["1", "2", "3", "4", "5", "6", "7"]
 tmp = tmpdir("ovx-extract-lost-").encode()
 model = make_model(os.path.join(tmp.decode(), "model")).encode()
 env = dict(os.environb, OVX_THREADS="1")
@@ -181,6 +187,33 @@ if "4" in CASES:
     check(sorted(m["rel"] for m in man) == ["x.mp4", "y.mp4"], f"case 4 race: B's line for x kept: {man}")
     invariants(out, [b"x.mp4", b"y.mp4"], "case 4 race")
 
+if "5" in CASES:
+    import tarfile
+    d = os.path.join(tmp, b"c5")
+    names = [b"v%02d.mp4" % i for i in range(16)] + [b"x\xff.mp4", "x\ufffd.mp4".encode()]
+    put(d, names)
+    for tag, extra in ((b"same", []), (b"shard01", [b"--shard", b"0/1"])):
+        out = os.path.join(tmp, b"o5" + tag)
+        ps = [run(d, b"-o", out, b"--format", b"wds", b"--shard-items", b"4", b"--decode-threads", b"1", *extra,
+                  wait=False) for _ in range(2)]
+        res = [p.communicate(timeout=300) for p in ps]
+        check(all(p.returncode == 0 for p in ps), f"case 5 {tag!r}: both runs succeed: "
+              f"{[(p.returncode, e[-200:]) for p, (o, e) in zip(ps, res)]}")
+        sd = os.path.join(out, b"shards")
+        keys = []
+        for t in sorted(os.listdir(sd)):
+            with tarfile.open(os.path.join(sd, t)) as tf:
+                keys += [m.name[:-5] for m in tf.getmembers() if m.name.endswith(".json")]
+        check(len(keys) == len(names) and len(set(keys)) == len(names),
+              f"case 5 {tag!r}: each of {len(names)} items in exactly one shard: {len(keys)} members, "
+              f"{len(set(keys))} distinct")
+        man = lines(os.path.join(out, b"manifest.jsonl"))
+        check(sorted(exact(m, "rel") for m in man) == sorted(names), f"case 5 {tag!r}: one manifest line per item")
+        check(not lines(os.path.join(out, b"failures.jsonl")), f"case 5 {tag!r}: no failures")
+        r = run(d, b"-o", out, b"--format", b"wds", b"--shard-items", b"4", b"--jsonl", *extra)
+        check(r.returncode == 0 and r.stdout.count(b'"skipped"') == len(names),
+              f"case 5 {tag!r}: a rerun skips every item: {r.stdout.count(b'skipped')}")
+
 if "6" in CASES:
     import shutil
     v = os.path.join(tmp, b"c6.mp4")
@@ -219,5 +252,63 @@ if "6" in CASES:
     check(len(fl) == 1 and fl[0]["rel"] == "b.mp4" and "FIFO" in fl[0]["error"], f"case 6: the FIFO reported: {fl}")
     check(b"FIFO" in r.stderr, f"case 6: and said on stderr: {r.stderr[-300:]!r}")
     invariants(out, [b"a.mp4", b"b.mp4"], "case 6")
+
+if "7" in CASES:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    gone = threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            if self.path.startswith("/stall"):  # accepts, reads the request, never answers
+                gone.wait(120)
+                return
+            self.send_response(200)  # /trickle: a byte every 0.5 s
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(len(CLIP)))
+            self.end_headers()
+            try:
+                for i in range(len(CLIP)):
+                    if gone.wait(0.5):
+                        return
+                    self.wfile.write(CLIP[i:i + 1])
+                    self.wfile.flush()
+            except OSError:
+                pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}".encode()
+
+    def timed(url, *extra, term_after=None, limit=40):
+        out = os.path.join(tmp, b"o7")
+        p = run(url, b"-o", out, b"--jsonl", *extra, wait=False)
+        t0 = time.time()
+        if term_after is not None:
+            time.sleep(term_after)
+            p.send_signal(15)
+            t0 = time.time()
+        try:
+            o, e = p.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            o, e = p.communicate()
+        return p.returncode, time.time() - t0, o, e, out
+
+    for path in (b"/stall/a.mp4", b"/trickle/b.mp4"):
+        rc, dt, o, e, out = timed(base + path, term_after=2.0, limit=10)
+        check(rc == 143 and dt < 2.5, f"case 7 {path!r}: SIGTERM stops it: rc {rc} after {dt:.1f} s {e[-200:]!r}")
+        fl = lines(os.path.join(out, b"failures.jsonl"))
+        check(not fl, f"case 7 {path!r}: a stopped input is not a failure: {fl}")
+    rc, dt, o, e, out = timed(base + b"/trickle/c.mp4", b"--io-timeout", b"3", limit=40)
+    fl = lines(os.path.join(out, b"failures.jsonl"))
+    check(rc == 1 and dt < 15, f"case 7: the trickle times out with --io-timeout 3: rc {rc} after {dt:.1f} s")
+    check(len(fl) == 1 and "timed out" in fl[0]["error"], f"case 7: its failure says so: {fl}")
+    gone.set()
+    srv.shutdown()
 
 finish("extract lost " + ",".join(CASES))
