@@ -18,6 +18,8 @@ the first argument (all when none).
      never answers and one that trickles a byte every 0.5 s; SIGTERM stops
      either within ~2 s (exit 143, nothing failed), and the trickle times
      out on its own with --io-timeout 3
+  8  names of 245-255 bytes: outputs cut to fit NAME_MAX with a hash of
+     REL, the manifest maps rel to them, a rerun skips them
 Every section ends with the folder invariants of xinvariants.py."""
 import os
 import subprocess
@@ -28,7 +30,7 @@ from xhelp import OVX, check, finish, make_clip, make_model, need_ffmpeg, tmpdir
 from xinvariants import exact, lines, problems
 
 need_ffmpeg()
-CASES = sys.argv[1:] or ["1", "2", "3", "4", "5", "6", "7"]
+CASES = sys.argv[1:] or ["1", "2", "3", "4", "5", "6", "7", "8"]
 tmp = tmpdir("ovx-extract-lost-").encode()
 model = make_model(os.path.join(tmp.decode(), "model")).encode()
 env = dict(os.environb, OVX_THREADS="1")
@@ -310,5 +312,29 @@ if "7" in CASES:
     check(len(fl) == 1 and "timed out" in fl[0]["error"], f"case 7: its failure says so: {fl}")
     gone.set()
     srv.shutdown()
+
+if "8" in CASES:
+    d, out = os.path.join(tmp, b"c8"), os.path.join(tmp, b"o8")
+    names = [b"n" * 251 + b".mp4", b"n" * 241 + b".mp4", b"m" * 235 + b"A.mp4", b"m" * 235 + b"B.mp4",
+             "\u00e9".encode() * 125 + b".mp4", b"short.mp4"]
+    check(all(len(n) <= 255 for n in names), "case 8: names fit NAME_MAX")
+    put(d, names)
+    r = run(d, b"-o", out, b"--hidden-state", b"-2")
+    check(r.returncode == 0, f"case 8: every long name succeeds: {r.returncode} {r.stderr[-300:]!r}")
+    man = lines(os.path.join(out, b"manifest.jsonl"))
+    check(sorted(exact(m, "rel") for m in man) == sorted(names), "case 8: one manifest line per input")
+    files = os.listdir(out)
+    check(all(len(f) <= 255 for f in files), "case 8: every output name fits")
+    jsons = [exact(m, "json") for m in man]
+    check(len(set(jsons)) == len(names), f"case 8: distinct outputs per input: {jsons}")
+    for m in man:
+        if len(exact(m, "rel")) > 243:
+            j = exact(m, "json")
+            check(b"~" in j and len(j) - 5 == 239, f"case 8: a cut stem of 239 bytes with a hash: {j!r}")
+    check(exact(next(m for m in man if exact(m, "rel") == b"short.mp4"), "json") == b"short.json",
+          "case 8: short names unchanged")
+    invariants(out, names, "case 8")
+    r = run(d, b"-o", out, b"--hidden-state", b"-2", b"--jsonl")
+    check(r.returncode == 0 and r.stdout.count(b'"skipped"') == len(names), "case 8: a rerun skips every item")
 
 finish("extract lost " + ",".join(CASES))
