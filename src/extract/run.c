@@ -548,6 +548,8 @@ static int make_opts(const ovx_extract_params *p, ovx_extract_opts *o, ovx_error
     if (p->format_wds && p->overwrite)
         return ovx_error_set(err, OVX_EUSAGE, "--overwrite with --format wds: earlier shards would still hold "
                                               "the items; write into a new output folder");
+    if (p->format_wds && p->prune)
+        return ovx_error_set(err, OVX_EUSAGE, "--prune with --format wds: the shards cannot drop items");
     if (p->model) {
         if (ovx_model_resolve(p->model, o->model_dir, sizeof o->model_dir, err) != OVX_OK) {
             if (!p->dry_run) /* not a usage error: the run fails (exit 1) */
@@ -642,6 +644,43 @@ static cJSON *relabel(run_state *rs, const ovx_plan_item *p)
     cJSON_Delete(j);
     ovx_claim_release(&c);
     return rec;
+}
+
+/* --prune: the manifest items whose rel no input of this run has lose
+ * their outputs (under their claim; an item another process holds is
+ * left), and both logs their lines at the compaction. */
+static void prune(run_state *rs, const ovx_input_list *inputs, ovx_strmap *keep)
+{
+    for (size_t i = 0; i < inputs->n; i++)
+        ovx_strmap_put(keep, inputs->items[i].rel, NULL);
+    size_t n = 0;
+    const ovx_strmap *seen = &rs->log.seen_manifest;
+    for (size_t i = 0; i < seen->cap; i++) {
+        cJSON *o = seen->keys[i] ? cJSON_Parse(seen->keys[i]) : NULL;
+        ovx_json_restore_bytes(o);
+        const char *rel = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "rel"));
+        const char *json = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "json"));
+        size_t jl = json ? strlen(json) : 0;
+        char key[4200], base[8400];
+        ovx_claim c;
+        if (rel && jl > 5 && !strcmp(json + jl - 5, ".json") && !ovx_strmap_get(keep, rel, NULL) &&
+            snprintf(key, sizeof key, "%.*s", (int)(jl - 5), json) < (int)sizeof key &&
+            ovx_claim_try(rs->ctx.opts->out_dir, key, &c, NULL) == 1) {
+            snprintf(base, sizeof base, "%s/%s", rs->ctx.opts->out_dir, key);
+            ovx_resume_remove_outputs(base, OVX_NO_HIDDEN_STATE);
+            ovx_runlog_forget(&rs->log, json);
+            ovx_claim_release(&c);
+            n++;
+        }
+        cJSON_Delete(o);
+    }
+    ovx_runlog_keep_only(&rs->log, keep);
+    if (n) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "--prune: removed the outputs of %zu item%s no input has any more", n,
+                 n == 1 ? "" : "s");
+        warn(rs, msg);
+    }
 }
 
 /* Reports planned failures and skips; collects the items to extract. */
@@ -813,6 +852,7 @@ int ovx_extract_run(const ovx_extract_params *prm, const ovx_extract_callbacks *
     if (rc != OVX_OK)
         goto out;
     ovx_runtmp tmp;
+    ovx_strmap keep = {0};
     rc = ovx_runtmp_open(&tmp, o->out_dir, err);
     if (rc != OVX_OK) {
         ovx_runlog_close(&rs.log);
@@ -822,6 +862,8 @@ int ovx_extract_run(const ovx_extract_params *prm, const ovx_extract_callbacks *
     ovx_netio_set_stop(net_stop, &rs); /* a stop ends a blocked read at once */
     sum->started = 1;
     clean_leftovers(&rs);
+    if (prm->prune)
+        prune(&rs, &inputs, &keep);
     report_planned(&rs);
     if (rs.n_todo)
         rc = run_items(&rs, prm, err);
@@ -833,6 +875,7 @@ int ovx_extract_run(const ovx_extract_params *prm, const ovx_extract_callbacks *
     if (ovx_runlog_compact(&rs.log, &cerr) != OVX_OK)
         log_error(&rs, &cerr);
     ovx_runlog_close(&rs.log);
+    ovx_strmap_free(&keep);
     sum->seconds = (ovx_now_ms() - t0) / 1000.0;
 out:
     free(rs.held);

@@ -222,6 +222,24 @@ static int json_exists(const ovx_runlog *rl, const char *line)
     return there;
 }
 
+void ovx_runlog_keep_only(ovx_runlog *rl, const ovx_strmap *keep)
+{
+    rl->keep_rels = keep;
+}
+
+/* 1 when a line's rel is not among rl->keep_rels (when set). */
+static int pruned(const ovx_runlog *rl, const char *line)
+{
+    if (!rl->keep_rels)
+        return 0;
+    cJSON *o = cJSON_Parse(line);
+    ovx_json_restore_bytes(o);
+    const char *rel = str_field(o, "rel");
+    int gone = rel && !ovx_strmap_get(rl->keep_rels, rel, NULL);
+    cJSON_Delete(o);
+    return gone;
+}
+
 /* Rewrites path keeping, per key, the last parseable line (see
  * ovx_runlog_compact for what else goes). */
 static int compact_file(ovx_runlog *rl, const char *path, const char *tmp_name, int for_manifest, ovx_error *err)
@@ -286,6 +304,8 @@ static int compact_file(ovx_runlog *rl, const char *path, const char *tmp_name, 
         const char *gone = NULL;
         if (for_manifest && ovx_strmap_get(&rl->gone_keys, keys[i], &gone) && !gone && !json_exists(rl, lines[i]))
             continue; /* outputs removed by this run, not written again (here or by another run) */
+        if (pruned(rl, lines[i]))
+            continue; /* --prune: no input has its rel */
         if (!for_manifest && ovx_strmap_get(&rl->ok_items, keys[i], NULL) &&
             !ovx_strmap_get(&rl->failed_here, lines[i], NULL))
             continue; /* failed before, done now (a failure of this run stays: its rel's outputs are another input's) */

@@ -26,6 +26,7 @@ typedef struct ovx_runlog {
     ovx_strmap ok_items;        /* rels of the items done or skipped in this run */
     ovx_strmap failed_here;     /* failure lines of this run */
     ovx_strmap gone_keys;       /* manifest keys ("json") whose outputs this run removed */
+    const ovx_strmap *keep_rels; /* set: lines of other rels go at the compaction (--prune) */
     int loaded;
 } ovx_runlog;
 
@@ -42,6 +43,10 @@ int ovx_runlog_manifest(ovx_runlog *rl, const cJSON *obj, ovx_error *err);
  * failed): its manifest line goes at the compaction unless a newer one
  * comes. */
 int ovx_runlog_forget(ovx_runlog *rl, const char *json_rel);
+
+/* --prune: only the lines of these rels (exact bytes) outlive the
+ * compaction (keep must outlive rl's use). */
+void ovx_runlog_keep_only(ovx_runlog *rl, const ovx_strmap *keep);
 
 /* Rewrites manifest.jsonl with one line per item (key "json": the latest
  * line; items forgotten and not written again since, by this run or

@@ -8,7 +8,8 @@ the first argument (all when none).
   4  logs keyed by rel: a failure does not outlive the success of the same
      item found under another spelling of its folder, one failure line per
      rel; a run's compaction keeps a line another run wrote after this
-     run's failure of the item
+     run's failure of the item; --prune drops the lines and outputs of a
+     moved input (cat/a.mp4 -> dog/a.mp4) and of a deleted failed one
   5  two --format wds runs of the same shard at once (also --shard 0/1
      twice): every item in exactly one tar, one manifest line per item
   6  a FIFO in the model folder (weights, config.json, a second shard) is
@@ -188,6 +189,27 @@ if "4" in CASES:
     man = lines(os.path.join(out, b"manifest.jsonl"))
     check(sorted(m["rel"] for m in man) == ["x.mp4", "y.mp4"], f"case 4 race: B's line for x kept: {man}")
     invariants(out, [b"x.mp4", b"y.mp4"], "case 4 race")
+
+    # --prune: a moved input and a deleted failed one
+    d, out = os.path.join(tmp, b"c4p"), os.path.join(tmp, b"o4p")
+    put(os.path.join(d, b"cat"), [b"a.mp4"])
+    put(os.path.join(d, b"dog"), [b"b.mp4"])
+    open(os.path.join(d, b"dog", b"bad.mp4"), "wb").write(b"not a video\n" * 20)
+    r = run(d, b"-o", out, b"--label-from-dir")
+    check(r.returncode == 1, "case 4 prune: first run (one bad input)")
+    os.rename(os.path.join(d, b"cat", b"a.mp4"), os.path.join(d, b"dog", b"a.mp4"))
+    os.unlink(os.path.join(d, b"dog", b"bad.mp4"))
+    r = run(d, b"-o", out, b"--label-from-dir")
+    man = lines(os.path.join(out, b"manifest.jsonl"))
+    check(sorted(m["rel"] for m in man) == ["cat/a.mp4", "dog/a.mp4", "dog/b.mp4"], f"case 4 prune: without --prune "
+          f"the moved input is there twice: {[m['rel'] for m in man]}")
+    r = run(d, b"-o", out, b"--label-from-dir", b"--prune")
+    check(r.returncode == 0 and b"--prune" in r.stderr, f"case 4 prune: {r.returncode} {r.stderr[-300:]!r}")
+    man = lines(os.path.join(out, b"manifest.jsonl"))
+    check(sorted(m["rel"] for m in man) == ["dog/a.mp4", "dog/b.mp4"], f"case 4 prune: the old rel goes: {man}")
+    check(not os.path.exists(os.path.join(out, b"cat", b"a.npy")), "case 4 prune: its outputs go")
+    check(not lines(os.path.join(out, b"failures.jsonl")), "case 4 prune: the deleted input's failure goes")
+    invariants(out, [b"dog/a.mp4", b"dog/b.mp4"], "case 4 prune")
 
 if "5" in CASES:
     import tarfile

@@ -26,11 +26,9 @@ def lines(path):
 
 def listed_files(m):
     """The files (bytes, relative to the output folder) one manifest line describes."""
-    j = exact(m, "json")
-    d = os.path.dirname(j)
-    files = [j]
+    files = [exact(m, "json")]
     for o in m.get("outputs", {}).values():
-        files.append(os.path.join(d, exact(o, "file")))
+        files.append(exact(o, "file"))  # in the manifest: relative to the output folder
     return files
 
 
