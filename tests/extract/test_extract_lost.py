@@ -189,6 +189,15 @@ if "4" in CASES:
     man = lines(os.path.join(out, b"manifest.jsonl"))
     check(sorted(m["rel"] for m in man) == ["x.mp4", "y.mp4"], f"case 4 race: B's line for x kept: {man}")
     invariants(out, [b"x.mp4", b"y.mp4"], "case 4 race")
+    # and without B: the compaction drops the line of outputs this run removed
+    os.unlink(os.path.join(out, b"x.pooled.npy"))
+    os.mkdir(os.path.join(out, b"x.pooled.npy"))
+    r = run(d, b"-o", out)
+    man = lines(os.path.join(out, b"manifest.jsonl"))
+    fl = lines(os.path.join(out, b"failures.jsonl"))
+    check(r.returncode == 1 and [m["rel"] for m in man] == ["y.mp4"] and [f["rel"] for f in fl] == ["x.mp4"],
+          f"case 4: a failed rewrite loses its manifest line: {r.returncode} {man} {fl}")
+    os.rmdir(os.path.join(out, b"x.pooled.npy"))
 
     # --prune: a moved input and a deleted failed one
     d, out = os.path.join(tmp, b"c4p"), os.path.join(tmp, b"o4p")
