@@ -11,7 +11,8 @@ the first argument (all when none).
      run's failure of the item; --prune drops the lines and outputs of a
      moved input (cat/a.mp4 -> dog/a.mp4) and of a deleted failed one
   5  two --format wds runs of the same shard at once (also --shard 0/1
-     twice): every item in exactly one tar, one manifest line per item
+     twice), names non-UTF-8 and near NAME_MAX among them: every item in
+     exactly one tar, one manifest line per item, a rerun skips them all
   6  a FIFO in the model folder (weights, config.json, a second shard) is
      refused at once (no hang, SIGTERM not needed); a FIFO input in a
      walked folder is reported as failed, the other inputs done
@@ -223,7 +224,8 @@ if "4" in CASES:
 if "5" in CASES:
     import tarfile
     d = os.path.join(tmp, b"c5")
-    names = [b"v%02d.mp4" % i for i in range(16)] + [b"x\xff.mp4", "x\ufffd.mp4".encode()]
+    names = [b"v%02d.mp4" % i for i in range(16)] + [b"x\xff.mp4", "x\ufffd.mp4".encode(), b"L" * 251 + b".mp4",
+                                                     b"L" * 240 + b"\xfe.mp4"]
     put(d, names)
     for tag, extra in ((b"same", []), (b"shard01", [b"--shard", b"0/1"])):
         out = os.path.join(tmp, b"o5" + tag)
