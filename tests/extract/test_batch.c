@@ -26,6 +26,7 @@
 #include "extract/shard.h"
 #include "extract/strmap.h"
 #include "io/atomic_file.h"
+#include "io/json_utf8.h"
 #include "io/npy.h"
 
 static char root[4096];
@@ -207,6 +208,25 @@ static void test_layout(void)
     CHECK(ovx_out_path("out/a", OVX_OUT_HIDDEN, -2, buf, sizeof buf, &err) == OVX_OK &&
           !strcmp(buf, "out/a.hidden_-2.npy"));
     CHECK(ovx_out_path("out/a", OVX_OUT_POOLED, 0, buf, sizeof buf, &err) == OVX_OK && !strcmp(buf, "out/a.pooled.npy"));
+    /* stems over OVX_STEM_MAX bytes: cut (never inside a UTF-8 character),
+     * "~" and the FNV-1a 64 of REL; 239 bytes fit as they are */
+    char rel[600], want[600];
+    memset(rel, 'n', 239);
+    snprintf(rel + 239, sizeof rel - 239, ".mp4");
+    CHECK(ovx_out_base("out", rel, buf, sizeof buf, &err) == OVX_OK && strlen(buf) == 4 + 239 && !strchr(buf, '~'));
+    memset(rel, 'n', 251);
+    snprintf(rel + 251, sizeof rel - 251, ".mp4");
+    char drel[620];
+    snprintf(drel, sizeof drel, "d/%s", rel);
+    snprintf(want, sizeof want, "out/d/%.222s~%016llx", rel, (unsigned long long)ovx_fnv1a64(drel, strlen(drel)));
+    CHECK(ovx_out_base("out", drel, buf, sizeof buf, &err) == OVX_OK && !strcmp(buf, want));
+    rel[0] = 'a'; /* "a" + "é" * 120: 241 bytes, byte 222 is inside a character */
+    for (int i = 0; i < 120; i++)
+        memcpy(rel + 1 + 2 * i, "\xc3\xa9", 2);
+    snprintf(rel + 241, sizeof rel - 241, ".mp4");
+    CHECK(ovx_out_base("out", rel, buf, sizeof buf, &err) == OVX_OK);
+    const char *stem = buf + 4, *tilde = strchr(stem, '~');
+    CHECK(tilde && tilde - stem == 222 - 1 && strlen(tilde) == 17 && ovx_utf8_valid(stem));
 }
 
 static void test_shard(void)
