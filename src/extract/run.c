@@ -170,6 +170,7 @@ static void report_skip(run_state *rs, const ovx_plan_item *p, const cJSON *reco
 }
 
 static void finish_flight(run_state *rs);
+static void run_batch(run_state *rs);
 
 /* --format wds: the claim of an item written into the open shard is kept
  * (moved out of c) until the shard is complete. */
@@ -227,8 +228,9 @@ static cJSON *wds_done_now(run_state *rs, const ovx_plan_item *p)
 
 /* Claims an item: at once (first pass) or waiting for its holder to finish
  * (second pass; 0 then only when a stop is requested). Before waiting, the
- * batch in flight is finished and the open shard completed, so a waiting
- * run holds no claim another run could be waiting for. */
+ * items waiting for a batch and the batch in flight are finished and the
+ * open shard completed, so a waiting run holds no claim another run could be
+ * waiting for. */
 static int claim_item(run_state *rs, const ovx_plan_item *p, ovx_claim *c, ovx_error *err)
 {
     for (int waited = 0;; waited = 1) {
@@ -237,6 +239,8 @@ static int claim_item(run_state *rs, const ovx_plan_item *p, ovx_claim *c, ovx_e
             return got;
         if (!waited) {
             ovx_error ferr;
+            if (rs->n_pend) /* (second pass: inline, so the consumer's state is ours) */
+                run_batch(rs);
             finish_flight(rs);
             if (ovx_wds_flush(rs->ctx.wds, &ferr) != OVX_OK)
                 warn(rs, ferr.msg);

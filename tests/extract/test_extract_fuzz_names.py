@@ -99,7 +99,13 @@ for it in range(ITER):
     rels = make_inputs(d)
     ps = [start(d, out) for _ in range(2)]
     deadline = [time.time() + rnd.uniform(0, 0.8) if rnd.random() < 0.5 else None for _ in ps]
+    hang_at = time.time() + 240
     while any(p.poll() is None for p in ps):
+        if time.time() > hang_at:  # two runs waiting for each other, or stuck: a failure
+            for p in ps:
+                if p.poll() is None:
+                    p.kill()
+            check(False, f"iteration {it} (seed {SEED}): a run hung: {rels}")
         for p, t in zip(ps, deadline):
             if t is not None and p.poll() is None and time.time() >= t:
                 p.send_signal(signal.SIGKILL)

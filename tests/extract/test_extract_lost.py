@@ -229,8 +229,8 @@ if "5" in CASES:
     put(d, names)
     for tag, extra in ((b"same", []), (b"shard01", [b"--shard", b"0/1"])):
         out = os.path.join(tmp, b"o5" + tag)
-        ps = [run(d, b"-o", out, b"--format", b"wds", b"--shard-items", b"4", b"--decode-threads", b"1", *extra,
-                  wait=False) for _ in range(2)]
+        ps = [run(d, b"-o", out, b"--format", b"wds", b"--shard-items", b"4", b"--decode-threads", b"1", b"--batch",
+                  b"2", *extra, wait=False) for _ in range(2)]
         res = [p.communicate(timeout=300) for p in ps]
         check(all(p.returncode == 0 for p in ps), f"case 5 {tag!r}: both runs succeed: "
               f"{[(p.returncode, e[-200:]) for p, (o, e) in zip(ps, res)]}")
