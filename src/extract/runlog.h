@@ -1,7 +1,7 @@
 /* runlog.h: the run's logs in the output folder. DIR/failures.jsonl: one
  * line per failed item {"path","rel","stage","error"}; DIR/manifest.jsonl:
- * one line per finished item. Both are keyed by the item's rel (which
- * names its outputs), not by the path it was found under. Several processes may log into one DIR:
+ * one line per finished item. Both are keyed by the item's rel (the
+ * manifest by REL.json, which rel names), not by the path it was found under. Several processes may log into one DIR:
  * every append and rewrite holds the folder's log lock (claim.h), an append
  * is one write(2) of a whole line on an O_APPEND descriptor, and an append
  * that fails is rolled back (truncated to the old size), so no line is ever
