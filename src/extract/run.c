@@ -318,13 +318,16 @@ static void wds_committed(void *user, cJSON *record)
 /* format_wds: a shard could not be completed: its items failed. */
 static void wds_lost(void *user, const cJSON *record, const char *error)
 {
+    cJSON *exact = cJSON_Duplicate(record, 1); /* the names' exact bytes, for the failure line */
+    ovx_json_restore_bytes(exact);
     ovx_input in = {0};
-    in.path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "path"));
-    in.rel = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "rel"));
+    in.path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(exact, "path"));
+    in.rel = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(exact, "rel"));
     ovx_plan_item p = {.job = {.in = &in}};
     if (in.path && in.rel)
         report_failure(user, &p, "write", error);
-    release_held(user, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "key")));
+    release_held(user, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(exact, "key")));
+    cJSON_Delete(exact);
 }
 
 /* Model + outputs of one item whose batch has run (or not: then alone);
