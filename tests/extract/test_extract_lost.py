@@ -336,10 +336,12 @@ if "7" in CASES:
 
     for path in (b"/stall/a.mp4", b"/trickle/b.mp4"):
         rc, dt, o, e, out = timed(base + path, term_after=2.0, limit=10)
+        print(f"case 7 {path.decode()}: SIGTERM after 2 s -> exit {rc} in {dt:.2f} s")
         check(rc == 143 and dt < 2.5, f"case 7 {path!r}: SIGTERM stops it: rc {rc} after {dt:.1f} s {e[-200:]!r}")
         fl = lines(os.path.join(out, b"failures.jsonl"))
         check(not fl, f"case 7 {path!r}: a stopped input is not a failure: {fl}")
     rc, dt, o, e, out = timed(base + b"/trickle/c.mp4", b"--io-timeout", b"3", limit=40)
+    print(f"case 7 trickle, --io-timeout 3: exit {rc} after {dt:.1f} s")
     fl = lines(os.path.join(out, b"failures.jsonl"))
     check(rc == 1 and dt < 15, f"case 7: the trickle times out with --io-timeout 3: rc {rc} after {dt:.1f} s")
     check(len(fl) == 1 and "timed out" in fl[0]["error"], f"case 7: its failure says so: {fl}")
