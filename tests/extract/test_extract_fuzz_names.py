@@ -5,7 +5,9 @@ random bytes (not UTF-8 mostly), names that look like ovx's temp files,
 stems near NAME_MAX (cut to fit with a hash), and pairs of names equal
 after U+FFFD replacement; most hold a tiny clip, some garbage. Two
 `ovx extract` processes run on one -o at once and each may be killed with
-SIGKILL at a random moment; then one rerun finishes the folder. After it:
+SIGKILL at a random moment; then one rerun finishes the folder, with the
+same settings or others (--hidden-state -2 on or off: the items are
+rewritten and their stale outputs removed, by exact name). After it:
   - every input is in manifest.jsonl (all its files present) or in
     failures.jsonl, exactly once;
   - no file in -o is described by no log line;
@@ -85,8 +87,11 @@ def make_inputs(d):
     return rels
 
 
-def start(d, out):
-    extra = [b"--decode-threads", rnd.choice([b"0", b"1", b"2"]), b"--batch", rnd.choice([b"1", b"2"])]
+SETTINGS = ([], [b"--hidden-state", b"-2"])
+
+
+def start(d, out, settings):
+    extra = [b"--decode-threads", rnd.choice([b"0", b"1", b"2"]), b"--batch", rnd.choice([b"1", b"2"]), *settings]
     return subprocess.Popen([OVX.encode(), b"extract", b"-m", model, d, b"-o", out, b"--tokens", b"64",
                              b"--threads", b"1", b"--quiet", *extra], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, env=env)
@@ -97,7 +102,8 @@ kills = bad_iters = 0
 for it in range(ITER):
     d, out = os.path.join(tmp, b"in%d" % it), os.path.join(tmp, b"out%d" % it)
     rels = make_inputs(d)
-    ps = [start(d, out) for _ in range(2)]
+    first = rnd.choice(SETTINGS)
+    ps = [start(d, out, first) for _ in range(2)]
     deadline = [time.time() + rnd.uniform(0, 0.8) if rnd.random() < 0.5 else None for _ in ps]
     hang_at = time.time() + 240
     while any(p.poll() is None for p in ps):
@@ -115,7 +121,7 @@ for it in range(ITER):
         p.communicate()
     crash = [p.returncode for p in ps if p.returncode not in (0, 1, -9)]
     r = subprocess.run([OVX.encode(), b"extract", b"-m", model, d, b"-o", out, b"--tokens", b"64", b"--threads", b"1",
-                        b"--quiet"], capture_output=True, env=env, timeout=300)
+                        b"--quiet", *rnd.choice(SETTINGS)], capture_output=True, env=env, timeout=300)
     bad = problems(out, rels)
     ok = not bad and not crash and r.returncode in (0, 1)
     check(ok, f"iteration {it} (seed {SEED}): rc {r.returncode} {crash} {bad} {r.stderr[-300:]!r} names {rels}")
