@@ -52,7 +52,8 @@ void ovx_help_extract(FILE *out)
         "                         query and fragment removed\n"
         "  --io-timeout S         URL inputs: a read or connect stalled S seconds fails\n"
         "                         the item (default 30; HTTP reconnects twice after a\n"
-        "                         dropped read, with Range)\n"
+        "                         dropped read, with Range), so does averaging under\n"
+        "                         256 bytes/s after the first S seconds\n"
         "  --list FILE|-          one path per line, or CSV path,label (\"-\": stdin;\n"
         "                         a bare \"-\" INPUT means the same)\n"
         "  --ext LIST             extensions taken from folders, comma-separated\n"
@@ -97,6 +98,9 @@ void ovx_help_extract(FILE *out)
         "  --shard-items N        items per tar shard (default 1000)\n"
         "  --shard-bytes SIZE     also close a shard once it reaches SIZE (e.g. 2G)\n"
         "  --overwrite            redo items whose outputs already validate (files only)\n"
+        "  --prune                remove the outputs and log lines of every rel that no\n"
+        "                         input of this run has (moved or deleted inputs; all\n"
+        "                         shards' inputs count; files only)\n"
         "  --shard I/N            only items whose FNV-1a 64 hash of REL mod N is I\n"
         "                         (default from SLURM_ARRAY_TASK_ID/_COUNT)\n"
         "  --dry-run              print `ACTION<TAB>PATH` per item (extract, skip or\n"
@@ -258,6 +262,7 @@ static const opt_def opt_table[] = {
     {"start", 0, O_REAL, F(p.start), 0, 1e9, NULL, NULL},
     {"duration", 0, O_REAL, F(p.duration), 1e-6, 1e9, NULL, NULL},
     {"overwrite", 0, O_FLAG, F(p.overwrite), 0, 0, NULL, NULL},
+    {"prune", 0, O_FLAG, F(p.prune), 0, 0, NULL, NULL},
     {"format", 0, O_CHOICE, F(p.format_wds), 0, 0, format_names, NULL},
     {"shard-items", 0, O_INT, F(p.shard_items), 1, 100000000, NULL, NULL},
     {"shard-bytes", 0, O_STR, F(shard_bytes), 0, 0, NULL, NULL},
@@ -491,6 +496,9 @@ int ovx_cmd_extract(int argc, char **argv)
     if (p->format_wds && p->overwrite)
         return usage_error("%s", "--overwrite with --format wds: earlier shards would still hold the items; "
                                  "write into a new output folder");
+    if (p->format_wds && p->prune)
+        return usage_error("%s", "--prune with --format wds: the shards cannot drop items; write into a new "
+                                 "output folder");
     if (!p->format_wds && (p->shard_items != 1000 || c.shard_bytes))
         return usage_error("%s", "--shard-items and --shard-bytes need --format wds");
     const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);

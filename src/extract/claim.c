@@ -43,9 +43,7 @@ static int claims_dir(const char *out_dir, char *buf, size_t cap, ovx_error *err
     return make_dir(buf, err);
 }
 
-/* Locks the file at path (creating it): 1 locked and still the file at
- * path, 0 busy, <0 error. */
-static int lock_path(const char *path, ovx_claim *c, ovx_error *err)
+int ovx_claim_path(const char *path, ovx_claim *c, ovx_error *err)
 {
     for (int attempt = 0; attempt < 100; attempt++) {
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -77,7 +75,7 @@ int ovx_claim_try(const char *out_dir, const char *key, ovx_claim *c, ovx_error 
     if (rc)
         return rc;
     snprintf(path, sizeof path, "%s/%016llx.lock", dir, (unsigned long long)ovx_fnv1a64(key, strlen(key)));
-    return lock_path(path, c, err);
+    return ovx_claim_path(path, c, err);
 }
 
 void ovx_claim_release(ovx_claim *c)
@@ -104,7 +102,7 @@ int ovx_claim_clean_stale(const char *out_dir)
             continue;
         char path[4200];
         ovx_claim c;
-        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path && lock_path(path, &c, NULL) == 1) {
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path && ovx_claim_path(path, &c, NULL) == 1) {
             ovx_claim_release(&c);
             removed++;
         }

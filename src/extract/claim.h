@@ -24,6 +24,9 @@ typedef struct ovx_claim {
 /* Tries to claim key under out_dir without waiting: 1 claimed, 0 held by a
  * live process, <0 error (the folder cannot be written). */
 int ovx_claim_try(const char *out_dir, const char *key, ovx_claim *c, ovx_error *err);
+/* The same on the file at path (created when missing): 1 locked and still
+ * the file at path, 0 held by a live process, <0 error. */
+int ovx_claim_path(const char *path, ovx_claim *c, ovx_error *err);
 /* Removes the claim file and drops the lock (no-op when not held). */
 void ovx_claim_release(ovx_claim *c);
 /* Removes claim files left by dead processes; returns how many. */

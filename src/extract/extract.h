@@ -49,6 +49,7 @@ typedef struct ovx_extract_params {
     double fps, start, duration;  /* 0: off / from 0 / to the end */
     /* run */
     int overwrite;                /* redo items whose outputs validate (not with format_wds) */
+    int prune;                    /* drop the lines and outputs of rels no input of this run has (files) */
     int format_wds;               /* tar shards OUT/shards/{shard_index}-{nnnnnn}.tar (wds.h), not files */
     int shard_items;              /* format_wds: items per tar (1000) */
     uint64_t shard_bytes;         /* format_wds: also close a tar at this size (0: no limit) */

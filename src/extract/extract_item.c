@@ -22,6 +22,7 @@
 #include "model/tokens.h"
 #include "select/select.h"
 #include "video/image.h"
+#include "video/netio.h"
 #include "video/resize.h"
 
 #define IMAGE_SIZE 448
@@ -83,6 +84,12 @@ double ovx_prepared_seconds(const ovx_prepared *p)
 
 static ovx_prepared *fail(ovx_prepared *p, const char *stage)
 {
+    int why = ovx_netio_take_abort(); /* the input's reads were ended on purpose (netio.h) */
+    if (why == OVX_NETIO_STOPPED)
+        ovx_error_set(&p->err, OVX_EINTERRUPTED, "interrupted");
+    else if (why == OVX_NETIO_TOO_SLOW)
+        ovx_error_set(&p->err, OVX_EIO, "timed out: read slower than %.0f bytes/s on average after %g s",
+                      OVX_NETIO_MIN_RATE, ovx_netio_timeout());
     p->failed = 1;
     p->stage = stage;
     return p;
@@ -347,6 +354,7 @@ ovx_prepared *ovx_extract_prepare(const ovx_extract_ctx *ctx, const ovx_extract_
     if (!p)
         return NULL;
     double t0 = ovx_now_ms();
+    ovx_netio_take_abort(); /* nothing of an earlier item */
     if (ovx_path_is_image(job->in->rel)) /* rel: a URL's query is not its extension */
         prepare_image(ctx, job, p);
     else

@@ -11,7 +11,6 @@
 
 #include "extract/listdir.h"
 #include "extract/strmap.h"
-#include "io/atomic_file.h"
 #include "video/netio.h"
 
 const char *const OVX_DEFAULT_EXTS =
@@ -140,9 +139,17 @@ typedef struct walker {
     size_t n_seen, cap_seen;
 } walker;
 
+/* Why an input that is not a regular file is not read. */
+static const char *not_regular(mode_t m)
+{
+    return S_ISFIFO(m) ? "not a regular file (a FIFO)" : S_ISSOCK(m) ? "not a regular file (a socket)"
+         : S_ISCHR(m) || S_ISBLK(m) ? "not a regular file (a device)" : "not a regular file";
+}
+
+/* Hidden names are not listed; any other name is, whatever it looks like. */
 static int walk_keep(const char *name)
 {
-    return name[0] != '.' && !ovx_atomic_is_temp_name(name);
+    return name[0] != '.';
 }
 
 static char *join(const char *a, const char *b)
@@ -185,8 +192,8 @@ static int walk_dir(walker *w, const char *path, const char *prefix, int depth)
                 rc = add_item(w->l, full, rel, w->label, strerror(errno));
         } else if (S_ISDIR(st.st_mode)) {
             rc = walk_dir(w, full, rel, depth + 1);
-        } else if (S_ISREG(st.st_mode) && ovx_ext_filter_match(w->f, names[i])) {
-            rc = add_item(w->l, full, rel, w->label, NULL);
+        } else if (ovx_ext_filter_match(w->f, names[i])) { /* a FIFO or device: failed, said, never opened */
+            rc = add_item(w->l, full, rel, w->label, S_ISREG(st.st_mode) ? NULL : not_regular(st.st_mode));
         }
         free(full);
         free(rel);
@@ -208,7 +215,7 @@ static int add_path(ovx_input_list *l, const char *path, const char *rel, const 
         free(w.seen);
         return rc;
     }
-    return add_item(l, path, rel, label, S_ISREG(st.st_mode) ? NULL : "not a regular file");
+    return add_item(l, path, rel, label, S_ISREG(st.st_mode) ? NULL : not_regular(st.st_mode));
 }
 
 char *ovx_url_rel(const char *url, const char **why)

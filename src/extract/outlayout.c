@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "extract/strmap.h"
+
 static int rel_is_safe(const char *rel)
 {
     if (!rel[0] || rel[0] == '/')
@@ -30,7 +32,16 @@ int ovx_out_base(const char *dir, const char *rel, char *buf, size_t cap, ovx_er
     size_t dl = strlen(dir);
     while (dl > 1 && dir[dl - 1] == '/')
         dl--;
-    int n = snprintf(buf, cap, "%.*s/%.*s", (int)dl, dir, (int)keep, rel);
+    size_t stem = keep - (size_t)(base - rel);
+    char tail[64] = "";
+    if (stem > OVX_STEM_MAX) { /* cut, at a UTF-8 character boundary, and told apart by a hash of REL */
+        size_t cut = OVX_STEM_MAX - 17;
+        while (cut > 1 && ((unsigned char)base[cut] & 0xC0) == 0x80)
+            cut--;
+        keep = (size_t)(base - rel) + cut;
+        snprintf(tail, sizeof tail, "~%016llx", (unsigned long long)ovx_fnv1a64(rel, strlen(rel)));
+    }
+    int n = snprintf(buf, cap, "%.*s/%.*s%s", (int)dl, dir, (int)keep, rel, tail);
     if (n < 0 || (size_t)n >= cap - 32)
         return ovx_error_set(err, OVX_EUSAGE, "%s: output path too long", rel);
     return OVX_OK;

@@ -3,13 +3,22 @@
  * component, unless that '.' starts the name) removed:
  *   REL a/cat/000.mp4  ->  DIR/a/cat/000.npy, 000.pooled.npy, 000.json, ...
  * A REL that is absolute, empty, or has "." / ".." / empty components is
- * refused, so no output can land outside DIR. */
+ * refused, so no output can land outside DIR. A last component longer than
+ * OVX_STEM_MAX bytes (its outputs' names would pass the filesystem's 255)
+ * is cut (at a UTF-8 character boundary) and ends in "~" and the FNV-1a 64
+ * of REL in 16 hex digits, OVX_STEM_MAX bytes in all; REL.json and the
+ * manifest line ("rel" beside "json" and the output files) record which
+ * input the cut names belong to. */
 #ifndef OVX_EXTRACT_OUTLAYOUT_H
 #define OVX_EXTRACT_OUTLAYOUT_H
 
 #include <stddef.h>
 
 #include "common/error.h"
+
+/* The longest output stem: 255 bytes minus the longest suffix
+ * (".hidden_-100.npy"). */
+#define OVX_STEM_MAX 239
 
 /* Writes DIR/REL-without-extension into buf. */
 int ovx_out_base(const char *dir, const char *rel, char *buf, size_t cap, ovx_error *err);

@@ -2,22 +2,27 @@
 #include "extract/resume.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "io/atomic_file.h"
 #include "io/json_utf8.h"
+#include "io/regular_file.h"
 #include "io/npy.h"
 #include "model/model.h"
 
 char *ovx_read_text_file(const char *path, size_t max)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
+    int fd;
+    ovx_error err;
+    if (ovx_open_regular(path, &fd, NULL, &err) != OVX_OK) /* a FIFO there never blocks the run */
         return NULL;
+    FILE *fp = fdopen(fd, "rb");
+    if (!fp) {
+        close(fd);
+        return NULL;
+    }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     while (buf) {
@@ -149,104 +154,6 @@ int ovx_resume_check(const char *base, const char *settings_hash, cJSON **json, 
     return ok;
 }
 
-/* Length of the stem of output file name `name` when it ends with `suffix`
- * (0 when not). */
-static size_t stem_with(const char *name, const char *suffix)
-{
-    size_t n = strlen(name), k = strlen(suffix);
-    return n > k && !strcmp(name + n - k, suffix) ? n - k : 0;
-}
-
-/* Length of the stem for a ".hidden_L.npy" name, or 0. */
-static size_t stem_hidden(const char *name)
-{
-    const char *h = strstr(name, ".hidden_");
-    for (const char *p = h; p; p = strstr(p + 1, ".hidden_"))
-        h = p;
-    if (!h)
-        return 0;
-    const char *r = h + 8;
-    if (*r == '-')
-        r++;
-    if (*r < '0' || *r > '9')
-        return 0;
-    while (*r >= '0' && *r <= '9')
-        r++;
-    return strcmp(r, ".npy") == 0 ? (size_t)(h - name) : 0;
-}
-
-/* 1 when final file name `name` in folder dir is an output of a base in
- * bases (and may_remove, when given, allows it). */
-static int owned(const char *dir, const char *name, const ovx_strmap *bases, ovx_may_remove_fn may_remove, void *ctx)
-{
-    static const char *const suffixes[] = {".npy", ".pooled.npy", ".json", ".pixels.npy", ".indices.npy"};
-    size_t stems[6];
-    int n = 0;
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++)
-        if ((stems[n] = stem_with(name, suffixes[i])))
-            n++;
-    if ((stems[n] = stem_hidden(name)))
-        n++;
-    for (int i = 0; i < n; i++) {
-        char base[9000];
-        if (snprintf(base, sizeof base, "%s/%.*s", dir, (int)stems[i], name) < (int)sizeof base &&
-            ovx_strmap_get(bases, base, NULL))
-            return !may_remove || may_remove(ctx, base);
-    }
-    return 0;
-}
-
-/* The same for a temp name cut to OVX_NAME_MAX bytes (atomic_file.h):
- * `name` is then a prefix of the output name, and the base whose file name
- * it starts with (or which starts it) owns it. Rare: a scan of the bases. */
-static int owned_cut(const char *dir, const char *name, const ovx_strmap *bases, ovx_may_remove_fn may_remove,
-                     void *ctx)
-{
-    size_t dl = strlen(dir), nl = strlen(name);
-    for (size_t i = 0; i < bases->cap; i++) {
-        const char *b = bases->keys[i];
-        if (!b || strncmp(b, dir, dl) != 0 || b[dl] != '/' || strchr(b + dl + 1, '/'))
-            continue;
-        const char *bn = b + dl + 1;
-        size_t bl = strlen(bn);
-        if (!strncmp(bn, name, bl < nl ? bl : nl))
-            return !may_remove || may_remove(ctx, b);
-    }
-    return 0;
-}
-
-/* Removes the temp files of bases' outputs in one folder (those whose base
- * may_remove allows, when given). */
-static int clean_folder(const char *dir, const ovx_strmap *bases, ovx_may_remove_fn may_remove, void *ctx)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    int removed = 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (!ovx_atomic_is_temp_name(e->d_name))
-            continue;
-        /* the final name is everything before the last ".tmp." */
-        char name[1024];
-        if (snprintf(name, sizeof name, "%s", e->d_name) >= (int)sizeof name)
-            continue;
-        char *t = NULL;
-        for (char *p = strstr(name, ".tmp."); p; p = strstr(p + 1, ".tmp."))
-            t = p;
-        if (!t)
-            continue;
-        *t = '\0';
-        char full[9000];
-        if ((owned(dir, name, bases, may_remove, ctx) ||
-             (strlen(e->d_name) == OVX_NAME_MAX && owned_cut(dir, name, bases, may_remove, ctx))) &&
-            snprintf(full, sizeof full, "%s/%s", dir, e->d_name) < (int)sizeof full &&
-            unlink(full) == 0)
-            removed++;
-    }
-    closedir(d);
-    return removed;
-}
-
 static void dir_of(const char *base, char *dir, size_t cap)
 {
     snprintf(dir, cap, "%s", base);
@@ -257,39 +164,6 @@ static void dir_of(const char *base, char *dir, size_t cap)
         snprintf(dir, cap, ".");
 }
 
-int ovx_resume_clean_temps_all(const ovx_strmap *bases)
-{
-    return ovx_resume_clean_temps_if(bases, NULL, NULL);
-}
-
-int ovx_resume_clean_temps_if(const ovx_strmap *bases, ovx_may_remove_fn may_remove, void *ctx)
-{
-    ovx_strmap folders = {0};
-    int removed = 0;
-    for (size_t i = 0; i < bases->cap; i++) {
-        if (!bases->keys[i])
-            continue;
-        char dir[8192];
-        dir_of(bases->keys[i], dir, sizeof dir);
-        if (ovx_strmap_get(&folders, dir, NULL))
-            continue;
-        ovx_strmap_put(&folders, dir, NULL);
-        removed += clean_folder(dir, bases, may_remove, ctx);
-    }
-    ovx_strmap_free(&folders);
-    return removed;
-}
-
-int ovx_resume_clean_temps(const char *base)
-{
-    ovx_strmap one = {0};
-    if (ovx_strmap_put(&one, base, NULL) != 0)
-        return 0;
-    int removed = ovx_resume_clean_temps_all(&one);
-    ovx_strmap_free(&one);
-    return removed;
-}
-
 int ovx_resume_remove_outputs(const char *base, int hidden_index)
 {
     char path[8192];
@@ -297,6 +171,7 @@ int ovx_resume_remove_outputs(const char *base, int hidden_index)
     char *text = ovx_read_text_file(path, 256u << 20);
     cJSON *j = text ? cJSON_Parse(text) : NULL;
     free(text);
+    ovx_json_restore_bytes(j); /* the exact bytes of the names, never their printable form */
     int had_json = unlink(path) == 0; /* first: from here on the item is not done */
     char dir[8192];
     dir_of(base, dir, sizeof dir);

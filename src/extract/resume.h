@@ -2,9 +2,8 @@
  * BASE.json exists, parses, carries the run's settings hash, and every output
  * it lists exists beside it with the NPY header (dtype, shape) it records and
  * a file size that matches that header. BASE.json is written last, so a run
- * killed at any point leaves either a complete item or one that is redone.
- * Temp files of killed runs (see atomic_file.h) are removed for the items
- * of a run, each output folder read once. */
+ * killed at any point leaves either a complete item or one that is redone
+ * (its temp files are in the run's own folder, runtmp.h). */
 #ifndef OVX_EXTRACT_RESUME_H
 #define OVX_EXTRACT_RESUME_H
 
@@ -21,15 +20,6 @@ struct cJSON;
 int ovx_resume_check(const char *base, const char *settings_hash, struct cJSON **json, char *why,
                      size_t why_cap);
 
-/* Removes leftover temp files of this item's outputs; returns how many. */
-int ovx_resume_clean_temps(const char *base);
-/* Same for every base (the keys of bases), reading each folder once. */
-int ovx_resume_clean_temps_all(const ovx_strmap *bases);
-/* Same, but only the temps of bases for which may_remove(ctx, base)
- * returns 1 (e.g. nobody holds the item's claim). */
-typedef int (*ovx_may_remove_fn)(void *ctx, const char *base);
-int ovx_resume_clean_temps_if(const ovx_strmap *bases, ovx_may_remove_fn may_remove, void *ctx);
-
 /* Before an item is written again: removes BASE.json first (so the item is
  * not done from here on), then every output its JSON lists and the fixed
  * output names (BASE.npy, .pooled.npy, .pixels.npy, .indices.npy, and
@@ -39,7 +29,8 @@ int ovx_resume_clean_temps_if(const ovx_strmap *bases, ovx_may_remove_fn may_rem
 int ovx_resume_remove_outputs(const char *base, int hidden_index);
 
 /* Reads a whole small text file (at most max bytes) into a malloc'd,
- * NUL-terminated buffer; NULL on error or when larger. */
+ * NUL-terminated buffer; NULL on error, when larger, or when not a regular
+ * file (a FIFO there is refused without waiting). */
 char *ovx_read_text_file(const char *path, size_t max);
 
 #endif

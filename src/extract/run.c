@@ -4,6 +4,7 @@
 #include "extract/extract.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "extract/plan.h"
 #include "extract/resume.h"
 #include "extract/runlog.h"
+#include "extract/runtmp.h"
 #include "extract/strmap.h"
 #include "model/config.h"
 #include "extract/wds.h"
@@ -76,6 +78,14 @@ typedef struct run_state {
     int overlap;           /* a batch may stay in flight (CUDA; OVX_CUDA_OVERLAP=0: never) */
     ovx_error device_lost; /* the CUDA device failed for good: the run stops */
     int precision;         /* the CPU forward's (OVX_PRECISION_*) */
+    /* --format wds: the claims of the items written into the open shard,
+     * held until it is complete (by tar key), and the complete shards seen,
+     * read again after each claim (another run may have completed the item) */
+    ovx_claim *held;
+    char **held_keys;
+    size_t n_held, cap_held;
+    pthread_mutex_t wds_mu;
+    ovx_strmap wds_done, wds_seen;
 } run_state;
 
 /* One item through the pipeline: its claim and prepared data. */
@@ -159,14 +169,82 @@ static void report_skip(run_state *rs, const ovx_plan_item *p, const cJSON *reco
     emit(rs, &it);
 }
 
+static void finish_flight(run_state *rs);
+static void run_batch(run_state *rs);
+
+/* --format wds: the claim of an item written into the open shard is kept
+ * (moved out of c) until the shard is complete. */
+static int hold_claim(run_state *rs, ovx_claim *c, const char *key)
+{
+    if (rs->n_held == rs->cap_held) {
+        size_t cap = rs->cap_held ? 2 * rs->cap_held : 64;
+        ovx_claim *h = realloc(rs->held, cap * sizeof *h);
+        if (h)
+            rs->held = h;
+        char **k = h ? realloc(rs->held_keys, cap * sizeof *k) : NULL;
+        if (!k)
+            return -1;
+        rs->held_keys = k;
+        rs->cap_held = cap;
+    }
+    char *dup = strdup(key);
+    if (!dup)
+        return -1;
+    rs->held[rs->n_held] = *c;
+    rs->held_keys[rs->n_held++] = dup;
+    c->fd = -1;
+    return 0;
+}
+
+/* Releases the held claim of tar key `key` (none: nothing). */
+static void release_held(run_state *rs, const char *key)
+{
+    for (size_t i = 0; key && i < rs->n_held; i++)
+        if (!strcmp(rs->held_keys[i], key)) {
+            ovx_claim_release(&rs->held[i]);
+            free(rs->held_keys[i]);
+            rs->held[i] = rs->held[--rs->n_held];
+            rs->held_keys[i] = rs->held_keys[rs->n_held];
+            return;
+        }
+}
+
+/* --format wds, an item just claimed: its manifest line when a complete
+ * shard (also one completed since the plan) holds it, else NULL. */
+static cJSON *wds_done_now(run_state *rs, const ovx_plan_item *p)
+{
+    pthread_mutex_lock(&rs->wds_mu);
+    int bad = 0;
+    ovx_error err;
+    const char *line = NULL;
+    cJSON *rec = NULL;
+    if (ovx_wds_index_more(rs->ctx.opts->out_dir, rs->ctx.opts->settings_hash, &rs->wds_done, &rs->wds_seen, &bad,
+                           &err) == OVX_OK &&
+        ovx_strmap_get(&rs->wds_done, p->job.in->rel, &line) && line)
+        rec = cJSON_Parse(line);
+    pthread_mutex_unlock(&rs->wds_mu);
+    return rec;
+}
+
 /* Claims an item: at once (first pass) or waiting for its holder to finish
- * (second pass; 0 then only when a stop is requested). */
+ * (second pass; 0 then only when a stop is requested). Before waiting, the
+ * items waiting for a batch and the batch in flight are finished and the
+ * open shard completed, so a waiting run holds no claim another run could be
+ * waiting for. */
 static int claim_item(run_state *rs, const ovx_plan_item *p, ovx_claim *c, ovx_error *err)
 {
-    for (;;) {
+    for (int waited = 0;; waited = 1) {
         int got = ovx_claim_try(rs->ctx.opts->out_dir, item_key(rs, p), c, err);
         if (got != 0 || !rs->wait_claims || stop_requested(rs))
             return got;
+        if (!waited) {
+            ovx_error ferr;
+            if (rs->n_pend) /* (second pass: inline, so the consumer's state is ours) */
+                run_batch(rs);
+            finish_flight(rs);
+            if (ovx_wds_flush(rs->ctx.wds, &ferr) != OVX_OK)
+                warn(rs, ferr.msg);
+        }
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
     }
@@ -192,6 +270,11 @@ static void *pipe_prepare(void *vctx, size_t i)
     }
     /* claimed: another process may have finished it since the plan */
     cJSON *j = NULL;
+    if (rs->ctx.opts->wds && (ri->record = wds_done_now(rs, p))) {
+        ri->state = RI_DONE_ELSEWHERE;
+        ovx_claim_release(&ri->claim);
+        return ri;
+    }
     if (!rs->prm->overwrite && !rs->ctx.opts->wds &&
         ovx_resume_check(p->job.base, rs->ctx.opts->settings_hash, &j, NULL, 0)) {
         ri->state = RI_DONE_ELSEWHERE;
@@ -225,18 +308,26 @@ static void wds_committed(void *user, cJSON *record)
 {
     const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "path"));
     const char *rel = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "rel"));
+    const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "key"));
+    char key[4400];
+    snprintf(key, sizeof key, "%s", k ? k : ""); /* record goes with item_done */
     item_done(user, path ? path : "", rel ? rel : "", record, -1);
+    release_held(user, key); /* after its manifest line */
 }
 
 /* format_wds: a shard could not be completed: its items failed. */
 static void wds_lost(void *user, const cJSON *record, const char *error)
 {
+    cJSON *exact = cJSON_Duplicate(record, 1); /* the names' exact bytes, for the failure line */
+    ovx_json_restore_bytes(exact);
     ovx_input in = {0};
-    in.path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "path"));
-    in.rel = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "rel"));
+    in.path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(exact, "path"));
+    in.rel = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(exact, "rel"));
     ovx_plan_item p = {.job = {.in = &in}};
     if (in.path && in.rel)
         report_failure(user, &p, "write", error);
+    release_held(user, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(exact, "key")));
+    cJSON_Delete(exact);
 }
 
 /* Model + outputs of one item whose batch has run (or not: then alone);
@@ -250,7 +341,12 @@ static void finish_item(run_state *rs, run_item *ri)
     ovx_error err;
     ovx_error_clear(&err);
     double prep_s = ovx_prepared_seconds(ri->prep);
+    char key[4400] = "";
+    if (rs->ctx.opts->wds && (ovx_wds_key(item_key(rs, p), key, sizeof key) != 0 || hold_claim(rs, &ri->claim, key) != 0))
+        key[0] = '\0'; /* not held: released below, as without shards */
     int rc = ovx_extract_finish(&rs->ctx, &p->job, ri->prep, &record, &stage, &err);
+    if (rc != OVX_OK && key[0])
+        release_held(rs, key); /* not in the shard */
     ovx_prepared_free(ri->prep);
     ri->prep = NULL;
     if (rc == OVX_EINTERRUPTED) { /* stopped inside the forward: dropped, not failed */
@@ -383,27 +479,17 @@ static int forward_cancel(void *vctx)
     return stop_requested(vctx);
 }
 
-/* Temp files of an item may go when nobody holds its claim. */
-static int temps_removable(void *vctx, const char *base)
+/* Polled by every open input's interrupt callback (netio.h), from any thread. */
+static int net_stop(void *vctx)
 {
-    run_state *rs = vctx;
-    ovx_claim c;
-    if (ovx_claim_try(rs->ctx.opts->out_dir, base + rs->key_off, &c, NULL) != 1)
-        return 0;
-    ovx_claim_release(&c);
-    return 1;
+    return stop_requested(vctx);
 }
 
-/* Leftover temp files of the run's items that no live process owns, and
- * claim files of dead processes. */
+/* Temp folders of processes that no longer run, and claim files of dead
+ * processes. */
 static void clean_leftovers(run_state *rs)
 {
-    ovx_strmap bases = {0};
-    for (size_t i = 0; i < rs->plan.n; i++)
-        if (rs->plan.items[i].action != OVX_ACT_FAIL)
-            ovx_strmap_put(&bases, rs->plan.items[i].job.base, NULL);
-    ovx_resume_clean_temps_if(&bases, temps_removable, rs);
-    ovx_strmap_free(&bases);
+    ovx_runtmp_clean(rs->ctx.opts->out_dir);
     ovx_claim_clean_stale(rs->ctx.opts->out_dir);
 }
 
@@ -414,7 +500,7 @@ static int check_model_options(const ovx_extract_opts *o, ovx_error *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/config.json", o->model_dir);
-    char *text = ovx_read_text_file(path, 1u << 20);
+    char *text = ovx_read_text_file(path, 1u << 20); /* regular files only */
     ovx_model_config cfg;
     ovx_error perr;
     int ok = text && ovx_model_config_parse(text, strlen(text), &cfg, &perr) == OVX_OK;
@@ -469,6 +555,8 @@ static int make_opts(const ovx_extract_params *p, ovx_extract_opts *o, ovx_error
     if (p->format_wds && p->overwrite)
         return ovx_error_set(err, OVX_EUSAGE, "--overwrite with --format wds: earlier shards would still hold "
                                               "the items; write into a new output folder");
+    if (p->format_wds && p->prune)
+        return ovx_error_set(err, OVX_EUSAGE, "--prune with --format wds: the shards cannot drop items");
     if (p->model) {
         if (ovx_model_resolve(p->model, o->model_dir, sizeof o->model_dir, err) != OVX_OK) {
             if (!p->dry_run) /* not a usage error: the run fails (exit 1) */
@@ -563,6 +651,43 @@ static cJSON *relabel(run_state *rs, const ovx_plan_item *p)
     cJSON_Delete(j);
     ovx_claim_release(&c);
     return rec;
+}
+
+/* --prune: the manifest items whose rel no input of this run has lose
+ * their outputs (under their claim; an item another process holds is
+ * left), and both logs their lines at the compaction. */
+static void prune(run_state *rs, const ovx_input_list *inputs, ovx_strmap *keep)
+{
+    for (size_t i = 0; i < inputs->n; i++)
+        ovx_strmap_put(keep, inputs->items[i].rel, NULL);
+    size_t n = 0;
+    const ovx_strmap *seen = &rs->log.seen_manifest;
+    for (size_t i = 0; i < seen->cap; i++) {
+        cJSON *o = seen->keys[i] ? cJSON_Parse(seen->keys[i]) : NULL;
+        ovx_json_restore_bytes(o);
+        const char *rel = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "rel"));
+        const char *json = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "json"));
+        size_t jl = json ? strlen(json) : 0;
+        char key[4200], base[8400];
+        ovx_claim c;
+        if (rel && jl > 5 && !strcmp(json + jl - 5, ".json") && !ovx_strmap_get(keep, rel, NULL) &&
+            snprintf(key, sizeof key, "%.*s", (int)(jl - 5), json) < (int)sizeof key &&
+            ovx_claim_try(rs->ctx.opts->out_dir, key, &c, NULL) == 1) {
+            snprintf(base, sizeof base, "%s/%s", rs->ctx.opts->out_dir, key);
+            ovx_resume_remove_outputs(base, OVX_NO_HIDDEN_STATE);
+            ovx_runlog_forget(&rs->log, json);
+            ovx_claim_release(&c);
+            n++;
+        }
+        cJSON_Delete(o);
+    }
+    ovx_runlog_keep_only(&rs->log, keep);
+    if (n) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "--prune: removed the outputs of %zu item%s no input has any more", n,
+                 n == 1 ? "" : "s");
+        warn(rs, msg);
+    }
 }
 
 /* Reports planned failures and skips; collects the items to extract. */
@@ -663,6 +788,8 @@ static int run_items(run_state *rs, const ovx_extract_params *prm, ovx_error *er
     if (ovx_wds_close(rs->ctx.wds, &werr) != OVX_OK) /* the last shard is complete too, also when stopped */
         warn(rs, werr.msg);
     rs->ctx.wds = NULL;
+    while (rs->n_held) /* (none: every shard completed or lost) */
+        release_held(rs, rs->held_keys[0]);
     progress(rs, OVX_PROGRESS_END, 0);
     ovx_engine_free(rs->ctx.engine);
     rs->ctx.engine = NULL;
@@ -699,6 +826,7 @@ int ovx_extract_run(const ovx_extract_params *prm, const ovx_extract_callbacks *
     rs.sum = sum;
     rs.batch = prm->batch > 256 ? 256 : prm->batch;
     rs.prm = prm;
+    pthread_mutex_init(&rs.wds_mu, NULL);
     {
         size_t dl = strlen(o->out_dir);
         while (dl > 1 && o->out_dir[dl - 1] == '/')
@@ -730,18 +858,38 @@ int ovx_extract_run(const ovx_extract_params *prm, const ovx_extract_callbacks *
     rc = ovx_runlog_open(&rs.log, o->out_dir, err);
     if (rc != OVX_OK)
         goto out;
+    ovx_runtmp tmp;
+    ovx_strmap keep = {0};
+    rc = ovx_runtmp_open(&tmp, o->out_dir, err);
+    if (rc != OVX_OK) {
+        ovx_runlog_close(&rs.log);
+        goto out;
+    }
+    ovx_atomic_set_temp_dir(tmp.dir); /* every temp file of the run: in its own folder */
+    ovx_netio_set_stop(net_stop, &rs); /* a stop ends a blocked read at once */
     sum->started = 1;
     clean_leftovers(&rs);
+    if (prm->prune)
+        prune(&rs, &inputs, &keep);
     report_planned(&rs);
     if (rs.n_todo)
         rc = run_items(&rs, prm, err);
+    ovx_netio_set_stop(NULL, NULL);
+    ovx_atomic_set_temp_dir(NULL);
+    ovx_runtmp_close(&tmp);
     clean_leftovers(&rs); /* of processes killed meanwhile */
     ovx_error cerr;
     if (ovx_runlog_compact(&rs.log, &cerr) != OVX_OK)
         log_error(&rs, &cerr);
     ovx_runlog_close(&rs.log);
+    ovx_strmap_free(&keep);
     sum->seconds = (ovx_now_ms() - t0) / 1000.0;
 out:
+    free(rs.held);
+    free(rs.held_keys);
+    ovx_strmap_free(&rs.wds_done);
+    ovx_strmap_free(&rs.wds_seen);
+    pthread_mutex_destroy(&rs.wds_mu);
     free(rs.todo);
     free(rs.deferred);
     free(rs.pend);

@@ -69,6 +69,7 @@ void ovx_runlog_close(ovx_runlog *rl)
     ovx_strmap_free(&rl->seen_manifest);
     ovx_strmap_free(&rl->ok_items);
     ovx_strmap_free(&rl->gone_keys);
+    ovx_strmap_free(&rl->failed_here);
     if (rl->lock_fd >= 0)
         close(rl->lock_fd);
     rl->lock_fd = -1;
@@ -130,6 +131,8 @@ int ovx_runlog_failure(ovx_runlog *rl, const char *path, const char *rel, const 
     if (!line)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory");
     int rc = append_line(rl, rl->failures_path, &rl->seen_failures, line, err);
+    if (rc == OVX_OK && ovx_strmap_put(&rl->failed_here, line, NULL) != 0)
+        rc = ovx_error_set(err, OVX_ENOMEM, "out of memory");
     free(line);
     return rc;
 }
@@ -159,10 +162,12 @@ static char *fields_id(const cJSON *o, const char *a, const char *b)
     return id;
 }
 
-/* An item in failures.jsonl and the manifest: its path and rel. */
+/* An item in failures.jsonl and the manifest: its rel, which names its
+ * outputs (the same item under another spelling of its folder is the
+ * same item). */
 static char *item_id(const cJSON *o)
 {
-    return fields_id(o, "path", "rel");
+    return fields_id(o, "rel", NULL);
 }
 
 /* A manifest line's key: its REL.json. */
@@ -202,6 +207,37 @@ int ovx_runlog_forget(ovx_runlog *rl, const char *json_rel)
     int rc = key && ovx_strmap_put(&rl->gone_keys, key, NULL) == 0 ? OVX_OK : OVX_ENOMEM;
     free(key);
     return rc;
+}
+
+/* 1 when the REL.json a manifest line names is on disk (another run may
+ * have written the item again after this run removed it). */
+static int json_exists(const ovx_runlog *rl, const char *line)
+{
+    cJSON *o = cJSON_Parse(line);
+    ovx_json_restore_bytes(o);
+    const char *json = str_field(o, "json");
+    char path[8400];
+    int there = json && snprintf(path, sizeof path, "%s/%s", rl->dir, json) < (int)sizeof path && access(path, F_OK) == 0;
+    cJSON_Delete(o);
+    return there;
+}
+
+void ovx_runlog_keep_only(ovx_runlog *rl, const ovx_strmap *keep)
+{
+    rl->keep_rels = keep;
+}
+
+/* 1 when a line's rel is not among rl->keep_rels (when set). */
+static int pruned(const ovx_runlog *rl, const char *line)
+{
+    if (!rl->keep_rels)
+        return 0;
+    cJSON *o = cJSON_Parse(line);
+    ovx_json_restore_bytes(o);
+    const char *rel = str_field(o, "rel");
+    int gone = rel && !ovx_strmap_get(rl->keep_rels, rel, NULL);
+    cJSON_Delete(o);
+    return gone;
 }
 
 /* Rewrites path keeping, per key, the last parseable line (see
@@ -266,10 +302,13 @@ static int compact_file(ovx_runlog *rl, const char *path, const char *tmp_name, 
         if (!ovx_strmap_get(&last, keys[i], &w) || strtoull(w, NULL, 10) != i)
             continue; /* a later line of the same item follows */
         const char *gone = NULL;
-        if (for_manifest && ovx_strmap_get(&rl->gone_keys, keys[i], &gone) && !gone)
-            continue; /* outputs removed by this run and not written again */
-        if (!for_manifest && ovx_strmap_get(&rl->ok_items, keys[i], NULL))
-            continue; /* failed before, done now */
+        if (for_manifest && ovx_strmap_get(&rl->gone_keys, keys[i], &gone) && !gone && !json_exists(rl, lines[i]))
+            continue; /* outputs removed by this run, not written again (here or by another run) */
+        if (pruned(rl, lines[i]))
+            continue; /* --prune: no input has its rel */
+        if (!for_manifest && ovx_strmap_get(&rl->ok_items, keys[i], NULL) &&
+            !ovx_strmap_get(&rl->failed_here, lines[i], NULL))
+            continue; /* failed before, done now (a failure of this run stays: its rel's outputs are another input's) */
         fputs(lines[i], f);
         fputc('\n', f);
     }

@@ -1,6 +1,7 @@
 /* runlog.h: the run's logs in the output folder. DIR/failures.jsonl: one
  * line per failed item {"path","rel","stage","error"}; DIR/manifest.jsonl:
- * one line per finished item. Several processes may log into one DIR:
+ * one line per finished item. Both are keyed by the item's rel (the
+ * manifest by REL.json, which rel names), not by the path it was found under. Several processes may log into one DIR:
  * every append and rewrite holds the folder's log lock (claim.h), an append
  * is one write(2) of a whole line on an O_APPEND descriptor, and an append
  * that fails is rolled back (truncated to the old size), so no line is ever
@@ -22,8 +23,10 @@ typedef struct ovx_runlog {
     int lock_fd;                /* DIR/.ovx/log.lock */
     ovx_strmap seen_failures;   /* lines already in failures.jsonl */
     ovx_strmap seen_manifest;   /* lines already in manifest.jsonl */
-    ovx_strmap ok_items;        /* "PATH\nREL" of the items done or skipped in this run */
+    ovx_strmap ok_items;        /* rels of the items done or skipped in this run */
+    ovx_strmap failed_here;     /* failure lines of this run */
     ovx_strmap gone_keys;       /* manifest keys ("json") whose outputs this run removed */
+    const ovx_strmap *keep_rels; /* set: lines of other rels go at the compaction (--prune) */
     int loaded;
 } ovx_runlog;
 
@@ -41,10 +44,15 @@ int ovx_runlog_manifest(ovx_runlog *rl, const cJSON *obj, ovx_error *err);
  * comes. */
 int ovx_runlog_forget(ovx_runlog *rl, const char *json_rel);
 
+/* --prune: only the lines of these rels (exact bytes) outlive the
+ * compaction (keep must outlive rl's use). */
+void ovx_runlog_keep_only(ovx_runlog *rl, const ovx_strmap *keep);
+
 /* Rewrites manifest.jsonl with one line per item (key "json": the latest
- * line; items forgotten and not written again since dropped; torn lines
- * dropped) and failures.jsonl with one line per item (path and rel: the
- * latest), without the items done or skipped in this run. Atomic (temp in DIR/.ovx + rename). */
+ * line; items forgotten and not written again since, by this run or
+ * another, dropped; torn lines dropped) and failures.jsonl with one line
+ * per item (rel: the latest), without the items done or skipped in this
+ * run (unless this run's own failure: another input colliding with it). Atomic (temp in DIR/.ovx + rename). */
 int ovx_runlog_compact(ovx_runlog *rl, ovx_error *err);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "extract/extract_item.h"
 #include "io/atomic_file.h"
+#include "io/json_utf8.h"
 #include "io/tar.h"
 
 struct ovx_wds {
@@ -284,6 +285,11 @@ void ovx_wds_item_abort(ovx_wds *w)
     }
 }
 
+int ovx_wds_flush(ovx_wds *w, ovx_error *err)
+{
+    return w && w->tar && w->items > 0 ? commit_shard(w, err) : OVX_OK;
+}
+
 int ovx_wds_close(ovx_wds *w, ovx_error *err)
 {
     if (!w)
@@ -432,6 +438,7 @@ static int index_shard(const char *dir, const char *name, const char *hash, ovx_
         if (read_at(fd, text, (size_t)l.m[i].size, l.m[i].offset) == 0) {
             text[l.m[i].size] = '\0';
             j = cJSON_Parse(text);
+            ovx_json_restore_bytes(j); /* key and rel: exact bytes, as the member names */
         }
         free(text);
         char key[4200];
@@ -469,6 +476,12 @@ static int by_name(const void *a, const void *b)
 int ovx_wds_index(const char *out_dir, const char *settings_hash, ovx_strmap *done, int *bad_shards,
                   ovx_error *err)
 {
+    return ovx_wds_index_more(out_dir, settings_hash, done, NULL, bad_shards, err);
+}
+
+int ovx_wds_index_more(const char *out_dir, const char *settings_hash, ovx_strmap *done, ovx_strmap *seen,
+                       int *bad_shards, ovx_error *err)
+{
     *bad_shards = 0;
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/shards", out_dir);
@@ -480,7 +493,8 @@ int ovx_wds_index(const char *out_dir, const char *settings_hash, ovx_strmap *do
     int rc = OVX_OK;
     for (struct dirent *e; rc == OVX_OK && (e = readdir(d));) {
         size_t l = strlen(e->d_name);
-        if (l <= 4 || strcmp(e->d_name + l - 4, ".tar") != 0 || e->d_name[0] == '.')
+        if (l <= 4 || strcmp(e->d_name + l - 4, ".tar") != 0 || e->d_name[0] == '.' ||
+            (seen && ovx_strmap_get(seen, e->d_name, NULL)))
             continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 64;
@@ -502,6 +516,8 @@ int ovx_wds_index(const char *out_dir, const char *settings_hash, ovx_strmap *do
     for (size_t i = 0; rc == OVX_OK && i < n; i++) {
         ovx_error e;
         int r = index_shard(dir, names[i], settings_hash, done, &e);
+        if (seen && r == OVX_OK && ovx_strmap_put(seen, names[i], NULL) != 0)
+            r = OVX_ENOMEM;
         if (r == OVX_ENOMEM)
             rc = ovx_error_set(err, r, "%s", e.msg);
         else if (r != OVX_OK)

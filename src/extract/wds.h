@@ -54,6 +54,8 @@ int ovx_wds_item_npy(ovx_wds *w, const char *suffix, ovx_dtype dtype, int ndim, 
 int ovx_wds_item_end(ovx_wds *w, const char *json_text, cJSON *record, ovx_error *err);
 /* Drops the members of the current item. */
 void ovx_wds_item_abort(ovx_wds *w);
+/* Completes the open shard now (if it has items). */
+int ovx_wds_flush(ovx_wds *w, ovx_error *err);
 /* Completes the open shard (if it has items) and frees w. */
 int ovx_wds_close(ovx_wds *w, ovx_error *err);
 
@@ -63,6 +65,11 @@ int ovx_wds_close(ovx_wds *w, ovx_error *err);
  * items are redone); *bad_shards counts them. */
 int ovx_wds_index(const char *out_dir, const char *settings_hash, ovx_strmap *done, int *bad_shards,
                   ovx_error *err);
+
+/* The same for the complete shards not yet in seen (their names), which
+ * then are. */
+int ovx_wds_index_more(const char *out_dir, const char *settings_hash, ovx_strmap *done, ovx_strmap *seen,
+                       int *bad_shards, ovx_error *err);
 
 /* The manifest line of an item from its KEY.json object (NULL when fields
  * are missing); shard may be NULL (set later). */

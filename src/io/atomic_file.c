@@ -47,11 +47,20 @@ int ovx_mkdirs_for(const char *path, ovx_error *err)
     return OVX_OK;
 }
 
-int ovx_atomic_open(ovx_atomic_file *af, const char *path, ovx_error *err)
+static char temp_dir[4096]; /* "" : beside the final file */
+
+void ovx_atomic_set_temp_dir(const char *dir)
 {
-    memset(af, 0, sizeof *af);
-    if (snprintf(af->final_path, sizeof af->final_path, "%s", path) >= (int)sizeof af->final_path)
-        return ovx_error_set(err, OVX_EUSAGE, "%s: path too long", path);
+    snprintf(temp_dir, sizeof temp_dir, "%s", dir ? dir : "");
+}
+
+/* The temp path: in the temp folder, else beside path (cut to fit). */
+static void temp_path(ovx_atomic_file *af, const char *path)
+{
+    if (temp_dir[0]) {
+        snprintf(af->tmp_path, sizeof af->tmp_path, "%s/%ld.XXXXXX", temp_dir, (long)getpid());
+        return;
+    }
     /* the temp name must fit where the final one fits: a long name is cut */
     char suffix[64];
     int sl = snprintf(suffix, sizeof suffix, ".tmp.%ld.XXXXXX", (long)getpid());
@@ -60,6 +69,14 @@ int ovx_atomic_open(ovx_atomic_file *af, const char *path, ovx_error *err)
     if (name_len + (size_t)sl > OVX_NAME_MAX)
         name_len = OVX_NAME_MAX > (size_t)sl ? OVX_NAME_MAX - (size_t)sl : 1;
     snprintf(af->tmp_path, sizeof af->tmp_path, "%.*s%s", (int)(dir_len + name_len), path, suffix);
+}
+
+int ovx_atomic_open(ovx_atomic_file *af, const char *path, ovx_error *err)
+{
+    memset(af, 0, sizeof *af);
+    if (snprintf(af->final_path, sizeof af->final_path, "%s", path) >= (int)sizeof af->final_path)
+        return ovx_error_set(err, OVX_EUSAGE, "%s: path too long", path);
+    temp_path(af, path);
     int fd = mkstemp(af->tmp_path);
     if (fd < 0)
         return ovx_error_set(err, OVX_EIO, "%s: cannot create temporary file: %s", path, strerror(errno));

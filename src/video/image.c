@@ -26,7 +26,9 @@ int ovx_image_load_rgb(const char *path, int64_t max_pixels, uint8_t **rgb, int 
     int rc = OVX_OK, ret;
     av_dict_set(&opts, "pattern_type", "none", 0); /* file names with '%' are literal */
     ovx_netio_options(path, &opts);
-    ret = avformat_open_input(&fmt, path, NULL, &opts);
+    ret = ovx_netio_context(path, &fmt);
+    if (ret == 0)
+        ret = avformat_open_input(&fmt, path, NULL, &opts);
     av_dict_free(&opts);
     if (ret < 0)
         return av_fail(err, OVX_EINPUT, "cannot open", ret);

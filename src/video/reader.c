@@ -76,7 +76,9 @@ static int open_input(const char *path, AVFormatContext **fmt, int *stream, ovx_
     *fmt = NULL;
     AVDictionary *opts = NULL;
     ovx_netio_options(path, &opts); /* URLs: timeout, bounded reconnects */
-    int rc = avformat_open_input(fmt, path, NULL, &opts);
+    int rc = ovx_netio_context(path, fmt); /* stop hook, minimum rate */
+    if (rc == 0)
+        rc = avformat_open_input(fmt, path, NULL, &opts);
     av_dict_free(&opts);
     if (rc < 0)
         return ovx_error_set(err, rc == AVERROR(ENOENT) || rc == AVERROR(EACCES) ? OVX_EIO : OVX_EINPUT,

@@ -22,12 +22,30 @@
 #include "extract/pipeline.h"
 #include "extract/resume.h"
 #include "extract/runlog.h"
+#include "extract/runtmp.h"
 #include "extract/shard.h"
 #include "extract/strmap.h"
 #include "io/atomic_file.h"
+#include "io/json_utf8.h"
 #include "io/npy.h"
 
 static char root[4096];
+
+static void touch_abs(const char *path)
+{
+    FILE *fp = fopen(path, "w");
+    if (fp) {
+        fputs("x", fp);
+        fclose(fp);
+    }
+}
+
+static void touch_in(const char *dir, const char *name)
+{
+    char path[8400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    touch_abs(path);
+}
 
 static void touch(const char *rel)
 {
@@ -190,6 +208,25 @@ static void test_layout(void)
     CHECK(ovx_out_path("out/a", OVX_OUT_HIDDEN, -2, buf, sizeof buf, &err) == OVX_OK &&
           !strcmp(buf, "out/a.hidden_-2.npy"));
     CHECK(ovx_out_path("out/a", OVX_OUT_POOLED, 0, buf, sizeof buf, &err) == OVX_OK && !strcmp(buf, "out/a.pooled.npy"));
+    /* stems over OVX_STEM_MAX bytes: cut (never inside a UTF-8 character),
+     * "~" and the FNV-1a 64 of REL; 239 bytes fit as they are */
+    char rel[600], want[600];
+    memset(rel, 'n', 239);
+    snprintf(rel + 239, sizeof rel - 239, ".mp4");
+    CHECK(ovx_out_base("out", rel, buf, sizeof buf, &err) == OVX_OK && strlen(buf) == 4 + 239 && !strchr(buf, '~'));
+    memset(rel, 'n', 251);
+    snprintf(rel + 251, sizeof rel - 251, ".mp4");
+    char drel[620];
+    snprintf(drel, sizeof drel, "d/%s", rel);
+    snprintf(want, sizeof want, "out/d/%.222s~%016llx", rel, (unsigned long long)ovx_fnv1a64(drel, strlen(drel)));
+    CHECK(ovx_out_base("out", drel, buf, sizeof buf, &err) == OVX_OK && !strcmp(buf, want));
+    rel[0] = 'a'; /* "a" + "é" * 120: 241 bytes, byte 222 is inside a character */
+    for (int i = 0; i < 120; i++)
+        memcpy(rel + 1 + 2 * i, "\xc3\xa9", 2);
+    snprintf(rel + 241, sizeof rel - 241, ".mp4");
+    CHECK(ovx_out_base("out", rel, buf, sizeof buf, &err) == OVX_OK);
+    const char *stem = buf + 4, *tilde = strchr(stem, '~');
+    CHECK(tilde && tilde - stem == 222 - 1 && strlen(tilde) == 17 && ovx_utf8_valid(stem));
 }
 
 static void test_shard(void)
@@ -347,39 +384,65 @@ static void test_resume(void)
     fclose(fp);
     CHECK(ovx_resume_is_done(base, "h1", why, sizeof why) == 0);
 
-    /* temp files: ours removed, others' kept */
-    char d[8192];
-    snprintf(d, sizeof d, "%s/out/a", root);
-    const char *names[] = {"000.npy.tmp.77.abcdef", "000.json.tmp.1.zzzzzz", "000.hidden_-2.npy.tmp.5.qqqqqq",
-                           "000.pooled.npy.tmp.8.aaaaaa", "000.pixels.npy.tmp.8.bbbbbb",
-                           "000.5.npy.tmp.77.abcdef", "001.npy.tmp.77.abcdef", "000.npy.tmp.x.abcdef",
-                           "000.npy"};
-    const int n_names = 9, n_ours = 5;
-    for (int i = 0; i < n_names; i++) {
-        snprintf(path, sizeof path, "%s/%s", d, names[i]);
-        fp = fopen(path, "w");
-        fclose(fp);
-    }
-    CHECK(ovx_resume_clean_temps(base) == n_ours);
-    for (int i = 0; i < n_names; i++) {
-        snprintf(path, sizeof path, "%s/%s", d, names[i]);
-        CHECK((access(path, F_OK) == 0) == (i >= n_ours));
-    }
-    /* all bases at once: each folder read once, only listed bases' temps go */
-    char b2[8300], b3[8300];
-    snprintf(b2, sizeof b2, "%s/001", d);
-    snprintf(b3, sizeof b3, "%s/000.pooled", d);
-    snprintf(path, sizeof path, "%s/000.pooled.npy.tmp.9.cccccc", d); /* tokens of base 000.pooled */
-    fp = fopen(path, "w");
-    fclose(fp);
-    ovx_strmap bases = {0};
-    ovx_strmap_put(&bases, b2, NULL);
-    CHECK(ovx_resume_clean_temps_all(&bases) == 1); /* 001.npy.tmp... */
-    CHECK(access(path, F_OK) == 0);
-    ovx_strmap_put(&bases, b3, NULL);
-    CHECK(ovx_resume_clean_temps_all(&bases) == 1);
+    /* temp-like names beside the outputs are outputs: no run removes them */
+    (void)base;
+}
+
+/* The private temp folders (runtmp.h): a live run's folder is kept, a dead
+ * one's goes with all its files, an orphan folder goes, nothing else. */
+static void test_runtmp(void)
+{
+    char out[8192], path[8400];
+    snprintf(out, sizeof out, "%s/rt", root);
+    mkdir(out, 0777);
+    ovx_error err;
+    ovx_runtmp mine;
+    CHECK(ovx_runtmp_open(&mine, out, &err) == OVX_OK);
+    touch_in(mine.dir, "1.abcdef");
+    /* a dead process's folder (lock file unlocked) with two files */
+    char dead[8300];
+    snprintf(dead, sizeof dead, "%s/.ovx/tmp/99999-zzzzzz", out);
+    CHECK(mkdir(dead, 0777) == 0);
+    snprintf(path, sizeof path, "%s.lock", dead);
+    touch_abs(path);
+    touch_in(dead, "a");
+    touch_in(dead, "b");
+    /* an orphan folder (its cleaner died before the lock went) */
+    char orphan[8300];
+    snprintf(orphan, sizeof orphan, "%s/.ovx/tmp/99998-yyyyyy", out);
+    CHECK(mkdir(orphan, 0777) == 0);
+    touch_in(orphan, "c");
+    /* names beside the outputs that look like temp files are not touched */
+    touch_in(out, "v.npy.tmp.1.abcdef");
+    CHECK(ovx_runtmp_clean(out) == 3);
+    CHECK(access(dead, F_OK) != 0 && access(orphan, F_OK) != 0);
+    snprintf(path, sizeof path, "%s.lock", dead);
     CHECK(access(path, F_OK) != 0);
-    ovx_strmap_free(&bases);
+    snprintf(path, sizeof path, "%s/v.npy.tmp.1.abcdef", out);
+    CHECK(access(path, F_OK) == 0);
+    snprintf(path, sizeof path, "%s/1.abcdef", mine.dir);
+    CHECK(access(path, F_OK) == 0); /* ours: we hold the lock */
+    /* a child process sees our folder as live */
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(ovx_runtmp_clean(out) == 0 && access(path, F_OK) == 0 ? 0 : 1);
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* atomic files of the run go through the folder */
+    ovx_atomic_set_temp_dir(mine.dir);
+    ovx_atomic_file af;
+    snprintf(path, sizeof path, "%s/final.bin", out);
+    CHECK(ovx_atomic_open(&af, path, &err) == OVX_OK);
+    CHECK(strncmp(af.tmp_path, mine.dir, strlen(mine.dir)) == 0);
+    fputs("x", af.fp);
+    CHECK(ovx_atomic_commit(&af, &err) == OVX_OK && access(path, F_OK) == 0);
+    ovx_atomic_set_temp_dir(NULL);
+    char dir[8300];
+    snprintf(dir, sizeof dir, "%s", mine.dir);
+    ovx_runtmp_close(&mine);
+    CHECK(access(dir, F_OK) != 0);
+    snprintf(path, sizeof path, "%s.lock", dir);
+    CHECK(access(path, F_OK) != 0);
 }
 
 static void test_runlog(void)
@@ -642,6 +705,7 @@ int main(void)
     test_shard();
     test_resume();
     test_resume_mutations();
+    test_runtmp();
     test_runlog();
     test_strmap();
     test_pipeline();

@@ -22,7 +22,7 @@ grun = os.path.join(data, b"gr\xfcn")           # latin-1 folder name: the label
 odd = os.path.join(grun, b"caf\xe9 \xff.mp4")    # not UTF-8
 nl = os.path.join(data, b"new\nline.mp4")        # a newline
 broken = os.path.join(grun, b"kaputt \xfe.mp4")  # not UTF-8, not a video
-long_name = os.path.join(tmp, b"n" * 244 + b".clip1")  # 250 bytes; REL.pooled.npy has 255
+long_name = os.path.join(tmp, b"n" * 244 + b".clip1")  # 250 bytes: its outputs' stem is cut to 239 bytes
 os.makedirs(grun)
 for p in (odd, nl, long_name):
     t = os.path.join(tmp, b"t.mp4")
@@ -69,9 +69,17 @@ check(by_path.get(long_name, {}).get("status") == "done", f"250-byte name extrac
 check(by_path.get(broken, {}).get("status") == "failed", "broken non-UTF-8 file failed")
 check(by_path.get(odd, {}).get("path") == odd.decode("utf-8", "replace"), "path with U+FFFD replacements")
 
-# outputs under the exact names, valid
+# outputs under the exact names (a stem over 239 bytes cut, with "~" and the
+# FNV-1a 64 of REL), valid
+def fnv1a64(b):
+    h = 0xcbf29ce484222325
+    for c in b:
+        h = ((h ^ c) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
 stems = {odd: os.path.join(out, b"gr\xfcn", b"caf\xe9 \xff"), nl: os.path.join(out, b"new\nline"),
-         long_name: os.path.join(out, b"n" * 244)}
+         long_name: os.path.join(out, b"n" * 222 + b"~%016x" % fnv1a64(os.path.basename(long_name)))}
 for src, stem in stems.items():
     try:
         a = np.load(stem + b".npy")
@@ -86,7 +94,7 @@ for src, stem in stems.items():
         check(exact(j, "input") == src, f"REL.json input bytes recovered for {src!r}")
         check(exact(j, "rel") == os.path.basename(src) or exact(j, "rel").endswith(os.path.basename(src)),
               f"REL.json rel bytes for {src!r}")
-check(len(os.path.basename(stems[long_name] + b".pooled.npy")) == 255, "a 255-byte output name")
+check(len(os.path.basename(stems[long_name])) == 239, "a cut 239-byte output stem")
 
 # every JSON file under out parses strictly
 n_json = 0

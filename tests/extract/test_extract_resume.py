@@ -64,7 +64,10 @@ check(2 <= len(finished) < N, f"killed mid-way ({len(finished)} of {N} finished)
 todo = [r for r in rels if r not in finished]
 lb = os.path.join(out, os.path.splitext(todo[-1])[0])
 os.makedirs(os.path.dirname(lb), exist_ok=True)
-open(lb + ".npy.tmp.99999.abcdef", "wb").write(b"\x93NUMPY half")
+dead = os.path.join(out, ".ovx", "tmp", "99999-abcdef")  # a killed run's private temp folder
+os.makedirs(dead)
+open(dead + ".lock", "wb").close()
+open(os.path.join(dead, "99999.qwerty"), "wb").write(b"\x93NUMPY half")
 open(lb + ".npy", "wb").write(b"\x93NUMPY")
 r = ovx(*ARGS, "-o", out, "--jsonl")
 check(r.returncode == 0, f"rerun succeeds: {r.returncode} {r.stderr}")

@@ -76,7 +76,14 @@ def jsonl(path_or_text, is_text=False):
 
 
 def temp_files(d):
-    return [os.path.join(r, f) for r, _, fs in os.walk(d) for f in fs if ".tmp." in f]
+    """Temp files left in output folder d: anything in the runs' private temp
+    folders (DIR/.ovx/tmp) and old-style "NAME.tmp.PID.XXXXXX" names beside
+    the outputs (the tests that call this use no such input names)."""
+    t = os.path.join(d, ".ovx", "tmp")
+    private = [os.path.join(r, f) for r, _, fs in os.walk(t) for f in fs] + [
+        os.path.join(t, x) for x in (os.listdir(t) if os.path.isdir(t) else [])]
+    beside = [os.path.join(r, f) for r, _, fs in os.walk(d) if not r.startswith(t) for f in fs if ".tmp." in f]
+    return sorted(set(private)) + beside
 
 
 def check_item(out, base, k, d=HIDDEN, pooled=True, dtype=np.float32):
