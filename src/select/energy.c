@@ -133,9 +133,9 @@ static void local_variance(const float *in, float *out, int cw, int ch)
         }
 }
 
-void ovx_energy_normalise(float *x, size_t n, double q, float floor_, float *tmp)
+/* x[n] /= max(d, floor) (plus 1e-6), clipped to [0, 1]. */
+static void divide_clip(float *x, size_t n, float d, float floor_)
 {
-    float d = ovx_percentile(x, n, q, tmp);
     if (d < floor_)
         d = floor_;
     d += 1e-6f;
@@ -143,6 +143,11 @@ void ovx_energy_normalise(float *x, size_t n, double q, float floor_, float *tmp
         float v = x[i] / d;
         x[i] = v < 0 ? 0 : v > 1 ? 1 : v;
     }
+}
+
+void ovx_energy_normalise(float *x, size_t n, double q, float floor_, float *tmp)
+{
+    divide_clip(x, n, ovx_percentile(x, n, q, tmp), floor_);
 }
 
 int ovx_energy_fuse(const float *mot, const float *res, int cw, int ch, int cell, int W, int H,
@@ -212,14 +217,7 @@ static void normalise_roi(float *x, size_t nc, int cw, int cell, const ovx_roi *
                           float *vals, float *tmp)
 {
     size_t n = roi_values(x, cw, cell, roi, vals);
-    float d = ovx_percentile(vals, n, q, tmp);
-    if (d < floor_)
-        d = floor_;
-    d += 1e-6f;
-    for (size_t i = 0; i < nc; i++) {
-        float v = x[i] / d;
-        x[i] = v < 0 ? 0 : v > 1 ? 1 : v;
-    }
+    divide_clip(x, nc, ovx_percentile(vals, n, q, tmp), floor_);
 }
 
 /* v / (v + scale) of the part of each value above floor: 0 below the
