@@ -128,12 +128,14 @@ void ovx_help_extract(FILE *out)
         "                         cannot be used fails the run (exit 1) before any\n"
         "                         item, one left unusable by a fault stops it; with\n"
         "                         no NVIDIA driver at all auto says nothing (-v: why)\n"
-        "  --precision P          CPU matmuls: fp32 (default), bf16 (bf16 inputs, fp32\n"
-        "                         accumulation, as on CUDA; needs oneDNN and AVX512_BF16\n"
-        "                         or AMX; a warning where it is slower than fp32) or auto\n"
-        "                         (bf16 where this CPU runs it faster: AMX, or a short\n"
-        "                         calibration; -v says which and why; REL.json records\n"
-        "                         the one used); like the device, not in the settings hash\n"
+        "  --precision P          CPU matmuls: auto (default: bf16 where this CPU runs it\n"
+        "                         faster: AMX, or a short calibration kept per machine in\n"
+        "                         ~/.cache/ovx (OVX_CACHE_DIR), so every run decides the\n"
+        "                         same; -v says which and why), fp32, or bf16 (bf16\n"
+        "                         inputs, fp32 accumulation, as on CUDA; needs oneDNN and\n"
+        "                         AVX512_BF16 or AMX; a warning where it is slower than\n"
+        "                         fp32); REL.json records the one used; like the\n"
+        "                         device, not in the settings hash\n"
         "  --attention A          CUDA attention: fused (default, the mma.sync kernel),\n"
         "                         chunked (the cuBLAS reference path) or wmma (the\n"
         "                         earlier fused kernel); not in the settings hash\n"
@@ -495,6 +497,7 @@ int ovx_cmd_extract(int argc, char **argv)
     cli_opts c;
     memset(&c, 0, sizeof c);
     c.p = ovx_extract_default_params();
+    c.p.precision = OVX_PRECISION_AUTO; /* resolved below, once the device is known */
     c.device_arg = "auto";
     int rc = parse_options(&c, argc, argv);
     if (rc)
