@@ -123,7 +123,7 @@ with tempfile.TemporaryDirectory() as TMP:
     def npy(out, name):
         return open(os.path.join(TMP, out, name + ".npy"), "rb").read()
 
-    r = forward("cpu", "cpu")
+    r = forward("cpu", "cpu", None, "--precision", "fp32")  # the reference: what a fallback to the CPU computes
     check(r.returncode == 0 and not [l for l in lines(r.stderr) if "using the CPU" in l],
           "forward --device cpu: exit 0, no fallback note (%s)" % r.stderr.strip())
     rb = run("forward", "-m", model, "--pixel-values", px, "--hidden-state", "-2", "-o",
@@ -172,7 +172,7 @@ with tempfile.TemporaryDirectory() as TMP:
         err = lines(r.stderr)
         check(r.returncode == 1 and len(err) == 1 and err[0].startswith("ovx forward: ") and text in err[0],
               "%s: --device cuda: exit 1, one line with %r: %d %r" % (name, text, r.returncode, r.stderr))
-        r = forward("auto", "auto", env)
+        r = forward("auto", "auto", env, "--precision", "fp32")  # as the cpu reference (the default may be bf16)
         notes = [l for l in lines(r.stderr) if "using the CPU" in l]
         if name in ("no CUDA backend", "no driver"):  # nothing to explain on a CPU-only machine
             check(r.returncode == 0 and not notes and "CUDA" not in r.stderr,
