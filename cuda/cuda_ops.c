@@ -401,8 +401,9 @@ static int lt_get_plan(ovx_gpu *g, lt_state *st, int out, int rows, int in, int 
     lt_plan *p = &st->plans[st->nplans];
     memset(p, 0, sizeof *p);
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    /* BIAS_RESIDUAL is BIAS with beta = 1 and C = D (in place) */
     const cublasLtEpilogue_t e = epi == OVX_EPI_GELU_BIAS ? CUBLASLT_EPILOGUE_GELU_BIAS
-                                 : epi == OVX_EPI_BIAS    ? CUBLASLT_EPILOGUE_BIAS
+                                 : epi != OVX_EPI_NONE   ? CUBLASLT_EPILOGUE_BIAS
                                                           : CUBLASLT_EPILOGUE_DEFAULT;
     /* the bias type follows the output type (cublasLt.h, BIAS_DATA_TYPE):
      * a float32 bias with a bf16 output is refused by the heuristic */
@@ -470,6 +471,15 @@ static int c_linear(ovx_gpu *g, const ovx_bf16 *d_w, const float *d_b32, const o
     lt_state *st = (lt_state *)g->blaslt;
     void *d_y = d_y32 ? (void *)d_y32 : (void *)d_y16;
     const void *d_b = d_y32 ? (const void *)d_b32 : (const void *)d_b16;
+    /* the residual add: D = W X + b + 1 * C with C = D = y32, in place
+     * (cublasLtMatmul allows C == D with the same layout) */
+    const int resid = epi == OVX_EPI_BIAS_RESIDUAL;
+    if (resid && !d_y32) {
+        snprintf(g->msg, sizeof g->msg, "cuBLASLt linear: a residual epilogue needs a float32 output");
+        return -1;
+    }
+    if (resid && !d_b) /* a layer without a bias: no epilogue, beta = 1 */
+        epi = OVX_EPI_NONE;
     if (epi != OVX_EPI_NONE && !d_b) {
         lt_note(g, "linear layers: cuBLAS + epilogue kernel for a bf16 output without a bf16 bias%s", "");
         return 1;
@@ -492,7 +502,7 @@ static int c_linear(ovx_gpu *g, const ovx_bf16 *d_w, const float *d_b32, const o
     cublasStatus_t s = CUBLAS_STATUS_SUCCESS;
     if (epi != OVX_EPI_NONE)
         s = lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &d_b, sizeof d_b);
-    const float alpha = 1.0f, beta = 0.0f;
+    const float alpha = 1.0f, beta = resid ? 1.0f : 0.0f;
     if (!s)
         s = lt.matmul(st->h, p->desc, &alpha, d_w, p->a, d_x, p->b, &beta, d_y, p->d, d_y, p->d,
                       &p->algo, st->ws, LT_WORKSPACE, (cudaStream_t)g->stream);

@@ -154,11 +154,10 @@ static int e_bias_act(ovx_gpu *g, const float *h, const float *b, int epi, int r
 {
     (void)g;
     for (size_t i = 0; i < (size_t)rows * cols; i++) {
-        float v = ovx_nx_epilogue(h[i], b, (int)(i % cols), epi);
         if (y32)
-            y32[i] = v;
+            y32[i] = ovx_nx_epilogue_into(y32 + i, h[i], b, (int)(i % cols), epi);
         else
-            y16[i] = ovx_nx_to_bf16(v);
+            y16[i] = ovx_nx_to_bf16(ovx_nx_epilogue(h[i], b, (int)(i % cols), epi));
     }
     return 0;
 }

@@ -3,8 +3,8 @@
  * pre-norm blocks (LN1, q/k/v, RoPE on q and k, attention, out_proj,
  * residual; LN2, fc1, GELU, fc2, residual), layernorm_post and the pooling
  * head. Fused on the way: q/k/v in one GEMM, RoPE with the q/k/v split,
- * bias and GELU in the GEMM epilogues, each residual add with the norm
- * after it. Also the one-time weight upload (bf16 matrices, float32 vectors). */
+ * bias, GELU and the residual adds in the GEMM epilogues (out_proj and
+ * fc2 add into the residual stream in place). Also the one-time weight upload (bf16 matrices, float32 vectors). */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -291,8 +291,9 @@ void ovx_cuda_model_free(ovx_cuda_model *m)
 
 /* One pre-norm block over all packed tokens, b->xn = LN1(x) on entry;
  * attention fused over all samples' tiles, or chunked per sample. The
- * residual adds are fused with the norm that follows them: LN2, and the
- * next layer's LN1 (`next`, NULL for the last layer). */
+ * residual adds are out_proj's and fc2's epilogues (x += ..., in place),
+ * so the norms after them (LN2, the next layer's LN1: `next`, NULL for the
+ * last layer) read x once and write only their bf16 output. */
 static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, const ovx_cuda_layer_w *next,
                  const ovx_cuda_bufs *b, int rows, int samples, const int *lengths, const ovx_cuda_fwd *ap,
                  ovx_error *err)
@@ -316,16 +317,15 @@ static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, const ovx_cuda_la
             return rc;
         off += (size_t)n;
     }
-    if ((rc = ovx_cuda_linear(m, &l->out_proj, OVX_EPI_BIAS, b->o, rows, b->t, NULL, NULL, err)) ||
-        (rc = ovx_cuda_residual_layernorm(m, &l->layer_norm2, b->x, b->t, rows, b->xn, err)))
+    if ((rc = ovx_cuda_linear(m, &l->out_proj, OVX_EPI_BIAS_RESIDUAL, b->o, rows, b->x, NULL, b->t,
+                              err)) ||
+        (rc = ovx_cuda_layernorm(m, &l->layer_norm2, b->x, rows, NULL, b->xn, err)))
         return rc;
     /* x = x + fc2(gelu(fc1(LN2(x)))) */
     if ((rc = ovx_cuda_linear(m, &l->fc1, OVX_EPI_GELU_BIAS, b->xn, rows, NULL, b->h, b->t, err)) ||
-        (rc = ovx_cuda_linear(m, &l->fc2, OVX_EPI_BIAS, b->h, rows, b->t, NULL, NULL, err)))
+        (rc = ovx_cuda_linear(m, &l->fc2, OVX_EPI_BIAS_RESIDUAL, b->h, rows, b->x, NULL, b->t, err)))
         return rc;
-    if (next)
-        return ovx_cuda_residual_layernorm(m, &next->layer_norm1, b->x, b->t, rows, b->xn, err);
-    return ovx_cuda_residual_add(m, b->x, b->t, (size_t)rows * d, err);
+    return next ? ovx_cuda_layernorm(m, &next->layer_norm1, b->x, rows, NULL, b->xn, err) : OVX_OK;
 }
 
 /* Attention-pooling head: probe attends over LN_post tokens (b->xn, bf16),
@@ -357,8 +357,8 @@ static int ovx_cuda_attention_pool(ovx_cuda_model *m, const ovx_cuda_bufs *b, in
         (rc = ovx_cuda_rmsnorm(m, &m->head_norm, b->a, samples, b->xn, err)) ||
         (rc = ovx_cuda_linear(m, &m->head_fc1, OVX_EPI_GELU_BIAS, b->xn, samples, NULL, b->h, b->t,
                               err)) ||
-        (rc = ovx_cuda_linear(m, &m->head_fc2, OVX_EPI_BIAS, b->h, samples, b->t, NULL, NULL, err)) ||
-        (rc = ovx_cuda_residual_add(m, b->a, b->t, (size_t)samples * d, err)))
+        (rc = ovx_cuda_linear(m, &m->head_fc2, OVX_EPI_BIAS_RESIDUAL, b->h, samples, b->a, NULL,
+                              b->t, err)))
         return rc;
     return OVX_OK;
 }

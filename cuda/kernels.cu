@@ -118,17 +118,17 @@ __global__ void k_norm(const float *x, const float *res, float *x_out, const flo
     }
 }
 
-/* y = epilogue(h + b) (numerics.h), to y32 (may be h) or bf16 y16 */
+/* y = epilogue(h + b) (numerics.h), to y32 (may be h; BIAS_RESIDUAL:
+ * y32 += h + b) or bf16 y16 */
 __global__ void k_bias_act(const float *h, const float *b, int epi, int rows, int cols, float *y32,
                            uint16_t *y16)
 {
     size_t n = (size_t)rows * cols;
     GRID_STRIDE(i, n) {
-        float v = ovx_nx_epilogue(h[i], b, (int)(i % cols), epi);
         if (y32)
-            y32[i] = v;
+            y32[i] = ovx_nx_epilogue_into(y32 + i, h[i], b, (int)(i % cols), epi);
         else
-            y16[i] = ovx_nx_to_bf16(v);
+            y16[i] = ovx_nx_to_bf16(ovx_nx_epilogue(h[i], b, (int)(i % cols), epi));
     }
 }
 

@@ -123,18 +123,15 @@ int ovx_cuda_patch_embed(ovx_cuda_model *m, const float *d_x, int rows, ovx_bf16
 /* y = LN(x) * w + b over rows [M, D]; float32 and/or bf16 outputs */
 int ovx_cuda_layernorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d_x, int rows,
                        float *d_y32, ovx_bf16 *d_y16, ovx_error *err);
-/* x += r (float32, in place), then y16 = LN(x) * w + b (bf16): the residual
- * add fused with the next LayerNorm, one pass over the residual stream */
-int ovx_cuda_residual_layernorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, float *d_x,
-                                const float *d_r, int rows, ovx_bf16 *d_y16, ovx_error *err);
 /* y [M, D] bf16 = x / rms(x) * w */
 int ovx_cuda_rmsnorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d_x, int rows,
                      ovx_bf16 *d_y16, ovx_error *err);
 /* y [M, out] = epilogue(x [M, in] bf16 W^T, b, epi) (numerics.h OVX_EPI_*:
  * none, + bias, tanh GELU of it; float32 accumulation and epilogue) to
- * y32 (float32) or, y32 NULL, y16 (bf16). In one cuBLASLt call when the
- * device has it, else a GEMM to float32 (y32, or the workspace ws [M, out]
- * float32 for a bf16 output) and the epilogue pass. */
+ * y32 (float32) or, y32 NULL, y16 (bf16); BIAS_RESIDUAL: y32 += x W^T + b
+ * (the residual add). In one cuBLASLt call when the device has it, else a
+ * GEMM to float32 (y32, or the workspace ws [M, out] float32 for a bf16
+ * output or a residual) and the epilogue pass. */
 int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int epi, const ovx_bf16 *d_x,
                     int rows, float *d_y32, ovx_bf16 *d_y16, float *d_ws, ovx_error *err);
 /* cos/sin [M, 64] for positions pos [M, 3] */
@@ -144,9 +141,6 @@ int ovx_cuda_rope3d_tables(ovx_cuda_model *m, const int32_t *d_pos, int rows, fl
  * per head, v = bf16(.), each [M, H*64] */
 int ovx_cuda_rope3d_apply(ovx_cuda_model *m, const float *d_qkv, const float *d_cos,
                           const float *d_sin, ovx_bf16 *d_q, ovx_bf16 *d_k, ovx_bf16 *d_v, int rows,
-                          ovx_error *err);
-/* x [n] += y [n], float32 */
-int ovx_cuda_residual_add(ovx_cuda_model *m, float *d_x, const float *d_y, size_t n,
                           ovx_error *err);
 /* y [n] bf16 = x [n] float32 */
 int ovx_cuda_to_bf16(ovx_cuda_model *m, const float *d_x, ovx_bf16 *d_y, size_t n,

@@ -97,6 +97,24 @@ static void test_rows(void)
         for (size_t i = 0; i < n; i++)
             bad += y[i] != (float)((double)h[i] + b[i % cols]);
         CHECK(bad == 0);
+        /* the residual epilogue (out_proj, fc2): x += h + b in place, the
+         * bias added first (two float adds, the unfused order); with no
+         * bias, x += h; the emulation byte-identical */
+        float *x0 = frand(n, 8.0f, 1.0f), *xg = malloc(n * 4), *xe = malloc(n * 4);
+        for (int with_b = 0; with_b < 2; with_b++) {
+            const float *bb = with_b ? b : NULL;
+            memcpy(xg, x0, n * 4);
+            memcpy(xe, x0, n * 4);
+            CHECK(host->ops->bias_act(host, h, bb, OVX_EPI_BIAS_RESIDUAL, rows, cols, xg, NULL) == 0);
+            CHECK(emu->ops->bias_act(emu, h, bb, OVX_EPI_BIAS_RESIDUAL, rows, cols, xe, NULL) == 0);
+            for (size_t i = 0; i < n; i++) {
+                float v = with_b ? (float)((double)h[i] + b[i % cols]) : h[i];
+                bad += xg[i] != (float)((double)x0[i] + v);
+            }
+            CHECK(bad == 0);
+            CHECK(memcmp(xg, xe, n * 4) == 0);
+        }
+        free(x0), free(xg), free(xe);
         /* no epilogue, bf16 out: just the rounding */
         CHECK(host->ops->bias_act(host, h, b, OVX_EPI_NONE, rows, cols, NULL, g16) == 0);
         for (size_t i = 0; i < n; i++)

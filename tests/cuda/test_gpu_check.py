@@ -3,7 +3,7 @@
 (OVX_CUDA_EMULATE=9.0, no GPU): one Markdown table whose title says
 "emulated", a row per selftest case with its error, the fallback report
 (GEMM paths), the sanitizer rows (skipped here), the bench table, exit 0;
-and with an op of the forward skipped (OVX_CUDA_FAIL=skip:residual_add:
+and with an op of the forward skipped (OVX_CUDA_FAIL=skip:rope_qkv:
 wrong numbers) it fails, saying so."""
 import os
 import subprocess
@@ -39,7 +39,7 @@ bench = [l for l in lines if l.startswith("| 48 |") or l.startswith("| 96 |")]
 check(len(bench) == 4, "bench rows for 48 and 96 tokens at batch 1 and 2 (%d)" % len(bench))
 check(lines[-1] == "gpu-check passed", "verdict")
 
-r = gpu_check({"OVX_CUDA_FAIL": "skip:residual_add"})
+r = gpu_check({"OVX_CUDA_FAIL": "skip:rope_qkv"})
 check(r.returncode == 1 and "gpu-check FAILED" in r.stdout and
       any(l.startswith("| selftest |") and "FAILED" in l for l in r.stdout.splitlines()),
       "a forward with wrong numbers fails gpu-check (exit %d)" % r.returncode)
