@@ -186,15 +186,16 @@ static int e_rope_qkv(ovx_gpu *g, const float *qkv, const float *c, const float 
                       ovx_bf16 *k, ovx_bf16 *v, int n, int heads)
 {
     (void)g;
-    const size_t d = (size_t)heads * 64;
+    const size_t d = (size_t)heads * 64, parts = v ? 3 : 2;
     for (size_t t = 0; t < (size_t)n; t++)
         for (size_t e = 0; e < d; e++) {
-            const float *row = qkv + t * 3 * d;
+            const float *row = qkv + t * parts * d;
             size_t head0 = e - e % 64;
             int kk = (int)(e % 64);
             q[t * d + e] = ovx_nx_to_bf16(ovx_nx_rope(row + head0, c + t * 64, s + t * 64, kk));
             k[t * d + e] = ovx_nx_to_bf16(ovx_nx_rope(row + d + head0, c + t * 64, s + t * 64, kk));
-            v[t * d + e] = ovx_nx_to_bf16(row[2 * d + e]);
+            if (v)
+                v[t * d + e] = ovx_nx_to_bf16(row[2 * d + e]);
         }
     return 0;
 }

@@ -2,9 +2,10 @@
  * src/model/forward.c: patch embedding, layernorm_pre, 3D RoPE positions,
  * pre-norm blocks (LN1, q/k/v, RoPE on q and k, attention, out_proj,
  * residual; LN2, fc1, GELU, fc2, residual), layernorm_post and the pooling
- * head. Fused on the way: q/k/v in one GEMM, RoPE with the q/k/v split,
- * bias, GELU and the residual adds in the GEMM epilogues (out_proj and
- * fc2 add into the residual stream in place). Also the one-time weight upload (bf16 matrices, float32 vectors). */
+ * head. Fused on the way: q/k in one GEMM (v in its own, bf16 out), RoPE
+ * with the q/k split, bias, GELU and the residual adds in the GEMM
+ * epilogues (out_proj and fc2 add into the residual stream in place). Also
+ * the one-time weight upload (bf16 matrices, float32 vectors). */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -156,10 +157,10 @@ static int upload_all(ovx_cuda_model *m, const ovx_weights *w, ovx_error *err)
         ovx_cuda_layer_w *l = &m->layers[i];
         if ((rc = up_norm(m, &l->layer_norm1, h->layer_norm1_weight, h->layer_norm1_bias,
                           "layer_norm1", err)) ||
-            (rc = up_stacked(m, &l->qkv, 3,
-                             (const float *const[]){h->q_proj_weight, h->k_proj_weight, h->v_proj_weight},
-                             (const float *const[]){h->q_proj_bias, h->k_proj_bias, h->v_proj_bias},
-                             d, d, "q_proj/k_proj/v_proj", err)) ||
+            (rc = up_stacked(m, &l->qk, 2, (const float *const[]){h->q_proj_weight, h->k_proj_weight},
+                             (const float *const[]){h->q_proj_bias, h->k_proj_bias}, d, d,
+                             "q_proj/k_proj", err)) ||
+            (rc = up_linear(m, &l->v, h->v_proj_weight, h->v_proj_bias, d, d, "v_proj", err)) ||
             (rc = up_linear(m, &l->out_proj, h->out_proj_weight, h->out_proj_bias, d, d,
                             "out_proj", err)) ||
             (rc = up_norm(m, &l->layer_norm2, h->layer_norm2_weight, h->layer_norm2_bias,
@@ -212,6 +213,7 @@ int ovx_cuda_model_upload(ovx_gpu *g, const ovx_model_config *cfg, const ovx_wei
     m->g = g;
     m->cfg = *c;
     m->scratch_bytes = (size_t)128 << 20;
+    m->last_gpu_ms = -1.0;
     int rc = ovx_cuda_graphs_env(&m->graphs_max, err);
     if (rc) {
         free(m);
@@ -268,7 +270,8 @@ void ovx_cuda_model_free(ovx_cuda_model *m)
             ovx_cuda_layer_w *l = &m->layers[i];
             free_norm(g, &l->layer_norm1);
             free_norm(g, &l->layer_norm2);
-            free_linear(g, &l->qkv);
+            free_linear(g, &l->qk);
+            free_linear(g, &l->v);
             free_linear(g, &l->out_proj);
             free_linear(g, &l->fc1);
             free_linear(g, &l->fc2);
@@ -301,8 +304,10 @@ static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, const ovx_cuda_la
     const int d = m->cfg.hidden_size;
     int rc;
     /* x = x + out_proj(attention(rope(q), rope(k), v)) over LN1(x) */
-    if ((rc = ovx_cuda_linear(m, &l->qkv, OVX_EPI_BIAS, b->xn, rows, b->fqkv, NULL, NULL, err)) ||
-        (rc = ovx_cuda_rope3d_apply(m, b->fqkv, b->cos, b->sin, b->q, b->k, b->v, rows, err)))
+    /* q, k to float32 for RoPE; v to bf16 in its GEMM's epilogue (no pass) */
+    if ((rc = ovx_cuda_linear(m, &l->qk, OVX_EPI_BIAS, b->xn, rows, b->fqkv, NULL, NULL, err)) ||
+        (rc = ovx_cuda_linear(m, &l->v, OVX_EPI_BIAS, b->xn, rows, NULL, b->v, b->t, err)) ||
+        (rc = ovx_cuda_rope3d_apply(m, b->fqkv, b->cos, b->sin, b->q, b->k, NULL, rows, err)))
         return rc;
     if (ap->nself && (rc = ovx_cuda_attention_fused(m, b->q, d, b->k, b->v, d, b->o, d, b->tiles,
                                                     ap->nself, err)))
