@@ -218,6 +218,12 @@ with tempfile.TemporaryDirectory() as TMP:
     # every layer type took the fallback and --strict fails on it
     check("GEMM paths: q_proj/k_proj GEMM + epilogue kernel, v_proj GEMM + epilogue kernel" in r.stdout and
           "mlp.fc1 GEMM + epilogue kernel" in r.stdout, "selftest reports the GEMM path per layer type")
+    # each case's forward time end to end and GPU-only (the host shim has no
+    # events: its ops' host time, said so), GPU-only at most end to end
+    fw = re.findall(r"CUDA forward ([0-9.]+) ms \(.*; GPU-only ([0-9.]+) ms, host time of the ops, no events\)",
+                    r.stdout)
+    check(len(fw) >= 2 and all(0 < float(g) <= float(e) for e, g in fw),
+          "selftest prints GPU-only time beside the end-to-end time per case (%s)" % fw)
     # the ragged packed batch (partial query and key tiles, a 1-token
     # sample), fused and chunked attention each against the CPU
     packed = re.findall(r"^  attention (fused|chunked) +last_hidden_state ([0-9.e+-]+), "
