@@ -114,7 +114,7 @@ static int reserve_shared(ovx_cuda_model *m, size_t rows, size_t samples, size_t
     const want w[] = {
         {(void **)&b->patch16, rows * m->patch_kpad * sizeof(ovx_bf16)},
         {(void **)&b->t, hrows * wide * sizeof(float)},
-        {(void **)&b->fqkv, rows * 3 * d * sizeof(float)},
+        {(void **)&b->fqkv, rows * 2 * d * sizeof(float)}, /* q, k (v: its own GEMM, bf16) */
         {(void **)&b->cos, rows * 64 * sizeof(float)},
         {(void **)&b->sin, rows * 64 * sizeof(float)},
         {(void **)&b->xn, hrows * d * sizeof(ovx_bf16)},
