@@ -5,6 +5,11 @@
 #include <limits.h>
 #include <stdlib.h>
 
+int ovx_mv_estimate_scale(int W)
+{
+    return W > 1280 ? 4 : W > 640 ? 2 : 1;
+}
+
 /* Box-downscales a W x H plane by f (1, 2 or 4) into a packed buffer. */
 static uint8_t *downscale(const uint8_t *src, int stride, int W, int H, int f, int *w, int *h)
 {
@@ -127,7 +132,7 @@ int ovx_mv_estimate(const uint8_t *cur, int cur_stride, const uint8_t *ref, int 
 {
     /* downscale so the matched picture is at most 640 wide (f = 1, 2, 4);
      * blocks cover 16 full pixels, at least 4 downscaled ones */
-    int f = W > 1280 ? 4 : W > 640 ? 2 : 1;
+    int f = ovx_mv_estimate_scale(W);
     int w, h;
     uint8_t *c = downscale(cur, cur_stride, W, H, f, &w, &h);
     uint8_t *r = downscale(ref, ref_stride, W, H, f, &w, &h);

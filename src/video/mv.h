@@ -39,6 +39,10 @@ int ovx_mv_frame_has_side_data(const struct AVFrame *f);
 int ovx_mv_estimate(const uint8_t *cur, int cur_stride, const uint8_t *ref, int ref_stride,
                     int W, int H, int search, ovx_mv_list *l, ovx_error *err);
 
+/* The downscale factor ovx_mv_estimate matches a picture W pixels wide at
+ * (1, 2 or 4): its vectors are whole multiples of it. */
+int ovx_mv_estimate_scale(int W);
+
 void ovx_mv_list_free(ovx_mv_list *l);
 
 #endif
