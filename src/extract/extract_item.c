@@ -13,7 +13,7 @@
 #include "extract/resume.h"
 #include "extract/wds.h"
 #include "common/timer.h"
-#include "cuda/device.h"
+#include "engine/engine.h"
 #include "io/atomic_file.h"
 #include "io/json_ints.h"
 #include "io/json_utf8.h"
