@@ -17,8 +17,7 @@
 #include "cli/device_opt.h"
 #include "common/threads.h"
 #include "common/timer.h"
-#include "cuda/device.h"
-#include "cuda/ovx_cuda.h"
+#include "engine/engine.h"
 #include "model/flops.h"
 #include "model/model.h"
 
@@ -177,9 +176,9 @@ static void print_header(const ovx_device *dev, const ovx_model_config *c, const
     char devs[16];
     ovx_device_str(dev, devs, sizeof devs);
     if (dev->kind == OVX_DEVICE_CUDA) {
-        ovx_gpu_info i;
+        ovx_device_info i;
         ovx_error err;
-        if (ovx_cuda_device_info(dev->index, &i, &err) == OVX_OK) {
+        if (ovx_device_cuda_info(dev->index, &i, &err) == OVX_OK) {
             char drv[32] = "emulated";
             if (!i.emulated)
                 snprintf(drv, sizeof drv, "CUDA %d.%d", i.driver_version / 1000,
@@ -188,10 +187,10 @@ static void print_header(const ovx_device *dev, const ovx_model_config *c, const
                    i.major, i.minor, i.sms, i.clock_mhz, (double)i.total_mem / (1 << 30), drv);
             if (*peak > 0) {
                 printf("bf16 peak: %.1f TFLOP/s (--peak)\n", *peak);
-            } else if ((*peak = ovx_cuda_bf16_peak_tflops(&i)) > 0) {
+            } else if ((*peak = i.bf16_peak_tflops) > 0) {
                 printf("bf16 peak: %.1f TFLOP/s = %d SMs x %d MHz x %d FLOP/clock/SM (table for "
                        "sm_%d%d; --peak to use the datasheet figure)\n", *peak, i.sms, i.clock_mhz,
-                       ovx_cuda_bf16_flop_per_clk_sm(i.major, i.minor), i.major, i.minor);
+                       i.bf16_flop_per_clk_sm, i.major, i.minor);
             } else {
                 printf("bf16 peak: unknown for sm_%d%d (pass --peak TFLOPS)\n", i.major, i.minor);
             }
@@ -204,7 +203,7 @@ static void print_header(const ovx_device *dev, const ovx_model_config *c, const
             printf("bf16 peak: none for the CPU (pass --peak TFLOPS for the %% column)\n");
     }
     char blas[160];
-    printf("build: ovx %s, %s; OpenBLAS core %s\n", OVX_VERSION, ovx_cuda_build_str(),
+    printf("build: ovx %s, %s; OpenBLAS core %s\n", OVX_VERSION, ovx_device_build_str(),
            ovx_blas_core_str(blas, sizeof blas));
     printf("model: %s, %d layers, width %d, %d heads, mlp %d, head %s; median of %d forward%s "
            "after %d warm-up\n", model, c->num_layers, c->hidden_size, c->num_heads,

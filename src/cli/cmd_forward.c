@@ -10,8 +10,7 @@
 #include "cli/opt_suggest.h"
 #include "cli/device_opt.h"
 #include "common/timer.h"
-#include "cuda/device.h"
-#include "cuda/ovx_cuda.h"
+#include "engine/engine.h"
 #include "io/atomic_file.h"
 #include "io/npy.h"
 #include "model/model.h"
@@ -99,7 +98,7 @@ int ovx_cmd_forward(int argc, char **argv)
     const char *model = NULL, *px_path = NULL, *idx_path = NULL, *outdir = NULL, *hs_arg = NULL;
     const char *dev_arg = "auto";
     int threads = 0, hs = OVX_NO_HIDDEN_STATE, profile = 0, precision = OVX_PRECISION_AUTO, c;
-    int attention = OVX_CUDA_ATTENTION_FUSED, verbose = 0;
+    int attention = OVX_ATTENTION_FUSED, verbose = 0;
     optind = 1;
     opterr = 0;
     while ((c = ovx_cli_getopt("forward", argc, argv, "m:o:hv", opts)) != -1) {

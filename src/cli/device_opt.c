@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "cuda/ovx_cuda.h"
 #include "model/model.h"
 
 int ovx_cli_device_select(const char *cmd, const char *arg, int verbose, ovx_device *dev, char *note,
@@ -20,7 +19,7 @@ int ovx_cli_device_select(const char *cmd, const char *arg, int verbose, ovx_dev
         ovx_device_resolve(&want, dev, note, note_len, &err) == OVX_OK) {
         /* auto on a machine without any NVIDIA driver: the CPU is the only
          * choice there, so nothing is worth a line unless -v asked */
-        if (note_len && want.kind == OVX_DEVICE_AUTO && !verbose && ovx_cuda_driver_absent())
+        if (note_len && want.kind == OVX_DEVICE_AUTO && !verbose && ovx_device_driver_absent())
             note[0] = '\0';
         return OVX_EXIT_OK;
     }
@@ -51,8 +50,8 @@ int ovx_cli_engine_open(const char *arg, ovx_model *m, const ovx_device *dev, ov
 }
 
 const char *const ovx_cli_attention_names[] = {"fused", "chunked", "wmma", NULL};
-_Static_assert(OVX_CUDA_ATTENTION_FUSED == 0 && OVX_CUDA_ATTENTION_CHUNKED == 1 &&
-                   OVX_CUDA_ATTENTION_WMMA == 2,
+_Static_assert(OVX_ATTENTION_FUSED == 0 && OVX_ATTENTION_CHUNKED == 1 &&
+                   OVX_ATTENTION_WMMA == 2,
                "ovx_cli_attention_names follows the enum");
 
 int ovx_cli_attention_parse(const char *cmd, const char *arg, int *mode)

@@ -1,13 +1,13 @@
 /* device_opt.h: the `--device auto|cpu|cuda|cuda:N` option shared by the
  * commands that run the model (ovx forward, ovx extract): its help lines,
  * and parse + resolve with the command's one-line errors and exit codes.
- * The device logic itself is cuda/device.h. */
+ * The device logic itself is engine/device.h and engine/engine.h. */
 #ifndef OVX_CLI_DEVICE_OPT_H
 #define OVX_CLI_DEVICE_OPT_H
 
 #include <stddef.h>
 
-#include "cuda/device.h"
+#include "engine/engine.h"
 
 /* Help lines for --device, aligned like the commands' other options. */
 #define OVX_DEVICE_OPT_HELP                                                             \
@@ -22,7 +22,7 @@
     "                           on chip) or chunked (cuBLAS score/value GEMMs, the\n"      \
     "                           reference); no effect on the CPU\n"
 
-/* NULL-terminated names of --attention, in enum ovx_cuda_attention_mode order */
+/* NULL-terminated names of --attention, in enum ovx_attention_mode order */
 extern const char *const ovx_cli_attention_names[];
 
 /* "fused" or "chunked" -> *mode; else prints "ovx CMD: --attention: ..."

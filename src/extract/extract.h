@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "cuda/device.h"
+#include "engine/engine.h"
 #include "io/npy.h"
 
 /* The default extensions taken from folders (videos and images ovx reads),

@@ -1,6 +1,7 @@
 /* extract_item.h: the work on one item of `ovx extract`, in two halves the
  * pipeline overlaps: prepare (worker threads: decode, select, cut the
- * tokens) and finish (main thread: model forward, write NPY + JSON). */
+ * tokens; item_prepare.c) and finish (main thread: model forward,
+ * item_model.c; write NPY + JSON, item_write.c). */
 #ifndef OVX_EXTRACT_EXTRACT_ITEM_H
 #define OVX_EXTRACT_EXTRACT_ITEM_H
 
@@ -8,6 +9,7 @@
 #include <stddef.h>
 
 #include "extract/inputs.h"
+#include "extract/manifest.h"
 #include "common/error.h"
 #include "io/npy.h"
 
@@ -90,10 +92,5 @@ void ovx_prepared_free(ovx_prepared *p);
 /* Wall seconds the prepare half took, plus the item's share of its batch's
  * forward once that ran. */
 double ovx_prepared_seconds(const ovx_prepared *p);
-
-/* The manifest line of a finished item, rebuilt from its BASE.json (so a
- * resumed run can add one a killed run did not get to write). NULL when the
- * JSON lacks the fields. */
-cJSON *ovx_extract_manifest_from_json(const cJSON *item_json);
 
 #endif

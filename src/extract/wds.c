@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "extract/extract_item.h"
+#include "extract/manifest.h"
 #include "io/atomic_file.h"
 #include "io/json_utf8.h"
 #include "io/tar.h"

@@ -1,5 +1,6 @@
 /* config.c: config.json -> ovx_model_config, with cJSON, rejecting any value
- * the CPU/CUDA forward does not implement. */
+ * the CPU/CUDA forward does not implement; the defaults of a config and of
+ * the load parameters. */
 #include "model/config.h"
 
 #include <cjson/cJSON.h>
@@ -9,6 +10,12 @@
 #include <string.h>
 
 #include "io/regular_file.h"
+
+ovx_model_params ovx_model_default_params(void)
+{
+    ovx_model_params p = {0};
+    return p;
+}
 
 ovx_model_config ovx_model_config_default_large(void)
 {

@@ -17,12 +17,6 @@
 #include "model/safetensors.h"
 #include "model/shard_index.h"
 
-ovx_model_params ovx_model_default_params(void)
-{
-    ovx_model_params p = {0};
-    return p;
-}
-
 static int is_dir(const char *p)
 {
     struct stat st;
@@ -348,17 +342,6 @@ done:
     ovx_shard_index_free(&idx);
     ovx_model_free(m);
     return rc;
-}
-
-void ovx_model_free(ovx_model *m)
-{
-    if (!m)
-        return;
-    ovx_model_bf16_release(m, 1);
-    free(m->storage);
-    free(m->entries);
-    free(m->w.layers);
-    free(m);
 }
 
 const ovx_model_config *ovx_model_get_config(const ovx_model *m)

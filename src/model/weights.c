@@ -1,5 +1,6 @@
 /* weights.c: the list of tensors a config expects (names and shapes as in
- * the checkpoint) and the single f32 allocation they live in. */
+ * the checkpoint), the single f32 allocation they live in and the model
+ * that holds them (allocated, freed, checksummed). */
 #include "model/weights.h"
 
 #include <stdarg.h>
@@ -160,6 +161,17 @@ int ovx_model_alloc(const ovx_model_config *cfg, int bf16_only, ovx_model **out,
     }
     *out = m;
     return OVX_OK;
+}
+
+void ovx_model_free(ovx_model *m)
+{
+    if (!m)
+        return;
+    ovx_model_bf16_release(m, 1);
+    free(m->storage);
+    free(m->entries);
+    free(m->w.layers);
+    free(m);
 }
 
 uint64_t ovx_fnv1a_f32(uint64_t h, const float *p, int64_t n)

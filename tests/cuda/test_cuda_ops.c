@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "../check.h"
-#include "cuda/device.h"
+#include "engine/engine.h"
 #include "cuda/numerics.h"
 #include "cuda/ops.h"
 #include "model/model_internal.h"

@@ -1,5 +1,5 @@
 /* test_cuda_submit.c: overlapped batches and CUDA graphs (cuda/submit.c,
- * cuda/graph.c, the engine's submit/collect in cuda/device.c) on the loop
+ * cuda/graph.c, the engine's submit/collect in src/engine/engine.c) on the loop
  * emulation and on the host shim (the real kernel source). Two batches in
  * flight, collected in and out of order, give outputs byte-identical to
  * one synchronous forward each with graphs off; a third submit is refused;
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "../check.h"
-#include "cuda/device.h"
+#include "engine/engine.h"
 #include "cuda/ops.h"
 #include "model/model_internal.h"
 

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "../check.h"
-#include "cuda/device.h"
+#include "engine/engine.h"
 #include "cuda/gpu_open.h"
 #include "model/model_internal.h"
 

@@ -1,46 +1,20 @@
-/* device.h: `--device auto|cpu|cuda|cuda:N`: parsing, resolving `auto`
- * (CUDA device 0 when it opens, else the CPU, with a note saying why),
- * and an engine that runs the forward of a loaded model on the chosen
- * device (CPU: ovx_model_forward; CUDA: cuda/ovx_cuda.h, weights uploaded
- * once when the engine is opened). An engine opened for `auto` falls back
- * to the CPU when the device fails later too (weights do not fit, a kernel
- * fault); one opened for an explicit cuda:N reports the failure, and after a
- * fault that leaves the device unusable it is "lost": callers stop. */
-#ifndef OVX_CUDA_DEVICE_H
-#define OVX_CUDA_DEVICE_H
+/* engine.h: a loaded model bound to a resolved device (device.h): runs
+ * the forward on the CPU (ovx_model_forward) or on a CUDA device (its
+ * backend, cuda_backend.c, weights uploaded once when the engine is
+ * opened). An engine opened for `auto` falls back to the CPU when the device
+ * fails later too (weights do not fit, a kernel fault); one opened for an
+ * explicit cuda:N reports the failure, and after a fault that leaves the
+ * device unusable it is "lost": callers stop. Every device implements the
+ * same backend interface (backend.h). */
+#ifndef OVX_ENGINE_ENGINE_H
+#define OVX_ENGINE_ENGINE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/error.h"
+#include "engine/device.h"
 #include "model/model.h"
-
-typedef enum ovx_device_kind {
-    OVX_DEVICE_AUTO = 0,
-    OVX_DEVICE_CPU,
-    OVX_DEVICE_CUDA
-} ovx_device_kind;
-
-typedef struct ovx_device {
-    ovx_device_kind kind;
-    int index;  /* CUDA ordinal */
-    int attention; /* CUDA attention: enum ovx_cuda_attention_mode (0 fused, 1 chunked) */
-} ovx_device;
-
-/* "auto", "cpu", "cuda" (= cuda:0) or "cuda:N". OVX_EUSAGE otherwise. */
-int ovx_device_parse(const char *s, ovx_device *d, ovx_error *err);
-
-/* "cpu" or "cuda:N" */
-const char *ovx_device_str(const ovx_device *d, char *buf, size_t len);
-
-/* Turns `auto` into cpu or cuda:0 by opening the device (every check of
- * ovx_gpu_open_cuda) and closing it again. For auto, when CUDA is not usable
- * and this ovx was built with CUDA, note gets one line saying the CPU is used
- * and why (else note is ""). An explicit cuda:N that is not usable is an
- * OVX_EDEVICE error with a one-line reason (OVX_EUSAGE for a bad value of a
- * test-hook variable, also for auto). */
-int ovx_device_resolve(const ovx_device *want, ovx_device *got, char *note, size_t note_len,
-                       ovx_error *err);
 
 /* A loaded model bound to a resolved device (cpu or cuda:N). For CUDA the
  * weights are uploaded (bf16) when the engine opens; the model must outlive
@@ -68,7 +42,7 @@ const char *ovx_engine_lost_reason(const ovx_engine *e);
 int ovx_engine_forward(ovx_engine *e, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
 /* Padding-free batch of `samples` sequences of lengths[s] tokens packed back
  * to back (patches [sum, C*P*P], pos [sum, 3]); outputs packed the same way
- * (see ovx_cuda_forward_packed). One forward runs over all tokens
+ * (as the CUDA backend's ovx_cuda_forward_packed). One forward runs over all tokens
  * (attention per sample), on CUDA or the CPU (ovx_model_forward_packed). */
 int ovx_engine_forward_packed(ovx_engine *e, int samples, const int *lengths, const float *patches,
                               const int32_t *pos, ovx_outputs *out, ovx_error *err);
