@@ -50,6 +50,7 @@ typedef struct ovx_extract_ctx {
     const char *precision;     /* "fp32" or "bf16" on the CPU, "bf16" on CUDA (JSON only) */
     char model_checksum[17];   /* hex FNV-1a 64 of the weights */
     struct ovx_wds *wds;       /* --format wds: the shard writer (NULL: files) */
+    const struct ovx_strmap *owners; /* output paths of this run's inputs (ovx_plan.owners) */
 } ovx_extract_ctx;
 
 /* An item with its output base (DIR/REL without extension). */

@@ -234,7 +234,7 @@ int ovx_extract_finish(const ovx_extract_ctx *ctx, const ovx_extract_job *job, o
     *stage = "write";
     char key[4200] = "";
     if (!ctx->wds) /* outputs of earlier settings (or a half-done rewrite) go first */
-        ovx_resume_remove_outputs(job->base, ctx->opts->hidden_index);
+        ovx_resume_remove_outputs(job->base, ctx->opts->hidden_index, ctx->owners);
     int rc = ctx->wds ? write_members(ctx, job, p, key, sizeof key, outputs, err)
                       : write_outputs(ctx, job, p, p->tokens, p->pooled, p->hidden, outputs, err);
     ovx_prepared_drop_results(p);

@@ -79,7 +79,7 @@ int ovx_plan_build(ovx_plan *pl, const ovx_input_list *inputs, const ovx_extract
     pl->items = calloc(inputs->n ? inputs->n : 1, sizeof *pl->items);
     if (!pl->items)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory");
-    ovx_strmap owners = {0};
+    ovx_strmap *owners = &pl->owners;
     for (size_t i = 0; i < inputs->n; i++) {
         const ovx_input *in = &inputs->items[i];
         ovx_plan_item p = {.job = {.in = in}, .action = OVX_ACT_EXTRACT};
@@ -89,7 +89,7 @@ int ovx_plan_build(ovx_plan *pl, const ovx_input_list *inputs, const ovx_extract
         } else if (ovx_out_base(o->out_dir, in->rel, p.job.base, sizeof p.job.base, &e) != OVX_OK) {
             set_fail(&p, "input", e.msg);
         } else {
-            const char *owner = claim_outputs(&owners, &p.job, o);
+            const char *owner = claim_outputs(owners, &p.job, o);
             if (owner) {
                 char msg[9000];
                 if (snprintf(msg, sizeof msg, "its outputs (%s.*) collide with those of %s", p.job.base, owner) >= (int)sizeof msg)
@@ -103,7 +103,6 @@ int ovx_plan_build(ovx_plan *pl, const ovx_input_list *inputs, const ovx_extract
         }
         pl->items[pl->n++] = p;
     }
-    ovx_strmap_free(&owners);
 
     ovx_fail_settings(o->settings_hash, o->max_corrupt, o->max_tokens, pl->fail_settings);
     ovx_strmap known = {0}; /* rel -> its latest failure line */
@@ -156,5 +155,6 @@ void ovx_plan_free(ovx_plan *pl)
         cJSON_Delete(pl->items[i].record);
     }
     free(pl->items);
+    ovx_strmap_free(&pl->owners);
     memset(pl, 0, sizeof *pl);
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "common/error.h"
+#include "extract/strmap.h"
 #include "extract/extract_item.h"
 #include "extract/inputs.h"
 #include "extract/known_fail.h"
@@ -32,6 +33,7 @@ typedef struct ovx_plan {
     size_t n;
     size_t known;         /* items that are known failures */
     char fail_settings[17]; /* known_fail.h */
+    ovx_strmap owners;    /* every output path of this run's inputs -> the input's path */
 } ovx_plan;
 
 /* Fills o->settings_str and o->settings_hash: everything that changes the

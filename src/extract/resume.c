@@ -2,11 +2,13 @@
 #include "extract/resume.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "extract/strmap.h"
 #include "io/json_utf8.h"
 #include "io/regular_file.h"
 #include "io/npy.h"
@@ -164,7 +166,38 @@ static void dir_of(const char *base, char *dir, size_t cap)
         snprintf(dir, cap, ".");
 }
 
-int ovx_resume_remove_outputs(const char *base, int hidden_index)
+/* NAME is STEM.hidden_L.npy for an integer L (no sign but '-', digits only). */
+static int is_hidden_of(const char *name, const char *stem, size_t sl)
+{
+    static const char mid[] = ".hidden_";
+    if (strncmp(name, stem, sl) != 0 || strncmp(name + sl, mid, sizeof mid - 1) != 0)
+        return 0;
+    const char *p = name + sl + sizeof mid - 1;
+    if (*p == '-')
+        p++;
+    const char *d = p;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    return p > d && p - d <= 4 && strcmp(p, ".npy") == 0;
+}
+
+/* Removes DIR/STEM.hidden_L.npy for every L, except the paths owners lists. */
+static void remove_hidden_outputs(const char *dir, const char *stem, const struct ovx_strmap *owners)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    size_t sl = strlen(stem);
+    char path[8192];
+    for (struct dirent *e; (e = readdir(d));)
+        if (is_hidden_of(e->d_name, stem, sl) &&
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path &&
+            !(owners && ovx_strmap_get(owners, path, NULL)))
+            unlink(path);
+    closedir(d);
+}
+
+int ovx_resume_remove_outputs(const char *base, int hidden_index, const struct ovx_strmap *owners)
 {
     char path[8192];
     snprintf(path, sizeof path, "%s.json", base);
@@ -190,5 +223,7 @@ int ovx_resume_remove_outputs(const char *base, int hidden_index)
             unlink(path);
     if (hidden_index != OVX_NO_HIDDEN_STATE && snprintf(path, sizeof path, "%s.hidden_%d.npy", base, hidden_index) < (int)sizeof path)
         unlink(path);
+    const char *slash = strrchr(base, '/');
+    remove_hidden_outputs(dir, slash ? slash + 1 : base, owners);
     return had_json;
 }

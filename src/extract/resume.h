@@ -24,9 +24,13 @@ int ovx_resume_check(const char *base, const char *settings_hash, struct cJSON *
  * not done from here on), then every output its JSON lists and the fixed
  * output names (BASE.npy, .pooled.npy, .pixels.npy, .indices.npy, and
  * .hidden_L.npy for hidden_index unless OVX_NO_HIDDEN_STATE), so no output
- * of earlier settings outlives the rewrite. Returns 1 when BASE.json was
- * there. */
-int ovx_resume_remove_outputs(const char *base, int hidden_index);
+ * of earlier settings outlives the rewrite; also every BASE.hidden_L.npy of
+ * an earlier --hidden-state whose JSON was never written (a run killed
+ * between the two), unless owners (may be NULL) lists that path as an
+ * output of one of this run's inputs (an input named BASE.hidden_L.*).
+ * Returns 1 when BASE.json was there. */
+struct ovx_strmap;
+int ovx_resume_remove_outputs(const char *base, int hidden_index, const struct ovx_strmap *owners);
 
 /* Reads a whole small text file (at most max bytes) into a malloc'd,
  * NUL-terminated buffer; NULL on error, when larger, or when not a regular

@@ -691,7 +691,7 @@ static void prune(run_state *rs, const ovx_input_list *inputs, ovx_strmap *keep)
             snprintf(key, sizeof key, "%.*s", (int)(jl - 5), json) < (int)sizeof key &&
             ovx_claim_try(rs->ctx.opts->out_dir, key, &c, NULL) == 1) {
             snprintf(base, sizeof base, "%s/%s", rs->ctx.opts->out_dir, key);
-            ovx_resume_remove_outputs(base, OVX_NO_HIDDEN_STATE);
+            ovx_resume_remove_outputs(base, OVX_NO_HIDDEN_STATE, &rs->plan.owners);
             ovx_runlog_forget(&rs->log, json);
             ovx_claim_release(&c);
             n++;
@@ -841,6 +841,7 @@ int ovx_extract_run(const ovx_extract_params *prm, const ovx_extract_callbacks *
     run_state rs;
     memset(&rs, 0, sizeof rs);
     rs.ctx.opts = o;
+    rs.ctx.owners = &rs.plan.owners;
     rs.cb = cb ? cb : &no_callbacks;
     rs.sum = sum;
     rs.batch = prm->batch > 256 ? 256 : prm->batch;
