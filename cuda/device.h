@@ -28,10 +28,10 @@ typedef struct ovx_device {
 } ovx_device;
 
 /* "auto", "cpu", "cuda" (= cuda:0) or "cuda:N". OVX_EUSAGE otherwise. */
-int ovx_device_parse(const char *s, ovx_device *d, ovx_error *err);
+OVX_API int ovx_device_parse(const char *s, ovx_device *d, ovx_error *err);
 
 /* "cpu" or "cuda:N" */
-const char *ovx_device_str(const ovx_device *d, char *buf, size_t len);
+OVX_API const char *ovx_device_str(const ovx_device *d, char *buf, size_t len);
 
 /* Turns `auto` into cpu or cuda:0 by opening the device (every check of
  * ovx_gpu_open_cuda) and closing it again. For auto, when CUDA is not usable
@@ -39,7 +39,7 @@ const char *ovx_device_str(const ovx_device *d, char *buf, size_t len);
  * and why (else note is ""). An explicit cuda:N that is not usable is an
  * OVX_EDEVICE error with a one-line reason (OVX_EUSAGE for a bad value of a
  * test-hook variable, also for auto). */
-int ovx_device_resolve(const ovx_device *want, ovx_device *got, char *note, size_t note_len,
+OVX_API int ovx_device_resolve(const ovx_device *want, ovx_device *got, char *note, size_t note_len,
                        ovx_error *err);
 
 /* A loaded model bound to a resolved device (cpu or cuda:N). For CUDA the
@@ -51,13 +51,13 @@ int ovx_engine_open(ovx_model *m, const ovx_device *dev, ovx_engine **out, ovx_e
 /* fallback = 1 (the user asked for auto): a CUDA device that fails to open or
  * to take the weights, or becomes unusable during a forward, is replaced by
  * the CPU; the reason is kept for ovx_engine_take_note (say it once). */
-int ovx_engine_open_ex(ovx_model *m, const ovx_device *dev, int fallback, ovx_engine **out,
+OVX_API int ovx_engine_open_ex(ovx_model *m, const ovx_device *dev, int fallback, ovx_engine **out,
                        ovx_error *err);
 /* The device forwards run on now (cpu after a fallback). */
-const ovx_device *ovx_engine_device(const ovx_engine *e);
+OVX_API const ovx_device *ovx_engine_device(const ovx_engine *e);
 /* 1 and the note "...; using the CPU" when the engine fell back since the
  * last call (then cleared), else 0. */
-int ovx_engine_take_note(ovx_engine *e, char *buf, size_t len);
+OVX_API int ovx_engine_take_note(ovx_engine *e, char *buf, size_t len);
 /* 1 when the CUDA device of an engine without fallback failed and is
  * unusable: every forward fails from then on, so a batch runner stops. */
 int ovx_engine_lost(const ovx_engine *e);
@@ -65,7 +65,7 @@ int ovx_engine_lost(const ovx_engine *e);
 const char *ovx_engine_lost_reason(const ovx_engine *e);
 /* Same contract as ovx_model_forward (outputs freed with ovx_outputs_free).
  * A CUDA error names the device and its free memory. */
-int ovx_engine_forward(ovx_engine *e, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
+OVX_API int ovx_engine_forward(ovx_engine *e, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
 /* Padding-free batch of `samples` sequences of lengths[s] tokens packed back
  * to back (patches [sum, C*P*P], pos [sum, 3]); outputs packed the same way
  * (see ovx_cuda_forward_packed). One forward runs over all tokens
@@ -99,6 +99,6 @@ void ovx_engine_graph_stats(const ovx_engine *e, long *captures, long *replays);
 /* The CUDA linear layers' path per layer type (ovx_cuda_model_gemm_paths):
  * the count of layer types that fell back, -1 on the CPU (buf empty). */
 int ovx_engine_gemm_paths(const ovx_engine *e, char *buf, size_t len);
-void ovx_engine_free(ovx_engine *e);
+OVX_API void ovx_engine_free(ovx_engine *e);
 
 #endif

@@ -12,25 +12,7 @@ with -1 and returns a boolean mask (True: a real token)."""
 import numpy as np
 import torch
 
-from . import select, SIZE, SLOTS
-
-CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
-CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
-# value -> normalised float per channel, the same float32 expression as ovx extract's
-_LUT = ((np.arange(256, dtype=np.float32) * np.float32(1.0 / 255.0))[None, :] - CLIP_MEAN[:, None]) / CLIP_STD[:, None]
-
-
-def pixel_values(result):
-    """float32 [3, 64, 224, 224] from a keep_frames result: crop i at its slot."""
-    if result.frames is None:
-        raise ValueError("pixel_values needs ovx.select(..., keep_frames=True)")
-    out = np.zeros((3, SLOTS, SIZE, SIZE), dtype=np.float32)
-    for i, s in enumerate(result.report["slots"]):
-        rgb = result.frames[i]
-        for c in range(3):
-            out[c, s["slot"]] = _LUT[c][rgb[:, :, c]]
-    return out
-
+from . import select, pixel_values, CLIP_MEAN, CLIP_STD  # noqa: F401  (pixel_values: ovx.torch API)
 
 class CodecVideoDataset(torch.utils.data.Dataset):
     def __init__(self, paths, labels=None, tokens=2048, transform=None, frames=64, **options):

@@ -13,6 +13,7 @@
 #ifndef OVX_SELECT_SELECT_H
 #define OVX_SELECT_SELECT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/api.h"
@@ -132,6 +133,13 @@ typedef struct ovx_select_result {
 
 OVX_API int ovx_select_run(const char *path, const ovx_select_params *p, ovx_select_result **out,
                            ovx_error *err);
+/* The same over a video held in memory (size bytes at data, borrowed for
+ * the call): read through libavformat's custom I/O, never written to a
+ * file. name stands for the path: the result's input, and the format
+ * probe's extension hint (a file of that name gives the same result);
+ * NULL or "": "<memory>". */
+OVX_API int ovx_select_run_memory(const void *data, size_t size, const char *name, const ovx_select_params *p,
+                                  ovx_select_result **out, ovx_error *err);
 OVX_API void ovx_select_result_free(ovx_select_result *r);
 
 /* The result as JSON (cJSON object; caller frees with cJSON_Delete). Without
