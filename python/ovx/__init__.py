@@ -26,8 +26,19 @@ import os
 
 import numpy as np
 
-from ._ovx import Error, GRID, OPTIONS, PATCH, SIZE, SLOTS, version  # noqa: F401
-from . import _ovx
+SLOTS, GRID, PATCH, SIZE = 64, 16, 14, 224  # the model's grid (ovx/select.h)
+try:
+    from . import _ovx
+except ImportError as _e:  # the source tree (python/) without the built extension: ovx.data
+    _ovx, _missing = None, _e  # and ovx.probe (torch, numpy) still work; select/Encoder say why
+
+    class Error(Exception):
+        """an ovx failure (see _ovx.Error)"""
+
+    OPTIONS, version = (), "unknown"
+else:
+    from ._ovx import Error, OPTIONS, version  # noqa: F401
+    assert (SLOTS, GRID, PATCH, SIZE) == (_ovx.SLOTS, _ovx.GRID, _ovx.PATCH, _ovx.SIZE)
 
 __version__ = version
 __all__ = ["select", "SelectResult", "Error", "Encoder", "pixel_values", "__version__"]
@@ -108,6 +119,8 @@ def select(path_or_bytes, tokens=2048, frames=64, *, patches=False, name=None, t
     ovx_select_params field is an option by name (ovx.OPTIONS). timings=True
     adds the "timings" block to the report (then not byte-identical across
     runs)."""
+    if _ovx is None:
+        raise ImportError(f"ovx.select needs the built extension ovx._ovx: {_missing}")
     options["tokens"] = tokens
     options["frames"] = frames
     if patches:

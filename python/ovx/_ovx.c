@@ -74,6 +74,7 @@ static const opt_def select_opts[] = {
     OPT(static_p95, OPT_DOUBLE), OPT(static_spread, OPT_DOUBLE), OPT(fps, OPT_DOUBLE),
     OPT(start, OPT_DOUBLE), OPT(duration, OPT_DOUBLE), OPT(threads, OPT_INT), OPT(max_pixels, OPT_INT64),
     OPT(max_corrupt, OPT_DOUBLE), OPT(keep_frames, OPT_BOOL), OPT(decode_all, OPT_BOOL),
+    OPT(temporal_jitter, OPT_BOOL), OPT(jitter_seed, OPT_INT64),
 };
 
 /* Sets one field from a Python value; 0 or -1 with msg filled. */

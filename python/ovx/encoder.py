@@ -20,6 +20,8 @@ class Encoder:
     """See the module docstring."""
 
     def __init__(self, model, device="auto", precision="fp32", threads=0):
+        if _ovx is None:
+            raise ImportError("ovx.Encoder needs the built extension ovx._ovx")
         self._enc = _ovx.Encoder(model, device=device, precision=precision, threads=threads)
         self.model = model
 

@@ -83,6 +83,10 @@ typedef struct ovx_select_params {
     int decode_all;             /* 1: decode every frame (else, where the stream allows, only
                                    the sampled frames and their neighbours, from the IDR before
                                    each: same output) */
+    int temporal_jitter;        /* 1: (training) each sampled frame is drawn uniformly inside its
+                                   1/frames share of the range instead of the linspace frame
+                                   (not with fps > 0); the draw depends only on jitter_seed */
+    int64_t jitter_seed;        /* the seed of those draws (e.g. mixed from epoch and item) */
 } ovx_select_params;
 
 OVX_API ovx_select_params ovx_select_default_params(void);
