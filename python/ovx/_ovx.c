@@ -218,7 +218,8 @@ static PyObject *py_select(PyObject *self, PyObject *args)
         goto done;
     const char *path = PyBytes_AS_STRING(path_bytes);
     if (strlen(path) != (size_t)PyBytes_GET_SIZE(path_bytes)) {
-        ret = ovx_py_raise(path_obj, "options", OVX_EUSAGE, in_memory ? "name contains a NUL byte" : "path contains a NUL byte");
+        ret = ovx_py_raise(path_obj, "options", OVX_EUSAGE,
+                           in_memory ? "name contains a NUL byte" : "path contains a NUL byte");
         goto done;
     }
     if (in_memory) {
@@ -299,7 +300,8 @@ PyMODINIT_FUNC PyInit__ovx(void)
         PyModule_AddIntConstant(m, "GRID", OVX_SELECT_GRID) < 0 ||
         PyModule_AddIntConstant(m, "PATCH", OVX_SELECT_PATCH) < 0 ||
         PyModule_AddIntConstant(m, "SIZE", OVX_SELECT_SIZE) < 0 ||
-        PyModule_AddStringConstant(m, "version", OVX_VERSION) < 0 || add_option_names(m) < 0 || ovx_py_add_encoder(m) < 0) {
+        PyModule_AddStringConstant(m, "version", OVX_VERSION) < 0 || add_option_names(m) < 0 ||
+        ovx_py_add_encoder(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

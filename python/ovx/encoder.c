@@ -228,7 +228,8 @@ static PyObject *encoder_forward(PyObject *o, PyObject *args)
         PyObject *b = PyLong_FromLong(in.batch), *n = PyLong_FromLong(tok.tokens.n), *dim = PyLong_FromLongLong(D);
         if (d && b && n && dim && put_floats(d, "last_hidden_state", out.last_hidden_state, rows * D) == 0 &&
             put_floats(d, "pooler_output", out.pooler_output, (int64_t)in.batch * D) == 0 &&
-            put_floats(d, "hidden_state", out.hidden_state, rows * D) == 0 && PyDict_SetItemString(d, "batch", b) == 0 &&
+            put_floats(d, "hidden_state", out.hidden_state, rows * D) == 0 &&
+            PyDict_SetItemString(d, "batch", b) == 0 &&
             PyDict_SetItemString(d, "tokens", n) == 0 && PyDict_SetItemString(d, "dim", dim) == 0)
             ret = Py_NewRef(d);
         Py_XDECREF(d);

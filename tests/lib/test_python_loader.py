@@ -40,7 +40,8 @@ import ovx.probe  # noqa: E402
 import ovx.torch  # noqa: E402
 
 build_python = os.environ["PYTHONPATH"].split(os.pathsep)[0]
-check(os.path.abspath(ovx.__file__).startswith(os.path.abspath(build_python)), f"ovx from the build dir: {ovx.__file__}")
+check(os.path.abspath(ovx.__file__).startswith(os.path.abspath(build_python)),
+      f"ovx from the build dir: {ovx.__file__}")
 ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
 
 
