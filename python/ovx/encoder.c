@@ -37,12 +37,12 @@ static void encoder_dealloc(encoder_object *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Encoder(model, device="auto", precision="fp32", threads=0) */
+/* Encoder(model, device="auto", precision="auto", threads=0) */
 static int encoder_init(encoder_object *self, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"model", "device", "precision", "threads", NULL};
     PyObject *model_obj;
-    const char *dev_arg = "auto", *prec_arg = "fp32";
+    const char *dev_arg = "auto", *prec_arg = "auto";
     int threads = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O|ssi", names, &model_obj, &dev_arg, &prec_arg, &threads))
         return -1;
@@ -287,7 +287,7 @@ static PyTypeObject encoder_type = {
     .tp_basicsize = sizeof(encoder_object),
     .tp_dealloc = (destructor)encoder_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "Encoder(model, device='auto', precision='fp32', threads=0): the loaded OneVision Encoder",
+    .tp_doc = "Encoder(model, device='auto', precision='auto', threads=0): the loaded OneVision Encoder",
     .tp_methods = encoder_methods,
     .tp_getset = encoder_getset,
     .tp_init = (initproc)encoder_init,

@@ -1,6 +1,6 @@
 """ovx.Encoder: the OneVision Encoder from Python, numpy in and out.
 
-    enc = ovx.Encoder("path/to/model", device="auto", precision="fp32")
+    enc = ovx.Encoder("path/to/model", device="auto", precision="auto")
     out = enc.forward(pixel_values, visible_indices)   # float32 [B,3,T,H,W], int64 [B,N]
     out["last_hidden_state"]   # float32 [B, N, D]
     out["pooler_output"]       # float32 [B, D] (models with a head), else None
@@ -9,7 +9,8 @@
 The weights are loaded once and shared by every call (threads may share an
 encoder: its forwards run one at a time, with the GIL released). device:
 "auto" (CUDA device 0 when usable, else the CPU), "cpu", "cuda" or "cuda:N";
-precision: "fp32" (exact), "bf16" or "auto", as `ovx forward --precision`.
+precision: "auto" (the default, as `ovx forward`'s: bf16 where this CPU runs it
+faster, the choice kept per machine), "fp32" (exact) or "bf16".
 forward() gives what `ovx forward` writes for the same arrays."""
 import numpy as np
 
@@ -19,7 +20,7 @@ from . import _ovx, select, pixel_values as _pixel_values
 class Encoder:
     """See the module docstring."""
 
-    def __init__(self, model, device="auto", precision="fp32", threads=0):
+    def __init__(self, model, device="auto", precision="auto", threads=0):
         if _ovx is None:
             raise ImportError("ovx.Encoder needs the built extension ovx._ovx")
         self._enc = _ovx.Encoder(model, device=device, precision=precision, threads=threads)

@@ -41,7 +41,7 @@ def make_model(d, *extra):
 def cli_forward(tmp, model, px, vi, hs):
     np.save(os.path.join(tmp, "px.npy"), px)
     cmd = [OVX, "forward", "-m", model, "--pixel-values", os.path.join(tmp, "px.npy"), "-o",
-           os.path.join(tmp, "out"), "--device", "cpu"]
+           os.path.join(tmp, "out"), "--device", "cpu", "--precision", "fp32"]
     if vi is not None:
         np.save(os.path.join(tmp, "vi.npy"), vi)
         cmd += ["--visible-indices", os.path.join(tmp, "vi.npy")]
@@ -73,7 +73,7 @@ with tempfile.TemporaryDirectory(prefix="ovx-enc-") as tmp:
     rng = np.random.default_rng(1234)
     model = make_model(os.path.join(tmp, "model"))
     nohead = make_model(os.path.join(tmp, "nohead"), "--no-head")
-    enc = ovx.Encoder(model, device="auto")
+    enc = ovx.Encoder(model, device="auto", precision="fp32")
     expect(enc.device == "cpu" and enc.config["hidden_size"] > 0, f"auto on a machine without GPU: {enc.device}")
     gather = np.stack([np.sort(rng.choice(16 * 8 * 8, 300, replace=False)) for _ in range(2)])
     cases = [("image224", rng.standard_normal((1, 3, 224, 224)), None, -2),
@@ -95,7 +95,7 @@ with tempfile.TemporaryDirectory(prefix="ovx-enc-") as tmp:
                f"{name}: forward == ovx forward byte for byte ({got['last_hidden_state'].shape})")
     px = rng.standard_normal((1, 3, 224, 224)).astype(np.float32)
     want = cli_forward(tmp, nohead, px, None, None)
-    got = ovx.Encoder(nohead, device="cpu").forward(px)
+    got = ovx.Encoder(nohead, device="cpu", precision="fp32").forward(px)
     expect(same(got["last_hidden_state"], want[0]) and got["pooler_output"] is None and want[1] is None,
            "nohead: forward == ovx forward, no pooler_output")
 
@@ -111,7 +111,7 @@ with tempfile.TemporaryDirectory(prefix="ovx-enc-") as tmp:
     # encode(clip) == ovx extract
     clip = clips.moving_object(os.path.join(tmp, "h264"), "h264")
     r = subprocess.run([OVX, "extract", "-m", model, clip, "-o", os.path.join(tmp, "x"), "--tokens", "700",
-                        "--device", "cpu"], capture_output=True, text=True, timeout=600)
+                        "--device", "cpu", "--precision", "fp32"], capture_output=True, text=True, timeout=600)
     check(r.returncode == 0, f"ovx extract: {r.stderr}")
     stem = os.path.join(tmp, "x", os.path.splitext(os.path.basename(clip))[0])
     tok, pooled = np.load(stem + ".npy"), np.load(stem + ".pooled.npy")
