@@ -4,9 +4,9 @@
  * buffers (bytearray) and the report JSON; ovx/__init__.py wraps them in
  * numpy arrays. Options are the fields of ovx_select_params by name (one
  * table below); enum fields take their names ("uniform", "estimate", ...).
- * Failures raise _ovx.Error (ovx.Error) with .path, .stage, .code, .status. */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+ * Failures raise _ovx.Error (ovx.Error) with .path, .stage, .code, .status.
+ * The Encoder type is in encoder.c. */
+#include "_ovx.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -14,11 +14,11 @@
 
 #include <ovx/select.h> /* the installed public header (src/lib/ovx) */
 
-static PyObject *ovx_py_error; /* ovx.Error */
+PyObject *ovx_py_error;
 
 /* Raises ovx.Error("PATH: msg", like the CLI's message) with its
  * attributes; returns NULL. */
-static PyObject *raise_error(PyObject *path, const char *stage, int code, const char *msg)
+PyObject *ovx_py_raise(PyObject *path, const char *stage, int code, const char *msg)
 {
     PyObject *text = PyUnicode_FromFormat("%S: %s", path, msg);
     PyObject *e = text ? PyObject_CallOneArg(ovx_py_error, text) : NULL;
@@ -74,6 +74,7 @@ static const opt_def select_opts[] = {
     OPT(static_p95, OPT_DOUBLE), OPT(static_spread, OPT_DOUBLE), OPT(fps, OPT_DOUBLE),
     OPT(start, OPT_DOUBLE), OPT(duration, OPT_DOUBLE), OPT(threads, OPT_INT), OPT(max_pixels, OPT_INT64),
     OPT(max_corrupt, OPT_DOUBLE), OPT(keep_frames, OPT_BOOL), OPT(decode_all, OPT_BOOL),
+    OPT(temporal_jitter, OPT_BOOL), OPT(jitter_seed, OPT_INT64),
 };
 
 /* Sets one field from a Python value; 0 or -1 with msg filled. */
@@ -193,50 +194,98 @@ static PyObject *result_dict(const ovx_select_result *r, int timings)
     return d;
 }
 
+/* _ovx.select(source, options, timings, name): source is a path (str or
+ * os.PathLike) or the video's bytes (any contiguous buffer: bytes,
+ * bytearray, memoryview, a uint8 numpy array), read in place while the GIL
+ * is released (the buffer export keeps a bytearray from being resized);
+ * name stands for the path of bytes (None: "<bytes>"). */
 static PyObject *py_select(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *path_obj, *opts;
+    PyObject *src, *opts, *name_obj = Py_None;
     int timings = 0;
-    if (!PyArg_ParseTuple(args, "OO!p", &path_obj, &PyDict_Type, &opts, &timings))
+    if (!PyArg_ParseTuple(args, "OO!p|O", &src, &PyDict_Type, &opts, &timings, &name_obj))
         return NULL;
-    PyObject *path_bytes = NULL;
+    int in_memory = PyObject_CheckBuffer(src) && !PyUnicode_Check(src);
+    PyObject *path_obj = in_memory ? (name_obj == Py_None ? PyUnicode_FromString("<bytes>") : Py_NewRef(name_obj))
+                                   : Py_NewRef(src);
+    if (!path_obj)
+        return NULL;
+    PyObject *path_bytes = NULL, *ret = NULL;
+    Py_buffer view = {0};
+    int have_view = 0;
     if (!PyUnicode_FSConverter(path_obj, &path_bytes))
-        return NULL;
+        goto done;
     const char *path = PyBytes_AS_STRING(path_bytes);
     if (strlen(path) != (size_t)PyBytes_GET_SIZE(path_bytes)) {
-        Py_DECREF(path_bytes);
-        return raise_error(path_obj, "options", OVX_EUSAGE, "path contains a NUL byte");
+        ret = ovx_py_raise(path_obj, "options", OVX_EUSAGE,
+                           in_memory ? "name contains a NUL byte" : "path contains a NUL byte");
+        goto done;
+    }
+    if (in_memory) {
+        if (PyObject_GetBuffer(src, &view, PyBUF_C_CONTIGUOUS) < 0) {
+            PyErr_Clear();
+            ret = ovx_py_raise(path_obj, "options", OVX_EUSAGE, "the video's bytes must be a contiguous buffer");
+            goto done;
+        }
+        have_view = 1;
     }
     ovx_select_params p = ovx_select_default_params();
     char msg[512];
     if (parse_options(&p, opts, msg, sizeof msg) < 0) {
-        Py_DECREF(path_bytes);
-        return raise_error(path_obj, "options", OVX_EUSAGE, msg);
+        ret = ovx_py_raise(path_obj, "options", OVX_EUSAGE, msg);
+        goto done;
     }
     ovx_select_result *r = NULL;
     ovx_error err;
     ovx_error_clear(&err);
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = ovx_select_run(path, &p, &r, &err);
+    rc = in_memory ? ovx_select_run_memory(view.buf, (size_t)view.len, path, &p, &r, &err)
+                   : ovx_select_run(path, &p, &r, &err);
     Py_END_ALLOW_THREADS
-    Py_DECREF(path_bytes);
-    if (rc < 0)
-        return raise_error(path_obj, "select", err.code ? err.code : rc, err.msg);
-    PyObject *d = result_dict(r, timings);
+    if (rc < 0) {
+        ret = ovx_py_raise(path_obj, "select", err.code ? err.code : rc, err.msg);
+        goto done;
+    }
+    ret = result_dict(r, timings);
     ovx_select_result_free(r);
-    return d;
+done:
+    if (have_view)
+        PyBuffer_Release(&view);
+    Py_XDECREF(path_bytes);
+    Py_DECREF(path_obj);
+    return ret;
 }
 
 static PyMethodDef ovx_methods[] = {
     {"select", py_select, METH_VARARGS,
-     "select(path, options: dict, timings: bool) -> dict of raw buffers and the report JSON"},
+     "select(path_or_bytes, options: dict, timings: bool, name=None) -> dict of raw buffers and the report JSON"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef ovx_module = {PyModuleDef_HEAD_INIT, "_ovx",
                                         "ovx's C extension (use the ovx package)", -1, ovx_methods,
                                         NULL, NULL, NULL, NULL};
+
+/* OPTIONS: the option names of select_opts, a tuple. */
+static int add_option_names(PyObject *m)
+{
+    size_t n = sizeof select_opts / sizeof *select_opts;
+    PyObject *t = PyTuple_New((Py_ssize_t)n);
+    for (size_t i = 0; t && i < n; i++) {
+        PyObject *s = PyUnicode_FromString(select_opts[i].name);
+        if (!s) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, (Py_ssize_t)i, s);
+    }
+    if (!t)
+        return -1;
+    int rc = PyModule_AddObjectRef(m, "OPTIONS", t);
+    Py_DECREF(t);
+    return rc;
+}
 
 PyMODINIT_FUNC PyInit__ovx(void)
 {
@@ -251,7 +300,8 @@ PyMODINIT_FUNC PyInit__ovx(void)
         PyModule_AddIntConstant(m, "GRID", OVX_SELECT_GRID) < 0 ||
         PyModule_AddIntConstant(m, "PATCH", OVX_SELECT_PATCH) < 0 ||
         PyModule_AddIntConstant(m, "SIZE", OVX_SELECT_SIZE) < 0 ||
-        PyModule_AddStringConstant(m, "version", OVX_VERSION) < 0) {
+        PyModule_AddStringConstant(m, "version", OVX_VERSION) < 0 || add_option_names(m) < 0 ||
+        ovx_py_add_encoder(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

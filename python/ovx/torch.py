@@ -6,46 +6,51 @@
 Each item is a dict: pixel_values float32 [3, 64, 224, 224] (the kept crops
 at their slots, zeros elsewhere, rescaled by 1/255 and normalised with the
 CLIP mean/std like `ovx extract`), visible_indices int64 [K], label, path.
-No state is shared between items: each call opens its own decoder, so
+temporal_jitter=True draws the frames at random inside their sampling
+intervals, seeded per epoch (set_epoch) and item. No state is shared between items: each call opens its own decoder, so
 DataLoader workers and threads are safe. collate() pads the variable K
 with -1 and returns a boolean mask (True: a real token)."""
+import hashlib
+
 import numpy as np
 import torch
 
-from . import select, SIZE, SLOTS
+from . import select, pixel_values, CLIP_MEAN, CLIP_STD  # noqa: F401  (pixel_values: ovx.torch API)
 
-CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
-CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
-# value -> normalised float per channel, the same float32 expression as ovx extract's
-_LUT = ((np.arange(256, dtype=np.float32) * np.float32(1.0 / 255.0))[None, :] - CLIP_MEAN[:, None]) / CLIP_STD[:, None]
-
-
-def pixel_values(result):
-    """float32 [3, 64, 224, 224] from a keep_frames result: crop i at its slot."""
-    if result.frames is None:
-        raise ValueError("pixel_values needs ovx.select(..., keep_frames=True)")
-    out = np.zeros((3, SLOTS, SIZE, SIZE), dtype=np.float32)
-    for i, s in enumerate(result.report["slots"]):
-        rgb = result.frames[i]
-        for c in range(3):
-            out[c, s["slot"]] = _LUT[c][rgb[:, :, c]]
-    return out
+def jitter_seed(seed, epoch, index):
+    """The select seed of item `index` in `epoch` (a signed 64-bit int)."""
+    digest = hashlib.blake2b(f"{seed}:{epoch}:{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
 
 
 class CodecVideoDataset(torch.utils.data.Dataset):
-    def __init__(self, paths, labels=None, tokens=2048, transform=None, frames=64, **options):
+    """See the module docstring. temporal_jitter=True (training): each of the
+    `frames` sampled frames is drawn uniformly inside its share of the video,
+    seeded from (seed, epoch, item index): the same items for the same seed
+    and epoch in any worker, different ones from epoch to epoch; call
+    set_epoch(e) before each epoch (as with DistributedSampler)."""
+
+    def __init__(self, paths, labels=None, tokens=2048, transform=None, temporal_jitter=False, frames=64, seed=0,
+                 **options):
         if labels is not None and len(labels) != len(paths):
             raise ValueError(f"{len(paths)} paths but {len(labels)} labels")
         self.paths = list(paths)
         self.labels = None if labels is None else list(labels)
         self.tokens, self.frames, self.transform, self.options = tokens, frames, transform, dict(options)
+        self.temporal_jitter, self.seed, self.epoch = bool(temporal_jitter), int(seed), 0
+
+    def set_epoch(self, epoch):
+        self.epoch = int(epoch)
 
     def __len__(self):
         return len(self.paths)
 
     def __getitem__(self, i):
         path = self.paths[i]
-        r = select(path, tokens=self.tokens, frames=self.frames, keep_frames=True, **self.options)
+        opts = dict(self.options)
+        if self.temporal_jitter:
+            opts.update(temporal_jitter=True, jitter_seed=jitter_seed(self.seed, self.epoch, i))
+        r = select(path, tokens=self.tokens, frames=self.frames, keep_frames=True, **opts)
         item = {"pixel_values": torch.from_numpy(pixel_values(r)),
                 "visible_indices": torch.from_numpy(r.visible_indices.copy()),
                 "label": None if self.labels is None else self.labels[i],

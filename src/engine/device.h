@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/api.h"
 #include "common/error.h"
 
 typedef enum ovx_device_kind {
@@ -33,10 +34,10 @@ typedef struct ovx_device {
 } ovx_device;
 
 /* "auto", "cpu", "cuda" (= cuda:0) or "cuda:N". OVX_EUSAGE otherwise. */
-int ovx_device_parse(const char *s, ovx_device *d, ovx_error *err);
+OVX_API int ovx_device_parse(const char *s, ovx_device *d, ovx_error *err);
 
 /* "cpu" or "cuda:N" */
-const char *ovx_device_str(const ovx_device *d, char *buf, size_t len);
+OVX_API const char *ovx_device_str(const ovx_device *d, char *buf, size_t len);
 
 /* Turns `auto` into cpu or cuda:0 by opening the device (every check of
  * ovx_gpu_open_cuda) and closing it again. For auto, when CUDA is not usable
@@ -44,7 +45,7 @@ const char *ovx_device_str(const ovx_device *d, char *buf, size_t len);
  * and why (else note is ""). An explicit cuda:N that is not usable is an
  * OVX_EDEVICE error with a one-line reason (OVX_EUSAGE for a bad value of a
  * test-hook variable, also for auto). */
-int ovx_device_resolve(const ovx_device *want, ovx_device *got, char *note, size_t note_len,
+OVX_API int ovx_device_resolve(const ovx_device *want, ovx_device *got, char *note, size_t note_len,
                        ovx_error *err);
 
 /* "CUDA 13.0, kernel images sm_80, sm_86 + PTX compute_86" or "no CUDA backend" */

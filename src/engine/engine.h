@@ -25,13 +25,13 @@ int ovx_engine_open(ovx_model *m, const ovx_device *dev, ovx_engine **out, ovx_e
 /* fallback = 1 (the user asked for auto): a CUDA device that fails to open or
  * to take the weights, or becomes unusable during a forward, is replaced by
  * the CPU; the reason is kept for ovx_engine_take_note (say it once). */
-int ovx_engine_open_ex(ovx_model *m, const ovx_device *dev, int fallback, ovx_engine **out,
+OVX_API int ovx_engine_open_ex(ovx_model *m, const ovx_device *dev, int fallback, ovx_engine **out,
                        ovx_error *err);
 /* The device forwards run on now (cpu after a fallback). */
-const ovx_device *ovx_engine_device(const ovx_engine *e);
+OVX_API const ovx_device *ovx_engine_device(const ovx_engine *e);
 /* 1 and the note "...; using the CPU" when the engine fell back since the
  * last call (then cleared), else 0. */
-int ovx_engine_take_note(ovx_engine *e, char *buf, size_t len);
+OVX_API int ovx_engine_take_note(ovx_engine *e, char *buf, size_t len);
 /* 1 when the CUDA device of an engine without fallback failed and is
  * unusable: every forward fails from then on, so a batch runner stops. */
 int ovx_engine_lost(const ovx_engine *e);
@@ -39,7 +39,7 @@ int ovx_engine_lost(const ovx_engine *e);
 const char *ovx_engine_lost_reason(const ovx_engine *e);
 /* Same contract as ovx_model_forward (outputs freed with ovx_outputs_free).
  * A CUDA error names the device and its free memory. */
-int ovx_engine_forward(ovx_engine *e, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
+OVX_API int ovx_engine_forward(ovx_engine *e, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
 /* Padding-free batch of `samples` sequences of lengths[s] tokens packed back
  * to back (patches [sum, C*P*P], pos [sum, 3]); outputs packed the same way
  * (as the CUDA backend's ovx_cuda_forward_packed). One forward runs over all tokens
@@ -76,6 +76,6 @@ int ovx_engine_gemm_paths(const ovx_engine *e, char *buf, size_t len);
 /* GPU time of the last collected forward (ovx_cuda_model_last_gpu_ms), -1
  * on the CPU. */
 double ovx_engine_last_gpu_ms(const ovx_engine *e, int *events);
-void ovx_engine_free(ovx_engine *e);
+OVX_API void ovx_engine_free(ovx_engine *e);
 
 #endif

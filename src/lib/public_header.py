@@ -19,6 +19,11 @@ PUBLIC = {
     'video/reader.h': 'reader.h',
     'select/truncated.h': 'truncated.h',
     'select/select.h': 'select.h',
+    'model/profile.h': 'profile.h',
+    'model/model.h': 'model.h',
+    'model/tokens.h': 'tokens.h',
+    'engine/device.h': 'device.h',
+    'engine/engine.h': 'engine.h',
 }
 
 

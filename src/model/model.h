@@ -50,14 +50,14 @@ typedef struct ovx_model_params {
     int precision;
 } ovx_model_params;
 
-ovx_model_params ovx_model_default_params(void);
+OVX_API ovx_model_params ovx_model_default_params(void);
 
 /* The published large model's config (24 x 1024, 16 heads, patch 14). */
-ovx_model_config ovx_model_config_default_large(void);
+OVX_API ovx_model_config ovx_model_config_default_large(void);
 
 /* Builds a model with deterministic random weights (seeded; linear weights
  * ~ N(0, 0.02^2), norm weights ~ 1) for selftests and benchmarks. */
-int ovx_model_create_random(const ovx_model_config *cfg, uint64_t seed, ovx_model **out, ovx_error *err);
+OVX_API int ovx_model_create_random(const ovx_model_config *cfg, uint64_t seed, ovx_model **out, ovx_error *err);
 
 /* Resolves -m's argument to a model folder: an existing folder as is (a
  * cache repo folder models--ORG--NAME, one without config.json holding
@@ -65,7 +65,7 @@ int ovx_model_create_random(const ovx_model_config *cfg, uint64_t seed, ovx_mode
  * a Hugging Face id ORG/NAME looked up in the HF cache ($HF_HUB_CACHE, else
  * $HF_HOME/hub, else ~/.cache/huggingface/hub; snapshot from refs/main, or
  * the only snapshot). NULL or "" means $OVX_MODEL. */
-int ovx_model_resolve(const char *path_or_id, char *out, size_t cap, ovx_error *err);
+OVX_API int ovx_model_resolve(const char *path_or_id, char *out, size_t cap, ovx_error *err);
 
 /* Summary for `ovx inspect`. Strings point into the model. */
 typedef struct ovx_model_info {
@@ -80,26 +80,26 @@ typedef struct ovx_model_info {
 /* Writes "MODEL: N non-finite weight(s) (NaN/Inf), first in tensor T" into
  * buf and returns 1 when the loaded weights hold any; 0 otherwise. */
 int ovx_model_weights_warning(const ovx_model *m, char *buf, size_t cap);
-void ovx_model_get_info(const ovx_model *m, ovx_model_info *info);
+OVX_API void ovx_model_get_info(const ovx_model *m, ovx_model_info *info);
 /* Tensor i (0 <= i < n_tensors): name, dims, shape (up to 4), file dtype. */
 const char *ovx_model_tensor(const ovx_model *m, int i, int *ndim, int64_t shape[4], const char **dtype);
 /* Sets the CPU thread count used by later forwards (0: default). */
-void ovx_model_set_threads(ovx_model *m, int threads);
+OVX_API void ovx_model_set_threads(ovx_model *m, int threads);
 
 /* Loads a Hugging Face model folder (config.json + model.safetensors or a
  * sharded index), or a model id resolved in the Hugging Face cache. */
-int ovx_model_load(const char *path_or_id, const ovx_model_params *params,
+OVX_API int ovx_model_load(const char *path_or_id, const ovx_model_params *params,
                    ovx_model **out, ovx_error *err);
-void ovx_model_free(ovx_model *m);
-const ovx_model_config *ovx_model_get_config(const ovx_model *m);
+OVX_API void ovx_model_free(ovx_model *m);
+OVX_API const ovx_model_config *ovx_model_get_config(const ovx_model *m);
 
 /* Precision of the CPU forward's matrix products: fp32 (default, exact) or
  * bf16 (inputs rounded to bf16, fp32 accumulation; needs oneDNN and a CPU
  * with AVX512_BF16 or AMX). */
 enum { OVX_PRECISION_FP32 = 0, OVX_PRECISION_BF16 = 1, OVX_PRECISION_AUTO = 2 };
-int ovx_model_set_precision(ovx_model *m, int precision, ovx_error *err);
+OVX_API int ovx_model_set_precision(ovx_model *m, int precision, ovx_error *err);
 /* "fp32"/"f32", "bf16" or "auto" -> precision; -1 otherwise. */
-int ovx_precision_parse(const char *s, int *precision);
+OVX_API int ovx_precision_parse(const char *s, int *precision);
 
 /* precision_auto.c: what OVX_PRECISION_AUTO means on this CPU, decided once
  * per process: fp32 without oneDNN or AVX512_BF16/AMX, bf16 with AMX-BF16,
@@ -108,11 +108,11 @@ int ovx_precision_parse(const char *s, int *precision);
  * _BF16 and says why in one line ("auto: bf16 (...)"). The test hook
  * OVX_PRECISION_CALIBRATION=RATIO replaces the measurement (and AMX). */
 #define OVX_BF16_AUTO_GAIN 1.3
-int ovx_precision_auto(char *why, size_t len);
+OVX_API int ovx_precision_auto(char *why, size_t len);
 /* bf16 / fp32 speed of this CPU's matmuls (measured once; 0: unknown or no
  * bf16 path). */
 double ovx_precision_bf16_speedup(void);
-const char *ovx_precision_name(int precision);
+OVX_API const char *ovx_precision_name(int precision);
 
 /* Sentinel for "no extra hidden state requested". */
 #define OVX_NO_HIDDEN_STATE (-10000)
@@ -136,7 +136,7 @@ typedef struct ovx_outputs {
  * starts run oneDNN's JIT kernels, some of which move the stack pointer into
  * the heap; block every signal that has a handler in the calling thread (as
  * src/cli/signals.c does) or the handler's frame corrupts the heap. */
-int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
+OVX_API int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_error *err);
 /* Padding-free batch: `samples` sequences of lengths[s] tokens packed back to
  * back (patches [sum, C*P*P], pos [sum, 3]); outputs packed the same way
  * (last_hidden_state / hidden_state [sum, D], pooler_output [samples, D]).
@@ -145,12 +145,12 @@ int ovx_model_forward(ovx_model *m, const ovx_tokens *in, ovx_outputs *out, ovx_
  * (same row chunks, same calls), for any batch and thread count. */
 int ovx_model_forward_packed(ovx_model *m, int samples, const int *lengths, const float *patches,
                              const int32_t *pos, ovx_outputs *out, ovx_error *err);
-void ovx_outputs_free(ovx_outputs *out);
+OVX_API void ovx_outputs_free(ovx_outputs *out);
 /* Fails (OVX_EINPUT, message starting with stage, naming the output, e.g.
  * "model forward: 3 NaN/Inf value(s) in pooler_output ...") when any output
  * holds a NaN or Inf. tokens: rows of the token outputs (B*N, or the packed
  * total); samples: rows of pooler_output. */
-int ovx_outputs_check_finite(const ovx_outputs *out, int64_t samples, int64_t tokens, int dim, const char *stage,
+OVX_API int ovx_outputs_check_finite(const ovx_outputs *out, int64_t samples, int64_t tokens, int dim, const char *stage,
                              ovx_error *err);
 
 /* Per-op time and FLOPs summed over this model's CPU forwards since load or

@@ -30,9 +30,9 @@ typedef struct ovx_token_buffer {
 
 /* Builds tokens; errors (bad shapes, indices out of range, too many frames)
  * name the offending value. Free with ovx_token_buffer_free. */
-int ovx_model_tokens_from_pixels(const ovx_model_config *cfg, const ovx_pixel_input *in, ovx_token_buffer *out,
+OVX_API int ovx_model_tokens_from_pixels(const ovx_model_config *cfg, const ovx_pixel_input *in, ovx_token_buffer *out,
                                  ovx_error *err);
-void ovx_token_buffer_free(ovx_token_buffer *b);
+OVX_API void ovx_token_buffer_free(ovx_token_buffer *b);
 
 /* The same tokens as ovx_model_tokens_from_pixels on a [1, 3, T, S, S]
  * tensor whose frame t is lut[c][rgb byte] of RGB24 frame frame_of[t] (a

@@ -2,6 +2,7 @@
  * `ovx extract`. Key order is fixed; "timings" is the only field that varies
  * between runs on the same input. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +51,12 @@ static void add_params(cJSON *o, const ovx_select_params *p)
     cJSON_AddItemToObject(o, "duration", num(p->duration));
     cJSON_AddNumberToObject(o, "max_pixels", (double)p->max_pixels);
     cJSON_AddItemToObject(o, "max_corrupt", num(p->max_corrupt));
+    if (p->temporal_jitter) { /* only then: the report of a run without it is unchanged */
+        char seed[24];
+        snprintf(seed, sizeof seed, "%lld", (long long)p->jitter_seed);
+        cJSON_AddTrueToObject(o, "temporal_jitter");
+        cJSON_AddStringToObject(o, "jitter_seed", seed); /* a string: exact beyond 2^53 */
+    }
 }
 
 cJSON *ovx_select_result_json(const ovx_select_result *r, int with_timings)

@@ -356,7 +356,7 @@ static void chunk_run(chunk *k)
                                 .first_packet = k->first, .end_packet = k->end, .packets = c->scan,
                                 .want_mvs = p->decode_all ? NULL : c->mv_want, .n_want = c->n_want,
                                 .skip = k->skipping ? c->skip : NULL, .first_index = k->first_index,
-                                .open_gop_start = k->open_gop_start};
+                                .open_gop_start = k->open_gop_start, .source = c->mem};
     ovx_video_reader *rd = NULL;
     k->rc = ovx_video_open(c->path, &op, &rd, &k->err);
     if (k->rc < 0)

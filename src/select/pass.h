@@ -52,6 +52,7 @@ void ovx_slot_job_clear(slot_job *j);
 
 typedef struct run_ctx {
     const char *path;
+    const struct ovx_video_memory *mem; /* non-NULL: the video is these bytes; path names it */
     const ovx_select_params *p;
     const ovx_packet_scan *scan;
     ovx_video_info info;

@@ -5,6 +5,28 @@
 #include "select/pass.h"
 #include "select/topk.h"
 
+/* splitmix64: a well-mixed 64-bit value from a counter. */
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* Temporal jitter: frame i of F drawn uniformly from its share
+ * [a + i*L/F, a + (i+1)*L/F) of the L = b - a frames (the share's first
+ * frame when it is empty), so indices stay ascending and inside [a, b). */
+static void jitter_i64(int64_t a, int64_t b, int F, uint64_t seed, int64_t *idx)
+{
+    int64_t L = b - a;
+    for (int i = 0; i < F; i++) {
+        int64_t lo = a + (int64_t)((__int128)L * i / F), hi = a + (int64_t)((__int128)L * (i + 1) / F);
+        uint64_t span = hi > lo ? (uint64_t)(hi - lo) : 1;
+        idx[i] = lo + (int64_t)(mix64(seed ^ mix64((uint64_t)i)) % span);
+    }
+}
+
 /* Frame indices (ascending, may repeat) and slots for n decoded frames whose
  * display times are t[n] (sorted; NULL: unknown). Returns the count F. */
 int ovx_select_sample(const ovx_select_params *p, int64_t n, const double *t, double fps, int64_t *idx,
@@ -13,7 +35,10 @@ int ovx_select_sample(const ovx_select_params *p, int64_t n, const double *t, do
     int F = p->frames;
     int timed = p->fps > 0 || p->start > 0 || p->duration > 0;
     if (!timed) {
-        ovx_linspace_i64(0, (double)(n - 1), F, idx);
+        if (p->temporal_jitter)
+            jitter_i64(0, n, F, (uint64_t)p->jitter_seed, idx);
+        else
+            ovx_linspace_i64(0, (double)(n - 1), F, idx);
     } else {
         /* times: from the packets, else from the frame rate */
         double step = fps > 0 ? 1.0 / fps : 1.0 / 25.0;
@@ -44,6 +69,8 @@ int ovx_select_sample(const ovx_select_params *p, int64_t n, const double *t, do
                 idx[i] = k;
             }
             F = cnt;
+        } else if (p->temporal_jitter) {
+            jitter_i64(a, b, F, (uint64_t)p->jitter_seed, idx);
         } else {
             ovx_linspace_i64((double)a, (double)(b - 1), F, idx);
         }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/timer.h"
+#include "video/memio.h"
 #include "select/pass.h"
 #include "select/pool.h"
 #include "select/topk.h"
@@ -185,8 +186,9 @@ static int check_params(const ovx_select_params *p, ovx_error *err)
     return OVX_OK;
 }
 
-int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select_result **out,
-                   ovx_error *err)
+/* The run over path, or over mem (then path only names it). */
+static int select_run(const char *path, const ovx_video_memory *mem, const ovx_select_params *params,
+                      ovx_select_result **out, ovx_error *err)
 {
     *out = NULL;
     double t_start = ovx_now_ms();
@@ -209,12 +211,13 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     const ovx_select_params *p = &r->params;
     c->p = p;
     c->path = path;
+    c->mem = mem;
     c->frame_threads_ok = 1;
     c->gop_ok = 1;
     c->plan_ok = 1;
     c->skip_ok = 1;
     c->scan = &scan;
-    if (!strcmp(path, "-")) {
+    if (!mem && !strcmp(path, "-")) {
         rc = spool_stdin(tmpname, sizeof tmpname, &spool_fd, err);
         if (rc < 0)
             goto fail;
@@ -222,7 +225,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     }
     /* pass 1: demux only: count the packets, their times, IDR positions */
     double t0 = ovx_now_ms();
-    rc = ovx_video_scan_packets(c->path, keep_packet_bytes(), &scan, err);
+    rc = ovx_video_scan_source(c->path, mem, keep_packet_bytes(), &scan, err);
     if (rc < 0)
         goto fail;
     if (scan.n == 0) {
@@ -342,6 +345,21 @@ fail:
         close(spool_fd);
     ovx_select_result_free(r);
     return rc;
+}
+
+int ovx_select_run(const char *path, const ovx_select_params *p, ovx_select_result **out, ovx_error *err)
+{
+    return select_run(path, NULL, p, out, err);
+}
+
+int ovx_select_run_memory(const void *data, size_t size, const char *name, const ovx_select_params *p,
+                          ovx_select_result **out, ovx_error *err)
+{
+    *out = NULL;
+    if (!data && size > 0)
+        return ovx_error_set(err, OVX_EUSAGE, "no data");
+    const ovx_video_memory mem = {data, size};
+    return select_run(name && *name ? name : "<memory>", &mem, p, out, err);
 }
 
 void ovx_select_result_free(ovx_select_result *r)

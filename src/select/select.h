@@ -13,6 +13,7 @@
 #ifndef OVX_SELECT_SELECT_H
 #define OVX_SELECT_SELECT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/api.h"
@@ -82,6 +83,10 @@ typedef struct ovx_select_params {
     int decode_all;             /* 1: decode every frame (else, where the stream allows, only
                                    the sampled frames and their neighbours, from the IDR before
                                    each: same output) */
+    int temporal_jitter;        /* 1: (training) each sampled frame is drawn uniformly inside its
+                                   1/frames share of the range instead of the linspace frame
+                                   (not with fps > 0); the draw depends only on jitter_seed */
+    int64_t jitter_seed;        /* the seed of those draws (e.g. mixed from epoch and item) */
 } ovx_select_params;
 
 OVX_API ovx_select_params ovx_select_default_params(void);
@@ -132,6 +137,13 @@ typedef struct ovx_select_result {
 
 OVX_API int ovx_select_run(const char *path, const ovx_select_params *p, ovx_select_result **out,
                            ovx_error *err);
+/* The same over a video held in memory (size bytes at data, borrowed for
+ * the call): read through libavformat's custom I/O, never written to a
+ * file. name stands for the path: the result's input, and the format
+ * probe's extension hint (a file of that name gives the same result);
+ * NULL or "": "<memory>". */
+OVX_API int ovx_select_run_memory(const void *data, size_t size, const char *name, const ovx_select_params *p,
+                                  ovx_select_result **out, ovx_error *err);
 OVX_API void ovx_select_result_free(ovx_select_result *r);
 
 /* The result as JSON (cJSON object; caller frees with cJSON_Delete). Without

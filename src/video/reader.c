@@ -14,6 +14,7 @@
 #include <libavutil/pixdesc.h>
 
 #include "video/h264order.h"
+#include "video/memio.h"
 #include "video/netio.h"
 #include "video/refpic.h"
 
@@ -70,37 +71,54 @@ static int codec_exports_mvs(enum AVCodecID id)
     }
 }
 
-static int open_input(const char *path, AVFormatContext **fmt, int *stream, ovx_error *err)
+/* Opens path, or with mem the bytes there (path then only names them, as
+ * the extension hint a file of that name would give the format probe). */
+static int open_input(const char *path, const ovx_video_memory *mem, AVFormatContext **fmt, int *stream,
+                      ovx_error *err)
 {
     char eb[128];
     *fmt = NULL;
     AVDictionary *opts = NULL;
-    ovx_netio_options(path, &opts); /* URLs: timeout, bounded reconnects */
+    AVIOContext *pb = NULL;
+    if (!mem)
+        ovx_netio_options(path, &opts); /* URLs: timeout, bounded reconnects */
     int rc = ovx_netio_context(path, fmt); /* stop hook, minimum rate */
+    if (rc == 0 && mem) {
+        pb = ovx_memio_new(mem);
+        if (!pb) {
+            avformat_free_context(*fmt);
+            *fmt = NULL;
+            return ovx_error_set(err, OVX_ENOMEM, "out of memory");
+        }
+        (*fmt)->pb = pb;
+        (*fmt)->flags |= AVFMT_FLAG_CUSTOM_IO;
+    }
     if (rc == 0)
         rc = avformat_open_input(fmt, path, NULL, &opts);
     av_dict_free(&opts);
+    if (rc < 0)
+        ovx_memio_free(&pb); /* the failed open freed the context, not a custom AVIOContext */
     if (rc < 0)
         return ovx_error_set(err, rc == AVERROR(ENOENT) || rc == AVERROR(EACCES) ? OVX_EIO : OVX_EINPUT,
                              "cannot open: %s", averr(rc, eb, sizeof eb));
     rc = avformat_find_stream_info(*fmt, NULL);
     if (rc < 0) {
-        avformat_close_input(fmt);
+        ovx_memio_close_input(fmt);
         return ovx_error_set(err, OVX_EINPUT, "cannot read stream info: %s", averr(rc, eb, sizeof eb));
     }
     rc = av_find_best_stream(*fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
     if (rc < 0) {
-        avformat_close_input(fmt);
+        ovx_memio_close_input(fmt);
         return ovx_error_set(err, OVX_EINPUT, "no video stream");
     }
     AVStream *st = (*fmt)->streams[rc];
     /* libavformat renders plain text as "video" (tty demuxer, ANSI art) */
     if (!strcmp((*fmt)->iformat->name, "tty") || st->codecpar->codec_id == AV_CODEC_ID_ANSI) {
-        avformat_close_input(fmt);
+        ovx_memio_close_input(fmt);
         return ovx_error_set(err, OVX_EINPUT, "not a video (looks like a text file)");
     }
     if (st->disposition & AV_DISPOSITION_ATTACHED_PIC) {
-        avformat_close_input(fmt);
+        ovx_memio_close_input(fmt);
         return ovx_error_set(err, OVX_EINPUT, "no video stream (only a cover picture)");
     }
     *stream = rc;
@@ -266,15 +284,21 @@ static void free_kept(ovx_packet_scan *s, int64_t n)
 
 int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan *s, ovx_error *err)
 {
+    return ovx_video_scan_source(path, NULL, keep_bytes, s, err);
+}
+
+int ovx_video_scan_source(const char *path, const ovx_video_memory *mem, int64_t keep_bytes, ovx_packet_scan *s,
+                          ovx_error *err)
+{
     memset(s, 0, sizeof *s);
     AVFormatContext *fmt;
     int stream;
-    int rc = open_input(path, &fmt, &stream, err);
+    int rc = open_input(path, mem, &fmt, &stream, err);
     if (rc < 0)
         return rc;
     AVPacket *pkt = av_packet_alloc();
     if (!pkt) {
-        avformat_close_input(&fmt);
+        ovx_memio_close_input(&fmt);
         return ovx_error_set(err, OVX_ENOMEM, "out of memory");
     }
     const AVCodecParameters *par = fmt->streams[stream]->codecpar;
@@ -390,7 +414,7 @@ int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan
     if (!keep && (s->pkts || s->par))
         free_kept(s, s->n);
     av_packet_free(&pkt);
-    avformat_close_input(&fmt);
+    ovx_memio_close_input(&fmt);
     if (rc < 0) {
         free(t);
         free(dts);
@@ -459,7 +483,7 @@ int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_r
         par = mem->par;
         r->tb = (AVRational){mem->tb_num, mem->tb_den};
     } else {
-        rc = open_input(path, &r->fmt, &r->stream, err);
+        rc = open_input(path, p->source, &r->fmt, &r->stream, err);
         if (rc < 0) {
             free(r);
             return rc;
@@ -691,6 +715,6 @@ void ovx_video_close(ovx_video_reader *r)
     av_frame_free(&r->frame);
     av_packet_free(&r->pkt);
     avcodec_free_context(&r->dec);
-    avformat_close_input(&r->fmt);
+    ovx_memio_close_input(&r->fmt);
     free(r);
 }

@@ -44,6 +44,8 @@ typedef struct ovx_video_open_params {
                            * of the first frame out (a random-access point that is not an IDR
                            * picture is shown after the leading pictures decoded after it:
                            * packets shown before first_index are not sent); 0: first_packet */
+    const struct ovx_video_memory *source; /* non-NULL: read these bytes (video/memio.h); path
+                                            * then only names them */
     int open_gop_start;   /* first_packet is a recovery-point I picture, not an IDR: FFmpeg's
                            * H.264 decoder marks what it decodes before it shows that picture
                            * "not recovered" and drops such frames when they come out at the
@@ -113,6 +115,10 @@ typedef struct ovx_packet_scan {
 } ovx_packet_scan;
 
 int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan *s, ovx_error *err);
+/* The same over a video in memory (mem non-NULL; path names it). */
+struct ovx_video_memory;
+int ovx_video_scan_source(const char *path, const struct ovx_video_memory *mem, int64_t keep_bytes,
+                          ovx_packet_scan *s, ovx_error *err);
 void ovx_packet_scan_free(ovx_packet_scan *s);
 
 #endif

@@ -4,7 +4,9 @@
 meson-python (pip wheel --no-build-isolation; CPU-only to keep it short),
 the wheel holds the package only (no binary, library or headers), installs
 into a venv that sees Debian's numpy, and `import ovx` there, run from a
-directory outside the repository, selects like `ovx select`."""
+directory outside the repository, selects like `ovx select` (from a path
+and from the file's bytes), and its ovx.Encoder, ovx.torch, ovx.data and
+ovx.probe import and run (encode() of the clip with a tiny random model)."""
 import glob
 import json
 import os
@@ -36,7 +38,9 @@ with tempfile.TemporaryDirectory(prefix="ovx-pip-") as tmp:
     check(len(wheels) == 1, f"one wheel: {wheels}")
     names = zipfile.ZipFile(wheels[0]).namelist()
     expect(any(n.startswith("ovx/_ovx.") and n.endswith(".so") for n in names) and
-           any(n.endswith("ovx/__init__.py") for n in names), f"the wheel holds the package: {names}")
+           all(any(n.endswith(f"ovx/{m}.py") for n in names)
+               for m in ("__init__", "encoder", "torch", "data", "probe")),
+           f"the wheel holds the package: {names}")
     expect(not any("libovx.so" in n or n.endswith(".h") or "/scripts/" in n or n.endswith("ovx.1") for n in names),
            f"the wheel holds nothing else: {names}")
     venv = os.path.join(tmp, "venv")
@@ -49,10 +53,18 @@ with tempfile.TemporaryDirectory(prefix="ovx-pip-") as tmp:
     clip = clips.moving_object(os.path.join(tmp, "clip"), "h264")
     outside = os.path.join(tmp, "elsewhere")
     os.mkdir(outside)
-    code = ("import json, sys, ovx\n"
+    model = os.path.join(tmp, "model")
+    subprocess.run(["/usr/bin/python3", os.path.join(root, "scripts", "make-test-model"), model], check=True,
+                   stdout=subprocess.DEVNULL)
+    code = ("import json, sys, ovx, ovx.torch, ovx.data, ovx.probe\n"
             "r = ovx.select(sys.argv[1], tokens=1000)\n"
-            "print(json.dumps({'file': ovx.__file__, 'idx': r.visible_indices.tolist(), 'json': r.json}))\n")
-    p = subprocess.run([py, "-c", code, clip], capture_output=True, text=True, cwd=outside, env=env, timeout=300)
+            "m = ovx.select(open(sys.argv[1], 'rb').read(), tokens=1000, name=sys.argv[1])\n"
+            "e = ovx.Encoder(sys.argv[2]).encode(sys.argv[1], tokens=1000)['last_hidden_state']\n"
+            "p = ovx.probe.AttentiveProbe(e.shape[-1], 4, heads=2)\n"
+            "print(json.dumps({'file': ovx.__file__, 'idx': r.visible_indices.tolist(), 'json': r.json,\n"
+            "                  'mem': m.json == r.json, 'enc': list(e.shape), 'probe': ovx.probe.__file__}))\n")
+    p = subprocess.run([py, "-c", code, clip, model], capture_output=True, text=True, cwd=outside, env=env,
+                       timeout=600)
     check(p.returncode == 0, f"import ovx in the venv: {p.stderr[-1500:]}")
     got = json.loads(p.stdout)
     expect(got["file"].startswith(venv) and not got["file"].startswith(root),
@@ -60,6 +72,8 @@ with tempfile.TemporaryDirectory(prefix="ovx-pip-") as tmp:
     cli = subprocess.run([ovx_bin, "select", clip, "--tokens", "1000", "--no-timings"], capture_output=True, text=True)
     expect(got["json"] == cli.stdout and got["idx"] == json.loads(cli.stdout)["visible_indices"],
            "the installed ovx.select equals ovx select (report text, visible_indices)")
+    expect(got["mem"] and got["enc"] == [1, 1000, 128] and got["probe"].startswith(venv),
+           f"from the venv: select(bytes) == select(path), Encoder.encode {got['enc']}, ovx.probe {got['probe']}")
     print(f"wheel {os.path.basename(wheels[0])}: {len(names)} files; installed ovx selects {len(got['idx'])} "
           "tokens like the CLI")
 

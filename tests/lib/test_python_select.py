@@ -12,7 +12,13 @@ imported from the build dir (PYTHONPATH=BUILD/python), against the CLI:
   (which test_select_frames checks against a PIL oracle);
 - a damaged file and a missing one raise ovx.Error with .path, .stage,
   .code; a failing clip does not disturb the next call;
-- 4 threads calling ovx.select at once give the sequential results."""
+- 4 threads calling ovx.select at once give the sequential results;
+- ovx.select(bytes, name=path) reads the video from memory (custom
+  AVIOContext) and gives the path's result byte for byte on every clip
+  above (and the errors of the path, a cut buffer fails cleanly);
+- patches=True: uint8 [K,14,14,3], patch k cut from keep_frames' crop of
+  its slot at its (h, w); OPTIONS names every ovx_select_params field the
+  CLI's flags set."""
 import concurrent.futures
 import json
 import os
@@ -72,6 +78,12 @@ def compare(clip, tmp, cli_args, **kw):
                  res.scores.tobytes() == scores.astype(np.float32).tobytes(),
                  f"{name}: scores byte-identical to --scores")
     ok &= expect(res.frames is None, f"{name}: no frames without keep_frames")
+    with open(clip, "rb") as f:
+        data = f.read()
+    mem = ovx.select(data, name=clip, **kw)
+    ok &= expect(mem.json == res.json and mem.visible_indices.tobytes() == res.visible_indices.tobytes() and
+                 mem.scores.tobytes() == res.scores.tobytes() and mem.path == clip,
+                 f"{name}: ovx.select(bytes, name=path) byte-identical to the path")
     return ok
 
 
@@ -114,6 +126,40 @@ with tempfile.TemporaryDirectory(prefix="ovx-py-") as tmp:
                res.frames.tobytes() == raw and res.json == d.stdout,
                f"{os.path.basename(clip)}: keep_frames crops and report == frames_dump's")
 
+    # patches=True: each selected token's 14x14 RGB patch; from memory too
+    for clip in gen[:2]:
+        full = ovx.select(clip, tokens=600, frames=16, keep_frames=True)
+        with open(clip, "rb") as f:
+            pt = ovx.select(memoryview(f.read()), tokens=600, frames=16, patches=True)
+        t, h, w = full.positions.T
+        row = {int(s): i for i, s in enumerate(full.slots)}
+        want = np.stack([full.frames[row[int(a)], b * 14:b * 14 + 14, c * 14:c * 14 + 14] for a, b, c in zip(t, h, w)])
+        expect(pt.frames.dtype == np.uint8 and pt.frames.shape == (600, 14, 14, 3) and
+               np.array_equal(pt.frames, want) and pt.path == "<bytes>" and
+               pt.visible_indices.tobytes() == full.visible_indices.tobytes(),
+               f"{os.path.basename(clip)}: patches=True == the kept crops' patches at the positions")
+        expect(list(full.slots) == [s["slot"] for s in full.report["slots"]] and full.slots.dtype == np.int64,
+               f"{os.path.basename(clip)}: slots name each kept crop's slot")
+    # every CLI flag that sets a selection parameter has its keyword
+    flags = {"tokens", "frames", "sampling", "mv_source", "iframe_policy", "inconsistency", "normalise", "light",
+             "noise_k", "residual_scale", "motion_scale", "residual_weight", "motion_floor", "prior_weight",
+             "fps", "start", "duration", "threads", "decode_all", "max_pixels", "max_corrupt"}
+    expect(flags <= set(ovx.OPTIONS), f"OPTIONS holds the CLI's flags: missing {sorted(flags - set(ovx.OPTIONS))}")
+
+    # memory input: a cut buffer and garbage fail cleanly with the name; an
+    # empty buffer too; a buffer that is not bytes-like is refused
+    with open(gen[0], "rb") as f:
+        data = f.read()
+    for buf, nm in [(data[:4000], "cut.mp4"), (b"\x00garbage" * 50, None), (b"", "empty.mp4")]:
+        try:
+            ovx.select(buf, name=nm)
+            expect(False, f"{nm}: no error from a broken buffer")
+        except ovx.Error as e:
+            expect(e.path == (nm or "<bytes>") and e.stage == "select" and e.code == "input",
+                   f"memory {nm}: ovx.Error .path {e.path!r} .stage {e.stage!r} .code {e.code!r}: {e}")
+    arr = np.frombuffer(data, dtype=np.uint8)
+    expect(ovx.select(arr, name=gen[0]).json == ovx.select(gen[0]).json, "a uint8 numpy array as the bytes")
+
     # errors with their path; the next call still works
     bad = os.path.join(tmp, "damaged.mp4")
     with open(gen[0], "rb") as f:
@@ -132,10 +178,12 @@ with tempfile.TemporaryDirectory(prefix="ovx-py-") as tmp:
 
     # 4 threads at once == sequential
     jobs = [(p, k) for p in gen for k in (2048, 500)] + [(bad, 2048)]
+    blobs = {p: open(p, "rb").read() for p in gen}
 
     def one(job):
         try:
-            r = ovx.select(job[0], tokens=job[1])
+            src = blobs[job[0]] if job[1] == 500 else job[0]  # from memory and by path at once
+            r = ovx.select(src, tokens=job[1], name=job[0])
             return r.json, r.visible_indices.tobytes(), r.scores.tobytes()
         except ovx.Error as e:
             return ("error", e.path, e.code)

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""scripts/ovx_data.py on hand-written ovx output folders (the layout of
+"""ovx.data (python/ovx/data.py) on hand-written ovx output folders (the layout of
 `ovx extract`: manifest.jsonl, REL.json with positions, REL.npy tokens,
 REL.pooled.npy): float32 / float16 / bfloat16 (NPY uint16 + "dtype":
 "bfloat16") tokens read back exactly, memory-mapped; mixed K padded with a
@@ -19,11 +19,11 @@ import numpy as np
 
 ROOT = os.environ.get("OVX_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "extract"))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.join(ROOT, "python"))  # ovx.data, ovx.probe from the source tree
 from xhelp import PY, check, finish, tmpdir  # noqa: E402
 import torch  # noqa: E402
 
-import ovx_data  # noqa: E402
+from ovx import data as ovx_data  # noqa: E402
 
 D = 8
 rng = np.random.default_rng(1)
@@ -241,7 +241,7 @@ e = err(lambda: ovx_data.read_list(os.path.join(hmdb, "cat_test_split1.txt")))
 check("HMDB51 split file" in e and "--hmdb-splits" in e, f"an HMDB51 split file as a plain list is refused: {e}")
 import argparse  # noqa: E402
 
-import ovx_probe  # noqa: E402
+from ovx import probe as ovx_probe  # noqa: E402
 
 
 def splits(**kw):

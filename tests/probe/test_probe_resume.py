@@ -24,11 +24,11 @@ import numpy as np
 
 ROOT = os.environ.get("OVX_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "extract"))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.join(ROOT, "python"))  # ovx.data, ovx.probe from the source tree
 from xhelp import PY, check, finish, tmpdir  # noqa: E402
 import torch  # noqa: E402
 
-import ovx_probe  # noqa: E402
+from ovx import probe as ovx_probe  # noqa: E402
 
 tmp = tmpdir("ovx-probe-resume-")
 rng = np.random.default_rng(3)

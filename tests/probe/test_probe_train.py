@@ -25,78 +25,15 @@ import numpy as np
 
 ROOT = os.environ.get("OVX_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "extract"))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.join(ROOT, "python"))  # ovx.data, ovx.probe from the source tree
 from xhelp import PY, check, finish, make_image, need_ffmpeg, ovx, tmpdir  # noqa: E402
 
 need_ffmpeg()
 import torch  # noqa: E402
 
-import ovx_data  # noqa: E402
-import ovx_probe  # noqa: E402
-
-S, N, RATE, OBJ = 112, 20, 10, 32
-DIRS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
-COLOUR = {(-1, 0): (240, 40, 40), (1, 0): (40, 220, 60), (0, -1): (60, 80, 250), (0, 1): (240, 230, 40)}
-PER_CLASS = 12
-
-
-def arrow(dx, dy):
-    """Mask [OBJ,OBJ] of an arrow pointing along (dx, dy)."""
-    y, x = np.mgrid[0:OBJ, 0:OBJ] / (OBJ - 1) * 2 - 1
-    m = ((x > 0) & (np.abs(y) < 1 - x)) | ((x <= 0) & (x > -0.9) & (np.abs(y) < 0.3))
-    return np.rot90(m, {(1, 0): 0, (0, -1): 1, (-1, 0): 2, (0, 1): 3}[(dx, dy)])
-
-
-def render(dx, dy, rng):
-    """N RGB frames: a static sinusoid+noise background, the class's arrow moving
-    at its own speed from its own start, staying inside the frame."""
-    yy, xx = np.mgrid[0:S, 0:S].astype(np.float32)
-    bg = np.empty((S, S, 3), np.float32)
-    for c in range(3):
-        fx, fy, ph = rng.uniform(0.1, 0.6), rng.uniform(0.1, 0.6), rng.uniform(0, 6.3)
-        bg[..., c] = 110 + 50 * np.sin(xx * fx + ph) * np.cos(yy * fy) + rng.normal(0, 12, (S, S))
-    speed = rng.uniform(18, 30)  # px/s
-    travel = speed * (N - 1) / RATE
-
-    def start(d):
-        return rng.uniform(0, S - OBJ - travel) if d > 0 else rng.uniform(travel, S - OBJ) if d < 0 \
-            else rng.uniform(8, S - OBJ - 8)
-    x0, y0 = start(dx), start(dy)
-    m = arrow(dx, dy)
-    colour = np.array(COLOUR[(dx, dy)], np.float32)
-    tex = np.where((((np.arange(OBJ)[:, None] // 4 + np.arange(OBJ)[None] // 4) % 2) == 1)[..., None], colour, 20.0)
-    out = np.empty((N, S, S, 3), np.uint8)
-    for i in range(N):
-        f = bg.copy()
-        x, y = int(round(x0 + dx * speed * i / RATE)), int(round(y0 + dy * speed * i / RATE))
-        f[y:y + OBJ, x:x + OBJ][m] = tex[m]
-        out[i] = np.clip(f, 0, 255)
-    return out
-
-
-def make_dataset(d):
-    """d/CLASS/NN.mp4; one ffmpeg run cut into clips (a keyframe at each
-    cut), far faster than one encoder start per clip."""
-    rng = np.random.default_rng(0)
-    names, frames = [], []
-    for c, (dx, dy) in DIRS.items():
-        for i in range(PER_CLASS):
-            frames.append(render(dx, dy, rng))
-            names.append(f"{c}/{i:02d}.mp4")
-    seg = os.path.join(d, ".seg")
-    os.makedirs(seg)
-    cuts = ",".join(str(N * k) for k in range(1, len(names)))
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{S}x{S}",
-                    "-r", str(RATE), "-i", "-", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-                    "-force_key_frames", f"expr:eq(mod(n,{N}),0)", "-f", "segment", "-segment_frames", cuts,
-                    "-reset_timestamps", "1", os.path.join(seg, "%03d.mp4")],
-                   input=np.concatenate(frames).tobytes(), check=True)
-    for k, n in enumerate(names):
-        os.makedirs(os.path.join(d, os.path.dirname(n)), exist_ok=True)
-        os.replace(os.path.join(seg, f"{k:03d}.mp4"), os.path.join(d, n))
-    os.rmdir(seg)
-    return names
-
+from ovx import data as ovx_data  # noqa: E402
+from ovx import probe as ovx_probe  # noqa: E402
+from arrows import DIRS, make_dataset  # noqa: E402  (the generated 4-class clips)
 
 def script(name, *args):
     r = subprocess.run([PY, os.path.join(ROOT, "scripts", name), *args], capture_output=True, text=True,

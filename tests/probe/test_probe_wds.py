@@ -18,13 +18,13 @@ import sys
 
 ROOT = os.environ.get("OVX_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "extract"))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.join(ROOT, "python"))  # ovx.data, ovx.probe from the source tree
 from xhelp import PY, check, finish, make_clip, make_model, need_ffmpeg, ovx, tmpdir  # noqa: E402
 
 need_ffmpeg()
 import torch  # noqa: E402
 
-import ovx_data  # noqa: E402
+from ovx import data as ovx_data  # noqa: E402
 
 tmp = tmpdir("ovx-probe-wds-")
 model = make_model(os.path.join(tmp, "model"))

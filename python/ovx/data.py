@@ -1,10 +1,10 @@
-"""ovx_data.py: a PyTorch dataset over an `ovx extract` output folder (read
+"""ovx.data: a PyTorch dataset over an `ovx extract` output folder (read
 from its manifest.jsonl), its padding collate function, and the train/val
 split readers (UCF101/HMDB51-style lists, CSV path,split, seeded fraction).
 Only torch and numpy; arrays are memory-mapped, so a folder of 100k videos
 costs the manifest in RAM, not the tokens.
 
-    from ovx_data import OvxDataset, collate, read_manifest
+    from ovx.data import OvxDataset, collate, read_manifest
     ds = OvxDataset("feats")                     # every item of the manifest
     dl = torch.utils.data.DataLoader(ds, batch_size=128, collate_fn=collate)
     for b in dl: b["tokens"] [B,Kmax,D], b["mask"] [B,Kmax] (True = padding),

@@ -1,4 +1,4 @@
-"""ovx_probe.py: the probes trained by scripts/train-probe and scored by
+"""ovx.probe: the probes trained by scripts/train-probe and scored by
 scripts/eval-probe, and what both share (device and seed set-up, split
 resolution, loaders, evaluation, checkpoints, messages).
 
@@ -16,7 +16,7 @@ import time
 import torch
 import torch.nn as nn
 
-import ovx_data
+from . import data as ovx_data
 
 
 class Fail(Exception):
