@@ -4,7 +4,6 @@
  * exact residual, which energy.c computes afterwards on every pixel. */
 #include "select/refsel.h"
 
-#include "select/sad.h"
 #include "select/subpel.h"
 
 ovx_refsel_params ovx_refsel_default_params(void)
@@ -17,20 +16,15 @@ uint64_t ovx_block_sad(const ovx_energy_input *in, const ovx_mv *m, const uint8_
                        int step, int64_t *n)
 {
     int qx = ovx_subpel_quarter(m->dx), qy = ovx_subpel_quarter(m->dy);
-    uint8_t pred[OVX_SUBPEL_MAX * OVX_SUBPEL_MAX];
     uint64_t s = 0;
     int64_t cnt = 0;
     for (int by = 0; by < m->h; by += OVX_SUBPEL_MAX)
         for (int bx = 0; bx < m->w; bx += OVX_SUBPEL_MAX) {
             int w = m->w - bx < OVX_SUBPEL_MAX ? m->w - bx : OVX_SUBPEL_MAX;
             int h = m->h - by < OVX_SUBPEL_MAX ? m->h - by : OVX_SUBPEL_MAX;
-            ovx_subpel_predict(ref, rstride, in->W, in->H, m->x + bx, m->y + by, w, h, qx, qy, in->interp,
-                               pred, OVX_SUBPEL_MAX);
-            for (int r = 0; r < h; r += step) {
-                s += ovx_sad_row(in->cur + (size_t)(m->y + by + r) * in->cur_stride + m->x + bx,
-                                 pred + r * OVX_SUBPEL_MAX, w);
-                cnt += w;
-            }
+            s += ovx_subpel_sad(ref, rstride, in->W, in->H, m->x + bx, m->y + by, w, h, qx, qy, in->interp,
+                                in->cur + (size_t)(m->y + by) * in->cur_stride + m->x + bx, in->cur_stride, step);
+            cnt += (int64_t)w * ((h + step - 1) / step);
         }
     *n = cnt;
     return s;
