@@ -30,30 +30,43 @@ uint64_t ovx_block_sad(const ovx_energy_input *in, const ovx_mv *m, const uint8_
     return s;
 }
 
-void ovx_refsel_choose(const ovx_energy_input *in, const ovx_refsel_params *p, uint8_t *choice)
+void ovx_refsel_choose_in(const ovx_energy_input *in, const ovx_refsel_params *p, const ovx_roi *roi,
+                          uint8_t *choice, uint32_t *own_sad)
 {
     for (int64_t i = 0; i < in->n_mv; i++) {
         const ovx_mv *m = &in->mv[i];
         const ovx_energy_ref *c = m->source < 0 ? in->past : in->fut;
         int nc = m->source < 0 ? in->n_past : in->n_fut;
         choice[i] = 0;
+        if (own_sad)
+            own_sad[i] = UINT32_MAX;
         if (nc < 2)
+            continue;
+        if (roi && m->source >= 0 &&
+            !(m->x < roi->x1 && m->x + m->w > roi->x0 && m->y < roi->y1 && m->y + m->h > roi->y0))
             continue;
         int step = m->h >= 8 ? 2 : 1;
         int64_t n;
         uint64_t e0 = ovx_block_sad(in, m, c[0].y, c[0].stride, step, &n);
-        if ((double)e0 <= p->poor * (double)n)
-            continue;
-        double limit = (1.0 - p->better) * (double)e0;
         uint64_t best = e0;
         int bi = 0;
-        for (int k = 1; k < nc; k++) {
-            uint64_t e = ovx_block_sad(in, m, c[k].y, c[k].stride, step, &n);
-            if ((double)e <= limit && e < best) {
-                best = e;
-                bi = k;
+        if ((double)e0 > p->poor * (double)n) {
+            double limit = (1.0 - p->better) * (double)e0;
+            for (int k = 1; k < nc; k++) {
+                uint64_t e = ovx_block_sad(in, m, c[k].y, c[k].stride, step, &n);
+                if ((double)e <= limit && e < best) {
+                    best = e;
+                    bi = k;
+                }
             }
         }
         choice[i] = (uint8_t)bi;
+        if (own_sad && step == 2 && best < UINT32_MAX)
+            own_sad[i] = (uint32_t)best;
     }
+}
+
+void ovx_refsel_choose(const ovx_energy_input *in, const ovx_refsel_params *p, uint8_t *choice)
+{
+    ovx_refsel_choose_in(in, p, NULL, choice, NULL);
 }

@@ -14,6 +14,7 @@
 #include "common/timer.h"
 #include "select/pass.h"
 #include "select/pool.h"
+#include "select/residual.h"
 #include "select/topk.h"
 
 ovx_select_params ovx_select_default_params(void)
@@ -313,6 +314,7 @@ int ovx_select_run(const char *path, const ovx_select_params *params, ovx_select
     for (int i = 0; i < c->F; i++)
         ovx_slot_job_clear(&c->jobs[i]);
     ovx_pool_destroy(pool);
+    ovx_residual_release();
     free(c->times);
     free(c->mv_want);
     free(c->skip);
@@ -334,6 +336,7 @@ fail:
         free(c->pkt_of);
     }
     ovx_pool_destroy(pool); /* before the block the jobs write into goes */
+    ovx_residual_release();
     if (c)
         free(c->rgb_block);
     free(c);
