@@ -127,115 +127,194 @@ static int implicit_w1(int d0, int d1)
     return w1 < -64 || w1 > 128 ? 32 : w1;
 }
 
-/* Bi-predicted units: both weightings compared on every other row; the one
- * with the smaller error is used for the whole frame. */
-static int choose_implicit(const ovx_energy_input *in, const planes *pl)
+/* One unit row's pixel weights: w1[x] = the weight (of 64) of the future
+ * prediction at column x of the roi: 0 past only, 64 future only, bi-
+ * predicted 32 or (implicit) the H.264 implicit weight; use[x] (when not
+ * NULL) = 1 in bi-predicted units whose two distances differ; from_prev[x]
+ * (when not NULL) = 1 where no vector covers it and the previous frame is
+ * the prediction. */
+static void unit_row_weights(const ovx_energy_input *in, const planes *pl, int uy, int implicit, int16_t *w1,
+                             uint8_t *use, uint8_t *from_prev)
 {
-    uint64_t e_avg = 0, e_imp = 0;
-    int differ = 0;
-    int rx1 = pl->x0 + pl->rw, ry1 = pl->y0 + pl->rh;
-    for (int uy = pl->y0 / 4; uy < (ry1 + 3) / 4; uy++)
-        for (int ux = pl->x0 / 4; ux < (rx1 + 3) / 4; ux++) {
-            size_t u = unit_at(pl, ux, uy);
-            if (!pl->m[0][u] || !pl->m[1][u] || pl->d[0][u] == pl->d[1][u])
-                continue;
-            differ = 1;
-            int w1 = implicit_w1(pl->d[0][u], pl->d[1][u]), w0 = 64 - w1;
-            for (int y = uy * 4; y < uy * 4 + 4 && y < ry1; y += 2)
-                for (int x = ux * 4; x < ux * 4 + 4 && x < rx1; x++) {
-                    size_t k = (size_t)(y - pl->y0) * pl->rw + (x - pl->x0);
-                    int a = pl->p[0][k], b = pl->p[1][k];
-                    int c = in->cur[(size_t)y * in->cur_stride + x];
-                    e_avg += (uint64_t)abs(c - ((a + b + 1) >> 1));
-                    int v = (a * w0 + b * w1 + 32) >> 6;
-                    v = v < 0 ? 0 : v > 255 ? 255 : v;
-                    e_imp += (uint64_t)abs(c - v);
-                }
+    size_t u0 = unit_at(pl, pl->x0 / 4, uy);
+    for (int k = 0; k < pl->uw; k++) {
+        size_t u = u0 + k;
+        int m0 = pl->m[0][u], m1 = pl->m[1][u], d0 = pl->d[0][u], d1 = pl->d[1][u];
+        int w = m0 && m1 ? (implicit ? implicit_w1(d0, d1) : 32) : m1 ? 64 : 0;
+        int f = !m0 && !m1 && in->prev, us = m0 && m1 && d0 != d1;
+        for (int i = 0; i < 4; i++) {
+            w1[4 * k + i] = (int16_t)w;
+            if (use)
+                use[4 * k + i] = (uint8_t)us;
+            if (from_prev)
+                from_prev[4 * k + i] = (uint8_t)f;
         }
-    return differ && e_imp < e_avg;
+    }
+}
+
+/* sums of |cur - average| and |cur - implicit weighting| over the columns
+ * where use[x] (n <= 8192) */
+OVX_SIMD_VARIANTS(implicit_row, (const uint8_t *restrict c, const uint8_t *restrict a, const uint8_t *restrict b,
+                                 const int16_t *restrict w1, const uint8_t *restrict use, int n,
+                                 uint64_t *restrict acc), (c, a, b, w1, use, n, acc), {
+    uint32_t ea = 0, ei = 0;
+    for (int x = 0; x < n; x++) {
+        int A = a[x], B = b[x], C = c[x], W1 = w1[x], u = use[x];
+        int v = (A * (64 - W1) + B * W1 + 32) >> 6;
+        v = v < 0 ? 0 : v > 255 ? 255 : v;
+        int da = C - ((A + B + 1) >> 1), di = C - v;
+        ea += (uint32_t)(u * (da < 0 ? -da : da));
+        ei += (uint32_t)(u * (di < 0 ? -di : di));
+    }
+    acc[0] += ea;
+    acc[1] += ei;
+})
+
+/* a = the weighted prediction (w1 of 64 from b), or prev where from_prev */
+OVX_SIMD_VARIANTS(compose_row, (uint8_t *restrict a, const uint8_t *restrict b, const uint8_t *restrict prev,
+                                const int16_t *restrict w1, const uint8_t *restrict from_prev, int n),
+                  (a, b, prev, w1, from_prev, n), {
+    for (int x = 0; x < n; x++) {
+        int W1 = w1[x], pv = prev[x];
+        int v = (a[x] * (64 - W1) + b[x] * W1 + 32) >> 6;
+        v = v < 0 ? 0 : v > 255 ? 255 : v;
+        a[x] = (uint8_t)(from_prev[x] ? pv : v);
+    }
+})
+
+/* Bi-predicted units: both weightings compared on every other row (the
+ * average of 8.4.2.3.1's default weights is the weighting by 32 of 64);
+ * the one with the smaller error is used for the whole frame. */
+static int choose_implicit(const ovx_energy_input *in, const planes *pl, int16_t *w1, uint8_t *use)
+{
+    uint64_t acc[2] = {0, 0};
+    int differ = 0;
+    int ry1 = pl->y0 + pl->rh;
+    for (int uy = pl->y0 / 4; uy < (ry1 + 3) / 4; uy++) {
+        size_t u0 = unit_at(pl, pl->x0 / 4, uy);
+        int any = 0;
+        for (int k = 0; k < pl->uw && !any; k++)
+            any = pl->m[0][u0 + k] && pl->m[1][u0 + k] && pl->d[0][u0 + k] != pl->d[1][u0 + k];
+        if (!any)
+            continue;
+        differ = 1;
+        unit_row_weights(in, pl, uy, 1, w1, use, NULL);
+        for (int y = uy * 4; y < uy * 4 + 4 && y < ry1; y += 2) {
+            const uint8_t *c = in->cur + (size_t)y * in->cur_stride + pl->x0;
+            size_t k = (size_t)(y - pl->y0) * pl->rw;
+            for (int x0 = 0; x0 < pl->rw; x0 += 8192) {
+                int n = pl->rw - x0 < 8192 ? pl->rw - x0 : 8192;
+                implicit_row(c + x0, pl->p[0] + k + x0, pl->p[1] + k + x0, w1 + x0, use + x0, n, acc);
+            }
+        }
+    }
+    return differ && acc[1] < acc[0];
 }
 
 /* The final prediction into pl->p[0]; pl->m[0] = unit predicted at all. */
-static void compose(const ovx_energy_input *in, planes *pl, int implicit)
+static void compose(const ovx_energy_input *in, planes *pl, int implicit, int16_t *w1, uint8_t *from_prev)
 {
-    int rx1 = pl->x0 + pl->rw, ry1 = pl->y0 + pl->rh;
-    for (int uy = pl->y0 / 4; uy < (ry1 + 3) / 4; uy++)
-        for (int ux = pl->x0 / 4; ux < (rx1 + 3) / 4; ux++) {
-            size_t u = unit_at(pl, ux, uy);
-            int m0 = pl->m[0][u], m1 = pl->m[1][u];
-            if (m0 && !m1)
-                continue;
-            pl->m[0][u] = m0 || m1 || in->prev;
-            if (!m1 && !in->prev)
-                continue;
-            int w1 = m0 && m1 ? (implicit ? implicit_w1(pl->d[0][u], pl->d[1][u]) : 32) : 0;
-            int w0 = 64 - w1;
-            int xe = ux * 4 + 4 < rx1 ? ux * 4 + 4 : rx1;
-            for (int y = uy * 4; y < uy * 4 + 4 && y < ry1; y++) {
-                size_t k = (size_t)(y - pl->y0) * pl->rw - pl->x0;
-                uint8_t *a = pl->p[0] + k;
-                const uint8_t *b = pl->p[1] + k;
-                if (m0) {
-                    for (int x = ux * 4; x < xe; x++) {
-                        int v = w1 == 32 ? (a[x] + b[x] + 1) >> 1 : (a[x] * w0 + b[x] * w1 + 32) >> 6;
-                        a[x] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-                    }
-                } else if (m1) {
-                    memcpy(a + ux * 4, b + ux * 4, (size_t)(xe - ux * 4));
-                } else {
-                    memcpy(a + ux * 4, in->prev + (size_t)y * in->prev_stride + ux * 4, (size_t)(xe - ux * 4));
-                }
-            }
+    int ry1 = pl->y0 + pl->rh;
+    for (int uy = pl->y0 / 4; uy < (ry1 + 3) / 4; uy++) {
+        unit_row_weights(in, pl, uy, implicit, w1, NULL, from_prev);
+        for (int y = uy * 4; y < uy * 4 + 4 && y < ry1; y++) {
+            size_t k = (size_t)(y - pl->y0) * pl->rw;
+            const uint8_t *prev = in->prev ? in->prev + (size_t)y * in->prev_stride + pl->x0 : pl->p[0] + k;
+            compose_row(pl->p[0] + k, pl->p[1] + k, prev, w1, from_prev, pl->rw);
         }
+        size_t u0 = unit_at(pl, pl->x0 / 4, uy);
+        for (int k = 0; k < pl->uw; k++)
+            pl->m[0][u0 + k] = pl->m[0][u0 + k] || pl->m[1][u0 + k] || in->prev;
+    }
 }
 
 /* ---- the light fit ---- */
 
-/* Integer sums of the fit over the predicted pixels of every other row and
+/* mask[x] = 1 where the roi row's unit (mu, one per 4 columns) is covered */
+static void expand_units(const uint8_t *mu, int n, uint8_t *mask)
+{
+    for (int x = 0; x < n; x += 4) {
+        uint32_t v = mu[x >> 2] * 0x01010101u;
+        memcpy(mask + x, &v, 4);
+    }
+}
+
+/* Integer sums of the fit over the covered pixels of every other row and
  * column whose |cur - (gain pred + offset)| <= the limit; lo[p] <= cur <=
  * hi[p] is that test for prediction p, computed once per value. */
 typedef struct fit_sums {
     int64_t n, sp, sc, spp, spc, sad;
 } fit_sums;
 
-static void fit_pass(const ovx_energy_input *in, const planes *pl, const int16_t *lo, const int16_t *hi,
-                     fit_sums *s)
+/* one row's sums over columns 0, 2, ... < n (n <= 8192: no int32 overflow);
+ * table 0: every covered pixel counts (one build per SIMD level) */
+OVX_SIMD_VARIANTS(fit_row, (const uint8_t *restrict c, const uint8_t *restrict p, const uint8_t *restrict mask,
+                            const int32_t *restrict lo, const int32_t *restrict hi, int table, int n,
+                            int64_t *restrict acc), (c, p, mask, lo, hi, table, n, acc), {
+    int32_t sn = 0, sp = 0, sc = 0, spp = 0, spc = 0, sad = 0;
+    if (table) {
+        for (int x = 0; x < n; x += 2) {
+            int pv = p[x], cv = c[x];
+            int a = mask[x] & (cv >= lo[pv]) & (cv <= hi[pv]);
+            int d = cv - pv;
+            sn += a;
+            sp += a * pv;
+            sc += a * cv;
+            spp += a * pv * pv;
+            spc += a * pv * cv;
+            sad += a * (d < 0 ? -d : d);
+        }
+    } else {
+        for (int x = 0; x < n; x += 2) {
+            int pv = p[x], cv = c[x], a = mask[x];
+            int d = cv - pv;
+            sn += a;
+            sp += a * pv;
+            sc += a * cv;
+            spp += a * pv * pv;
+            spc += a * pv * cv;
+            sad += a * (d < 0 ? -d : d);
+        }
+    }
+    acc[0] += sn;
+    acc[1] += sp;
+    acc[2] += sc;
+    acc[3] += spp;
+    acc[4] += spc;
+    acc[5] += sad;
+})
+
+static void fit_pass(const ovx_energy_input *in, const planes *pl, const int32_t *lo, const int32_t *hi, int table,
+                     uint8_t *mask, fit_sums *s)
 {
-    fit_sums t = {0};
+    int64_t acc[6] = {0};
     for (int y = pl->y0; y < pl->y0 + pl->rh; y += 2) {
         const uint8_t *c = in->cur + (size_t)y * in->cur_stride + pl->x0;
         const uint8_t *p = pl->p[0] + (size_t)(y - pl->y0) * pl->rw;
-        const uint8_t *mu = pl->m[0] + (size_t)(y / 4 - pl->y0 / 4) * pl->uw;
         /* the roi starts on a unit: column x of the roi is in unit x / 4 */
-        for (int x = 0; x < pl->rw; x += 2) {
-            int pv = p[x], cv = c[x];
-            if (!mu[x >> 2] || cv < lo[pv] || cv > hi[pv])
-                continue;
-            t.n++;
-            t.sp += pv;
-            t.sc += cv;
-            t.spp += pv * pv;
-            t.spc += pv * cv;
-            t.sad += abs(cv - pv);
+        expand_units(pl->m[0] + (size_t)(y / 4 - pl->y0 / 4) * pl->uw, pl->rw, mask);
+        for (int x0 = 0; x0 < pl->rw; x0 += 8192) {
+            int n = pl->rw - x0 < 8192 ? pl->rw - x0 : 8192;
+            fit_row(c + x0, p + x0, mask + x0, lo, hi, table, n, acc);
         }
     }
-    *s = t;
+    *s = (fit_sums){acc[0], acc[1], acc[2], acc[3], acc[4], acc[5]};
 }
 
 /* Least-squares cur = gain * pred + offset over the predicted pixels of roi
  * (every other row and column), then again without the pixels whose error
  * exceeds 3 robust deviations (moving things); gain kept in [0.5, 2]. */
-static void fit_light(const ovx_energy_input *in, const planes *pl, double *gain, double *offset)
+static void fit_light(const ovx_energy_input *in, const planes *pl, uint8_t *mask, double *gain, double *offset)
 {
     double g = 1.0, o = 0.0, lim = INFINITY;
-    int16_t lo[256], hi[256];
+    int32_t lo[256], hi[256];
     for (int v = 0; v < 256; v++) {
         lo[v] = 0;
         hi[v] = 255;
     }
     for (int pass = 0; pass < 2; pass++) {
         fit_sums s;
-        fit_pass(in, pl, lo, hi, &s);
+        fit_pass(in, pl, lo, hi, pass > 0, mask, &s);
         /* the sums as doubles: integers below 2^53, so exact */
         double n = (double)s.n, sp = (double)s.sp, sc = (double)s.sc, spp = (double)s.spp, spc = (double)s.spc;
         if (n < 64)
@@ -258,8 +337,8 @@ static void fit_light(const ovx_energy_input *in, const planes *pl, double *gain
                 a++;
             while (b >= a && fabs(b - (g * v + o)) > lim)
                 b--;
-            lo[v] = (int16_t)a;
-            hi[v] = (int16_t)b;
+            lo[v] = a;
+            hi[v] = b;
         }
     }
     *gain = g;
@@ -292,7 +371,8 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
     int rcw = (roi->x1 + cell - 1) / cell - j0, rch = (roi->y1 + cell - 1) / cell - i0;
     size_t npx = (size_t)pl.rw * pl.rh, nu = (size_t)pl.uw * pl.uh, nrc = (size_t)rcw * rch;
     size_t rowb = ((size_t)pl.rw + 64) & ~(size_t)63;
-    size_t need = nrc * (sizeof(double) + sizeof(int32_t)) + rowb * (sizeof(float) + 1) + 2 * npx + 4 * nu + 64;
+    size_t need = nrc * (sizeof(double) + sizeof(int32_t)) + rowb * (sizeof(float) + sizeof(int16_t) + 2) +
+                  2 * npx + 4 * nu + 64;
     size_t cap;
     uint8_t *buf = scratch_get(need, &cap);
     if (!buf)
@@ -300,8 +380,9 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
     double *sum = (double *)buf;
     int32_t *cnt = (int32_t *)(sum + nrc);
     float *e = (float *)(cnt + nrc + (nrc & 1));
-    uint8_t *mask = (uint8_t *)(e + rowb);
-    pl.p[0] = mask + rowb;
+    int16_t *w1 = (int16_t *)(e + rowb);
+    uint8_t *mask = (uint8_t *)(w1 + rowb), *flag = mask + rowb;
+    pl.p[0] = flag + rowb;
     pl.p[1] = pl.p[0] + npx;
     pl.m[0] = pl.p[1] + npx;
     pl.m[1] = pl.m[0] + nu;
@@ -312,12 +393,12 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
     memset(cnt, 0, nrc * sizeof *cnt);
 
     predict_all(in, &pl);
-    info->bi_implicit = in->interp == OVX_INTERP_H264 && choose_implicit(in, &pl);
-    compose(in, &pl, info->bi_implicit);
+    info->bi_implicit = in->interp == OVX_INTERP_H264 && choose_implicit(in, &pl, w1, flag);
+    compose(in, &pl, info->bi_implicit, w1, flag);
     info->gain = 1.0;
     info->offset = 0.0;
     if (light)
-        fit_light(in, &pl, &info->gain, &info->offset);
+        fit_light(in, &pl, mask, &info->gain, &info->offset);
     /* |cur - (gain * pred + offset)| through a table of the 256 predictions */
     float lut[256];
     for (int v = 0; v < 256; v++)
@@ -325,11 +406,7 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
     for (int y = roi->y0; y < roi->y1; y++) {
         const uint8_t *c = in->cur + (size_t)y * in->cur_stride + roi->x0;
         const uint8_t *p = pl.p[0] + (size_t)(y - roi->y0) * pl.rw;
-        const uint8_t *mu = pl.m[0] + (size_t)(y / 4 - roi->y0 / 4) * pl.uw;
-        for (int x = 0; x < pl.rw; x += 4) {
-            uint32_t v = mu[x >> 2] * 0x01010101u;
-            memcpy(mask + x, &v, 4);
-        }
+        expand_units(pl.m[0] + (size_t)(y / 4 - roi->y0 / 4) * pl.uw, pl.rw, mask);
         row_errors(c, p, mask, lut, pl.rw, e);
         double *srow = sum + (size_t)(y / cell - i0) * rcw;
         int32_t *crow = cnt + (size_t)(y / cell - i0) * rcw;
