@@ -246,35 +246,22 @@ typedef struct fit_sums {
     int64_t n, sp, sc, spp, spc, sad;
 } fit_sums;
 
-/* one row's sums over columns 0, 2, ... < n (n <= 8192: no int32 overflow);
- * table 0: every covered pixel counts (one build per SIMD level) */
+/* one row's sums over columns 0, 2, ... < n (n <= 8192: no int32 overflow;
+ * one build per SIMD level) */
 OVX_SIMD_VARIANTS(fit_row, (const uint8_t *restrict c, const uint8_t *restrict p, const uint8_t *restrict mask,
-                            const int32_t *restrict lo, const int32_t *restrict hi, int table, int n,
-                            int64_t *restrict acc), (c, p, mask, lo, hi, table, n, acc), {
+                            const int32_t *restrict lo, const int32_t *restrict hi, int n, int64_t *restrict acc),
+                  (c, p, mask, lo, hi, n, acc), {
     int32_t sn = 0, sp = 0, sc = 0, spp = 0, spc = 0, sad = 0;
-    if (table) {
-        for (int x = 0; x < n; x += 2) {
-            int pv = p[x], cv = c[x];
-            int a = mask[x] & (cv >= lo[pv]) & (cv <= hi[pv]);
-            int d = cv - pv;
-            sn += a;
-            sp += a * pv;
-            sc += a * cv;
-            spp += a * pv * pv;
-            spc += a * pv * cv;
-            sad += a * (d < 0 ? -d : d);
-        }
-    } else {
-        for (int x = 0; x < n; x += 2) {
-            int pv = p[x], cv = c[x], a = mask[x];
-            int d = cv - pv;
-            sn += a;
-            sp += a * pv;
-            sc += a * cv;
-            spp += a * pv * pv;
-            spc += a * pv * cv;
-            sad += a * (d < 0 ? -d : d);
-        }
+    for (int x = 0; x < n; x += 2) {
+        int pv = p[x], cv = c[x];
+        int a = mask[x] & (cv >= lo[pv]) & (cv <= hi[pv]);
+        int d = cv - pv;
+        sn += a;
+        sp += a * pv;
+        sc += a * cv;
+        spp += a * pv * pv;
+        spc += a * pv * cv;
+        sad += a * (d < 0 ? -d : d);
     }
     acc[0] += sn;
     acc[1] += sp;
@@ -284,7 +271,7 @@ OVX_SIMD_VARIANTS(fit_row, (const uint8_t *restrict c, const uint8_t *restrict p
     acc[5] += sad;
 })
 
-static void fit_pass(const ovx_energy_input *in, const planes *pl, const int32_t *lo, const int32_t *hi, int table,
+static void fit_pass(const ovx_energy_input *in, const planes *pl, const int32_t *lo, const int32_t *hi,
                      uint8_t *mask, fit_sums *s)
 {
     int64_t acc[6] = {0};
@@ -295,7 +282,7 @@ static void fit_pass(const ovx_energy_input *in, const planes *pl, const int32_t
         expand_units(pl->m[0] + (size_t)(y / 4 - pl->y0 / 4) * pl->uw, pl->rw, mask);
         for (int x0 = 0; x0 < pl->rw; x0 += 8192) {
             int n = pl->rw - x0 < 8192 ? pl->rw - x0 : 8192;
-            fit_row(c + x0, p + x0, mask + x0, lo, hi, table, n, acc);
+            fit_row(c + x0, p + x0, mask + x0, lo, hi, n, acc);
         }
     }
     *s = (fit_sums){acc[0], acc[1], acc[2], acc[3], acc[4], acc[5]};
@@ -314,7 +301,7 @@ static void fit_light(const ovx_energy_input *in, const planes *pl, uint8_t *mas
     }
     for (int pass = 0; pass < 2; pass++) {
         fit_sums s;
-        fit_pass(in, pl, lo, hi, pass > 0, mask, &s);
+        fit_pass(in, pl, lo, hi, mask, &s);
         /* the sums as doubles: integers below 2^53, so exact */
         double n = (double)s.n, sp = (double)s.sp, sc = (double)s.sc, spp = (double)s.spp, spc = (double)s.spc;
         if (n < 64)
