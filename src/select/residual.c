@@ -346,6 +346,28 @@ OVX_SIMD_VARIANTS(row_errors, (const uint8_t *restrict c, const uint8_t *restric
     }
 })
 
+/* out[j] = e[j cell] + e[j cell + 1] + ... (cell terms, in that order, as
+ * float) for the cells j < 8 n8: eight cells' sums side by side (one build
+ * per SIMD level; each lane adds in pixel order, so all give the same) */
+static inline void sums8(const float *restrict e, int cell, int n8, float *restrict out)
+{
+    for (int j = 0; j < n8; j++, e += 8 * cell, out += 8) {
+        float s[8] = {0};
+        for (int i = 0; i < cell; i++)
+            for (int k = 0; k < 8; k++)
+                s[k] += e[k * cell + i];
+        for (int k = 0; k < 8; k++)
+            out[k] = s[k];
+    }
+}
+
+OVX_SIMD_VARIANTS(cell_sums, (const float *restrict e, int cell, int n8, float *restrict out), (e, cell, n8, out), {
+    if (cell == 8)
+        sums8(e, 8, n8, out); /* the default cell: a constant stride */
+    else
+        sums8(e, cell, n8, out);
+})
+
 int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, const ovx_roi *roi, int light,
                        float *cells, ovx_residual_info *info, ovx_error *err)
 {
@@ -358,7 +380,7 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
     int rcw = (roi->x1 + cell - 1) / cell - j0, rch = (roi->y1 + cell - 1) / cell - i0;
     size_t npx = (size_t)pl.rw * pl.rh, nu = (size_t)pl.uw * pl.uh, nrc = (size_t)rcw * rch;
     size_t rowb = ((size_t)pl.rw + 64) & ~(size_t)63;
-    size_t need = nrc * (sizeof(double) + sizeof(int32_t)) + rowb * (sizeof(float) + sizeof(int16_t) + 2) +
+    size_t need = nrc * (sizeof(double) + sizeof(int32_t)) + rowb * (2 * sizeof(float) + sizeof(int16_t) + 2) +
                   2 * npx + 4 * nu + 64;
     size_t cap;
     uint8_t *buf = scratch_get(need, &cap);
@@ -367,7 +389,8 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
     double *sum = (double *)buf;
     int32_t *cnt = (int32_t *)(sum + nrc);
     float *e = (float *)(cnt + nrc + (nrc & 1));
-    int16_t *w1 = (int16_t *)(e + rowb);
+    float *fs = e + rowb;
+    int16_t *w1 = (int16_t *)(fs + rowb);
     uint8_t *mask = (uint8_t *)(w1 + rowb), *flag = mask + rowb;
     pl.p[0] = flag + rowb;
     pl.p[1] = pl.p[0] + npx;
@@ -399,21 +422,17 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
         int32_t *crow = cnt + (size_t)(y / cell - i0) * rcw;
         /* each cell's sum in pixel order (float, as always), eight cells at a time */
         int j = 0;
-        if (rcw * cell == pl.rw)
-            for (; j + 8 <= rcw; j += 8) {
-                float s[8] = {0};
-                const float *eb = e + (size_t)j * cell;
-                for (int i = 0; i < cell; i++)
-                    for (int k = 0; k < 8; k++)
-                        s[k] += eb[k * cell + i];
-                for (int k = 0; k < 8; k++) {
-                    int n = 0;
-                    for (int u = 0; u < cell; u += 4)
-                        n += mask[(j + k) * cell + u];
-                    srow[j + k] += s[k];
-                    crow[j + k] += 4 * n;
-                }
+        if (rcw * cell == pl.rw && rcw >= 8) {
+            int n8 = rcw / 8;
+            cell_sums(e, cell, n8, fs);
+            for (; j < 8 * n8; j++) {
+                int n = 0;
+                for (int u = 0; u < cell; u += 4)
+                    n += mask[j * cell + u];
+                srow[j] += fs[j];
+                crow[j] += 4 * n;
             }
+        }
         for (; j < rcw; j++) {
             int xs = j * cell, xe = xs + cell < pl.rw ? xs + cell : pl.rw;
             float s = 0;
