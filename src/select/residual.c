@@ -240,8 +240,8 @@ static void expand_units(const uint8_t *mu, int n, uint8_t *mask)
 }
 
 /* Integer sums of the fit over the covered pixels of every other row and
- * column whose |cur - (gain pred + offset)| <= the limit; lo[p] <= cur <=
- * hi[p] is that test for prediction p, computed once per value. */
+ * column whose |cur - (gain pred + offset)| <= lim (the test in doubles,
+ * as always; the sums are integers, exact in any order). */
 typedef struct fit_sums {
     int64_t n, sp, sc, spp, spc, sad;
 } fit_sums;
@@ -249,12 +249,12 @@ typedef struct fit_sums {
 /* one row's sums over columns 0, 2, ... < n (n <= 8192: no int32 overflow;
  * one build per SIMD level) */
 OVX_SIMD_VARIANTS(fit_row, (const uint8_t *restrict c, const uint8_t *restrict p, const uint8_t *restrict mask,
-                            const int32_t *restrict lo, const int32_t *restrict hi, int n, int64_t *restrict acc),
-                  (c, p, mask, lo, hi, n, acc), {
+                            double g, double o, double lim, int n, int64_t *restrict acc),
+                  (c, p, mask, g, o, lim, n, acc), {
     int32_t sn = 0, sp = 0, sc = 0, spp = 0, spc = 0, sad = 0;
     for (int x = 0; x < n; x += 2) {
         int pv = p[x], cv = c[x];
-        int a = mask[x] & (cv >= lo[pv]) & (cv <= hi[pv]);
+        int a = mask[x] & (fabs(cv - (g * pv + o)) <= lim);
         int d = cv - pv;
         sn += a;
         sp += a * pv;
@@ -271,8 +271,8 @@ OVX_SIMD_VARIANTS(fit_row, (const uint8_t *restrict c, const uint8_t *restrict p
     acc[5] += sad;
 })
 
-static void fit_pass(const ovx_energy_input *in, const planes *pl, const int32_t *lo, const int32_t *hi,
-                     uint8_t *mask, fit_sums *s)
+static void fit_pass(const ovx_energy_input *in, const planes *pl, double g, double o, double lim, uint8_t *mask,
+                     fit_sums *s)
 {
     int64_t acc[6] = {0};
     for (int y = pl->y0; y < pl->y0 + pl->rh; y += 2) {
@@ -282,7 +282,7 @@ static void fit_pass(const ovx_energy_input *in, const planes *pl, const int32_t
         expand_units(pl->m[0] + (size_t)(y / 4 - pl->y0 / 4) * pl->uw, pl->rw, mask);
         for (int x0 = 0; x0 < pl->rw; x0 += 8192) {
             int n = pl->rw - x0 < 8192 ? pl->rw - x0 : 8192;
-            fit_row(c + x0, p + x0, mask + x0, lo, hi, n, acc);
+            fit_row(c + x0, p + x0, mask + x0, g, o, lim, n, acc);
         }
     }
     *s = (fit_sums){acc[0], acc[1], acc[2], acc[3], acc[4], acc[5]};
@@ -294,14 +294,9 @@ static void fit_pass(const ovx_energy_input *in, const planes *pl, const int32_t
 static void fit_light(const ovx_energy_input *in, const planes *pl, uint8_t *mask, double *gain, double *offset)
 {
     double g = 1.0, o = 0.0, lim = INFINITY;
-    int32_t lo[256], hi[256];
-    for (int v = 0; v < 256; v++) {
-        lo[v] = 0;
-        hi[v] = 255;
-    }
     for (int pass = 0; pass < 2; pass++) {
         fit_sums s;
-        fit_pass(in, pl, lo, hi, mask, &s);
+        fit_pass(in, pl, g, o, lim, mask, &s);
         /* the sums as doubles: integers below 2^53, so exact */
         double n = (double)s.n, sp = (double)s.sp, sc = (double)s.sc, spp = (double)s.spp, spc = (double)s.spc;
         if (n < 64)
@@ -312,21 +307,11 @@ static void fit_light(const ovx_energy_input *in, const planes *pl, uint8_t *mas
         g = ng;
         o = mc - g * mp;
         /* mean absolute error ~ 0.8 sigma: 3 sigma ~ 3.75 MAE, at least 3 grey
-         * levels (the first pass's errors are the integers |cur - pred|) */
+         * levels (the first pass's errors are the integers |cur - pred|; the
+         * last pass's limit is not used) */
         lim = 3.75 * (double)s.sad / n;
         if (lim < 3.0)
             lim = 3.0;
-        /* the next pass keeps cur with fabs(cur - (g p + o)) <= lim: an
-         * interval of cur for each p, found by the same expression */
-        for (int v = 0; v < 256; v++) {
-            int a = 0, b = 255;
-            while (a <= 255 && fabs(a - (g * v + o)) > lim)
-                a++;
-            while (b >= a && fabs(b - (g * v + o)) > lim)
-                b--;
-            lo[v] = a;
-            hi[v] = b;
-        }
     }
     *gain = g;
     *offset = o;
@@ -334,15 +319,15 @@ static void fit_light(const ovx_energy_input *in, const planes *pl, uint8_t *mas
 
 /* ---- the error per cell ---- */
 
-/* e[x] = |cur - (gain pred + offset)| for the covered pixels of one row
- * (the value the table lut gives, as float), 0 elsewhere; mask[x] 1 where
- * covered (one build per SIMD level; the same floats in each) */
+/* e[x] = |cur - (float)(gain pred + offset)| for the covered pixels of one
+ * row (mask[x] 1), 0 elsewhere (one build per SIMD level; the same floats
+ * in each: the double product and sum, then the float difference) */
 OVX_SIMD_VARIANTS(row_errors, (const uint8_t *restrict c, const uint8_t *restrict p, const uint8_t *restrict mask,
-                               const float *restrict lut, int n, float *restrict e),
-                  (c, p, mask, lut, n, e), {
+                               double gain, double offset, int n, float *restrict e),
+                  (c, p, mask, gain, offset, n, e), {
     for (int x = 0; x < n; x++) {
-        float v = fabsf((float)c[x] - lut[p[x]]);
-        e[x] = mask[x] ? v : 0.0f;
+        float l = (float)(gain * p[x] + offset);
+        e[x] = fabsf((float)c[x] - l) * (float)mask[x];
     }
 })
 
@@ -409,15 +394,11 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
     info->offset = 0.0;
     if (light)
         fit_light(in, &pl, mask, &info->gain, &info->offset);
-    /* |cur - (gain * pred + offset)| through a table of the 256 predictions */
-    float lut[256];
-    for (int v = 0; v < 256; v++)
-        lut[v] = (float)(info->gain * v + info->offset);
     for (int y = roi->y0; y < roi->y1; y++) {
         const uint8_t *c = in->cur + (size_t)y * in->cur_stride + roi->x0;
         const uint8_t *p = pl.p[0] + (size_t)(y - roi->y0) * pl.rw;
         expand_units(pl.m[0] + (size_t)(y / 4 - roi->y0 / 4) * pl.uw, pl.rw, mask);
-        row_errors(c, p, mask, lut, pl.rw, e);
+        row_errors(c, p, mask, info->gain, info->offset, pl.rw, e);
         double *srow = sum + (size_t)(y / cell - i0) * rcw;
         int32_t *crow = cnt + (size_t)(y / cell - i0) * rcw;
         /* each cell's sum in pixel order (float, as always), eight cells at a time */
