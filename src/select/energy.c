@@ -49,7 +49,9 @@ static float vector_evidence(const ovx_energy_input *in, int64_t i, int c, doubl
     cam.dx = (float)(px * r->dist);
     cam.dy = (float)(py * r->dist);
     int64_t n0, n1;
-    uint64_t own = in->own_sad && in->own_sad[i] != UINT32_MAX ? in->own_sad[i] : ovx_block_sad(in, m, r->y, r->stride, 2, &n0);
+    /* the block's own error: from the reference choice when it computed it */
+    uint64_t own = in->own_sad && in->own_sad[i] != UINT32_MAX ? in->own_sad[i]
+                                                               : ovx_block_sad(in, m, r->y, r->stride, 2, &n0);
     uint64_t base = ovx_block_sad(in, &cam, r->y, r->stride, 2, &n1);
     n0 = n1; /* the same block and rows */
     if (n0 <= 0 || base <= own)

@@ -44,7 +44,8 @@ typedef struct ovx_energy_input {
                                         * reference choice computed it, UINT32_MAX elsewhere */
     int need_x0, need_y0, need_x1, need_y1; /* the motion map is read only in this rectangle of
                                         * pixels: the evidence of vectors elsewhere is not
-                                        * weighed; x1 <= x0: everywhere */
+                                        * weighed (their cells are not exact); x1 <= x0:
+                                        * everywhere. Widen it before reading more. */
 } ovx_energy_input;
 
 /* scores [16, 16] patch sums of the fused map. */
