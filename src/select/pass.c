@@ -478,7 +478,9 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
             c->pkt_of[c->scan->disp[j]] = j;
     }
     int64_t skip_n = ovx_plan_skip(c);
-    int plan = c->plan_ok && !p->decode_all ? ovx_plan_segments(c, skip_n ? c->skip : NULL, starts, start_idx, ends, stops) : 0;
+    int plan = c->plan_ok && !p->decode_all
+                   ? ovx_plan_segments(c, skip_n ? c->skip : NULL, starts, start_idx, ends, stops)
+                   : 0;
     if (plan) {
         nk = plan;
         frame_threads = 0;

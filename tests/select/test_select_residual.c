@@ -138,7 +138,8 @@ static void fill(uint8_t *pic, int seed)
     srand((unsigned)seed);
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++)
-            pic[y * W + x] = (uint8_t)clip255(120 + (int)(70 * sin(x * 0.21 + seed) * cos(y * 0.17)) + rand() % 21 - 10);
+            pic[y * W + x] =
+                (uint8_t)clip255(120 + (int)(70 * sin(x * 0.21 + seed) * cos(y * 0.17)) + rand() % 21 - 10);
 }
 
 int main(void)
