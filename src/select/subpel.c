@@ -11,6 +11,7 @@
 #include "select/subpel.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "select/sad.h"
@@ -56,22 +57,50 @@ static void fill_window(const uint8_t *ref, int stride, int W, int H, int ix, in
  * at the integer sample of the first row, gs is the picture's row stride
  * (the taps) and rs the step from one output row to the next. */
 
+/* 16 samples as 16-bit lanes (GCC vector extensions: one build per SIMD
+ * level, two SSE2 halves in the portable one; the same integers in each) */
+typedef uint8_t v16u8 __attribute__((vector_size(16)));
+typedef int16_t v16s __attribute__((vector_size(32)));
+
+#define LD16(v, p)                                                           \
+    do {                                                                     \
+        v16u8 b_;                                                            \
+        memcpy(&b_, (p), 16);                                                \
+        (v) = __builtin_convertvector(b_, v16s);                             \
+    } while (0)
+
+/* clip255((a - 5 b + 20 c + 20 d - 5 e + f + 16) >> 5) of the samples
+ * p[k d], k = -2 .. 3, for 16 lanes (the sums fit 16 bits: -2550 .. 10710)
+ * into out */
+static inline void tap6_16(const uint8_t *p, ptrdiff_t d, uint8_t *out)
+{
+    v16s a, b, c, e, f, g;
+    LD16(a, p - 2 * d);
+    LD16(b, p - d);
+    LD16(c, p);
+    LD16(e, p + d);
+    LD16(f, p + 2 * d);
+    LD16(g, p + 3 * d);
+    v16s v = (a + g - 5 * (b + f) + 20 * (c + e) + 16) >> 5;
+    v16s lo = v < 0, hi = v > 255;
+    v = (v & ~lo & ~hi) | (hi & 255);
+    v16u8 r = __builtin_convertvector(v, v16u8);
+    memcpy(out, &r, 16);
+}
+
 /* horizontal half samples (b) */
 static inline void k_b(const uint8_t *g, int gs, int rs, int n, uint8_t *out)
 {
     (void)gs;
     for (int r = 0; r < n; r++, g += rs, out += TW)
-        for (int c = 0; c < TW; c++)
-            out[c] = (uint8_t)clip255((tap6(g[c - 2], g[c - 1], g[c], g[c + 1], g[c + 2], g[c + 3]) + 16) >> 5);
+        tap6_16(g, 1, out);
 }
 
 /* vertical half samples (h) */
 static inline void k_h(const uint8_t *g, int gs, int rs, int n, uint8_t *out)
 {
     for (int r = 0; r < n; r++, g += rs, out += TW)
-        for (int c = 0; c < TW; c++)
-            out[c] = (uint8_t)clip255(
-                (tap6(g[c - 2 * gs], g[c - gs], g[c], g[c + gs], g[c + 2 * gs], g[c + 3 * gs]) + 16) >> 5);
+        tap6_16(g, gs, out);
 }
 
 /* centre half samples (j) from the unrounded vertical intermediates */
