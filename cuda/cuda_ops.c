@@ -257,6 +257,15 @@ static int c_event_sync(ovx_gpu *g, int ev)
     return e == cudaSuccess ? 0 : cuda_fail(g, "waiting for a batch (cudaEventSynchronize)", e);
 }
 
+static int c_event_elapsed(ovx_gpu *g, int ev0, int ev1, float *ms)
+{
+    if (bad_stream_event(g, "cudaEventElapsedTime", 0, ev0) ||
+        bad_stream_event(g, "cudaEventElapsedTime", 0, ev1))
+        return -1;
+    cudaError_t e = cudaEventElapsedTime(ms, (cudaEvent_t)g->events[ev0], (cudaEvent_t)g->events[ev1]);
+    return e == cudaSuccess ? 0 : cuda_fail(g, "cudaEventElapsedTime", e);
+}
+
 /* a capture is per thread (the forward runs on one thread; other threads
  * may allocate page-locked memory meanwhile) */
 static int c_graph_begin(ovx_gpu *g)
@@ -401,8 +410,9 @@ static int lt_get_plan(ovx_gpu *g, lt_state *st, int out, int rows, int in, int 
     lt_plan *p = &st->plans[st->nplans];
     memset(p, 0, sizeof *p);
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    /* BIAS_RESIDUAL is BIAS with beta = 1 and C = D (in place) */
     const cublasLtEpilogue_t e = epi == OVX_EPI_GELU_BIAS ? CUBLASLT_EPILOGUE_GELU_BIAS
-                                 : epi == OVX_EPI_BIAS    ? CUBLASLT_EPILOGUE_BIAS
+                                 : epi != OVX_EPI_NONE   ? CUBLASLT_EPILOGUE_BIAS
                                                           : CUBLASLT_EPILOGUE_DEFAULT;
     /* the bias type follows the output type (cublasLt.h, BIAS_DATA_TYPE):
      * a float32 bias with a bf16 output is refused by the heuristic */
@@ -470,6 +480,15 @@ static int c_linear(ovx_gpu *g, const ovx_bf16 *d_w, const float *d_b32, const o
     lt_state *st = (lt_state *)g->blaslt;
     void *d_y = d_y32 ? (void *)d_y32 : (void *)d_y16;
     const void *d_b = d_y32 ? (const void *)d_b32 : (const void *)d_b16;
+    /* the residual add: D = W X + b + 1 * C with C = D = y32, in place
+     * (cublasLtMatmul allows C == D with the same layout) */
+    const int resid = epi == OVX_EPI_BIAS_RESIDUAL;
+    if (resid && !d_y32) {
+        snprintf(g->msg, sizeof g->msg, "cuBLASLt linear: a residual epilogue needs a float32 output");
+        return -1;
+    }
+    if (resid && !d_b) /* a layer without a bias: no epilogue, beta = 1 */
+        epi = OVX_EPI_NONE;
     if (epi != OVX_EPI_NONE && !d_b) {
         lt_note(g, "linear layers: cuBLAS + epilogue kernel for a bf16 output without a bf16 bias%s", "");
         return 1;
@@ -492,7 +511,7 @@ static int c_linear(ovx_gpu *g, const ovx_bf16 *d_w, const float *d_b32, const o
     cublasStatus_t s = CUBLAS_STATUS_SUCCESS;
     if (epi != OVX_EPI_NONE)
         s = lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &d_b, sizeof d_b);
-    const float alpha = 1.0f, beta = 0.0f;
+    const float alpha = 1.0f, beta = resid ? 1.0f : 0.0f;
     if (!s)
         s = lt.matmul(st->h, p->desc, &alpha, d_w, p->a, d_x, p->b, &beta, d_y, p->d, d_y, p->d,
                       &p->algo, st->ws, LT_WORKSPACE, (cudaStream_t)g->stream);
@@ -577,6 +596,7 @@ static const ovx_gpu_ops cuda_ops = {
     .event_record = c_event_record,
     .stream_wait = c_stream_wait,
     .event_sync = c_event_sync,
+    .event_elapsed = c_event_elapsed,
     .graph_begin = c_graph_begin,
     .graph_end = c_graph_end,
     .graph_launch = c_graph_launch,
@@ -612,8 +632,8 @@ int ovx_cuda_attach(ovx_gpu *g)
     if (e != cudaSuccess)
         return cuda_fail(g, "creating a CUDA context", e);
     g->stream = stream;
-    /* the copy streams and the events of overlapped batches (no timing:
-     * cheaper to record and wait on) */
+    /* the copy streams and the events of overlapped batches (with timing:
+     * two of them per slot bracket its forward for `ovx bench`) */
     for (int i = 0; i < 2 && e == cudaSuccess; i++) {
         cudaStream_t cs = NULL;
         e = cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking);
@@ -621,7 +641,7 @@ int ovx_cuda_attach(ovx_gpu *g)
     }
     for (int i = 0; i < OVX_GPU_EVENTS && e == cudaSuccess; i++) {
         cudaEvent_t ev = NULL;
-        e = cudaEventCreateWithFlags(&ev, cudaEventDisableTiming);
+        e = cudaEventCreateWithFlags(&ev, cudaEventDefault);
         g->events[i] = ev;
     }
     if (e != cudaSuccess)

@@ -418,6 +418,12 @@ int ovx_engine_gemm_paths(const ovx_engine *e, char *buf, size_t len)
     return e->cuda ? ovx_cuda_model_gemm_paths(e->cuda, buf, len) : -1;
 }
 
+double ovx_engine_last_gpu_ms(const ovx_engine *e, int *events)
+{
+    *events = 0;
+    return e->cuda ? ovx_cuda_model_last_gpu_ms(e->cuda, events) : -1.0;
+}
+
 void ovx_engine_free(ovx_engine *e)
 {
     if (!e)

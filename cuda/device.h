@@ -99,6 +99,9 @@ void ovx_engine_graph_stats(const ovx_engine *e, long *captures, long *replays);
 /* The CUDA linear layers' path per layer type (ovx_cuda_model_gemm_paths):
  * the count of layer types that fell back, -1 on the CPU (buf empty). */
 int ovx_engine_gemm_paths(const ovx_engine *e, char *buf, size_t len);
+/* GPU time of the last collected forward (ovx_cuda_model_last_gpu_ms), -1
+ * on the CPU. */
+double ovx_engine_last_gpu_ms(const ovx_engine *e, int *events);
 void ovx_engine_free(ovx_engine *e);
 
 #endif

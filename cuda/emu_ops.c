@@ -154,11 +154,10 @@ static int e_bias_act(ovx_gpu *g, const float *h, const float *b, int epi, int r
 {
     (void)g;
     for (size_t i = 0; i < (size_t)rows * cols; i++) {
-        float v = ovx_nx_epilogue(h[i], b, (int)(i % cols), epi);
         if (y32)
-            y32[i] = v;
+            y32[i] = ovx_nx_epilogue_into(y32 + i, h[i], b, (int)(i % cols), epi);
         else
-            y16[i] = ovx_nx_to_bf16(v);
+            y16[i] = ovx_nx_to_bf16(ovx_nx_epilogue(h[i], b, (int)(i % cols), epi));
     }
     return 0;
 }
@@ -187,15 +186,16 @@ static int e_rope_qkv(ovx_gpu *g, const float *qkv, const float *c, const float 
                       ovx_bf16 *k, ovx_bf16 *v, int n, int heads)
 {
     (void)g;
-    const size_t d = (size_t)heads * 64;
+    const size_t d = (size_t)heads * 64, parts = v ? 3 : 2;
     for (size_t t = 0; t < (size_t)n; t++)
         for (size_t e = 0; e < d; e++) {
-            const float *row = qkv + t * 3 * d;
+            const float *row = qkv + t * parts * d;
             size_t head0 = e - e % 64;
             int kk = (int)(e % 64);
             q[t * d + e] = ovx_nx_to_bf16(ovx_nx_rope(row + head0, c + t * 64, s + t * 64, kk));
             k[t * d + e] = ovx_nx_to_bf16(ovx_nx_rope(row + d + head0, c + t * 64, s + t * 64, kk));
-            v[t * d + e] = ovx_nx_to_bf16(row[2 * d + e]);
+            if (v)
+                v[t * d + e] = ovx_nx_to_bf16(row[2 * d + e]);
         }
     return 0;
 }

@@ -2,9 +2,10 @@
  * src/model/forward.c: patch embedding, layernorm_pre, 3D RoPE positions,
  * pre-norm blocks (LN1, q/k/v, RoPE on q and k, attention, out_proj,
  * residual; LN2, fc1, GELU, fc2, residual), layernorm_post and the pooling
- * head. Fused on the way: q/k/v in one GEMM, RoPE with the q/k/v split,
- * bias and GELU in the GEMM epilogues, each residual add with the norm
- * after it. Also the one-time weight upload (bf16 matrices, float32 vectors). */
+ * head. Fused on the way: q/k in one GEMM (v in its own, bf16 out), RoPE
+ * with the q/k split, bias, GELU and the residual adds in the GEMM
+ * epilogues (out_proj and fc2 add into the residual stream in place). Also
+ * the one-time weight upload (bf16 matrices, float32 vectors). */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -156,10 +157,10 @@ static int upload_all(ovx_cuda_model *m, const ovx_weights *w, ovx_error *err)
         ovx_cuda_layer_w *l = &m->layers[i];
         if ((rc = up_norm(m, &l->layer_norm1, h->layer_norm1_weight, h->layer_norm1_bias,
                           "layer_norm1", err)) ||
-            (rc = up_stacked(m, &l->qkv, 3,
-                             (const float *const[]){h->q_proj_weight, h->k_proj_weight, h->v_proj_weight},
-                             (const float *const[]){h->q_proj_bias, h->k_proj_bias, h->v_proj_bias},
-                             d, d, "q_proj/k_proj/v_proj", err)) ||
+            (rc = up_stacked(m, &l->qk, 2, (const float *const[]){h->q_proj_weight, h->k_proj_weight},
+                             (const float *const[]){h->q_proj_bias, h->k_proj_bias}, d, d,
+                             "q_proj/k_proj", err)) ||
+            (rc = up_linear(m, &l->v, h->v_proj_weight, h->v_proj_bias, d, d, "v_proj", err)) ||
             (rc = up_linear(m, &l->out_proj, h->out_proj_weight, h->out_proj_bias, d, d,
                             "out_proj", err)) ||
             (rc = up_norm(m, &l->layer_norm2, h->layer_norm2_weight, h->layer_norm2_bias,
@@ -212,6 +213,7 @@ int ovx_cuda_model_upload(ovx_gpu *g, const ovx_model_config *cfg, const ovx_wei
     m->g = g;
     m->cfg = *c;
     m->scratch_bytes = (size_t)128 << 20;
+    m->last_gpu_ms = -1.0;
     int rc = ovx_cuda_graphs_env(&m->graphs_max, err);
     if (rc) {
         free(m);
@@ -268,7 +270,8 @@ void ovx_cuda_model_free(ovx_cuda_model *m)
             ovx_cuda_layer_w *l = &m->layers[i];
             free_norm(g, &l->layer_norm1);
             free_norm(g, &l->layer_norm2);
-            free_linear(g, &l->qkv);
+            free_linear(g, &l->qk);
+            free_linear(g, &l->v);
             free_linear(g, &l->out_proj);
             free_linear(g, &l->fc1);
             free_linear(g, &l->fc2);
@@ -291,8 +294,9 @@ void ovx_cuda_model_free(ovx_cuda_model *m)
 
 /* One pre-norm block over all packed tokens, b->xn = LN1(x) on entry;
  * attention fused over all samples' tiles, or chunked per sample. The
- * residual adds are fused with the norm that follows them: LN2, and the
- * next layer's LN1 (`next`, NULL for the last layer). */
+ * residual adds are out_proj's and fc2's epilogues (x += ..., in place),
+ * so the norms after them (LN2, the next layer's LN1: `next`, NULL for the
+ * last layer) read x once and write only their bf16 output. */
 static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, const ovx_cuda_layer_w *next,
                  const ovx_cuda_bufs *b, int rows, int samples, const int *lengths, const ovx_cuda_fwd *ap,
                  ovx_error *err)
@@ -300,8 +304,10 @@ static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, const ovx_cuda_la
     const int d = m->cfg.hidden_size;
     int rc;
     /* x = x + out_proj(attention(rope(q), rope(k), v)) over LN1(x) */
-    if ((rc = ovx_cuda_linear(m, &l->qkv, OVX_EPI_BIAS, b->xn, rows, b->fqkv, NULL, NULL, err)) ||
-        (rc = ovx_cuda_rope3d_apply(m, b->fqkv, b->cos, b->sin, b->q, b->k, b->v, rows, err)))
+    /* q, k to float32 for RoPE; v to bf16 in its GEMM's epilogue (no pass) */
+    if ((rc = ovx_cuda_linear(m, &l->qk, OVX_EPI_BIAS, b->xn, rows, b->fqkv, NULL, NULL, err)) ||
+        (rc = ovx_cuda_linear(m, &l->v, OVX_EPI_BIAS, b->xn, rows, NULL, b->v, b->t, err)) ||
+        (rc = ovx_cuda_rope3d_apply(m, b->fqkv, b->cos, b->sin, b->q, b->k, NULL, rows, err)))
         return rc;
     if (ap->nself && (rc = ovx_cuda_attention_fused(m, b->q, d, b->k, b->v, d, b->o, d, b->tiles,
                                                     ap->nself, err)))
@@ -316,16 +322,15 @@ static int block(ovx_cuda_model *m, const ovx_cuda_layer_w *l, const ovx_cuda_la
             return rc;
         off += (size_t)n;
     }
-    if ((rc = ovx_cuda_linear(m, &l->out_proj, OVX_EPI_BIAS, b->o, rows, b->t, NULL, NULL, err)) ||
-        (rc = ovx_cuda_residual_layernorm(m, &l->layer_norm2, b->x, b->t, rows, b->xn, err)))
+    if ((rc = ovx_cuda_linear(m, &l->out_proj, OVX_EPI_BIAS_RESIDUAL, b->o, rows, b->x, NULL, b->t,
+                              err)) ||
+        (rc = ovx_cuda_layernorm(m, &l->layer_norm2, b->x, rows, NULL, b->xn, err)))
         return rc;
     /* x = x + fc2(gelu(fc1(LN2(x)))) */
     if ((rc = ovx_cuda_linear(m, &l->fc1, OVX_EPI_GELU_BIAS, b->xn, rows, NULL, b->h, b->t, err)) ||
-        (rc = ovx_cuda_linear(m, &l->fc2, OVX_EPI_BIAS, b->h, rows, b->t, NULL, NULL, err)))
+        (rc = ovx_cuda_linear(m, &l->fc2, OVX_EPI_BIAS_RESIDUAL, b->h, rows, b->x, NULL, b->t, err)))
         return rc;
-    if (next)
-        return ovx_cuda_residual_layernorm(m, &next->layer_norm1, b->x, b->t, rows, b->xn, err);
-    return ovx_cuda_residual_add(m, b->x, b->t, (size_t)rows * d, err);
+    return next ? ovx_cuda_layernorm(m, &next->layer_norm1, b->x, rows, NULL, b->xn, err) : OVX_OK;
 }
 
 /* Attention-pooling head: probe attends over LN_post tokens (b->xn, bf16),
@@ -357,8 +362,8 @@ static int ovx_cuda_attention_pool(ovx_cuda_model *m, const ovx_cuda_bufs *b, in
         (rc = ovx_cuda_rmsnorm(m, &m->head_norm, b->a, samples, b->xn, err)) ||
         (rc = ovx_cuda_linear(m, &m->head_fc1, OVX_EPI_GELU_BIAS, b->xn, samples, NULL, b->h, b->t,
                               err)) ||
-        (rc = ovx_cuda_linear(m, &m->head_fc2, OVX_EPI_BIAS, b->h, samples, b->t, NULL, NULL, err)) ||
-        (rc = ovx_cuda_residual_add(m, b->a, b->t, (size_t)samples * d, err)))
+        (rc = ovx_cuda_linear(m, &m->head_fc2, OVX_EPI_BIAS_RESIDUAL, b->h, samples, b->a, NULL,
+                              b->t, err)))
         return rc;
     return OVX_OK;
 }

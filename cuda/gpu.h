@@ -24,7 +24,8 @@ enum { OVX_COPY_H2D, OVX_COPY_D2H, OVX_COPY_D2D };
 /* Streams of a device: every kernel and GEMM runs on the compute stream
  * (g->stream); uploads and downloads of overlapped batches run on two copy
  * streams (one per direction: the copy engines work in both directions at
- * once). Events (OVX_GPU_EVENTS of them, created at open) order them. */
+ * once). Events (OVX_GPU_EVENTS of them, created at open) order them and
+ * time the forward on the compute stream. */
 enum { OVX_STREAM_COMPUTE, OVX_STREAM_H2D, OVX_STREAM_D2H, OVX_STREAMS };
 #define OVX_GPU_EVENTS 8
 
@@ -94,7 +95,8 @@ typedef struct ovx_gpu_ops {
                        float *d_cos, float *d_sin);
     /* the fused QKV projection's output split for attention: qkv [n,
      * 3 * heads * 64] float32 (q, k, v side by side) -> q, k = bf16(rope(.))
-     * per head of 64, v = bf16(.), each [n, heads * 64] */
+     * per head of 64, v = bf16(.), each [n, heads * 64]; d_v NULL: qkv is
+     * [n, 2 * heads * 64] (q, k side by side; v comes from its own GEMM) */
     int (*rope_qkv)(ovx_gpu *g, const float *d_qkv, const float *d_cos, const float *d_sin,
                     ovx_bf16 *d_q, ovx_bf16 *d_k, ovx_bf16 *d_v, int n, int heads);
     /* unnormalised softmax rows in base 2, float32 math (numerics.h):
@@ -136,6 +138,9 @@ typedef struct ovx_gpu_ops {
     int (*event_record)(ovx_gpu *g, int ev, int stream);
     int (*stream_wait)(ovx_gpu *g, int stream, int ev);
     int (*event_sync)(ovx_gpu *g, int ev);
+    /* GPU time in ms from event ev0 to ev1, both recorded and completed
+     * (cudaEventElapsedTime; optional, NULL in the emulations) */
+    int (*event_elapsed)(ovx_gpu *g, int ev0, int ev1, float *ms);
     /* CUDA graphs of the compute stream (optional, NULL: cuda/graph.c
      * replays the captured op sequence itself): graph_begin starts a
      * capture (ops are recorded, not run), graph_end ends it and

@@ -118,17 +118,17 @@ __global__ void k_norm(const float *x, const float *res, float *x_out, const flo
     }
 }
 
-/* y = epilogue(h + b) (numerics.h), to y32 (may be h) or bf16 y16 */
+/* y = epilogue(h + b) (numerics.h), to y32 (may be h; BIAS_RESIDUAL:
+ * y32 += h + b) or bf16 y16 */
 __global__ void k_bias_act(const float *h, const float *b, int epi, int rows, int cols, float *y32,
                            uint16_t *y16)
 {
     size_t n = (size_t)rows * cols;
     GRID_STRIDE(i, n) {
-        float v = ovx_nx_epilogue(h[i], b, (int)(i % cols), epi);
         if (y32)
-            y32[i] = v;
+            y32[i] = ovx_nx_epilogue_into(y32 + i, h[i], b, (int)(i % cols), epi);
         else
-            y16[i] = ovx_nx_to_bf16(v);
+            y16[i] = ovx_nx_to_bf16(ovx_nx_epilogue(h[i], b, (int)(i % cols), epi));
     }
 }
 
@@ -155,13 +155,13 @@ __global__ void k_rope_tables(const int32_t *pos, const double *inv, int n, floa
 }
 
 /* one thread per element of qkv [n, 3 d] (d = heads * 64): q, k = bf16(rope)
- * per head, v = bf16 */
+ * per head, v = bf16; v NULL: qkv [n, 2 d] holds q and k only */
 __global__ void k_rope_qkv(const float *qkv, const float *c, const float *s, uint16_t *q,
                            uint16_t *k, uint16_t *v, int n, int heads)
 {
-    const size_t d = (size_t)heads * 64, total = (size_t)n * 3 * d;
+    const size_t d = (size_t)heads * 64, parts = v ? 3 : 2, total = (size_t)n * parts * d;
     GRID_STRIDE(i, total) {
-        size_t t = i / (3 * d), j = i % (3 * d), e = j % d;
+        size_t t = i / (parts * d), j = i % (parts * d), e = j % d;
         int part = (int)(j / d), kk = (int)(e % 64);
         if (part == 2)
             v[t * d + e] = ovx_nx_to_bf16(qkv[i]);
@@ -266,7 +266,7 @@ int OVX_KFN(rope_tables)(ovx_gpu *g, const int32_t *d_pos, const double *d_inv, 
 int OVX_KFN(rope_qkv)(ovx_gpu *g, const float *d_qkv, const float *d_cos, const float *d_sin,
                       ovx_bf16 *d_q, ovx_bf16 *d_k, ovx_bf16 *d_v, int n, int heads)
 {
-    OVX_LAUNCH(k_rope_qkv, grid_for((size_t)n * 3 * heads * 64), THREADS, STREAM(g), d_qkv, d_cos,
+    OVX_LAUNCH(k_rope_qkv, grid_for((size_t)n * (d_v ? 3 : 2) * heads * 64), THREADS, STREAM(g), d_qkv, d_cos,
                d_sin, d_q, d_k, d_v, n, heads);
     return ovx_check_launch(g, "rope_qkv");
 }

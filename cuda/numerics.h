@@ -43,15 +43,27 @@ OVX_HD float ovx_nx_gelu_tanh(float x)
 }
 
 /* GEMM epilogues (cuBLASLt's semantics, in float32 on the accumulator):
- * NONE, BIAS (+ b[col]), GELU_BIAS (gelu_tanh(acc + b[col])) */
+ * NONE, BIAS (+ b[col]), GELU_BIAS (gelu_tanh(acc + b[col])), and
+ * BIAS_RESIDUAL: y += acc + b[col], the residual add of out_proj and fc2
+ * (float32 y only; cuBLASLt: BIAS with beta = 1 and C = D = y, in place) */
 #define OVX_EPI_NONE 0
 #define OVX_EPI_BIAS 1
 #define OVX_EPI_GELU_BIAS 2
+#define OVX_EPI_BIAS_RESIDUAL 3
 
 OVX_HD float ovx_nx_epilogue(float acc, const float *b, int col, int epi)
 {
     float v = epi != OVX_EPI_NONE && b ? acc + b[col] : acc;
     return epi == OVX_EPI_GELU_BIAS ? ovx_nx_gelu_tanh(v) : v;
+}
+
+/* the epilogue's float32 value to store at *y (read only by
+ * BIAS_RESIDUAL: *y + (acc + b), the order of the unfused residual add
+ * after a BIAS epilogue) */
+OVX_HD float ovx_nx_epilogue_into(const float *y, float acc, const float *b, int col, int epi)
+{
+    float v = ovx_nx_epilogue(acc, b, col, epi);
+    return epi == OVX_EPI_BIAS_RESIDUAL ? *y + v : v;
 }
 
 /* RoPE of element k of one head (64 values), interleaved partner:

@@ -53,15 +53,6 @@ int ovx_cuda_layernorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float 
     return op_end(m, OVX_CUDA_OP_LAYERNORM, t0, err);
 }
 
-int ovx_cuda_residual_layernorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, float *d_x,
-                                const float *d_r, int rows, ovx_bf16 *d_y16, ovx_error *err)
-{
-    double t0 = op_begin(m);
-    GPU_CALL(m, err, m->g->ops->add_norm(m->g, d_x, d_r, n->w, n->b, m->cfg.layer_norm_eps, rows,
-                                         m->cfg.hidden_size, d_y16));
-    return op_end(m, OVX_CUDA_OP_LAYERNORM, t0, err);
-}
-
 int ovx_cuda_rmsnorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d_x, int rows,
                      ovx_bf16 *d_y16, ovx_error *err)
 {
@@ -76,7 +67,11 @@ int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int epi, cons
 {
     double t0 = op_begin(m);
     const ovx_gpu_ops *o = m->g->ops;
-    if (!l->b)
+    const int resid = epi == OVX_EPI_BIAS_RESIDUAL;
+    if (resid && (!d_y32 || !d_ws))
+        return ovx_error_set(err, OVX_EINTERNAL, "CUDA linear %s: a residual epilogue needs a float32 output and a workspace",
+                             l->kind ? l->kind : "?");
+    if (!l->b && !resid)
         epi = OVX_EPI_NONE;
     int rc = 1;
     if (o->linear &&
@@ -95,8 +90,9 @@ int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int epi, cons
             *(rc ? &m->gemm_paths[i].fallback : &m->gemm_paths[i].lt) += 1;
     }
     if (rc) {
-        /* GEMM to float32, then the epilogue as its own pass */
-        float *h = d_y32 ? d_y32 : d_ws;
+        /* GEMM to float32, then the epilogue as its own pass (a residual
+         * output is read by it: the GEMM goes to the workspace) */
+        float *h = d_y32 && !resid ? d_y32 : d_ws;
         GPU_CALL(m, err, o->gemm(m->g, 1, 0, l->out, rows, l->in, 1.0f, l->w, l->in, 0, d_x, l->in,
                                  0, 0.0f, h, 0, l->out, 0, 1));
         if (epi != OVX_EPI_NONE || !d_y32)
@@ -138,14 +134,6 @@ int ovx_cuda_rope3d_apply(ovx_cuda_model *m, const float *d_qkv, const float *d_
     GPU_CALL(m, err, m->g->ops->rope_qkv(m->g, d_qkv, d_cos, d_sin, d_q, d_k, d_v, rows,
                                          m->cfg.num_heads));
     return op_end(m, OVX_CUDA_OP_ROPE, t0, err);
-}
-
-int ovx_cuda_residual_add(ovx_cuda_model *m, float *d_x, const float *d_y, size_t n,
-                          ovx_error *err)
-{
-    double t0 = op_begin(m);
-    GPU_CALL(m, err, m->g->ops->residual_add(m->g, d_x, d_y, n));
-    return op_end(m, OVX_CUDA_OP_RESIDUAL, t0, err);
 }
 
 int ovx_cuda_to_bf16(ovx_cuda_model *m, const float *d_x, ovx_bf16 *d_y, size_t n,

@@ -25,7 +25,8 @@ typedef struct ovx_cuda_norm_w {
 
 typedef struct ovx_cuda_layer_w {
     ovx_cuda_norm_w layer_norm1, layer_norm2;
-    ovx_cuda_linear_w qkv;  /* q_proj, k_proj, v_proj stacked: [3D, D], bias [3D] */
+    ovx_cuda_linear_w qk;   /* q_proj, k_proj stacked: [2D, D], bias [2D]; float32 out for RoPE */
+    ovx_cuda_linear_w v;    /* v_proj: bf16 out straight from its epilogue */
     ovx_cuda_linear_w out_proj, fc1, fc2;
 } ovx_cuda_layer_w;
 
@@ -55,6 +56,8 @@ typedef struct ovx_cuda_slot {
     size_t cap_rows, cap_samples; /* what patches..a are sized for */
     int cap_hid;
     int rows, samples, hidden; /* the batch in flight (hidden -1: none) */
+    double fwd_host_ms;        /* host time of queueing its forward (the
+                                * emulations' ops run then: their GPU time) */
 } ovx_cuda_slot;
 
 /* One forward on the compute stream (forward.c), what a CUDA graph
@@ -114,6 +117,8 @@ struct ovx_cuda_model {
     int profiling;
     int attention;                  /* enum ovx_cuda_attention_mode */
     double timings[OVX_CUDA_OP_COUNT];
+    double last_gpu_ms;             /* the last collected forward's GPU time */
+    int last_gpu_events;            /* 1: from events, 0: host clock (emulations) */
 };
 
 /* x [M, K] float32 patches -> y [M, D] float32 = bf16(x) W^T (no bias);
@@ -123,30 +128,24 @@ int ovx_cuda_patch_embed(ovx_cuda_model *m, const float *d_x, int rows, ovx_bf16
 /* y = LN(x) * w + b over rows [M, D]; float32 and/or bf16 outputs */
 int ovx_cuda_layernorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d_x, int rows,
                        float *d_y32, ovx_bf16 *d_y16, ovx_error *err);
-/* x += r (float32, in place), then y16 = LN(x) * w + b (bf16): the residual
- * add fused with the next LayerNorm, one pass over the residual stream */
-int ovx_cuda_residual_layernorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, float *d_x,
-                                const float *d_r, int rows, ovx_bf16 *d_y16, ovx_error *err);
 /* y [M, D] bf16 = x / rms(x) * w */
 int ovx_cuda_rmsnorm(ovx_cuda_model *m, const ovx_cuda_norm_w *n, const float *d_x, int rows,
                      ovx_bf16 *d_y16, ovx_error *err);
 /* y [M, out] = epilogue(x [M, in] bf16 W^T, b, epi) (numerics.h OVX_EPI_*:
  * none, + bias, tanh GELU of it; float32 accumulation and epilogue) to
- * y32 (float32) or, y32 NULL, y16 (bf16). In one cuBLASLt call when the
- * device has it, else a GEMM to float32 (y32, or the workspace ws [M, out]
- * float32 for a bf16 output) and the epilogue pass. */
+ * y32 (float32) or, y32 NULL, y16 (bf16); BIAS_RESIDUAL: y32 += x W^T + b
+ * (the residual add). In one cuBLASLt call when the device has it, else a
+ * GEMM to float32 (y32, or the workspace ws [M, out] float32 for a bf16
+ * output or a residual) and the epilogue pass. */
 int ovx_cuda_linear(ovx_cuda_model *m, const ovx_cuda_linear_w *l, int epi, const ovx_bf16 *d_x,
                     int rows, float *d_y32, ovx_bf16 *d_y16, float *d_ws, ovx_error *err);
 /* cos/sin [M, 64] for positions pos [M, 3] */
 int ovx_cuda_rope3d_tables(ovx_cuda_model *m, const int32_t *d_pos, int rows, float *d_cos,
                            float *d_sin, ovx_error *err);
 /* qkv [M, 3 H*64] float32 (the fused QKV projection) -> q, k = bf16(rope(.))
- * per head, v = bf16(.), each [M, H*64] */
+ * per head, v = bf16(.), each [M, H*64]; v NULL: qkv is [M, 2 H*64] (q, k) */
 int ovx_cuda_rope3d_apply(ovx_cuda_model *m, const float *d_qkv, const float *d_cos,
                           const float *d_sin, ovx_bf16 *d_q, ovx_bf16 *d_k, ovx_bf16 *d_v, int rows,
-                          ovx_error *err);
-/* x [n] += y [n], float32 */
-int ovx_cuda_residual_add(ovx_cuda_model *m, float *d_x, const float *d_y, size_t n,
                           ovx_error *err);
 /* y [n] bf16 = x [n] float32 */
 int ovx_cuda_to_bf16(ovx_cuda_model *m, const float *d_x, ovx_bf16 *d_y, size_t n,

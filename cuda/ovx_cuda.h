@@ -185,7 +185,7 @@ typedef struct ovx_cuda_graph_stats {
     long refused;    /* captures the device refused (the batch ran directly, its shape stays direct) */
 } ovx_cuda_graph_stats;
 /* Which path the linear layers took, per layer type, since the upload:
- * "q_proj/k_proj/v_proj cuBLASLt, ..., mlp.fc1 GEMM + epilogue kernel" into
+ * "q_proj/k_proj cuBLASLt, v_proj cuBLASLt, ..., mlp.fc1 GEMM + epilogue kernel" into
  * buf; returns the number of layer types that took the fallback (GEMM to
  * fp32 + the epilogue kernel) at least once. */
 int ovx_cuda_model_gemm_paths(const ovx_cuda_model *m, char *buf, size_t len);
@@ -193,6 +193,12 @@ int ovx_cuda_model_gemm_paths(const ovx_cuda_model *m, char *buf, size_t len);
  * text in buf, else 0. */
 int ovx_cuda_model_take_note(ovx_cuda_model *m, char *buf, size_t len);
 void ovx_cuda_model_set_graphs(ovx_cuda_model *m, int max);
+/* GPU time of the last collected forward in ms: on a device, between two
+ * events on the compute stream around the forward (its kernels and the gaps
+ * between them; no host work, no copies), *events = 1; on the emulations
+ * (no events; ops finish when they return) the host time of the forward's
+ * ops, *events = 0. -1 before the first collect. */
+double ovx_cuda_model_last_gpu_ms(const ovx_cuda_model *m, int *events);
 ovx_cuda_graph_stats ovx_cuda_model_graph_stats(const ovx_cuda_model *m);
 
 #endif

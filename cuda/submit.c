@@ -14,8 +14,11 @@
 #include "common/timer.h"
 #include "cuda/ops.h"
 
-/* events of a slot: its inputs uploaded, its forward done, its outputs downloaded */
-enum { EV_UP, EV_DONE, EV_DOWN, EV_PER_SLOT };
+/* events of a slot: its inputs uploaded, its forward started and done (on
+ * the compute stream: the forward's GPU time between them), its outputs
+ * downloaded */
+enum { EV_UP, EV_START, EV_DONE, EV_DOWN, EV_PER_SLOT };
+_Static_assert(OVX_CUDA_SLOTS * EV_PER_SLOT <= OVX_GPU_EVENTS, "events per slot");
 
 static int ev(int slot, int what)
 {
@@ -111,7 +114,7 @@ static int reserve_shared(ovx_cuda_model *m, size_t rows, size_t samples, size_t
     const want w[] = {
         {(void **)&b->patch16, rows * m->patch_kpad * sizeof(ovx_bf16)},
         {(void **)&b->t, hrows * wide * sizeof(float)},
-        {(void **)&b->fqkv, rows * 3 * d * sizeof(float)},
+        {(void **)&b->fqkv, rows * 2 * d * sizeof(float)}, /* q, k (v: its own GEMM, bf16) */
         {(void **)&b->cos, rows * 64 * sizeof(float)},
         {(void **)&b->sin, rows * 64 * sizeof(float)},
         {(void **)&b->xn, hrows * d * sizeof(ovx_bf16)},
@@ -309,9 +312,13 @@ static int queue_batch(ovx_cuda_model *m, int s, int samples, const int *lengths
         order(m, ev(s, EV_UP), OVX_STREAM_H2D, OVX_STREAM_COMPUTE))
         return dev_fail(m, err);
     m->timings[OVX_CUDA_OP_UPLOAD] += ovx_now_ms() - t0;
+    if (order(m, ev(s, EV_START), OVX_STREAM_COMPUTE, -1))
+        return dev_fail(m, err);
+    double f0 = ovx_now_ms();
     int rc = ovx_cuda_graph_run(m, s, &f, err);
     if (rc)
         return rc;
+    sl->fwd_host_ms = ovx_now_ms() - f0;
     /* outputs -> staging on the D2H stream once the forward is done */
     if (order(m, ev(s, EV_DONE), OVX_STREAM_COMPUTE, OVX_STREAM_D2H))
         return dev_fail(m, err);
@@ -396,6 +403,12 @@ int ovx_cuda_submit_gather(ovx_cuda_model *m, int samples, const int *lengths,
 
 /* ---- collect ---- */
 
+double ovx_cuda_model_last_gpu_ms(const ovx_cuda_model *m, int *events)
+{
+    *events = m->last_gpu_events;
+    return m->last_gpu_ms;
+}
+
 int ovx_cuda_collect(ovx_cuda_model *m, int slot, ovx_outputs *out, ovx_error *err)
 {
     out->last_hidden_state = out->pooler_output = out->hidden_state = NULL;
@@ -408,6 +421,13 @@ int ovx_cuda_collect(ovx_cuda_model *m, int slot, ovx_outputs *out, ovx_error *e
     if (o->activate(m->g) ||
         (o->event_sync ? o->event_sync(m->g, ev(slot, EV_DOWN)) : o->sync(m->g)))
         return dev_fail(m, err);
+    /* the forward's GPU time: EV_START and EV_DONE are complete (EV_DOWN
+     * came after EV_DONE) */
+    float gpu_ms = 0.0f;
+    m->last_gpu_events = o->event_record && o->event_elapsed;
+    if (m->last_gpu_events && o->event_elapsed(m->g, ev(slot, EV_START), ev(slot, EV_DONE), &gpu_ms))
+        return dev_fail(m, err);
+    m->last_gpu_ms = m->last_gpu_events ? (double)gpu_ms : sl->fwd_host_ms;
     size_t at[3], n[3];
     out_layout(m, sl, at, n);
     float *dst[3] = {NULL, NULL, NULL};

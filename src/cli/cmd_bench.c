@@ -1,7 +1,8 @@
 /* cmd_bench.c: `ovx bench`: forward throughput of the encoder on a device
  * for a list of clip lengths (tokens) x batch sizes, printed as a Markdown
  * table to paste into an issue: median ms per forward, clips/s, tokens/s,
- * TFLOP/s and % of the device's bf16 peak (cuda/peak.c, or --peak). The
+ * TFLOP/s and % of the device's bf16 peak (cuda/peak.c, or --peak), and on
+ * CUDA the forward's GPU-only time from events (no host work, no copies). The
  * batch runs the way `ovx extract --batch` runs it: one packed forward over
  * all clips. A random model of the published size unless -m. */
 #include <getopt.h>
@@ -32,7 +33,10 @@ void ovx_help_bench(FILE *out)
             "\n"
             "Times the encoder forward for every (tokens per clip, batch) pair and prints a\n"
             "Markdown table: median ms per forward, clips/s, tokens/s, TFLOP/s (matrix\n"
-            "products only) and %% of the device's bf16 tensor-core peak. Paste it into an\n"
+            "products only), %% of the device's bf16 tensor-core peak and, on CUDA, the GPU\n"
+            "ms per forward: the median time between two CUDA events on the compute stream\n"
+            "around the forward (its kernels and the gaps between them; without host work\n"
+            "and the PCIe copies that ms/forward includes). Paste it into an\n"
             "issue together with the header lines (device, driver, build). A batch is one\n"
             "packed forward over B clips, as in `ovx extract --batch B`; clips are video\n"
             "tokens (16 x 16 per frame, consecutive frames) with random patches. On CUDA a\n"
@@ -110,15 +114,23 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* One row: B clips of N tokens, warmup + repeat packed forwards; *ms the median. */
+static double median(double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+/* One row: B clips of N tokens, warmup + repeat packed forwards; *ms the
+ * median end to end, *gpu_ms the median GPU time (-1 on the CPU; *events 0
+ * when the device has no events: the emulation's host time of its ops). */
 static int time_row(ovx_engine *e, const ovx_model_config *c, int n, int b, int warmup, int repeat,
-                    uint64_t seed, double *ms, ovx_error *err)
+                    uint64_t seed, double *ms, double *gpu_ms, int *events, ovx_error *err)
 {
     size_t rows = (size_t)n * b, k = (size_t)c->num_channels * c->patch_size * c->patch_size;
     float *patches = malloc(rows * k * sizeof *patches);
     int32_t *pos = malloc(rows * 3 * sizeof *pos);
     int *lengths = malloc((size_t)b * sizeof *lengths);
-    double *t = malloc((size_t)repeat * sizeof *t);
+    double *t = malloc((size_t)repeat * 2 * sizeof *t), *gt = t ? t + repeat : NULL;
     int rc = OVX_OK;
     if (!patches || !pos || !lengths || !t) {
         rc = ovx_error_set(err, OVX_ENOMEM, "out of memory for %zu tokens", rows);
@@ -139,13 +151,15 @@ static int time_row(ovx_engine *e, const ovx_model_config *c, int n, int b, int 
         ovx_outputs out = {.hidden_state_index = OVX_NO_HIDDEN_STATE};
         double t0 = ovx_now_ms();
         rc = ovx_engine_forward_packed(e, b, lengths, patches, pos, &out, err);
-        if (r >= warmup)
+        if (r >= warmup) {
             t[r - warmup] = ovx_now_ms() - t0; /* outputs are downloaded: the device is done */
+            gt[r - warmup] = ovx_engine_last_gpu_ms(e, events);
+        }
         ovx_outputs_free(&out);
     }
     if (!rc) {
-        qsort(t, (size_t)repeat, sizeof *t, cmp_double);
-        *ms = repeat % 2 ? t[repeat / 2] : 0.5 * (t[repeat / 2 - 1] + t[repeat / 2]);
+        *ms = median(t, repeat);
+        *gpu_ms = median(gt, repeat);
     }
 done:
     free(patches);
@@ -285,17 +299,19 @@ int ovx_cmd_bench(int argc, char **argv)
     const ovx_model_config *cfg = ovx_model_get_config(m);
     print_header(ovx_engine_device(eng), cfg, model_desc, (int)warmup, (int)repeat,
                  (int)threads ? (int)threads : ovx_default_threads(), &peak);
-    printf("\n| tokens/clip | batch | ms/forward | clips/s | tokens/s | TFLOP/s | %% bf16 peak |\n"
-           "|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("\n| tokens/clip | batch | ms/forward | clips/s | tokens/s | TFLOP/s | %% bf16 peak | GPU ms/forward |\n"
+           "|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     fflush(stdout);
     rc = OVX_EXIT_OK;
+    int gpu_rows = 0, gpu_events = 0;
     for (int i = 0; i < nt; i++)
         for (int j = 0; j < nb; j++) {
             int n = tokens[i], b = batches[j];
-            double ms = 0;
+            double ms = 0, gpu_ms = -1;
+            int events = 0;
             if (time_row(eng, cfg, n, b, (int)warmup, (int)repeat, (uint64_t)seed + (uint64_t)(i * MAX_LIST + j),
-                         &ms, &err)) {
-                printf("| %d | %d | failed: %s | | | | |\n", n, b, err.msg);
+                         &ms, &gpu_ms, &events, &err)) {
+                printf("| %d | %d | failed: %s | | | | | |\n", n, b, err.msg);
                 fflush(stdout);
                 rc = OVX_EXIT_FAIL;
                 if (ovx_engine_lost(eng))
@@ -308,10 +324,21 @@ int ovx_cmd_bench(int argc, char **argv)
             char pct[32] = "-";
             if (peak > 0)
                 snprintf(pct, sizeof pct, "%.3g", 100.0 * tflops / peak);
-            printf("| %d | %d | %.3f | %.2f | %.0f | %.4g | %s |\n", n, b, ms, b * 1e3 / ms,
-                   (double)n * b * 1e3 / ms, tflops, pct);
+            char gpu[32] = "-";
+            if (gpu_ms >= 0) {
+                snprintf(gpu, sizeof gpu, "%.3f", gpu_ms);
+                gpu_rows++;
+                gpu_events = events;
+            }
+            printf("| %d | %d | %.3f | %.2f | %.0f | %.4g | %s | %s |\n", n, b, ms, b * 1e3 / ms,
+                   (double)n * b * 1e3 / ms, tflops, pct, gpu);
             fflush(stdout);
         }
+    if (gpu_rows)
+        printf("\nGPU ms/forward: %s\n",
+               gpu_events ? "CUDA events around the forward on the compute stream (kernels and gaps; "
+                            "no host work, no copies)"
+                          : "emulated device, no events: the host time of the forward's ops");
     char paths[1200];
     if (ovx_engine_gemm_paths(eng, paths, sizeof paths) >= 0 && paths[0])
         printf("\nGEMM paths: %s\n", paths);

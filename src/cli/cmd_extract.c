@@ -98,6 +98,12 @@ void ovx_help_extract(FILE *out)
         "  --shard-items N        items per tar shard (default 1000)\n"
         "  --shard-bytes SIZE     also close a shard once it reaches SIZE (e.g. 2G)\n"
         "  --overwrite            redo items whose outputs already validate (files only)\n"
+        "  --retry-failed         try the known failures again: by default an item whose\n"
+        "                         line in DIR/failures.jsonl has the input's size and\n"
+        "                         mtime and this run's settings (a decode or select\n"
+        "                         failure; not URLs) fails again without being\n"
+        "                         tried, counted in the summary (--overwrite also\n"
+        "                         retries them)\n"
         "  --prune                remove the outputs and log lines of every rel that no\n"
         "                         input of this run has (moved or deleted inputs; all\n"
         "                         shards' inputs count; files only)\n"
@@ -122,12 +128,14 @@ void ovx_help_extract(FILE *out)
         "                         cannot be used fails the run (exit 1) before any\n"
         "                         item, one left unusable by a fault stops it; with\n"
         "                         no NVIDIA driver at all auto says nothing (-v: why)\n"
-        "  --precision P          CPU matmuls: fp32 (default), bf16 (bf16 inputs, fp32\n"
-        "                         accumulation, as on CUDA; needs oneDNN and AVX512_BF16\n"
-        "                         or AMX; a warning where it is slower than fp32) or auto\n"
-        "                         (bf16 where this CPU runs it faster: AMX, or a short\n"
-        "                         calibration; -v says which and why; REL.json records\n"
-        "                         the one used); like the device, not in the settings hash\n"
+        "  --precision P          CPU matmuls: auto (default: bf16 where this CPU runs it\n"
+        "                         faster: AMX, or a short calibration kept per machine in\n"
+        "                         ~/.cache/ovx (OVX_CACHE_DIR), so every run decides the\n"
+        "                         same; -v says which and why), fp32, or bf16 (bf16\n"
+        "                         inputs, fp32 accumulation, as on CUDA; needs oneDNN and\n"
+        "                         AVX512_BF16 or AMX; a warning where it is slower than\n"
+        "                         fp32); REL.json records the one used; like the\n"
+        "                         device, not in the settings hash\n"
         "  --attention A          CUDA attention: fused (default, the mma.sync kernel),\n"
         "                         chunked (the cuBLAS reference path) or wmma (the\n"
         "                         earlier fused kernel); not in the settings hash\n"
@@ -149,7 +157,8 @@ void ovx_help_extract(FILE *out)
         "so a run resumed on another device skips finished items (REL.json records\n"
         "the device and precision). Every file is written to a temp name, fsync'd and\n"
         "renamed; REL.json last. DIR/failures.jsonl has {path,rel,stage,error} per\n"
-        "failed item, DIR/manifest.jsonl one line per item as on disk now (both\n"
+        "failed item (with its size and mtime: see --retry-failed), DIR/manifest.jsonl\n"
+        "one line per item as on disk now (both\n"
         "compacted at the end of each run: one line per item). Several runs may share\n"
         "DIR: items are claimed (locks in DIR/.ovx/), never computed twice at once;\n"
         "a failed log append is rolled back and the run exits 1.\n"
@@ -263,6 +272,7 @@ static const opt_def opt_table[] = {
     {"duration", 0, O_REAL, F(p.duration), 1e-6, 1e9, NULL, NULL},
     {"overwrite", 0, O_FLAG, F(p.overwrite), 0, 0, NULL, NULL},
     {"prune", 0, O_FLAG, F(p.prune), 0, 0, NULL, NULL},
+    {"retry-failed", 0, O_FLAG, F(p.retry_failed), 0, 0, NULL, NULL},
     {"format", 0, O_CHOICE, F(p.format_wds), 0, 0, format_names, NULL},
     {"shard-items", 0, O_INT, F(p.shard_items), 1, 100000000, NULL, NULL},
     {"shard-bytes", 0, O_STR, F(shard_bytes), 0, 0, NULL, NULL},
@@ -414,6 +424,8 @@ static void print_dry_run_item(printer *pr, const ovx_extract_item *it)
     cJSON_AddStringToObject(j, "action", names[it->status]);
     if (it->status == OVX_ITEM_FAILED)
         cJSON_AddStringToObject(j, "error", it->error);
+    if (it->known_failure)
+        cJSON_AddTrueToObject(j, "known_failure");
     jsonl_emit(pr, j);
     cJSON_Delete(j);
 }
@@ -426,14 +438,19 @@ static void on_item(void *user, const ovx_extract_item *it)
         return;
     }
     ovx_run_summary_item(&pr->summary, it);
-    if (it->status == OVX_ITEM_FAILED) {
+    if (it->status == OVX_ITEM_FAILED && !it->known_failure) { /* known ones: counted in the summary */
         ovx_progress_clear(&pr->progress);
         fprintf(stderr, "ovx extract: %s: %s\n", it->path, it->error);
     }
     if (!pr->jsonl)
         return;
     cJSON *o = NULL;
-    if (it->status == OVX_ITEM_FAILED) {
+    if (it->status == OVX_ITEM_FAILED && it->record) { /* its failures.jsonl line, so merge-manifests keeps it whole */
+        o = cJSON_Duplicate(it->record, 1);
+        cJSON_AddStringToObject(o, "status", "failed");
+        if (it->known_failure)
+            cJSON_AddTrueToObject(o, "known_failure");
+    } else if (it->status == OVX_ITEM_FAILED) {
         o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "status", "failed");
         cJSON_AddStringToObject(o, "path", it->path);
@@ -480,6 +497,7 @@ int ovx_cmd_extract(int argc, char **argv)
     cli_opts c;
     memset(&c, 0, sizeof c);
     c.p = ovx_extract_default_params();
+    c.p.precision = OVX_PRECISION_AUTO; /* resolved below, once the device is known */
     c.device_arg = "auto";
     int rc = parse_options(&c, argc, argv);
     if (rc)
@@ -592,6 +610,10 @@ int ovx_cmd_extract(int argc, char **argv)
         fprintf(stderr, "ovx extract: %s%zu done, %zu skipped, %zu failed, %zu not run, %.1f s\n",
                 sig ? "interrupted: " : "", sum.done, sum.skipped, sum.failed,
                 sum.items - sum.done - sum.skipped - sum.failed, sum.seconds);
+    if ((!c.quiet || sig) && sum.known_failed)
+        fprintf(stderr, "ovx extract: %zu known failure%s skipped, not tried again (failed before with the same "
+                        "file size, mtime and settings; --retry-failed tries again)\n", sum.known_failed,
+                sum.known_failed == 1 ? "" : "s");
     if (!c.quiet)
         ovx_run_summary_print(stderr, "ovx extract: ", &pr.summary, sum.done, sum.failed, sum.seconds);
     if (c.profile)

@@ -37,12 +37,14 @@ void ovx_help_forward(FILE *out)
             "      --threads N          CPU threads (default $OVX_THREADS or all cores)\n"
             OVX_DEVICE_OPT_HELP
             OVX_ATTENTION_OPT_HELP
-            "      --precision P        fp32 (default, exact), bf16 (CPU matmuls with bf16\n"
-            "                           inputs and fp32 accumulation: oneDNN, AVX512_BF16/AMX;\n"
-            "                           block weights kept in bf16 only, half the memory; a\n"
-            "                           warning where it is slower than fp32) or auto (bf16\n"
-            "                           where this CPU runs it faster: AMX, or a short\n"
-            "                           calibration; -v says which and why)\n"
+            "      --precision P        auto (default: bf16 where this CPU runs it faster:\n"
+            "                           AMX, or a short calibration kept per machine in\n"
+            "                           ~/.cache/ovx (OVX_CACHE_DIR), so every run decides\n"
+            "                           the same; -v says which and why), fp32 (exact) or\n"
+            "                           bf16 (CPU matmuls with bf16 inputs and fp32\n"
+            "                           accumulation: oneDNN, AVX512_BF16/AMX; block weights\n"
+            "                           kept in bf16 only, half the memory; a warning where\n"
+            "                           it is slower than fp32)\n"
             "      --profile            print milliseconds and GFLOP/s per op kind of the CPU\n"
             "                           forward to stderr (outputs unchanged)\n"
             "  -o, --output DIR         output folder (created if missing)\n"
@@ -96,7 +98,7 @@ int ovx_cmd_forward(int argc, char **argv)
         {0, 0, 0, 0}};
     const char *model = NULL, *px_path = NULL, *idx_path = NULL, *outdir = NULL, *hs_arg = NULL;
     const char *dev_arg = "auto";
-    int threads = 0, hs = OVX_NO_HIDDEN_STATE, profile = 0, precision = OVX_PRECISION_FP32, c;
+    int threads = 0, hs = OVX_NO_HIDDEN_STATE, profile = 0, precision = OVX_PRECISION_AUTO, c;
     int attention = OVX_CUDA_ATTENTION_FUSED, verbose = 0;
     optind = 1;
     opterr = 0;

@@ -32,7 +32,7 @@ void ovx_cli_precision_resolve(const char *cmd, int *precision, const ovx_device
 {
     int cpu = dev->kind == OVX_DEVICE_CPU;
     if (*precision == OVX_PRECISION_AUTO) {
-        char why[300] = "auto: fp32 (on a CUDA device the CPU precision has no effect)";
+        char why[600] = "auto: fp32 (the forward runs on CUDA; a fallback to the CPU computes fp32)";
         *precision = cpu ? ovx_precision_auto(why, sizeof why) : OVX_PRECISION_FP32;
         if (verbose)
             fprintf(stderr, "ovx %s: precision %s\n", cmd, why);

@@ -50,6 +50,7 @@ typedef struct ovx_extract_params {
     /* run */
     int overwrite;                /* redo items whose outputs validate (not with format_wds) */
     int prune;                    /* drop the lines and outputs of rels no input of this run has (files) */
+    int retry_failed;             /* try known failures again (known_fail.h; overwrite does too) */
     int format_wds;               /* tar shards OUT/shards/{shard_index}-{nnnnnn}.tar (wds.h), not files */
     int shard_items;              /* format_wds: items per tar (1000) */
     uint64_t shard_bytes;         /* format_wds: also close a tar at this size (0: no limit) */
@@ -85,8 +86,12 @@ typedef struct ovx_extract_item {
     const char *stage;    /* FAILED: "input", "decode", "select", "model", "write"
                            * (NULL in a dry run) */
     const char *error;    /* FAILED: one line */
+    int known_failure;    /* FAILED: failed before with this input and these
+                           * settings, not tried again (known_fail.h) */
     const cJSON *record;  /* DONE, SKIPPED: the manifest line (NULL for a
-                           * skip in a dry run or without the fields) */
+                           * skip in a dry run or without the fields);
+                           * FAILED: its failures.jsonl line (NULL in a
+                           * dry run, except for a known failure) */
     double seconds;       /* DONE: wall time of the item (< 0: not known, format_wds) */
 } ovx_extract_item;
 
@@ -121,6 +126,7 @@ typedef struct ovx_extract_callbacks {
 typedef struct ovx_extract_summary {
     size_t items;          /* items of this shard */
     size_t done, skipped, failed;
+    size_t known_failed;   /* of failed: known failures, not tried again */
     int started;           /* the run phase began (logs opened) */
     int stopped;           /* should_stop ended it early */
     int log_failed;        /* an append to or the rewrite of manifest.jsonl /

@@ -56,8 +56,24 @@ static const char *claim_outputs(ovx_strmap *owners, const ovx_extract_job *job,
     return NULL;
 }
 
+/* An item to extract that failed before with this input and these
+ * settings fails again without being tried. */
+static void take_known(ovx_plan *pl, ovx_plan_item *p, const ovx_strmap *known)
+{
+    cJSON *line = ovx_known_failure(known, p->job.in->rel, &p->ident, pl->fail_settings);
+    if (!line)
+        return;
+    const char *stage = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(line, "stage"));
+    const char *error = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(line, "error"));
+    set_fail(p, stage, error);
+    p->stage = !strcmp(stage, "decode") ? "decode" : "select"; /* (static names, as elsewhere) */
+    p->known = 1;
+    p->record = line;
+    pl->known++;
+}
+
 int ovx_plan_build(ovx_plan *pl, const ovx_input_list *inputs, const ovx_extract_opts *o, int shard_i, int shard_n,
-                   int overwrite, int dry_run, ovx_error *err)
+                   int overwrite, int retry_failed, int dry_run, ovx_error *err)
 {
     memset(pl, 0, sizeof *pl);
     pl->items = calloc(inputs->n ? inputs->n : 1, sizeof *pl->items);
@@ -89,12 +105,20 @@ int ovx_plan_build(ovx_plan *pl, const ovx_input_list *inputs, const ovx_extract
     }
     ovx_strmap_free(&owners);
 
+    ovx_fail_settings(o->settings_hash, o->max_corrupt, o->max_tokens, pl->fail_settings);
+    ovx_strmap known = {0}; /* rel -> its latest failure line */
+    if (!overwrite && !retry_failed) {
+        int rc = ovx_known_failures_load(o->out_dir, &known, err);
+        if (rc != OVX_OK)
+            return rc;
+    }
     ovx_strmap wds_done = {0}; /* --format wds: rel -> manifest line of the items of complete shards */
     if (o->wds) {
         int bad = 0;
         int rc = ovx_wds_index(o->out_dir, o->settings_hash, &wds_done, &bad, err);
         if (rc != OVX_OK) {
             ovx_strmap_free(&wds_done);
+            ovx_strmap_free(&known);
             return rc;
         }
     }
@@ -102,24 +126,26 @@ int ovx_plan_build(ovx_plan *pl, const ovx_input_list *inputs, const ovx_extract
         ovx_plan_item *p = &pl->items[i];
         if (p->action != OVX_ACT_EXTRACT)
             continue;
+        ovx_input_ident_get(p->job.in->path, &p->ident);
         const char *line = NULL;
+        cJSON *j = NULL;
         if (o->wds) {
             if (ovx_strmap_get(&wds_done, p->job.in->rel, &line)) {
                 p->action = OVX_ACT_SKIP;
                 if (!dry_run)
                     p->record = cJSON_Parse(line);
             }
-            continue;
-        }
-        cJSON *j = NULL;
-        if (!overwrite && ovx_resume_check(p->job.base, o->settings_hash, dry_run ? NULL : &j, NULL, 0)) {
+        } else if (!overwrite && ovx_resume_check(p->job.base, o->settings_hash, dry_run ? NULL : &j, NULL, 0)) {
             p->action = OVX_ACT_SKIP;
             if (j)
                 p->record = ovx_extract_manifest_from_json(j);
         }
         cJSON_Delete(j);
+        if (p->action == OVX_ACT_EXTRACT && known.n)
+            take_known(pl, p, &known);
     }
     ovx_strmap_free(&wds_done);
+    ovx_strmap_free(&known);
     return OVX_OK;
 }
 

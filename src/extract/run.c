@@ -19,6 +19,7 @@
 #include "extract/extract_item.h"
 #include "extract/fingerprint.h"
 #include "extract/inputs.h"
+#include "extract/known_fail.h"
 #include "extract/pipeline.h"
 #include "extract/plan.h"
 #include "extract/resume.h"
@@ -147,13 +148,27 @@ static const char *item_key(const run_state *rs, const ovx_plan_item *p)
 
 static void report_failure(run_state *rs, const ovx_plan_item *p, const char *stage, const char *msg)
 {
+    cJSON *line = ovx_failure_line(p->job.in->path, p->job.in->rel, stage, msg, &p->ident, rs->plan.fail_settings);
     ovx_extract_item it = {.status = OVX_ITEM_FAILED, .path = p->job.in->path, .rel = p->job.in->rel,
-                           .stage = stage, .error = msg};
+                           .stage = stage, .error = msg, .record = line};
     emit(rs, &it);
     ovx_error err;
-    if (ovx_runlog_failure(&rs->log, p->job.in->path, p->job.in->rel, stage, msg, &err) != OVX_OK)
+    if (!line)
+        ovx_error_set(&err, OVX_ENOMEM, "failures.jsonl: out of memory");
+    if (!line || ovx_runlog_failure_line(&rs->log, line, &err) != OVX_OK)
         log_error(rs, &err);
+    cJSON_Delete(line);
     rs->sum->failed++;
+}
+
+/* A known failure: reported with its line, which stays in failures.jsonl. */
+static void report_known_failure(run_state *rs, const ovx_plan_item *p)
+{
+    ovx_extract_item it = {.status = OVX_ITEM_FAILED, .path = p->job.in->path, .rel = p->job.in->rel,
+                           .stage = p->stage, .error = p->error, .known_failure = 1, .record = p->record};
+    emit(rs, &it);
+    rs->sum->failed++;
+    rs->sum->known_failed++;
 }
 
 /* A skipped item: its manifest line (a killed run may have finished the
@@ -601,9 +616,11 @@ static void dry_run(run_state *rs)
         const ovx_plan_item *p = &rs->plan.items[i];
         static const ovx_extract_status st[] = {OVX_ITEM_EXTRACT, OVX_ITEM_SKIPPED, OVX_ITEM_FAILED};
         ovx_extract_item it = {.status = st[p->action], .dry_run = 1, .path = p->job.in->path,
-                               .rel = p->job.in->rel, .error = p->error};
+                               .rel = p->job.in->rel, .error = p->error, .known_failure = p->known,
+                               .record = p->known ? p->record : NULL};
         rs->sum->skipped += p->action == OVX_ACT_SKIP;
         rs->sum->failed += p->action == OVX_ACT_FAIL;
+        rs->sum->known_failed += p->known;
         emit(rs, &it);
     }
 }
@@ -695,7 +712,9 @@ static void report_planned(run_state *rs)
 {
     for (size_t i = 0; i < rs->plan.n; i++) {
         ovx_plan_item *p = &rs->plan.items[i];
-        if (p->action == OVX_ACT_FAIL) {
+        if (p->action == OVX_ACT_FAIL && p->known) {
+            report_known_failure(rs, p);
+        } else if (p->action == OVX_ACT_FAIL) {
             report_failure(rs, p, p->stage, p->error);
         } else if (p->action == OVX_ACT_SKIP) {
             cJSON *rec = p->record ? relabel(rs, p) : NULL;
@@ -834,8 +853,8 @@ int ovx_extract_run(const ovx_extract_params *prm, const ovx_extract_callbacks *
         rs.key_off = dl + 1; /* bases are DIR/KEY (outlayout.h) */
     }
     if (rc == OVX_OK)
-        rc = ovx_plan_build(&rs.plan, &inputs, o, prm->shard_index, prm->shard_count, prm->overwrite, prm->dry_run,
-                            err);
+        rc = ovx_plan_build(&rs.plan, &inputs, o, prm->shard_index, prm->shard_count, prm->overwrite,
+                            prm->retry_failed, prm->dry_run, err);
     sum->items = rs.plan.n;
     if (rc != OVX_OK)
         goto out;

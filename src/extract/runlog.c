@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "extract/claim.h"
+#include "extract/known_fail.h"
 #include "extract/resume.h"
 #include "io/atomic_file.h"
 #include "io/json_utf8.h"
@@ -119,14 +120,16 @@ static int append_line(ovx_runlog *rl, const char *path, ovx_strmap *seen, const
 int ovx_runlog_failure(ovx_runlog *rl, const char *path, const char *rel, const char *stage,
                        const char *error, ovx_error *err)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory");
-    cJSON_AddStringToObject(o, "path", path);
-    cJSON_AddStringToObject(o, "rel", rel);
-    cJSON_AddStringToObject(o, "stage", stage);
-    cJSON_AddStringToObject(o, "error", error);
-    char *line = ovx_json_make_utf8(o) == 0 ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON *o = ovx_failure_line(path, rel, stage, error, NULL, NULL);
+    int rc = o ? ovx_runlog_failure_line(rl, o, err) : ovx_error_set(err, OVX_ENOMEM, "out of memory");
+    cJSON_Delete(o);
+    return rc;
+}
+
+int ovx_runlog_failure_line(ovx_runlog *rl, const cJSON *raw, ovx_error *err)
+{
+    cJSON *o = cJSON_Duplicate(raw, 1);
+    char *line = o && ovx_json_make_utf8(o) == 0 ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     if (!line)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory");

@@ -1,5 +1,6 @@
 /* runlog.h: the run's logs in the output folder. DIR/failures.jsonl: one
- * line per failed item {"path","rel","stage","error"}; DIR/manifest.jsonl:
+ * line per failed item {"path","rel","stage","error"} (with what a rerun
+ * needs to skip it again: known_fail.h); DIR/manifest.jsonl:
  * one line per finished item. Both are keyed by the item's rel (the
  * manifest by REL.json, which rel names), not by the path it was found under. Several processes may log into one DIR:
  * every append and rewrite holds the folder's log lock (claim.h), an append
@@ -36,6 +37,9 @@ void ovx_runlog_close(ovx_runlog *rl);
 
 int ovx_runlog_failure(ovx_runlog *rl, const char *path, const char *rel, const char *stage,
                        const char *error, ovx_error *err);
+/* Appends a failure line made by ovx_failure_line (known_fail.h: with the
+ * input's size, mtime and the run's fail_settings). */
+int ovx_runlog_failure_line(ovx_runlog *rl, const cJSON *line, ovx_error *err);
 /* Appends obj (printed unformatted) to manifest.jsonl; its item (path and
  * rel) counts as done for the compaction. */
 int ovx_runlog_manifest(ovx_runlog *rl, const cJSON *obj, ovx_error *err);

@@ -6,7 +6,9 @@
  * (no oneDNN or no AVX512_BF16/AMX: fp32; AMX-BF16: bf16) and otherwise a
  * short calibration: one linear layer of the forward's shape (256 rows,
  * 1024 -> 1024, one thread) timed in fp32 and in bf16, best of 5 each after
- * a warm-up; bf16 when it is at least OVX_BF16_AUTO_GAIN times faster. */
+ * a warm-up; bf16 when it is at least OVX_BF16_AUTO_GAIN times faster.
+ * The measurement is kept per machine (precision_cache.h), so the choice does
+ * not move with the load from one run to the next. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "common/timer.h"
 #include "model/mm.h"
 #include "model/model.h"
+#include "model/precision_cache.h"
 
 #define CAL_ROWS 256
 #define CAL_DIM 1024
@@ -68,6 +71,18 @@ static double measure(void)
     return ratio;
 }
 
+static char kept_where[4200]; /* where the ratio is kept ("": measured by this process) */
+
+static int cpu_amx(void)
+{
+    __builtin_cpu_init();
+#if defined(__clang__) && __clang_major__ < 16
+    return 0;
+#else
+    return __builtin_cpu_supports("amx-bf16");
+#endif
+}
+
 double ovx_precision_bf16_speedup(void)
 {
     static int done;
@@ -77,7 +92,13 @@ double ovx_precision_bf16_speedup(void)
         const char *hook = getenv("OVX_PRECISION_CALIBRATION"); /* test hook: the ratio to assume */
         char *end;
         double v = hook && *hook ? strtod(hook, &end) : 0;
-        ratio = hook && *hook && !*end && v > 0 ? v : measure();
+        char no[200];
+        if (hook && *hook && !*end && v > 0)
+            ratio = v;
+        else if (!ovx_mm_bf16_available(no, sizeof no))
+            ratio = 0;
+        else
+            ratio = ovx_precision_cached_ratio(1, cpu_amx(), measure, kept_where, sizeof kept_where);
     }
     return ratio;
 }
@@ -89,12 +110,7 @@ int ovx_precision_auto(char *why, size_t len)
         snprintf(why, len, "auto: fp32 (%s)", no);
         return OVX_PRECISION_FP32;
     }
-    __builtin_cpu_init();
-#if defined(__clang__) && __clang_major__ < 16
-    int amx = 0;
-#else
-    int amx = __builtin_cpu_supports("amx-bf16");
-#endif
+    int amx = cpu_amx();
     const char *hook = getenv("OVX_PRECISION_CALIBRATION");
     if (amx && !(hook && *hook)) {
         snprintf(why, len, "auto: bf16 (AMX-BF16)");
@@ -106,7 +122,7 @@ int ovx_precision_auto(char *why, size_t len)
         return OVX_PRECISION_FP32;
     }
     int bf16 = r >= OVX_BF16_AUTO_GAIN;
-    snprintf(why, len, "auto: %s (bf16 matmul measured at %.2fx fp32 on this CPU; bf16 from %.2fx)",
-             bf16 ? "bf16" : "fp32", r, OVX_BF16_AUTO_GAIN);
+    snprintf(why, len, "auto: %s (bf16 matmul measured at %.2fx fp32 on this CPU; bf16 from %.2fx%s%s)",
+             bf16 ? "bf16" : "fp32", r, OVX_BF16_AUTO_GAIN, kept_where[0] ? "; " : "", kept_where);
     return bf16 ? OVX_PRECISION_BF16 : OVX_PRECISION_FP32;
 }

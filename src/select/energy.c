@@ -60,6 +60,59 @@ static float vector_evidence(const ovx_energy_input *in, int64_t i, int c, doubl
     return gain >= 0.25f ? 1.0f : gain / 0.25f;
 }
 
+/* The camera's motion in px per frame: one similarity fit over all past
+ * vectors (model[n_past]), and one per reference picture that has at least
+ * 8 vectors of its own when the frame uses several (model[c],
+ * own[c] = 1): a shaking camera's displacement to a picture two frames back
+ * is not twice the one to the picture before, so vectors to different
+ * references disagree on "the camera" unless each is fitted on its own.
+ * (A reference with 8 to fit_min_vectors vectors gets their median.)
+ * x, y, dx, dy: the n past vectors in the order of in->mv. */
+static int camera_fits(const ovx_energy_input *in, const ovx_select_params *p, const float *x, const float *y,
+                       const float *dx, const float *dy, int64_t n, ovx_similarity *model, int *own)
+{
+    int np = in->n_past < 1 ? 0 : in->n_past;
+    if (ovx_similarity_fit(x, y, dx, dy, (size_t)n, p->fit_keep, p->fit_passes, p->fit_min_vectors,
+                           &model[np]) < 0)
+        return -1;
+    if (!in->choice || np < 2)
+        return 0;
+    int64_t count[OVX_ENERGY_MAX_REFS] = {0};
+    for (int64_t i = 0; i < in->n_mv; i++)
+        if (in->mv[i].source < 0 && in->choice[i] < np)
+            count[in->choice[i]]++;
+    int used = 0;
+    for (int c = 0; c < np; c++)
+        used += count[c] > 0;
+    if (used < 2)
+        return 0;
+    float *g = malloc((size_t)n * 4 * sizeof *g);
+    if (!g)
+        return -1;
+    for (int c = 0; c < np; c++) {
+        if (count[c] < 8) /* from 8 vectors on; below fit_min_vectors the fit is their median */
+            continue;
+        int64_t k = 0, m = 0;
+        for (int64_t i = 0; i < in->n_mv; i++) {
+            if (in->mv[i].source >= 0)
+                continue;
+            if (in->choice[i] == c) {
+                g[m] = x[k], g[n + m] = y[k], g[2 * n + m] = dx[k], g[3 * n + m] = dy[k];
+                m++;
+            }
+            k++;
+        }
+        if (ovx_similarity_fit(g, g + n, g + 2 * n, g + 3 * n, (size_t)m, p->fit_keep, p->fit_passes,
+                               p->fit_min_vectors, &model[c]) < 0) {
+            free(g);
+            return -1;
+        }
+        own[c] = 1;
+    }
+    free(g);
+    return 0;
+}
+
 int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params *p, int cw, int ch,
                             float *cells, ovx_error *err)
 {
@@ -90,9 +143,9 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
         dy[k] = dist > 1 ? m->dy / (float)dist : m->dy;
         k++;
     }
-    ovx_similarity model;
-    if (ovx_similarity_fit(x, y, dx, dy, (size_t)n, p->fit_keep, p->fit_passes, p->fit_min_vectors,
-                           &model) < 0) {
+    ovx_similarity model[OVX_ENERGY_MAX_REFS + 1]; /* [n_past]: all vectors */
+    int own_fit[OVX_ENERGY_MAX_REFS] = {0};
+    if (camera_fits(in, p, x, y, dx, dy, n, model, own_fit) < 0) {
         free(x), free(y), free(dx), free(dy), free(wsum);
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (similarity fit)");
     }
@@ -102,13 +155,14 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
         if (m->source >= 0)
             continue;
         double px, py;
-        ovx_similarity_apply(&model, x[k], y[k], &px, &py);
+        int c = in->choice ? in->choice[i] : 0;
+        ovx_similarity_apply(&model[c < in->n_past && own_fit[c] ? c : in->n_past], x[k], y[k], &px, &py);
         float mag = (float)hypot(dx[k] - px, dy[k] - py);
         /* (below the floor a vector scores nothing either way: not checked) */
         int needed = in->need_x1 <= in->need_x0 || (m->x < in->need_x1 && m->x + m->w > in->need_x0 &&
                                                      m->y < in->need_y1 && m->y + m->h > in->need_y0);
         if (p->normalise == OVX_NORMALISE_NOISE && mag > ovx_select_motion_floor(p) && in->n_past > 0 && needed)
-            mag *= vector_evidence(in, i, in->choice ? in->choice[i] : 0, px, py);
+            mag *= vector_evidence(in, i, c, px, py);
         paint(cells, wsum, cw, ch, p->cell, m, mag);
         k++;
     }

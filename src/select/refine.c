@@ -4,6 +4,7 @@
 #include "select/refine.h"
 
 #include "select/refsel.h"
+#include "video/mv.h"
 
 static uint64_t cost(const ovx_energy_input *in, const ovx_mv *m, int qx, int qy)
 {
@@ -18,8 +19,11 @@ void ovx_refine_vectors(const ovx_energy_input *in, const ovx_roi *roi, ovx_mv *
 {
     if (in->n_past < 1)
         return;
-    /* steps in quarter pixels: 2 px, 1 px, 1/2, 1/4 */
+    /* steps in quarter pixels, from half the estimator's grid (f px) down:
+     * f / 2 px, ..., 1/2, 1/4 (a whole-pixel search again would redo the
+     * estimator's, without its motion cost) */
     static const int steps[] = {8, 4, 2, 1};
+    int f = ovx_mv_estimate_scale(in->W), first = f >= 4 ? 0 : f == 2 ? 1 : 2;
     for (int64_t i = 0; i < n; i++) {
         ovx_mv *m = &mv[i];
         if (m->source >= 0 || m->x + m->w <= roi->x0 || m->x >= roi->x1 || m->y + m->h <= roi->y0 ||
@@ -27,7 +31,7 @@ void ovx_refine_vectors(const ovx_energy_input *in, const ovx_roi *roi, ovx_mv *
             continue;
         int bx = ovx_subpel_quarter(m->dx), by = ovx_subpel_quarter(m->dy);
         uint64_t best = cost(in, m, bx, by);
-        for (int s = 0; s < 4; s++) {
+        for (int s = first; s < 4; s++) {
             int st = steps[s];
             for (int it = 0; it < (st >= 4 ? 4 : 1); it++) {
                 int ox = bx, oy = by, moved = 0;

@@ -1,7 +1,7 @@
 /* refine.h: sub-pixel refinement of estimated motion vectors. Block
- * matching (video/mv.h) finds whole-pixel vectors on downscaled luma; each
- * block inside the region of interest is refined at full resolution by
- * steps of 2 and 1 pixels, then 1/2 and 1/4 pixel (bilinear prediction,
+ * matching (video/mv.h) finds vectors on a grid of f pixels (its downscale
+ * factor); each block inside the region of interest is refined at full
+ * resolution by steps of f/2 pixels down to 1/4 pixel (bilinear prediction,
  * subpel.h), keeping the candidate with the smallest prediction error, so
  * slow and sub-pixel motion gets its true length and the residual its true
  * prediction. */

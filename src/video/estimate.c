@@ -5,6 +5,11 @@
 #include <limits.h>
 #include <stdlib.h>
 
+int ovx_mv_estimate_scale(int W)
+{
+    return W > 1280 ? 4 : W > 640 ? 2 : 1;
+}
+
 /* Box-downscales a W x H plane by f (1, 2 or 4) into a packed buffer. */
 static uint8_t *downscale(const uint8_t *src, int stride, int W, int H, int f, int *w, int *h)
 {
@@ -43,12 +48,91 @@ static unsigned sad(const uint8_t *cur, const uint8_t *ref, int w, int x, int y,
     return s;
 }
 
+/* Mean absolute difference of the interior of cur (margin m) against ref
+ * shifted by (dx, dy), |dx|, |dy| <= m; w x h packed planes. */
+static unsigned long long shifted_sad(const uint8_t *cur, const uint8_t *ref, int w, int h, int m, int dx, int dy)
+{
+    unsigned long long s = 0;
+    for (int y = m; y < h - m; y++) {
+        const uint8_t *a = cur + (size_t)y * w, *b = ref + (size_t)(y + dy) * w + dx;
+        for (int x = m; x < w - m; x++)
+            s += (unsigned)abs(a[x] - b[x]);
+    }
+    return s;
+}
+
+/* The best whole-picture shift within +-range (inclusive, full search) of
+ * (cx, cy): the first strict minimum in raster order of (dy, dx). */
+static void best_shift(const uint8_t *cur, const uint8_t *ref, int w, int h, int m, int cx, int cy, int range,
+                       int *bx, int *by)
+{
+    unsigned long long best = ULLONG_MAX;
+    *bx = cx;
+    *by = cy;
+    for (int dy = cy - range; dy <= cy + range; dy++)
+        for (int dx = cx - range; dx <= cx + range; dx++) {
+            if (dx < -m || dx > m || dy < -m || dy > m)
+                continue;
+            unsigned long long s = shifted_sad(cur, ref, w, h, m, dx, dy);
+            if (s < best) {
+                best = s;
+                *bx = dx;
+                *by = dy;
+            }
+        }
+}
+
+/* The picture's dominant displacement (the camera's, for most footage) on
+ * the w x h planes, searched +-range: a full search on a copy at most 160
+ * pixels wide, refined at full scale; mad: the mean absolute difference
+ * per pixel there. Block matching starts from it, so a
+ * shaking or panning camera's motion is found where the local descent from
+ * zero would stop in a texture's nearest dip. Returns -1 on allocation
+ * failure. */
+static int global_shift(const uint8_t *c, const uint8_t *r, int w, int h, int range, int *gx, int *gy,
+                        double *mad)
+{
+    *gx = *gy = 0;
+    *mad = 0;
+    int g = w > 320 ? 4 : w > 160 ? 2 : 1, w2, h2;
+    int m = range;
+    if (m > w / 4) m = w / 4;
+    if (m > h / 4) m = h / 4;
+    if (m < 1 || w / g < 8 || h / g < 8)
+        return 0;
+    uint8_t *c2 = downscale(c, w, w, h, g, &w2, &h2), *r2 = downscale(r, w, w, h, g, &w2, &h2);
+    if (!c2 || !r2) {
+        free(c2);
+        free(r2);
+        return -1;
+    }
+    int m2 = (m + g - 1) / g, sx, sy;
+    best_shift(c2, r2, w2, h2, m2, 0, 0, m2, &sx, &sy);
+    free(c2);
+    free(r2);
+    best_shift(c, r, w, h, m, sx * g, sy * g, g, gx, gy);
+    *mad = (double)shifted_sad(c, r, w, h, m, *gx, *gy) / ((double)(w - 2 * m) * (h - 2 * m));
+    return 0;
+}
+
+/* The motion cost of a candidate dx, dy away from the picture's shift, in
+ * SAD units: lam per downscaled pixel of distance (L1). As an encoder's rate
+ * term, it keeps the camera's motion where another vector matches only
+ * slightly better: in noise, in flat areas and across a change of picture
+ * quality (an I-frame after B-frames), the best of many candidates is a
+ * chance fit, not motion. lam = lk * bw * bh * f on a plane downscaled by f
+ * for lk grey levels per pixel of the block per pixel of distance. */
+static unsigned cost(unsigned lam, int dx, int dy)
+{
+    return lam * (unsigned)(abs(dx) + abs(dy));
+}
+
 int ovx_mv_estimate(const uint8_t *cur, int cur_stride, const uint8_t *ref, int ref_stride, int W,
                     int H, int search, ovx_mv_list *l, ovx_error *err)
 {
     /* downscale so the matched picture is at most 640 wide (f = 1, 2, 4);
      * blocks cover 16 full pixels, at least 4 downscaled ones */
-    int f = W > 1280 ? 4 : W > 640 ? 2 : 1;
+    int f = ovx_mv_estimate_scale(W);
     int w, h;
     uint8_t *c = downscale(cur, cur_stride, W, H, f, &w, &h);
     uint8_t *r = downscale(ref, ref_stride, W, H, f, &w, &h);
@@ -71,15 +155,35 @@ int ovx_mv_estimate(const uint8_t *cur, int cur_stride, const uint8_t *ref, int 
     l->v = out;
     l->cap = n > 0 ? n : 1;
     l->n = 0;
+    int gx, gy;
+    double mad;
+    if (global_shift(c, r, w, h, range, &gx, &gy, &mad) < 0) {
+        free(c);
+        free(r);
+        free(vx);
+        free(vy);
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory (motion estimation)");
+    }
+    /* the motion cost per block pixel per pixel of distance: a tenth of a
+     * grey level, or a tenth of the picture's mean difference at its shift
+     * (noise, a change of picture quality) when that is larger */
+    double lk = mad > 1.0 ? 0.1 * mad : 0.1;
+    /* blocks in raster order, each from the best of: the picture's shift,
+     * zero, its left and top neighbours' vectors; then a descent in steps
+     * of 4 (or 2), 2 and 1 downscaled pixels, each candidate's SAD plus its
+     * motion cost */
     for (int j = 0; j < by; j++)
         for (int i = 0; i < bx; i++) {
             int x = i * b, y = j * b;
             int bw = x + b <= w ? b : w - x, bh = y + b <= h ? b : h - y;
+            unsigned lam = (unsigned)(lk * bw * bh * f + 0.5);
             /* allowed displacement keeps the block inside the picture */
             int lox = -x > -range ? -x : -range, hix = w - bw - x < range ? w - bw - x : range;
             int loy = -y > -range ? -y : -range, hiy = h - bh - y < range ? h - bh - y : range;
-            int cand[3][2] = {{0, 0}, {0, 0}, {0, 0}};
-            int nc = 1;
+            /* the picture's shift first: where the block is flat, every
+             * candidate matches alike and the camera's motion is kept */
+            int cand[4][2] = {{gx, gy}, {0, 0}, {0, 0}, {0, 0}};
+            int nc = gx || gy ? 2 : 1;
             if (i > 0) {
                 cand[nc][0] = vx[j * bx + i - 1];
                 cand[nc++][1] = vy[j * bx + i - 1];
@@ -94,7 +198,7 @@ int ovx_mv_estimate(const uint8_t *cur, int cur_stride, const uint8_t *ref, int 
                 int cx = cand[k][0], cy = cand[k][1];
                 if (cx < lox || cx > hix || cy < loy || cy > hiy)
                     continue;
-                unsigned s = sad(c, r, w, x, y, cx, cy, bw, bh);
+                unsigned s = sad(c, r, w, x, y, cx, cy, bw, bh) + cost(lam, cx - gx, cy - gy);
                 if (s < best) {
                     best = s;
                     best_x = cx;
@@ -109,7 +213,7 @@ int ovx_mv_estimate(const uint8_t *cur, int cur_stride, const uint8_t *ref, int 
                             int cx = ox + dx * step, cy = oy + dy * step;
                             if ((dx == 0 && dy == 0) || cx < lox || cx > hix || cy < loy || cy > hiy)
                                 continue;
-                            unsigned s = sad(c, r, w, x, y, cx, cy, bw, bh);
+                            unsigned s = sad(c, r, w, x, y, cx, cy, bw, bh) + cost(lam, cx - gx, cy - gy);
                             if (s < best) {
                                 best = s;
                                 best_x = cx;

@@ -30,10 +30,18 @@ int ovx_mv_frame_has_side_data(const struct AVFrame *f);
 /* Block matching: estimates one vector per block of cur against ref (both
  * luma planes W x H with the given strides), source -1. Works on luma
  * box-downscaled by 2 above 640 and by 4 above 1280 pixels wide, in blocks
- * of 16 full pixels with a search range of +-search full pixels (step
- * search from the best of zero / left / top candidates). Deterministic. */
+ * of 16 full pixels with a search range of +-search full pixels: the
+ * picture's dominant shift first (full search on a small copy), then per
+ * block a step search from the best of that shift / zero / left / top
+ * candidates, with a motion cost of 0.1 grey level per pixel (or a tenth of
+ * the picture's mean difference at its shift, if larger) per pixel away
+ * from the shift. Deterministic. */
 int ovx_mv_estimate(const uint8_t *cur, int cur_stride, const uint8_t *ref, int ref_stride,
                     int W, int H, int search, ovx_mv_list *l, ovx_error *err);
+
+/* The downscale factor ovx_mv_estimate matches a picture W pixels wide at
+ * (1, 2 or 4): its vectors are whole multiples of it. */
+int ovx_mv_estimate_scale(int W);
 
 void ovx_mv_list_free(ovx_mv_list *l);
 

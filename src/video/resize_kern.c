@@ -1,7 +1,9 @@
 /* resize_kern.c: the SIMD kernels of the PIL-exact resize (see
  * resize_kern.h): the horizontal pass sixteen rows at a time (byte
  * transpose, pixel pairs, pmaddwd / vpdpwssd with broadcast weights,
- * transpose back) and the vertical pass, per SIMD level (simd.h). */
+ * transpose back) and the vertical pass, per SIMD level (simd.h); the
+ * multiply-adds and the vertical row are one body (resize_kern_body.h)
+ * built for AVX2 and for AVX-512. */
 #include "video/resize_kern.h"
 
 #include <stdlib.h>
@@ -162,144 +164,70 @@ static inline void u_to_rows(const ovx_hkern *h, int nr, uint8_t *out, size_t os
     }
 }
 
-/* The multiply-adds, 8 rows (one half of the 16) per ymm. */
-T_AVX2 static void mac_avx2(const ovx_hkern *h)
+/* The kernels at each width, from one body (resize_kern_body.h). */
+#define HK_(name) name##_avx2
+#define HK_T T_AVX2
+#define HK_L 8
+#define HK_V __m256i
+#define HK_ZERO _mm256_setzero_si256()
+#define HK_SET1(x) _mm256_set1_epi32(x)
+#define HK_ADD(a, b) _mm256_add_epi32(a, b)
+#define HK_MUL(a, b) _mm256_mullo_epi32(a, b)
+#define HK_SRA(a, n) _mm256_srai_epi32(a, n)
+#define HK_SLL(a, n) _mm256_slli_epi32(a, n)
+#define HK_MADD(acc, v, w) _mm256_add_epi32(acc, _mm256_madd_epi16(v, w))
+#define HK_CLIP(a) _mm256_min_epi32(_mm256_max_epi32(a, _mm256_setzero_si256()), _mm256_set1_epi32(255))
+#define HK_LOAD(p) _mm256_load_si256((const __m256i *)(p))
+#define HK_LOADB(p) _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p)))
+#define HK_STOREB(p, a) store8_avx2(p, a)
+
+/* 8 int32 (0..255) as 8 bytes: byte 0 of each int32, per 128-bit lane, into
+ * that lane's low 4 bytes, then the two lanes' 4 bytes side by side */
+T_AVX2 static inline void store8_avx2(uint8_t *p, __m256i a)
 {
-    const __m256i rnd = _mm256_set1_epi32(1 << (PREC_BITS - 1)), z = _mm256_setzero_si256(),
-                  top = _mm256_set1_epi32(255);
-    /* byte 0 of each int32, per 128-bit lane, into that lane's low 4 bytes */
     const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
                                           0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
     const __m256i join = _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0);
-    const int np = h->np;
-    for (int i = 0; i < h->ow; i++) {
-        const int32_t *kh = h->kh + (size_t)i * np, *kl = h->kl + (size_t)i * np;
-        for (int half = 0; half < 2; half++) {
-            const uint8_t *p = h->p + (size_t)h->lo[i] * 3 * 64 + 32 * half;
-            __m256i h0 = z, h1 = z, h2 = z, l0 = z, l1 = z, l2 = z;
-            for (int j = 0; j < np; j++) {
-                const uint8_t *q = p + (size_t)j * 6 * 64;
-                __m256i wh = _mm256_set1_epi32(kh[j]), wl = _mm256_set1_epi32(kl[j]);
-                __m256i v0 = _mm256_load_si256((const __m256i *)q);
-                __m256i v1 = _mm256_load_si256((const __m256i *)(q + 64));
-                __m256i v2 = _mm256_load_si256((const __m256i *)(q + 128));
-                h0 = _mm256_add_epi32(h0, _mm256_madd_epi16(v0, wh));
-                l0 = _mm256_add_epi32(l0, _mm256_madd_epi16(v0, wl));
-                h1 = _mm256_add_epi32(h1, _mm256_madd_epi16(v1, wh));
-                l1 = _mm256_add_epi32(l1, _mm256_madd_epi16(v1, wl));
-                h2 = _mm256_add_epi32(h2, _mm256_madd_epi16(v2, wh));
-                l2 = _mm256_add_epi32(l2, _mm256_madd_epi16(v2, wl));
-            }
-            __m256i hs[3] = {h0, h1, h2}, ls[3] = {l0, l1, l2};
-            for (int c = 0; c < 3; c++) {
-                __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(hs[c], 11), ls[c]), rnd);
-                s = _mm256_min_epi32(_mm256_max_epi32(_mm256_srai_epi32(s, PREC_BITS), z), top);
-                s = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(s, pick), join);
-                _mm_storel_epi64((__m128i *)(h->u + (size_t)(3 * i + c) * 16 + 8 * half),
-                                 _mm256_castsi256_si128(s));
-            }
-        }
-    }
+    a = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(a, pick), join);
+    _mm_storel_epi64((__m128i *)p, _mm256_castsi256_si128(a));
 }
 
-/* The same with 16 rows per zmm and vpdpwssd (multiply-add-accumulate). */
-T_512 static void mac_512(const ovx_hkern *h)
-{
-    const __m512i rnd = _mm512_set1_epi32(1 << (PREC_BITS - 1)), z = _mm512_setzero_si512(),
-                  top = _mm512_set1_epi32(255);
-    const int np = h->np;
-    for (int i = 0; i < h->ow; i++) {
-        const int32_t *kh = h->kh + (size_t)i * np, *kl = h->kl + (size_t)i * np;
-        const uint8_t *p = h->p + (size_t)h->lo[i] * 3 * 64;
-        __m512i h0 = z, h1 = z, h2 = z, l0 = z, l1 = z, l2 = z;
-        for (int j = 0; j < np; j++) {
-            const uint8_t *q = p + (size_t)j * 6 * 64;
-            __m512i wh = _mm512_set1_epi32(kh[j]), wl = _mm512_set1_epi32(kl[j]);
-            __m512i v0 = _mm512_load_si512(q), v1 = _mm512_load_si512(q + 64), v2 = _mm512_load_si512(q + 128);
-            h0 = _mm512_dpwssd_epi32(h0, v0, wh);
-            l0 = _mm512_dpwssd_epi32(l0, v0, wl);
-            h1 = _mm512_dpwssd_epi32(h1, v1, wh);
-            l1 = _mm512_dpwssd_epi32(l1, v1, wl);
-            h2 = _mm512_dpwssd_epi32(h2, v2, wh);
-            l2 = _mm512_dpwssd_epi32(l2, v2, wl);
-        }
-        __m512i hs[3] = {h0, h1, h2}, ls[3] = {l0, l1, l2};
-        for (int c = 0; c < 3; c++) {
-            __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(hs[c], 11), ls[c]), rnd);
-            s = _mm512_min_epi32(_mm512_max_epi32(_mm512_srai_epi32(s, PREC_BITS), z), top);
-            _mm_store_si128((__m128i *)(h->u + (size_t)(3 * i + c) * 16), _mm512_cvtepi32_epi8(s));
-        }
-    }
-}
+#include "video/resize_kern_body.h"
 
-/* The vertical row, 16 (AVX-512) or 8 (AVX2) bytes per vector, four
- * vectors at a time with the taps innermost; the tail masked (AVX-512) or
- * with the portable row (AVX2). */
-T_512 static void vrow_512(const uint8_t *restrict in, size_t stride, const int32_t *restrict k, int n, int m,
-                           uint8_t *restrict o)
-{
-    const __m512i rnd = _mm512_set1_epi32(1 << (PREC_BITS - 1)), z = _mm512_setzero_si512(),
-                  top = _mm512_set1_epi32(255);
-    int i = 0;
-    for (; i + 64 <= m; i += 64) {
-        __m512i a0 = rnd, a1 = rnd, a2 = rnd, a3 = rnd;
-        for (int y = 0; y < n; y++) {
-            const uint8_t *r = in + (size_t)y * stride + i;
-            __m512i w = _mm512_set1_epi32(k[y]);
-            a0 = _mm512_add_epi32(a0, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)r)), w));
-            a1 = _mm512_add_epi32(a1, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r + 16))), w));
-            a2 = _mm512_add_epi32(a2, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r + 32))), w));
-            a3 = _mm512_add_epi32(a3, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r + 48))), w));
-        }
-        __m512i as[4] = {a0, a1, a2, a3};
-        for (int v = 0; v < 4; v++) {
-            __m512i s = _mm512_min_epi32(_mm512_max_epi32(_mm512_srai_epi32(as[v], PREC_BITS), z), top);
-            _mm_storeu_si128((__m128i *)(o + i + 16 * v), _mm512_cvtepi32_epi8(s));
-        }
-    }
-    for (; i < m; i += 16) {
-        /* 16 at a time, the last ones masked */
-        __mmask16 mk = m - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (m - i)) - 1);
-        __m512i a = rnd;
-        for (int y = 0; y < n; y++) {
-            __m128i v = _mm_maskz_loadu_epi8(mk, in + (size_t)y * stride + i);
-            a = _mm512_add_epi32(a, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(v), _mm512_set1_epi32(k[y])));
-        }
-        a = _mm512_min_epi32(_mm512_max_epi32(_mm512_srai_epi32(a, PREC_BITS), z), top);
-        _mm_mask_storeu_epi8(o + i, mk, _mm512_cvtepi32_epi8(a));
-    }
-}
+#undef HK_
+#undef HK_T
+#undef HK_L
+#undef HK_V
+#undef HK_ZERO
+#undef HK_SET1
+#undef HK_ADD
+#undef HK_MUL
+#undef HK_SRA
+#undef HK_SLL
+#undef HK_MADD
+#undef HK_CLIP
+#undef HK_LOAD
+#undef HK_LOADB
+#undef HK_STOREB
 
-T_AVX2 static void vrow_avx2(const uint8_t *restrict in, size_t stride, const int32_t *restrict k, int n, int m,
-                             uint8_t *restrict o)
-{
-    const __m256i rnd = _mm256_set1_epi32(1 << (PREC_BITS - 1)), z = _mm256_setzero_si256(),
-                  top = _mm256_set1_epi32(255);
-    int i = 0;
-    for (; i + 32 <= m; i += 32) {
-        __m256i a0 = rnd, a1 = rnd, a2 = rnd, a3 = rnd;
-        for (int y = 0; y < n; y++) {
-            const uint8_t *r = in + (size_t)y * stride + i;
-            __m256i w = _mm256_set1_epi32(k[y]);
-            a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)r)), w));
-            a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(r + 8))), w));
-            a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(r + 16))), w));
-            a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(r + 24))), w));
-        }
-        __m256i as[4] = {a0, a1, a2, a3};
-        for (int v = 0; v < 4; v += 2) {
-            __m256i s0 = _mm256_min_epi32(_mm256_max_epi32(_mm256_srai_epi32(as[v], PREC_BITS), z), top);
-            __m256i s1 = _mm256_min_epi32(_mm256_max_epi32(_mm256_srai_epi32(as[v + 1], PREC_BITS), z), top);
-            /* 16 values 0..255: pack to words, then bytes, per 128-bit lane, and put the lanes in order */
-            __m256i w16 = _mm256_packus_epi32(s0, s1);              /* s0[0..3] s1[0..3] | s0[4..7] s1[4..7] */
-            w16 = _mm256_permute4x64_epi64(w16, 0xD8);              /* s0[0..7] | s1[0..7] */
-            __m128i b = _mm_packus_epi16(_mm256_castsi256_si128(w16), _mm256_extracti128_si256(w16, 1));
-            _mm_storeu_si128((__m128i *)(o + i + 8 * v), b);
-        }
-    }
-    if (i < m)
-        vrow_c(in + i, stride, k, n, m - i, o + i);
-}
+/* AVX-512: 16 rows per zmm and vpdpwssd (multiply-add-accumulate) */
+#define HK_(name) name##_512
+#define HK_T T_512
+#define HK_L 16
+#define HK_V __m512i
+#define HK_ZERO _mm512_setzero_si512()
+#define HK_SET1(x) _mm512_set1_epi32(x)
+#define HK_ADD(a, b) _mm512_add_epi32(a, b)
+#define HK_MUL(a, b) _mm512_mullo_epi32(a, b)
+#define HK_SRA(a, n) _mm512_srai_epi32(a, n)
+#define HK_SLL(a, n) _mm512_slli_epi32(a, n)
+#define HK_MADD(acc, v, w) _mm512_dpwssd_epi32(acc, v, w)
+#define HK_CLIP(a) _mm512_min_epi32(_mm512_max_epi32(a, _mm512_setzero_si512()), _mm512_set1_epi32(255))
+#define HK_LOAD(p) _mm512_load_si512(p)
+#define HK_LOADB(p) _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p)))
+#define HK_STOREB(p, a) _mm_storeu_si128((__m128i *)(p), _mm512_cvtepi32_epi8(a))
+
+#include "video/resize_kern_body.h"
 
 void ovx_hkern_run(int isa, ovx_hkern *h, const uint8_t *const rows[OVX_HK_ROWS], int nr, uint8_t *out,
                    size_t ostride)

@@ -97,6 +97,24 @@ static void test_rows(void)
         for (size_t i = 0; i < n; i++)
             bad += y[i] != (float)((double)h[i] + b[i % cols]);
         CHECK(bad == 0);
+        /* the residual epilogue (out_proj, fc2): x += h + b in place, the
+         * bias added first (two float adds, the unfused order); with no
+         * bias, x += h; the emulation byte-identical */
+        float *x0 = frand(n, 8.0f, 1.0f), *xg = malloc(n * 4), *xe = malloc(n * 4);
+        for (int with_b = 0; with_b < 2; with_b++) {
+            const float *bb = with_b ? b : NULL;
+            memcpy(xg, x0, n * 4);
+            memcpy(xe, x0, n * 4);
+            CHECK(host->ops->bias_act(host, h, bb, OVX_EPI_BIAS_RESIDUAL, rows, cols, xg, NULL) == 0);
+            CHECK(emu->ops->bias_act(emu, h, bb, OVX_EPI_BIAS_RESIDUAL, rows, cols, xe, NULL) == 0);
+            for (size_t i = 0; i < n; i++) {
+                float v = with_b ? (float)((double)h[i] + b[i % cols]) : h[i];
+                bad += xg[i] != (float)((double)x0[i] + v);
+            }
+            CHECK(bad == 0);
+            CHECK(memcmp(xg, xe, n * 4) == 0);
+        }
+        free(x0), free(xg), free(xe);
         /* no epilogue, bf16 out: just the rounding */
         CHECK(host->ops->bias_act(host, h, b, OVX_EPI_NONE, rows, cols, NULL, g16) == 0);
         for (size_t i = 0; i < n; i++)
@@ -374,6 +392,23 @@ static void test_rope(void)
         CHECK(worst_tab <= 1e-7);
         CHECK(worst <= 1.0 / 256 + 1e-6);
         CHECK(memcmp(y, ye, 3 * nx * 2) == 0);
+        /* v NULL (v from its own GEMM): the input rows hold q and k only,
+         * [n, 2 d]; q and k as above, byte for byte, nothing else written */
+        float *x2 = malloc(2 * nx * 4);
+        for (int t = 0; t < n; t++)
+            memcpy(x2 + (size_t)t * 2 * d, x + (size_t)t * 3 * d, 2 * d * 4);
+        ovx_bf16 *y2 = malloc(3 * nx * 2), *ye2 = malloc(3 * nx * 2);
+        memset(y2, 0xab, 3 * nx * 2);
+        memset(ye2, 0xab, 3 * nx * 2);
+        CHECK(host->ops->rope_qkv(host, x2, c, s, y2, y2 + nx, NULL, n, heads) == 0);
+        CHECK(emu->ops->rope_qkv(emu, x2, c, s, ye2, ye2 + nx, NULL, n, heads) == 0);
+        CHECK(memcmp(y2, y, 2 * nx * 2) == 0);
+        CHECK(memcmp(ye2, y, 2 * nx * 2) == 0);
+        int untouched = 1;
+        for (size_t i = 2 * nx; i < 3 * nx; i++)
+            untouched &= y2[i] == 0xabab && ye2[i] == 0xabab;
+        CHECK(untouched);
+        free(x2), free(y2), free(ye2);
         free(pos), free(c), free(s), free(x), free(y), free(ye);
     }
 }

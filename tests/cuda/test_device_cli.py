@@ -84,8 +84,17 @@ def check_bench(r, what, tokens, batches, cfg, peak=None):
     check(r.returncode == 0 and len(rows) == len(tokens) * len(batches),
           "%s: bench exits 0 with %d rows (rc %d)\n%s%s" % (what, len(tokens) * len(batches), r.returncode,
                                                             r.stdout, r.stderr))
-    check("| tokens/clip | batch | ms/forward | clips/s | tokens/s | TFLOP/s | % bf16 peak |" in r.stdout,
-          what + ": table header")
+    check("| tokens/clip | batch | ms/forward | clips/s | tokens/s | TFLOP/s | % bf16 peak | GPU ms/forward |"
+          in r.stdout, what + ": table header")
+    # GPU-only time: on CUDA a number per row (events on a GPU; on the
+    # emulated device, which has no events, the host time of the forward's
+    # ops: more than 0, at most the end-to-end time) and a line naming its
+    # source; "-" on the CPU
+    on_cuda = "device: cuda" in r.stdout
+    src = re.search(r"^GPU ms/forward: (.*)$", r.stdout, re.M)
+    check((src is not None) == on_cuda and (not on_cuda or "no events" in src.group(1)
+                                             or "CUDA events" in src.group(1)),
+          "%s: the GPU time's source line on CUDA only (%s)" % (what, src.group(0) if src else None))
     if peak is None:  # the header states the table peak; use it
         m = re.search(r"bf16 peak: ([0-9.]+) TFLOP/s = (\d+) SMs x (\d+) MHz x (\d+) FLOP/clock/SM", r.stdout)
         check(m is not None, what + ": header states the peak from the table")
@@ -97,7 +106,8 @@ def check_bench(r, what, tokens, batches, cfg, peak=None):
     for row, (n, b) in zip(rows, want):
         c = [x.strip() for x in row.strip("|").split("|")]
         ms, clips, toks, tf = float(c[2]), float(c[3]), float(c[4]), float(c[5])
-        ok = (int(c[0]), int(c[1])) == (n, b) and ms > 0
+        ok = (int(c[0]), int(c[1])) == (n, b) and ms > 0 and len(c) == 8
+        ok = ok and (0 < float(c[7]) <= ms if on_cuda else c[7] == "-")
         ok = ok and abs(clips - b * 1e3 / ms) <= 0.01 + 1e-3 * clips
         ok = ok and abs(toks - n * b * 1e3 / ms) <= 1 + 1e-3 * toks
         ok = ok and abs(tf - flops(cfg, n) * b / (ms * 1e-3) / 1e12) <= 1e-3 * tf
@@ -105,7 +115,7 @@ def check_bench(r, what, tokens, batches, cfg, peak=None):
             ok = ok and abs(float(c[6]) - 100 * tf / peak) <= 1e-2 * float(c[6]) + 1e-6
         else:
             ok = ok and c[6] == "-"
-        check(ok, "%s: bench row %s consistent (tokens/s, clips/s, TFLOP/s from the FLOP count, %%)" % (what, row))
+        check(ok, "%s: bench row %s consistent (tokens/s, clips/s, TFLOP/s from the FLOP count, %%, GPU ms)" % (what, row))
 
 
 with tempfile.TemporaryDirectory() as TMP:
@@ -123,7 +133,7 @@ with tempfile.TemporaryDirectory() as TMP:
     def npy(out, name):
         return open(os.path.join(TMP, out, name + ".npy"), "rb").read()
 
-    r = forward("cpu", "cpu")
+    r = forward("cpu", "cpu", None, "--precision", "fp32")  # the reference: what a fallback to the CPU computes
     check(r.returncode == 0 and not [l for l in lines(r.stderr) if "using the CPU" in l],
           "forward --device cpu: exit 0, no fallback note (%s)" % r.stderr.strip())
     rb = run("forward", "-m", model, "--pixel-values", px, "--hidden-state", "-2", "-o",
@@ -161,8 +171,8 @@ with tempfile.TemporaryDirectory() as TMP:
         if env == gpuenv.EMULATED:  # its peak: 4 SMs x 1000 MHz x 1024 (sm_86)
             check("bf16 peak: 4.1 TFLOP/s = 4 SMs x 1000 MHz x 1024 FLOP/clock/SM (table for sm_86" in r.stdout,
                   "emulated sm_86: peak from the table (%s)" % r.stdout)
-        # selftest checks numbers: with residual_add skipped it must fail
-        r = run("selftest", "--device", "cuda", env=dict(env, OVX_CUDA_FAIL="skip:residual_add"))
+        # selftest checks numbers: with rope_qkv skipped it must fail
+        r = run("selftest", "--device", "cuda", env=dict(env, OVX_CUDA_FAIL="skip:rope_qkv"))
         errs = [float(x) for x in re.findall(r"rel L2 ([0-9.e+-]+)  FAIL$", r.stdout, re.M)]
         check(r.returncode == 1 and "selftest FAILED" in r.stdout and errs and min(errs) > 1e-2,
               "%s: selftest fails when an op is skipped (rc %d, errors %s)" % (label, r.returncode, errs))
@@ -172,7 +182,7 @@ with tempfile.TemporaryDirectory() as TMP:
         err = lines(r.stderr)
         check(r.returncode == 1 and len(err) == 1 and err[0].startswith("ovx forward: ") and text in err[0],
               "%s: --device cuda: exit 1, one line with %r: %d %r" % (name, text, r.returncode, r.stderr))
-        r = forward("auto", "auto", env)
+        r = forward("auto", "auto", env, "--precision", "fp32")  # as the cpu reference (the default may be bf16)
         notes = [l for l in lines(r.stderr) if "using the CPU" in l]
         if name in ("no CUDA backend", "no driver"):  # nothing to explain on a CPU-only machine
             check(r.returncode == 0 and not notes and "CUDA" not in r.stderr,
@@ -206,8 +216,14 @@ with tempfile.TemporaryDirectory() as TMP:
     print(r.stdout)
     # the GEMM path per layer type; the host emulation has no cuBLASLt, so
     # every layer type took the fallback and --strict fails on it
-    check("GEMM paths: q_proj/k_proj/v_proj GEMM + epilogue kernel" in r.stdout and
+    check("GEMM paths: q_proj/k_proj GEMM + epilogue kernel, v_proj GEMM + epilogue kernel" in r.stdout and
           "mlp.fc1 GEMM + epilogue kernel" in r.stdout, "selftest reports the GEMM path per layer type")
+    # each case's forward time end to end and GPU-only (the host shim has no
+    # events: its ops' host time, said so), GPU-only at most end to end
+    fw = re.findall(r"CUDA forward ([0-9.]+) ms \(.*; GPU-only ([0-9.]+) ms, host time of the ops, no events\)",
+                    r.stdout)
+    check(len(fw) >= 2 and all(0 < float(g) <= float(e) for e, g in fw),
+          "selftest prints GPU-only time beside the end-to-end time per case (%s)" % fw)
     # the ragged packed batch (partial query and key tiles, a 1-token
     # sample), fused and chunked attention each against the CPU
     packed = re.findall(r"^  attention (fused|chunked) +last_hidden_state ([0-9.e+-]+), "
@@ -216,7 +232,7 @@ with tempfile.TemporaryDirectory() as TMP:
           all(1e-5 < float(e) <= 1e-2 for p in packed for e in p[1:]),
           "selftest's ragged packed batch, fused and chunked vs the CPU: %s" % packed)
     r = run("selftest", "--device", "cpu", "--strict")
-    check(r.returncode == 1 and "--strict: 9 layer types took the fallback" in r.stdout and
+    check(r.returncode == 1 and "--strict: 10 layer types took the fallback" in r.stdout and
           "selftest FAILED" in r.stdout, "selftest --strict fails on a fallback (rc %d)" % r.returncode)
     r = run("selftest", "--device", "gpu0")
     check(r.returncode == 2 and len(lines(r.stderr)) == 1, "selftest --device gpu0 is a usage error")

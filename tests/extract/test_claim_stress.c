@@ -22,7 +22,7 @@
 enum { PROCS = 6, CYCLES = 3000 };
 
 typedef struct shared {
-    atomic_int holders, double_holders, claims, errors;
+    atomic_int holders, double_holders, claims, refused, errors;
 } shared;
 
 static void child(const char *dir, shared *sh)
@@ -35,8 +35,10 @@ static void child(const char *dir, shared *sh)
             atomic_fetch_add(&sh->errors, 1);
             continue;
         }
-        if (got == 0)
+        if (got == 0) {
+            atomic_fetch_add(&sh->refused, 1); /* somebody else held it */
             continue;
+        }
         atomic_fetch_add(&sh->claims, 1);
         if (atomic_fetch_add(&sh->holders, 1) != 0)
             atomic_fetch_add(&sh->double_holders, 1);
@@ -96,9 +98,13 @@ int main(void)
     shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     CHECK(sh != MAP_FAILED);
     race(dir, sh, child);
-    printf("claims: %d taken by %d processes x %d tries, %d moments of two holders, %d errors\n", sh->claims, PROCS,
-           CYCLES, sh->double_holders, sh->errors);
-    CHECK(sh->claims > PROCS * CYCLES / 20); /* the test contended for real */
+    printf("claims: %d taken, %d refused, by %d processes x %d tries, %d moments of two holders, %d errors\n",
+           sh->claims, sh->refused, PROCS, CYCLES, sh->double_holders, sh->errors);
+    /* the test contended for real, however loaded the machine: every try either
+     * took the claim or was refused because another process held it, and both
+     * happened (how many of each depends on the scheduler, not on claim.c) */
+    CHECK(sh->claims > 0 && sh->refused > 0);
+    CHECK(sh->claims + sh->refused + sh->errors == PROCS * CYCLES);
     CHECK(sh->double_holders == 0);
     CHECK(sh->errors == 0);
     race(dir, sh, child_tmp);

@@ -45,7 +45,9 @@ for i, (size, s) in enumerate([("96x72", 1.2), ("64x64", 0.8), ("120x90", 1.0), 
     make_clip(os.path.join(src, f"c{i}.mp4"), seconds=s, size=size, src="testsrc2" if i % 2 else "testsrc")
 with open(os.path.join(src, "c2b.mp4"), "wb") as f:  # a broken file among them
     f.write(b"\x00\x00\x00\x18ftypmp42" + b"junk" * 100)
-common = ["-m", model, "--tokens", "256", "--hidden-state", "-2", "--threads", "2", src]
+# fp32 on the CPU: auto (the default) may take bf16 on --device cpu, while a CUDA
+# run that falls back to the CPU computes fp32 (the comparisons are about devices)
+common = ["-m", model, "--tokens", "256", "--hidden-state", "-2", "--threads", "2", "--precision", "fp32", src]
 REAL_GPU = bool(gpuenv.gpu_present()) and HAVE_CUDA
 
 

@@ -70,7 +70,9 @@ def main():
     make_image(os.path.join(data, "e120.png"), size="168x140")
     make_clip(os.path.join(data, "f64.mp4"), seconds=0.6, size="64x64")
     items = ["a35.png", "b64.mp4", "c192.png", "d64.mp4", "e120.png", "f64.mp4"]
-    common = ["-m", model, data, "--native", "--tokens", "64", "--hidden-state", "-2", "--threads", "2"]
+    # --precision fp32: the --device cpu reference computes what a fallback to the CPU does
+    common = ["-m", model, data, "--native", "--tokens", "64", "--hidden-state", "-2", "--threads", "2",
+              "--precision", "fp32"]
 
     for label, env in gpuenv.devices(HAVE_CUDA):
         def run(name, batch, extra_env=None, *extra):

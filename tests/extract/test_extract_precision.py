@@ -33,7 +33,7 @@ def main():
         check(r.returncode == 1 and "oneDNN" in r.stderr, "bf16 without oneDNN fails clearly: %r" % r.stderr)
         finish("extract --precision (no oneDNN)")
     outs = {}
-    for name, args in (("fp32", []), ("bf16", ["--precision", "bf16"]), ("bf16t3", ["--precision", "bf16",
+    for name, args in (("fp32", ["--precision", "fp32"]), ("bf16", ["--precision", "bf16"]), ("bf16t3", ["--precision", "bf16",
                                                                                      "--threads", "3"]),
                        ("bf16t1", ["--precision", "bf16", "--threads", "1"])):
         o = os.path.join(t, name)

@@ -1,6 +1,8 @@
-/* attn_ref.h: what the attention unit tests share: a seeded random source,
- * random q, k, v for a shape, and a double-precision attention, fp32 or
- * with the bf16 path's roundings and softmax. Header-only, for tests. */
+/* attn_ref.h: what the model unit tests share: a seeded random source and
+ * random fills, and for the attention tests a case (random q, k, v for a
+ * shape, a double-precision attention, fp32 or with the bf16 path's
+ * roundings and softmax, and the outputs of two paths at two thread counts).
+ * Header-only, for tests. */
 #ifndef OVX_TESTS_ATTN_REF_H
 #define OVX_TESTS_ATTN_REF_H
 
@@ -16,19 +18,11 @@ static inline float frand(void)
     return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
 
-/* q [NQ, H*64] in [-3, 3), k and v [NK, H*64] in [-1, 1). */
-static inline void random_qkv(int NQ, int NK, int H, float **q, float **k, float **v)
+/* x[0..n) = scale * frand(), in order */
+static inline void fill_rand(float *x, size_t n, float scale)
 {
-    size_t D = (size_t)H * 64;
-    *q = malloc(sizeof(float) * NQ * D);
-    *k = malloc(sizeof(float) * NK * D);
-    *v = malloc(sizeof(float) * NK * D);
-    for (size_t i = 0; i < NQ * D; i++)
-        (*q)[i] = 3.0f * frand();
-    for (size_t i = 0; i < NK * D; i++) {
-        (*k)[i] = frand();
-        (*v)[i] = frand();
-    }
+    for (size_t i = 0; i < n; i++)
+        x[i] = scale * frand();
 }
 
 static inline double ref_exact(double x)
@@ -70,6 +64,45 @@ static inline void attention_ref(double *ref, const float *q, const float *k, co
                 r[e] /= sum;
         }
     free(s);
+}
+
+/* One attention case: q [NQ, H*64] in [-3, 3), k and v [NK, H*64] in
+ * [-1, 1), ref = attention_ref(in, bf16) at scale 0.125, and o[path][t]
+ * the outputs of up to two paths at two thread counts (the test allocates
+ * the ones it runs; NULL otherwise). */
+typedef struct attn_case {
+    int NQ, NK, H;
+    size_t n; /* NQ * H * 64: the floats of q, of ref and of each output */
+    float scale;
+    float *q, *k, *v, *o[2][2];
+    double *ref;
+} attn_case;
+
+static inline void attn_case_make(attn_case *c, int NQ, int NK, int H, double (*in)(double), int bf16)
+{
+    size_t D = (size_t)H * 64;
+    *c = (attn_case){NQ, NK, H, NQ * D, 0.125f, NULL, NULL, NULL, {{NULL, NULL}, {NULL, NULL}}, NULL};
+    c->q = malloc(sizeof(float) * NQ * D);
+    c->k = malloc(sizeof(float) * NK * D);
+    c->v = malloc(sizeof(float) * NK * D);
+    fill_rand(c->q, NQ * D, 3.0f);
+    for (size_t i = 0; i < NK * D; i++) {
+        c->k[i] = frand();
+        c->v[i] = frand();
+    }
+    c->ref = malloc(sizeof(double) * c->n);
+    attention_ref(c->ref, c->q, c->k, c->v, NQ, NK, H, c->scale, in, bf16);
+}
+
+static inline void attn_case_free(attn_case *c)
+{
+    for (int path = 0; path < 2; path++)
+        for (int t = 0; t < 2; t++)
+            free(c->o[path][t]);
+    free(c->ref);
+    free(c->q);
+    free(c->k);
+    free(c->v);
 }
 
 #endif

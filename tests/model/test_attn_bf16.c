@@ -54,50 +54,41 @@ int main(void)
     }
     double worst_fused = 0.0, worst_dnnl = 0.0, apart = 0.0;
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-        int NQ = shapes[si][0], NK = shapes[si][1], H = shapes[si][2], D = H * 64;
-        size_t nq = (size_t)NQ * D;
-        float *q, *k, *v, *o[2][2] = {{NULL, NULL}, {NULL, NULL}};
-        random_qkv(NQ, NK, H, &q, &k, &v);
-        double *ref = malloc(sizeof(double) * nq);
-        float scale = 0.125f;
-        attention_ref(ref, q, k, v, NQ, NK, H, scale, bf, 1);
+        attn_case c;
+        attn_case_make(&c, shapes[si][0], shapes[si][1], shapes[si][2], bf, 1);
+        int NQ = c.NQ, NK = c.NK, H = c.H;
+        size_t nq = c.n;
         for (int t = 0; t < 2; t++) {
             if (fused) { /* path 0: the fused kernel */
-                o[0][t] = malloc(sizeof(float) * nq);
-                CHECK(ovx_attn_bf16(o[0][t], q, k, v, NQ, NK, H, scale, t ? 3 : 1) == 0);
+                c.o[0][t] = malloc(sizeof(float) * nq);
+                CHECK(ovx_attn_bf16(c.o[0][t], c.q, c.k, c.v, NQ, NK, H, c.scale, t ? 3 : 1) == 0);
             }
             if (mm && NQ == NK) { /* path 1: ovx_mm_attention with the kernel off (oneDNN) */
                 ovx_attn_bf16_force(0);
-                o[1][t] = malloc(sizeof(float) * nq);
-                CHECK(ovx_mm_attention(mm, 1, o[1][t], q, k, v, NQ, H, scale, t ? 3 : 1, &err) == 0);
+                c.o[1][t] = malloc(sizeof(float) * nq);
+                CHECK(ovx_mm_attention(mm, 1, c.o[1][t], c.q, c.k, c.v, NQ, H, c.scale, t ? 3 : 1, &err) == 0);
                 ovx_attn_bf16_force(1);
             }
         }
         if (fused && mm && NQ == NK) { /* ovx_mm_attention picks the fused kernel: the same bits */
             float *x = malloc(sizeof(float) * nq);
-            CHECK(ovx_mm_attention(mm, 1, x, q, k, v, NQ, H, scale, 2, &err) == 0);
-            CHECK(memcmp(x, o[0][0], sizeof(float) * nq) == 0);
+            CHECK(ovx_mm_attention(mm, 1, x, c.q, c.k, c.v, NQ, H, c.scale, 2, &err) == 0);
+            CHECK(memcmp(x, c.o[0][0], sizeof(float) * nq) == 0);
             free(x);
         }
         for (int path = 0; path < 2; path++)
-            if (o[path][0]) {
-                CHECK(memcmp(o[path][0], o[path][1], sizeof(float) * nq) == 0);
-                double d = max_diff(o[path][0], ref, nq);
+            if (c.o[path][0]) {
+                CHECK(memcmp(c.o[path][0], c.o[path][1], sizeof(float) * nq) == 0);
+                double d = max_diff(c.o[path][0], c.ref, nq);
                 if (path == 0)
                     worst_fused = fmax(worst_fused, d);
                 else
                     worst_dnnl = fmax(worst_dnnl, d);
             }
-        if (o[0][0] && o[1][0])
+        if (c.o[0][0] && c.o[1][0])
             for (size_t i = 0; i < nq; i++)
-                apart = fmax(apart, fabs((double)o[0][0][i] - o[1][0][i]));
-        for (int path = 0; path < 2; path++)
-            for (int t = 0; t < 2; t++)
-                free(o[path][t]);
-        free(ref);
-        free(q);
-        free(k);
-        free(v);
+                apart = fmax(apart, fabs((double)c.o[0][0][i] - c.o[1][0][i]));
+        attn_case_free(&c);
     }
     ovx_attn_bf16_force(-1);
     ovx_mm_free(mm);

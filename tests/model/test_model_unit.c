@@ -340,33 +340,23 @@ static void test_attention(void)
         printf("attention: this CPU has no AVX-512F, only the fallback path is tested\n");
     double worst = 0.0, apart = 0.0;
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-        int NQ = shapes[si][0], NK = shapes[si][1], H = shapes[si][2], D = H * 64;
-        float *q, *k, *v, *o[2][2];
-        random_qkv(NQ, NK, H, &q, &k, &v);
-        double *ref = malloc(sizeof(double) * NQ * D);
-        float scale = 0.125f;
-        attention_ref(ref, q, k, v, NQ, NK, H, scale, ref_exact, 0);
+        attn_case c;
+        attn_case_make(&c, shapes[si][0], shapes[si][1], shapes[si][2], ref_exact, 0);
         for (int path = 0; path < 2; path++) { /* 0: fused (if any), 1: fallback */
             ovx_attn512_force(path == 0 && have512);
             for (int t = 0; t < 2; t++) {
-                o[path][t] = malloc(sizeof(float) * NQ * D);
-                CHECK(ovx_op_attention(o[path][t], q, k, v, NQ, NK, H, scale, t ? 3 : 1) == 0);
+                c.o[path][t] = malloc(sizeof(float) * c.n);
+                CHECK(ovx_op_attention(c.o[path][t], c.q, c.k, c.v, c.NQ, c.NK, c.H, c.scale, t ? 3 : 1) == 0);
             }
-            CHECK(memcmp(o[path][0], o[path][1], sizeof(float) * NQ * D) == 0);
+            CHECK(memcmp(c.o[path][0], c.o[path][1], sizeof(float) * c.n) == 0);
         }
-        for (int i = 0; i < NQ * D; i++) {
-            double d0 = fabs(o[0][0][i] - ref[i]), d1 = fabs(o[1][0][i] - ref[i]);
-            double d = fabs((double)o[0][0][i] - o[1][0][i]);
+        for (size_t i = 0; i < c.n; i++) {
+            double d0 = fabs(c.o[0][0][i] - c.ref[i]), d1 = fabs(c.o[1][0][i] - c.ref[i]);
+            double d = fabs((double)c.o[0][0][i] - c.o[1][0][i]);
             worst = fmax(worst, fmax(d0, d1));
             apart = fmax(apart, d);
         }
-        for (int path = 0; path < 2; path++)
-            for (int t = 0; t < 2; t++)
-                free(o[path][t]);
-        free(ref);
-        free(q);
-        free(k);
-        free(v);
+        attn_case_free(&c);
     }
     ovx_attn512_force(-1);
     printf("attention vs naive: max abs diff %.3g; fused vs fallback %.3g\n", worst, apart);
@@ -378,12 +368,9 @@ static void test_linear_norms(void)
 {
     enum { T = 300, IN = 40, OUT = 24 };
     float x[T * IN], w[OUT * IN], b[OUT], y[T * OUT], y2[T * OUT];
-    for (int i = 0; i < T * IN; i++)
-        x[i] = frand();
-    for (int i = 0; i < OUT * IN; i++)
-        w[i] = frand();
-    for (int i = 0; i < OUT; i++)
-        b[i] = frand();
+    fill_rand(x, T * IN, 1.0f);
+    fill_rand(w, OUT * IN, 1.0f);
+    fill_rand(b, OUT, 1.0f);
     ovx_op_linear(y, x, w, b, T, IN, OUT, 2);
     ovx_op_linear(y2, x, w, b, T, IN, OUT, 1);
     CHECK(memcmp(y, y2, sizeof y) == 0);
@@ -626,8 +613,7 @@ static void test_random_forward(void)
     enum { B = 2, N = 70, K = 3 * 14 * 14 };
     static float patches[B * N * K];
     static int32_t pos[B * N * 3];
-    for (int i = 0; i < B * N * K; i++)
-        patches[i] = frand();
+    fill_rand(patches, B * N * K, 1.0f);
     for (int i = 0; i < B * N; i++) {
         pos[3 * i] = i % 5;
         pos[3 * i + 1] = (i / 5) % 7;
@@ -688,8 +674,7 @@ static void test_packed_forward(void)
         CHECK(0);
         return;
     }
-    for (int i = 0; i < total * K; i++)
-        patches[i] = frand();
+    fill_rand(patches, (size_t)total * K, 1.0f);
     for (int i = 0; i < total; i++) {
         pos[3 * i] = i % 3;
         pos[3 * i + 1] = (i / 3) % 16;

@@ -1,6 +1,7 @@
 /* test_select_energy.c: each scoring step against values computed here
  * independently of the code: camera compensation of a vector field with a
- * known similarity (and px per frame over a reference distance), the
+ * known similarity (and px per frame over a reference distance, and one
+ * camera per reference picture), the
  * per-block reference choice on a synthetic multi-reference case, the
  * candidate reference pictures of a B-pyramid (reference pictures only,
  * decoded before, never across a keyframe), the motion normaliser's floor,
@@ -45,6 +46,20 @@ static void camera(double x, double y, float *dx, float *dy)
     *dy = (float)(TY + BB * x + A * y);
 }
 
+/* The motion map of in has value expect on the 2x2 cells of the block at
+ * block column bj, row bi, and zero elsewhere. */
+static void check_object_only(const ovx_energy_input *in, const ovx_select_params *p, int bj, int bi,
+                              double expect)
+{
+    int cw = W / 8, ch = H / 8;
+    float cells[(W / 8) * (H / 8)];
+    ovx_error err;
+    CHECK(ovx_energy_motion_cells(in, p, cw, ch, cells, &err) == OVX_OK);
+    for (int i = 0; i < ch; i++)
+        for (int j = 0; j < cw; j++)
+            CHECK_NEAR(cells[i * cw + j], j / 2 == bj && i / 2 == bi ? expect : 0.0, 1e-3);
+}
+
 static void test_camera_fit(void)
 {
     ovx_select_params p = ovx_select_default_params();
@@ -60,16 +75,11 @@ static void test_camera_fit(void)
     ovx_energy_input in = {.cur = y, .cur_stride = W, .W = W, .H = H, .mv = v, .n_mv = n};
     in.past[0] = (ovx_energy_ref){y, W, 1};
     in.n_past = 1;
+    /* the camera explains everything but the object: |(3, 4)| = 5 there */
+    check_object_only(&in, &p, 3, 2, 5.0);
     int cw = W / 8, ch = H / 8;
     float cells[(W / 8) * (H / 8)];
     ovx_error err;
-    CHECK(ovx_energy_motion_cells(&in, &p, cw, ch, cells, &err) == OVX_OK);
-    /* the camera explains everything but the object: |(3, 4)| = 5 there */
-    for (int i = 0; i < ch; i++)
-        for (int j = 0; j < cw; j++) {
-            int in_obj = j / 2 == 3 && i / 2 == 2;
-            CHECK_NEAR(cells[i * cw + j], in_obj ? 5.0 : 0.0, 1e-3);
-        }
     /* the same vectors over a reference 2 frames back: 2.5 px per frame */
     in.past[0].dist = 2;
     CHECK(ovx_energy_motion_cells(&in, &p, cw, ch, cells, &err) == OVX_OK);
@@ -466,10 +476,42 @@ static void test_vector_evidence(void)
     CHECK_NEAR(cells[4 * cw + 12], 3.0, 1e-5);
 }
 
+/* A shaking camera over two reference pictures: the blocks of rows 0-2
+ * point 3 frames back with (2, -6), those of rows 3-5 6 frames back with
+ * (2, 0) (the picture 6 back sits elsewhere than twice the one 3 back).
+ * Each reference's vectors get their own camera, so only the object
+ * (one block of the first group, moved (3, 4) more) has motion: 5/3 px per
+ * frame. One fit over both groups in px per frame would leave the second
+ * group with about |(2, -6)/3 - (2, 0)/6| ~ 1.7 px per frame. */
+static void test_camera_per_reference(void)
+{
+    ovx_select_params p = ovx_select_default_params();
+    p.normalise = OVX_NORMALISE_FRAME; /* flat pictures: no evidence test */
+    ovx_mv v[64];
+    uint8_t choice[64];
+    int n = 0;
+    for (int y = 0; y < H; y += B)
+        for (int x = 0; x < W; x += B, n++) {
+            int first = y < H / 2;
+            v[n] = (ovx_mv){x, y, B, B, 2.0f, first ? -6.0f : 0.0f, -1};
+            choice[n] = first ? 0 : 1;
+        }
+    int obj = 1 * (W / B) + 2; /* block (32, 16) */
+    v[obj].dx += 3.0f;
+    v[obj].dy += 4.0f;
+    static uint8_t y[W * H];
+    ovx_energy_input in = {.cur = y, .cur_stride = W, .W = W, .H = H, .mv = v, .n_mv = n, .choice = choice};
+    in.past[0] = (ovx_energy_ref){y, W, 3};
+    in.past[1] = (ovx_energy_ref){y, W, 6};
+    in.n_past = 2;
+    check_object_only(&in, &p, 2, 1, 5.0 / 3.0);
+}
+
 int main(void)
 {
     test_luma();
     test_camera_fit();
+    test_camera_per_reference();
     test_reference_choice();
     test_reference_candidates();
     test_normalise();

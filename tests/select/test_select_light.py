@@ -7,11 +7,15 @@ three ways at test time:
 The share of the competing tokens on the object's path is printed for the
 default and for --normalise frame (the recipe). Random tokens would put
 about 14% there (the path covers ~2200 of 16128 competing patches). The
-issue's goal is >= 90% in every case; measured at this commit: ramp 85%,
-jitter 66%, noise 62% (the I-frame at frame 60, whose motion is estimated,
-takes most of the misplaced tokens). Until the goal holds, this test pins
-the floor reached per case (FLOOR; x264 runs with one thread so the clip is
-the same every run), so a regression fails."""
+issue's goal is >= 90% in every case; measured at this commit: ramp 99%,
+jitter 79%, noise 77% (before the motion estimator's picture-shift start and
+motion cost, its refinement limited to the estimator's grid, and the
+per-reference camera fit: 85%, 66%, 59%; the I-frames, whose motion is
+estimated, took most misplaced tokens). Until the goal
+holds, this test pins a floor per case a few points under what was measured
+(FLOOR; x264 runs with one thread, but swscale and the encoder may still
+differ by CPU: a CI machine drew 64.7% where this one drew 66.0%), so a
+regression fails."""
 import json
 import os
 import subprocess
@@ -24,8 +28,8 @@ import clips  # noqa: E402
 OVX = clips.ovx()
 K = 1024
 CROP = 10  # jitter: the picture is cut 10 px in from each side, +-2 px each frame
-# the floors reached on these (now deterministic) clips; the goal is 0.90
-FLOOR = {"ramp": 0.85, "jitter": 0.65, "noise": 0.58}
+# a few points under the levels reached (99%, 79%, 77%); the goal is 0.90
+FLOOR = {"ramp": 0.95, "jitter": 0.75, "noise": 0.72}
 X264 = ["-c:v", "libx264", "-g", "60", "-threads", "1"]  # one thread: the same clip every run
 
 

@@ -2,7 +2,8 @@
 """A real Slurm (munged + slurmctld + slurmd on this machine, see minislurm.py)
 runs scripts/slurm/extract-array.sbatch as a 3-task job array over a list of
 generated clips, some of them bad; scripts/slurm/merge-manifests checks and
-combines the result. Then a second array writing tar shards (--format wds)
+combines the result; resubmitted, the known failures are not tried again
+(twice, over merge-manifests' failures.jsonl), --retry-failed tries them. Then a second array writing tar shards (--format wds)
 is stopped mid-way (scancel of one task, the time-limit signal SIGUSR1 to
 another's batch shell) and resubmitted: nothing is lost, duplicated or
 recomputed. If Slurm cannot start, the test
@@ -268,6 +269,43 @@ try:
     open(p1, "w").write(keep1)
     os.rename(gone + ".away", gone)
     check(merge(out)[0].returncode == 0 and open(p0).read() == keep0, "merge exits 0 again once repaired")
+
+    # --- 1b. resubmitted after the merge: the known failures (junk, truncated:
+    # decode/select failures of unchanged files) are not tried again, the
+    # missing file (a listing failure) is; merge-manifests keeps their lines
+    # whole, so the next resubmission skips them too; --retry-failed tries them
+    known = ["data/bad/junk.mp4", "data/bad/truncated.mp4"]
+    for attempt in ("after merge", "after the second merge", "--retry-failed"):
+        extra = ("--retry-failed",) if attempt == "--retry-failed" else ()
+        job = submit(out, *extra)
+        cluster.wait(job)
+        for i in range(N):
+            st = stats(out, i)
+            nk = 0 if extra else sum(shard(r) == i for r in known)
+            ngood = sum(shard(r) == i for r in good)
+            check(st.get("state") == "complete" and st.get("skipped") == ngood and st.get("done") == 0 and
+                  st.get("failed") == sum(shard(r) == i for r in bad) and st.get("known_failures") == nk,
+                  f"{attempt}: shard {i} stats: {st} (want {nk} known failures)")
+            recs = {x["rel"]: x for x in records(out, i)}
+            for rel in known:
+                if shard(rel) == i:
+                    x = recs.get(rel, {})
+                    check(x.get("status") == "failed" and (x.get("known_failure") is True) == (not extra) and
+                          x.get("size") == os.path.getsize(os.path.join(tmp, rel)) and x.get("mtime"),
+                          f"{attempt}: {rel}: {x}")
+            log = open(os.path.join(out, "_shards", f"{i}-of-{N}.log")).read()
+            log = log[log.rfind(f"shard {i}-of-{N} on "):]  # the last attempt
+            check(f"({nk} known failures not tried again)" in log and
+                  (not nk or f"{nk} known failure{'s' if nk > 1 else ''} skipped" in log),
+                  f"{attempt}: shard {i} log says {nk} known: {log}")
+        r, summary = merge(out)
+        check(r.returncode == 0 and summary == (21, 18, 3, 0, 0, N, N) and
+              (("; 2 known failures not tried again" in r.stdout) == (not extra)),
+              f"{attempt}: merge: {summary}\n{r.stdout}")
+        fails = {f["rel"]: f for f in jsonl(os.path.join(out, "failures.jsonl"))}
+        check(sorted(fails) == sorted(bad) and all("known_failure" not in f and "status" not in f and
+                                                   f.get("size") for rel, f in fails.items() if rel in known),
+              f"{attempt}: merged failures keep size/mtime, no record fields: {fails}")
 
     # --- 2. tar shards (two items each); stopped mid-way (scancel of task 1, the
     # time-limit signal to task 0), then resubmitted
