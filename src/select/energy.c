@@ -41,15 +41,19 @@ static void paint(float *acc, float *wsum, int cw, int ch, int cell, const ovx_m
  * mapped to a weight in [0, 1] (1 from a quarter grey level on). A vector that
  * explains nothing more than the camera (flat areas, where any vector
  * predicts alike) carries no object motion. */
-static float vector_evidence(const ovx_energy_input *in, const ovx_mv *m, int c, double px, double py)
+static float vector_evidence(const ovx_energy_input *in, int64_t i, int c, double px, double py)
 {
+    const ovx_mv *m = &in->mv[i];
     const ovx_energy_ref *r = &in->past[c < in->n_past ? c : 0];
     ovx_mv cam = *m;
     cam.dx = (float)(px * r->dist);
     cam.dy = (float)(py * r->dist);
     int64_t n0, n1;
-    uint64_t own = ovx_block_sad(in, m, r->y, r->stride, 2, &n0);
+    /* the block's own error: from the reference choice when it computed it */
+    uint64_t own = in->own_sad && in->own_sad[i] != UINT32_MAX ? in->own_sad[i]
+                                                               : ovx_block_sad(in, m, r->y, r->stride, 2, &n0);
     uint64_t base = ovx_block_sad(in, &cam, r->y, r->stride, 2, &n1);
+    n0 = n1; /* the same block and rows */
     if (n0 <= 0 || base <= own)
         return 0.0f;
     float gain = (float)(base - own) / (float)n0;
@@ -155,8 +159,10 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
         ovx_similarity_apply(&model[c < in->n_past && own_fit[c] ? c : in->n_past], x[k], y[k], &px, &py);
         float mag = (float)hypot(dx[k] - px, dy[k] - py);
         /* (below the floor a vector scores nothing either way: not checked) */
-        if (p->normalise == OVX_NORMALISE_NOISE && mag > ovx_select_motion_floor(p) && in->n_past > 0)
-            mag *= vector_evidence(in, m, c, px, py);
+        int needed = in->need_x1 <= in->need_x0 || (m->x < in->need_x1 && m->x + m->w > in->need_x0 &&
+                                                     m->y < in->need_y1 && m->y + m->h > in->need_y0);
+        if (p->normalise == OVX_NORMALISE_NOISE && mag > ovx_select_motion_floor(p) && in->n_past > 0 && needed)
+            mag *= vector_evidence(in, i, c, px, py);
         paint(cells, wsum, cw, ch, p->cell, m, mag);
         k++;
     }
@@ -293,6 +299,7 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
     float *mot = malloc(nc * sizeof *mot), *res = malloc(nc * sizeof *res);
     float *tmp = malloc(nc * sizeof *tmp), *vals = malloc(nc * sizeof *vals);
     uint8_t *choice = NULL;
+    uint32_t *own_sad = NULL;
     ovx_mv *refined = NULL;
     int rc = OVX_OK;
     if (!mot || !res || !tmp || !vals) {
@@ -315,15 +322,23 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
     }
     if (in->n_mv > 0 && !in->choice && (in->n_past > 1 || in->n_fut > 1)) {
         choice = malloc((size_t)in->n_mv);
-        if (!choice) {
+        own_sad = malloc((size_t)in->n_mv * sizeof *own_sad);
+        if (!choice || !own_sad) {
             rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (reference choice)");
             goto out;
         }
         ovx_refsel_params rp = ovx_refsel_default_params();
         rp.better = p->ref_better;
-        ovx_refsel_choose(&e, &rp, choice);
+        ovx_refsel_choose_in(&e, &rp, &roi, choice, own_sad);
         e.choice = choice;
+        e.own_sad = own_sad;
     }
+    /* the motion map is read in the scored cells and, for the local
+     * variance, their neighbours */
+    e.need_x0 = roi.x0 - cell;
+    e.need_y0 = roi.y0 - cell;
+    e.need_x1 = roi.x1 + cell;
+    e.need_y1 = roi.y1 + cell;
     rc = ovx_energy_motion_cells(&e, p, cw, ch, mot, err);
     if (rc < 0)
         goto out;
@@ -362,6 +377,6 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
         goto out;
     ovx_cells_to_patches(mot, cw, ch, cell, in->W, in->H, in->rotation, scores);
 out:
-    free(mot), free(res), free(tmp), free(vals), free(choice), free(refined);
+    free(mot), free(res), free(tmp), free(vals), free(choice), free(own_sad), free(refined);
     return rc;
 }

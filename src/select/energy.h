@@ -39,6 +39,13 @@ typedef struct ovx_energy_input {
     ovx_interp interp;                 /* the codec's sub-pixel interpolation */
     int refine;                        /* 1: vectors are whole-pixel estimates: refine them
                                         * to 1/4 pixel (refine.h) before scoring */
+    const uint32_t *own_sad;           /* [n_mv] or NULL: each vector's ovx_block_sad over every
+                                        * other row against its chosen reference where the
+                                        * reference choice computed it, UINT32_MAX elsewhere */
+    int need_x0, need_y0, need_x1, need_y1; /* the motion map is read only in this rectangle of
+                                        * pixels: the evidence of vectors elsewhere is not
+                                        * weighed (their cells are not exact); x1 <= x0:
+                                        * everywhere. Widen it before reading more. */
 } ovx_energy_input;
 
 /* scores [16, 16] patch sums of the fused map. */

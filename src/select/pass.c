@@ -18,7 +18,8 @@
  * as its previous frame) are not sent to the decoder at all: nothing refers
  * to them, so every other frame decodes to the same bytes; each frame that
  * comes out is checked against its expected index and timestamp, and any
- * surprise (or damage) decodes everything again. */
+ * surprise (or damage) decodes everything again. What to decode (chunks,
+ * plan segments, skipped pictures) is decided in plan.c. */
 #include "select/pass.h"
 
 #include <pthread.h>
@@ -30,6 +31,7 @@
 
 #include "common/timer.h"
 #include "select/energy.h"
+#include "select/plan.h"
 #include "select/refring.h"
 #include "video/resize.h"
 #include "video/refpic.h"
@@ -198,7 +200,6 @@ static void submit(chunk *k, slot_job *j)
 }
 
 static int offer_future(chunk *k, const ovx_refpic *rp, ovx_error *err);
-static int64_t future_need(const run_ctx *c, int max_fut, int64_t x);
 
 static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estimate, ovx_error *err)
 {
@@ -413,7 +414,7 @@ static void chunk_run(chunk *k)
      * one with a held target started too late: either is a surprise (the
      * plan is dropped and everything decoded) */
     for (int i = 0; k->stopped && i < k->n_wait; i++)
-        if (!c->pkt_of || future_need(c, k->ring.max_fut, c->idx[k->wait[i]]) > k->stop)
+        if (!c->pkt_of || ovx_plan_future_need(c, k->ring.max_fut, c->idx[k->wait[i]]) > k->stop)
             k->mismatch = 1;
     if (k->stop >= 0 && k->held >= 0)
         k->mismatch = 1;
@@ -437,175 +438,6 @@ static void *chunk_thread(void *arg)
 {
     chunk_run(arg);
     return NULL;
-}
-
-static int is_idr(const ovx_packet_scan *s, int64_t j)
-{
-    for (int64_t i = 0; i < s->n_idr; i++)
-        if (s->idr[i] == j)
-            return 1;
-    return 0;
-}
-
-/* IDR packet indices splitting n packets into up to T chunks of similar
- * size; returns the number of chunks (1: no useful split). */
-static int plan_chunks(const ovx_packet_scan *s, int T, int64_t *starts)
-{
-    int nk = 1;
-    starts[0] = 0;
-    for (int q = 1; q < T; q++) {
-        int64_t target = s->n * q / T, best = -1;
-        for (int64_t i = 0; i < s->n_idr; i++) {
-            int64_t v = s->idr[i];
-            if (v <= starts[nk - 1])
-                continue;
-            if (best < 0 || llabs(v - target) < llabs(best - target))
-                best = v;
-        }
-        if (best > starts[nk - 1] && best < s->n)
-            starts[nk++] = best;
-    }
-    return nk;
-}
-
-/* The last display index a sampled frame x needs decoded for its future
- * (+1) vectors: its future candidates are reference pictures shown after it
- * (at most OVX_REF_MAX_AHEAD frames) but decoded before it, the first
- * max_fut of them (refring.c). Counted from the scan, keyframes included
- * (the ring never takes one, so this is never fewer frames than a full
- * decode offers); x itself when there is none (P and I pictures). */
-static int64_t future_need(const run_ctx *c, int max_fut, int64_t x)
-{
-    const ovx_packet_scan *s = c->scan;
-    int64_t need = x;
-    int got = 0;
-    for (int64_t d = x + 1; d <= x + OVX_REF_MAX_AHEAD && d < s->n && got < max_fut; d++) {
-        int64_t j = c->pkt_of[d];
-        if (s->ref[j] != OVX_PIC_NONREF && j < c->pkt_of[x]) {
-            need = d;
-            got++;
-        }
-    }
-    return need;
-}
-
-/* Decode plan: for each sampled frame x the frames x-1 .. future_need(x)
- * (the residual's previous frame, the future reference pictures backward
- * vectors may use), decoded from the last random-access point shown at or
- * before x-1: an IDR picture, or (with display indices) an I picture with
- * a recovery-point SEI, whose leading pictures (decoded after it, shown
- * before it) are not decoded; the packets end after the last one such a
- * frame needs, so nothing after it in decode order is decoded; overlapping
- * or adjoining segments merge. Without display indices: x-1 ..
- * x+OVX_REF_MAX_AHEAD up to the next IDR. Needs H.264 with IDR positions,
- * the packets in memory and strictly increasing packet times or display
- * indices from the bitstream (frame i of the full decode is the packet the
- * scan puts at display index i: checked for every frame decoded, with its
- * packet). first[]: packets, first_index[]: display index of the first
- * frame. Returns the number of segments, 0 when the plan would not save at
- * least a fifth of the frames. */
-static int plan_segments(const run_ctx *c, const uint8_t *skip, int64_t *first, int64_t *first_index,
-                         int64_t *end, int64_t *stop)
-{
-    const ovx_packet_scan *s = c->scan;
-    int64_t n = s->n;
-    int bitstream = s->disp_bitstream && c->pkt_of;
-    if (!s->kept || !(s->times || bitstream) || s->n_idr < 1 || s->end_rc != AVERROR_EOF || s->corrupt_pkts > 0)
-        return 0;
-    for (int64_t i = 1; s->times && i < n; i++)
-        if (!(s->times[i] > s->times[i - 1]))
-            return 0;
-    /* random-access points: IDRs, and with display indices open-GOP I pictures */
-    const int64_t *ra = c->pkt_of && s->rap ? s->rap : s->idr;
-    int64_t n_ra = c->pkt_of && s->rap ? s->n_rap : s->n_idr;
-    if (n_ra < 2)
-        return 0;
-    ovx_ref_ring proto;
-    ovx_ref_ring_init(&proto, s->codec_id, c->p->ref_candidates);
-    int nk = 0;
-    for (int t = 0; t < c->F; t++) {
-        int64_t x = c->idx[t];
-        if (t > 0 && x == c->idx[t - 1])
-            continue;
-        int64_t lo = x > 0 ? x - 1 : 0, a = 0, ad = 0;
-        int64_t hi = c->pkt_of ? future_need(c, proto.max_fut, x)
-                     : x + OVX_REF_MAX_AHEAD < n ? x + OVX_REF_MAX_AHEAD : n - 1;
-        for (int64_t i = 0; i < n_ra; i++) {
-            int64_t d = c->pkt_of ? s->disp[ra[i]] : ra[i];
-            if (d <= lo && ra[i] >= a) {
-                a = ra[i];
-                ad = d;
-            }
-        }
-        if (nk > 0 && ad <= stop[nk - 1] + 1) {
-            if (hi > stop[nk - 1])
-                stop[nk - 1] = hi;
-        } else {
-            first[nk] = a;
-            first_index[nk] = ad;
-            stop[nk++] = hi;
-        }
-    }
-    int64_t total = 0;
-    for (int i = 0; i < nk; i++) {
-        end[i] = 0;
-        if (c->pkt_of) {
-            int64_t last = first[i];
-            for (int64_t d = first_index[i]; d <= stop[i]; d++)
-                if (!(skip && skip[d]) && c->pkt_of[d] > last)
-                    last = c->pkt_of[d];
-            end[i] = last + 1 < n ? last + 1 : 0;
-            total += last + 1 - first[i];
-        } else {
-            for (int64_t j = 0; j < s->n_idr; j++)
-                if (s->idr[j] > stop[i]) {
-                    end[i] = s->idr[j];
-                    break;
-                }
-            total += stop[i] - first_index[i] + 1;
-        }
-        if (stop[i] == n - 1)
-            stop[i] = -1; /* to the end of the stream */
-    }
-    return total * 5 <= n * 4 ? nk : 0;
-}
-
-/* The frames not to decode (c->skip, per display index): non-reference
- * pictures (from the scan, never a keyframe) that are neither sampled nor
- * the frame before a sampled one (its residual's previous frame). Needs
- * every packet's display index and a clean stream (damage is decoded
- * sequentially, frame by frame). H.264, HEVC and MPEG-1/2 only: FFmpeg's
- * MPEG-4 Part 2 decoder exports, for some blocks of a B-frame, vectors left
- * in its picture pool by an earlier B-frame (measured: skipping B-frames
- * changed the exported vectors of the B-frames kept, not their pixels).
- * Returns the number of frames skipped. */
-static int64_t plan_skip(run_ctx *c)
-{
-    const ovx_packet_scan *s = c->scan;
-    free(c->skip);
-    c->skip = NULL;
-    int id = s->codec_id;
-    if (id != AV_CODEC_ID_H264 && id != AV_CODEC_ID_HEVC && id != AV_CODEC_ID_MPEG1VIDEO &&
-        id != AV_CODEC_ID_MPEG2VIDEO)
-        return 0;
-    if (!c->skip_ok || c->p->decode_all || !c->pkt_of || !s->ref || !s->key || s->end_rc != AVERROR_EOF ||
-        s->corrupt_pkts > 0 || c->n_want < 1)
-        return 0;
-    c->skip = calloc((size_t)s->n, 1);
-    if (!c->skip)
-        return 0; /* decode everything */
-    int64_t k = 0;
-    for (int64_t j = 0; j < s->n; j++) {
-        int64_t d = s->disp[j];
-        int need = (d < c->n_want && c->mv_want[d]) || (d + 1 < c->n_want && c->mv_want[d + 1]);
-        /* the last packet is always decoded: a raw stream cut short there is
-         * seen only by decoding it (no container flags it) */
-        if (s->ref[j] == OVX_PIC_NONREF && !s->key[j] && !need && j + 1 < s->n) {
-            c->skip[d] = 1;
-            k++;
-        }
-    }
-    return k;
 }
 
 int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
@@ -645,13 +477,15 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         for (int64_t j = 0; c->pkt_of && j < c->scan->n; j++)
             c->pkt_of[c->scan->disp[j]] = j;
     }
-    int64_t skip_n = plan_skip(c);
-    int plan = c->plan_ok && !p->decode_all ? plan_segments(c, skip_n ? c->skip : NULL, starts, start_idx, ends, stops) : 0;
+    int64_t skip_n = ovx_plan_skip(c);
+    int plan = c->plan_ok && !p->decode_all
+                   ? ovx_plan_segments(c, skip_n ? c->skip : NULL, starts, start_idx, ends, stops)
+                   : 0;
     if (plan) {
         nk = plan;
         frame_threads = 0;
     } else if (T > 1 && !frame_threads && c->gop_ok && c->scan->times && c->scan->n_idr > 1) {
-        nk = plan_chunks(c->scan, T, starts);
+        nk = ovx_plan_chunks(c->scan, T, starts);
     }
     /* slice threads conceal a damaged H.264 picture differently from one
      * thread without always flagging it (seen on a byte-flipped B-pyramid
@@ -678,7 +512,7 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         k->chunked = nk > 1 || plan;
         k->first = k->chunked ? starts[i] : 0;
         k->first_index = plan ? start_idx[i] : k->first;
-        k->open_gop_start = plan && k->first > 0 && !is_idr(c->scan, k->first);
+        k->open_gop_start = plan && k->first > 0 && !ovx_plan_is_idr(c->scan, k->first);
         k->end = plan ? ends[i] : nk > 1 && i + 1 < nk ? starts[i + 1] : 0;
         k->stop = plan ? stops[i] : -1;
         k->skipping = skipping;

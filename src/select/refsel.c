@@ -4,7 +4,6 @@
  * exact residual, which energy.c computes afterwards on every pixel. */
 #include "select/refsel.h"
 
-#include "select/sad.h"
 #include "select/subpel.h"
 
 ovx_refsel_params ovx_refsel_default_params(void)
@@ -17,49 +16,57 @@ uint64_t ovx_block_sad(const ovx_energy_input *in, const ovx_mv *m, const uint8_
                        int step, int64_t *n)
 {
     int qx = ovx_subpel_quarter(m->dx), qy = ovx_subpel_quarter(m->dy);
-    uint8_t pred[OVX_SUBPEL_MAX * OVX_SUBPEL_MAX];
     uint64_t s = 0;
     int64_t cnt = 0;
     for (int by = 0; by < m->h; by += OVX_SUBPEL_MAX)
         for (int bx = 0; bx < m->w; bx += OVX_SUBPEL_MAX) {
             int w = m->w - bx < OVX_SUBPEL_MAX ? m->w - bx : OVX_SUBPEL_MAX;
             int h = m->h - by < OVX_SUBPEL_MAX ? m->h - by : OVX_SUBPEL_MAX;
-            ovx_subpel_predict(ref, rstride, in->W, in->H, m->x + bx, m->y + by, w, h, qx, qy, in->interp,
-                               pred, OVX_SUBPEL_MAX);
-            for (int r = 0; r < h; r += step) {
-                s += ovx_sad_row(in->cur + (size_t)(m->y + by + r) * in->cur_stride + m->x + bx,
-                                 pred + r * OVX_SUBPEL_MAX, w);
-                cnt += w;
-            }
+            s += ovx_subpel_sad(ref, rstride, in->W, in->H, m->x + bx, m->y + by, w, h, qx, qy, in->interp,
+                                in->cur + (size_t)(m->y + by) * in->cur_stride + m->x + bx, in->cur_stride, step);
+            cnt += (int64_t)w * ((h + step - 1) / step);
         }
     *n = cnt;
     return s;
 }
 
-void ovx_refsel_choose(const ovx_energy_input *in, const ovx_refsel_params *p, uint8_t *choice)
+void ovx_refsel_choose_in(const ovx_energy_input *in, const ovx_refsel_params *p, const ovx_roi *roi,
+                          uint8_t *choice, uint32_t *own_sad)
 {
     for (int64_t i = 0; i < in->n_mv; i++) {
         const ovx_mv *m = &in->mv[i];
         const ovx_energy_ref *c = m->source < 0 ? in->past : in->fut;
         int nc = m->source < 0 ? in->n_past : in->n_fut;
         choice[i] = 0;
+        if (own_sad)
+            own_sad[i] = UINT32_MAX;
         if (nc < 2)
+            continue;
+        if (roi && m->source >= 0 &&
+            !(m->x < roi->x1 && m->x + m->w > roi->x0 && m->y < roi->y1 && m->y + m->h > roi->y0))
             continue;
         int step = m->h >= 8 ? 2 : 1;
         int64_t n;
         uint64_t e0 = ovx_block_sad(in, m, c[0].y, c[0].stride, step, &n);
-        if ((double)e0 <= p->poor * (double)n)
-            continue;
-        double limit = (1.0 - p->better) * (double)e0;
         uint64_t best = e0;
         int bi = 0;
-        for (int k = 1; k < nc; k++) {
-            uint64_t e = ovx_block_sad(in, m, c[k].y, c[k].stride, step, &n);
-            if ((double)e <= limit && e < best) {
-                best = e;
-                bi = k;
+        if ((double)e0 > p->poor * (double)n) {
+            double limit = (1.0 - p->better) * (double)e0;
+            for (int k = 1; k < nc; k++) {
+                uint64_t e = ovx_block_sad(in, m, c[k].y, c[k].stride, step, &n);
+                if ((double)e <= limit && e < best) {
+                    best = e;
+                    bi = k;
+                }
             }
         }
         choice[i] = (uint8_t)bi;
+        if (own_sad && step == 2 && best < UINT32_MAX)
+            own_sad[i] = (uint32_t)best;
     }
+}
+
+void ovx_refsel_choose(const ovx_energy_input *in, const ovx_refsel_params *p, uint8_t *choice)
+{
+    ovx_refsel_choose_in(in, p, NULL, choice, NULL);
 }

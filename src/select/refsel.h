@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "select/energy.h"
+#include "select/residual.h"
 
 typedef struct ovx_refsel_params {
     double poor;    /* search only when the nearest's mean abs error per pixel exceeds this (grey levels) */
@@ -21,6 +22,14 @@ ovx_refsel_params ovx_refsel_default_params(void);
 /* choice[i] for every vector of in: the index into in->past (source < 0)
  * or in->fut (source > 0), 0 when there is no candidate. Deterministic. */
 void ovx_refsel_choose(const ovx_energy_input *in, const ovx_refsel_params *p, uint8_t *choice);
+
+/* The same for the scores of a region: future (+1) vectors only where their
+ * block touches roi (elsewhere 0: their reference matters only to the
+ * residual, which is taken inside roi); own_sad[i] (when not NULL) = the
+ * chosen candidate's ovx_block_sad over every other row where the choice
+ * computed it, UINT32_MAX elsewhere. */
+void ovx_refsel_choose_in(const ovx_energy_input *in, const ovx_refsel_params *p, const ovx_roi *roi,
+                          uint8_t *choice, uint32_t *own_sad);
 
 /* Sum of |cur - the block's quarter-pel prediction from ref| (subpel.h,
  * the input's interpolation) over the block's rows y0, y0 + step, ...

@@ -1,40 +1,95 @@
 /* residual.c: the motion-compensated prediction error map (see residual.h).
- * Past (source -1) and future (+1) predictions go to two planes; a 4x4 unit
- * covered by both is bi-predicted. Everything is integer until the light
- * fit, whose sums run in a fixed order: the map does not depend on threads. */
+ * Past (source -1) and future (+1) predictions go to two planes covering
+ * the region of interest; a 4x4 unit covered by both is bi-predicted.
+ * Everything is integer until the light fit, whose sums are integers too
+ * (exact, so in any order); the per-cell sums of the error run in a fixed
+ * order: the map does not depend on threads or on the SIMD level. The
+ * planes live in a scratch buffer that later frames reuse. */
 #include "select/residual.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "select/sad.h"
+#include "video/simd.h"
 
 typedef struct planes {
-    uint8_t *p[2];    /* [H * W] predictions: 0 past, 1 future */
-    uint8_t *m[2];    /* [uh * uw] unit covered by a prediction */
+    uint8_t *p[2];    /* [rh * rw] predictions of the roi's pixels: 0 past, 1 future */
+    uint8_t *m[2];    /* [uh * uw] unit covered by a prediction (units of the roi) */
     uint8_t *d[2];    /* [uh * uw] reference distance of that prediction */
-    int uw, uh;
+    int x0, y0, rw, rh, uw, uh;
 } planes;
 
-static void planes_free(planes *pl)
+/* ---- scratch buffers, kept between frames ---- */
+
+#define CACHE_MAX 16
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static void *cache_buf[CACHE_MAX];
+static size_t cache_cap[CACHE_MAX];
+static int cache_n;
+
+static void *scratch_get(size_t need, size_t *cap)
 {
-    for (int k = 0; k < 2; k++)
-        free(pl->p[k]), free(pl->m[k]), free(pl->d[k]);
+    void *b = NULL;
+    size_t c = 0;
+    pthread_mutex_lock(&cache_mu);
+    if (cache_n > 0) {
+        cache_n--;
+        b = cache_buf[cache_n];
+        c = cache_cap[cache_n];
+    }
+    pthread_mutex_unlock(&cache_mu);
+    if (b && c >= need) {
+        *cap = c;
+        return b;
+    }
+    free(b);
+    *cap = need;
+    return malloc(need);
 }
 
-/* Predicts every vector's block (the part inside roi) into its plane. */
-static void predict_all(const ovx_energy_input *in, const ovx_roi *roi, planes *pl)
+static void scratch_put(void *b, size_t cap)
 {
+    pthread_mutex_lock(&cache_mu);
+    if (cache_n < CACHE_MAX) {
+        cache_buf[cache_n] = b;
+        cache_cap[cache_n++] = cap;
+        b = NULL;
+    }
+    pthread_mutex_unlock(&cache_mu);
+    free(b);
+}
+
+void ovx_residual_release(void)
+{
+    pthread_mutex_lock(&cache_mu);
+    for (int i = 0; i < cache_n; i++)
+        free(cache_buf[i]);
+    cache_n = 0;
+    pthread_mutex_unlock(&cache_mu);
+}
+
+/* ---- predictions ---- */
+
+static inline size_t unit_at(const planes *pl, int ux, int uy)
+{
+    return (size_t)(uy - pl->y0 / 4) * pl->uw + (ux - pl->x0 / 4);
+}
+
+/* Predicts every vector's block (the part inside the roi) into its plane. */
+static void predict_all(const ovx_energy_input *in, planes *pl)
+{
+    int rx1 = pl->x0 + pl->rw, ry1 = pl->y0 + pl->rh;
     for (int64_t i = 0; i < in->n_mv; i++) {
         const ovx_mv *m = &in->mv[i];
         int dir = m->source < 0 ? 0 : 1;
         int nc = dir ? in->n_fut : in->n_past;
         if (nc == 0)
             continue;
-        int x0 = m->x > roi->x0 ? m->x : roi->x0, y0 = m->y > roi->y0 ? m->y : roi->y0;
-        int x1 = m->x + m->w < roi->x1 ? m->x + m->w : roi->x1;
-        int y1 = m->y + m->h < roi->y1 ? m->y + m->h : roi->y1;
+        int x0 = m->x > pl->x0 ? m->x : pl->x0, y0 = m->y > pl->y0 ? m->y : pl->y0;
+        int x1 = m->x + m->w < rx1 ? m->x + m->w : rx1;
+        int y1 = m->y + m->h < ry1 ? m->y + m->h : ry1;
         if (x1 <= x0 || y1 <= y0)
             continue;
         int c = in->choice ? in->choice[i] : 0;
@@ -45,14 +100,15 @@ static void predict_all(const ovx_energy_input *in, const ovx_roi *roi, planes *
                 int w = x1 - x < OVX_SUBPEL_MAX ? x1 - x : OVX_SUBPEL_MAX;
                 int h = y1 - y < OVX_SUBPEL_MAX ? y1 - y : OVX_SUBPEL_MAX;
                 ovx_subpel_predict(r->y, r->stride, in->W, in->H, x, y, w, h, qx, qy, in->interp,
-                                   pl->p[dir] + (size_t)y * in->W + x, in->W);
+                                   pl->p[dir] + (size_t)(y - pl->y0) * pl->rw + (x - pl->x0), pl->rw);
             }
         uint8_t dist = (uint8_t)(r->dist < 1 ? 1 : r->dist > 255 ? 255 : r->dist);
-        for (int uy = y0 / 4; uy < (y1 + 3) / 4; uy++)
-            for (int ux = x0 / 4; ux < (x1 + 3) / 4; ux++) {
-                pl->m[dir][(size_t)uy * pl->uw + ux] = 1;
-                pl->d[dir][(size_t)uy * pl->uw + ux] = dist;
-            }
+        for (int uy = y0 / 4; uy < (y1 + 3) / 4; uy++) {
+            size_t u = unit_at(pl, x0 / 4, uy);
+            int nu = (x1 + 3) / 4 - x0 / 4;
+            memset(pl->m[dir] + u, 1, (size_t)nu);
+            memset(pl->d[dir] + u, dist, (size_t)nu);
+        }
     }
 }
 
@@ -71,88 +127,178 @@ static int implicit_w1(int d0, int d1)
     return w1 < -64 || w1 > 128 ? 32 : w1;
 }
 
-/* Bi-predicted units: both weightings compared on every other row; the one
- * with the smaller error is used for the whole frame. */
-static int choose_implicit(const ovx_energy_input *in, const ovx_roi *roi, const planes *pl)
+/* One unit row's pixel weights: w1[x] = the weight (of 64) of the future
+ * prediction at column x of the roi: 0 past only, 64 future only, bi-
+ * predicted 32 or (implicit) the H.264 implicit weight; use[x] (when not
+ * NULL) = 1 in bi-predicted units whose two distances differ; from_prev[x]
+ * (when not NULL) = 1 where no vector covers it and the previous frame is
+ * the prediction. */
+static void unit_row_weights(const ovx_energy_input *in, const planes *pl, int uy, int implicit, int16_t *w1,
+                             uint8_t *use, uint8_t *from_prev)
 {
-    uint64_t e_avg = 0, e_imp = 0;
-    int differ = 0;
-    for (int uy = roi->y0 / 4; uy < (roi->y1 + 3) / 4; uy++)
-        for (int ux = roi->x0 / 4; ux < (roi->x1 + 3) / 4; ux++) {
-            size_t u = (size_t)uy * pl->uw + ux;
-            if (!pl->m[0][u] || !pl->m[1][u] || pl->d[0][u] == pl->d[1][u])
-                continue;
-            differ = 1;
-            int w1 = implicit_w1(pl->d[0][u], pl->d[1][u]), w0 = 64 - w1;
-            for (int y = uy * 4; y < uy * 4 + 4 && y < in->H; y += 2)
-                for (int x = ux * 4; x < ux * 4 + 4 && x < in->W; x++) {
-                    int a = pl->p[0][(size_t)y * in->W + x], b = pl->p[1][(size_t)y * in->W + x];
-                    int c = in->cur[(size_t)y * in->cur_stride + x];
-                    e_avg += (uint64_t)abs(c - ((a + b + 1) >> 1));
-                    int v = (a * w0 + b * w1 + 32) >> 6;
-                    v = v < 0 ? 0 : v > 255 ? 255 : v;
-                    e_imp += (uint64_t)abs(c - v);
-                }
+    size_t u0 = unit_at(pl, pl->x0 / 4, uy);
+    for (int k = 0; k < pl->uw; k++) {
+        size_t u = u0 + k;
+        int m0 = pl->m[0][u], m1 = pl->m[1][u], d0 = pl->d[0][u], d1 = pl->d[1][u];
+        int w = m0 && m1 ? (implicit ? implicit_w1(d0, d1) : 32) : m1 ? 64 : 0;
+        int f = !m0 && !m1 && in->prev, us = m0 && m1 && d0 != d1;
+        for (int i = 0; i < 4; i++) {
+            w1[4 * k + i] = (int16_t)w;
+            if (use)
+                use[4 * k + i] = (uint8_t)us;
+            if (from_prev)
+                from_prev[4 * k + i] = (uint8_t)f;
         }
-    return differ && e_imp < e_avg;
+    }
+}
+
+/* sums of |cur - average| and |cur - implicit weighting| over the columns
+ * where use[x] (n <= 8192) */
+OVX_SIMD_VARIANTS(implicit_row, (const uint8_t *restrict c, const uint8_t *restrict a, const uint8_t *restrict b,
+                                 const int16_t *restrict w1, const uint8_t *restrict use, int n,
+                                 uint64_t *restrict acc), (c, a, b, w1, use, n, acc), {
+    uint32_t ea = 0, ei = 0;
+    for (int x = 0; x < n; x++) {
+        int A = a[x], B = b[x], C = c[x], W1 = w1[x], u = use[x];
+        int v = (A * (64 - W1) + B * W1 + 32) >> 6;
+        v = v < 0 ? 0 : v > 255 ? 255 : v;
+        int da = C - ((A + B + 1) >> 1), di = C - v;
+        ea += (uint32_t)(u * (da < 0 ? -da : da));
+        ei += (uint32_t)(u * (di < 0 ? -di : di));
+    }
+    acc[0] += ea;
+    acc[1] += ei;
+})
+
+/* a = the weighted prediction (w1 of 64 from b), or prev where from_prev */
+OVX_SIMD_VARIANTS(compose_row, (uint8_t *restrict a, const uint8_t *restrict b, const uint8_t *restrict prev,
+                                const int16_t *restrict w1, const uint8_t *restrict from_prev, int n),
+                  (a, b, prev, w1, from_prev, n), {
+    for (int x = 0; x < n; x++) {
+        int W1 = w1[x], pv = prev[x];
+        int v = (a[x] * (64 - W1) + b[x] * W1 + 32) >> 6;
+        v = v < 0 ? 0 : v > 255 ? 255 : v;
+        a[x] = (uint8_t)(from_prev[x] ? pv : v);
+    }
+})
+
+/* Bi-predicted units: both weightings compared on every other row (the
+ * average of 8.4.2.3.1's default weights is the weighting by 32 of 64);
+ * the one with the smaller error is used for the whole frame. */
+static int choose_implicit(const ovx_energy_input *in, const planes *pl, int16_t *w1, uint8_t *use)
+{
+    uint64_t acc[2] = {0, 0};
+    int differ = 0;
+    int ry1 = pl->y0 + pl->rh;
+    for (int uy = pl->y0 / 4; uy < (ry1 + 3) / 4; uy++) {
+        size_t u0 = unit_at(pl, pl->x0 / 4, uy);
+        int any = 0;
+        for (int k = 0; k < pl->uw && !any; k++)
+            any = pl->m[0][u0 + k] && pl->m[1][u0 + k] && pl->d[0][u0 + k] != pl->d[1][u0 + k];
+        if (!any)
+            continue;
+        differ = 1;
+        unit_row_weights(in, pl, uy, 1, w1, use, NULL);
+        for (int y = uy * 4; y < uy * 4 + 4 && y < ry1; y += 2) {
+            const uint8_t *c = in->cur + (size_t)y * in->cur_stride + pl->x0;
+            size_t k = (size_t)(y - pl->y0) * pl->rw;
+            for (int x0 = 0; x0 < pl->rw; x0 += 8192) {
+                int n = pl->rw - x0 < 8192 ? pl->rw - x0 : 8192;
+                implicit_row(c + x0, pl->p[0] + k + x0, pl->p[1] + k + x0, w1 + x0, use + x0, n, acc);
+            }
+        }
+    }
+    return differ && acc[1] < acc[0];
 }
 
 /* The final prediction into pl->p[0]; pl->m[0] = unit predicted at all. */
-static void compose(const ovx_energy_input *in, const ovx_roi *roi, planes *pl, int implicit)
+static void compose(const ovx_energy_input *in, planes *pl, int implicit, int16_t *w1, uint8_t *from_prev)
 {
-    for (int uy = roi->y0 / 4; uy < (roi->y1 + 3) / 4; uy++)
-        for (int ux = roi->x0 / 4; ux < (roi->x1 + 3) / 4; ux++) {
-            size_t u = (size_t)uy * pl->uw + ux;
-            int m0 = pl->m[0][u], m1 = pl->m[1][u];
-            if (m0 && !m1)
-                continue;
-            int w1 = m0 && m1 ? (implicit ? implicit_w1(pl->d[0][u], pl->d[1][u]) : 32) : 0;
-            int w0 = 64 - w1;
-            for (int y = uy * 4; y < uy * 4 + 4 && y < in->H; y++) {
-                uint8_t *a = pl->p[0] + (size_t)y * in->W;
-                const uint8_t *b = pl->p[1] + (size_t)y * in->W;
-                for (int x = ux * 4; x < ux * 4 + 4 && x < in->W; x++) {
-                    if (m0 && m1) {
-                        int v = w1 == 32 ? (a[x] + b[x] + 1) >> 1 : (a[x] * w0 + b[x] * w1 + 32) >> 6;
-                        a[x] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-                    } else if (m1) {
-                        a[x] = b[x];
-                    } else if (in->prev) {
-                        a[x] = in->prev[(size_t)y * in->prev_stride + x];
-                    }
-                }
-            }
-            pl->m[0][u] = m0 || m1 || in->prev;
+    int ry1 = pl->y0 + pl->rh;
+    for (int uy = pl->y0 / 4; uy < (ry1 + 3) / 4; uy++) {
+        unit_row_weights(in, pl, uy, implicit, w1, NULL, from_prev);
+        for (int y = uy * 4; y < uy * 4 + 4 && y < ry1; y++) {
+            size_t k = (size_t)(y - pl->y0) * pl->rw;
+            const uint8_t *prev = in->prev ? in->prev + (size_t)y * in->prev_stride + pl->x0 : pl->p[0] + k;
+            compose_row(pl->p[0] + k, pl->p[1] + k, prev, w1, from_prev, pl->rw);
         }
+        size_t u0 = unit_at(pl, pl->x0 / 4, uy);
+        for (int k = 0; k < pl->uw; k++)
+            pl->m[0][u0 + k] = pl->m[0][u0 + k] || pl->m[1][u0 + k] || in->prev;
+    }
+}
+
+/* ---- the light fit ---- */
+
+/* mask[x] = 1 where the roi row's unit (mu, one per 4 columns) is covered */
+static void expand_units(const uint8_t *mu, int n, uint8_t *mask)
+{
+    for (int x = 0; x < n; x += 4) {
+        uint32_t v = mu[x >> 2] * 0x01010101u;
+        memcpy(mask + x, &v, 4);
+    }
+}
+
+/* Integer sums of the fit over the covered pixels of every other row and
+ * column whose |cur - (gain pred + offset)| <= lim (the test in doubles,
+ * as always; the sums are integers, exact in any order). */
+typedef struct fit_sums {
+    int64_t n, sp, sc, spp, spc, sad;
+} fit_sums;
+
+/* one row's sums over columns 0, 2, ... < n (n <= 8192: no int32 overflow;
+ * one build per SIMD level) */
+OVX_SIMD_VARIANTS(fit_row, (const uint8_t *restrict c, const uint8_t *restrict p, const uint8_t *restrict mask,
+                            double g, double o, double lim, int n, int64_t *restrict acc),
+                  (c, p, mask, g, o, lim, n, acc), {
+    int32_t sn = 0, sp = 0, sc = 0, spp = 0, spc = 0, sad = 0;
+    for (int x = 0; x < n; x += 2) {
+        int pv = p[x], cv = c[x];
+        int a = mask[x] & (fabs(cv - (g * pv + o)) <= lim);
+        int d = cv - pv;
+        sn += a;
+        sp += a * pv;
+        sc += a * cv;
+        spp += a * pv * pv;
+        spc += a * pv * cv;
+        sad += a * (d < 0 ? -d : d);
+    }
+    acc[0] += sn;
+    acc[1] += sp;
+    acc[2] += sc;
+    acc[3] += spp;
+    acc[4] += spc;
+    acc[5] += sad;
+})
+
+static void fit_pass(const ovx_energy_input *in, const planes *pl, double g, double o, double lim, uint8_t *mask,
+                     fit_sums *s)
+{
+    int64_t acc[6] = {0};
+    for (int y = pl->y0; y < pl->y0 + pl->rh; y += 2) {
+        const uint8_t *c = in->cur + (size_t)y * in->cur_stride + pl->x0;
+        const uint8_t *p = pl->p[0] + (size_t)(y - pl->y0) * pl->rw;
+        /* the roi starts on a unit: column x of the roi is in unit x / 4 */
+        expand_units(pl->m[0] + (size_t)(y / 4 - pl->y0 / 4) * pl->uw, pl->rw, mask);
+        for (int x0 = 0; x0 < pl->rw; x0 += 8192) {
+            int n = pl->rw - x0 < 8192 ? pl->rw - x0 : 8192;
+            fit_row(c + x0, p + x0, mask + x0, g, o, lim, n, acc);
+        }
+    }
+    *s = (fit_sums){acc[0], acc[1], acc[2], acc[3], acc[4], acc[5]};
 }
 
 /* Least-squares cur = gain * pred + offset over the predicted pixels of roi
  * (every other row and column), then again without the pixels whose error
  * exceeds 3 robust deviations (moving things); gain kept in [0.5, 2]. */
-static void fit_light(const ovx_energy_input *in, const ovx_roi *roi, const planes *pl, double *gain,
-                      double *offset)
+static void fit_light(const ovx_energy_input *in, const planes *pl, uint8_t *mask, double *gain, double *offset)
 {
     double g = 1.0, o = 0.0, lim = INFINITY;
     for (int pass = 0; pass < 2; pass++) {
-        double n = 0, sp = 0, sc = 0, spp = 0, spc = 0, sad = 0;
-        for (int y = roi->y0; y < roi->y1; y += 2) {
-            const uint8_t *c = in->cur + (size_t)y * in->cur_stride;
-            const uint8_t *p = pl->p[0] + (size_t)y * in->W;
-            const uint8_t *mu = pl->m[0] + (size_t)(y / 4) * pl->uw;
-            for (int x = roi->x0; x < roi->x1; x += 2) {
-                if (!mu[x / 4])
-                    continue;
-                double e = fabs(c[x] - (g * p[x] + o));
-                if (e > lim)
-                    continue;
-                n++;
-                sp += p[x];
-                sc += c[x];
-                spp += (double)p[x] * p[x];
-                spc += (double)p[x] * c[x];
-                sad += e;
-            }
-        }
+        fit_sums s;
+        fit_pass(in, pl, g, o, lim, mask, &s);
+        /* the sums as doubles: integers below 2^53, so exact */
+        double n = (double)s.n, sp = (double)s.sp, sc = (double)s.sc, spp = (double)s.spp, spc = (double)s.spc;
         if (n < 64)
             break;
         double mp = sp / n, mc = sc / n, var = spp / n - mp * mp, cov = spc / n - mp * mc;
@@ -160,8 +306,10 @@ static void fit_light(const ovx_energy_input *in, const ovx_roi *roi, const plan
         ng = ng < 0.5 ? 0.5 : ng > 2.0 ? 2.0 : ng;
         g = ng;
         o = mc - g * mp;
-        /* mean absolute error ~ 0.8 sigma: 3 sigma ~ 3.75 MAE, at least 3 grey levels */
-        lim = 3.75 * sad / n;
+        /* mean absolute error ~ 0.8 sigma: 3 sigma ~ 3.75 MAE, at least 3 grey
+         * levels (the first pass's errors are the integers |cur - pred|; the
+         * last pass's limit is not used) */
+        lim = 3.75 * (double)s.sad / n;
         if (lim < 3.0)
             lim = 3.0;
     }
@@ -169,59 +317,123 @@ static void fit_light(const ovx_energy_input *in, const ovx_roi *roi, const plan
     *offset = o;
 }
 
+/* ---- the error per cell ---- */
+
+/* e[x] = |cur - (float)(gain pred + offset)| for the covered pixels of one
+ * row (mask[x] 1), 0 elsewhere (one build per SIMD level; the same floats
+ * in each: the double product and sum, then the float difference) */
+OVX_SIMD_VARIANTS(row_errors, (const uint8_t *restrict c, const uint8_t *restrict p, const uint8_t *restrict mask,
+                               double gain, double offset, int n, float *restrict e),
+                  (c, p, mask, gain, offset, n, e), {
+    for (int x = 0; x < n; x++) {
+        float l = (float)(gain * p[x] + offset);
+        e[x] = fabsf((float)c[x] - l) * (float)mask[x];
+    }
+})
+
+/* out[j] = e[j cell] + e[j cell + 1] + ... (cell terms, in that order, as
+ * float) for the cells j < 8 n8: eight cells' sums side by side (one build
+ * per SIMD level; each lane adds in pixel order, so all give the same) */
+static inline void sums8(const float *restrict e, int cell, int n8, float *restrict out)
+{
+    for (int j = 0; j < n8; j++, e += 8 * cell, out += 8) {
+        float s[8] = {0};
+        for (int i = 0; i < cell; i++)
+            for (int k = 0; k < 8; k++)
+                s[k] += e[k * cell + i];
+        for (int k = 0; k < 8; k++)
+            out[k] = s[k];
+    }
+}
+
+OVX_SIMD_VARIANTS(cell_sums, (const float *restrict e, int cell, int n8, float *restrict out), (e, cell, n8, out), {
+    if (cell == 8)
+        sums8(e, 8, n8, out); /* the default cell: a constant stride */
+    else
+        sums8(e, cell, n8, out);
+})
+
 int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, const ovx_roi *roi, int light,
                        float *cells, ovx_residual_info *info, ovx_error *err)
 {
     size_t nc = (size_t)cw * ch;
-    planes pl = {.uw = (in->W + 3) / 4, .uh = (in->H + 3) / 4};
-    size_t nu = (size_t)pl.uw * pl.uh, npx = (size_t)in->W * in->H;
-    for (int k = 0; k < 2; k++) {
-        pl.p[k] = malloc(npx);
-        pl.m[k] = calloc(nu, 1);
-        pl.d[k] = calloc(nu, 1);
-    }
-    double *sum = calloc(nc, sizeof *sum);
-    int32_t *cnt = calloc(nc, sizeof *cnt);
-    if (!pl.p[0] || !pl.p[1] || !pl.m[0] || !pl.m[1] || !pl.d[0] || !pl.d[1] || !sum || !cnt) {
-        planes_free(&pl);
-        free(sum), free(cnt);
+    planes pl = {.x0 = roi->x0, .y0 = roi->y0, .rw = roi->x1 - roi->x0, .rh = roi->y1 - roi->y0};
+    pl.uw = (roi->x1 + 3) / 4 - roi->x0 / 4;
+    pl.uh = (roi->y1 + 3) / 4 - roi->y0 / 4;
+    /* the roi's cells: columns j0 .. j0 + rcw, rows i0 .. i0 + rch */
+    int j0 = roi->x0 / cell, i0 = roi->y0 / cell;
+    int rcw = (roi->x1 + cell - 1) / cell - j0, rch = (roi->y1 + cell - 1) / cell - i0;
+    size_t npx = (size_t)pl.rw * pl.rh, nu = (size_t)pl.uw * pl.uh, nrc = (size_t)rcw * rch;
+    size_t rowb = ((size_t)pl.rw + 64) & ~(size_t)63;
+    size_t need = nrc * (sizeof(double) + sizeof(int32_t)) + rowb * (2 * sizeof(float) + sizeof(int16_t) + 2) +
+                  2 * npx + 4 * nu + 64;
+    size_t cap;
+    uint8_t *buf = scratch_get(need, &cap);
+    if (!buf)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (residual map)");
-    }
-    predict_all(in, roi, &pl);
-    info->bi_implicit = in->interp == OVX_INTERP_H264 && choose_implicit(in, roi, &pl);
-    compose(in, roi, &pl, info->bi_implicit);
+    double *sum = (double *)buf;
+    int32_t *cnt = (int32_t *)(sum + nrc);
+    float *e = (float *)(cnt + nrc + (nrc & 1));
+    float *fs = e + rowb;
+    int16_t *w1 = (int16_t *)(fs + rowb);
+    uint8_t *mask = (uint8_t *)(w1 + rowb), *flag = mask + rowb;
+    pl.p[0] = flag + rowb;
+    pl.p[1] = pl.p[0] + npx;
+    pl.m[0] = pl.p[1] + npx;
+    pl.m[1] = pl.m[0] + nu;
+    pl.d[0] = pl.m[1] + nu;
+    pl.d[1] = pl.d[0] + nu;
+    memset(pl.m[0], 0, 4 * nu);
+    memset(sum, 0, nrc * sizeof *sum);
+    memset(cnt, 0, nrc * sizeof *cnt);
+
+    predict_all(in, &pl);
+    info->bi_implicit = in->interp == OVX_INTERP_H264 && choose_implicit(in, &pl, w1, flag);
+    compose(in, &pl, info->bi_implicit, w1, flag);
     info->gain = 1.0;
     info->offset = 0.0;
     if (light)
-        fit_light(in, roi, &pl, &info->gain, &info->offset);
-    /* |cur - (gain * pred + offset)| through a table of the 256 predictions */
-    float lut[256];
-    for (int v = 0; v < 256; v++)
-        lut[v] = (float)(info->gain * v + info->offset);
+        fit_light(in, &pl, mask, &info->gain, &info->offset);
     for (int y = roi->y0; y < roi->y1; y++) {
-        const uint8_t *c = in->cur + (size_t)y * in->cur_stride;
-        const uint8_t *p = pl.p[0] + (size_t)y * in->W;
-        const uint8_t *mu = pl.m[0] + (size_t)(y / 4) * pl.uw;
-        double *srow = sum + (size_t)(y / cell) * cw;
-        int32_t *crow = cnt + (size_t)(y / cell) * cw;
-        for (int x0 = roi->x0; x0 < roi->x1;) {
-            int j = x0 / cell, xe = (j + 1) * cell < roi->x1 ? (j + 1) * cell : roi->x1;
+        const uint8_t *c = in->cur + (size_t)y * in->cur_stride + roi->x0;
+        const uint8_t *p = pl.p[0] + (size_t)(y - roi->y0) * pl.rw;
+        expand_units(pl.m[0] + (size_t)(y / 4 - roi->y0 / 4) * pl.uw, pl.rw, mask);
+        row_errors(c, p, mask, info->gain, info->offset, pl.rw, e);
+        double *srow = sum + (size_t)(y / cell - i0) * rcw;
+        int32_t *crow = cnt + (size_t)(y / cell - i0) * rcw;
+        /* each cell's sum in pixel order (float, as always), eight cells at a time */
+        int j = 0;
+        if (rcw * cell == pl.rw && rcw >= 8) {
+            int n8 = rcw / 8;
+            cell_sums(e, cell, n8, fs);
+            for (; j < 8 * n8; j++) {
+                int n = 0;
+                for (int u = 0; u < cell; u += 4)
+                    n += mask[j * cell + u];
+                srow[j] += fs[j];
+                crow[j] += 4 * n;
+            }
+        }
+        for (; j < rcw; j++) {
+            int xs = j * cell, xe = xs + cell < pl.rw ? xs + cell : pl.rw;
             float s = 0;
             int n = 0;
-            for (int x = x0; x < xe; x++) {
-                if (!mu[x / 4])
-                    continue;
-                s += fabsf((float)c[x] - lut[p[x]]);
-                n++;
+            for (int x = xs; x < xe; x++) {
+                s += e[x];
+                n += mask[x];
             }
             srow[j] += s;
             crow[j] += n;
-            x0 = xe;
         }
     }
     for (size_t i = 0; i < nc; i++)
-        cells[i] = cnt[i] ? (float)(sum[i] / cnt[i]) : -1.0f;
-    planes_free(&pl);
-    free(sum), free(cnt);
+        cells[i] = -1.0f;
+    for (int i = 0; i < rch; i++)
+        for (int k = 0; k < rcw; k++) {
+            size_t r = (size_t)i * rcw + k;
+            if (cnt[r])
+                cells[(size_t)(i0 + i) * cw + j0 + k] = (float)(sum[r] / cnt[r]);
+        }
+    scratch_put(buf, cap);
     return OVX_OK;
 }

@@ -29,4 +29,8 @@ typedef struct ovx_residual_info {
 int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, const ovx_roi *roi, int light,
                        float *cells, ovx_residual_info *info, ovx_error *err);
 
+/* Frees the scratch buffers the maps keep for later frames (ovx_select_run
+ * calls it when it is done; concurrent runs lose nothing but the reuse). */
+void ovx_residual_release(void);
+
 #endif

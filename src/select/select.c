@@ -15,6 +15,7 @@
 #include "video/memio.h"
 #include "select/pass.h"
 #include "select/pool.h"
+#include "select/residual.h"
 #include "select/topk.h"
 
 ovx_select_params ovx_select_default_params(void)
@@ -316,6 +317,7 @@ static int select_run(const char *path, const ovx_video_memory *mem, const ovx_s
     for (int i = 0; i < c->F; i++)
         ovx_slot_job_clear(&c->jobs[i]);
     ovx_pool_destroy(pool);
+    ovx_residual_release();
     free(c->times);
     free(c->mv_want);
     free(c->skip);
@@ -337,6 +339,7 @@ fail:
         free(c->pkt_of);
     }
     ovx_pool_destroy(pool); /* before the block the jobs write into goes */
+    ovx_residual_release();
     if (c)
         free(c->rgb_block);
     free(c);

@@ -1,14 +1,25 @@
-/* subpel.c: the quarter-pel block predictor (see subpel.h). The reference
- * samples around the block are first copied (edges repeated) into a small
- * window; the interpolation then only reads the window. Only the half-pel
- * planes a position needs are computed. */
+/* subpel.c: the quarter-pel block predictor (see subpel.h). A block is
+ * predicted 16 columns wide whatever its width (the extra columns are
+ * dropped), so every kernel has a fixed width the compiler vectorises, one
+ * build per SIMD level (video/simd.h; all compute the same integers). The
+ * kernels read the reference in place when the samples they need are inside
+ * the picture, else a small copy with the edges repeated. Every output row
+ * depends only on its own reference rows (the centre half sample j is taken
+ * from the vertical intermediates, which gives the same sums as from the
+ * horizontal ones), so a caller that needs every other row (the SADs of the
+ * reference choice) gets only those computed. */
 #include "select/subpel.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
-#define WIN_W (OVX_SUBPEL_MAX + 6) /* columns -2 .. w + 3 */
-#define WIN_H (OVX_SUBPEL_MAX + 5) /* rows -2 .. h + 2 */
+#include "select/sad.h"
+#include "video/simd.h"
+
+#define TW 16                      /* predicted columns */
+#define WIN_S 32                   /* window stride: columns -2 .. TW + 2 */
+#define WIN_R (OVX_SUBPEL_MAX + 5) /* window rows: -2 .. h + 2 */
 
 int ovx_subpel_quarter(float v)
 {
@@ -20,123 +31,208 @@ static inline int clip255(int v)
     return v < 0 ? 0 : v > 255 ? 255 : v;
 }
 
-/* win[(r + 2) * WIN_W + c + 2] = ref(ix + c, iy + r), edges repeated */
-static void fill_window(const uint8_t *ref, int stride, int W, int H, int ix, int iy, int w, int h,
-                        uint8_t *win)
-{
-    int cols = w + 6, rows = h + 5;
-    int inside = ix - 2 >= 0 && ix - 2 + cols <= W && iy - 2 >= 0 && iy - 2 + rows <= H;
-    for (int r = 0; r < rows; r++) {
-        int sy = iy - 2 + r;
-        if (inside) {
-            memcpy(win + r * WIN_W, ref + (size_t)sy * stride + ix - 2, (size_t)cols);
-            continue;
-        }
-        sy = sy < 0 ? 0 : sy >= H ? H - 1 : sy;
-        const uint8_t *row = ref + (size_t)sy * stride;
-        for (int c = 0; c < cols; c++) {
-            int sx = ix - 2 + c;
-            sx = sx < 0 ? 0 : sx >= W ? W - 1 : sx;
-            win[r * WIN_W + c] = row[sx];
-        }
-    }
-}
-
-#define G(r, c) ((int)win[((r) + 2) * WIN_W + (c) + 2])
-
 static inline int tap6(int a, int b, int c, int d, int e, int f)
 {
     return a - 5 * b + 20 * c + 20 * d - 5 * e + f;
 }
 
-/* out = rounded average of a and b (strides WIN_W), or a copy of a */
-static void avg2(const uint8_t *a, const uint8_t *b, int w, int h, uint8_t *out, int ostride)
+/* win[(r + 2) * WIN_S + c + 2] = ref(ix + c, iy + r) for c in -2..TW+2,
+ * r in -2..h+2, edges repeated */
+static void fill_window(const uint8_t *ref, int stride, int W, int H, int ix, int iy, int h, uint8_t *win)
 {
-    for (int r = 0; r < h; r++)
-        for (int c = 0; c < w; c++)
-            out[r * ostride + c] =
-                b ? (uint8_t)((a[r * WIN_W + c] + b[r * WIN_W + c] + 1) >> 1) : a[r * WIN_W + c];
+    int cols = TW + 5, rows = h + 5;
+    for (int r = 0; r < rows; r++) {
+        int sy = iy - 2 + r;
+        sy = sy < 0 ? 0 : sy >= H ? H - 1 : sy;
+        const uint8_t *row = ref + (size_t)sy * stride;
+        for (int c = 0; c < cols; c++) {
+            int sx = ix - 2 + c;
+            sx = sx < 0 ? 0 : sx >= W ? W - 1 : sx;
+            win[r * WIN_S + c] = row[sx];
+        }
+    }
 }
 
-static void predict_h264(const uint8_t *win, int w, int h, int fx, int fy, uint8_t *out, int ostride)
+/* The kernels: n output rows of TW samples into out (stride TW); g points
+ * at the integer sample of the first row, gs is the picture's row stride
+ * (the taps) and rs the step from one output row to the next. */
+
+/* 16 samples as 16-bit lanes (GCC vector extensions: one build per SIMD
+ * level, two SSE2 halves in the portable one; the same integers in each) */
+typedef uint8_t v16u8 __attribute__((vector_size(16)));
+typedef int16_t v16s __attribute__((vector_size(32)));
+
+#define LD16(v, p)                                                           \
+    do {                                                                     \
+        v16u8 b_;                                                            \
+        memcpy(&b_, (p), 16);                                                \
+        (v) = __builtin_convertvector(b_, v16s);                             \
+    } while (0)
+
+/* clip255((a - 5 b + 20 c + 20 d - 5 e + f + 16) >> 5) of the samples
+ * p[k d], k = -2 .. 3, for 16 lanes (the sums fit 16 bits: -2550 .. 10710)
+ * into out */
+static inline void tap6_16(const uint8_t *p, ptrdiff_t d, uint8_t *out)
 {
-    /* half-sample planes, stride WIN_W: b at (c + 1/2, r) for rows 0..h (row
-     * h: s of the last row), h at (c, r + 1/2) for columns 0..w (column w: m
-     * of the last column), j at the centre; b1 keeps b's unrounded sums on
-     * rows -2..h+2 for j */
-    int b1[WIN_H * WIN_W];
-    uint8_t bp[WIN_H * WIN_W], hp[WIN_H * WIN_W], jp[WIN_H * WIN_W];
-    const uint8_t *g = win + 2 * WIN_W + 2; /* G(r, c) = g[r * WIN_W + c] */
-    int need_j = (fx == 2 && fy != 0) || (fy == 2 && fx != 0);
-    if (fx != 0 || need_j) {
-        int r0 = need_j ? -2 : 0, r1 = need_j ? h + 3 : h + 1;
-        for (int r = r0; r < r1; r++)
-            for (int c = 0; c < w; c++) {
-                int v = tap6(G(r, c - 2), G(r, c - 1), G(r, c), G(r, c + 1), G(r, c + 2), G(r, c + 3));
-                b1[(r + 2) * WIN_W + c] = v;
-                if (r >= 0 && r <= h)
-                    bp[r * WIN_W + c] = (uint8_t)clip255((v + 16) >> 5);
-            }
+    v16s a, b, c, e, f, g;
+    LD16(a, p - 2 * d);
+    LD16(b, p - d);
+    LD16(c, p);
+    LD16(e, p + d);
+    LD16(f, p + 2 * d);
+    LD16(g, p + 3 * d);
+    v16s v = (a + g - 5 * (b + f) + 20 * (c + e) + 16) >> 5;
+    v16s lo = v < 0, hi = v > 255;
+    v = (v & ~lo & ~hi) | (hi & 255);
+    v16u8 r = __builtin_convertvector(v, v16u8);
+    memcpy(out, &r, 16);
+}
+
+/* horizontal half samples (b) */
+static inline void k_b(const uint8_t *g, int gs, int rs, int n, uint8_t *out)
+{
+    (void)gs;
+    for (int r = 0; r < n; r++, g += rs, out += TW)
+        tap6_16(g, 1, out);
+}
+
+/* vertical half samples (h) */
+static inline void k_h(const uint8_t *g, int gs, int rs, int n, uint8_t *out)
+{
+    for (int r = 0; r < n; r++, g += rs, out += TW)
+        tap6_16(g, gs, out);
+}
+
+/* centre half samples (j) from the unrounded vertical intermediates */
+static inline void k_j(const uint8_t *g, int gs, int rs, int n, uint8_t *out)
+{
+    int16_t v[TW + 5];
+    for (int r = 0; r < n; r++, g += rs, out += TW) {
+        for (int c = 0; c < TW + 5; c++) {
+            const uint8_t *q = g + c - 2;
+            v[c] = (int16_t)tap6(q[-2 * gs], q[-gs], q[0], q[gs], q[2 * gs], q[3 * gs]);
+        }
+        for (int c = 0; c < TW; c++)
+            out[c] = (uint8_t)clip255((tap6(v[c], v[c + 1], v[c + 2], v[c + 3], v[c + 4], v[c + 5]) + 512) >> 10);
     }
-    if (fy != 0 && fx != 2)
-        for (int r = 0; r < h; r++)
-            for (int c = 0; c <= w; c++)
-                hp[r * WIN_W + c] = (uint8_t)clip255(
-                    (tap6(G(r - 2, c), G(r - 1, c), G(r, c), G(r + 1, c), G(r + 2, c), G(r + 3, c)) + 16) >> 5);
-    if (need_j)
-        for (int r = 0; r < h; r++)
-            for (int c = 0; c < w; c++) {
-                const int *q = b1 + (r + 2) * WIN_W + c;
-                jp[r * WIN_W + c] = (uint8_t)clip255(
-                    (tap6(q[-2 * WIN_W], q[-WIN_W], q[0], q[WIN_W], q[2 * WIN_W], q[3 * WIN_W]) + 512) >> 10);
-            }
-    const uint8_t *m = hp + 1, *sp = bp + WIN_W; /* m: h one column right; s: b one row down */
-    const uint8_t *a = g, *b = NULL;
+}
+
+/* integer samples */
+static inline void k_g(const uint8_t *g, int rs, int n, uint8_t *out)
+{
+    for (int r = 0; r < n; r++, g += rs, out += TW)
+        memcpy(out, g, TW);
+}
+
+/* a = rounded average of a and b */
+static inline void k_avg(uint8_t *a, const uint8_t *b, int n)
+{
+    for (int i = 0; i < n * TW; i++)
+        a[i] = (uint8_t)((a[i] + b[i] + 1) >> 1);
+}
+
+/* One tile of H.264 luma at phase (fx, fy) (not both 0): 8.4.2.2.1's
+ * samples a..r as the rounded averages of their two neighbours. */
+OVX_SIMD_VARIANTS(tile_h264, (const uint8_t *g, int gs, int rs, int n, int fx, int fy, uint8_t *out),
+                  (g, gs, rs, n, fx, fy, out), {
+    uint8_t t[OVX_SUBPEL_MAX * TW];
+    const uint8_t *g1 = g + 1, *gd = g + gs; /* G one column right, one row down */
     switch (fy * 4 + fx) {
-    case 1: a = g; b = bp; break;           /* a */
-    case 2: a = bp; break;                  /* b */
-    case 3: a = g + 1; b = bp; break;       /* c */
-    case 4: a = g; b = hp; break;           /* d */
-    case 5: a = bp; b = hp; break;          /* e */
-    case 6: a = bp; b = jp; break;          /* f */
-    case 7: a = bp; b = m; break;           /* g */
-    case 8: a = hp; break;                  /* h */
-    case 9: a = hp; b = jp; break;          /* i */
-    case 10: a = jp; break;                 /* j */
-    case 11: a = jp; b = m; break;          /* k */
-    case 12: a = g + WIN_W; b = hp; break;  /* n */
-    case 13: a = hp; b = sp; break;         /* p */
-    case 14: a = jp; b = sp; break;         /* q */
-    case 15: a = m; b = sp; break;          /* r */
-    default: break;                         /* G */
+    case 1: k_g(g, rs, n, out); k_b(g, gs, rs, n, t); break;        /* a = (G + b) */
+    case 2: k_b(g, gs, rs, n, out); return;                         /* b */
+    case 3: k_g(g1, rs, n, out); k_b(g, gs, rs, n, t); break;       /* c = (H + b) */
+    case 4: k_g(g, rs, n, out); k_h(g, gs, rs, n, t); break;        /* d = (G + h) */
+    case 5: k_b(g, gs, rs, n, out); k_h(g, gs, rs, n, t); break;    /* e = (b + h) */
+    case 6: k_b(g, gs, rs, n, out); k_j(g, gs, rs, n, t); break;    /* f = (b + j) */
+    case 7: k_b(g, gs, rs, n, out); k_h(g1, gs, rs, n, t); break;   /* g = (b + m) */
+    case 8: k_h(g, gs, rs, n, out); return;                         /* h */
+    case 9: k_h(g, gs, rs, n, out); k_j(g, gs, rs, n, t); break;    /* i = (h + j) */
+    case 10: k_j(g, gs, rs, n, out); return;                        /* j */
+    case 11: k_j(g, gs, rs, n, out); k_h(g1, gs, rs, n, t); break;  /* k = (j + m) */
+    case 12: k_g(gd, rs, n, out); k_h(g, gs, rs, n, t); break;      /* n = (M + h) */
+    case 13: k_h(g, gs, rs, n, out); k_b(gd, gs, rs, n, t); break;  /* p = (h + s) */
+    case 14: k_j(g, gs, rs, n, out); k_b(gd, gs, rs, n, t); break;  /* q = (j + s) */
+    case 15: k_h(g1, gs, rs, n, out); k_b(gd, gs, rs, n, t); break; /* r = (m + s) */
+    default: k_g(g, rs, n, out); return;
     }
-    avg2(a, b, w, h, out, ostride);
-}
+    k_avg(out, t, n);
+})
 
-static void predict_bilinear(const uint8_t *win, int w, int h, int fx, int fy, uint8_t *out, int ostride)
+/* One tile of bilinear samples at phase (fx, fy). */
+OVX_SIMD_VARIANTS(tile_bilinear, (const uint8_t *g, int gs, int rs, int n, int fx, int fy, uint8_t *out),
+                  (g, gs, rs, n, fx, fy, out), {
+    const int a = (4 - fx) * (4 - fy), b = fx * (4 - fy), c = (4 - fx) * fy, d = fx * fy;
+    for (int r = 0; r < n; r++, g += rs, out += TW)
+        for (int k = 0; k < TW; k++)
+            out[k] = (uint8_t)((a * g[k] + b * g[k + 1] + c * g[k + gs] + d * g[k + gs + 1] + 8) >> 4);
+})
+
+/* Where the prediction of the block's rows 0, step, 2 step, ... (h rows in
+ * all) comes from: *src with row step *src_rs when the vector is whole
+ * pixels and the block inside the picture (nothing computed), else n rows
+ * of TW samples computed into tile (stride TW). Returns the row count. */
+static int predict_tile(const uint8_t *ref, int stride, int W, int H, int x, int y, int w, int h, int qx, int qy,
+                        ovx_interp interp, int step, uint8_t *tile, const uint8_t **src, int *src_rs)
 {
-    int a = (4 - fx) * (4 - fy), b = fx * (4 - fy), c = (4 - fx) * fy, d = fx * fy;
-    for (int r = 0; r < h; r++)
-        for (int k = 0; k < w; k++)
-            out[r * ostride + k] =
-                (uint8_t)((a * G(r, k) + b * G(r, k + 1) + c * G(r + 1, k) + d * G(r + 1, k + 1) + 8) >> 4);
+    /* floor division: the integer part and the quarter phase 0..3 */
+    int fqx = qx >= 0 ? qx / 4 : -((3 - qx) / 4), fqy = qy >= 0 ? qy / 4 : -((3 - qy) / 4);
+    int ix = x + fqx, iy = y + fqy, fx = qx - 4 * fqx, fy = qy - 4 * fqy;
+    int n = (h + step - 1) / step;
+    if (fx == 0 && fy == 0 && ix >= 0 && iy >= 0 && ix + w <= W && iy + h <= H) {
+        *src = ref + (size_t)iy * stride + ix;
+        *src_rs = stride * step;
+        return n;
+    }
+    uint8_t win[WIN_R * WIN_S];
+    const uint8_t *g;
+    int gs;
+    if (ix - 2 >= 0 && ix + TW + 3 <= W && iy - 2 >= 0 && iy + h + 3 <= H) {
+        g = ref + (size_t)iy * stride + ix;
+        gs = stride;
+    } else {
+        fill_window(ref, stride, W, H, ix, iy, h, win);
+        g = win + 2 * WIN_S + 2;
+        gs = WIN_S;
+    }
+    if (interp == OVX_INTERP_H264)
+        tile_h264(g, gs, gs * step, n, fx, fy, tile);
+    else
+        tile_bilinear(g, gs, gs * step, n, fx, fy, tile);
+    *src = tile;
+    *src_rs = TW;
+    return n;
 }
 
 void ovx_subpel_predict(const uint8_t *ref, int stride, int W, int H, int x, int y, int w, int h,
                         int qx, int qy, ovx_interp interp, uint8_t *out, int ostride)
 {
-    uint8_t win[WIN_H * WIN_W];
-    /* floor division: the integer part and the quarter phase 0..3 */
-    int fqx = qx >= 0 ? qx / 4 : -((3 - qx) / 4), fqy = qy >= 0 ? qy / 4 : -((3 - qy) / 4);
-    int ix = x + fqx, iy = y + fqy, fx = qx - 4 * fqx, fy = qy - 4 * fqy;
-    if (fx == 0 && fy == 0 && ix >= 0 && iy >= 0 && ix + w <= W && iy + h <= H) {
-        for (int r = 0; r < h; r++)
-            memcpy(out + r * ostride, ref + (size_t)(iy + r) * stride + ix, (size_t)w);
-        return;
+    uint8_t tile[OVX_SUBPEL_MAX * TW];
+    const uint8_t *s;
+    int rs;
+    int n = predict_tile(ref, stride, W, H, x, y, w, h, qx, qy, interp, 1, tile, &s, &rs);
+    for (int r = 0; r < n; r++, s += rs, out += ostride) {
+        if (w == TW)
+            memcpy(out, s, TW);
+        else if (w == 8)
+            memcpy(out, s, 8);
+        else if (w == 4)
+            memcpy(out, s, 4);
+        else
+            for (int c = 0; c < w; c++)
+                out[c] = s[c];
     }
-    fill_window(ref, stride, W, H, ix, iy, w, h, win);
-    if (interp == OVX_INTERP_H264)
-        predict_h264(win, w, h, fx, fy, out, ostride);
-    else
-        predict_bilinear(win, w, h, fx, fy, out, ostride);
+}
+
+uint32_t ovx_subpel_sad(const uint8_t *ref, int stride, int W, int H, int x, int y, int w, int h, int qx, int qy,
+                        ovx_interp interp, const uint8_t *cur, int cstride, int step)
+{
+    uint8_t tile[OVX_SUBPEL_MAX * TW];
+    const uint8_t *s;
+    int rs;
+    int n = predict_tile(ref, stride, W, H, x, y, w, h, qx, qy, interp, step, tile, &s, &rs);
+    uint32_t sum = 0;
+    size_t cs = (size_t)cstride * step;
+    for (int r = 0; r < n; r++, s += rs, cur += cs)
+        sum += ovx_sad_row(cur, s, w);
+    return sum;
 }

@@ -22,6 +22,12 @@ typedef enum ovx_interp { OVX_INTERP_BILINEAR = 0, OVX_INTERP_H264 } ovx_interp;
 void ovx_subpel_predict(const uint8_t *ref, int stride, int W, int H, int x, int y, int w, int h,
                         int qx, int qy, ovx_interp interp, uint8_t *out, int ostride);
 
+/* Sum over the block's rows 0, step, 2 step, ... (< h) of |cur - the
+ * prediction above|; cur points at the block's first pixel in the current
+ * picture. Only the rows summed are predicted. */
+uint32_t ovx_subpel_sad(const uint8_t *ref, int stride, int W, int H, int x, int y, int w, int h, int qx, int qy,
+                        ovx_interp interp, const uint8_t *cur, int cstride, int step);
+
 /* A vector in pixels (a multiple of 1/4 from exported side data; anything
  * else is rounded to the nearest quarter) as quarter-pel units. */
 int ovx_subpel_quarter(float v);

@@ -1,15 +1,17 @@
 /* test_select_subpel.c: the quarter-pel predictor against a direct reading
  * of the standards: H.264's luma sample interpolation (8.4.2.2.1: the 6-tap
- * half samples b, h, the centre j computed here from the vertical
+ * half samples b, h, the centre j computed here from the horizontal
  * intermediates, the other way round from the code, and the 12 quarter
  * samples as rounded averages of their two named neighbours) and the
  * MPEG half-pel averages; every quarter phase, random pictures, blocks on
- * and across the picture edges (samples outside repeat the edge). */
+ * and across the picture edges (samples outside repeat the edge); the SAD
+ * of every step-th row; each SIMD build of the kernels. */
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "../check.h"
 #include "select/subpel.h"
+#include "video/simd.h"
 
 enum { W = 37, H = 29 };
 static uint8_t pic[W * H];
@@ -30,8 +32,8 @@ static int b_(int x, int y) { return clip((b1_(x, y) + 16) >> 5); }
 static int h_(int x, int y) { return clip((h1_(x, y) + 16) >> 5); }
 static int j_(int x, int y)
 {
-    /* j1 = cc - 5 dd + 20 h1 + 20 m1 - 5 ee + ff over the vertical intermediates */
-    int j1 = t6(h1_(x - 2, y), h1_(x - 1, y), h1_(x, y), h1_(x + 1, y), h1_(x + 2, y), h1_(x + 3, y));
+    /* j1 = aa - 5 bb + 20 b1 + 20 s1 - 5 gg + hh over the horizontal intermediates */
+    int j1 = t6(b1_(x, y - 2), b1_(x, y - 1), b1_(x, y), b1_(x, y + 1), b1_(x, y + 2), b1_(x, y + 3));
     return clip((j1 + 512) >> 10);
 }
 static int avg(int a, int b) { return (a + b + 1) >> 1; }
@@ -78,8 +80,8 @@ static int mpeg_sample(int x, int y, int fx, int fy)
 
 static void run(ovx_interp interp, int trials)
 {
-    uint8_t out[OVX_SUBPEL_MAX * OVX_SUBPEL_MAX];
-    int bad = 0, phases[16] = {0};
+    uint8_t out[OVX_SUBPEL_MAX * OVX_SUBPEL_MAX], cur[OVX_SUBPEL_MAX * OVX_SUBPEL_MAX];
+    int bad = 0, bad_sad = 0, phases[16] = {0};
     for (int t = 0; t < trials; t++) {
         int w = 1 + rand() % OVX_SUBPEL_MAX, h = 1 + rand() % OVX_SUBPEL_MAX;
         if (t % 3 == 0) { w = 16; h = 16; }
@@ -96,24 +98,42 @@ static void run(ovx_interp interp, int trials)
                     fprintf(stderr, "interp %d: (%d,%d) %dx%d q(%d,%d) pixel (%d,%d): %d, want %d\n", interp,
                             x, y, w, h, qx, qy, c, r, out[r * OVX_SUBPEL_MAX + c], want);
             }
+        /* the SAD of rows 0, step, ... against a random block, from the checked prediction */
+        for (int k = 0; k < OVX_SUBPEL_MAX * OVX_SUBPEL_MAX; k++)
+            cur[k] = (uint8_t)(rand() % 256);
+        for (int step = 1; step <= 3; step++) {
+            uint32_t want = 0;
+            for (int r = 0; r < h; r += step)
+                for (int c = 0; c < w; c++)
+                    want += (uint32_t)abs(cur[r * OVX_SUBPEL_MAX + c] - out[r * OVX_SUBPEL_MAX + c]);
+            uint32_t got = ovx_subpel_sad(pic, W, W, H, x, y, w, h, qx, qy, interp, cur, OVX_SUBPEL_MAX, step);
+            if (got != want && bad_sad++ < 5)
+                fprintf(stderr, "interp %d: (%d,%d) %dx%d q(%d,%d) step %d: SAD %u, want %u\n", interp, x, y, w, h,
+                        qx, qy, step, got, want);
+        }
     }
     CHECK(bad == 0);
+    CHECK(bad_sad == 0);
     for (int k = 0; k < 16; k++)
         CHECK(phases[k] > 0);
 }
 
 int main(void)
 {
-    srand(7);
-    for (int k = 0; k < W * H; k++)
-        pic[k] = (uint8_t)(rand() % 256); /* full range: clipping of the 6-tap is exercised */
-    run(OVX_INTERP_H264, 3000);
-    run(OVX_INTERP_BILINEAR, 3000);
-    /* a smooth picture as well (the usual case) */
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++)
-            pic[y * W + x] = (uint8_t)(128 + 60 * ((x * 7 + y * 3) % 17) / 17 - (x * y) % 5);
-    run(OVX_INTERP_H264, 1000);
+    /* every SIMD build of the kernels (video/simd.h), down from the CPU's best */
+    for (int level = ovx_video_simd(); level >= 0; level--) {
+        ovx_video_force_simd(level);
+        srand(7);
+        for (int k = 0; k < W * H; k++)
+            pic[k] = (uint8_t)(rand() % 256); /* full range: clipping of the 6-tap is exercised */
+        run(OVX_INTERP_H264, 3000);
+        run(OVX_INTERP_BILINEAR, 3000);
+        /* a smooth picture as well (the usual case) */
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                pic[y * W + x] = (uint8_t)(128 + 60 * ((x * 7 + y * 3) % 17) / 17 - (x * y) % 5);
+        run(OVX_INTERP_H264, 1000);
+    }
     CHECK(ovx_subpel_quarter(1.25f) == 5 && ovx_subpel_quarter(-0.75f) == -3 && ovx_subpel_quarter(-2.5f) == -10);
     return CHECK_RESULT();
 }
