@@ -33,7 +33,10 @@ ENCODERS = {
 
 
 def ffmpeg(args):
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y"] + args, check=True)
+    # without meson's MALLOC_PERTURB_: some lavfi sources and filters read
+    # memory they never wrote, so the clip (not ovx) changed with its value
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_PERTURB_"}
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y"] + args, check=True, env=env)
 
 
 def background(size=f"{W}x{H}"):
