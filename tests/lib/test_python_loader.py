@@ -134,14 +134,24 @@ with tempfile.TemporaryDirectory(prefix="ovx-loader-") as tmp:
         print("SKIP (documented): RSS over 500 calls under ASan: its quarantine keeps freed memory, so RSS "
               "grows by design; LeakSanitizer is off for the interpreter (tests/lib/meson.build)")
     else:
+        # glibc gives each of the decoder and pool threads an arena, up to
+        # 8 per core, as the scheduler happens to need them: a bounded rise
+        # that a loaded machine spreads over more calls (the suite once saw
+        # +8 MB over the first 500). A leak grows in every window: the
+        # smaller rise of two consecutive 500-call windows must stay small.
         for i in range(50):
             call(i)
         r0 = rss_kb()
         for i in range(50, 550):
             call(i)
         r1 = rss_kb()
-        print(f"RSS after 50 calls {r0} KB, after 550: {r1} KB ({r1 - r0:+d} KB over 500 calls)")
-        expect(r1 - r0 < 4096, f"RSS flat over 500 ovx.select calls: {r1 - r0:+d} KB")
+        for i in range(550, 1050):
+            call(i)
+        r2 = rss_kb()
+        rise = min(r1 - r0, r2 - r1)
+        print(f"RSS after 50 calls {r0} KB, after 550: {r1} KB, after 1050: {r2} KB "
+              f"({r1 - r0:+d} and {r2 - r1:+d} KB over 500 calls)")
+        expect(rise < 4096, f"RSS flat over 500 ovx.select calls: {r1 - r0:+d} then {r2 - r1:+d} KB")
     lap("RSS")
 
     # -- 4 threads vs 1 -----------------------------------------------------------
