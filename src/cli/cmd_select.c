@@ -48,6 +48,10 @@ void ovx_help_select(FILE *out)
             "  --no-light            no per-frame gain/offset fit of the prediction (the fit\n"
             "                        removes exposure drift, fades and flicker)\n"
             "  --noise-k K           noise: residual counts above K x noise level (default 2)\n"
+            "  --texture-k K         noise: a vector is no motion where its block varies less\n"
+            "                        than K x the noise of its own prediction (flat areas in\n"
+            "                        sensor noise: chance matches); default 0: off (1.5 cuts\n"
+            "                        noise tokens; the flow judge counts flat sky as moving)\n"
             "  --residual-scale G    noise: grey levels above the floor scoring 1/2 (default 6)\n"
             "  --motion-scale P      noise: px per frame above the floor scoring 1/2 (default 1)\n"
             "  --motion-floor P      motion floor in px per frame (default 0.25 with noise,\n"
@@ -120,7 +124,7 @@ static int usage_err(const char *msg, const char *arg)
 /* the long options of the parser below, for the typo suggestion */
 static const char *const option_names[] = {
     "output", "tokens", "frames", "sampling", "mv-source", "iframe-policy", "no-inconsistency",
-    "inconsistency", "normalise", "no-light", "noise-k", "residual-scale", "motion-scale",
+    "inconsistency", "normalise", "no-light", "noise-k", "texture-k", "residual-scale", "motion-scale",
     "motion-floor", "prior-weight", "fps", "start", "duration", "threads", "decode", "max-pixels",
     "max-corrupt", "scores", "viz", "no-timings", "help", NULL};
 
@@ -203,6 +207,11 @@ int ovx_cmd_select(int argc, char **argv)
             if (parse_double(v, &d) || !(d >= 0 && d <= 100))
                 return usage_err("--noise-k must be a number in 0..100", v);
             p.noise_k = d;
+        } else if (!strcmp(a, "--texture-k")) {
+            NEED_ARG();
+            if (parse_double(v, &d) || !(d >= 0 && d <= 100))
+                return usage_err("--texture-k must be a number in 0..100", v);
+            p.texture_k = d;
         } else if (!strcmp(a, "--residual-scale")) {
             NEED_ARG();
             if (parse_double(v, &d) || !(d > 0 && d <= 1000))

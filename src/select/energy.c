@@ -14,6 +14,7 @@
 #include "select/refine.h"
 #include "select/residual.h"
 #include "select/stats.h"
+#include "select/subpel.h"
 #include "video/resize.h"
 
 /* Adds value v * overlap into acc/wsum for every cell the block touches. */
@@ -36,12 +37,58 @@ static void paint(float *acc, float *wsum, int cw, int ch, int cell, const ovx_m
     }
 }
 
+/* See energy.h. Every other row (the rows ovx_block_sad reads); blocks
+ * of more than 64 x 64 pixels or outside the picture give 0, 0. */
+void ovx_block_texture(const ovx_energy_input *in, const ovx_mv *m, const uint8_t *ref, int rstride,
+                       float *spread, float *noise)
+{
+    enum { MAXB = 64 };
+    *spread = *noise = 0.0f;
+    if (m->w > MAXB || m->h > MAXB || m->x < 0 || m->y < 0 || m->x + m->w > in->W || m->y + m->h > in->H)
+        return;
+    int qx = ovx_subpel_quarter(m->dx), qy = ovx_subpel_quarter(m->dy);
+    uint8_t pred[OVX_SUBPEL_MAX * OVX_SUBPEL_MAX];
+    int c[MAXB * MAXB / 2], e[MAXB * MAXB / 2];
+    int n = 0;
+    int64_t sc = 0, se = 0;
+    for (int by = 0; by < m->h; by += OVX_SUBPEL_MAX)
+        for (int bx = 0; bx < m->w; bx += OVX_SUBPEL_MAX) {
+            int w = m->w - bx < OVX_SUBPEL_MAX ? m->w - bx : OVX_SUBPEL_MAX;
+            int h = m->h - by < OVX_SUBPEL_MAX ? m->h - by : OVX_SUBPEL_MAX;
+            ovx_subpel_predict(ref, rstride, in->W, in->H, m->x + bx, m->y + by, w, h, qx, qy, in->interp, pred,
+                               OVX_SUBPEL_MAX);
+            for (int r = 0; r < h; r += 2) /* by is even: rows by + r are the block's even rows */
+                for (int k = 0; k < w; k++, n++) {
+                    c[n] = in->cur[(size_t)(m->y + by + r) * in->cur_stride + m->x + bx + k];
+                    e[n] = c[n] - pred[r * OVX_SUBPEL_MAX + k];
+                    sc += c[n];
+                    se += e[n];
+                }
+        }
+    if (n == 0)
+        return;
+    double mc = (double)sc / n, me = (double)se / n, dc = 0, de = 0;
+    for (int k = 0; k < n; k++) {
+        dc += fabs(c[k] - mc);
+        de += fabs(e[k] - me);
+    }
+    *spread = (float)(dc / n);
+    *noise = (float)(de / n);
+}
+
 /* How much the block's own vector predicts it better than the camera's
  * motion there (px, py: px per frame) would, in grey levels per pixel,
  * mapped to a weight in [0, 1] (1 from a quarter grey level on). A vector that
  * explains nothing more than the camera (flat areas, where any vector
- * predicts alike) carries no object motion. */
-static float vector_evidence(const ovx_energy_input *in, int64_t i, int c, double px, double py)
+ * predicts alike) carries no object motion. Nor does one whose block
+ * varies less (mean absolute deviation) than texture_k times the noise of
+ * its own prediction (the error left once its mean, a change of light, is
+ * taken out): displacing such a block changes its prediction by no more
+ * than noise does, so its vector is the search's luckiest match to noise
+ * (x264 in sensor noise: flat areas "move" several px), not a measured
+ * displacement. */
+static float vector_evidence(const ovx_energy_input *in, int64_t i, int c, double px, double py,
+                             double texture_k)
 {
     const ovx_mv *m = &in->mv[i];
     const ovx_energy_ref *r = &in->past[c < in->n_past ? c : 0];
@@ -57,6 +104,12 @@ static float vector_evidence(const ovx_energy_input *in, int64_t i, int c, doubl
     if (n0 <= 0 || base <= own)
         return 0.0f;
     float gain = (float)(base - own) / (float)n0;
+    if (texture_k > 0) {
+        float spread, noise;
+        ovx_block_texture(in, m, r->y, r->stride, &spread, &noise);
+        if (spread < texture_k * noise)
+            return 0.0f;
+    }
     return gain >= 0.25f ? 1.0f : gain / 0.25f;
 }
 
@@ -162,7 +215,7 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
         int needed = in->need_x1 <= in->need_x0 || (m->x < in->need_x1 && m->x + m->w > in->need_x0 &&
                                                      m->y < in->need_y1 && m->y + m->h > in->need_y0);
         if (p->normalise == OVX_NORMALISE_NOISE && mag > ovx_select_motion_floor(p) && in->n_past > 0 && needed)
-            mag *= vector_evidence(in, i, c, px, py);
+            mag *= vector_evidence(in, i, c, px, py, p->texture_k);
         paint(cells, wsum, cw, ch, p->cell, m, mag);
         k++;
     }

@@ -52,6 +52,14 @@ typedef struct ovx_energy_input {
 int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params *p, float *scores,
                             ovx_error *err);
 
+/* The texture test of the vector evidence (--texture-k), over the block
+ * m's even rows: spread = the mean absolute deviation of the current
+ * picture's pixels from their mean; noise = the same of the error of m's
+ * prediction from ref (stride rstride) at m's vector (the error's mean, a
+ * change of light, taken out). Grey levels. Exposed for tests. */
+void ovx_block_texture(const ovx_energy_input *in, const ovx_mv *m, const uint8_t *ref, int rstride,
+                       float *spread, float *noise);
+
 /* Motion map [ch, cw] (before normalisation) from the past-reference
  * vectors, each divided by its chosen reference's distance (px per frame),
  * after removing the fitted camera motion. Exposed for tests. */

@@ -34,6 +34,7 @@ static void add_params(cJSON *o, const ovx_select_params *p)
     cJSON_AddBoolToObject(o, "light", p->light);
     cJSON_AddItemToObject(o, "noise_percentile", num(p->noise_percentile));
     cJSON_AddItemToObject(o, "noise_k", num(p->noise_k));
+    cJSON_AddItemToObject(o, "texture_k", num(p->texture_k));
     cJSON_AddItemToObject(o, "residual_scale", num(p->residual_scale));
     cJSON_AddItemToObject(o, "motion_scale", num(p->motion_scale));
     cJSON_AddItemToObject(o, "residual_weight", num(ovx_select_residual_weight(p)));

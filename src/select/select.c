@@ -100,6 +100,7 @@ static int check_params(const ovx_select_params *p, ovx_error *err)
         return ovx_error_set(err, OVX_EUSAGE, "--max-corrupt must be in 0..1");
     if ((p->normalise != OVX_NORMALISE_NOISE && p->normalise != OVX_NORMALISE_FRAME) ||
         !(p->noise_percentile >= 0 && p->noise_percentile <= 100) || !(p->noise_k >= 0 && p->noise_k <= 100) ||
+        !(p->texture_k >= 0 && p->texture_k <= 100) ||
         !(p->residual_scale > 0 && p->residual_scale <= 1000) || !(p->motion_scale > 0 && p->motion_scale <= 1000) ||
         !(p->residual_weight <= 1) || isnan(p->residual_weight))
         return ovx_error_set(err, OVX_EUSAGE, "bad normalisation settings");

@@ -5,7 +5,8 @@
  * per-block reference choice on a synthetic multi-reference case, the
  * candidate reference pictures of a B-pyramid (reference pictures only,
  * decoded before, never across a keyframe), the motion normaliser's floor,
- * percentile normalisation, fusion and the centre prior; the 8-bit luma
+ * percentile normalisation, fusion and the centre prior; the texture test
+ * of a vector's evidence (spread and prediction noise); the 8-bit luma
  * of 10-bit, P010, RGB and 8-bit (copied) frames. */
 #include <math.h>
 #include <stdint.h>
@@ -476,6 +477,59 @@ static void test_vector_evidence(void)
     CHECK_NEAR(cells[4 * cw + 12], 3.0, 1e-5);
 }
 
+/* --texture-k: a block that varies less than the noise of its own
+ * prediction carries no motion, even where its vector beats the camera's.
+ * ref: random texture except a striped area (columns alternately 84 and
+ * 96) at block (96, 32); cur there = ref displaced by (+3, 0), plus 8 on
+ * the rows y/2 even (of those read: 32, 36, ...), minus 8 on the others,
+ * plus a light change of 5: its 3 px vector predicts it with error +-8
+ * around +5 (noise 8) while zero motion leaves 5 +-12 +-8 (mean 12.5
+ * against 8: full evidence). The block's own spread: 76, 92, 88, 104 (+5)
+ * in equal shares around 95: 8. Block (16, 32) moved
+ * 3 px exactly (noise 0) over random texture. */
+static void test_texture_gate(void)
+{
+    static uint8_t cur[W * H], ref[W * H];
+    srand(5);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            ref[y * W + x] = x >= 96 && x < 128 && y >= 32 && y < 48 ? (uint8_t)(x % 2 ? 96 : 84)
+                                                                    : (uint8_t)(40 + rand() % 160);
+    memcpy(cur, ref, sizeof cur);
+    for (int y = 32; y < 48; y++)
+        for (int x = 0; x < 16; x++) {
+            cur[y * W + 16 + x] = ref[y * W + 16 + x + 3];
+            cur[y * W + 96 + x] = (uint8_t)(ref[y * W + 96 + x + 3] + ((y / 2) % 2 ? -8 : 8) + 5);
+        }
+    ovx_mv v[(W / B) * (H / B)];
+    int n = 0;
+    for (int by = 0; by < H; by += B)
+        for (int bx = 0; bx < W; bx += B)
+            v[n++] = (ovx_mv){bx, by, B, B, by == 32 && (bx == 16 || bx == 96) ? 3.0f : 0.0f, 0.0f, -1};
+    ovx_energy_input in = {.cur = cur, .prev = ref, .cur_stride = W, .prev_stride = W, .W = W, .H = H,
+                           .mv = v, .n_mv = n, .n_past = 1};
+    in.past[0] = (ovx_energy_ref){ref, W, 1};
+    float spread, noise;
+    ovx_block_texture(&in, &v[2 * (W / B) + 6], ref, W, &spread, &noise);
+    CHECK_NEAR(spread, 8.0, 1e-4);
+    CHECK_NEAR(noise, 8.0, 1e-4);
+    ovx_block_texture(&in, &v[2 * (W / B) + 1], ref, W, &spread, &noise);
+    CHECK_NEAR(noise, 0.0, 1e-6);
+    CHECK(spread > 20.0f); /* random 40..199: about 40 */
+    ovx_select_params p = ovx_select_default_params();
+    CHECK(p.texture_k == 0.0); /* off by default */
+    int cw = W / 8;
+    float cells[(W / 8) * (H / 8)];
+    ovx_error err;
+    const double ks[] = {0.0, 0.9, 1.5};
+    for (int k = 0; k < 3; k++) {
+        p.texture_k = ks[k];
+        CHECK(ovx_energy_motion_cells(&in, &p, cw, H / 8, cells, &err) == OVX_OK);
+        CHECK_NEAR(cells[4 * cw + 2], 3.0, 1e-5);                   /* the textured block moves */
+        CHECK_NEAR(cells[4 * cw + 12], ks[k] > 1.0 ? 0.0 : 3.0, 1e-5); /* 8 < 1.5 x 8, not < 0.9 x 8 */
+    }
+}
+
 /* A shaking camera over two reference pictures: the blocks of rows 0-2
  * point 3 frames back with (2, -6), those of rows 3-5 6 frames back with
  * (2, 0) (the picture 6 back sits elsewhere than twice the one 3 back).
@@ -518,5 +572,6 @@ int main(void)
     test_motion_floor();
     test_fusion_prior();
     test_vector_evidence();
+    test_texture_gate();
     return CHECK_RESULT();
 }
