@@ -50,9 +50,10 @@ static float vector_evidence(const ovx_energy_input *in, int64_t i, int c, doubl
     cam.dy = (float)(py * r->dist);
     int64_t n0, n1;
     /* the block's own error: from the reference choice when it computed it */
+    int step = ovx_refsel_step(in, 16);
     uint64_t own = in->own_sad && in->own_sad[i] != UINT32_MAX ? in->own_sad[i]
-                                                               : ovx_block_sad(in, m, r->y, r->stride, 2, &n0);
-    uint64_t base = ovx_block_sad(in, &cam, r->y, r->stride, 2, &n1);
+                                                               : ovx_block_sad(in, m, r->y, r->stride, step, &n0);
+    uint64_t base = ovx_block_sad(in, &cam, r->y, r->stride, step, &n1);
     n0 = n1; /* the same block and rows */
     if (n0 <= 0 || base <= own)
         return 0.0f;
@@ -310,6 +311,14 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
     /* each vector's reference picture first: the residual and the vector's
      * px per frame depend on it */
     ovx_energy_input e = *in;
+    /* at high resolution the crop reads several source rows per output row:
+     * the residual and the reference choice read a subset of them */
+    int rs = ovx_select_row_step(p, in->W, in->H);
+    rs = rs > cell ? cell : rs;
+    if (!in->row_step)
+        e.row_step = rs;
+    if (!in->sad_step)
+        e.sad_step = 2 * rs;
     if (in->refine && in->n_mv > 0) {
         refined = malloc((size_t)in->n_mv * sizeof *refined);
         if (!refined) {

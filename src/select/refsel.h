@@ -31,6 +31,10 @@ void ovx_refsel_choose(const ovx_energy_input *in, const ovx_refsel_params *p, u
 void ovx_refsel_choose_in(const ovx_energy_input *in, const ovx_refsel_params *p, const ovx_roi *roi,
                           uint8_t *choice, uint32_t *own_sad);
 
+/* The row step of the comparisons of a block of h rows: sad_step (at
+ * least 2) from 16 rows, 2 from 8, else 1. */
+int ovx_refsel_step(const ovx_energy_input *in, int h);
+
 /* Sum of |cur - the block's quarter-pel prediction from ref| (subpel.h,
  * the input's interpolation) over the block's rows y0, y0 + step, ...
  * within each 16-row tile; *n: pixels summed. */
