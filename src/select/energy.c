@@ -326,7 +326,7 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
             goto out;
         }
         memcpy(refined, in->mv, (size_t)in->n_mv * sizeof *refined);
-        ovx_refine_vectors(in, &roi, refined, in->n_mv);
+        ovx_refine_vectors(&e, &roi, refined, in->n_mv);
         e.mv = refined;
     }
     if (in->n_mv > 0 && !in->choice && (in->n_past > 1 || in->n_fut > 1)) {

@@ -1,6 +1,6 @@
 /* test_select_unit.c: fast checks of the selection maths against values
  * computed by hand: similarity fit (with outliers and the median fallback),
- * top-K tie-breaking, percentiles, linspace, crop geometry and the cell ->
+ * top-K tie-breaking, percentiles (bit for bit against a sort), linspace, crop geometry and the cell ->
  * patch mapping (incl. rotation). */
 #include <math.h>
 #include <stdint.h>
@@ -67,6 +67,12 @@ static void test_fit(void)
     CHECK_NEAR(m.ty, -2.0, 1e-9);
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
 static void test_percentile(void)
 {
     float v[] = {5, 1, 4, 2, 3}, tmp[5];
@@ -100,6 +106,35 @@ static void test_percentile(void)
             CHECK_NEAR(ovx_percentile(r, (size_t)n, qs[k], t2), want, 1e-4 * (1 + fabs(want)));
         }
     }
+    /* bit for bit against a sort (qsort here) on larger arrays: negative,
+     * fractional, zero (both signs), many equal and widely spread values */
+    enum { L = 20000 };
+    static float big[L], bs[L], bt[L];
+    int bad = 0;
+    for (int trial = 0; trial < 40; trial++) {
+        int n = trial < 10 ? 1 + trial * 7 : trial < 20 ? 30 + (int)(urand() * 200) : 1000 + (int)(urand() * (L - 1000));
+        for (int i = 0; i < n; i++) {
+            double u = urand();
+            big[i] = trial % 4 == 0 ? (float)(int)(u * 4) - 1.0f                    /* -1, 0, 1, 2 */
+                     : trial % 4 == 1 ? (u < 0.7 ? (u < 0.35 ? -0.0f : 0.0f) : (float)(u * 9.7))
+                     : trial % 4 == 2 ? (float)((u - 0.5) * 1e6)
+                                      : (float)(exp((u - 0.5) * 60) * (urand() < 0.5 ? -1 : 1));
+        }
+        for (int i = 0; i < n; i++)
+            bs[i] = big[i] == 0.0f ? 0.0f : big[i];
+        qsort(bs, (size_t)n, sizeof *bs, cmp_float);
+        double qs[] = {0, 1, 25, 50, 90, 95, 99.9, 100};
+        for (int k = 0; k < 8; k++) {
+            double pos = qs[k] / 100.0 * (n - 1);
+            size_t lo = (size_t)floor(pos);
+            float want = lo + 1 < (size_t)n ? (float)(bs[lo] + (pos - (double)lo) * ((double)bs[lo + 1] - bs[lo]))
+                                            : bs[n - 1];
+            float got = ovx_percentile(big, (size_t)n, qs[k], bt);
+            if (memcmp(&got, &want, sizeof got) && bad++ < 5)
+                fprintf(stderr, "percentile n %d q %g: %.9g, a sort gives %.9g\n", n, qs[k], got, want);
+        }
+    }
+    CHECK(bad == 0);
 }
 
 static void test_topk(void)
