@@ -10,6 +10,7 @@
 
 #include "select/fit.h"
 #include "select/grid.h"
+#include "select/hypot.h"
 #include "select/refsel.h"
 #include "select/refine.h"
 #include "select/residual.h"
@@ -158,7 +159,7 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
         double px, py;
         int c = in->choice ? in->choice[i] : 0;
         ovx_similarity_apply(&model[c < in->n_past && own_fit[c] ? c : in->n_past], x[k], y[k], &px, &py);
-        float mag = (float)hypot(dx[k] - px, dy[k] - py);
+        float mag = ovx_hypot_float(dx[k] - px, dy[k] - py);
         /* (below the floor a vector scores nothing either way: not checked) */
         int needed = in->need_x1 <= in->need_x0 || (m->x < in->need_x1 && m->x + m->w > in->need_x0 &&
                                                      m->y < in->need_y1 && m->y + m->h > in->need_y0);

@@ -1,6 +1,7 @@
 /* test_select_unit.c: fast checks of the selection maths against values
  * computed by hand: similarity fit (with outliers and the median fallback),
- * top-K tie-breaking, percentiles (bit for bit against a sort), linspace, crop geometry and the cell ->
+ * top-K tie-breaking, percentiles (bit for bit against a sort), the float
+ * length against hypot, linspace, crop geometry and the cell ->
  * patch mapping (incl. rotation). */
 #include <math.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include "../check.h"
 #include "select/fit.h"
 #include "select/grid.h"
+#include "select/hypot.h"
 #include "select/stats.h"
 #include "select/topk.h"
 #include "video/resize.h"
@@ -134,6 +136,34 @@ static void test_percentile(void)
                 fprintf(stderr, "percentile n %d q %g: %.9g, a sort gives %.9g\n", n, qs[k], got, want);
         }
     }
+    CHECK(bad == 0);
+}
+
+/* ovx_hypot_float equals (float)hypot bit for bit: random lengths, and
+ * lengths a few double ulps from the midpoint between two floats (where
+ * only hypot itself decides) */
+static void test_hypot(void)
+{
+    int bad = 0;
+    for (int i = 0; i < 400000; i++) {
+        double x, y;
+        if (i % 2) {
+            x = (urand() - 0.5) * pow(10, (int)(urand() * 12) - 6);
+            y = (urand() - 0.5) * pow(10, (int)(urand() * 12) - 6);
+        } else {
+            /* a float midpoint m = (f + next f) / 2, approached along a random direction */
+            float f = (float)(urand() * 40), g = nextafterf(f, INFINITY);
+            double m = ((double)f + g) / 2, t = urand() * 2 * M_PI;
+            m = nextafter(m, (i / 2) % 3 == 0 ? 0 : (i / 2) % 3 == 1 ? INFINITY : m);
+            x = m * cos(t);
+            y = m * sin(t);
+        }
+        float want = (float)hypot(x, y), got = ovx_hypot_float(x, y);
+        if (memcmp(&got, &want, sizeof got) && bad++ < 5)
+            fprintf(stderr, "hypot(%.17g, %.17g): %.9g, hypot gives %.9g\n", x, y, got, want);
+    }
+    float n = ovx_hypot_float(NAN, 1.0), in = ovx_hypot_float(INFINITY, 2.0);
+    CHECK(isnan(n) && isinf(in) && ovx_hypot_float(0.0, -0.0) == 0.0f && ovx_hypot_float(-3.0, 4.0) == 5.0f);
     CHECK(bad == 0);
 }
 
@@ -280,6 +310,7 @@ int main(void)
 {
     test_fit();
     test_percentile();
+    test_hypot();
     test_topk();
     test_topk_random();
     test_linspace();
