@@ -81,7 +81,7 @@ int ovx_select_row_step(const ovx_select_params *p, int W, int H)
     if (p->row_step > 0)
         return p->row_step;
     int s = W < H ? W : H;
-    return s >= 8 * OVX_SELECT_SIZE ? 4 : s >= 4 * OVX_SELECT_SIZE ? 2 : 1;
+    return s >= 4 * OVX_SELECT_SIZE ? 4 : 1;
 }
 
 const char *ovx_iframe_policy_name(ovx_iframe_policy p)

@@ -167,7 +167,8 @@ OVX_API double ovx_select_prior_weight(const ovx_select_params *p);
 OVX_API double ovx_select_motion_floor(const ovx_select_params *p);
 /* The row step (see row_step) for a W x H picture: p->row_step, or when 0
  * by the source pixels per crop pixel s = min(W, H) / 224: 1 below 4 (up to
- * 720p: every row, as always), 2 from 4 (1080p), 4 from 8 (4K). */
+ * 720p: every row, as always), 4 from 4 (1080p and up: about one source row
+ * per crop row). */
 OVX_API int ovx_select_row_step(const ovx_select_params *p, int W, int H);
 
 #endif
