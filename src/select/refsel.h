@@ -26,8 +26,9 @@ void ovx_refsel_choose(const ovx_energy_input *in, const ovx_refsel_params *p, u
 /* The same for the scores of a region: future (+1) vectors only where their
  * block touches roi (elsewhere 0: their reference matters only to the
  * residual, which is taken inside roi); own_sad[i] (when not NULL) = the
- * chosen candidate's ovx_block_sad over every other row where the choice
- * computed it, UINT32_MAX elsewhere. */
+ * chosen candidate's ovx_block_sad at the step ovx_refsel_step(in, 16)
+ * where the choice computed it (blocks of 16 rows or more; of 8 at the
+ * default step 2), UINT32_MAX elsewhere. */
 void ovx_refsel_choose_in(const ovx_energy_input *in, const ovx_refsel_params *p, const ovx_roi *roi,
                           uint8_t *choice, uint32_t *own_sad);
 
