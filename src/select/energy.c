@@ -165,7 +165,10 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
                                                      m->y < in->need_y1 && m->y + m->h > in->need_y0);
         if (p->normalise == OVX_NORMALISE_NOISE && mag > ovx_select_motion_floor(p) && in->n_past > 0 && needed)
             mag *= vector_evidence(in, i, c, px, py);
-        paint(cells, wsum, cw, ch, p->cell, m, mag);
+        /* the rectangle is whole cells: a block outside it paints only cells
+         * that are not read */
+        if (needed)
+            paint(cells, wsum, cw, ch, p->cell, m, mag);
         k++;
     }
     for (size_t i = 0; i < nc; i++)
@@ -174,11 +177,14 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
     return OVX_OK;
 }
 
-/* 3x3 local variance (population, over the neighbours inside the grid). */
-static void local_variance(const float *in, float *out, int cw, int ch)
+/* 3x3 local variance (population, over the neighbours inside the grid) of
+ * the cells of roi (the only ones read); 0 elsewhere. */
+static void local_variance(const float *in, float *out, int cw, int ch, int cell, const ovx_roi *roi)
 {
-    for (int i = 0; i < ch; i++)
-        for (int j = 0; j < cw; j++) {
+    int i0 = roi->y0 / cell, i1 = (roi->y1 + cell - 1) / cell, j0 = roi->x0 / cell, j1 = (roi->x1 + cell - 1) / cell;
+    memset(out, 0, (size_t)cw * ch * sizeof *out);
+    for (int i = i0; i < i1 && i < ch; i++)
+        for (int j = j0; j < j1 && j < cw; j++) {
             double s = 0, s2 = 0;
             int n = 0;
             for (int a = i - 1; a <= i + 1; a++)
@@ -353,7 +359,7 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
     if (rc < 0)
         goto out;
     if (p->inconsistency) {
-        local_variance(mot, tmp, cw, ch);
+        local_variance(mot, tmp, cw, ch, cell, &roi);
         if (p->normalise == OVX_NORMALISE_FRAME) /* the recipe: the variance replaces the magnitude */
             memcpy(mot, tmp, nc * sizeof *mot);
         else /* px: the mean of the magnitude and its local deviation */
