@@ -156,19 +156,22 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
         const ovx_mv *m = &in->mv[i];
         if (m->source >= 0)
             continue;
+        /* the rectangle is whole cells: a block outside it paints only cells
+         * that are not read */
+        int needed = in->need_x1 <= in->need_x0 || (m->x < in->need_x1 && m->x + m->w > in->need_x0 &&
+                                                     m->y < in->need_y1 && m->y + m->h > in->need_y0);
+        if (!needed) {
+            k++;
+            continue;
+        }
         double px, py;
         int c = in->choice ? in->choice[i] : 0;
         ovx_similarity_apply(&model[c < in->n_past && own_fit[c] ? c : in->n_past], x[k], y[k], &px, &py);
         float mag = ovx_hypot_float(dx[k] - px, dy[k] - py);
         /* (below the floor a vector scores nothing either way: not checked) */
-        int needed = in->need_x1 <= in->need_x0 || (m->x < in->need_x1 && m->x + m->w > in->need_x0 &&
-                                                     m->y < in->need_y1 && m->y + m->h > in->need_y0);
-        if (p->normalise == OVX_NORMALISE_NOISE && mag > ovx_select_motion_floor(p) && in->n_past > 0 && needed)
+        if (p->normalise == OVX_NORMALISE_NOISE && mag > ovx_select_motion_floor(p) && in->n_past > 0)
             mag *= vector_evidence(in, i, c, px, py);
-        /* the rectangle is whole cells: a block outside it paints only cells
-         * that are not read */
-        if (needed)
-            paint(cells, wsum, cw, ch, p->cell, m, mag);
+        paint(cells, wsum, cw, ch, p->cell, m, mag);
         k++;
     }
     for (size_t i = 0; i < nc; i++)
