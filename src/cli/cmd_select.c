@@ -47,6 +47,12 @@ void ovx_help_select(FILE *out)
             "                        frame, fused 1:1, centre prior 0.3)\n"
             "  --no-light            no per-frame gain/offset fit of the prediction (the fit\n"
             "                        removes exposure drift, fades and flicker)\n"
+            "  --row-step N          auto (default), 1, 2 or 4: the residual reads every N-th\n"
+            "                        row of the crop's source, the block comparisons (reference\n"
+            "                        choice, vector evidence, refinement) of 16-row blocks\n"
+            "                        every 2N-th; auto: 1 when the short side is under\n"
+            "                        896 px (4 source px per crop px), else 4 (1080p: 4.8\n"
+            "                        source rows per crop row)\n"
             "  --noise-k K           noise: residual counts above K x noise level (default 2)\n"
             "  --texture-k K         noise: a vector is no motion where its block varies less\n"
             "                        than K x the noise of its own prediction (flat areas in\n"
@@ -124,7 +130,7 @@ static int usage_err(const char *msg, const char *arg)
 /* the long options of the parser below, for the typo suggestion */
 static const char *const option_names[] = {
     "output", "tokens", "frames", "sampling", "mv-source", "iframe-policy", "no-inconsistency",
-    "inconsistency", "normalise", "no-light", "noise-k", "texture-k", "residual-scale", "motion-scale",
+    "inconsistency", "normalise", "no-light", "row-step", "noise-k", "texture-k", "residual-scale", "motion-scale",
     "motion-floor", "prior-weight", "fps", "start", "duration", "threads", "decode", "max-pixels",
     "max-corrupt", "scores", "viz", "no-timings", "help", NULL};
 
@@ -202,6 +208,14 @@ int ovx_cmd_select(int argc, char **argv)
                 return usage_err("--normalise must be noise or frame", v);
         } else if (!strcmp(a, "--no-light")) {
             p.light = 0;
+        } else if (!strcmp(a, "--row-step")) {
+            NEED_ARG();
+            if (!strcmp(v, "auto"))
+                p.row_step = 0;
+            else if (!strcmp(v, "1") || !strcmp(v, "2") || !strcmp(v, "4"))
+                p.row_step = v[0] - '0';
+            else
+                return usage_err("--row-step must be auto, 1, 2 or 4", v);
         } else if (!strcmp(a, "--noise-k")) {
             NEED_ARG();
             if (parse_double(v, &d) || !(d >= 0 && d <= 100))

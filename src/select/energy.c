@@ -10,6 +10,7 @@
 
 #include "select/fit.h"
 #include "select/grid.h"
+#include "select/hypot.h"
 #include "select/refsel.h"
 #include "select/refine.h"
 #include "select/residual.h"
@@ -97,9 +98,10 @@ static float vector_evidence(const ovx_energy_input *in, int64_t i, int c, doubl
     cam.dy = (float)(py * r->dist);
     int64_t n0, n1;
     /* the block's own error: from the reference choice when it computed it */
+    int step = ovx_refsel_step(in, 16);
     uint64_t own = in->own_sad && in->own_sad[i] != UINT32_MAX ? in->own_sad[i]
-                                                               : ovx_block_sad(in, m, r->y, r->stride, 2, &n0);
-    uint64_t base = ovx_block_sad(in, &cam, r->y, r->stride, 2, &n1);
+                                                               : ovx_block_sad(in, m, r->y, r->stride, step, &n0);
+    uint64_t base = ovx_block_sad(in, &cam, r->y, r->stride, step, &n1);
     n0 = n1; /* the same block and rows */
     if (n0 <= 0 || base <= own)
         return 0.0f;
@@ -207,14 +209,20 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
         const ovx_mv *m = &in->mv[i];
         if (m->source >= 0)
             continue;
+        /* the rectangle is whole cells: a block outside it paints only cells
+         * that are not read */
+        int needed = in->need_x1 <= in->need_x0 || (m->x < in->need_x1 && m->x + m->w > in->need_x0 &&
+                                                     m->y < in->need_y1 && m->y + m->h > in->need_y0);
+        if (!needed) {
+            k++;
+            continue;
+        }
         double px, py;
         int c = in->choice ? in->choice[i] : 0;
         ovx_similarity_apply(&model[c < in->n_past && own_fit[c] ? c : in->n_past], x[k], y[k], &px, &py);
-        float mag = (float)hypot(dx[k] - px, dy[k] - py);
+        float mag = ovx_hypot_float(dx[k] - px, dy[k] - py);
         /* (below the floor a vector scores nothing either way: not checked) */
-        int needed = in->need_x1 <= in->need_x0 || (m->x < in->need_x1 && m->x + m->w > in->need_x0 &&
-                                                     m->y < in->need_y1 && m->y + m->h > in->need_y0);
-        if (p->normalise == OVX_NORMALISE_NOISE && mag > ovx_select_motion_floor(p) && in->n_past > 0 && needed)
+        if (p->normalise == OVX_NORMALISE_NOISE && mag > ovx_select_motion_floor(p) && in->n_past > 0)
             mag *= vector_evidence(in, i, c, px, py, p->texture_k);
         paint(cells, wsum, cw, ch, p->cell, m, mag);
         k++;
@@ -225,11 +233,14 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
     return OVX_OK;
 }
 
-/* 3x3 local variance (population, over the neighbours inside the grid). */
-static void local_variance(const float *in, float *out, int cw, int ch)
+/* 3x3 local variance (population, over the neighbours inside the grid) of
+ * the cells of roi (the only ones read); 0 elsewhere. */
+static void local_variance(const float *in, float *out, int cw, int ch, int cell, const ovx_roi *roi)
 {
-    for (int i = 0; i < ch; i++)
-        for (int j = 0; j < cw; j++) {
+    int i0 = roi->y0 / cell, i1 = (roi->y1 + cell - 1) / cell, j0 = roi->x0 / cell, j1 = (roi->x1 + cell - 1) / cell;
+    memset(out, 0, (size_t)cw * ch * sizeof *out);
+    for (int i = i0; i < i1 && i < ch; i++)
+        for (int j = j0; j < j1 && j < cw; j++) {
             double s = 0, s2 = 0;
             int n = 0;
             for (int a = i - 1; a <= i + 1; a++)
@@ -363,6 +374,14 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
     /* each vector's reference picture first: the residual and the vector's
      * px per frame depend on it */
     ovx_energy_input e = *in;
+    /* at high resolution the crop reads several source rows per output row:
+     * the residual and the reference choice read a subset of them */
+    int rs = ovx_select_row_step(p, in->W, in->H);
+    rs = rs > cell ? cell : rs;
+    if (!in->row_step)
+        e.row_step = rs;
+    if (!in->sad_step)
+        e.sad_step = 2 * rs;
     if (in->refine && in->n_mv > 0) {
         refined = malloc((size_t)in->n_mv * sizeof *refined);
         if (!refined) {
@@ -370,7 +389,7 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
             goto out;
         }
         memcpy(refined, in->mv, (size_t)in->n_mv * sizeof *refined);
-        ovx_refine_vectors(in, &roi, refined, in->n_mv);
+        ovx_refine_vectors(&e, &roi, refined, in->n_mv);
         e.mv = refined;
     }
     if (in->n_mv > 0 && !in->choice && (in->n_past > 1 || in->n_fut > 1)) {
@@ -396,7 +415,7 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
     if (rc < 0)
         goto out;
     if (p->inconsistency) {
-        local_variance(mot, tmp, cw, ch);
+        local_variance(mot, tmp, cw, ch, cell, &roi);
         if (p->normalise == OVX_NORMALISE_FRAME) /* the recipe: the variance replaces the magnitude */
             memcpy(mot, tmp, nc * sizeof *mot);
         else /* px: the mean of the magnitude and its local deviation */

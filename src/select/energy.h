@@ -39,9 +39,15 @@ typedef struct ovx_energy_input {
     ovx_interp interp;                 /* the codec's sub-pixel interpolation */
     int refine;                        /* 1: vectors are whole-pixel estimates: refine them
                                         * to 1/4 pixel (refine.h) before scoring */
-    const uint32_t *own_sad;           /* [n_mv] or NULL: each vector's ovx_block_sad over every
-                                        * other row against its chosen reference where the
-                                        * reference choice computed it, UINT32_MAX elsewhere */
+    const uint32_t *own_sad;           /* [n_mv] or NULL: each vector's ovx_block_sad at the step
+                                        * ovx_refsel_step(in, 16) against its chosen reference
+                                        * where the reference choice computed it, UINT32_MAX
+                                        * elsewhere */
+    int row_step;                      /* the residual is taken on every row_step-th row of the
+                                        * scored region (0 or 1: every row) */
+    int sad_step;                      /* the reference choice, the vectors' evidence and the
+                                        * refinement compare blocks of 16 rows or more on every
+                                        * sad_step-th row (0: 2, the default; refsel.h) */
     int need_x0, need_y0, need_x1, need_y1; /* the motion map is read only in this rectangle of
                                         * pixels: the evidence of vectors elsewhere is not
                                         * weighed (their cells are not exact); x1 <= x0:

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "select/hypot.h"
 #include "select/stats.h"
 
 /* Solves the 4x4 system A p = r by Gaussian elimination with partial
@@ -104,7 +105,7 @@ int ovx_similarity_fit(const float *x, const float *y, const float *dx, const fl
         for (size_t i = 0; i < n; i++) {
             double px, py;
             ovx_similarity_apply(m, x[i], y[i], &px, &py);
-            e[i] = (float)hypot(dx[i] - px, dy[i] - py);
+            e[i] = ovx_hypot_float(dx[i] - px, dy[i] - py);
         }
         /* keep the fraction `keep` with the smallest error (ties: lower index first) */
         size_t k = (size_t)ceil(keep * (double)n);

@@ -17,7 +17,7 @@ static cJSON *num(double v) { return cJSON_CreateNumber(isfinite(v) ? v : 0.0); 
 /* Rounds to 6 significant decimals so the printed form is stable. */
 static double r6(double v) { return isfinite(v) ? round(v * 1e6) / 1e6 : 0.0; }
 
-static void add_params(cJSON *o, const ovx_select_params *p)
+static void add_params(cJSON *o, const ovx_select_params *p, int w, int h)
 {
     cJSON_AddStringToObject(o, "sampling", ovx_sampling_name(p->sampling));
     cJSON_AddNumberToObject(o, "frames", p->frames);
@@ -32,6 +32,9 @@ static void add_params(cJSON *o, const ovx_select_params *p)
     cJSON_AddItemToObject(o, "residual_percentile", num(p->residual_percentile));
     cJSON_AddStringToObject(o, "normalise", ovx_normalise_name(p->normalise));
     cJSON_AddBoolToObject(o, "light", p->light);
+    /* the step used for the stream's picture size, and whether by resolution */
+    cJSON_AddNumberToObject(o, "row_step", ovx_select_row_step(p, w, h));
+    cJSON_AddBoolToObject(o, "row_step_auto", p->row_step == 0);
     cJSON_AddItemToObject(o, "noise_percentile", num(p->noise_percentile));
     cJSON_AddItemToObject(o, "noise_k", num(p->noise_k));
     cJSON_AddItemToObject(o, "texture_k", num(p->texture_k));
@@ -133,7 +136,7 @@ cJSON *ovx_select_result_json(const ovx_select_result *r, int with_timings)
                           ovx_json_ints_raw(r->visible_indices, 8, (size_t)(r->n_visible > 0 ? r->n_visible : 0), 1));
     cJSON *set = cJSON_AddObjectToObject(o, "settings");
     if (set)
-        add_params(set, &r->params);
+        add_params(set, &r->params, r->stream.width, r->stream.height);
     if (with_timings) {
         cJSON *t = cJSON_AddObjectToObject(o, "timings");
         if (t) {

@@ -77,6 +77,14 @@ double ovx_select_motion_floor(const ovx_select_params *p)
     return p->normalise == OVX_NORMALISE_FRAME ? 0.5 : 0.25;
 }
 
+int ovx_select_row_step(const ovx_select_params *p, int W, int H)
+{
+    if (p->row_step > 0)
+        return p->row_step;
+    int s = W < H ? W : H;
+    return s >= 4 * OVX_SELECT_SIZE ? 4 : 1;
+}
+
 const char *ovx_iframe_policy_name(ovx_iframe_policy p)
 {
     switch (p) {

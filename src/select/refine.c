@@ -1,5 +1,6 @@
 /* refine.c: sub-pixel refinement of estimated vectors (see refine.h). The
- * error of a candidate is its block's SAD over every other row; ties keep
+ * error of a candidate is its block's SAD over every other row (blocks of 16
+ * rows or more: every sad_step-th, refsel.h); ties keep
  * the earlier candidate, so the result is deterministic. */
 #include "select/refine.h"
 
@@ -12,7 +13,7 @@ static uint64_t cost(const ovx_energy_input *in, const ovx_mv *m, int qx, int qy
     t.dx = qx / 4.0f;
     t.dy = qy / 4.0f;
     int64_t n;
-    return ovx_block_sad(in, &t, in->past[0].y, in->past[0].stride, 2, &n);
+    return ovx_block_sad(in, &t, in->past[0].y, in->past[0].stride, m->h >= 16 ? ovx_refsel_step(in, 16) : 2, &n);
 }
 
 void ovx_refine_vectors(const ovx_energy_input *in, const ovx_roi *roi, ovx_mv *mv, int64_t n)

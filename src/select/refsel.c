@@ -1,7 +1,8 @@
 /* refsel.c: per-block reference choice among the candidate reference
  * pictures (see refsel.h). Errors are taken over every other row of the
- * block (blocks of 8 rows or more): the choice needs a comparison, not the
- * exact residual, which energy.c computes afterwards on every pixel. */
+ * block (blocks of 8 rows or more; 16-row blocks every sad_step-th row at
+ * high resolution): the choice needs a comparison, not the exact residual,
+ * which residual.c computes afterwards. */
 #include "select/refsel.h"
 
 #include "select/subpel.h"
@@ -30,6 +31,12 @@ uint64_t ovx_block_sad(const ovx_energy_input *in, const ovx_mv *m, const uint8_
     return s;
 }
 
+int ovx_refsel_step(const ovx_energy_input *in, int h)
+{
+    int s = in->sad_step > 2 ? in->sad_step : 2;
+    return h >= 16 ? s : h >= 8 ? 2 : 1;
+}
+
 void ovx_refsel_choose_in(const ovx_energy_input *in, const ovx_refsel_params *p, const ovx_roi *roi,
                           uint8_t *choice, uint32_t *own_sad)
 {
@@ -45,7 +52,7 @@ void ovx_refsel_choose_in(const ovx_energy_input *in, const ovx_refsel_params *p
         if (roi && m->source >= 0 &&
             !(m->x < roi->x1 && m->x + m->w > roi->x0 && m->y < roi->y1 && m->y + m->h > roi->y0))
             continue;
-        int step = m->h >= 8 ? 2 : 1;
+        int step = ovx_refsel_step(in, m->h);
         int64_t n;
         uint64_t e0 = ovx_block_sad(in, m, c[0].y, c[0].stride, step, &n);
         uint64_t best = e0;
@@ -61,7 +68,7 @@ void ovx_refsel_choose_in(const ovx_energy_input *in, const ovx_refsel_params *p
             }
         }
         choice[i] = (uint8_t)bi;
-        if (own_sad && step == 2 && best < UINT32_MAX)
+        if (own_sad && step == ovx_refsel_step(in, 16) && best < UINT32_MAX)
             own_sad[i] = (uint32_t)best;
     }
 }

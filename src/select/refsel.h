@@ -26,10 +26,15 @@ void ovx_refsel_choose(const ovx_energy_input *in, const ovx_refsel_params *p, u
 /* The same for the scores of a region: future (+1) vectors only where their
  * block touches roi (elsewhere 0: their reference matters only to the
  * residual, which is taken inside roi); own_sad[i] (when not NULL) = the
- * chosen candidate's ovx_block_sad over every other row where the choice
- * computed it, UINT32_MAX elsewhere. */
+ * chosen candidate's ovx_block_sad at the step ovx_refsel_step(in, 16)
+ * where the choice computed it (blocks of 16 rows or more; of 8 at the
+ * default step 2), UINT32_MAX elsewhere. */
 void ovx_refsel_choose_in(const ovx_energy_input *in, const ovx_refsel_params *p, const ovx_roi *roi,
                           uint8_t *choice, uint32_t *own_sad);
+
+/* The row step of the comparisons of a block of h rows: sad_step (at
+ * least 2) from 16 rows, 2 from 8, else 1. */
+int ovx_refsel_step(const ovx_energy_input *in, int h);
 
 /* Sum of |cur - the block's quarter-pel prediction from ref| (subpel.h,
  * the input's interpolation) over the block's rows y0, y0 + step, ...

@@ -15,10 +15,12 @@
 #include "video/simd.h"
 
 typedef struct planes {
-    uint8_t *p[2];    /* [rh * rw] predictions of the roi's pixels: 0 past, 1 future */
+    uint8_t *p[2];    /* [ceil(rh / step) * rw] predictions of the roi's rows y0, y0 + step,
+                       * ...: 0 past, 1 future */
     uint8_t *m[2];    /* [uh * uw] unit covered by a prediction (units of the roi) */
     uint8_t *d[2];    /* [uh * uw] reference distance of that prediction */
     int x0, y0, rw, rh, uw, uh;
+    int step;         /* rows of the roi predicted and scored: every step-th */
 } planes;
 
 /* ---- scratch buffers, kept between frames ---- */
@@ -77,6 +79,19 @@ static inline size_t unit_at(const planes *pl, int ux, int uy)
     return (size_t)(uy - pl->y0 / 4) * pl->uw + (ux - pl->x0 / 4);
 }
 
+/* the first predicted row at or below y */
+static inline int first_row(const planes *pl, int y)
+{
+    int r = (y - pl->y0) % pl->step;
+    return r ? y + pl->step - r : y;
+}
+
+/* plane (0 past, 1 future) at picture row y (a predicted row) */
+static inline uint8_t *plane_row(const planes *pl, int dir, int y)
+{
+    return pl->p[dir] + (size_t)((y - pl->y0) / pl->step) * pl->rw;
+}
+
 /* Predicts every vector's block (the part inside the roi) into its plane. */
 static void predict_all(const ovx_energy_input *in, planes *pl)
 {
@@ -95,13 +110,16 @@ static void predict_all(const ovx_energy_input *in, planes *pl)
         int c = in->choice ? in->choice[i] : 0;
         const ovx_energy_ref *r = (dir ? in->fut : in->past) + (c < nc ? c : 0);
         int qx = ovx_subpel_quarter(m->dx), qy = ovx_subpel_quarter(m->dy);
-        for (int y = y0; y < y1; y += OVX_SUBPEL_MAX)
+        for (int y = y0; y < y1; y += OVX_SUBPEL_MAX) {
+            int ty = first_row(pl, y), te = y1 - y < OVX_SUBPEL_MAX ? y1 : y + OVX_SUBPEL_MAX;
+            if (ty >= te)
+                continue;
             for (int x = x0; x < x1; x += OVX_SUBPEL_MAX) {
                 int w = x1 - x < OVX_SUBPEL_MAX ? x1 - x : OVX_SUBPEL_MAX;
-                int h = y1 - y < OVX_SUBPEL_MAX ? y1 - y : OVX_SUBPEL_MAX;
-                ovx_subpel_predict(r->y, r->stride, in->W, in->H, x, y, w, h, qx, qy, in->interp,
-                                   pl->p[dir] + (size_t)(y - pl->y0) * pl->rw + (x - pl->x0), pl->rw);
+                ovx_subpel_predict_rows(r->y, r->stride, in->W, in->H, x, ty, w, te - ty, qx, qy, in->interp,
+                                        pl->step, plane_row(pl, dir, ty) + (x - pl->x0), pl->rw);
             }
+        }
         uint8_t dist = (uint8_t)(r->dist < 1 ? 1 : r->dist > 255 ? 255 : r->dist);
         for (int uy = y0 / 4; uy < (y1 + 3) / 4; uy++) {
             size_t u = unit_at(pl, x0 / 4, uy);
@@ -182,6 +200,13 @@ OVX_SIMD_VARIANTS(compose_row, (uint8_t *restrict a, const uint8_t *restrict b, 
     }
 })
 
+/* the step of the rows the statistics read: every other row, or every
+ * predicted one when fewer are predicted (the roi starts on an even row) */
+static inline int stat_step(const planes *pl)
+{
+    return pl->step > 2 ? pl->step : 2;
+}
+
 /* Bi-predicted units: both weightings compared on every other row (the
  * average of 8.4.2.3.1's default weights is the weighting by 32 of 64);
  * the one with the smaller error is used for the whole frame. */
@@ -199,12 +224,13 @@ static int choose_implicit(const ovx_energy_input *in, const planes *pl, int16_t
             continue;
         differ = 1;
         unit_row_weights(in, pl, uy, 1, w1, use, NULL);
-        for (int y = uy * 4; y < uy * 4 + 4 && y < ry1; y += 2) {
+        int ss = stat_step(pl);
+        for (int y = uy * 4 + (ss - (uy * 4 - pl->y0) % ss) % ss; y < uy * 4 + 4 && y < ry1; y += ss) {
             const uint8_t *c = in->cur + (size_t)y * in->cur_stride + pl->x0;
-            size_t k = (size_t)(y - pl->y0) * pl->rw;
+            const uint8_t *a = plane_row(pl, 0, y), *b = plane_row(pl, 1, y);
             for (int x0 = 0; x0 < pl->rw; x0 += 8192) {
                 int n = pl->rw - x0 < 8192 ? pl->rw - x0 : 8192;
-                implicit_row(c + x0, pl->p[0] + k + x0, pl->p[1] + k + x0, w1 + x0, use + x0, n, acc);
+                implicit_row(c + x0, a + x0, b + x0, w1 + x0, use + x0, n, acc);
             }
         }
     }
@@ -217,10 +243,10 @@ static void compose(const ovx_energy_input *in, planes *pl, int implicit, int16_
     int ry1 = pl->y0 + pl->rh;
     for (int uy = pl->y0 / 4; uy < (ry1 + 3) / 4; uy++) {
         unit_row_weights(in, pl, uy, implicit, w1, NULL, from_prev);
-        for (int y = uy * 4; y < uy * 4 + 4 && y < ry1; y++) {
-            size_t k = (size_t)(y - pl->y0) * pl->rw;
-            const uint8_t *prev = in->prev ? in->prev + (size_t)y * in->prev_stride + pl->x0 : pl->p[0] + k;
-            compose_row(pl->p[0] + k, pl->p[1] + k, prev, w1, from_prev, pl->rw);
+        for (int y = first_row(pl, uy * 4); y < uy * 4 + 4 && y < ry1; y += pl->step) {
+            uint8_t *a = plane_row(pl, 0, y);
+            const uint8_t *prev = in->prev ? in->prev + (size_t)y * in->prev_stride + pl->x0 : a;
+            compose_row(a, plane_row(pl, 1, y), prev, w1, from_prev, pl->rw);
         }
         size_t u0 = unit_at(pl, pl->x0 / 4, uy);
         for (int k = 0; k < pl->uw; k++)
@@ -275,9 +301,9 @@ static void fit_pass(const ovx_energy_input *in, const planes *pl, double g, dou
                      fit_sums *s)
 {
     int64_t acc[6] = {0};
-    for (int y = pl->y0; y < pl->y0 + pl->rh; y += 2) {
+    for (int y = pl->y0; y < pl->y0 + pl->rh; y += stat_step(pl)) {
         const uint8_t *c = in->cur + (size_t)y * in->cur_stride + pl->x0;
-        const uint8_t *p = pl->p[0] + (size_t)(y - pl->y0) * pl->rw;
+        const uint8_t *p = plane_row(pl, 0, y);
         /* the roi starts on a unit: column x of the roi is in unit x / 4 */
         expand_units(pl->m[0] + (size_t)(y / 4 - pl->y0 / 4) * pl->uw, pl->rw, mask);
         for (int x0 = 0; x0 < pl->rw; x0 += 8192) {
@@ -357,13 +383,14 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
                        float *cells, ovx_residual_info *info, ovx_error *err)
 {
     size_t nc = (size_t)cw * ch;
-    planes pl = {.x0 = roi->x0, .y0 = roi->y0, .rw = roi->x1 - roi->x0, .rh = roi->y1 - roi->y0};
+    planes pl = {.x0 = roi->x0, .y0 = roi->y0, .rw = roi->x1 - roi->x0, .rh = roi->y1 - roi->y0,
+                 .step = in->row_step > 1 ? in->row_step : 1};
     pl.uw = (roi->x1 + 3) / 4 - roi->x0 / 4;
     pl.uh = (roi->y1 + 3) / 4 - roi->y0 / 4;
     /* the roi's cells: columns j0 .. j0 + rcw, rows i0 .. i0 + rch */
     int j0 = roi->x0 / cell, i0 = roi->y0 / cell;
     int rcw = (roi->x1 + cell - 1) / cell - j0, rch = (roi->y1 + cell - 1) / cell - i0;
-    size_t npx = (size_t)pl.rw * pl.rh, nu = (size_t)pl.uw * pl.uh, nrc = (size_t)rcw * rch;
+    size_t npx = (size_t)pl.rw * ((pl.rh + pl.step - 1) / pl.step), nu = (size_t)pl.uw * pl.uh, nrc = (size_t)rcw * rch;
     size_t rowb = ((size_t)pl.rw + 64) & ~(size_t)63;
     size_t need = nrc * (sizeof(double) + sizeof(int32_t)) + rowb * (2 * sizeof(float) + sizeof(int16_t) + 2) +
                   2 * npx + 4 * nu + 64;
@@ -394,9 +421,9 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
     info->offset = 0.0;
     if (light)
         fit_light(in, &pl, mask, &info->gain, &info->offset);
-    for (int y = roi->y0; y < roi->y1; y++) {
+    for (int y = roi->y0; y < roi->y1; y += pl.step) {
         const uint8_t *c = in->cur + (size_t)y * in->cur_stride + roi->x0;
-        const uint8_t *p = pl.p[0] + (size_t)(y - roi->y0) * pl.rw;
+        const uint8_t *p = plane_row(&pl, 0, y);
         expand_units(pl.m[0] + (size_t)(y / 4 - roi->y0 / 4) * pl.uw, pl.rw, mask);
         row_errors(c, p, mask, info->gain, info->offset, pl.rw, e);
         double *srow = sum + (size_t)(y / cell - i0) * rcw;

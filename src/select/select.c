@@ -96,6 +96,8 @@ static int check_params(const ovx_select_params *p, ovx_error *err)
     if (!(p->motion_floor <= 100) || !(p->prior_weight <= 10) || p->ref_candidates < 1 ||
         p->ref_candidates > 8 || !(p->ref_better >= 0 && p->ref_better < 1))
         return ovx_error_set(err, OVX_EUSAGE, "bad motion floor or reference-search settings");
+    if (p->row_step != 0 && p->row_step != 1 && p->row_step != 2 && p->row_step != 4)
+        return ovx_error_set(err, OVX_EUSAGE, "--row-step must be auto (0), 1, 2 or 4");
     if (!(p->max_corrupt >= 0 && p->max_corrupt <= 1))
         return ovx_error_set(err, OVX_EUSAGE, "--max-corrupt must be in 0..1");
     if ((p->normalise != OVX_NORMALISE_NOISE && p->normalise != OVX_NORMALISE_FRAME) ||

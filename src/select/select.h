@@ -59,6 +59,9 @@ typedef struct ovx_select_params {
     double residual_percentile; /* 95 (--normalise frame) */
     ovx_normalise normalise;    /* noise (default) or frame */
     int light;                  /* 1: fit the prediction's gain/offset to each frame (global light) */
+    int row_step;               /* 0 (auto, by resolution) or 1, 2, 4: the residual reads every
+                                   row_step-th row of the crop's source, the reference choice of
+                                   16-row blocks every (2 row_step)-th */
     double noise_percentile;    /* 50: the frame's noise level is this percentile of its cell residuals */
     double noise_k;             /* 2: residual counts above noise_k x the noise level */
     double texture_k;           /* 0 (off): with noise, a vector whose block's mean absolute deviation
@@ -164,5 +167,10 @@ OVX_API double ovx_select_residual_weight(const ovx_select_params *p);
 /* p->prior_weight / p->motion_floor, or their defaults for p->normalise when < 0. */
 OVX_API double ovx_select_prior_weight(const ovx_select_params *p);
 OVX_API double ovx_select_motion_floor(const ovx_select_params *p);
+/* The row step (see row_step) for a W x H picture: p->row_step, or when 0
+ * by the source pixels per crop pixel s = min(W, H) / 224: 1 below 4 (up to
+ * 720p: every row, as always), 4 from 4 (1080p and up: about one source row
+ * per crop row). */
+OVX_API int ovx_select_row_step(const ovx_select_params *p, int W, int H);
 
 #endif

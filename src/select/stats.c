@@ -1,50 +1,78 @@
-/* stats.c: percentiles by quickselect on a scratch copy. */
+/* stats.c: percentiles by radix selection on the floats' ordered bit
+ * patterns (three counting passes of 11, 11 and 10 bits over a shrinking
+ * scratch copy): the same order statistics a sort gives, in time linear in n
+ * whatever the values (many equal cells, zeros), and the same result for any
+ * input order (a copy sorted by insertion for 32 values or fewer). -0
+ * counts as 0. */
 #include "select/stats.h"
 
 #include <math.h>
-#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
-/* Rearranges a[0..n) so that a[k] is the k-th smallest, smaller-or-equal
- * values before it and greater-or-equal after it (quickselect). */
-static void select_kth(float *a, size_t n, size_t k)
+/* the float's bits as an unsigned key in the floats' order (-0 as +0) */
+static inline uint32_t key_of(float f)
 {
-    size_t lo = 0, hi = n - 1;
-    while (hi > lo) {
-        size_t mid = lo + (hi - lo) / 2;
-        /* median of three as pivot */
-        float x = a[lo], y = a[mid], z = a[hi];
-        float piv = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
-        size_t i = lo, j = hi;
-        while (i <= j) {
-            while (a[i] < piv)
-                i++;
-            while (a[j] > piv)
-                j--;
-            if (i <= j) {
-                float t = a[i];
-                a[i] = a[j];
-                a[j] = t;
-                i++;
-                if (j == 0)
-                    break;
-                j--;
-            }
-        }
-        if (k <= j)
-            hi = j;
-        else if (k >= i)
-            lo = i;
+    uint32_t b;
+    if (f == 0.0f)
+        f = 0.0f;
+    memcpy(&b, &f, 4);
+    return b & 0x80000000u ? ~b : b | 0x80000000u;
+}
+
+static inline float float_of(uint32_t k)
+{
+    uint32_t b = k & 0x80000000u ? k & 0x7fffffffu : ~k;
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
+
+/* The key of the k-th smallest (0-based) of x[n] (k < n); tmp[n] scratch. */
+static uint32_t kth_key(const float *x, size_t n, size_t k, float *tmp)
+{
+    static const int shift[3] = {21, 10, 0}, bits[3] = {11, 11, 10};
+    uint32_t *c = (uint32_t *)(void *)tmp; /* keys of the candidates still in play */
+    uint32_t prefix = 0, pmask = 0;
+    size_t m = n;
+    for (int pass = 0; pass < 3; pass++) {
+        uint32_t hist[2048] = {0}, dmask = (1u << bits[pass]) - 1;
+        int s = shift[pass];
+        if (pass == 0)
+            for (size_t i = 0; i < n; i++)
+                hist[key_of(x[i]) >> s]++;
         else
-            return;
+            for (size_t i = 0; i < m; i++)
+                hist[(c[i] >> s) & dmask]++;
+        uint32_t d = 0;
+        while (k >= hist[d])
+            k -= hist[d++];
+        prefix |= d << s;
+        pmask |= dmask << s;
+        if (pass == 2)
+            break;
+        /* keep the candidates in bucket d */
+        size_t w = 0;
+        if (pass == 0) {
+            for (size_t i = 0; i < n; i++) {
+                uint32_t kk = key_of(x[i]);
+                if ((kk & pmask) == prefix)
+                    c[w++] = kk;
+            }
+        } else {
+            for (size_t i = 0; i < m; i++)
+                if ((c[i] & pmask) == prefix)
+                    c[w++] = c[i];
+        }
+        m = w;
     }
+    return prefix;
 }
 
 float ovx_percentile(const float *x, size_t n, double q, float *tmp)
 {
     if (n == 0)
         return 0.0f;
-    memcpy(tmp, x, n * sizeof *tmp);
     if (q < 0)
         q = 0;
     if (q > 100)
@@ -52,15 +80,33 @@ float ovx_percentile(const float *x, size_t n, double q, float *tmp)
     double pos = q / 100.0 * (double)(n - 1);
     size_t lo = (size_t)floor(pos);
     double frac = pos - (double)lo;
-    if (lo >= n - 1) {
-        select_kth(tmp, n, n - 1);
-        return tmp[n - 1];
+    if (n <= 32) {
+        /* few values: sorted (insertion) in a copy, -0 as 0 */
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i] == 0.0f ? 0.0f : x[i];
+            size_t j = i;
+            for (; j > 0 && tmp[j - 1] > v; j--)
+                tmp[j] = tmp[j - 1];
+            tmp[j] = v;
+        }
+        if (lo >= n - 1)
+            return tmp[n - 1];
+        return (float)(tmp[lo] + frac * ((double)tmp[lo + 1] - tmp[lo]));
     }
-    select_kth(tmp, n, lo);
-    float a = tmp[lo], b = tmp[lo + 1];
-    for (size_t i = lo + 2; i < n; i++)
-        if (tmp[i] < b)
-            b = tmp[i];
+    if (lo >= n - 1)
+        return float_of(kth_key(x, n, n - 1, tmp));
+    uint32_t ka = kth_key(x, n, lo, tmp);
+    /* the next order statistic: a again when more than lo + 1 values are
+     * <= a, else the smallest value above a */
+    size_t le = 0;
+    uint32_t kb = UINT32_MAX;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t kk = key_of(x[i]);
+        le += kk <= ka;
+        if (kk > ka && kk < kb)
+            kb = kk;
+    }
+    float a = float_of(ka), b = le > lo + 1 ? a : float_of(kb);
     return (float)(a + frac * ((double)b - a));
 }
 

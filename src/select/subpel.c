@@ -206,10 +206,16 @@ static int predict_tile(const uint8_t *ref, int stride, int W, int H, int x, int
 void ovx_subpel_predict(const uint8_t *ref, int stride, int W, int H, int x, int y, int w, int h,
                         int qx, int qy, ovx_interp interp, uint8_t *out, int ostride)
 {
+    ovx_subpel_predict_rows(ref, stride, W, H, x, y, w, h, qx, qy, interp, 1, out, ostride);
+}
+
+void ovx_subpel_predict_rows(const uint8_t *ref, int stride, int W, int H, int x, int y, int w, int h,
+                             int qx, int qy, ovx_interp interp, int step, uint8_t *out, int ostride)
+{
     uint8_t tile[OVX_SUBPEL_MAX * TW];
     const uint8_t *s;
     int rs;
-    int n = predict_tile(ref, stride, W, H, x, y, w, h, qx, qy, interp, 1, tile, &s, &rs);
+    int n = predict_tile(ref, stride, W, H, x, y, w, h, qx, qy, interp, step, tile, &s, &rs);
     for (int r = 0; r < n; r++, s += rs, out += ostride) {
         if (w == TW)
             memcpy(out, s, TW);

@@ -22,6 +22,11 @@ typedef enum ovx_interp { OVX_INTERP_BILINEAR = 0, OVX_INTERP_H264 } ovx_interp;
 void ovx_subpel_predict(const uint8_t *ref, int stride, int W, int H, int x, int y, int w, int h,
                         int qx, int qy, ovx_interp interp, uint8_t *out, int ostride);
 
+/* The same for the block's rows 0, step, 2 step, ... (< h) only, into
+ * consecutive rows of out (only those rows are computed). */
+void ovx_subpel_predict_rows(const uint8_t *ref, int stride, int W, int H, int x, int y, int w, int h,
+                             int qx, int qy, ovx_interp interp, int step, uint8_t *out, int ostride);
+
 /* Sum over the block's rows 0, step, 2 step, ... (< h) of |cur - the
  * prediction above|; cur points at the block's first pixel in the current
  * picture. Only the rows summed are predicted. */

@@ -1,6 +1,7 @@
 /* test_select_unit.c: fast checks of the selection maths against values
  * computed by hand: similarity fit (with outliers and the median fallback),
- * top-K tie-breaking, percentiles, linspace, crop geometry and the cell ->
+ * top-K tie-breaking, percentiles (bit for bit against a sort), the float
+ * length against hypot, linspace, crop geometry and the cell ->
  * patch mapping (incl. rotation). */
 #include <math.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include "../check.h"
 #include "select/fit.h"
 #include "select/grid.h"
+#include "select/hypot.h"
 #include "select/stats.h"
 #include "select/topk.h"
 #include "video/resize.h"
@@ -67,6 +69,12 @@ static void test_fit(void)
     CHECK_NEAR(m.ty, -2.0, 1e-9);
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
 static void test_percentile(void)
 {
     float v[] = {5, 1, 4, 2, 3}, tmp[5];
@@ -100,6 +108,63 @@ static void test_percentile(void)
             CHECK_NEAR(ovx_percentile(r, (size_t)n, qs[k], t2), want, 1e-4 * (1 + fabs(want)));
         }
     }
+    /* bit for bit against a sort (qsort here) on larger arrays: negative,
+     * fractional, zero (both signs), many equal and widely spread values */
+    enum { L = 20000 };
+    static float big[L], bs[L], bt[L];
+    int bad = 0;
+    for (int trial = 0; trial < 40; trial++) {
+        int n = trial < 10 ? 1 + trial * 7 : trial < 20 ? 30 + (int)(urand() * 200) : 1000 + (int)(urand() * (L - 1000));
+        for (int i = 0; i < n; i++) {
+            double u = urand();
+            big[i] = trial % 4 == 0 ? (float)(int)(u * 4) - 1.0f                    /* -1, 0, 1, 2 */
+                     : trial % 4 == 1 ? (u < 0.7 ? (u < 0.35 ? -0.0f : 0.0f) : (float)(u * 9.7))
+                     : trial % 4 == 2 ? (float)((u - 0.5) * 1e6)
+                                      : (float)(exp((u - 0.5) * 60) * (urand() < 0.5 ? -1 : 1));
+        }
+        for (int i = 0; i < n; i++)
+            bs[i] = big[i] == 0.0f ? 0.0f : big[i];
+        qsort(bs, (size_t)n, sizeof *bs, cmp_float);
+        double qs[] = {0, 1, 25, 50, 90, 95, 99.9, 100};
+        for (int k = 0; k < 8; k++) {
+            double pos = qs[k] / 100.0 * (n - 1);
+            size_t lo = (size_t)floor(pos);
+            float want = lo + 1 < (size_t)n ? (float)(bs[lo] + (pos - (double)lo) * ((double)bs[lo + 1] - bs[lo]))
+                                            : bs[n - 1];
+            float got = ovx_percentile(big, (size_t)n, qs[k], bt);
+            if (memcmp(&got, &want, sizeof got) && bad++ < 5)
+                fprintf(stderr, "percentile n %d q %g: %.9g, a sort gives %.9g\n", n, qs[k], got, want);
+        }
+    }
+    CHECK(bad == 0);
+}
+
+/* ovx_hypot_float equals (float)hypot bit for bit: random lengths, and
+ * lengths a few double ulps from the midpoint between two floats (where
+ * only hypot itself decides) */
+static void test_hypot(void)
+{
+    int bad = 0;
+    for (int i = 0; i < 400000; i++) {
+        double x, y;
+        if (i % 2) {
+            x = (urand() - 0.5) * pow(10, (int)(urand() * 12) - 6);
+            y = (urand() - 0.5) * pow(10, (int)(urand() * 12) - 6);
+        } else {
+            /* a float midpoint m = (f + next f) / 2, approached along a random direction */
+            float f = (float)(urand() * 40), g = nextafterf(f, INFINITY);
+            double m = ((double)f + g) / 2, t = urand() * 2 * M_PI;
+            m = nextafter(m, (i / 2) % 3 == 0 ? 0 : (i / 2) % 3 == 1 ? INFINITY : m);
+            x = m * cos(t);
+            y = m * sin(t);
+        }
+        float want = (float)hypot(x, y), got = ovx_hypot_float(x, y);
+        if (memcmp(&got, &want, sizeof got) && bad++ < 5)
+            fprintf(stderr, "hypot(%.17g, %.17g): %.9g, hypot gives %.9g\n", x, y, got, want);
+    }
+    float n = ovx_hypot_float(NAN, 1.0), in = ovx_hypot_float(INFINITY, 2.0);
+    CHECK(isnan(n) && isinf(in) && ovx_hypot_float(0.0, -0.0) == 0.0f && ovx_hypot_float(-3.0, 4.0) == 5.0f);
+    CHECK(bad == 0);
 }
 
 static void test_topk(void)
@@ -245,6 +310,7 @@ int main(void)
 {
     test_fit();
     test_percentile();
+    test_hypot();
     test_topk();
     test_topk_random();
     test_linspace();
