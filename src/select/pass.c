@@ -33,6 +33,7 @@
 #include "select/energy.h"
 #include "select/plan.h"
 #include "select/refring.h"
+#include "video/luma.h"
 #include "video/resize.h"
 #include "video/refpic.h"
 #include "video/rgb.h"
@@ -134,7 +135,7 @@ void ovx_slot_job_clear(slot_job *j)
 static AVFrame *ref_of(const AVFrame *f, ovx_error *err)
 {
     AVFrame *r = av_frame_alloc();
-    if (!r || av_frame_ref(r, f) < 0) {
+    if (!r || ovx_frame_ref_pictures(r, f) < 0) {
         av_frame_free(&r);
         ovx_error_set(err, OVX_ENOMEM, "out of memory (frame reference)");
         return NULL;

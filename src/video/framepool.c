@@ -170,6 +170,14 @@ void ovx_frame_pool_attach(ovx_frame_pool *p, AVCodecContext *dec)
         return;
     dec->opaque = p;
     dec->get_buffer2 = get_buffer;
+#if LIBAVCODEC_VERSION_MAJOR < 60
+    /* get_buffer is thread-safe (FFmpeg 6 assumes it of every callback;
+     * before, frame threading warns unless told) */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    dec->thread_safe_callbacks = 1;
+#pragma GCC diagnostic pop
+#endif
 }
 
 void ovx_frame_pool_free(ovx_frame_pool *p)

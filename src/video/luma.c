@@ -40,6 +40,17 @@ static void shift_plane(const AVFrame *f, const AVPixFmtDescriptor *d, AVFrame *
     }
 }
 
+int ovx_frame_ref_pictures(AVFrame *dst, const AVFrame *src)
+{
+    int rc = av_frame_ref(dst, src);
+    /* the side data (motion vectors: up to a few hundred kB a picture) is
+     * read when the frame comes out; held on, it keeps the decoder's next
+     * pictures from reusing that memory */
+    while (rc >= 0 && dst->nb_side_data > 0)
+        av_frame_remove_side_data(dst, dst->side_data[dst->nb_side_data - 1]->type);
+    return rc;
+}
+
 int ovx_frame_luma8(const AVFrame *f, int copy, AVFrame **out, ovx_error *err)
 {
     *out = NULL;
@@ -48,7 +59,7 @@ int ovx_frame_luma8(const AVFrame *f, int copy, AVFrame **out, ovx_error *err)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (luma)");
     int has8 = ovx_frame_has_luma8(f);
     if (has8 && !copy) {
-        if (av_frame_ref(o, f) < 0) {
+        if (ovx_frame_ref_pictures(o, f) < 0) {
             av_frame_free(&o);
             return ovx_error_set(err, OVX_ENOMEM, "out of memory (luma)");
         }

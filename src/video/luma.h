@@ -20,4 +20,8 @@ int ovx_frame_has_luma8(const struct AVFrame *f);
  * them). Free with av_frame_free. */
 int ovx_frame_luma8(const struct AVFrame *f, int copy, struct AVFrame **out, ovx_error *err);
 
+/* av_frame_ref without the side data: a reference to src's pictures (and
+ * properties) to hold on to after the side data has been read. */
+int ovx_frame_ref_pictures(struct AVFrame *dst, const struct AVFrame *src);
+
 #endif
