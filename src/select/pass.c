@@ -112,12 +112,15 @@ static void job_run(void *arg)
         j->rgb = j->rgb_dst;
         j->rgb_ms = ovx_now_ms() - t1;
     }
-    /* the reference frames are no longer needed */
+    /* the reference frames and vectors are no longer needed (64 vector
+     * lists of a few hundred kB at 1080p, kept to the end of the pass, made
+     * the heap grow under the decoder's per-frame buffers: fresh pages) */
     av_frame_free(&j->cur);
     av_frame_free(&j->prev);
     ovx_refpic_clear(&j->me);
     ovx_refset_clear(&j->past);
     ovx_refset_clear(&j->fut);
+    ovx_mv_list_free(&j->mv);
 }
 
 void ovx_slot_job_clear(slot_job *j)
