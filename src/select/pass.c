@@ -245,7 +245,9 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
         j->rgb_dst = c->rgb_block ? c->rgb_block + (size_t)ti * OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3 : NULL;
         j->rotation = c->info.rotation;
         j->interp = c->scan->codec_id == AV_CODEC_ID_H264 ? OVX_INTERP_H264 : OVX_INTERP_BILINEAR;
-        j->cur = job_frame(c, vf->frame, err);
+        /* without kept frames the job reads luma only: the chroma planes go
+         * back to the decoder (video/framepool.h) */
+        j->cur = p->keep_frames ? job_frame(c, vf->frame, err) : ref_of(rp.luma, err);
         j->prev = k->prev ? job_frame(c, k->prev, err) : NULL;
         j->me = rp;
         j->me.luma = ref_of(rp.luma, err);

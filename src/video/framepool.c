@@ -1,7 +1,8 @@
-/* framepool.c: decoder picture buffers on huge pages (see framepool.h). */
+/* framepool.c: decoder picture buffers packed on huge pages (see framepool.h). */
 #include "video/framepool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,59 +13,94 @@
 #include <libavutil/imgutils.h>
 #include <libavutil/pixdesc.h>
 
-#define PLANE_ALIGN 64                   /* start of every plane */
+#define PLANE_ALIGN 64                     /* start of every plane buffer */
 #define PLANE_SLACK (16 + PLANE_ALIGN - 1) /* bytes after every plane, as libavcodec's pool */
 #define HUGE_BYTES ((size_t)2 << 20)
+#define CHUNK_BYTES ((size_t)16 << 20)     /* arena mapping size (more for larger planes) */
+#define MIN_PICTURE (HUGE_BYTES / 2)       /* smaller pictures keep libavcodec's buffers */
+
+/* Mappings the plane buffers are cut from, one after the other; never
+ * reused piecewise (the AVBufferPools recycle the buffers), unmapped when
+ * the last buffer and the pool itself are gone. */
+typedef struct chunk {
+    struct chunk *next;
+    uint8_t *base;
+    size_t len, used;
+} chunk;
+
+typedef struct arena {
+    atomic_int refs;                       /* live buffers + 1 for the frame pool */
+    chunk *chunks;                         /* newest first; grown under the pool's lock */
+} arena;
 
 struct ovx_frame_pool {
-    pthread_mutex_t mu;                  /* frame-threaded decoders call in from several threads */
-    AVBufferPool *pool;                  /* pictures of the layout below */
-    int format, width, height;
+    pthread_mutex_t mu;                    /* frame-threaded decoders call in from several threads */
+    arena *mem;
+    AVBufferPool *pools[4];                /* one per plane, as libavcodec's default */
+    int format, width, height, small, planes;
     int linesize[4];
-    size_t offset[4];                    /* plane starts inside one buffer */
-    int planes;
 };
+
+static void arena_release(arena *a)
+{
+    if (atomic_fetch_sub(&a->refs, 1) != 1)
+        return;
+    for (chunk *c = a->chunks, *n; c; c = n) {
+        n = c->next;
+        munmap(c->base, c->len);
+        free(c);
+    }
+    free(a);
+}
 
 static void block_free(void *opaque, uint8_t *data)
 {
-    size_t len = (size_t)(uintptr_t)opaque;
-    if (len)
-        munmap(data, len);
-    else
-        free(data);
+    (void)data;
+    arena_release(opaque);
 }
 
-/* One zeroed picture buffer. A large one is a fresh mapping (zero pages:
- * nothing to clear), 2 MiB aligned and advised onto huge pages before its
- * first touch (harmless where THP is off); a small one zeroed heap memory. */
-static AVBufferRef *block_alloc(size_t size)
+/* A fresh 2 MiB aligned mapping of len bytes (a multiple of 2 MiB),
+ * advised onto huge pages before its first touch (harmless where THP is
+ * off); its pages read as zero. */
+static uint8_t *map_aligned(size_t len)
 {
-    uint8_t *p = NULL;
-    size_t len = 0;
-    if (size >= HUGE_BYTES / 2) {
-        len = (size + HUGE_BYTES - 1) & ~(HUGE_BYTES - 1);
-        void *m = mmap(NULL, len + HUGE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED)
-            return NULL;
-        /* keep the 2 MiB aligned part, unmap the rest */
-        uint8_t *b = m;
-        p = (uint8_t *)(((uintptr_t)b + HUGE_BYTES - 1) & ~(uintptr_t)(HUGE_BYTES - 1));
-        if (p > b)
-            munmap(b, (size_t)(p - b));
-        if (b + len + HUGE_BYTES > p + len)
-            munmap(p + len, (size_t)(b + len + HUGE_BYTES - (p + len)));
+    void *m = mmap(NULL, len + HUGE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    uint8_t *b = m, *p = (uint8_t *)(((uintptr_t)b + HUGE_BYTES - 1) & ~(uintptr_t)(HUGE_BYTES - 1));
+    if (p > b)
+        munmap(b, (size_t)(p - b));
+    if (b + HUGE_BYTES > p)
+        munmap(p + len, (size_t)(b + HUGE_BYTES - p));
 #ifdef MADV_HUGEPAGE
-        (void)madvise(p, len, MADV_HUGEPAGE);
+    (void)madvise(p, len, MADV_HUGEPAGE);
 #endif
-    } else {
-        void *m = NULL;
-        if (posix_memalign(&m, PLANE_ALIGN, size) != 0)
+    return p;
+}
+
+/* AVBufferPool allocator: the next size bytes of the arena (zero: never
+ * handed out before). Called under the frame pool's lock. */
+static AVBufferRef *block_alloc(void *opaque, size_t size)
+{
+    arena *a = opaque;
+    chunk *c = a->chunks;
+    if (!c || c->len - c->used < size) {
+        size_t len = size > CHUNK_BYTES ? (size + HUGE_BYTES - 1) & ~(HUGE_BYTES - 1) : CHUNK_BYTES;
+        chunk *n = calloc(1, sizeof *n);
+        if (!n || !(n->base = map_aligned(len))) {
+            free(n);
             return NULL;
-        p = memset(m, 0, size);
+        }
+        n->len = len;
+        n->next = a->chunks;
+        a->chunks = c = n;
     }
-    AVBufferRef *r = av_buffer_create(p, size, block_free, (void *)(uintptr_t)len, 0);
+    uint8_t *p = c->base + c->used;
+    AVBufferRef *r = av_buffer_create(p, size, block_free, a, 0);
     if (!r)
-        block_free((void *)(uintptr_t)len, p);
+        return NULL;
+    c->used = (c->used + size + PLANE_ALIGN - 1) & ~(size_t)(PLANE_ALIGN - 1);
+    atomic_fetch_add(&a->refs, 1);
     return r;
 }
 
@@ -79,13 +115,23 @@ static int handled(const AVCodecContext *s, const AVFrame *f)
     return (d->flags & AV_PIX_FMT_FLAG_PLANAR) && f->width > 0 && f->height > 0;
 }
 
+static void pools_drop(ovx_frame_pool *p)
+{
+    for (int i = 0; i < 4; i++)
+        av_buffer_pool_uninit(&p->pools[i]); /* freed once their buffers come back */
+    p->planes = 0;
+}
+
 /* The layout for f's format and size (libavcodec's rules: dimensions
  * aligned for the codec, the width widened until every line size meets its
- * alignment) and a pool of buffers holding it. Called with p->mu held. */
+ * alignment, each plane its own buffer with the same slack) and a pool per
+ * plane. Called with p->mu held. */
 static int layout(ovx_frame_pool *p, AVCodecContext *s, const AVFrame *f)
 {
-    if (p->pool && p->format == f->format && p->width == f->width && p->height == f->height)
+    if ((p->planes || p->small) && p->format == f->format && p->width == f->width && p->height == f->height)
         return 0;
+    pools_drop(p);
+    p->small = 0;
     int w = f->width, h = f->height, align[AV_NUM_DATA_POINTERS] = {0}, ls[4];
     avcodec_align_dimensions2(s, &w, &h, align);
     for (int tries = 0;; tries++) {
@@ -99,29 +145,32 @@ static int layout(ovx_frame_pool *p, AVCodecContext *s, const AVFrame *f)
         w += w & -w; /* the lowest set bit: next power-of-two multiple */
     }
     ptrdiff_t pls[4];
-    size_t sizes[4];
+    size_t sizes[4], total = 0;
     for (int i = 0; i < 4; i++)
         pls[i] = ls[i];
     if (av_image_fill_plane_sizes(sizes, (enum AVPixelFormat)f->format, h, pls) < 0)
         return -1;
-    size_t total = 0;
     int planes = 0;
-    for (int i = 0; i < 4 && sizes[i]; i++, planes++) {
-        p->offset[i] = total;
-        p->linesize[i] = ls[i];
-        total += (sizes[i] + PLANE_SLACK + PLANE_ALIGN - 1) & ~(size_t)(PLANE_ALIGN - 1);
-    }
+    while (planes < 4 && sizes[planes])
+        total += sizes[planes++];
     if (!planes)
         return -1;
-    AVBufferPool *np = av_buffer_pool_init(total, block_alloc);
-    if (!np)
-        return -1;
-    av_buffer_pool_uninit(&p->pool); /* freed once its pictures come back */
-    p->pool = np;
-    p->planes = planes;
     p->format = f->format;
     p->width = f->width;
     p->height = f->height;
+    if (total < MIN_PICTURE) {
+        p->small = 1; /* a few pages a picture: libavcodec's own buffers */
+        return 0;
+    }
+    for (int i = 0; i < planes; i++) {
+        p->linesize[i] = ls[i];
+        p->pools[i] = av_buffer_pool_init2(sizes[i] + PLANE_SLACK, p->mem, block_alloc, NULL);
+        if (!p->pools[i]) {
+            pools_drop(p);
+            return -1;
+        }
+    }
+    p->planes = planes;
     return 0;
 }
 
@@ -131,23 +180,26 @@ static int get_buffer(AVCodecContext *s, AVFrame *f, int flags)
     if (!p || !handled(s, f))
         return avcodec_default_get_buffer2(s, f, flags);
     pthread_mutex_lock(&p->mu);
-    int rc = layout(p, s, f);
-    AVBufferRef *b = rc == 0 ? av_buffer_pool_get(p->pool) : NULL;
-    int planes = p->planes;
+    int rc = layout(p, s, f), planes = rc < 0 || p->small ? 0 : p->planes;
+    AVBufferRef *b[4] = {NULL, NULL, NULL, NULL};
+    int ok = 1;
+    for (int i = 0; i < planes; i++)
+        ok &= (b[i] = av_buffer_pool_get(p->pools[i])) != NULL;
     int linesize[4];
-    size_t offset[4];
     memcpy(linesize, p->linesize, sizeof linesize);
-    memcpy(offset, p->offset, sizeof offset);
     pthread_mutex_unlock(&p->mu);
-    if (rc < 0)
+    if (!planes)
         return avcodec_default_get_buffer2(s, f, flags);
-    if (!b)
+    if (!ok) {
+        for (int i = 0; i < planes; i++)
+            av_buffer_unref(&b[i]);
         return AVERROR(ENOMEM);
+    }
     memset(f->data, 0, sizeof f->data);
     memset(f->linesize, 0, sizeof f->linesize);
-    f->buf[0] = b;
     for (int i = 0; i < planes; i++) {
-        f->data[i] = b->data + offset[i];
+        f->buf[i] = b[i];
+        f->data[i] = b[i]->data;
         f->linesize[i] = linesize[i];
     }
     f->extended_data = f->data;
@@ -157,10 +209,14 @@ static int get_buffer(AVCodecContext *s, AVFrame *f, int flags)
 ovx_frame_pool *ovx_frame_pool_new(void)
 {
     ovx_frame_pool *p = calloc(1, sizeof *p);
-    if (p && pthread_mutex_init(&p->mu, NULL) != 0) {
+    arena *a = calloc(1, sizeof *a);
+    if (!p || !a || pthread_mutex_init(&p->mu, NULL) != 0) {
         free(p);
-        p = NULL;
+        free(a);
+        return NULL;
     }
+    atomic_init(&a->refs, 1);
+    p->mem = a;
     return p;
 }
 
@@ -184,7 +240,8 @@ void ovx_frame_pool_free(ovx_frame_pool *p)
 {
     if (!p)
         return;
-    av_buffer_pool_uninit(&p->pool);
+    pools_drop(p);
+    arena_release(p->mem);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }

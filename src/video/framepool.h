@@ -3,16 +3,19 @@
  * libavcodec's default allocator gives every plane of every new pool
  * picture its own zeroed malloc block; at 1080p that is ~3 MB per picture
  * and, on 4 KiB pages, ~780 page faults, each expensive under a hypervisor
- * (~5 us here). ovx holds more pictures than a plain decode (reference
- * candidates, frames waiting for their future references), so the pool
- * grows further: on a 1080p clip 17 pictures against ffmpeg's 7, and the
- * faults were a tenth of `ovx select`'s CPU. This allocator lays a
- * picture's planes out exactly as the default does (same line sizes, same
- * per-plane slack) in one zeroed block, 2 MiB aligned and advised onto
- * transparent huge pages when it is large: a few faults per picture. Buffers
- * are recycled through an AVBufferPool like the default's, so decoding gives
- * the same bytes. Formats it does not handle (hardware, paletted, packed,
- * decoders without direct rendering) use libavcodec's default. */
+ * (~5 us here), and fresh memory costs more still (~1.8 ms per MB zeroed
+ * on first touch here). ovx holds more pictures than a plain decode
+ * (reference candidates, frames waiting for their future references), so
+ * the pool grows further: on a 1080p clip 16 pictures against ffmpeg's 6.
+ * This allocator lays the planes out exactly as the default does (same
+ * line sizes, one buffer per plane with the same slack), but cuts them one
+ * after the other from 16 MiB mappings advised onto transparent huge pages:
+ * a few faults per picture, and no memory between buffers. A held luma
+ * plane (video/luma.h) keeps only its own buffer, so the chroma planes go
+ * back to the decoder. Buffers are recycled through AVBufferPools like the
+ * default's, so decoding gives the same bytes. Pictures under 1 MB and
+ * formats it does not handle (hardware, paletted, packed, decoders without
+ * direct rendering) use libavcodec's default. */
 #ifndef OVX_VIDEO_FRAMEPOOL_H
 #define OVX_VIDEO_FRAMEPOOL_H
 
