@@ -26,7 +26,16 @@ typedef struct chunk {
     struct chunk *next;
     uint8_t *base;
     size_t len, used;
+    int dirty;                             /* reused: blocks are cleared when handed out */
 } chunk;
+
+/* Chunks of finished arenas, kept for the next decoder of the process (a
+ * batch decodes video after video): fresh pages cost far more than
+ * clearing used ones. At most CACHE_BYTES are kept. */
+#define CACHE_BYTES ((size_t)256 << 20)
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static chunk *cache;
+static size_t cache_bytes;
 
 typedef struct arena {
     atomic_int refs;                       /* live buffers + 1 for the frame pool */
@@ -47,8 +56,22 @@ static void arena_release(arena *a)
         return;
     for (chunk *c = a->chunks, *n; c; c = n) {
         n = c->next;
-        munmap(c->base, c->len);
-        free(c);
+        int keep = 0;
+        if (c->len == CHUNK_BYTES) {
+            pthread_mutex_lock(&cache_mu);
+            if ((keep = cache_bytes + c->len <= CACHE_BYTES)) {
+                c->next = cache;
+                c->used = 0;
+                c->dirty = 1;
+                cache = c;
+                cache_bytes += c->len;
+            }
+            pthread_mutex_unlock(&cache_mu);
+        }
+        if (!keep) {
+            munmap(c->base, c->len);
+            free(c);
+        }
     }
     free(a);
 }
@@ -78,24 +101,38 @@ static uint8_t *map_aligned(size_t len)
     return p;
 }
 
-/* AVBufferPool allocator: the next size bytes of the arena (zero: never
- * handed out before). Called under the frame pool's lock. */
+/* AVBufferPool allocator: the next size bytes of the arena, zero (fresh
+ * pages, or cleared in a chunk reused from the cache). Called under the
+ * frame pool's lock. */
 static AVBufferRef *block_alloc(void *opaque, size_t size)
 {
     arena *a = opaque;
     chunk *c = a->chunks;
     if (!c || c->len - c->used < size) {
         size_t len = size > CHUNK_BYTES ? (size + HUGE_BYTES - 1) & ~(HUGE_BYTES - 1) : CHUNK_BYTES;
-        chunk *n = calloc(1, sizeof *n);
-        if (!n || !(n->base = map_aligned(len))) {
-            free(n);
-            return NULL;
+        chunk *n = NULL;
+        if (len == CHUNK_BYTES) {
+            pthread_mutex_lock(&cache_mu);
+            if ((n = cache)) {
+                cache = n->next;
+                cache_bytes -= n->len;
+            }
+            pthread_mutex_unlock(&cache_mu);
         }
-        n->len = len;
+        if (!n) {
+            n = calloc(1, sizeof *n);
+            if (!n || !(n->base = map_aligned(len))) {
+                free(n);
+                return NULL;
+            }
+            n->len = len;
+        }
         n->next = a->chunks;
         a->chunks = c = n;
     }
     uint8_t *p = c->base + c->used;
+    if (c->dirty)
+        memset(p, 0, size);
     AVBufferRef *r = av_buffer_create(p, size, block_free, a, 0);
     if (!r)
         return NULL;

@@ -10,7 +10,9 @@
  * This allocator lays the planes out exactly as the default does (same
  * line sizes, one buffer per plane with the same slack), but cuts them one
  * after the other from 16 MiB mappings advised onto transparent huge pages:
- * a few faults per picture, and no memory between buffers. A held luma
+ * a few faults per picture, and no memory between buffers; the mappings
+ * of a finished decoder are kept (up to 256 MiB) for the process's next
+ * one, whose buffers are then cleared instead of faulted in. A held luma
  * plane (video/luma.h) keeps only its own buffer, so the chroma planes go
  * back to the decoder. Buffers are recycled through AVBufferPools like the
  * default's, so decoding gives the same bytes. Pictures under 1 MB and
