@@ -33,6 +33,7 @@
 #include "select/energy.h"
 #include "select/plan.h"
 #include "select/refring.h"
+#include "video/luma.h"
 #include "video/resize.h"
 #include "video/refpic.h"
 #include "video/rgb.h"
@@ -111,12 +112,15 @@ static void job_run(void *arg)
         j->rgb = j->rgb_dst;
         j->rgb_ms = ovx_now_ms() - t1;
     }
-    /* the reference frames are no longer needed */
+    /* the reference frames and vectors are no longer needed (64 vector
+     * lists of a few hundred kB at 1080p, kept to the end of the pass, made
+     * the heap grow under the decoder's per-frame buffers: fresh pages) */
     av_frame_free(&j->cur);
     av_frame_free(&j->prev);
     ovx_refpic_clear(&j->me);
     ovx_refset_clear(&j->past);
     ovx_refset_clear(&j->fut);
+    ovx_mv_list_free(&j->mv);
 }
 
 void ovx_slot_job_clear(slot_job *j)
@@ -134,7 +138,7 @@ void ovx_slot_job_clear(slot_job *j)
 static AVFrame *ref_of(const AVFrame *f, ovx_error *err)
 {
     AVFrame *r = av_frame_alloc();
-    if (!r || av_frame_ref(r, f) < 0) {
+    if (!r || ovx_frame_ref_pictures(r, f) < 0) {
         av_frame_free(&r);
         ovx_error_set(err, OVX_ENOMEM, "out of memory (frame reference)");
         return NULL;
@@ -241,7 +245,9 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
         j->rgb_dst = c->rgb_block ? c->rgb_block + (size_t)ti * OVX_SELECT_SIZE * OVX_SELECT_SIZE * 3 : NULL;
         j->rotation = c->info.rotation;
         j->interp = c->scan->codec_id == AV_CODEC_ID_H264 ? OVX_INTERP_H264 : OVX_INTERP_BILINEAR;
-        j->cur = job_frame(c, vf->frame, err);
+        /* without kept frames the job reads luma only: the chroma planes go
+         * back to the decoder (video/framepool.h) */
+        j->cur = p->keep_frames ? job_frame(c, vf->frame, err) : ref_of(rp.luma, err);
         j->prev = k->prev ? job_frame(c, k->prev, err) : NULL;
         j->me = rp;
         j->me.luma = ref_of(rp.luma, err);

@@ -40,6 +40,40 @@ static void shift_plane(const AVFrame *f, const AVPixFmtDescriptor *d, AVFrame *
     }
 }
 
+int ovx_frame_ref_pictures(AVFrame *dst, const AVFrame *src)
+{
+    int rc = av_frame_ref(dst, src);
+    /* the side data (motion vectors: up to a few hundred kB a picture) is
+     * read when the frame comes out; held on, it keeps the decoder's next
+     * pictures from reusing that memory */
+    while (rc >= 0 && dst->nb_side_data > 0)
+        av_frame_remove_side_data(dst, dst->side_data[dst->nb_side_data - 1]->type);
+    return rc;
+}
+
+/* A GRAY8 frame over f's first plane, holding only the buffer that plane
+ * lies in (the chroma planes' buffers, when they have their own, go back
+ * to the decoder); a full reference when there is no such buffer. */
+static int luma_ref(AVFrame *o, const AVFrame *f)
+{
+    AVBufferRef *b = av_frame_get_plane_buffer((AVFrame *)f, 0);
+    if (!b)
+        return ovx_frame_ref_pictures(o, f);
+    if (!(o->buf[0] = av_buffer_ref(b)))
+        return -1;
+    o->format = AV_PIX_FMT_GRAY8;
+    o->width = f->width;
+    o->height = f->height;
+    o->data[0] = f->data[0];
+    o->linesize[0] = f->linesize[0];
+    o->extended_data = o->data;
+    o->key_frame = f->key_frame;
+    o->pict_type = f->pict_type;
+    o->pts = f->pts;
+    o->pkt_pos = f->pkt_pos;
+    return 0;
+}
+
 int ovx_frame_luma8(const AVFrame *f, int copy, AVFrame **out, ovx_error *err)
 {
     *out = NULL;
@@ -48,7 +82,7 @@ int ovx_frame_luma8(const AVFrame *f, int copy, AVFrame **out, ovx_error *err)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (luma)");
     int has8 = ovx_frame_has_luma8(f);
     if (has8 && !copy) {
-        if (av_frame_ref(o, f) < 0) {
+        if (luma_ref(o, f) < 0) {
             av_frame_free(&o);
             return ovx_error_set(err, OVX_ENOMEM, "out of memory (luma)");
         }

@@ -13,6 +13,7 @@
 #include <libavutil/display.h>
 #include <libavutil/pixdesc.h>
 
+#include "video/framepool.h"
 #include "video/h264order.h"
 #include "video/memio.h"
 #include "video/netio.h"
@@ -21,6 +22,7 @@
 struct ovx_video_reader {
     AVFormatContext *fmt;
     AVCodecContext *dec;
+    ovx_frame_pool *pool;  /* the decoder's picture buffers */
     AVPacket *pkt;
     AVFrame *frame;
     int stream;
@@ -507,6 +509,7 @@ int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_r
         goto fail;
     }
     r->dec = avcodec_alloc_context3(codec);
+    r->pool = ovx_frame_pool_new();
     r->pkt = av_packet_alloc();
     r->frame = av_frame_alloc();
     if (!r->dec || !r->pkt || !r->frame) {
@@ -525,6 +528,7 @@ int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_r
         r->dec->flags2 |= AV_CODEC_FLAG2_EXPORT_MVS;
     if (p->open_gop_start)
         r->dec->flags2 |= AV_CODEC_FLAG2_SHOW_ALL;
+    ovx_frame_pool_attach(r->pool, r->dec);
     if (p->export_mvs && p->want_mvs && !p->frame_threads) {
         r->want_mvs = p->want_mvs;
         r->n_want = p->n_want;
@@ -715,6 +719,7 @@ void ovx_video_close(ovx_video_reader *r)
     av_frame_free(&r->frame);
     av_packet_free(&r->pkt);
     avcodec_free_context(&r->dec);
+    ovx_frame_pool_free(r->pool);
     ovx_memio_close_input(&r->fmt);
     free(r);
 }
