@@ -19,6 +19,27 @@
 #define CHUNK_BYTES ((size_t)16 << 20)     /* arena mapping size (more for larger planes) */
 #define MIN_PICTURE (HUGE_BYTES / 2)       /* smaller pictures keep libavcodec's buffers */
 
+/* Under AddressSanitizer the unused parts of a mapping are poisoned and a
+ * poisoned gap follows every buffer, so a read past a plane's slack is
+ * caught as it is with libavcodec's malloc'd buffers. */
+#if defined(__SANITIZE_ADDRESS__)
+#define OVX_FRAMEPOOL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define OVX_FRAMEPOOL_ASAN 1
+#endif
+#endif
+#ifdef OVX_FRAMEPOOL_ASAN
+#include <sanitizer/asan_interface.h>
+#define REDZONE PLANE_ALIGN
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define REDZONE 0
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 /* Mappings the plane buffers are cut from, one after the other; never
  * reused piecewise (the AVBufferPools recycle the buffers), unmapped when
  * the last buffer and the pool itself are gone. */
@@ -57,6 +78,7 @@ static void arena_release(arena *a)
     for (chunk *c = a->chunks, *n; c; c = n) {
         n = c->next;
         int keep = 0;
+        UNPOISON(c->base, c->len); /* unmapped or kept: no stale poison */
         if (c->len == CHUNK_BYTES) {
             pthread_mutex_lock(&cache_mu);
             if ((keep = cache_bytes + c->len <= CACHE_BYTES)) {
@@ -108,7 +130,7 @@ static AVBufferRef *block_alloc(void *opaque, size_t size)
 {
     arena *a = opaque;
     chunk *c = a->chunks;
-    if (!c || c->len - c->used < size) {
+    if (!c || c->used > c->len || c->len - c->used < size) {
         size_t len = size > CHUNK_BYTES ? (size + HUGE_BYTES - 1) & ~(HUGE_BYTES - 1) : CHUNK_BYTES;
         chunk *n = NULL;
         if (len == CHUNK_BYTES) {
@@ -127,16 +149,18 @@ static AVBufferRef *block_alloc(void *opaque, size_t size)
             }
             n->len = len;
         }
+        POISON(n->base, n->len);
         n->next = a->chunks;
         a->chunks = c = n;
     }
     uint8_t *p = c->base + c->used;
+    UNPOISON(p, size);
     if (c->dirty)
         memset(p, 0, size);
     AVBufferRef *r = av_buffer_create(p, size, block_free, a, 0);
     if (!r)
         return NULL;
-    c->used = (c->used + size + PLANE_ALIGN - 1) & ~(size_t)(PLANE_ALIGN - 1);
+    c->used = (c->used + size + REDZONE + PLANE_ALIGN - 1) & ~(size_t)(PLANE_ALIGN - 1);
     atomic_fetch_add(&a->refs, 1);
     return r;
 }
