@@ -18,7 +18,11 @@ imported from the build dir (PYTHONPATH=BUILD/python), against the CLI:
   above (and the errors of the path, a cut buffer fails cleanly);
 - patches=True: uint8 [K,14,14,3], patch k cut from keep_frames' crop of
   its slot at its (h, w); OPTIONS names every ovx_select_params field the
-  CLI's flags set."""
+  CLI's flags set.
+In the sanitizer build (second argument "sanitizer") the real clips are read
+from memory only (ovx.select(bytes, name=path) against the CLI): the path
+reading runs there on the generated clips, and the normal pass compares
+both readings on every clip."""
 import concurrent.futures
 import json
 import os
@@ -38,6 +42,7 @@ import ovx  # noqa: E402
 
 OVX = os.environ["OVX_BIN"]
 frames_dump = sys.argv[1]
+SANITIZER = len(sys.argv) > 2 and sys.argv[2] == "sanitizer"
 build_python = os.environ["PYTHONPATH"].split(os.pathsep)[0]
 check(os.path.abspath(ovx.__file__).startswith(os.path.abspath(build_python)),
       f"ovx imported from the build dir: {ovx.__file__}")
@@ -50,12 +55,15 @@ def cli(clip, args, tmp):
     return r, (np.load(npy) if r.returncode == 0 else None)
 
 
-def compare(clip, tmp, cli_args, **kw):
-    """ovx.select(clip, **kw) against `ovx select clip CLI_ARGS`; True when equal."""
+def compare(clip, tmp, cli_args, memory_only=False, **kw):
+    """ovx.select(clip, **kw) against `ovx select clip CLI_ARGS`, then from
+    memory against that (memory_only: only from memory); True when equal."""
     name = f"{os.path.basename(clip)} {' '.join(cli_args)}"
     r, scores = cli(clip, cli_args, tmp)
+    with open(clip, "rb") as f:
+        data = f.read()
     try:
-        res = ovx.select(clip, **kw)
+        res = ovx.select(data, name=clip, **kw) if memory_only else ovx.select(clip, **kw)
     except ovx.Error as e:
         expect(r.returncode != 0, f"{name}: ovx.select failed ({e}) where the CLI did not")
         expect(e.path == clip and e.stage == "select" and e.code in ("input", "io", "unsupported"),
@@ -78,8 +86,8 @@ def compare(clip, tmp, cli_args, **kw):
                  res.scores.tobytes() == scores.astype(np.float32).tobytes(),
                  f"{name}: scores byte-identical to --scores")
     ok &= expect(res.frames is None, f"{name}: no frames without keep_frames")
-    with open(clip, "rb") as f:
-        data = f.read()
+    if memory_only:
+        return ok & expect(res.path == clip, f"{name}: read from memory, .path is the name given")
     mem = ovx.select(data, name=clip, **kw)
     ok &= expect(mem.json == res.json and mem.visible_indices.tobytes() == res.visible_indices.tobytes() and
                  mem.scores.tobytes() == res.scores.tobytes() and mem.path == clip,
@@ -202,7 +210,7 @@ with tempfile.TemporaryDirectory(prefix="ovx-py-") as tmp:
         print(f"SKIP (loudly): {shared} is absent: the real-clip comparison did not run")
     else:
         names = sorted(n for n in os.listdir(shared) if n not in ("MANIFEST.tsv", "README.md"))
-        res = [compare(os.path.join(shared, n), tmp, ["--tokens", "2048"]) for n in names]
+        res = [compare(os.path.join(shared, n), tmp, ["--tokens", "2048"], memory_only=SANITIZER) for n in names]
         print(f"../shared/videos: {sum(r is True for r in res)} of {len(names)} clips equal to the CLI, "
               f"{sum(r == 'error' for r in res)} failing in both alike "
               f"({', '.join(n for n, r in zip(names, res) if r == 'error')})")
