@@ -1,6 +1,7 @@
 /* estimate.c: motion estimation by block matching on (downscaled) luma, for
  * decoders that export no motion vectors (HEVC, VP9, AV1, ...). */
 #include "video/mv.h"
+#include "video/simd.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -50,13 +51,22 @@ static unsigned sad(const uint8_t *cur, const uint8_t *ref, int w, int x, int y,
 
 /* Mean absolute difference of the interior of cur (margin m) against ref
  * shifted by (dx, dy), |dx|, |dy| <= m; w x h packed planes. */
+/* one row's SAD (n < 2^24: no overflow), one build per SIMD level */
+OVX_SIMD_VARIANTS(row_sad, (const uint8_t *restrict a, const uint8_t *restrict b, int n, unsigned *restrict out),
+                  (a, b, n, out), {
+    unsigned s = 0;
+    for (int x = 0; x < n; x++)
+        s += (unsigned)abs(a[x] - b[x]);
+    *out = s;
+})
+
 static unsigned long long shifted_sad(const uint8_t *cur, const uint8_t *ref, int w, int h, int m, int dx, int dy)
 {
     unsigned long long s = 0;
     for (int y = m; y < h - m; y++) {
-        const uint8_t *a = cur + (size_t)y * w, *b = ref + (size_t)(y + dy) * w + dx;
-        for (int x = m; x < w - m; x++)
-            s += (unsigned)abs(a[x] - b[x]);
+        unsigned r;
+        row_sad(cur + (size_t)y * w + m, ref + (size_t)(y + dy) * w + dx + m, w - 2 * m, &r);
+        s += r;
     }
     return s;
 }
