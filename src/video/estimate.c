@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
 int ovx_mv_estimate_scale(int W)
 {
@@ -19,18 +20,19 @@ static uint8_t *downscale(const uint8_t *src, int stride, int W, int H, int f, i
     uint8_t *d = malloc((size_t)*w * *h);
     if (!d)
         return NULL;
+    if (f == 1) {
+        for (int y = 0; y < *h; y++)
+            memcpy(d + (size_t)y * *w, src + (size_t)y * stride, (size_t)*w);
+        return d;
+    }
     for (int y = 0; y < *h; y++)
         for (int x = 0; x < *w; x++) {
-            if (f == 1) {
-                d[(size_t)y * *w + x] = src[(size_t)y * stride + x];
-            } else {
-                const uint8_t *p = src + (size_t)(f * y) * stride + f * x;
-                unsigned s = 0;
-                for (int j = 0; j < f; j++)
-                    for (int i = 0; i < f; i++)
-                        s += p[(size_t)j * stride + i];
-                d[(size_t)y * *w + x] = (uint8_t)((s + (unsigned)(f * f) / 2) / (unsigned)(f * f));
-            }
+            const uint8_t *p = src + (size_t)(f * y) * stride + f * x;
+            unsigned s = 0;
+            for (int j = 0; j < f; j++)
+                for (int i = 0; i < f; i++)
+                    s += p[(size_t)j * stride + i];
+            d[(size_t)y * *w + x] = (uint8_t)((s + (unsigned)(f * f) / 2) / (unsigned)(f * f));
         }
     return d;
 }
