@@ -79,11 +79,12 @@ static inline size_t unit_at(const planes *pl, int ux, int uy)
     return (size_t)(uy - pl->y0 / 4) * pl->uw + (ux - pl->x0 / 4);
 }
 
-/* the first predicted row at or below y */
-static inline int first_row(const planes *pl, int y)
+/* the first row at or below y of the roi's rows y0, y0 + step, ... (step
+ * pl->step: the predicted rows) */
+static inline int first_row(const planes *pl, int y, int step)
 {
-    int r = (y - pl->y0) % pl->step;
-    return r ? y + pl->step - r : y;
+    int r = (y - pl->y0) % step;
+    return r ? y + step - r : y;
 }
 
 /* plane (0 past, 1 future) at picture row y (a predicted row) */
@@ -111,7 +112,7 @@ static void predict_all(const ovx_energy_input *in, planes *pl)
         const ovx_energy_ref *r = (dir ? in->fut : in->past) + (c < nc ? c : 0);
         int qx = ovx_subpel_quarter(m->dx), qy = ovx_subpel_quarter(m->dy);
         for (int y = y0; y < y1; y += OVX_SUBPEL_MAX) {
-            int ty = first_row(pl, y), te = y1 - y < OVX_SUBPEL_MAX ? y1 : y + OVX_SUBPEL_MAX;
+            int ty = first_row(pl, y, pl->step), te = y1 - y < OVX_SUBPEL_MAX ? y1 : y + OVX_SUBPEL_MAX;
             if (ty >= te)
                 continue;
             for (int x = x0; x < x1; x += OVX_SUBPEL_MAX) {
@@ -225,7 +226,7 @@ static int choose_implicit(const ovx_energy_input *in, const planes *pl, int16_t
         differ = 1;
         unit_row_weights(in, pl, uy, 1, w1, use, NULL);
         int ss = stat_step(pl);
-        for (int y = uy * 4 + (ss - (uy * 4 - pl->y0) % ss) % ss; y < uy * 4 + 4 && y < ry1; y += ss) {
+        for (int y = first_row(pl, uy * 4, ss); y < uy * 4 + 4 && y < ry1; y += ss) {
             const uint8_t *c = in->cur + (size_t)y * in->cur_stride + pl->x0;
             const uint8_t *a = plane_row(pl, 0, y), *b = plane_row(pl, 1, y);
             for (int x0 = 0; x0 < pl->rw; x0 += 8192) {
@@ -243,7 +244,7 @@ static void compose(const ovx_energy_input *in, planes *pl, int implicit, int16_
     int ry1 = pl->y0 + pl->rh;
     for (int uy = pl->y0 / 4; uy < (ry1 + 3) / 4; uy++) {
         unit_row_weights(in, pl, uy, implicit, w1, NULL, from_prev);
-        for (int y = first_row(pl, uy * 4); y < uy * 4 + 4 && y < ry1; y += pl->step) {
+        for (int y = first_row(pl, uy * 4, pl->step); y < uy * 4 + 4 && y < ry1; y += pl->step) {
             uint8_t *a = plane_row(pl, 0, y);
             const uint8_t *prev = in->prev ? in->prev + (size_t)y * in->prev_stride + pl->x0 : a;
             compose_row(a, plane_row(pl, 1, y), prev, w1, from_prev, pl->rw);
