@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/opt_suggest.h"
+#include "cli/opt_table.h"
 #include "cli/run_summary.h"
 #include "cli/device_opt.h"
 #include "cli/progress.h"
@@ -200,18 +201,6 @@ typedef struct cli_opts {
     int jsonl, quiet, attention, profile, verbose;
 } cli_opts;
 
-typedef enum { O_STR, O_FLAG, O_INT, O_REAL, O_CHOICE, O_LIST } opt_kind;
-
-typedef struct opt_def {
-    const char *name;
-    int short_name;             /* 0: long only */
-    opt_kind kind;
-    size_t off;                 /* the field of cli_opts it sets */
-    double lo, hi;              /* O_INT, O_REAL */
-    const char *const *choices; /* O_CHOICE: names, NULL-terminated */
-    const int *values;          /* O_CHOICE: value per name (NULL: its index) */
-} opt_def;
-
 /* "123", "500K", "64M", "4G", "1T" (powers of 1024) -> bytes, >= 1. */
 static int parse_size(const char *s, uint64_t *out)
 {
@@ -247,49 +236,53 @@ static const char *const format_names[] = {"files", "wds", NULL};
 _Static_assert(sizeof(ovx_dtype) == sizeof(int), "--dtype is stored as an int");
 
 #define F(field) offsetof(cli_opts, field)
-static const opt_def opt_table[] = {
-    {"model", 'm', O_STR, F(p.model), 0, 0, NULL, NULL},
-    {"output", 'o', O_STR, F(p.out_dir), 0, 0, NULL, NULL},
-    {"list", 0, O_LIST, F(lists), 0, 0, NULL, NULL},
-    {"ext", 0, O_STR, F(p.exts), 0, 0, NULL, NULL},
-    {"labels", 0, O_STR, F(p.labels_csv), 0, 0, NULL, NULL},
-    {"label-from-dir", 0, O_FLAG, F(p.label_from_dir), 0, 0, NULL, NULL},
-    {"sampling", 0, O_CHOICE, F(p.uniform), 0, 0, sampling_names, NULL},
-    {"frames", 0, O_INT, F(p.frames), 1, 64, NULL, NULL},
-    {"tokens", 0, O_INT, F(p.tokens), 1, 64 * 256, NULL, NULL},
-    {"views", 0, O_INT, F(p.views), 1, 64, NULL, NULL},
-    {"native", 0, O_FLAG, F(p.native), 0, 0, NULL, NULL},
-    {"max-tokens", 0, O_INT, F(p.max_tokens), 1, 1 << 24, NULL, NULL},
-    {"hidden-state", 0, O_INT, F(p.hidden_index), -1000, 1000, NULL, NULL},
-    {"dtype", 0, O_CHOICE, F(p.dtype), 0, 0, dtype_names, dtype_values},
-    {"pooled-only", 0, O_FLAG, F(p.pooled_only), 0, 0, NULL, NULL},
-    {"save-pixels", 0, O_FLAG, F(p.save_pixels), 0, 0, NULL, NULL},
-    {"max-corrupt", 0, O_REAL, F(p.max_corrupt), 0, 1, NULL, NULL},
-    {"mv-source", 0, O_CHOICE, F(p.mv_source), 0, 0, mv_source_names, NULL},
-    {"iframe-policy", 0, O_CHOICE, F(p.iframe_policy), 0, 0, iframe_policy_names, NULL},
-    {"fps", 0, O_REAL, F(p.fps), 1e-6, 1000, NULL, NULL},
-    {"start", 0, O_REAL, F(p.start), 0, 1e9, NULL, NULL},
-    {"duration", 0, O_REAL, F(p.duration), 1e-6, 1e9, NULL, NULL},
-    {"overwrite", 0, O_FLAG, F(p.overwrite), 0, 0, NULL, NULL},
-    {"prune", 0, O_FLAG, F(p.prune), 0, 0, NULL, NULL},
-    {"retry-failed", 0, O_FLAG, F(p.retry_failed), 0, 0, NULL, NULL},
-    {"format", 0, O_CHOICE, F(p.format_wds), 0, 0, format_names, NULL},
-    {"shard-items", 0, O_INT, F(p.shard_items), 1, 100000000, NULL, NULL},
-    {"shard-bytes", 0, O_STR, F(shard_bytes), 0, 0, NULL, NULL},
-    {"shard", 0, O_STR, F(shard_spec), 0, 0, NULL, NULL},
-    {"dry-run", 0, O_FLAG, F(p.dry_run), 0, 0, NULL, NULL},
-    {"jsonl", 0, O_FLAG, F(jsonl), 0, 0, NULL, NULL},
-    {"decode-threads", 0, O_INT, F(p.decode_threads), 0, 256, NULL, NULL},
-    {"threads", 0, O_INT, F(p.threads), 0, 4096, NULL, NULL},
-    {"batch", 0, O_INT, F(p.batch), 1, 256, NULL, NULL},
-    {"io-timeout", 0, O_REAL, F(p.io_timeout), 0.001, 86400, NULL, NULL},
-    {"device", 0, O_STR, F(device_arg), 0, 0, NULL, NULL},
-    {"precision", 0, O_CHOICE, F(p.precision), 0, 0, precision_names, NULL},
-    {"attention", 0, O_CHOICE, F(attention), 0, 0, ovx_cli_attention_names, NULL},
-    {"quiet", 0, O_FLAG, F(quiet), 0, 0, NULL, NULL},
-    {"profile", 0, O_FLAG, F(profile), 0, 0, NULL, NULL},
-    {"verbose", 'v', O_FLAG, F(verbose), 0, 0, NULL, NULL},
+#define OPT(name_, short_, kind_, off_, lo_, hi_, choices_, values_) \
+    {.name = name_, .short_name = short_, .kind = kind_, .off = off_, .lo = lo_, .hi = hi_, .choices = choices_, \
+     .values = values_}
+static const ovx_opt_def opt_table[] = {
+    OPT("model", 'm', OVX_OPT_STR, F(p.model), 0, 0, NULL, NULL),
+    OPT("output", 'o', OVX_OPT_STR, F(p.out_dir), 0, 0, NULL, NULL),
+    OPT("list", 0, OVX_OPT_LIST, F(lists), 0, 0, NULL, NULL),
+    OPT("ext", 0, OVX_OPT_STR, F(p.exts), 0, 0, NULL, NULL),
+    OPT("labels", 0, OVX_OPT_STR, F(p.labels_csv), 0, 0, NULL, NULL),
+    OPT("label-from-dir", 0, OVX_OPT_SET, F(p.label_from_dir), 0, 0, NULL, NULL),
+    OPT("sampling", 0, OVX_OPT_CHOICE, F(p.uniform), 0, 0, sampling_names, NULL),
+    OPT("frames", 0, OVX_OPT_INT, F(p.frames), 1, 64, NULL, NULL),
+    OPT("tokens", 0, OVX_OPT_INT, F(p.tokens), 1, 64 * 256, NULL, NULL),
+    OPT("views", 0, OVX_OPT_INT, F(p.views), 1, 64, NULL, NULL),
+    OPT("native", 0, OVX_OPT_SET, F(p.native), 0, 0, NULL, NULL),
+    OPT("max-tokens", 0, OVX_OPT_INT, F(p.max_tokens), 1, 1 << 24, NULL, NULL),
+    OPT("hidden-state", 0, OVX_OPT_INT, F(p.hidden_index), -1000, 1000, NULL, NULL),
+    OPT("dtype", 0, OVX_OPT_CHOICE, F(p.dtype), 0, 0, dtype_names, dtype_values),
+    OPT("pooled-only", 0, OVX_OPT_SET, F(p.pooled_only), 0, 0, NULL, NULL),
+    OPT("save-pixels", 0, OVX_OPT_SET, F(p.save_pixels), 0, 0, NULL, NULL),
+    OPT("max-corrupt", 0, OVX_OPT_REAL, F(p.max_corrupt), 0, 1, NULL, NULL),
+    OPT("mv-source", 0, OVX_OPT_CHOICE, F(p.mv_source), 0, 0, mv_source_names, NULL),
+    OPT("iframe-policy", 0, OVX_OPT_CHOICE, F(p.iframe_policy), 0, 0, iframe_policy_names, NULL),
+    OPT("fps", 0, OVX_OPT_REAL, F(p.fps), 1e-6, 1000, NULL, NULL),
+    OPT("start", 0, OVX_OPT_REAL, F(p.start), 0, 1e9, NULL, NULL),
+    OPT("duration", 0, OVX_OPT_REAL, F(p.duration), 1e-6, 1e9, NULL, NULL),
+    OPT("overwrite", 0, OVX_OPT_SET, F(p.overwrite), 0, 0, NULL, NULL),
+    OPT("prune", 0, OVX_OPT_SET, F(p.prune), 0, 0, NULL, NULL),
+    OPT("retry-failed", 0, OVX_OPT_SET, F(p.retry_failed), 0, 0, NULL, NULL),
+    OPT("format", 0, OVX_OPT_CHOICE, F(p.format_wds), 0, 0, format_names, NULL),
+    OPT("shard-items", 0, OVX_OPT_INT, F(p.shard_items), 1, 100000000, NULL, NULL),
+    OPT("shard-bytes", 0, OVX_OPT_STR, F(shard_bytes), 0, 0, NULL, NULL),
+    OPT("shard", 0, OVX_OPT_STR, F(shard_spec), 0, 0, NULL, NULL),
+    OPT("dry-run", 0, OVX_OPT_SET, F(p.dry_run), 0, 0, NULL, NULL),
+    OPT("jsonl", 0, OVX_OPT_SET, F(jsonl), 0, 0, NULL, NULL),
+    OPT("decode-threads", 0, OVX_OPT_INT, F(p.decode_threads), 0, 256, NULL, NULL),
+    OPT("threads", 0, OVX_OPT_INT, F(p.threads), 0, 4096, NULL, NULL),
+    OPT("batch", 0, OVX_OPT_INT, F(p.batch), 1, 256, NULL, NULL),
+    OPT("io-timeout", 0, OVX_OPT_REAL, F(p.io_timeout), 0.001, 86400, NULL, NULL),
+    OPT("device", 0, OVX_OPT_STR, F(device_arg), 0, 0, NULL, NULL),
+    OPT("precision", 0, OVX_OPT_CHOICE, F(p.precision), 0, 0, precision_names, NULL),
+    OPT("attention", 0, OVX_OPT_CHOICE, F(attention), 0, 0, ovx_cli_attention_names, NULL),
+    OPT("quiet", 0, OVX_OPT_SET, F(quiet), 0, 0, NULL, NULL),
+    OPT("profile", 0, OVX_OPT_SET, F(profile), 0, 0, NULL, NULL),
+    OPT("verbose", 'v', OVX_OPT_SET, F(verbose), 0, 0, NULL, NULL),
 };
+#undef OPT
 #undef F
 #define N_OPTS (sizeof opt_table / sizeof opt_table[0])
 
@@ -302,48 +295,20 @@ static int usage_error(const char *fmt, const char *a)
 }
 
 /* Sets the field of one option from its value; OVX_EXIT_USAGE when bad. */
-static int set_option(cli_opts *c, const opt_def *d, const char *v)
+static int set_option(cli_opts *c, const ovx_opt_def *d, const char *v)
 {
-    char *field = (char *)c + d->off;
-    char *end;
-    switch (d->kind) {
-    case O_STR: *(const char **)field = v; return 0;
-    case O_FLAG: *(int *)field = 1; return 0;
-    case O_LIST:
+    if (d->kind == OVX_OPT_LIST) {
         if (c->n_lists == sizeof c->lists / sizeof c->lists[0])
             return usage_error("%s", "too many --list options");
         c->lists[c->n_lists++] = v;
         return 0;
-    case O_INT: {
-        long x = strtol(v, &end, 10);
-        if (!*v || *end || x < d->lo || x > d->hi) {
-            fprintf(stderr, "ovx extract: --%s: expected an integer in %.0f..%.0f, got '%s'\n", d->name, d->lo, d->hi, v);
-            return OVX_EXIT_USAGE;
-        }
-        *(int *)field = (int)x;
+    }
+    if (ovx_opt_set(d, c, v) == 0)
         return 0;
-    }
-    case O_REAL: {
-        double x = strtod(v, &end);
-        if (!*v || *end || !(x >= d->lo && x <= d->hi)) {
-            fprintf(stderr, "ovx extract: --%s: expected a number in %g..%g, got '%s'\n", d->name, d->lo, d->hi, v);
-            return OVX_EXIT_USAGE;
-        }
-        *(double *)field = x;
-        return 0;
-    }
-    case O_CHOICE:
-        for (int i = 0; d->choices[i]; i++)
-            if (!strcmp(v, d->choices[i])) {
-                *(int *)field = d->values ? d->values[i] : i;
-                return 0;
-            }
-        fprintf(stderr, "ovx extract: --%s: expected", d->name);
-        for (int i = 0; d->choices[i]; i++)
-            fprintf(stderr, "%s %s", i == 0 ? "" : d->choices[i + 1] ? "," : " or", d->choices[i]);
-        fprintf(stderr, ", got '%s' (see ovx help extract)\n", v);
-        return OVX_EXIT_USAGE;
-    }
+    char what[256];
+    ovx_opt_expected(d, what, sizeof what);
+    fprintf(stderr, "ovx extract: --%s: expected %s, got '%s'%s\n", d->name, what, v,
+            d->kind == OVX_OPT_CHOICE ? " (see ovx help extract)" : "");
     return OVX_EXIT_USAGE;
 }
 
@@ -354,11 +319,11 @@ static int parse_options(cli_opts *c, int argc, char **argv)
     char shorts[2 + 2 * N_OPTS + 1] = ":";
     size_t ns = 1;
     for (size_t i = 0; i < N_OPTS; i++) {
-        longs[i] = (struct option){opt_table[i].name, opt_table[i].kind == O_FLAG ? no_argument : required_argument,
-                                   NULL, (int)(1000 + i)};
+        int has_arg = ovx_opt_takes_value(&opt_table[i]) ? required_argument : no_argument;
+        longs[i] = (struct option){opt_table[i].name, has_arg, NULL, (int)(1000 + i)};
         if (opt_table[i].short_name) {
             shorts[ns++] = (char)opt_table[i].short_name;
-            if (opt_table[i].kind != O_FLAG)
+            if (ovx_opt_takes_value(&opt_table[i]))
                 shorts[ns++] = ':';
         }
     }
@@ -370,7 +335,7 @@ static int parse_options(cli_opts *c, int argc, char **argv)
     while ((ch = ovx_cli_getopt("extract", argc, argv, shorts, longs)) != -1) {
         if (ch == OVX_CLI_OPT_ERROR)
             return OVX_EXIT_USAGE;
-        const opt_def *d = NULL;
+        const ovx_opt_def *d = NULL;
         if (ch >= 1000 && ch < 1000 + (int)N_OPTS)
             d = &opt_table[ch - 1000];
         for (size_t i = 0; !d && i < N_OPTS; i++)

@@ -1,5 +1,8 @@
-/* cmd_select.c: `ovx select VIDEO`: option parsing, output files, errors. */
+/* cmd_select.c: `ovx select VIDEO`: the option table (parsing, help and
+ * typo suggestions come from it), output files, errors. */
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,117 +11,166 @@
 
 #include "cli/commands.h"
 #include "cli/opt_suggest.h"
+#include "cli/opt_table.h"
 #include "common/threads.h"
 #include "io/atomic_file.h"
 #include "io/npy.h"
 #include "select/select.h"
 #include "select/viz.h"
 
+/* options: the struct the table fills */
+typedef struct select_opts {
+    ovx_select_params p;
+    const char *out_path, *scores_path, *viz_path;
+    int timings;
+} select_opts;
+
+/* Enum names in enum order (select.h) */
+static const char *const sampling_names[] = {"codec", "uniform", NULL};
+static const char *const mv_source_names[] = {"auto", "codec", "estimate", NULL};
+static const char *const iframe_policy_names[] = {"first", "dense", "zero", "compete", NULL};
+static const char *const normalise_names[] = {"noise", "frame", NULL};
+static const char *const row_step_names[] = {"auto", "1", "2", "4", NULL};
+static const int row_step_values[] = {0, 1, 2, 4};
+static const char *const decode_names[] = {"plan", "all", NULL}; /* decode_all 0, 1 */
+_Static_assert(sizeof(ovx_sampling) == sizeof(int) && sizeof(ovx_mv_source) == sizeof(int) &&
+                   sizeof(ovx_iframe_policy) == sizeof(int) && sizeof(ovx_normalise) == sizeof(int),
+               "the enum options are stored as ints");
+
+/* The options of `ovx select`: parsing, the help lines (in this order) and
+ * the typo suggestions all come from here. */
+#define F(field) offsetof(select_opts, field)
+static const ovx_opt_def select_options[] = {
+    {.name = "output", .short_name = 'o', .kind = OVX_OPT_STR, .off = F(out_path), .arg = "FILE",
+     .help = "write the JSON to FILE instead of stdout"},
+    {.name = "tokens", .kind = OVX_OPT_INT, .off = F(p.tokens), .lo = 1, .hi = 16384, .arg = "K",
+     .help = "patches to keep, 1..16384 (default {default}; 2048 is common)"},
+    {.name = "frames", .kind = OVX_OPT_INT, .off = F(p.frames), .lo = 1, .hi = 64, .arg = "F",
+     .help = "sampled frames, 1..64 (default {default}): linspace over the\n"
+             "decoded frames, truncated; they take slots\n"
+             "linspace(0,63,F); shorter videos repeat frames"},
+    {.name = "sampling", .kind = OVX_OPT_CHOICE, .off = F(p.sampling), .choices = sampling_names, .arg = "MODE",
+     .help = "codec: saliency top-K (default); uniform: F frames kept\n"
+             "whole at slots linspace(0,63,F) (use with --frames 16)"},
+    {.name = "mv-source", .kind = OVX_OPT_CHOICE, .off = F(p.mv_source), .choices = mv_source_names, .arg = "SRC",
+     .help = "auto (default: codec vectors for H.264/MPEG-1/2/4/H.263,\n"
+             "block matching otherwise), codec, estimate"},
+    {.name = "iframe-policy", .kind = OVX_OPT_CHOICE, .off = F(p.iframe_policy), .choices = iframe_policy_names,
+     .arg = "P",
+     .help = "first: first sampled frame kept whole (default);\n"
+             "dense: every sampled I-frame whole; zero: I-frames score 0;\n"
+             "compete: no special treatment"},
+    {.name = "normalise", .kind = OVX_OPT_CHOICE, .off = F(p.normalise), .choices = normalise_names, .arg = "MODE",
+     .help = "noise (default): scores that mean the same in every frame:\n"
+             "residual above 2x the frame's median (its noise level),\n"
+             "motion in px/frame above 0.25 px (vectors that predict no\n"
+             "better than the camera's motion count as still), each\n"
+             "v/(v+scale), fused 4:1 motion:residual, no centre prior;\n"
+             "frame: the recipe (each map / its 95th percentile per\n"
+             "frame, fused 1:1, centre prior 0.3)"},
+    {.name = "no-light", .kind = OVX_OPT_CLEAR, .off = F(p.light),
+     .help = "no per-frame gain/offset fit of the prediction (the fit\n"
+             "removes exposure drift, fades and flicker)"},
+    {.name = "row-step", .kind = OVX_OPT_CHOICE, .off = F(p.row_step), .choices = row_step_names,
+     .values = row_step_values, .arg = "N",
+     .help = "auto (default), 1, 2 or 4: the residual reads every N-th\n"
+             "row of the crop's source, the block comparisons (reference\n"
+             "choice, vector evidence, refinement) of 16-row blocks\n"
+             "every 2N-th; auto: 1 when the short side is under\n"
+             "896 px (4 source px per crop px), else 4 (1080p: 4.8\n"
+             "source rows per crop row)"},
+    {.name = "noise-k", .kind = OVX_OPT_REAL, .off = F(p.noise_k), .lo = 0, .hi = 100, .arg = "K",
+     .help = "noise: residual counts above K x noise level (default {default})"},
+    {.name = "texture-k", .kind = OVX_OPT_REAL, .off = F(p.texture_k), .lo = 0, .hi = 100, .arg = "K",
+     .help = "noise: a vector is no motion where its block varies less\n"
+             "than K x the noise of its own prediction (flat areas in\n"
+             "sensor noise: chance matches); default {default}: off (1.5 cuts\n"
+             "noise tokens; the flow judge counts flat sky as moving)"},
+    {.name = "residual-scale", .kind = OVX_OPT_REAL, .off = F(p.residual_scale), .lo = 0, .lo_open = 1, .hi = 1000,
+     .arg = "G", .help = "noise: grey levels above the floor scoring 1/2 (default {default})"},
+    {.name = "motion-scale", .kind = OVX_OPT_REAL, .off = F(p.motion_scale), .lo = 0, .lo_open = 1, .hi = 1000,
+     .arg = "P", .help = "noise: px per frame above the floor scoring 1/2 (default {default})"},
+    {.name = "motion-floor", .kind = OVX_OPT_REAL, .off = F(p.motion_floor), .lo = 0, .hi = 100, .arg = "P",
+     .help = "motion floor in px per frame (default 0.25 with noise,\n"
+             "0.5 with frame)"},
+    {.name = "residual-weight", .kind = OVX_OPT_REAL, .off = F(p.residual_weight), .lo = 0, .hi = 1, .arg = "W",
+     .help = "share of the residual in the score, 0..1 (default 0.2\n"
+             "with noise, 0.5 with frame)"},
+    {.name = "no-inconsistency", .kind = OVX_OPT_CLEAR, .off = F(p.inconsistency),
+     .help = "motion = compensated magnitude only (default: frame: its\n"
+             "3x3 local variance; noise: mean of magnitude and local deviation)"},
+    {.name = "inconsistency", .kind = OVX_OPT_SET, .off = F(p.inconsistency), .help = "the default, stated"},
+    {.name = "prior-weight", .kind = OVX_OPT_REAL, .off = F(p.prior_weight), .lo = 0, .hi = 10, .arg = "W",
+     .help = "centre prior weight (default 0 with noise, 0.30 with frame)"},
+    {.name = "fps", .kind = OVX_OPT_REAL, .off = F(p.fps), .lo = 0, .lo_open = 1, .hi = 1000, .arg = "R",
+     .help = "sample at R frames per second by timestamp (at most 64,\n"
+             "spread by linspace when more)"},
+    {.name = "start", .kind = OVX_OPT_REAL, .off = F(p.start), .lo = 0, .hi = 1e9, .hi_open = 1,
+     .expected = "a number of seconds >= 0", .arg = "S", .help = "start at S seconds (default 0)"},
+    {.name = "duration", .kind = OVX_OPT_REAL, .off = F(p.duration), .lo = 0, .lo_open = 1, .hi = 1e9, .hi_open = 1,
+     .expected = "a number of seconds > 0", .arg = "D", .help = "use D seconds from --start (default: to the end)"},
+    {.name = "threads", .kind = OVX_OPT_INT, .off = F(p.threads), .lo = 1, .hi = 256, .arg = "N",
+     .help = "decoder threads and saliency workers (default:\n"
+             "OVX_THREADS or all cores); results do not depend on N\n"
+             "(frame threads only without B-frames, H.264 B-frame\n"
+             "streams split at IDRs, else slice threads)"},
+    {.name = "decode", .kind = OVX_OPT_CHOICE, .off = F(p.decode_all), .choices = decode_names, .arg = "MODE",
+     .help = "plan (default): for H.264 with IDR pictures, decode only\n"
+             "the sampled frames and their neighbours, each run from\n"
+             "the IDR or open-GOP keyframe before it (display order\n"
+             "from the bitstream where the container has no pts,\n"
+             "e.g. AVI, raw .h264); H.264, HEVC, MPEG-1/2: skip the\n"
+             "non-reference pictures no sampled frame needs (checked\n"
+             "frame by frame against the packet scan; any surprise\n"
+             "decodes everything); all: decode every frame. Same\n"
+             "output either way"},
+    {.name = "max-pixels", .kind = OVX_OPT_INT64, .off = F(p.max_pixels), .lo = 1, .hi = (double)INT64_MAX,
+     .expected = "a positive integer", .arg = "N",
+     .help = "reject pictures with more than N pixels (default {default})"},
+    {.name = "max-corrupt", .kind = OVX_OPT_REAL, .off = F(p.max_corrupt), .lo = 0, .hi = 1, .arg = "F",
+     .help = "fail when more than this fraction of packets fails to\n"
+             "decode (default {default}); fewer are skipped and counted"},
+    {.name = "scores", .kind = OVX_OPT_STR, .off = F(scores_path), .arg = "FILE.npy",
+     .help = "write the patch scores, float32 [64,16,16]"},
+    {.name = "viz", .kind = OVX_OPT_STR, .off = F(viz_path), .arg = "FILE.png",
+     .help = "write a contact sheet: sampled 224x224 crops, unselected\n"
+             "patches dimmed, labelled slot (top) and frame (bottom)"},
+    {.name = "no-timings", .kind = OVX_OPT_CLEAR, .off = F(timings),
+     .help = "leave out \"timings\" (output then byte-identical per input)"},
+};
+#undef F
+#define N_OPTIONS (sizeof select_options / sizeof select_options[0])
+
+static select_opts default_opts(void)
+{
+    select_opts c = {.p = ovx_select_default_params(), .timings = 1};
+    return c;
+}
+
 void ovx_help_select(FILE *out)
 {
-    ovx_select_params d = ovx_select_default_params();
-    fprintf(out,
-            "usage: ovx select [OPTIONS] VIDEO\n"
-            "\n"
-            "Decodes VIDEO (any file libavformat reads, or - for stdin), samples up to 64\n"
-            "frames, scores every 14x14 patch of each frame's 224x224 centre crop from the\n"
-            "codec's motion vectors (camera motion removed) and the motion-compensated luma\n"
-            "prediction error, and prints the global top-K patches as JSON.\n"
-            "\n"
-            "options:\n"
-            "  -o FILE               write the JSON to FILE instead of stdout\n"
-            "  --tokens K            patches to keep, 1..16384 (default %d; 2048 is common)\n"
-            "  --frames F            sampled frames, 1..64 (default %d): linspace over the\n"
-            "                        decoded frames, truncated; they take slots\n"
-            "                        linspace(0,63,F); shorter videos repeat frames\n"
-            "  --sampling MODE       codec: saliency top-K (default); uniform: F frames kept\n"
-            "                        whole at slots linspace(0,63,F) (use with --frames 16)\n"
-            "  --mv-source SRC       auto (default: codec vectors for H.264/MPEG-1/2/4/H.263,\n"
-            "                        block matching otherwise), codec, estimate\n"
-            "  --iframe-policy P     first: first sampled frame kept whole (default);\n"
-            "                        dense: every sampled I-frame whole; zero: I-frames score 0;\n"
-            "                        compete: no special treatment\n"
-            "  --normalise MODE      noise (default): scores that mean the same in every frame:\n"
-            "                        residual above 2x the frame's median (its noise level),\n"
-            "                        motion in px/frame above 0.25 px (vectors that predict no\n"
-            "                        better than the camera's motion count as still), each\n"
-            "                        v/(v+scale), fused 4:1 motion:residual, no centre prior;\n"
-            "                        frame: the recipe (each map / its 95th percentile per\n"
-            "                        frame, fused 1:1, centre prior 0.3)\n"
-            "  --no-light            no per-frame gain/offset fit of the prediction (the fit\n"
-            "                        removes exposure drift, fades and flicker)\n"
-            "  --row-step N          auto (default), 1, 2 or 4: the residual reads every N-th\n"
-            "                        row of the crop's source, the block comparisons (reference\n"
-            "                        choice, vector evidence, refinement) of 16-row blocks\n"
-            "                        every 2N-th; auto: 1 when the short side is under\n"
-            "                        896 px (4 source px per crop px), else 4 (1080p: 4.8\n"
-            "                        source rows per crop row)\n"
-            "  --noise-k K           noise: residual counts above K x noise level (default 2)\n"
-            "  --texture-k K         noise: a vector is no motion where its block varies less\n"
-            "                        than K x the noise of its own prediction (flat areas in\n"
-            "                        sensor noise: chance matches); default 0: off (1.5 cuts\n"
-            "                        noise tokens; the flow judge counts flat sky as moving)\n"
-            "  --residual-scale G    noise: grey levels above the floor scoring 1/2 (default 6)\n"
-            "  --motion-scale P      noise: px per frame above the floor scoring 1/2 (default 1)\n"
-            "  --motion-floor P      motion floor in px per frame (default 0.25 with noise,\n"
-            "                        0.5 with frame)\n"
-            "  --residual-weight W   share of the residual in the score, 0..1 (default 0.2\n"
-            "                        with noise, 0.5 with frame)\n"
-            "  --no-inconsistency    motion = compensated magnitude only (default: frame: its\n"
-            "                        3x3 local variance; noise: mean of magnitude and local deviation)\n"
-            "  --inconsistency       the default, stated\n"
-            "  --prior-weight W      centre prior weight (default 0 with noise, 0.30 with frame)\n"
-            "  --fps R               sample at R frames per second by timestamp (at most 64,\n"
-            "                        spread by linspace when more)\n"
-            "  --start S             start at S seconds (default 0)\n"
-            "  --duration D          use D seconds from --start (default: to the end)\n"
-            "  --threads N           decoder threads and saliency workers (default:\n"
-            "                        OVX_THREADS or all cores); results do not depend on N\n"
-            "                        (frame threads only without B-frames, H.264 B-frame\n"
-            "                        streams split at IDRs, else slice threads)\n"
-            "  --decode MODE         plan (default): for H.264 with IDR pictures, decode only\n"
-            "                        the sampled frames and their neighbours, each run from\n"
-            "                        the IDR or open-GOP keyframe before it (display order\n"
-            "                        from the bitstream where the container has no pts,\n"
-            "                        e.g. AVI, raw .h264); H.264, HEVC, MPEG-1/2: skip the\n"
-            "                        non-reference pictures no sampled frame needs (checked\n"
-            "                        frame by frame against the packet scan; any surprise\n"
-            "                        decodes everything); all: decode every frame. Same\n"
-            "                        output either way\n"
-            "  --max-pixels N        reject pictures with more than N pixels (default %lld)\n"
-            "  --max-corrupt F       fail when more than this fraction of packets fails to\n"
-            "                        decode (default %.2f); fewer are skipped and counted\n"
-            "  --scores FILE.npy     write the patch scores, float32 [64,16,16]\n"
-            "  --viz FILE.png        write a contact sheet: sampled 224x224 crops, unselected\n"
-            "                        patches dimmed, labelled slot (top) and frame (bottom)\n"
-            "  --no-timings          leave out \"timings\" (output then byte-identical per input)\n"
-            "\n"
-            "output (JSON): input, stream {codec, pix_fmt, width, height, rotation, fps,\n"
-            "duration, frames (decoded), frames_header, packets, corrupt_frames, bad_packets},\n"
-            "mv_source, mv_source_slots {codec, estimate, none}, decode_passes,\n"
-            "static_fallback, grid {t:64, h:16, w:16, patch, size},\n"
-            "slots [{slot, frame, pts, seconds, pict_type, mv_source, vectors, energy, whole,\n"
-            "corrupt}], tokens, visible_indices (ascending, slot*256 + row*16 + col),\n"
-            "settings {every option used}, timings {threads, decoder_threading, ms per stage}.\n"
-            "\n"
-            "exit status: 0 ok, 1 bad input (one line on stderr naming the file), 2 usage.\n",
-            d.tokens, d.frames, (long long)d.max_pixels, d.max_corrupt);
-}
-
-static int parse_double(const char *s, double *v)
-{
-    char *end;
-    errno = 0;
-    *v = strtod(s, &end);
-    return errno || end == s || *end ? -1 : 0;
-}
-
-static int parse_ll(const char *s, long long *v)
-{
-    char *end;
-    errno = 0;
-    *v = strtoll(s, &end, 10);
-    return errno || end == s || *end ? -1 : 0;
+    select_opts d = default_opts();
+    fputs("usage: ovx select [OPTIONS] VIDEO\n"
+          "\n"
+          "Decodes VIDEO (any file libavformat reads, or - for stdin), samples up to 64\n"
+          "frames, scores every 14x14 patch of each frame's 224x224 centre crop from the\n"
+          "codec's motion vectors (camera motion removed) and the motion-compensated luma\n"
+          "prediction error, and prints the global top-K patches as JSON.\n"
+          "\n"
+          "options:\n",
+          out);
+    ovx_opt_print_help(out, select_options, N_OPTIONS, &d);
+    fputs("\n"
+          "output (JSON): input, stream {codec, pix_fmt, width, height, rotation, fps,\n"
+          "duration, frames (decoded), frames_header, packets, corrupt_frames, bad_packets},\n"
+          "mv_source, mv_source_slots {codec, estimate, none}, decode_passes,\n"
+          "static_fallback, grid {t:64, h:16, w:16, patch, size},\n"
+          "slots [{slot, frame, pts, seconds, pict_type, mv_source, vectors, energy, whole,\n"
+          "corrupt}], tokens, visible_indices (ascending, slot*256 + row*16 + col),\n"
+          "settings {every option used}, timings {threads, decoder_threading, ms per stage}.\n"
+          "\n"
+          "exit status: 0 ok, 1 bad input (one line on stderr naming the file), 2 usage.\n",
+          out);
 }
 
 static int usage_err(const char *msg, const char *arg)
@@ -127,215 +179,84 @@ static int usage_err(const char *msg, const char *arg)
     return OVX_EXIT_USAGE;
 }
 
-/* the long options of the parser below, for the typo suggestion */
-static const char *const option_names[] = {
-    "output", "tokens", "frames", "sampling", "mv-source", "iframe-policy", "no-inconsistency",
-    "inconsistency", "normalise", "no-light", "row-step", "noise-k", "texture-k", "residual-scale", "motion-scale",
-    "motion-floor", "prior-weight", "fps", "start", "duration", "threads", "decode", "max-pixels",
-    "max-corrupt", "scores", "viz", "no-timings", "help", NULL};
+/* Fills c from argv (options anywhere, one VIDEO); the exit status of a
+ * usage error (said on stderr), else 0. */
+static int parse_options(select_opts *c, const char **input, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const ovx_opt_def *d = ovx_opt_find(select_options, N_OPTIONS, a);
+        if (!d && a[0] == '-' && a[1] != '\0') {
+            const char *names[N_OPTIONS + 2]; /* for the typo suggestion */
+            for (size_t k = 0; k < N_OPTIONS; k++)
+                names[k] = select_options[k].name;
+            names[N_OPTIONS] = "help"; /* main.c answers it */
+            names[N_OPTIONS + 1] = NULL;
+            return ovx_cli_unknown_option("select", a, names);
+        }
+        if (!d) {
+            if (*input)
+                return usage_err("only one VIDEO per run (use ovx extract for many)", a);
+            *input = a;
+            continue;
+        }
+        const char *v = NULL;
+        if (ovx_opt_takes_value(d)) {
+            if (i + 1 >= argc)
+                return usage_err("missing value for option", a);
+            v = argv[++i];
+        }
+        if (ovx_opt_set(d, c, v) < 0) {
+            char what[160], msg[256];
+            ovx_opt_expected(d, what, sizeof what);
+            snprintf(msg, sizeof msg, "--%s must be %s", d->name, what);
+            return usage_err(msg, v);
+        }
+    }
+    return 0;
+}
 
 int ovx_cmd_select(int argc, char **argv)
 {
-    ovx_select_params p = ovx_select_default_params();
-    p.threads = ovx_default_threads();
-    const char *input = NULL, *out_path = NULL, *scores_path = NULL, *viz_path = NULL;
-    int timings = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double d;
-        long long ll;
-#define NEED_ARG()                                                   \
-    do {                                                             \
-        if (!v)                                                      \
-            return usage_err("missing value for option", a);         \
-        i++;                                                         \
-    } while (0)
-        if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            NEED_ARG();
-            out_path = v;
-        } else if (!strcmp(a, "--tokens")) {
-            NEED_ARG();
-            if (parse_ll(v, &ll) || ll < 1 || ll > 16384)
-                return usage_err("--tokens must be an integer in 1..16384", v);
-            p.tokens = (int)ll;
-        } else if (!strcmp(a, "--frames")) {
-            NEED_ARG();
-            if (parse_ll(v, &ll) || ll < 1 || ll > 64)
-                return usage_err("--frames must be an integer in 1..64", v);
-            p.frames = (int)ll;
-        } else if (!strcmp(a, "--sampling")) {
-            NEED_ARG();
-            if (!strcmp(v, "codec"))
-                p.sampling = OVX_SAMPLING_CODEC;
-            else if (!strcmp(v, "uniform"))
-                p.sampling = OVX_SAMPLING_UNIFORM;
-            else
-                return usage_err("--sampling must be codec or uniform", v);
-        } else if (!strcmp(a, "--mv-source")) {
-            NEED_ARG();
-            if (!strcmp(v, "auto"))
-                p.mv_source = OVX_MV_AUTO;
-            else if (!strcmp(v, "codec"))
-                p.mv_source = OVX_MV_CODEC;
-            else if (!strcmp(v, "estimate"))
-                p.mv_source = OVX_MV_ESTIMATE;
-            else
-                return usage_err("--mv-source must be auto, codec or estimate", v);
-        } else if (!strcmp(a, "--iframe-policy")) {
-            NEED_ARG();
-            if (!strcmp(v, "first"))
-                p.iframe_policy = OVX_IFRAME_FIRST;
-            else if (!strcmp(v, "dense"))
-                p.iframe_policy = OVX_IFRAME_DENSE;
-            else if (!strcmp(v, "zero"))
-                p.iframe_policy = OVX_IFRAME_ZERO;
-            else if (!strcmp(v, "compete"))
-                p.iframe_policy = OVX_IFRAME_COMPETE;
-            else
-                return usage_err("--iframe-policy must be first, dense, zero or compete", v);
-        } else if (!strcmp(a, "--no-inconsistency")) {
-            p.inconsistency = 0;
-        } else if (!strcmp(a, "--inconsistency")) {
-            p.inconsistency = 1;
-        } else if (!strcmp(a, "--normalise")) {
-            NEED_ARG();
-            if (!strcmp(v, "noise"))
-                p.normalise = OVX_NORMALISE_NOISE;
-            else if (!strcmp(v, "frame"))
-                p.normalise = OVX_NORMALISE_FRAME;
-            else
-                return usage_err("--normalise must be noise or frame", v);
-        } else if (!strcmp(a, "--no-light")) {
-            p.light = 0;
-        } else if (!strcmp(a, "--row-step")) {
-            NEED_ARG();
-            if (!strcmp(v, "auto"))
-                p.row_step = 0;
-            else if (!strcmp(v, "1") || !strcmp(v, "2") || !strcmp(v, "4"))
-                p.row_step = v[0] - '0';
-            else
-                return usage_err("--row-step must be auto, 1, 2 or 4", v);
-        } else if (!strcmp(a, "--noise-k")) {
-            NEED_ARG();
-            if (parse_double(v, &d) || !(d >= 0 && d <= 100))
-                return usage_err("--noise-k must be a number in 0..100", v);
-            p.noise_k = d;
-        } else if (!strcmp(a, "--texture-k")) {
-            NEED_ARG();
-            if (parse_double(v, &d) || !(d >= 0 && d <= 100))
-                return usage_err("--texture-k must be a number in 0..100", v);
-            p.texture_k = d;
-        } else if (!strcmp(a, "--residual-scale")) {
-            NEED_ARG();
-            if (parse_double(v, &d) || !(d > 0 && d <= 1000))
-                return usage_err("--residual-scale must be a number in (0, 1000]", v);
-            p.residual_scale = d;
-        } else if (!strcmp(a, "--motion-scale")) {
-            NEED_ARG();
-            if (parse_double(v, &d) || !(d > 0 && d <= 1000))
-                return usage_err("--motion-scale must be a number in (0, 1000]", v);
-            p.motion_scale = d;
-        } else if (!strcmp(a, "--residual-weight")) {
-            NEED_ARG();
-            if (parse_double(v, &d) || !(d >= 0 && d <= 1))
-                return usage_err("--residual-weight must be a number in 0..1", v);
-            p.residual_weight = d;
-        } else if (!strcmp(a, "--motion-floor")) {
-            NEED_ARG();
-            if (parse_double(v, &d) || !(d >= 0 && d <= 100))
-                return usage_err("--motion-floor must be a number in 0..100", v);
-            p.motion_floor = d;
-        } else if (!strcmp(a, "--prior-weight")) {
-            NEED_ARG();
-            if (parse_double(v, &d) || !(d >= 0 && d <= 10))
-                return usage_err("--prior-weight must be a number in 0..10", v);
-            p.prior_weight = d;
-        } else if (!strcmp(a, "--fps")) {
-            NEED_ARG();
-            if (parse_double(v, &d) || !(d > 0 && d <= 1000))
-                return usage_err("--fps must be a number in (0, 1000]", v);
-            p.fps = d;
-        } else if (!strcmp(a, "--start")) {
-            NEED_ARG();
-            if (parse_double(v, &d) || !(d >= 0 && d < 1e9))
-                return usage_err("--start must be a number of seconds >= 0", v);
-            p.start = d;
-        } else if (!strcmp(a, "--duration")) {
-            NEED_ARG();
-            if (parse_double(v, &d) || !(d > 0 && d < 1e9))
-                return usage_err("--duration must be a number of seconds > 0", v);
-            p.duration = d;
-        } else if (!strcmp(a, "--threads")) {
-            NEED_ARG();
-            if (parse_ll(v, &ll) || ll < 1 || ll > 256)
-                return usage_err("--threads must be an integer in 1..256", v);
-            p.threads = (int)ll;
-        } else if (!strcmp(a, "--decode")) {
-            NEED_ARG();
-            if (strcmp(v, "plan") && strcmp(v, "all"))
-                return usage_err("--decode must be plan or all", v);
-            p.decode_all = !strcmp(v, "all");
-        } else if (!strcmp(a, "--max-pixels")) {
-            NEED_ARG();
-            if (parse_ll(v, &ll) || ll < 1)
-                return usage_err("--max-pixels must be a positive integer", v);
-            p.max_pixels = ll;
-        } else if (!strcmp(a, "--max-corrupt")) {
-            NEED_ARG();
-            if (parse_double(v, &d) || !(d >= 0 && d <= 1))
-                return usage_err("--max-corrupt must be a number in 0..1", v);
-            p.max_corrupt = d;
-        } else if (!strcmp(a, "--scores")) {
-            NEED_ARG();
-            scores_path = v;
-        } else if (!strcmp(a, "--viz")) {
-            NEED_ARG();
-            viz_path = v;
-        } else if (!strcmp(a, "--no-timings")) {
-            timings = 0;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return ovx_cli_unknown_option("select", a, option_names);
-        } else {
-            if (input)
-                return usage_err("only one VIDEO per run (use ovx extract for many)", a);
-            input = a;
-        }
-#undef NEED_ARG
-    }
+    select_opts c = default_opts();
+    c.p.threads = ovx_default_threads();
+    const char *input = NULL;
+    int urc = parse_options(&c, &input, argc, argv);
+    if (urc)
+        return urc;
     if (!input)
         return usage_err("missing VIDEO", NULL);
-    if (viz_path)
-        p.keep_frames = 1;
+    if (c.viz_path)
+        c.p.keep_frames = 1;
 
     av_log_set_level(AV_LOG_QUIET);
     ovx_error err;
     ovx_error_clear(&err);
     ovx_select_result *r = NULL;
-    int rc = ovx_select_run(input, &p, &r, &err);
+    int rc = ovx_select_run(input, &c.p, &r, &err);
     if (rc < 0) {
         fprintf(stderr, "ovx select: %s: %s\n", strcmp(input, "-") ? input : "stdin", err.msg);
         return rc == OVX_EUSAGE ? OVX_EXIT_USAGE : OVX_EXIT_FAIL;
     }
     int status = OVX_EXIT_OK;
-    if (scores_path) {
+    if (c.scores_path) {
         int64_t shape[3] = {OVX_SELECT_SLOTS, OVX_SELECT_GRID, OVX_SELECT_GRID};
-        if (ovx_npy_write(scores_path, OVX_DTYPE_F32, 3, shape, r->scores, &err) < 0) {
+        if (ovx_npy_write(c.scores_path, OVX_DTYPE_F32, 3, shape, r->scores, &err) < 0) {
             fprintf(stderr, "ovx select: %s\n", err.msg); /* the message names the file */
             status = OVX_EXIT_FAIL;
         }
     }
-    if (status == OVX_EXIT_OK && viz_path && ovx_select_write_viz(r, viz_path, &err) < 0) {
+    if (status == OVX_EXIT_OK && c.viz_path && ovx_select_write_viz(r, c.viz_path, &err) < 0) {
         fprintf(stderr, "ovx select: %s\n", err.msg);
         status = OVX_EXIT_FAIL;
     }
-    char *json = ovx_select_result_json_string(r, timings);
+    char *json = ovx_select_result_json_string(r, c.timings);
     if (!json) {
         fprintf(stderr, "ovx select: %s: out of memory writing JSON\n", input);
         status = OVX_EXIT_FAIL;
     } else if (status == OVX_EXIT_OK) {
-        if (out_path) {
-            if (ovx_atomic_write(out_path, json, strlen(json), &err) < 0) {
+        if (c.out_path) {
+            if (ovx_atomic_write(c.out_path, json, strlen(json), &err) < 0) {
                 fprintf(stderr, "ovx select: %s\n", err.msg);
                 status = OVX_EXIT_FAIL;
             }

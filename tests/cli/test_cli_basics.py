@@ -1,5 +1,7 @@
 """CLI basics: --help, --version, help COMMAND, unknown commands, exit codes,
-and every command listed in --help is documented in man/ovx.1."""
+and every command listed in --help is documented in man/ovx.1; the options
+of `ovx select --help` are those of its man section, and the parser takes
+each of them."""
 import os
 import re
 import subprocess
@@ -35,6 +37,34 @@ for c in commands:
     h2 = run(c, "--help")
     check(h2.returncode == 0 and h2.stdout == h.stdout, f"{c} --help == help {c}")
     check(re.search(rf"^\.SS\s+.*\b{c}\b", man, re.M) is not None, f"man page documents {c}")
+
+# ovx select: the options in --help (generated from its option table) are
+# those of its man section (option headers and \-\-name mentions), and the
+# parser knows each one (no value and no VIDEO: never "unknown option")
+h = run("select", "--help").stdout
+opts_text = h.split("\noptions:\n", 1)[-1].split("\n\n", 1)[0]
+help_opts = {o for pair in re.findall(r"^  (?:(-\w), )?(--[\w-]+|-\w)", opts_text, re.M) for o in pair if o}
+sec = re.search(r'^\.SS "ovx select.*?(?=^\.SS )', man, re.M | re.S).group(0)
+man_opts = {m.replace("\\-", "-") for m in re.findall(r"(?<![\w\\-])(\\-\\-[a-z][\w\\-]*|\\-[a-z]\b)", sec)}
+check(len(help_opts) >= 25, f"select --help lists its options: {sorted(help_opts)}")
+check(help_opts == man_opts, f"select options: only in --help {sorted(help_opts - man_opts)}, "
+      f"only in the man page {sorted(man_opts - help_opts)}")
+for o in sorted(help_opts):
+    r = run("select", o)
+    check(r.returncode == 2 and "unknown option" not in r.stderr and
+          ("missing VIDEO" in r.stderr or "missing value for option: " + o in r.stderr), f"select {o}: {r.stderr!r}")
+
+# select: a bad value says what the option takes (from its table entry), exit 2
+for args, want in [(["--tokens", "0"], "--tokens must be an integer in 1..16384: 0"),
+                   (["--max-pixels", "0"], "--max-pixels must be a positive integer: 0"),
+                   (["--row-step", "3"], "--row-step must be auto, 1, 2 or 4: 3"),
+                   (["--noise-k", "1e-400"], "--noise-k must be a number in 0..100: 1e-400"),
+                   (["--fps", "0"], "--fps must be a number in (0, 1000]: 0"),
+                   (["--start", "1e9"], "--start must be a number of seconds >= 0: 1e9"),
+                   (["--duration", "0"], "--duration must be a number of seconds > 0: 0")]:
+    r = run("select", *args, "/nonexistent.mp4")
+    check(r.returncode == 2 and r.stderr == f"ovx select: {want} (see ovx help select)\n",
+          f"select {args}: {r.returncode} {r.stderr!r}")
 
 r = run()
 check(r.returncode == 2 and "usage" in r.stderr, "no args -> usage, exit 2")

@@ -30,6 +30,7 @@ def one_line_usage(r, what):
 cases = [  # (command args, typo, expected suggestion)
     (["select"], "--tokns", "--tokens"),
     (["select"], "--mv-sorce", "--mv-source"),
+    (["select"], "--residual-weigth", "--residual-weight"),
     (["forward"], "--pixel-valeus", "--pixel-values"),
     (["forward"], "--hiden-state", "--hidden-state"),
     (["extract", "-o", "/nonexistent/x", "a.mp4"], "--tokns", "--tokens"),
