@@ -186,6 +186,21 @@ static int parse_options(select_opts *c, const char **input, int argc, char **ar
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const ovx_opt_def *d = ovx_opt_find(select_options, N_OPTIONS, a);
+        /* --name=value, as the other commands take it */
+        const char *eq = a[0] == '-' && a[1] == '-' && !d ? strchr(a, '=') : NULL;
+        if (eq) {
+            char name[64];
+            size_t len = (size_t)(eq - a);
+            if (len < sizeof name) {
+                memcpy(name, a, len);
+                name[len] = '\0';
+                d = ovx_opt_find(select_options, N_OPTIONS, name);
+            }
+            if (!d)
+                eq = NULL;
+            else if (!ovx_opt_takes_value(d))
+                return usage_err("option takes no value", a);
+        }
         if (!d && a[0] == '-' && a[1] != '\0') {
             const char *names[N_OPTIONS + 2]; /* for the typo suggestion */
             for (size_t k = 0; k < N_OPTIONS; k++)
@@ -200,8 +215,8 @@ static int parse_options(select_opts *c, const char **input, int argc, char **ar
             *input = a;
             continue;
         }
-        const char *v = NULL;
-        if (ovx_opt_takes_value(d)) {
+        const char *v = eq ? eq + 1 : NULL;
+        if (!eq && ovx_opt_takes_value(d)) {
             if (i + 1 >= argc)
                 return usage_err("missing value for option", a);
             v = argv[++i];

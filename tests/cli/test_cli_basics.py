@@ -66,6 +66,15 @@ for args, want in [(["--tokens", "0"], "--tokens must be an integer in 1..16384:
     check(r.returncode == 2 and r.stderr == f"ovx select: {want} (see ovx help select)\n",
           f"select {args}: {r.returncode} {r.stderr!r}")
 
+# select: --name=value is --name value; a flag refuses a value
+r = run("select", "--tokens=0", "/nonexistent.mp4")
+check(r.returncode == 2 and r.stderr == "ovx select: --tokens must be an integer in 1..16384: 0 (see ovx help select)\n",
+      f"select --tokens=0: {r.returncode} {r.stderr!r}")
+r = run("select", "--no-light=1", "/nonexistent.mp4")
+check(r.returncode == 2 and "option takes no value: --no-light=1" in r.stderr, f"select --no-light=1: {r.stderr!r}")
+r = run("select", "--tokenz=5", "/nonexistent.mp4")
+check(r.returncode == 2 and "unknown option '--tokenz=5'" in r.stderr, f"select --tokenz=5: {r.stderr!r}")
+
 r = run()
 check(r.returncode == 2 and "usage" in r.stderr, "no args -> usage, exit 2")
 r = run("frobnicate")
