@@ -188,9 +188,29 @@ static unsigned cost(unsigned lam, int dx, int dy)
     return lam * (unsigned)(abs(dx) + abs(dy));
 }
 
+#if defined(__SSE2__)
+/* the n (4, 8 or 16) bytes at a in a vector */
+static inline __attribute__((always_inline)) __m128i load_row(const uint8_t *a, int n)
+{
+    if (n == 16)
+        return _mm_loadu_si128((const __m128i *)a);
+    if (n == 8)
+        return _mm_loadl_epi64((const __m128i *)a);
+    int32_t u;
+    memcpy(&u, a, 4);
+    return _mm_cvtsi32_si128(u);
+}
+
+/* the sum of the two 64-bit halves' low 32 bits */
+static inline __attribute__((always_inline)) unsigned hsum(__m128i v)
+{
+    return (unsigned)_mm_cvtsi128_si32(_mm_add_epi32(v, _mm_unpackhi_epi64(v, v)));
+}
+#endif
+
 /* The SAD of the n x bh blocks at a and b (rows w apart, n <= 16), or once
- * the running sum reaches lim, that partial sum (>= lim): on x86, one SSE2
- * SAD instruction a row, summed in a vector. */
+ * the running sum reaches lim, that partial sum (>= lim), looked at every
+ * second row: on x86, one SSE2 SAD instruction a row, summed in a vector. */
 static inline __attribute__((always_inline)) unsigned rows_sad(const uint8_t *restrict a,
                                                                const uint8_t *restrict b, int w, int n, int bh,
                                                                unsigned lim)
@@ -198,28 +218,16 @@ static inline __attribute__((always_inline)) unsigned rows_sad(const uint8_t *re
 #if defined(__SSE2__)
     if (n == 16 || n == 8 || n == 4) {
         __m128i acc = _mm_setzero_si128();
-        unsigned s = 0;
-        for (int j = 0; j < bh; j++, a += w, b += w) {
-            __m128i x, y;
-            if (n == 16) {
-                x = _mm_loadu_si128((const __m128i *)a);
-                y = _mm_loadu_si128((const __m128i *)b);
-            } else if (n == 8) {
-                x = _mm_loadl_epi64((const __m128i *)a);
-                y = _mm_loadl_epi64((const __m128i *)b);
-            } else {
-                int32_t u, v;
-                memcpy(&u, a, 4);
-                memcpy(&v, b, 4);
-                x = _mm_cvtsi32_si128(u);
-                y = _mm_cvtsi32_si128(v);
-            }
-            acc = _mm_add_epi32(acc, _mm_sad_epu8(x, y));
-            s = (unsigned)_mm_cvtsi128_si32(_mm_add_epi32(acc, _mm_unpackhi_epi64(acc, acc)));
-            if (s >= lim)
-                break;
+        int j = 0;
+        for (; j + 2 <= bh; j += 2, a += 2 * (ptrdiff_t)w, b += 2 * (ptrdiff_t)w) {
+            acc = _mm_add_epi32(acc, _mm_sad_epu8(load_row(a, n), load_row(b, n)));
+            acc = _mm_add_epi32(acc, _mm_sad_epu8(load_row(a + w, n), load_row(b + w, n)));
+            if (hsum(acc) >= lim)
+                return hsum(acc);
         }
-        return s;
+        if (j < bh)
+            acc = _mm_add_epi32(acc, _mm_sad_epu8(load_row(a, n), load_row(b, n)));
+        return hsum(acc);
     }
 #endif
     unsigned s = 0;
@@ -331,17 +339,21 @@ static inline __attribute__((always_inline)) void match_body(const match *m)
                 consider(&k, cx, cy, &best, &best_x, &best_y);
             }
             for (int step = range >= 8 ? 4 : 2; step >= 1; step /= 2) {
+                /* the 8 neighbours at this step, in raster order */
+                int nx[8] = {-step, 0, step, -step, step, -step, 0, step};
+                int ny[8] = {-step, -step, -step, 0, 0, step, step, step};
                 for (int it = 0; it < 16; it++) {
-                    /* the 8 neighbours in raster order */
-                    static const int8_t nb[8][2] = {{-1, -1}, {0, -1}, {1, -1}, {-1, 0},
-                                                    {1, 0},   {-1, 1}, {0, 1},  {1, 1}};
                     int moved = 0, ox = best_x, oy = best_y;
-                    for (int q = 0; q < 8; q++) {
-                        int cx = ox + nb[q][0] * step, cy = oy + nb[q][1] * step;
-                        if (cx < lox || cx > hix || cy < loy || cy > hiy)
-                            continue;
-                        moved |= consider(&k, cx, cy, &best, &best_x, &best_y);
-                    }
+                    /* all 8 inside: no bounds to test */
+                    if (ox - step >= lox && ox + step <= hix && oy - step >= loy && oy + step <= hiy)
+                        for (int q = 0; q < 8; q++)
+                            moved |= consider(&k, ox + nx[q], oy + ny[q], &best, &best_x, &best_y);
+                    else
+                        for (int q = 0; q < 8; q++) {
+                            int cx = ox + nx[q], cy = oy + ny[q];
+                            if (cx >= lox && cx <= hix && cy >= loy && cy <= hiy)
+                                moved |= consider(&k, cx, cy, &best, &best_x, &best_y);
+                        }
                     if (!moved)
                         break;
                 }
