@@ -155,18 +155,125 @@ OVX_SIMD_VARIANTS(shift_sad, (const uint8_t *restrict cur, const uint8_t *restri
     *out = s;
 })
 
+/* Lower bounds of shift_sad for the shifts dx0..dx1, dy0..dy1: the SAD of
+ * the interior (nx x ny from m, m) is at least the sum over its rows of
+ * the absolute difference of the row sums, and so for columns. rc, cc:
+ * cur's interior row and column sums; rs[(dx - dx0) * h + y]: ref's row y
+ * summed over the interior's columns shifted by dx; cs[(dy - dy0) * w + x]:
+ * ref's column x over the interior's rows shifted by dy. */
+typedef struct bounds {
+    int dx0, dy0, nx, ny;
+    int32_t *rc, *cc, *rs, *cs;
+} bounds;
+
+/* Fills b's tables (t: (2 m + 2) * (w + h) entries at the most) from the
+ * w x h planes for shifts dx0..dx1, dy0..dy1 (sums < 2^31: w, h < 2^23),
+ * one build per SIMD level. */
+OVX_SIMD_VARIANTS(bounds_tables, (const uint8_t *restrict cur, const uint8_t *restrict ref, int w, int h, int m,
+                                  int dx0, int dx1, int dy0, int dy1, int32_t *restrict t, bounds *restrict b),
+                  (cur, ref, w, h, m, dx0, dx1, dy0, dy1, t, b), {
+    int nx = w - 2 * m, ny = h - 2 * m, kx = dx1 - dx0, ky = dy1 - dy0;
+    int32_t *rc = t, *cc = t + ny, *rs = cc + nx, *cs = rs + (size_t)(kx + 1) * h;
+    *b = (bounds){dx0, dy0, nx, ny, rc, cc, rs, cs};
+    memset(cc, 0, sizeof *cc * (size_t)nx);
+    for (int y = 0; y < ny; y++) {
+        const uint8_t *p = cur + (size_t)(m + y) * w + m;
+        int32_t s = 0;
+        for (int x = 0; x < nx; x++)
+            s += p[x];
+        rc[y] = s;
+        for (int x = 0; x < nx; x++)
+            cc[x] += p[x];
+    }
+    /* ref's rows m + dy0 .. m + dy1 + ny - 1, a window sliding by dx */
+    for (int y = m + dy0; y < m + dy1 + ny; y++) {
+        const uint8_t *p = ref + (size_t)y * w + m + dx0;
+        int32_t s = 0;
+        for (int x = 0; x < nx; x++)
+            s += p[x];
+        rs[y] = s;
+        for (int k = 1; k <= kx; k++) {
+            s += p[nx + k - 1] - p[k - 1];
+            rs[(size_t)k * h + y] = s;
+        }
+    }
+    /* ref's columns m + dx0 .. m + dx1 + nx - 1, a window sliding by dy */
+    int x0 = m + dx0, x1 = m + dx1 + nx;
+    memset(cs + x0, 0, sizeof *cs * (size_t)(x1 - x0));
+    for (int y = m + dy0; y < m + dy0 + ny; y++) {
+        const uint8_t *p = ref + (size_t)y * w;
+        for (int x = x0; x < x1; x++)
+            cs[x] += p[x];
+    }
+    for (int k = 1; k <= ky; k++) {
+        const uint8_t *in = ref + (size_t)(m + dy0 + k - 1 + ny) * w, *out = ref + (size_t)(m + dy0 + k - 1) * w;
+        int32_t *prev = cs + (size_t)(k - 1) * w, *next = cs + (size_t)k * w;
+        for (int x = x0; x < x1; x++)
+            next[x] = prev[x] + in[x] - out[x];
+    }
+})
+
+/* *out = sum of |a[i] - b[i]| over n entries, one build per SIMD level */
+OVX_SIMD_VARIANTS(sum_absdiff, (const int32_t *restrict a, const int32_t *restrict b, int n,
+                                unsigned long long *restrict out),
+                  (a, b, n, out), {
+    unsigned long long s = 0;
+    for (int i = 0; i < n; i++)
+        s += (uint32_t)abs(a[i] - b[i]);
+    *out = s;
+})
+
+/* 1 if b's row or column bound shows the SAD at (dx, dy) exceeds lim */
+static int bound_exceeds(const bounds *b, int w, int h, int m, int dx, int dy, unsigned long long lim)
+{
+    unsigned long long s;
+    sum_absdiff(b->rc, b->rs + (size_t)(dx - b->dx0) * h + m + dy, b->ny, &s);
+    if (s > lim)
+        return 1;
+    sum_absdiff(b->cc, b->cs + (size_t)(dy - b->dy0) * w + m + dx, b->nx, &s);
+    return s > lim;
+}
+
+int ovx_mv_shift_bounds(const uint8_t *cur, const uint8_t *ref, int w, int h, int m, unsigned long long *row,
+                        unsigned long long *col)
+{
+    if (m < 0 || w <= 2 * m || h <= 2 * m)
+        return -1;
+    int32_t *t = malloc(sizeof *t * (size_t)(2 * m + 2) * ((size_t)w + h));
+    if (!t)
+        return -1;
+    bounds b;
+    bounds_tables(cur, ref, w, h, m, -m, m, -m, m, t, &b);
+    for (int dy = -m, k = 0; dy <= m; dy++)
+        for (int dx = -m; dx <= m; dx++, k++) {
+            sum_absdiff(b.rc, b.rs + (size_t)(dx + m) * h + m + dy, b.ny, &row[k]);
+            sum_absdiff(b.cc, b.cs + (size_t)(dy + m) * w + m + dx, b.nx, &col[k]);
+        }
+    free(t);
+    return 0;
+}
+
 /* The best whole-picture shift within +-range (inclusive, full search) of
  * (cx, cy): the first strict minimum in raster order of (dy, dx), i.e. the
  * least (SAD, raster index). Searched from the centre outwards, ring by
- * ring, so a good bound comes first and the others stop early. Returns
- * the best's SAD (ULLONG_MAX if no shift is within +-m). */
+ * ring, so a good bound comes first and the others stop early, or are
+ * passed over when the rows' and columns' sums show they lose (t: room for
+ * the bounds' tables). Returns the best's SAD (ULLONG_MAX if no shift is
+ * within +-m). */
 static unsigned long long best_shift(const uint8_t *cur, const uint8_t *ref, int w, int h, int m, int cx, int cy,
-                                     int range, int *bx, int *by)
+                                     int range, int32_t *t, int *bx, int *by)
 {
     unsigned long long best = ULLONG_MAX;
     int best_i = INT_MAX, side = 2 * range + 1;
     *bx = cx;
     *by = cy;
+    int dx0 = cx - range > -m ? cx - range : -m, dx1 = cx + range < m ? cx + range : m;
+    int dy0 = cy - range > -m ? cy - range : -m, dy1 = cy + range < m ? cy + range : m;
+    if (dx0 > dx1 || dy0 > dy1)
+        return best;
+    bounds b;
+    if (t)
+        bounds_tables(cur, ref, w, h, m, dx0, dx1, dy0, dy1, t, &b);
     for (int ring = 0; ring <= range; ring++)
         for (int j = -ring; j <= ring; j++)
             for (int i = -ring; i <= ring; i += j == -ring || j == ring ? 1 : 2 * ring) {
@@ -180,6 +287,8 @@ static unsigned long long best_shift(const uint8_t *cur, const uint8_t *ref, int
                         continue;
                     lim = best - 1;
                 }
+                if (t && best != ULLONG_MAX && bound_exceeds(&b, w, h, m, dx, dy, lim))
+                    continue;
                 unsigned long long s;
                 shift_sad(cur, ref, w, h, m, dx, dy, lim, &s);
                 if (s <= lim) {
@@ -198,8 +307,8 @@ static unsigned long long best_shift(const uint8_t *cur, const uint8_t *ref, int
  * mad: the mean absolute difference per pixel there. Block matching starts
  * from it, so a shaking or panning camera's motion is found where the local
  * descent from zero would stop in a texture's nearest dip. */
-static void global_shift(const uint8_t *c, const uint8_t *r, int w, int h, int range, uint8_t *tmp, int *gx,
-                         int *gy, double *mad)
+static void global_shift(const uint8_t *c, const uint8_t *r, int w, int h, int range, uint8_t *tmp, int32_t *t,
+                         int *gx, int *gy, double *mad)
 {
     *gx = *gy = 0;
     *mad = 0;
@@ -217,8 +326,8 @@ static void global_shift(const uint8_t *c, const uint8_t *r, int w, int h, int r
         c2 = tmp;
         r2 = tmp + (size_t)w2 * h2;
     }
-    best_shift(c2, r2, w2, h2, m2, 0, 0, m2, &sx, &sy);
-    unsigned long long s = best_shift(c, r, w, h, m, sx * g, sy * g, g, gx, gy);
+    best_shift(c2, r2, w2, h2, m2, 0, 0, m2, t, &sx, &sy);
+    unsigned long long s = best_shift(c, r, w, h, m, sx * g, sy * g, g, NULL, gx, gy);
     if (s == ULLONG_MAX)
         shift_sad(c, r, w, h, m, *gx, *gy, ULLONG_MAX, &s);
     *mad = (double)s / ((double)(w - 2 * m) * (h - 2 * m));
@@ -421,12 +530,18 @@ int ovx_mv_estimate(const uint8_t *cur, int cur_stride, const uint8_t *ref, int 
      * for the allowed search <= 256) */
     int64_t side = 2 * (int64_t)range + 1, ns = side * side <= (1 << 20) ? side * side : 0;
     size_t np = (size_t)w * h;
-    /* c, r and the picture-shift search's two copies (at most a quarter each) */
+    /* c, r and the picture-shift search's two copies (at most a quarter
+     * each); its bounds' tables for a margin of at most range, w / 4, h / 4 */
+    int mm = range < w / 4 ? range : w / 4;
+    mm = mm < h / 4 ? mm : h / 4;
+    size_t nt = mm > 0 ? (size_t)(2 * mm + 2) * ((size_t)w + h) : 0;
     uint8_t *planes = malloc(np * 2 + np / 2 + 1);
+    int32_t *tables = malloc(nt * sizeof *tables + 1);
     int *ints = calloc((size_t)(2 * n + ns + 1), sizeof *ints);
     ovx_mv *out = realloc(l->v, (size_t)(n > 0 ? n : 1) * sizeof *out);
-    if (!planes || !ints || !out) {
+    if (!planes || !tables || !ints || !out) {
         free(planes);
+        free(tables);
         free(ints);
         if (out)
             l->v = out;
@@ -440,7 +555,7 @@ int ovx_mv_estimate(const uint8_t *cur, int cur_stride, const uint8_t *ref, int 
     downscale(ref, ref_stride, W, H, f, r);
     int gx, gy;
     double mad;
-    global_shift(c, r, w, h, range, planes + 2 * np, &gx, &gy, &mad);
+    global_shift(c, r, w, h, range, planes + 2 * np, tables, &gx, &gy, &mad);
     /* the motion cost per block pixel per pixel of distance: a tenth of a
      * grey level, or a tenth of the picture's mean difference at its shift
      * (noise, a change of picture quality) when that is larger */
@@ -448,6 +563,7 @@ int ovx_mv_estimate(const uint8_t *cur, int cur_stride, const uint8_t *ref, int 
     match m = {c, r, w, h, f, b, range, gx, gy, W, H, lk, ints, ints + n, ns ? ints + 2 * n : NULL, l};
     match_blocks(&m);
     free(planes);
+    free(tables);
     free(ints);
     return OVX_OK;
 }

@@ -263,18 +263,23 @@ static void plain_estimate(const uint8_t *cur, int cs, const uint8_t *ref, int r
 
 /* The estimator (early-exit SADs on whole rows, each candidate once, the
  * shift search from the centre out) equals the plain matcher on random
- * planes: odd sizes (edge blocks 1 to 15 wide and high), the three scales
+ * planes: odd sizes (edge blocks 1 to 15 wide and high, pictures smaller
+ * than a block or than the shift search's minimum), the three scales
  * (blocks of 16, 8 and 4), strides wider than the picture, noise, a moved
- * texture and few grey levels (many equal SADs: the ties must fall as in
- * raster order), several search ranges, every SIMD level. */
+ * texture, few grey levels (many equal SADs: the ties must fall as in
+ * raster order) and a texture moved with noise >= 0 added (at the shift,
+ * each row's and column's difference of sums is its SAD: the picture-shift
+ * search's bounds are tight, one too large would pass over the best),
+ * several search ranges, every SIMD level. */
 static void test_equals_plain(void)
 {
-    static const int sizes[][2] = {{320, 240}, {325, 243}, {97, 61}, {41, 23}, {170, 131},
-                                   {650, 366}, {659, 355}, {1290, 722}, {1303, 729}};
+    static const int sizes[][2] = {{320, 240}, {325, 243}, {97, 61}, {41, 23}, {170, 131}, {650, 366},
+                                   {659, 355}, {1290, 722}, {1303, 729}, {1, 1}, {5, 3}, {16, 16},
+                                   {17, 9},    {30, 70},   {1300, 3}};
     static const int searches[] = {16, 7, 1, 40};
     int runs = 0, bad = 0;
     for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
-        for (int kind = 0; kind < 3; kind++) {
+        for (int kind = 0; kind < 4; kind++) {
             int Wd = sizes[z][0], Ht = sizes[z][1], cs = Wd + 1 + rnd(40), rs = Wd + rnd(40);
             int tw = Wd + 2 * PAD, th = Ht + 2 * PAD, sx = rnd(25) - 12, sy = rnd(25) - 12;
             uint8_t *t = malloc((size_t)tw * th), *cur = malloc((size_t)cs * Ht), *ref = malloc((size_t)rs * Ht);
@@ -286,6 +291,8 @@ static void test_equals_plain(void)
                         a = rnd(256), c = rnd(256);
                     else if (kind == 2) /* three grey levels, noisy */
                         a = a / 86 + (rnd(8) == 0), c = c / 86 + (rnd(8) == 0);
+                    else if (kind == 3) /* moved, plus noise >= 0 */
+                        c = c + 3 < 255 ? c + rnd(4) : 255;
                     ref[(size_t)y * rs + x] = (uint8_t)a;
                     cur[(size_t)y * cs + x] = (uint8_t)c;
                 }
@@ -313,11 +320,79 @@ static void test_equals_plain(void)
     CHECK(bad == 0);
 }
 
+/* The picture-shift search passes over a shift whose row or column bound
+ * exceeds the best SAD so far: its tables must give exactly the plain row
+ * and column bounds, at most the SAD, at every SIMD level (odd sizes,
+ * margins 1 to a quarter of the picture, noise, texture, few levels). */
+static void test_shift_bounds(void)
+{
+    static const int sizes[][2] = {{160, 120}, {97, 61}, {41, 23}, {9, 9}, {170, 43}, {3, 5}};
+    int runs = 0, bad = 0;
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
+        for (int kind = 0; kind < 3; kind++) {
+            int w = sizes[z][0], h = sizes[z][1], tw = w + 2 * PAD, th = h + 2 * PAD;
+            int mmax = (w < h ? w : h) / 4 > 0 ? (w < h ? w : h) / 4 : 1, m = 1 + rnd(mmax);
+            if (w <= 2 * m || h <= 2 * m)
+                m = 0;
+            uint8_t *t = malloc((size_t)tw * th), *c = malloc((size_t)w * h), *r = malloc((size_t)w * h);
+            texture(t, tw, th);
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) {
+                    int a = t[(size_t)(PAD + y) * tw + PAD + x], b = t[(size_t)(PAD + y + 3) * tw + PAD + x - 2];
+                    if (kind == 0)
+                        a = rnd(256), b = rnd(256);
+                    else if (kind == 2)
+                        a = a / 86, b = b / 86;
+                    r[y * w + x] = (uint8_t)a;
+                    c[y * w + x] = (uint8_t)b;
+                }
+            int n = (2 * m + 1) * (2 * m + 1);
+            unsigned long long *row = malloc(sizeof *row * (size_t)n), *col = malloc(sizeof *col * (size_t)n);
+            for (int lv = 0; lv < 3; lv++) {
+                ovx_video_force_simd(lv);
+                CHECK(ovx_mv_shift_bounds(c, r, w, h, m, row, col) == 0);
+                runs++;
+                int wrong = 0;
+                for (int dy = -m, k = 0; dy <= m; dy++)
+                    for (int dx = -m; dx <= m; dx++, k++) {
+                        unsigned long long pr = 0, pc = 0, sad = 0;
+                        for (int y = m; y < h - m; y++) {
+                            long sc = 0, sr = 0;
+                            for (int x = m; x < w - m; x++) {
+                                sc += c[y * w + x], sr += r[(y + dy) * w + x + dx];
+                                sad += (unsigned)abs(c[y * w + x] - r[(y + dy) * w + x + dx]);
+                            }
+                            pr += (unsigned long long)labs(sc - sr);
+                        }
+                        for (int x = m; x < w - m; x++) {
+                            long sc = 0, sr = 0;
+                            for (int y = m; y < h - m; y++)
+                                sc += c[y * w + x], sr += r[(y + dy) * w + x + dx];
+                            pc += (unsigned long long)labs(sc - sr);
+                        }
+                        wrong += row[k] != pr || col[k] != pc || pr > sad || pc > sad;
+                    }
+                if (wrong) {
+                    bad++;
+                    fprintf(stderr, "%dx%d m %d kind %d level %d: %d of %d shifts' bounds wrong\n", w, h, m, kind,
+                            lv, wrong, n);
+                }
+            }
+            ovx_video_force_simd(-1);
+            free(row), free(col), free(t), free(c), free(r);
+        }
+    printf("picture-shift bounds equal the plain ones: %d of %d runs\n", runs - bad, runs);
+    CHECK(bad == 0);
+    unsigned long long one;
+    CHECK(ovx_mv_shift_bounds(NULL, NULL, 4, 4, 2, &one, &one) == -1);
+}
+
 int main(void)
 {
     test_whole_picture_shift();
     test_noise_keeps_zero();
     test_simd_levels_agree();
     test_equals_plain();
+    test_shift_bounds();
     return CHECK_RESULT();
 }
