@@ -80,18 +80,19 @@ static inline __attribute__((always_inline)) __m128i sad16(const uint8_t *a, con
 #endif
 
 /* The SAD of n bytes of the 4 rows from a and b, d apart: whole multiples
- * of 64 bytes in a loop with four sums, which the compiler turns into its
- * SAD instruction at any vector width; then, on x86, 16 bytes at a time by
- * SSE2 (no scalar tail after the widest vectors); then single bytes. */
+ * of 32 bytes in a loop with four sums, which the compiler turns into its
+ * SAD instruction at any vector width (its 64-byte loop ends in a 32-byte
+ * step); then, on x86, 16 bytes at a time by SSE2 (no scalar tail of up to
+ * 31 bytes); then single bytes. */
 static inline __attribute__((always_inline)) unsigned sad4(const uint8_t *restrict a, const uint8_t *restrict b,
                                                            ptrdiff_t d, int n)
 {
     const uint8_t *a1 = a + d, *a2 = a + 2 * d, *a3 = a + 3 * d;
     const uint8_t *b1 = b + d, *b2 = b + 2 * d, *b3 = b + 3 * d;
     unsigned r0 = 0, r1 = 0, r2 = 0, r3 = 0;
-    int n64 = n & ~31, i = 0;
+    int n32 = n & ~31, i = 0;
 #pragma GCC unroll 1
-    for (; i < n64; i++) {
+    for (; i < n32; i++) {
         r0 += (unsigned)abs(a[i] - b[i]);
         r1 += (unsigned)abs(a1[i] - b1[i]);
         r2 += (unsigned)abs(a2[i] - b2[i]);
@@ -115,9 +116,9 @@ static inline __attribute__((always_inline)) unsigned sad1(const uint8_t *restri
                                                            int n)
 {
     unsigned r = 0;
-    int n64 = n & ~31, i = 0;
+    int n32 = n & ~31, i = 0;
 #pragma GCC unroll 1
-    for (; i < n64; i++)
+    for (; i < n32; i++)
         r += (unsigned)abs(a[i] - b[i]);
 #if defined(__SSE2__)
     __m128i t = _mm_setzero_si128();
@@ -138,7 +139,7 @@ OVX_SIMD_VARIANTS(shift_sad, (const uint8_t *restrict cur, const uint8_t *restri
                               int dy, unsigned long long lim, unsigned long long *restrict out),
                   (cur, ref, w, h, m, dx, dy, lim, out), {
     unsigned long long s = 0;
-    int n = w - 2 * m; /* a row's SAD < 2^32: n < 2^24 */
+    int n = w - 2 * m; /* 4 rows' SAD < 2^32: n < 2^22 */
     ptrdiff_t d = (ptrdiff_t)8 * w;
     for (int y0 = m; y0 < m + 8; y0++) {
         int y = y0;
