@@ -43,6 +43,14 @@ int ovx_mv_estimate(const uint8_t *cur, int cur_stride, const uint8_t *ref, int 
  * (1, 2 or 4): its vectors are whole multiples of it. */
 int ovx_mv_estimate_scale(int W);
 
+/* Testing: the lower bounds by which the picture-shift search passes over
+ * a shift, for every shift |dx|, |dy| <= m of the w x h packed planes
+ * (w, h > 2 m): row[(dy + m) * (2 m + 1) + dx + m] = sum over the interior's
+ * rows (m .. h - m - 1) of |cur's row sum - ref's, shifted|, col likewise
+ * over its columns. Returns -1 on bad sizes or no memory. */
+int ovx_mv_shift_bounds(const uint8_t *cur, const uint8_t *ref, int w, int h, int m, unsigned long long *row,
+                        unsigned long long *col);
+
 void ovx_mv_list_free(ovx_mv_list *l);
 
 #endif
