@@ -26,27 +26,37 @@
 
 int ovx_subpel_quarter(float v)
 {
+#if defined(__x86_64__) && defined(__SSE2__)
+    /* what glibc's lrintf is on x86-64 (cvtss2si to 64 bits), without the call */
+    return (int)_mm_cvtss_si64(_mm_set_ss(v * 4.0f));
+#else
     return (int)lrintf(v * 4.0f);
+#endif
 }
 
 /* win[(r + 2) * WIN_S + c + 2] = ref(ix + c, iy + r) for c in -2..TW+2,
  * r in -2..h+2, edges repeated */
 static void fill_window(const uint8_t *ref, int stride, int W, int H, int ix, int iy, int h, uint8_t *win)
 {
-    int cols = TW + 5, rows = h + 5, x0 = ix - 2;
+    int cols = TW + 5, rows = h + 5, x0 = ix - 2, inside = x0 >= 0 && x0 + cols <= W;
+    uint8_t col[TW + 5]; /* the source column of each window column, less x0 (edges repeated) */
+    if (!inside)
+        for (int c = 0; c < cols; c++) {
+            int sx = x0 + c;
+            col[c] = (uint8_t)((sx < 0 ? 0 : sx >= W ? W - 1 : sx) - (x0 < 0 ? 0 : x0 >= W ? W - 1 : x0));
+        }
     for (int r = 0; r < rows; r++) {
         int sy = iy - 2 + r;
         sy = sy < 0 ? 0 : sy >= H ? H - 1 : sy;
         const uint8_t *row = ref + (size_t)sy * stride;
         uint8_t *o = win + r * WIN_S;
-        if (x0 >= 0 && x0 + cols <= W) {
+        if (inside) {
             memcpy(o, row + x0, TW + 5);
             continue;
         }
-        for (int c = 0; c < cols; c++) {
-            int sx = x0 + c;
-            o[c] = row[sx < 0 ? 0 : sx >= W ? W - 1 : sx];
-        }
+        const uint8_t *base = row + (x0 < 0 ? 0 : x0 >= W ? W - 1 : x0);
+        for (int c = 0; c < cols; c++)
+            o[c] = base[col[c]];
     }
 }
 
@@ -101,11 +111,11 @@ static inline AI void put(sink *k, int r, v16s v)
     k->sad += ovx_sad_row(c, q, k->w);
 }
 
-/* The helpers are written in the forms GCC 12 compiles to single
- * instructions at every level: element-wise vector construction for the
- * widening loads (vpmovzxbw / vpmovsxwd from memory; punpck in SSE2) and
- * clipping with arithmetic shifts (comparisons of 32-byte vectors are done
- * element by element in the portable build). */
+/* The helpers are written in forms GCC 12 compiles well at every level:
+ * element-wise vector construction for the widening loads (one vpmovzxbw /
+ * vpmovsxwd from memory; punpck in SSE2; __builtin_convertvector gives four
+ * instructions in AVX2) and clipping with arithmetic shifts (comparisons of
+ * 32-byte vectors are done element by element in the portable build). */
 static inline AI v16s ld(const uint8_t *p)
 {
     v16u8 b;
@@ -123,16 +133,14 @@ static inline AI v16s tap(const uint8_t *p, ptrdiff_t d)
 /* clip255(v) */
 static inline AI v16s clip16(v16s v)
 {
-    v = v & ~(v >> 15);
-    v16s hi = (255 - v) >> 15;
-    return (v & ~hi) | (hi & 255);
+    v = v & ~(v >> 15);              /* negative: 0 */
+    return (v | (255 - v) >> 15) & 255; /* above 255: all ones, then 255 */
 }
 
 static inline AI v8i clip32(v8i v)
 {
     v = v & ~(v >> 31);
-    v8i hi = (255 - v) >> 31;
-    return (v & ~hi) | (hi & 255);
+    return (v | (255 - v) >> 31) & 255;
 }
 
 /* clip255((v + 16) >> 5): a half sample from its intermediate */
@@ -164,7 +172,8 @@ static inline AI v8i ld32(const int16_t *q)
  * intermediates of rows q, q + TW, .. q + 5 TW */
 static inline AI v8i centre8(const int16_t *q)
 {
-    v8i v = ld32(q) + ld32(q + 5 * TW) - 5 * (ld32(q + TW) + ld32(q + 4 * TW)) + 20 * (ld32(q + 2 * TW) + ld32(q + 3 * TW));
+    v8i v = ld32(q) + ld32(q + 5 * TW) - 5 * (ld32(q + TW) + ld32(q + 4 * TW)) +
+            20 * (ld32(q + 2 * TW) + ld32(q + 3 * TW));
     return clip32((v + 512) >> 10);
 }
 
@@ -176,56 +185,60 @@ static inline AI v16s centre(const int16_t *q)
                   (int16_t)b[4], (int16_t)b[5], (int16_t)b[6], (int16_t)b[7]};
 }
 
-/* One block of H.264 luma at phase (fx, fy) (not both 0): 8.4.2.2.1's
- * samples a..r as the rounded averages of their two neighbours, rows 0,
- * step, .. (n of them). g points at the integer sample G of the first row,
- * gs is the row stride of the samples. */
+/* for each output row r (p its integer sample G): put the 16 samples e */
+#define ROWS(e)                                        \
+    for (int r = 0; r < n; r++) {                      \
+        const uint8_t *p = g + r * rs;                 \
+        put(k, r, e);                                  \
+    }                                                  \
+    break
+/* the same with j the row's centre samples and q its intermediates */
+#define ROWS_J(e)                                      \
+    for (int r = 0; r < n; r++) {                      \
+        const uint8_t *p = g + r * rs;                 \
+        const int16_t *q = b1 + r * step * TW;         \
+        v16s j = centre(q);                            \
+        (void)p;                                       \
+        put(k, r, e);                                  \
+    }                                                  \
+    break
+
+/* One block of H.264 luma at phase (fx, fy): 8.4.2.2.1's samples a..r as
+ * the rounded averages of their two neighbours, rows 0, step, .. (n of
+ * them). g points at the integer sample G of the first row, gs is the row
+ * stride of the samples. One loop per phase. */
 OVX_SIMD_VARIANTS(tile_h264, (const uint8_t *g, int gs, int step, int n, int fx, int fy, sink *k),
                   (g, gs, step, n, fx, fy, k), {
     const ptrdiff_t s = gs, rs = (ptrdiff_t)gs * step;
     const int c = fy * 4 + fx;
+    int16_t b1[(OVX_SUBPEL_MAX + 5) * TW] __attribute__((aligned(32)));
     if (c == 6 || c == 9 || c == 10 || c == 11 || c == 14) {
         /* b1[t]: horizontal intermediates of row t - 2, for the rows the
          * output rows' j need (t mod step < 6) */
-        int16_t b1[(OVX_SUBPEL_MAX + 5) * TW] __attribute__((aligned(32)));
         int last = (n - 1) * step + 5;
         for (int t = 0, m = 0; t <= last; t++, m = m + 1 == step ? 0 : m + 1)
             if (m < 6) {
                 v16s v = tap(g + (t - 2) * s, 1);
                 memcpy(b1 + t * TW, &v, sizeof v);
             }
-        for (int r = 0; r < n; r++) {
-            const uint8_t *p = g + r * rs;
-            const int16_t *q = b1 + r * step * TW;
-            v16s j = centre(q), v;
-            switch (c) {
-            case 6: v = avg(half(row16(q + 2 * TW)), j); break;        /* f = (b + j) */
-            case 9: v = avg(half(tap(p, s)), j); break;   /* i = (h + j) */
-            case 11: v = avg(j, half(tap(p + 1, s))); break; /* k = (j + m) */
-            case 14: v = avg(j, half(row16(q + 3 * TW))); break;      /* q = (j + s) */
-            default: v = j; break;                        /* j */
-            }
-            put(k, r, v);
-        }
-        return;
     }
-    for (int r = 0; r < n; r++) {
-        const uint8_t *p = g + r * rs;
-        v16s v;
-        switch (c) {
-        case 1: v = avg(ld(p), half(tap(p, 1))); break;              /* a = (G + b) */
-        case 2: v = half(tap(p, 1)); break;                          /* b */
-        case 3: v = avg(ld(p + 1), half(tap(p, 1))); break;          /* c = (H + b) */
-        case 4: v = avg(ld(p), half(tap(p, s))); break;              /* d = (G + h) */
-        case 5: v = avg(half(tap(p, 1)), half(tap(p, s))); break;     /* e = (b + h) */
-        case 7: v = avg(half(tap(p, 1)), half(tap(p + 1, s))); break; /* g = (b + m) */
-        case 8: v = half(tap(p, s)); break;                          /* h */
-        case 12: v = avg(ld(p + s), half(tap(p, s))); break;         /* n = (M + h) */
-        case 13: v = avg(half(tap(p, s)), half(tap(p + s, 1))); break; /* p = (h + s) */
-        case 15: v = avg(half(tap(p + 1, s)), half(tap(p + s, 1))); break; /* r = (m + s) */
-        default: v = ld(p); break;                                   /* G */
-        }
-        put(k, r, v);
+    switch (c) {
+    case 1: ROWS(avg(ld(p), half(tap(p, 1))));                /* a = (G + b) */
+    case 2: ROWS(half(tap(p, 1)));                            /* b */
+    case 3: ROWS(avg(ld(p + 1), half(tap(p, 1))));            /* c = (H + b) */
+    case 4: ROWS(avg(ld(p), half(tap(p, s))));                /* d = (G + h) */
+    case 5: ROWS(avg(half(tap(p, 1)), half(tap(p, s))));      /* e = (b + h) */
+    case 6: ROWS_J(avg(half(row16(q + 2 * TW)), j));          /* f = (b + j) */
+    case 7: ROWS(avg(half(tap(p, 1)), half(tap(p + 1, s))));  /* g = (b + m) */
+    case 8: ROWS(half(tap(p, s)));                            /* h */
+    case 9: ROWS_J(avg(half(tap(p, s)), j));                  /* i = (h + j) */
+    case 10: ROWS_J(j);                                       /* j */
+    case 11: ROWS_J(avg(j, half(tap(p + 1, s))));             /* k = (j + m) */
+    case 12: ROWS(avg(ld(p + s), half(tap(p, s))));           /* n = (M + h) */
+    case 13: ROWS(avg(half(tap(p, s)), half(tap(p + s, 1)))); /* p = (h + s) */
+    case 14: ROWS_J(avg(j, half(row16(q + 3 * TW))));         /* q = (j + s) */
+    case 15: ROWS(avg(half(tap(p + 1, s)), half(tap(p + s, 1)))); /* r = (m + s) */
+    default: ROWS(ld(p));                                     /* G */
     }
 })
 
@@ -242,8 +255,8 @@ OVX_SIMD_VARIANTS(tile_bilinear, (const uint8_t *g, int gs, int step, int n, int
 })
 
 /* Predicts the block's rows 0, step, 2 step, ... (h rows in all) into k. */
-static inline AI void predict(const uint8_t *ref, int stride, int W, int H, int x, int y, int h, int qx, int qy, ovx_interp interp,
-                int step, sink *k)
+static inline AI void predict(const uint8_t *ref, int stride, int W, int H, int x, int y, int h, int qx, int qy,
+                              ovx_interp interp, int step, sink *k)
 {
     /* floor division: the integer part and the quarter phase 0..3 */
     int fqx = qx >= 0 ? qx / 4 : -((3 - qx) / 4), fqy = qy >= 0 ? qy / 4 : -((3 - qy) / 4);
@@ -252,13 +265,13 @@ static inline AI void predict(const uint8_t *ref, int stride, int W, int H, int 
     if (fx == 0 && fy == 0 && ix >= 0 && iy >= 0 && ix + k->w <= W && iy + h <= H) {
         /* whole pixels inside the picture: the reference itself */
         const uint8_t *s = ref + (size_t)iy * stride + ix;
-        size_t rs = (size_t)stride * step;
-        for (int r = 0; r < n; r++, s += rs) {
-            if (k->out)
-                memcpy(k->out + r * k->ostride, s, (size_t)k->w);
-            else
-                k->sad += ovx_sad_row(k->cur + r * k->cstride, s, k->w);
+        ptrdiff_t rs = (ptrdiff_t)stride * step;
+        if (!k->out) {
+            k->sad = ovx_sad_rows(k->cur, k->cstride, s, rs, n, k->w);
+            return;
         }
+        for (int r = 0; r < n; r++, s += rs)
+            memcpy(k->out + r * k->ostride, s, (size_t)k->w);
         return;
     }
     uint8_t win[WIN_R * WIN_S];

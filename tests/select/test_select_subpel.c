@@ -10,6 +10,7 @@
  * than 6 rows); widths 4, 8, 16 and any other; two picture sizes (blocks
  * read in place or from an edge-repeated copy); each SIMD build of the
  * kernels. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,5 +158,13 @@ int main(void)
         }
     }
     CHECK(ovx_subpel_quarter(1.25f) == 5 && ovx_subpel_quarter(-0.75f) == -3 && ovx_subpel_quarter(-2.5f) == -10);
+    /* as lrintf: ties to even (0.125 px = half a quarter), any vector */
+    CHECK(ovx_subpel_quarter(0.125f) == 0 && ovx_subpel_quarter(0.375f) == 2 && ovx_subpel_quarter(-0.125f) == 0);
+    int bad_q = 0;
+    for (int k = 0; k < 100000; k++) {
+        float v = (float)(rand() % 4001 - 2000) / 8.0f + (float)(rand() % 3 - 1) * 1e-3f;
+        bad_q += ovx_subpel_quarter(v) != (int)lrintf(v * 4.0f);
+    }
+    CHECK(bad_q == 0);
     return CHECK_RESULT();
 }
