@@ -179,10 +179,8 @@ static inline AI v8i centre8(const int16_t *q)
 
 static inline AI v16s centre(const int16_t *q)
 {
-    v8i a = centre8(q), b = centre8(q + 8);
-    return (v16s){(int16_t)a[0], (int16_t)a[1], (int16_t)a[2], (int16_t)a[3], (int16_t)a[4], (int16_t)a[5],
-                  (int16_t)a[6], (int16_t)a[7], (int16_t)b[0], (int16_t)b[1], (int16_t)b[2], (int16_t)b[3],
-                  (int16_t)b[4], (int16_t)b[5], (int16_t)b[6], (int16_t)b[7]};
+    return __builtin_convertvector(
+        __builtin_shufflevector(centre8(q), centre8(q + 8), 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), v16s);
 }
 
 /* for each output row r (p its integer sample G): put the 16 samples e */
