@@ -14,6 +14,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "select/sad.h"
@@ -106,9 +107,10 @@ static inline AI void put(sink *k, int r, v16s v)
         return;
     }
 #endif
-    uint8_t q[TW];
-    memcpy(q, &p, TW);
-    k->sad += ovx_sad_row(c, q, k->w);
+    uint32_t sum = 0;
+    for (int i = 0; i < k->w; i++)
+        sum += (uint32_t)abs((int)c[i] - (int)p[i]);
+    k->sad += sum;
 }
 
 /* The helpers are written in forms GCC 12 compiles well at every level:
