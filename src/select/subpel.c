@@ -258,9 +258,9 @@ OVX_SIMD_VARIANTS(tile_bilinear, (const uint8_t *g, int gs, int step, int n, int
 static inline AI void predict(const uint8_t *ref, int stride, int W, int H, int x, int y, int h, int qx, int qy,
                               ovx_interp interp, int step, sink *k)
 {
-    /* floor division: the integer part and the quarter phase 0..3 */
-    int fqx = qx >= 0 ? qx / 4 : -((3 - qx) / 4), fqy = qy >= 0 ? qy / 4 : -((3 - qy) / 4);
-    int ix = x + fqx, iy = y + fqy, fx = qx - 4 * fqx, fy = qy - 4 * fqy;
+    /* the integer part (floor: GCC and clang shift negative values
+     * arithmetically) and the quarter phase 0..3 */
+    int ix = x + (qx >> 2), iy = y + (qy >> 2), fx = qx & 3, fy = qy & 3;
     int n = (h + step - 1) / step;
     if (fx == 0 && fy == 0 && ix >= 0 && iy >= 0 && ix + k->w <= W && iy + h <= H) {
         /* whole pixels inside the picture: the reference itself */
