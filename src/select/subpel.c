@@ -82,36 +82,66 @@ typedef struct sink {
     uint32_t sad;
 } sink;
 
-static inline AI void put(sink *k, int r, v16s v)
+/* 16 lanes of 0 .. 255 as bytes (SSE2: one packuswb of the halves, where
+ * the narrowing conversion also masks every lane) */
+static inline AI v16u8 pack(v16s v)
 {
-    v16u8 p = __builtin_convertvector(v, v16u8);
-    if (k->out) {
-        uint8_t *o = k->out + r * k->ostride;
-        if (k->w == TW)
-            memcpy(o, &p, TW);
-        else if (k->w == 8)
-            memcpy(o, &p, 8);
-        else
-            memcpy(o, &p, (size_t)k->w);
-        return;
-    }
+#if defined(__SSE2__)
+    return (v16u8)_mm_packus_epi16((__m128i)__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7),
+                                   (__m128i)__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+#else
+    return __builtin_convertvector(v, v16u8);
+#endif
+}
+
+/* output row r: stored */
+static inline AI void store_row(const sink *k, int r, v16s v)
+{
+    v16u8 p = pack(v);
+    uint8_t *o = k->out + r * k->ostride;
+    if (k->w == TW)
+        memcpy(o, &p, TW);
+    else if (k->w == 8)
+        memcpy(o, &p, 8);
+    else
+        memcpy(o, &p, (size_t)k->w);
+}
+
+/* output row r: its SAD */
+static inline AI uint32_t sad_row(const sink *k, int r, v16s v)
+{
+    v16u8 p = pack(v);
     const uint8_t *c = k->cur + r * k->cstride;
 #if defined(__SSE2__)
     if (k->w == TW) {
         __m128i d = _mm_sad_epu8((__m128i)p, _mm_loadu_si128((const __m128i *)c));
-        k->sad += (uint32_t)_mm_cvtsi128_si32(d) + (uint32_t)_mm_extract_epi16(d, 4);
-        return;
+        return (uint32_t)_mm_cvtsi128_si32(d) + (uint32_t)_mm_extract_epi16(d, 4);
     }
-    if (k->w == 8) {
-        k->sad += (uint32_t)_mm_cvtsi128_si32(_mm_sad_epu8((__m128i)p, _mm_loadl_epi64((const __m128i *)c)));
-        return;
-    }
+    if (k->w == 8)
+        return (uint32_t)_mm_cvtsi128_si32(_mm_sad_epu8((__m128i)p, _mm_loadl_epi64((const __m128i *)c)));
 #endif
     uint32_t sum = 0;
     for (int i = 0; i < k->w; i++)
         sum += (uint32_t)abs((int)c[i] - (int)p[i]);
-    k->sad += sum;
+    return sum;
 }
+
+/* for each output row r (after decl): the row e stored or its SAD summed,
+ * one loop per mode */
+#define EACH_ROW(decl, e)                                    \
+    if (k->out) {                                            \
+        for (int r = 0; r < n; r++) {                        \
+            decl;                                            \
+            store_row(k, r, e);                              \
+        }                                                    \
+    } else {                                                 \
+        uint32_t acc_ = 0;                                   \
+        for (int r = 0; r < n; r++) {                        \
+            decl;                                            \
+            acc_ += sad_row(k, r, e);                        \
+        }                                                    \
+        k->sad += acc_;                                      \
+    }
 
 /* The helpers are written in forms GCC 12 compiles well at every level:
  * element-wise vector construction for the widening loads (one vpmovzxbw /
@@ -181,26 +211,19 @@ static inline AI v8i centre8(const int16_t *q)
 
 static inline AI v16s centre(const int16_t *q)
 {
-    return __builtin_convertvector(
-        __builtin_shufflevector(centre8(q), centre8(q + 8), 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), v16s);
+    v8i a = centre8(q), b = centre8(q + 8);
+    return __builtin_convertvector(__builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                   v16s);
 }
 
-/* for each output row r (p its integer sample G): put the 16 samples e */
-#define ROWS(e)                                        \
-    for (int r = 0; r < n; r++) {                      \
-        const uint8_t *p = g + r * rs;                 \
-        put(k, r, e);                                  \
-    }                                                  \
+/* for each output row r (p its integer sample G): the 16 samples e */
+#define ROWS(e)                                  \
+    EACH_ROW(const uint8_t *p = g + r * rs, e);  \
     break
 /* the same with j the row's centre samples and q its intermediates */
-#define ROWS_J(e)                                      \
-    for (int r = 0; r < n; r++) {                      \
-        const uint8_t *p = g + r * rs;                 \
-        const int16_t *q = b1 + r * step * TW;         \
-        v16s j = centre(q);                            \
-        (void)p;                                       \
-        put(k, r, e);                                  \
-    }                                                  \
+#define ROWS_J(e)                                                                                         \
+    EACH_ROW(const uint8_t *p = g + r * rs; const int16_t *q = b1 + r * step * TW; v16s j = centre(q);   \
+             (void)p, e);                                                                                 \
     break
 
 /* One block of H.264 luma at phase (fx, fy): 8.4.2.2.1's samples a..r as
@@ -248,10 +271,7 @@ OVX_SIMD_VARIANTS(tile_bilinear, (const uint8_t *g, int gs, int step, int n, int
     const int16_t a = (int16_t)((4 - fx) * (4 - fy)), b = (int16_t)(fx * (4 - fy)), c = (int16_t)((4 - fx) * fy),
                   d = (int16_t)(fx * fy);
     const ptrdiff_t rs = (ptrdiff_t)gs * step;
-    for (int r = 0; r < n; r++) {
-        const uint8_t *p = g + r * rs;
-        put(k, r, (a * ld(p) + b * ld(p + 1) + c * ld(p + gs) + d * ld(p + gs + 1) + 8) >> 4);
-    }
+    EACH_ROW(const uint8_t *p = g + r * rs, (a * ld(p) + b * ld(p + 1) + c * ld(p + gs) + d * ld(p + gs + 1) + 8) >> 4);
 })
 
 /* Predicts the block's rows 0, step, 2 step, ... (h rows in all) into k. */
