@@ -1,17 +1,20 @@
 /* subpel.c: the quarter-pel block predictor (see subpel.h). A block is
  * predicted 16 columns wide whatever its width (the extra columns are
- * dropped), so every kernel has a fixed width the compiler vectorises, one
- * build per SIMD level (video/simd.h; all compute the same integers). The
- * kernels read the reference in place when the samples they need are inside
- * the picture, else a small copy with the edges repeated. Every output row
- * depends only on its own reference rows (the centre half sample j is taken
- * from the vertical intermediates, which gives the same sums as from the
- * horizontal ones), so a caller that needs every other row (the SADs of the
- * reference choice) gets only those computed. */
+ * dropped) in 16-bit vector lanes (GCC vector extensions), one build per
+ * SIMD level (video/simd.h; all compute the same integers). The kernels
+ * read the reference in place when the samples they need are inside the
+ * picture, else a small copy with the edges repeated. Each output row is
+ * computed on its own and goes straight to its destination: stored, or
+ * compared with the current picture for the SAD (no tile in between), so a
+ * caller that needs every step-th row gets only those computed. The centre
+ * half sample j is the 6-tap of the unrounded horizontal intermediates of
+ * its six rows (8.4.2.2.1), kept per reference row so that rows shared by
+ * consecutive output rows are filtered once. */
 #include "select/subpel.h"
 
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "select/sad.h"
@@ -20,168 +23,276 @@
 #define TW 16                      /* predicted columns */
 #define WIN_S 32                   /* window stride: columns -2 .. TW + 2 */
 #define WIN_R (OVX_SUBPEL_MAX + 5) /* window rows: -2 .. h + 2 */
+#define AI __attribute__((always_inline))
 
 int ovx_subpel_quarter(float v)
 {
+#if defined(__x86_64__) && defined(__SSE2__)
+    /* what glibc's lrintf is on x86-64 (cvtss2si to 64 bits), without the call */
+    return (int)_mm_cvtss_si64(_mm_set_ss(v * 4.0f));
+#else
     return (int)lrintf(v * 4.0f);
-}
-
-static inline int clip255(int v)
-{
-    return v < 0 ? 0 : v > 255 ? 255 : v;
-}
-
-static inline int tap6(int a, int b, int c, int d, int e, int f)
-{
-    return a - 5 * b + 20 * c + 20 * d - 5 * e + f;
+#endif
 }
 
 /* win[(r + 2) * WIN_S + c + 2] = ref(ix + c, iy + r) for c in -2..TW+2,
  * r in -2..h+2, edges repeated */
 static void fill_window(const uint8_t *ref, int stride, int W, int H, int ix, int iy, int h, uint8_t *win)
 {
-    int cols = TW + 5, rows = h + 5;
+    int cols = TW + 5, rows = h + 5, x0 = ix - 2, inside = x0 >= 0 && x0 + cols <= W;
+    uint8_t col[TW + 5]; /* the source column of each window column, less x0 (edges repeated) */
+    if (!inside)
+        for (int c = 0; c < cols; c++) {
+            int sx = x0 + c;
+            col[c] = (uint8_t)((sx < 0 ? 0 : sx >= W ? W - 1 : sx) - (x0 < 0 ? 0 : x0 >= W ? W - 1 : x0));
+        }
     for (int r = 0; r < rows; r++) {
         int sy = iy - 2 + r;
         sy = sy < 0 ? 0 : sy >= H ? H - 1 : sy;
         const uint8_t *row = ref + (size_t)sy * stride;
-        for (int c = 0; c < cols; c++) {
-            int sx = ix - 2 + c;
-            sx = sx < 0 ? 0 : sx >= W ? W - 1 : sx;
-            win[r * WIN_S + c] = row[sx];
+        uint8_t *o = win + r * WIN_S;
+        if (inside) {
+            memcpy(o, row + x0, TW + 5);
+            continue;
         }
+        const uint8_t *base = row + (x0 < 0 ? 0 : x0 >= W ? W - 1 : x0);
+        for (int c = 0; c < cols; c++)
+            o[c] = base[col[c]];
     }
 }
 
-/* The kernels: n output rows of TW samples into out (stride TW); g points
- * at the integer sample of the first row, gs is the picture's row stride
- * (the taps) and rs the step from one output row to the next. */
+/* The vector helpers below are static and always inlined: no vector value
+ * crosses an ABI boundary. */
+#pragma GCC diagnostic ignored "-Wpsabi"
 
-/* 16 samples as 16-bit lanes (GCC vector extensions: one build per SIMD
- * level, two SSE2 halves in the portable one; the same integers in each) */
+/* 16 samples as 16-bit lanes, their 8-bit form, 8 of the 6-taps of 16-bit
+ * intermediates as 32-bit lanes */
 typedef uint8_t v16u8 __attribute__((vector_size(16)));
 typedef int16_t v16s __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
 
-#define LD16(v, p)                                                           \
-    do {                                                                     \
-        v16u8 b_;                                                            \
-        memcpy(&b_, (p), 16);                                                \
-        (v) = __builtin_convertvector(b_, v16s);                             \
-    } while (0)
+/* Where the output rows go: stored w bytes each at out (row stride
+ * ostride), or when out is NULL, summed as |cur - prediction| over w bytes
+ * into sad (cur's row stride cstride, the step included). */
+typedef struct sink {
+    uint8_t *out;
+    const uint8_t *cur;
+    ptrdiff_t ostride, cstride;
+    int w;
+    uint32_t sad;
+} sink;
 
-/* clip255((a - 5 b + 20 c + 20 d - 5 e + f + 16) >> 5) of the samples
- * p[k d], k = -2 .. 3, for 16 lanes (the sums fit 16 bits: -2550 .. 10710)
- * into out */
-static inline void tap6_16(const uint8_t *p, ptrdiff_t d, uint8_t *out)
+/* 16 lanes of 0 .. 255 as bytes (SSE2: one packuswb of the halves, where
+ * the narrowing conversion also masks every lane) */
+static inline AI v16u8 pack(v16s v)
 {
-    v16s a, b, c, e, f, g;
-    LD16(a, p - 2 * d);
-    LD16(b, p - d);
-    LD16(c, p);
-    LD16(e, p + d);
-    LD16(f, p + 2 * d);
-    LD16(g, p + 3 * d);
-    v16s v = (a + g - 5 * (b + f) + 20 * (c + e) + 16) >> 5;
-    v16s lo = v < 0, hi = v > 255;
-    v = (v & ~lo & ~hi) | (hi & 255);
-    v16u8 r = __builtin_convertvector(v, v16u8);
-    memcpy(out, &r, 16);
+#if defined(__SSE2__)
+    return (v16u8)_mm_packus_epi16((__m128i)__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7),
+                                   (__m128i)__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+#else
+    return __builtin_convertvector(v, v16u8);
+#endif
 }
 
-/* horizontal half samples (b) */
-static inline void k_b(const uint8_t *g, int gs, int rs, int n, uint8_t *out)
+/* output row r: stored */
+static inline AI void store_row(const sink *k, int r, v16s v)
 {
-    (void)gs;
-    for (int r = 0; r < n; r++, g += rs, out += TW)
-        tap6_16(g, 1, out);
+    v16u8 p = pack(v);
+    uint8_t *o = k->out + r * k->ostride;
+    if (k->w == TW)
+        memcpy(o, &p, TW);
+    else if (k->w == 8)
+        memcpy(o, &p, 8);
+    else
+        memcpy(o, &p, (size_t)k->w);
 }
 
-/* vertical half samples (h) */
-static inline void k_h(const uint8_t *g, int gs, int rs, int n, uint8_t *out)
+/* output row r: its SAD */
+static inline AI uint32_t sad_row(const sink *k, int r, v16s v)
 {
-    for (int r = 0; r < n; r++, g += rs, out += TW)
-        tap6_16(g, gs, out);
-}
-
-/* centre half samples (j) from the unrounded vertical intermediates */
-static inline void k_j(const uint8_t *g, int gs, int rs, int n, uint8_t *out)
-{
-    int16_t v[TW + 5];
-    for (int r = 0; r < n; r++, g += rs, out += TW) {
-        for (int c = 0; c < TW + 5; c++) {
-            const uint8_t *q = g + c - 2;
-            v[c] = (int16_t)tap6(q[-2 * gs], q[-gs], q[0], q[gs], q[2 * gs], q[3 * gs]);
-        }
-        for (int c = 0; c < TW; c++)
-            out[c] = (uint8_t)clip255((tap6(v[c], v[c + 1], v[c + 2], v[c + 3], v[c + 4], v[c + 5]) + 512) >> 10);
+    v16u8 p = pack(v);
+    const uint8_t *c = k->cur + r * k->cstride;
+#if defined(__SSE2__)
+    if (k->w == TW) {
+        __m128i d = _mm_sad_epu8((__m128i)p, _mm_loadu_si128((const __m128i *)c));
+        return (uint32_t)_mm_cvtsi128_si32(d) + (uint32_t)_mm_extract_epi16(d, 4);
     }
+    if (k->w == 8)
+        return (uint32_t)_mm_cvtsi128_si32(_mm_sad_epu8((__m128i)p, _mm_loadl_epi64((const __m128i *)c)));
+#endif
+    uint32_t sum = 0;
+    for (int i = 0; i < k->w; i++)
+        sum += (uint32_t)abs((int)c[i] - (int)p[i]);
+    return sum;
 }
 
-/* integer samples */
-static inline void k_g(const uint8_t *g, int rs, int n, uint8_t *out)
-{
-    for (int r = 0; r < n; r++, g += rs, out += TW)
-        memcpy(out, g, TW);
-}
-
-/* a = rounded average of a and b */
-static inline void k_avg(uint8_t *a, const uint8_t *b, int n)
-{
-    for (int i = 0; i < n * TW; i++)
-        a[i] = (uint8_t)((a[i] + b[i] + 1) >> 1);
-}
-
-/* One tile of H.264 luma at phase (fx, fy) (not both 0): 8.4.2.2.1's
- * samples a..r as the rounded averages of their two neighbours. */
-OVX_SIMD_VARIANTS(tile_h264, (const uint8_t *g, int gs, int rs, int n, int fx, int fy, uint8_t *out),
-                  (g, gs, rs, n, fx, fy, out), {
-    uint8_t t[OVX_SUBPEL_MAX * TW];
-    const uint8_t *g1 = g + 1, *gd = g + gs; /* G one column right, one row down */
-    switch (fy * 4 + fx) {
-    case 1: k_g(g, rs, n, out); k_b(g, gs, rs, n, t); break;        /* a = (G + b) */
-    case 2: k_b(g, gs, rs, n, out); return;                         /* b */
-    case 3: k_g(g1, rs, n, out); k_b(g, gs, rs, n, t); break;       /* c = (H + b) */
-    case 4: k_g(g, rs, n, out); k_h(g, gs, rs, n, t); break;        /* d = (G + h) */
-    case 5: k_b(g, gs, rs, n, out); k_h(g, gs, rs, n, t); break;    /* e = (b + h) */
-    case 6: k_b(g, gs, rs, n, out); k_j(g, gs, rs, n, t); break;    /* f = (b + j) */
-    case 7: k_b(g, gs, rs, n, out); k_h(g1, gs, rs, n, t); break;   /* g = (b + m) */
-    case 8: k_h(g, gs, rs, n, out); return;                         /* h */
-    case 9: k_h(g, gs, rs, n, out); k_j(g, gs, rs, n, t); break;    /* i = (h + j) */
-    case 10: k_j(g, gs, rs, n, out); return;                        /* j */
-    case 11: k_j(g, gs, rs, n, out); k_h(g1, gs, rs, n, t); break;  /* k = (j + m) */
-    case 12: k_g(gd, rs, n, out); k_h(g, gs, rs, n, t); break;      /* n = (M + h) */
-    case 13: k_h(g, gs, rs, n, out); k_b(gd, gs, rs, n, t); break;  /* p = (h + s) */
-    case 14: k_j(g, gs, rs, n, out); k_b(gd, gs, rs, n, t); break;  /* q = (j + s) */
-    case 15: k_h(g1, gs, rs, n, out); k_b(gd, gs, rs, n, t); break; /* r = (m + s) */
-    default: k_g(g, rs, n, out); return;
+/* for each output row r (after decl): the row e stored or its SAD summed,
+ * one loop per mode */
+#define EACH_ROW(decl, e)                                    \
+    if (k->out) {                                            \
+        for (int r = 0; r < n; r++) {                        \
+            decl;                                            \
+            store_row(k, r, e);                              \
+        }                                                    \
+    } else {                                                 \
+        uint32_t acc_ = 0;                                   \
+        for (int r = 0; r < n; r++) {                        \
+            decl;                                            \
+            acc_ += sad_row(k, r, e);                        \
+        }                                                    \
+        k->sad += acc_;                                      \
     }
-    k_avg(out, t, n);
+
+/* The helpers are written in forms GCC 12 compiles well at every level:
+ * element-wise vector construction for the widening loads (one vpmovzxbw /
+ * vpmovsxwd from memory; punpck in SSE2; __builtin_convertvector gives four
+ * instructions in AVX2) and clipping with arithmetic shifts (comparisons of
+ * 32-byte vectors are done element by element in the portable build). */
+static inline AI v16s ld(const uint8_t *p)
+{
+    v16u8 b;
+    memcpy(&b, p, TW);
+    return (v16s){b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]};
+}
+
+/* a - 5 b + 20 c + 20 d - 5 e + f of the samples p[k d], k = -2 .. 3,
+ * unrounded (-2550 .. 10710: fits 16 bits) */
+static inline AI v16s tap(const uint8_t *p, ptrdiff_t d)
+{
+    return ld(p - 2 * d) + ld(p + 3 * d) - 5 * (ld(p - d) + ld(p + 2 * d)) + 20 * (ld(p) + ld(p + d));
+}
+
+/* clip255(v) */
+static inline AI v16s clip16(v16s v)
+{
+    v = v & ~(v >> 15);              /* negative: 0 */
+    return (v | (255 - v) >> 15) & 255; /* above 255: all ones, then 255 */
+}
+
+static inline AI v8i clip32(v8i v)
+{
+    v = v & ~(v >> 31);
+    return (v | (255 - v) >> 31) & 255;
+}
+
+/* clip255((v + 16) >> 5): a half sample from its intermediate */
+static inline AI v16s half(v16s v)
+{
+    return clip16((v + 16) >> 5);
+}
+
+/* rounded average */
+static inline AI v16s avg(v16s a, v16s b)
+{
+    return (a + b + 1) >> 1;
+}
+
+/* 16-bit intermediates: row t at b1 + t * TW */
+static inline AI v16s row16(const int16_t *b1)
+{
+    v16s v;
+    memcpy(&v, b1, sizeof v);
+    return v;
+}
+
+static inline AI v8i ld32(const int16_t *q)
+{
+    return (v8i){q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]};
+}
+
+/* clip255((j1 + 512) >> 10) for 8 columns, j1 the 6-tap of the
+ * intermediates of rows q, q + TW, .. q + 5 TW */
+static inline AI v8i centre8(const int16_t *q)
+{
+    v8i v = ld32(q) + ld32(q + 5 * TW) - 5 * (ld32(q + TW) + ld32(q + 4 * TW)) +
+            20 * (ld32(q + 2 * TW) + ld32(q + 3 * TW));
+    return clip32((v + 512) >> 10);
+}
+
+static inline AI v16s centre(const int16_t *q)
+{
+    v8i a = centre8(q), b = centre8(q + 8);
+    return __builtin_convertvector(__builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                   v16s);
+}
+
+/* for each output row r (p its integer sample G): the 16 samples e */
+#define ROWS(e)                                  \
+    EACH_ROW(const uint8_t *p = g + r * rs, e);  \
+    break
+/* the same with j the row's centre samples and q its intermediates */
+#define ROWS_J(e)                                                                                         \
+    EACH_ROW(const uint8_t *p = g + r * rs; const int16_t *q = b1 + r * step * TW; v16s j = centre(q);   \
+             (void)p, e);                                                                                 \
+    break
+
+/* One block of H.264 luma at phase (fx, fy): 8.4.2.2.1's samples a..r as
+ * the rounded averages of their two neighbours, rows 0, step, .. (n of
+ * them). g points at the integer sample G of the first row, gs is the row
+ * stride of the samples. One loop per phase. */
+OVX_SIMD_VARIANTS(tile_h264, (const uint8_t *g, int gs, int step, int n, int fx, int fy, sink *k),
+                  (g, gs, step, n, fx, fy, k), {
+    const ptrdiff_t s = gs, rs = (ptrdiff_t)gs * step;
+    const int c = fy * 4 + fx;
+    int16_t b1[(OVX_SUBPEL_MAX + 5) * TW] __attribute__((aligned(32)));
+    if (c == 6 || c == 9 || c == 10 || c == 11 || c == 14) {
+        /* b1[t]: horizontal intermediates of row t - 2, for the rows the
+         * output rows' j need (t mod step < 6) */
+        int last = (n - 1) * step + 5;
+        for (int t = 0, m = 0; t <= last; t++, m = m + 1 == step ? 0 : m + 1)
+            if (m < 6) {
+                v16s v = tap(g + (t - 2) * s, 1);
+                memcpy(b1 + t * TW, &v, sizeof v);
+            }
+    }
+    switch (c) {
+    case 1: ROWS(avg(ld(p), half(tap(p, 1))));                /* a = (G + b) */
+    case 2: ROWS(half(tap(p, 1)));                            /* b */
+    case 3: ROWS(avg(ld(p + 1), half(tap(p, 1))));            /* c = (H + b) */
+    case 4: ROWS(avg(ld(p), half(tap(p, s))));                /* d = (G + h) */
+    case 5: ROWS(avg(half(tap(p, 1)), half(tap(p, s))));      /* e = (b + h) */
+    case 6: ROWS_J(avg(half(row16(q + 2 * TW)), j));          /* f = (b + j) */
+    case 7: ROWS(avg(half(tap(p, 1)), half(tap(p + 1, s))));  /* g = (b + m) */
+    case 8: ROWS(half(tap(p, s)));                            /* h */
+    case 9: ROWS_J(avg(half(tap(p, s)), j));                  /* i = (h + j) */
+    case 10: ROWS_J(j);                                       /* j */
+    case 11: ROWS_J(avg(j, half(tap(p + 1, s))));             /* k = (j + m) */
+    case 12: ROWS(avg(ld(p + s), half(tap(p, s))));           /* n = (M + h) */
+    case 13: ROWS(avg(half(tap(p, s)), half(tap(p + s, 1)))); /* p = (h + s) */
+    case 14: ROWS_J(avg(j, half(row16(q + 3 * TW))));         /* q = (j + s) */
+    case 15: ROWS(avg(half(tap(p + 1, s)), half(tap(p + s, 1)))); /* r = (m + s) */
+    default: ROWS(ld(p));                                     /* G */
+    }
 })
 
-/* One tile of bilinear samples at phase (fx, fy). */
-OVX_SIMD_VARIANTS(tile_bilinear, (const uint8_t *g, int gs, int rs, int n, int fx, int fy, uint8_t *out),
-                  (g, gs, rs, n, fx, fy, out), {
-    const int a = (4 - fx) * (4 - fy), b = fx * (4 - fy), c = (4 - fx) * fy, d = fx * fy;
-    for (int r = 0; r < n; r++, g += rs, out += TW)
-        for (int k = 0; k < TW; k++)
-            out[k] = (uint8_t)((a * g[k] + b * g[k + 1] + c * g[k + gs] + d * g[k + gs + 1] + 8) >> 4);
+/* The same with bilinear samples at phase (fx, fy) (sums < 2^12: 16 bits). */
+OVX_SIMD_VARIANTS(tile_bilinear, (const uint8_t *g, int gs, int step, int n, int fx, int fy, sink *k),
+                  (g, gs, step, n, fx, fy, k), {
+    const int16_t a = (int16_t)((4 - fx) * (4 - fy)), b = (int16_t)(fx * (4 - fy)), c = (int16_t)((4 - fx) * fy),
+                  d = (int16_t)(fx * fy);
+    const ptrdiff_t rs = (ptrdiff_t)gs * step;
+    EACH_ROW(const uint8_t *p = g + r * rs, (a * ld(p) + b * ld(p + 1) + c * ld(p + gs) + d * ld(p + gs + 1) + 8) >> 4);
 })
 
-/* Where the prediction of the block's rows 0, step, 2 step, ... (h rows in
- * all) comes from: *src with row step *src_rs when the vector is whole
- * pixels and the block inside the picture (nothing computed), else n rows
- * of TW samples computed into tile (stride TW). Returns the row count. */
-static int predict_tile(const uint8_t *ref, int stride, int W, int H, int x, int y, int w, int h, int qx, int qy,
-                        ovx_interp interp, int step, uint8_t *tile, const uint8_t **src, int *src_rs)
+/* Predicts the block's rows 0, step, 2 step, ... (h rows in all) into k. */
+static inline AI void predict(const uint8_t *ref, int stride, int W, int H, int x, int y, int h, int qx, int qy,
+                              ovx_interp interp, int step, sink *k)
 {
-    /* floor division: the integer part and the quarter phase 0..3 */
-    int fqx = qx >= 0 ? qx / 4 : -((3 - qx) / 4), fqy = qy >= 0 ? qy / 4 : -((3 - qy) / 4);
-    int ix = x + fqx, iy = y + fqy, fx = qx - 4 * fqx, fy = qy - 4 * fqy;
+    /* the integer part (floor: GCC and clang shift negative values
+     * arithmetically) and the quarter phase 0..3 */
+    int ix = x + (qx >> 2), iy = y + (qy >> 2), fx = qx & 3, fy = qy & 3;
     int n = (h + step - 1) / step;
-    if (fx == 0 && fy == 0 && ix >= 0 && iy >= 0 && ix + w <= W && iy + h <= H) {
-        *src = ref + (size_t)iy * stride + ix;
-        *src_rs = stride * step;
-        return n;
+    if (fx == 0 && fy == 0 && ix >= 0 && iy >= 0 && ix + k->w <= W && iy + h <= H) {
+        /* whole pixels inside the picture: the reference itself */
+        const uint8_t *s = ref + (size_t)iy * stride + ix;
+        ptrdiff_t rs = (ptrdiff_t)stride * step;
+        if (!k->out) {
+            k->sad = ovx_sad_rows(k->cur, k->cstride, s, rs, n, k->w);
+            return;
+        }
+        for (int r = 0; r < n; r++, s += rs)
+            memcpy(k->out + r * k->ostride, s, (size_t)k->w);
+        return;
     }
     uint8_t win[WIN_R * WIN_S];
     const uint8_t *g;
@@ -195,12 +306,9 @@ static int predict_tile(const uint8_t *ref, int stride, int W, int H, int x, int
         gs = WIN_S;
     }
     if (interp == OVX_INTERP_H264)
-        tile_h264(g, gs, gs * step, n, fx, fy, tile);
+        tile_h264(g, gs, step, n, fx, fy, k);
     else
-        tile_bilinear(g, gs, gs * step, n, fx, fy, tile);
-    *src = tile;
-    *src_rs = TW;
-    return n;
+        tile_bilinear(g, gs, step, n, fx, fy, k);
 }
 
 void ovx_subpel_predict(const uint8_t *ref, int stride, int W, int H, int x, int y, int w, int h,
@@ -212,33 +320,14 @@ void ovx_subpel_predict(const uint8_t *ref, int stride, int W, int H, int x, int
 void ovx_subpel_predict_rows(const uint8_t *ref, int stride, int W, int H, int x, int y, int w, int h,
                              int qx, int qy, ovx_interp interp, int step, uint8_t *out, int ostride)
 {
-    uint8_t tile[OVX_SUBPEL_MAX * TW];
-    const uint8_t *s;
-    int rs;
-    int n = predict_tile(ref, stride, W, H, x, y, w, h, qx, qy, interp, step, tile, &s, &rs);
-    for (int r = 0; r < n; r++, s += rs, out += ostride) {
-        if (w == TW)
-            memcpy(out, s, TW);
-        else if (w == 8)
-            memcpy(out, s, 8);
-        else if (w == 4)
-            memcpy(out, s, 4);
-        else
-            for (int c = 0; c < w; c++)
-                out[c] = s[c];
-    }
+    sink k = {.out = out, .ostride = ostride, .w = w};
+    predict(ref, stride, W, H, x, y, h, qx, qy, interp, step, &k);
 }
 
 uint32_t ovx_subpel_sad(const uint8_t *ref, int stride, int W, int H, int x, int y, int w, int h, int qx, int qy,
                         ovx_interp interp, const uint8_t *cur, int cstride, int step)
 {
-    uint8_t tile[OVX_SUBPEL_MAX * TW];
-    const uint8_t *s;
-    int rs;
-    int n = predict_tile(ref, stride, W, H, x, y, w, h, qx, qy, interp, step, tile, &s, &rs);
-    uint32_t sum = 0;
-    size_t cs = (size_t)cstride * step;
-    for (int r = 0; r < n; r++, s += rs, cur += cs)
-        sum += ovx_sad_row(cur, s, w);
-    return sum;
+    sink k = {.cur = cur, .cstride = (ptrdiff_t)cstride * step, .w = w};
+    predict(ref, stride, W, H, x, y, h, qx, qy, interp, step, &k);
+    return k.sad;
 }

@@ -5,16 +5,23 @@
  * samples as rounded averages of their two named neighbours) and the
  * MPEG half-pel averages; every quarter phase, random pictures, blocks on
  * and across the picture edges (samples outside repeat the edge); the SAD
- * of every step-th row; each SIMD build of the kernels. */
+ * of every step-th row and the prediction of only those rows (steps 1..8:
+ * the centre sample's intermediates are shared between output rows closer
+ * than 6 rows); widths 4, 8, 16 and any other; two picture sizes (blocks
+ * read in place or from an edge-repeated copy); each SIMD build of the
+ * kernels. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../check.h"
 #include "select/subpel.h"
 #include "video/simd.h"
 
-enum { W = 37, H = 29 };
-static uint8_t pic[W * H];
+enum { WMAX = 64, HMAX = 48 };
+static int W, H;
+static uint8_t pic[WMAX * HMAX];
 
 static int P(int x, int y)
 {
@@ -80,40 +87,52 @@ static int mpeg_sample(int x, int y, int fx, int fy)
 
 static void run(ovx_interp interp, int trials)
 {
-    uint8_t out[OVX_SUBPEL_MAX * OVX_SUBPEL_MAX], cur[OVX_SUBPEL_MAX * OVX_SUBPEL_MAX];
-    int bad = 0, bad_sad = 0, phases[16] = {0};
+    enum { M = OVX_SUBPEL_MAX };
+    uint8_t out[M * M], rows[M * M], cur[M * M];
+    int bad = 0, bad_sad = 0, bad_rows = 0, phases[16] = {0};
     for (int t = 0; t < trials; t++) {
-        int w = 1 + rand() % OVX_SUBPEL_MAX, h = 1 + rand() % OVX_SUBPEL_MAX;
+        int w = 1 + rand() % M, h = 1 + rand() % M;
         if (t % 3 == 0) { w = 16; h = 16; }
+        if (t % 3 == 1) { w = 4 << rand() % 2; h = 4 << rand() % 3; } /* 4 or 8 wide */
         int x = rand() % W, y = rand() % H;
         int qx = rand() % 81 - 40, qy = rand() % 81 - 40; /* up to 10 px, often outside */
-        ovx_subpel_predict(pic, W, W, H, x, y, w, h, qx, qy, interp, out, OVX_SUBPEL_MAX);
+        ovx_subpel_predict(pic, W, W, H, x, y, w, h, qx, qy, interp, out, M);
         int ix = floordiv4(qx), iy = floordiv4(qy), fx = qx - 4 * ix, fy = qy - 4 * iy;
         phases[fy * 4 + fx]++;
         for (int r = 0; r < h; r++)
             for (int c = 0; c < w; c++) {
                 int want = interp == OVX_INTERP_H264 ? h264_sample(x + c + ix, y + r + iy, fx, fy)
                                                      : mpeg_sample(x + c + ix, y + r + iy, fx, fy);
-                if (out[r * OVX_SUBPEL_MAX + c] != want && bad++ < 5)
+                if (out[r * M + c] != want && bad++ < 5)
                     fprintf(stderr, "interp %d: (%d,%d) %dx%d q(%d,%d) pixel (%d,%d): %d, want %d\n", interp,
-                            x, y, w, h, qx, qy, c, r, out[r * OVX_SUBPEL_MAX + c], want);
+                            x, y, w, h, qx, qy, c, r, out[r * M + c], want);
             }
-        /* the SAD of rows 0, step, ... against a random block, from the checked prediction */
-        for (int k = 0; k < OVX_SUBPEL_MAX * OVX_SUBPEL_MAX; k++)
+        /* the rows 0, step, ... and their SAD against a random block, from the checked prediction */
+        for (int k = 0; k < M * M; k++)
             cur[k] = (uint8_t)(rand() % 256);
-        for (int step = 1; step <= 3; step++) {
+        for (int step = 1; step <= 8; step++) {
             uint32_t want = 0;
             for (int r = 0; r < h; r += step)
                 for (int c = 0; c < w; c++)
-                    want += (uint32_t)abs(cur[r * OVX_SUBPEL_MAX + c] - out[r * OVX_SUBPEL_MAX + c]);
-            uint32_t got = ovx_subpel_sad(pic, W, W, H, x, y, w, h, qx, qy, interp, cur, OVX_SUBPEL_MAX, step);
+                    want += (uint32_t)abs(cur[r * M + c] - out[r * M + c]);
+            uint32_t got = ovx_subpel_sad(pic, W, W, H, x, y, w, h, qx, qy, interp, cur, M, step);
             if (got != want && bad_sad++ < 5)
                 fprintf(stderr, "interp %d: (%d,%d) %dx%d q(%d,%d) step %d: SAD %u, want %u\n", interp, x, y, w, h,
                         qx, qy, step, got, want);
+            memset(rows, 0xa5, sizeof rows);
+            ovx_subpel_predict_rows(pic, W, W, H, x, y, w, h, qx, qy, interp, step, rows, M);
+            for (int r = 0; r < h; r += step)
+                for (int c = 0; c < M; c++) {
+                    int got_px = rows[r / step * M + c], want_px = c < w ? out[r * M + c] : 0xa5;
+                    if (got_px != want_px && bad_rows++ < 5)
+                        fprintf(stderr, "interp %d: (%d,%d) %dx%d q(%d,%d) step %d row %d col %d: %d, want %d\n",
+                                interp, x, y, w, h, qx, qy, step, r, c, got_px, want_px);
+                }
         }
     }
     CHECK(bad == 0);
     CHECK(bad_sad == 0);
+    CHECK(bad_rows == 0); /* the rows asked for, and nothing right of the block's width */
     for (int k = 0; k < 16; k++)
         CHECK(phases[k] > 0);
 }
@@ -124,16 +143,28 @@ int main(void)
     for (int level = ovx_video_simd(); level >= 0; level--) {
         ovx_video_force_simd(level);
         srand(7);
-        for (int k = 0; k < W * H; k++)
-            pic[k] = (uint8_t)(rand() % 256); /* full range: clipping of the 6-tap is exercised */
-        run(OVX_INTERP_H264, 3000);
-        run(OVX_INTERP_BILINEAR, 3000);
-        /* a smooth picture as well (the usual case) */
-        for (int y = 0; y < H; y++)
-            for (int x = 0; x < W; x++)
-                pic[y * W + x] = (uint8_t)(128 + 60 * ((x * 7 + y * 3) % 17) / 17 - (x * y) % 5);
-        run(OVX_INTERP_H264, 1000);
+        for (int size = 0; size < 2; size++) {
+            W = size ? WMAX : 37;
+            H = size ? HMAX : 29;
+            for (int k = 0; k < W * H; k++)
+                pic[k] = (uint8_t)(rand() % 256); /* full range: clipping of the 6-tap is exercised */
+            run(OVX_INTERP_H264, 3000);
+            run(OVX_INTERP_BILINEAR, 3000);
+            /* a smooth picture as well (the usual case) */
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                    pic[y * W + x] = (uint8_t)(128 + 60 * ((x * 7 + y * 3) % 17) / 17 - (x * y) % 5);
+            run(OVX_INTERP_H264, 1000);
+        }
     }
     CHECK(ovx_subpel_quarter(1.25f) == 5 && ovx_subpel_quarter(-0.75f) == -3 && ovx_subpel_quarter(-2.5f) == -10);
+    /* as lrintf: ties to even (0.125 px = half a quarter), any vector */
+    CHECK(ovx_subpel_quarter(0.125f) == 0 && ovx_subpel_quarter(0.375f) == 2 && ovx_subpel_quarter(-0.125f) == 0);
+    int bad_q = 0;
+    for (int k = 0; k < 100000; k++) {
+        float v = (float)(rand() % 4001 - 2000) / 8.0f + (float)(rand() % 3 - 1) * 1e-3f;
+        bad_q += ovx_subpel_quarter(v) != (int)lrintf(v * 4.0f);
+    }
+    CHECK(bad_q == 0);
     return CHECK_RESULT();
 }
