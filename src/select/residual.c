@@ -238,20 +238,29 @@ static int choose_implicit(const ovx_energy_input *in, const planes *pl, int16_t
     return differ && acc[1] < acc[0];
 }
 
-/* The final prediction into pl->p[0]; pl->m[0] = unit predicted at all. */
+/* The final prediction into pl->p[0]; pl->m[0] = unit predicted at all.
+ * A unit row whose units are all past-only or none without a previous
+ * frame keeps its past prediction (the weighting by 0 of 64 is that). */
 static void compose(const ovx_energy_input *in, planes *pl, int implicit, int16_t *w1, uint8_t *from_prev)
 {
-    int ry1 = pl->y0 + pl->rh;
+    int ry1 = pl->y0 + pl->rh, has_prev = in->prev != NULL;
     for (int uy = pl->y0 / 4; uy < (ry1 + 3) / 4; uy++) {
-        unit_row_weights(in, pl, uy, implicit, w1, NULL, from_prev);
-        for (int y = first_row(pl, uy * 4, pl->step); y < uy * 4 + 4 && y < ry1; y += pl->step) {
-            uint8_t *a = plane_row(pl, 0, y);
-            const uint8_t *prev = in->prev ? in->prev + (size_t)y * in->prev_stride + pl->x0 : a;
-            compose_row(a, plane_row(pl, 1, y), prev, w1, from_prev, pl->rw);
-        }
         size_t u0 = unit_at(pl, pl->x0 / 4, uy);
+        uint8_t *m0 = pl->m[0] + u0;
+        const uint8_t *m1 = pl->m[1] + u0;
+        int change = 0;
         for (int k = 0; k < pl->uw; k++)
-            pl->m[0][u0 + k] = pl->m[0][u0 + k] || pl->m[1][u0 + k] || in->prev;
+            change |= m1[k] | (has_prev & !m0[k]);
+        if (change) {
+            unit_row_weights(in, pl, uy, implicit, w1, NULL, from_prev);
+            for (int y = first_row(pl, uy * 4, pl->step); y < uy * 4 + 4 && y < ry1; y += pl->step) {
+                uint8_t *a = plane_row(pl, 0, y);
+                const uint8_t *prev = has_prev ? in->prev + (size_t)y * in->prev_stride + pl->x0 : a;
+                compose_row(a, plane_row(pl, 1, y), prev, w1, from_prev, pl->rw);
+            }
+        }
+        for (int k = 0; k < pl->uw; k++)
+            m0[k] = (uint8_t)(m0[k] | m1[k] | has_prev);
     }
 }
 
@@ -266,6 +275,28 @@ static void expand_units(const uint8_t *mu, int n, uint8_t *mask)
     }
 }
 
+/* the unit row of picture row y (roi units, uw of them) */
+static inline const uint8_t *unit_row(const planes *pl, int y)
+{
+    return pl->m[0] + (size_t)(y / 4 - pl->y0 / 4) * pl->uw;
+}
+
+/* mask[0 .. rw) for picture row y's unit row; *full (0 at first) says the
+ * mask is all 1 already (every unit covered: with a previous frame, every
+ * row), so it is not written again */
+static void load_mask(const planes *pl, int y, uint8_t *mask, int *full)
+{
+    const uint8_t *mu = unit_row(pl, y);
+    if (!memchr(mu, 0, (size_t)pl->uw)) {
+        if (!*full)
+            memset(mask, 1, ((size_t)pl->uw) * 4);
+        *full = 1;
+        return;
+    }
+    expand_units(mu, pl->rw, mask);
+    *full = 0;
+}
+
 /* Integer sums of the fit over the covered pixels of every other row and
  * column whose |cur - (gain pred + offset)| <= lim (the test in doubles,
  * as always; the sums are integers, exact in any order). */
@@ -273,15 +304,48 @@ typedef struct fit_sums {
     int64_t n, sp, sc, spp, spc, sad;
 } fit_sums;
 
+/* The fit's test, in doubles as always: cur value cv accepted for the
+ * prediction pv */
+static inline int fit_accepts(int cv, int pv, double g, double o, double lim)
+{
+    return fabs(cv - (g * pv + o)) <= lim;
+}
+
+/* See residual.h. Found by the test itself around its estimate, so the set
+ * is the test's, rounding included: cv - (g pv + o) rounds monotonically
+ * in cv, so its magnitude falls, then rises, and the set is an interval
+ * holding the value nearest g pv + o. */
+int32_t ovx_residual_fit_range(int pv, double g, double o, double lim)
+{
+    double t = g * pv + o, f = floor(t);
+    /* the smallest |cv - t| is at floor(t) or the next value (clamped) */
+    int m0 = f >= 0 ? (f <= 255 ? (int)f : 255) : 0, m1 = m0 < 255 && f >= 0 ? m0 + 1 : m0;
+    int m = fit_accepts(m0, pv, g, o, lim) ? m0 : fit_accepts(m1, pv, g, o, lim) ? m1 : -1;
+    if (m < 0)
+        return 256;
+    double dl = ceil(t - lim), dh = floor(t + lim);
+    int lo = dl >= 0 ? (dl <= 255 ? (int)dl : 255) : 0, hi = dh >= 0 ? (dh <= 255 ? (int)dh : 255) : 0;
+    lo = lo > m ? m : lo;
+    hi = hi < m ? m : hi;
+    while (lo > 0 && fit_accepts(lo - 1, pv, g, o, lim))
+        lo--;
+    while (!fit_accepts(lo, pv, g, o, lim))
+        lo++;
+    while (hi < 255 && fit_accepts(hi + 1, pv, g, o, lim))
+        hi++;
+    while (!fit_accepts(hi, pv, g, o, lim))
+        hi--;
+    return lo | (hi - lo) << 16;
+}
+
 /* one row's sums over columns 0, 2, ... < n (n <= 8192: no int32 overflow;
- * one build per SIMD level) */
-OVX_SIMD_VARIANTS(fit_row, (const uint8_t *restrict c, const uint8_t *restrict p, const uint8_t *restrict mask,
-                            double g, double o, double lim, int n, int64_t *restrict acc),
-                  (c, p, mask, g, o, lim, n, acc), {
+ * one build per SIMD level), every covered pixel (the first pass: no limit) */
+OVX_SIMD_VARIANTS(fit_row_all, (const uint8_t *restrict c, const uint8_t *restrict p,
+                                const uint8_t *restrict mask, int n, int64_t *restrict acc),
+                  (c, p, mask, n, acc), {
     int32_t sn = 0, sp = 0, sc = 0, spp = 0, spc = 0, sad = 0;
     for (int x = 0; x < n; x += 2) {
-        int pv = p[x], cv = c[x];
-        int a = mask[x] & (fabs(cv - (g * pv + o)) <= lim);
+        int pv = p[x], cv = c[x], a = mask[x];
         int d = cv - pv;
         sn += a;
         sp += a * pv;
@@ -298,18 +362,51 @@ OVX_SIMD_VARIANTS(fit_row, (const uint8_t *restrict c, const uint8_t *restrict p
     acc[5] += sad;
 })
 
-static void fit_pass(const ovx_energy_input *in, const planes *pl, double g, double o, double lim, uint8_t *mask,
+/* the same over the covered pixels whose cur value is in its prediction's
+ * range (ovx_residual_fit_range; the error sum is not needed after a limited pass) */
+OVX_SIMD_VARIANTS(fit_row_in, (const uint8_t *restrict c, const uint8_t *restrict p, const uint8_t *restrict mask,
+                               const int32_t *restrict range, int n, int64_t *restrict acc),
+                  (c, p, mask, range, n, acc), {
+    int32_t sn = 0, sp = 0, sc = 0, spp = 0, spc = 0;
+    for (int x = 0; x < n; x += 2) {
+        int pv = p[x], cv = c[x];
+        int32_t r = range[pv];
+        int a = mask[x] & ((uint32_t)(cv - (r & 0xffff)) <= (uint32_t)(r >> 16));
+        sn += a;
+        sp += a * pv;
+        sc += a * cv;
+        spp += a * pv * pv;
+        spc += a * pv * cv;
+    }
+    acc[0] += sn;
+    acc[1] += sp;
+    acc[2] += sc;
+    acc[3] += spp;
+    acc[4] += spc;
+})
+
+/* range: NULL for the first pass (every covered pixel) */
+static void fit_pass(const ovx_energy_input *in, const planes *pl, const int32_t *range, uint8_t *mask,
                      fit_sums *s)
 {
     int64_t acc[6] = {0};
-    for (int y = pl->y0; y < pl->y0 + pl->rh; y += stat_step(pl)) {
-        const uint8_t *c = in->cur + (size_t)y * in->cur_stride + pl->x0;
-        const uint8_t *p = plane_row(pl, 0, y);
+    int ss = stat_step(pl), ry1 = pl->y0 + pl->rh, full = 0;
+    for (int uy = pl->y0 / 4; uy < (ry1 + 3) / 4; uy++) {
+        int y = first_row(pl, uy * 4, ss);
+        if (y >= uy * 4 + 4 || y >= ry1)
+            continue;
         /* the roi starts on a unit: column x of the roi is in unit x / 4 */
-        expand_units(pl->m[0] + (size_t)(y / 4 - pl->y0 / 4) * pl->uw, pl->rw, mask);
-        for (int x0 = 0; x0 < pl->rw; x0 += 8192) {
-            int n = pl->rw - x0 < 8192 ? pl->rw - x0 : 8192;
-            fit_row(c + x0, p + x0, mask + x0, g, o, lim, n, acc);
+        load_mask(pl, y, mask, &full);
+        for (; y < uy * 4 + 4 && y < ry1; y += ss) {
+            const uint8_t *c = in->cur + (size_t)y * in->cur_stride + pl->x0;
+            const uint8_t *p = plane_row(pl, 0, y);
+            for (int x0 = 0; x0 < pl->rw; x0 += 8192) {
+                int n = pl->rw - x0 < 8192 ? pl->rw - x0 : 8192;
+                if (range)
+                    fit_row_in(c + x0, p + x0, mask + x0, range, n, acc);
+                else
+                    fit_row_all(c + x0, p + x0, mask + x0, n, acc);
+            }
         }
     }
     *s = (fit_sums){acc[0], acc[1], acc[2], acc[3], acc[4], acc[5]};
@@ -321,9 +418,13 @@ static void fit_pass(const ovx_energy_input *in, const planes *pl, double g, dou
 static void fit_light(const ovx_energy_input *in, const planes *pl, uint8_t *mask, double *gain, double *offset)
 {
     double g = 1.0, o = 0.0, lim = INFINITY;
+    int32_t range[256];
     for (int pass = 0; pass < 2; pass++) {
         fit_sums s;
-        fit_pass(in, pl, g, o, lim, mask, &s);
+        if (pass > 0)
+            for (int v = 0; v < 256; v++)
+                range[v] = ovx_residual_fit_range(v, g, o, lim);
+        fit_pass(in, pl, pass > 0 ? range : NULL, mask, &s);
         /* the sums as doubles: integers below 2^53, so exact */
         double n = (double)s.n, sp = (double)s.sp, sc = (double)s.sc, spp = (double)s.spp, spc = (double)s.spc;
         if (n < 64)
@@ -393,15 +494,16 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
     int rcw = (roi->x1 + cell - 1) / cell - j0, rch = (roi->y1 + cell - 1) / cell - i0;
     size_t npx = (size_t)pl.rw * ((pl.rh + pl.step - 1) / pl.step), nu = (size_t)pl.uw * pl.uh, nrc = (size_t)rcw * rch;
     size_t rowb = ((size_t)pl.rw + 64) & ~(size_t)63;
-    size_t need = nrc * (sizeof(double) + sizeof(int32_t)) + rowb * (2 * sizeof(float) + sizeof(int16_t) + 2) +
-                  2 * npx + 4 * nu + 64;
+    size_t need = nrc * (sizeof(double) + sizeof(int32_t)) + (size_t)rcw * sizeof(int32_t) +
+                  rowb * (2 * sizeof(float) + sizeof(int16_t) + 2) + 2 * npx + 4 * nu + 64;
     size_t cap;
     uint8_t *buf = scratch_get(need, &cap);
     if (!buf)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (residual map)");
     double *sum = (double *)buf;
     int32_t *cnt = (int32_t *)(sum + nrc);
-    float *e = (float *)(cnt + nrc + (nrc & 1));
+    int32_t *ucnt = cnt + nrc; /* covered pixels per cell of a unit row's pixel row */
+    float *e = (float *)(ucnt + rcw + ((nrc + rcw) & 1));
     float *fs = e + rowb;
     int16_t *w1 = (int16_t *)(fs + rowb);
     uint8_t *mask = (uint8_t *)(w1 + rowb), *flag = mask + rowb;
@@ -422,36 +524,40 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
     info->offset = 0.0;
     if (light)
         fit_light(in, &pl, mask, &info->gain, &info->offset);
-    for (int y = roi->y0; y < roi->y1; y += pl.step) {
-        const uint8_t *c = in->cur + (size_t)y * in->cur_stride + roi->x0;
-        const uint8_t *p = plane_row(&pl, 0, y);
-        expand_units(pl.m[0] + (size_t)(y / 4 - roi->y0 / 4) * pl.uw, pl.rw, mask);
-        row_errors(c, p, mask, info->gain, info->offset, pl.rw, e);
-        double *srow = sum + (size_t)(y / cell - i0) * rcw;
-        int32_t *crow = cnt + (size_t)(y / cell - i0) * rcw;
-        /* each cell's sum in pixel order (float, as always), eight cells at a time */
-        int j = 0;
-        if (rcw * cell == pl.rw && rcw >= 8) {
-            int n8 = rcw / 8;
-            cell_sums(e, cell, n8, fs);
-            for (; j < 8 * n8; j++) {
-                int n = 0;
-                for (int u = 0; u < cell; u += 4)
-                    n += mask[j * cell + u];
+    int n8 = rcw * cell == pl.rw && rcw >= 8 ? rcw / 8 : 0, full = 0;
+    for (int uy = roi->y0 / 4; uy < (roi->y1 + 3) / 4; uy++) {
+        int y = first_row(&pl, uy * 4, pl.step);
+        if (y >= uy * 4 + 4 || y >= roi->y1)
+            continue;
+        /* the unit row's mask and covered pixels per cell, for all its rows */
+        int was_full = full;
+        load_mask(&pl, y, mask, &full);
+        if (!(full && was_full))
+            for (int j = 0; j < rcw; j++) {
+                int xs = j * cell, xe = xs + cell < pl.rw ? xs + cell : pl.rw, n = 0;
+                for (int x = xs; x < xe; x++)
+                    n += mask[x];
+                ucnt[j] = n;
+            }
+        for (; y < uy * 4 + 4 && y < roi->y1; y += pl.step) {
+            const uint8_t *c = in->cur + (size_t)y * in->cur_stride + roi->x0;
+            row_errors(c, plane_row(&pl, 0, y), mask, info->gain, info->offset, pl.rw, e);
+            double *srow = sum + (size_t)(y / cell - i0) * rcw;
+            int32_t *crow = cnt + (size_t)(y / cell - i0) * rcw;
+            /* each cell's sum in pixel order (float, as always), eight cells at a time */
+            if (n8)
+                cell_sums(e, cell, n8, fs);
+            for (int j = 8 * n8; j < rcw; j++) {
+                int xs = j * cell, xe = xs + cell < pl.rw ? xs + cell : pl.rw;
+                float s = 0;
+                for (int x = xs; x < xe; x++)
+                    s += e[x];
+                fs[j] = s;
+            }
+            for (int j = 0; j < rcw; j++) {
                 srow[j] += fs[j];
-                crow[j] += 4 * n;
+                crow[j] += ucnt[j];
             }
-        }
-        for (; j < rcw; j++) {
-            int xs = j * cell, xe = xs + cell < pl.rw ? xs + cell : pl.rw;
-            float s = 0;
-            int n = 0;
-            for (int x = xs; x < xe; x++) {
-                s += e[x];
-                n += mask[x];
-            }
-            srow[j] += s;
-            crow[j] += n;
         }
     }
     for (size_t i = 0; i < nc; i++)

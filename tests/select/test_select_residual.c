@@ -11,7 +11,11 @@
  * scratch buffers; the maps must be equal bit for bit. With a row step
  * (ovx_energy_input.row_step 2 or 4, high resolutions) only the rows
  * y0, y0 + step, ... of the region count: in the cells' means, in the light
- * fit and the weighting choice (every max(2, step)-th row). */
+ * fit and the weighting choice (every max(2, step)-th row). The light
+ * fit's accepted range per predicted value (ovx_residual_fit_range) equals
+ * the per-value test at random and at exactly-on-the-limit fits, and a
+ * picture whose errors sit exactly on the fit's limit (+-3 grey levels
+ * around a gain of 1) gives the per-pixel map. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -155,8 +159,102 @@ static void fill(uint8_t *pic, int seed)
                 (uint8_t)clip255(120 + (int)(70 * sin(x * 0.21 + seed) * cos(y * 0.17)) + rand() % 21 - 10);
 }
 
+/* ovx_residual_fit_range against the test itself on all 256 values */
+static int range_matches(int pv, double g, double o, double lim)
+{
+    int32_t r = ovx_residual_fit_range(pv, g, o, lim);
+    int lo = r & 0xffff, span = r >> 16;
+    for (int cv = 0; cv < 256; cv++) {
+        int want = fabs(cv - (g * pv + o)) <= lim;
+        int got = r != 256 && cv >= lo && cv <= lo + span;
+        if (want != got)
+            return 0;
+    }
+    return r == 256 || (lo <= 255 && lo + span <= 255);
+}
+
+static void test_fit_range(void)
+{
+    int bad = 0;
+    srand(7);
+    for (int t = 0; t < 4000; t++) {
+        double g = 0.5 + 1.5 * rand() / (double)RAND_MAX, o = (rand() % 20001 - 10000) / 40.0;
+        double lim = 3.0 + (rand() % 4000) / 100.0;
+        if (t % 4 == 1) /* the limit exactly on an integer distance */
+            g = 1.0, o = rand() % 41 - 20, lim = 3.0 + rand() % 8;
+        if (t % 4 == 2) /* one ulp either side */
+            lim = nextafter(lim, t % 8 == 2 ? 0.0 : 1e9), g = 1.0, o = rand() % 41 - 20 + (t % 3) * 0.5;
+        if (t % 16 == 3) /* the whole range shifted out below or above */
+            o = t % 32 == 3 ? -400.0 : 400.0;
+        for (int pv = 0; pv < 256; pv++)
+            if (!range_matches(pv, g, o, lim) && bad++ < 5)
+                fprintf(stderr, "fit range differs: pv %d g %.17g o %.17g lim %.17g\n", pv, g, o, lim);
+    }
+    CHECK(bad == 0);
+}
+
+/* a picture predicted exactly (zero vectors, every 8x8 block, from r0)
+ * but for quadruples of sampled pixels of predictions 104, 100, 100, 103
+ * and errors +3, -3, +4, -4: their sums of error and prediction x error
+ * vanish, so the first fit is gain 1, offset 0 exactly and its limit 3
+ * grey levels; the +-3 pair, exactly on the limit, stays in the second
+ * fit (and moves it), the +-4 pair does not */
+static void test_on_limit(void)
+{
+    static uint8_t ref[W * H], pic[W * H];
+    static const int qp[4] = {104, 100, 100, 103}, qd[4] = {3, -3, 4, -4};
+    srand(11);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x += 4) {
+            int v = 10 + rand() % 236;
+            for (int k = 0; k < 4 && x + k < W; k++)
+                ref[y * W + x + k] = (uint8_t)v;
+        }
+    memcpy(pic, ref, sizeof pic);
+    for (int y = 0; y < H; y += 8)
+        for (int q = 0; q < 4; q++) {
+            int x = 4 * ((y / 8) % 6 + 5 * q);
+            memset(ref + y * W + x, qp[q], 4);
+            memcpy(pic + y * W + x, ref + y * W + x, 4);
+            pic[y * W + x] = (uint8_t)(qp[q] + qd[q]);
+        }
+    static ovx_mv mv[MAXV];
+    static uint8_t choice[MAXV];
+    int n = 0;
+    for (int y = 0; y < H; y += BS)
+        for (int x = 0; x < W; x += BS, n++) {
+            mv[n] = (ovx_mv){.x = x, .y = y, .w = x + BS <= W ? BS : W - x, .h = y + BS <= H ? BS : H - y,
+                             .source = -1};
+            choice[n] = 0;
+        }
+    int cw = (W + CELL - 1) / CELL, ch = (H + CELL - 1) / CELL;
+    static float got[(W / CELL + 1) * (H / CELL + 1)], want[(W / CELL + 1) * (H / CELL + 1)];
+    for (int s = 1; s <= 2; s++) {
+        step = s;
+        ovx_energy_input in = {.cur = pic, .cur_stride = W, .W = W, .H = H, .mv = mv, .n_mv = n,
+                               .choice = choice, .interp = OVX_INTERP_H264, .row_step = s};
+        in.past[0] = (ovx_energy_ref){ref, W, 1};
+        in.n_past = 1;
+        ovx_roi roi = {0, 0, W, H};
+        ovx_residual_info wi, gi;
+        oracle(&in, &roi, 1, want, cw, ch, &wi);
+        CHECK(wi.gain != 1.0); /* the pair on the limit moved the second fit */
+        for (int level = ovx_video_simd(); level >= 0; level--) {
+            ovx_video_force_simd(level);
+            ovx_error err = {0};
+            CHECK(ovx_residual_cells(&in, cw, ch, CELL, &roi, 1, got, &gi, &err) == OVX_OK);
+            CHECK(memcmp(got, want, (size_t)cw * ch * sizeof *got) == 0 && gi.gain == wi.gain &&
+                  gi.offset == wi.offset);
+        }
+        ovx_video_force_simd(-1);
+    }
+    step = 1;
+}
+
 int main(void)
 {
+    test_fit_range();
+    test_on_limit();
     fill(r0, 1), fill(r1, 2), fill(f0, 3), fill(f1, 4), fill(prevp, 5);
     /* the current picture: the first reference a little brighter and noisy (the light fit's case) */
     for (int k = 0; k < W * H; k++)
