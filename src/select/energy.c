@@ -233,28 +233,65 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
     return OVX_OK;
 }
 
-/* 3x3 local variance (population, over the neighbours inside the grid) of
- * the cells of roi (the only ones read); 0 elsewhere. */
-static void local_variance(const float *in, float *out, int cw, int ch, int cell, const ovx_roi *roi)
+/* The population variance of the 3x3 neighbours inside the grid of cell
+ * (i, j), summed row by row, each left to right (in doubles). */
+static float variance_at(const float *in, int cw, int ch, int i, int j)
+{
+    double s = 0, s2 = 0;
+    int n = 0;
+    for (int a = i - 1; a <= i + 1; a++)
+        for (int b = j - 1; b <= j + 1; b++) {
+            if (a < 0 || b < 0 || a >= ch || b >= cw)
+                continue;
+            double v = in[(size_t)a * cw + b];
+            s += v;
+            s2 += v * v;
+            n++;
+        }
+    double m = s / n, var = s2 / n - m * m;
+    return var > 0 ? (float)var : 0.0f;
+}
+
+/* The same for the cells j0 <= j < j1 of an inner row i (0 < i < ch - 1)
+ * whose neighbours are all inside (0 < j < cw - 1): the nine terms in
+ * the same order, no bounds test. */
+static void variance_inner(const float *in, int cw, int i, int j0, int j1, float *out)
+{
+    const float *r0 = in + (size_t)(i - 1) * cw, *r1 = r0 + cw, *r2 = r1 + cw;
+    for (int j = j0; j < j1; j++) {
+        double v[9] = {r0[j - 1], r0[j], r0[j + 1], r1[j - 1], r1[j], r1[j + 1], r2[j - 1], r2[j], r2[j + 1]};
+        double s = 0, s2 = 0;
+        for (int k = 0; k < 9; k++) {
+            s += v[k];
+            s2 += v[k] * v[k];
+        }
+        double m = s / 9, var = s2 / 9 - m * m;
+        out[j] = var > 0 ? (float)var : 0.0f;
+    }
+}
+
+/* See energy.h. */
+void ovx_energy_local_variance(const float *in, float *out, int cw, int ch, int cell, const ovx_roi *roi)
 {
     int i0 = roi->y0 / cell, i1 = (roi->y1 + cell - 1) / cell, j0 = roi->x0 / cell, j1 = (roi->x1 + cell - 1) / cell;
+    i1 = i1 < ch ? i1 : ch;
+    j1 = j1 < cw ? j1 : cw;
     memset(out, 0, (size_t)cw * ch * sizeof *out);
-    for (int i = i0; i < i1 && i < ch; i++)
-        for (int j = j0; j < j1 && j < cw; j++) {
-            double s = 0, s2 = 0;
-            int n = 0;
-            for (int a = i - 1; a <= i + 1; a++)
-                for (int b = j - 1; b <= j + 1; b++) {
-                    if (a < 0 || b < 0 || a >= ch || b >= cw)
-                        continue;
-                    double v = in[(size_t)a * cw + b];
-                    s += v;
-                    s2 += v * v;
-                    n++;
-                }
-            double m = s / n, var = s2 / n - m * m;
-            out[(size_t)i * cw + j] = var > 0 ? (float)var : 0.0f;
+    /* the inner columns: 1 .. cw - 2 */
+    int a0 = j0 > 1 ? j0 : 1, a1 = j1 < cw - 1 ? j1 : cw - 1;
+    for (int i = i0; i < i1; i++) {
+        float *o = out + (size_t)i * cw;
+        if (i == 0 || i == ch - 1 || a1 <= a0) {
+            for (int j = j0; j < j1; j++)
+                o[j] = variance_at(in, cw, ch, i, j);
+            continue;
         }
+        for (int j = j0; j < a0; j++)
+            o[j] = variance_at(in, cw, ch, i, j);
+        variance_inner(in, cw, i, a0, a1, o);
+        for (int j = a1 > j0 ? a1 : j0; j < j1; j++)
+            o[j] = variance_at(in, cw, ch, i, j);
+    }
 }
 
 /* x[n] /= max(d, floor) (plus 1e-6), clipped to [0, 1]. */
@@ -415,7 +452,7 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
     if (rc < 0)
         goto out;
     if (p->inconsistency) {
-        local_variance(mot, tmp, cw, ch, cell, &roi);
+        ovx_energy_local_variance(mot, tmp, cw, ch, cell, &roi);
         if (p->normalise == OVX_NORMALISE_FRAME) /* the recipe: the variance replaces the magnitude */
             memcpy(mot, tmp, nc * sizeof *mot);
         else /* px: the mean of the magnitude and its local deviation */

@@ -122,12 +122,13 @@ static void predict_all(const ovx_energy_input *in, planes *pl)
             }
         }
         uint8_t dist = (uint8_t)(r->dist < 1 ? 1 : r->dist > 255 ? 255 : r->dist);
-        for (int uy = y0 / 4; uy < (y1 + 3) / 4; uy++) {
-            size_t u = unit_at(pl, x0 / 4, uy);
-            int nu = (x1 + 3) / 4 - x0 / 4;
-            memset(pl->m[dir] + u, 1, (size_t)nu);
-            memset(pl->d[dir] + u, dist, (size_t)nu);
-        }
+        int nu = (x1 + 3) / 4 - x0 / 4;
+        uint8_t *mu = pl->m[dir] + unit_at(pl, x0 / 4, y0 / 4), *du = pl->d[dir] + unit_at(pl, x0 / 4, y0 / 4);
+        for (int uy = y0 / 4; uy < (y1 + 3) / 4; uy++, mu += pl->uw, du += pl->uw)
+            for (int k = 0; k < nu; k++) { /* a few units: no memset call */
+                mu[k] = 1;
+                du[k] = dist;
+            }
     }
 }
 
@@ -151,23 +152,28 @@ static int implicit_w1(int d0, int d1)
  * predicted 32 or (implicit) the H.264 implicit weight; use[x] (when not
  * NULL) = 1 in bi-predicted units whose two distances differ; from_prev[x]
  * (when not NULL) = 1 where no vector covers it and the previous frame is
- * the prediction. */
+ * the prediction. Per unit first (wu, fu: uw each), then 4 columns a unit. */
 static void unit_row_weights(const ovx_energy_input *in, const planes *pl, int uy, int implicit, int16_t *w1,
-                             uint8_t *use, uint8_t *from_prev)
+                             uint8_t *use, uint8_t *from_prev, int16_t *wu, uint8_t *fu)
 {
     size_t u0 = unit_at(pl, pl->x0 / 4, uy);
-    for (int k = 0; k < pl->uw; k++) {
-        size_t u = u0 + k;
-        int m0 = pl->m[0][u], m1 = pl->m[1][u], d0 = pl->d[0][u], d1 = pl->d[1][u];
-        int w = m0 && m1 ? (implicit ? implicit_w1(d0, d1) : 32) : m1 ? 64 : 0;
-        int f = !m0 && !m1 && in->prev, us = m0 && m1 && d0 != d1;
-        for (int i = 0; i < 4; i++) {
-            w1[4 * k + i] = (int16_t)w;
-            if (use)
-                use[4 * k + i] = (uint8_t)us;
-            if (from_prev)
-                from_prev[4 * k + i] = (uint8_t)f;
-        }
+    const uint8_t *m0 = pl->m[0] + u0, *m1 = pl->m[1] + u0, *d0 = pl->d[0] + u0, *d1 = pl->d[1] + u0;
+    int uw = pl->uw, has_prev = in->prev != NULL;
+    for (int k = 0; k < uw; k++) {
+        int bi = m0[k] & m1[k];
+        wu[k] = (int16_t)(bi ? 32 : m1[k] ? 64 : 0);
+        fu[k] = (uint8_t)(use ? bi & (d0[k] != d1[k]) : !m0[k] & !m1[k] & has_prev);
+    }
+    if (implicit) /* (equal distances too: some give 31) */
+        for (int k = 0; k < uw; k++)
+            if (m0[k] & m1[k])
+                wu[k] = (int16_t)implicit_w1(d0[k], d1[k]);
+    uint8_t *flags = use ? use : from_prev;
+    for (int k = 0; k < uw; k++) {
+        uint64_t w = (uint16_t)wu[k] * 0x0001000100010001ull;
+        uint32_t f = fu[k] * 0x01010101u;
+        memcpy(w1 + 4 * k, &w, 8);
+        memcpy(flags + 4 * k, &f, 4);
     }
 }
 
@@ -211,20 +217,22 @@ static inline int stat_step(const planes *pl)
 /* Bi-predicted units: both weightings compared on every other row (the
  * average of 8.4.2.3.1's default weights is the weighting by 32 of 64);
  * the one with the smaller error is used for the whole frame. */
-static int choose_implicit(const ovx_energy_input *in, const planes *pl, int16_t *w1, uint8_t *use)
+static int choose_implicit(const ovx_energy_input *in, const planes *pl, int16_t *w1, uint8_t *use, int16_t *wu,
+                           uint8_t *fu)
 {
     uint64_t acc[2] = {0, 0};
     int differ = 0;
     int ry1 = pl->y0 + pl->rh;
     for (int uy = pl->y0 / 4; uy < (ry1 + 3) / 4; uy++) {
         size_t u0 = unit_at(pl, pl->x0 / 4, uy);
+        const uint8_t *m0 = pl->m[0] + u0, *m1 = pl->m[1] + u0, *d0 = pl->d[0] + u0, *d1 = pl->d[1] + u0;
         int any = 0;
-        for (int k = 0; k < pl->uw && !any; k++)
-            any = pl->m[0][u0 + k] && pl->m[1][u0 + k] && pl->d[0][u0 + k] != pl->d[1][u0 + k];
+        for (int k = 0; k < pl->uw; k++)
+            any |= m0[k] & m1[k] & (d0[k] != d1[k]);
         if (!any)
             continue;
         differ = 1;
-        unit_row_weights(in, pl, uy, 1, w1, use, NULL);
+        unit_row_weights(in, pl, uy, 1, w1, use, NULL, wu, fu);
         int ss = stat_step(pl);
         for (int y = first_row(pl, uy * 4, ss); y < uy * 4 + 4 && y < ry1; y += ss) {
             const uint8_t *c = in->cur + (size_t)y * in->cur_stride + pl->x0;
@@ -241,7 +249,8 @@ static int choose_implicit(const ovx_energy_input *in, const planes *pl, int16_t
 /* The final prediction into pl->p[0]; pl->m[0] = unit predicted at all.
  * A unit row whose units are all past-only or none without a previous
  * frame keeps its past prediction (the weighting by 0 of 64 is that). */
-static void compose(const ovx_energy_input *in, planes *pl, int implicit, int16_t *w1, uint8_t *from_prev)
+static void compose(const ovx_energy_input *in, planes *pl, int implicit, int16_t *w1, uint8_t *from_prev,
+                    int16_t *wu, uint8_t *fu)
 {
     int ry1 = pl->y0 + pl->rh, has_prev = in->prev != NULL;
     for (int uy = pl->y0 / 4; uy < (ry1 + 3) / 4; uy++) {
@@ -252,7 +261,7 @@ static void compose(const ovx_energy_input *in, planes *pl, int implicit, int16_
         for (int k = 0; k < pl->uw; k++)
             change |= m1[k] | (has_prev & !m0[k]);
         if (change) {
-            unit_row_weights(in, pl, uy, implicit, w1, NULL, from_prev);
+            unit_row_weights(in, pl, uy, implicit, w1, NULL, from_prev, wu, fu);
             for (int y = first_row(pl, uy * 4, pl->step); y < uy * 4 + 4 && y < ry1; y += pl->step) {
                 uint8_t *a = plane_row(pl, 0, y);
                 const uint8_t *prev = has_prev ? in->prev + (size_t)y * in->prev_stride + pl->x0 : a;
@@ -518,8 +527,11 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
     memset(cnt, 0, nrc * sizeof *cnt);
 
     predict_all(in, &pl);
-    info->bi_implicit = in->interp == OVX_INTERP_H264 && choose_implicit(in, &pl, w1, flag);
-    compose(in, &pl, info->bi_implicit, w1, flag);
+    /* per-unit weights and flags (uw < rowb) in the error rows, not in use yet */
+    int16_t *wu = (int16_t *)e;
+    uint8_t *fu = (uint8_t *)fs;
+    info->bi_implicit = in->interp == OVX_INTERP_H264 && choose_implicit(in, &pl, w1, flag, wu, fu);
+    compose(in, &pl, info->bi_implicit, w1, flag, wu, fu);
     info->gain = 1.0;
     info->offset = 0.0;
     if (light)
