@@ -17,6 +17,27 @@
 #include "select/stats.h"
 #include "select/subpel.h"
 #include "video/resize.h"
+#include "video/simd.h"
+
+/* v where keep, else +0 (a mask, no branch: the loops using it vectorise) */
+static inline float keep_or_zero(float v, int keep)
+{
+    uint32_t b;
+    memcpy(&b, &v, 4);
+    b &= -(uint32_t)(keep != 0);
+    memcpy(&v, &b, 4);
+    return v;
+}
+
+/* lt ? 0 : gt ? 1 : v (lt, gt: v below 0, above 1), without a branch */
+static inline float clip01(float v, int lt, int gt)
+{
+    uint32_t b;
+    memcpy(&b, &v, 4);
+    b = (b & -(uint32_t)!(lt | gt)) | (0x3f800000u & -(uint32_t)(gt && !lt));
+    memcpy(&v, &b, 4);
+    return v;
+}
 
 /* Adds value v * overlap into acc/wsum for every cell the block touches. */
 static void paint(float *acc, float *wsum, int cw, int ch, int cell, const ovx_mv *m, float v)
@@ -227,8 +248,10 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
         paint(cells, wsum, cw, ch, p->cell, m, mag);
         k++;
     }
+    /* cells / wsum where painted, +0 elsewhere (divided either way, then
+     * masked: no branch, the loop vectorises) */
     for (size_t i = 0; i < nc; i++)
-        cells[i] = wsum[i] > 0 ? cells[i] / wsum[i] : 0.0f;
+        cells[i] = keep_or_zero(cells[i] / wsum[i], wsum[i] > 0);
     free(x), free(y), free(dx), free(dy), free(wsum);
     return OVX_OK;
 }
@@ -252,23 +275,29 @@ static float variance_at(const float *in, int cw, int ch, int i, int j)
     return var > 0 ? (float)var : 0.0f;
 }
 
-/* The same for the cells j0 <= j < j1 of an inner row i (0 < i < ch - 1)
- * whose neighbours are all inside (0 < j < cw - 1): the nine terms in
- * the same order, no bounds test. */
-static void variance_inner(const float *in, int cw, int i, int j0, int j1, float *out)
-{
-    const float *r0 = in + (size_t)(i - 1) * cw, *r1 = r0 + cw, *r2 = r1 + cw;
+/* The same for the cells j0 <= j < j1 of an inner row (rows r0, r1, r2 of
+ * in around it) whose neighbours are all inside (0 < j < cw - 1): the nine
+ * terms in the same order, no bounds test (one build per SIMD level; each
+ * lane a cell, so all give the same) */
+OVX_SIMD_VARIANTS(variance_inner, (const float *restrict r0, const float *restrict r1, const float *restrict r2,
+                                   int j0, int j1, float *restrict out), (r0, r1, r2, j0, j1, out), {
     for (int j = j0; j < j1; j++) {
-        double v[9] = {r0[j - 1], r0[j], r0[j + 1], r1[j - 1], r1[j], r1[j + 1], r2[j - 1], r2[j], r2[j + 1]};
+        double v0 = r0[j - 1], v1 = r0[j], v2 = r0[j + 1], v3 = r1[j - 1], v4 = r1[j], v5 = r1[j + 1];
+        double v6 = r2[j - 1], v7 = r2[j], v8 = r2[j + 1];
         double s = 0, s2 = 0;
-        for (int k = 0; k < 9; k++) {
-            s += v[k];
-            s2 += v[k] * v[k];
-        }
+        s += v0, s2 += v0 * v0;
+        s += v1, s2 += v1 * v1;
+        s += v2, s2 += v2 * v2;
+        s += v3, s2 += v3 * v3;
+        s += v4, s2 += v4 * v4;
+        s += v5, s2 += v5 * v5;
+        s += v6, s2 += v6 * v6;
+        s += v7, s2 += v7 * v7;
+        s += v8, s2 += v8 * v8;
         double m = s / 9, var = s2 / 9 - m * m;
-        out[j] = var > 0 ? (float)var : 0.0f;
+        out[j] = keep_or_zero((float)var, var > 0);
     }
-}
+})
 
 /* See energy.h. */
 void ovx_energy_local_variance(const float *in, float *out, int cw, int ch, int cell, const ovx_roi *roi)
@@ -288,7 +317,8 @@ void ovx_energy_local_variance(const float *in, float *out, int cw, int ch, int 
         }
         for (int j = j0; j < a0; j++)
             o[j] = variance_at(in, cw, ch, i, j);
-        variance_inner(in, cw, i, a0, a1, o);
+        const float *r1 = in + (size_t)i * cw;
+        variance_inner(r1 - cw, r1, r1 + cw, a0, a1, o);
         for (int j = a1 > j0 ? a1 : j0; j < j1; j++)
             o[j] = variance_at(in, cw, ch, i, j);
     }
@@ -302,7 +332,7 @@ static void divide_clip(float *x, size_t n, float d, float floor_)
     d += 1e-6f;
     for (size_t i = 0; i < n; i++) {
         float v = x[i] / d;
-        x[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+        x[i] = clip01(v, v < 0, v > 1);
     }
 }
 
@@ -332,7 +362,7 @@ int ovx_energy_fuse(const float *mot, const float *res, int cw, int ch, int cell
             double prior = 1.0 + pw * gx[j] * gy;
             size_t k = (size_t)i * cw + j;
             double f = ((1.0 - wr) * mot[k] + wr * res[k]) * prior;
-            out[k] = (float)(f > 1.0 ? 1.0 : f < 0.0 ? 0.0 : f);
+            out[k] = clip01((float)f, f < 0.0, f > 1.0);
         }
     }
     free(gx);
@@ -387,7 +417,7 @@ static void saturate(float *x, size_t n, float floor_, float scale)
 {
     for (size_t i = 0; i < n; i++) {
         float v = x[i] - floor_;
-        x[i] = v > 0 ? v / (v + scale) : 0.0f;
+        x[i] = keep_or_zero(v / (v + scale), v > 0);
     }
 }
 

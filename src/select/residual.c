@@ -14,6 +14,8 @@
 
 #include "video/simd.h"
 
+enum { IW_N = 16 };
+
 typedef struct planes {
     uint8_t *p[2];    /* [ceil(rh / step) * rw] predictions of the roi's rows y0, y0 + step,
                        * ...: 0 past, 1 future */
@@ -21,6 +23,7 @@ typedef struct planes {
     uint8_t *d[2];    /* [uh * uw] reference distance of that prediction */
     int x0, y0, rw, rh, uw, uh;
     int step;         /* rows of the roi predicted and scored: every step-th */
+    int16_t iw[IW_N][IW_N]; /* H.264 implicit weights of the distances below IW_N (implicit_w1) */
 } planes;
 
 /* ---- scratch buffers, kept between frames ---- */
@@ -124,11 +127,24 @@ static void predict_all(const ovx_energy_input *in, planes *pl)
         uint8_t dist = (uint8_t)(r->dist < 1 ? 1 : r->dist > 255 ? 255 : r->dist);
         int nu = (x1 + 3) / 4 - x0 / 4;
         uint8_t *mu = pl->m[dir] + unit_at(pl, x0 / 4, y0 / 4), *du = pl->d[dir] + unit_at(pl, x0 / 4, y0 / 4);
-        for (int uy = y0 / 4; uy < (y1 + 3) / 4; uy++, mu += pl->uw, du += pl->uw)
-            for (int k = 0; k < nu; k++) { /* a few units: no memset call */
+        uint32_t one4 = 0x01010101u, dist4 = dist * 0x01010101u;
+        for (int uy = y0 / 4; uy < (y1 + 3) / 4; uy++, mu += pl->uw, du += pl->uw) {
+            /* a few units: 4 at a time, no memset call */
+            int k = 0;
+            for (; k + 4 <= nu; k += 4) {
+                memcpy(mu + k, &one4, 4);
+                memcpy(du + k, &dist4, 4);
+            }
+            if (k + 2 <= nu) {
+                memcpy(mu + k, &one4, 2);
+                memcpy(du + k, &dist4, 2);
+                k += 2;
+            }
+            if (k < nu) {
                 mu[k] = 1;
                 du[k] = dist;
             }
+        }
     }
 }
 
@@ -159,15 +175,19 @@ static void unit_row_weights(const ovx_energy_input *in, const planes *pl, int u
     size_t u0 = unit_at(pl, pl->x0 / 4, uy);
     const uint8_t *m0 = pl->m[0] + u0, *m1 = pl->m[1] + u0, *d0 = pl->d[0] + u0, *d1 = pl->d[1] + u0;
     int uw = pl->uw, has_prev = in->prev != NULL;
-    for (int k = 0; k < uw; k++) {
-        int bi = m0[k] & m1[k];
-        wu[k] = (int16_t)(bi ? 32 : m1[k] ? 64 : 0);
-        fu[k] = (uint8_t)(use ? bi & (d0[k] != d1[k]) : !m0[k] & !m1[k] & has_prev);
-    }
+    /* (m0, m1 are 0 or 1) */
+    for (int k = 0; k < uw; k++)
+        wu[k] = (int16_t)(m1[k] * (64 - 32 * m0[k]));
+    if (use)
+        for (int k = 0; k < uw; k++)
+            fu[k] = (uint8_t)(m0[k] & m1[k] & (d0[k] != d1[k]));
+    else
+        for (int k = 0; k < uw; k++)
+            fu[k] = (uint8_t)((m0[k] | m1[k]) ^ has_prev) & (uint8_t)has_prev;
     if (implicit) /* (equal distances too: some give 31) */
         for (int k = 0; k < uw; k++)
             if (m0[k] & m1[k])
-                wu[k] = (int16_t)implicit_w1(d0[k], d1[k]);
+                wu[k] = (int16_t)(d0[k] < IW_N && d1[k] < IW_N ? pl->iw[d0[k]][d1[k]] : implicit_w1(d0[k], d1[k]));
     uint8_t *flags = use ? use : from_prev;
     for (int k = 0; k < uw; k++) {
         uint64_t w = (uint16_t)wu[k] * 0x0001000100010001ull;
@@ -313,40 +333,6 @@ typedef struct fit_sums {
     int64_t n, sp, sc, spp, spc, sad;
 } fit_sums;
 
-/* The fit's test, in doubles as always: cur value cv accepted for the
- * prediction pv */
-static inline int fit_accepts(int cv, int pv, double g, double o, double lim)
-{
-    return fabs(cv - (g * pv + o)) <= lim;
-}
-
-/* See residual.h. Found by the test itself around its estimate, so the set
- * is the test's, rounding included: cv - (g pv + o) rounds monotonically
- * in cv, so its magnitude falls, then rises, and the set is an interval
- * holding the value nearest g pv + o. */
-int32_t ovx_residual_fit_range(int pv, double g, double o, double lim)
-{
-    double t = g * pv + o, f = floor(t);
-    /* the smallest |cv - t| is at floor(t) or the next value (clamped) */
-    int m0 = f >= 0 ? (f <= 255 ? (int)f : 255) : 0, m1 = m0 < 255 && f >= 0 ? m0 + 1 : m0;
-    int m = fit_accepts(m0, pv, g, o, lim) ? m0 : fit_accepts(m1, pv, g, o, lim) ? m1 : -1;
-    if (m < 0)
-        return 256;
-    double dl = ceil(t - lim), dh = floor(t + lim);
-    int lo = dl >= 0 ? (dl <= 255 ? (int)dl : 255) : 0, hi = dh >= 0 ? (dh <= 255 ? (int)dh : 255) : 0;
-    lo = lo > m ? m : lo;
-    hi = hi < m ? m : hi;
-    while (lo > 0 && fit_accepts(lo - 1, pv, g, o, lim))
-        lo--;
-    while (!fit_accepts(lo, pv, g, o, lim))
-        lo++;
-    while (hi < 255 && fit_accepts(hi + 1, pv, g, o, lim))
-        hi++;
-    while (!fit_accepts(hi, pv, g, o, lim))
-        hi--;
-    return lo | (hi - lo) << 16;
-}
-
 /* one row's sums over columns 0, 2, ... < n (n <= 8192: no int32 overflow;
  * one build per SIMD level), every covered pixel (the first pass: no limit) */
 OVX_SIMD_VARIANTS(fit_row_all, (const uint8_t *restrict c, const uint8_t *restrict p,
@@ -354,14 +340,15 @@ OVX_SIMD_VARIANTS(fit_row_all, (const uint8_t *restrict c, const uint8_t *restri
                   (c, p, mask, n, acc), {
     int32_t sn = 0, sp = 0, sc = 0, spp = 0, spc = 0, sad = 0;
     for (int x = 0; x < n; x += 2) {
-        int pv = p[x], cv = c[x], a = mask[x];
+        /* uncovered: both 0 (adds nothing but to the count) */
+        int a = mask[x], pv = p[x] & -a, cv = c[x] & -a;
         int d = cv - pv;
         sn += a;
-        sp += a * pv;
-        sc += a * cv;
-        spp += a * pv * pv;
-        spc += a * pv * cv;
-        sad += a * (d < 0 ? -d : d);
+        sp += pv;
+        sc += cv;
+        spp += pv * pv;
+        spc += pv * cv;
+        sad += d < 0 ? -d : d;
     }
     acc[0] += sn;
     acc[1] += sp;
@@ -371,21 +358,20 @@ OVX_SIMD_VARIANTS(fit_row_all, (const uint8_t *restrict c, const uint8_t *restri
     acc[5] += sad;
 })
 
-/* the same over the covered pixels whose cur value is in its prediction's
- * range (ovx_residual_fit_range; the error sum is not needed after a limited pass) */
-OVX_SIMD_VARIANTS(fit_row_in, (const uint8_t *restrict c, const uint8_t *restrict p, const uint8_t *restrict mask,
-                               const int32_t *restrict range, int n, int64_t *restrict acc),
-                  (c, p, mask, range, n, acc), {
+/* the same over the covered pixels the fit's test takes, |cur - (g pred +
+ * o)| <= lim in doubles (the error sum is not needed after a limited pass) */
+OVX_SIMD_VARIANTS(fit_row_lim, (const uint8_t *restrict c, const uint8_t *restrict p, const uint8_t *restrict mask,
+                                double g, double o, double lim, int n, int64_t *restrict acc),
+                  (c, p, mask, g, o, lim, n, acc), {
     int32_t sn = 0, sp = 0, sc = 0, spp = 0, spc = 0;
     for (int x = 0; x < n; x += 2) {
-        int pv = p[x], cv = c[x];
-        int32_t r = range[pv];
-        int a = mask[x] & ((uint32_t)(cv - (r & 0xffff)) <= (uint32_t)(r >> 16));
+        int a = mask[x] & (fabs(c[x] - (g * p[x] + o)) <= lim);
+        int pv = p[x] & -a, cv = c[x] & -a; /* not taken: both 0 */
         sn += a;
-        sp += a * pv;
-        sc += a * cv;
-        spp += a * pv * pv;
-        spc += a * pv * cv;
+        sp += pv;
+        sc += cv;
+        spp += pv * pv;
+        spc += pv * cv;
     }
     acc[0] += sn;
     acc[1] += sp;
@@ -394,8 +380,8 @@ OVX_SIMD_VARIANTS(fit_row_in, (const uint8_t *restrict c, const uint8_t *restric
     acc[4] += spc;
 })
 
-/* range: NULL for the first pass (every covered pixel) */
-static void fit_pass(const ovx_energy_input *in, const planes *pl, const int32_t *range, uint8_t *mask,
+/* lim: INFINITY for the first pass (every covered pixel, no test) */
+static void fit_pass(const ovx_energy_input *in, const planes *pl, double g, double o, double lim, uint8_t *mask,
                      fit_sums *s)
 {
     int64_t acc[6] = {0};
@@ -411,8 +397,8 @@ static void fit_pass(const ovx_energy_input *in, const planes *pl, const int32_t
             const uint8_t *p = plane_row(pl, 0, y);
             for (int x0 = 0; x0 < pl->rw; x0 += 8192) {
                 int n = pl->rw - x0 < 8192 ? pl->rw - x0 : 8192;
-                if (range)
-                    fit_row_in(c + x0, p + x0, mask + x0, range, n, acc);
+                if (lim < INFINITY)
+                    fit_row_lim(c + x0, p + x0, mask + x0, g, o, lim, n, acc);
                 else
                     fit_row_all(c + x0, p + x0, mask + x0, n, acc);
             }
@@ -427,13 +413,9 @@ static void fit_pass(const ovx_energy_input *in, const planes *pl, const int32_t
 static void fit_light(const ovx_energy_input *in, const planes *pl, uint8_t *mask, double *gain, double *offset)
 {
     double g = 1.0, o = 0.0, lim = INFINITY;
-    int32_t range[256];
     for (int pass = 0; pass < 2; pass++) {
         fit_sums s;
-        if (pass > 0)
-            for (int v = 0; v < 256; v++)
-                range[v] = ovx_residual_fit_range(v, g, o, lim);
-        fit_pass(in, pl, pass > 0 ? range : NULL, mask, &s);
+        fit_pass(in, pl, g, o, lim, mask, &s);
         /* the sums as doubles: integers below 2^53, so exact */
         double n = (double)s.n, sp = (double)s.sp, sc = (double)s.sc, spp = (double)s.spp, spc = (double)s.spc;
         if (n < 64)
@@ -527,6 +509,10 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
     memset(cnt, 0, nrc * sizeof *cnt);
 
     predict_all(in, &pl);
+    if (in->interp == OVX_INTERP_H264)
+        for (int a = 0; a < IW_N; a++)
+            for (int b = 0; b < IW_N; b++)
+                pl.iw[a][b] = (int16_t)implicit_w1(a, b);
     /* per-unit weights and flags (uw < rowb) in the error rows, not in use yet */
     int16_t *wu = (int16_t *)e;
     uint8_t *fu = (uint8_t *)fs;

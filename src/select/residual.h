@@ -10,8 +10,6 @@
 #ifndef OVX_SELECT_RESIDUAL_H
 #define OVX_SELECT_RESIDUAL_H
 
-#include <stdint.h>
-
 #include "common/error.h"
 #include "select/energy.h"
 
@@ -30,12 +28,6 @@ typedef struct ovx_residual_info {
  * no vector and no previous frame). light: fit gain/offset. */
 int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, const ovx_roi *roi, int light,
                        float *cells, ovx_residual_info *info, ovx_error *err);
-
-/* The light fit's test of a pixel, fabs(cv - (g pv + o)) <= lim in
- * doubles, as the set of current values cv in 0..255 it accepts for the
- * prediction pv: an interval [lo, hi], returned as lo | (hi - lo) << 16, or
- * 256 when empty. Exposed for tests. */
-int32_t ovx_residual_fit_range(int pv, double g, double o, double lim);
 
 /* Frees the scratch buffers the maps keep for later frames (ovx_select_run
  * calls it when it is done; concurrent runs lose nothing but the reuse). */

@@ -8,7 +8,8 @@
  * percentile normalisation, fusion and the centre prior; the texture test
  * of a vector's evidence (spread and prediction noise); the 8-bit luma
  * of 10-bit, P010, RGB and 8-bit (copied) frames; the 3x3 local variance
- * bit for bit against a plain reading (regions touching every border);
+ * bit for bit against a plain reading (regions touching every border,
+ * every SIMD level);
  * the sub-pixel refinement of estimated vectors against a plain pattern
  * search costing every candidate afresh. */
 #include <math.h>
@@ -27,6 +28,7 @@
 #include "select/residual.h"
 #include "select/select.h"
 #include "video/luma.h"
+#include "video/simd.h"
 
 enum { W = 128, H = 96, B = 16 };
 
@@ -605,12 +607,16 @@ static void test_local_variance(void)
         int x1 = x0 + 1 + rand() % (cw - x0), y1 = y0 + 1 + rand() % (ch - y0);
         ovx_roi roi = t % 4 ? (ovx_roi){x0 * cell, y0 * cell, x1 * cell - rand() % 8, y1 * cell - rand() % 8}
                             : (ovx_roi){0, 0, cw * cell, ch * cell};
-        memset(got, 0x55, sizeof got);
-        ovx_energy_local_variance(in, got, cw, ch, cell, &roi);
         variance_plain(in, want, cw, ch, cell, &roi);
-        if (memcmp(got, want, (size_t)cw * ch * sizeof *got) && bad++ < 3)
-            fprintf(stderr, "local variance differs: %dx%d cells, roi %d %d %d %d\n", cw, ch, roi.x0, roi.y0,
-                    roi.x1, roi.y1);
+        for (int level = ovx_video_simd(); level >= 0; level--) {
+            ovx_video_force_simd(level);
+            memset(got, 0x55, sizeof got);
+            ovx_energy_local_variance(in, got, cw, ch, cell, &roi);
+            if (memcmp(got, want, (size_t)cw * ch * sizeof *got) && bad++ < 3)
+                fprintf(stderr, "local variance differs: %dx%d cells, roi %d %d %d %d, level %d\n", cw, ch,
+                        roi.x0, roi.y0, roi.x1, roi.y1, level);
+        }
+        ovx_video_force_simd(-1);
     }
     CHECK(bad == 0);
 }
