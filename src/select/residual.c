@@ -23,6 +23,7 @@ typedef struct planes {
     uint8_t *d[2];    /* [uh * uw] reference distance of that prediction */
     int x0, y0, rw, rh, uw, uh;
     int step;         /* rows of the roi predicted and scored: every step-th */
+    int step_log2;    /* step = 1 << step_log2, or -1 */
     int16_t iw[IW_N][IW_N]; /* H.264 implicit weights of the distances below IW_N (implicit_w1) */
 } planes;
 
@@ -83,17 +84,19 @@ static inline size_t unit_at(const planes *pl, int ux, int uy)
 }
 
 /* the first row at or below y of the roi's rows y0, y0 + step, ... (step
- * pl->step: the predicted rows) */
+ * pl->step: the predicted rows); a power of two without a division */
 static inline int first_row(const planes *pl, int y, int step)
 {
-    int r = (y - pl->y0) % step;
+    int d = y - pl->y0;
+    int r = d >= 0 && !(step & (step - 1)) ? d & (step - 1) : d % step;
     return r ? y + step - r : y;
 }
 
 /* plane (0 past, 1 future) at picture row y (a predicted row) */
 static inline uint8_t *plane_row(const planes *pl, int dir, int y)
 {
-    return pl->p[dir] + (size_t)((y - pl->y0) / pl->step) * pl->rw;
+    int d = y - pl->y0;
+    return pl->p[dir] + (size_t)(pl->step_log2 >= 0 && d >= 0 ? d >> pl->step_log2 : d / pl->step) * pl->rw;
 }
 
 /* Predicts every vector's block (the part inside the roi) into its plane. */
@@ -310,20 +313,15 @@ static inline const uint8_t *unit_row(const planes *pl, int y)
     return pl->m[0] + (size_t)(y / 4 - pl->y0 / 4) * pl->uw;
 }
 
-/* mask[0 .. rw) for picture row y's unit row; *full (0 at first) says the
- * mask is all 1 already (every unit covered: with a previous frame, every
- * row), so it is not written again */
-static void load_mask(const planes *pl, int y, uint8_t *mask, int *full)
+/* mask[0 .. rw) for picture row y's unit row, or NULL when every unit of
+ * it is covered (with a previous frame: every row) */
+static const uint8_t *load_mask(const planes *pl, int y, uint8_t *mask)
 {
     const uint8_t *mu = unit_row(pl, y);
-    if (!memchr(mu, 0, (size_t)pl->uw)) {
-        if (!*full)
-            memset(mask, 1, ((size_t)pl->uw) * 4);
-        *full = 1;
-        return;
-    }
+    if (!memchr(mu, 0, (size_t)pl->uw))
+        return NULL;
     expand_units(mu, pl->rw, mask);
-    *full = 0;
+    return mask;
 }
 
 /* Integer sums of the fit over the covered pixels of every other row and
@@ -339,16 +337,28 @@ OVX_SIMD_VARIANTS(fit_row_all, (const uint8_t *restrict c, const uint8_t *restri
                                 const uint8_t *restrict mask, int n, int64_t *restrict acc),
                   (c, p, mask, n, acc), {
     int32_t sn = 0, sp = 0, sc = 0, spp = 0, spc = 0, sad = 0;
-    for (int x = 0; x < n; x += 2) {
-        /* uncovered: both 0 (adds nothing but to the count) */
-        int a = mask[x], pv = p[x] & -a, cv = c[x] & -a;
-        int d = cv - pv;
-        sn += a;
-        sp += pv;
-        sc += cv;
-        spp += pv * pv;
-        spc += pv * cv;
-        sad += d < 0 ? -d : d;
+    if (mask) {
+        for (int x = 0; x < n; x += 2) {
+            /* uncovered: both 0 (adds nothing but to the count) */
+            int a = mask[x], pv = p[x] & -a, cv = c[x] & -a;
+            int d = cv - pv;
+            sn += a;
+            sp += pv;
+            sc += cv;
+            spp += pv * pv;
+            spc += pv * cv;
+            sad += d < 0 ? -d : d;
+        }
+    } else {
+        for (int x = 0; x < n; x += 2) {
+            int pv = p[x], cv = c[x], d = cv - pv;
+            sp += pv;
+            sc += cv;
+            spp += pv * pv;
+            spc += pv * cv;
+            sad += d < 0 ? -d : d;
+        }
+        sn = (n + 1) / 2;
     }
     acc[0] += sn;
     acc[1] += sp;
@@ -365,7 +375,7 @@ OVX_SIMD_VARIANTS(fit_row_lim, (const uint8_t *restrict c, const uint8_t *restri
                   (c, p, mask, g, o, lim, n, acc), {
     int32_t sn = 0, sp = 0, sc = 0, spp = 0, spc = 0;
     for (int x = 0; x < n; x += 2) {
-        int a = mask[x] & (fabs(c[x] - (g * p[x] + o)) <= lim);
+        int a = (mask ? mask[x] : 1) & (fabs(c[x] - (g * p[x] + o)) <= lim);
         int pv = p[x] & -a, cv = c[x] & -a; /* not taken: both 0 */
         sn += a;
         sp += pv;
@@ -385,22 +395,22 @@ static void fit_pass(const ovx_energy_input *in, const planes *pl, double g, dou
                      fit_sums *s)
 {
     int64_t acc[6] = {0};
-    int ss = stat_step(pl), ry1 = pl->y0 + pl->rh, full = 0;
+    int ss = stat_step(pl), ry1 = pl->y0 + pl->rh;
     for (int uy = pl->y0 / 4; uy < (ry1 + 3) / 4; uy++) {
         int y = first_row(pl, uy * 4, ss);
         if (y >= uy * 4 + 4 || y >= ry1)
             continue;
         /* the roi starts on a unit: column x of the roi is in unit x / 4 */
-        load_mask(pl, y, mask, &full);
+        const uint8_t *mk = load_mask(pl, y, mask);
         for (; y < uy * 4 + 4 && y < ry1; y += ss) {
             const uint8_t *c = in->cur + (size_t)y * in->cur_stride + pl->x0;
             const uint8_t *p = plane_row(pl, 0, y);
             for (int x0 = 0; x0 < pl->rw; x0 += 8192) {
                 int n = pl->rw - x0 < 8192 ? pl->rw - x0 : 8192;
                 if (lim < INFINITY)
-                    fit_row_lim(c + x0, p + x0, mask + x0, g, o, lim, n, acc);
+                    fit_row_lim(c + x0, p + x0, mk ? mk + x0 : NULL, g, o, lim, n, acc);
                 else
-                    fit_row_all(c + x0, p + x0, mask + x0, n, acc);
+                    fit_row_all(c + x0, p + x0, mk ? mk + x0 : NULL, n, acc);
             }
         }
     }
@@ -439,15 +449,21 @@ static void fit_light(const ovx_energy_input *in, const planes *pl, uint8_t *mas
 /* ---- the error per cell ---- */
 
 /* e[x] = |cur - (float)(gain pred + offset)| for the covered pixels of one
- * row (mask[x] 1), 0 elsewhere (one build per SIMD level; the same floats
+ * row (mask[x] 1, or all when mask is NULL), 0 elsewhere (one build per SIMD level; the same floats
  * in each: the double product and sum, then the float difference) */
 OVX_SIMD_VARIANTS(row_errors, (const uint8_t *restrict c, const uint8_t *restrict p, const uint8_t *restrict mask,
                                double gain, double offset, int n, float *restrict e),
                   (c, p, mask, gain, offset, n, e), {
-    for (int x = 0; x < n; x++) {
-        float l = (float)(gain * p[x] + offset);
-        e[x] = fabsf((float)c[x] - l) * (float)mask[x];
-    }
+    if (mask)
+        for (int x = 0; x < n; x++) {
+            float l = (float)(gain * p[x] + offset);
+            e[x] = fabsf((float)c[x] - l) * (float)mask[x];
+        }
+    else
+        for (int x = 0; x < n; x++) {
+            float l = (float)(gain * p[x] + offset);
+            e[x] = fabsf((float)c[x] - l);
+        }
 })
 
 /* out[j] = e[j cell] + e[j cell + 1] + ... (cell terms, in that order, as
@@ -472,12 +488,42 @@ OVX_SIMD_VARIANTS(cell_sums, (const float *restrict e, int cell, int n8, float *
         sums8(e, cell, n8, out);
 })
 
+/* a row's cell sums into the cells' sums: srow[j] += fs[j] (double, row
+ * after row as always), crow[j] += ucnt[j] (one build per SIMD level) */
+OVX_SIMD_VARIANTS(add_row, (double *restrict srow, int32_t *restrict crow, const float *restrict fs,
+                            const int32_t *restrict ucnt, int n), (srow, crow, fs, ucnt, n), {
+    for (int j = 0; j < n; j++) {
+        srow[j] += fs[j];
+        crow[j] += ucnt[j];
+    }
+})
+
+/* out[k] = (float)(sum[k] / cnt[k]), -1 where cnt[k] is 0 (divided either
+ * way, then chosen by a mask: no branch; one build per SIMD level) */
+OVX_SIMD_VARIANTS(cell_means, (const double *restrict sum, const int32_t *restrict cnt, int n,
+                               float *restrict out), (sum, cnt, n, out), {
+    const float none = -1.0f;
+    uint32_t nb;
+    memcpy(&nb, &none, 4);
+    for (int k = 0; k < n; k++) {
+        float q = (float)(sum[k] / cnt[k]);
+        uint32_t b, m = -(uint32_t)(cnt[k] != 0);
+        memcpy(&b, &q, 4);
+        b = (b & m) | (nb & ~m);
+        memcpy(&out[k], &b, 4);
+    }
+})
+
 int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, const ovx_roi *roi, int light,
                        float *cells, ovx_residual_info *info, ovx_error *err)
 {
     size_t nc = (size_t)cw * ch;
     planes pl = {.x0 = roi->x0, .y0 = roi->y0, .rw = roi->x1 - roi->x0, .rh = roi->y1 - roi->y0,
                  .step = in->row_step > 1 ? in->row_step : 1};
+    pl.step_log2 = -1;
+    for (int k = 0; k < 30; k++)
+        if (pl.step == 1 << k)
+            pl.step_log2 = k;
     pl.uw = (roi->x1 + 3) / 4 - roi->x0 / 4;
     pl.uh = (roi->y1 + 3) / 4 - roi->y0 / 4;
     /* the roi's cells: columns j0 .. j0 + rcw, rows i0 .. i0 + rch */
@@ -522,24 +568,23 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
     info->offset = 0.0;
     if (light)
         fit_light(in, &pl, mask, &info->gain, &info->offset);
-    int n8 = rcw * cell == pl.rw && rcw >= 8 ? rcw / 8 : 0, full = 0;
+    int n8 = rcw * cell == pl.rw && rcw >= 8 ? rcw / 8 : 0;
     for (int uy = roi->y0 / 4; uy < (roi->y1 + 3) / 4; uy++) {
         int y = first_row(&pl, uy * 4, pl.step);
         if (y >= uy * 4 + 4 || y >= roi->y1)
             continue;
         /* the unit row's mask and covered pixels per cell, for all its rows */
-        int was_full = full;
-        load_mask(&pl, y, mask, &full);
-        if (!(full && was_full))
-            for (int j = 0; j < rcw; j++) {
-                int xs = j * cell, xe = xs + cell < pl.rw ? xs + cell : pl.rw, n = 0;
-                for (int x = xs; x < xe; x++)
-                    n += mask[x];
-                ucnt[j] = n;
-            }
+        const uint8_t *mk = load_mask(&pl, y, mask);
+        for (int j = 0; j < rcw; j++) {
+            int xs = j * cell, xe = xs + cell < pl.rw ? xs + cell : pl.rw, n = xe - xs;
+            if (mk)
+                for (int x = n = 0; x < xe - xs; x++)
+                    n += mk[xs + x];
+            ucnt[j] = n;
+        }
         for (; y < uy * 4 + 4 && y < roi->y1; y += pl.step) {
             const uint8_t *c = in->cur + (size_t)y * in->cur_stride + roi->x0;
-            row_errors(c, plane_row(&pl, 0, y), mask, info->gain, info->offset, pl.rw, e);
+            row_errors(c, plane_row(&pl, 0, y), mk, info->gain, info->offset, pl.rw, e);
             double *srow = sum + (size_t)(y / cell - i0) * rcw;
             int32_t *crow = cnt + (size_t)(y / cell - i0) * rcw;
             /* each cell's sum in pixel order (float, as always), eight cells at a time */
@@ -552,20 +597,13 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
                     s += e[x];
                 fs[j] = s;
             }
-            for (int j = 0; j < rcw; j++) {
-                srow[j] += fs[j];
-                crow[j] += ucnt[j];
-            }
+            add_row(srow, crow, fs, ucnt, rcw);
         }
     }
     for (size_t i = 0; i < nc; i++)
         cells[i] = -1.0f;
     for (int i = 0; i < rch; i++)
-        for (int k = 0; k < rcw; k++) {
-            size_t r = (size_t)i * rcw + k;
-            if (cnt[r])
-                cells[(size_t)(i0 + i) * cw + j0 + k] = (float)(sum[r] / cnt[r]);
-        }
+        cell_means(sum + (size_t)i * rcw, cnt + (size_t)i * rcw, rcw, cells + (size_t)(i0 + i) * cw + j0);
     scratch_put(buf, cap);
     return OVX_OK;
 }
