@@ -165,21 +165,29 @@ static int camera_fits(const ovx_energy_input *in, const ovx_select_params *p, c
     float *g = malloc((size_t)n * 4 * sizeof *g);
     if (!g)
         return -1;
+    /* each reference's vectors (in order) at off[c] of g's four arrays, in
+     * one pass */
+    int64_t off[OVX_ENERGY_MAX_REFS], fill[OVX_ENERGY_MAX_REFS] = {0}, at = 0;
     for (int c = 0; c < np; c++) {
-        if (count[c] < 8) /* from 8 vectors on; below fit_min_vectors the fit is their median */
+        off[c] = at;
+        at += count[c] >= 8 ? count[c] : 0;
+    }
+    for (int64_t i = 0, k = 0; i < in->n_mv; i++) {
+        if (in->mv[i].source >= 0)
             continue;
-        int64_t k = 0, m = 0;
-        for (int64_t i = 0; i < in->n_mv; i++) {
-            if (in->mv[i].source >= 0)
-                continue;
-            if (in->choice[i] == c) {
-                g[m] = x[k], g[n + m] = y[k], g[2 * n + m] = dx[k], g[3 * n + m] = dy[k];
-                m++;
-            }
-            k++;
+        int c = in->choice[i];
+        if (c < np && count[c] >= 8) { /* from 8 vectors on; below fit_min_vectors the fit is their median */
+            int64_t m = off[c] + fill[c]++;
+            g[m] = x[k], g[n + m] = y[k], g[2 * n + m] = dx[k], g[3 * n + m] = dy[k];
         }
-        if (ovx_similarity_fit(g, g + n, g + 2 * n, g + 3 * n, (size_t)m, p->fit_keep, p->fit_passes,
-                               p->fit_min_vectors, &model[c]) < 0) {
+        k++;
+    }
+    for (int c = 0; c < np; c++) {
+        if (count[c] < 8)
+            continue;
+        int64_t o = off[c], m = count[c];
+        if (ovx_similarity_fit(g + o, g + n + o, g + 2 * n + o, g + 3 * n + o, (size_t)m, p->fit_keep,
+                               p->fit_passes, p->fit_min_vectors, &model[c]) < 0) {
             free(g);
             return -1;
         }

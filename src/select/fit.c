@@ -83,8 +83,7 @@ int ovx_similarity_fit(const float *x, const float *y, const float *dx, const fl
     memset(m, 0, sizeof *m);
     size_t nonzero = 0;
     for (size_t i = 0; i < n; i++)
-        if (dx[i] != 0.0f || dy[i] != 0.0f)
-            nonzero++;
+        nonzero += (dx[i] != 0.0f) | (dy[i] != 0.0f);
     float *e = malloc((n ? n : 1) * sizeof *e), *tmp = malloc((n ? n : 1) * sizeof *tmp);
     unsigned char *use = malloc(n ? n : 1);
     uint32_t *idx = (uint32_t *)(void *)tmp; /* lsq's scratch: tmp is free while it runs */
@@ -121,7 +120,7 @@ int ovx_similarity_fit(const float *x, const float *y, const float *dx, const fl
         float thr = ovx_percentile(e, n, 100.0 * (double)(k - 1) / (double)(n > 1 ? n - 1 : 1), tmp);
         size_t taken = 0;
         for (size_t i = 0; i < n; i++) {
-            use[i] = e[i] < thr && taken < k;
+            use[i] = (unsigned char)((e[i] < thr) & (taken < k));
             taken += use[i];
         }
         for (size_t i = 0; i < n && taken < k; i++)

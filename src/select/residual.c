@@ -187,10 +187,17 @@ static void unit_row_weights(const ovx_energy_input *in, const planes *pl, int u
     else
         for (int k = 0; k < uw; k++)
             fu[k] = (uint8_t)((m0[k] | m1[k]) ^ has_prev) & (uint8_t)has_prev;
-    if (implicit) /* (equal distances too: some give 31) */
-        for (int k = 0; k < uw; k++)
-            if (m0[k] & m1[k])
-                wu[k] = (int16_t)(d0[k] < IW_N && d1[k] < IW_N ? pl->iw[d0[k]][d1[k]] : implicit_w1(d0[k], d1[k]));
+    if (implicit) { /* (equal distances too: some give 31) */
+        int far = 0;
+        for (int k = 0; k < uw; k++) { /* no branch: the table's weight where bi-predicted */
+            int bi = m0[k] & m1[k], w = pl->iw[d0[k] & (IW_N - 1)][d1[k] & (IW_N - 1)];
+            far |= bi & ((d0[k] | d1[k]) >= IW_N);
+            wu[k] = (int16_t)(bi ? w : wu[k]);
+        }
+        for (int k = 0; far && k < uw; k++) /* distances past the table */
+            if (m0[k] & m1[k] && (d0[k] | d1[k]) >= IW_N)
+                wu[k] = (int16_t)implicit_w1(d0[k], d1[k]);
+    }
     uint8_t *flags = use ? use : from_prev;
     for (int k = 0; k < uw; k++) {
         uint64_t w = (uint16_t)wu[k] * 0x0001000100010001ull;

@@ -45,11 +45,21 @@ static uint32_t kth_key(const float *x, size_t n, size_t k, float *tmp)
     uint32_t prefix = 0, pmask = 0;
     size_t m = n;
     for (int pass = 0; pass < passes; pass++) {
-        uint32_t hist[2048], dmask = (1u << bits[pass]) - 1;
+        /* two histograms, even and odd candidates (a run of equal digits
+         * does not wait on one counter), then added */
+        uint32_t hist[2048], hist2[2048], dmask = (1u << bits[pass]) - 1;
         memset(hist, 0, (dmask + 1) * sizeof *hist);
+        memset(hist2, 0, (dmask + 1) * sizeof *hist2);
         int s = shift[pass];
-        for (size_t i = 0; i < m; i++)
+        size_t i = 0;
+        for (; i + 1 < m; i += 2) {
             hist[(c[i] >> s) & dmask]++;
+            hist2[(c[i + 1] >> s) & dmask]++;
+        }
+        if (i < m)
+            hist[(c[i] >> s) & dmask]++;
+        for (uint32_t b = 0; b <= dmask; b++)
+            hist[b] += hist2[b];
         uint32_t d = 0;
         while (k >= hist[d])
             k -= hist[d++];
@@ -59,9 +69,10 @@ static uint32_t kth_key(const float *x, size_t n, size_t k, float *tmp)
             break;
         /* keep the candidates in digit d */
         size_t w = 0;
-        for (size_t i = 0; i < m; i++)
-            if ((c[i] & pmask) == prefix)
-                c[w++] = c[i];
+        for (i = 0; i < m; i++) { /* in place, no branch (w <= i) */
+            c[w] = c[i];
+            w += (c[i] & pmask) == prefix;
+        }
         m = w;
     }
     return prefix;
@@ -98,11 +109,10 @@ float ovx_percentile(const float *x, size_t n, double q, float *tmp)
      * <= a, else the smallest value above a */
     size_t le = 0;
     uint32_t kb = UINT32_MAX;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t kk = key_of(x[i]);
+    for (size_t i = 0; i < n; i++) { /* no branch: a count and a minimum */
+        uint32_t kk = key_of(x[i]), above = kk > ka ? kk : UINT32_MAX;
         le += kk <= ka;
-        if (kk > ka && kk < kb)
-            kb = kk;
+        kb = above < kb ? above : kb;
     }
     float a = float_of(ka), b = le > lo + 1 ? a : float_of(kb);
     return (float)(a + frac * ((double)b - a));
