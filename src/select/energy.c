@@ -349,6 +349,17 @@ void ovx_energy_normalise(float *x, size_t n, double q, float floor_, float *tmp
     divide_clip(x, n, ovx_percentile(x, n, q, tmp), floor_);
 }
 
+/* one row of the fusion (see ovx_energy_fuse; out may be mot): one build
+ * per SIMD level, the same doubles in each */
+OVX_SIMD_VARIANTS(fuse_row, (const float *mot, const float *restrict res, const double *restrict gx, double gy,
+                             double pw, double wr, int n, float *out), (mot, res, gx, gy, pw, wr, n, out), {
+    for (int j = 0; j < n; j++) {
+        double prior = 1.0 + pw * gx[j] * gy;
+        double f = ((1.0 - wr) * mot[j] + wr * res[j]) * prior;
+        out[j] = clip01((float)f, f < 0.0, f > 1.0);
+    }
+})
+
 int ovx_energy_fuse(const float *mot, const float *res, int cw, int ch, int cell, int W, int H,
                     const ovx_select_params *p, float *out, ovx_error *err)
 {
@@ -366,12 +377,8 @@ int ovx_energy_fuse(const float *mot, const float *res, int cw, int ch, int cell
     for (int i = 0; i < ch; i++) {
         double cy = (i + 0.5) * cell - 0.5 * H;
         double gy = exp(-cy * cy * inv2s2);
-        for (int j = 0; j < cw; j++) {
-            double prior = 1.0 + pw * gx[j] * gy;
-            size_t k = (size_t)i * cw + j;
-            double f = ((1.0 - wr) * mot[k] + wr * res[k]) * prior;
-            out[k] = clip01((float)f, f < 0.0, f > 1.0);
-        }
+        size_t k = (size_t)i * cw;
+        fuse_row(mot + k, res + k, gx, gy, pw, wr, cw, out + k);
     }
     free(gx);
     return OVX_OK;

@@ -9,7 +9,7 @@
  * of a vector's evidence (spread and prediction noise); the 8-bit luma
  * of 10-bit, P010, RGB and 8-bit (copied) frames; the 3x3 local variance
  * bit for bit against a plain reading (regions touching every border,
- * every SIMD level);
+ * every SIMD level) and so the fusion;
  * the sub-pixel refinement of estimated vectors against a plain pattern
  * search costing every candidate afresh. */
 #include <math.h>
@@ -362,6 +362,46 @@ static void test_fusion_prior(void)
     CHECK(fabs(out[0] - 0.5 * (1 + 0.3 * exp(-d2 / (2 * sigma)))) > 1e-3);
 }
 
+/* the fusion bit for bit against the formula read plainly (the code's
+ * doubles: a separable gaussian, (1 - w) mot + w res times the prior, then
+ * clipped), at every SIMD level, in place too (out = mot) */
+static void test_fusion_levels(void)
+{
+    enum { CW = 37, CH = 23, CELL = 8, PW = CW * CELL - 5, PH = CH * CELL - 3 };
+    static float mot[CW * CH], res[CW * CH], want[CW * CH], got[CW * CH];
+    srand(9);
+    int bad = 0;
+    for (int mode = 0; mode < 2; mode++) {
+        ovx_select_params p = ovx_select_default_params();
+        p.normalise = mode ? OVX_NORMALISE_NOISE : OVX_NORMALISE_FRAME;
+        double wr = ovx_select_residual_weight(&p), pw = ovx_select_prior_weight(&p);
+        double sigma = p.prior_sigma * (PW < PH ? PW : PH), inv2s2 = 1.0 / (2.0 * sigma * sigma);
+        for (int k = 0; k < CW * CH; k++) {
+            mot[k] = (float)(rand() % 3000 - 500) / 1000.0f; /* -0.5 .. 2.5: both clips */
+            res[k] = (float)(rand() % 3000 - 500) / 1000.0f;
+        }
+        for (int i = 0; i < CH; i++)
+            for (int j = 0; j < CW; j++) {
+                double cx = (j + 0.5) * CELL - 0.5 * PW, cy = (i + 0.5) * CELL - 0.5 * PH;
+                double prior = 1.0 + pw * exp(-cx * cx * inv2s2) * exp(-cy * cy * inv2s2);
+                int k = i * CW + j;
+                double f = ((1.0 - wr) * mot[k] + wr * res[k]) * prior;
+                want[k] = (float)(f > 1.0 ? 1.0 : f < 0.0 ? 0.0 : f);
+            }
+        for (int level = ovx_video_simd(); level >= 0; level--) {
+            ovx_video_force_simd(level);
+            ovx_error err;
+            CHECK(ovx_energy_fuse(mot, res, CW, CH, CELL, PW, PH, &p, got, &err) == OVX_OK);
+            bad += memcmp(got, want, sizeof got) != 0;
+            memcpy(got, mot, sizeof got);
+            CHECK(ovx_energy_fuse(got, res, CW, CH, CELL, PW, PH, &p, got, &err) == OVX_OK);
+            bad += memcmp(got, want, sizeof got) != 0;
+        }
+        ovx_video_force_simd(-1);
+    }
+    CHECK(bad == 0);
+}
+
 static AVFrame *frame(int fmt, int w, int h)
 {
     AVFrame *f = av_frame_alloc();
@@ -707,6 +747,7 @@ int main(void)
     test_normalise();
     test_motion_floor();
     test_fusion_prior();
+    test_fusion_levels();
     test_vector_evidence();
     test_texture_gate();
     return CHECK_RESULT();
