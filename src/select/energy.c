@@ -234,6 +234,8 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (similarity fit)");
     }
     k = 0;
+    double mfloor = ovx_select_motion_floor(p);
+    int weigh = p->normalise == OVX_NORMALISE_NOISE && in->n_past > 0;
     for (int64_t i = 0; i < in->n_mv; i++) {
         const ovx_mv *m = &in->mv[i];
         if (m->source >= 0)
@@ -251,7 +253,7 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
         ovx_similarity_apply(&model[c < in->n_past && own_fit[c] ? c : in->n_past], x[k], y[k], &px, &py);
         float mag = ovx_hypot_float(dx[k] - px, dy[k] - py);
         /* (below the floor a vector scores nothing either way: not checked) */
-        if (p->normalise == OVX_NORMALISE_NOISE && mag > ovx_select_motion_floor(p) && in->n_past > 0)
+        if (weigh && mag > mfloor)
             mag *= vector_evidence(in, i, c, px, py, p->texture_k);
         paint(cells, wsum, cw, ch, p->cell, m, mag);
         k++;

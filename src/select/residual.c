@@ -237,6 +237,18 @@ OVX_SIMD_VARIANTS(compose_row, (uint8_t *restrict a, const uint8_t *restrict b, 
     }
 })
 
+/* a = a (past only or nothing: cls 0), the rounded average of a and b
+ * (bi-predicted: cls 1, the weighting by 32 of 64), b (future only: 2) or
+ * prev (from the previous frame: 3), byte by byte (one build per SIMD
+ * level) */
+OVX_SIMD_VARIANTS(compose_avg, (uint8_t *restrict a, const uint8_t *restrict b, const uint8_t *restrict prev,
+                                const uint8_t *restrict cls, int n), (a, b, prev, cls, n), {
+    for (int x = 0; x < n; x++) {
+        uint8_t A = a[x], B = b[x], avg = (uint8_t)((A + B + 1) >> 1), k = cls[x];
+        a[x] = k == 0 ? A : k == 1 ? avg : k == 2 ? B : prev[x];
+    }
+})
+
 /* the step of the rows the statistics read: every other row, or every
  * predicted one when fewer are predicted (the roi starts on an even row) */
 static inline int stat_step(const planes *pl)
@@ -277,8 +289,10 @@ static int choose_implicit(const ovx_energy_input *in, const planes *pl, int16_t
 }
 
 /* The final prediction into pl->p[0]; pl->m[0] = unit predicted at all.
- * A unit row whose units are all past-only or none without a previous
- * frame keeps its past prediction (the weighting by 0 of 64 is that). */
+ * A unit row without future predictions keeps its past ones (the
+ * weighting by 0 of 64 is that) and takes the previous frame's pixels in
+ * its uncovered units; with the default weights (0, 32 or 64 of 64) the
+ * weighting is a choice among a, b and their rounded average. */
 static void compose(const ovx_energy_input *in, planes *pl, int implicit, int16_t *w1, uint8_t *from_prev,
                     int16_t *wu, uint8_t *fu)
 {
@@ -287,15 +301,45 @@ static void compose(const ovx_energy_input *in, planes *pl, int implicit, int16_
         size_t u0 = unit_at(pl, pl->x0 / 4, uy);
         uint8_t *m0 = pl->m[0] + u0;
         const uint8_t *m1 = pl->m[1] + u0;
-        int change = 0;
-        for (int k = 0; k < pl->uw; k++)
-            change |= m1[k] | (has_prev & !m0[k]);
-        if (change) {
+        int future = 0, intra = 0;
+        for (int k = 0; k < pl->uw; k++) {
+            future |= m1[k];
+            intra |= has_prev & !m0[k];
+        }
+        if (future && !implicit) {
+            /* the default weights: a class per unit, 4 columns each */
+            uint8_t *cls = from_prev;
+            for (int k = 0; k < pl->uw; k++) {
+                int c = m1[k] ? 2 - m0[k] : has_prev & !m0[k] ? 3 : 0;
+                uint32_t c4 = (uint32_t)c * 0x01010101u;
+                memcpy(cls + 4 * k, &c4, 4);
+            }
+            for (int y = first_row(pl, uy * 4, pl->step); y < uy * 4 + 4 && y < ry1; y += pl->step) {
+                uint8_t *a = plane_row(pl, 0, y);
+                const uint8_t *prev = has_prev ? in->prev + (size_t)y * in->prev_stride + pl->x0 : a;
+                compose_avg(a, plane_row(pl, 1, y), prev, cls, pl->rw);
+            }
+        } else if (future) {
             unit_row_weights(in, pl, uy, implicit, w1, NULL, from_prev, wu, fu);
             for (int y = first_row(pl, uy * 4, pl->step); y < uy * 4 + 4 && y < ry1; y += pl->step) {
                 uint8_t *a = plane_row(pl, 0, y);
                 const uint8_t *prev = has_prev ? in->prev + (size_t)y * in->prev_stride + pl->x0 : a;
                 compose_row(a, plane_row(pl, 1, y), prev, w1, from_prev, pl->rw);
+            }
+        } else if (intra) {
+            /* past-only units keep their prediction (weight 0 of 64): only
+             * the uncovered ones change, to the previous frame */
+            for (int y = first_row(pl, uy * 4, pl->step); y < uy * 4 + 4 && y < ry1; y += pl->step) {
+                uint8_t *a = plane_row(pl, 0, y);
+                const uint8_t *prev = in->prev + (size_t)y * in->prev_stride + pl->x0;
+                for (int k = 0; k < pl->uw; k++)
+                    if (!m0[k]) {
+                        if (pl->rw - 4 * k >= 4)
+                            memcpy(a + 4 * k, prev + 4 * k, 4);
+                        else /* the roi's last, partial unit */
+                            for (int x = 4 * k; x < pl->rw; x++)
+                                a[x] = prev[x];
+                    }
             }
         }
         for (int k = 0; k < pl->uw; k++)

@@ -232,7 +232,10 @@ int main(void)
         int n = 0;
         for (int y = 0; y < H; y += BS)
             for (int x = 0; x < W; x += BS) {
-                int kind = rand() % 5; /* 0: none (intra), 1: past, 2: future, 3-4: both */
+                /* 0: none (intra), 1: past, 2: future, 3-4: both; every 6th trial
+                 * past or none only (P pictures: no weighting, intra units
+                 * from the previous frame) */
+                int kind = trial % 6 == 5 ? rand() % 2 : rand() % 5;
                 for (int d = 0; d < 2 && kind; d++) {
                     if ((kind == 1 && d == 1) || (kind == 2 && d == 0))
                         continue;
@@ -254,7 +257,10 @@ int main(void)
         in.fut[1] = (ovx_energy_ref){f1, W, trial % 3 == 2 ? 20 : 4}; /* 20: past the weights table */
         in.n_past = in.n_fut = 2;
         /* the crop's region (cells of 8), or the whole picture */
-        ovx_roi roi = trial % 2 ? (ovx_roi){16, 8, 88, 72} : (ovx_roi){0, 0, W, H};
+        /* (every 6th: a region ending inside a unit) */
+        ovx_roi roi = trial % 6 == 5 ? (ovx_roi){16, 8, 98, 70}
+                      : trial % 2    ? (ovx_roi){16, 8, 88, 72}
+                                     : (ovx_roi){0, 0, W, H};
         int light = trial % 5 != 4;
         ovx_residual_info wi, gi;
         oracle(&in, &roi, light, want, cw, ch, &wi);
