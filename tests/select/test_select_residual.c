@@ -11,7 +11,8 @@
  * scratch buffers; the maps must be equal bit for bit. With a row step
  * (ovx_energy_input.row_step 2 or 4 at high resolutions, 3 too) only the rows
  * y0, y0 + step, ... of the region count: in the cells' means, in the light
- * fit and the weighting choice (every max(2, step)-th row). A picture
+ * fit and the weighting choice (every max(2, step)-th row). Some trials
+ * use cells of 4 pixels (the sums' path for other cells). A picture
  * whose errors sit exactly on the light fit's limit (+-3 grey levels
  * around a gain of 1) gives the per-pixel map. */
 #include <math.h>
@@ -25,7 +26,8 @@
 
 enum { W = 100, H = 76, CELL = 8, BS = 8, MAXV = 400 };
 
-static int step = 1; /* the row step under test */
+static int step = 1;    /* the row step under test */
+static int cellsz = CELL; /* the cell size under test */
 
 /* row y of the region is read by the statistics (every other row at least) */
 static int stat_row(const ovx_roi *roi, int y)
@@ -132,9 +134,9 @@ static void oracle(const ovx_energy_input *in, const ovx_roi *roi, int light, fl
         for (int j = 0; j < cw; j++) {
             double s = 0;
             int n = 0;
-            for (int y = i * CELL; y < (i + 1) * CELL && y < H; y++) {
+            for (int y = i * cellsz; y < (i + 1) * cellsz && y < H; y++) {
                 float fs = 0;
-                for (int x = j * CELL; x < (j + 1) * CELL && x < W; x++) {
+                for (int x = j * cellsz; x < (j + 1) * cellsz && x < W; x++) {
                     int k = y * W + x;
                     if (x < roi->x0 || x >= roi->x1 || y < roi->y0 || y >= roi->y1 || !has[k] ||
                         (y - roi->y0) % step)
@@ -224,11 +226,12 @@ int main(void)
         cur[k] = (uint8_t)clip255((int)(1.1 * r0[(k + 1) % (W * H)]) + 6 + rand() % 7 - 3);
     static ovx_mv mv[MAXV];
     static uint8_t choice[MAXV];
-    int cw = (W + CELL - 1) / CELL, ch = (H + CELL - 1) / CELL;
-    static float got[(W / CELL + 1) * (H / CELL + 1)], want[(W / CELL + 1) * (H / CELL + 1)];
+    static float got[(W / 4 + 1) * (H / 4 + 1)], want[(W / 4 + 1) * (H / 4 + 1)];
     int bad = 0;
     for (int trial = 0; trial < 36; trial++) {
         step = trial % 12 == 11 ? 3 : trial < 12 ? 1 : trial < 24 ? 2 : 4; /* 3: not a power of two */
+        cellsz = trial % 9 == 4 ? 4 : CELL; /* (4: a cell other than the default) */
+        int cw = (W + cellsz - 1) / cellsz, ch = (H + cellsz - 1) / cellsz;
         int n = 0;
         for (int y = 0; y < H; y += BS)
             for (int x = 0; x < W; x += BS) {
@@ -269,7 +272,7 @@ int main(void)
             for (int again = 0; again < 2; again++) {
                 ovx_error err = {0};
                 memset(got, 0x55, sizeof got);
-                CHECK(ovx_residual_cells(&in, cw, ch, CELL, &roi, light, got, &gi, &err) == OVX_OK);
+                CHECK(ovx_residual_cells(&in, cw, ch, cellsz, &roi, light, got, &gi, &err) == OVX_OK);
                 int same = memcmp(got, want, (size_t)cw * ch * sizeof *got) == 0 && gi.gain == wi.gain &&
                            gi.offset == wi.offset && gi.bi_implicit == wi.bi_implicit;
                 if (!same && bad++ < 5)
