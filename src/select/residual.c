@@ -14,8 +14,6 @@
 
 #include "video/simd.h"
 
-enum { IW_N = 16 };
-
 typedef struct planes {
     uint8_t *p[2];    /* [ceil(rh / step) * rw] predictions of the roi's rows y0, y0 + step,
                        * ...: 0 past, 1 future */
@@ -24,7 +22,6 @@ typedef struct planes {
     int x0, y0, rw, rh, uw, uh;
     int step;         /* rows of the roi predicted and scored: every step-th */
     int step_log2;    /* step = 1 << step_log2, or -1 */
-    int16_t iw[IW_N][IW_N]; /* H.264 implicit weights of the distances below IW_N (implicit_w1) */
 } planes;
 
 /* ---- scratch buffers, kept between frames ---- */
@@ -151,19 +148,32 @@ static void predict_all(const ovx_energy_input *in, planes *pl)
     }
 }
 
-/* H.264 implicit bi-prediction weight of the future prediction (of 64) for
- * reference distances d0 (past) and d1 (future): 8.4.2.3.1 with
- * tb = d0 and td = d0 + d1; 32 where the standard falls back to it. */
-static int implicit_w1(int d0, int d1)
+/* wu[k] = the H.264 implicit bi-prediction weight of the future prediction
+ * (of 64) for the reference distances d0[k] (past) and d1[k] (future) where
+ * both predictions cover unit k (m0, m1 1), else unchanged: 8.4.2.3.1 with
+ * tb = d0 and td = d0 + d1 (32 where the standard falls back to it). The
+ * integer division (16384 + td / 2) / td in doubles: a quotient of integers
+ * below 2^15 by td <= 510 is an integer or at least 1/510 from one, far
+ * beyond the division's rounding, so its truncation is the same (checked
+ * for every pair of distances); no branch (one build per SIMD level). */
+OVX_SIMD_VARIANTS(implicit_weights, (const uint8_t *restrict m0, const uint8_t *restrict m1,
+                                     const uint8_t *restrict d0, const uint8_t *restrict d1, int n,
+                                     int16_t *restrict wu), (m0, m1, d0, d1, n, wu), {
+    for (int k = 0; k < n; k++) {
+        int tb = d0[k], td = tb + d1[k];
+        int tx = (int)((double)(16384 + (td >> 1)) / (double)(td | (td == 0)));
+        int dsf = (tb * tx + 32) >> 6; /* >= 0 */
+        dsf = dsf > 1023 ? 1023 : dsf;
+        int w = dsf >> 2;
+        w = w < -64 || w > 128 || td == 0 ? 32 : w;
+        wu[k] = (int16_t)(m0[k] & m1[k] ? w : wu[k]);
+    }
+})
+
+void ovx_residual_implicit_weights(const uint8_t *m0, const uint8_t *m1, const uint8_t *d0, const uint8_t *d1, int n,
+                                   int16_t *wu)
 {
-    int td = d0 + d1, tb = d0;
-    if (td <= 0)
-        return 32;
-    int tx = (16384 + abs(td / 2)) / td;
-    int dsf = (tb * tx + 32) >> 6;
-    dsf = dsf < -1024 ? -1024 : dsf > 1023 ? 1023 : dsf;
-    int w1 = dsf >> 2;
-    return w1 < -64 || w1 > 128 ? 32 : w1;
+    implicit_weights(m0, m1, d0, d1, n, wu);
 }
 
 /* One unit row's pixel weights: w1[x] = the weight (of 64) of the future
@@ -187,17 +197,8 @@ static void unit_row_weights(const ovx_energy_input *in, const planes *pl, int u
     else
         for (int k = 0; k < uw; k++)
             fu[k] = (uint8_t)((m0[k] | m1[k]) ^ has_prev) & (uint8_t)has_prev;
-    if (implicit) { /* (equal distances too: some give 31) */
-        int far = 0;
-        for (int k = 0; k < uw; k++) { /* no branch: the table's weight where bi-predicted */
-            int bi = m0[k] & m1[k], w = pl->iw[d0[k] & (IW_N - 1)][d1[k] & (IW_N - 1)];
-            far |= bi & ((d0[k] | d1[k]) >= IW_N);
-            wu[k] = (int16_t)(bi ? w : wu[k]);
-        }
-        for (int k = 0; far && k < uw; k++) /* distances past the table */
-            if (m0[k] & m1[k] && (d0[k] | d1[k]) >= IW_N)
-                wu[k] = (int16_t)implicit_w1(d0[k], d1[k]);
-    }
+    if (implicit) /* (equal distances too: some give 31) */
+        implicit_weights(m0, m1, d0, d1, uw, wu);
     uint8_t *flags = use ? use : from_prev;
     for (int k = 0; k < uw; k++) {
         uint64_t w = (uint16_t)wu[k] * 0x0001000100010001ull;
@@ -289,10 +290,10 @@ static int choose_implicit(const ovx_energy_input *in, const planes *pl, int16_t
 }
 
 /* The final prediction into pl->p[0]; pl->m[0] = unit predicted at all.
- * A unit row without future predictions keeps its past ones (the
- * weighting by 0 of 64 is that) and takes the previous frame's pixels in
- * its uncovered units; with the default weights (0, 32 or 64 of 64) the
- * weighting is a choice among a, b and their rounded average. */
+ * A unit row without future predictions or uncovered units keeps its past
+ * predictions (the weighting by 0 of 64 is that); with the default weights
+ * (0, 32 or 64 of 64) the weighting is a choice among the two predictions,
+ * their rounded average and the previous frame. */
 static void compose(const ovx_energy_input *in, planes *pl, int implicit, int16_t *w1, uint8_t *from_prev,
                     int16_t *wu, uint8_t *fu)
 {
@@ -306,8 +307,10 @@ static void compose(const ovx_energy_input *in, planes *pl, int implicit, int16_
             future |= m1[k];
             intra |= has_prev & !m0[k];
         }
-        if (future && !implicit) {
-            /* the default weights: a class per unit, 4 columns each */
+        if ((future && !implicit) || (!future && intra)) {
+            /* the default weights: a class per unit, 4 columns each (past
+             * only or nothing: kept; both: averaged; future only; from the
+             * previous frame) */
             uint8_t *cls = from_prev;
             for (int k = 0; k < pl->uw; k++) {
                 int c = m1[k] ? 2 - m0[k] : has_prev & !m0[k] ? 3 : 0;
@@ -325,21 +328,6 @@ static void compose(const ovx_energy_input *in, planes *pl, int implicit, int16_
                 uint8_t *a = plane_row(pl, 0, y);
                 const uint8_t *prev = has_prev ? in->prev + (size_t)y * in->prev_stride + pl->x0 : a;
                 compose_row(a, plane_row(pl, 1, y), prev, w1, from_prev, pl->rw);
-            }
-        } else if (intra) {
-            /* past-only units keep their prediction (weight 0 of 64): only
-             * the uncovered ones change, to the previous frame */
-            for (int y = first_row(pl, uy * 4, pl->step); y < uy * 4 + 4 && y < ry1; y += pl->step) {
-                uint8_t *a = plane_row(pl, 0, y);
-                const uint8_t *prev = in->prev + (size_t)y * in->prev_stride + pl->x0;
-                for (int k = 0; k < pl->uw; k++)
-                    if (!m0[k]) {
-                        if (pl->rw - 4 * k >= 4)
-                            memcpy(a + 4 * k, prev + 4 * k, 4);
-                        else /* the roi's last, partial unit */
-                            for (int x = 4 * k; x < pl->rw; x++)
-                                a[x] = prev[x];
-                    }
             }
         }
         for (int k = 0; k < pl->uw; k++)
@@ -606,10 +594,6 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
     memset(cnt, 0, nrc * sizeof *cnt);
 
     predict_all(in, &pl);
-    if (in->interp == OVX_INTERP_H264)
-        for (int a = 0; a < IW_N; a++)
-            for (int b = 0; b < IW_N; b++)
-                pl.iw[a][b] = (int16_t)implicit_w1(a, b);
     /* per-unit weights and flags (uw < rowb) in the error rows, not in use yet */
     int16_t *wu = (int16_t *)e;
     uint8_t *fu = (uint8_t *)fs;
@@ -626,11 +610,14 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
             continue;
         /* the unit row's mask and covered pixels per cell, for all its rows */
         const uint8_t *mk = load_mask(&pl, y, mask);
+        const uint8_t *mu = unit_row(&pl, y);
         for (int j = 0; j < rcw; j++) {
             int xs = j * cell, xe = xs + cell < pl.rw ? xs + cell : pl.rw, n = xe - xs;
-            if (mk)
-                for (int x = n = 0; x < xe - xs; x++)
-                    n += mk[xs + x];
+            if (mk) /* unit by unit (the last one may be partial) */
+                for (int x = xs, nx; x < xe; x += nx) {
+                    nx = 4 - (x & 3) < xe - x ? 4 - (x & 3) : xe - x;
+                    n -= (1 - mu[x >> 2]) * nx;
+                }
             ucnt[j] = n;
         }
         for (; y < uy * 4 + 4 && y < roi->y1; y += pl.step) {

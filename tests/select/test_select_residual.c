@@ -12,7 +12,8 @@
  * (ovx_energy_input.row_step 2 or 4 at high resolutions, 3 too) only the rows
  * y0, y0 + step, ... of the region count: in the cells' means, in the light
  * fit and the weighting choice (every max(2, step)-th row). Some trials
- * use cells of 4 pixels (the sums' path for other cells). A picture
+ * use cells of 4 pixels (the sums' path for other cells). The implicit
+ * weights for every pair of distances at every SIMD level. A picture
  * whose errors sit exactly on the light fit's limit (+-3 grey levels
  * around a gain of 1) gives the per-pixel map. */
 #include <math.h>
@@ -159,6 +160,30 @@ static void fill(uint8_t *pic, int seed)
                 (uint8_t)clip255(120 + (int)(70 * sin(x * 0.21 + seed) * cos(y * 0.17)) + rand() % 21 - 10);
 }
 
+/* the implicit weights for every pair of distances (0 .. 255 both), in
+ * covered and uncovered units, at every SIMD level, against w1_implicit */
+static void test_implicit_weights(void)
+{
+    enum { N = 256 };
+    static uint8_t m0[N], m1[N], d0[N], d1[N];
+    static int16_t wu[N];
+    int bad = 0;
+    for (int level = ovx_video_simd(); level >= 0; level--) {
+        ovx_video_force_simd(level);
+        for (int a = 0; a < 256; a++) {
+            for (int k = 0; k < N; k++) {
+                m0[k] = (uint8_t)(k % 5 != 1), m1[k] = (uint8_t)(k % 7 != 2);
+                d0[k] = (uint8_t)a, d1[k] = (uint8_t)k, wu[k] = -7;
+            }
+            ovx_residual_implicit_weights(m0, m1, d0, d1, N, wu);
+            for (int k = 0; k < N; k++)
+                bad += wu[k] != (m0[k] && m1[k] ? (a + k ? w1_implicit(a, k) : 32) : -7);
+        }
+    }
+    ovx_video_force_simd(-1);
+    CHECK(bad == 0);
+}
+
 /* a picture predicted exactly (zero vectors, every 8x8 block, from r0)
  * but for quadruples of sampled pixels of predictions 104, 100, 100, 103
  * and errors +3, -3, +4, -4: their sums of error and prediction x error
@@ -219,6 +244,7 @@ static void test_on_limit(void)
 
 int main(void)
 {
+    test_implicit_weights();
     test_on_limit();
     fill(r0, 1), fill(r1, 2), fill(f0, 3), fill(f1, 4), fill(prevp, 5);
     /* the current picture: the first reference a little brighter and noisy (the light fit's case) */
