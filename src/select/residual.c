@@ -244,9 +244,9 @@ OVX_SIMD_VARIANTS(compose_row, (uint8_t *restrict a, const uint8_t *restrict b, 
  * level) */
 OVX_SIMD_VARIANTS(compose_avg, (uint8_t *restrict a, const uint8_t *restrict b, const uint8_t *restrict prev,
                                 const uint8_t *restrict cls, int n), (a, b, prev, cls, n), {
-    for (int x = 0; x < n; x++) {
-        uint8_t A = a[x], B = b[x], avg = (uint8_t)((A + B + 1) >> 1), k = cls[x];
-        a[x] = k == 0 ? A : k == 1 ? avg : k == 2 ? B : prev[x];
+    for (int x = 0; x < n; x++) { /* (everything read: no branch, the loop vectorises) */
+        uint8_t A = a[x], B = b[x], P = prev[x], avg = (uint8_t)((A + B + 1) >> 1), k = cls[x];
+        a[x] = k == 0 ? A : k == 1 ? avg : k == 2 ? B : P;
     }
 })
 
