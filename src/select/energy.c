@@ -17,6 +17,27 @@
 #include "select/stats.h"
 #include "select/subpel.h"
 #include "video/resize.h"
+#include "video/simd.h"
+
+/* v where keep, else +0 (a mask, no branch: the loops using it vectorise) */
+static inline float keep_or_zero(float v, int keep)
+{
+    uint32_t b;
+    memcpy(&b, &v, 4);
+    b &= -(uint32_t)(keep != 0);
+    memcpy(&v, &b, 4);
+    return v;
+}
+
+/* lt ? 0 : gt ? 1 : v (lt, gt: v below 0, above 1), without a branch */
+static inline float clip01(float v, int lt, int gt)
+{
+    uint32_t b;
+    memcpy(&b, &v, 4);
+    b = (b & -(uint32_t)!(lt | gt)) | (0x3f800000u & -(uint32_t)(gt && !lt));
+    memcpy(&v, &b, 4);
+    return v;
+}
 
 /* Adds value v * overlap into acc/wsum for every cell the block touches. */
 static void paint(float *acc, float *wsum, int cw, int ch, int cell, const ovx_mv *m, float v)
@@ -144,21 +165,29 @@ static int camera_fits(const ovx_energy_input *in, const ovx_select_params *p, c
     float *g = malloc((size_t)n * 4 * sizeof *g);
     if (!g)
         return -1;
+    /* each reference's vectors (in order) at off[c] of g's four arrays, in
+     * one pass */
+    int64_t off[OVX_ENERGY_MAX_REFS], fill[OVX_ENERGY_MAX_REFS] = {0}, at = 0;
     for (int c = 0; c < np; c++) {
-        if (count[c] < 8) /* from 8 vectors on; below fit_min_vectors the fit is their median */
+        off[c] = at;
+        at += count[c] >= 8 ? count[c] : 0;
+    }
+    for (int64_t i = 0, k = 0; i < in->n_mv; i++) {
+        if (in->mv[i].source >= 0)
             continue;
-        int64_t k = 0, m = 0;
-        for (int64_t i = 0; i < in->n_mv; i++) {
-            if (in->mv[i].source >= 0)
-                continue;
-            if (in->choice[i] == c) {
-                g[m] = x[k], g[n + m] = y[k], g[2 * n + m] = dx[k], g[3 * n + m] = dy[k];
-                m++;
-            }
-            k++;
+        int c = in->choice[i];
+        if (c < np && count[c] >= 8) { /* from 8 vectors on; below fit_min_vectors the fit is their median */
+            int64_t m = off[c] + fill[c]++;
+            g[m] = x[k], g[n + m] = y[k], g[2 * n + m] = dx[k], g[3 * n + m] = dy[k];
         }
-        if (ovx_similarity_fit(g, g + n, g + 2 * n, g + 3 * n, (size_t)m, p->fit_keep, p->fit_passes,
-                               p->fit_min_vectors, &model[c]) < 0) {
+        k++;
+    }
+    for (int c = 0; c < np; c++) {
+        if (count[c] < 8)
+            continue;
+        int64_t o = off[c], m = count[c];
+        if (ovx_similarity_fit(g + o, g + n + o, g + 2 * n + o, g + 3 * n + o, (size_t)m, p->fit_keep,
+                               p->fit_passes, p->fit_min_vectors, &model[c]) < 0) {
             free(g);
             return -1;
         }
@@ -205,6 +234,8 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (similarity fit)");
     }
     k = 0;
+    double mfloor = ovx_select_motion_floor(p);
+    int weigh = p->normalise == OVX_NORMALISE_NOISE && in->n_past > 0;
     for (int64_t i = 0; i < in->n_mv; i++) {
         const ovx_mv *m = &in->mv[i];
         if (m->source >= 0)
@@ -222,39 +253,85 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
         ovx_similarity_apply(&model[c < in->n_past && own_fit[c] ? c : in->n_past], x[k], y[k], &px, &py);
         float mag = ovx_hypot_float(dx[k] - px, dy[k] - py);
         /* (below the floor a vector scores nothing either way: not checked) */
-        if (p->normalise == OVX_NORMALISE_NOISE && mag > ovx_select_motion_floor(p) && in->n_past > 0)
+        if (weigh && mag > mfloor)
             mag *= vector_evidence(in, i, c, px, py, p->texture_k);
         paint(cells, wsum, cw, ch, p->cell, m, mag);
         k++;
     }
+    /* cells / wsum where painted, +0 elsewhere (divided either way, then
+     * masked: no branch, the loop vectorises) */
     for (size_t i = 0; i < nc; i++)
-        cells[i] = wsum[i] > 0 ? cells[i] / wsum[i] : 0.0f;
+        cells[i] = keep_or_zero(cells[i] / wsum[i], wsum[i] > 0);
     free(x), free(y), free(dx), free(dy), free(wsum);
     return OVX_OK;
 }
 
-/* 3x3 local variance (population, over the neighbours inside the grid) of
- * the cells of roi (the only ones read); 0 elsewhere. */
-static void local_variance(const float *in, float *out, int cw, int ch, int cell, const ovx_roi *roi)
+/* The population variance of the 3x3 neighbours inside the grid of cell
+ * (i, j), summed row by row, each left to right (in doubles). */
+static float variance_at(const float *in, int cw, int ch, int i, int j)
+{
+    double s = 0, s2 = 0;
+    int n = 0;
+    for (int a = i - 1; a <= i + 1; a++)
+        for (int b = j - 1; b <= j + 1; b++) {
+            if (a < 0 || b < 0 || a >= ch || b >= cw)
+                continue;
+            double v = in[(size_t)a * cw + b];
+            s += v;
+            s2 += v * v;
+            n++;
+        }
+    double m = s / n, var = s2 / n - m * m;
+    return var > 0 ? (float)var : 0.0f;
+}
+
+/* The same for the cells j0 <= j < j1 of an inner row (rows r0, r1, r2 of
+ * in around it) whose neighbours are all inside (0 < j < cw - 1): the nine
+ * terms in the same order, no bounds test (one build per SIMD level; each
+ * lane a cell, so all give the same) */
+OVX_SIMD_VARIANTS(variance_inner, (const float *restrict r0, const float *restrict r1, const float *restrict r2,
+                                   int j0, int j1, float *restrict out), (r0, r1, r2, j0, j1, out), {
+    for (int j = j0; j < j1; j++) {
+        double v0 = r0[j - 1], v1 = r0[j], v2 = r0[j + 1], v3 = r1[j - 1], v4 = r1[j], v5 = r1[j + 1];
+        double v6 = r2[j - 1], v7 = r2[j], v8 = r2[j + 1];
+        double s = 0, s2 = 0;
+        s += v0, s2 += v0 * v0;
+        s += v1, s2 += v1 * v1;
+        s += v2, s2 += v2 * v2;
+        s += v3, s2 += v3 * v3;
+        s += v4, s2 += v4 * v4;
+        s += v5, s2 += v5 * v5;
+        s += v6, s2 += v6 * v6;
+        s += v7, s2 += v7 * v7;
+        s += v8, s2 += v8 * v8;
+        double m = s / 9, var = s2 / 9 - m * m;
+        out[j] = keep_or_zero((float)var, var > 0);
+    }
+})
+
+/* See energy.h. */
+void ovx_energy_local_variance(const float *in, float *out, int cw, int ch, int cell, const ovx_roi *roi)
 {
     int i0 = roi->y0 / cell, i1 = (roi->y1 + cell - 1) / cell, j0 = roi->x0 / cell, j1 = (roi->x1 + cell - 1) / cell;
+    i1 = i1 < ch ? i1 : ch;
+    j1 = j1 < cw ? j1 : cw;
     memset(out, 0, (size_t)cw * ch * sizeof *out);
-    for (int i = i0; i < i1 && i < ch; i++)
-        for (int j = j0; j < j1 && j < cw; j++) {
-            double s = 0, s2 = 0;
-            int n = 0;
-            for (int a = i - 1; a <= i + 1; a++)
-                for (int b = j - 1; b <= j + 1; b++) {
-                    if (a < 0 || b < 0 || a >= ch || b >= cw)
-                        continue;
-                    double v = in[(size_t)a * cw + b];
-                    s += v;
-                    s2 += v * v;
-                    n++;
-                }
-            double m = s / n, var = s2 / n - m * m;
-            out[(size_t)i * cw + j] = var > 0 ? (float)var : 0.0f;
+    /* the inner columns: 1 .. cw - 2 */
+    int a0 = j0 > 1 ? j0 : 1, a1 = j1 < cw - 1 ? j1 : cw - 1;
+    for (int i = i0; i < i1; i++) {
+        float *o = out + (size_t)i * cw;
+        if (i == 0 || i == ch - 1 || a1 <= a0) {
+            for (int j = j0; j < j1; j++)
+                o[j] = variance_at(in, cw, ch, i, j);
+            continue;
         }
+        for (int j = j0; j < a0; j++)
+            o[j] = variance_at(in, cw, ch, i, j);
+        const float *r1 = in + (size_t)i * cw;
+        variance_inner(r1 - cw, r1, r1 + cw, a0, a1, o);
+        for (int j = a1 > j0 ? a1 : j0; j < j1; j++)
+            o[j] = variance_at(in, cw, ch, i, j);
+    }
 }
 
 /* x[n] /= max(d, floor) (plus 1e-6), clipped to [0, 1]. */
@@ -265,7 +342,7 @@ static void divide_clip(float *x, size_t n, float d, float floor_)
     d += 1e-6f;
     for (size_t i = 0; i < n; i++) {
         float v = x[i] / d;
-        x[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+        x[i] = clip01(v, v < 0, v > 1);
     }
 }
 
@@ -273,6 +350,17 @@ void ovx_energy_normalise(float *x, size_t n, double q, float floor_, float *tmp
 {
     divide_clip(x, n, ovx_percentile(x, n, q, tmp), floor_);
 }
+
+/* one row of the fusion (see ovx_energy_fuse; out may be mot): one build
+ * per SIMD level, the same doubles in each */
+OVX_SIMD_VARIANTS(fuse_row, (const float *mot, const float *restrict res, const double *restrict gx, double gy,
+                             double pw, double wr, int n, float *out), (mot, res, gx, gy, pw, wr, n, out), {
+    for (int j = 0; j < n; j++) {
+        double prior = 1.0 + pw * gx[j] * gy;
+        double f = ((1.0 - wr) * mot[j] + wr * res[j]) * prior;
+        out[j] = clip01((float)f, f < 0.0, f > 1.0);
+    }
+})
 
 int ovx_energy_fuse(const float *mot, const float *res, int cw, int ch, int cell, int W, int H,
                     const ovx_select_params *p, float *out, ovx_error *err)
@@ -291,12 +379,8 @@ int ovx_energy_fuse(const float *mot, const float *res, int cw, int ch, int cell
     for (int i = 0; i < ch; i++) {
         double cy = (i + 0.5) * cell - 0.5 * H;
         double gy = exp(-cy * cy * inv2s2);
-        for (int j = 0; j < cw; j++) {
-            double prior = 1.0 + pw * gx[j] * gy;
-            size_t k = (size_t)i * cw + j;
-            double f = ((1.0 - wr) * mot[k] + wr * res[k]) * prior;
-            out[k] = (float)(f > 1.0 ? 1.0 : f < 0.0 ? 0.0 : f);
-        }
+        size_t k = (size_t)i * cw;
+        fuse_row(mot + k, res + k, gx, gy, pw, wr, cw, out + k);
     }
     free(gx);
     return OVX_OK;
@@ -350,7 +434,7 @@ static void saturate(float *x, size_t n, float floor_, float scale)
 {
     for (size_t i = 0; i < n; i++) {
         float v = x[i] - floor_;
-        x[i] = v > 0 ? v / (v + scale) : 0.0f;
+        x[i] = keep_or_zero(v / (v + scale), v > 0);
     }
 }
 
@@ -415,7 +499,7 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
     if (rc < 0)
         goto out;
     if (p->inconsistency) {
-        local_variance(mot, tmp, cw, ch, cell, &roi);
+        ovx_energy_local_variance(mot, tmp, cw, ch, cell, &roi);
         if (p->normalise == OVX_NORMALISE_FRAME) /* the recipe: the variance replaces the magnitude */
             memcpy(mot, tmp, nc * sizeof *mot);
         else /* px: the mean of the magnitude and its local deviation */

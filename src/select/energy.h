@@ -72,6 +72,12 @@ void ovx_block_texture(const ovx_energy_input *in, const ovx_mv *m, const uint8_
 int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params *p, int cw, int ch,
                             float *cells, ovx_error *err);
 
+/* out[ch, cw] = the 3x3 local variance (population, in doubles, over the
+ * neighbours inside the grid) of in's cells inside roi (pixels, cell px a
+ * cell); 0 elsewhere. Exposed for tests. */
+struct ovx_roi;
+void ovx_energy_local_variance(const float *in, float *out, int cw, int ch, int cell, const struct ovx_roi *roi);
+
 /* x /= max(q-th percentile, floor) (plus 1e-6), clipped to [0, 1]; tmp [n]. */
 void ovx_energy_normalise(float *x, size_t n, double q, float floor, float *tmp);
 

@@ -3,6 +3,7 @@
 #include "select/fit.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,15 +47,20 @@ static int solve4(double A[4][4], double r[4], double p[4])
     return 0;
 }
 
-/* Least squares over the vectors with use[i] set. Rows per vector:
+/* Least squares over the vectors with use[i] set (their indices first
+ * into idx[n], without a branch, then summed in order). Rows per vector:
  * dx = tx + a x - b y; dy = ty + b x + a y; parameters (tx, ty, a, b). */
 static int lsq(const float *x, const float *y, const float *dx, const float *dy, size_t n,
-               const unsigned char *use, ovx_similarity *m)
+               const unsigned char *use, uint32_t *idx, ovx_similarity *m)
 {
     double A[4][4] = {{0}}, r[4] = {0}, p[4];
+    size_t nu = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!use[i])
-            continue;
+        idx[nu] = (uint32_t)i;
+        nu += use[i] != 0;
+    }
+    for (size_t k = 0; k < nu; k++) {
+        size_t i = idx[k];
         double rx[4] = {1, 0, x[i], -y[i]}, ry[4] = {0, 1, y[i], x[i]};
         for (int a = 0; a < 4; a++) {
             for (int b = 0; b < 4; b++)
@@ -77,10 +83,10 @@ int ovx_similarity_fit(const float *x, const float *y, const float *dx, const fl
     memset(m, 0, sizeof *m);
     size_t nonzero = 0;
     for (size_t i = 0; i < n; i++)
-        if (dx[i] != 0.0f || dy[i] != 0.0f)
-            nonzero++;
+        nonzero += (dx[i] != 0.0f) | (dy[i] != 0.0f);
     float *e = malloc((n ? n : 1) * sizeof *e), *tmp = malloc((n ? n : 1) * sizeof *tmp);
     unsigned char *use = malloc(n ? n : 1);
+    uint32_t *idx = (uint32_t *)(void *)tmp; /* lsq's scratch: tmp is free while it runs */
     if (!e || !tmp || !use) {
         free(e);
         free(tmp);
@@ -94,7 +100,7 @@ int ovx_similarity_fit(const float *x, const float *y, const float *dx, const fl
         goto done;
     }
     memset(use, 1, n);
-    if (lsq(x, y, dx, dy, n, use, m) < 0) {
+    if (lsq(x, y, dx, dy, n, use, idx, m) < 0) {
         m->median_fallback = 1;
         m->a = m->b = 0;
         m->tx = ovx_median(dx, n, tmp);
@@ -114,7 +120,7 @@ int ovx_similarity_fit(const float *x, const float *y, const float *dx, const fl
         float thr = ovx_percentile(e, n, 100.0 * (double)(k - 1) / (double)(n > 1 ? n - 1 : 1), tmp);
         size_t taken = 0;
         for (size_t i = 0; i < n; i++) {
-            use[i] = e[i] < thr && taken < k;
+            use[i] = (unsigned char)((e[i] < thr) & (taken < k));
             taken += use[i];
         }
         for (size_t i = 0; i < n && taken < k; i++)
@@ -123,7 +129,7 @@ int ovx_similarity_fit(const float *x, const float *y, const float *dx, const fl
                 taken++;
             }
         ovx_similarity prev = *m;
-        if (lsq(x, y, dx, dy, n, use, m) < 0) {
+        if (lsq(x, y, dx, dy, n, use, idx, m) < 0) {
             *m = prev;
             break;
         }

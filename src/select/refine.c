@@ -1,11 +1,18 @@
 /* refine.c: sub-pixel refinement of estimated vectors (see refine.h). The
  * error of a candidate is its block's SAD over every other row (blocks of 16
  * rows or more: every sad_step-th, refsel.h); ties keep
- * the earlier candidate, so the result is deterministic. */
+ * the earlier candidate, so the result is deterministic. A position a
+ * step's search has costed already is not costed again. */
 #include "select/refine.h"
+
+#include <string.h>
 
 #include "select/refsel.h"
 #include "video/mv.h"
+
+/* the lattice of a step's positions its rounds can reach: 4 moves and a
+ * neighbour either way */
+enum { SPAN = 11 };
 
 static uint64_t cost(const ovx_energy_input *in, const ovx_mv *m, int qx, int qy)
 {
@@ -33,18 +40,40 @@ void ovx_refine_vectors(const ovx_energy_input *in, const ovx_roi *roi, ovx_mv *
         int bx = ovx_subpel_quarter(m->dx), by = ovx_subpel_quarter(m->dy);
         uint64_t best = cost(in, m, bx, by);
         for (int s = first; s < 4; s++) {
-            int st = steps[s];
-            for (int it = 0; it < (st >= 4 ? 4 : 1); it++) {
+            int st = steps[s], its = st >= 4 ? 4 : 1;
+            /* the costs taken in this step, on its lattice around where it
+             * started (its moves: at most one a round): a later round's
+             * neighbours are partly an earlier round's */
+            uint64_t known[SPAN][SPAN];
+            uint8_t have[SPAN][SPAN];
+            int sx = bx, sy = by;
+            if (its > 1) {
+                memset(have, 0, sizeof have);
+                have[SPAN / 2][SPAN / 2] = 1;
+                known[SPAN / 2][SPAN / 2] = best;
+            }
+            for (int it = 0; it < its; it++) {
                 int ox = bx, oy = by, moved = 0;
                 for (int dy = -1; dy <= 1; dy++)
                     for (int dx = -1; dx <= 1; dx++) {
                         if (!dx && !dy)
                             continue;
-                        uint64_t c = cost(in, m, ox + dx * st, oy + dy * st);
+                        int qx = ox + dx * st, qy = oy + dy * st;
+                        uint64_t c;
+                        if (its > 1) {
+                            int kx = (qx - sx) / st + SPAN / 2, ky = (qy - sy) / st + SPAN / 2;
+                            if (!have[ky][kx]) {
+                                known[ky][kx] = cost(in, m, qx, qy);
+                                have[ky][kx] = 1;
+                            }
+                            c = known[ky][kx];
+                        } else {
+                            c = cost(in, m, qx, qy);
+                        }
                         if (c < best) {
                             best = c;
-                            bx = ox + dx * st;
-                            by = oy + dy * st;
+                            bx = qx;
+                            by = qy;
                             moved = 1;
                         }
                     }

@@ -21,6 +21,7 @@ typedef struct planes {
     uint8_t *d[2];    /* [uh * uw] reference distance of that prediction */
     int x0, y0, rw, rh, uw, uh;
     int step;         /* rows of the roi predicted and scored: every step-th */
+    int step_log2;    /* step = 1 << step_log2, or -1 */
 } planes;
 
 /* ---- scratch buffers, kept between frames ---- */
@@ -80,17 +81,19 @@ static inline size_t unit_at(const planes *pl, int ux, int uy)
 }
 
 /* the first row at or below y of the roi's rows y0, y0 + step, ... (step
- * pl->step: the predicted rows) */
+ * pl->step: the predicted rows); a power of two without a division */
 static inline int first_row(const planes *pl, int y, int step)
 {
-    int r = (y - pl->y0) % step;
+    int d = y - pl->y0;
+    int r = d >= 0 && !(step & (step - 1)) ? d & (step - 1) : d % step;
     return r ? y + step - r : y;
 }
 
 /* plane (0 past, 1 future) at picture row y (a predicted row) */
 static inline uint8_t *plane_row(const planes *pl, int dir, int y)
 {
-    return pl->p[dir] + (size_t)((y - pl->y0) / pl->step) * pl->rw;
+    int d = y - pl->y0;
+    return pl->p[dir] + (size_t)(pl->step_log2 >= 0 && d >= 0 ? d >> pl->step_log2 : d / pl->step) * pl->rw;
 }
 
 /* Predicts every vector's block (the part inside the roi) into its plane. */
@@ -122,28 +125,55 @@ static void predict_all(const ovx_energy_input *in, planes *pl)
             }
         }
         uint8_t dist = (uint8_t)(r->dist < 1 ? 1 : r->dist > 255 ? 255 : r->dist);
-        for (int uy = y0 / 4; uy < (y1 + 3) / 4; uy++) {
-            size_t u = unit_at(pl, x0 / 4, uy);
-            int nu = (x1 + 3) / 4 - x0 / 4;
-            memset(pl->m[dir] + u, 1, (size_t)nu);
-            memset(pl->d[dir] + u, dist, (size_t)nu);
+        int nu = (x1 + 3) / 4 - x0 / 4;
+        uint8_t *mu = pl->m[dir] + unit_at(pl, x0 / 4, y0 / 4), *du = pl->d[dir] + unit_at(pl, x0 / 4, y0 / 4);
+        uint32_t one4 = 0x01010101u, dist4 = dist * 0x01010101u;
+        for (int uy = y0 / 4; uy < (y1 + 3) / 4; uy++, mu += pl->uw, du += pl->uw) {
+            /* a few units: 4 at a time, no memset call */
+            int k = 0;
+            for (; k + 4 <= nu; k += 4) {
+                memcpy(mu + k, &one4, 4);
+                memcpy(du + k, &dist4, 4);
+            }
+            if (k + 2 <= nu) {
+                memcpy(mu + k, &one4, 2);
+                memcpy(du + k, &dist4, 2);
+                k += 2;
+            }
+            if (k < nu) {
+                mu[k] = 1;
+                du[k] = dist;
+            }
         }
     }
 }
 
-/* H.264 implicit bi-prediction weight of the future prediction (of 64) for
- * reference distances d0 (past) and d1 (future): 8.4.2.3.1 with
- * tb = d0 and td = d0 + d1; 32 where the standard falls back to it. */
-static int implicit_w1(int d0, int d1)
+/* wu[k] = the H.264 implicit bi-prediction weight of the future prediction
+ * (of 64) for the reference distances d0[k] (past) and d1[k] (future) where
+ * both predictions cover unit k (m0, m1 1), else unchanged: 8.4.2.3.1 with
+ * tb = d0 and td = d0 + d1 (32 where the standard falls back to it). The
+ * integer division (16384 + td / 2) / td in doubles: a quotient of integers
+ * below 2^15 by td <= 510 is an integer or at least 1/510 from one, far
+ * beyond the division's rounding, so its truncation is the same (checked
+ * for every pair of distances); no branch (one build per SIMD level). */
+OVX_SIMD_VARIANTS(implicit_weights, (const uint8_t *restrict m0, const uint8_t *restrict m1,
+                                     const uint8_t *restrict d0, const uint8_t *restrict d1, int n,
+                                     int16_t *restrict wu), (m0, m1, d0, d1, n, wu), {
+    for (int k = 0; k < n; k++) {
+        int tb = d0[k], td = tb + d1[k];
+        int tx = (int)((double)(16384 + (td >> 1)) / (double)(td | (td == 0)));
+        int dsf = (tb * tx + 32) >> 6; /* >= 0 */
+        dsf = dsf > 1023 ? 1023 : dsf;
+        int w = dsf >> 2;
+        w = w < -64 || w > 128 || td == 0 ? 32 : w;
+        wu[k] = (int16_t)(m0[k] & m1[k] ? w : wu[k]);
+    }
+})
+
+void ovx_residual_implicit_weights(const uint8_t *m0, const uint8_t *m1, const uint8_t *d0, const uint8_t *d1, int n,
+                                   int16_t *wu)
 {
-    int td = d0 + d1, tb = d0;
-    if (td <= 0)
-        return 32;
-    int tx = (16384 + abs(td / 2)) / td;
-    int dsf = (tb * tx + 32) >> 6;
-    dsf = dsf < -1024 ? -1024 : dsf > 1023 ? 1023 : dsf;
-    int w1 = dsf >> 2;
-    return w1 < -64 || w1 > 128 ? 32 : w1;
+    implicit_weights(m0, m1, d0, d1, n, wu);
 }
 
 /* One unit row's pixel weights: w1[x] = the weight (of 64) of the future
@@ -151,23 +181,30 @@ static int implicit_w1(int d0, int d1)
  * predicted 32 or (implicit) the H.264 implicit weight; use[x] (when not
  * NULL) = 1 in bi-predicted units whose two distances differ; from_prev[x]
  * (when not NULL) = 1 where no vector covers it and the previous frame is
- * the prediction. */
+ * the prediction. Per unit first (wu, fu: uw each), then 4 columns a unit. */
 static void unit_row_weights(const ovx_energy_input *in, const planes *pl, int uy, int implicit, int16_t *w1,
-                             uint8_t *use, uint8_t *from_prev)
+                             uint8_t *use, uint8_t *from_prev, int16_t *wu, uint8_t *fu)
 {
     size_t u0 = unit_at(pl, pl->x0 / 4, uy);
-    for (int k = 0; k < pl->uw; k++) {
-        size_t u = u0 + k;
-        int m0 = pl->m[0][u], m1 = pl->m[1][u], d0 = pl->d[0][u], d1 = pl->d[1][u];
-        int w = m0 && m1 ? (implicit ? implicit_w1(d0, d1) : 32) : m1 ? 64 : 0;
-        int f = !m0 && !m1 && in->prev, us = m0 && m1 && d0 != d1;
-        for (int i = 0; i < 4; i++) {
-            w1[4 * k + i] = (int16_t)w;
-            if (use)
-                use[4 * k + i] = (uint8_t)us;
-            if (from_prev)
-                from_prev[4 * k + i] = (uint8_t)f;
-        }
+    const uint8_t *m0 = pl->m[0] + u0, *m1 = pl->m[1] + u0, *d0 = pl->d[0] + u0, *d1 = pl->d[1] + u0;
+    int uw = pl->uw, has_prev = in->prev != NULL;
+    /* (m0, m1 are 0 or 1) */
+    for (int k = 0; k < uw; k++)
+        wu[k] = (int16_t)(m1[k] * (64 - 32 * m0[k]));
+    if (use)
+        for (int k = 0; k < uw; k++)
+            fu[k] = (uint8_t)(m0[k] & m1[k] & (d0[k] != d1[k]));
+    else
+        for (int k = 0; k < uw; k++)
+            fu[k] = (uint8_t)((m0[k] | m1[k]) ^ has_prev) & (uint8_t)has_prev;
+    if (implicit) /* (equal distances too: some give 31) */
+        implicit_weights(m0, m1, d0, d1, uw, wu);
+    uint8_t *flags = use ? use : from_prev;
+    for (int k = 0; k < uw; k++) {
+        uint64_t w = (uint16_t)wu[k] * 0x0001000100010001ull;
+        uint32_t f = fu[k] * 0x01010101u;
+        memcpy(w1 + 4 * k, &w, 8);
+        memcpy(flags + 4 * k, &f, 4);
     }
 }
 
@@ -201,6 +238,18 @@ OVX_SIMD_VARIANTS(compose_row, (uint8_t *restrict a, const uint8_t *restrict b, 
     }
 })
 
+/* a = a (past only or nothing: cls 0), the rounded average of a and b
+ * (bi-predicted: cls 1, the weighting by 32 of 64), b (future only: 2) or
+ * prev (from the previous frame: 3), byte by byte (one build per SIMD
+ * level) */
+OVX_SIMD_VARIANTS(compose_avg, (uint8_t *restrict a, const uint8_t *restrict b, const uint8_t *restrict prev,
+                                const uint8_t *restrict cls, int n), (a, b, prev, cls, n), {
+    for (int x = 0; x < n; x++) { /* (everything read: no branch, the loop vectorises) */
+        uint8_t A = a[x], B = b[x], P = prev[x], avg = (uint8_t)((A + B + 1) >> 1), k = cls[x];
+        a[x] = k == 0 ? A : k == 1 ? avg : k == 2 ? B : P;
+    }
+})
+
 /* the step of the rows the statistics read: every other row, or every
  * predicted one when fewer are predicted (the roi starts on an even row) */
 static inline int stat_step(const planes *pl)
@@ -211,20 +260,22 @@ static inline int stat_step(const planes *pl)
 /* Bi-predicted units: both weightings compared on every other row (the
  * average of 8.4.2.3.1's default weights is the weighting by 32 of 64);
  * the one with the smaller error is used for the whole frame. */
-static int choose_implicit(const ovx_energy_input *in, const planes *pl, int16_t *w1, uint8_t *use)
+static int choose_implicit(const ovx_energy_input *in, const planes *pl, int16_t *w1, uint8_t *use, int16_t *wu,
+                           uint8_t *fu)
 {
     uint64_t acc[2] = {0, 0};
     int differ = 0;
     int ry1 = pl->y0 + pl->rh;
     for (int uy = pl->y0 / 4; uy < (ry1 + 3) / 4; uy++) {
         size_t u0 = unit_at(pl, pl->x0 / 4, uy);
+        const uint8_t *m0 = pl->m[0] + u0, *m1 = pl->m[1] + u0, *d0 = pl->d[0] + u0, *d1 = pl->d[1] + u0;
         int any = 0;
-        for (int k = 0; k < pl->uw && !any; k++)
-            any = pl->m[0][u0 + k] && pl->m[1][u0 + k] && pl->d[0][u0 + k] != pl->d[1][u0 + k];
+        for (int k = 0; k < pl->uw; k++)
+            any |= m0[k] & m1[k] & (d0[k] != d1[k]);
         if (!any)
             continue;
         differ = 1;
-        unit_row_weights(in, pl, uy, 1, w1, use, NULL);
+        unit_row_weights(in, pl, uy, 1, w1, use, NULL, wu, fu);
         int ss = stat_step(pl);
         for (int y = first_row(pl, uy * 4, ss); y < uy * 4 + 4 && y < ry1; y += ss) {
             const uint8_t *c = in->cur + (size_t)y * in->cur_stride + pl->x0;
@@ -238,20 +289,49 @@ static int choose_implicit(const ovx_energy_input *in, const planes *pl, int16_t
     return differ && acc[1] < acc[0];
 }
 
-/* The final prediction into pl->p[0]; pl->m[0] = unit predicted at all. */
-static void compose(const ovx_energy_input *in, planes *pl, int implicit, int16_t *w1, uint8_t *from_prev)
+/* The final prediction into pl->p[0]; pl->m[0] = unit predicted at all.
+ * A unit row without future predictions or uncovered units keeps its past
+ * predictions (the weighting by 0 of 64 is that); with the default weights
+ * (0, 32 or 64 of 64) the weighting is a choice among the two predictions,
+ * their rounded average and the previous frame. */
+static void compose(const ovx_energy_input *in, planes *pl, int implicit, int16_t *w1, uint8_t *from_prev,
+                    int16_t *wu, uint8_t *fu)
 {
-    int ry1 = pl->y0 + pl->rh;
+    int ry1 = pl->y0 + pl->rh, has_prev = in->prev != NULL;
     for (int uy = pl->y0 / 4; uy < (ry1 + 3) / 4; uy++) {
-        unit_row_weights(in, pl, uy, implicit, w1, NULL, from_prev);
-        for (int y = first_row(pl, uy * 4, pl->step); y < uy * 4 + 4 && y < ry1; y += pl->step) {
-            uint8_t *a = plane_row(pl, 0, y);
-            const uint8_t *prev = in->prev ? in->prev + (size_t)y * in->prev_stride + pl->x0 : a;
-            compose_row(a, plane_row(pl, 1, y), prev, w1, from_prev, pl->rw);
-        }
         size_t u0 = unit_at(pl, pl->x0 / 4, uy);
+        uint8_t *m0 = pl->m[0] + u0;
+        const uint8_t *m1 = pl->m[1] + u0;
+        int future = 0, intra = 0;
+        for (int k = 0; k < pl->uw; k++) {
+            future |= m1[k];
+            intra |= has_prev & !m0[k];
+        }
+        if ((future && !implicit) || (!future && intra)) {
+            /* the default weights: a class per unit, 4 columns each (past
+             * only or nothing: kept; both: averaged; future only; from the
+             * previous frame) */
+            uint8_t *cls = from_prev;
+            for (int k = 0; k < pl->uw; k++) {
+                int c = m1[k] ? 2 - m0[k] : has_prev & !m0[k] ? 3 : 0;
+                uint32_t c4 = (uint32_t)c * 0x01010101u;
+                memcpy(cls + 4 * k, &c4, 4);
+            }
+            for (int y = first_row(pl, uy * 4, pl->step); y < uy * 4 + 4 && y < ry1; y += pl->step) {
+                uint8_t *a = plane_row(pl, 0, y);
+                const uint8_t *prev = has_prev ? in->prev + (size_t)y * in->prev_stride + pl->x0 : a;
+                compose_avg(a, plane_row(pl, 1, y), prev, cls, pl->rw);
+            }
+        } else if (future) {
+            unit_row_weights(in, pl, uy, implicit, w1, NULL, from_prev, wu, fu);
+            for (int y = first_row(pl, uy * 4, pl->step); y < uy * 4 + 4 && y < ry1; y += pl->step) {
+                uint8_t *a = plane_row(pl, 0, y);
+                const uint8_t *prev = has_prev ? in->prev + (size_t)y * in->prev_stride + pl->x0 : a;
+                compose_row(a, plane_row(pl, 1, y), prev, w1, from_prev, pl->rw);
+            }
+        }
         for (int k = 0; k < pl->uw; k++)
-            pl->m[0][u0 + k] = pl->m[0][u0 + k] || pl->m[1][u0 + k] || in->prev;
+            m0[k] = (uint8_t)(m0[k] | m1[k] | has_prev);
     }
 }
 
@@ -266,6 +346,23 @@ static void expand_units(const uint8_t *mu, int n, uint8_t *mask)
     }
 }
 
+/* the unit row of picture row y (roi units, uw of them) */
+static inline const uint8_t *unit_row(const planes *pl, int y)
+{
+    return pl->m[0] + (size_t)(y / 4 - pl->y0 / 4) * pl->uw;
+}
+
+/* mask[0 .. rw) for picture row y's unit row, or NULL when every unit of
+ * it is covered (with a previous frame: every row) */
+static const uint8_t *load_mask(const planes *pl, int y, uint8_t *mask)
+{
+    const uint8_t *mu = unit_row(pl, y);
+    if (!memchr(mu, 0, (size_t)pl->uw))
+        return NULL;
+    expand_units(mu, pl->rw, mask);
+    return mask;
+}
+
 /* Integer sums of the fit over the covered pixels of every other row and
  * column whose |cur - (gain pred + offset)| <= lim (the test in doubles,
  * as always; the sums are integers, exact in any order). */
@@ -274,21 +371,33 @@ typedef struct fit_sums {
 } fit_sums;
 
 /* one row's sums over columns 0, 2, ... < n (n <= 8192: no int32 overflow;
- * one build per SIMD level) */
-OVX_SIMD_VARIANTS(fit_row, (const uint8_t *restrict c, const uint8_t *restrict p, const uint8_t *restrict mask,
-                            double g, double o, double lim, int n, int64_t *restrict acc),
-                  (c, p, mask, g, o, lim, n, acc), {
+ * one build per SIMD level), every covered pixel (the first pass: no limit) */
+OVX_SIMD_VARIANTS(fit_row_all, (const uint8_t *restrict c, const uint8_t *restrict p,
+                                const uint8_t *restrict mask, int n, int64_t *restrict acc),
+                  (c, p, mask, n, acc), {
     int32_t sn = 0, sp = 0, sc = 0, spp = 0, spc = 0, sad = 0;
-    for (int x = 0; x < n; x += 2) {
-        int pv = p[x], cv = c[x];
-        int a = mask[x] & (fabs(cv - (g * pv + o)) <= lim);
-        int d = cv - pv;
-        sn += a;
-        sp += a * pv;
-        sc += a * cv;
-        spp += a * pv * pv;
-        spc += a * pv * cv;
-        sad += a * (d < 0 ? -d : d);
+    if (mask) {
+        for (int x = 0; x < n; x += 2) {
+            /* uncovered: both 0 (adds nothing but to the count) */
+            int a = mask[x], pv = p[x] & -a, cv = c[x] & -a;
+            int d = cv - pv;
+            sn += a;
+            sp += pv;
+            sc += cv;
+            spp += pv * pv;
+            spc += pv * cv;
+            sad += d < 0 ? -d : d;
+        }
+    } else {
+        for (int x = 0; x < n; x += 2) {
+            int pv = p[x], cv = c[x], d = cv - pv;
+            sp += pv;
+            sc += cv;
+            spp += pv * pv;
+            spc += pv * cv;
+            sad += d < 0 ? -d : d;
+        }
+        sn = (n + 1) / 2;
     }
     acc[0] += sn;
     acc[1] += sp;
@@ -298,18 +407,50 @@ OVX_SIMD_VARIANTS(fit_row, (const uint8_t *restrict c, const uint8_t *restrict p
     acc[5] += sad;
 })
 
+/* the same over the covered pixels the fit's test takes, |cur - (g pred +
+ * o)| <= lim in doubles (the error sum is not needed after a limited pass) */
+OVX_SIMD_VARIANTS(fit_row_lim, (const uint8_t *restrict c, const uint8_t *restrict p, const uint8_t *restrict mask,
+                                double g, double o, double lim, int n, int64_t *restrict acc),
+                  (c, p, mask, g, o, lim, n, acc), {
+    int32_t sn = 0, sp = 0, sc = 0, spp = 0, spc = 0;
+    for (int x = 0; x < n; x += 2) {
+        int a = (mask ? mask[x] : 1) & (fabs(c[x] - (g * p[x] + o)) <= lim);
+        int pv = p[x] & -a, cv = c[x] & -a; /* not taken: both 0 */
+        sn += a;
+        sp += pv;
+        sc += cv;
+        spp += pv * pv;
+        spc += pv * cv;
+    }
+    acc[0] += sn;
+    acc[1] += sp;
+    acc[2] += sc;
+    acc[3] += spp;
+    acc[4] += spc;
+})
+
+/* lim: INFINITY for the first pass (every covered pixel, no test) */
 static void fit_pass(const ovx_energy_input *in, const planes *pl, double g, double o, double lim, uint8_t *mask,
                      fit_sums *s)
 {
     int64_t acc[6] = {0};
-    for (int y = pl->y0; y < pl->y0 + pl->rh; y += stat_step(pl)) {
-        const uint8_t *c = in->cur + (size_t)y * in->cur_stride + pl->x0;
-        const uint8_t *p = plane_row(pl, 0, y);
+    int ss = stat_step(pl), ry1 = pl->y0 + pl->rh;
+    for (int uy = pl->y0 / 4; uy < (ry1 + 3) / 4; uy++) {
+        int y = first_row(pl, uy * 4, ss);
+        if (y >= uy * 4 + 4 || y >= ry1)
+            continue;
         /* the roi starts on a unit: column x of the roi is in unit x / 4 */
-        expand_units(pl->m[0] + (size_t)(y / 4 - pl->y0 / 4) * pl->uw, pl->rw, mask);
-        for (int x0 = 0; x0 < pl->rw; x0 += 8192) {
-            int n = pl->rw - x0 < 8192 ? pl->rw - x0 : 8192;
-            fit_row(c + x0, p + x0, mask + x0, g, o, lim, n, acc);
+        const uint8_t *mk = load_mask(pl, y, mask);
+        for (; y < uy * 4 + 4 && y < ry1; y += ss) {
+            const uint8_t *c = in->cur + (size_t)y * in->cur_stride + pl->x0;
+            const uint8_t *p = plane_row(pl, 0, y);
+            for (int x0 = 0; x0 < pl->rw; x0 += 8192) {
+                int n = pl->rw - x0 < 8192 ? pl->rw - x0 : 8192;
+                if (lim < INFINITY)
+                    fit_row_lim(c + x0, p + x0, mk ? mk + x0 : NULL, g, o, lim, n, acc);
+                else
+                    fit_row_all(c + x0, p + x0, mk ? mk + x0 : NULL, n, acc);
+            }
         }
     }
     *s = (fit_sums){acc[0], acc[1], acc[2], acc[3], acc[4], acc[5]};
@@ -347,15 +488,21 @@ static void fit_light(const ovx_energy_input *in, const planes *pl, uint8_t *mas
 /* ---- the error per cell ---- */
 
 /* e[x] = |cur - (float)(gain pred + offset)| for the covered pixels of one
- * row (mask[x] 1), 0 elsewhere (one build per SIMD level; the same floats
+ * row (mask[x] 1, or all when mask is NULL), 0 elsewhere (one build per SIMD level; the same floats
  * in each: the double product and sum, then the float difference) */
 OVX_SIMD_VARIANTS(row_errors, (const uint8_t *restrict c, const uint8_t *restrict p, const uint8_t *restrict mask,
                                double gain, double offset, int n, float *restrict e),
                   (c, p, mask, gain, offset, n, e), {
-    for (int x = 0; x < n; x++) {
-        float l = (float)(gain * p[x] + offset);
-        e[x] = fabsf((float)c[x] - l) * (float)mask[x];
-    }
+    if (mask)
+        for (int x = 0; x < n; x++) {
+            float l = (float)(gain * p[x] + offset);
+            e[x] = fabsf((float)c[x] - l) * (float)mask[x];
+        }
+    else
+        for (int x = 0; x < n; x++) {
+            float l = (float)(gain * p[x] + offset);
+            e[x] = fabsf((float)c[x] - l);
+        }
 })
 
 /* out[j] = e[j cell] + e[j cell + 1] + ... (cell terms, in that order, as
@@ -380,12 +527,42 @@ OVX_SIMD_VARIANTS(cell_sums, (const float *restrict e, int cell, int n8, float *
         sums8(e, cell, n8, out);
 })
 
+/* a row's cell sums into the cells' sums: srow[j] += fs[j] (double, row
+ * after row as always), crow[j] += ucnt[j] (one build per SIMD level) */
+OVX_SIMD_VARIANTS(add_row, (double *restrict srow, int32_t *restrict crow, const float *restrict fs,
+                            const int32_t *restrict ucnt, int n), (srow, crow, fs, ucnt, n), {
+    for (int j = 0; j < n; j++) {
+        srow[j] += fs[j];
+        crow[j] += ucnt[j];
+    }
+})
+
+/* out[k] = (float)(sum[k] / cnt[k]), -1 where cnt[k] is 0 (divided either
+ * way, then chosen by a mask: no branch; one build per SIMD level) */
+OVX_SIMD_VARIANTS(cell_means, (const double *restrict sum, const int32_t *restrict cnt, int n,
+                               float *restrict out), (sum, cnt, n, out), {
+    const float none = -1.0f;
+    uint32_t nb;
+    memcpy(&nb, &none, 4);
+    for (int k = 0; k < n; k++) {
+        float q = (float)(sum[k] / cnt[k]);
+        uint32_t b, m = -(uint32_t)(cnt[k] != 0);
+        memcpy(&b, &q, 4);
+        b = (b & m) | (nb & ~m);
+        memcpy(&out[k], &b, 4);
+    }
+})
+
 int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, const ovx_roi *roi, int light,
                        float *cells, ovx_residual_info *info, ovx_error *err)
 {
     size_t nc = (size_t)cw * ch;
     planes pl = {.x0 = roi->x0, .y0 = roi->y0, .rw = roi->x1 - roi->x0, .rh = roi->y1 - roi->y0,
                  .step = in->row_step > 1 ? in->row_step : 1};
+    pl.step_log2 = -1;
+    for (int k = 0; k < 30; k++)
+        if (pl.step == 1 << k)
+            pl.step_log2 = k;
     pl.uw = (roi->x1 + 3) / 4 - roi->x0 / 4;
     pl.uh = (roi->y1 + 3) / 4 - roi->y0 / 4;
     /* the roi's cells: columns j0 .. j0 + rcw, rows i0 .. i0 + rch */
@@ -393,15 +570,16 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
     int rcw = (roi->x1 + cell - 1) / cell - j0, rch = (roi->y1 + cell - 1) / cell - i0;
     size_t npx = (size_t)pl.rw * ((pl.rh + pl.step - 1) / pl.step), nu = (size_t)pl.uw * pl.uh, nrc = (size_t)rcw * rch;
     size_t rowb = ((size_t)pl.rw + 64) & ~(size_t)63;
-    size_t need = nrc * (sizeof(double) + sizeof(int32_t)) + rowb * (2 * sizeof(float) + sizeof(int16_t) + 2) +
-                  2 * npx + 4 * nu + 64;
+    size_t need = nrc * (sizeof(double) + sizeof(int32_t)) + (size_t)rcw * sizeof(int32_t) +
+                  rowb * (2 * sizeof(float) + sizeof(int16_t) + 2) + 2 * npx + 4 * nu + 64;
     size_t cap;
     uint8_t *buf = scratch_get(need, &cap);
     if (!buf)
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (residual map)");
     double *sum = (double *)buf;
     int32_t *cnt = (int32_t *)(sum + nrc);
-    float *e = (float *)(cnt + nrc + (nrc & 1));
+    int32_t *ucnt = cnt + nrc; /* covered pixels per cell of a unit row's pixel row */
+    float *e = (float *)(ucnt + rcw + ((nrc + rcw) & 1));
     float *fs = e + rowb;
     int16_t *w1 = (int16_t *)(fs + rowb);
     uint8_t *mask = (uint8_t *)(w1 + rowb), *flag = mask + rowb;
@@ -416,52 +594,54 @@ int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, con
     memset(cnt, 0, nrc * sizeof *cnt);
 
     predict_all(in, &pl);
-    info->bi_implicit = in->interp == OVX_INTERP_H264 && choose_implicit(in, &pl, w1, flag);
-    compose(in, &pl, info->bi_implicit, w1, flag);
+    /* per-unit weights and flags (uw < rowb) in the error rows, not in use yet */
+    int16_t *wu = (int16_t *)e;
+    uint8_t *fu = (uint8_t *)fs;
+    info->bi_implicit = in->interp == OVX_INTERP_H264 && choose_implicit(in, &pl, w1, flag, wu, fu);
+    compose(in, &pl, info->bi_implicit, w1, flag, wu, fu);
     info->gain = 1.0;
     info->offset = 0.0;
     if (light)
         fit_light(in, &pl, mask, &info->gain, &info->offset);
-    for (int y = roi->y0; y < roi->y1; y += pl.step) {
-        const uint8_t *c = in->cur + (size_t)y * in->cur_stride + roi->x0;
-        const uint8_t *p = plane_row(&pl, 0, y);
-        expand_units(pl.m[0] + (size_t)(y / 4 - roi->y0 / 4) * pl.uw, pl.rw, mask);
-        row_errors(c, p, mask, info->gain, info->offset, pl.rw, e);
-        double *srow = sum + (size_t)(y / cell - i0) * rcw;
-        int32_t *crow = cnt + (size_t)(y / cell - i0) * rcw;
-        /* each cell's sum in pixel order (float, as always), eight cells at a time */
-        int j = 0;
-        if (rcw * cell == pl.rw && rcw >= 8) {
-            int n8 = rcw / 8;
-            cell_sums(e, cell, n8, fs);
-            for (; j < 8 * n8; j++) {
-                int n = 0;
-                for (int u = 0; u < cell; u += 4)
-                    n += mask[j * cell + u];
-                srow[j] += fs[j];
-                crow[j] += 4 * n;
-            }
+    int n8 = rcw * cell == pl.rw && rcw >= 8 ? rcw / 8 : 0;
+    for (int uy = roi->y0 / 4; uy < (roi->y1 + 3) / 4; uy++) {
+        int y = first_row(&pl, uy * 4, pl.step);
+        if (y >= uy * 4 + 4 || y >= roi->y1)
+            continue;
+        /* the unit row's mask and covered pixels per cell, for all its rows */
+        const uint8_t *mk = load_mask(&pl, y, mask);
+        const uint8_t *mu = unit_row(&pl, y);
+        for (int j = 0; j < rcw; j++) {
+            int xs = j * cell, xe = xs + cell < pl.rw ? xs + cell : pl.rw, n = xe - xs;
+            if (mk) /* unit by unit (the last one may be partial) */
+                for (int x = xs, nx; x < xe; x += nx) {
+                    nx = 4 - (x & 3) < xe - x ? 4 - (x & 3) : xe - x;
+                    n -= (1 - mu[x >> 2]) * nx;
+                }
+            ucnt[j] = n;
         }
-        for (; j < rcw; j++) {
-            int xs = j * cell, xe = xs + cell < pl.rw ? xs + cell : pl.rw;
-            float s = 0;
-            int n = 0;
-            for (int x = xs; x < xe; x++) {
-                s += e[x];
-                n += mask[x];
+        for (; y < uy * 4 + 4 && y < roi->y1; y += pl.step) {
+            const uint8_t *c = in->cur + (size_t)y * in->cur_stride + roi->x0;
+            row_errors(c, plane_row(&pl, 0, y), mk, info->gain, info->offset, pl.rw, e);
+            double *srow = sum + (size_t)(y / cell - i0) * rcw;
+            int32_t *crow = cnt + (size_t)(y / cell - i0) * rcw;
+            /* each cell's sum in pixel order (float, as always), eight cells at a time */
+            if (n8)
+                cell_sums(e, cell, n8, fs);
+            for (int j = 8 * n8; j < rcw; j++) {
+                int xs = j * cell, xe = xs + cell < pl.rw ? xs + cell : pl.rw;
+                float s = 0;
+                for (int x = xs; x < xe; x++)
+                    s += e[x];
+                fs[j] = s;
             }
-            srow[j] += s;
-            crow[j] += n;
+            add_row(srow, crow, fs, ucnt, rcw);
         }
     }
     for (size_t i = 0; i < nc; i++)
         cells[i] = -1.0f;
     for (int i = 0; i < rch; i++)
-        for (int k = 0; k < rcw; k++) {
-            size_t r = (size_t)i * rcw + k;
-            if (cnt[r])
-                cells[(size_t)(i0 + i) * cw + j0 + k] = (float)(sum[r] / cnt[r]);
-        }
+        cell_means(sum + (size_t)i * rcw, cnt + (size_t)i * rcw, rcw, cells + (size_t)(i0 + i) * cw + j0);
     scratch_put(buf, cap);
     return OVX_OK;
 }

@@ -10,6 +10,8 @@
 #ifndef OVX_SELECT_RESIDUAL_H
 #define OVX_SELECT_RESIDUAL_H
 
+#include <stdint.h>
+
 #include "common/error.h"
 #include "select/energy.h"
 
@@ -28,6 +30,12 @@ typedef struct ovx_residual_info {
  * no vector and no previous frame). light: fit gain/offset. */
 int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, const ovx_roi *roi, int light,
                        float *cells, ovx_residual_info *info, ovx_error *err);
+
+/* wu[k] = the H.264 implicit weight (of 64, 8.4.2.3.1) of the future
+ * prediction for the distances d0[k] (past) and d1[k] (future) where m0[k]
+ * and m1[k] are both 1, else unchanged. Exposed for tests. */
+void ovx_residual_implicit_weights(const uint8_t *m0, const uint8_t *m1, const uint8_t *d0, const uint8_t *d1, int n,
+                                   int16_t *wu);
 
 /* Frees the scratch buffers the maps keep for later frames (ovx_select_run
  * calls it when it is done; concurrent runs lose nothing but the reuse). */

@@ -1,23 +1,25 @@
 /* stats.c: percentiles by radix selection on the floats' ordered bit
- * patterns (three counting passes of 11, 11 and 10 bits over a shrinking
- * scratch copy): the same order statistics a sort gives, in time linear in n
- * whatever the values (many equal cells, zeros), and the same result for any
- * input order (a copy sorted by insertion for 32 values or fewer). -0
- * counts as 0. */
+ * patterns (counting passes of 11, 11 and 10 bits, or four of 8 bits for
+ * fewer than 4096 values, over a shrinking scratch copy of the keys): the
+ * same order statistics a sort gives, in time linear in n whatever the
+ * values (many equal cells, zeros), and the same result for any input
+ * order (a copy sorted by insertion for 32 values or fewer). -0 counts as
+ * 0. */
 #include "select/stats.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-/* the float's bits as an unsigned key in the floats' order (-0 as +0) */
+/* the float's bits as an unsigned key in the floats' order (-0 as +0):
+ * negatives inverted, the rest with the sign bit set (no branch: the
+ * loops over keys vectorise) */
 static inline uint32_t key_of(float f)
 {
     uint32_t b;
-    if (f == 0.0f)
-        f = 0.0f;
     memcpy(&b, &f, 4);
-    return b & 0x80000000u ? ~b : b | 0x80000000u;
+    b = b << 1 ? b : 0;
+    return b ^ ((uint32_t)((int32_t)b >> 31) | 0x80000000u);
 }
 
 static inline float float_of(uint32_t k)
@@ -28,41 +30,48 @@ static inline float float_of(uint32_t k)
     return f;
 }
 
-/* The key of the k-th smallest (0-based) of x[n] (k < n); tmp[n] scratch. */
+/* The key of the k-th smallest (0-based) of x[n] (k < n); tmp[n] scratch.
+ * Digits of 11, 11 and 10 bits, or of 8 bits for fewer values (less to
+ * clear and scan per pass). */
 static uint32_t kth_key(const float *x, size_t n, size_t k, float *tmp)
 {
-    static const int shift[3] = {21, 10, 0}, bits[3] = {11, 11, 10};
+    static const int shift_l[3] = {21, 10, 0}, bits_l[3] = {11, 11, 10};
+    static const int shift_s[4] = {24, 16, 8, 0}, bits_s[4] = {8, 8, 8, 8};
+    int small = n < 4096, passes = small ? 4 : 3;
+    const int *shift = small ? shift_s : shift_l, *bits = small ? bits_s : bits_l;
     uint32_t *c = (uint32_t *)(void *)tmp; /* keys of the candidates still in play */
+    for (size_t i = 0; i < n; i++)
+        c[i] = key_of(x[i]);
     uint32_t prefix = 0, pmask = 0;
     size_t m = n;
-    for (int pass = 0; pass < 3; pass++) {
-        uint32_t hist[2048] = {0}, dmask = (1u << bits[pass]) - 1;
+    for (int pass = 0; pass < passes; pass++) {
+        /* two histograms, even and odd candidates (a run of equal digits
+         * does not wait on one counter), then added */
+        uint32_t hist[2048], hist2[2048], dmask = (1u << bits[pass]) - 1;
+        memset(hist, 0, (dmask + 1) * sizeof *hist);
+        memset(hist2, 0, (dmask + 1) * sizeof *hist2);
         int s = shift[pass];
-        if (pass == 0)
-            for (size_t i = 0; i < n; i++)
-                hist[key_of(x[i]) >> s]++;
-        else
-            for (size_t i = 0; i < m; i++)
-                hist[(c[i] >> s) & dmask]++;
+        size_t i = 0;
+        for (; i + 1 < m; i += 2) {
+            hist[(c[i] >> s) & dmask]++;
+            hist2[(c[i + 1] >> s) & dmask]++;
+        }
+        if (i < m)
+            hist[(c[i] >> s) & dmask]++;
+        for (uint32_t b = 0; b <= dmask; b++)
+            hist[b] += hist2[b];
         uint32_t d = 0;
         while (k >= hist[d])
             k -= hist[d++];
         prefix |= d << s;
         pmask |= dmask << s;
-        if (pass == 2)
+        if (pass == passes - 1)
             break;
-        /* keep the candidates in bucket d */
+        /* keep the candidates in digit d */
         size_t w = 0;
-        if (pass == 0) {
-            for (size_t i = 0; i < n; i++) {
-                uint32_t kk = key_of(x[i]);
-                if ((kk & pmask) == prefix)
-                    c[w++] = kk;
-            }
-        } else {
-            for (size_t i = 0; i < m; i++)
-                if ((c[i] & pmask) == prefix)
-                    c[w++] = c[i];
+        for (i = 0; i < m; i++) { /* in place, no branch (w <= i) */
+            c[w] = c[i];
+            w += (c[i] & pmask) == prefix;
         }
         m = w;
     }
@@ -100,11 +109,10 @@ float ovx_percentile(const float *x, size_t n, double q, float *tmp)
      * <= a, else the smallest value above a */
     size_t le = 0;
     uint32_t kb = UINT32_MAX;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t kk = key_of(x[i]);
+    for (size_t i = 0; i < n; i++) { /* no branch: a count and a minimum */
+        uint32_t kk = key_of(x[i]), above = kk > ka ? kk : UINT32_MAX;
         le += kk <= ka;
-        if (kk > ka && kk < kb)
-            kb = kk;
+        kb = above < kb ? above : kb;
     }
     float a = float_of(ka), b = le > lo + 1 ? a : float_of(kb);
     return (float)(a + frac * ((double)b - a));

@@ -7,7 +7,11 @@
  * decoded before, never across a keyframe), the motion normaliser's floor,
  * percentile normalisation, fusion and the centre prior; the texture test
  * of a vector's evidence (spread and prediction noise); the 8-bit luma
- * of 10-bit, P010, RGB and 8-bit (copied) frames. */
+ * of 10-bit, P010, RGB and 8-bit (copied) frames; the 3x3 local variance
+ * bit for bit against a plain reading (regions touching every border,
+ * every SIMD level) and so the fusion;
+ * the sub-pixel refinement of estimated vectors against a plain pattern
+ * search costing every candidate afresh. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,9 +23,12 @@
 #include "../check.h"
 #include "select/energy.h"
 #include "select/refring.h"
+#include "select/refine.h"
 #include "select/refsel.h"
+#include "select/residual.h"
 #include "select/select.h"
 #include "video/luma.h"
+#include "video/simd.h"
 
 enum { W = 128, H = 96, B = 16 };
 
@@ -355,6 +362,46 @@ static void test_fusion_prior(void)
     CHECK(fabs(out[0] - 0.5 * (1 + 0.3 * exp(-d2 / (2 * sigma)))) > 1e-3);
 }
 
+/* the fusion bit for bit against the formula read plainly (the code's
+ * doubles: a separable gaussian, (1 - w) mot + w res times the prior, then
+ * clipped), at every SIMD level, in place too (out = mot) */
+static void test_fusion_levels(void)
+{
+    enum { CW = 37, CH = 23, CELL = 8, PW = CW * CELL - 5, PH = CH * CELL - 3 };
+    static float mot[CW * CH], res[CW * CH], want[CW * CH], got[CW * CH];
+    srand(9);
+    int bad = 0;
+    for (int mode = 0; mode < 2; mode++) {
+        ovx_select_params p = ovx_select_default_params();
+        p.normalise = mode ? OVX_NORMALISE_NOISE : OVX_NORMALISE_FRAME;
+        double wr = ovx_select_residual_weight(&p), pw = ovx_select_prior_weight(&p);
+        double sigma = p.prior_sigma * (PW < PH ? PW : PH), inv2s2 = 1.0 / (2.0 * sigma * sigma);
+        for (int k = 0; k < CW * CH; k++) {
+            mot[k] = (float)(rand() % 3000 - 500) / 1000.0f; /* -0.5 .. 2.5: both clips */
+            res[k] = (float)(rand() % 3000 - 500) / 1000.0f;
+        }
+        for (int i = 0; i < CH; i++)
+            for (int j = 0; j < CW; j++) {
+                double cx = (j + 0.5) * CELL - 0.5 * PW, cy = (i + 0.5) * CELL - 0.5 * PH;
+                double prior = 1.0 + pw * exp(-cx * cx * inv2s2) * exp(-cy * cy * inv2s2);
+                int k = i * CW + j;
+                double f = ((1.0 - wr) * mot[k] + wr * res[k]) * prior;
+                want[k] = (float)(f > 1.0 ? 1.0 : f < 0.0 ? 0.0 : f);
+            }
+        for (int level = ovx_video_simd(); level >= 0; level--) {
+            ovx_video_force_simd(level);
+            ovx_error err;
+            CHECK(ovx_energy_fuse(mot, res, CW, CH, CELL, PW, PH, &p, got, &err) == OVX_OK);
+            bad += memcmp(got, want, sizeof got) != 0;
+            memcpy(got, mot, sizeof got);
+            CHECK(ovx_energy_fuse(got, res, CW, CH, CELL, PW, PH, &p, got, &err) == OVX_OK);
+            bad += memcmp(got, want, sizeof got) != 0;
+        }
+        ovx_video_force_simd(-1);
+    }
+    CHECK(bad == 0);
+}
+
 static AVFrame *frame(int fmt, int w, int h)
 {
     AVFrame *f = av_frame_alloc();
@@ -561,8 +608,137 @@ static void test_camera_per_reference(void)
     check_object_only(&in, &p, 2, 1, 5.0 / 3.0);
 }
 
+/* the 3x3 variance of every cell of roi, read plainly: the in-grid
+ * neighbours row by row in doubles, population variance, 0 outside roi */
+static void variance_plain(const float *in, float *out, int cw, int ch, int cell, const ovx_roi *roi)
+{
+    for (int i = 0; i < ch; i++)
+        for (int j = 0; j < cw; j++) {
+            out[i * cw + j] = 0.0f;
+            if (i < roi->y0 / cell || i >= (roi->y1 + cell - 1) / cell || j < roi->x0 / cell ||
+                j >= (roi->x1 + cell - 1) / cell)
+                continue;
+            double s = 0, s2 = 0;
+            int n = 0;
+            for (int a = i - 1; a <= i + 1; a++)
+                for (int b = j - 1; b <= j + 1; b++)
+                    if (a >= 0 && b >= 0 && a < ch && b < cw) {
+                        double v = in[a * cw + b];
+                        s += v;
+                        s2 += v * v;
+                        n++;
+                    }
+            double m = s / n, var = s2 / n - m * m;
+            out[i * cw + j] = var > 0 ? (float)var : 0.0f;
+        }
+}
+
+static void test_local_variance(void)
+{
+    enum { MAXC = 40 };
+    static float in[MAXC * MAXC], got[MAXC * MAXC], want[MAXC * MAXC];
+    srand(5);
+    int bad = 0;
+    for (int t = 0; t < 300; t++) {
+        int cw = 1 + rand() % MAXC, ch = 1 + rand() % MAXC, cell = 8;
+        for (int k = 0; k < cw * ch; k++) /* some runs of equal values (variance 0 or rounding below) */
+            in[k] = t % 3 == 0 && k % 5 ? in[k > 0 ? k - 1 : 0] : (float)(rand() % 1000) / 37.0f;
+        int x0 = rand() % cw, y0 = rand() % ch;
+        int x1 = x0 + 1 + rand() % (cw - x0), y1 = y0 + 1 + rand() % (ch - y0);
+        ovx_roi roi = t % 4 ? (ovx_roi){x0 * cell, y0 * cell, x1 * cell - rand() % 8, y1 * cell - rand() % 8}
+                            : (ovx_roi){0, 0, cw * cell, ch * cell};
+        variance_plain(in, want, cw, ch, cell, &roi);
+        for (int level = ovx_video_simd(); level >= 0; level--) {
+            ovx_video_force_simd(level);
+            memset(got, 0x55, sizeof got);
+            ovx_energy_local_variance(in, got, cw, ch, cell, &roi);
+            if (memcmp(got, want, (size_t)cw * ch * sizeof *got) && bad++ < 3)
+                fprintf(stderr, "local variance differs: %dx%d cells, roi %d %d %d %d, level %d\n", cw, ch,
+                        roi.x0, roi.y0, roi.x1, roi.y1, level);
+        }
+        ovx_video_force_simd(-1);
+    }
+    CHECK(bad == 0);
+}
+
+/* the refinement read plainly: from the vector, steps of f/2 px down to
+ * 1/4 px (f the estimator's grid), rounds of the 8 neighbours (up to 4 at
+ * steps of 1 px or more), the first strictly smaller SAD wins */
+static void refine_plain(const ovx_energy_input *in, const ovx_roi *roi, ovx_mv *mv, int n)
+{
+    int f = ovx_mv_estimate_scale(in->W);
+    for (int i = 0; i < n; i++) {
+        ovx_mv *m = &mv[i];
+        if (m->source >= 0 || m->x + m->w <= roi->x0 || m->x >= roi->x1 || m->y + m->h <= roi->y0 ||
+            m->y >= roi->y1)
+            continue; /* past vectors inside roi only */
+        int bx = (int)lrintf(m->dx * 4), by = (int)lrintf(m->dy * 4), step = ovx_refsel_step(in, m->h);
+        int64_t cnt;
+        ovx_mv t = *m;
+        uint64_t best = ovx_block_sad(in, &t, in->past[0].y, in->past[0].stride, step, &cnt);
+        for (int st = 2 * f; st >= 1; st /= 2)
+            for (int round = 0; round < (st >= 4 ? 4 : 1); round++) {
+                int ox = bx, oy = by, moved = 0;
+                for (int k = 0; k < 9; k++) {
+                    int qx = ox + (k % 3 - 1) * st, qy = oy + (k / 3 - 1) * st;
+                    if (k == 4)
+                        continue;
+                    t.dx = qx / 4.0f, t.dy = qy / 4.0f;
+                    uint64_t c = ovx_block_sad(in, &t, in->past[0].y, in->past[0].stride, step, &cnt);
+                    if (c < best)
+                        best = c, bx = qx, by = qy, moved = 1;
+                }
+                if (!moved)
+                    break;
+            }
+        m->dx = bx / 4.0f;
+        m->dy = by / 4.0f;
+    }
+}
+
+static void test_refine(void)
+{
+    enum { RW = 1296, RH = 64, MAXN = (RW / B) * (RH / B) };
+    static uint8_t pc[RW * RH], pr[RW * RH];
+    static ovx_mv got[MAXN], want[MAXN];
+    int bad = 0;
+    for (int t = 0; t < 4; t++) {
+        int w = t < 2 ? RW : 700; /* the estimator's grid: 4 px, then 2 */
+        double sx = 1.3 + 0.7 * t, sy = -0.6 * t;
+        for (int y = 0; y < RH; y++)
+            for (int x = 0; x < w; x++) {
+                double u = x + sx, v = y + sy;
+                pc[y * w + x] = (uint8_t)(128 + 60 * sin(x * 0.19 + t) * cos(y * 0.23) + 30 * sin((x + y) * 0.07));
+                pr[y * w + x] = (uint8_t)(128 + 60 * sin(u * 0.19 + t) * cos(v * 0.23) + 30 * sin((u + v) * 0.07));
+            }
+        int n = 0;
+        srand(30 + t);
+        for (int y = 0; y < RH; y += B)
+            for (int x = 0; x < w; x += B, n++) {
+                int f = ovx_mv_estimate_scale(w);
+                got[n] = (ovx_mv){.x = x, .y = y, .w = B, .h = B, .source = n % 7 ? -1 : 1,
+                                  .dx = (float)(f * (rand() % 5 - 2)), .dy = (float)(f * (rand() % 3 - 1))};
+                want[n] = got[n];
+            }
+        ovx_energy_input in = {.cur = pc, .cur_stride = w, .W = w, .H = RH, .interp = OVX_INTERP_BILINEAR,
+                               .sad_step = t % 2 ? 4 : 0};
+        in.past[0] = (ovx_energy_ref){pr, w, 1};
+        in.n_past = 1;
+        ovx_roi roi = {B, 0, w - 2 * B, RH};
+        ovx_refine_vectors(&in, &roi, got, n);
+        refine_plain(&in, &roi, want, n);
+        for (int i = 0; i < n; i++)
+            if ((got[i].dx != want[i].dx || got[i].dy != want[i].dy) && bad++ < 3)
+                fprintf(stderr, "refine differs: case %d block %d: %g %g, want %g %g\n", t, i, got[i].dx,
+                        got[i].dy, want[i].dx, want[i].dy);
+    }
+    CHECK(bad == 0);
+}
+
 int main(void)
 {
+    test_local_variance();
+    test_refine();
     test_luma();
     test_camera_fit();
     test_camera_per_reference();
@@ -571,6 +747,7 @@ int main(void)
     test_normalise();
     test_motion_floor();
     test_fusion_prior();
+    test_fusion_levels();
     test_vector_evidence();
     test_texture_gate();
     return CHECK_RESULT();

@@ -9,9 +9,13 @@
  * references at different distances, a region of interest smaller than the
  * picture, each SIMD build of the kernels and a second call reusing the
  * scratch buffers; the maps must be equal bit for bit. With a row step
- * (ovx_energy_input.row_step 2 or 4, high resolutions) only the rows
+ * (ovx_energy_input.row_step 2 or 4 at high resolutions, 3 too) only the rows
  * y0, y0 + step, ... of the region count: in the cells' means, in the light
- * fit and the weighting choice (every max(2, step)-th row). */
+ * fit and the weighting choice (every max(2, step)-th row). Some trials
+ * use cells of 4 pixels (the sums' path for other cells). The implicit
+ * weights for every pair of distances at every SIMD level. A picture
+ * whose errors sit exactly on the light fit's limit (+-3 grey levels
+ * around a gain of 1) gives the per-pixel map. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,7 +27,8 @@
 
 enum { W = 100, H = 76, CELL = 8, BS = 8, MAXV = 400 };
 
-static int step = 1; /* the row step under test */
+static int step = 1;    /* the row step under test */
+static int cellsz = CELL; /* the cell size under test */
 
 /* row y of the region is read by the statistics (every other row at least) */
 static int stat_row(const ovx_roi *roi, int y)
@@ -130,9 +135,9 @@ static void oracle(const ovx_energy_input *in, const ovx_roi *roi, int light, fl
         for (int j = 0; j < cw; j++) {
             double s = 0;
             int n = 0;
-            for (int y = i * CELL; y < (i + 1) * CELL && y < H; y++) {
+            for (int y = i * cellsz; y < (i + 1) * cellsz && y < H; y++) {
                 float fs = 0;
-                for (int x = j * CELL; x < (j + 1) * CELL && x < W; x++) {
+                for (int x = j * cellsz; x < (j + 1) * cellsz && x < W; x++) {
                     int k = y * W + x;
                     if (x < roi->x0 || x >= roi->x1 || y < roi->y0 || y >= roi->y1 || !has[k] ||
                         (y - roi->y0) % step)
@@ -155,23 +160,111 @@ static void fill(uint8_t *pic, int seed)
                 (uint8_t)clip255(120 + (int)(70 * sin(x * 0.21 + seed) * cos(y * 0.17)) + rand() % 21 - 10);
 }
 
+/* the implicit weights for every pair of distances (0 .. 255 both), in
+ * covered and uncovered units, at every SIMD level, against w1_implicit */
+static void test_implicit_weights(void)
+{
+    enum { N = 256 };
+    static uint8_t m0[N], m1[N], d0[N], d1[N];
+    static int16_t wu[N];
+    int bad = 0;
+    for (int level = ovx_video_simd(); level >= 0; level--) {
+        ovx_video_force_simd(level);
+        for (int a = 0; a < 256; a++) {
+            for (int k = 0; k < N; k++) {
+                m0[k] = (uint8_t)(k % 5 != 1), m1[k] = (uint8_t)(k % 7 != 2);
+                d0[k] = (uint8_t)a, d1[k] = (uint8_t)k, wu[k] = -7;
+            }
+            ovx_residual_implicit_weights(m0, m1, d0, d1, N, wu);
+            for (int k = 0; k < N; k++)
+                bad += wu[k] != (m0[k] && m1[k] ? (a + k ? w1_implicit(a, k) : 32) : -7);
+        }
+    }
+    ovx_video_force_simd(-1);
+    CHECK(bad == 0);
+}
+
+/* a picture predicted exactly (zero vectors, every 8x8 block, from r0)
+ * but for quadruples of sampled pixels of predictions 104, 100, 100, 103
+ * and errors +3, -3, +4, -4: their sums of error and prediction x error
+ * vanish, so the first fit is gain 1, offset 0 exactly and its limit 3
+ * grey levels; the +-3 pair, exactly on the limit, stays in the second
+ * fit (and moves it), the +-4 pair does not */
+static void test_on_limit(void)
+{
+    static uint8_t ref[W * H], pic[W * H];
+    static const int qp[4] = {104, 100, 100, 103}, qd[4] = {3, -3, 4, -4};
+    srand(11);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x += 4) {
+            int v = 10 + rand() % 236;
+            for (int k = 0; k < 4 && x + k < W; k++)
+                ref[y * W + x + k] = (uint8_t)v;
+        }
+    memcpy(pic, ref, sizeof pic);
+    for (int y = 0; y < H; y += 8)
+        for (int q = 0; q < 4; q++) {
+            int x = 4 * ((y / 8) % 6 + 5 * q);
+            memset(ref + y * W + x, qp[q], 4);
+            memcpy(pic + y * W + x, ref + y * W + x, 4);
+            pic[y * W + x] = (uint8_t)(qp[q] + qd[q]);
+        }
+    static ovx_mv mv[MAXV];
+    static uint8_t choice[MAXV];
+    int n = 0;
+    for (int y = 0; y < H; y += BS)
+        for (int x = 0; x < W; x += BS, n++) {
+            mv[n] = (ovx_mv){.x = x, .y = y, .w = x + BS <= W ? BS : W - x, .h = y + BS <= H ? BS : H - y,
+                             .source = -1};
+            choice[n] = 0;
+        }
+    int cw = (W + CELL - 1) / CELL, ch = (H + CELL - 1) / CELL;
+    static float got[(W / CELL + 1) * (H / CELL + 1)], want[(W / CELL + 1) * (H / CELL + 1)];
+    for (int s = 1; s <= 2; s++) {
+        step = s;
+        ovx_energy_input in = {.cur = pic, .cur_stride = W, .W = W, .H = H, .mv = mv, .n_mv = n,
+                               .choice = choice, .interp = OVX_INTERP_H264, .row_step = s};
+        in.past[0] = (ovx_energy_ref){ref, W, 1};
+        in.n_past = 1;
+        ovx_roi roi = {0, 0, W, H};
+        ovx_residual_info wi, gi;
+        oracle(&in, &roi, 1, want, cw, ch, &wi);
+        CHECK(wi.gain != 1.0); /* the pair on the limit moved the second fit */
+        for (int level = ovx_video_simd(); level >= 0; level--) {
+            ovx_video_force_simd(level);
+            ovx_error err = {0};
+            CHECK(ovx_residual_cells(&in, cw, ch, CELL, &roi, 1, got, &gi, &err) == OVX_OK);
+            CHECK(memcmp(got, want, (size_t)cw * ch * sizeof *got) == 0 && gi.gain == wi.gain &&
+                  gi.offset == wi.offset);
+        }
+        ovx_video_force_simd(-1);
+    }
+    step = 1;
+}
+
 int main(void)
 {
+    test_implicit_weights();
+    test_on_limit();
     fill(r0, 1), fill(r1, 2), fill(f0, 3), fill(f1, 4), fill(prevp, 5);
     /* the current picture: the first reference a little brighter and noisy (the light fit's case) */
     for (int k = 0; k < W * H; k++)
         cur[k] = (uint8_t)clip255((int)(1.1 * r0[(k + 1) % (W * H)]) + 6 + rand() % 7 - 3);
     static ovx_mv mv[MAXV];
     static uint8_t choice[MAXV];
-    int cw = (W + CELL - 1) / CELL, ch = (H + CELL - 1) / CELL;
-    static float got[(W / CELL + 1) * (H / CELL + 1)], want[(W / CELL + 1) * (H / CELL + 1)];
+    static float got[(W / 4 + 1) * (H / 4 + 1)], want[(W / 4 + 1) * (H / 4 + 1)];
     int bad = 0;
     for (int trial = 0; trial < 36; trial++) {
-        step = trial < 12 ? 1 : trial < 24 ? 2 : 4;
+        step = trial % 12 == 11 ? 3 : trial < 12 ? 1 : trial < 24 ? 2 : 4; /* 3: not a power of two */
+        cellsz = trial % 9 == 4 ? 4 : CELL; /* (4: a cell other than the default) */
+        int cw = (W + cellsz - 1) / cellsz, ch = (H + cellsz - 1) / cellsz;
         int n = 0;
         for (int y = 0; y < H; y += BS)
             for (int x = 0; x < W; x += BS) {
-                int kind = rand() % 5; /* 0: none (intra), 1: past, 2: future, 3-4: both */
+                /* 0: none (intra), 1: past, 2: future, 3-4: both; every 6th trial
+                 * past or none only (P pictures: no weighting, intra units
+                 * from the previous frame) */
+                int kind = trial % 6 == 5 ? rand() % 2 : rand() % 5;
                 for (int d = 0; d < 2 && kind; d++) {
                     if ((kind == 1 && d == 1) || (kind == 2 && d == 0))
                         continue;
@@ -190,10 +283,13 @@ int main(void)
         in.past[0] = (ovx_energy_ref){r0, W, 1};
         in.past[1] = (ovx_energy_ref){r1, W, 3};
         in.fut[0] = (ovx_energy_ref){f0, W, trial % 2 ? 1 : 2};
-        in.fut[1] = (ovx_energy_ref){f1, W, 4};
+        in.fut[1] = (ovx_energy_ref){f1, W, trial % 3 == 2 ? 20 : 4}; /* 20: past the weights table */
         in.n_past = in.n_fut = 2;
         /* the crop's region (cells of 8), or the whole picture */
-        ovx_roi roi = trial % 2 ? (ovx_roi){16, 8, 88, 72} : (ovx_roi){0, 0, W, H};
+        /* (every 6th: a region ending inside a unit) */
+        ovx_roi roi = trial % 6 == 5 ? (ovx_roi){16, 8, 98, 70}
+                      : trial % 2    ? (ovx_roi){16, 8, 88, 72}
+                                     : (ovx_roi){0, 0, W, H};
         int light = trial % 5 != 4;
         ovx_residual_info wi, gi;
         oracle(&in, &roi, light, want, cw, ch, &wi);
@@ -202,7 +298,7 @@ int main(void)
             for (int again = 0; again < 2; again++) {
                 ovx_error err = {0};
                 memset(got, 0x55, sizeof got);
-                CHECK(ovx_residual_cells(&in, cw, ch, CELL, &roi, light, got, &gi, &err) == OVX_OK);
+                CHECK(ovx_residual_cells(&in, cw, ch, cellsz, &roi, light, got, &gi, &err) == OVX_OK);
                 int same = memcmp(got, want, (size_t)cw * ch * sizeof *got) == 0 && gi.gain == wi.gain &&
                            gi.offset == wi.offset && gi.bi_implicit == wi.bi_implicit;
                 if (!same && bad++ < 5)
