@@ -70,7 +70,10 @@ int ovx_hkern_alloc(ovx_hkern *h)
         ovx_hkern_free(h);
         return -1;
     }
-    memset(h->t, 0, nt * 16);
+    /* rows_to_t writes the positions of whole 16-byte blocks of the read
+     * columns; the pairs' zero pixels lie past them */
+    size_t written = ((size_t)3 * h->ncols + 15) & ~(size_t)15;
+    memset(h->t + written * 16, 0, (nt - written) * 16);
     memset(h->u, 0, u_pos(h) * 16);
     return 0;
 }
@@ -139,6 +142,22 @@ static inline void t_to_pairs(const ovx_hkern *h)
             _mm_store_si128(d + 1, _mm_unpackhi_epi8(lo, z));
             _mm_store_si128(d + 2, _mm_unpacklo_epi8(hi, z));
             _mm_store_si128(d + 3, _mm_unpackhi_epi8(hi, z));
+        }
+}
+
+/* t_to_pairs for AVX-512 (the same p): the two positions' bytes
+ * interleaved (rows 0..7, then 8..15) and widened to int16 in one step, one
+ * 64-byte store per column and channel */
+T_512 static void t_to_pairs_512(const ovx_hkern *h)
+{
+    const size_t nx = px_cols(h);
+    for (size_t x = 0; x < nx; x++)
+        for (int c = 0; c < 3; c++) {
+            __m128i a = _mm_load_si128((const __m128i *)(h->t + (3 * x + c) * 16));
+            __m128i b = _mm_load_si128((const __m128i *)(h->t + (3 * x + 3 + c) * 16));
+            __m256i ab = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi8(a, b)),
+                                                 _mm_unpackhi_epi8(a, b), 1);
+            _mm512_store_si512(h->p + (3 * x + c) * 64, _mm512_cvtepu8_epi16(ab));
         }
 }
 
@@ -233,11 +252,13 @@ void ovx_hkern_run(int isa, ovx_hkern *h, const uint8_t *const rows[OVX_HK_ROWS]
                    size_t ostride)
 {
     rows_to_t(rows, 3 * h->ncols, h->t);
-    t_to_pairs(h);
-    if (isa >= 2)
+    if (isa >= 2) {
+        t_to_pairs_512(h);
         mac_512(h);
-    else
+    } else {
+        t_to_pairs(h);
         mac_avx2(h);
+    }
     u_to_rows(h, nr, out, ostride);
 }
 

@@ -17,6 +17,9 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#if OVX_VIDEO_X86
+#include <immintrin.h>
+#endif
 #include <string.h>
 
 /* swscale's horizontal / vertical filter size alignment on this CPU */
@@ -265,8 +268,10 @@ OVX_SIMD_VARIANTS(rgb_row, (const uint8_t *restrict ys, const int32_t *restrict 
 })
 
 /* The same with the vertical chroma filter's four taps (u[t], v[t] rows,
- * weights c[t], 0 for unused ones) summed on the way. */
-OVX_SIMD_VARIANTS(rgb_row4, (const uint8_t *restrict ys, const int16_t *const u[4], const int16_t *const v[4],
+ * weights c[t], 0 for unused ones) summed on the way (the compiler's
+ * vectorisation; rgb_row4 below runs it for AVX2 and the portable level,
+ * and for the last < 32 pixels of the AVX-512 kernel). */
+OVX_SIMD_VARIANTS(rgb_row4_auto, (const uint8_t *restrict ys, const int16_t *const u[4], const int16_t *const v[4],
                              const int c[4], int n, const coeffs *k, uint8_t *restrict o), (ys, u, v, c, n, k, o), {
     const coeffs kk = *k;
     const int16_t *restrict u0 = u[0], *restrict u1 = u[1], *restrict u2 = u[2], *restrict u3 = u[3];
@@ -276,6 +281,97 @@ OVX_SIMD_VARIANTS(rgb_row4, (const uint8_t *restrict ys, const int16_t *const u[
         rgb_px(ys[x], base + u0[x] * c0 + u1[x] * c1 + u2[x] * c2 + u3[x] * c3,
                base + v0[x] * c0 + v1[x] * c1 + v2[x] * c2 + v3[x] * c3, &kk, o + 3 * x);
 })
+
+#if OVX_VIDEO_X86
+/* rgb_row4 for AVX-512, 32 pixels a step. The chroma taps go by pairs
+ * through vpmaddwd (u[0] c[0] + u[1] c[1] in one int32, exact: the
+ * products and their sum fit), on pixel pairs interleaved within each
+ * 128-bit lane, so a "lo" vector holds pixels 8k..8k+3 of lane k and "hi"
+ * pixels 8k+4..8k+7; luma is spread the same way. The colour arithmetic is
+ * rgb_px's in int32 lanes (wrapping multiplies as its uint32 ones); the
+ * 30-bit clip then >> 22 is >> 22 (arithmetic) then a clip to 0..255. Each
+ * pixel becomes the dword R | G << 8 | B << 16, a byte shuffle packs each
+ * lane's four dwords into 12 bytes, and two two-source dword permutes put
+ * the lanes in pixel order: 96 output bytes. */
+typedef struct rgb4_k {
+    __m512i c01, c23, base, yoff, ymul, rnd, v2r, v2g, u2g, u2b;
+} rgb4_k;
+
+OVX_T_512 static inline __m512i rgb4_px(__m512i y, __m512i ua, __m512i va, const rgb4_k *k)
+{
+    const __m512i z = _mm512_setzero_si512(), m = _mm512_set1_epi32(255);
+    __m512i U = _mm512_srai_epi32(ua, 10), V = _mm512_srai_epi32(va, 10);
+    __m512i Yc = _mm512_add_epi32(
+        _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_slli_epi32(y, 9), k->yoff), k->ymul), k->rnd);
+    __m512i r = _mm512_add_epi32(Yc, _mm512_mullo_epi32(V, k->v2r));
+    __m512i g = _mm512_add_epi32(_mm512_add_epi32(Yc, _mm512_mullo_epi32(V, k->v2g)),
+                                 _mm512_mullo_epi32(U, k->u2g));
+    __m512i b = _mm512_add_epi32(Yc, _mm512_mullo_epi32(U, k->u2b));
+    r = _mm512_min_epi32(_mm512_max_epi32(_mm512_srai_epi32(r, 22), z), m);
+    g = _mm512_min_epi32(_mm512_max_epi32(_mm512_srai_epi32(g, 22), z), m);
+    b = _mm512_min_epi32(_mm512_max_epi32(_mm512_srai_epi32(b, 22), z), m);
+    /* r | g << 8 | b << 16 (0xFE: a | b | c) */
+    return _mm512_ternarylogic_epi32(r, _mm512_slli_epi32(g, 8), _mm512_slli_epi32(b, 16), 0xFE);
+}
+
+OVX_T_512 static void rgb_row4_x512(const uint8_t *restrict ys, const int16_t *const u[4],
+                                    const int16_t *const v[4], const int c[4], int n, const coeffs *kc,
+                                    uint8_t *restrict o)
+{
+    const rgb4_k k = {
+        .c01 = _mm512_set1_epi32((int32_t)((uint32_t)(uint16_t)c[0] | (uint32_t)(uint16_t)c[1] << 16)),
+        .c23 = _mm512_set1_epi32((int32_t)((uint32_t)(uint16_t)c[2] | (uint32_t)(uint16_t)c[3] << 16)),
+        .base = _mm512_set1_epi32((1 << 9) - (128 << 19)),
+        .yoff = _mm512_set1_epi32(kc->y_off), .ymul = _mm512_set1_epi32(kc->y_mul),
+        .rnd = _mm512_set1_epi32(1 << 21), .v2r = _mm512_set1_epi32(kc->v2r),
+        .v2g = _mm512_set1_epi32(kc->v2g), .u2g = _mm512_set1_epi32(kc->u2g),
+        .u2b = _mm512_set1_epi32(kc->u2b),
+    };
+    /* per lane: the low 3 bytes of each dword, packed */
+    const __m512i pack = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1));
+    const __m512i p1 = _mm512_setr_epi32(0, 1, 2, 16, 17, 18, 4, 5, 6, 20, 21, 22, 8, 9, 10, 24);
+    const __m512i p2 = _mm512_setr_epi32(25, 26, 12, 13, 14, 28, 29, 30, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i z = _mm512_setzero_si512();
+    int x = 0;
+    for (; x + 32 <= n; x += 32) {
+        __m512i y16 = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(ys + x)));
+        __m512i ch[2][2];
+        for (int p = 0; p < 2; p++) {
+            const int16_t *const *w = p ? v : u;
+            __m512i a0 = _mm512_loadu_si512(w[0] + x), a1 = _mm512_loadu_si512(w[1] + x);
+            __m512i a2 = _mm512_loadu_si512(w[2] + x), a3 = _mm512_loadu_si512(w[3] + x);
+            ch[p][0] = _mm512_add_epi32(_mm512_add_epi32(k.base, _mm512_madd_epi16(_mm512_unpacklo_epi16(a0, a1), k.c01)),
+                                        _mm512_madd_epi16(_mm512_unpacklo_epi16(a2, a3), k.c23));
+            ch[p][1] = _mm512_add_epi32(_mm512_add_epi32(k.base, _mm512_madd_epi16(_mm512_unpackhi_epi16(a0, a1), k.c01)),
+                                        _mm512_madd_epi16(_mm512_unpackhi_epi16(a2, a3), k.c23));
+        }
+        __m512i lo = rgb4_px(_mm512_unpacklo_epi16(y16, z), ch[0][0], ch[1][0], &k);
+        __m512i hi = rgb4_px(_mm512_unpackhi_epi16(y16, z), ch[0][1], ch[1][1], &k);
+        lo = _mm512_shuffle_epi8(lo, pack);
+        hi = _mm512_shuffle_epi8(hi, pack);
+        _mm512_storeu_si512(o + 3 * x, _mm512_permutex2var_epi32(lo, p1, hi));
+        _mm256_storeu_si256((__m256i *)(o + 3 * x + 64),
+                            _mm512_castsi512_si256(_mm512_permutex2var_epi32(lo, p2, hi)));
+    }
+    if (x < n) {
+        const int16_t *ut[4] = {u[0] + x, u[1] + x, u[2] + x, u[3] + x};
+        const int16_t *vt[4] = {v[0] + x, v[1] + x, v[2] + x, v[3] + x};
+        rgb_row4_auto_c(ys + x, ut, vt, c, n - x, kc, o + 3 * x);
+    }
+}
+#endif
+
+static void rgb_row4(const uint8_t *restrict ys, const int16_t *const u[4], const int16_t *const v[4],
+                     const int c[4], int n, const coeffs *k, uint8_t *restrict o)
+{
+#if OVX_VIDEO_X86
+    if (ovx_video_simd() >= 2) {
+        rgb_row4_x512(ys, u, v, c, n, k, o);
+        return;
+    }
+#endif
+    rgb_row4_auto(ys, u, v, c, n, k, o);
+}
 
 /* ua, va += c * u15, v15 */
 OVX_SIMD_VARIANTS(vacc_row, (int32_t *restrict ua, int32_t *restrict va, const int16_t *restrict u15,
