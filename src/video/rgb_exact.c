@@ -269,8 +269,7 @@ OVX_SIMD_VARIANTS(rgb_row, (const uint8_t *restrict ys, const int32_t *restrict 
 
 /* The same with the vertical chroma filter's four taps (u[t], v[t] rows,
  * weights c[t], 0 for unused ones) summed on the way (the compiler's
- * vectorisation; rgb_row4 below runs it for AVX2 and the portable level,
- * and for the last < 32 pixels of the AVX-512 kernel). */
+ * vectorisation; rgb_row4 below runs it for AVX2 and the portable level). */
 OVX_SIMD_VARIANTS(rgb_row4_auto, (const uint8_t *restrict ys, const int16_t *const u[4], const int16_t *const v[4],
                              const int c[4], int n, const coeffs *k, uint8_t *restrict o), (ys, u, v, c, n, k, o), {
     const coeffs kk = *k;
@@ -292,7 +291,8 @@ OVX_SIMD_VARIANTS(rgb_row4_auto, (const uint8_t *restrict ys, const int16_t *con
  * 30-bit clip then >> 22 is >> 22 (arithmetic) then a clip to 0..255. Each
  * pixel becomes the dword R | G << 8 | B << 16, a byte shuffle packs each
  * lane's four dwords into 12 bytes, and two two-source dword permutes put
- * the lanes in pixel order: 96 output bytes. */
+ * the lanes in pixel order: 96 output bytes. The last < 32 pixels go the
+ * same way with masked loads (zeros past the row) and stores. */
 typedef struct rgb4_k {
     __m512i c01, c23, base, yoff, ymul, rnd, v2r, v2g, u2g, u2b;
 } rgb4_k;
@@ -331,32 +331,30 @@ OVX_T_512 static void rgb_row4_x512(const uint8_t *restrict ys, const int16_t *c
     const __m512i pack = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1));
     const __m512i p1 = _mm512_setr_epi32(0, 1, 2, 16, 17, 18, 4, 5, 6, 20, 21, 22, 8, 9, 10, 24);
     const __m512i p2 = _mm512_setr_epi32(25, 26, 12, 13, 14, 28, 29, 30, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i z = _mm512_setzero_si512();
-    int x = 0;
-    for (; x + 32 <= n; x += 32) {
-        __m512i y16 = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(ys + x)));
+    for (int x = 0; x < n; x += 32) {
+        /* the last < 32 pixels by masked loads and stores */
+        const int m = n - x < 32 ? n - x : 32;
+        const __mmask32 lm = m == 32 ? ~(__mmask32)0 : ((__mmask32)1 << m) - 1;
+        const __mmask64 s1 = 3 * m >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << 3 * m) - 1;
+        const __mmask32 s2 = 3 * m <= 64 ? 0 : 3 * m == 96 ? ~(__mmask32)0 : ((__mmask32)1 << (3 * m - 64)) - 1;
+        __m512i y16 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(lm, ys + x));
         __m512i ch[2][2];
         for (int p = 0; p < 2; p++) {
             const int16_t *const *w = p ? v : u;
-            __m512i a0 = _mm512_loadu_si512(w[0] + x), a1 = _mm512_loadu_si512(w[1] + x);
-            __m512i a2 = _mm512_loadu_si512(w[2] + x), a3 = _mm512_loadu_si512(w[3] + x);
+            __m512i a0 = _mm512_maskz_loadu_epi16(lm, w[0] + x), a1 = _mm512_maskz_loadu_epi16(lm, w[1] + x);
+            __m512i a2 = _mm512_maskz_loadu_epi16(lm, w[2] + x), a3 = _mm512_maskz_loadu_epi16(lm, w[3] + x);
             ch[p][0] = _mm512_add_epi32(_mm512_add_epi32(k.base, _mm512_madd_epi16(_mm512_unpacklo_epi16(a0, a1), k.c01)),
                                         _mm512_madd_epi16(_mm512_unpacklo_epi16(a2, a3), k.c23));
             ch[p][1] = _mm512_add_epi32(_mm512_add_epi32(k.base, _mm512_madd_epi16(_mm512_unpackhi_epi16(a0, a1), k.c01)),
                                         _mm512_madd_epi16(_mm512_unpackhi_epi16(a2, a3), k.c23));
         }
+        const __m512i z = _mm512_setzero_si512();
         __m512i lo = rgb4_px(_mm512_unpacklo_epi16(y16, z), ch[0][0], ch[1][0], &k);
         __m512i hi = rgb4_px(_mm512_unpackhi_epi16(y16, z), ch[0][1], ch[1][1], &k);
         lo = _mm512_shuffle_epi8(lo, pack);
         hi = _mm512_shuffle_epi8(hi, pack);
-        _mm512_storeu_si512(o + 3 * x, _mm512_permutex2var_epi32(lo, p1, hi));
-        _mm256_storeu_si256((__m256i *)(o + 3 * x + 64),
-                            _mm512_castsi512_si256(_mm512_permutex2var_epi32(lo, p2, hi)));
-    }
-    if (x < n) {
-        const int16_t *ut[4] = {u[0] + x, u[1] + x, u[2] + x, u[3] + x};
-        const int16_t *vt[4] = {v[0] + x, v[1] + x, v[2] + x, v[3] + x};
-        rgb_row4_auto_c(ys + x, ut, vt, c, n - x, kc, o + 3 * x);
+        _mm512_mask_storeu_epi8(o + 3 * x, s1, _mm512_permutex2var_epi32(lo, p1, hi));
+        _mm256_mask_storeu_epi8(o + 3 * x + 64, s2, _mm512_castsi512_si256(_mm512_permutex2var_epi32(lo, p2, hi)));
     }
 }
 #endif
@@ -417,7 +415,13 @@ static hpair find_pairs(const sfilter *hf)
             else
                 m1 = m + 1;
         }
-    if (m1 <= m0)
+    /* no sum below -32768 << 7 (hpairs_x512's int16 packing) */
+    int neg_e = 0, neg_o = 0;
+    for (int t = 0; t < 4; t++) {
+        neg_e += e[t] < 0 ? e[t] : 0;
+        neg_o += o[t] < 0 ? o[t] : 0;
+    }
+    if (m1 <= m0 || 255 * neg_e < -(32768 << 7) || 255 * neg_o < -(32768 << 7))
         return r;
     r.m0 = m0;
     r.m1 = m1;
@@ -428,7 +432,7 @@ static hpair find_pairs(const sfilter *hf)
     return r;
 }
 
-OVX_SIMD_VARIANTS(hpairs, (const uint8_t *restrict s, const hpair *hp, int ma, int mb, int16_t *restrict out),
+OVX_SIMD_VARIANTS(hpairs_auto, (const uint8_t *restrict s, const hpair *hp, int ma, int mb, int16_t *restrict out),
                   (s, hp, ma, mb, out), {
     const int e0 = hp->ce[0], e1 = hp->ce[1], e2 = hp->ce[2], e3 = hp->ce[3];
     const int o0 = hp->co[0], o1 = hp->co[1], o2 = hp->co[2], o3 = hp->co[3];
@@ -438,6 +442,68 @@ OVX_SIMD_VARIANTS(hpairs, (const uint8_t *restrict s, const hpair *hp, int ma, i
         out[2 * (m - ma) + 1] = h15(b[m] * o0 + b[m + 1] * o1 + b[m + 2] * o2 + b[m + 3] * o3);
     }
 })
+
+#if OVX_VIDEO_X86
+/* hpairs for AVX-512, 32 pairs a step: the four taps' samples a[m + t]
+ * widened to int16, taps 0-1 and 2-3 interleaved within each 128-bit lane
+ * and multiplied by (c0, c1), (c2, c3) with vpmaddwd (exact in int32), h15,
+ * packed back to int16 in order (packs undoes the lane interleave), even
+ * and odd outputs interleaved and the lanes put in order by a qword
+ * permute. packs' saturation below -32768 never acts: find_pairs keeps
+ * only taps whose sums stay above it. The last < 32 pairs by masks. */
+OVX_T_512 static inline __m512i hp_half(const uint8_t *a, __mmask32 lm, __m512i c01, __m512i c23)
+{
+    __m512i p0 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(lm, a));
+    __m512i p1 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(lm, a + 1));
+    __m512i p2 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(lm, a + 2));
+    __m512i p3 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(lm, a + 3));
+    const __m512i top = _mm512_set1_epi32(32767);
+    __m512i lo = _mm512_add_epi32(_mm512_madd_epi16(_mm512_unpacklo_epi16(p0, p1), c01),
+                                  _mm512_madd_epi16(_mm512_unpacklo_epi16(p2, p3), c23));
+    __m512i hi = _mm512_add_epi32(_mm512_madd_epi16(_mm512_unpackhi_epi16(p0, p1), c01),
+                                  _mm512_madd_epi16(_mm512_unpackhi_epi16(p2, p3), c23));
+    lo = _mm512_min_epi32(_mm512_srai_epi32(lo, 7), top);
+    hi = _mm512_min_epi32(_mm512_srai_epi32(hi, 7), top);
+    return _mm512_packs_epi32(lo, hi);
+}
+
+static inline int32_t pair16(int a, int b)
+{
+    return (int32_t)((uint32_t)(uint16_t)a | (uint32_t)(uint16_t)b << 16);
+}
+
+OVX_T_512 static void hpairs_x512(const uint8_t *restrict s, const hpair *hp, int ma, int mb, int16_t *restrict out)
+{
+    const __m512i e01 = _mm512_set1_epi32(pair16(hp->ce[0], hp->ce[1]));
+    const __m512i e23 = _mm512_set1_epi32(pair16(hp->ce[2], hp->ce[3]));
+    const __m512i o01 = _mm512_set1_epi32(pair16(hp->co[0], hp->co[1]));
+    const __m512i o23 = _mm512_set1_epi32(pair16(hp->co[2], hp->co[3]));
+    const __m512i q1 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), q2 = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+    const uint8_t *a = s + hp->de, *b = s + hp->dd;
+    for (int m = ma; m < mb; m += 32) {
+        const int cnt = mb - m < 32 ? mb - m : 32;
+        const __mmask32 lm = cnt == 32 ? ~(__mmask32)0 : ((__mmask32)1 << cnt) - 1;
+        const __mmask32 s1 = cnt >= 16 ? ~(__mmask32)0 : ((__mmask32)1 << 2 * cnt) - 1;
+        const __mmask32 s2 = cnt <= 16 ? 0 : cnt == 32 ? ~(__mmask32)0 : ((__mmask32)1 << (2 * cnt - 32)) - 1;
+        __m512i ev = hp_half(a + m, lm, e01, e23), od = hp_half(b + m, lm, o01, o23);
+        __m512i lo = _mm512_unpacklo_epi16(ev, od), hi = _mm512_unpackhi_epi16(ev, od);
+        int16_t *o = out + 2 * (m - ma);
+        _mm512_mask_storeu_epi16(o, s1, _mm512_permutex2var_epi64(lo, q1, hi));
+        _mm512_mask_storeu_epi16(o + 32, s2, _mm512_permutex2var_epi64(lo, q2, hi));
+    }
+}
+#endif
+
+static void hpairs(const uint8_t *restrict s, const hpair *hp, int ma, int mb, int16_t *restrict out)
+{
+#if OVX_VIDEO_X86
+    if (ovx_video_simd() >= 2) {
+        hpairs_x512(s, hp, ma, mb, out);
+        return;
+    }
+#endif
+    hpairs_auto(s, hp, ma, mb, out);
+}
 
 /* output columns [xa, xb) of one chroma row s into out[0, xb - xa) */
 static void hrow(const uint8_t *s, const sfilter *hf, const hpair *hp, int ident, int xa, int xb, int16_t *out)
