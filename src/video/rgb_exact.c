@@ -607,6 +607,26 @@ static const layout *layout_get(int cw, int w, int ch, int h, layout **own)
     return l;
 }
 
+/* asks for the cache lines of [p, p + n) */
+static inline void prefetch_row(const uint8_t *p, int n)
+{
+    for (int i = 0; i < n; i += 64)
+        __builtin_prefetch(p + i);
+    __builtin_prefetch(p + n - 1);
+}
+
+/* the chroma samples output columns [x0, x0 + rw) read: from hf_first,
+ * hf_span of them */
+static inline int hf_first(const layout *L, int x0)
+{
+    return L->hf.pos[x0];
+}
+
+static inline int hf_span(const layout *L, int x0, int rw)
+{
+    return L->hf.pos[x0 + rw - 1] + L->hf.taps[x0 + rw - 1] - L->hf.pos[x0];
+}
+
 /* at most 5 + V_ALIGN taps (make_filter) */
 #define MAX_VTAPS 8
 
@@ -682,6 +702,10 @@ int ovx_rgb_exact_rows(ovx_rgb_exact *c, const ovx_yuv_pic *p, int y0, int n, ui
             int slot = r % nr;
             int16_t *u15 = c->rows + (size_t)slot * 2 * rw, *v15 = u15 + rw;
             if (c->tag[slot] != r) {
+                if (r + 1 < L->ch) {
+                    prefetch_row(p->data[1] + (ptrdiff_t)(r + 1) * p->linesize[1] + hf_first(L, x0), hf_span(L, x0, rw));
+                    prefetch_row(p->data[2] + (ptrdiff_t)(r + 1) * p->linesize[2] + hf_first(L, x0), hf_span(L, x0, rw));
+                }
                 hrow(p->data[1] + (ptrdiff_t)r * p->linesize[1], &L->hf, &L->hp, L->ident, x0, x0 + rw, u15);
                 hrow(p->data[2] + (ptrdiff_t)r * p->linesize[2], &L->hf, &L->hp, L->ident, x0, x0 + rw, v15);
                 c->tag[slot] = r;
@@ -693,6 +717,10 @@ int ovx_rgb_exact_rows(ovx_rgb_exact *c, const ovx_yuv_pic *p, int y0, int n, ui
             }
         }
         const uint8_t *ys = p->data[0] + (ptrdiff_t)y * p->linesize[0] + x0;
+        /* the luma row after next on its way from memory (a decoded
+         * picture is read once, so it is rarely in cache) */
+        if (y + 2 < p->h)
+            prefetch_row(ys + 2 * (ptrdiff_t)p->linesize[0], rw);
         uint8_t *o = dst + (size_t)(y - y0) * dstride;
         if (nt >= 1 && nt <= 4) {
             for (int t = nt; t < 4; t++) {
