@@ -288,18 +288,18 @@ OVX_SIMD_VARIANTS(rgb_row4_auto, (const uint8_t *restrict ys, const int16_t *con
  * 128-bit lane, so a "lo" vector holds pixels 8k..8k+3 of lane k and "hi"
  * pixels 8k+4..8k+7; luma is spread the same way. The colour arithmetic is
  * rgb_px's in int32 lanes (wrapping multiplies as its uint32 ones); the
- * 30-bit clip then >> 22 is >> 22 (arithmetic) then a clip to 0..255. Each
- * pixel becomes the dword R | G << 8 | B << 16, a byte shuffle packs each
- * lane's four dwords into 12 bytes, and two two-source dword permutes put
- * the lanes in pixel order: 96 output bytes. The last < 32 pixels go the
+ * 30-bit clip then >> 22 is >> 22 (arithmetic, -512..511) then a clip to
+ * 0..255, which two unsigned-saturating packs do while undoing the lo/hi
+ * split; byte shuffles interleave each lane's R, G, B, and two two-source
+ * dword permutes put the lanes in pixel order: 96 output bytes. The last < 32 pixels go the
  * same way with masked loads (zeros past the row) and stores. */
 typedef struct rgb4_k {
     __m512i c01, c23, base, yoff, ymul, rnd, v2r, v2g, u2g, u2b;
 } rgb4_k;
 
-OVX_T_512 static inline __m512i rgb4_px(__m512i y, __m512i ua, __m512i va, const rgb4_k *k)
+/* R, G, B >> 22 (not yet clipped) of 16 pixels into o[3] */
+OVX_T_512 static inline void rgb4_px(__m512i y, __m512i ua, __m512i va, const rgb4_k *k, __m512i o[3])
 {
-    const __m512i z = _mm512_setzero_si512(), m = _mm512_set1_epi32(255);
     __m512i U = _mm512_srai_epi32(ua, 10), V = _mm512_srai_epi32(va, 10);
     __m512i Yc = _mm512_add_epi32(
         _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_slli_epi32(y, 9), k->yoff), k->ymul), k->rnd);
@@ -307,11 +307,9 @@ OVX_T_512 static inline __m512i rgb4_px(__m512i y, __m512i ua, __m512i va, const
     __m512i g = _mm512_add_epi32(_mm512_add_epi32(Yc, _mm512_mullo_epi32(V, k->v2g)),
                                  _mm512_mullo_epi32(U, k->u2g));
     __m512i b = _mm512_add_epi32(Yc, _mm512_mullo_epi32(U, k->u2b));
-    r = _mm512_min_epi32(_mm512_max_epi32(_mm512_srai_epi32(r, 22), z), m);
-    g = _mm512_min_epi32(_mm512_max_epi32(_mm512_srai_epi32(g, 22), z), m);
-    b = _mm512_min_epi32(_mm512_max_epi32(_mm512_srai_epi32(b, 22), z), m);
-    /* r | g << 8 | b << 16 (0xFE: a | b | c) */
-    return _mm512_ternarylogic_epi32(r, _mm512_slli_epi32(g, 8), _mm512_slli_epi32(b, 16), 0xFE);
+    o[0] = _mm512_srai_epi32(r, 22);
+    o[1] = _mm512_srai_epi32(g, 22);
+    o[2] = _mm512_srai_epi32(b, 22);
 }
 
 OVX_T_512 static void rgb_row4_x512(const uint8_t *restrict ys, const int16_t *const u[4],
@@ -327,10 +325,15 @@ OVX_T_512 static void rgb_row4_x512(const uint8_t *restrict ys, const int16_t *c
         .v2g = _mm512_set1_epi32(kc->v2g), .u2g = _mm512_set1_epi32(kc->u2g),
         .u2b = _mm512_set1_epi32(kc->u2b),
     };
-    /* per lane: the low 3 bytes of each dword, packed */
-    const __m512i pack = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1));
-    const __m512i p1 = _mm512_setr_epi32(0, 1, 2, 16, 17, 18, 4, 5, 6, 20, 21, 22, 8, 9, 10, 24);
-    const __m512i p2 = _mm512_setr_epi32(25, 26, 12, 13, 14, 28, 29, 30, 0, 0, 0, 0, 0, 0, 0, 0);
+    /* per lane, from R0-7 G0-7 (rg) and B0-7 (bb): the first 16 bytes of
+     * the 8 pixels' RGB (a), then the last 8 (c) */
+    const __m512i a_rg = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 8, -1, 1, 9, -1, 2, 10, -1, 3, 11, -1, 4, 12, -1, 5));
+    const __m512i a_b = _mm512_broadcast_i32x4(_mm_setr_epi8(-1, -1, 0, -1, -1, 1, -1, -1, 2, -1, -1, 3, -1, -1, 4, -1));
+    const __m512i c_rg = _mm512_broadcast_i32x4(_mm_setr_epi8(13, -1, 6, 14, -1, 7, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1));
+    const __m512i c_b = _mm512_broadcast_i32x4(_mm_setr_epi8(-1, 5, -1, -1, 6, -1, -1, 7, -1, -1, -1, -1, -1, -1, -1, -1));
+    /* lane k's a (dwords 4k..4k+3) and c (16 + 4k, 16 + 4k + 1) in order */
+    const __m512i p1 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 4, 5, 6, 7, 20, 21, 8, 9, 10, 11);
+    const __m512i p2 = _mm512_setr_epi32(24, 25, 12, 13, 14, 15, 28, 29, 0, 0, 0, 0, 0, 0, 0, 0);
     for (int x = 0; x < n; x += 32) {
         /* the last < 32 pixels by masked loads and stores */
         const int m = n - x < 32 ? n - x : 32;
@@ -349,12 +352,16 @@ OVX_T_512 static void rgb_row4_x512(const uint8_t *restrict ys, const int16_t *c
                                         _mm512_madd_epi16(_mm512_unpackhi_epi16(a2, a3), k.c23));
         }
         const __m512i z = _mm512_setzero_si512();
-        __m512i lo = rgb4_px(_mm512_unpacklo_epi16(y16, z), ch[0][0], ch[1][0], &k);
-        __m512i hi = rgb4_px(_mm512_unpackhi_epi16(y16, z), ch[0][1], ch[1][1], &k);
-        lo = _mm512_shuffle_epi8(lo, pack);
-        hi = _mm512_shuffle_epi8(hi, pack);
-        _mm512_mask_storeu_epi8(o + 3 * x, s1, _mm512_permutex2var_epi32(lo, p1, hi));
-        _mm256_mask_storeu_epi8(o + 3 * x + 64, s2, _mm512_castsi512_si256(_mm512_permutex2var_epi32(lo, p2, hi)));
+        __m512i lo[3], hi[3];
+        rgb4_px(_mm512_unpacklo_epi16(y16, z), ch[0][0], ch[1][0], &k, lo);
+        rgb4_px(_mm512_unpackhi_epi16(y16, z), ch[0][1], ch[1][1], &k, hi);
+        /* unsigned-saturating packs: the clip, and lo/hi back in pixel order */
+        __m512i rg = _mm512_packus_epi16(_mm512_packus_epi32(lo[0], hi[0]), _mm512_packus_epi32(lo[1], hi[1]));
+        __m512i b16 = _mm512_packus_epi32(lo[2], hi[2]), bb = _mm512_packus_epi16(b16, b16);
+        __m512i a = _mm512_or_si512(_mm512_shuffle_epi8(rg, a_rg), _mm512_shuffle_epi8(bb, a_b));
+        __m512i c = _mm512_or_si512(_mm512_shuffle_epi8(rg, c_rg), _mm512_shuffle_epi8(bb, c_b));
+        _mm512_mask_storeu_epi8(o + 3 * x, s1, _mm512_permutex2var_epi32(a, p1, c));
+        _mm256_mask_storeu_epi8(o + 3 * x + 64, s2, _mm512_castsi512_si256(_mm512_permutex2var_epi32(a, p2, c)));
     }
 }
 #endif
