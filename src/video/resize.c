@@ -5,6 +5,7 @@
 #include "video/simd.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,7 +147,7 @@ static int hkern_make(ovx_hkern *h, const coeffs *c, int ow, int c0, int ncols, 
     *kh = malloc(sizeof **kh * (size_t)ow * np);
     *kl = malloc(sizeof **kl * (size_t)ow * np);
     *h = (ovx_hkern){.ncols = ncols, .ow = ow, .np = np};
-    if (!*lo || !*kh || !*kl || ovx_hkern_alloc(h) < 0)
+    if (!*lo || !*kh || !*kl)
         return -1;
     for (int i = 0; i < ow; i++) {
         (*lo)[i] = c->lo[i] - c0;
@@ -161,6 +162,105 @@ static int hkern_make(ovx_hkern *h, const coeffs *c, int ow, int c0, int ncols, 
     h->kh = *kh;
     h->kl = *kl;
     return 0;
+}
+
+/* Everything a window's resize needs that depends only on its geometry
+ * (sizes, window): the weights of both passes, the rows and columns they
+ * read, the SIMD pass's weights (without its scratch). The first N_GEOMS
+ * geometries a process meets are kept, read-only, for the process (a
+ * video's 64 kept frames, and the videos of one size, build them once);
+ * later ones are built per call. */
+typedef struct geom {
+    int sw, sh, dw, dh, ox, oy, ow, oh;
+    int need_h, need_v;
+    coeffs ch, cv;
+    int r0, r1, c0, c1, vmax;
+    ovx_hkern hk; /* weights only; hk.t/p/u unset */
+    int *hk_lo;
+    int32_t *hk_h, *hk_l;
+} geom;
+
+static void geom_free(geom *g)
+{
+    if (!g)
+        return;
+    free(g->hk_lo);
+    free(g->hk_h);
+    free(g->hk_l);
+    coeffs_free(&g->ch);
+    coeffs_free(&g->cv);
+    free(g);
+}
+
+static geom *geom_make(int sw, int sh, int dw, int dh, int ox, int oy, int ow, int oh)
+{
+    geom *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    *g = (geom){.sw = sw, .sh = sh, .dw = dw, .dh = dh, .ox = ox, .oy = oy, .ow = ow, .oh = oh,
+                .need_h = dw != sw, .need_v = dh != sh};
+    const coeffs *ch = &g->ch, *cv = &g->cv;
+    if ((g->need_h && coeffs_make(&g->ch, sw, dw, ox, ow) < 0) ||
+        (g->need_v && coeffs_make(&g->cv, sh, dh, oy, oh) < 0))
+        goto fail;
+    /* input rows the vertical pass reads */
+    g->r0 = oy;
+    g->r1 = oy + oh;
+    if (g->need_v) {
+        g->r0 = cv->lo[0];
+        g->r1 = cv->lo[oh - 1] + cv->n[oh - 1];
+        for (int i = 0; i < oh; i++) {
+            if (cv->lo[i] < g->r0) g->r0 = cv->lo[i];
+            if (cv->lo[i] + cv->n[i] > g->r1) g->r1 = cv->lo[i] + cv->n[i];
+        }
+    }
+    /* source columns the horizontal pass reads */
+    g->c0 = ox;
+    g->c1 = ox + ow;
+    if (g->need_h) {
+        g->c0 = ch->lo[0];
+        g->c1 = ch->lo[0] + ch->n[0];
+        for (int i = 0; i < ow; i++) {
+            if (ch->lo[i] < g->c0) g->c0 = ch->lo[i];
+            if (ch->lo[i] + ch->n[i] > g->c1) g->c1 = ch->lo[i] + ch->n[i];
+        }
+        if (hkern_make(&g->hk, ch, ow, g->c0, g->c1 - g->c0, &g->hk_lo, &g->hk_h, &g->hk_l) < 0)
+            goto fail;
+    }
+    g->vmax = 1;
+    for (int j = 0; g->need_v && j < oh; j++)
+        g->vmax = cv->n[j] > g->vmax ? cv->n[j] : g->vmax;
+    return g;
+fail:
+    geom_free(g);
+    return NULL;
+}
+
+#define N_GEOMS 16
+static geom *geoms[N_GEOMS];
+static int n_geoms;
+static pthread_mutex_t geom_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* NULL: out of memory; *own: the caller frees it */
+static const geom *geom_get(int sw, int sh, int dw, int dh, int ox, int oy, int ow, int oh, geom **own)
+{
+    *own = NULL;
+    pthread_mutex_lock(&geom_lock);
+    for (int i = 0; i < n_geoms; i++) {
+        const geom *g = geoms[i];
+        if (g->sw == sw && g->sh == sh && g->dw == dw && g->dh == dh && g->ox == ox && g->oy == oy &&
+            g->ow == ow && g->oh == oh) {
+            pthread_mutex_unlock(&geom_lock);
+            return g;
+        }
+    }
+    geom *g = geom_make(sw, sh, dw, dh, ox, oy, ow, oh);
+    if (g && n_geoms < N_GEOMS)
+        geoms[n_geoms++] = g;
+    else
+        *own = g;
+    pthread_mutex_unlock(&geom_lock);
+    return g;
 }
 
 /* Rows of the source a strip at a time (fill), or all in memory (src). */
@@ -183,49 +283,32 @@ static int resize_window(const row_source *rs, int sw, int sh, int dw, int dh,
         ox + ow > dw || oy + oh > dh)
         return ovx_error_set(err, OVX_EINTERNAL, "resize: bad geometry %dx%d -> %dx%d", sw, sh, dw, dh);
     const int isa = ovx_video_simd();
-    coeffs ch = {0}, cv = {0};
+    geom *own = NULL;
+    const geom *G = geom_get(sw, sh, dw, dh, ox, oy, ow, oh, &own);
     ovx_hkern hk = {0};
-    int *hk_lo = NULL;
-    int32_t *hk_h = NULL, *hk_l = NULL, *plane = NULL;
+    int32_t *plane = NULL;
     uint8_t *tmp = NULL, *strip = NULL;
     int rc = OVX_OK;
-    int need_h = dw != sw, need_v = dh != sh;
-    if ((need_h && coeffs_make(&ch, sw, dw, ox, ow) < 0) || (need_v && coeffs_make(&cv, sh, dh, oy, oh) < 0))
+    if (!G)
         goto nomem;
-    /* input rows the vertical pass reads */
-    int r0 = oy, r1 = oy + oh;
-    if (need_v) {
-        r0 = cv.lo[0];
-        r1 = cv.lo[oh - 1] + cv.n[oh - 1];
-        for (int i = 0; i < oh; i++) {
-            if (cv.lo[i] < r0) r0 = cv.lo[i];
-            if (cv.lo[i] + cv.n[i] > r1) r1 = cv.lo[i] + cv.n[i];
-        }
-    }
+    const coeffs *const ch = &G->ch, *const cv = &G->cv;
+    const int need_h = G->need_h, need_v = G->need_v;
+    const int r0 = G->r0, r1 = G->r1, c0 = G->c0, c1 = G->c1;
     int nrows = r1 - r0;
-    /* source columns the horizontal pass reads */
-    int c0 = ox, c1 = ox + ow;
-    if (need_h) {
-        c0 = ch.lo[0];
-        c1 = ch.lo[0] + ch.n[0];
-        for (int i = 0; i < ow; i++) {
-            if (ch.lo[i] < c0) c0 = ch.lo[i];
-            if (ch.lo[i] + ch.n[i] > c1) c1 = ch.lo[i] + ch.n[i];
-        }
-    }
     /* rows at a time through the horizontal pass: 16 with SIMD (strips of
      * 32 rows from r0 hold whole groups) */
     const int simd = need_h && isa > 0, step = simd ? OVX_HK_ROWS : 1;
-    if (simd && hkern_make(&hk, &ch, ow, c0, c1 - c0, &hk_lo, &hk_h, &hk_l) < 0)
-        goto nomem;
+    if (simd) {
+        hk = G->hk;
+        if (ovx_hkern_alloc(&hk) < 0)
+            goto nomem;
+    }
     /* The horizontally resized rows live in a window tmp of cap rows (rows
      * [b0, b0 + filled) of the picture): each output row is made as soon as
      * the rows it reads are there, and the rows no later output reads are
      * dropped, so tmp stays small and in cache. */
     const size_t rowb = (size_t)ow * 3;
-    int vmax = 1;
-    for (int j = 0; need_v && j < oh; j++)
-        vmax = cv.n[j] > vmax ? cv.n[j] : vmax;
+    const int vmax = G->vmax;
     const int cap = vmax + 2 * step < nrows ? vmax + 2 * step : nrows;
     tmp = malloc((size_t)cap * rowb);
     plane = need_h && !simd ? calloc((size_t)(c1 - c0 + 8) * 3, sizeof *plane) : NULL;
@@ -255,7 +338,7 @@ static int resize_window(const row_source *rs, int sw, int sh, int dw, int dh,
         }
         if (filled + nr > cap) {
             /* drop the rows before the next output row's first */
-            int drop = j >= oh ? filled : (need_v ? cv.lo[j] : oy + j) - b0;
+            int drop = j >= oh ? filled : (need_v ? cv->lo[j] : oy + j) - b0;
             drop = drop < filled ? drop : filled;
             memmove(tmp, tmp + (size_t)drop * rowb, (size_t)(filled - drop) * rowb);
             b0 += drop;
@@ -268,7 +351,7 @@ static int resize_window(const row_source *rs, int sw, int sh, int dw, int dh,
         else if (simd)
             ovx_hkern_run(isa, &hk, in, nr, o, rowb);
         else
-            hrow(in[0], c1 - c0, c0, ch.lo, ch.n, ch.k, ch.ksize, ow, plane, o);
+            hrow(in[0], c1 - c0, c0, ch->lo, ch->n, ch->k, ch->ksize, ow, plane, o);
         filled += nr;
         /* vertical pass of the output rows whose rows are all there */
         for (; j < oh; j++) {
@@ -279,10 +362,10 @@ static int resize_window(const row_source *rs, int sw, int sh, int dw, int dh,
                 memcpy(d, tmp + (size_t)(oy + j - b0) * rowb, rowb);
                 continue;
             }
-            if (cv.lo[j] + cv.n[j] > b0 + filled)
+            if (cv->lo[j] + cv->n[j] > b0 + filled)
                 break;
-            ovx_vkern_row(isa, tmp + (size_t)(cv.lo[j] - b0) * rowb, rowb, cv.k + (size_t)j * cv.ksize, cv.n[j],
-                          ow * 3, d);
+            ovx_vkern_row(isa, tmp + (size_t)(cv->lo[j] - b0) * rowb, rowb, cv->k + (size_t)j * cv->ksize,
+                          cv->n[j], ow * 3, d);
         }
     }
     if (j < oh) {
@@ -296,12 +379,8 @@ out:
     free(tmp);
     free(plane);
     free(strip);
-    free(hk_lo);
-    free(hk_h);
-    free(hk_l);
     ovx_hkern_free(&hk);
-    coeffs_free(&ch);
-    coeffs_free(&cv);
+    geom_free(own);
     return rc;
 }
 

@@ -70,7 +70,10 @@ int ovx_hkern_alloc(ovx_hkern *h)
         ovx_hkern_free(h);
         return -1;
     }
-    memset(h->t, 0, nt * 16);
+    /* rows_to_t writes the positions of whole 16-byte blocks of the read
+     * columns; the pairs' zero pixels lie past them */
+    size_t written = ((size_t)3 * h->ncols + 15) & ~(size_t)15;
+    memset(h->t + written * 16, 0, (nt - written) * 16);
     memset(h->u, 0, u_pos(h) * 16);
     return 0;
 }
@@ -139,6 +142,22 @@ static inline void t_to_pairs(const ovx_hkern *h)
             _mm_store_si128(d + 1, _mm_unpackhi_epi8(lo, z));
             _mm_store_si128(d + 2, _mm_unpacklo_epi8(hi, z));
             _mm_store_si128(d + 3, _mm_unpackhi_epi8(hi, z));
+        }
+}
+
+/* t_to_pairs for AVX-512 (the same p): the two positions' bytes
+ * interleaved (rows 0..7, then 8..15) and widened to int16 in one step, one
+ * 64-byte store per column and channel */
+T_512 static void t_to_pairs_512(const ovx_hkern *h)
+{
+    const size_t nx = px_cols(h);
+    for (size_t x = 0; x < nx; x++)
+        for (int c = 0; c < 3; c++) {
+            __m128i a = _mm_load_si128((const __m128i *)(h->t + (3 * x + c) * 16));
+            __m128i b = _mm_load_si128((const __m128i *)(h->t + (3 * x + 3 + c) * 16));
+            __m256i ab = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi8(a, b)),
+                                                 _mm_unpackhi_epi8(a, b), 1);
+            _mm512_store_si512(h->p + (3 * x + c) * 64, _mm512_cvtepu8_epi16(ab));
         }
 }
 
@@ -229,22 +248,95 @@ T_AVX2 static inline void store8_avx2(uint8_t *p, __m256i a)
 
 #include "video/resize_kern_body.h"
 
+/* The vertical row for AVX-512 VNNI, 64 bytes a step, four rows a
+ * vpdpbusd: each weight k is split into signed byte digits, k = d0 +
+ * 2^8 d1 + 2^16 d2 (d2 fits for |k| < 2^23; else vrow_512), the rows' bytes are
+ * interleaved into dwords (within 128-bit lanes) and multiplied by the
+ * four rows' digits, one sum per digit; (s2 << 16) + (s1 << 8) + s0 is
+ * then the int32 sum of the portable row, exactly. Rows past n count with
+ * weight 0 (reading row 0 again). Two unsigned-saturating packs undo the
+ * interleave and clip (>> 22 leaves -512..511). The last < 64 bytes:
+ * vrow_512. */
+T_512 static void vrow_vnni(const uint8_t *restrict in, size_t stride, const int32_t *restrict k, int n, int m,
+                            uint8_t *restrict o)
+{
+    enum { MAXQ = 16 };
+    const int nq = (n + 3) / 4;
+    if (nq > MAXQ) {
+        vrow_512(in, stride, k, n, m, o);
+        return;
+    }
+    __m512i w[MAXQ][3];
+    const uint8_t *r[MAXQ][4];
+    for (int q = 0; q < nq; q++) {
+        uint32_t d[3] = {0, 0, 0};
+        for (int t = 0; t < 4; t++) {
+            int y = 4 * q + t;
+            int32_t kk = y < n ? k[y] : 0;
+            int d0 = ((kk & 255) ^ 128) - 128, k1 = (kk - d0) >> 8;
+            int d1 = ((k1 & 255) ^ 128) - 128, d2 = (k1 - d1) >> 8;
+            if (d2 < -128 || d2 > 127) {
+                vrow_512(in, stride, k, n, m, o);
+                return;
+            }
+            d[0] |= (uint32_t)(uint8_t)d0 << 8 * t;
+            d[1] |= (uint32_t)(uint8_t)d1 << 8 * t;
+            d[2] |= (uint32_t)(uint8_t)d2 << 8 * t;
+            r[q][t] = in + (y < n ? (size_t)y * stride : 0);
+        }
+        for (int j = 0; j < 3; j++)
+            w[q][j] = _mm512_set1_epi32((int32_t)d[j]);
+    }
+    const __m512i rnd = _mm512_set1_epi32(1 << (PREC_BITS - 1));
+    int i = 0;
+    for (; i + 64 <= m; i += 64) {
+        __m512i s[4][3];
+        for (int v = 0; v < 4; v++)
+            for (int j = 0; j < 3; j++)
+                s[v][j] = _mm512_setzero_si512();
+        for (int q = 0; q < nq; q++) {
+            __m512i a0 = _mm512_loadu_si512(r[q][0] + i), a1 = _mm512_loadu_si512(r[q][1] + i);
+            __m512i a2 = _mm512_loadu_si512(r[q][2] + i), a3 = _mm512_loadu_si512(r[q][3] + i);
+            __m512i l01 = _mm512_unpacklo_epi8(a0, a1), h01 = _mm512_unpackhi_epi8(a0, a1);
+            __m512i l23 = _mm512_unpacklo_epi8(a2, a3), h23 = _mm512_unpackhi_epi8(a2, a3);
+            /* lane k: bytes 16k + 0..3, 4..7, 8..11, 12..15 */
+            __m512i x[4] = {_mm512_unpacklo_epi16(l01, l23), _mm512_unpackhi_epi16(l01, l23),
+                            _mm512_unpacklo_epi16(h01, h23), _mm512_unpackhi_epi16(h01, h23)};
+            for (int v = 0; v < 4; v++)
+                for (int j = 0; j < 3; j++)
+                    s[v][j] = _mm512_dpbusd_epi32(s[v][j], x[v], w[q][j]);
+        }
+        __m512i t[4];
+        for (int v = 0; v < 4; v++) {
+            __m512i sum = _mm512_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(s[v][2], 16), _mm512_slli_epi32(s[v][1], 8)),
+                                           _mm512_add_epi32(s[v][0], rnd));
+            t[v] = _mm512_srai_epi32(sum, PREC_BITS);
+        }
+        __m512i lo = _mm512_packus_epi32(t[0], t[1]), hi = _mm512_packus_epi32(t[2], t[3]);
+        _mm512_storeu_si512(o + i, _mm512_packus_epi16(lo, hi));
+    }
+    if (i < m)
+        vrow_512(in + i, stride, k, n, m - i, o + i);
+}
+
 void ovx_hkern_run(int isa, ovx_hkern *h, const uint8_t *const rows[OVX_HK_ROWS], int nr, uint8_t *out,
                    size_t ostride)
 {
     rows_to_t(rows, 3 * h->ncols, h->t);
-    t_to_pairs(h);
-    if (isa >= 2)
+    if (isa >= 2) {
+        t_to_pairs_512(h);
         mac_512(h);
-    else
+    } else {
+        t_to_pairs(h);
         mac_avx2(h);
+    }
     u_to_rows(h, nr, out, ostride);
 }
 
 void ovx_vkern_row(int isa, const uint8_t *in, size_t stride, const int32_t *k, int n, int m, uint8_t *o)
 {
     if (isa >= 2)
-        vrow_512(in, stride, k, n, m, o);
+        vrow_vnni(in, stride, k, n, m, o);
     else if (isa == 1)
         vrow_avx2(in, stride, k, n, m, o);
     else

@@ -17,6 +17,9 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#if OVX_VIDEO_X86
+#include <immintrin.h>
+#endif
 #include <string.h>
 
 /* swscale's horizontal / vertical filter size alignment on this CPU */
@@ -265,8 +268,9 @@ OVX_SIMD_VARIANTS(rgb_row, (const uint8_t *restrict ys, const int32_t *restrict 
 })
 
 /* The same with the vertical chroma filter's four taps (u[t], v[t] rows,
- * weights c[t], 0 for unused ones) summed on the way. */
-OVX_SIMD_VARIANTS(rgb_row4, (const uint8_t *restrict ys, const int16_t *const u[4], const int16_t *const v[4],
+ * weights c[t], 0 for unused ones) summed on the way (the compiler's
+ * vectorisation; rgb_row4 below runs it for AVX2 and the portable level). */
+OVX_SIMD_VARIANTS(rgb_row4_auto, (const uint8_t *restrict ys, const int16_t *const u[4], const int16_t *const v[4],
                              const int c[4], int n, const coeffs *k, uint8_t *restrict o), (ys, u, v, c, n, k, o), {
     const coeffs kk = *k;
     const int16_t *restrict u0 = u[0], *restrict u1 = u[1], *restrict u2 = u[2], *restrict u3 = u[3];
@@ -276,6 +280,103 @@ OVX_SIMD_VARIANTS(rgb_row4, (const uint8_t *restrict ys, const int16_t *const u[
         rgb_px(ys[x], base + u0[x] * c0 + u1[x] * c1 + u2[x] * c2 + u3[x] * c3,
                base + v0[x] * c0 + v1[x] * c1 + v2[x] * c2 + v3[x] * c3, &kk, o + 3 * x);
 })
+
+#if OVX_VIDEO_X86
+/* rgb_row4 for AVX-512, 32 pixels a step. The chroma taps go by pairs
+ * through vpmaddwd (u[0] c[0] + u[1] c[1] in one int32, exact: the
+ * products and their sum fit), on pixel pairs interleaved within each
+ * 128-bit lane, so a "lo" vector holds pixels 8k..8k+3 of lane k and "hi"
+ * pixels 8k+4..8k+7; luma is spread the same way. The colour arithmetic is
+ * rgb_px's in int32 lanes (wrapping multiplies as its uint32 ones); the
+ * 30-bit clip then >> 22 is >> 22 (arithmetic, -512..511) then a clip to
+ * 0..255, which two unsigned-saturating packs do while undoing the lo/hi
+ * split; byte shuffles interleave each lane's R, G, B, and two two-source
+ * dword permutes put the lanes in pixel order: 96 output bytes. The last < 32 pixels go the
+ * same way with masked loads (zeros past the row) and stores. */
+typedef struct rgb4_k {
+    __m512i c01, c23, base, yoff, ymul, rnd, v2r, v2g, u2g, u2b;
+} rgb4_k;
+
+/* R, G, B >> 22 (not yet clipped) of 16 pixels into o[3] */
+OVX_T_512 static inline void rgb4_px(__m512i y, __m512i ua, __m512i va, const rgb4_k *k, __m512i o[3])
+{
+    __m512i U = _mm512_srai_epi32(ua, 10), V = _mm512_srai_epi32(va, 10);
+    __m512i Yc = _mm512_add_epi32(
+        _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_slli_epi32(y, 9), k->yoff), k->ymul), k->rnd);
+    __m512i r = _mm512_add_epi32(Yc, _mm512_mullo_epi32(V, k->v2r));
+    __m512i g = _mm512_add_epi32(_mm512_add_epi32(Yc, _mm512_mullo_epi32(V, k->v2g)),
+                                 _mm512_mullo_epi32(U, k->u2g));
+    __m512i b = _mm512_add_epi32(Yc, _mm512_mullo_epi32(U, k->u2b));
+    o[0] = _mm512_srai_epi32(r, 22);
+    o[1] = _mm512_srai_epi32(g, 22);
+    o[2] = _mm512_srai_epi32(b, 22);
+}
+
+OVX_T_512 static void rgb_row4_x512(const uint8_t *restrict ys, const int16_t *const u[4],
+                                    const int16_t *const v[4], const int c[4], int n, const coeffs *kc,
+                                    uint8_t *restrict o)
+{
+    const rgb4_k k = {
+        .c01 = _mm512_set1_epi32((int32_t)((uint32_t)(uint16_t)c[0] | (uint32_t)(uint16_t)c[1] << 16)),
+        .c23 = _mm512_set1_epi32((int32_t)((uint32_t)(uint16_t)c[2] | (uint32_t)(uint16_t)c[3] << 16)),
+        .base = _mm512_set1_epi32((1 << 9) - (128 << 19)),
+        .yoff = _mm512_set1_epi32(kc->y_off), .ymul = _mm512_set1_epi32(kc->y_mul),
+        .rnd = _mm512_set1_epi32(1 << 21), .v2r = _mm512_set1_epi32(kc->v2r),
+        .v2g = _mm512_set1_epi32(kc->v2g), .u2g = _mm512_set1_epi32(kc->u2g),
+        .u2b = _mm512_set1_epi32(kc->u2b),
+    };
+    /* per lane, from R0-7 G0-7 (rg) and B0-7 (bb): the first 16 bytes of
+     * the 8 pixels' RGB (a), then the last 8 (c) */
+    const __m512i a_rg = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 8, -1, 1, 9, -1, 2, 10, -1, 3, 11, -1, 4, 12, -1, 5));
+    const __m512i a_b = _mm512_broadcast_i32x4(_mm_setr_epi8(-1, -1, 0, -1, -1, 1, -1, -1, 2, -1, -1, 3, -1, -1, 4, -1));
+    const __m512i c_rg = _mm512_broadcast_i32x4(_mm_setr_epi8(13, -1, 6, 14, -1, 7, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1));
+    const __m512i c_b = _mm512_broadcast_i32x4(_mm_setr_epi8(-1, 5, -1, -1, 6, -1, -1, 7, -1, -1, -1, -1, -1, -1, -1, -1));
+    /* lane k's a (dwords 4k..4k+3) and c (16 + 4k, 16 + 4k + 1) in order */
+    const __m512i p1 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 4, 5, 6, 7, 20, 21, 8, 9, 10, 11);
+    const __m512i p2 = _mm512_setr_epi32(24, 25, 12, 13, 14, 15, 28, 29, 0, 0, 0, 0, 0, 0, 0, 0);
+    for (int x = 0; x < n; x += 32) {
+        /* the last < 32 pixels by masked loads and stores */
+        const int m = n - x < 32 ? n - x : 32;
+        const __mmask32 lm = m == 32 ? ~(__mmask32)0 : ((__mmask32)1 << m) - 1;
+        const __mmask64 s1 = 3 * m >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << 3 * m) - 1;
+        const __mmask32 s2 = 3 * m <= 64 ? 0 : 3 * m == 96 ? ~(__mmask32)0 : ((__mmask32)1 << (3 * m - 64)) - 1;
+        __m512i y16 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(lm, ys + x));
+        __m512i ch[2][2];
+        for (int p = 0; p < 2; p++) {
+            const int16_t *const *w = p ? v : u;
+            __m512i a0 = _mm512_maskz_loadu_epi16(lm, w[0] + x), a1 = _mm512_maskz_loadu_epi16(lm, w[1] + x);
+            __m512i a2 = _mm512_maskz_loadu_epi16(lm, w[2] + x), a3 = _mm512_maskz_loadu_epi16(lm, w[3] + x);
+            ch[p][0] = _mm512_add_epi32(_mm512_add_epi32(k.base, _mm512_madd_epi16(_mm512_unpacklo_epi16(a0, a1), k.c01)),
+                                        _mm512_madd_epi16(_mm512_unpacklo_epi16(a2, a3), k.c23));
+            ch[p][1] = _mm512_add_epi32(_mm512_add_epi32(k.base, _mm512_madd_epi16(_mm512_unpackhi_epi16(a0, a1), k.c01)),
+                                        _mm512_madd_epi16(_mm512_unpackhi_epi16(a2, a3), k.c23));
+        }
+        const __m512i z = _mm512_setzero_si512();
+        __m512i lo[3], hi[3];
+        rgb4_px(_mm512_unpacklo_epi16(y16, z), ch[0][0], ch[1][0], &k, lo);
+        rgb4_px(_mm512_unpackhi_epi16(y16, z), ch[0][1], ch[1][1], &k, hi);
+        /* unsigned-saturating packs: the clip, and lo/hi back in pixel order */
+        __m512i rg = _mm512_packus_epi16(_mm512_packus_epi32(lo[0], hi[0]), _mm512_packus_epi32(lo[1], hi[1]));
+        __m512i b16 = _mm512_packus_epi32(lo[2], hi[2]), bb = _mm512_packus_epi16(b16, b16);
+        __m512i a = _mm512_or_si512(_mm512_shuffle_epi8(rg, a_rg), _mm512_shuffle_epi8(bb, a_b));
+        __m512i c = _mm512_or_si512(_mm512_shuffle_epi8(rg, c_rg), _mm512_shuffle_epi8(bb, c_b));
+        _mm512_mask_storeu_epi8(o + 3 * x, s1, _mm512_permutex2var_epi32(a, p1, c));
+        _mm256_mask_storeu_epi8(o + 3 * x + 64, s2, _mm512_castsi512_si256(_mm512_permutex2var_epi32(a, p2, c)));
+    }
+}
+#endif
+
+static void rgb_row4(const uint8_t *restrict ys, const int16_t *const u[4], const int16_t *const v[4],
+                     const int c[4], int n, const coeffs *k, uint8_t *restrict o)
+{
+#if OVX_VIDEO_X86
+    if (ovx_video_simd() >= 2) {
+        rgb_row4_x512(ys, u, v, c, n, k, o);
+        return;
+    }
+#endif
+    rgb_row4_auto(ys, u, v, c, n, k, o);
+}
 
 /* ua, va += c * u15, v15 */
 OVX_SIMD_VARIANTS(vacc_row, (int32_t *restrict ua, int32_t *restrict va, const int16_t *restrict u15,
@@ -321,7 +422,13 @@ static hpair find_pairs(const sfilter *hf)
             else
                 m1 = m + 1;
         }
-    if (m1 <= m0)
+    /* no sum below -32768 << 7 (hpairs_x512's int16 packing) */
+    int neg_e = 0, neg_o = 0;
+    for (int t = 0; t < 4; t++) {
+        neg_e += e[t] < 0 ? e[t] : 0;
+        neg_o += o[t] < 0 ? o[t] : 0;
+    }
+    if (m1 <= m0 || 255 * neg_e < -(32768 << 7) || 255 * neg_o < -(32768 << 7))
         return r;
     r.m0 = m0;
     r.m1 = m1;
@@ -332,7 +439,7 @@ static hpair find_pairs(const sfilter *hf)
     return r;
 }
 
-OVX_SIMD_VARIANTS(hpairs, (const uint8_t *restrict s, const hpair *hp, int ma, int mb, int16_t *restrict out),
+OVX_SIMD_VARIANTS(hpairs_auto, (const uint8_t *restrict s, const hpair *hp, int ma, int mb, int16_t *restrict out),
                   (s, hp, ma, mb, out), {
     const int e0 = hp->ce[0], e1 = hp->ce[1], e2 = hp->ce[2], e3 = hp->ce[3];
     const int o0 = hp->co[0], o1 = hp->co[1], o2 = hp->co[2], o3 = hp->co[3];
@@ -342,6 +449,68 @@ OVX_SIMD_VARIANTS(hpairs, (const uint8_t *restrict s, const hpair *hp, int ma, i
         out[2 * (m - ma) + 1] = h15(b[m] * o0 + b[m + 1] * o1 + b[m + 2] * o2 + b[m + 3] * o3);
     }
 })
+
+#if OVX_VIDEO_X86
+/* hpairs for AVX-512, 32 pairs a step: the four taps' samples a[m + t]
+ * widened to int16, taps 0-1 and 2-3 interleaved within each 128-bit lane
+ * and multiplied by (c0, c1), (c2, c3) with vpmaddwd (exact in int32), h15,
+ * packed back to int16 in order (packs undoes the lane interleave), even
+ * and odd outputs interleaved and the lanes put in order by a qword
+ * permute. packs' saturation below -32768 never acts: find_pairs keeps
+ * only taps whose sums stay above it. The last < 32 pairs by masks. */
+OVX_T_512 static inline __m512i hp_half(const uint8_t *a, __mmask32 lm, __m512i c01, __m512i c23)
+{
+    __m512i p0 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(lm, a));
+    __m512i p1 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(lm, a + 1));
+    __m512i p2 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(lm, a + 2));
+    __m512i p3 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(lm, a + 3));
+    const __m512i top = _mm512_set1_epi32(32767);
+    __m512i lo = _mm512_add_epi32(_mm512_madd_epi16(_mm512_unpacklo_epi16(p0, p1), c01),
+                                  _mm512_madd_epi16(_mm512_unpacklo_epi16(p2, p3), c23));
+    __m512i hi = _mm512_add_epi32(_mm512_madd_epi16(_mm512_unpackhi_epi16(p0, p1), c01),
+                                  _mm512_madd_epi16(_mm512_unpackhi_epi16(p2, p3), c23));
+    lo = _mm512_min_epi32(_mm512_srai_epi32(lo, 7), top);
+    hi = _mm512_min_epi32(_mm512_srai_epi32(hi, 7), top);
+    return _mm512_packs_epi32(lo, hi);
+}
+
+static inline int32_t pair16(int a, int b)
+{
+    return (int32_t)((uint32_t)(uint16_t)a | (uint32_t)(uint16_t)b << 16);
+}
+
+OVX_T_512 static void hpairs_x512(const uint8_t *restrict s, const hpair *hp, int ma, int mb, int16_t *restrict out)
+{
+    const __m512i e01 = _mm512_set1_epi32(pair16(hp->ce[0], hp->ce[1]));
+    const __m512i e23 = _mm512_set1_epi32(pair16(hp->ce[2], hp->ce[3]));
+    const __m512i o01 = _mm512_set1_epi32(pair16(hp->co[0], hp->co[1]));
+    const __m512i o23 = _mm512_set1_epi32(pair16(hp->co[2], hp->co[3]));
+    const __m512i q1 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), q2 = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+    const uint8_t *a = s + hp->de, *b = s + hp->dd;
+    for (int m = ma; m < mb; m += 32) {
+        const int cnt = mb - m < 32 ? mb - m : 32;
+        const __mmask32 lm = cnt == 32 ? ~(__mmask32)0 : ((__mmask32)1 << cnt) - 1;
+        const __mmask32 s1 = cnt >= 16 ? ~(__mmask32)0 : ((__mmask32)1 << 2 * cnt) - 1;
+        const __mmask32 s2 = cnt <= 16 ? 0 : cnt == 32 ? ~(__mmask32)0 : ((__mmask32)1 << (2 * cnt - 32)) - 1;
+        __m512i ev = hp_half(a + m, lm, e01, e23), od = hp_half(b + m, lm, o01, o23);
+        __m512i lo = _mm512_unpacklo_epi16(ev, od), hi = _mm512_unpackhi_epi16(ev, od);
+        int16_t *o = out + 2 * (m - ma);
+        _mm512_mask_storeu_epi16(o, s1, _mm512_permutex2var_epi64(lo, q1, hi));
+        _mm512_mask_storeu_epi16(o + 32, s2, _mm512_permutex2var_epi64(lo, q2, hi));
+    }
+}
+#endif
+
+static void hpairs(const uint8_t *restrict s, const hpair *hp, int ma, int mb, int16_t *restrict out)
+{
+#if OVX_VIDEO_X86
+    if (ovx_video_simd() >= 2) {
+        hpairs_x512(s, hp, ma, mb, out);
+        return;
+    }
+#endif
+    hpairs_auto(s, hp, ma, mb, out);
+}
 
 /* output columns [xa, xb) of one chroma row s into out[0, xb - xa) */
 static void hrow(const uint8_t *s, const sfilter *hf, const hpair *hp, int ident, int xa, int xb, int16_t *out)
@@ -445,6 +614,26 @@ static const layout *layout_get(int cw, int w, int ch, int h, layout **own)
     return l;
 }
 
+/* asks for the cache lines of [p, p + n) */
+static inline void prefetch_row(const uint8_t *p, int n)
+{
+    for (int i = 0; i < n; i += 64)
+        __builtin_prefetch(p + i);
+    __builtin_prefetch(p + n - 1);
+}
+
+/* the chroma samples output columns [x0, x0 + rw) read: from hf_first,
+ * hf_span of them */
+static inline int hf_first(const layout *L, int x0)
+{
+    return L->hf.pos[x0];
+}
+
+static inline int hf_span(const layout *L, int x0, int rw)
+{
+    return L->hf.pos[x0 + rw - 1] + L->hf.taps[x0 + rw - 1] - L->hf.pos[x0];
+}
+
 /* at most 5 + V_ALIGN taps (make_filter) */
 #define MAX_VTAPS 8
 
@@ -520,6 +709,10 @@ int ovx_rgb_exact_rows(ovx_rgb_exact *c, const ovx_yuv_pic *p, int y0, int n, ui
             int slot = r % nr;
             int16_t *u15 = c->rows + (size_t)slot * 2 * rw, *v15 = u15 + rw;
             if (c->tag[slot] != r) {
+                if (r + 1 < L->ch) {
+                    prefetch_row(p->data[1] + (ptrdiff_t)(r + 1) * p->linesize[1] + hf_first(L, x0), hf_span(L, x0, rw));
+                    prefetch_row(p->data[2] + (ptrdiff_t)(r + 1) * p->linesize[2] + hf_first(L, x0), hf_span(L, x0, rw));
+                }
                 hrow(p->data[1] + (ptrdiff_t)r * p->linesize[1], &L->hf, &L->hp, L->ident, x0, x0 + rw, u15);
                 hrow(p->data[2] + (ptrdiff_t)r * p->linesize[2], &L->hf, &L->hp, L->ident, x0, x0 + rw, v15);
                 c->tag[slot] = r;
@@ -531,6 +724,10 @@ int ovx_rgb_exact_rows(ovx_rgb_exact *c, const ovx_yuv_pic *p, int y0, int n, ui
             }
         }
         const uint8_t *ys = p->data[0] + (ptrdiff_t)y * p->linesize[0] + x0;
+        /* the luma row after next on its way from memory (a decoded
+         * picture is read once, so it is rarely in cache) */
+        if (y + 2 < p->h)
+            prefetch_row(ys + 2 * (ptrdiff_t)p->linesize[0], rw);
         uint8_t *o = dst + (size_t)(y - y0) * dstride;
         if (nt >= 1 && nt <= 4) {
             for (int t = nt; t < 4; t++) {

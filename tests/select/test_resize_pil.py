@@ -20,7 +20,10 @@ rng = np.random.default_rng(7)
 worst = 0
 cases = [((320, 240), (224, 168)), ((640, 360), (398, 224)), ((97, 61), (224, 141)),
          ((1280, 720), (398, 224)), ((50, 50), (13, 77)), ((224, 224), (224, 224)),
-         ((33, 480), (224, 3258)), ((300, 200), (300, 150)), ((300, 200), (120, 200))]
+         ((33, 480), (224, 3258)), ((300, 200), (300, 150)), ((300, 200), (120, 200)),
+         # strong shrinks: the vertical row's 4-row VNNI steps (1080p), and
+         # more taps than it takes (its fallback)
+         ((1920, 1080), (398, 224)), ((1200, 900), (37, 25))]
 with tempfile.TemporaryDirectory() as d:
     src, dst = os.path.join(d, "in.rgb"), os.path.join(d, "out.rgb")
     for (sw, sh), (dw, dh) in cases:

@@ -4,7 +4,8 @@
  * taken (its once-per-configuration check against swscale passed) and every
  * rectangle, whole or asked row strip by row strip (ovx_rgb_rows), must
  * equal that part of the whole-picture swscale conversion (ovx_frame_to_rgb),
- * byte for byte, at every SIMD level of the exact path (video/simd.h). */
+ * byte for byte, at every SIMD level of the exact path (video/simd.h), on
+ * video-like and on uniformly random pictures. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@ static uint32_t next(void)
     return rng >> 8;
 }
 
+static int uniform_noise; /* fill: every sample random instead */
+
 /* a smooth picture with edges and noise, like decoded video */
 static void fill(AVFrame *f)
 {
@@ -38,6 +41,8 @@ static void fill(AVFrame *f)
                     v = (int)(next() % 256);
                 if ((x / 11) % 5 == 0)
                     v = c == 0 ? 255 : (y & 1 ? 0 : 255);
+                if (uniform_noise)
+                    v = (int)(next() % 256);
                 f->data[c][(size_t)y * f->linesize[c] + x] = (uint8_t)v;
             }
     }
@@ -139,6 +144,16 @@ int main(void)
         one(AV_PIX_FMT_YUV420P, 640, 360, AVCOL_SPC_BT470BG, AVCOL_RANGE_JPEG);
         one(AV_PIX_FMT_YUV420P, 640, 360, AVCOL_SPC_BT2020_NCL, AVCOL_RANGE_MPEG);
         one(AV_PIX_FMT_YUV420P, 640, 360, AVCOL_SPC_SMPTE240M, AVCOL_RANGE_MPEG);
+        /* uniform noise, and widths whose rows end inside the AVX-512
+         * kernels' 32-pixel steps (their masked last steps) */
+        uniform_noise = 1;
+        const int odd[][2] = {{98, 34}, {1090, 36}, {130, 66}, {66, 130}};
+        for (size_t s = 0; s < sizeof odd / sizeof *odd; s++) {
+            one(AV_PIX_FMT_YUV420P, odd[s][0], odd[s][1], AVCOL_SPC_UNSPECIFIED, AVCOL_RANGE_UNSPECIFIED);
+            one(AV_PIX_FMT_YUV422P, odd[s][0], odd[s][1], AVCOL_SPC_BT709, AVCOL_RANGE_JPEG);
+            one(AV_PIX_FMT_YUV444P, odd[s][0], odd[s][1], AVCOL_SPC_BT470BG, AVCOL_RANGE_MPEG);
+        }
+        uniform_noise = 0;
     }
     ovx_video_force_simd(-1);
     /* outside the exact path: swscale still converts, and must say so */
