@@ -313,7 +313,7 @@ static void compose(const ovx_energy_input *in, planes *pl, int implicit, int16_
              * previous frame) */
             uint8_t *cls = from_prev;
             for (int k = 0; k < pl->uw; k++) {
-                int c = m1[k] ? 2 - m0[k] : has_prev & !m0[k] ? 3 : 0;
+                int c = m1[k] ? 2 - m0[k] : (has_prev & !m0[k]) ? 3 : 0;
                 uint32_t c4 = (uint32_t)c * 0x01010101u;
                 memcpy(cls + 4 * k, &c4, 4);
             }
