@@ -24,10 +24,13 @@ typedef struct blk {
     int step, tiled;
 } blk;
 
-static uint64_t cost(const blk *k, int qx, int qy)
+/* A candidate's error when below lim (the best so far), else some value
+ * >= lim: a candidate wins only with an error below the best, and the best
+ * only falls, so a cost kept for later is never below a later best either. */
+static uint64_t cost(const blk *k, int qx, int qy, uint64_t lim)
 {
     if (!k->tiled)
-        return ovx_subpel_block_sad(k->ref, &k->b, qx, qy);
+        return ovx_subpel_block_sad_below(k->ref, &k->b, qx, qy, lim < UINT32_MAX ? (uint32_t)lim : UINT32_MAX);
     int64_t n;
     return ovx_block_sad_q(k->in, k->m, k->ref, qx, qy, k->step, &n);
 }
@@ -39,7 +42,7 @@ void ovx_refine_vectors(const ovx_energy_input *in, const ovx_roi *roi, ovx_mv *
     /* steps in quarter pixels, from half the estimator's grid (f px) down:
      * f / 2 px, ..., 1/2, 1/4 (a whole-pixel search again would redo the
      * estimator's, without its motion cost) */
-    static const int steps[] = {8, 4, 2, 1};
+    static const int steps[] = {8, 4, 2, 1}, lgs[] = {3, 2, 1, 0};
     int f = ovx_mv_estimate_scale(in->W), first = f >= 4 ? 0 : f == 2 ? 1 : 2, step16 = ovx_refsel_step(in, 16);
     ovx_subpel_ref ref = ovx_subpel_ref_make(in->past[0].y, in->past[0].stride, in->W, in->H, in->interp);
     for (int64_t i = 0; i < n; i++) {
@@ -53,9 +56,9 @@ void ovx_refine_vectors(const ovx_energy_input *in, const ovx_roi *roi, ovx_mv *
             k.b = ovx_subpel_block_make(m->x, m->y, m->w, m->h, in->cur + (size_t)m->y * in->cur_stride + m->x,
                                         in->cur_stride, k.step);
         int bx = ovx_subpel_quarter(m->dx), by = ovx_subpel_quarter(m->dy);
-        uint64_t best = cost(&k, bx, by);
+        uint64_t best = cost(&k, bx, by, UINT64_MAX);
         for (int s = first; s < 4; s++) {
-            int st = steps[s], its = st >= 4 ? 4 : 1;
+            int st = steps[s], lg = lgs[s], its = st >= 4 ? 4 : 1;
             /* the costs taken in this step, on its lattice around where it
              * started (its moves: at most one a round): a later round's
              * neighbours are partly an earlier round's */
@@ -76,14 +79,15 @@ void ovx_refine_vectors(const ovx_energy_input *in, const ovx_roi *roi, ovx_mv *
                         int qx = ox + dx * st, qy = oy + dy * st;
                         uint64_t c;
                         if (its > 1) {
-                            int kx = (qx - sx) / st + SPAN / 2, ky = (qy - sy) / st + SPAN / 2;
+                            /* (exact multiples of st: the shift is the division) */
+                            int kx = ((qx - sx) >> lg) + SPAN / 2, ky = ((qy - sy) >> lg) + SPAN / 2;
                             if (!have[ky][kx]) {
-                                known[ky][kx] = cost(&k, qx, qy);
+                                known[ky][kx] = cost(&k, qx, qy, best);
                                 have[ky][kx] = 1;
                             }
                             c = known[ky][kx];
                         } else {
-                            c = cost(&k, qx, qy);
+                            c = cost(&k, qx, qy, best);
                         }
                         if (c < best) {
                             best = c;

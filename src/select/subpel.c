@@ -80,6 +80,7 @@ typedef struct sink {
     ptrdiff_t ostride, cstride;
     int w;
     uint32_t sad;
+    uint32_t lim; /* the SAD may stop once its sum reaches lim */
 } sink;
 
 /* 16 lanes of 0 .. 255 as bytes (SSE2: one packuswb of the halves, where
@@ -148,6 +149,8 @@ static inline AI uint32_t sad_row(const sink *k, int r, v16s v)
         for (int r = 0; r < n; r++) {                        \
             decl;                                            \
             acc_ += add(k, r, e);                            \
+            if (acc_ >= k->lim)                              \
+                break;                                       \
         }                                                    \
         k->sad += acc_;                                      \
     }
@@ -373,7 +376,13 @@ ovx_subpel_block ovx_subpel_block_make(int x, int y, int w, int h, const uint8_t
 
 uint32_t ovx_subpel_block_sad(const ovx_subpel_ref *r, const ovx_subpel_block *b, int qx, int qy)
 {
-    sink k = {.cur = b->cur, .cstride = b->cstep, .w = b->w};
+    return ovx_subpel_block_sad_below(r, b, qx, qy, UINT32_MAX);
+}
+
+uint32_t ovx_subpel_block_sad_below(const ovx_subpel_ref *r, const ovx_subpel_block *b, int qx, int qy,
+                                    uint32_t lim)
+{
+    sink k = {.cur = b->cur, .cstride = b->cstep, .w = b->w, .lim = lim};
     predict(r, b->x, b->y, b->h, b->n, qx, qy, b->step, &k);
     return k.sad;
 }
