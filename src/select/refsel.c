@@ -16,6 +16,12 @@ ovx_refsel_params ovx_refsel_default_params(void)
 uint64_t ovx_block_sad_q(const ovx_energy_input *in, const ovx_mv *m, const ovx_subpel_ref *r, int qx, int qy,
                          int step, int64_t *n)
 {
+    if (m->w <= OVX_SUBPEL_MAX && m->h <= OVX_SUBPEL_MAX) { /* one tile */
+        ovx_subpel_block b = ovx_subpel_block_make(m->x, m->y, m->w, m->h,
+                                                   in->cur + (size_t)m->y * in->cur_stride + m->x, in->cur_stride, step);
+        *n = (int64_t)m->w * b.n;
+        return ovx_subpel_block_sad(r, &b, qx, qy);
+    }
     uint64_t s = 0;
     int64_t cnt = 0;
     for (int by = 0; by < m->h; by += OVX_SUBPEL_MAX)

@@ -52,8 +52,19 @@ typedef struct ovx_subpel_block {
     int x, y, w, h, step, n;
 } ovx_subpel_block;
 
-ovx_subpel_ref ovx_subpel_ref_make(const uint8_t *ref, int stride, int W, int H, ovx_interp interp);
-ovx_subpel_block ovx_subpel_block_make(int x, int y, int w, int h, const uint8_t *cur, int cstride, int step);
+static inline ovx_subpel_ref ovx_subpel_ref_make(const uint8_t *ref, int stride, int W, int H, ovx_interp interp)
+{
+    ovx_subpel_ref r = {.ref = ref, .stride = stride, .W = W, .H = H, .interp = interp};
+    return r;
+}
+
+static inline ovx_subpel_block ovx_subpel_block_make(int x, int y, int w, int h, const uint8_t *cur, int cstride,
+                                                     int step)
+{
+    ovx_subpel_block b = {.cur = cur, .cstep = (ptrdiff_t)cstride * step, .x = x, .y = y, .w = w, .h = h,
+                          .step = step, .n = (h + step - 1) / step};
+    return b;
+}
 
 /* ovx_subpel_sad of block b displaced by (qx, qy) quarter pixels in r. */
 uint32_t ovx_subpel_block_sad(const ovx_subpel_ref *r, const ovx_subpel_block *b, int qx, int qy);
