@@ -24,13 +24,10 @@ typedef struct blk {
     int step, tiled;
 } blk;
 
-/* A candidate's error when below lim (the best so far), else some value
- * >= lim: a candidate wins only with an error below the best, and the best
- * only falls, so a cost kept for later is never below a later best either. */
-static uint64_t cost(const blk *k, int qx, int qy, uint64_t lim)
+static uint64_t cost(const blk *k, int qx, int qy)
 {
     if (!k->tiled)
-        return ovx_subpel_block_sad_below(k->ref, &k->b, qx, qy, lim < UINT32_MAX ? (uint32_t)lim : UINT32_MAX);
+        return ovx_subpel_block_sad(k->ref, &k->b, qx, qy);
     int64_t n;
     return ovx_block_sad_q(k->in, k->m, k->ref, qx, qy, k->step, &n);
 }
@@ -56,7 +53,7 @@ void ovx_refine_vectors(const ovx_energy_input *in, const ovx_roi *roi, ovx_mv *
             k.b = ovx_subpel_block_make(m->x, m->y, m->w, m->h, in->cur + (size_t)m->y * in->cur_stride + m->x,
                                         in->cur_stride, k.step);
         int bx = ovx_subpel_quarter(m->dx), by = ovx_subpel_quarter(m->dy);
-        uint64_t best = cost(&k, bx, by, UINT64_MAX);
+        uint64_t best = cost(&k, bx, by);
         for (int s = first; s < 4; s++) {
             int st = steps[s], lg = lgs[s], its = st >= 4 ? 4 : 1;
             /* the costs taken in this step, on its lattice around where it
@@ -82,12 +79,12 @@ void ovx_refine_vectors(const ovx_energy_input *in, const ovx_roi *roi, ovx_mv *
                             /* (exact multiples of st: the shift is the division) */
                             int kx = ((qx - sx) >> lg) + SPAN / 2, ky = ((qy - sy) >> lg) + SPAN / 2;
                             if (!have[ky][kx]) {
-                                known[ky][kx] = cost(&k, qx, qy, best);
+                                known[ky][kx] = cost(&k, qx, qy);
                                 have[ky][kx] = 1;
                             }
                             c = known[ky][kx];
                         } else {
-                            c = cost(&k, qx, qy, best);
+                            c = cost(&k, qx, qy);
                         }
                         if (c < best) {
                             best = c;

@@ -80,7 +80,6 @@ typedef struct sink {
     ptrdiff_t ostride, cstride;
     int w;
     uint32_t sad;
-    uint32_t lim; /* the SAD may stop once its sum reaches lim */
 } sink;
 
 /* 16 lanes of 0 .. 255 as bytes (SSE2: one packuswb of the halves, where
@@ -149,8 +148,6 @@ static inline AI uint32_t sad_row(const sink *k, int r, v16s v)
         for (int r = 0; r < n; r++) {                        \
             decl;                                            \
             acc_ += add(k, r, e);                            \
-            if (acc_ >= k->lim)                              \
-                break;                                       \
         }                                                    \
         k->sad += acc_;                                      \
     }
@@ -363,13 +360,7 @@ static inline AI void predict(const ovx_subpel_ref *rf, int x, int y, int h, int
 
 uint32_t ovx_subpel_block_sad(const ovx_subpel_ref *r, const ovx_subpel_block *b, int qx, int qy)
 {
-    return ovx_subpel_block_sad_below(r, b, qx, qy, UINT32_MAX);
-}
-
-uint32_t ovx_subpel_block_sad_below(const ovx_subpel_ref *r, const ovx_subpel_block *b, int qx, int qy,
-                                    uint32_t lim)
-{
-    sink k = {.cur = b->cur, .cstride = b->cstep, .w = b->w, .lim = lim};
+    sink k = {.cur = b->cur, .cstride = b->cstep, .w = b->w};
     predict(r, b->x, b->y, b->h, b->n, qx, qy, b->step, &k);
     return k.sad;
 }

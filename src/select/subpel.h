@@ -69,11 +69,6 @@ static inline ovx_subpel_block ovx_subpel_block_make(int x, int y, int w, int h,
 /* ovx_subpel_sad of block b displaced by (qx, qy) quarter pixels in r. */
 uint32_t ovx_subpel_block_sad(const ovx_subpel_ref *r, const ovx_subpel_block *b, int qx, int qy);
 
-/* The same when it is below lim; else some value >= lim (the predicted
- * rows may stop once their sum reaches lim). */
-uint32_t ovx_subpel_block_sad_below(const ovx_subpel_ref *r, const ovx_subpel_block *b, int qx, int qy,
-                                    uint32_t lim);
-
 /* A vector in pixels (a multiple of 1/4 from exported side data; anything
  * else is rounded to the nearest quarter) as quarter-pel units. */
 int ovx_subpel_quarter(float v);
