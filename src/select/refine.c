@@ -14,13 +14,22 @@
  * neighbour either way */
 enum { SPAN = 11 };
 
-static uint64_t cost(const ovx_energy_input *in, const ovx_mv *m, int qx, int qy)
+/* A block's error at a candidate: its one tile's SAD (blocks of up to 16 x
+ * 16, the estimator's) or the tiled ovx_block_sad */
+typedef struct blk {
+    const ovx_energy_input *in;
+    const ovx_subpel_ref *ref;
+    const ovx_mv *m;
+    ovx_subpel_block b;
+    int step, tiled;
+} blk;
+
+static uint64_t cost(const blk *k, int qx, int qy)
 {
-    ovx_mv t = *m;
-    t.dx = qx / 4.0f;
-    t.dy = qy / 4.0f;
+    if (!k->tiled)
+        return ovx_subpel_block_sad(k->ref, &k->b, qx, qy);
     int64_t n;
-    return ovx_block_sad(in, &t, in->past[0].y, in->past[0].stride, m->h >= 16 ? ovx_refsel_step(in, 16) : 2, &n);
+    return ovx_block_sad_q(k->in, k->m, k->ref, qx, qy, k->step, &n);
 }
 
 void ovx_refine_vectors(const ovx_energy_input *in, const ovx_roi *roi, ovx_mv *mv, int64_t n)
@@ -30,17 +39,23 @@ void ovx_refine_vectors(const ovx_energy_input *in, const ovx_roi *roi, ovx_mv *
     /* steps in quarter pixels, from half the estimator's grid (f px) down:
      * f / 2 px, ..., 1/2, 1/4 (a whole-pixel search again would redo the
      * estimator's, without its motion cost) */
-    static const int steps[] = {8, 4, 2, 1};
-    int f = ovx_mv_estimate_scale(in->W), first = f >= 4 ? 0 : f == 2 ? 1 : 2;
+    static const int steps[] = {8, 4, 2, 1}, lgs[] = {3, 2, 1, 0};
+    int f = ovx_mv_estimate_scale(in->W), first = f >= 4 ? 0 : f == 2 ? 1 : 2, step16 = ovx_refsel_step(in, 16);
+    ovx_subpel_ref ref = ovx_subpel_ref_make(in->past[0].y, in->past[0].stride, in->W, in->H, in->interp);
     for (int64_t i = 0; i < n; i++) {
         ovx_mv *m = &mv[i];
         if (m->source >= 0 || m->x + m->w <= roi->x0 || m->x >= roi->x1 || m->y + m->h <= roi->y0 ||
             m->y >= roi->y1)
             continue;
+        blk k = {.in = in, .ref = &ref, .m = m, .step = m->h >= 16 ? step16 : 2};
+        k.tiled = m->w > OVX_SUBPEL_MAX || m->h > OVX_SUBPEL_MAX;
+        if (!k.tiled)
+            k.b = ovx_subpel_block_make(m->x, m->y, m->w, m->h, in->cur + (size_t)m->y * in->cur_stride + m->x,
+                                        in->cur_stride, k.step);
         int bx = ovx_subpel_quarter(m->dx), by = ovx_subpel_quarter(m->dy);
-        uint64_t best = cost(in, m, bx, by);
+        uint64_t best = cost(&k, bx, by);
         for (int s = first; s < 4; s++) {
-            int st = steps[s], its = st >= 4 ? 4 : 1;
+            int st = steps[s], lg = lgs[s], its = st >= 4 ? 4 : 1;
             /* the costs taken in this step, on its lattice around where it
              * started (its moves: at most one a round): a later round's
              * neighbours are partly an earlier round's */
@@ -61,14 +76,15 @@ void ovx_refine_vectors(const ovx_energy_input *in, const ovx_roi *roi, ovx_mv *
                         int qx = ox + dx * st, qy = oy + dy * st;
                         uint64_t c;
                         if (its > 1) {
-                            int kx = (qx - sx) / st + SPAN / 2, ky = (qy - sy) / st + SPAN / 2;
+                            /* (exact multiples of st: the shift is the division) */
+                            int kx = ((qx - sx) >> lg) + SPAN / 2, ky = ((qy - sy) >> lg) + SPAN / 2;
                             if (!have[ky][kx]) {
-                                known[ky][kx] = cost(in, m, qx, qy);
+                                known[ky][kx] = cost(&k, qx, qy);
                                 have[ky][kx] = 1;
                             }
                             c = known[ky][kx];
                         } else {
-                            c = cost(in, m, qx, qy);
+                            c = cost(&k, qx, qy);
                         }
                         if (c < best) {
                             best = c;

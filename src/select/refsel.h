@@ -42,4 +42,9 @@ int ovx_refsel_step(const ovx_energy_input *in, int h);
 uint64_t ovx_block_sad(const ovx_energy_input *in, const ovx_mv *m, const uint8_t *ref, int rstride,
                        int step, int64_t *n);
 
+/* The same against the reference r at the vector (qx, qy) in quarter
+ * pixels. */
+uint64_t ovx_block_sad_q(const ovx_energy_input *in, const ovx_mv *m, const ovx_subpel_ref *r, int qx, int qy,
+                         int step, int64_t *n);
+
 #endif

@@ -520,12 +520,49 @@ static inline void sums8(const float *restrict e, int cell, int n8, float *restr
     }
 }
 
+/* The same for cells of 8: the 8 x 8 block of a group transposed (pixel i
+ * of every cell in one vector), then the vectors added in pixel order,
+ * each lane as sums8 adds it. */
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v8fu __attribute__((vector_size(32), aligned(4))); /* unaligned loads */
+
+static inline __attribute__((always_inline)) void sums8_of8(const float *restrict e, int n8, float *restrict out)
+{
+    for (int j = 0; j < n8; j++, e += 64, out += 8) {
+        v8f r[8], a[8], b[8];
+        for (int k = 0; k < 8; k++)
+            r[k] = *(const v8fu *)(e + 8 * k);
+        for (int k = 0; k < 8; k += 2) {
+            a[k] = __builtin_shufflevector(r[k], r[k + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+            a[k + 1] = __builtin_shufflevector(r[k], r[k + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+        }
+        /* b[0]: pixels 0 | 4 of cells 0..3, b[1]: 1 | 5, b[2]: 2 | 6, b[3]: 3 | 7; b[4..7] of cells 4..7 */
+        for (int h = 0; h < 8; h += 4) {
+            b[h] = __builtin_shufflevector(a[h], a[h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            b[h + 1] = __builtin_shufflevector(a[h], a[h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+            b[h + 2] = __builtin_shufflevector(a[h + 1], a[h + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+            b[h + 3] = __builtin_shufflevector(a[h + 1], a[h + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+        v8f s = {0};
+        for (int i = 0; i < 4; i++)
+            s += __builtin_shufflevector(b[i], b[i + 4], 0, 1, 2, 3, 8, 9, 10, 11); /* pixel i */
+        for (int i = 0; i < 4; i++)
+            s += __builtin_shufflevector(b[i], b[i + 4], 4, 5, 6, 7, 12, 13, 14, 15); /* pixel i + 4 */
+        memcpy(out, &s, sizeof s);
+    }
+}
+
 OVX_SIMD_VARIANTS(cell_sums, (const float *restrict e, int cell, int n8, float *restrict out), (e, cell, n8, out), {
     if (cell == 8)
-        sums8(e, 8, n8, out); /* the default cell: a constant stride */
+        sums8_of8(e, n8, out); /* the default cell */
     else
         sums8(e, cell, n8, out);
 })
+
+void ovx_residual_cell_sums(const float *e, int cell, int n8, float *out)
+{
+    cell_sums(e, cell, n8, out);
+}
 
 /* a row's cell sums into the cells' sums: srow[j] += fs[j] (double, row
  * after row as always), crow[j] += ucnt[j] (one build per SIMD level) */

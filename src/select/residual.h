@@ -31,6 +31,10 @@ typedef struct ovx_residual_info {
 int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, const ovx_roi *roi, int light,
                        float *cells, ovx_residual_info *info, ovx_error *err);
 
+/* out[j] = e[j cell] + e[j cell + 1] + ... + e[j cell + cell - 1], added
+ * in that order as floats, for the cells j < 8 n8. Exposed for tests. */
+void ovx_residual_cell_sums(const float *e, int cell, int n8, float *out);
+
 /* wu[k] = the H.264 implicit weight (of 64, 8.4.2.3.1) of the future
  * prediction for the distances d0[k] (past) and d1[k] (future) where m0[k]
  * and m1[k] are both 1, else unchanged. Exposed for tests. */

@@ -94,10 +94,9 @@ static inline AI v16u8 pack(v16s v)
 #endif
 }
 
-/* output row r: stored */
-static inline AI void store_row(const sink *k, int r, v16s v)
+/* output row r, as bytes: stored */
+static inline AI void store_row8(const sink *k, int r, v16u8 p)
 {
-    v16u8 p = pack(v);
     uint8_t *o = k->out + r * k->ostride;
     if (k->w == TW)
         memcpy(o, &p, TW);
@@ -107,10 +106,9 @@ static inline AI void store_row(const sink *k, int r, v16s v)
         memcpy(o, &p, (size_t)k->w);
 }
 
-/* output row r: its SAD */
-static inline AI uint32_t sad_row(const sink *k, int r, v16s v)
+/* output row r, as bytes: its SAD */
+static inline AI uint32_t sad_row8(const sink *k, int r, v16u8 p)
 {
-    v16u8 p = pack(v);
     const uint8_t *c = k->cur + r * k->cstride;
 #if defined(__SSE2__)
     if (k->w == TW) {
@@ -126,22 +124,35 @@ static inline AI uint32_t sad_row(const sink *k, int r, v16s v)
     return sum;
 }
 
-/* for each output row r (after decl): the row e stored or its SAD summed,
- * one loop per mode */
-#define EACH_ROW(decl, e)                                    \
+/* the same for 16-bit lanes of 0 .. 255 */
+static inline AI void store_row(const sink *k, int r, v16s v)
+{
+    store_row8(k, r, pack(v));
+}
+
+static inline AI uint32_t sad_row(const sink *k, int r, v16s v)
+{
+    return sad_row8(k, r, pack(v));
+}
+
+/* for each output row r (after decl): the row e (16-bit lanes; ROW8: of
+ * bytes) stored or its SAD summed, one loop per mode */
+#define EACH_ROW_AS(decl, e, put, add)                     \
     if (k->out) {                                            \
         for (int r = 0; r < n; r++) {                        \
             decl;                                            \
-            store_row(k, r, e);                              \
+            put(k, r, e);                                    \
         }                                                    \
     } else {                                                 \
         uint32_t acc_ = 0;                                   \
         for (int r = 0; r < n; r++) {                        \
             decl;                                            \
-            acc_ += sad_row(k, r, e);                        \
+            acc_ += add(k, r, e);                            \
         }                                                    \
         k->sad += acc_;                                      \
     }
+#define EACH_ROW(decl, e) EACH_ROW_AS(decl, e, store_row, sad_row)
+#define EACH_ROW8(decl, e) EACH_ROW_AS(decl, e, store_row8, sad_row8)
 
 /* The helpers are written in forms GCC 12 compiles well at every level:
  * element-wise vector construction for the widening loads (one vpmovzxbw /
@@ -265,27 +276,63 @@ OVX_SIMD_VARIANTS(tile_h264, (const uint8_t *g, int gs, int step, int n, int fx,
     }
 })
 
-/* The same with bilinear samples at phase (fx, fy) (sums < 2^12: 16 bits). */
+/* 16 bytes at p */
+static inline AI v16u8 ld8(const uint8_t *p)
+{
+    v16u8 b;
+    memcpy(&b, p, TW);
+    return b;
+}
+
+/* (a + b + 1) >> 1 of bytes (pavgb) */
+static inline AI v16u8 avg8(v16u8 a, v16u8 b)
+{
+#if defined(__SSE2__)
+    return (v16u8)_mm_avg_epu8((__m128i)a, (__m128i)b);
+#else
+    return (a >> 1) + (b >> 1) + ((a | b) & 1);
+#endif
+}
+
+/* The same with bilinear samples at phase (fx, fy) (sums < 2^12: 16 bits).
+ * A phase with a zero weight leaves its samples out (the same sums); the
+ * half phases on one axis, (8 u + 8 v + 8) >> 4, are (u + v + 1) >> 1. */
 OVX_SIMD_VARIANTS(tile_bilinear, (const uint8_t *g, int gs, int step, int n, int fx, int fy, sink *k),
                   (g, gs, step, n, fx, fy, k), {
     const int16_t a = (int16_t)((4 - fx) * (4 - fy)), b = (int16_t)(fx * (4 - fy)), c = (int16_t)((4 - fx) * fy),
                   d = (int16_t)(fx * fy);
     const ptrdiff_t rs = (ptrdiff_t)gs * step;
-    EACH_ROW(const uint8_t *p = g + r * rs, (a * ld(p) + b * ld(p + 1) + c * ld(p + gs) + d * ld(p + gs + 1) + 8) >> 4);
+    if (fy == 0) {
+        if (fx == 2) {
+            EACH_ROW8(const uint8_t *p = g + r * rs, avg8(ld8(p), ld8(p + 1)));
+        } else {
+            EACH_ROW(const uint8_t *p = g + r * rs, (a * ld(p) + b * ld(p + 1) + 8) >> 4);
+        }
+    } else if (fx == 0) {
+        if (fy == 2) {
+            EACH_ROW8(const uint8_t *p = g + r * rs, avg8(ld8(p), ld8(p + gs)));
+        } else {
+            EACH_ROW(const uint8_t *p = g + r * rs, (a * ld(p) + c * ld(p + gs) + 8) >> 4);
+        }
+    } else {
+        EACH_ROW(const uint8_t *p = g + r * rs,
+                 (a * ld(p) + b * ld(p + 1) + c * ld(p + gs) + d * ld(p + gs + 1) + 8) >> 4);
+    }
 })
 
-/* Predicts the block's rows 0, step, 2 step, ... (h rows in all) into k. */
-static inline AI void predict(const uint8_t *ref, int stride, int W, int H, int x, int y, int h, int qx, int qy,
-                              ovx_interp interp, int step, sink *k)
+/* Predicts the block's rows 0, step, 2 step, ... (n of them; the block is
+ * h rows high) from r into k. */
+static inline AI void predict(const ovx_subpel_ref *rf, int x, int y, int h, int n, int qx, int qy, int step,
+                              sink *k)
 {
     /* the integer part (floor: GCC and clang shift negative values
      * arithmetically) and the quarter phase 0..3 */
-    int ix = x + (qx >> 2), iy = y + (qy >> 2), fx = qx & 3, fy = qy & 3;
-    int n = (h + step - 1) / step;
+    int ix = x + (qx >> 2), iy = y + (qy >> 2), fx = qx & 3, fy = qy & 3, W = rf->W, H = rf->H;
+    const ptrdiff_t stride = rf->stride;
     if (fx == 0 && fy == 0 && ix >= 0 && iy >= 0 && ix + k->w <= W && iy + h <= H) {
         /* whole pixels inside the picture: the reference itself */
-        const uint8_t *s = ref + (size_t)iy * stride + ix;
-        ptrdiff_t rs = (ptrdiff_t)stride * step;
+        const uint8_t *s = rf->ref + (size_t)iy * stride + ix;
+        ptrdiff_t rs = stride * step;
         if (!k->out) {
             k->sad = ovx_sad_rows(k->cur, k->cstride, s, rs, n, k->w);
             return;
@@ -298,17 +345,24 @@ static inline AI void predict(const uint8_t *ref, int stride, int W, int H, int 
     const uint8_t *g;
     int gs;
     if (ix - 2 >= 0 && ix + TW + 3 <= W && iy - 2 >= 0 && iy + h + 3 <= H) {
-        g = ref + (size_t)iy * stride + ix;
-        gs = stride;
+        g = rf->ref + (size_t)iy * stride + ix;
+        gs = (int)stride;
     } else {
-        fill_window(ref, stride, W, H, ix, iy, h, win);
+        fill_window(rf->ref, (int)stride, W, H, ix, iy, h, win);
         g = win + 2 * WIN_S + 2;
         gs = WIN_S;
     }
-    if (interp == OVX_INTERP_H264)
+    if (rf->interp == OVX_INTERP_H264)
         tile_h264(g, gs, step, n, fx, fy, k);
     else
         tile_bilinear(g, gs, step, n, fx, fy, k);
+}
+
+uint32_t ovx_subpel_block_sad(const ovx_subpel_ref *r, const ovx_subpel_block *b, int qx, int qy)
+{
+    sink k = {.cur = b->cur, .cstride = b->cstep, .w = b->w};
+    predict(r, b->x, b->y, b->h, b->n, qx, qy, b->step, &k);
+    return k.sad;
 }
 
 void ovx_subpel_predict(const uint8_t *ref, int stride, int W, int H, int x, int y, int w, int h,
@@ -320,14 +374,15 @@ void ovx_subpel_predict(const uint8_t *ref, int stride, int W, int H, int x, int
 void ovx_subpel_predict_rows(const uint8_t *ref, int stride, int W, int H, int x, int y, int w, int h,
                              int qx, int qy, ovx_interp interp, int step, uint8_t *out, int ostride)
 {
+    ovx_subpel_ref r = ovx_subpel_ref_make(ref, stride, W, H, interp);
     sink k = {.out = out, .ostride = ostride, .w = w};
-    predict(ref, stride, W, H, x, y, h, qx, qy, interp, step, &k);
+    predict(&r, x, y, h, (h + step - 1) / step, qx, qy, step, &k);
 }
 
 uint32_t ovx_subpel_sad(const uint8_t *ref, int stride, int W, int H, int x, int y, int w, int h, int qx, int qy,
                         ovx_interp interp, const uint8_t *cur, int cstride, int step)
 {
-    sink k = {.cur = cur, .cstride = (ptrdiff_t)cstride * step, .w = w};
-    predict(ref, stride, W, H, x, y, h, qx, qy, interp, step, &k);
-    return k.sad;
+    ovx_subpel_ref r = ovx_subpel_ref_make(ref, stride, W, H, interp);
+    ovx_subpel_block b = ovx_subpel_block_make(x, y, w, h, cur, cstride, step);
+    return ovx_subpel_block_sad(&r, &b, qx, qy);
 }

@@ -9,6 +9,7 @@
 #ifndef OVX_SELECT_SUBPEL_H
 #define OVX_SELECT_SUBPEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum ovx_interp { OVX_INTERP_BILINEAR = 0, OVX_INTERP_H264 } ovx_interp;
@@ -32,6 +33,41 @@ void ovx_subpel_predict_rows(const uint8_t *ref, int stride, int W, int H, int x
  * picture. Only the rows summed are predicted. */
 uint32_t ovx_subpel_sad(const uint8_t *ref, int stride, int W, int H, int x, int y, int w, int h, int qx, int qy,
                         ovx_interp interp, const uint8_t *cur, int cstride, int step);
+
+/* The arguments a block's SADs against one reference share, made once:
+ * the reference (W x H luma, row stride stride, interpolation interp) and
+ * the block (x, y, w x h, w and h in 1..OVX_SUBPEL_MAX), its rows 0, step,
+ * 2 step, ... (n of them) and cur (its first pixel in the current picture,
+ * cstep = the current picture's row stride times step). */
+typedef struct ovx_subpel_ref {
+    const uint8_t *ref;
+    ptrdiff_t stride;
+    int W, H;
+    ovx_interp interp;
+} ovx_subpel_ref;
+
+typedef struct ovx_subpel_block {
+    const uint8_t *cur;
+    ptrdiff_t cstep;
+    int x, y, w, h, step, n;
+} ovx_subpel_block;
+
+static inline ovx_subpel_ref ovx_subpel_ref_make(const uint8_t *ref, int stride, int W, int H, ovx_interp interp)
+{
+    ovx_subpel_ref r = {.ref = ref, .stride = stride, .W = W, .H = H, .interp = interp};
+    return r;
+}
+
+static inline ovx_subpel_block ovx_subpel_block_make(int x, int y, int w, int h, const uint8_t *cur, int cstride,
+                                                     int step)
+{
+    ovx_subpel_block b = {.cur = cur, .cstep = (ptrdiff_t)cstride * step, .x = x, .y = y, .w = w, .h = h,
+                          .step = step, .n = (h + step - 1) / step};
+    return b;
+}
+
+/* ovx_subpel_sad of block b displaced by (qx, qy) quarter pixels in r. */
+uint32_t ovx_subpel_block_sad(const ovx_subpel_ref *r, const ovx_subpel_block *b, int qx, int qy);
 
 /* A vector in pixels (a multiple of 1/4 from exported side data; anything
  * else is rounded to the nearest quarter) as quarter-pel units. */

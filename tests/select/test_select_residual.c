@@ -190,6 +190,35 @@ static void test_implicit_weights(void)
  * vanish, so the first fit is gain 1, offset 0 exactly and its limit 3
  * grey levels; the +-3 pair, exactly on the limit, stays in the second
  * fit (and moves it), the +-4 pair does not */
+static void test_cell_sums(void)
+{
+    /* each cell's float sum in pixel order, at every SIMD level (cells of 8
+     * transposed, others by lanes), against the plain loop */
+    enum { N8 = 5, CMAX = 12 };
+    static float e[8 * N8 * CMAX], got[8 * N8], want[8 * N8];
+    int bad = 0;
+    for (int t = 0; t < 40; t++) {
+        int cell = t % 2 ? 8 : 1 + rand() % CMAX, n8 = 1 + rand() % N8;
+        for (int k = 0; k < 8 * n8 * cell; k++)
+            e[k] = (float)(rand() % 100000) / (float)(1 + rand() % 977); /* inexact sums: order shows */
+        for (int j = 0; j < 8 * n8; j++) {
+            float s = 0;
+            for (int i = 0; i < cell; i++)
+                s += e[j * cell + i];
+            want[j] = s;
+        }
+        for (int level = ovx_video_simd(); level >= 0; level--) {
+            ovx_video_force_simd(level);
+            memset(got, 0x55, sizeof got);
+            ovx_residual_cell_sums(e, cell, n8, got);
+            if (memcmp(got, want, (size_t)(8 * n8) * sizeof *got) && bad++ < 3)
+                fprintf(stderr, "cell sums: cell %d n8 %d level %d differ\n", cell, n8, level);
+        }
+        ovx_video_force_simd(-1);
+    }
+    CHECK(bad == 0);
+}
+
 static void test_on_limit(void)
 {
     static uint8_t ref[W * H], pic[W * H];
@@ -245,6 +274,7 @@ static void test_on_limit(void)
 int main(void)
 {
     test_implicit_weights();
+    test_cell_sums();
     test_on_limit();
     fill(r0, 1), fill(r1, 2), fill(f0, 3), fill(f1, 4), fill(prevp, 5);
     /* the current picture: the first reference a little brighter and noisy (the light fit's case) */

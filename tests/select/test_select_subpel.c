@@ -116,6 +116,11 @@ static void run(ovx_interp interp, int trials)
                 for (int c = 0; c < w; c++)
                     want += (uint32_t)abs(cur[r * M + c] - out[r * M + c]);
             uint32_t got = ovx_subpel_sad(pic, W, W, H, x, y, w, h, qx, qy, interp, cur, M, step);
+            /* the same through the made-once reference and block */
+            ovx_subpel_ref rf = ovx_subpel_ref_make(pic, W, W, H, interp);
+            ovx_subpel_block bk = ovx_subpel_block_make(x, y, w, h, cur, M, step);
+            if (ovx_subpel_block_sad(&rf, &bk, qx, qy) != want || bk.n != (h + step - 1) / step)
+                got = want + 1;
             if (got != want && bad_sad++ < 5)
                 fprintf(stderr, "interp %d: (%d,%d) %dx%d q(%d,%d) step %d: SAD %u, want %u\n", interp, x, y, w, h,
                         qx, qy, step, got, want);

@@ -269,6 +269,72 @@ static void test_geometry(void)
     CHECK(g.rw == 448 && g.rh == 796 && g.cy == 174);
 }
 
+/* The patch map computed directly, every overlap at its cell: the
+ * reference for ovx_cells_to_patches' tabled spans. */
+static double plain_overlap(double a0, double a1, double b0, double b1)
+{
+    double lo = a0 > b0 ? a0 : b0, hi = a1 < b1 ? a1 : b1;
+    return hi > lo ? hi - lo : 0.0;
+}
+
+static void plain_patches(const float *cells, int cw, int ch, int cell, int W, int H, int rotation, float *out)
+{
+    int rot = rotation == 90 || rotation == 270;
+    int Wd = rot ? H : W, Hd = rot ? W : H;
+    ovx_crop_geom g = ovx_crop_geometry(Wd, Hd, 224);
+    double sx = (double)Wd / g.rw, sy = (double)Hd / g.rh;
+    for (int r = 0; r < 16; r++)
+        for (int c = 0; c < 16; c++) {
+            double x0 = (g.cx + c * 14) * sx, x1 = (g.cx + (c + 1) * 14) * sx;
+            double y0 = (g.cy + r * 14) * sy, y1 = (g.cy + (r + 1) * 14) * sy;
+            double u0 = x0, u1 = x1, v0 = y0, v1 = y1;
+            if (rotation == 90) { u0 = y0; u1 = y1; v0 = H - x1; v1 = H - x0; }
+            if (rotation == 180) { u0 = W - x1; u1 = W - x0; v0 = H - y1; v1 = H - y0; }
+            if (rotation == 270) { u0 = W - y1; u1 = W - y0; v0 = x0; v1 = x1; }
+            int j0 = (int)(u0 / cell), j1 = (int)(u1 / cell), i0 = (int)(v0 / cell), i1 = (int)(v1 / cell);
+            j1 = j1 >= cw ? cw - 1 : j1;
+            i1 = i1 >= ch ? ch - 1 : i1;
+            j0 = j0 < 0 ? 0 : j0;
+            i0 = i0 < 0 ? 0 : i0;
+            double s = 0.0, area = 0.0;
+            for (int i = i0; i <= i1; i++) {
+                double oy = plain_overlap(v0, v1, (double)i * cell, (i + 1) * cell < H ? (double)(i + 1) * cell : H);
+                if (oy <= 0)
+                    continue;
+                for (int j = j0; j <= j1; j++) {
+                    double a = plain_overlap(u0, u1, (double)j * cell, (j + 1) * cell < W ? (double)(j + 1) * cell : W) * oy;
+                    s += a * cells[(size_t)i * cw + j];
+                    area += a;
+                }
+            }
+            out[r * 16 + c] = area > 0 ? (float)(s / area * 196) : 0.0f;
+        }
+}
+
+static void test_patch_map_exact(void)
+{
+    /* random maps, sizes, cells (1: spans too wide to table) and rotations:
+     * bit-identical to the direct computation */
+    srand(11);
+    int bad = 0;
+    for (int t = 0; t < 200; t++) {
+        int W = 16 + rand() % 2000, H = 16 + rand() % 1200, cell = t % 10 == 0 ? 1 : 2 + rand() % 15;
+        int rotation = 90 * (rand() % 4);
+        int cw = (W + cell - 1) / cell, ch = (H + cell - 1) / cell;
+        float *c = malloc(sizeof(float) * cw * ch), got[256], want[256];
+        if (!c)
+            abort();
+        for (int i = 0; i < cw * ch; i++)
+            c[i] = (float)rand() / (float)RAND_MAX;
+        ovx_cells_to_patches(c, cw, ch, cell, W, H, rotation, got);
+        plain_patches(c, cw, ch, cell, W, H, rotation, want);
+        if (memcmp(got, want, sizeof got) && bad++ < 3)
+            fprintf(stderr, "patch map %dx%d cell %d rotation %d differs\n", W, H, cell, rotation);
+        free(c);
+    }
+    CHECK(bad == 0);
+}
+
 static void test_patch_map(void)
 {
     /* constant map -> every patch 196 */
@@ -316,5 +382,6 @@ int main(void)
     test_linspace();
     test_geometry();
     test_patch_map();
+    test_patch_map_exact();
     return CHECK_RESULT();
 }
