@@ -76,9 +76,10 @@ static const ovx_opt_def select_options[] = {
      .help = "auto (default), 1, 2 or 4: the residual reads every N-th\n"
              "row of the crop's source, the block comparisons (reference\n"
              "choice, vector evidence, refinement) of 16-row blocks\n"
-             "every 2N-th; auto: 1 when the short side is under\n"
-             "896 px (4 source px per crop px), else 4 (1080p: 4.8\n"
-             "source rows per crop row)"},
+             "every 2N-th, and from N = 2 on the reference choice\n"
+             "only for blocks touching the crop; auto: 1 when the\n"
+             "short side is under 896 px (4 source px per crop px),\n"
+             "else 4 (1080p: 4.8 source rows per crop row)"},
     {.name = "noise-k", .kind = OVX_OPT_REAL, .off = F(p.noise_k), .lo = 0, .hi = 100, .arg = "K",
      .help = "noise: residual counts above K x noise level (default {default})"},
     {.name = "texture-k", .kind = OVX_OPT_REAL, .off = F(p.texture_k), .lo = 0, .hi = 100, .arg = "K",

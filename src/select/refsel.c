@@ -68,7 +68,7 @@ void ovx_refsel_choose_in(const ovx_energy_input *in, const ovx_refsel_params *p
             own_sad[i] = UINT32_MAX;
         if (nc < 2)
             continue;
-        if (roi && m->source >= 0 &&
+        if (roi && (m->source >= 0 || in->sad_step > 2) &&
             !(m->x < roi->x1 && m->x + m->w > roi->x0 && m->y < roi->y1 && m->y + m->h > roi->y0))
             continue;
         int step = ovx_refsel_step(in, m->h), qx = ovx_subpel_quarter(m->dx), qy = ovx_subpel_quarter(m->dy);

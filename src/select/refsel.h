@@ -25,7 +25,10 @@ void ovx_refsel_choose(const ovx_energy_input *in, const ovx_refsel_params *p, u
 
 /* The same for the scores of a region: future (+1) vectors only where their
  * block touches roi (elsewhere 0: their reference matters only to the
- * residual, which is taken inside roi); own_sad[i] (when not NULL) = the
+ * residual, which is taken inside roi), and past ones too when the
+ * comparisons step more than 2 rows (in->sad_step > 2: --row-step 2 or 4,
+ * 1080p by default; there the camera fit takes the others' vectors as to
+ * the nearest reference); own_sad[i] (when not NULL) = the
  * chosen candidate's ovx_block_sad at the step ovx_refsel_step(in, 16)
  * where the choice computed it (blocks of 16 rows or more; of 8 at the
  * default step 2), UINT32_MAX elsewhere. */

@@ -172,6 +172,21 @@ static void test_reference_choice(void)
     int64_t n;
     CHECK(ovx_block_sad(&in, &m, r2, W, 1, &n) == 0 && n == 256);
     CHECK(ovx_block_sad(&in, &m, r0, W, 1, &n) > 256 * 2);
+    /* choices for a region: a past block outside it is searched at the
+     * default step (the camera fit takes its vector), not from a step of 4
+     * source rows (sad_step 8): there it counts as to the nearest; a past
+     * block touching it is searched at either step */
+    ovx_roi out = {48, 48, 64, 64}, touch = {24, 24, 40, 40};
+    uint32_t own;
+    in.sad_step = 0;
+    ovx_refsel_choose_in(&in, &p, &out, &c, &own);
+    CHECK(c == 2);
+    in.sad_step = 8;
+    ovx_refsel_choose_in(&in, &p, &out, &c, &own);
+    CHECK(c == 0 && own == UINT32_MAX);
+    ovx_refsel_choose_in(&in, &p, &touch, &c, &own);
+    CHECK(c == 2);
+    in.sad_step = 0;
 }
 
 static AVFrame *gray(void)
