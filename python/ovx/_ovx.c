@@ -67,7 +67,7 @@ static const opt_def select_opts[] = {
     OPT_E(iframe_policy, iframe_name, 4), OPT_E(normalise, normalise_name, 2),
     OPT(inconsistency, OPT_BOOL), OPT(motion_percentile, OPT_DOUBLE), OPT(motion_floor, OPT_DOUBLE),
     OPT(ref_candidates, OPT_INT), OPT(ref_better, OPT_DOUBLE), OPT(residual_percentile, OPT_DOUBLE),
-    OPT(light, OPT_BOOL), OPT(row_step, OPT_INT), OPT(noise_percentile, OPT_DOUBLE), OPT(noise_k, OPT_DOUBLE),
+    OPT(light, OPT_BOOL), OPT(row_step, OPT_INT), OPT(fit_frame, OPT_BOOL), OPT(noise_percentile, OPT_DOUBLE), OPT(noise_k, OPT_DOUBLE),
     OPT(texture_k, OPT_DOUBLE), OPT(residual_scale, OPT_DOUBLE), OPT(motion_scale, OPT_DOUBLE), OPT(residual_weight, OPT_DOUBLE),
     OPT(prior_weight, OPT_DOUBLE), OPT(prior_sigma, OPT_DOUBLE), OPT(fit_keep, OPT_DOUBLE),
     OPT(fit_passes, OPT_INT), OPT(fit_min_vectors, OPT_INT), OPT(cell, OPT_INT), OPT(search, OPT_INT),

@@ -31,6 +31,8 @@ static const char *const mv_source_names[] = {"auto", "codec", "estimate", NULL}
 static const char *const iframe_policy_names[] = {"first", "dense", "zero", "compete", NULL};
 static const char *const normalise_names[] = {"noise", "frame", NULL};
 static const char *const row_step_names[] = {"auto", "1", "2", "4", NULL};
+static const char *const fit_region_names[] = {"crop", "frame", NULL};
+static const int fit_region_values[] = {0, 1};
 static const int row_step_values[] = {0, 1, 2, 4};
 static const char *const decode_names[] = {"plan", "all", NULL}; /* decode_all 0, 1 */
 _Static_assert(sizeof(ovx_sampling) == sizeof(int) && sizeof(ovx_mv_source) == sizeof(int) &&
@@ -71,6 +73,11 @@ static const ovx_opt_def select_options[] = {
     {.name = "no-light", .kind = OVX_OPT_CLEAR, .off = F(p.light),
      .help = "no per-frame gain/offset fit of the prediction (the fit\n"
              "removes exposure drift, fades and flicker)"},
+    {.name = "fit-region", .kind = OVX_OPT_CHOICE, .off = F(p.fit_frame), .choices = fit_region_names,
+     .values = fit_region_values, .arg = "R",
+     .help = "crop (default): the camera's motion is fitted on the\n"
+             "vectors of the blocks the 224 crop covers (motion counts\n"
+             "against what the model sees); frame: on every vector"},
     {.name = "row-step", .kind = OVX_OPT_CHOICE, .off = F(p.row_step), .choices = row_step_names,
      .values = row_step_values, .arg = "N",
      .help = "auto (default), 1, 2 or 4: the residual reads every N-th\n"

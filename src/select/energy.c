@@ -197,6 +197,63 @@ static int camera_fits(const ovx_energy_input *in, const ovx_select_params *p, c
     return 0;
 }
 
+/* The block touches the need rectangle (or there is none). */
+static int needed_block(const ovx_energy_input *in, const ovx_mv *m)
+{
+    return in->need_x1 <= in->need_x0 || (m->x < in->need_x1 && m->x + m->w > in->need_x0 &&
+                                          m->y < in->need_y1 && m->y + m->h > in->need_y0);
+}
+
+/* camera_fits over the past vectors of the blocks touching the crop (the
+ * need rectangle) when there are fit_min_vectors of them and the frame's
+ * fit is not asked for (--fit-region): the motion the model sees is taken
+ * against the crop's own dominant motion, as a viewer of the crop would
+ * (a close-up whose subject fills the crop while the sides pan otherwise);
+ * else over all n. x, y, dx, dy as for camera_fits. */
+static int crop_camera_fits(const ovx_energy_input *in, const ovx_select_params *p, const float *x,
+                            const float *y, const float *dx, const float *dy, int64_t n, ovx_similarity *model,
+                            int *own)
+{
+    if (p->fit_frame || in->need_x1 <= in->need_x0)
+        return camera_fits(in, p, x, y, dx, dy, n, model, own);
+    int64_t kept = 0;
+    for (int64_t i = 0; i < in->n_mv; i++)
+        kept += in->mv[i].source < 0 && needed_block(in, &in->mv[i]);
+    if (kept == n || kept < p->fit_min_vectors)
+        return camera_fits(in, p, x, y, dx, dy, n, model, own);
+    /* the crop's vectors in their order, with their choices (the per-
+     * reference fits read in->mv and in->choice) */
+    ovx_mv *mv = malloc((size_t)in->n_mv * sizeof *mv);
+    uint8_t *choice = in->choice ? malloc((size_t)in->n_mv) : NULL;
+    float *g = malloc((size_t)kept * 4 * sizeof *g);
+    if (!mv || !g || (in->choice && !choice)) {
+        free(mv), free(choice), free(g);
+        return -1;
+    }
+    int64_t nm = 0, k = 0, j = 0;
+    for (int64_t i = 0; i < in->n_mv; i++) {
+        const ovx_mv *m = &in->mv[i];
+        int past = m->source < 0, keep = !past || needed_block(in, m);
+        if (keep) {
+            if (choice)
+                choice[nm] = in->choice[i];
+            mv[nm++] = *m;
+            if (past) {
+                g[j] = x[k], g[kept + j] = y[k], g[2 * kept + j] = dx[k], g[3 * kept + j] = dy[k];
+                j++;
+            }
+        }
+        k += past;
+    }
+    ovx_energy_input crop = *in;
+    crop.mv = mv;
+    crop.n_mv = nm;
+    crop.choice = choice;
+    int rc = camera_fits(&crop, p, g, g + kept, g + 2 * kept, g + 3 * kept, kept, model, own);
+    free(mv), free(choice), free(g);
+    return rc;
+}
+
 int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params *p, int cw, int ch,
                             float *cells, ovx_error *err)
 {
@@ -229,7 +286,7 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
     }
     ovx_similarity model[OVX_ENERGY_MAX_REFS + 1]; /* [n_past]: all vectors */
     int own_fit[OVX_ENERGY_MAX_REFS] = {0};
-    if (camera_fits(in, p, x, y, dx, dy, n, model, own_fit) < 0) {
+    if (crop_camera_fits(in, p, x, y, dx, dy, n, model, own_fit) < 0) {
         free(x), free(y), free(dx), free(dy), free(wsum);
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (similarity fit)");
     }
@@ -242,8 +299,7 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
             continue;
         /* the rectangle is whole cells: a block outside it paints only cells
          * that are not read */
-        int needed = in->need_x1 <= in->need_x0 || (m->x < in->need_x1 && m->x + m->w > in->need_x0 &&
-                                                     m->y < in->need_y1 && m->y + m->h > in->need_y0);
+        int needed = needed_block(in, m);
         if (!needed) {
             k++;
             continue;

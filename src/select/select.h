@@ -75,6 +75,10 @@ typedef struct ovx_select_params {
     double fit_keep;            /* 0.7: fraction of vectors kept per robust-fit pass */
     int fit_passes;             /* 2 */
     int fit_min_vectors;        /* 64: below this many non-zero vectors, subtract the median */
+    int fit_frame;              /* 0 (default): the camera fit takes the past vectors of the blocks
+                                   touching the crop (what the model sees moves against the crop's
+                                   own dominant motion) when there are fit_min_vectors of them;
+                                   1: every past vector of the frame */
     int cell;                   /* 8: energy-map cell size in pixels */
     int search;                 /* 16: block-matching search range in pixels (estimate mode) */
     double static_p95;          /* static fallback when p95 of patch scores < this ... */

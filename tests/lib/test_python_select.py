@@ -151,7 +151,7 @@ with tempfile.TemporaryDirectory(prefix="ovx-py-") as tmp:
     # every CLI flag that sets a selection parameter has its keyword
     flags = {"tokens", "frames", "sampling", "mv_source", "iframe_policy", "inconsistency", "normalise", "light",
              "noise_k", "residual_scale", "motion_scale", "residual_weight", "motion_floor", "prior_weight",
-             "fps", "start", "duration", "threads", "decode_all", "max_pixels", "max_corrupt", "row_step", "texture_k"}
+             "fps", "start", "duration", "threads", "decode_all", "max_pixels", "max_corrupt", "row_step", "texture_k", "fit_frame"}
     expect(flags <= set(ovx.OPTIONS), f"OPTIONS holds the CLI's flags: missing {sorted(flags - set(ovx.OPTIONS))}")
 
     # memory input: a cut buffer and garbage fail cleanly with the name; an

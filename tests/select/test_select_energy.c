@@ -750,12 +750,54 @@ static void test_refine(void)
     CHECK(bad == 0);
 }
 
+/* --fit-region: a centre region (the crop, as the need rectangle) moving
+ * as one with the camera's model, the sides 5 px right: fitted on the
+ * crop's vectors the centre is still and the sides move 5 px; fitted on
+ * the frame's (the sides are most of them) the centre moves 5 px. */
+static void test_fit_region(void)
+{
+    ovx_select_params p = ovx_select_default_params();
+    p.normalise = OVX_NORMALISE_FRAME; /* flat pictures: no evidence test */
+    p.fit_min_vectors = 8;
+    p.inconsistency = 0;
+    p.motion_floor = 0.0;
+    ovx_mv v[64];
+    int n = grid(v, camera);
+    /* the crop: block columns 3..4 (x 48..80), all rows; sides: the rest */
+    for (int i = 0; i < n; i++)
+        if (v[i].x < 48 || v[i].x >= 80)
+            v[i].dx += 5.0f;
+    static uint8_t y[W * H];
+    memset(y, 128, sizeof y);
+    ovx_energy_input in = {.cur = y, .cur_stride = W, .W = W, .H = H, .mv = v, .n_mv = n,
+                           .prev = y, .prev_stride = W, .n_past = 1};
+    in.past[0] = (ovx_energy_ref){y, W, 1};
+    in.need_x0 = 48, in.need_x1 = 80, in.need_y0 = 0, in.need_y1 = H;
+    int cw = W / 8, ch = H / 8;
+    float cells[(W / 8) * (H / 8)];
+    ovx_error err;
+    for (int frame = 0; frame < 2; frame++) {
+        p.fit_frame = frame;
+        CHECK(ovx_energy_motion_cells(&in, &p, cw, ch, cells, &err) == OVX_OK);
+        /* only the cells of needed blocks are painted */
+        for (int i = 0; i < ch; i++)
+            for (int j = 6; j < 10; j++)
+                CHECK_NEAR(cells[i * cw + j], frame ? 5.0 : 0.0, 1e-3);
+    }
+    /* fewer than fit_min_vectors in the crop: the frame's fit */
+    p.fit_frame = 0;
+    p.fit_min_vectors = 32;
+    CHECK(ovx_energy_motion_cells(&in, &p, cw, ch, cells, &err) == OVX_OK);
+    CHECK_NEAR(cells[6], 5.0, 1e-3);
+}
+
 int main(void)
 {
     test_local_variance();
     test_refine();
     test_luma();
     test_camera_fit();
+    test_fit_region();
     test_camera_per_reference();
     test_reference_choice();
     test_reference_candidates();
