@@ -8,7 +8,7 @@ The share of the competing tokens on the object's path is printed for the
 default and for --normalise frame (the recipe). Random tokens would put
 about 14% there (the path covers ~2200 of 16128 competing patches). The
 issue's goal is >= 90% in every case; measured at this commit: ramp 99%,
-jitter 79%, noise 77% (before the motion estimator's picture-shift start and
+jitter 81%, noise 77% (79% jitter with the camera fitted on the whole frame; before the motion estimator's picture-shift start and
 motion cost, its refinement limited to the estimator's grid, and the
 per-reference camera fit: 85%, 66%, 59%; the I-frames, whose motion is
 estimated, took most misplaced tokens). Until the goal
