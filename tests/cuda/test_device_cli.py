@@ -108,9 +108,12 @@ def check_bench(r, what, tokens, batches, cfg, peak=None):
         ms, clips, toks, tf = float(c[2]), float(c[3]), float(c[4]), float(c[5])
         ok = (int(c[0]), int(c[1])) == (n, b) and ms > 0 and len(c) == 8
         ok = ok and (0 < float(c[7]) <= ms if on_cuda else c[7] == "-")
-        ok = ok and abs(clips - b * 1e3 / ms) <= 0.01 + 1e-3 * clips
-        ok = ok and abs(toks - n * b * 1e3 / ms) <= 1 + 1e-3 * toks
-        ok = ok and abs(tf - flops(cfg, n) * b / (ms * 1e-3) / 1e12) <= 1e-3 * tf
+        # the rates come from the unrounded time; ms is printed to 0.001,
+        # which is up to 0.15% of a 0.33 ms forward
+        rel = 1e-3 + 0.0005 / ms
+        ok = ok and abs(clips - b * 1e3 / ms) <= 0.01 + rel * clips
+        ok = ok and abs(toks - n * b * 1e3 / ms) <= 1 + rel * toks
+        ok = ok and abs(tf - flops(cfg, n) * b / (ms * 1e-3) / 1e12) <= rel * tf
         if peak:
             ok = ok and abs(float(c[6]) - 100 * tf / peak) <= 1e-2 * float(c[6]) + 1e-6
         else:
