@@ -91,9 +91,9 @@ static const ovx_opt_def select_options[] = {
      .help = "noise: residual counts above K x noise level (default {default})"},
     {.name = "texture-k", .kind = OVX_OPT_REAL, .off = F(p.texture_k), .lo = 0, .hi = 100, .arg = "K",
      .help = "noise: a vector is no motion where its block varies less\n"
-             "than K x the noise of its own prediction (flat areas in\n"
-             "sensor noise: chance matches); default {default}: off (1.5 cuts\n"
-             "noise tokens; the flow judge counts flat sky as moving)"},
+             "than K x the noise of its own prediction, if that noise\n"
+             "exceeds 2 grey levels (flat areas in sensor noise: chance\n"
+             "matches); default {default}, 0: off"},
     {.name = "residual-scale", .kind = OVX_OPT_REAL, .off = F(p.residual_scale), .lo = 0, .lo_open = 1, .hi = 1000,
      .arg = "G", .help = "noise: grey levels above the floor scoring 1/2 (default {default})"},
     {.name = "motion-scale", .kind = OVX_OPT_REAL, .off = F(p.motion_scale), .lo = 0, .lo_open = 1, .hi = 1000,

@@ -25,6 +25,32 @@ typedef struct linear_ctx {
     int In, O;
 } linear_ctx;
 
+/* y[i] = beta y[i] + x . w[i] for one row x (i < O, rows of w In long), in
+ * a fixed order: 16 partial sums over k = j mod 16, then added pairwise,
+ * then the tail. OpenBLAS sends one-row products to its gemv kernels, whose
+ * summation order follows the CPU core it detected (the CLI may run on
+ * SkylakeX kernels where a Python process keeps OpenBLAS's own pick): the
+ * attention-pooling head's one-row products here give the same bits on any
+ * core. */
+static void row_product(float *y, const float *x, const float *w, int In, int O, float beta)
+{
+    for (int i = 0; i < O; i++) {
+        const float *wi = w + (int64_t)i * In;
+        float acc[16] = {0};
+        int k = 0;
+        for (; k + 16 <= In; k += 16)
+            for (int j = 0; j < 16; j++)
+                acc[j] += x[k + j] * wi[k + j];
+        for (int h = 8; h >= 1; h /= 2)
+            for (int j = 0; j < h; j++)
+                acc[j] += acc[j + h];
+        float s = acc[0];
+        for (; k < In; k++)
+            s += x[k] * wi[k];
+        y[i] = beta * y[i] + s;
+    }
+}
+
 /* Chunk ch = (group, chunk of OVX_LINEAR_ROWS rows within the group), one
  * single-threaded sgemm each: boundaries depend only on the group size, never
  * on the thread count or on the other samples of a batch. */
@@ -43,8 +69,11 @@ static void linear_chunks(void *p, int64_t c0, int64_t c1, int thread)
                 memcpy(y + (int64_t)r * c->O, c->b, (size_t)c->O * sizeof(float));
             beta = 1.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, c->O, c->In, 1.0f, c->x + r0 * c->In, c->In,
-                    c->w, c->In, beta, y, c->O);
+        if (rows == 1)
+            row_product(y, c->x + r0 * c->In, c->w, c->In, c->O, beta);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, c->O, c->In, 1.0f, c->x + r0 * c->In,
+                        c->In, c->w, c->In, beta, y, c->O);
     }
 }
 
@@ -71,7 +100,10 @@ void ovx_op_linear_add(float *out, const float *x, const float *w, const float *
         for (int64_t r = 0; r < T; r++)
             for (int i = 0; i < O; i++)
                 out[r * O + i] += b[i];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, O, In, 1.0f, x, In, w, In, 1.0f, out, O);
+    if (T == 1)
+        row_product(out, x, w, In, O, 1.0f);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, O, In, 1.0f, x, In, w, In, 1.0f, out, O);
 }
 
 typedef struct norm_ctx {

@@ -54,12 +54,20 @@ typedef struct ovx_energy_input {
                                         * everywhere. Widen it before reading more. */
 } ovx_energy_input;
 
+/* The block touches in's need rectangle (or there is none). */
+static inline int ovx_energy_needed_block(const ovx_energy_input *in, const ovx_mv *m)
+{
+    return in->need_x1 <= in->need_x0 || (m->x < in->need_x1 && m->x + m->w > in->need_x0 &&
+                                          m->y < in->need_y1 && m->y + m->h > in->need_y0);
+}
+
 /* scores [16, 16] patch sums of the fused map. */
 int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params *p, float *scores,
                             ovx_error *err);
 
 /* The texture test of the vector evidence (--texture-k), over the block
- * m's even rows: spread = the mean absolute deviation of the current
+ * m's rows the block comparisons read (every other row; every sad_step-th
+ * at high resolution): spread = the mean absolute deviation of the current
  * picture's pixels from their mean; noise = the same of the error of m's
  * prediction from ref (stride rstride) at m's vector (the error's mean, a
  * change of light, taken out). Grey levels. Exposed for tests. */

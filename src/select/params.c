@@ -24,7 +24,7 @@ ovx_select_params ovx_select_default_params(void)
     p.light = 1;
     p.noise_percentile = 50.0;
     p.noise_k = 2.0;
-    p.texture_k = 0.0; /* off: see --texture-k in cmd_select.c */
+    p.texture_k = 1.5; /* where the prediction noise exceeds 2 grey levels (energy.c) */
     p.residual_weight = -1.0; /* per --normalise: ovx_select_residual_weight */
     p.residual_scale = 6.0;
     p.motion_scale = 1.0;

@@ -64,8 +64,9 @@ typedef struct ovx_select_params {
                                    16-row blocks every (2 row_step)-th */
     double noise_percentile;    /* 50: the frame's noise level is this percentile of its cell residuals */
     double noise_k;             /* 2: residual counts above noise_k x the noise level */
-    double texture_k;           /* 0 (off): with noise, a vector whose block's mean absolute deviation
-                                   is below texture_k x its prediction's noise is no motion */
+    double texture_k;           /* 1.5 (0: off): with noise, a vector whose block's mean absolute deviation
+                                   is below texture_k x its prediction's noise (when that exceeds 2
+                                   grey levels) is no motion */
     double residual_scale;      /* 6 grey levels above the floor score 1/2 (--normalise noise) */
     double motion_scale;        /* 1 px per frame above motion_floor scores 1/2 (--normalise noise) */
     double residual_weight;     /* share of the residual in the fused score; < 0 (default): 0.2

@@ -579,7 +579,7 @@ static void test_texture_gate(void)
     CHECK_NEAR(noise, 0.0, 1e-6);
     CHECK(spread > 20.0f); /* random 40..199: about 40 */
     ovx_select_params p = ovx_select_default_params();
-    CHECK(p.texture_k == 0.0); /* off by default */
+    CHECK(p.texture_k == 1.5); /* the default */
     int cw = W / 8;
     float cells[(W / 8) * (H / 8)];
     ovx_error err;
@@ -590,6 +590,74 @@ static void test_texture_gate(void)
         CHECK_NEAR(cells[4 * cw + 2], 3.0, 1e-5);                   /* the textured block moves */
         CHECK_NEAR(cells[4 * cw + 12], ks[k] > 1.0 ? 0.0 : 3.0, 1e-5); /* 8 < 1.5 x 8, not < 0.9 x 8 */
     }
+    /* the same block with +-1 instead of +-8: spread about 6 (the stripes),
+     * noise 1, under the gate's 2 grey levels: its vector stays motion even
+     * at K = 3 (6 < 3 x 1 is false anyway) and K = 10 (6 < 10) */
+    for (int y = 32; y < 48; y++)
+        for (int x = 0; x < 16; x++)
+            cur[y * W + 96 + x] = (uint8_t)(ref[y * W + 96 + x + 3] + ((y / 2) % 2 ? -1 : 1) + 5);
+    ovx_block_texture(&in, &v[2 * (W / B) + 6], ref, W, &spread, &noise);
+    CHECK_NEAR(noise, 1.0, 1e-4);
+    CHECK(spread < 10.0f * noise);
+    p.texture_k = 10.0;
+    CHECK(ovx_energy_motion_cells(&in, &p, cw, H / 8, cells, &err) == OVX_OK);
+    CHECK_NEAR(cells[4 * cw + 12], 3.0, 1e-5);
+}
+
+/* The camera checked against the pixels (camera.c).
+ * 1. A shaking camera: the top two block rows are random texture moved by
+ *    the camera (cur = ref 2 px to the right), the other four flat grey
+ *    with zero vectors (as x264's B-frames code flat areas). The fit (48
+ *    vectors, under fit_min_vectors: their median) says zero; the pixels
+ *    say (2, 0), which then explains every block: no motion anywhere
+ *    (without the check the textured blocks scored 2 px).
+ * 2. A still picture whose vectors are mostly the object's (MPEG-2 exports
+ *    none for skipped blocks): six blocks moved (3, 0), four zero vectors
+ *    elsewhere; the median says (3, 0), the pixels of the whole crop say
+ *    zero: the object's six blocks score 3 px, the others 0. */
+static void test_camera_check(void)
+{
+    static uint8_t cur[W * H], ref[W * H];
+    srand(11);
+    ovx_select_params p = ovx_select_default_params();
+    int cw = W / 8, ch = H / 8;
+    float cells[(W / 8) * (H / 8)];
+    ovx_error err;
+    ovx_mv v[64];
+    int n = 0;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            ref[y * W + x] = y < 32 ? (uint8_t)(40 + rand() % 160) : 128;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            cur[y * W + x] = ref[y * W + (x + 2 < W ? x + 2 : W - 1)];
+    for (int y = 0; y < H; y += B)
+        for (int x = 0; x < W; x += B)
+            v[n++] = (ovx_mv){x, y, B, B, y < 32 ? 2.0f : 0.0f, 0.0f, -1};
+    ovx_energy_input in = {.cur = cur, .prev = ref, .cur_stride = W, .prev_stride = W, .W = W, .H = H,
+                           .mv = v, .n_mv = n, .n_past = 1};
+    in.past[0] = (ovx_energy_ref){ref, W, 1};
+    CHECK(ovx_energy_motion_cells(&in, &p, cw, ch, cells, &err) == OVX_OK);
+    for (int i = 0; i < cw * ch; i++)
+        CHECK_NEAR(cells[i], 0.0, 1e-6);
+
+    for (int i = 0; i < W * H; i++)
+        ref[i] = (uint8_t)(40 + rand() % 160);
+    memcpy(cur, ref, sizeof cur);
+    n = 0;
+    for (int bx = 16; bx < 112; bx += B) { /* the object: block row 2, columns 1..6 */
+        for (int y = 32; y < 48; y++)
+            for (int x = bx; x < bx + B; x++)
+                cur[y * W + x] = ref[y * W + x + 3];
+        v[n++] = (ovx_mv){bx, 32, B, B, 3.0f, 0.0f, -1};
+    }
+    for (int k = 0; k < 4; k++) /* four still blocks in row 4 */
+        v[n++] = (ovx_mv){16 + 32 * k, 64, B, B, 0.0f, 0.0f, -1};
+    in.n_mv = n;
+    CHECK(ovx_energy_motion_cells(&in, &p, cw, ch, cells, &err) == OVX_OK);
+    for (int i = 0; i < ch; i++)
+        for (int j = 0; j < cw; j++)
+            CHECK_NEAR(cells[i * cw + j], (i == 4 || i == 5) && j >= 2 && j < 14 ? 3.0 : 0.0, 1e-5);
 }
 
 /* A shaking camera over two reference pictures: the blocks of rows 0-2
@@ -807,5 +875,6 @@ int main(void)
     test_fusion_levels();
     test_vector_evidence();
     test_texture_gate();
+    test_camera_check();
     return CHECK_RESULT();
 }

@@ -7,18 +7,20 @@ three ways at test time:
 The share of the competing tokens on the object's path is printed for the
 default and for --normalise frame (the recipe). Random tokens would put
 about 14% there (the path covers ~2200 of 16128 competing patches). The
-issue's goal is >= 90% in every case; measured at this commit: ramp 99%,
-jitter 81%, noise 77% (79% jitter with the camera fitted on the whole frame; before the motion estimator's picture-shift start and
-motion cost, its refinement limited to the estimator's grid, and the
-per-reference camera fit: 85%, 66%, 59%; the I-frames, whose motion is
-estimated, took most misplaced tokens). Until the goal
-holds, this test pins a floor per case a few points under what was measured
-(FLOOR; x264 runs with one thread, but swscale and the encoder may still
-differ by CPU: a CI machine drew 64.7% where this one drew 66.0%), so a
-regression fails. --texture-k 1.5 (off by default: the real clips' flow
-judge counts flat sky as moving and loses up to 0.10 of lift) takes the
-noise case to 91%: its vectors in flat areas are chance matches to noise;
-floor 0.87."""
+issue's goal is >= 90% in every case; measured at this commit (Intel Xeon,
+session 24): ramp 99%, jitter 89%, noise 90.5%. History: 85/66/59% before
+the estimator's picture-shift start and motion cost; 99/81/77% in session
+23; the noise case rose with --texture-k 1.5 made the default once gated by
+the prediction's noise (> 2 grey levels: the real clips' flow judge counts
+flat sky as moving in clean footage, which the gate leaves alone), the
+jitter case with the camera checked against the pixels (camera.c: in the
+shaking camera's B-frames most past vectors were zero vectors of flat
+blocks, so the fit took zero for the camera). Until the goal holds for
+jitter, this test pins a floor per case a few points under what was
+measured (FLOOR; x264 runs with one thread, but swscale and the encoder may
+still differ by CPU: a CI machine drew 64.7% where another drew 66.0%), so
+a regression fails. --texture-k 0 (the test off) is printed for the noise
+case."""
 import json
 import os
 import subprocess
@@ -31,8 +33,8 @@ import clips  # noqa: E402
 OVX = clips.ovx()
 K = 1024
 CROP = 10  # jitter: the picture is cut 10 px in from each side, +-2 px each frame
-# a few points under the levels reached (99%, 79%, 77%); the goal is 0.90
-FLOOR = {"ramp": 0.95, "jitter": 0.75, "noise": 0.72}
+# a few points under the levels reached (99%, 89%, 90.5%); the goal is 0.90
+FLOOR = {"ramp": 0.95, "jitter": 0.85, "noise": 0.87}
 X264 = ["-c:v", "libx264", "-g", "60", "-threads", "1"]  # one thread: the same clip every run
 
 
@@ -86,10 +88,8 @@ with tempfile.TemporaryDirectory() as d:
               f"(--normalise frame: {frame:.1%})")
         if frac < FLOOR[name]:
             failed.append(f"{name}: only {frac:.1%} on path (floor {FLOOR[name]:.0%})")
-    textured = on_path(select(cases["noise"][0], "--texture-k", "1.5"))[0]
-    print(f"noise with --texture-k 1.5: {textured:.1%}")
-    if textured < 0.87:
-        failed.append(f"noise with --texture-k 1.5: only {textured:.1%} on path (floor 87%)")
+    untextured = on_path(select(cases["noise"][0], "--texture-k", "0"))[0]
+    print(f"noise with --texture-k 0 (off): {untextured:.1%}")
     nolight = on_path(select(cases["ramp"][0], "--no-light"))[0]
     print(f"ramp with --no-light: {nolight:.1%}")
     settings = select(cases["ramp"][0])["settings"]

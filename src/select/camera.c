@@ -1,0 +1,278 @@
+/* camera.c: the camera's motion in a frame from its past vectors: robust
+ * similarity fits (whole frame or crop, one per reference picture), checked
+ * against the pixels (see camera.h). */
+#include "select/camera.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "select/refsel.h"
+
+/* The camera's motion in px per frame: one similarity fit over all past
+ * vectors (model[n_past]), and one per reference picture that has at least
+ * 8 vectors of its own when the frame uses several (model[c],
+ * own[c] = 1): a shaking camera's displacement to a picture two frames back
+ * is not twice the one to the picture before, so vectors to different
+ * references disagree on "the camera" unless each is fitted on its own.
+ * (A reference with 8 to fit_min_vectors vectors gets their median.)
+ * x, y, dx, dy: the n past vectors in the order of in->mv. */
+static int camera_fits(const ovx_energy_input *in, const ovx_select_params *p, const float *x, const float *y,
+                       const float *dx, const float *dy, int64_t n, ovx_similarity *model, int *own)
+{
+    int np = in->n_past < 1 ? 0 : in->n_past;
+    if (ovx_similarity_fit(x, y, dx, dy, (size_t)n, p->fit_keep, p->fit_passes, p->fit_min_vectors,
+                           &model[np]) < 0)
+        return -1;
+    if (!in->choice || np < 2)
+        return 0;
+    int64_t count[OVX_ENERGY_MAX_REFS] = {0};
+    for (int64_t i = 0; i < in->n_mv; i++)
+        if (in->mv[i].source < 0 && in->choice[i] < np)
+            count[in->choice[i]]++;
+    int used = 0;
+    for (int c = 0; c < np; c++)
+        used += count[c] > 0;
+    if (used < 2)
+        return 0;
+    float *g = malloc((size_t)n * 4 * sizeof *g);
+    if (!g)
+        return -1;
+    /* each reference's vectors (in order) at off[c] of g's four arrays, in
+     * one pass */
+    int64_t off[OVX_ENERGY_MAX_REFS], fill[OVX_ENERGY_MAX_REFS] = {0}, at = 0;
+    for (int c = 0; c < np; c++) {
+        off[c] = at;
+        at += count[c] >= 8 ? count[c] : 0;
+    }
+    for (int64_t i = 0, k = 0; i < in->n_mv; i++) {
+        if (in->mv[i].source >= 0)
+            continue;
+        int c = in->choice[i];
+        if (c < np && count[c] >= 8) { /* from 8 vectors on; below fit_min_vectors the fit is their median */
+            int64_t m = off[c] + fill[c]++;
+            g[m] = x[k], g[n + m] = y[k], g[2 * n + m] = dx[k], g[3 * n + m] = dy[k];
+        }
+        k++;
+    }
+    for (int c = 0; c < np; c++) {
+        if (count[c] < 8)
+            continue;
+        int64_t o = off[c], m = count[c];
+        if (ovx_similarity_fit(g + o, g + n + o, g + 2 * n + o, g + 3 * n + o, (size_t)m, p->fit_keep,
+                               p->fit_passes, p->fit_min_vectors, &model[c]) < 0) {
+            free(g);
+            return -1;
+        }
+        own[c] = 1;
+    }
+    free(g);
+    return 0;
+}
+
+/* camera_fits over the past vectors of the blocks touching the crop (the
+ * need rectangle) when there are fit_min_vectors of them and the frame's
+ * fit is not asked for (--fit-region): the motion the model sees is taken
+ * against the crop's own dominant motion, as a viewer of the crop would
+ * (a close-up whose subject fills the crop while the sides pan otherwise);
+ * else over all n. x, y, dx, dy as for camera_fits. */
+static int fits_in_crop(const ovx_energy_input *in, const ovx_select_params *p, const float *x,
+                            const float *y, const float *dx, const float *dy, int64_t n, ovx_similarity *model,
+                            int *own)
+{
+    if (p->fit_frame || in->need_x1 <= in->need_x0)
+        return camera_fits(in, p, x, y, dx, dy, n, model, own);
+    int64_t kept = 0;
+    for (int64_t i = 0; i < in->n_mv; i++)
+        kept += in->mv[i].source < 0 && ovx_energy_needed_block(in, &in->mv[i]);
+    if (kept == n || kept < p->fit_min_vectors)
+        return camera_fits(in, p, x, y, dx, dy, n, model, own);
+    /* the crop's vectors in their order, with their choices (the per-
+     * reference fits read in->mv and in->choice) */
+    ovx_mv *mv = malloc((size_t)in->n_mv * sizeof *mv);
+    uint8_t *choice = in->choice ? malloc((size_t)in->n_mv) : NULL;
+    float *g = malloc((size_t)kept * 4 * sizeof *g);
+    if (!mv || !g || (in->choice && !choice)) {
+        free(mv), free(choice), free(g);
+        return -1;
+    }
+    int64_t nm = 0, k = 0, j = 0;
+    for (int64_t i = 0; i < in->n_mv; i++) {
+        const ovx_mv *m = &in->mv[i];
+        int past = m->source < 0, keep = !past || ovx_energy_needed_block(in, m);
+        if (keep) {
+            if (choice)
+                choice[nm] = in->choice[i];
+            mv[nm++] = *m;
+            if (past) {
+                g[j] = x[k], g[kept + j] = y[k], g[2 * kept + j] = dx[k], g[3 * kept + j] = dy[k];
+                j++;
+            }
+        }
+        k += past;
+    }
+    ovx_energy_input crop = *in;
+    crop.mv = mv;
+    crop.n_mv = nm;
+    crop.choice = choice;
+    int rc = camera_fits(&crop, p, g, g + kept, g + 2 * kept, g + 3 * kept, kept, model, own);
+    free(mv), free(choice), free(g);
+    return rc;
+}
+
+
+/* A vector in quarter pixels per frame (clamped to +-32767) as one key. */
+static uint32_t quarter_key(float dx, float dy)
+{
+    float qx = roundf(dx * 4), qy = roundf(dy * 4);
+    qx = qx < -32767 ? -32767 : qx > 32767 ? 32767 : qx;
+    qy = qy < -32767 ? -32767 : qy > 32767 ? 32767 : qy;
+    return (uint32_t)((int32_t)qx + 32768) << 16 | (uint32_t)((int32_t)qy + 32768);
+}
+
+static float key_dx(uint32_t k) { return (float)((int32_t)(k >> 16) - 32768) / 4; }
+static float key_dy(uint32_t k) { return (float)((int32_t)(k & 0xffff) - 32768) / 4; }
+
+/* How well camera motion h predicts the crop: the mean SAD per pixel of
+ * 16x16 blocks on a grid over the need rectangle (at most 256 of them,
+ * every block where there are no more), each displaced by h at its centre
+ * against the nearest past reference; -1 when no block fits. Blocks with
+ * and without exported vectors alike (MPEG-1/2/4 export none for skipped
+ * blocks, which would leave a still picture's moving object the only
+ * voter). */
+static double grid_cost(const ovx_energy_input *in, const ovx_similarity *h)
+{
+    const ovx_energy_ref *r = &in->past[0];
+    int x0 = in->need_x0 > 0 ? in->need_x0 : 0, y0 = in->need_y0 > 0 ? in->need_y0 : 0;
+    int x1 = in->need_x1 > in->need_x0 && in->need_x1 < in->W ? in->need_x1 : in->W;
+    int y1 = in->need_y1 > in->need_y0 && in->need_y1 < in->H ? in->need_y1 : in->H;
+    int nbx = (x1 - x0) / 16, nby = (y1 - y0) / 16;
+    if (nbx < 1 || nby < 1)
+        return -1.0;
+    int sx = 1, sy = 1;
+    while ((int64_t)((nbx + sx - 1) / sx) * ((nby + sy - 1) / sy) > 256) {
+        if (sx <= sy)
+            sx++;
+        else
+            sy++;
+    }
+    int step = ovx_refsel_step(in, 16);
+    uint64_t sad = 0;
+    int64_t npx = 0;
+    for (int by = 0; by < nby; by += sy)
+        for (int bx = 0; bx < nbx; bx += sx) {
+            ovx_mv m = {.x = x0 + 16 * bx, .y = y0 + 16 * by, .w = 16, .h = 16, .source = -1};
+            double cx = 2.0 * (m.x + 8.0) / in->W - 1.0, cy = 2.0 * (m.y + 8.0) / in->H - 1.0, px, py;
+            ovx_similarity_apply(h, cx, cy, &px, &py);
+            m.dx = (float)(px * r->dist);
+            m.dy = (float)(py * r->dist);
+            int64_t nn = 0;
+            sad += ovx_block_sad(in, &m, r->y, r->stride, step, &nn);
+            npx += nn;
+        }
+    return npx > 0 ? (double)sad / (double)npx : -1.0;
+}
+
+/* The fit's camera checked against the pixels: the two most common vectors
+ * (1/4 px per frame) of the crop's blocks that use the nearest reference's
+ * model, each with a tenth of those blocks at least, replace the model as
+ * a translation when they predict the crop clearly better (grid_cost at
+ * most HYPOTHESIS_BETTER of the model's). A vector count is no camera: in
+ * a shaking camera's B-frame most past vectors may be zero vectors of
+ * flat or direct-predicted blocks while every textured block moves with
+ * the camera; the fit then takes zero for the camera and the whole
+ * background for motion. */
+#define HYPOTHESIS_BETTER 0.95
+static int check_camera(const ovx_energy_input *in, const float *dx, const float *dy, ovx_similarity *model,
+                        const int *own)
+{
+    int np = in->n_past;
+    if (np < 1 || in->n_mv < 8)
+        return 0;
+    int which = own[0] ? 0 : np; /* the model the nearest reference's blocks use */
+    /* the keys' counts in an open-addressed table of at least twice as
+     * many slots as vectors (key 0 is no vector: qx = -32768 never occurs) */
+    int64_t nu = 0;
+    for (int64_t i = 0; i < in->n_mv; i++) {
+        const ovx_mv *m = &in->mv[i];
+        int c = in->choice ? in->choice[i] : 0;
+        nu += m->source < 0 && (c < np && own[c] ? c : np) == which && ovx_energy_needed_block(in, m);
+    }
+    if (nu < 8)
+        return 0;
+    size_t cap = 16;
+    while (cap < 2 * (size_t)nu)
+        cap *= 2;
+    uint32_t *key = calloc(cap, sizeof *key), *count = calloc(cap, sizeof *count);
+    if (!key || !count) {
+        free(key), free(count);
+        return -1;
+    }
+    int64_t nv = 0, k = 0;
+    for (int64_t i = 0; i < in->n_mv; i++) {
+        const ovx_mv *m = &in->mv[i];
+        if (m->source >= 0)
+            continue;
+        int c = in->choice ? in->choice[i] : 0;
+        int slot = c < np && own[c] ? c : np;
+        if (slot == which && ovx_energy_needed_block(in, m)) {
+            uint32_t q = quarter_key(dx[k], dy[k]);
+            size_t h = (size_t)(q * 2654435761u) & (cap - 1);
+            while (key[h] && key[h] != q)
+                h = (h + 1) & (cap - 1);
+            key[h] = q;
+            count[h]++;
+            nv++;
+        }
+        k++;
+    }
+    /* the two most common (ties: the smaller key) */
+    uint32_t top[2] = {0, 0};
+    int64_t cnt[2] = {0, 0};
+    for (size_t h = 0; h < cap; h++) {
+        if (!key[h])
+            continue;
+        int64_t c = count[h];
+        uint32_t q = key[h];
+        if (c > cnt[0] || (c == cnt[0] && q < top[0])) {
+            top[1] = top[0], cnt[1] = cnt[0];
+            top[0] = q, cnt[0] = c;
+        } else if (c > cnt[1] || (c == cnt[1] && q < top[1])) {
+            top[1] = q, cnt[1] = c;
+        }
+    }
+    free(key), free(count);
+    if (nv < 8)
+        return 0;
+    const ovx_similarity *fit = &model[which];
+    double best = -1.0;
+    ovx_similarity pick = *fit;
+    for (int h = 0; h < 2; h++) {
+        /* a mode the model already is (a translation within 1/2 px) is not
+         * tried */
+        float tx = key_dx(top[h]), ty = key_dy(top[h]);
+        if (cnt[h] * 10 < nv || (fabs(tx - fit->tx) + fabs(ty - fit->ty) < 0.5 &&
+                                 fabs(fit->a) + fabs(fit->b) < 0.25))
+            continue;
+        if (best < 0) {
+            best = grid_cost(in, fit);
+            if (best <= 0)
+                return 0;
+        }
+        ovx_similarity t = {.tx = tx, .ty = ty, .median_fallback = 1};
+        double cost = grid_cost(in, &t);
+        if (cost >= 0 && cost < HYPOTHESIS_BETTER * best) {
+            pick = t;
+            best = cost;
+        }
+    }
+    model[which] = pick;
+    return 0;
+}
+
+int ovx_camera_fit(const ovx_energy_input *in, const ovx_select_params *p, const float *x, const float *y,
+                   const float *dx, const float *dy, int64_t n, ovx_similarity *model, int *own)
+{
+    if (fits_in_crop(in, p, x, y, dx, dy, n, model, own) < 0)
+        return -1;
+    return check_camera(in, dx, dy, model, own);
+}
