@@ -132,16 +132,16 @@ static uint32_t quarter_key(float dx, float dy)
 static float key_dx(uint32_t k) { return (float)((int32_t)(k >> 16) - 32768) / 4; }
 static float key_dy(uint32_t k) { return (float)((int32_t)(k & 0xffff) - 32768) / 4; }
 
-/* How well camera motion h predicts the crop: the mean SAD per pixel of
- * 16x16 blocks on a grid over the need rectangle (at most 256 of them,
- * every block where there are no more), each displaced by h at its centre
- * against the nearest past reference; -1 when no block fits. Blocks with
- * and without exported vectors alike (MPEG-1/2/4 export none for skipped
- * blocks, which would leave a still picture's moving object the only
- * voter). */
-static double grid_cost(const ovx_energy_input *in, const ovx_similarity *h)
+/* How well camera motion h (px per frame) predicts the crop from past
+ * reference c: the mean SAD per pixel of 16x16 blocks on a grid over the
+ * need rectangle (at most 256 of them, every block where there are no
+ * more), each displaced by h at its centre times c's distance; -1 when no
+ * block fits. Blocks with and without exported vectors alike (MPEG-1/2/4
+ * export none for skipped blocks, which would leave a still picture's
+ * moving object the only voter). */
+static double grid_cost(const ovx_energy_input *in, int c, const ovx_similarity *h)
 {
-    const ovx_energy_ref *r = &in->past[0];
+    const ovx_energy_ref *r = &in->past[c];
     int x0 = in->need_x0 > 0 ? in->need_x0 : 0, y0 = in->need_y0 > 0 ? in->need_y0 : 0;
     int x1 = in->need_x1 > in->need_x0 && in->need_x1 < in->W ? in->need_x1 : in->W;
     int y1 = in->need_y1 > in->need_y0 && in->need_y1 < in->H ? in->need_y1 : in->H;
@@ -172,62 +172,29 @@ static double grid_cost(const ovx_energy_input *in, const ovx_similarity *h)
     return npx > 0 ? (double)sad / (double)npx : -1.0;
 }
 
-/* The fit's camera checked against the pixels: the two most common vectors
- * (1/4 px per frame) of the crop's blocks that use the nearest reference's
- * model, each with a tenth of those blocks at least, replace the model as
- * a translation when they predict the crop clearly better (grid_cost at
- * most HYPOTHESIS_BETTER of the model's). A vector count is no camera: in
- * a shaking camera's B-frame most past vectors may be zero vectors of
- * flat or direct-predicted blocks while every textured block moves with
- * the camera; the fit then takes zero for the camera and the whole
- * background for motion. */
-#define HYPOTHESIS_BETTER 0.95
-static int check_camera(const ovx_energy_input *in, const float *dx, const float *dy, ovx_similarity *model,
-                        const int *own)
+/* The two most common of the n keys (ties: the smaller key), counted in
+ * an open-addressed table of at least twice as many slots (key 0 is no
+ * vector: qx = -32768 never occurs). Returns -1 on allocation failure. */
+static int top_keys(const uint32_t *keys, int64_t n, uint32_t top[2], int64_t cnt[2])
 {
-    int np = in->n_past;
-    if (np < 1 || in->n_mv < 8)
-        return 0;
-    int which = own[0] ? 0 : np; /* the model the nearest reference's blocks use */
-    /* the keys' counts in an open-addressed table of at least twice as
-     * many slots as vectors (key 0 is no vector: qx = -32768 never occurs) */
-    int64_t nu = 0;
-    for (int64_t i = 0; i < in->n_mv; i++) {
-        const ovx_mv *m = &in->mv[i];
-        int c = in->choice ? in->choice[i] : 0;
-        nu += m->source < 0 && (c < np && own[c] ? c : np) == which && ovx_energy_needed_block(in, m);
-    }
-    if (nu < 8)
-        return 0;
+    top[0] = top[1] = 0;
+    cnt[0] = cnt[1] = 0;
     size_t cap = 16;
-    while (cap < 2 * (size_t)nu)
+    while (cap < 2 * (size_t)n)
         cap *= 2;
     uint32_t *key = calloc(cap, sizeof *key), *count = calloc(cap, sizeof *count);
     if (!key || !count) {
         free(key), free(count);
         return -1;
     }
-    int64_t nv = 0, k = 0;
-    for (int64_t i = 0; i < in->n_mv; i++) {
-        const ovx_mv *m = &in->mv[i];
-        if (m->source >= 0)
-            continue;
-        int c = in->choice ? in->choice[i] : 0;
-        int slot = c < np && own[c] ? c : np;
-        if (slot == which && ovx_energy_needed_block(in, m)) {
-            uint32_t q = quarter_key(dx[k], dy[k]);
-            size_t h = (size_t)(q * 2654435761u) & (cap - 1);
-            while (key[h] && key[h] != q)
-                h = (h + 1) & (cap - 1);
-            key[h] = q;
-            count[h]++;
-            nv++;
-        }
-        k++;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t q = keys[i];
+        size_t h = (size_t)(q * 2654435761u) & (cap - 1);
+        while (key[h] && key[h] != q)
+            h = (h + 1) & (cap - 1);
+        key[h] = q;
+        count[h]++;
     }
-    /* the two most common (ties: the smaller key) */
-    uint32_t top[2] = {0, 0};
-    int64_t cnt[2] = {0, 0};
     for (size_t h = 0; h < cap; h++) {
         if (!key[h])
             continue;
@@ -241,31 +208,88 @@ static int check_camera(const ovx_energy_input *in, const float *dx, const float
         }
     }
     free(key), free(count);
-    if (nv < 8)
+    return 0;
+}
+
+/* The camera to each past reference checked against the pixels: the two
+ * most common vectors of the crop's blocks that chose it (each on a tenth
+ * of them, and two blocks, at least) are tried as a translation, and one
+ * that predicts the crop from that reference clearly better (grid_cost at
+ * most HYPOTHESIS_BETTER of the model's) becomes its camera (model[c],
+ * own[c] = 1). A vote of vectors is no camera: in a shaking camera's
+ * B-frame most past vectors may be zero vectors of flat or
+ * direct-predicted blocks while every textured block moves with the
+ * camera, and a reference a few blocks chose gets the fit of the others,
+ * scaled by distance, which a shaking camera does not follow. */
+#define HYPOTHESIS_BETTER 0.95
+static int check_camera(const ovx_energy_input *in, const float *dx, const float *dy, ovx_similarity *model,
+                        int *own)
+{
+    int np = in->n_past;
+    if (np < 1)
         return 0;
-    const ovx_similarity *fit = &model[which];
-    double best = -1.0;
-    ovx_similarity pick = *fit;
-    for (int h = 0; h < 2; h++) {
-        /* a mode the model already is (a translation within 1/2 px) is not
-         * tried */
-        float tx = key_dx(top[h]), ty = key_dy(top[h]);
-        if (cnt[h] * 10 < nv || (fabs(tx - fit->tx) + fabs(ty - fit->ty) < 0.5 &&
-                                 fabs(fit->a) + fabs(fit->b) < 0.25))
+    /* the crop's past vectors as keys, grouped by reference (in order) */
+    int64_t per[OVX_ENERGY_MAX_REFS] = {0}, at[OVX_ENERGY_MAX_REFS], nk = 0;
+    for (int64_t i = 0; i < in->n_mv; i++) {
+        const ovx_mv *m = &in->mv[i];
+        int c = in->choice ? in->choice[i] : 0;
+        if (m->source < 0 && c < np && ovx_energy_needed_block(in, m))
+            per[c]++;
+    }
+    for (int c = 0; c < np; c++)
+        at[c] = nk, nk += per[c];
+    if (nk < 4)
+        return 0;
+    uint32_t *keys = malloc((size_t)nk * sizeof *keys);
+    if (!keys)
+        return -1;
+    int64_t fill[OVX_ENERGY_MAX_REFS] = {0};
+    for (int64_t i = 0, k = 0; i < in->n_mv; i++) {
+        const ovx_mv *m = &in->mv[i];
+        if (m->source >= 0)
             continue;
-        if (best < 0) {
-            best = grid_cost(in, fit);
-            if (best <= 0)
-                return 0;
+        int c = in->choice ? in->choice[i] : 0;
+        if (c < np && ovx_energy_needed_block(in, m))
+            keys[at[c] + fill[c]++] = quarter_key(dx[k], dy[k]);
+        k++;
+    }
+    for (int c = 0; c < np; c++) {
+        uint32_t top[2];
+        int64_t cnt[2], nv = per[c];
+        if (nv < 4)
+            continue;
+        if (top_keys(keys + at[c], nv, top, cnt) < 0) {
+            free(keys);
+            return -1;
         }
-        ovx_similarity t = {.tx = tx, .ty = ty, .median_fallback = 1};
-        double cost = grid_cost(in, &t);
-        if (cost >= 0 && cost < HYPOTHESIS_BETTER * best) {
-            pick = t;
-            best = cost;
+        const ovx_similarity fit = model[own[c] ? c : np];
+        double best = -1.0;
+        ovx_similarity pick = fit;
+        for (int h = 0; h < 2; h++) {
+            /* a mode the model already is (a translation within 1/2 px) is
+             * not tried */
+            float tx = key_dx(top[h]), ty = key_dy(top[h]);
+            if (cnt[h] < 2 || cnt[h] * 10 < nv ||
+                (fabs(tx - fit.tx) + fabs(ty - fit.ty) < 0.5 && fabs(fit.a) + fabs(fit.b) < 0.25))
+                continue;
+            if (best < 0) {
+                best = grid_cost(in, c, &fit);
+                if (best <= 0)
+                    break;
+            }
+            ovx_similarity t = {.tx = tx, .ty = ty, .median_fallback = 1};
+            double cost = grid_cost(in, c, &t);
+            if (cost >= 0 && cost < HYPOTHESIS_BETTER * best) {
+                pick = t;
+                best = cost;
+            }
+        }
+        if (pick.tx != fit.tx || pick.ty != fit.ty || pick.a != fit.a || pick.b != fit.b) {
+            model[c] = pick;
+            own[c] = 1;
         }
     }
-    model[which] = pick;
+    free(keys);
     return 0;
 }
 

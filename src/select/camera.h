@@ -3,8 +3,8 @@
  * (model[n_past]) and one per reference picture the frame uses with 8
  * vectors or more (model[c], own[c] = 1), on the crop's blocks (--fit-region
  * crop) or the whole frame's; then checked against the pixels: a common
- * vector that predicts the crop clearly better than the fit replaces the
- * model the nearest reference's blocks use. */
+ * vector of the blocks that chose a reference that predicts the crop from
+ * it clearly better than the fit becomes that reference's camera. */
 #ifndef OVX_SELECT_CAMERA_H
 #define OVX_SELECT_CAMERA_H
 
