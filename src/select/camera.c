@@ -75,9 +75,8 @@ static int camera_fits(const ovx_energy_input *in, const ovx_select_params *p, c
  * against the crop's own dominant motion, as a viewer of the crop would
  * (a close-up whose subject fills the crop while the sides pan otherwise);
  * else over all n. x, y, dx, dy as for camera_fits. */
-static int fits_in_crop(const ovx_energy_input *in, const ovx_select_params *p, const float *x,
-                            const float *y, const float *dx, const float *dy, int64_t n, ovx_similarity *model,
-                            int *own)
+static int fits_in_crop(const ovx_energy_input *in, const ovx_select_params *p, const float *x, const float *y,
+                        const float *dx, const float *dy, int64_t n, ovx_similarity *model, int *own)
 {
     if (p->fit_frame || in->need_x1 <= in->need_x0)
         return camera_fits(in, p, x, y, dx, dy, n, model, own);
@@ -118,7 +117,6 @@ static int fits_in_crop(const ovx_energy_input *in, const ovx_select_params *p, 
     free(mv), free(choice), free(g);
     return rc;
 }
-
 
 /* A vector in quarter pixels per frame (clamped to +-32767) as one key. */
 static uint32_t quarter_key(float dx, float dy)
@@ -265,6 +263,7 @@ static int check_camera(const ovx_energy_input *in, const float *dx, const float
         const ovx_similarity fit = model[own[c] ? c : np];
         double best = -1.0;
         ovx_similarity pick = fit;
+        int changed = 0;
         for (int h = 0; h < 2; h++) {
             /* a mode the model already is (a translation within 1/2 px) is
              * not tried */
@@ -282,9 +281,10 @@ static int check_camera(const ovx_energy_input *in, const float *dx, const float
             if (cost >= 0 && cost < HYPOTHESIS_BETTER * best) {
                 pick = t;
                 best = cost;
+                changed = 1;
             }
         }
-        if (pick.tx != fit.tx || pick.ty != fit.ty || pick.a != fit.a || pick.b != fit.b) {
+        if (changed) {
             model[c] = pick;
             own[c] = 1;
         }

@@ -16,8 +16,8 @@
 
 /* x, y: block centres scaled to [-1, 1]; dx, dy: px per frame; the n past
  * vectors in the order of in->mv (choice, need rectangle as in in).
- * model[OVX_ENERGY_MAX_REFS + 1], own[OVX_ENERGY_MAX_REFS] zeroed by the
- * caller. Returns 0, -1 on allocation failure. Deterministic. */
+ * model[OVX_ENERGY_MAX_REFS + 1] (model[n_past]: all vectors); own[OVX_ENERGY_MAX_REFS]
+ * zeroed by the caller. Returns 0, -1 on allocation failure. Deterministic. */
 int ovx_camera_fit(const ovx_energy_input *in, const ovx_select_params *p, const float *x, const float *y,
                    const float *dx, const float *dy, int64_t n, ovx_similarity *model, int *own);
 
