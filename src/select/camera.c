@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "select/refsel.h"
+#include "select/sad.h"
 
 /* The camera's motion in px per frame: one similarity fit over all past
  * vectors (model[n_past]), and one per reference picture that has at least
@@ -130,44 +131,135 @@ static uint32_t quarter_key(float dx, float dy)
 static float key_dx(uint32_t k) { return (float)((int32_t)(k >> 16) - 32768) / 4; }
 static float key_dy(uint32_t k) { return (float)((int32_t)(k & 0xffff) - 32768) / 4; }
 
-/* How well camera motion h (px per frame) predicts the crop from past
- * reference c: the mean SAD per pixel of 16x16 blocks on a grid over the
- * need rectangle (at most 256 of them, every block where there are no
- * more), each displaced by h at its centre times c's distance; -1 when no
- * block fits. Blocks with and without exported vectors alike (MPEG-1/2/4
- * export none for skipped blocks, which would leave a still picture's
- * moving object the only voter). */
-static double grid_cost(const ovx_energy_input *in, int c, const ovx_similarity *h)
+/* The blocks the camera is checked on: 16x16 on a grid over the need
+ * rectangle, every sx-th column and sy-th row so that at most 256 are read
+ * (every block where there are no more). */
+typedef struct grid {
+    int x0, y0, nbx, nby, sx, sy;
+} grid;
+
+static int grid_layout(const ovx_energy_input *in, grid *g)
 {
-    const ovx_energy_ref *r = &in->past[c];
     int x0 = in->need_x0 > 0 ? in->need_x0 : 0, y0 = in->need_y0 > 0 ? in->need_y0 : 0;
     int x1 = in->need_x1 > in->need_x0 && in->need_x1 < in->W ? in->need_x1 : in->W;
     int y1 = in->need_y1 > in->need_y0 && in->need_y1 < in->H ? in->need_y1 : in->H;
-    int nbx = (x1 - x0) / 16, nby = (y1 - y0) / 16;
-    if (nbx < 1 || nby < 1)
-        return -1.0;
-    int sx = 1, sy = 1;
-    while ((int64_t)((nbx + sx - 1) / sx) * ((nby + sy - 1) / sy) > 256) {
-        if (sx <= sy)
-            sx++;
+    *g = (grid){x0, y0, (x1 - x0) / 16, (y1 - y0) / 16, 1, 1};
+    if (g->nbx < 1 || g->nby < 1)
+        return -1;
+    while ((int64_t)((g->nbx + g->sx - 1) / g->sx) * ((g->nby + g->sy - 1) / g->sy) > 256) {
+        if (g->sx <= g->sy)
+            g->sx++;
         else
-            sy++;
+            g->sy++;
     }
+    return 0;
+}
+
+/* The mean SAD per pixel of g's blocks (every sub-th of them each way)
+ * predicted from past reference c: displaced by camera motion h at their
+ * centres times c's distance, or (h NULL) by the whole-pixel shift ix, iy;
+ * -1 when no pixel is compared. */
+static double grid_sad(const ovx_energy_input *in, int c, const grid *g, int sub, const ovx_similarity *h, int ix,
+                       int iy)
+{
+    const ovx_energy_ref *r = &in->past[c];
     int step = ovx_refsel_step(in, 16);
     uint64_t sad = 0;
     int64_t npx = 0;
-    for (int by = 0; by < nby; by += sy)
-        for (int bx = 0; bx < nbx; bx += sx) {
-            ovx_mv m = {.x = x0 + 16 * bx, .y = y0 + 16 * by, .w = 16, .h = 16, .source = -1};
+    for (int by = 0; by < g->nby; by += g->sy * sub)
+        for (int bx = 0; bx < g->nbx; bx += g->sx * sub) {
+            ovx_mv m = {.x = g->x0 + 16 * bx, .y = g->y0 + 16 * by, .w = 16, .h = 16, .source = -1,
+                        .dx = (float)ix, .dy = (float)iy};
+            if (h) {
+                double cx = 2.0 * (m.x + 8.0) / in->W - 1.0, cy = 2.0 * (m.y + 8.0) / in->H - 1.0, px, py;
+                ovx_similarity_apply(h, cx, cy, &px, &py);
+                m.dx = (float)(px * r->dist);
+                m.dy = (float)(py * r->dist);
+            }
+            int64_t nn = 0;
+            if (!h && m.x + ix >= 0 && m.y + iy >= 0 && m.x + ix + 16 <= in->W && m.y + iy + 16 <= in->H) {
+                /* a whole-pixel shift inside the picture: the same sum, read directly */
+                sad += ovx_sad_rows(in->cur + (size_t)m.y * in->cur_stride + m.x, (ptrdiff_t)in->cur_stride * step,
+                                    r->y + (ptrdiff_t)(m.y + iy) * r->stride + m.x + ix, (ptrdiff_t)r->stride * step,
+                                    (16 + step - 1) / step, 16);
+                nn = 16 * ((16 + step - 1) / step);
+            } else {
+                sad += ovx_block_sad(in, &m, r->y, r->stride, step, &nn);
+            }
+            npx += nn;
+        }
+    return npx > 0 ? (double)sad / (double)npx : -1.0;
+}
+
+/* How well camera motion h (px per frame) predicts the crop from past
+ * reference c (grid_sad on every block of the grid). Blocks with and
+ * without exported vectors alike (MPEG-1/2/4 export none for skipped
+ * blocks, which would leave a still picture's moving object the only
+ * voter). */
+static double grid_cost(const ovx_energy_input *in, int c, const ovx_similarity *h)
+{
+    grid g;
+    return grid_layout(in, &g) < 0 ? -1.0 : grid_sad(in, c, &g, 1, h, 0, 0);
+}
+
+/* Blocks of g where the shift ix, iy predicts from past reference c by more
+ * than a grey level per pixel better (*wins) or worse (*losses) than camera
+ * motion h. */
+static void grid_vote(const ovx_energy_input *in, int c, const grid *g, const ovx_similarity *h, int ix, int iy,
+                      int *wins, int *losses)
+{
+    const ovx_energy_ref *r = &in->past[c];
+    int step = ovx_refsel_step(in, 16);
+    *wins = *losses = 0;
+    for (int by = 0; by < g->nby; by += g->sy)
+        for (int bx = 0; bx < g->nbx; bx += g->sx) {
+            ovx_mv m = {.x = g->x0 + 16 * bx, .y = g->y0 + 16 * by, .w = 16, .h = 16, .source = -1,
+                        .dx = (float)ix, .dy = (float)iy};
+            int64_t n1 = 0, n2 = 0;
+            uint64_t s1 = ovx_block_sad(in, &m, r->y, r->stride, step, &n1);
             double cx = 2.0 * (m.x + 8.0) / in->W - 1.0, cy = 2.0 * (m.y + 8.0) / in->H - 1.0, px, py;
             ovx_similarity_apply(h, cx, cy, &px, &py);
             m.dx = (float)(px * r->dist);
             m.dy = (float)(py * r->dist);
-            int64_t nn = 0;
-            sad += ovx_block_sad(in, &m, r->y, r->stride, step, &nn);
-            npx += nn;
+            uint64_t s2 = ovx_block_sad(in, &m, r->y, r->stride, step, &n2);
+            if ((double)s1 + (double)n1 < (double)s2)
+                ++*wins;
+            else if ((double)s2 + (double)n1 < (double)s1)
+                ++*losses;
         }
-    return npx > 0 ? (double)sad / (double)npx : -1.0;
+}
+
+/* The whole-pixel shift of the crop to past reference c within +-SHIFT_RANGE
+ * px: every second shift on a quarter of the grid's blocks, then the eight
+ * around the best on all of them (ties: the first in raster order). Its
+ * grid cost in *cost (-1: none). */
+#define SHIFT_RANGE 8
+static void picture_shift(const ovx_energy_input *in, int c, int *ix, int *iy, double *cost)
+{
+    grid g;
+    *ix = *iy = 0;
+    *cost = -1.0;
+    if (grid_layout(in, &g) < 0)
+        return;
+    double best = -1.0;
+    int bx = 0, by = 0;
+    for (int y = -SHIFT_RANGE; y <= SHIFT_RANGE; y += 2)
+        for (int x = -SHIFT_RANGE; x <= SHIFT_RANGE; x += 2) {
+            double s = grid_sad(in, c, &g, 2, NULL, x, y);
+            if (s >= 0 && (best < 0 || s < best))
+                best = s, bx = x, by = y;
+        }
+    if (best < 0)
+        return;
+    int cx = bx, cy = by;
+    for (int y = cy - 1; y <= cy + 1; y++)
+        for (int x = cx - 1; x <= cx + 1; x++) {
+            double s = (x == cx && y == cy) ? -1.0 : grid_sad(in, c, &g, 2, NULL, x, y);
+            if (s >= 0 && s < best)
+                best = s, bx = x, by = y;
+        }
+    best = grid_sad(in, c, &g, 1, NULL, bx, by);
+    *ix = bx, *iy = by, *cost = best;
 }
 
 /* The two most common of the n keys (ties: the smaller key), counted in
@@ -209,6 +301,35 @@ static int top_keys(const uint32_t *keys, int64_t n, uint32_t top[2], int64_t cn
     return 0;
 }
 
+/* The picture shift to past reference c as the camera: taken (*pick, its
+ * cost in *best; returns 1) when it predicts the crop clearly better than
+ * *pick (grid cost at most HYPOTHESIS_BETTER of *best) and most blocks
+ * that tell the two apart prefer it (SHIFT_VOTE times as many as prefer
+ * *pick): the mean alone would let a large textured object outweigh a
+ * flat background. */
+#define SHIFT_VOTE 2
+#define HYPOTHESIS_BETTER 0.95
+static int try_shift(const ovx_energy_input *in, int c, ovx_similarity *pick, double *best)
+{
+    grid g;
+    if (*best <= 0 || grid_layout(in, &g) < 0)
+        return 0;
+    int ix, iy, wins, losses;
+    double cost;
+    picture_shift(in, c, &ix, &iy, &cost);
+    float tx = (float)ix / (float)in->past[c].dist, ty = (float)iy / (float)in->past[c].dist;
+    /* the shift the pick already is (within 1/2 px) is not tried */
+    if (cost < 0 || cost >= HYPOTHESIS_BETTER * *best ||
+        (fabs(tx - pick->tx) + fabs(ty - pick->ty) < 0.5 && fabs(pick->a) + fabs(pick->b) < 0.25))
+        return 0;
+    grid_vote(in, c, &g, pick, ix, iy, &wins, &losses);
+    if (wins <= SHIFT_VOTE * losses)
+        return 0;
+    *pick = (ovx_similarity){.tx = tx, .ty = ty, .median_fallback = 1};
+    *best = cost;
+    return 1;
+}
+
 /* The camera to each past reference checked against the pixels: the two
  * most common vectors of the crop's blocks that chose it (each on a tenth
  * of them, and two blocks, at least) are tried as a translation, and one
@@ -218,8 +339,11 @@ static int top_keys(const uint32_t *keys, int64_t n, uint32_t top[2], int64_t cn
  * B-frame most past vectors may be zero vectors of flat or
  * direct-predicted blocks while every textured block moves with the
  * camera, and a reference a few blocks chose gets the fit of the others,
- * scaled by distance, which a shaking camera does not follow. */
-#define HYPOTHESIS_BETTER 0.95
+ * scaled by distance, which a shaking camera does not follow. For the
+ * reference most of the crop's blocks chose, the picture's own whole-pixel
+ * shift to it is tried too (try_shift): in such a B-frame the textured
+ * blocks may all have chosen the future picture, so that no past vector
+ * is the camera's. */
 static int check_camera(const ovx_energy_input *in, const float *dx, const float *dy, ovx_similarity *model,
                         int *own)
 {
@@ -234,8 +358,12 @@ static int check_camera(const ovx_energy_input *in, const float *dx, const float
         if (m->source < 0 && c < np && ovx_energy_needed_block(in, m))
             per[c]++;
     }
-    for (int c = 0; c < np; c++)
+    int most = 0;
+    for (int c = 0; c < np; c++) {
         at[c] = nk, nk += per[c];
+        if (per[c] > per[most])
+            most = c;
+    }
     if (nk < 4)
         return 0;
     uint32_t *keys = malloc((size_t)nk * sizeof *keys);
@@ -283,6 +411,13 @@ static int check_camera(const ovx_energy_input *in, const float *dx, const float
                 best = cost;
                 changed = 1;
             }
+        }
+        /* the reference most of the crop's blocks chose: its whole-pixel
+         * picture shift as a third hypothesis */
+        if (c == most) {
+            if (best < 0)
+                best = grid_cost(in, c, &fit);
+            changed |= try_shift(in, c, &pick, &best);
         }
         if (changed) {
             model[c] = pick;

@@ -4,7 +4,9 @@
  * vectors or more (model[c], own[c] = 1), on the crop's blocks (--fit-region
  * crop) or the whole frame's; then checked against the pixels: a common
  * vector of the blocks that chose a reference that predicts the crop from
- * it clearly better than the fit becomes that reference's camera. */
+ * it clearly better than the fit becomes that reference's camera, and so
+ * does the picture's whole-pixel shift to the reference most blocks chose
+ * when most blocks prefer it. */
 #ifndef OVX_SELECT_CAMERA_H
 #define OVX_SELECT_CAMERA_H
 

@@ -104,9 +104,14 @@ void ovx_block_texture(const ovx_energy_input *in, const ovx_mv *m, const uint8_
 
 /* How much the block's own vector predicts it better than the camera's
  * motion there (px, py: px per frame) would, in grey levels per pixel,
- * mapped to a weight in [0, 1] (1 from a quarter grey level on). A vector that
- * explains nothing more than the camera (flat areas, where any vector
- * predicts alike) carries no object motion. Nor does one whose block
+ * mapped to a weight in [0, 1] (1 from a quarter grey level on, or from
+ * EVIDENCE_PER_PX grey levels per px of the vector's departure from the
+ * camera when that is more). A vector that explains nothing more than the
+ * camera (flat areas, where any vector predicts alike) carries no object
+ * motion; nor, in full, does one that departs from the camera by several
+ * px but predicts only a little better (a near-flat block whose edge
+ * shows: x264's B-frames keep zero vectors on flat bars while the camera
+ * shakes). Nor does one whose block
  * varies less (mean absolute deviation) than texture_k times the noise of
  * its own prediction (the error left once its mean, a change of light, is
  * taken out): displacing such a block changes its prediction by no more
@@ -117,6 +122,7 @@ void ovx_block_texture(const ovx_energy_input *in, const ovx_mv *m, const uint8_
  * vector (sky, a wall a shadow crosses) still follows the picture, as the
  * flow judge of scripts/bench-selection sees it. */
 #define TEXTURE_NOISE_MIN 2.0f
+#define EVIDENCE_PER_PX 0.07f
 static float vector_evidence(const ovx_energy_input *in, int64_t i, int c, double px, double py,
                              double texture_k)
 {
@@ -144,7 +150,12 @@ static float vector_evidence(const ovx_energy_input *in, int64_t i, int c, doubl
         if (noise > TEXTURE_NOISE_MIN && spread < texture_k * noise)
             return 0.0f;
     }
-    return gain >= 0.25f ? 1.0f : gain / 0.25f;
+    /* full weight from a quarter grey level on, or EVIDENCE_PER_PX per px
+     * the vector departs from the camera when that is more */
+    float need = 0.25f, off = (float)hypot(m->dx - cam.dx, m->dy - cam.dy);
+    if (EVIDENCE_PER_PX * off > need)
+        need = EVIDENCE_PER_PX * off;
+    return gain >= need ? 1.0f : gain / need;
 }
 
 int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params *p, int cw, int ch,

@@ -660,6 +660,100 @@ static void test_camera_check(void)
             CHECK_NEAR(cells[i * cw + j], (i == 4 || i == 5) && j >= 2 && j < 14 ? 3.0 : 0.0, 1e-5);
 }
 
+/* 3. The picture's shift as the camera (camera.c try_shift): a B-frame of
+ *    a shaking camera whose textured blocks (the top half, random) chose
+ *    the future picture, all but two: the past vectors are 24 zero vectors
+ *    of the flat bottom half and two textured blocks that follow the
+ *    camera, (3, 2), too few (under a tenth) to be tried as a mode. The
+ *    texture is random 4x4 squares: natural pictures are smooth enough for
+ *    the search's first pass, which tries every second shift. The fit
+ *    (their median) says zero; the picture is ref displaced by (3, 2)
+ *    everywhere, so the two blocks score nothing and neither do the flat
+ *    zero vectors (no better than the camera there). Without the shift
+ *    search the two scored |(3, 2)| = 3.6 px. */
+static void test_camera_shift(void)
+{
+    static uint8_t cur[W * H], ref[W * H];
+    static uint8_t sq[(H / 4) * (W / 4)];
+    srand(17);
+    for (int i = 0; i < (H / 4) * (W / 4); i++)
+        sq[i] = (uint8_t)(40 + rand() % 160);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            ref[y * W + x] = y < H / 2 ? sq[(y / 4) * (W / 4) + x / 4] : 128;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            cur[y * W + x] = ref[(y + 2 < H ? y + 2 : H - 1) * W + (x + 3 < W ? x + 3 : W - 1)];
+    ovx_mv v[64];
+    int n = 0;
+    for (int y = 0; y < H; y += B)
+        for (int x = 0; x < W; x += B) {
+            if (y >= H / 2)
+                v[n++] = (ovx_mv){x, y, B, B, 0.0f, 0.0f, -1};
+            else if ((x == 32 || x == 80) && y == 16)
+                v[n++] = (ovx_mv){x, y, B, B, 3.0f, 2.0f, -1};
+            else
+                v[n++] = (ovx_mv){x, y, B, B, 0.0f, 0.0f, 1}; /* the future picture's */
+        }
+    ovx_energy_input in = {.cur = cur, .prev = ref, .cur_stride = W, .prev_stride = W, .W = W, .H = H,
+                           .mv = v, .n_mv = n, .n_past = 1, .n_fut = 1};
+    in.past[0] = (ovx_energy_ref){ref, W, 1};
+    in.fut[0] = (ovx_energy_ref){cur, W, 1};
+    ovx_select_params p = ovx_select_default_params();
+    int cw = W / 8, ch = H / 8;
+    float cells[(W / 8) * (H / 8)];
+    ovx_error err;
+    CHECK(ovx_energy_motion_cells(&in, &p, cw, ch, cells, &err) == OVX_OK);
+    for (int i = 0; i < cw * ch; i++)
+        CHECK_NEAR(cells[i], 0.0, 1e-6);
+}
+
+/* The evidence a vector needs grows with its departure from the camera
+ * (energy.c EVIDENCE_PER_PX, 0.07 grey levels per px): a near-flat block
+ * (a ramp of one grey level per 20 px) that moved 6 px is predicted by its
+ * vector better than by the still camera by only the few columns where
+ * the ramp steps; it gets gain / max(0.25, 0.07 x 6) of its 6 px, not all
+ * of it. A textured block that moved 3 px keeps all of its 3 px. gain is
+ * read off the pictures here: the mean |cur - ref| over the block. */
+static void test_evidence_per_px(void)
+{
+    static uint8_t cur[W * H], ref[W * H];
+    srand(5);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            ref[y * W + x] = x < W / 2 ? (uint8_t)(40 + rand() % 160) : (uint8_t)(90 + (x - W / 2) / 20);
+    memcpy(cur, ref, sizeof cur);
+    for (int y = 32; y < 48; y++) {
+        for (int x = 16; x < 32; x++)
+            cur[y * W + x] = ref[y * W + x + 3];
+        for (int x = 96; x < 112; x++)
+            cur[y * W + x] = ref[y * W + x + 6];
+    }
+    double gain = 0;
+    for (int y = 32; y < 48; y++)
+        for (int x = 96; x < 112; x++)
+            gain += abs(cur[y * W + x] - ref[y * W + x]);
+    gain /= 256.0;
+    CHECK(gain > 0.25 && gain < 0.42); /* full weight under the old quarter level, not now */
+    ovx_mv v[64];
+    int n = 0;
+    for (int by = 0; by < H; by += B)
+        for (int bx = 0; bx < W; bx += B, n++)
+            v[n] = (ovx_mv){bx, by, B, B, bx == 16 && by == 32 ? 3.0f : bx == 96 && by == 32 ? 6.0f : 0.0f,
+                            0.0f, -1};
+    ovx_energy_input in = {.cur = cur, .prev = ref, .cur_stride = W, .prev_stride = W, .W = W, .H = H,
+                           .mv = v, .n_mv = n, .n_past = 1};
+    in.past[0] = (ovx_energy_ref){ref, W, 1};
+    ovx_select_params p = ovx_select_default_params();
+    int cw = W / 8, ch = H / 8;
+    float cells[(W / 8) * (H / 8)];
+    ovx_error err;
+    CHECK(ovx_energy_motion_cells(&in, &p, cw, ch, cells, &err) == OVX_OK);
+    CHECK_NEAR(cells[4 * cw + 2], 3.0, 1e-5);
+    CHECK_NEAR(cells[4 * cw + 12], 6.0 * gain / (0.07 * 6.0), 1e-4);
+    CHECK_NEAR(cells[5 * cw + 13], 6.0 * gain / (0.07 * 6.0), 1e-4);
+}
+
 /* A shaking camera over two reference pictures: the blocks of rows 0-2
  * point 3 frames back with (2, -6), those of rows 3-5 6 frames back with
  * (2, 0) (the picture 6 back sits elsewhere than twice the one 3 back).
@@ -876,5 +970,7 @@ int main(void)
     test_vector_evidence();
     test_texture_gate();
     test_camera_check();
+    test_camera_shift();
+    test_evidence_per_px();
     return CHECK_RESULT();
 }

@@ -8,16 +8,19 @@ The share of the competing tokens on the object's path is printed for the
 default and for --normalise frame (the recipe). Random tokens would put
 about 14% there (the path covers ~2200 of 16128 competing patches). The
 issue's goal is >= 90% in every case; measured at this commit (Intel Xeon,
-session 24): ramp 99%, jitter 89.5%, noise 90.5%. History: 85/66/59% before
+session 25): ramp 99.5%, jitter 91.9%, noise 90.5% (session 24: 99.3/89.5/
+90.5%). History: 85/66/59% before
 the estimator's picture-shift start and motion cost; 99/81/77% in session
 23; the noise case rose with --texture-k 1.5 made the default once gated by
 the prediction's noise (> 2 grey levels: the real clips' flow judge counts
 flat sky as moving in clean footage, which the gate leaves alone), the
 jitter case with the camera checked against the pixels (camera.c: in the
 shaking camera's B-frames most past vectors were zero vectors of flat
-blocks, so the fit took zero for the camera). Until the goal holds for
-jitter, this test pins a floor per case a few points under what was
-measured (FLOOR; x264 runs with one thread, but swscale and the encoder may
+blocks, so the fit took zero for the camera), and again in session 25 with
+the picture's own shift tried as the camera and a vector's evidence
+growing with its departure from the camera (flat bars keep zero vectors
+while the camera shakes). This test pins a floor per case a few points
+under what was measured (FLOOR; x264 runs with one thread, but swscale and the encoder may
 still differ by CPU: a CI machine drew 64.7% where another drew 66.0%), so
 a regression fails. --texture-k 0 (the test off) is printed for the noise
 case."""
@@ -34,7 +37,7 @@ OVX = clips.ovx()
 K = 1024
 CROP = 10  # jitter: the picture is cut 10 px in from each side, +-2 px each frame
 # a few points under the levels reached (99%, 89.5%, 90.5%); the goal is 0.90
-FLOOR = {"ramp": 0.95, "jitter": 0.85, "noise": 0.87}
+FLOOR = {"ramp": 0.95, "jitter": 0.88, "noise": 0.87}
 X264 = ["-c:v", "libx264", "-g", "60", "-threads", "1"]  # one thread: the same clip every run
 
 
