@@ -573,6 +573,8 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
             restart = 1;
             c->plan_ok = 0;
             c->skip_ok = 0;
+            c->single_decoder = 1; /* damage: as below */
+            c->copy_frames = 1;
         }
     }
     if (restart && !plan && nk > 1 && p->threads > 1) {
@@ -642,11 +644,14 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
      * error) or when the decoded frames disagree with the packet scan, the
      * stream is decoded again with a single decoder thread, handing the
      * saliency workers copies of the frames, so the output never depends on
-     * --threads */
+     * --threads; with --threads 1 too, since a concealing decoder may write
+     * again into a frame it returned (a worker reading it then saw other
+     * pixels than one reading the copy: a truncated MPEG-2 stream's last
+     * picture, a byte-flipped 4-slice H.264 MP4) */
     disagree |= c->decoded != c->scan->n;
     int damaged = c->corrupt > 0 || c->bad > 0 || c->read_error || c->scan->corrupt_pkts > 0 ||
                   c->scan->end_rc != AVERROR_EOF;
-    if (!restart && !c->single_decoder && p->threads > 1 && (damaged || disagree)) {
+    if (!restart && !c->copy_frames && (damaged || disagree)) {
         c->single_decoder = 1;
         c->copy_frames = 1;
         restart = 1;

@@ -1,6 +1,7 @@
 """Damaged streams give the same bytes whatever --threads: clips made here
-(H.264 with B-frames in MP4, MPEG-TS, AVI and raw .h264, MPEG-1, MPEG-2,
-MPEG-4 Part 2),
+(H.264 with B-frames in MP4, MPEG-TS, AVI and raw .h264, H.264 with four
+slices a picture, MPEG-1, MPEG-2, MPEG-4 Part 2; with $OVX_SHARED_DIR, a
+real MPEG-2 program stream cut and byte-flipped),
 truncated at several points or with bytes flipped in the middle, each run
 with --threads 1, 2, 3 and 8 (2 twice, where thread races would show) must print byte-identical JSON (--no-timings), or fail with the same
 exit code and message for every thread count. In the sanitizer build
@@ -35,7 +36,15 @@ SOURCES = {
                   "-preset", "fast"],
     "h264b.h264": ["-c:v", "libx264", "-bf", "3", "-b-pyramid", "normal", "-g", "24", "-keyint_min", "24",
                    "-preset", "fast", "-f", "h264"],
+    # four slices a picture (broadcast, some cameras): a slice-threaded or
+    # concealing decoder rewrites a returned picture
+    "h264s4.mp4": ["-c:v", "libx264", "-x264-params", "slices=4", "-bf", "2", "-g", "24", "-preset", "fast"],
 }
+
+# real footage (when $OVX_SHARED_DIR/videos exists): an MPEG-2 program
+# stream cut inside a picture, whose concealed last picture differed between
+# --threads 1 and 2 until session 25, and the same file with bytes flipped
+REAL = [("cityCC0.mpg", "cut", 300000), ("cityCC0.mpg", "flip", 1500000)]
 
 
 def make_sources(d):
@@ -76,6 +85,25 @@ def damaged_variants(d, name, path):
     return out
 
 
+def real_variants(d):
+    shared = os.environ.get("OVX_SHARED_DIR", "")
+    vdir = os.path.join(shared, "videos")
+    if not shared or not os.path.isdir(vdir):
+        print(f"real clips: skipped (no shared videos at {vdir!r})")
+        return []
+    out = []
+    for name, how, size in REAL:
+        data = bytearray(open(os.path.join(vdir, name), "rb").read()[:size])
+        if how == "flip":
+            rng = random.Random(4)
+            for _ in range(40):
+                data[rng.randrange(20000, len(data))] ^= 0xFF
+        p = os.path.join(d, f"real-{how}-{name}")
+        open(p, "wb").write(bytes(data))
+        out.append(p)
+    return out
+
+
 def run(path, threads, extra=()):
     r = subprocess.run([clips.ovx(), "select", "--no-timings", "--threads", str(threads), *extra, path],
                        capture_output=True)
@@ -87,23 +115,24 @@ def main():
     bad = []
     ok_runs = fail_runs = 0
     with tempfile.TemporaryDirectory() as d:
-        for name, src in make_sources(d).items():
-            # H.264 with B-frames: also 4 samples, where the decode plan would decode GOP prefixes
-            for p, extra in [(p, e) for p in damaged_variants(d, name, src)
-                             for e in ([], ["--frames", "4"]) if not e or name.startswith("h264b")]:
-                results = [(t, run(p, t, extra)) for t in THREADS]
-                first = results[0][1]
-                outcome = "ok" if first[0] == 0 else f"exit {first[0]}"
-                ok_runs += first[0] == 0
-                fail_runs += first[0] != 0
-                diff = [(t, r) for t, r in results if r != first]
-                print(f"{os.path.basename(p)}{' ' + ' '.join(extra) if extra else ''}: {outcome}, " +
-                      ("same bytes for --threads " + ",".join(str(t) for t, _ in results) if not diff
-                       else "DIFFERS: " + "; ".join(f"t{t}: {r}" for t, r in results)))
-                if first[0] not in (0, 1):
-                    bad.append(f"{p}: exit {first[0]}: {first[2]}")
-                if diff:
-                    bad.append(f"{os.path.basename(p)}: output depends on --threads")
+        cases = [(p, e) for name, src in make_sources(d).items() for p in damaged_variants(d, name, src)
+                 # H.264 with B-frames: also 4 samples, where the decode plan would decode GOP prefixes
+                 for e in ([], ["--frames", "4"]) if not e or name.startswith("h264b")]
+        cases += [(p, []) for p in real_variants(d)]
+        for p, extra in cases:
+            results = [(t, run(p, t, extra)) for t in THREADS]
+            first = results[0][1]
+            outcome = "ok" if first[0] == 0 else f"exit {first[0]}"
+            ok_runs += first[0] == 0
+            fail_runs += first[0] != 0
+            diff = [(t, r) for t, r in results if r != first]
+            print(f"{os.path.basename(p)}{' ' + ' '.join(extra) if extra else ''}: {outcome}, " +
+                  ("same bytes for --threads " + ",".join(str(t) for t, _ in results) if not diff
+                   else "DIFFERS: " + "; ".join(f"t{t}: {r}" for t, r in results)))
+            if first[0] not in (0, 1):
+                bad.append(f"{p}: exit {first[0]}: {first[2]}")
+            if diff:
+                bad.append(f"{os.path.basename(p)}: output depends on --threads")
     print(f"{ok_runs} damaged clips selected, {fail_runs} rejected (same outcome for every thread count)")
     if bad:
         print("FAIL:\n  " + "\n  ".join(bad))
