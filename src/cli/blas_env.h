@@ -13,8 +13,9 @@ void ovx_blas_pool_stop(void);
  * OPENBLAS_CORETYPE, read when the library loads, changes that, so on a CPU
  * with AVX-512 F/BW/VL/DQ/CD whose detected core is not an AVX-512 one, and
  * without OPENBLAS_CORETYPE set, ovx runs itself again (exec, at the start
- * of main) with OPENBLAS_CORETYPE=SkylakeX and OVX_BLAS_DETECTED=the core
- * OpenBLAS had picked. Returns only when nothing was done (or exec failed).
+ * of main, for the commands that run the model: main.c's table) with
+ * OPENBLAS_CORETYPE=SkylakeX and OVX_BLAS_DETECTED=the core OpenBLAS had
+ * picked. Returns only when nothing was done (or exec failed).
  * Test hook: OVX_TEST_BLAS_CORE=NAME stands for the detected core. */
 void ovx_blas_coretype_fix(char **argv);
 

@@ -16,6 +16,7 @@ typedef struct ovx_command {
     const char *summary;
     int (*run)(int argc, char **argv);  /* argv[0] is the command name */
     void (*help)(FILE *out);
+    int blas;                           /* runs the model (OpenBLAS): its kernels are fixed at start */
 } ovx_command;
 
 int ovx_cmd_select(int argc, char **argv);

@@ -8,17 +8,17 @@
 
 static const ovx_command commands[] = {
     {"select", "pick the salient 14x14 patches of a video from its motion vectors and residuals",
-     ovx_cmd_select, ovx_help_select},
+     ovx_cmd_select, ovx_help_select, 0},
     {"forward", "run the encoder on a pixel tensor (.npy) and write its outputs",
-     ovx_cmd_forward, ovx_help_forward},
+     ovx_cmd_forward, ovx_help_forward, 1},
     {"extract", "videos or images in, embeddings (.npy) and metadata (.json) out",
-     ovx_cmd_extract, ovx_help_extract},
+     ovx_cmd_extract, ovx_help_extract, 1},
     {"inspect", "summarise a model folder: config, tensors, parameter count, checksum",
-     ovx_cmd_inspect, ovx_help_inspect},
+     ovx_cmd_inspect, ovx_help_inspect, 0},
     {"selftest", "compare the CUDA backend with the CPU backend on a random model",
-     ovx_cmd_selftest, ovx_help_selftest},
+     ovx_cmd_selftest, ovx_help_selftest, 1},
     {"bench", "forward throughput on a device (clips/s, tokens/s, % of bf16 peak) as a table",
-     ovx_cmd_bench, ovx_help_bench},
+     ovx_cmd_bench, ovx_help_bench, 1},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -52,7 +52,12 @@ static const ovx_command *find(const char *name)
 
 int main(int argc, char **argv)
 {
-    ovx_blas_coretype_fix(argv); /* may exec ovx again, before anything is done */
+    /* a command that runs the model may exec ovx again (OpenBLAS's kernels
+     * for this CPU), before anything is done; select and inspect run no BLAS
+     * and keep the one start-up (~25 ms of CPU with FFmpeg's libraries) */
+    const ovx_command *first = argc >= 2 ? find(argv[1]) : NULL;
+    if (first && first->blas)
+        ovx_blas_coretype_fix(argv);
     ovx_malloc_tune();
     ovx_blas_pool_stop();
     if (argc < 2) {

@@ -2,7 +2,9 @@
 """test_cli_blas_core.py: OpenBLAS's core type (issue 24, item 9): where
 OpenBLAS picks a non-AVX-512 core on a CPU with AVX-512 (test hook
 OVX_TEST_BLAS_CORE=Haswell stands for the misdetection), ovx runs itself
-again with OPENBLAS_CORETYPE=SkylakeX, and `ovx bench` names the core
+again with OPENBLAS_CORETYPE=SkylakeX (commands that run the model only:
+`ovx select` and `ovx inspect` start once, counted by the dynamic loader's
+LD_DEBUG=statistics, one report per program start), and `ovx bench` names the core
 OpenBLAS then runs and why; a core the user set is kept; a detected AVX-512
 core is kept; the OpenBLAS forward (OVX_CPU_GEMM=openblas) gives the same
 numbers (rel L2 < 1e-5) on either core. The harness's own OPENBLAS_CORETYPE
@@ -15,7 +17,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "extract"))
-from xhelp import OVX, check, finish, make_model, tmpdir  # noqa: E402
+from xhelp import OVX, check, finish, make_clip, make_model, tmpdir  # noqa: E402
 
 flags = set(re.search(r"^flags\s*:(.*)$", open("/proc/cpuinfo").read(), re.M).group(1).split())
 if not {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"} <= flags:
@@ -41,6 +43,21 @@ check(line.endswith("(detected)"), f"an AVX-512 core is kept: {line}")
 
 tmp = tmpdir("ovx-blas-core-")
 model = make_model(os.path.join(tmp, "model"))
+
+
+def starts(args):
+    """program starts of one ovx run with the misdetection hook"""
+    r = subprocess.run([OVX] + args, capture_output=True, text=True, timeout=300,
+                       env=dict(base, OVX_TEST_BLAS_CORE="Haswell", LD_DEBUG="statistics"))
+    return r.returncode, r.stderr.count("total startup time in dynamic loader")
+
+
+clip = os.path.join(tmp, "c.mp4")
+make_clip(clip)
+for args, want in ((["select", "--tokens", "64", clip], 1), (["inspect", "-m", model], 1),
+                   (["forward", "--help"], 2)):
+    rc, n = starts(args)
+    check(rc == 0 and n == want, f"ovx {args[0]}: {n} program starts (want {want}), exit {rc}")
 px = os.path.join(tmp, "px.npy")
 np.save(px, np.random.default_rng(4).standard_normal((1, 3, 2, 56, 56)).astype(np.float32))
 outs = {}
