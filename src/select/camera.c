@@ -138,7 +138,7 @@ typedef struct grid {
     int x0, y0, nbx, nby, sx, sy;
 } grid;
 
-static int grid_layout(const ovx_energy_input *in, grid *g)
+static int grid_layout(const ovx_energy_input *in, int max_blocks, grid *g)
 {
     int x0 = in->need_x0 > 0 ? in->need_x0 : 0, y0 = in->need_y0 > 0 ? in->need_y0 : 0;
     int x1 = in->need_x1 > in->need_x0 && in->need_x1 < in->W ? in->need_x1 : in->W;
@@ -146,7 +146,7 @@ static int grid_layout(const ovx_energy_input *in, grid *g)
     *g = (grid){x0, y0, (x1 - x0) / 16, (y1 - y0) / 16, 1, 1};
     if (g->nbx < 1 || g->nby < 1)
         return -1;
-    while ((int64_t)((g->nbx + g->sx - 1) / g->sx) * ((g->nby + g->sy - 1) / g->sy) > 256) {
+    while ((int64_t)((g->nbx + g->sx - 1) / g->sx) * ((g->nby + g->sy - 1) / g->sy) > max_blocks) {
         if (g->sx <= g->sy)
             g->sx++;
         else
@@ -159,11 +159,11 @@ static int grid_layout(const ovx_energy_input *in, grid *g)
  * predicted from past reference c: displaced by camera motion h at their
  * centres times c's distance, or (h NULL) by the whole-pixel shift ix, iy;
  * -1 when no pixel is compared. */
-static double grid_sad(const ovx_energy_input *in, int c, const grid *g, int sub, const ovx_similarity *h, int ix,
-                       int iy)
+static double grid_sad(const ovx_energy_input *in, int c, const grid *g, int sub, int rk, const ovx_similarity *h,
+                       int ix, int iy)
 {
     const ovx_energy_ref *r = &in->past[c];
-    int step = ovx_refsel_step(in, 16);
+    int step = ovx_refsel_step(in, 16) * rk;
     uint64_t sad = 0;
     int64_t npx = 0;
     for (int by = 0; by < g->nby; by += g->sy * sub)
@@ -199,7 +199,7 @@ static double grid_sad(const ovx_energy_input *in, int c, const grid *g, int sub
 static double grid_cost(const ovx_energy_input *in, int c, const ovx_similarity *h)
 {
     grid g;
-    return grid_layout(in, &g) < 0 ? -1.0 : grid_sad(in, c, &g, 1, h, 0, 0);
+    return grid_layout(in, 256, &g) < 0 ? -1.0 : grid_sad(in, c, &g, 1, 1, h, 0, 0);
 }
 
 /* Blocks of g where the shift ix, iy predicts from past reference c by more
@@ -230,35 +230,33 @@ static void grid_vote(const ovx_energy_input *in, int c, const grid *g, const ov
 }
 
 /* The whole-pixel shift of the crop to past reference c within +-SHIFT_RANGE
- * px: every second shift on a quarter of the grid's blocks, then the eight
- * around the best on all of them (ties: the first in raster order). Its
- * grid cost in *cost (-1: none). */
+ * px on grid g: every second shift on a quarter of its blocks, then the
+ * nine around the best on all of them (ties: the first in
+ * raster order; natural pictures are smooth enough that the true shift's
+ * even neighbours beat the others); its cost on g in *cost (-1: none). */
 #define SHIFT_RANGE 8
-static void picture_shift(const ovx_energy_input *in, int c, int *ix, int *iy, double *cost)
+static void picture_shift(const ovx_energy_input *in, int c, const grid *g, int *ix, int *iy, double *cost)
 {
-    grid g;
     *ix = *iy = 0;
     *cost = -1.0;
-    if (grid_layout(in, &g) < 0)
-        return;
     double best = -1.0;
     int bx = 0, by = 0;
     for (int y = -SHIFT_RANGE; y <= SHIFT_RANGE; y += 2)
         for (int x = -SHIFT_RANGE; x <= SHIFT_RANGE; x += 2) {
-            double s = grid_sad(in, c, &g, 2, NULL, x, y);
+            double s = grid_sad(in, c, g, 2, 1, NULL, x, y);
             if (s >= 0 && (best < 0 || s < best))
                 best = s, bx = x, by = y;
         }
     if (best < 0)
         return;
     int cx = bx, cy = by;
+    best = -1.0;
     for (int y = cy - 1; y <= cy + 1; y++)
         for (int x = cx - 1; x <= cx + 1; x++) {
-            double s = (x == cx && y == cy) ? -1.0 : grid_sad(in, c, &g, 2, NULL, x, y);
-            if (s >= 0 && s < best)
+            double s = grid_sad(in, c, g, 1, 1, NULL, x, y);
+            if (s >= 0 && (best < 0 || s < best))
                 best = s, bx = x, by = y;
         }
-    best = grid_sad(in, c, &g, 1, NULL, bx, by);
     *ix = bx, *iy = by, *cost = best;
 }
 
@@ -301,32 +299,35 @@ static int top_keys(const uint32_t *keys, int64_t n, uint32_t top[2], int64_t cn
     return 0;
 }
 
-/* The picture shift to past reference c as the camera: taken (*pick, its
- * cost in *best; returns 1) when it predicts the crop clearly better than
- * *pick (grid cost at most HYPOTHESIS_BETTER of *best) and most blocks
- * that tell the two apart prefer it (SHIFT_VOTE times as many as prefer
- * *pick): the mean alone would let a large textured object outweigh a
- * flat background. */
+/* The picture shift to past reference c as the camera, on a grid of at
+ * most SHIFT_BLOCKS blocks: taken (*pick; returns 1) when it predicts that
+ * grid clearly better than *pick (cost at most HYPOTHESIS_BETTER of
+ * *pick's) and most blocks that tell the two apart prefer it (SHIFT_VOTE
+ * times as many as prefer *pick): the mean alone would let a large
+ * textured object outweigh a flat background. */
 #define SHIFT_VOTE 2
+#define SHIFT_BLOCKS 64
 #define HYPOTHESIS_BETTER 0.95
-static int try_shift(const ovx_energy_input *in, int c, ovx_similarity *pick, double *best)
+static int try_shift(const ovx_energy_input *in, int c, ovx_similarity *pick)
 {
     grid g;
-    if (*best <= 0 || grid_layout(in, &g) < 0)
+    if (grid_layout(in, SHIFT_BLOCKS, &g) < 0)
+        return 0;
+    double base = grid_sad(in, c, &g, 1, 1, pick, 0, 0);
+    if (base <= 0)
         return 0;
     int ix, iy, wins, losses;
     double cost;
-    picture_shift(in, c, &ix, &iy, &cost);
+    picture_shift(in, c, &g, &ix, &iy, &cost);
     float tx = (float)ix / (float)in->past[c].dist, ty = (float)iy / (float)in->past[c].dist;
     /* the shift the pick already is (within 1/2 px) is not tried */
-    if (cost < 0 || cost >= HYPOTHESIS_BETTER * *best ||
+    if (cost < 0 || cost >= HYPOTHESIS_BETTER * base ||
         (fabs(tx - pick->tx) + fabs(ty - pick->ty) < 0.5 && fabs(pick->a) + fabs(pick->b) < 0.25))
         return 0;
     grid_vote(in, c, &g, pick, ix, iy, &wins, &losses);
     if (wins <= SHIFT_VOTE * losses)
         return 0;
     *pick = (ovx_similarity){.tx = tx, .ty = ty, .median_fallback = 1};
-    *best = cost;
     return 1;
 }
 
@@ -339,11 +340,11 @@ static int try_shift(const ovx_energy_input *in, int c, ovx_similarity *pick, do
  * B-frame most past vectors may be zero vectors of flat or
  * direct-predicted blocks while every textured block moves with the
  * camera, and a reference a few blocks chose gets the fit of the others,
- * scaled by distance, which a shaking camera does not follow. For the
- * reference most of the crop's blocks chose, the picture's own whole-pixel
- * shift to it is tried too (try_shift): in such a B-frame the textured
- * blocks may all have chosen the future picture, so that no past vector
- * is the camera's. */
+ * scaled by distance, which a shaking camera does not follow. In a B-frame,
+ * for the reference most of the crop's blocks chose, the picture's own
+ * whole-pixel shift to it is tried too (try_shift): the textured blocks
+ * may all have chosen the future picture, so that no past vector is the
+ * camera's. */
 static int check_camera(const ovx_energy_input *in, const float *dx, const float *dy, ovx_similarity *model,
                         int *own)
 {
@@ -412,13 +413,11 @@ static int check_camera(const ovx_energy_input *in, const float *dx, const float
                 changed = 1;
             }
         }
-        /* the reference most of the crop's blocks chose: its whole-pixel
-         * picture shift as a third hypothesis */
-        if (c == most) {
-            if (best < 0)
-                best = grid_cost(in, c, &fit);
-            changed |= try_shift(in, c, &pick, &best);
-        }
+        /* in a B-frame, the reference most of the crop's blocks chose:
+         * its whole-pixel picture shift as a third hypothesis (a P-frame's
+         * textured blocks carry the camera in their own past vectors) */
+        if (c == most && in->n_fut > 0)
+            changed |= try_shift(in, c, &pick);
         if (changed) {
             model[c] = pick;
             own[c] = 1;
