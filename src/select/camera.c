@@ -231,9 +231,9 @@ static void grid_vote(const ovx_energy_input *in, int c, const grid *g, const ov
 
 /* The whole-pixel shift of the crop to past reference c within +-SHIFT_RANGE
  * px on grid g: every second shift on a quarter of its blocks, then the
- * nine around the best on all of them (ties: the first in
- * raster order; natural pictures are smooth enough that the true shift's
- * even neighbours beat the others); its cost on g in *cost (-1: none). */
+ * nine around the best on all of them (ties: the first in raster order;
+ * natural pictures are smooth enough that the true shift's even neighbours
+ * beat the others); its cost on g in *cost (-1: none). */
 #define SHIFT_RANGE 8
 static void picture_shift(const ovx_energy_input *in, int c, const grid *g, int *ix, int *iy, double *cost)
 {
