@@ -86,7 +86,7 @@ int main(int argc, char **argv)
         c->help(stdout);
         return OVX_EXIT_OK;
     }
-    const ovx_command *c = find(cmd);
+    const ovx_command *c = first;
     if (!c) {
         fprintf(stderr, "ovx: unknown command '%s' (see ovx --help)\n", cmd);
         return OVX_EXIT_USAGE;

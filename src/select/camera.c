@@ -132,8 +132,8 @@ static float key_dx(uint32_t k) { return (float)((int32_t)(k >> 16) - 32768) / 4
 static float key_dy(uint32_t k) { return (float)((int32_t)(k & 0xffff) - 32768) / 4; }
 
 /* The blocks the camera is checked on: 16x16 on a grid over the need
- * rectangle, every sx-th column and sy-th row so that at most 256 are read
- * (every block where there are no more). */
+ * rectangle, every sx-th column and sy-th row so that at most max_blocks
+ * are read (every block where there are no more). */
 typedef struct grid {
     int x0, y0, nbx, nby, sx, sy;
 } grid;
@@ -155,37 +155,42 @@ static int grid_layout(const ovx_energy_input *in, int max_blocks, grid *g)
     return 0;
 }
 
-/* The mean SAD per pixel of g's blocks (every sub-th of them each way)
- * predicted from past reference c: displaced by camera motion h at their
- * centres times c's distance, or (h NULL) by the whole-pixel shift ix, iy;
- * -1 when no pixel is compared. */
-static double grid_sad(const ovx_energy_input *in, int c, const grid *g, int sub, int rk, const ovx_similarity *h,
-                       int ix, int iy)
+/* The SAD of the 16x16 block at (x, y) predicted from past reference c
+ * (rows every ovx_refsel_step(in, 16)), displaced by camera motion h at its
+ * centre times c's distance, or (h NULL) by the whole-pixel shift ix, iy;
+ * *n: pixels summed. */
+static uint64_t block_sad_at(const ovx_energy_input *in, int c, int x, int y, const ovx_similarity *h, int ix,
+                             int iy, int64_t *n)
 {
     const ovx_energy_ref *r = &in->past[c];
-    int step = ovx_refsel_step(in, 16) * rk;
+    int step = ovx_refsel_step(in, 16);
+    ovx_mv m = {.x = x, .y = y, .w = 16, .h = 16, .source = -1, .dx = (float)ix, .dy = (float)iy};
+    if (h) {
+        double cx = 2.0 * (x + 8.0) / in->W - 1.0, cy = 2.0 * (y + 8.0) / in->H - 1.0, px, py;
+        ovx_similarity_apply(h, cx, cy, &px, &py);
+        m.dx = (float)(px * r->dist);
+        m.dy = (float)(py * r->dist);
+    } else if (x + ix >= 0 && y + iy >= 0 && x + ix + 16 <= in->W && y + iy + 16 <= in->H) {
+        /* a whole-pixel shift inside the picture: the same sum, read directly */
+        int rows = (16 + step - 1) / step;
+        *n = 16 * rows;
+        return ovx_sad_rows(in->cur + (size_t)y * in->cur_stride + x, (ptrdiff_t)in->cur_stride * step,
+                            r->y + (ptrdiff_t)(y + iy) * r->stride + x + ix, (ptrdiff_t)r->stride * step, rows, 16);
+    }
+    return ovx_block_sad(in, &m, r->y, r->stride, step, n);
+}
+
+/* The mean SAD per pixel of g's blocks (every sub-th of them each way) as
+ * block_sad_at predicts them; -1 when no pixel is compared. */
+static double grid_sad(const ovx_energy_input *in, int c, const grid *g, int sub, const ovx_similarity *h, int ix,
+                       int iy)
+{
     uint64_t sad = 0;
     int64_t npx = 0;
     for (int by = 0; by < g->nby; by += g->sy * sub)
         for (int bx = 0; bx < g->nbx; bx += g->sx * sub) {
-            ovx_mv m = {.x = g->x0 + 16 * bx, .y = g->y0 + 16 * by, .w = 16, .h = 16, .source = -1,
-                        .dx = (float)ix, .dy = (float)iy};
-            if (h) {
-                double cx = 2.0 * (m.x + 8.0) / in->W - 1.0, cy = 2.0 * (m.y + 8.0) / in->H - 1.0, px, py;
-                ovx_similarity_apply(h, cx, cy, &px, &py);
-                m.dx = (float)(px * r->dist);
-                m.dy = (float)(py * r->dist);
-            }
             int64_t nn = 0;
-            if (!h && m.x + ix >= 0 && m.y + iy >= 0 && m.x + ix + 16 <= in->W && m.y + iy + 16 <= in->H) {
-                /* a whole-pixel shift inside the picture: the same sum, read directly */
-                sad += ovx_sad_rows(in->cur + (size_t)m.y * in->cur_stride + m.x, (ptrdiff_t)in->cur_stride * step,
-                                    r->y + (ptrdiff_t)(m.y + iy) * r->stride + m.x + ix, (ptrdiff_t)r->stride * step,
-                                    (16 + step - 1) / step, 16);
-                nn = 16 * ((16 + step - 1) / step);
-            } else {
-                sad += ovx_block_sad(in, &m, r->y, r->stride, step, &nn);
-            }
+            sad += block_sad_at(in, c, g->x0 + 16 * bx, g->y0 + 16 * by, h, ix, iy, &nn);
             npx += nn;
         }
     return npx > 0 ? (double)sad / (double)npx : -1.0;
@@ -199,7 +204,7 @@ static double grid_sad(const ovx_energy_input *in, int c, const grid *g, int sub
 static double grid_cost(const ovx_energy_input *in, int c, const ovx_similarity *h)
 {
     grid g;
-    return grid_layout(in, 256, &g) < 0 ? -1.0 : grid_sad(in, c, &g, 1, 1, h, 0, 0);
+    return grid_layout(in, 256, &g) < 0 ? -1.0 : grid_sad(in, c, &g, 1, h, 0, 0);
 }
 
 /* Blocks of g where the shift ix, iy predicts from past reference c by more
@@ -208,20 +213,13 @@ static double grid_cost(const ovx_energy_input *in, int c, const ovx_similarity 
 static void grid_vote(const ovx_energy_input *in, int c, const grid *g, const ovx_similarity *h, int ix, int iy,
                       int *wins, int *losses)
 {
-    const ovx_energy_ref *r = &in->past[c];
-    int step = ovx_refsel_step(in, 16);
     *wins = *losses = 0;
     for (int by = 0; by < g->nby; by += g->sy)
         for (int bx = 0; bx < g->nbx; bx += g->sx) {
-            ovx_mv m = {.x = g->x0 + 16 * bx, .y = g->y0 + 16 * by, .w = 16, .h = 16, .source = -1,
-                        .dx = (float)ix, .dy = (float)iy};
+            int x = g->x0 + 16 * bx, y = g->y0 + 16 * by;
             int64_t n1 = 0, n2 = 0;
-            uint64_t s1 = ovx_block_sad(in, &m, r->y, r->stride, step, &n1);
-            double cx = 2.0 * (m.x + 8.0) / in->W - 1.0, cy = 2.0 * (m.y + 8.0) / in->H - 1.0, px, py;
-            ovx_similarity_apply(h, cx, cy, &px, &py);
-            m.dx = (float)(px * r->dist);
-            m.dy = (float)(py * r->dist);
-            uint64_t s2 = ovx_block_sad(in, &m, r->y, r->stride, step, &n2);
+            uint64_t s1 = block_sad_at(in, c, x, y, NULL, ix, iy, &n1);
+            uint64_t s2 = block_sad_at(in, c, x, y, h, 0, 0, &n2);
             if ((double)s1 + (double)n1 < (double)s2)
                 ++*wins;
             else if ((double)s2 + (double)n1 < (double)s1)
@@ -243,7 +241,7 @@ static void picture_shift(const ovx_energy_input *in, int c, const grid *g, int 
     int bx = 0, by = 0;
     for (int y = -SHIFT_RANGE; y <= SHIFT_RANGE; y += 2)
         for (int x = -SHIFT_RANGE; x <= SHIFT_RANGE; x += 2) {
-            double s = grid_sad(in, c, g, 2, 1, NULL, x, y);
+            double s = grid_sad(in, c, g, 2, NULL, x, y);
             if (s >= 0 && (best < 0 || s < best))
                 best = s, bx = x, by = y;
         }
@@ -253,7 +251,7 @@ static void picture_shift(const ovx_energy_input *in, int c, const grid *g, int 
     best = -1.0;
     for (int y = cy - 1; y <= cy + 1; y++)
         for (int x = cx - 1; x <= cx + 1; x++) {
-            double s = grid_sad(in, c, g, 1, 1, NULL, x, y);
+            double s = grid_sad(in, c, g, 1, NULL, x, y);
             if (s >= 0 && (best < 0 || s < best))
                 best = s, bx = x, by = y;
         }
@@ -313,7 +311,7 @@ static int try_shift(const ovx_energy_input *in, int c, ovx_similarity *pick)
     grid g;
     if (grid_layout(in, SHIFT_BLOCKS, &g) < 0)
         return 0;
-    double base = grid_sad(in, c, &g, 1, 1, pick, 0, 0);
+    double base = grid_sad(in, c, &g, 1, pick, 0, 0);
     if (base <= 0)
         return 0;
     int ix, iy, wins, losses;

@@ -151,7 +151,7 @@ static AVFrame *ref_of(const AVFrame *f, ovx_error *err)
  * frame it returned while a worker reads it). */
 static AVFrame *job_frame(const run_ctx *c, const AVFrame *f, ovx_error *err)
 {
-    if (!c->copy_frames)
+    if (!c->careful)
         return ref_of(f, err);
     AVFrame *r = av_frame_alloc();
     if (r) {
@@ -220,7 +220,7 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
     k->times[k->decoded++] = vf->seconds;
     k->corrupt += vf->corrupt;
     ovx_refpic rp;
-    int rc = ovx_refpic_make(c->scan, vf->frame, vf->index, c->copy_frames, &rp, err);
+    int rc = ovx_refpic_make(c->scan, vf->frame, vf->index, c->careful, &rp, err);
     if (rc < 0)
         return rc;
     rc = offer_future(k, &rp, err);
@@ -464,7 +464,7 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     int codec_vectors = !(p->mv_source == OVX_MV_ESTIMATE ||
                           (p->mv_source == OVX_MV_AUTO && !c->info.codec_exports_mvs));
     int T = p->threads > 64 ? 64 : p->threads;
-    if (c->single_decoder)
+    if (c->careful)
         T = 1;
     int64_t starts[OVX_SELECT_SLOTS], ends[OVX_SELECT_SLOTS], stops[OVX_SELECT_SLOTS], start_idx[OVX_SELECT_SLOTS];
     int nk = 1;
@@ -573,15 +573,13 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
             restart = 1;
             c->plan_ok = 0;
             c->skip_ok = 0;
-            c->single_decoder = 1; /* damage: as below */
-            c->copy_frames = 1;
+            c->careful = 1; /* damage: as below */
         }
     }
     if (restart && !plan && nk > 1 && p->threads > 1) {
         /* the chunks disagree with the packet scan: damage a multi-threaded
          * decoder may not flag; decode with one thread from now on */
-        c->single_decoder = 1;
-        c->copy_frames = 1;
+        c->careful = 1;
     }
     if (rc == OVX_OK && !restart) {
         for (int i = 1; i < nk; i++) {
@@ -651,9 +649,8 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     disagree |= c->decoded != c->scan->n;
     int damaged = c->corrupt > 0 || c->bad > 0 || c->read_error || c->scan->corrupt_pkts > 0 ||
                   c->scan->end_rc != AVERROR_EOF;
-    if (!restart && !c->copy_frames && (damaged || disagree)) {
-        c->single_decoder = 1;
-        c->copy_frames = 1;
+    if (!restart && !c->careful && (damaged || disagree)) {
+        c->careful = 1;
         restart = 1;
     }
     if (restart)

@@ -70,8 +70,8 @@ typedef struct run_ctx {
     int frame_threads_ok;    /* frame threading allowed (cleared once a B-frame is seen) */
     int gop_ok;              /* GOP-parallel decoding allowed (cleared when it fails a check) */
     int plan_ok;             /* decode plan allowed (cleared when it fails a check) */
-    int single_decoder;      /* decode with one thread (set after decode errors) */
-    int copy_frames;         /* hand jobs copies, not references (damaged streams) */
+    int careful;             /* after damage or a surprise: decode with one thread and hand
+                              * jobs copies of the frames, not references */
     int skip_ok;             /* skipping unneeded non-reference frames allowed (cleared
                               * when a pass that skips fails a check) */
     uint8_t *skip;           /* [scan->n] per display index: 1 = not decoded (see plan_skip) */
