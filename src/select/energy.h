@@ -24,8 +24,10 @@ typedef struct ovx_energy_ref {
 #define OVX_ENERGY_MAX_REFS 8
 
 typedef struct ovx_energy_input {
-    const uint8_t *cur, *prev;         /* 8-bit luma; prev: the adjacent earlier frame (any
-                                        * type, may be NULL), for blocks without a vector */
+    const uint8_t *cur, *prev;         /* 8-bit luma; prev: the previous picture (with codec
+                                        * vectors the nearest earlier reference picture, else
+                                        * the adjacent earlier frame; may be NULL), for blocks
+                                        * without a vector */
     int cur_stride, prev_stride;
     ovx_energy_ref past[OVX_ENERGY_MAX_REFS]; /* candidates for source -1 vectors, nearest first */
     ovx_energy_ref fut[OVX_ENERGY_MAX_REFS];  /* ... for source +1 vectors */

@@ -92,9 +92,9 @@ static void job_run(void *arg)
         .refine = j->estimate,
     };
     if (j->estimate) {
-        /* estimated vectors match against the adjacent frame */
+        /* estimated vectors match against the previous picture */
         in.n_past = prev ? 1 : 0;
-        in.past[0] = (ovx_energy_ref){in.prev, in.prev_stride, 1};
+        in.past[0] = (ovx_energy_ref){in.prev, in.prev_stride, j->prev_dist > 0 ? j->prev_dist : 1};
     } else {
         ovx_refset_to_energy(&j->past, in.past, &in.n_past);
         ovx_refset_to_energy(&j->fut, in.fut, &in.n_fut);
@@ -180,7 +180,11 @@ typedef struct chunk {
     int skipping;            /* unneeded non-reference frames are not decoded (c->skip) */
     int planned;             /* a decode-plan segment */
     int threads, frame_threads, chunked;
-    AVFrame *prev;           /* previous frame's luma; after the run: the chunk's last */
+    AVFrame *prev;           /* previous picture's luma (the last frame, or with codec
+                              * vectors the last reference picture); after the run: the
+                              * chunk's last */
+    int64_t prev_index;      /* its display index */
+    int prev_is_ref;         /* prev: reference pictures only (vectors from the codec) */
     ovx_ref_ring ring;       /* reference pictures since the last keyframe */
     int wait[OVX_SELECT_SLOTS]; /* targets waiting for future reference pictures */
     int n_wait;
@@ -249,6 +253,7 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
          * back to the decoder (video/framepool.h) */
         j->cur = p->keep_frames ? job_frame(c, vf->frame, err) : ref_of(rp.luma, err);
         j->prev = k->prev ? job_frame(c, k->prev, err) : NULL;
+        j->prev_dist = k->prev ? (int)(vf->index - k->prev_index) : 1;
         j->me = rp;
         j->me.luma = ref_of(rp.luma, err);
         if (!j->cur || (k->prev && !j->prev) || !j->me.luma) {
@@ -291,9 +296,12 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
     rc = ovx_ref_ring_push(&k->ring, &rp, err);
     if (rc < 0)
         goto out;
-    av_frame_free(&k->prev);
-    k->prev = rp.luma;
-    rp.luma = NULL;
+    if (!k->prev_is_ref || rp.ref) {
+        av_frame_free(&k->prev);
+        k->prev = rp.luma;
+        k->prev_index = vf->index;
+        rp.luma = NULL;
+    }
 out:
     ovx_refpic_clear(&rp);
     return rc;
@@ -371,6 +379,12 @@ static void chunk_run(chunk *k)
     const ovx_video_info *info = ovx_video_get_info(rd);
     int want_estimate = p->mv_source == OVX_MV_ESTIMATE ||
                         (p->mv_source == OVX_MV_AUTO && !info->codec_exports_mvs);
+    k->prev_is_ref = !want_estimate;
+    if (k->skipping && !k->prev_is_ref && ovx_plan_prev_is_ref(p, c->scan->codec_id)) {
+        k->mismatch = 1; /* the skip plan left out frames this pass needs */
+        ovx_video_close(rd);
+        return;
+    }
     int t = 0;
     while (t < c->F && c->idx[t] < k->first_index)
         t++;
@@ -592,6 +606,7 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
                     rc = err->code;
                     break;
                 }
+                j->prev_dist = (int)(c->idx[ks[i].held] - ks[i - 1].prev_index);
             }
             j->hold = 0;
             submit(&ks[i], j);

@@ -17,7 +17,10 @@ struct AVFrame;
 
 typedef struct slot_job {
     struct AVFrame *cur;     /* the decoded frame */
-    struct AVFrame *prev;    /* 8-bit luma of the frame displayed before it */
+    struct AVFrame *prev;    /* 8-bit luma of its previous picture: the nearest reference
+                              * picture displayed before it with codec vectors, else the
+                              * frame displayed before it (ovx_pass_prev_is_ref) */
+    int prev_dist;           /* display distance to prev (>= 1) */
     ovx_refpic me;           /* the frame as the reference search sees it (its luma) */
     ovx_refset past, fut;    /* candidate reference pictures per direction */
     int need_next;           /* has future (+1) vectors: waits for later reference pictures */

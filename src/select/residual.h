@@ -5,7 +5,8 @@
  * default or H.264 implicit weights, whichever fits the frame), after a
  * per-frame gain/offset fit of the prediction to the picture (global light
  * changes: auto-exposure, fades, flicker, H.264 explicit weights). Units
- * without a vector (intra blocks) are predicted by the previous frame. Mean
+ * without a vector (intra blocks) are predicted by the previous picture
+ * (in->prev: with codec vectors the nearest earlier reference picture). Mean
  * absolute error per cell, in grey levels, inside a region of interest. */
 #ifndef OVX_SELECT_RESIDUAL_H
 #define OVX_SELECT_RESIDUAL_H
@@ -27,7 +28,7 @@ typedef struct ovx_residual_info {
 
 /* cells [ch, cw] (cell px each): mean |residual| of the covered pixels of
  * each cell inside roi, -1 for cells with no covered pixel (outside roi, or
- * no vector and no previous frame). light: fit gain/offset. */
+ * no vector and no previous picture). light: fit gain/offset. */
 int ovx_residual_cells(const ovx_energy_input *in, int cw, int ch, int cell, const ovx_roi *roi, int light,
                        float *cells, ovx_residual_info *info, ovx_error *err);
 
