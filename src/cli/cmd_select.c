@@ -123,9 +123,10 @@ static const ovx_opt_def select_options[] = {
              "(frame threads only without B-frames, H.264 B-frame\n"
              "streams split at IDRs, else slice threads)"},
     {.name = "decode", .kind = OVX_OPT_CHOICE, .off = F(p.decode_all), .choices = decode_names, .arg = "MODE",
-     .help = "plan (default): for H.264 with IDR pictures, decode only\n"
+     .help = "plan (default): for H.264, HEVC and MPEG-1/2, decode only\n"
              "the sampled frames and their neighbours, each run from\n"
-             "the IDR or open-GOP keyframe before it (display order\n"
+             "the random-access point (IDR, open-GOP keyframe, CRA,\n"
+             "I picture after a GOP header) before it (display order\n"
              "from the bitstream where the container has no pts,\n"
              "e.g. AVI, raw .h264); H.264, HEVC, MPEG-1/2: skip the\n"
              "non-reference pictures no sampled frame needs (checked\n"

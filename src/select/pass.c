@@ -532,7 +532,8 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         k->chunked = nk > 1 || plan;
         k->first = k->chunked ? starts[i] : 0;
         k->first_index = plan ? start_idx[i] : k->first;
-        k->open_gop_start = plan && k->first > 0 && !ovx_plan_is_idr(c->scan, k->first);
+        k->open_gop_start = plan && k->first > 0 && c->scan->codec_id == AV_CODEC_ID_H264 &&
+                            !ovx_plan_is_idr(c->scan, k->first);
         k->end = plan ? ends[i] : nk > 1 && i + 1 < nk ? starts[i + 1] : 0;
         k->stop = plan ? stops[i] : -1;
         k->skipping = skipping;

@@ -81,7 +81,12 @@ int ovx_plan_segments(const run_ctx *c, const uint8_t *skip, int64_t *first, int
     const ovx_packet_scan *s = c->scan;
     int64_t n = s->n;
     int bitstream = s->disp_bitstream && c->pkt_of;
-    if (!s->kept || !(s->times || bitstream) || s->n_idr < 1 || s->end_rc != AVERROR_EOF || s->corrupt_pkts > 0)
+    /* H.264 from its IDR pictures (and open-GOP keyframes); HEVC and
+     * MPEG-1/2 from their random-access points, with display indices */
+    int h264 = s->codec_id == AV_CODEC_ID_H264;
+    int mpeg12 = s->codec_id == AV_CODEC_ID_MPEG1VIDEO || s->codec_id == AV_CODEC_ID_MPEG2VIDEO;
+    if (!s->kept || !(s->times || bitstream) || (h264 ? s->n_idr < 1 : !(c->pkt_of && s->rap)) ||
+        s->end_rc != AVERROR_EOF || s->corrupt_pkts > 0)
         return 0;
     for (int64_t i = 1; s->times && i < n; i++)
         if (!(s->times[i] > s->times[i - 1]))
@@ -125,6 +130,19 @@ int ovx_plan_segments(const run_ctx *c, const uint8_t *skip, int64_t *first, int
             for (int64_t d = first_index[i]; d <= stop[i]; d++)
                 if (!(skip && skip[d]) && c->pkt_of[d] > last)
                     last = c->pkt_of[d];
+            /* MPEG-1/2 show an I/P picture when the next one is decoded; the
+             * one a flush pushes out carries no vectors: the segment goes on
+             * to the next reference picture */
+            if (mpeg12 && s->ref) {
+                int64_t r = -1, nr;
+                for (int64_t d = first_index[i]; d <= stop[i]; d++)
+                    if (s->ref[c->pkt_of[d]] != OVX_PIC_NONREF && c->pkt_of[d] > r)
+                        r = c->pkt_of[d];
+                for (nr = r + 1; nr < n && s->ref[nr] == OVX_PIC_NONREF; nr++)
+                    ;
+                if (nr > last)
+                    last = nr < n ? nr : n - 1;
+            }
             end[i] = last + 1 < n ? last + 1 : 0;
             total += last + 1 - first[i];
         } else {

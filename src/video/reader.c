@@ -310,7 +310,10 @@ int ovx_video_scan_source(const char *path, const ovx_video_memory *mem, int64_t
     int nal_len = ovx_nal_length_size(par->codec_id, par->extradata, par->extradata_size);
     s->codec_id = par->codec_id;
     s->pos_sorted = 1;
-    int64_t cap = 0, icap = 0, rcap = 0;
+    int64_t cap = 0, icap = 0, rcap = 0, racap = 0;
+    /* HEVC, MPEG-1/2: random-access points from the packets (H.264: below) */
+    int other_rap = par->codec_id == AV_CODEC_ID_HEVC || par->codec_id == AV_CODEC_ID_MPEG1VIDEO ||
+                    par->codec_id == AV_CODEC_ID_MPEG2VIDEO;
     double *t = NULL;
     int have_times = 1;
     double tb = av_q2d(fmt->streams[stream]->time_base);
@@ -400,6 +403,11 @@ int ovx_video_scan_source(const char *path, const ovx_video_memory *mem, int64_t
             s->key[s->n] = (pkt->flags & AV_PKT_FLAG_KEY) != 0;
             if (h264 && h264_is_idr(pkt->data, pkt->size, nal_len) &&
                 push_i64(&s->idr, &s->n_idr, &icap, s->n) < 0) {
+                rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (packet scan)");
+                break;
+            }
+            if (other_rap && ovx_packet_random_access(par->codec_id, pkt->data, pkt->size, nal_len) &&
+                push_i64(&s->rap, &s->n_rap, &racap, s->n) < 0) {
                 rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (packet scan)");
                 break;
             }

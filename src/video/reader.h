@@ -101,9 +101,11 @@ typedef struct ovx_packet_scan {
     int64_t *disp_pts;    /* with disp_bitstream, when every packet has a dts and they
                            * increase: per display index [n] the pts its frame is given
                            * (the i-th smallest dts), whatever packets are decoded; else NULL */
-    int64_t *rap;         /* H.264: packets that are random-access points [n_rap]: IDR
+    int64_t *rap;         /* packets that are random-access points [n_rap]: H.264 IDR
                            * pictures and I pictures with a recovery-point SEI (open GOP),
-                           * from the bitstream; NULL when it could not be read */
+                           * from the bitstream, NULL when it could not be read; HEVC
+                           * IRAP pictures, MPEG-1/2 I pictures with sequence and GOP
+                           * headers (video/refpic.h), NULL when there is none */
     int64_t n_rap;
     ovx_video_info info;  /* what ovx_video_open reports for the same file */
     int kept;             /* pkts/par/end_rc valid */

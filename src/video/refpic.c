@@ -119,6 +119,50 @@ int ovx_packet_reference(int codec_id, const uint8_t *data, int size, int nal_le
     }
 }
 
+/* HEVC: the first VCL NAL unit is BLA (16-18), IDR (19, 20) or CRA (21). */
+static int hevc_random_access(const uint8_t *d, int size, int nal_len)
+{
+    ovx_nal_iter it = {d, size, nal_len, 0};
+    const uint8_t *n;
+    int l;
+    while (ovx_nal_next(&it, &n, &l)) {
+        int type = (n[0] >> 1) & 0x3f;
+        if (type < 32)
+            return type >= 16 && type <= 21;
+    }
+    return 0;
+}
+
+/* MPEG-1/2: a sequence header (00 00 01 B3), then a GOP header (B8), then
+ * the first picture start code (00) of an I picture (picture_coding_type 1). */
+static int mpeg12_random_access(const uint8_t *d, int size)
+{
+    int seq = 0, gop = 0;
+    for (int i = 0; i + 5 < size; i++) {
+        if (d[i] != 0 || d[i + 1] != 0 || d[i + 2] != 1)
+            continue;
+        if (d[i + 3] == 0xB3)
+            seq = 1;
+        else if (d[i + 3] == 0xB8)
+            gop = seq;
+        else if (d[i + 3] == 0x00)
+            return gop && ((d[i + 5] >> 3) & 7) == 1;
+    }
+    return 0;
+}
+
+int ovx_packet_random_access(int codec_id, const uint8_t *data, int size, int nal_len)
+{
+    if (!data || size <= 0)
+        return 0;
+    switch (codec_id) {
+    case AV_CODEC_ID_HEVC: return hevc_random_access(data, size, nal_len);
+    case AV_CODEC_ID_MPEG1VIDEO:
+    case AV_CODEC_ID_MPEG2VIDEO: return mpeg12_random_access(data, size);
+    default: return 0;
+    }
+}
+
 int ovx_frame_reference(const ovx_packet_scan *s, const AVFrame *f, int64_t *packet)
 {
     *packet = -1;

@@ -33,6 +33,14 @@ int ovx_nal_next(ovx_nal_iter *it, const uint8_t **nal, int *len);
  * of them is. */
 int ovx_packet_reference(int codec_id, const uint8_t *data, int size, int nal_len);
 
+/* 1 when decoding may start at this packet of codec codec_id (enum
+ * AVCodecID) with pictures shown before it left out: an HEVC IRAP picture
+ * (IDR, CRA, BLA: its leading pictures are the ones shown before it), an
+ * MPEG-1/2 I picture after a sequence header and a GOP header (the B
+ * pictures of an open GOP that follow it are shown before it). 0 otherwise
+ * (H.264 is read in video/h264order.c). */
+int ovx_packet_random_access(int codec_id, const uint8_t *data, int size, int nal_len);
+
 /* Reference status of a decoded frame: the packet scan's flag for the packet
  * that started it (found by the frame's pkt_pos), else from its picture type
  * (outside H.264/HEVC a B-picture is never a reference), else OVX_PIC_REF.

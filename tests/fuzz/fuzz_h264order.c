@@ -4,13 +4,18 @@
  * 1..4: that many length bytes), then chunks each led by a 16-bit
  * big-endian length: the first is the extradata (avcC or Annex-B), the
  * others are packets in decode order. A display order it accepts must be a
- * permutation of the packets. */
+ * permutation of the packets. Each packet also goes through the packet
+ * readers of video/refpic.h (reference status and random access) as
+ * H.264, HEVC and MPEG-2. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuzz_file.h"
 #include "video/h264order.h"
+#include "video/refpic.h"
+
+#include <libavcodec/codec_id.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,6 +46,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else {
             ok &= ovx_h264_order_packet(o, chunk, (int)l, nal_len, &pics[n]);
             n++;
+            static const int codecs[] = {AV_CODEC_ID_H264, AV_CODEC_ID_HEVC, AV_CODEC_ID_MPEG2VIDEO};
+            for (int c = 0; c < 3; c++) {
+                int r = ovx_packet_reference(codecs[c], chunk, (int)l, nal_len);
+                int a = ovx_packet_random_access(codecs[c], chunk, (int)l, nal_len);
+                if (r < OVX_PIC_UNKNOWN || r > OVX_PIC_REF || a < 0 || a > 1)
+                    abort();
+            }
         }
         free(chunk);
         pos += l;

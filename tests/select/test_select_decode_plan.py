@@ -6,7 +6,8 @@ skipped in a sequential pass too) and the kept 224x224 pixels (frames_dump),
 on every clip in ../shared/videos and on generated clips: H.264 with short
 GOPs (B-frames and not, MP4 and MPEG-TS, a looped long clip), interlaced
 and open-GOP H.264, MPEG-4 Part 2 and MPEG-2 with B-frames, HEVC with
-B-frames, and containers without presentation times, where the display
+B-frames, long open-GOP HEVC and MPEG-2 (segments from their random-access
+points: CRA pictures, I pictures after sequence and GOP headers), and containers without presentation times, where the display
 order comes from the H.264 bitstream: the short-GOP B-pyramid clip and the
 looped one stream-copied into AVI and raw .h264, and a long open-GOP clip
 (one IDR, an I picture with a recovery-point SEI every 50 frames) in MP4
@@ -93,6 +94,16 @@ with tempfile.TemporaryDirectory() as d:
                       "[0:v][1:v]overlay=x='20+20*t':y=80:shortest=1,format=yuv420p"] + args + [p])
         other.append(p)
     gen += other
+    # segments from HEVC IRAP pictures (open GOP: CRA, its leading pictures
+    # left out) and MPEG-2 I pictures after sequence and GOP headers
+    for name, args in (("hevc_opengop_long.mkv", ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params",
+                                                  "bframes=3:open-gop=1:keyint=50:log-level=none"]),
+                       ("mpeg2_long.ts", ["-c:v", "mpeg2video", "-bf", "2", "-q:v", "4"])):
+        p = os.path.join(d, name)
+        clips.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=24", "-f", "lavfi",
+                      "-i", "mandelbrot=size=64x64:rate=25", "-filter_complex",
+                      "[0:v][1:v]overlay=x='20+5*t':y=80:shortest=1,format=yuv420p"] + args + [p])
+        gen.append(p)
     shared = []
     if os.path.isdir(SHARED):
         shared = sorted(os.path.join(SHARED, f) for f in os.listdir(SHARED)
@@ -137,10 +148,11 @@ with tempfile.TemporaryDirectory() as d:
                 planned.append(os.path.basename(p) + " (8 frames)")
 for g in ("gop_b.mp4 (4 frames)", "gop_nob.mp4 (4 frames)", "gop_b.ts (4 frames)", "looped.mp4",
           "gop_b.avi (4 frames)", "gop_b.h264 (4 frames)", "looped.avi", "opengop_long.mp4 (4 frames)",
-          "opengop_long.avi (4 frames)", "opengop_long.mp4 (8 frames)", "opengop_long.avi (8 frames)"):
+          "opengop_long.avi (4 frames)", "opengop_long.mp4 (8 frames)", "opengop_long.avi (8 frames)",
+          "hevc_opengop_long.mkv (4 frames)", "mpeg2_long.ts (4 frames)"):
     if g not in planned:
         bad.append(f"{g}: the decode plan was not used")
-for g in ("gop_b.mp4", "gop_b.ts", "looped.mp4", "mpeg2_b.mpg", "hevc_b.mp4", "interlaced.ts", "opengop.mp4",
+for g in ("gop_b.mp4", "gop_b.ts", "looped.mp4", "mpeg2_b.mpg", "mpeg2_long.ts", "hevc_b.mp4", "interlaced.ts", "opengop.mp4",
           "gop_b.avi", "gop_b.h264", "looped.avi", "opengop_long.avi"):
     if skipped.get(g, 0) <= 0:
         bad.append(f"{g}: no frame was skipped")
