@@ -68,9 +68,8 @@ static int h264_reference(const uint8_t *d, int size, int nal_len)
     return OVX_PIC_UNKNOWN;
 }
 
-/* HEVC: the sub-layer non-reference VCL types (TRAIL_N, TSA_N, STSA_N,
- * RADL_N, RASL_N, RSV_VCL_N10/12/14), as FFmpeg's skip_frame=nonref. */
-static int hevc_reference(const uint8_t *d, int size, int nal_len)
+/* HEVC: the NAL unit type of the packet's first VCL NAL unit, -1 if none */
+static int hevc_first_vcl(const uint8_t *d, int size, int nal_len)
 {
     ovx_nal_iter it = {d, size, nal_len, 0};
     const uint8_t *n;
@@ -78,9 +77,19 @@ static int hevc_reference(const uint8_t *d, int size, int nal_len)
     while (ovx_nal_next(&it, &n, &l)) {
         int type = (n[0] >> 1) & 0x3f;
         if (type < 32)
-            return type <= 14 && type % 2 == 0 ? OVX_PIC_NONREF : OVX_PIC_REF;
+            return type;
     }
-    return OVX_PIC_UNKNOWN;
+    return -1;
+}
+
+/* HEVC: the sub-layer non-reference VCL types (TRAIL_N, TSA_N, STSA_N,
+ * RADL_N, RASL_N, RSV_VCL_N10/12/14), as FFmpeg's skip_frame=nonref. */
+static int hevc_reference(const uint8_t *d, int size, int nal_len)
+{
+    int type = hevc_first_vcl(d, size, nal_len);
+    if (type < 0)
+        return OVX_PIC_UNKNOWN;
+    return type <= 14 && type % 2 == 0 ? OVX_PIC_NONREF : OVX_PIC_REF;
 }
 
 /* MPEG-1/2 (picture start code 00 00 01 00: picture_coding_type after the
@@ -122,15 +131,8 @@ int ovx_packet_reference(int codec_id, const uint8_t *data, int size, int nal_le
 /* HEVC: the first VCL NAL unit is BLA (16-18), IDR (19, 20) or CRA (21). */
 static int hevc_random_access(const uint8_t *d, int size, int nal_len)
 {
-    ovx_nal_iter it = {d, size, nal_len, 0};
-    const uint8_t *n;
-    int l;
-    while (ovx_nal_next(&it, &n, &l)) {
-        int type = (n[0] >> 1) & 0x3f;
-        if (type < 32)
-            return type >= 16 && type <= 21;
-    }
-    return 0;
+    int type = hevc_first_vcl(d, size, nal_len);
+    return type >= 16 && type <= 21;
 }
 
 /* MPEG-1/2: a sequence header (00 00 01 B3), then a GOP header (B8), then
