@@ -16,7 +16,10 @@ typedef struct ovx_command {
     const char *summary;
     int (*run)(int argc, char **argv);  /* argv[0] is the command name */
     void (*help)(FILE *out);
-    int blas;                           /* runs the model (OpenBLAS): its kernels are fixed at start */
+    int blas;                           /* OpenBLAS's kernels are fixed at start (blas_env.h):
+                                         * 0 no BLAS; 1 the model, whose products run on
+                                         * OpenBLAS only without oneDNN's (OVX_CPU_GEMM=openblas,
+                                         * a build without oneDNN); 2 always (selftest, bench) */
 } ovx_command;
 
 int ovx_cmd_select(int argc, char **argv);

@@ -1,10 +1,12 @@
 /* main.c: the `ovx` entry point: dispatches to a subcommand from a table. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/blas_env.h"
 #include "cli/commands.h"
 #include "cli/malloc_tune.h"
+#include "model/mm.h"
 
 static const ovx_command commands[] = {
     {"select", "pick the salient 14x14 patches of a video from its motion vectors and residuals",
@@ -16,9 +18,9 @@ static const ovx_command commands[] = {
     {"inspect", "summarise a model folder: config, tensors, parameter count, checksum",
      ovx_cmd_inspect, ovx_help_inspect, 0},
     {"selftest", "compare the CUDA backend with the CPU backend on a random model",
-     ovx_cmd_selftest, ovx_help_selftest, 1},
+     ovx_cmd_selftest, ovx_help_selftest, 2},
     {"bench", "forward throughput on a device (clips/s, tokens/s, % of bf16 peak) as a table",
-     ovx_cmd_bench, ovx_help_bench, 1},
+     ovx_cmd_bench, ovx_help_bench, 2},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -42,6 +44,19 @@ static void usage(FILE *out)
             "See ovx(1) for details.\n");
 }
 
+/* Does the command's work run on OpenBLAS (table field blas)? The model's
+ * matrix products and attention run on oneDNN and ovx's own kernels unless
+ * OVX_CPU_GEMM=openblas asks for OpenBLAS or oneDNN is missing (model/
+ * precision.c); the attentive head's k/v products follow them, its
+ * one-row products are ovx's own. */
+static int runs_openblas(const ovx_command *c)
+{
+    if (c->blas != 1)
+        return c->blas;
+    const char *g = getenv("OVX_CPU_GEMM");
+    return (g && !strcmp(g, "openblas")) || !ovx_mm_available(NULL, 0);
+}
+
 static const ovx_command *find(const char *name)
 {
     for (size_t i = 0; i < N_COMMANDS; i++)
@@ -52,11 +67,12 @@ static const ovx_command *find(const char *name)
 
 int main(int argc, char **argv)
 {
-    /* a command that runs the model may exec ovx again (OpenBLAS's kernels
-     * for this CPU), before anything is done; select and inspect run no BLAS
-     * and keep the one start-up (~25 ms of CPU with FFmpeg's libraries) */
+    /* a command whose work runs on OpenBLAS may exec ovx again (OpenBLAS's
+     * kernels for this CPU), before anything is done; the others keep the one
+     * start-up (select ~25 ms of CPU with FFmpeg's libraries, extract and
+     * forward on oneDNN 40-60 ms: the model's libraries load twice) */
     const ovx_command *first = argc >= 2 ? find(argv[1]) : NULL;
-    if (first && first->blas)
+    if (first && runs_openblas(first))
         ovx_blas_coretype_fix(argv);
     ovx_malloc_tune();
     ovx_blas_pool_stop();
