@@ -101,15 +101,7 @@ static uint32_t ue_max(bits *b, uint32_t max)
  * bytes, at most max (<= RBSP_MAX) bytes */
 static bits rbsp(ovx_h264_order *o, const uint8_t *nal, int len, int max)
 {
-    int n = 0, zeros = 0;
-    for (int i = 1; i < len && n < max; i++) {
-        if (zeros >= 2 && nal[i] == 3) {
-            zeros = 0;
-            continue;
-        }
-        zeros = nal[i] == 0 ? zeros + 1 : 0;
-        o->rbsp[n++] = nal[i];
-    }
+    int n = ovx_nal_rbsp(nal, len, o->rbsp, max);
     return (bits){o->rbsp, (int64_t)n * 8, 0, 0};
 }
 

@@ -310,6 +310,8 @@ int ovx_video_scan_source(const char *path, const ovx_video_memory *mem, int64_t
     int nal_len = ovx_nal_length_size(par->codec_id, par->extradata, par->extradata_size);
     s->codec_id = par->codec_id;
     s->pos_sorted = 1;
+    s->x264_build = -1;
+    s->x264_packet = -1;
     int64_t cap = 0, icap = 0, rcap = 0, racap = 0;
     /* HEVC, MPEG-1/2: random-access points from the packets (H.264: below) */
     int other_rap = par->codec_id == AV_CODEC_ID_HEVC || par->codec_id == AV_CODEC_ID_MPEG1VIDEO ||
@@ -405,6 +407,13 @@ int ovx_video_scan_source(const char *path, const ovx_video_memory *mem, int64_t
                 push_i64(&s->idr, &s->n_idr, &icap, s->n) < 0) {
                 rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (packet scan)");
                 break;
+            }
+            int build = h264 ? ovx_h264_x264_build(pkt->data, pkt->size, nal_len) : -1;
+            if (build >= 0 && s->x264_build == -1) {
+                s->x264_build = build;
+                s->x264_packet = s->n;
+            } else if (build >= 0 && build != s->x264_build) {
+                s->x264_build = -2;
             }
             if (other_rap && ovx_packet_random_access(par->codec_id, pkt->data, pkt->size, nal_len) &&
                 push_i64(&s->rap, &s->n_rap, &racap, s->n) < 0) {
@@ -546,7 +555,21 @@ int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_r
         r->want_mvs = p->want_mvs;
         r->n_want = p->n_want;
     }
-    rc = avcodec_open2(r->dec, codec, NULL);
+    /* a decoder started mid-stream has not read the x264 version SEI an
+     * earlier packet carried: tell it, so that it works around the same bugs
+     * as a decoder that read the stream from its start (x264 before 151
+     * coded 4:4:4 differently: without this, every segment of such a clip
+     * decoded wrong and was flagged corrupt) */
+    AVDictionary *dopts = NULL;
+    const ovx_packet_scan *ps = p->packets;
+    if (par->codec_id == AV_CODEC_ID_H264 && p->first_packet > 0 && ps && ps->x264_build > 33 &&
+        ps->x264_packet >= 0 && ps->x264_packet < p->first_packet &&
+        av_dict_set_int(&dopts, "x264_build", ps->x264_build, 0) < 0) {
+        rc = ovx_error_set(err, OVX_ENOMEM, "out of memory");
+        goto fail;
+    }
+    rc = avcodec_open2(r->dec, codec, &dopts);
+    av_dict_free(&dopts);
     if (rc < 0) {
         rc = ovx_error_set(err, OVX_EINPUT, "cannot open decoder '%s': %s", codec->name,
                            averr(rc, eb, sizeof eb));

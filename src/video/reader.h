@@ -107,6 +107,10 @@ typedef struct ovx_packet_scan {
                            * IRAP pictures, MPEG-1/2 I pictures with sequence and GOP
                            * headers (video/refpic.h), NULL when there is none */
     int64_t n_rap;
+    int x264_build;       /* H.264: the x264 version the stream's SEI names (FFmpeg's decoder
+                           * works around old versions' bugs once it has read it), -1 none,
+                           * -2 several different ones */
+    int64_t x264_packet;  /* the first packet naming it */
     ovx_video_info info;  /* what ovx_video_open reports for the same file */
     int kept;             /* pkts/par/end_rc valid */
     struct AVPacket **pkts;          /* the non-empty stream packets [n] */

@@ -1,6 +1,8 @@
 /* refpic.c: reference-picture status of packets and decoded frames. */
 #include "video/refpic.h"
 
+#include <string.h>
+
 #include <libavcodec/avcodec.h>
 #include <libavutil/frame.h>
 
@@ -163,6 +165,67 @@ int ovx_packet_random_access(int codec_id, const uint8_t *data, int size, int na
     case AV_CODEC_ID_MPEG2VIDEO: return mpeg12_random_access(data, size);
     default: return 0;
     }
+}
+
+int ovx_nal_rbsp(const uint8_t *n, int len, uint8_t *out, int cap)
+{
+    int k = 0, zeros = 0;
+    for (int i = 1; i < len && k < cap; i++) {
+        if (zeros >= 2 && n[i] == 3) {
+            zeros = 0;
+            continue;
+        }
+        zeros = n[i] == 0 ? zeros + 1 : 0;
+        out[k++] = n[i];
+    }
+    return k;
+}
+
+int ovx_h264_x264_build(const uint8_t *data, int size, int nal_len)
+{
+    static const char tag[] = "x264 - core ";
+    const int tl = (int)sizeof tag - 1;
+    if (!data || size <= 0)
+        return -1;
+    ovx_nal_iter it = {data, size, nal_len, 0};
+    const uint8_t *n;
+    int l;
+    while (ovx_nal_next(&it, &n, &l)) {
+        int t = n[0] & 0x1f;
+        if (t >= 1 && t <= 5)
+            break; /* SEI precede the access unit's slices */
+        if (t != 6)
+            continue;
+        uint8_t b[512];
+        int m = ovx_nal_rbsp(n, l, b, (int)sizeof b), pos = 0;
+        /* sei_message()s: type and size as runs of 0xFF plus a last byte */
+        while (pos < m && b[pos] != 0x80) {
+            int type = 0, len = 0;
+            while (pos < m && b[pos] == 0xFF)
+                type += 255, pos++;
+            if (pos >= m)
+                break;
+            type += b[pos++];
+            while (pos < m && b[pos] == 0xFF)
+                len += 255, pos++;
+            if (pos >= m)
+                break;
+            len += b[pos++];
+            if (type == 5 && len >= 16 + tl + 1 && pos + 16 + tl < m &&
+                !memcmp(b + pos + 16, tag, (size_t)tl)) {
+                int64_t v = 0;
+                int d = pos + 16 + tl, digits = 0;
+                while (d < m && d < pos + len && b[d] >= '0' && b[d] <= '9' && digits < 9)
+                    v = v * 10 + (b[d++] - '0'), digits++;
+                if (digits > 0)
+                    return (int)v;
+            }
+            if (len > m - pos)
+                break;
+            pos += len;
+        }
+    }
+    return -1;
 }
 
 int ovx_frame_reference(const ovx_packet_scan *s, const AVFrame *f, int64_t *packet)

@@ -27,6 +27,10 @@ typedef struct ovx_nal_iter {
 /* 1 and the next NAL unit's bytes (header included), 0 at the end. */
 int ovx_nal_next(ovx_nal_iter *it, const uint8_t **nal, int *len);
 
+/* The first bytes of a NAL unit's payload (after a 1-byte header),
+ * emulation-prevention bytes removed: at most cap of them; returns how many. */
+int ovx_nal_rbsp(const uint8_t *nal, int len, uint8_t *out, int cap);
+
 /* OVX_PIC_REF, OVX_PIC_NONREF or OVX_PIC_UNKNOWN (other codecs, no picture
  * header found) for one packet of codec codec_id (enum AVCodecID). A packet
  * holding several pictures (MPEG-4 packed B-frames) is a reference when any
@@ -40,6 +44,12 @@ int ovx_packet_reference(int codec_id, const uint8_t *data, int size, int nal_le
  * pictures of an open GOP that follow it are shown before it). 0 otherwise
  * (H.264 is read in video/h264order.c). */
 int ovx_packet_random_access(int codec_id, const uint8_t *data, int size, int nal_len);
+
+/* H.264: the x264 version a user-data-unregistered SEI message of this
+ * packet names ("x264 - core N" after its 16-byte UUID, as FFmpeg's decoder
+ * reads it and then works around that version's bugs), -1 when none.
+ * Only the NAL units before the first slice are read. */
+int ovx_h264_x264_build(const uint8_t *data, int size, int nal_len);
 
 /* Reference status of a decoded frame: the packet scan's flag for the packet
  * that started it (found by the frame's pkt_pos), else from its picture type

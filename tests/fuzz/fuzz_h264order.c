@@ -5,8 +5,8 @@
  * big-endian length: the first is the extradata (avcC or Annex-B), the
  * others are packets in decode order. A display order it accepts must be a
  * permutation of the packets. Each packet also goes through the packet
- * readers of video/refpic.h (reference status and random access) as
- * H.264, HEVC and MPEG-2. */
+ * readers of video/refpic.h (reference status and random access as H.264,
+ * HEVC and MPEG-2; the x264 version SEI). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (r < OVX_PIC_UNKNOWN || r > OVX_PIC_REF || a < 0 || a > 1)
                     abort();
             }
+            if (ovx_h264_x264_build(chunk, (int)l, nal_len) < -1)
+                abort();
         }
         free(chunk);
         pos += l;
