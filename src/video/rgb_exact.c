@@ -553,7 +553,10 @@ static int identity(const sfilter *f, int one)
 
 /* The chroma filters of one picture layout. The first N_LAYOUTS layouts a
  * process meets are kept, read-only, for the process (a video's 64 kept
- * frames build them once); later ones are built per converter. */
+ * frames build them once); later ones are built per converter. rgb.c's
+ * guard adds two strip layouts per picture configuration (a 16-row strip
+ * of its width, a 64-column strip of its height): 48 keep 16 video sizes,
+ * as 16 did before the guard used strips (~60 kB each at 1080p). */
 typedef struct layout {
     int cw, w, ch, h;
     sfilter hf, vf;
@@ -561,7 +564,7 @@ typedef struct layout {
     int ident;
 } layout;
 
-#define N_LAYOUTS 16
+#define N_LAYOUTS 48
 static layout *layouts[N_LAYOUTS];
 static int n_layouts;
 static pthread_mutex_t layout_lock = PTHREAD_MUTEX_INITIALIZER;
