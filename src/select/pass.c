@@ -379,12 +379,6 @@ static void chunk_run(chunk *k)
     const ovx_video_info *info = ovx_video_get_info(rd);
     int want_estimate = p->mv_source == OVX_MV_ESTIMATE ||
                         (p->mv_source == OVX_MV_AUTO && !info->codec_exports_mvs);
-    k->prev_is_ref = !want_estimate;
-    if (k->skipping && !k->prev_is_ref && ovx_plan_prev_is_ref(p, c->scan->codec_id)) {
-        k->mismatch = 1; /* the skip plan left out frames this pass needs */
-        ovx_video_close(rd);
-        return;
-    }
     int t = 0;
     while (t < c->F && c->idx[t] < k->first_index)
         t++;
@@ -497,7 +491,10 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         for (int64_t j = 0; c->pkt_of && j < c->scan->n; j++)
             c->pkt_of[c->scan->disp[j]] = j;
     }
-    int64_t skip_n = ovx_plan_skip(c);
+    /* with codec vectors a frame's previous picture is the nearest reference
+     * picture, which no skip plan leaves out; with estimated ones the frame
+     * before it (on_frame and plan_skip both follow this) */
+    int64_t skip_n = ovx_plan_skip(c, codec_vectors);
     int plan = c->plan_ok && !p->decode_all
                    ? ovx_plan_segments(c, skip_n ? c->skip : NULL, starts, start_idx, ends, stops)
                    : 0;
@@ -537,6 +534,7 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         k->end = plan ? ends[i] : nk > 1 && i + 1 < nk ? starts[i + 1] : 0;
         k->stop = plan ? stops[i] : -1;
         k->skipping = skipping;
+        k->prev_is_ref = codec_vectors;
         k->planned = plan > 0;
         /* the last frame decoded before the stop */
         while (skipping && k->stop > k->first_index && c->skip[k->stop])

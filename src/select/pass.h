@@ -19,7 +19,7 @@ typedef struct slot_job {
     struct AVFrame *cur;     /* the decoded frame */
     struct AVFrame *prev;    /* 8-bit luma of its previous picture: the nearest reference
                               * picture displayed before it with codec vectors, else the
-                              * frame displayed before it (ovx_pass_prev_is_ref) */
+                              * frame displayed before it (ovx_plan_skip's prev_is_ref) */
     int prev_dist;           /* display distance to prev (>= 1) */
     ovx_refpic me;           /* the frame as the reference search sees it (its luma) */
     ovx_refset past, fut;    /* candidate reference pictures per direction */

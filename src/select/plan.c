@@ -159,17 +159,6 @@ int ovx_plan_segments(const run_ctx *c, const uint8_t *skip, int64_t *first, int
     return total * 5 <= n * 4 ? nk : 0;
 }
 
-/* With vectors from the codec, a sampled frame's previous picture (units
- * without a vector, an I-frame's estimated motion) is the nearest reference
- * picture shown before it: never a skipped one. The decode pass decides the
- * same from the reader (pass.c: vectors not estimated), and a pass that
- * decides otherwise while skipping decodes everything again. */
-int ovx_plan_prev_is_ref(const ovx_select_params *p, int codec_id)
-{
-    return p->mv_source != OVX_MV_ESTIMATE &&
-           (codec_id == AV_CODEC_ID_H264 || codec_id == AV_CODEC_ID_MPEG1VIDEO || codec_id == AV_CODEC_ID_MPEG2VIDEO);
-}
-
 /* The frames not to decode (c->skip, per display index): non-reference
  * pictures (from the scan, never a keyframe) that are neither sampled nor
  * (with estimated vectors) the frame before a sampled one. Needs
@@ -179,7 +168,7 @@ int ovx_plan_prev_is_ref(const ovx_select_params *p, int codec_id)
  * in its picture pool by an earlier B-frame (measured: skipping B-frames
  * changed the exported vectors of the B-frames kept, not their pixels).
  * Returns the number of frames skipped. */
-int64_t ovx_plan_skip(run_ctx *c)
+int64_t ovx_plan_skip(run_ctx *c, int prev_is_ref)
 {
     const ovx_packet_scan *s = c->scan;
     free(c->skip);
@@ -195,10 +184,9 @@ int64_t ovx_plan_skip(run_ctx *c)
     if (!c->skip)
         return 0; /* decode everything */
     int64_t k = 0;
-    int prev_ref = ovx_plan_prev_is_ref(c->p, id);
     for (int64_t j = 0; j < s->n; j++) {
         int64_t d = s->disp[j];
-        int need = (d < c->n_want && c->mv_want[d]) || (!prev_ref && d + 1 < c->n_want && c->mv_want[d + 1]);
+        int need = (d < c->n_want && c->mv_want[d]) || (!prev_is_ref && d + 1 < c->n_want && c->mv_want[d + 1]);
         /* the last packet is always decoded: a raw stream cut short there is
          * seen only by decoding it (no container flags it) */
         if (s->ref[j] == OVX_PIC_NONREF && !s->key[j] && !need && j + 1 < s->n) {

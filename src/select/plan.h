@@ -29,11 +29,10 @@ int ovx_plan_segments(const run_ctx *c, const uint8_t *skip, int64_t *first, int
                       int64_t *stop);
 
 /* Fills c->skip (per display index, 1 = not decoded) with the skippable
- * non-reference pictures; returns how many. */
-int64_t ovx_plan_skip(run_ctx *c);
-/* 1: a sampled frame's previous picture is the nearest reference picture
- * shown before it (codec vectors of H.264, MPEG-1/2), else the frame shown
- * before it. */
-int ovx_plan_prev_is_ref(const ovx_select_params *p, int codec_id);
+ * non-reference pictures; returns how many. prev_is_ref: a sampled frame's
+ * previous picture is the nearest reference picture shown before it
+ * (vectors from the codec), so the frame before it is not needed; else it
+ * is (estimated vectors). */
+int64_t ovx_plan_skip(run_ctx *c, int prev_is_ref);
 
 #endif
