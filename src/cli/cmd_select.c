@@ -33,6 +33,8 @@ static const char *const normalise_names[] = {"noise", "frame", NULL};
 static const char *const row_step_names[] = {"auto", "1", "2", "4", NULL};
 static const char *const fit_region_names[] = {"crop", "frame", NULL};
 static const int fit_region_values[] = {0, 1};
+static const char *const motion_sides_names[] = {"both", "past", NULL};
+static const int motion_sides_values[] = {OVX_MOTION_BOTH, OVX_MOTION_PAST};
 static const int row_step_values[] = {0, 1, 2, 4};
 static const char *const decode_names[] = {"plan", "all", NULL}; /* decode_all 0, 1 */
 _Static_assert(sizeof(ovx_sampling) == sizeof(int) && sizeof(ovx_mv_source) == sizeof(int) &&
@@ -78,6 +80,13 @@ static const ovx_opt_def select_options[] = {
      .help = "crop (default): the camera's motion is fitted on the\n"
              "vectors of the blocks the 224 crop covers (motion counts\n"
              "against what the model sees); frame: on every vector"},
+    {.name = "motion-sides", .kind = OVX_OPT_CHOICE, .off = F(p.motion_sides), .choices = motion_sides_names,
+     .values = motion_sides_values, .arg = "S",
+     .help = "both (default): a block predicted from a past and a future\n"
+             "picture moves by its displacement between the two, each\n"
+             "side against its own camera fit, over the whole span (finer\n"
+             "than one side's quarter pixels); a block with a future\n"
+             "vector only moves by it; past: past vectors only"},
     {.name = "row-step", .kind = OVX_OPT_CHOICE, .off = F(p.row_step), .choices = row_step_names,
      .values = row_step_values, .arg = "N",
      .help = "auto (default), 1, 2 or 4: the residual reads every N-th\n"

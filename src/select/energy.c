@@ -158,23 +158,50 @@ static float vector_evidence(const ovx_energy_input *in, int64_t i, int c, doubl
     return gain >= need ? 1.0f : gain / need;
 }
 
-int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params *p, int cw, int ch,
-                            float *cells, ovx_error *err)
+/* The future vectors read as past ones: a copy of in with the past and
+ * future reference lists swapped and every vector's source flipped (the
+ * choices index the swapped lists as they did the others), so that the
+ * camera fit and the vector evidence take them as they take past vectors.
+ * *mv is the copy's vector array (the caller frees it). */
+static int mirror_input(const ovx_energy_input *in, ovx_energy_input *mi, ovx_mv **mv)
 {
-    size_t nc = (size_t)cw * ch;
-    memset(cells, 0, nc * sizeof *cells);
-    int64_t n = 0;
-    for (int64_t i = 0; i < in->n_mv; i++)
-        n += in->mv[i].source < 0;
-    if (n == 0)
-        return OVX_OK;
-    float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
-    float *dx = malloc((size_t)n * sizeof *dx), *dy = malloc((size_t)n * sizeof *dy);
-    float *wsum = calloc(nc, sizeof *wsum);
-    if (!x || !y || !dx || !dy || !wsum) {
-        free(x), free(y), free(dx), free(dy), free(wsum);
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory (motion map)");
+    *mv = malloc((size_t)in->n_mv * sizeof **mv);
+    if (!*mv)
+        return -1;
+    for (int64_t i = 0; i < in->n_mv; i++) {
+        (*mv)[i] = in->mv[i];
+        (*mv)[i].source = -in->mv[i].source;
     }
+    *mi = *in;
+    memcpy(mi->past, in->fut, sizeof mi->past);
+    memcpy(mi->fut, in->past, sizeof mi->fut);
+    mi->n_past = in->n_fut;
+    mi->n_fut = in->n_past;
+    mi->mv = *mv;
+    mi->own_sad = NULL;
+    return 0;
+}
+
+/* The future vector of the same block as past vector i (the exporters write
+ * a macroblock's list-0 blocks, then its list-1 blocks: at most 8 apart),
+ * or -1. */
+#define PARTNER_WINDOW 16
+static int64_t partner_of(const ovx_energy_input *in, int64_t i)
+{
+    const ovx_mv *m = &in->mv[i];
+    int64_t end = i + PARTNER_WINDOW < in->n_mv ? i + PARTNER_WINDOW : in->n_mv;
+    for (int64_t j = i + 1; j < end; j++) {
+        const ovx_mv *f = &in->mv[j];
+        if (f->source > 0 && f->x == m->x && f->y == m->y && f->w == m->w && f->h == m->h)
+            return j;
+    }
+    return -1;
+}
+
+/* Block centres in [-1, 1] and px-per-frame displacements of the vectors of
+ * one direction (source < 0 of in), in the order of in->mv. */
+static void side_vectors(const ovx_energy_input *in, float *x, float *y, float *dx, float *dy)
+{
     int64_t k = 0;
     for (int64_t i = 0; i < in->n_mv; i++) {
         const ovx_mv *m = &in->mv[i];
@@ -188,41 +215,143 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
         dy[k] = dist > 1 ? m->dy / (float)dist : m->dy;
         k++;
     }
+}
+
+/* One direction's vectors with their camera: positions, px-per-frame
+ * displacements, the fitted models. */
+typedef struct side {
+    int64_t n;
+    float *x, *y, *dx, *dy;
     ovx_similarity model[OVX_ENERGY_MAX_REFS + 1]; /* [n_past]: all vectors */
-    int own_fit[OVX_ENERGY_MAX_REFS] = {0};
-    if (ovx_camera_fit(in, p, x, y, dx, dy, n, model, own_fit) < 0) {
-        free(x), free(y), free(dx), free(dy), free(wsum);
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory (similarity fit)");
+    int own_fit[OVX_ENERGY_MAX_REFS];
+} side;
+
+static void side_free(side *s)
+{
+    free(s->x);
+    memset(s, 0, sizeof *s);
+}
+
+static int side_fit(const ovx_energy_input *in, const ovx_select_params *p, side *s)
+{
+    memset(s, 0, sizeof *s);
+    for (int64_t i = 0; i < in->n_mv; i++)
+        s->n += in->mv[i].source < 0;
+    if (s->n == 0)
+        return 0;
+    s->x = malloc((size_t)s->n * 4 * sizeof *s->x);
+    if (!s->x)
+        return -1;
+    s->y = s->x + s->n, s->dx = s->y + s->n, s->dy = s->dx + s->n;
+    side_vectors(in, s->x, s->y, s->dx, s->dy);
+    if (ovx_camera_fit(in, p, s->x, s->y, s->dx, s->dy, s->n, s->model, s->own_fit) < 0) {
+        side_free(s);
+        return -1;
     }
-    k = 0;
+    return 0;
+}
+
+/* Vector i's (k-th of its direction) motion against the camera in px per
+ * frame of that direction's sign, and the camera's own there. */
+static void side_motion(const ovx_energy_input *in, const side *s, int64_t i, int64_t k, double *ex, double *ey,
+                        double *px, double *py)
+{
+    int c = in->choice ? in->choice[i] : 0;
+    ovx_similarity_apply(&s->model[c < in->n_past && s->own_fit[c] ? c : in->n_past], s->x[k], s->y[k], px, py);
+    *ex = s->dx[k] - *px;
+    *ey = s->dy[k] - *py;
+}
+
+int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params *p, int cw, int ch,
+                            float *cells, ovx_error *err)
+{
+    size_t nc = (size_t)cw * ch;
+    memset(cells, 0, nc * sizeof *cells);
+    side ps, fs;
+    memset(&fs, 0, sizeof fs);
+    ovx_energy_input mi;
+    ovx_mv *mmv = NULL;
+    int two = p->motion_sides == OVX_MOTION_BOTH && in->n_fut > 0;
+    int64_t *fk = NULL; /* each vector's index among the future ones */
+    float *wsum = calloc(nc, sizeof *wsum);
+    if (!wsum || side_fit(in, p, &ps) < 0) {
+        free(wsum);
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory (motion map)");
+    }
+    if (two) {
+        fk = malloc((size_t)in->n_mv * sizeof *fk);
+        if (!fk || mirror_input(in, &mi, &mmv) < 0 || side_fit(&mi, p, &fs) < 0) {
+            free(wsum), free(fk), free(mmv), side_free(&ps);
+            return ovx_error_set(err, OVX_ENOMEM, "out of memory (motion map)");
+        }
+        for (int64_t i = 0, k = 0; i < in->n_mv; i++)
+            fk[i] = in->mv[i].source > 0 ? k++ : -1;
+        two = fs.n > 0;
+    }
+    if (ps.n == 0 && !two) {
+        free(wsum), free(fk), free(mmv), side_free(&ps), side_free(&fs);
+        return OVX_OK;
+    }
     double mfloor = ovx_select_motion_floor(p);
     int weigh = p->normalise == OVX_NORMALISE_NOISE && in->n_past > 0;
-    for (int64_t i = 0; i < in->n_mv; i++) {
+    uint8_t *paired = two ? calloc((size_t)in->n_mv, 1) : NULL;
+    if (two && !paired) {
+        free(wsum), free(fk), free(mmv), side_free(&ps), side_free(&fs);
+        return ovx_error_set(err, OVX_ENOMEM, "out of memory (motion map)");
+    }
+    for (int64_t i = 0, k = 0; i < in->n_mv; i++) {
         const ovx_mv *m = &in->mv[i];
         if (m->source >= 0)
             continue;
         /* the rectangle is whole cells: a block outside it paints only cells
          * that are not read */
-        int needed = ovx_energy_needed_block(in, m);
-        if (!needed) {
+        if (!ovx_energy_needed_block(in, m)) {
             k++;
             continue;
         }
-        double px, py;
+        double ex, ey, px, py;
+        side_motion(in, &ps, i, k, &ex, &ey, &px, &py);
         int c = in->choice ? in->choice[i] : 0;
-        ovx_similarity_apply(&model[c < in->n_past && own_fit[c] ? c : in->n_past], x[k], y[k], &px, &py);
-        float mag = ovx_hypot_float(dx[k] - px, dy[k] - py);
+        float mag;
+        int64_t j = two ? partner_of(in, i) : -1;
+        if (j >= 0) {
+            /* a block predicted from both sides: its motion over the whole
+             * span (the past displacement against the camera, the future
+             * one against its camera, opposite signs), finer than either
+             * side's quarter pixels over its own distance */
+            double fx, fy, qx, qy;
+            side_motion(&mi, &fs, j, fk[j], &fx, &fy, &qx, &qy);
+            int dp = in->past[c < in->n_past ? c : 0].dist;
+            int cf = in->choice ? in->choice[j] : 0;
+            int df = in->fut[cf < in->n_fut ? cf : 0].dist;
+            mag = ovx_hypot_float((float)((ex * dp - fx * df) / (dp + df)), (float)((ey * dp - fy * df) / (dp + df)));
+            paired[j] = 1;
+        } else {
+            mag = ovx_hypot_float((float)ex, (float)ey);
+        }
         /* (below the floor a vector scores nothing either way: not checked) */
         if (weigh && mag > mfloor)
             mag *= vector_evidence(in, i, c, px, py, p->texture_k);
         paint(cells, wsum, cw, ch, p->cell, m, mag);
         k++;
     }
+    /* blocks predicted from the future only */
+    for (int64_t j = 0; two && j < in->n_mv; j++) {
+        const ovx_mv *m = &in->mv[j];
+        if (m->source <= 0 || paired[j] || !ovx_energy_needed_block(in, m))
+            continue;
+        double fx, fy, qx, qy;
+        side_motion(&mi, &fs, j, fk[j], &fx, &fy, &qx, &qy);
+        float mag = ovx_hypot_float((float)fx, (float)fy);
+        if (p->normalise == OVX_NORMALISE_NOISE && mag > mfloor)
+            mag *= vector_evidence(&mi, j, in->choice ? in->choice[j] : 0, qx, qy, p->texture_k);
+        paint(cells, wsum, cw, ch, p->cell, m, mag);
+    }
     /* cells / wsum where painted, +0 elsewhere (divided either way, then
      * masked: no branch, the loop vectorises) */
     for (size_t i = 0; i < nc; i++)
         cells[i] = keep_or_zero(cells[i] / wsum[i], wsum[i] > 0);
-    free(x), free(y), free(dx), free(dy), free(wsum);
+    free(wsum), free(fk), free(mmv), free(paired), side_free(&ps), side_free(&fs);
     return OVX_OK;
 }
 

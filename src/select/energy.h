@@ -76,9 +76,14 @@ int ovx_energy_patch_scores(const ovx_energy_input *in, const ovx_select_params 
 void ovx_block_texture(const ovx_energy_input *in, const ovx_mv *m, const uint8_t *ref, int rstride,
                        float *spread, float *noise);
 
-/* Motion map [ch, cw] (before normalisation) from the past-reference
- * vectors, each divided by its chosen reference's distance (px per frame),
- * after removing the fitted camera motion. Exposed for tests. */
+/* Motion map [ch, cw] (before normalisation) in px per frame against the
+ * fitted camera: a past vector divided by its chosen reference's distance
+ * minus the camera's motion to that reference; with p->motion_sides both,
+ * a block that also has a future vector (the camera fitted on the future
+ * vectors the same way) moves by its two displacements against their
+ * cameras over the whole span, (past - future) / (past distance + future
+ * distance), and a block with a future vector only by that vector's.
+ * Exposed for tests. */
 int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params *p, int cw, int ch,
                             float *cells, ovx_error *err);
 

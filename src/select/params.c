@@ -34,6 +34,7 @@ ovx_select_params ovx_select_default_params(void)
     p.fit_passes = 2;
     p.fit_min_vectors = 64;
     p.fit_frame = 0;
+    p.motion_sides = OVX_MOTION_BOTH;
     p.cell = 8;
     p.search = 16;
     p.static_p95 = 2.0;

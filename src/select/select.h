@@ -42,6 +42,11 @@ typedef enum ovx_normalise {
     OVX_NORMALISE_FRAME      /* the recipe: each map divided by its 95th percentile per frame */
 } ovx_normalise;
 
+typedef enum ovx_motion_sides {
+    OVX_MOTION_BOTH = 0, /* a block with a past and a future vector: its motion over both spans */
+    OVX_MOTION_PAST      /* past vectors only (before session 27) */
+} ovx_motion_sides;
+
 typedef struct ovx_select_params {
     int frames;                 /* sampled frames (slots), <= 64; default 64 */
     int tokens;                 /* K, default 4096 */
@@ -80,6 +85,10 @@ typedef struct ovx_select_params {
                                    touching the crop (what the model sees moves against the crop's
                                    own dominant motion) when there are fit_min_vectors of them;
                                    1: every past vector of the frame */
+    ovx_motion_sides motion_sides; /* both (default): a bi-predicted block's motion is its displacement
+                                   from the past reference to the future one, each against its
+                                   camera, over the whole span; a block with a future vector only
+                                   moves by it; past: past vectors only */
     int cell;                   /* 8: energy-map cell size in pixels */
     int search;                 /* 16: block-matching search range in pixels (estimate mode) */
     double static_p95;          /* static fallback when p95 of patch scores < this ... */
