@@ -82,11 +82,10 @@ static const ovx_opt_def select_options[] = {
              "against what the model sees); frame: on every vector"},
     {.name = "motion-sides", .kind = OVX_OPT_CHOICE, .off = F(p.motion_sides), .choices = motion_sides_names,
      .values = motion_sides_values, .arg = "S",
-     .help = "both (default): a block predicted from a past and a future\n"
-             "picture moves by its displacement between the two, each\n"
-             "side against its own camera fit, over the whole span (finer\n"
-             "than one side's quarter pixels); a block with a future\n"
-             "vector only moves by it; past: past vectors only"},
+     .help = "both (default): in a B-frame, a block predicted from a\n"
+             "future picture only moves by its future vector, against a\n"
+             "camera fitted on the future vectors (before: no motion);\n"
+             "past: past vectors only"},
     {.name = "row-step", .kind = OVX_OPT_CHOICE, .off = F(p.row_step), .choices = row_step_names,
      .values = row_step_values, .arg = "N",
      .help = "auto (default), 1, 2 or 4: the residual reads every N-th\n"

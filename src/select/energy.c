@@ -160,9 +160,10 @@ static float vector_evidence(const ovx_energy_input *in, int64_t i, int c, doubl
 
 /* The future vectors read as past ones: a copy of in with the past and
  * future reference lists swapped and every vector's source flipped (the
- * choices index the swapped lists as they did the others), so that the
- * camera fit and the vector evidence take them as they take past vectors.
- * *mv is the copy's vector array (the caller frees it). */
+ * choices, and the own errors the reference choice took, index the swapped
+ * lists as they did the others), so that the camera fit and the vector
+ * evidence take them as they take past vectors. *mv is the copy's vector
+ * array (the caller frees it). */
 static int mirror_input(const ovx_energy_input *in, ovx_energy_input *mi, ovx_mv **mv)
 {
     *mv = malloc((size_t)in->n_mv * sizeof **mv);
@@ -178,47 +179,26 @@ static int mirror_input(const ovx_energy_input *in, ovx_energy_input *mi, ovx_mv
     mi->n_past = in->n_fut;
     mi->n_fut = in->n_past;
     mi->mv = *mv;
-    mi->own_sad = NULL;
     return 0;
 }
 
-/* The future vector of the same block as past vector i (the exporters write
- * a macroblock's list-0 blocks, then its list-1 blocks: at most 8 apart),
- * or -1. */
-#define PARTNER_WINDOW 16
-static int64_t partner_of(const ovx_energy_input *in, int64_t i)
+/* 1 if future vector j's block also has a past vector: the exporters write
+ * a macroblock's list-0 blocks, then its list-1 blocks (at most 8 apart). */
+#define TWIN_WINDOW 16
+static int has_past_twin(const ovx_energy_input *in, int64_t j)
 {
-    const ovx_mv *m = &in->mv[i];
-    int64_t end = i + PARTNER_WINDOW < in->n_mv ? i + PARTNER_WINDOW : in->n_mv;
-    for (int64_t j = i + 1; j < end; j++) {
-        const ovx_mv *f = &in->mv[j];
-        if (f->source > 0 && f->x == m->x && f->y == m->y && f->w == m->w && f->h == m->h)
-            return j;
-    }
-    return -1;
-}
-
-/* Block centres in [-1, 1] and px-per-frame displacements of the vectors of
- * one direction (source < 0 of in), in the order of in->mv. */
-static void side_vectors(const ovx_energy_input *in, float *x, float *y, float *dx, float *dy)
-{
-    int64_t k = 0;
-    for (int64_t i = 0; i < in->n_mv; i++) {
+    const ovx_mv *f = &in->mv[j];
+    for (int64_t i = j - 1; i >= 0 && i >= j - TWIN_WINDOW; i--) {
         const ovx_mv *m = &in->mv[i];
-        if (m->source >= 0)
-            continue;
-        x[k] = (float)(2.0 * (m->x + 0.5 * m->w) / in->W - 1.0);
-        y[k] = (float)(2.0 * (m->y + 0.5 * m->h) / in->H - 1.0);
-        /* px per frame: the vector spans its reference's distance */
-        int dist = in->n_past > 0 ? in->past[in->choice ? in->choice[i] : 0].dist : 1;
-        dx[k] = dist > 1 ? m->dx / (float)dist : m->dx;
-        dy[k] = dist > 1 ? m->dy / (float)dist : m->dy;
-        k++;
+        if (m->source < 0 && m->x == f->x && m->y == f->y && m->w == f->w && m->h == f->h)
+            return 1;
     }
+    return 0;
 }
 
-/* One direction's vectors with their camera: positions, px-per-frame
- * displacements, the fitted models. */
+/* One direction's vectors (source < 0 of in): block centres in [-1, 1],
+ * px-per-frame displacements (each vector spans its chosen reference's
+ * distance) in the order of in->mv, and the camera fitted on them. */
 typedef struct side {
     int64_t n;
     float *x, *y, *dx, *dy;
@@ -243,7 +223,17 @@ static int side_fit(const ovx_energy_input *in, const ovx_select_params *p, side
     if (!s->x)
         return -1;
     s->y = s->x + s->n, s->dx = s->y + s->n, s->dy = s->dx + s->n;
-    side_vectors(in, s->x, s->y, s->dx, s->dy);
+    for (int64_t i = 0, k = 0; i < in->n_mv; i++) {
+        const ovx_mv *m = &in->mv[i];
+        if (m->source >= 0)
+            continue;
+        s->x[k] = (float)(2.0 * (m->x + 0.5 * m->w) / in->W - 1.0);
+        s->y[k] = (float)(2.0 * (m->y + 0.5 * m->h) / in->H - 1.0);
+        int dist = in->n_past > 0 ? in->past[in->choice ? in->choice[i] : 0].dist : 1;
+        s->dx[k] = dist > 1 ? m->dx / (float)dist : m->dx;
+        s->dy[k] = dist > 1 ? m->dy / (float)dist : m->dy;
+        k++;
+    }
     if (ovx_camera_fit(in, p, s->x, s->y, s->dx, s->dy, s->n, s->model, s->own_fit) < 0) {
         side_free(s);
         return -1;
@@ -251,52 +241,53 @@ static int side_fit(const ovx_energy_input *in, const ovx_select_params *p, side
     return 0;
 }
 
-/* Vector i's (k-th of its direction) motion against the camera in px per
- * frame of that direction's sign, and the camera's own there. */
-static void side_motion(const ovx_energy_input *in, const side *s, int64_t i, int64_t k, double *ex, double *ey,
-                        double *px, double *py)
+/* Paints the k-th vector of s (vector i of in): its displacement against
+ * the camera in px per frame, weighed by its evidence (noise mode). */
+static void paint_vector(const ovx_energy_input *in, const ovx_select_params *p, const side *s, int64_t i,
+                         int64_t k, float *cells, float *wsum, int cw, int ch)
 {
+    double px, py;
     int c = in->choice ? in->choice[i] : 0;
-    ovx_similarity_apply(&s->model[c < in->n_past && s->own_fit[c] ? c : in->n_past], s->x[k], s->y[k], px, py);
-    *ex = s->dx[k] - *px;
-    *ey = s->dy[k] - *py;
+    ovx_similarity_apply(&s->model[c < in->n_past && s->own_fit[c] ? c : in->n_past], s->x[k], s->y[k], &px, &py);
+    float mag = ovx_hypot_float(s->dx[k] - px, s->dy[k] - py);
+    /* (below the floor a vector scores nothing either way: not checked) */
+    if (p->normalise == OVX_NORMALISE_NOISE && in->n_past > 0 && mag > ovx_select_motion_floor(p))
+        mag *= vector_evidence(in, i, c, px, py, p->texture_k);
+    paint(cells, wsum, cw, ch, p->cell, &in->mv[i], mag);
 }
 
+#define LONE_MIN 8
 int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params *p, int cw, int ch,
                             float *cells, ovx_error *err)
 {
     size_t nc = (size_t)cw * ch;
     memset(cells, 0, nc * sizeof *cells);
+    /* blocks predicted from the future only (x264 takes list 1 for what
+     * the past picture does not show), with --motion-sides both */
+    uint8_t *lone = NULL;
+    if (p->motion_sides == OVX_MOTION_BOTH && in->n_fut > 0) {
+        if (!(lone = malloc((size_t)in->n_mv)))
+            return ovx_error_set(err, OVX_ENOMEM, "out of memory (motion map)");
+        int64_t n_lone = 0;
+        for (int64_t j = 0; j < in->n_mv; j++)
+            n_lone += lone[j] = in->mv[j].source > 0 && ovx_energy_needed_block(in, &in->mv[j]) && !has_past_twin(in, j);
+        /* a few such blocks do not move the frame's scores: not worth a
+         * second camera */
+        if (n_lone < LONE_MIN) {
+            free(lone);
+            lone = NULL;
+        }
+    }
     side ps, fs;
-    memset(&fs, 0, sizeof fs);
     ovx_energy_input mi;
     ovx_mv *mmv = NULL;
-    int two = p->motion_sides == OVX_MOTION_BOTH && in->n_fut > 0;
-    int64_t *fk = NULL; /* each vector's index among the future ones */
+    memset(&ps, 0, sizeof ps);
+    memset(&fs, 0, sizeof fs);
     float *wsum = calloc(nc, sizeof *wsum);
-    if (!wsum || side_fit(in, p, &ps) < 0) {
-        free(wsum);
-        return ovx_error_set(err, OVX_ENOMEM, "out of memory (motion map)");
-    }
-    if (two) {
-        fk = malloc((size_t)in->n_mv * sizeof *fk);
-        if (!fk || mirror_input(in, &mi, &mmv) < 0 || side_fit(&mi, p, &fs) < 0) {
-            free(wsum), free(fk), free(mmv), side_free(&ps);
-            return ovx_error_set(err, OVX_ENOMEM, "out of memory (motion map)");
-        }
-        for (int64_t i = 0, k = 0; i < in->n_mv; i++)
-            fk[i] = in->mv[i].source > 0 ? k++ : -1;
-        two = fs.n > 0;
-    }
-    if (ps.n == 0 && !two) {
-        free(wsum), free(fk), free(mmv), side_free(&ps), side_free(&fs);
-        return OVX_OK;
-    }
-    double mfloor = ovx_select_motion_floor(p);
-    int weigh = p->normalise == OVX_NORMALISE_NOISE && in->n_past > 0;
-    uint8_t *paired = two ? calloc((size_t)in->n_mv, 1) : NULL;
-    if (two && !paired) {
-        free(wsum), free(fk), free(mmv), side_free(&ps), side_free(&fs);
+    if (!wsum || side_fit(in, p, &ps) < 0 ||
+        (lone && (mirror_input(in, &mi, &mmv) < 0 || side_fit(&mi, p, &fs) < 0))) {
+        side_free(&ps);
+        free(wsum), free(lone), free(mmv);
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (motion map)");
     }
     for (int64_t i = 0, k = 0; i < in->n_mv; i++) {
@@ -305,53 +296,23 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
             continue;
         /* the rectangle is whole cells: a block outside it paints only cells
          * that are not read */
-        if (!ovx_energy_needed_block(in, m)) {
-            k++;
-            continue;
-        }
-        double ex, ey, px, py;
-        side_motion(in, &ps, i, k, &ex, &ey, &px, &py);
-        int c = in->choice ? in->choice[i] : 0;
-        float mag;
-        int64_t j = two ? partner_of(in, i) : -1;
-        if (j >= 0) {
-            /* a block predicted from both sides: its motion over the whole
-             * span (the past displacement against the camera, the future
-             * one against its camera, opposite signs), finer than either
-             * side's quarter pixels over its own distance */
-            double fx, fy, qx, qy;
-            side_motion(&mi, &fs, j, fk[j], &fx, &fy, &qx, &qy);
-            int dp = in->past[c < in->n_past ? c : 0].dist;
-            int cf = in->choice ? in->choice[j] : 0;
-            int df = in->fut[cf < in->n_fut ? cf : 0].dist;
-            mag = ovx_hypot_float((float)((ex * dp - fx * df) / (dp + df)), (float)((ey * dp - fy * df) / (dp + df)));
-            paired[j] = 1;
-        } else {
-            mag = ovx_hypot_float((float)ex, (float)ey);
-        }
-        /* (below the floor a vector scores nothing either way: not checked) */
-        if (weigh && mag > mfloor)
-            mag *= vector_evidence(in, i, c, px, py, p->texture_k);
-        paint(cells, wsum, cw, ch, p->cell, m, mag);
+        if (ovx_energy_needed_block(in, m))
+            paint_vector(in, p, &ps, i, k, cells, wsum, cw, ch);
         k++;
     }
-    /* blocks predicted from the future only */
-    for (int64_t j = 0; two && j < in->n_mv; j++) {
-        const ovx_mv *m = &in->mv[j];
-        if (m->source <= 0 || paired[j] || !ovx_energy_needed_block(in, m))
+    for (int64_t j = 0, k = 0; lone && j < in->n_mv; j++) {
+        if (mmv[j].source >= 0)
             continue;
-        double fx, fy, qx, qy;
-        side_motion(&mi, &fs, j, fk[j], &fx, &fy, &qx, &qy);
-        float mag = ovx_hypot_float((float)fx, (float)fy);
-        if (p->normalise == OVX_NORMALISE_NOISE && mag > mfloor)
-            mag *= vector_evidence(&mi, j, in->choice ? in->choice[j] : 0, qx, qy, p->texture_k);
-        paint(cells, wsum, cw, ch, p->cell, m, mag);
+        if (lone[j])
+            paint_vector(&mi, p, &fs, j, k, cells, wsum, cw, ch);
+        k++;
     }
     /* cells / wsum where painted, +0 elsewhere (divided either way, then
      * masked: no branch, the loop vectorises) */
     for (size_t i = 0; i < nc; i++)
         cells[i] = keep_or_zero(cells[i] / wsum[i], wsum[i] > 0);
-    free(wsum), free(fk), free(mmv), free(paired), side_free(&ps), side_free(&fs);
+    free(wsum), free(lone), free(mmv);
+    side_free(&ps), side_free(&fs);
     return OVX_OK;
 }
 

@@ -78,12 +78,10 @@ void ovx_block_texture(const ovx_energy_input *in, const ovx_mv *m, const uint8_
 
 /* Motion map [ch, cw] (before normalisation) in px per frame against the
  * fitted camera: a past vector divided by its chosen reference's distance
- * minus the camera's motion to that reference; with p->motion_sides both,
- * a block that also has a future vector (the camera fitted on the future
- * vectors the same way) moves by its two displacements against their
- * cameras over the whole span, (past - future) / (past distance + future
- * distance), and a block with a future vector only by that vector's.
- * Exposed for tests. */
+ * minus the camera's motion to that reference. With p->motion_sides both,
+ * when 8 or more of the needed blocks have a future vector and no past one,
+ * those blocks paint their future vector the same way, against a camera
+ * fitted (and checked) on the future vectors. Exposed for tests. */
 int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params *p, int cw, int ch,
                             float *cells, ovx_error *err);
 

@@ -43,7 +43,7 @@ typedef enum ovx_normalise {
 } ovx_normalise;
 
 typedef enum ovx_motion_sides {
-    OVX_MOTION_BOTH = 0, /* a block with a past and a future vector: its motion over both spans */
+    OVX_MOTION_BOTH = 0, /* a block with a future vector only moves by it (against the future camera) */
     OVX_MOTION_PAST      /* past vectors only (before session 27) */
 } ovx_motion_sides;
 
@@ -85,10 +85,9 @@ typedef struct ovx_select_params {
                                    touching the crop (what the model sees moves against the crop's
                                    own dominant motion) when there are fit_min_vectors of them;
                                    1: every past vector of the frame */
-    ovx_motion_sides motion_sides; /* both (default): a bi-predicted block's motion is its displacement
-                                   from the past reference to the future one, each against its
-                                   camera, over the whole span; a block with a future vector only
-                                   moves by it; past: past vectors only */
+    ovx_motion_sides motion_sides; /* both (default): a block with a future vector only moves by it,
+                                   against a camera fitted on the future vectors (energy.h); past:
+                                   past vectors only */
     int cell;                   /* 8: energy-map cell size in pixels */
     int search;                 /* 16: block-matching search range in pixels (estimate mode) */
     double static_p95;          /* static fallback when p95 of patch scores < this ... */

@@ -953,52 +953,59 @@ static void test_fit_region(void)
     CHECK_NEAR(cells[6], 5.0, 1e-3);
 }
 
-/* A B-frame: every block has a past vector (camera 1: the similarity of
- * camera(), reference 1 frame back) and a future one (camera 2: a
- * translation (-2, 1) per frame, reference 3 frames ahead), the future
- * vector right after the past one as the exporters write them. The object
- * block's past vector departs from its camera by Rp over 1 frame, its
- * future vector from its camera by Rf over 3: its motion over the span is
- * |Rp - Rf| / 4 px per frame; past only: |Rp|. A block with only a future
- * vector moves by |Rf| / 3. */
-static void test_two_sided(void)
+/* A B-frame: every block has a future vector (camera 2: a translation
+ * (-2, 1) per frame, reference 3 frames ahead), every block but those of
+ * block row 4 (8 blocks) also a past one before it, as the exporters write
+ * them (camera 1: the similarity of camera(), reference 1 frame back). The
+ * object block's past vector departs from its camera by Rp: it moves by
+ * |Rp| px per frame whatever its future vector says. The blocks with a
+ * future vector only depart from the future camera by Rf over 3 frames:
+ * they move by |Rf| / 3 with --motion-sides both, and not at all with past
+ * or when fewer than 8 blocks are future-only (nothing painted). */
+static int future_only_vectors(ovx_mv *v, int n_lone, int obj, double rpx, double rpy, double rfx, double rfy,
+                               double dp, double df)
+{
+    int n = 0;
+    for (int by = 0, b = 0; by < H; by += B)
+        for (int bx = 0; bx < W; bx += B, b++) {
+            float cx, cy;
+            camera(2.0 * (bx + B / 2.0) / W - 1.0, 2.0 * (by + B / 2.0) / H - 1.0, &cx, &cy);
+            int lone = by / B == 4 && bx / B < n_lone;
+            if (!lone)
+                v[n++] = (ovx_mv){bx, by, B, B, (float)(cx * dp + (b == obj) * rpx), (float)(cy * dp + (b == obj) * rpy), -1};
+            v[n++] = (ovx_mv){bx, by, B, B, (float)(-2.0 * df + lone * rfx), (float)(1.0 * df + lone * rfy), 1};
+        }
+    return n;
+}
+
+static void test_future_only(void)
 {
     ovx_select_params p = ovx_select_default_params();
     p.normalise = OVX_NORMALISE_FRAME; /* flat pictures: no evidence weighting */
     p.fit_min_vectors = 8;
     const double rpx = 0.5, rpy = -0.25, rfx = -1.5, rfy = 1.0, dp = 1, df = 3;
     ovx_mv v[2 * 64];
-    int n = 0, obj = 2 * (W / B) + 3, lone = 4 * (W / B) + 6;
-    for (int by = 0, b = 0; by < H; by += B)
-        for (int bx = 0; bx < W; bx += B, b++) {
-            float cx, cy;
-            camera(2.0 * (bx + B / 2.0) / W - 1.0, 2.0 * (by + B / 2.0) / H - 1.0, &cx, &cy);
-            if (b != lone)
-                v[n++] = (ovx_mv){bx, by, B, B, (float)(cx * dp + (b == obj) * rpx), (float)(cy * dp + (b == obj) * rpy), -1};
-            v[n++] = (ovx_mv){bx, by, B, B, (float)(-2.0 * df + (b == obj || b == lone) * rfx),
-                              (float)(1.0 * df + (b == obj || b == lone) * rfy), 1};
-        }
+    int obj = 2 * (W / B) + 3;
     uint8_t y[W * H] = {0};
-    ovx_energy_input in = {.cur = y, .cur_stride = W, .W = W, .H = H, .mv = v, .n_mv = n};
-    in.past[0] = (ovx_energy_ref){y, W, (int)dp};
-    in.fut[0] = (ovx_energy_ref){y, W, (int)df};
-    in.n_past = in.n_fut = 1;
     int cw = W / 8, ch = H / 8;
     float cells[(W / 8) * (H / 8)];
     ovx_error err;
-    CHECK(ovx_energy_motion_cells(&in, &p, cw, ch, cells, &err) == OVX_OK);
-    double both = hypot(rpx - rfx, rpy - rfy) / (dp + df), lone_mag = hypot(rfx, rfy) / df;
-    for (int i = 0; i < ch; i++)
-        for (int j = 0; j < cw; j++) {
-            int b = (i / 2) * (W / B) + j / 2;
-            CHECK_NEAR(cells[i * cw + j], b == obj ? both : b == lone ? lone_mag : 0.0, 1e-4);
-        }
-    p.motion_sides = OVX_MOTION_PAST;
-    CHECK(ovx_energy_motion_cells(&in, &p, cw, ch, cells, &err) == OVX_OK);
-    for (int i = 0; i < ch; i++)
-        for (int j = 0; j < cw; j++) {
-            int b = (i / 2) * (W / B) + j / 2;
-            CHECK_NEAR(cells[i * cw + j], b == obj ? hypot(rpx, rpy) / dp : 0.0, 1e-4);
+    double obj_mag = hypot(rpx, rpy) / dp, lone_mag = hypot(rfx, rfy) / df;
+    for (int n_lone = 7; n_lone <= 8; n_lone++)
+        for (int sides = 0; sides < 2; sides++) {
+            int n = future_only_vectors(v, n_lone, obj, rpx, rpy, rfx, rfy, dp, df);
+            ovx_energy_input in = {.cur = y, .cur_stride = W, .W = W, .H = H, .mv = v, .n_mv = n};
+            in.past[0] = (ovx_energy_ref){y, W, (int)dp};
+            in.fut[0] = (ovx_energy_ref){y, W, (int)df};
+            in.n_past = in.n_fut = 1;
+            p.motion_sides = sides ? OVX_MOTION_PAST : OVX_MOTION_BOTH;
+            int painted = n_lone == 8 && !sides;
+            CHECK(ovx_energy_motion_cells(&in, &p, cw, ch, cells, &err) == OVX_OK);
+            for (int i = 0; i < ch; i++)
+                for (int j = 0; j < cw; j++) {
+                    int b = (i / 2) * (W / B) + j / 2, lone = i / 2 == 4 && j / 2 < n_lone;
+                    CHECK_NEAR(cells[i * cw + j], b == obj ? obj_mag : lone && painted ? lone_mag : 0.0, 1e-4);
+                }
         }
 }
 
@@ -1008,7 +1015,7 @@ int main(void)
     test_refine();
     test_luma();
     test_camera_fit();
-    test_two_sided();
+    test_future_only();
     test_fit_region();
     test_camera_per_reference();
     test_reference_choice();
