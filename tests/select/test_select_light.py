@@ -8,8 +8,8 @@ The share of the competing tokens on the object's path is printed for the
 default and for --normalise frame (the recipe). Random tokens would put
 about 14% there (the path covers ~2200 of 16128 competing patches). The
 issue's goal is >= 90% in every case; measured at this commit (Intel Xeon,
-session 25): ramp 99.5%, jitter 91.8%, noise 90.5% (session 24: 99.3/89.5/
-90.5%). History: 85/66/59% before
+session 27): ramp 99.5%, jitter 93.6%, noise 91.0% (session 25: 99.5/91.8/
+90.5%; session 24: 99.3/89.5/90.5%). History: 85/66/59% before
 the estimator's picture-shift start and motion cost; 99/81/77% in session
 23; the noise case rose with --texture-k 1.5 made the default once gated by
 the prediction's noise (> 2 grey levels: the real clips' flow judge counts
@@ -37,7 +37,7 @@ OVX = clips.ovx()
 K = 1024
 CROP = 10  # jitter: the picture is cut 10 px in from each side, +-2 px each frame
 # a few points under the levels reached (99%, 89.5%, 90.5%); the goal is 0.90
-FLOOR = {"ramp": 0.95, "jitter": 0.88, "noise": 0.87}
+FLOOR = {"ramp": 0.95, "jitter": 0.90, "noise": 0.87}
 X264 = ["-c:v", "libx264", "-g", "60", "-threads", "1"]  # one thread: the same clip every run
 
 
@@ -95,10 +95,19 @@ with tempfile.TemporaryDirectory() as d:
     print(f"noise with --texture-k 0 (off): {untextured:.1%}")
     nolight = on_path(select(cases["ramp"][0], "--no-light"))[0]
     print(f"ramp with --no-light: {nolight:.1%}")
+    # session 27: future-only blocks of B-frames score their future vector;
+    # with --motion-sides past they have no motion (the session 26 score)
+    past = select(cases["jitter"][0], "--motion-sides", "past")
+    jpast = on_path(past, *cases["jitter"][1:])[0]
+    print(f"jitter with --motion-sides past: {jpast:.1%}")
+    assert past["settings"]["motion_sides"] == "past", past["settings"]
+    assert past["visible_indices"] != select(cases["jitter"][0])["visible_indices"], \
+        "--motion-sides past chose the same tokens as both on an x264 B-frame clip"
     settings = select(cases["ramp"][0])["settings"]
     for key in ("normalise", "light", "noise_k", "texture_k", "noise_percentile", "residual_scale", "motion_scale",
-                "residual_weight", "prior_weight", "motion_floor"):
+                "residual_weight", "prior_weight", "motion_floor", "motion_sides"):
         assert key in settings, f"settings lacks {key}"
-    assert settings["normalise"] == "noise" and settings["light"] is True, settings
+    assert settings["normalise"] == "noise" and settings["light"] is True and settings["motion_sides"] == "both", \
+        settings
     assert not failed, "; ".join(failed)
 print("ok")
