@@ -8,7 +8,7 @@ The share of the competing tokens on the object's path is printed for the
 default and for --normalise frame (the recipe). Random tokens would put
 about 14% there (the path covers ~2200 of 16128 competing patches). The
 issue's goal is >= 90% in every case; measured at this commit (Intel Xeon,
-session 27): ramp 99.5%, jitter 93.6%, noise 91.0% (session 25: 99.5/91.8/
+session 27): ramp 99.5%, jitter 93.8%, noise 91.0% (session 25: 99.5/91.8/
 90.5%; session 24: 99.3/89.5/90.5%). History: 85/66/59% before
 the estimator's picture-shift start and motion cost; 99/81/77% in session
 23; the noise case rose with --texture-k 1.5 made the default once gated by
