@@ -51,13 +51,15 @@ typedef struct {
 } opt_def;
 
 _Static_assert(sizeof(ovx_sampling) == sizeof(int) && sizeof(ovx_mv_source) == sizeof(int) &&
-               sizeof(ovx_iframe_policy) == sizeof(int) && sizeof(ovx_normalise) == sizeof(int),
+               sizeof(ovx_iframe_policy) == sizeof(int) && sizeof(ovx_normalise) == sizeof(int) &&
+                   sizeof(ovx_motion_sides) == sizeof(int),
                "enum options are stored through int");
 
 static const char *sampling_name(int v) { return ovx_sampling_name((ovx_sampling)v); }
 static const char *mv_source_name(int v) { return ovx_mv_source_name((ovx_mv_source)v); }
 static const char *iframe_name(int v) { return ovx_iframe_policy_name((ovx_iframe_policy)v); }
 static const char *normalise_name(int v) { return ovx_normalise_name((ovx_normalise)v); }
+static const char *motion_sides_name(int v) { return ovx_motion_sides_name((ovx_motion_sides)v); }
 
 #define OPT(n, t) {#n, t, offsetof(ovx_select_params, n), NULL, 0}
 #define OPT_E(n, fn, count) {#n, OPT_ENUM, offsetof(ovx_select_params, n), fn, count}
@@ -67,7 +69,7 @@ static const opt_def select_opts[] = {
     OPT_E(iframe_policy, iframe_name, 4), OPT_E(normalise, normalise_name, 2),
     OPT(inconsistency, OPT_BOOL), OPT(motion_percentile, OPT_DOUBLE), OPT(motion_floor, OPT_DOUBLE),
     OPT(ref_candidates, OPT_INT), OPT(ref_better, OPT_DOUBLE), OPT(residual_percentile, OPT_DOUBLE),
-    OPT(light, OPT_BOOL), OPT(row_step, OPT_INT), OPT(fit_frame, OPT_BOOL), OPT(noise_percentile, OPT_DOUBLE), OPT(noise_k, OPT_DOUBLE),
+    OPT(light, OPT_BOOL), OPT(row_step, OPT_INT), OPT(fit_frame, OPT_BOOL), OPT_E(motion_sides, motion_sides_name, 2), OPT(noise_percentile, OPT_DOUBLE), OPT(noise_k, OPT_DOUBLE),
     OPT(texture_k, OPT_DOUBLE), OPT(residual_scale, OPT_DOUBLE), OPT(motion_scale, OPT_DOUBLE), OPT(residual_weight, OPT_DOUBLE),
     OPT(prior_weight, OPT_DOUBLE), OPT(prior_sigma, OPT_DOUBLE), OPT(fit_keep, OPT_DOUBLE),
     OPT(fit_passes, OPT_INT), OPT(fit_min_vectors, OPT_INT), OPT(cell, OPT_INT), OPT(search, OPT_INT),

@@ -47,7 +47,7 @@ static void add_params(cJSON *o, const ovx_select_params *p, int w, int h)
     cJSON_AddNumberToObject(o, "fit_passes", p->fit_passes);
     cJSON_AddNumberToObject(o, "fit_min_vectors", p->fit_min_vectors);
     cJSON_AddStringToObject(o, "fit_region", p->fit_frame ? "frame" : "crop");
-    cJSON_AddStringToObject(o, "motion_sides", p->motion_sides == OVX_MOTION_PAST ? "past" : "both");
+    cJSON_AddStringToObject(o, "motion_sides", ovx_motion_sides_name(p->motion_sides));
     cJSON_AddNumberToObject(o, "cell", p->cell);
     cJSON_AddNumberToObject(o, "search", p->search);
     cJSON_AddItemToObject(o, "static_p95", num(p->static_p95));

@@ -58,6 +58,8 @@ const char *ovx_mv_source_name(ovx_mv_source s)
 
 const char *ovx_normalise_name(ovx_normalise n) { return n == OVX_NORMALISE_FRAME ? "frame" : "noise"; }
 
+const char *ovx_motion_sides_name(ovx_motion_sides m) { return m == OVX_MOTION_PAST ? "past" : "both"; }
+
 double ovx_select_residual_weight(const ovx_select_params *p)
 {
     if (p->residual_weight >= 0)

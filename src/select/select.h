@@ -175,6 +175,7 @@ OVX_API const char *ovx_sampling_name(ovx_sampling s);
 OVX_API const char *ovx_mv_source_name(ovx_mv_source s);
 OVX_API const char *ovx_iframe_policy_name(ovx_iframe_policy p);
 OVX_API const char *ovx_normalise_name(ovx_normalise n);
+OVX_API const char *ovx_motion_sides_name(ovx_motion_sides m);
 /* p->residual_weight, or its default for p->normalise when < 0. */
 OVX_API double ovx_select_residual_weight(const ovx_select_params *p);
 /* p->prior_weight / p->motion_floor, or their defaults for p->normalise when < 0. */

@@ -109,7 +109,8 @@ with tempfile.TemporaryDirectory(prefix="ovx-py-") as tmp:
                     tokens=1000, mv_source="estimate", normalise="frame") is True
     n_ok += compare(c, tmp, ["--tokens", "700", "--decode", "all", "--start", "0.5"],
                     tokens=700, decode_all=True, start=0.5) is True
-    print(f"generated clips: {n_ok} of {len(gen) * 2 + 3} cases equal to the CLI")
+    n_ok += compare(c, tmp, ["--tokens", "900", "--motion-sides", "past"], tokens=900, motion_sides="past") is True
+    print(f"generated clips: {n_ok} of {len(gen) * 2 + 4} cases equal to the CLI")
 
     # option errors
     for kw, what in [({"tokenz": 5}, "unknown option"), ({"sampling": "random"}, "unknown value"),
@@ -151,7 +152,8 @@ with tempfile.TemporaryDirectory(prefix="ovx-py-") as tmp:
     # every CLI flag that sets a selection parameter has its keyword
     flags = {"tokens", "frames", "sampling", "mv_source", "iframe_policy", "inconsistency", "normalise", "light",
              "noise_k", "residual_scale", "motion_scale", "residual_weight", "motion_floor", "prior_weight",
-             "fps", "start", "duration", "threads", "decode_all", "max_pixels", "max_corrupt", "row_step", "texture_k", "fit_frame"}
+             "fps", "start", "duration", "threads", "decode_all", "max_pixels", "max_corrupt", "row_step", "texture_k", "fit_frame",
+             "motion_sides"}
     expect(flags <= set(ovx.OPTIONS), f"OPTIONS holds the CLI's flags: missing {sorted(flags - set(ovx.OPTIONS))}")
 
     # memory input: a cut buffer and garbage fail cleanly with the name; an
