@@ -246,16 +246,17 @@ static int side_fit(const ovx_energy_input *in, const ovx_select_params *p, side
 }
 
 /* Paints the k-th vector of s (vector i of in): its displacement against
- * the camera in px per frame, weighed by its evidence (noise mode). */
+ * the camera in px per frame, weighed by its evidence above mfloor (noise
+ * mode, a reference to weigh it against). */
 static void paint_vector(const ovx_energy_input *in, const ovx_select_params *p, const side *s, int64_t i,
-                         int64_t k, float *cells, float *wsum, int cw, int ch)
+                         int64_t k, double mfloor, float *cells, float *wsum, int cw, int ch)
 {
     double px, py;
     int c = in->choice ? in->choice[i] : 0;
     ovx_similarity_apply(&s->model[c < in->n_past && s->own_fit[c] ? c : in->n_past], s->x[k], s->y[k], &px, &py);
     float mag = ovx_hypot_float(s->dx[k] - px, s->dy[k] - py);
     /* (below the floor a vector scores nothing either way: not checked) */
-    if (p->normalise == OVX_NORMALISE_NOISE && in->n_past > 0 && mag > ovx_select_motion_floor(p))
+    if (p->normalise == OVX_NORMALISE_NOISE && in->n_past > 0 && mag > mfloor)
         mag *= vector_evidence(in, i, c, px, py, p->texture_k);
     paint(cells, wsum, cw, ch, p->cell, &in->mv[i], mag);
 }
@@ -294,6 +295,7 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
         free(wsum), free(lone), free(mmv);
         return ovx_error_set(err, OVX_ENOMEM, "out of memory (motion map)");
     }
+    double mfloor = ovx_select_motion_floor(p);
     for (int64_t i = 0, k = 0; i < in->n_mv; i++) {
         const ovx_mv *m = &in->mv[i];
         if (m->source >= 0)
@@ -301,14 +303,14 @@ int ovx_energy_motion_cells(const ovx_energy_input *in, const ovx_select_params 
         /* the rectangle is whole cells: a block outside it paints only cells
          * that are not read */
         if (ovx_energy_needed_block(in, m))
-            paint_vector(in, p, &ps, i, k, cells, wsum, cw, ch);
+            paint_vector(in, p, &ps, i, k, mfloor, cells, wsum, cw, ch);
         k++;
     }
     for (int64_t j = 0, k = 0; lone && j < in->n_mv; j++) {
         if (mmv[j].source >= 0)
             continue;
         if (lone[j])
-            paint_vector(&mi, p, &fs, j, k, cells, wsum, cw, ch);
+            paint_vector(&mi, p, &fs, j, k, mfloor, cells, wsum, cw, ch);
         k++;
     }
     /* cells / wsum where painted, +0 elsewhere (divided either way, then
