@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "video/bits.h"
 #include "video/refpic.h"
 
 #define MAX_SPS 32
@@ -35,67 +36,6 @@ struct ovx_h264_order {
     int64_t prev_fn_offset, prev_frame_num; /* types 1, 2 */
     uint8_t rbsp[RBSP_MAX];
 };
-
-/* ---- bits ---- */
-
-typedef struct bits {
-    const uint8_t *d;
-    int64_t n, pos; /* in bits */
-    int bad;        /* read past the end or a value out of range */
-} bits;
-
-static uint32_t get1(bits *b)
-{
-    if (b->pos >= b->n) {
-        b->bad = 1;
-        return 0;
-    }
-    uint32_t v = (b->d[b->pos >> 3] >> (7 - (b->pos & 7))) & 1;
-    b->pos++;
-    return v;
-}
-
-static uint32_t getn(bits *b, int n)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = (v << 1) | get1(b);
-    return v;
-}
-
-/* ue(v), values up to 2^31 - 2; longer codes are bad */
-static uint32_t ue(bits *b)
-{
-    int z = 0;
-    while (!b->bad && get1(b) == 0)
-        if (++z > 31) {
-            b->bad = 1;
-            return 0;
-        }
-    if (b->bad)
-        return 0;
-    uint64_t v = ((uint64_t)1 << z) - 1 + getn(b, z);
-    if (v > 0x7FFFFFFE) {
-        b->bad = 1;
-        return 0;
-    }
-    return (uint32_t)v;
-}
-
-static int64_t se(bits *b)
-{
-    uint32_t k = ue(b);
-    return k & 1 ? (int64_t)(k + 1) / 2 : -(int64_t)(k / 2);
-}
-
-/* ue bounded by max (larger marks the reader bad) */
-static uint32_t ue_max(bits *b, uint32_t max)
-{
-    uint32_t v = ue(b);
-    if (v > max)
-        b->bad = 1;
-    return v > max ? 0 : v;
-}
 
 /* the NAL unit's payload without its header byte and emulation-prevention
  * bytes, at most max (<= RBSP_MAX) bytes */
@@ -406,6 +346,11 @@ static void parse_ps_nal(ovx_h264_order *o, const uint8_t *n, int l)
         parse_pps(o, &b);
 }
 
+static void ps_nal(void *o, const uint8_t *n, int l)
+{
+    parse_ps_nal(o, n, l);
+}
+
 ovx_h264_order *ovx_h264_order_new(const uint8_t *ex, int size)
 {
     ovx_h264_order *o = calloc(1, sizeof *o);
@@ -413,27 +358,14 @@ ovx_h264_order *ovx_h264_order_new(const uint8_t *ex, int size)
         return o;
     if (ex[0] == 1 && size >= 7) {
         /* avcC: SPSs then PPSs, each with a 16-bit length */
-        int nsps = ex[5] & 0x1f, pos = 6;
-        for (int set = 0; set < 2; set++) {
-            int count = set ? (pos < size ? ex[pos++] : 0) : nsps;
-            for (int i = 0; i < count; i++) {
-                if (pos + 2 > size)
-                    return o;
-                int l = (ex[pos] << 8) | ex[pos + 1];
-                pos += 2;
-                if (l <= 0 || l > size - pos)
-                    return o;
-                parse_ps_nal(o, ex + pos, l);
-                pos += l;
-            }
+        int pos = 6;
+        if (ovx_nal_list16(ex, size, &pos, ex[5] & 0x1f, ps_nal, o) && pos < size) {
+            int count = ex[pos++];
+            ovx_nal_list16(ex, size, &pos, count, ps_nal, o);
         }
         return o;
     }
-    ovx_nal_iter it = {ex, size, 0, 0};
-    const uint8_t *n;
-    int l;
-    while (ovx_nal_next(&it, &n, &l))
-        parse_ps_nal(o, n, l);
+    ovx_nal_each(ex, size, ps_nal, o);
     return o;
 }
 

@@ -15,6 +15,7 @@
 
 #include "video/framepool.h"
 #include "video/h264order.h"
+#include "video/hevcorder.h"
 #include "video/memio.h"
 #include "video/netio.h"
 #include "video/refpic.h"
@@ -242,8 +243,8 @@ static void bitstream_order(ovx_packet_scan *s, const ovx_h264_pic *pics, const 
     int64_t nr = 0;
     for (int64_t j = 0; j < s->n; j++)
         nr += pics[j].rap;
-    s->rap = malloc((size_t)(nr > 0 ? nr : 1) * sizeof *s->rap);
-    if (s->rap)
+    /* H.264: its random-access points (HEVC has them from the packet scan) */
+    if (s->codec_id == AV_CODEC_ID_H264 && (s->rap = malloc((size_t)(nr > 0 ? nr : 1) * sizeof *s->rap)))
         for (int64_t j = 0; j < s->n; j++)
             if (pics[j].rap)
                 s->rap[s->n_rap++] = j;
@@ -325,6 +326,8 @@ int ovx_video_scan_source(const char *path, const ovx_video_memory *mem, int64_t
     int64_t kept_bytes = 0, kcap = 0;
     /* H.264: display order and random-access points from the bitstream */
     ovx_h264_order *order = h264 ? ovx_h264_order_new(par->extradata, par->extradata_size) : NULL;
+    ovx_hevc_order *horder =
+        par->codec_id == AV_CODEC_ID_HEVC ? ovx_hevc_order_new(par->extradata, par->extradata_size) : NULL;
     ovx_h264_pic *pics = NULL;
     int64_t *dts = NULL;
     int have_dts = 1;
@@ -382,10 +385,10 @@ int ovx_video_scan_source(const char *path, const ovx_video_memory *mem, int64_t
                 int64_t *nd = nk ? realloc(dts, (size_t)c * sizeof *nd) : NULL;
                 if (nd)
                     dts = nd;
-                ovx_h264_pic *npc = nd && order ? realloc(pics, (size_t)c * sizeof *npc) : NULL;
+                ovx_h264_pic *npc = nd && (order || horder) ? realloc(pics, (size_t)c * sizeof *npc) : NULL;
                 if (npc)
                     pics = npc;
-                if (!nd || (order && !npc)) {
+                if (!nd || ((order || horder) && !npc)) {
                     rc = ovx_error_set(err, OVX_ENOMEM, "out of memory (packet scan)");
                     break;
                 }
@@ -397,6 +400,10 @@ int ovx_video_scan_source(const char *path, const ovx_video_memory *mem, int64_t
             if (order && !ovx_h264_order_packet(order, pkt->data, pkt->size, nal_len, &pics[s->n])) {
                 ovx_h264_order_free(order);
                 order = NULL;
+            }
+            if (horder && !ovx_hevc_order_packet(horder, pkt->data, pkt->size, nal_len, &pics[s->n])) {
+                ovx_hevc_order_free(horder);
+                horder = NULL;
             }
             s->pos[s->n] = pkt->pos;
             if (pkt->pos < 0 || (s->n > 0 && pkt->pos <= s->pos[s->n - 1]))
@@ -439,12 +446,14 @@ int ovx_video_scan_source(const char *path, const ovx_video_memory *mem, int64_t
         free(dts);
         free(pics);
         ovx_h264_order_free(order);
+        ovx_hevc_order_free(horder);
         ovx_packet_scan_free(s);
         return rc;
     }
-    if (order && s->n > 0)
+    if ((order || horder) && s->n > 0)
         bitstream_order(s, pics, have_times ? NULL : dts, have_dts);
     ovx_h264_order_free(order);
+    ovx_hevc_order_free(horder);
     free(pics);
     free(dts);
     if (have_times && s->n > 0) {

@@ -95,8 +95,9 @@ typedef struct ovx_packet_scan {
     uint8_t *key;         /* per packet: the container flags it a keyframe [n] */
     int64_t *disp;        /* per packet: display index [n]: the rank of its pts when the pts
                            * are all known and distinct; without times, for MPEG-1/2
-                           * from the picture types and for H.264 from the picture order
-                           * counts (video/h264order.h); else NULL */
+                           * from the picture types and for H.264 and HEVC from the
+                           * picture order counts (video/h264order.h, hevcorder.h);
+                           * else NULL */
     int disp_bitstream;   /* disp was read from the bitstream (no packet has a pts) */
     int64_t *disp_pts;    /* with disp_bitstream, when every packet has a dts and they
                            * increase: per display index [n] the pts its frame is given

@@ -167,6 +167,30 @@ int ovx_packet_random_access(int codec_id, const uint8_t *data, int size, int na
     }
 }
 
+int ovx_nal_list16(const uint8_t *ex, int size, int *pos, int count, ovx_nal_fn fn, void *ctx)
+{
+    for (int i = 0; i < count; i++) {
+        if (*pos + 2 > size)
+            return 0;
+        int l = (ex[*pos] << 8) | ex[*pos + 1];
+        *pos += 2;
+        if (l <= 0 || l > size - *pos)
+            return 0;
+        fn(ctx, ex + *pos, l);
+        *pos += l;
+    }
+    return 1;
+}
+
+void ovx_nal_each(const uint8_t *ex, int size, ovx_nal_fn fn, void *ctx)
+{
+    ovx_nal_iter it = {ex, size, 0, 0};
+    const uint8_t *n;
+    int l;
+    while (ovx_nal_next(&it, &n, &l))
+        fn(ctx, n, l);
+}
+
 int ovx_nal_rbsp(const uint8_t *n, int len, uint8_t *out, int cap)
 {
     int k = 0, zeros = 0;

@@ -27,6 +27,15 @@ typedef struct ovx_nal_iter {
 /* 1 and the next NAL unit's bytes (header included), 0 at the end. */
 int ovx_nal_next(ovx_nal_iter *it, const uint8_t **nal, int *len);
 
+/* Parameter-set NAL units of extradata: fn(ctx, nal, len) for each. A
+ * list of count units each led by a 16-bit length at ex[*pos] (avcC, hvcC
+ * arrays; *pos moves past it): 0 when the bytes ran out or a length is
+ * bad, else 1. */
+typedef void (*ovx_nal_fn)(void *ctx, const uint8_t *nal, int len);
+int ovx_nal_list16(const uint8_t *ex, int size, int *pos, int count, ovx_nal_fn fn, void *ctx);
+/* Annex-B extradata: every NAL unit */
+void ovx_nal_each(const uint8_t *ex, int size, ovx_nal_fn fn, void *ctx);
+
 /* The first bytes of a NAL unit's payload (after a 1-byte header),
  * emulation-prevention bytes removed: at most cap of them; returns how many. */
 int ovx_nal_rbsp(const uint8_t *nal, int len, uint8_t *out, int cap);

@@ -96,6 +96,17 @@ def main():
         aus = [b"\x00\x00\x00\x01\x09" + a[4:] for a in aus]
         seed = b"\x00" + struct.pack(">H", 0) + b"".join(struct.pack(">H", len(a)) + a for a in aus if len(a) < 65536)
         put("h264order", name, seed)
+    # the same for the HEVC reader (x265 with AUDs: NAL type 35, 46 01)
+    for name, params in (("hevc_pyramid", "bframes=3:b-pyramid=1:keyint=12:aud=1:log-level=none"),
+                         ("hevc_opengop", "bframes=2:open-gop=1:keyint=6:min-keyint=6:log2-max-poc-lsb=4:aud=1:"
+                                          "log-level=none")):
+        raw = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                              "testsrc2=size=32x32:rate=10", "-t", "1.6", "-pix_fmt", "yuv420p", "-bitexact",
+                              "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", params, "-f", "hevc", "-"],
+                             check=True, capture_output=True).stdout
+        aus = [b"\x00\x00\x00\x01\x46\x01" + a for a in raw.split(b"\x00\x00\x00\x01\x46\x01")[1:]]
+        seed = b"\x00" + struct.pack(">H", 0) + b"".join(struct.pack(">H", len(a)) + a for a in aus if len(a) < 65536)
+        put("h264order", name, seed)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-/* order_dump.c: test helper: `order_dump VIDEO` reads the H.264 display
- * order of every packet from the bitstream (video/h264order.h, whatever the
- * container's times) and prints "packet INDEX DISP IDR RAP POC" in decode
+/* order_dump.c: test helper: `order_dump VIDEO` reads the H.264 or HEVC
+ * display order of every packet from the bitstream (video/h264order.h,
+ * video/hevcorder.h, whatever the container's times) and prints "packet INDEX DISP IDR RAP POC" in decode
  * order; then decodes the stream with plain libavcodec (one thread, no ovx
  * code) and prints "frame RANK PACKET" per output frame, PACKET found by the
  * frame's pkt_pos (-1 when not found). Exit 3 when the bitstream reader
@@ -14,6 +14,7 @@
 #include <libavutil/log.h>
 
 #include "video/h264order.h"
+#include "video/hevcorder.h"
 #include "video/refpic.h"
 
 static int64_t find_pos(const int64_t *pos, int64_t n, int64_t p)
@@ -41,16 +42,19 @@ int main(int argc, char **argv)
     if (avformat_open_input(&fmt, argv[1], NULL, NULL) < 0 || avformat_find_stream_info(fmt, NULL) < 0)
         return 1;
     int st = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
-    if (st < 0 || fmt->streams[st]->codecpar->codec_id != AV_CODEC_ID_H264)
+    if (st < 0 || (fmt->streams[st]->codecpar->codec_id != AV_CODEC_ID_H264 &&
+                   fmt->streams[st]->codecpar->codec_id != AV_CODEC_ID_HEVC))
         return 1;
     const AVCodecParameters *par = fmt->streams[st]->codecpar;
     int nal_len = ovx_nal_length_size(par->codec_id, par->extradata, par->extradata_size);
-    ovx_h264_order *o = ovx_h264_order_new(par->extradata, par->extradata_size);
+    int hevc = par->codec_id == AV_CODEC_ID_HEVC;
+    ovx_h264_order *o = hevc ? NULL : ovx_h264_order_new(par->extradata, par->extradata_size);
+    ovx_hevc_order *ho = hevc ? ovx_hevc_order_new(par->extradata, par->extradata_size) : NULL;
     const AVCodec *codec = avcodec_find_decoder(par->codec_id);
     AVCodecContext *dec = avcodec_alloc_context3(codec);
     AVPacket *pkt = av_packet_alloc();
     AVFrame *f = av_frame_alloc();
-    if (!o || !dec || !pkt || !f || avcodec_parameters_to_context(dec, par) < 0)
+    if ((!o && !ho) || !dec || !pkt || !f || avcodec_parameters_to_context(dec, par) < 0)
         return 1;
     dec->thread_count = 1;
     if (avcodec_open2(dec, codec, NULL) < 0)
@@ -69,7 +73,8 @@ int main(int argc, char **argv)
                     return 1;
             }
             pos[n] = pkt->pos;
-            ok &= ovx_h264_order_packet(o, pkt->data, pkt->size, nal_len, &pics[n]);
+            ok &= hevc ? ovx_hevc_order_packet(ho, pkt->data, pkt->size, nal_len, &pics[n])
+                       : ovx_h264_order_packet(o, pkt->data, pkt->size, nal_len, &pics[n]);
             n++;
             if (avcodec_send_packet(dec, pkt) >= 0)
                 print_frames(dec, f, pos, n, &rank);
@@ -87,6 +92,7 @@ int main(int argc, char **argv)
         printf("packet %" PRId64 " %" PRId64 " %d %d %" PRId64 "\n", i, disp[i], pics[i].idr, pics[i].rap,
                pics[i].poc);
     ovx_h264_order_free(o);
+    ovx_hevc_order_free(ho);
     free(pics);
     free(pos);
     free(disp);

@@ -1,9 +1,10 @@
-"""The H.264 display order read from the bitstream (video/h264order.c: POC
-from SPS/PPS/slice headers) equals the order libavcodec's decoder outputs
-the frames in, on clips with B-pyramids (x264 -bf 3 -b-pyramid normal,
-POC type 0), open GOPs (recovery-point I pictures), no B-frames (POC type 2)
-and multiple slices per picture, each in MP4, AVI (no pts), raw .h264 and
-MPEG-TS. order_dump decodes with plain libavcodec and finds each frame's
+"""The H.264 and HEVC display order read from the bitstream
+(video/h264order.c, video/hevcorder.c: POC from SPS/PPS/slice headers)
+equals the order libavcodec's decoder outputs the frames in, on clips with
+B-pyramids (x264 -bf 3 -b-pyramid normal, POC type 0; x265 b-pyramid),
+open GOPs (recovery-point I pictures; HEVC CRA pictures with RASL leading
+pictures), no B-frames (POC type 2) and multiple slices per picture, each
+in MP4, AVI (no pts), raw .h264 / .h265 and MPEG-TS. order_dump decodes with plain libavcodec and finds each frame's
 packet by pkt_pos; every packet must be shown exactly once, at its
 bitstream display index. The open-GOP clips must have more random-access
 points than IDR pictures."""
@@ -26,13 +27,25 @@ KINDS = {
     "nob": ["-bf", "0", "-g", "30"],
     "slices": ["-bf", "2", "-slices", "4", "-g", "50"],
 }
+HEVC = ["-c:v", "libx265", "-preset", "veryfast", "-x265-params"]
+HEVC_KINDS = {
+    "hevc_pyramid": "bframes=4:b-pyramid=1:keyint=48:min-keyint=48:open-gop=0:log-level=error",
+    "hevc_opengop": "bframes=3:b-pyramid=1:keyint=40:min-keyint=40:open-gop=1:log2-max-poc-lsb=5:log-level=error",
+    "hevc_nob": "bframes=0:keyint=30:log2-max-poc-lsb=4:log-level=error",
+    "hevc_slices": "bframes=2:slices=3:keyint=50:log-level=error",
+}
+for kind, params in HEVC_KINDS.items():
+    KINDS[kind] = params
 bad = []
 with tempfile.TemporaryDirectory() as d:
     for kind, args in KINDS.items():
         mp4 = os.path.join(d, kind + ".mp4")
-        clips.ffmpeg(SRC + args + [mp4])
+        hevc = kind.startswith("hevc")
+        clips.ffmpeg((SRC[:-4] + HEVC + [args] if hevc else SRC + args) + [mp4])
         outs = [mp4]
-        for ext, extra in ((".avi", []), (".h264", ["-bsf:v", "h264_mp4toannexb", "-f", "h264"]), (".ts", [])):
+        raw = (".h265", ["-bsf:v", "hevc_mp4toannexb", "-f", "hevc"]) if hevc else \
+            (".h264", ["-bsf:v", "h264_mp4toannexb", "-f", "h264"])
+        for ext, extra in ((".avi", []), raw, (".ts", [])):
             p = os.path.join(d, kind + ext)
             clips.ffmpeg(["-i", mp4, "-c", "copy"] + extra + [p])
             outs.append(p)
@@ -58,7 +71,7 @@ with tempfile.TemporaryDirectory() as d:
                   + (f" (first wrong: rank/packet {wrong[:3]})" if wrong else ""))
             if not ok:
                 bad.append(name)
-            if kind == "opengop" and not raps > idrs:
+            if kind in ("opengop", "hevc_opengop") and not raps > idrs:
                 bad.append(f"{name}: open-GOP keyframes not found ({raps} vs {idrs} IDR)")
 if bad:
     sys.exit("FAIL: " + "; ".join(bad))

@@ -11,7 +11,9 @@ points: CRA pictures, I pictures after sequence and GOP headers), and containers
 order comes from the H.264 bitstream: the short-GOP B-pyramid clip and the
 looped one stream-copied into AVI and raw .h264, and a long open-GOP clip
 (one IDR, an I picture with a recovery-point SEI every 50 frames) in MP4
-and AVI, whose segments start at the open-GOP keyframes. The plan must actually be used
+and AVI, whose segments start at the open-GOP keyframes; where it comes
+from the HEVC bitstream: the HEVC B-frame clip and the long open-GOP one in
+AVI and raw .h265. The plan must actually be used
 (timings.decoder_threading == "plan": with 64 samples on the long clip, with
 --frames 4 on the H.264 ones; kept pixels with 8 samples) and frames must
 actually be skipped (timings.frames_skipped > 0) on the clips with
@@ -104,6 +106,16 @@ with tempfile.TemporaryDirectory() as d:
                       "-i", "mandelbrot=size=64x64:rate=25", "-filter_complex",
                       "[0:v][1:v]overlay=x='20+5*t':y=80:shortest=1,format=yuv420p"] + args + [p])
         gen.append(p)
+    # no presentation times, HEVC: the display order from the HEVC bitstream
+    # (POC), stream-copied into AVI and raw .h265
+    for src, name, extra in (("hevc_b.mp4", "hevc_b.avi", ["-tag:v", "HEVC"]),
+                             ("hevc_b.mp4", "hevc_b.h265", ["-bsf:v", "hevc_mp4toannexb", "-f", "hevc"]),
+                             ("hevc_opengop_long.mkv", "hevc_opengop_long.avi", ["-tag:v", "HEVC"]),
+                             ("hevc_opengop_long.mkv", "hevc_opengop_long.h265",
+                              ["-bsf:v", "hevc_mp4toannexb", "-f", "hevc"])):
+        p = os.path.join(d, name)
+        clips.ffmpeg(["-i", os.path.join(d, src), "-c", "copy"] + extra + [p])
+        gen.append(p)
     shared = []
     if os.path.isdir(SHARED):
         shared = sorted(os.path.join(SHARED, f) for f in os.listdir(SHARED)
@@ -168,11 +180,13 @@ with tempfile.TemporaryDirectory() as d:
 for g in ("gop_b.mp4 (4 frames)", "gop_nob.mp4 (4 frames)", "gop_b.ts (4 frames)", "looped.mp4",
           "gop_b.avi (4 frames)", "gop_b.h264 (4 frames)", "looped.avi", "opengop_long.mp4 (4 frames)",
           "opengop_long.avi (4 frames)", "opengop_long.mp4 (8 frames)", "opengop_long.avi (8 frames)",
-          "hevc_opengop_long.mkv (4 frames)", "mpeg2_long.ts (4 frames)"):
+          "hevc_opengop_long.mkv (4 frames)", "mpeg2_long.ts (4 frames)", "hevc_opengop_long.avi (4 frames)",
+          "hevc_opengop_long.h265 (4 frames)"):
     if g not in planned:
         bad.append(f"{g}: the decode plan was not used")
 for g in ("gop_b.mp4", "gop_b.ts", "looped.mp4", "mpeg2_b.mpg", "mpeg2_long.ts", "hevc_b.mp4", "interlaced.ts", "opengop.mp4",
-          "gop_b.avi", "gop_b.h264", "looped.avi", "opengop_long.avi"):
+          "gop_b.avi", "gop_b.h264", "looped.avi", "opengop_long.avi", "hevc_b.avi", "hevc_b.h265",
+          "hevc_opengop_long.avi", "hevc_opengop_long.h265"):
     if skipped.get(g, 0) <= 0:
         bad.append(f"{g}: no frame was skipped")
 if skipped.get("mpeg4_b.avi", 0) != 0:
