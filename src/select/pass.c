@@ -472,7 +472,10 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     int codec_vectors = !(p->mv_source == OVX_MV_ESTIMATE ||
                           (p->mv_source == OVX_MV_AUTO && !c->info.codec_exports_mvs));
     int T = p->threads > 64 ? 64 : p->threads;
-    if (c->careful)
+    /* a decoder without error concealment decodes damage one way with one
+     * thread and others with frame or slice threads (HEVC wavefronts), and
+     * flags none of it: one thread always (video/reader.h) */
+    if (c->careful || !ovx_video_codec_conceals(c->scan->codec_id))
         T = 1;
     int64_t starts[OVX_SELECT_SLOTS], ends[OVX_SELECT_SLOTS], stops[OVX_SELECT_SLOTS], start_idx[OVX_SELECT_SLOTS];
     int nk = 1;

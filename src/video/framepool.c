@@ -69,6 +69,7 @@ struct ovx_frame_pool {
     AVBufferPool *pools[4];                /* one per plane, as libavcodec's default */
     int format, width, height, small, planes;
     int linesize[4];
+    int pack, clear;                       /* ovx_frame_pool_attach's */
 };
 
 static void arena_release(arena *a)
@@ -235,10 +236,9 @@ static int layout(ovx_frame_pool *p, AVCodecContext *s, const AVFrame *f)
     return 0;
 }
 
-static int get_buffer(AVCodecContext *s, AVFrame *f, int flags)
+static int pool_get(ovx_frame_pool *p, AVCodecContext *s, AVFrame *f, int flags)
 {
-    ovx_frame_pool *p = s->opaque;
-    if (!p || !handled(s, f))
+    if (!handled(s, f))
         return avcodec_default_get_buffer2(s, f, flags);
     pthread_mutex_lock(&p->mu);
     int rc = layout(p, s, f), planes = rc < 0 || p->small ? 0 : p->planes;
@@ -267,6 +267,16 @@ static int get_buffer(AVCodecContext *s, AVFrame *f, int flags)
     return 0;
 }
 
+static int get_buffer(AVCodecContext *s, AVFrame *f, int flags)
+{
+    ovx_frame_pool *p = s->opaque;
+    int rc = p && p->pack ? pool_get(p, s, f, flags) : avcodec_default_get_buffer2(s, f, flags);
+    if (rc >= 0 && p && p->clear)
+        for (int i = 0; i < AV_NUM_DATA_POINTERS && f->buf[i]; i++)
+            memset(f->buf[i]->data, 0, f->buf[i]->size);
+    return rc;
+}
+
 ovx_frame_pool *ovx_frame_pool_new(void)
 {
     ovx_frame_pool *p = calloc(1, sizeof *p);
@@ -281,10 +291,12 @@ ovx_frame_pool *ovx_frame_pool_new(void)
     return p;
 }
 
-void ovx_frame_pool_attach(ovx_frame_pool *p, AVCodecContext *dec)
+void ovx_frame_pool_attach(ovx_frame_pool *p, AVCodecContext *dec, int pack, int clear)
 {
-    if (!p)
+    if (!p || (!pack && !clear))
         return;
+    p->pack = pack;
+    p->clear = clear;
     dec->opaque = p;
     dec->get_buffer2 = get_buffer;
 #if LIBAVCODEC_VERSION_MAJOR < 60

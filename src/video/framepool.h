@@ -28,8 +28,15 @@ typedef struct ovx_frame_pool ovx_frame_pool;
 /* NULL when out of memory (the decoder then keeps the default allocator). */
 ovx_frame_pool *ovx_frame_pool_new(void);
 /* Installs the pool as dec's get_buffer2 (dec->opaque = pool). Call before
- * avcodec_open2; the pool must outlive the codec context. */
-void ovx_frame_pool_attach(ovx_frame_pool *p, struct AVCodecContext *dec);
+ * avcodec_open2; the pool must outlive the codec context. pack: pictures
+ * are cut from the pool's mappings (else libavcodec's default buffers are
+ * used); clear: every picture buffer is zeroed before the decoder gets it.
+ * A buffer comes back from the pool holding an earlier picture, and which
+ * one depends on the thread count and on timing: a decoder without error
+ * concealment (HEVC, VP9, ...) leaves the part of a damaged picture it
+ * could not decode as the buffer had it, so without clearing the same
+ * damaged stream decodes to other bytes run to run. */
+void ovx_frame_pool_attach(ovx_frame_pool *p, struct AVCodecContext *dec, int pack, int clear);
 /* After avcodec_free_context: pictures still referenced stay valid. */
 void ovx_frame_pool_free(ovx_frame_pool *p);
 

@@ -56,6 +56,24 @@ static const char *averr(int e, char *buf, size_t n)
     return buf;
 }
 
+int ovx_video_codec_conceals(int id)
+{
+    switch (id) {
+    case AV_CODEC_ID_H264:
+    case AV_CODEC_ID_MPEG1VIDEO:
+    case AV_CODEC_ID_MPEG2VIDEO:
+    case AV_CODEC_ID_MPEG4:
+    case AV_CODEC_ID_H263:
+    case AV_CODEC_ID_H263P:
+    case AV_CODEC_ID_MSMPEG4V2:
+    case AV_CODEC_ID_MSMPEG4V3:
+    case AV_CODEC_ID_FLV1:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static int codec_exports_mvs(enum AVCodecID id)
 {
     switch (id) {
@@ -558,8 +576,8 @@ int ovx_video_open(const char *path, const ovx_video_open_params *p, ovx_video_r
      * segment's decoder (one of many, each holding its pictures only while
      * its frames are kept) takes libavcodec's own buffers: with the pool, a
      * 3-minute 1080p plan reached 1.2 GB RSS and 2.5 s of page clearing */
-    if (p->first_packet == 0 && p->end_packet == 0)
-        ovx_frame_pool_attach(r->pool, r->dec);
+    ovx_frame_pool_attach(r->pool, r->dec, p->first_packet == 0 && p->end_packet == 0,
+                          !ovx_video_codec_conceals(par->codec_id));
     if (p->export_mvs && p->want_mvs && !p->frame_threads) {
         r->want_mvs = p->want_mvs;
         r->n_want = p->n_want;

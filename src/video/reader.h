@@ -124,6 +124,16 @@ typedef struct ovx_packet_scan {
 int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan *s, ovx_error *err);
 /* The same over a video in memory (mem non-NULL; path names it). */
 struct ovx_video_memory;
+/* 1 for the decoders that conceal what they cannot decode, writing every
+ * macroblock of a damaged picture (libavcodec's error resilience: H.264,
+ * MPEG-1/2/4, H.263, ...): they flag the damage, and decode it alike with
+ * one thread or several once told to. The others (HEVC, VP9, ...) leave
+ * the undecoded part of a picture as it was and mostly flag nothing: their
+ * picture buffers are cleared, and ovx select decodes them with one thread
+ * (frame and slice threads decode such damage differently from one
+ * thread). codec_id: enum AVCodecID. */
+int ovx_video_codec_conceals(int codec_id);
+
 int ovx_video_scan_source(const char *path, const struct ovx_video_memory *mem, int64_t keep_bytes,
                           ovx_packet_scan *s, ovx_error *err);
 void ovx_packet_scan_free(ovx_packet_scan *s);

@@ -1,6 +1,7 @@
 """Damaged streams give the same bytes whatever --threads: clips made here
-(H.264 with B-frames in MP4, MPEG-TS, AVI and raw .h264, H.264 with four
-slices a picture, MPEG-1, MPEG-2, MPEG-4 Part 2; with $OVX_SHARED_DIR, a
+(H.264 with B-frames in MP4, MPEG-TS, AVI and raw .h264, HEVC with
+B-frames in AVI and raw .h265, VP9, AV1, H.264 with four slices a
+picture, MPEG-1, MPEG-2, MPEG-4 Part 2; with $OVX_SHARED_DIR, a
 real MPEG-2 program stream cut and byte-flipped),
 truncated at several points or with bytes flipped in the middle, each run
 with --threads 1, 2, 3 and 8 (2 twice, where thread races would show) must print byte-identical JSON (--no-timings), or fail with the same
@@ -36,6 +37,15 @@ SOURCES = {
                   "-preset", "fast"],
     "h264b.h264": ["-c:v", "libx264", "-bf", "3", "-b-pyramid", "normal", "-g", "24", "-keyint_min", "24",
                    "-preset", "fast", "-f", "h264"],
+    # the same from the HEVC bitstream (x265 B-pyramid, IDR every 24
+    # frames), in AVI and raw .h265
+    "hevcb.avi": ["-c:v", "libx265", "-tag:v", "HEVC", "-preset", "ultrafast", "-x265-params",
+                  "bframes=3:b-pyramid=1:keyint=24:min-keyint=24:open-gop=0:log-level=none"],
+    "hevcb.h265": ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params",
+                   "bframes=3:b-pyramid=1:keyint=24:min-keyint=24:open-gop=0:log-level=none", "-f", "hevc"],
+    # VP9 (no error concealment either; tiles and frame threads)
+    "vp9.webm": ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-g", "24", "-b:v", "300k"],
+    "av1.mkv": ["-c:v", "libaom-av1", "-cpu-used", "8", "-row-mt", "1", "-g", "24", "-b:v", "300k"],
     # four slices a picture (broadcast, some cameras): a slice-threaded or
     # concealing decoder rewrites a returned picture
     "h264s4.mp4": ["-c:v", "libx264", "-x264-params", "slices=4", "-bf", "2", "-g", "24", "-preset", "fast"],
