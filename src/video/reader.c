@@ -74,22 +74,11 @@ int ovx_video_codec_conceals(int id)
     }
 }
 
+/* the decoders that export motion vectors: the same family (libavcodec's
+ * mpegvideo and H.264 decoders) as the concealing ones */
 static int codec_exports_mvs(enum AVCodecID id)
 {
-    switch (id) {
-    case AV_CODEC_ID_H264:
-    case AV_CODEC_ID_MPEG1VIDEO:
-    case AV_CODEC_ID_MPEG2VIDEO:
-    case AV_CODEC_ID_MPEG4:
-    case AV_CODEC_ID_H263:
-    case AV_CODEC_ID_H263P:
-    case AV_CODEC_ID_MSMPEG4V2:
-    case AV_CODEC_ID_MSMPEG4V3:
-    case AV_CODEC_ID_FLV1:
-        return 1;
-    default:
-        return 0;
-    }
+    return ovx_video_codec_conceals(id);
 }
 
 /* Opens path, or with mem the bytes there (path then only names them, as
