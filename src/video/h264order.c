@@ -336,19 +336,16 @@ static int64_t slice_poc(ovx_h264_order *o, const slice *sl)
 
 /* ---- access units ---- */
 
-static void parse_ps_nal(ovx_h264_order *o, const uint8_t *n, int l)
+/* an SPS or PPS NAL unit (ctx: the ovx_h264_order; an ovx_nal_fn) */
+static void parse_ps_nal(void *ctx, const uint8_t *n, int l)
 {
+    ovx_h264_order *o = ctx;
     int type = n[0] & 0x1f;
     bits b = rbsp(o, n, l, RBSP_MAX);
     if (type == 7)
         parse_sps(o, &b);
     else if (type == 8)
         parse_pps(o, &b);
-}
-
-static void ps_nal(void *o, const uint8_t *n, int l)
-{
-    parse_ps_nal(o, n, l);
 }
 
 ovx_h264_order *ovx_h264_order_new(const uint8_t *ex, int size)
@@ -359,13 +356,13 @@ ovx_h264_order *ovx_h264_order_new(const uint8_t *ex, int size)
     if (ex[0] == 1 && size >= 7) {
         /* avcC: SPSs then PPSs, each with a 16-bit length */
         int pos = 6;
-        if (ovx_nal_list16(ex, size, &pos, ex[5] & 0x1f, ps_nal, o) && pos < size) {
+        if (ovx_nal_list16(ex, size, &pos, ex[5] & 0x1f, parse_ps_nal, o) && pos < size) {
             int count = ex[pos++];
-            ovx_nal_list16(ex, size, &pos, count, ps_nal, o);
+            ovx_nal_list16(ex, size, &pos, count, parse_ps_nal, o);
         }
         return o;
     }
-    ovx_nal_each(ex, size, ps_nal, o);
+    ovx_nal_each(ex, size, parse_ps_nal, o);
     return o;
 }
 

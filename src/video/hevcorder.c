@@ -11,6 +11,7 @@
 #define MAX_SPS 16
 #define MAX_PPS 64
 #define RBSP_MAX 4096
+#define SLICE_RBSP 16 /* bytes of a slice segment header unescaped */
 
 enum {
     RASL_N = 8, RASL_R = 9, BLA_W_LP = 16, BLA_N_LP = 18, IDR_W_RADL = 19, IDR_N_LP = 20, CRA = 21,
@@ -29,17 +30,17 @@ struct ovx_hevc_order {
     sps sps[MAX_SPS];
     pps pps[MAX_PPS];
     int failed;
-    int pictures;        /* read so far */
     int new_sequence;    /* the next IRAP starts a sequence (first picture, after EOS) */
     int drop_rasl;       /* the sequence started at a CRA or BLA: its RASL pictures are not output */
     int64_t prev_msb, prev_lsb; /* prevTid0Pic */
     uint8_t rbsp[RBSP_MAX];
 };
 
-/* the NAL unit's payload after its two header bytes, unescaped */
-static bits rbsp(ovx_hevc_order *o, const uint8_t *nal, int len)
+/* the NAL unit's payload after its two header bytes, unescaped, at most
+ * max (<= RBSP_MAX) bytes */
+static bits rbsp(ovx_hevc_order *o, const uint8_t *nal, int len, int max)
 {
-    int n = len > 1 ? ovx_nal_rbsp(nal + 1, len - 1, o->rbsp, RBSP_MAX) : 0;
+    int n = len > 1 ? ovx_nal_rbsp(nal + 1, len - 1, o->rbsp, max) : 0;
     return (bits){o->rbsp, (int64_t)n * 8, 0, 0};
 }
 
@@ -105,21 +106,19 @@ static void parse_pps(ovx_hevc_order *o, bits *b)
     o->pps[id] = p;
 }
 
-static void parse_ps_nal(ovx_hevc_order *o, const uint8_t *n, int l)
+/* an SPS or PPS NAL unit of the base layer (ctx: the ovx_hevc_order; an
+ * ovx_nal_fn) */
+static void parse_ps_nal(void *ctx, const uint8_t *n, int l)
 {
+    ovx_hevc_order *o = ctx;
     if (l < 2 || (((n[0] & 1) << 5) | (n[1] >> 3)) != 0)
         return; /* not the base layer */
     int type = (n[0] >> 1) & 0x3f;
-    bits b = rbsp(o, n, l);
+    bits b = rbsp(o, n, l, RBSP_MAX);
     if (type == SPS)
         parse_sps(o, &b);
     else if (type == PPS)
         parse_pps(o, &b);
-}
-
-static void ps_nal(void *o, const uint8_t *n, int l)
-{
-    parse_ps_nal(o, n, l);
 }
 
 ovx_hevc_order *ovx_hevc_order_new(const uint8_t *ex, int size)
@@ -136,12 +135,12 @@ ovx_hevc_order *ovx_hevc_order_new(const uint8_t *ex, int size)
         for (int a = 0; a < arrays && pos + 3 <= size; a++) {
             int count = (ex[pos + 1] << 8) | ex[pos + 2];
             pos += 3;
-            if (!ovx_nal_list16(ex, size, &pos, count, ps_nal, o))
+            if (!ovx_nal_list16(ex, size, &pos, count, parse_ps_nal, o))
                 break;
         }
         return o;
     }
-    ovx_nal_each(ex, size, ps_nal, o);
+    ovx_nal_each(ex, size, parse_ps_nal, o);
     return o;
 }
 
@@ -193,14 +192,17 @@ int ovx_hevc_order_packet(ovx_hevc_order *o, const uint8_t *d, int size, int nal
         } else if (t < 32) {
             if ((t >= 10 && t <= 15) || t >= 22)
                 return o->failed = 1, 0; /* reserved VCL types */
-            bits b = rbsp(o, n, l);
-            int first = (int)get1(&b);
+            /* first_slice_segment_in_pic_flag: the payload's first bit (no
+             * emulation-prevention byte can precede it: the header's second
+             * byte is never 0) */
+            int first = l > 2 && (n[2] & 0x80);
             if (got) {
                 if (first)
                     return o->failed = 1, 0; /* a second picture in the packet */
                 continue;
             }
-            b.pos = 0;
+            /* the header up to slice_pic_order_cnt_lsb: under 60 bits */
+            bits b = rbsp(o, n, l, SLICE_RBSP);
             if (parse_slice(o, &b, t, &lsb, &log2_max) < 0)
                 return o->failed = 1, 0;
             got = 1;
@@ -239,6 +241,5 @@ int ovx_hevc_order_packet(ovx_hevc_order *o, const uint8_t *d, int size, int nal
     pic->poc = msb + lsb;
     pic->idr = starts;
     pic->rap = irap;
-    o->pictures++;
     return 1;
 }

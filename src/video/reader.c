@@ -247,14 +247,16 @@ static int64_t *mpeg_display_indices(const ovx_packet_scan *s)
  * index's pts (the sorted dts) when all dts are known and increasing */
 static void bitstream_order(ovx_packet_scan *s, const ovx_h264_pic *pics, const int64_t *dts, int have_dts)
 {
-    int64_t nr = 0;
-    for (int64_t j = 0; j < s->n; j++)
-        nr += pics[j].rap;
     /* H.264: its random-access points (HEVC has them from the packet scan) */
-    if (s->codec_id == AV_CODEC_ID_H264 && (s->rap = malloc((size_t)(nr > 0 ? nr : 1) * sizeof *s->rap)))
+    if (s->codec_id == AV_CODEC_ID_H264) {
+        int64_t nr = 0;
         for (int64_t j = 0; j < s->n; j++)
-            if (pics[j].rap)
-                s->rap[s->n_rap++] = j;
+            nr += pics[j].rap;
+        if ((s->rap = malloc((size_t)(nr > 0 ? nr : 1) * sizeof *s->rap)))
+            for (int64_t j = 0; j < s->n; j++)
+                if (pics[j].rap)
+                    s->rap[s->n_rap++] = j;
+    }
     if (!dts)
         return;
     int64_t *d = malloc((size_t)s->n * sizeof *d);
