@@ -264,14 +264,24 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
             j->hold = 1;
             k->held = ti;
         }
-        int has_sd = ovx_mv_frame_has_side_data(vf->frame);
+        /* FFmpeg's MPEG-4 Part 2 decoder never writes a B-VOP's vectors
+         * (h263dec.c updates them for other VOPs only): what it exports for
+         * one is what its picture buffer held before, an earlier P-VOP's
+         * vectors for list 0 and zeros for list 1, which depends on which
+         * frames were decoded before. Not used: a B-VOP counts as a frame
+         * without vectors (video/mv.h ovx_mv_stale_b). */
+        int stale = ovx_mv_stale_b(c->scan->codec_id, vf->pict_type);
+        int has_sd = !stale && ovx_mv_frame_has_side_data(vf->frame);
         /* an I-frame carries no vectors: in auto mode its motion is
          * estimated against the previous frame when the stream has one
          * (decided by the index, not by what this chunk has seen, so every
          * thread count decides alike) */
         int intra_est = vf->pict_type == 'I' && !has_sd && p->mv_source == OVX_MV_AUTO && vf->index > 0;
         if (!want_estimate && !intra_est && (has_sd || vf->pict_type == 'I' || p->mv_source == OVX_MV_CODEC)) {
-            rc = ovx_mv_from_frame(vf->frame, &j->mv, err);
+            if (stale)
+                j->mv.n = 0;
+            else
+                rc = ovx_mv_from_frame(vf->frame, &j->mv, err);
             if (rc < 0)
                 goto out;
             j->mv_source = has_sd ? "codec" : "none";

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include <libavcodec/codec_id.h>
 #include <libavutil/frame.h>
 #include <libavutil/motion_vector.h>
 
@@ -19,6 +20,11 @@ static int reserve(ovx_mv_list *l, int64_t n, ovx_error *err)
     l->v = v;
     l->cap = cap;
     return OVX_OK;
+}
+
+int ovx_mv_stale_b(int codec_id, int pict_type)
+{
+    return codec_id == AV_CODEC_ID_MPEG4 && pict_type == 'B';
 }
 
 int ovx_mv_frame_has_side_data(const struct AVFrame *f)

@@ -26,6 +26,12 @@ typedef struct ovx_mv_list {
 int ovx_mv_from_frame(const struct AVFrame *f, ovx_mv_list *l, ovx_error *err);
 /* 1 if the frame carries motion-vector side data. */
 int ovx_mv_frame_has_side_data(const struct AVFrame *f);
+/* 1 if the vectors FFmpeg exports for a frame of this codec (an
+ * AVCodecID) and picture type ('I', 'P', 'B', ...) are not the frame's:
+ * its MPEG-4 Part 2 decoder does not write a B-VOP's vectors, so it exports
+ * what the picture buffer held (an earlier P-VOP's list-0 vectors, list-1
+ * zeros), which depends on the frames decoded before it. */
+int ovx_mv_stale_b(int codec_id, int pict_type);
 
 /* Block matching: estimates one vector per block of cur against ref (both
  * luma planes W x H with the given strides), source -1. Works on luma

@@ -51,7 +51,32 @@ with tempfile.TemporaryDirectory() as d:
     # ovx estimates those, so allow it for the last frame only
     last = res["stream"]["frames"] - 1
     inter = [s for s in res["slots"] if s["pict_type"] != "I" and 0 < s["frame"] < last]
-    assert all(s["mv_source"] == want for s in inter), [s["mv_source"] for s in inter]
+
+    def want_of(s):
+        # FFmpeg's MPEG-4 Part 2 decoder exports stale vectors for B-VOPs
+        # (checked below): ovx estimates their motion instead
+        return "estimate" if codec == "mpeg4" and s["pict_type"] == "B" else want
+    assert all(s["mv_source"] == want_of(s) for s in inter), [(s["pict_type"], s["mv_source"]) for s in inter]
+    if codec == "mpeg4":
+        assert any(s["pict_type"] == "B" for s in inter), "the mpeg4 clip should have B-VOPs"
+        # the decoder's exported B-VOP vectors, read independently (PyAV):
+        # list 1 all zero although the object moves, so none of them is
+        # the frame's own (the reason for the rule above)
+        import av
+        with av.open(clip) as cont:
+            st = cont.streams.video[0]
+            st.codec_context.options = {"flags2": "+export_mvs"}
+            l1 = nz1 = 0
+            for f in cont.decode(st):
+                sd = f.side_data.get("MOTION_VECTORS")
+                if str(f.pict_type) == "B" and sd is not None:
+                    a = sd.to_ndarray()
+                    a = a[a["source"] > 0]
+                    l1 += len(a)
+                    nz1 += int(((a["motion_x"] != 0) | (a["motion_y"] != 0)).sum())
+        print(f"mpeg4: FFmpeg exports {l1} list-1 vectors for B-VOPs, {nz1} of them non-zero")
+        assert l1 > 0 and nz1 == 0, "FFmpeg now writes B-VOP vectors: ovx_mv_stale_b may be lifted"
+
     assert all(s["vectors"] > 0 for s in inter)
     assert res["slots"][0]["whole"] and all(res["visible_indices"][i] == i for i in range(256))
     assert res["stream"]["codec"] in (codec, "mpeg2video", "libvpx-vp9", "hevc", "h264", "mpeg4", "vp9")
