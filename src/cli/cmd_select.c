@@ -139,7 +139,7 @@ static const ovx_opt_def select_options[] = {
              "the random-access point (IDR, open-GOP keyframe, CRA,\n"
              "I picture after a GOP header) before it (display order\n"
              "from the bitstream where the container has no pts,\n"
-             "e.g. AVI, raw .h264/.h265); H.264, HEVC, MPEG-1/2: skip the\n"
+             "e.g. AVI, raw .h264/.h265); H.264, HEVC, MPEG-1/2/4: skip the\n"
              "non-reference pictures no sampled frame needs (checked\n"
              "frame by frame against the packet scan; any surprise\n"
              "decodes everything); all: decode every frame. Same\n"

@@ -163,10 +163,9 @@ int ovx_plan_segments(const run_ctx *c, const uint8_t *skip, int64_t *first, int
  * pictures (from the scan, never a keyframe) that are neither sampled nor
  * (with estimated vectors) the frame before a sampled one. Needs
  * every packet's display index and a clean stream (damage is decoded
- * sequentially, frame by frame). H.264, HEVC and MPEG-1/2 only: FFmpeg's
- * MPEG-4 Part 2 decoder exports, for some blocks of a B-frame, vectors left
- * in its picture pool by an earlier B-frame (measured: skipping B-frames
- * changed the exported vectors of the B-frames kept, not their pixels).
+ * sequentially, frame by frame). H.264, HEVC, MPEG-1/2 and MPEG-4 Part 2
+ * (whose B-VOPs' exported vectors are stale and not used, video/mv.h
+ * ovx_mv_stale_b: skipping B-VOPs changed those, never the pixels).
  * Returns the number of frames skipped. */
 int64_t ovx_plan_skip(run_ctx *c, int prev_is_ref)
 {
@@ -175,7 +174,7 @@ int64_t ovx_plan_skip(run_ctx *c, int prev_is_ref)
     c->skip = NULL;
     int id = s->codec_id;
     if (id != AV_CODEC_ID_H264 && id != AV_CODEC_ID_HEVC && id != AV_CODEC_ID_MPEG1VIDEO &&
-        id != AV_CODEC_ID_MPEG2VIDEO)
+        id != AV_CODEC_ID_MPEG2VIDEO && id != AV_CODEC_ID_MPEG4)
         return 0;
     if (!c->skip_ok || c->p->decode_all || !c->pkt_of || !s->ref || !s->key || s->end_rc != AVERROR_EOF ||
         s->corrupt_pkts > 0 || c->n_want < 1)

@@ -15,6 +15,7 @@
 
 #include "video/framepool.h"
 #include "video/h264order.h"
+#include "video/m4vorder.h"
 #include "video/hevcorder.h"
 #include "video/memio.h"
 #include "video/netio.h"
@@ -214,12 +215,15 @@ static int64_t *display_indices(const double *raw, const double *sorted, int64_t
     return d;
 }
 
-/* MPEG-1/2 without packet times: the display order follows from the
- * picture types (a B-picture is shown at once, an I/P-picture when the next
- * I/P arrives), when every packet's type is known. NULL otherwise. */
+/* MPEG-1/2 and MPEG-4 Part 2 without packet times: the display order
+ * follows from the picture types (a B-picture is shown at once, an
+ * I/P-picture when the next I/P arrives), when every packet's type is known
+ * (for MPEG-4: one coded VOP per packet, video/m4vorder.h). NULL otherwise. */
 static int64_t *mpeg_display_indices(const ovx_packet_scan *s)
 {
-    if ((s->codec_id != AV_CODEC_ID_MPEG1VIDEO && s->codec_id != AV_CODEC_ID_MPEG2VIDEO) || !s->ref || s->n < 1)
+    if ((s->codec_id != AV_CODEC_ID_MPEG1VIDEO && s->codec_id != AV_CODEC_ID_MPEG2VIDEO &&
+         s->codec_id != AV_CODEC_ID_MPEG4) ||
+        !s->ref || s->n < 1)
         return NULL;
     for (int64_t j = 0; j < s->n; j++)
         if (s->ref[j] == OVX_PIC_UNKNOWN)
@@ -337,6 +341,11 @@ int ovx_video_scan_source(const char *path, const ovx_video_memory *mem, int64_t
     ovx_h264_order *order = h264 ? ovx_h264_order_new(par->extradata, par->extradata_size) : NULL;
     ovx_hevc_order *horder =
         par->codec_id == AV_CODEC_ID_HEVC ? ovx_hevc_order_new(par->extradata, par->extradata_size) : NULL;
+    /* MPEG-4 Part 2: one coded VOP per packet, its type (else unknown) */
+    ovx_m4v_order m4v;
+    int mpeg4 = par->codec_id == AV_CODEC_ID_MPEG4;
+    if (mpeg4)
+        ovx_m4v_order_init(&m4v, par->extradata, par->extradata_size);
     ovx_h264_pic *pics = NULL;
     int64_t *dts = NULL;
     int have_dts = 1;
@@ -417,7 +426,8 @@ int ovx_video_scan_source(const char *path, const ovx_video_memory *mem, int64_t
             s->pos[s->n] = pkt->pos;
             if (pkt->pos < 0 || (s->n > 0 && pkt->pos <= s->pos[s->n - 1]))
                 s->pos_sorted = 0;
-            s->ref[s->n] = (int8_t)ovx_packet_reference(par->codec_id, pkt->data, pkt->size, nal_len);
+            s->ref[s->n] = (int8_t)(mpeg4 ? ovx_m4v_order_packet(&m4v, pkt->data, pkt->size)
+                                          : ovx_packet_reference(par->codec_id, pkt->data, pkt->size, nal_len));
             s->key[s->n] = (pkt->flags & AV_PKT_FLAG_KEY) != 0;
             if (h264 && h264_is_idr(pkt->data, pkt->size, nal_len) &&
                 push_i64(&s->idr, &s->n_idr, &icap, s->n) < 0) {

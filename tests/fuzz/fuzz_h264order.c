@@ -6,7 +6,8 @@
  * others are packets in decode order. A display order it accepts must be a
  * permutation of the packets. Each packet also goes through the packet
  * readers of video/refpic.h (reference status and random access as H.264,
- * HEVC and MPEG-2; the x264 version SEI). */
+ * HEVC and MPEG-2; the x264 version SEI) and the MPEG-4 Part 2 VOP reader
+ * (video/m4vorder.h, its state started from the extradata chunk). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "fuzz_file.h"
 #include "video/h264order.h"
 #include "video/hevcorder.h"
+#include "video/m4vorder.h"
 #include "video/refpic.h"
 
 #include <libavcodec/codec_id.h>
@@ -45,6 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ovx_h264_order *o = NULL;
     ovx_hevc_order *ho = NULL;
     ovx_h264_pic pics[MAX_PICS], hpics[MAX_PICS];
+    ovx_m4v_order m4v;
     int64_t n = 0;
     int ok = 1, hok = 1;
     while (pos + 2 <= size && n < MAX_PICS) {
@@ -56,6 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!o) {
             o = ovx_h264_order_new(chunk, (int)l);
             ho = ovx_hevc_order_new(chunk, (int)l);
+            ovx_m4v_order_init(&m4v, chunk, (int)l);
             if (!o || !ho) {
                 ovx_h264_order_free(o);
                 ovx_hevc_order_free(ho);
@@ -74,6 +78,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     abort();
             }
             if (ovx_h264_x264_build(chunk, (int)l, nal_len) < -1)
+                abort();
+            int m = ovx_m4v_order_packet(&m4v, chunk, (int)l);
+            if (m < OVX_PIC_UNKNOWN || m > OVX_PIC_REF || m4v.time_bits < 0 || m4v.time_bits > 16)
                 abort();
         }
         free(chunk);

@@ -107,6 +107,16 @@ def main():
         aus = [b"\x00\x00\x00\x01\x46\x01" + a for a in raw.split(b"\x00\x00\x00\x01\x46\x01")[1:]]
         seed = b"\x00" + struct.pack(">H", 0) + b"".join(struct.pack(">H", len(a)) + a for a in aus if len(a) < 65536)
         put("h264order", name, seed)
+    # MPEG-4 Part 2 with B-VOPs for the VOP reader: the headers before the
+    # first VOP (VOS, VO, VOL) as the extradata chunk, then one VOP a packet
+    raw = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                          "testsrc2=size=32x32:rate=10", "-t", "1.6", "-pix_fmt", "yuv420p", "-bitexact",
+                          "-c:v", "mpeg4", "-bf", "2", "-g", "8", "-f", "m4v", "-"],
+                         check=True, capture_output=True).stdout
+    parts = raw.split(b"\x00\x00\x01\xb6")
+    vops = [b"\x00\x00\x01\xb6" + a for a in parts[1:]]
+    seed = b"\x00" + b"".join(struct.pack(">H", len(a)) + a for a in [parts[0]] + vops if len(a) < 65536)
+    put("h264order", "mpeg4_b", seed)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,33 @@ with tempfile.TemporaryDirectory() as d:
         assert [r for _, _, r, _ in fr] == [int(t != "B") for t in pt], codec
         known = [r for r in pk if r >= 0]
         assert known.count(0) == pt.count("B") or not known, (codec, known.count(0), pt.count("B"))
+        if codec == "mpeg4":  # the VOP reader reads every packet of a plain stream
+            assert len(known) == len(pk), (len(known), len(pk))
         print(f"{codec}: {len(fr)} frames, {pt.count('B')} B (non-reference), "
               f"{len(known)} of {len(pk)} packets read")
+
+    # MPEG-4 Part 2: a VOP that is not coded (vop_coded 0, an "N-VOP", which
+    # the decoder answers with no frame) after the first P-VOP of a raw
+    # stream: its packet's type is unknown, and the decode plan then skips
+    # nothing and gives the same JSON as --decode all
+    raw = os.path.join(d, "m.m4v")
+    clips.ffmpeg(["-i", os.path.join(d, "mmpeg4.avi"), "-c", "copy", "-f", "m4v", raw])
+    data = open(raw, "rb").read()
+    vops = [i for i in range(len(data) - 4) if data[i:i + 4] == b"\x00\x00\x01\xb6"]
+    p1 = next(k for k, i in enumerate(vops) if data[i + 4] >> 6 == 1)
+    tbits = max((clips.FPS - 1).bit_length(), 1)  # vop_time_increment_resolution = the frame rate
+    hdr = "01" + "0" + "1" + "0" * tbits + "1" + "0"  # P, modulo_time_base, marker, increment, marker, not coded
+    hdr += "0" + "1" * (-(len(hdr) + 1) % 8)  # stuffing: a 0, then 1s to the byte boundary
+    nvop = b"\x00\x00\x01\xb6" + int(hdr, 2).to_bytes(len(hdr) // 8, "big")
+    cut = vops[p1 + 1]
+    nv = os.path.join(d, "nvop.m4v")
+    open(nv, "wb").write(data[:cut] + nvop + data[cut:])
+    pk2, fr2 = dump(nv)
+    assert pk2.count(-1) == 1 and pk2[p1 + 1] == -1, pk2[:p1 + 3]
+    assert len(fr2) < len(pk2), (len(fr2), len(pk2))  # frames no longer one per packet
+    runs = [subprocess.run([clips.ovx(), "select", "--no-timings", "--threads", "1", nv] + m,
+                           capture_output=True, text=True, timeout=120) for m in ([], ["--decode", "all"])]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    assert runs[0].stdout == runs[1].stdout, "N-VOP stream: --decode plan and all differ"
+    print(f"mpeg4 with an N-VOP: packet {p1 + 1} of {len(pk2)} unknown, {len(fr2)} frames; plan = all")
 print("ok")
