@@ -58,8 +58,9 @@ static const ovx_opt_def select_options[] = {
              "whole at slots linspace(0,63,F) (use with --frames 16)"},
     {.name = "mv-source", .kind = OVX_OPT_CHOICE, .off = F(p.mv_source), .choices = mv_source_names, .arg = "SRC",
      .help = "auto (default: codec vectors for H.264/MPEG-1/2/4/H.263,\n"
-             "block matching otherwise and for MPEG-4 Part 2 B-VOPs,\n"
-             "whose vectors FFmpeg does not export), codec, estimate"},
+             "block matching otherwise; MPEG-4 Part 2 B-VOPs, whose own\n"
+             "vectors FFmpeg does not export: the next anchor's, scaled),\n"
+             "codec, estimate"},
     {.name = "iframe-policy", .kind = OVX_OPT_CHOICE, .off = F(p.iframe_policy), .choices = iframe_policy_names,
      .arg = "P",
      .help = "first: first sampled frame kept whole (default);\n"

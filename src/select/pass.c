@@ -188,6 +188,11 @@ typedef struct chunk {
     ovx_ref_ring ring;       /* reference pictures since the last keyframe */
     int wait[OVX_SELECT_SLOTS]; /* targets waiting for future reference pictures */
     int n_wait;
+    int dwait[OVX_SELECT_SLOTS]; /* MPEG-4 B-VOP targets waiting for the next anchor */
+    int n_dwait;
+    int64_t anchor;          /* display index of the last non-B frame, -1 */
+    ovx_mv_list anchor_mv;   /* the last anchor with vectors: its past vectors */
+    int anchor_td;           /* and their span (display distance to its past anchor), 0: none */
     int held;                /* target waiting for the previous chunk's last frame, -1 */
     double *times;
     int64_t decoded, cap, corrupt, bad, packets;
@@ -201,13 +206,63 @@ typedef struct chunk {
 
 static void submit(chunk *k, slot_job *j)
 {
-    if (j->hold || j->need_next || j->submitted)
+    if (j->hold || j->need_next || j->need_anchor || j->submitted)
         return;
     j->submitted = 1;
     ovx_pool_submit(k->pool, job_run, j);
 }
 
 static int offer_future(chunk *k, const ovx_refpic *rp, ovx_error *err);
+
+/* MPEG-4 Part 2 B-VOPs waiting for the next anchor (I, P or S-VOP, vf; NULL
+ * at the end): their vectors are the anchor's past vectors scaled by tb / td
+ * (tb: the B-VOP's display distance to the past anchor, td: the anchor's;
+ * the assumption of the standard's direct mode, motion uniform between the
+ * anchors). When the anchor carries none (an I-VOP, the frame flushed at
+ * the end), the last anchor with vectors before them is taken the same way
+ * (its motion continued); without one their motion is estimated. The next
+ * anchor's past vectors are then kept in k->anchor_mv. */
+static int derive_direct(chunk *k, const ovx_video_frame *vf, ovx_error *err)
+{
+    if (vf && vf->pict_type != 'I' && ovx_mv_frame_has_side_data(vf->frame) && vf->index > k->anchor) {
+        int rc = ovx_mv_from_frame(vf->frame, &k->anchor_mv, err);
+        if (rc < 0)
+            return rc;
+        int64_t n = 0;
+        for (int64_t m = 0; m < k->anchor_mv.n; m++)
+            if (k->anchor_mv.v[m].source < 0)
+                k->anchor_mv.v[n++] = k->anchor_mv.v[m];
+        k->anchor_mv.n = n;
+        k->anchor_td = (int)(vf->index - k->anchor);
+    }
+    for (int i = 0; i < k->n_dwait; i++) {
+        slot_job *j = &k->c->jobs[k->dwait[i]];
+        if (k->anchor_td > 0) {
+            if (j->mv.cap < k->anchor_mv.n) {
+                ovx_mv *v = realloc(j->mv.v, (size_t)(k->anchor_mv.n > 0 ? k->anchor_mv.n : 1) * sizeof *v);
+                if (!v)
+                    return ovx_error_set(err, OVX_ENOMEM, "out of memory (motion vectors)");
+                j->mv.v = v;
+                j->mv.cap = k->anchor_mv.n;
+            }
+            for (int64_t m = 0; m < k->anchor_mv.n; m++) {
+                ovx_mv v = k->anchor_mv.v[m];
+                v.dx = v.dx * (float)j->direct_tb / (float)k->anchor_td;
+                v.dy = v.dy * (float)j->direct_tb / (float)k->anchor_td;
+                j->mv.v[m] = v;
+            }
+            j->mv.n = k->anchor_mv.n;
+            j->mv_source = "codec";
+        } else {
+            j->mv.n = 0;
+            j->estimate = 1;
+        }
+        j->need_anchor = 0;
+        submit(k, j);
+    }
+    k->n_dwait = 0;
+    return OVX_OK;
+}
 
 static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estimate, ovx_error *err)
 {
@@ -228,6 +283,8 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
     if (rc < 0)
         return rc;
     rc = offer_future(k, &rp, err);
+    if (rc >= 0 && vf->pict_type != 'B' && !want_estimate && ovx_mv_stale_b(c->scan->codec_id, 'B'))
+        rc = derive_direct(k, vf, err);
     if (rc < 0)
         goto out;
     if (rp.key)
@@ -268,9 +325,21 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
          * (h263dec.c updates them for other VOPs only): what it exports for
          * one is what its picture buffer held before, an earlier P-VOP's
          * vectors for list 0 and zeros for list 1, which depends on which
-         * frames were decoded before. Not used: a B-VOP counts as a frame
-         * without vectors (video/mv.h ovx_mv_stale_b). */
+         * frames were decoded before (video/mv.h ovx_mv_stale_b). Not used:
+         * the B-VOP's vectors come from the next anchor (derive_direct), or
+         * without an anchor before it are estimated. */
         int stale = ovx_mv_stale_b(c->scan->codec_id, vf->pict_type);
+        if (stale && !want_estimate && k->anchor >= 0) {
+            j->mv.n = 0;
+            j->direct_tb = (int)(vf->index - k->anchor);
+            j->need_anchor = 1;
+            j->mv_source = "codec";
+            k->dwait[k->n_dwait++] = ti;
+            rc = ovx_ref_ring_past(&k->ring, &j->me, &j->past, err);
+            if (rc < 0)
+                goto out;
+            continue;
+        }
         int has_sd = !stale && ovx_mv_frame_has_side_data(vf->frame);
         /* an I-frame carries no vectors: in auto mode its motion is
          * estimated against the previous frame when the stream has one
@@ -306,6 +375,8 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
     rc = ovx_ref_ring_push(&k->ring, &rp, err);
     if (rc < 0)
         goto out;
+    if (vf->pict_type != 'B')
+        k->anchor = vf->index;
     if (!k->prev_is_ref || rp.ref) {
         av_frame_free(&k->prev);
         k->prev = rp.luma;
@@ -341,6 +412,9 @@ static int offer_future(chunk *k, const ovx_refpic *rp, ovx_error *err)
 /* end of the chunk or stream: the waiting frames take what they have */
 static void release_waiting(chunk *k)
 {
+    int rc = derive_direct(k, NULL, &k->err);
+    if (rc < 0 && k->rc == OVX_OK)
+        k->rc = rc;
     for (int i = 0; i < k->n_wait; i++) {
         slot_job *j = &k->c->jobs[k->wait[i]];
         j->need_next = 0;
@@ -448,6 +522,7 @@ static void chunk_run(chunk *k)
     if (k->rc == OVX_OK && !k->restart && !k->mismatch)
         release_waiting(k);
     ovx_ref_ring_clear(&k->ring);
+    ovx_mv_list_free(&k->anchor_mv);
     k->bad = ovx_video_bad_packets(rd);
     k->packets = ovx_video_packets(rd);
     /* after a decode error a fresh decoder and the sequential one may
@@ -555,6 +630,7 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
         k->threads = k->chunked ? 1 : T;
         k->frame_threads = k->chunked ? 0 : frame_threads;
         k->held = -1;
+        k->anchor = -1;
         ovx_ref_ring_init(&k->ring, c->scan->codec_id, p->ref_candidates);
     }
     if (plan) {

@@ -25,6 +25,8 @@ typedef struct slot_job {
     ovx_refset past, fut;    /* candidate reference pictures per direction */
     int need_next;           /* has future (+1) vectors: waits for later reference pictures */
     int hold;                /* waits for the previous chunk's last frame as prev */
+    int need_anchor;         /* an MPEG-4 B-VOP: waits for the next anchor's vectors */
+    int direct_tb;           /* its display distance to the past anchor */
     int estimate;            /* estimate vectors by block matching */
     int interp;              /* ovx_interp of the codec's vectors */
     int dup_of;              /* >= 0: same decoded frame as that target; nothing to compute */

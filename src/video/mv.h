@@ -30,7 +30,8 @@ int ovx_mv_frame_has_side_data(const struct AVFrame *f);
  * AVCodecID) and picture type ('I', 'P', 'B', ...) are not the frame's:
  * its MPEG-4 Part 2 decoder does not write a B-VOP's vectors, so it exports
  * what the picture buffer held (an earlier P-VOP's list-0 vectors, list-1
- * zeros), which depends on the frames decoded before it. */
+ * zeros), which depends on the frames decoded before it (the selection
+ * derives them from the next anchor's: select/pass.c derive_direct). */
 int ovx_mv_stale_b(int codec_id, int pict_type);
 
 /* Block matching: estimates one vector per block of cur against ref (both
