@@ -220,7 +220,8 @@ static int offer_future(chunk *k, const ovx_refpic *rp, ovx_error *err);
  * the assumption of the standard's direct mode, motion uniform between the
  * anchors). When the anchor carries none (an I-VOP, the frame flushed at
  * the end), the last anchor with vectors before them is taken the same way
- * (its motion continued); without one their motion is estimated. The next
+ * (its motion continued); without one their motion is estimated (with
+ * --mv-source codec: none). The next
  * anchor's past vectors are then kept in k->anchor_mv. */
 static int derive_direct(chunk *k, const ovx_video_frame *vf, ovx_error *err)
 {
@@ -254,8 +255,10 @@ static int derive_direct(chunk *k, const ovx_video_frame *vf, ovx_error *err)
             j->mv.n = k->anchor_mv.n;
             j->mv_source = "codec";
         } else {
+            /* (--mv-source codec: no vectors rather than estimated ones) */
             j->mv.n = 0;
-            j->estimate = 1;
+            j->estimate = k->c->p->mv_source != OVX_MV_CODEC;
+            j->mv_source = "none";
         }
         j->need_anchor = 0;
         submit(k, j);
