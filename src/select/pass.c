@@ -239,20 +239,9 @@ static int derive_direct(chunk *k, const ovx_video_frame *vf, ovx_error *err)
     for (int i = 0; i < k->n_dwait; i++) {
         slot_job *j = &k->c->jobs[k->dwait[i]];
         if (k->anchor_td > 0) {
-            if (j->mv.cap < k->anchor_mv.n) {
-                ovx_mv *v = realloc(j->mv.v, (size_t)(k->anchor_mv.n > 0 ? k->anchor_mv.n : 1) * sizeof *v);
-                if (!v)
-                    return ovx_error_set(err, OVX_ENOMEM, "out of memory (motion vectors)");
-                j->mv.v = v;
-                j->mv.cap = k->anchor_mv.n;
-            }
-            for (int64_t m = 0; m < k->anchor_mv.n; m++) {
-                ovx_mv v = k->anchor_mv.v[m];
-                v.dx = v.dx * (float)j->direct_tb / (float)k->anchor_td;
-                v.dy = v.dy * (float)j->direct_tb / (float)k->anchor_td;
-                j->mv.v[m] = v;
-            }
-            j->mv.n = k->anchor_mv.n;
+            int rc = ovx_mv_list_scaled(&k->anchor_mv, (float)j->direct_tb, (float)k->anchor_td, &j->mv, err);
+            if (rc < 0)
+                return rc;
             j->mv_source = "codec";
         } else {
             /* (--mv-source codec: no vectors rather than estimated ones) */
@@ -336,7 +325,6 @@ static int on_frame(chunk *k, const ovx_video_frame *vf, int *t, int want_estima
             j->mv.n = 0;
             j->direct_tb = (int)(vf->index - k->anchor);
             j->need_anchor = 1;
-            j->mv_source = "codec";
             k->dwait[k->n_dwait++] = ti;
             rc = ovx_ref_ring_past(&k->ring, &j->me, &j->past, err);
             if (rc < 0)

@@ -22,6 +22,21 @@ static int reserve(ovx_mv_list *l, int64_t n, ovx_error *err)
     return OVX_OK;
 }
 
+int ovx_mv_list_scaled(const ovx_mv_list *src, float num, float den, ovx_mv_list *dst, ovx_error *err)
+{
+    int rc = reserve(dst, src->n, err);
+    if (rc < 0)
+        return rc;
+    for (int64_t i = 0; i < src->n; i++) {
+        ovx_mv v = src->v[i];
+        v.dx = v.dx * num / den;
+        v.dy = v.dy * num / den;
+        dst->v[i] = v;
+    }
+    dst->n = src->n;
+    return OVX_OK;
+}
+
 int ovx_mv_stale_b(int codec_id, int pict_type)
 {
     return codec_id == AV_CODEC_ID_MPEG4 && pict_type == 'B';

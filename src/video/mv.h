@@ -58,6 +58,10 @@ int ovx_mv_estimate_scale(int W);
 int ovx_mv_shift_bounds(const uint8_t *cur, const uint8_t *ref, int w, int h, int m, unsigned long long *row,
                         unsigned long long *col);
 
+/* dst = src's vectors with dx, dy scaled by num / den (each as
+ * (d * num) / den in float). */
+int ovx_mv_list_scaled(const ovx_mv_list *src, float num, float den, ovx_mv_list *dst, ovx_error *err);
+
 void ovx_mv_list_free(ovx_mv_list *l);
 
 #endif

@@ -124,6 +124,10 @@ typedef struct ovx_packet_scan {
 int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan *s, ovx_error *err);
 /* The same over a video in memory (mem non-NULL; path names it). */
 struct ovx_video_memory;
+int ovx_video_scan_source(const char *path, const struct ovx_video_memory *mem, int64_t keep_bytes,
+                          ovx_packet_scan *s, ovx_error *err);
+void ovx_packet_scan_free(ovx_packet_scan *s);
+
 /* 1 for the decoders that conceal what they cannot decode, writing every
  * macroblock of a damaged picture (libavcodec's error resilience: H.264,
  * MPEG-1/2/4, H.263, ...): they flag the damage, and decode it alike with
@@ -133,9 +137,5 @@ struct ovx_video_memory;
  * (frame and slice threads decode such damage differently from one
  * thread). codec_id: enum AVCodecID. */
 int ovx_video_codec_conceals(int codec_id);
-
-int ovx_video_scan_source(const char *path, const struct ovx_video_memory *mem, int64_t keep_bytes,
-                          ovx_packet_scan *s, ovx_error *err);
-void ovx_packet_scan_free(ovx_packet_scan *s);
 
 #endif

@@ -95,25 +95,17 @@ static int hevc_reference(const uint8_t *d, int size, int nal_len)
 }
 
 /* MPEG-1/2 (picture start code 00 00 01 00: picture_coding_type after the
- * 10-bit temporal reference) and MPEG-4 Part 2 (VOP start code 00 00 01 B6:
- * vop_coding_type, 2 bits). B (3 resp. 2) is never a reference. */
-static int mpeg_reference(const uint8_t *d, int size, int mpeg4)
+ * 10-bit temporal reference). B (3) is never a reference. */
+static int mpeg_reference(const uint8_t *d, int size)
 {
-    int found = 0;
     for (int i = 0; i + 5 < size; i++) {
-        if (d[i] != 0 || d[i + 1] != 0 || d[i + 2] != 1)
+        if (d[i] != 0 || d[i + 1] != 0 || d[i + 2] != 1 || d[i + 3] != 0x00)
             continue;
-        if (!mpeg4 && d[i + 3] == 0x00) {
-            int t = (d[i + 5] >> 3) & 7;
-            if (t >= 1 && t <= 4)
-                return t == 3 ? OVX_PIC_NONREF : OVX_PIC_REF;
-        } else if (mpeg4 && d[i + 3] == 0xB6) {
-            if (((d[i + 4] >> 6) & 3) != 2)
-                return OVX_PIC_REF;
-            found = 1;
-        }
+        int t = (d[i + 5] >> 3) & 7;
+        if (t >= 1 && t <= 4)
+            return t == 3 ? OVX_PIC_NONREF : OVX_PIC_REF;
     }
-    return found ? OVX_PIC_NONREF : OVX_PIC_UNKNOWN;
+    return OVX_PIC_UNKNOWN;
 }
 
 int ovx_packet_reference(int codec_id, const uint8_t *data, int size, int nal_len)
@@ -124,8 +116,7 @@ int ovx_packet_reference(int codec_id, const uint8_t *data, int size, int nal_le
     case AV_CODEC_ID_H264: return h264_reference(data, size, nal_len);
     case AV_CODEC_ID_HEVC: return hevc_reference(data, size, nal_len);
     case AV_CODEC_ID_MPEG1VIDEO:
-    case AV_CODEC_ID_MPEG2VIDEO: return mpeg_reference(data, size, 0);
-    case AV_CODEC_ID_MPEG4: return mpeg_reference(data, size, 1);
+    case AV_CODEC_ID_MPEG2VIDEO: return mpeg_reference(data, size);
     default: return OVX_PIC_UNKNOWN;
     }
 }

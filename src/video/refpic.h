@@ -41,9 +41,9 @@ void ovx_nal_each(const uint8_t *ex, int size, ovx_nal_fn fn, void *ctx);
 int ovx_nal_rbsp(const uint8_t *nal, int len, uint8_t *out, int cap);
 
 /* OVX_PIC_REF, OVX_PIC_NONREF or OVX_PIC_UNKNOWN (other codecs, no picture
- * header found) for one packet of codec codec_id (enum AVCodecID). A packet
- * holding several pictures (MPEG-4 packed B-frames) is a reference when any
- * of them is. */
+ * header found) for one packet of codec codec_id (enum AVCodecID): H.264,
+ * HEVC, MPEG-1/2. MPEG-4 Part 2 packets are read by video/m4vorder.h (a
+ * VOP's vop_coded needs the stream's VOL header). */
 int ovx_packet_reference(int codec_id, const uint8_t *data, int size, int nal_len);
 
 /* 1 when decoding may start at this packet of codec codec_id (enum
