@@ -131,7 +131,8 @@ static const ovx_opt_def select_options[] = {
      .help = "decoder threads and saliency workers (default:\n"
              "OVX_THREADS or all cores); results do not depend on N\n"
              "(frame threads only without B-frames, H.264 B-frame\n"
-             "streams split at IDRs, else slice threads; HEVC, VP9,\n"
+             "streams split at IDRs, else slice threads; H.264 with\n"
+             "B-frames in AVI, MPEG-TS/PS or raw streams, HEVC, VP9,\n"
              "AV1 and other decoders without error concealment: one\n"
              "decoder thread)"},
     {.name = "decode", .kind = OVX_OPT_CHOICE, .off = F(p.decode_all), .choices = decode_names, .arg = "MODE",

@@ -585,10 +585,14 @@ int ovx_decode_pass(run_ctx *c, ovx_pool *pool, ovx_error *err)
     }
     /* slice threads conceal a damaged H.264 picture differently from one
      * thread without always flagging it (seen on a byte-flipped B-pyramid
-     * AVI), so the damage check below cannot catch it; where neither a plan
-     * nor GOP chunks nor frame threads are used on such a stream without
-     * timestamps (AVI, raw), it is decoded with one thread */
-    if (!plan && nk == 1 && !frame_threads && !c->scan->times && c->info.has_b_frames && codec_vectors)
+     * AVI, and run to run differently on an MPEG-TS cut inside its last
+     * picture), so the damage check below cannot catch it; where neither a
+     * plan nor GOP chunks nor frame threads are used on such a stream
+     * without timestamps (AVI, raw) or whose last packet may be cut short
+     * unseen (MPEG-TS/PS, elementary streams), it is decoded with one
+     * thread */
+    if (!plan && nk == 1 && !frame_threads && (!c->scan->times || !c->scan->sized_packets) &&
+        c->info.has_b_frames && codec_vectors)
         T = 1;
     int skipping = skip_n > 0 && (plan || (nk == 1 && !frame_threads));
     c->threading = plan ? "plan" : nk > 1 ? "gop" : frame_threads ? "frame" : "slice";

@@ -455,6 +455,12 @@ int ovx_video_scan_source(const char *path, const ovx_video_memory *mem, int64_t
         keep = 0;
     }
     s->end_rc = rr;
+    /* packets the demuxer cut out by parsing the stream (MPEG-TS/PS,
+     * elementary streams) end where the file ends, cut short or not;
+     * containers that give every packet's size (MP4, MKV, AVI) flag a
+     * short read as corrupt */
+    const AVCodecParserContext *pc = av_stream_get_parser(fmt->streams[stream]);
+    s->sized_packets = pc && (pc->flags & PARSER_FLAG_COMPLETE_FRAMES);
     s->kept = keep;
     if (!keep && (s->pkts || s->par))
         free_kept(s, s->n);

@@ -119,6 +119,10 @@ typedef struct ovx_packet_scan {
     int tb_num, tb_den;   /* stream time base */
     int end_rc;           /* what ended demuxing (AVERROR_EOF, a read error ...) */
     int64_t corrupt_pkts; /* packets the demuxer flagged corrupt (e.g. cut short) */
+    int sized_packets;    /* 1: the container gives each packet's size (MP4, MKV, AVI: a
+                           * packet cut short by the file's end is flagged corrupt); 0: the
+                           * demuxer finds packets by parsing (MPEG-TS/PS, elementary
+                           * streams: the last one may be cut short unflagged) */
 } ovx_packet_scan;
 
 int ovx_video_scan_packets(const char *path, int64_t keep_bytes, ovx_packet_scan *s, ovx_error *err);

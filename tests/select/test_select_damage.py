@@ -1,7 +1,7 @@
 """Damaged streams give the same bytes whatever --threads: clips made here
 (H.264 with B-frames in MP4, MPEG-TS, AVI and raw .h264, HEVC with
 B-frames in AVI and raw .h265, VP9, AV1, H.264 with four slices a
-picture, MPEG-1, MPEG-2, MPEG-4 Part 2; with $OVX_SHARED_DIR, a
+picture in MP4 and in MPEG-TS, MPEG-1, MPEG-2, MPEG-4 Part 2; with $OVX_SHARED_DIR, a
 real MPEG-2 program stream cut and byte-flipped),
 truncated at several points or with bytes flipped in the middle, each run
 with --threads 1, 2, 3 and 8 (2 twice, where thread races would show) must print byte-identical JSON (--no-timings), or fail with the same
@@ -49,7 +49,15 @@ SOURCES = {
     # four slices a picture (broadcast, some cameras): a slice-threaded or
     # concealing decoder rewrites a returned picture
     "h264s4.mp4": ["-c:v", "libx264", "-x264-params", "slices=4", "-bf", "2", "-g", "24", "-preset", "fast"],
+    # the same in MPEG-TS with one IDR (no GOP chunks: a slice-threaded
+    # decode): the demuxer finds packets by parsing, so a file cut inside
+    # its last picture hands over a short packet unflagged, which slice
+    # threads concealed run to run differently until session 30
+    "h264s4.ts": ["-c:v", "libx264", "-x264-params", "slices=4", "-bf", "2", "-preset", "fast"],
 }
+
+# more cut points where the cut is seen by nothing but the decoder
+MORE_CUTS = {"h264s4.ts": (0.55, 0.77, 0.83, 0.9)}
 
 # real footage (when $OVX_SHARED_DIR/videos exists): an MPEG-2 program
 # stream cut inside a picture, whose concealed last picture differed between
@@ -75,7 +83,7 @@ def damaged_variants(d, name, path):
     base, ext = os.path.splitext(name)
     rng = random.Random(n)
     vs = []
-    for frac in (0.5, 0.7):
+    for frac in (0.5, 0.7) + MORE_CUTS.get(name, ()):
         vs.append((f"{base}-trunc{int(frac * 100)}{ext}", data[: int(n * frac)]))
     for frac, span in ((0.3, 40),):
         b = bytearray(data)
