@@ -171,7 +171,7 @@ static int select_run(const char *path, const ovx_video_memory *mem, const ovx_s
      * frames that really decode */
     int64_t n = scan.n;
     const double *times = scan.times;
-    double fps = 0;
+    double fps = scan.info.fps; /* without packet times, the container's rate times the frames */
     for (int pass = 1; pass <= 3; pass++) {
         rc = ovx_select_sample(p, n, times, fps, c->idx, c->slot_of, err);
         if (rc < 0)

@@ -166,6 +166,37 @@ static void stream_info(const AVFormatContext *fmt, int stream, const char *code
     }
 }
 
+/* AVI gives every chunk one tick of the stream's time base, and FFmpeg's
+ * muxer (a stream copy of H.264 with B-frames, as NTU RGB+D and many
+ * camera files are made) fills the ticks between frames with empty chunks,
+ * which the header counts (its frame count and rate twice the real ones)
+ * and the demuxer skips. Where the n packets' dts (ticks) span more ticks
+ * than there are packets, the header's count and rate are scaled by their
+ * share, so an intact file is not taken for one cut in half. */
+static void avi_empty_chunks(const AVFormatContext *fmt, int stream, const int64_t *dts, int64_t n,
+                             ovx_video_info *in)
+{
+    const AVStream *st = fmt->streams[stream];
+    if (n < 2 || strcmp(fmt->iformat->name, "avi") != 0 || st->avg_frame_rate.num <= 0 ||
+        av_cmp_q(st->time_base, av_inv_q(st->avg_frame_rate)) != 0)
+        return;
+    int64_t lo = dts[0], hi = dts[0];
+    for (int64_t i = 0; i < n; i++) {
+        if (dts[i] == AV_NOPTS_VALUE)
+            return;
+        lo = dts[i] < lo ? dts[i] : lo;
+        hi = dts[i] > hi ? dts[i] : hi;
+    }
+    /* ticks per packet over the packets' gaps (the last one's trailing
+     * empty chunks are past the last dts) */
+    if (hi - lo <= n - 1 || hi - lo >= INT64_MAX / 2)
+        return;
+    double share = (double)(n - 1) / (double)(hi - lo);
+    if (in->frames_header > 0)
+        in->frames_header = llround((double)in->frames_header * share);
+    in->fps *= share;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -461,6 +492,8 @@ int ovx_video_scan_source(const char *path, const ovx_video_memory *mem, int64_t
      * short read as corrupt */
     const AVCodecParserContext *pc = av_stream_get_parser(fmt->streams[stream]);
     s->sized_packets = pc && (pc->flags & PARSER_FLAG_COMPLETE_FRAMES);
+    if (rc == OVX_OK && have_dts)
+        avi_empty_chunks(fmt, stream, dts, s->n, &s->info);
     s->kept = keep;
     if (!keep && (s->pkts || s->par))
         free_kept(s, s->n);

@@ -16,9 +16,11 @@ typedef struct ovx_video_info {
     char pix_fmt[32];
     int width, height;    /* coded picture size (before rotation) */
     int rotation;         /* clockwise display rotation: 0, 90, 180, 270 */
-    double fps;           /* average frame rate, 0 when unknown */
+    double fps;           /* average frame rate, 0 when unknown (AVI: of the non-empty chunks,
+                           * after a packet scan) */
     double duration;      /* seconds, 0 when unknown */
-    int64_t frames_header;/* container frame count, 0 when unknown */
+    int64_t frames_header;/* container frame count, 0 when unknown (AVI: empty chunks left
+                           * out, after a packet scan) */
     int has_b_frames;     /* reorder delay declared by the stream */
     int codec_exports_mvs;/* the decoder can export motion vectors */
 } ovx_video_info;

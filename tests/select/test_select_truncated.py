@@ -12,7 +12,12 @@ one (the frames that decode).
   truncated: true, frames_readable = R, frames_expected = 41,
   readable_share = R/41;
 - the whole file records none of these keys;
-- `ovx extract` writes the same into REL.json's select report."""
+- `ovx extract` writes the same into REL.json's select report;
+- an AVI stream copy of H.264 with B-frames, whose header counts the empty
+  chunks FFmpeg's muxer writes between frames (twice the frames, at twice
+  the rate), is not truncated and has 41 frames at 10 fps; cut at 60% it is
+  truncated, of 41 frames; --start/--duration pick the frames they pick in
+  the MP4 it was copied from."""
 import json
 import os
 import re
@@ -84,6 +89,36 @@ for ext, extra in (("mp4", ["-movflags", "+faststart"]), ("mkv", [])):
         check(abs(st.get("ends_at", -1) - st["packets"] / 41) < 1e-5, f"{what}: ends_at = packets/41: {st}")
         if ends is not None:
             check(ends == round(100 * st["packets"] / 41), f"{what}: message ends at {ends}% = {st['packets']}/41")
+
+# AVI made by a stream copy of H.264 with B-frames (as NTU RGB+D ships): FFmpeg's
+# muxer fills the ticks between frames with empty chunks, which its header counts
+# (82 "frames" at 20 fps for 41 at 10); ffprobe's nb_read_frames counts the frames
+src = os.path.join(tmp, "bsrc.mp4")
+subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10", "-t", "4.1",
+                "-c:v", "libx264", "-bf", "3", "-g", "100", "-pix_fmt", "yuv420p", src], check=True)
+avi = os.path.join(tmp, "copy.avi")
+subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", src, "-c", "copy", avi], check=True)
+declared, frames = probe(avi, "nb_frames"), probe(avi, "nb_read_frames")
+check(frames == 41 and declared > frames, f"avi: header declares {declared} for {frames} frames (empty chunks)")
+r = run("select", "--tokens", "64", "--no-timings", avi)
+st = json.loads(r.stdout)["stream"] if r.returncode == 0 else {}
+check(r.returncode == 0 and "truncated" not in st and st.get("frames_header") == 41 and
+      abs(st.get("fps", 0) - 10) < 1e-6, f"avi: an intact stream copy is not truncated, 41 frames at 10 fps: {st}")
+# --start/--duration pick the frames they pick in the MP4 it was copied from
+picks = []
+for f in (src, avi):
+    r = run("select", "--tokens", "64", "--no-timings", "--start", "1.5", "--duration", "1", "--frames", "8", f)
+    picks.append([x["frame"] for x in json.loads(r.stdout)["slots"]] if r.returncode == 0 else r.stderr)
+check(picks[0] == picks[1] and picks[0][0] == 15, f"avi: --start 1.5 --duration 1 picks the MP4's frames: {picks}")
+data = open(avi, "rb").read()
+cut = os.path.join(tmp, "cut.avi")
+open(cut, "wb").write(data[:int(len(data) * 0.6)])
+readable = probe(cut, "nb_read_frames")
+r = run("select", "--tokens", "64", "--no-timings", "--max-corrupt", "1", cut)
+st = json.loads(r.stdout)["stream"] if r.returncode == 0 else {}
+check(0 < readable < 39 and st.get("truncated") is True and st.get("frames_expected") == 41 and
+      st.get("frames_readable") in (readable - 1, readable),
+      f"avi cut at 60% ({readable} frames readable): truncated, of 41 frames: {st}")
 
 # extract: REL.json holds the same select report
 model = os.path.join(tmp, "model")
