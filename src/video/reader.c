@@ -170,9 +170,10 @@ static void stream_info(const AVFormatContext *fmt, int stream, const char *code
  * muxer (a stream copy of H.264 with B-frames, as NTU RGB+D and many
  * camera files are made) fills the ticks between frames with empty chunks,
  * which the header counts (its frame count and rate twice the real ones)
- * and the demuxer skips. Where the n packets' dts (ticks) span more ticks
- * than there are packets, the header's count and rate are scaled by their
- * share, so an intact file is not taken for one cut in half. */
+ * and the demuxer skips. Where nine in ten of the n packets' dts steps are
+ * one step of g >= 2 ticks, the header's count and rate are divided by g,
+ * so an intact file is not taken for one cut in half (irregular gaps, as
+ * dropped frames leave, change nothing). */
 static void avi_empty_chunks(const AVFormatContext *fmt, int stream, const int64_t *dts, int64_t n,
                              ovx_video_info *in)
 {
@@ -180,21 +181,23 @@ static void avi_empty_chunks(const AVFormatContext *fmt, int stream, const int64
     if (n < 2 || strcmp(fmt->iformat->name, "avi") != 0 || st->avg_frame_rate.num <= 0 ||
         av_cmp_q(st->time_base, av_inv_q(st->avg_frame_rate)) != 0)
         return;
-    int64_t lo = dts[0], hi = dts[0];
-    for (int64_t i = 0; i < n; i++) {
-        if (dts[i] == AV_NOPTS_VALUE)
+    enum { MAX_GAP = 8 };
+    int64_t count[MAX_GAP + 1] = {0};
+    for (int64_t i = 1; i < n; i++) {
+        if (dts[i] == AV_NOPTS_VALUE || dts[i - 1] == AV_NOPTS_VALUE)
             return;
-        lo = dts[i] < lo ? dts[i] : lo;
-        hi = dts[i] > hi ? dts[i] : hi;
+        /* (a difference that would overflow is no small gap) */
+        if (dts[i] > dts[i - 1] && dts[i] - MAX_GAP <= dts[i - 1])
+            count[dts[i] - dts[i - 1]]++;
     }
-    /* ticks per packet over the packets' gaps (the last one's trailing
-     * empty chunks are past the last dts) */
-    if (hi - lo <= n - 1 || hi - lo >= INT64_MAX / 2)
+    int g = 1;
+    for (int k = 2; k <= MAX_GAP; k++)
+        g = count[k] > count[g] ? k : g;
+    if (g < 2 || count[g] * 10 < (n - 1) * 9)
         return;
-    double share = (double)(n - 1) / (double)(hi - lo);
     if (in->frames_header > 0)
-        in->frames_header = llround((double)in->frames_header * share);
-    in->fps *= share;
+        in->frames_header = (in->frames_header + g - 1) / g;
+    in->fps /= g;
 }
 
 static int cmp_double(const void *a, const void *b)
