@@ -79,6 +79,13 @@ def main():
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
                         "testsrc2=size=64x48:rate=10", "-t", "1.2", "-pix_fmt", "yuv420p", "-bitexact"]
                        + args + [os.path.join(HERE, "video", name)], check=True)
+    # the H.264 clip in the containers datasets ship: AVI by stream copy (no
+    # pts; FFmpeg's muxer puts empty chunks between the frames) and MPEG-TS
+    # (packets found by parsing)
+    for name in ("h264copy.avi", "h264.ts"):
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i",
+                        os.path.join(HERE, "video", "h264.mp4"), "-c", "copy", "-bitexact",
+                        os.path.join(HERE, "video", name)], check=True)
 
     # h264order: Annex-B access units (x264 with AUDs) as 16-bit-length chunks
     # after a framing byte 0 and an empty extradata chunk (fuzz_h264order.c)
