@@ -171,7 +171,9 @@ static int select_run(const char *path, const ovx_video_memory *mem, const ovx_s
      * frames that really decode */
     int64_t n = scan.n;
     const double *times = scan.times;
-    double fps = scan.info.fps; /* without packet times, the container's rate times the frames */
+    /* without packet times, the container's rate times the frames (the
+     * passes' stream info is the scan's: c->info) */
+    const double fps = scan.info.fps;
     for (int pass = 1; pass <= 3; pass++) {
         rc = ovx_select_sample(p, n, times, fps, c->idx, c->slot_of, err);
         if (rc < 0)
@@ -186,7 +188,6 @@ static int select_run(const char *path, const ovx_video_memory *mem, const ovx_s
         if (rc < 0)
             goto fail;
         r->timings.decode_ms += c->decode_ms;
-        fps = c->info.fps;
         if (c->decoded == 0) {
             rc = ovx_error_set(err, OVX_EINPUT, "no frame could be decoded");
             goto fail;
